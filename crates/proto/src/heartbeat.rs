@@ -1,0 +1,55 @@
+//! The heartbeat of D8 (fields of seed 003, FIG. 9): node id, heartbeat seq, parents,
+//! children, local timestamp, buffer per substream, last block time per parent and
+//! per child — plus the last seq received per parent and sent per child (C2), so the
+//! coordinator can compare the two ends of every link.
+
+use crate::ids::{ChannelId, NodeId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub node: NodeId,
+    pub seq: u64,
+    /// The node's own clock when the heartbeat was made (µs).
+    pub local_time_us: u64,
+    /// Children over all channels (machine-wide load, V8).
+    pub load: u32,
+    pub capacity: u32,
+    pub channels: Vec<ChannelReport>,
+}
+
+impl Default for NodeId {
+    fn default() -> Self {
+        NodeId(u32::MAX)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelReport {
+    pub channel: ChannelId,
+    pub parents: Vec<LinkReport>,
+    /// Child nodes (relays, protocol viewers).
+    pub children: Vec<LinkReport>,
+    /// Local viewers (HTTP players) on this node.
+    pub local_viewers: u32,
+    /// Blocks held in the buffer for this channel (one substream for now).
+    pub buffered_blocks: u32,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// Blocks found missing (gaps in seq) since the node joined the channel.
+    pub missing_blocks: u64,
+}
+
+impl Default for ChannelId {
+    fn default() -> Self {
+        ChannelId(0)
+    }
+}
+
+/// One end of a link: the last block seq seen on it and when.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkReport {
+    pub peer: NodeId,
+    pub last_seq: Option<u64>,
+    pub last_block_time_us: Option<u64>,
+}

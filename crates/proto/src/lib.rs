@@ -1,0 +1,30 @@
+//! tiercast wire protocol, shared by every role and by the simulator.
+//!
+//! Modules:
+//! - [`ids`] — `NodeId`, `ChannelId`, `ViewerId`, `Tier`, `Region`.
+//! - [`time`] — `Timestamp` (µs since an arbitrary epoch; 0 at simulator start).
+//! - [`block`] — `Block`: `(channel, seq, origin timestamp, payload)`, keyframe flag (X1, V9).
+//! - [`auth`] — origin signatures over blocks, checked by every node (X3).
+//! - [`message`] — every message between nodes and the coordinator (V2–V5, V9, D8).
+//! - [`heartbeat`] — the D8 heartbeat report.
+//! - [`codec`] — length-prefixed, versioned framing with size limits.
+//!
+//! Nothing here does I/O.
+
+pub mod auth;
+pub mod block;
+pub mod codec;
+pub mod heartbeat;
+pub mod ids;
+pub mod message;
+pub mod time;
+
+pub use auth::{OriginKey, OriginVerifier};
+pub use block::Block;
+pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_BYTES};
+pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
+pub use ids::{ChannelId, NodeId, Region, Tier, ViewerId};
+pub use message::{
+    ChannelDesc, DenyReason, Message, NodeRole, PeerInfo, Register, COORDINATOR_ID,
+};
+pub use time::Timestamp;

@@ -1,0 +1,167 @@
+//! Every message of the overlay, between nodes (LOGIN / LOGOFF / Redirect / blocks,
+//! V3, V9) and between nodes and the coordinator (registration, heartbeats D8,
+//! DISTRIBUTE V4, CONSOLIDATE V5, activation and SwitchToParent V2/V10, watch
+//! redirection V2). Addresses never appear in decisions: a [`PeerInfo`] carries
+//! them only so the driver can dial a node it was told about.
+
+use crate::block::Block;
+use crate::heartbeat::Heartbeat;
+use crate::ids::{ChannelId, NodeId, Tier};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The coordinator's node id on every link.
+pub const COORDINATOR_ID: NodeId = NodeId(0);
+
+/// What a node is. Relays and peers run the same node logic with different capabilities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeRole {
+    Origin,
+    Relay,
+    /// A protocol viewer: receives only.
+    Viewer,
+}
+
+/// How to reach a node: its id, its QUIC link address, its HTTP (viewer) address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub id: NodeId,
+    pub addr: String,
+    pub http_addr: String,
+}
+
+/// A channel as the coordinator describes it to nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelDesc {
+    pub id: ChannelId,
+    pub name: String,
+    /// The origin's Ed25519 public key: blocks must verify against it.
+    pub public_key: [u8; 32],
+}
+
+/// A node's registration with the coordinator (its place in the static overlay, V1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    pub role: NodeRole,
+    pub tier: Tier,
+    pub region: String,
+    /// Most children (child nodes + viewers) the machine takes, over all channels (V8).
+    pub capacity: u32,
+    pub addr: String,
+    pub http_addr: String,
+}
+
+/// Why a request was refused; every refusal carries one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DenyReason {
+    /// The node is at its machine-wide capacity.
+    Full,
+    /// The node does not carry this channel (not activated for it).
+    NotActive,
+    /// No such channel is being broadcast.
+    UnknownChannel,
+    /// Every node of the entry tier is full and none can be activated.
+    TierFull,
+    /// The node id is already taken by another live node.
+    DuplicateId,
+    /// The request is malformed or not allowed in this role.
+    Invalid(String),
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DenyReason::Full => write!(f, "node is at capacity"),
+            DenyReason::NotActive => write!(f, "node does not carry this channel"),
+            DenyReason::UnknownChannel => write!(f, "unknown channel"),
+            DenyReason::TierFull => write!(f, "every relay of the entry tier is full"),
+            DenyReason::DuplicateId => write!(f, "node id already registered"),
+            DenyReason::Invalid(why) => write!(f, "invalid request: {why}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    // ---- node -> coordinator ----
+    Register(Register),
+    /// The origin starts a channel.
+    Announce { channel_name: String, public_key: [u8; 32] },
+    Heartbeat(Heartbeat),
+    /// Load reached the max threshold (V4).
+    Distribute { channel: ChannelId, load: u32 },
+    /// Load fell below the min threshold while contracting (V5).
+    Consolidate { channel: ChannelId, load: u32 },
+    /// A protocol viewer asks where to watch a channel (V2).
+    Watch { channel_name: String, region: String },
+
+    // ---- coordinator -> node ----
+    Registered { heartbeat_interval_ms: u32 },
+    RegisterDenied { reason: DenyReason },
+    Announced { channel: ChannelDesc },
+    /// Become active for a channel in a tier, with these parents (ProxyParent, V2/V4).
+    Activate { channel: ChannelDesc, tier: Tier, parents: Vec<PeerInfo> },
+    /// Connect to `add` before dropping `remove` (V9, V10).
+    SwitchToParent { channel: ChannelId, add: Vec<PeerInfo>, remove: Vec<NodeId> },
+    /// The coordinator accepted a CONSOLIDATE: move your viewers to `move_to` (V5).
+    ConsolidateOrder { channel: ChannelId, move_to: PeerInfo },
+    WatchAt { channel: ChannelDesc, relay: PeerInfo },
+    WatchDenied { channel_name: String, reason: DenyReason, retry_after_ms: u32 },
+
+    // ---- node <-> node ----
+    /// LOGIN (V3): send me this channel, starting at `from_seq` when you still have it.
+    Login { channel: ChannelId, from_seq: Option<u64> },
+    LoginAccepted { channel: ChannelId },
+    LoginDenied { channel: ChannelId, reason: DenyReason },
+    /// LOGOFF (V3).
+    Logoff { channel: ChannelId },
+    /// Parent to child: log in at `to` instead (consolidation, V5).
+    Redirect { channel: ChannelDesc, to: PeerInfo },
+    /// A media block; framed without postcard so the payload is never copied.
+    #[serde(skip)]
+    Block(Block),
+}
+
+impl Message {
+    /// A short name for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Register(_) => "register",
+            Message::Announce { .. } => "announce",
+            Message::Heartbeat(_) => "heartbeat",
+            Message::Distribute { .. } => "distribute",
+            Message::Consolidate { .. } => "consolidate",
+            Message::Watch { .. } => "watch",
+            Message::Registered { .. } => "registered",
+            Message::RegisterDenied { .. } => "register_denied",
+            Message::Announced { .. } => "announced",
+            Message::Activate { .. } => "activate",
+            Message::SwitchToParent { .. } => "switch_to_parent",
+            Message::ConsolidateOrder { .. } => "consolidate_order",
+            Message::WatchAt { .. } => "watch_at",
+            Message::WatchDenied { .. } => "watch_denied",
+            Message::Login { .. } => "login",
+            Message::LoginAccepted { .. } => "login_accepted",
+            Message::LoginDenied { .. } => "login_denied",
+            Message::Logoff { .. } => "logoff",
+            Message::Redirect { .. } => "redirect",
+            Message::Block(_) => "block",
+        }
+    }
+
+    /// Every peer address this message tells about, for the driver's address book.
+    pub fn peer_infos(&self) -> Vec<&PeerInfo> {
+        match self {
+            Message::Activate { parents, .. } => parents.iter().collect(),
+            Message::SwitchToParent { add, .. } => add.iter().collect(),
+            Message::ConsolidateOrder { move_to, .. } => vec![move_to],
+            Message::WatchAt { relay, .. } => vec![relay],
+            Message::Redirect { to, .. } => vec![to],
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn is_block(&self) -> bool {
+        matches!(self, Message::Block(_))
+    }
+}
