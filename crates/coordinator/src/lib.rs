@@ -1,1 +1,30 @@
-//! placeholder
+//! The sans-IO coordinator (the seed's PNC / control center). It never does I/O:
+//! drivers call `handle_message` / `handle_timeout` and drain `poll_*`.
+//!
+//! Modules (seams for the later split into client manager, content directory and
+//! one manager per channel and region, seed 002):
+//! - [`config`] — `CoordinatorConfig`.
+//! - [`registry`] — the static overlay: registered nodes by tier (V1), liveness, load.
+//! - [`manager`] — one channel's Virtual Active Network: active relays, phases, parents (V1, V8).
+//! - [`activation`] — start-up path and parent choice (V2), multiple parents (V9).
+//! - [`distribute`] — DISTRIBUTE (V4).
+//! - [`consolidate`] — CONSOLIDATE (V5).
+//! - [`watch`] — choosing the relay a viewer is redirected to (V2).
+//! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
+//! - [`coordinator`] — the machine and its verbs.
+//! - [`event`] — everything it decides, for logs and the dashboard.
+
+pub mod activation;
+pub mod config;
+pub mod consolidate;
+pub mod coordinator;
+pub mod distribute;
+pub mod event;
+pub mod liveness;
+pub mod manager;
+pub mod registry;
+pub mod watch;
+
+pub use config::CoordinatorConfig;
+pub use coordinator::{Coordinator, Transmit};
+pub use event::CoordEvent;

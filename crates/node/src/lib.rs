@@ -1,1 +1,35 @@
-//! placeholder
+//! The sans-IO node: one state machine for origins, relays and protocol viewers
+//! (they differ in capabilities, not in logic). It never reads a clock, opens a
+//! socket or sleeps: drivers call `handle_*` and drain `poll_*` (DESIGN.md §1).
+//!
+//! Modules:
+//! - [`config`] — `NodeConfig` (capacity, thresholds, heartbeat interval, buffer size).
+//! - [`buffer`] — per-channel block ring buffer with duplicate elimination (V9).
+//! - [`parents`] — parent links: assigned / connecting / connected / disconnecting (V9).
+//! - [`children`] — the ConnectionState table: child nodes and local viewers (V3).
+//! - [`channel`] — everything a node keeps for one channel (V8: many channels per node).
+//! - [`login`] — LOGIN / LOGOFF, DISTRIBUTE and CONSOLIDATE at the thresholds (V3, V4, V5).
+//! - [`forward`] — receiving blocks from parents and forwarding them to children (V9).
+//! - [`switch`] — SwitchToParent and Redirect: connect the new parent before dropping the old (V9).
+//! - [`heartbeat`] — the D8 heartbeat report.
+//! - [`watch`] — a protocol viewer asking the coordinator where to watch (V2).
+//! - [`node`] — the `Node` machine and its verbs.
+//! - [`event`] — what the node reports to its driver.
+
+pub mod buffer;
+pub mod channel;
+pub mod children;
+pub mod config;
+pub mod event;
+pub mod forward;
+pub mod heartbeat;
+pub mod login;
+pub mod node;
+pub mod parents;
+pub mod switch;
+pub mod watch;
+
+pub use buffer::{BlockBuffer, InsertOutcome};
+pub use config::NodeConfig;
+pub use event::Event;
+pub use node::{Node, Transmit};

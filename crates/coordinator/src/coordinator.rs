@@ -1,0 +1,192 @@
+//! The `Coordinator` machine: registration, channel announcement, and the dispatch
+//! of node messages to DISTRIBUTE, CONSOLIDATE, watch and liveness.
+
+use crate::config::CoordinatorConfig;
+use crate::event::CoordEvent;
+use crate::manager::ChannelManager;
+use crate::registry::Registry;
+use std::collections::{BTreeMap, VecDeque};
+use tiercast_proto::{
+    ChannelDesc, ChannelId, DenyReason, Message, NodeId, NodeRole, Register, Timestamp,
+};
+
+/// A message to send, addressed by node id.
+#[derive(Clone, Debug)]
+pub struct Transmit {
+    pub to: NodeId,
+    pub msg: Message,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CoordStats {
+    pub distribute_events: u64,
+    pub consolidate_events: u64,
+    pub redirects: u64,
+    pub denied: u64,
+    pub heartbeats: u64,
+    pub invalid_messages: u64,
+}
+
+pub struct Coordinator {
+    pub(crate) cfg: CoordinatorConfig,
+    pub(crate) registry: Registry,
+    pub(crate) channels: BTreeMap<ChannelId, ChannelManager>,
+    pub(crate) names: BTreeMap<String, ChannelId>,
+    next_channel: u32,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<CoordEvent>,
+    next_check: Timestamp,
+    pub(crate) stats: CoordStats,
+}
+
+impl Coordinator {
+    pub fn new(cfg: CoordinatorConfig, now: Timestamp) -> Self {
+        Coordinator {
+            next_check: now.plus_millis(cfg.heartbeat_interval_ms),
+            cfg,
+            registry: Registry::default(),
+            channels: BTreeMap::new(),
+            names: BTreeMap::new(),
+            next_channel: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: CoordStats::default(),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn channel(&self, id: ChannelId) -> Option<&ChannelManager> {
+        self.channels.get(&id)
+    }
+
+    pub fn channel_by_name(&self, name: &str) -> Option<&ChannelManager> {
+        self.names.get(name).and_then(|id| self.channels.get(id))
+    }
+
+    pub fn channels(&self) -> impl Iterator<Item = &ChannelManager> {
+        self.channels.values()
+    }
+
+    pub fn stats(&self) -> &CoordStats {
+        &self.stats
+    }
+
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.cfg
+    }
+
+    pub fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
+        if let Message::Register(reg) = msg {
+            self.on_register(now, from, reg);
+            return;
+        }
+        if !self.registry.is_alive(from) {
+            self.invalid(from, msg.kind(), "sender is not registered");
+            return;
+        }
+        if let Some(r) = self.registry.get_mut(from) {
+            r.last_heard = now;
+        }
+        match msg {
+            Message::Announce { channel_name, public_key } => self.on_announce(now, from, channel_name, public_key),
+            Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
+            Message::Distribute { channel, load } => self.on_distribute(now, from, channel, load),
+            Message::Consolidate { channel, load } => self.on_consolidate(now, from, channel, load),
+            Message::Watch { channel_name, .. } => self.on_watch(now, from, channel_name),
+            other => self.invalid(from, other.kind(), "not a message for the coordinator"),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if now >= self.next_check {
+            self.check_liveness(now);
+            self.next_check = now.plus_millis(self.cfg.heartbeat_interval_ms);
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<CoordEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        Some(self.next_check)
+    }
+
+    fn on_register(&mut self, now: Timestamp, from: NodeId, reg: Register) {
+        if self.registry.is_alive(from) {
+            self.send(from, Message::RegisterDenied { reason: DenyReason::DuplicateId });
+            return;
+        }
+        if self.registry.len() >= self.cfg.max_nodes && self.registry.get(from).is_none() {
+            self.send(from, Message::RegisterDenied { reason: DenyReason::Invalid("node limit reached".into()) });
+            return;
+        }
+        let (role, tier) = (reg.role, reg.tier);
+        if role == NodeRole::Relay && tier == 0 {
+            self.send(from, Message::RegisterDenied { reason: DenyReason::Invalid("relay tiers start at 1".into()) });
+            return;
+        }
+        self.registry.register(now, from, reg);
+        let heartbeat_interval_ms = self.cfg.heartbeat_interval_ms.min(u32::MAX as u64) as u32;
+        self.send(from, Message::Registered { heartbeat_interval_ms });
+        self.events.push_back(CoordEvent::NodeRegistered { node: from, role, tier });
+        if role == NodeRole::Relay {
+            let chans: Vec<ChannelId> = self.channels.keys().copied().collect();
+            for c in chans {
+                self.ensure_chain(now, c);
+            }
+        }
+    }
+
+    fn on_announce(&mut self, now: Timestamp, from: NodeId, name: String, public_key: [u8; 32]) {
+        if self.registry.get(from).map(|r| r.role) != Some(NodeRole::Origin) {
+            self.invalid(from, "announce", "only an origin announces channels");
+            return;
+        }
+        if !tiercast_proto::ids::valid_channel_name(&name) {
+            self.invalid(from, "announce", "channel name must be 1-64 chars of A-Za-z0-9_-");
+            return;
+        }
+        let id = match self.names.get(&name) {
+            Some(id) => {
+                // The origin came back (or re-announced): it takes over the channel.
+                let m = self.channels.get_mut(id).expect("names and channels agree");
+                m.origin = from;
+                m.desc.public_key = public_key;
+                *id
+            }
+            None => {
+                if self.channels.len() >= self.cfg.max_channels {
+                    self.invalid(from, "announce", "channel limit reached");
+                    return;
+                }
+                let id = ChannelId(self.next_channel);
+                self.next_channel += 1;
+                let desc = ChannelDesc { id, name: name.clone(), public_key };
+                self.channels.insert(id, ChannelManager::new(desc, from));
+                self.names.insert(name.clone(), id);
+                self.events.push_back(CoordEvent::ChannelStarted { channel: id, name, origin: from });
+                id
+            }
+        };
+        let desc = self.channels[&id].desc.clone();
+        self.send(from, Message::Announced { channel: desc });
+        self.ensure_chain(now, id);
+    }
+
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+        self.transmits.push_back(Transmit { to, msg });
+    }
+
+    pub(crate) fn invalid(&mut self, from: NodeId, kind: &'static str, why: &'static str) {
+        self.stats.invalid_messages += 1;
+        self.events.push_back(CoordEvent::Invalid { from, kind, why });
+    }
+}

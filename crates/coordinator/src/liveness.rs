@@ -1,0 +1,71 @@
+//! Heartbeats (D8) keep the coordinator's view current (loads, links, buffers); a
+//! relay silent for `heartbeat_timeout_ms`, or whose link the driver saw die, is
+//! presumed crashed: it leaves every VAN, its child relays get new parents
+//! (connecting before disconnecting), and empty tiers are refilled (V10's crash case).
+
+use crate::coordinator::Coordinator;
+use crate::event::CoordEvent;
+use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
+
+impl Coordinator {
+    pub(crate) fn on_heartbeat(&mut self, now: Timestamp, from: NodeId, hb: Heartbeat) {
+        if hb.node != from {
+            self.invalid(from, "heartbeat", "node id does not match the link");
+            return;
+        }
+        if !self.registry.is_alive(from) {
+            self.invalid(from, "heartbeat", "node not registered");
+            return;
+        }
+        self.registry.heard(now, hb);
+        self.stats.heartbeats += 1;
+    }
+
+    pub(crate) fn check_liveness(&mut self, now: Timestamp) {
+        let timeout = self.cfg.heartbeat_timeout_ms * 1000;
+        let dead: Vec<NodeId> = self
+            .registry
+            .iter()
+            .filter(|(_, r)| r.alive && now.saturating_since(r.last_heard) > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for n in dead {
+            self.node_lost(now, n);
+        }
+    }
+
+    /// A node is gone (heartbeat timeout, or its link died): re-home what it fed.
+    pub fn node_lost(&mut self, now: Timestamp, node: NodeId) {
+        let Some(r) = self.registry.get_mut(node) else { return };
+        if !r.alive {
+            return;
+        }
+        r.alive = false;
+        self.events.push_back(CoordEvent::NodeTimedOut { node });
+        let channels: Vec<ChannelId> = self.channels.keys().copied().collect();
+        for channel in channels {
+            let m = self.channels.get_mut(&channel).expect("listed above");
+            let was_active = m.active.remove(&node).is_some();
+            let orphans = m.children_of(node);
+            if !was_active && orphans.is_empty() {
+                continue;
+            }
+            for c in orphans {
+                let Some(a) = self.channels[&channel].active.get(&c) else { continue };
+                let old = a.parents.clone();
+                let tier = a.tier;
+                let mut new: Vec<NodeId> = old.iter().copied().filter(|p| *p != node).collect();
+                for p in self.choose_parents(now, channel, tier, c) {
+                    if new.len() >= self.cfg.parents_per_relay {
+                        break;
+                    }
+                    if !new.contains(&p) {
+                        new.push(p);
+                    }
+                }
+                self.set_parents(channel, c, new, old);
+            }
+            self.ensure_chain(now, channel);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! One channel's Virtual Active Network (V1): which relays are active in which
+//! tier, in which phase, in what order they were activated, and whom each takes
+//! the stream from. The coordinator keeps one manager per channel (V8: channels
+//! share relays, each hierarchy is independent).
+
+use std::collections::BTreeMap;
+use tiercast_proto::{ChannelDesc, NodeId, Tier, Timestamp};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayPhase {
+    Expanding,
+    Contracting,
+}
+
+#[derive(Clone, Debug)]
+pub struct ActiveRelay {
+    pub tier: Tier,
+    pub phase: RelayPhase,
+    /// Activation order within the channel (higher is more recent).
+    pub order: u64,
+    pub activated_at: Timestamp,
+    pub parents: Vec<NodeId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChannelManager {
+    pub desc: ChannelDesc,
+    pub origin: NodeId,
+    pub active: BTreeMap<NodeId, ActiveRelay>,
+    next_order: u64,
+}
+
+impl ChannelManager {
+    pub fn new(desc: ChannelDesc, origin: NodeId) -> Self {
+        ChannelManager { desc, origin, active: BTreeMap::new(), next_order: 0 }
+    }
+
+    pub fn add_active(&mut self, now: Timestamp, node: NodeId, tier: Tier, parents: Vec<NodeId>) {
+        self.next_order += 1;
+        self.active.insert(
+            node,
+            ActiveRelay { tier, phase: RelayPhase::Expanding, order: self.next_order, activated_at: now, parents },
+        );
+    }
+
+    pub fn is_active(&self, node: NodeId) -> bool {
+        self.active.contains_key(&node)
+    }
+
+    /// Active relays of a tier, most recently activated first.
+    pub fn active_in_tier(&self, tier: Tier) -> Vec<NodeId> {
+        let mut v: Vec<(u64, NodeId)> =
+            self.active.iter().filter(|(_, a)| a.tier == tier).map(|(n, a)| (a.order, *n)).collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// Active relays taking the stream from `parent`.
+    pub fn children_of(&self, parent: NodeId) -> Vec<NodeId> {
+        self.active.iter().filter(|(_, a)| a.parents.contains(&parent)).map(|(n, _)| *n).collect()
+    }
+
+    pub fn count_per_tier(&self) -> BTreeMap<Tier, usize> {
+        let mut m = BTreeMap::new();
+        for a in self.active.values() {
+            *m.entry(a.tier).or_insert(0) += 1;
+        }
+        m
+    }
+}

@@ -1,0 +1,69 @@
+//! Where a viewer goes (V2, the seed's DNS redirection as an HTTP 302 or a `WatchAt`
+//! message): the entry relay of the viewers' tier (the most recently activated one
+//! still expanding with room), else any active relay of that tier with room, else an
+//! idle relay activated for it, else an active relay of a tier above with room;
+//! when all are full the answer is "tier full, retry later".
+
+use crate::coordinator::Coordinator;
+use crate::event::CoordEvent;
+use tiercast_proto::{ChannelDesc, DenyReason, Message, NodeId, PeerInfo, Timestamp};
+
+impl Coordinator {
+    /// Chooses the relay for a new viewer of `channel_name` and books it.
+    pub fn watch(&mut self, now: Timestamp, channel_name: &str) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
+        let result = self.choose_viewer_relay(now, channel_name);
+        match &result {
+            Ok((desc, relay)) => {
+                if let Some(r) = self.registry.get_mut(relay.id) {
+                    r.pending = r.pending.saturating_add(1);
+                }
+                self.stats.redirects += 1;
+                self.events.push_back(CoordEvent::Redirected { channel: desc.id, to: relay.id });
+            }
+            Err(reason) => {
+                self.stats.denied += 1;
+                self.events.push_back(CoordEvent::Denied { channel_name: channel_name.to_string(), reason: reason.clone() })
+            }
+        }
+        result
+    }
+
+    fn choose_viewer_relay(&mut self, now: Timestamp, channel_name: &str) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
+        let channel = *self.names.get(channel_name).ok_or(DenyReason::UnknownChannel)?;
+        let bottom = self.registry.bottom_tier().ok_or(DenyReason::TierFull)?;
+        self.ensure_chain(now, channel);
+        let pick = self.entry_of_tier(channel, bottom).or_else(|| {
+            let idle = self.idle_relays(channel, bottom).first().copied();
+            if let Some(n) = idle {
+                self.activate(now, channel, n, bottom);
+            }
+            idle
+        });
+        let pick = pick.or_else(|| self.upper_tier_with_room(channel, bottom));
+        let relay = pick.ok_or(DenyReason::TierFull)?;
+        let desc = self.channels[&channel].desc.clone();
+        let info = self.registry.get(relay).map(|r| r.info.clone()).ok_or(DenyReason::TierFull)?;
+        Ok((desc, info))
+    }
+
+    fn upper_tier_with_room(&self, channel: tiercast_proto::ChannelId, bottom: u8) -> Option<NodeId> {
+        let mut t = bottom;
+        while let Some(up) = self.registry.tier_above(t) {
+            if let Some(n) = self.entry_of_tier(channel, up) {
+                return Some(n);
+            }
+            t = up;
+        }
+        None
+    }
+
+    pub(crate) fn on_watch(&mut self, now: Timestamp, from: NodeId, channel_name: String) {
+        match self.watch(now, &channel_name) {
+            Ok((channel, relay)) => self.send(from, Message::WatchAt { channel, relay }),
+            Err(reason) => {
+                let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);
+                self.send(from, Message::WatchDenied { channel_name, reason, retry_after_ms })
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! What a node keeps for one channel (V8: a node carries many channels, each with
+//! its own parents, children, phase and buffer).
+
+use crate::buffer::BlockBuffer;
+use crate::children::Children;
+use crate::parents::Parents;
+use tiercast_proto::{ChannelDesc, OriginVerifier, Tier};
+
+/// V4/V5 phases of an active node for one channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Accepting new children until the max threshold.
+    Expanding,
+    /// DISTRIBUTE sent: no new children are sent here; may CONSOLIDATE.
+    Contracting,
+}
+
+#[derive(Debug)]
+pub struct ChannelState {
+    pub desc: ChannelDesc,
+    pub verifier: OriginVerifier,
+    pub tier: Tier,
+    pub phase: Phase,
+    pub parents: Parents,
+    pub children: Children,
+    pub buffer: BlockBuffer,
+    /// LOGIN sent to the parents (the node has children to feed).
+    pub logged_in: bool,
+    pub consolidate_pending: bool,
+    /// CONSOLIDATE accepted: no new children; the node leaves once empty.
+    pub consolidated: bool,
+    /// Blocks whose origin signature failed.
+    pub rejected_blocks: u64,
+    /// Blocks from a node that is not a parent.
+    pub foreign_blocks: u64,
+}
+
+impl ChannelState {
+    pub fn new(desc: ChannelDesc, tier: Tier, buffer_blocks: usize) -> Self {
+        ChannelState {
+            verifier: OriginVerifier::new(desc.public_key),
+            desc,
+            tier,
+            phase: Phase::Expanding,
+            parents: Parents::default(),
+            children: Children::default(),
+            buffer: BlockBuffer::new(buffer_blocks),
+            logged_in: false,
+            consolidate_pending: false,
+            consolidated: false,
+            rejected_blocks: 0,
+            foreign_blocks: 0,
+        }
+    }
+
+    pub fn load(&self) -> u32 {
+        self.children.load()
+    }
+
+    /// Where a (re)connecting child or parent should resume.
+    pub fn resume_seq(&self) -> Option<u64> {
+        self.buffer.highest_seq().map(|h| h + 1)
+    }
+}

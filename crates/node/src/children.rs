@@ -1,0 +1,29 @@
+//! The ConnectionState table of V3 for one channel: child nodes (relays of the
+//! tier below, protocol viewers) with what was last sent to each (D8, C2), and
+//! local viewers (HTTP players on this node). Both count as load.
+
+use std::collections::{BTreeMap, BTreeSet};
+use tiercast_proto::{NodeId, Timestamp, ViewerId};
+
+#[derive(Clone, Debug, Default)]
+pub struct ChildLink {
+    pub last_seq_sent: Option<u64>,
+    pub last_sent_at: Option<Timestamp>,
+    pub blocks_sent: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Children {
+    pub nodes: BTreeMap<NodeId, ChildLink>,
+    pub viewers: BTreeSet<ViewerId>,
+}
+
+impl Children {
+    pub fn load(&self) -> u32 {
+        (self.nodes.len() + self.viewers.len()) as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.viewers.is_empty()
+    }
+}

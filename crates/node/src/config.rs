@@ -1,0 +1,87 @@
+//! Node configuration: plain data with defaults that work on one machine; units in
+//! the field names; checked once by [`NodeConfig::validate`].
+
+use tiercast_proto::{NodeId, NodeRole, Tier};
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub role: NodeRole,
+    pub tier: Tier,
+    pub region: String,
+    /// Most children (child nodes + local viewers) over all channels (V8).
+    pub capacity: u32,
+    /// DISTRIBUTE when the machine-wide load reaches this (V4). 0 means `capacity`.
+    pub max_threshold: u32,
+    /// CONSOLIDATE when contracting and the load falls below this (V5).
+    pub min_threshold: u32,
+    pub heartbeat_interval_ms: u64,
+    /// Blocks kept per channel.
+    pub buffer_blocks: usize,
+    /// Check the origin signature of every block (X3). The simulator may turn it off.
+    pub verify_blocks: bool,
+    /// A protocol viewer retries `Watch` after a refusal, this long later.
+    pub watch_retry_ms: u64,
+    /// Most channels one node carries at once.
+    pub max_channels: usize,
+    /// Where this node can be reached (advertised at registration).
+    pub addr: String,
+    pub http_addr: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            id: NodeId(1),
+            role: NodeRole::Relay,
+            tier: 1,
+            region: String::new(),
+            capacity: 100,
+            max_threshold: 0,
+            min_threshold: 2,
+            heartbeat_interval_ms: 1000,
+            buffer_blocks: 512,
+            verify_blocks: true,
+            watch_retry_ms: 500,
+            max_channels: 64,
+            addr: String::new(),
+            http_addr: String::new(),
+        }
+    }
+}
+
+impl NodeConfig {
+    pub fn max_threshold(&self) -> u32 {
+        if self.max_threshold == 0 {
+            self.capacity
+        } else {
+            self.max_threshold
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id == tiercast_proto::COORDINATOR_ID {
+            return Err("node id 0 is the coordinator's".into());
+        }
+        if self.role == NodeRole::Relay && self.capacity == 0 {
+            return Err("a relay needs capacity >= 1".into());
+        }
+        if self.max_threshold() > self.capacity && self.role == NodeRole::Relay {
+            return Err(format!(
+                "max_threshold {} exceeds capacity {}",
+                self.max_threshold(),
+                self.capacity
+            ));
+        }
+        if self.min_threshold > self.max_threshold() && self.role == NodeRole::Relay {
+            return Err("min_threshold must not exceed max_threshold".into());
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return Err("heartbeat_interval_ms must be > 0".into());
+        }
+        if self.buffer_blocks < 8 {
+            return Err("buffer_blocks must be >= 8".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! The inbound and outbound sides of the block buffer (V9): blocks from parents are
+//! checked (sender is a parent, origin signature valid), deduplicated by seq, stored,
+//! and forwarded to every child node; local viewers are served by the driver from
+//! the `BlockStored` event. One strategy for now (single or redundant parents, all
+//! blocks to all children); substream strategies come with peers.
+
+use crate::event::Event;
+use crate::node::Node;
+use crate::buffer::InsertOutcome;
+use tiercast_proto::{Block, ChannelId, Message, NodeId, Timestamp};
+
+impl Node {
+    pub(crate) fn on_block(&mut self, now: Timestamp, from: NodeId, block: Block) {
+        let channel = block.channel;
+        let verify = self.cfg.verify_blocks;
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            self.invalid(from, "block", "channel not carried");
+            return;
+        };
+        let Some(link) = ch.parents.get_mut(from) else {
+            ch.foreign_blocks += 1;
+            self.invalid(from, "block", "sender is not a parent");
+            return;
+        };
+        if verify && ch.verifier.verify(&block).is_err() {
+            ch.rejected_blocks += 1;
+            self.events.push_back(Event::BlockRejected { channel, from, reason: "bad origin signature" });
+            return;
+        }
+        link.last_seq = Some(link.last_seq.map_or(block.seq, |s| s.max(block.seq)));
+        link.last_block_at = Some(now);
+        link.blocks += 1;
+        self.stats.blocks_in += 1;
+        self.store_and_forward(now, block);
+    }
+
+    /// The origin's own blocks, cut and signed by its ingest.
+    pub fn ingest_block(&mut self, now: Timestamp, block: Block) {
+        if !self.channels.contains_key(&block.channel) {
+            self.invalid(self.cfg.id, "block", "ingest for a channel not announced");
+            return;
+        }
+        self.store_and_forward(now, block);
+    }
+
+    fn store_and_forward(&mut self, now: Timestamp, block: Block) {
+        let channel = block.channel;
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        if ch.buffer.insert(block.clone()) != InsertOutcome::Stored {
+            return;
+        }
+        let children: Vec<NodeId> = ch.children.nodes.keys().copied().collect();
+        for c in children {
+            self.send_block_to_child(now, channel, c, block.clone());
+        }
+        self.events.push_back(Event::BlockStored { block });
+    }
+
+    pub(crate) fn send_block_to_child(&mut self, now: Timestamp, channel: ChannelId, child: NodeId, block: Block) {
+        if let Some(link) = self.channels.get_mut(&channel).and_then(|c| c.children.nodes.get_mut(&child)) {
+            link.last_seq_sent = Some(block.seq);
+            link.last_sent_at = Some(now);
+            link.blocks_sent += 1;
+        }
+        self.stats.blocks_out += 1;
+        self.stats.bytes_out += block.wire_len() as u64;
+        self.send(child, Message::Block(block));
+    }
+}

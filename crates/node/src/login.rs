@@ -1,0 +1,228 @@
+//! LOGIN and LOGOFF at a node (V3), and the load thresholds that make a node ask
+//! the coordinator to DISTRIBUTE (V4) or CONSOLIDATE (V5).
+//!
+//! A node logs in at its parents only when its first child arrives, and logs off
+//! from them when its last child leaves. Load counts child nodes and local viewers
+//! over all channels (V8); DISTRIBUTE is sent once per expansion phase, when the
+//! machine-wide load reaches the max threshold; CONSOLIDATE while contracting, when
+//! the channel's load falls below the min threshold.
+
+use crate::channel::{ChannelState, Phase};
+use crate::event::Event;
+use crate::node::Node;
+use crate::parents::ParentState;
+use tiercast_proto::{
+    ChannelDesc, ChannelId, DenyReason, Message, NodeId, NodeRole, PeerInfo, Tier, Timestamp, ViewerId,
+    COORDINATOR_ID,
+};
+
+impl Node {
+    /// The coordinator made this node active for a channel with these parents.
+    pub(crate) fn on_activate(&mut self, now: Timestamp, desc: ChannelDesc, tier: Tier, parents: Vec<PeerInfo>) {
+        if self.cfg.role != NodeRole::Relay {
+            self.invalid(COORDINATOR_ID, "activate", "only relays are activated");
+            return;
+        }
+        if !self.channels.contains_key(&desc.id) && self.channels.len() >= self.cfg.max_channels {
+            self.invalid(COORDINATOR_ID, "activate", "channel limit reached");
+            return;
+        }
+        let id = desc.id;
+        self.names.insert(desc.name.clone(), id);
+        let buffer_blocks = self.cfg.buffer_blocks;
+        let ch = self
+            .channels
+            .entry(id)
+            .or_insert_with(|| ChannelState::new(desc.clone(), tier, buffer_blocks));
+        ch.tier = tier;
+        ch.phase = Phase::Expanding;
+        ch.consolidated = false;
+        ch.consolidate_pending = false;
+        let old: Vec<NodeId> = ch.parents.ids().into_iter().filter(|p| !parents.iter().any(|n| n.id == *p)).collect();
+        let ids = parents.iter().map(|p| p.id).collect();
+        self.events.push_back(Event::Activated { channel: id, tier, parents: ids });
+        self.switch_parents(now, id, parents, old);
+    }
+
+    /// A child node asks for a channel.
+    pub(crate) fn on_login(&mut self, now: Timestamp, from: NodeId, channel: ChannelId, from_seq: Option<u64>) {
+        if let Err(reason) = self.admit(channel, Some(from)) {
+            self.send(from, Message::LoginDenied { channel, reason });
+            return;
+        }
+        let ch = self.channels.get_mut(&channel).expect("admit checked the channel");
+        let fresh = !ch.children.nodes.contains_key(&from);
+        ch.children.nodes.entry(from).or_default();
+        // Send what the child asked for, or start it at the latest keyframe.
+        let start = from_seq
+            .filter(|s| ch.buffer.get(*s).is_some())
+            .or_else(|| ch.buffer.latest_keyframe());
+        let backlog: Vec<_> = match start {
+            Some(s) => ch.buffer.blocks_from(s).cloned().collect(),
+            None => Vec::new(),
+        };
+        self.send(from, Message::LoginAccepted { channel });
+        for b in backlog {
+            self.send_block_to_child(now, channel, from, b);
+        }
+        if fresh {
+            self.events.push_back(Event::ChildJoined { channel, child: from });
+            self.after_login(channel);
+        }
+    }
+
+    /// A local viewer (HTTP player) asks for a channel. Returns its id; the driver
+    /// serves it from `channel(..).buffer` starting at the latest keyframe.
+    pub fn viewer_login(&mut self, _now: Timestamp, channel_name: &str) -> Result<(ChannelId, ViewerId), DenyReason> {
+        let channel = self.names.get(channel_name).copied().ok_or(DenyReason::NotActive)?;
+        self.admit(channel, None)?;
+        let viewer = ViewerId(self.next_viewer);
+        self.next_viewer += 1;
+        let ch = self.channels.get_mut(&channel).expect("admit checked the channel");
+        ch.children.viewers.insert(viewer);
+        self.events.push_back(Event::ViewerJoined { channel, viewer });
+        self.after_login(channel);
+        Ok((channel, viewer))
+    }
+
+    pub fn viewer_logoff(&mut self, _now: Timestamp, channel: ChannelId, viewer: ViewerId) {
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        if ch.children.viewers.remove(&viewer) {
+            self.events.push_back(Event::ViewerLeft { channel, viewer });
+            self.after_logoff(channel);
+        }
+    }
+
+    pub(crate) fn on_logoff(&mut self, _now: Timestamp, from: NodeId, channel: ChannelId) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            self.invalid(from, "logoff", "channel not carried");
+            return;
+        };
+        if ch.children.nodes.remove(&from).is_some() {
+            self.events.push_back(Event::ChildLeft { channel, child: from });
+            self.after_logoff(channel);
+        }
+    }
+
+    /// A child node vanished (its link is gone): same as its LOGOFF on every channel.
+    pub fn child_lost(&mut self, now: Timestamp, child: NodeId) {
+        let chans: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.children.nodes.contains_key(&child))
+            .map(|(id, _)| *id)
+            .collect();
+        for c in chans {
+            self.on_logoff(now, child, c);
+        }
+    }
+
+    fn admit(&self, channel: ChannelId, child: Option<NodeId>) -> Result<(), DenyReason> {
+        if self.cfg.role == NodeRole::Viewer {
+            return Err(DenyReason::Invalid("a viewer does not serve others".into()));
+        }
+        let ch = self.channels.get(&channel).ok_or(DenyReason::NotActive)?;
+        if ch.consolidated {
+            return Err(DenyReason::NotActive);
+        }
+        let already = child.is_some_and(|c| ch.children.nodes.contains_key(&c));
+        if !already && self.machine_load() >= self.cfg.capacity {
+            return Err(DenyReason::Full);
+        }
+        Ok(())
+    }
+
+    fn after_login(&mut self, channel: ChannelId) {
+        self.ensure_logged_in(channel);
+        if self.cfg.role != NodeRole::Relay {
+            return;
+        }
+        let load = self.machine_load();
+        if load >= self.cfg.max_threshold() {
+            // The machine is full: every channel still expanding here asks for help (V4, V8).
+            let expanding: Vec<ChannelId> = self
+                .channels
+                .iter()
+                .filter(|(_, c)| c.phase == Phase::Expanding && !c.consolidated)
+                .map(|(id, _)| *id)
+                .collect();
+            for c in expanding {
+                if let Some(ch) = self.channels.get_mut(&c) {
+                    ch.phase = Phase::Contracting;
+                }
+                self.send(COORDINATOR_ID, Message::Distribute { channel: c, load });
+                self.events.push_back(Event::DistributeSent { channel: c, load });
+            }
+        }
+    }
+
+    fn after_logoff(&mut self, channel: ChannelId) {
+        let min = self.cfg.min_threshold;
+        let is_relay = self.cfg.role == NodeRole::Relay;
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        let load = ch.load();
+        if load == 0 && ch.logged_in && !ch.parents.is_empty() {
+            // Last child gone: log off from the parents (V3).
+            ch.logged_in = false;
+            let parents = ch.parents.ids();
+            for p in &parents {
+                ch.parents.set_state(*p, ParentState::Assigned);
+            }
+            for p in parents {
+                self.send(p, Message::Logoff { channel });
+            }
+        }
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        if ch.consolidated && load == 0 {
+            self.drop_channel(channel);
+            return;
+        }
+        if is_relay && ch.phase == Phase::Contracting && load < min && !ch.consolidate_pending && !ch.consolidated {
+            ch.consolidate_pending = true;
+            self.send(COORDINATOR_ID, Message::Consolidate { channel, load });
+            self.events.push_back(Event::ConsolidateSent { channel, load });
+        } else if let Some(ch) = self.channels.get_mut(&channel) {
+            // Ask again on a later change if the coordinator ignored the request.
+            if ch.consolidate_pending && load < min {
+                ch.consolidate_pending = false;
+            }
+        }
+    }
+
+    /// Logs in at every assigned parent if the channel has children to feed.
+    pub(crate) fn ensure_logged_in(&mut self, channel: ChannelId) {
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        if ch.logged_in || ch.parents.is_empty() {
+            return;
+        }
+        ch.logged_in = true;
+        let from_seq = ch.resume_seq();
+        let to_login = ch.parents.in_state(ParentState::Assigned);
+        for p in &to_login {
+            ch.parents.set_state(*p, ParentState::Connecting);
+        }
+        for p in to_login {
+            self.send(p, Message::Login { channel, from_seq });
+        }
+    }
+
+    /// The coordinator accepted our CONSOLIDATE: move the children elsewhere.
+    pub(crate) fn on_consolidate_order(&mut self, _now: Timestamp, channel: ChannelId, move_to: PeerInfo) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            self.invalid(COORDINATOR_ID, "consolidate_order", "channel not carried");
+            return;
+        };
+        ch.consolidated = true;
+        ch.consolidate_pending = false;
+        let desc = ch.desc.clone();
+        let children: Vec<NodeId> = ch.children.nodes.keys().copied().collect();
+        let has_viewers = !ch.children.viewers.is_empty();
+        for c in children {
+            self.send(c, Message::Redirect { channel: desc.clone(), to: move_to.clone() });
+        }
+        if has_viewers {
+            self.events.push_back(Event::ViewersMustMove { channel, to: move_to });
+        }
+        self.after_logoff(channel);
+    }
+}

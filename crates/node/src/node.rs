@@ -1,0 +1,202 @@
+//! The `Node` machine: the verbs of DESIGN.md §1 and the dispatch of incoming
+//! messages to the concern that handles them (login, forward, switch, watch).
+
+use crate::channel::ChannelState;
+use crate::config::NodeConfig;
+use crate::event::Event;
+use std::collections::{BTreeMap, VecDeque};
+use tiercast_proto::{
+    ChannelDesc, ChannelId, Message, NodeId, NodeRole, Register, Timestamp, COORDINATOR_ID,
+};
+
+/// A message to send, addressed by node id (the driver knows the addresses).
+#[derive(Clone, Debug)]
+pub struct Transmit {
+    pub to: NodeId,
+    pub msg: Message,
+}
+
+/// Counters a driver or the simulator can read at any time.
+#[derive(Clone, Debug, Default)]
+pub struct NodeStats {
+    pub blocks_in: u64,
+    pub blocks_out: u64,
+    pub bytes_out: u64,
+    pub control_out: u64,
+    pub invalid_messages: u64,
+}
+
+pub struct Node {
+    pub(crate) cfg: NodeConfig,
+    pub(crate) registered: bool,
+    pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
+    pub(crate) names: BTreeMap<String, ChannelId>,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) next_heartbeat: Timestamp,
+    pub(crate) heartbeat_seq: u64,
+    pub(crate) next_viewer: u64,
+    /// Protocol viewer: channels asked of the coordinator, with a retry time.
+    pub(crate) watches: BTreeMap<String, Option<Timestamp>>,
+    pub(crate) stats: NodeStats,
+}
+
+impl Node {
+    /// A node that registers with the coordinator at once.
+    pub fn new(cfg: NodeConfig, now: Timestamp) -> Self {
+        let mut node = Node {
+            next_heartbeat: now.plus_millis(cfg.heartbeat_interval_ms),
+            cfg,
+            registered: false,
+            channels: BTreeMap::new(),
+            names: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            heartbeat_seq: 0,
+            next_viewer: 1,
+            watches: BTreeMap::new(),
+            stats: NodeStats::default(),
+        };
+        let reg = Register {
+            role: node.cfg.role,
+            tier: node.cfg.tier,
+            region: node.cfg.region.clone(),
+            capacity: node.cfg.capacity,
+            addr: node.cfg.addr.clone(),
+            http_addr: node.cfg.http_addr.clone(),
+        };
+        node.send(COORDINATOR_ID, Message::Register(reg));
+        node
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    pub fn is_registered(&self) -> bool {
+        self.registered
+    }
+
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    pub fn channel(&self, id: ChannelId) -> Option<&ChannelState> {
+        self.channels.get(&id)
+    }
+
+    pub fn channel_id(&self, name: &str) -> Option<ChannelId> {
+        self.names.get(name).copied()
+    }
+
+    pub fn channels(&self) -> impl Iterator<Item = (&ChannelId, &ChannelState)> {
+        self.channels.iter()
+    }
+
+    /// Children over all channels (V8: capacity is machine-wide).
+    pub fn machine_load(&self) -> u32 {
+        self.channels.values().map(|c| c.load()).sum()
+    }
+
+    pub fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
+        let from_coordinator = from == COORDINATOR_ID;
+        match msg {
+            Message::Block(block) => self.on_block(now, from, block),
+            Message::Login { channel, from_seq } => self.on_login(now, from, channel, from_seq),
+            Message::Logoff { channel } => self.on_logoff(now, from, channel),
+            Message::LoginAccepted { channel } => self.on_login_accepted(now, from, channel),
+            Message::LoginDenied { channel, reason } => self.on_login_denied(now, from, channel, reason),
+            Message::Redirect { channel, to } => self.on_redirect(now, from, channel, to),
+            Message::Registered { .. } if from_coordinator => {
+                self.registered = true;
+                self.events.push_back(Event::Registered);
+            }
+            Message::RegisterDenied { reason } if from_coordinator => {
+                self.events.push_back(Event::RegisterDenied(reason));
+            }
+            Message::Announced { channel } if from_coordinator => self.on_announced(channel),
+            Message::Activate { channel, tier, parents } if from_coordinator => {
+                self.on_activate(now, channel, tier, parents)
+            }
+            Message::SwitchToParent { channel, add, remove } if from_coordinator => {
+                self.switch_parents(now, channel, add, remove)
+            }
+            Message::ConsolidateOrder { channel, move_to } if from_coordinator => {
+                self.on_consolidate_order(now, channel, move_to)
+            }
+            Message::WatchAt { channel, relay } if from_coordinator => self.on_watch_at(now, channel, relay),
+            Message::WatchDenied { channel_name, reason, retry_after_ms } if from_coordinator => {
+                self.on_watch_denied(now, channel_name, reason, retry_after_ms)
+            }
+            other => self.invalid(from, other.kind(), "not accepted by a node from this sender"),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if now >= self.next_heartbeat {
+            self.send_heartbeat(now);
+            self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
+        }
+        self.retry_watches(now);
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let retry = self.watches.values().filter_map(|t| *t).min();
+        Some(match retry {
+            Some(r) => r.min(self.next_heartbeat),
+            None => self.next_heartbeat,
+        })
+    }
+
+    /// The origin starts a channel (its blocks will be signed with `public_key`'s pair).
+    pub fn announce(&mut self, channel_name: &str, public_key: [u8; 32]) {
+        self.send(
+            COORDINATOR_ID,
+            Message::Announce { channel_name: channel_name.to_string(), public_key },
+        );
+    }
+
+    pub(crate) fn on_announced(&mut self, desc: ChannelDesc) {
+        if self.cfg.role != NodeRole::Origin {
+            self.invalid(COORDINATOR_ID, "announced", "only an origin announces");
+            return;
+        }
+        self.names.insert(desc.name.clone(), desc.id);
+        self.channels
+            .entry(desc.id)
+            .or_insert_with(|| ChannelState::new(desc.clone(), 0, self.cfg.buffer_blocks));
+        self.events.push_back(Event::ChannelReady(desc));
+    }
+
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+        if !msg.is_block() {
+            self.stats.control_out += 1;
+        }
+        self.transmits.push_back(Transmit { to, msg });
+    }
+
+    pub(crate) fn invalid(&mut self, from: NodeId, kind: &'static str, why: &'static str) {
+        self.stats.invalid_messages += 1;
+        self.events.push_back(Event::Invalid { from, kind, why });
+    }
+
+    /// Forgets a channel this node no longer carries.
+    pub(crate) fn drop_channel(&mut self, channel: ChannelId) {
+        if let Some(ch) = self.channels.remove(&channel) {
+            self.names.remove(&ch.desc.name);
+            self.events.push_back(Event::Deactivated { channel });
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Parent links of one channel (V9, the ProxyParent table of V3): each parent is
+//! assigned (known, not logged in), connecting (LOGIN sent), connected (LOGIN
+//! accepted) or disconnecting. A switch adds the new parent with the list of
+//! parents it replaces; those are dropped only once the new one is connected.
+
+use std::collections::BTreeMap;
+use tiercast_proto::{NodeId, PeerInfo, Timestamp};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParentState {
+    Assigned,
+    Connecting,
+    Connected,
+    Disconnecting,
+}
+
+#[derive(Clone, Debug)]
+pub struct ParentLink {
+    pub info: PeerInfo,
+    pub state: ParentState,
+    pub last_seq: Option<u64>,
+    pub last_block_at: Option<Timestamp>,
+    pub blocks: u64,
+    /// Parents to drop once this one is connected (connect before disconnect).
+    pub replaces: Vec<NodeId>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Parents {
+    links: BTreeMap<NodeId, ParentLink>,
+}
+
+impl Parents {
+    pub fn assign(&mut self, info: PeerInfo) {
+        self.links
+            .entry(info.id)
+            .and_modify(|l| l.info = info.clone())
+            .or_insert(ParentLink {
+                info,
+                state: ParentState::Assigned,
+                last_seq: None,
+                last_block_at: None,
+                blocks: 0,
+                replaces: Vec::new(),
+            });
+    }
+
+    pub fn get(&self, id: NodeId) -> Option<&ParentLink> {
+        self.links.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut ParentLink> {
+        self.links.get_mut(&id)
+    }
+
+    pub fn remove(&mut self, id: NodeId) -> Option<ParentLink> {
+        self.links.remove(&id)
+    }
+
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.links.contains_key(&id)
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.links.keys().copied().collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &ParentLink)> {
+        self.links.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// Parents in a given state.
+    pub fn in_state(&self, state: ParentState) -> Vec<NodeId> {
+        self.links.iter().filter(|(_, l)| l.state == state).map(|(id, _)| *id).collect()
+    }
+
+    pub fn set_state(&mut self, id: NodeId, state: ParentState) {
+        if let Some(l) = self.links.get_mut(&id) {
+            l.state = state;
+        }
+    }
+
+    /// Marks `id` connected; returns the parents it replaces, now to be dropped.
+    pub fn connected(&mut self, id: NodeId) -> Vec<NodeId> {
+        let Some(l) = self.links.get_mut(&id) else { return Vec::new() };
+        l.state = ParentState::Connected;
+        let replaced = std::mem::take(&mut l.replaces);
+        replaced.into_iter().filter(|r| *r != id && self.links.contains_key(r)).collect()
+    }
+}

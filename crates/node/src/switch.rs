@@ -1,0 +1,105 @@
+//! Changing parents without losing a block (V9): the new parent is logged in to
+//! (resuming at the next seq this node needs) before the old one is logged off.
+//! Used for SwitchToParent from the coordinator (V10), for a parent's Redirect
+//! (consolidation, V5) and for re-activation with other parents.
+
+use crate::event::Event;
+use crate::node::Node;
+use crate::parents::ParentState;
+use tiercast_proto::{ChannelDesc, ChannelId, DenyReason, Message, NodeId, PeerInfo, Timestamp};
+
+impl Node {
+    pub(crate) fn switch_parents(&mut self, _now: Timestamp, channel: ChannelId, add: Vec<PeerInfo>, remove: Vec<NodeId>) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            self.invalid(tiercast_proto::COORDINATOR_ID, "switch_to_parent", "channel not carried");
+            return;
+        };
+        let from_seq = ch.resume_seq();
+        let mut logins = Vec::new();
+        let adding_any = add.iter().any(|p| !ch.parents.contains(p.id));
+        for p in add {
+            let id = p.id;
+            let known = ch.parents.contains(id);
+            ch.parents.assign(p);
+            if ch.logged_in && (!known || ch.parents.get(id).is_some_and(|l| l.state == ParentState::Assigned)) {
+                ch.parents.set_state(id, ParentState::Connecting);
+                logins.push(id);
+            }
+        }
+        let mut logoffs = Vec::new();
+        if ch.logged_in && adding_any && !logins.is_empty() {
+            // Connect before disconnect: the first new parent to connect drops the old ones.
+            let keep: Vec<NodeId> = remove.iter().copied().filter(|r| ch.parents.contains(*r)).collect();
+            for r in &keep {
+                ch.parents.set_state(*r, ParentState::Disconnecting);
+            }
+            for l in &logins {
+                if let Some(link) = ch.parents.get_mut(*l) {
+                    link.replaces = keep.clone();
+                }
+            }
+        } else {
+            for r in remove {
+                if let Some(link) = ch.parents.remove(r) {
+                    if link.state != ParentState::Assigned {
+                        logoffs.push(r);
+                    }
+                }
+            }
+        }
+        for l in logins {
+            self.send(l, Message::Login { channel, from_seq });
+        }
+        for r in logoffs {
+            self.send(r, Message::Logoff { channel });
+            self.events.push_back(Event::ParentDropped { channel, parent: r });
+        }
+    }
+
+    /// Our parent was consolidated and tells us to go to `to`.
+    pub(crate) fn on_redirect(&mut self, now: Timestamp, from: NodeId, desc: ChannelDesc, to: PeerInfo) {
+        let channel = desc.id;
+        let is_parent = self.channels.get(&channel).is_some_and(|c| c.parents.contains(from));
+        if !is_parent {
+            self.invalid(from, "redirect", "sender is not a parent");
+            return;
+        }
+        self.switch_parents(now, channel, vec![to], vec![from]);
+    }
+
+    pub(crate) fn on_login_accepted(&mut self, _now: Timestamp, from: NodeId, channel: ChannelId) {
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        if !ch.parents.contains(from) {
+            return;
+        }
+        let dropped = ch.parents.connected(from);
+        for d in &dropped {
+            ch.parents.remove(*d);
+        }
+        self.events.push_back(Event::ParentConnected { channel, parent: from });
+        for d in dropped {
+            self.send(d, Message::Logoff { channel });
+            self.events.push_back(Event::ParentDropped { channel, parent: d });
+        }
+    }
+
+    pub(crate) fn on_login_denied(&mut self, now: Timestamp, from: NodeId, channel: ChannelId, reason: DenyReason) {
+        self.events.push_back(Event::LoginDenied { channel, by: from, reason });
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        if let Some(link) = ch.parents.get_mut(from) {
+            link.state = ParentState::Assigned;
+        }
+        // A protocol viewer with no working parent asks the coordinator again.
+        if self.cfg.role == tiercast_proto::NodeRole::Viewer {
+            let name = ch.desc.name.clone();
+            let others_ok = ch
+                .parents
+                .iter()
+                .any(|(id, l)| *id != from && matches!(l.state, ParentState::Connected | ParentState::Connecting));
+            if !others_ok {
+                self.drop_channel(channel);
+                self.watches.insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
+            }
+        }
+    }
+}
