@@ -80,6 +80,7 @@ impl Bus {
     }
 
     /// Nodes activated since event index `since`, in order.
+    #[allow(dead_code)]
     pub fn activated_since(&self, since: usize) -> Vec<(u32, Vec<u32>)> {
         self.coord_events[since..]
             .iter()
