@@ -16,13 +16,22 @@ impl Coordinator {
         let tiers = self.registry.tiers();
         let bottom = tiers.last().copied();
         for t in tiers {
-            let want = if Some(t) == bottom { 1 } else { self.cfg.parents_per_relay };
+            let want = if Some(t) == bottom {
+                1
+            } else {
+                self.cfg.parents_per_relay
+            };
             loop {
-                let have = self.channels.get(&channel).map_or(0, |m| m.active_in_tier(t).len());
+                let have = self
+                    .channels
+                    .get(&channel)
+                    .map_or(0, |m| m.active_in_tier(t).len());
                 if have >= want {
                     break;
                 }
-                let Some(n) = self.idle_relays(channel, t).first().copied() else { break };
+                let Some(n) = self.idle_relays(channel, t).first().copied() else {
+                    break;
+                };
                 self.activate(now, channel, n, t);
             }
         }
@@ -31,7 +40,9 @@ impl Coordinator {
 
     /// Live relays of a tier not active for the channel, with room on the machine.
     pub(crate) fn idle_relays(&self, channel: ChannelId, tier: Tier) -> Vec<NodeId> {
-        let Some(m) = self.channels.get(&channel) else { return Vec::new() };
+        let Some(m) = self.channels.get(&channel) else {
+            return Vec::new();
+        };
         self.registry
             .relays_in_tier(tier)
             .into_iter()
@@ -40,44 +51,92 @@ impl Coordinator {
     }
 
     /// Activates `node` in `tier` for the channel and tells it its parents.
-    pub(crate) fn activate(&mut self, now: Timestamp, channel: ChannelId, node: NodeId, tier: Tier) {
+    pub(crate) fn activate(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        node: NodeId,
+        tier: Tier,
+    ) {
         let parents = self.choose_parents(now, channel, tier, node);
-        let Some(m) = self.channels.get_mut(&channel) else { return };
+        let Some(m) = self.channels.get_mut(&channel) else {
+            return;
+        };
         m.add_active(now, node, tier, parents.clone());
         let desc = m.desc.clone();
         let infos = self.peer_infos(&parents);
-        self.send(node, Message::Activate { channel: desc, tier, parents: infos });
-        self.events.push_back(CoordEvent::Activated { channel, node, tier, parents });
+        self.send(
+            node,
+            Message::Activate {
+                channel: desc,
+                tier,
+                parents: infos,
+            },
+        );
+        self.events.push_back(CoordEvent::Activated {
+            channel,
+            node,
+            tier,
+            parents,
+        });
     }
 
     /// Parents for a relay of `tier`: up to `parents_per_relay` relays of the nearest
     /// tier above (the entry relay first), activating more there if needed; the
     /// origin when no tier is above.
-    pub(crate) fn choose_parents(&mut self, now: Timestamp, channel: ChannelId, tier: Tier, for_node: NodeId) -> Vec<NodeId> {
-        let Some(m) = self.channels.get(&channel) else { return Vec::new() };
-        let Some(upper) = self.registry.tier_above(tier) else { return vec![m.origin] };
+    pub(crate) fn choose_parents(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        tier: Tier,
+        for_node: NodeId,
+    ) -> Vec<NodeId> {
+        let Some(m) = self.channels.get(&channel) else {
+            return Vec::new();
+        };
+        let Some(upper) = self.registry.tier_above(tier) else {
+            return vec![m.origin];
+        };
         let k = self.cfg.parents_per_relay;
         let mut chosen: Vec<NodeId> = Vec::new();
         if let Some(e) = self.entry_of_tier(channel, upper) {
             chosen.push(e);
         }
-        for n in self.channels.get(&channel).map(|m| m.active_in_tier(upper)).unwrap_or_default() {
+        for n in self
+            .channels
+            .get(&channel)
+            .map(|m| m.active_in_tier(upper))
+            .unwrap_or_default()
+        {
             if chosen.len() >= k {
                 break;
             }
-            if !chosen.contains(&n) && n != for_node && self.registry.get(n).is_some_and(|r| r.has_room()) {
+            if !chosen.contains(&n)
+                && n != for_node
+                && self.registry.get(n).is_some_and(|r| r.has_room())
+            {
                 chosen.push(n);
             }
         }
         while chosen.len() < k {
-            let Some(n) = self.idle_relays(channel, upper).into_iter().find(|n| *n != for_node) else { break };
+            let Some(n) = self
+                .idle_relays(channel, upper)
+                .into_iter()
+                .find(|n| *n != for_node)
+            else {
+                break;
+            };
             self.activate(now, channel, n, upper);
             chosen.push(n);
         }
         if chosen.is_empty() {
             // Every relay above is full: take the most recent one anyway (it will refuse
             // or DISTRIBUTE), never leave a relay without a path.
-            if let Some(n) = self.channels.get(&channel).and_then(|m| m.active_in_tier(upper).first().copied()) {
+            if let Some(n) = self
+                .channels
+                .get(&channel)
+                .and_then(|m| m.active_in_tier(upper).first().copied())
+            {
                 chosen.push(n);
             }
         }
@@ -90,7 +149,11 @@ impl Coordinator {
     pub(crate) fn entry_of_tier(&self, channel: ChannelId, tier: Tier) -> Option<NodeId> {
         let m = self.channels.get(&channel)?;
         let active = m.active_in_tier(tier);
-        let room = |n: &NodeId| self.registry.get(*n).is_some_and(|r| r.has_room() && r.alive);
+        let room = |n: &NodeId| {
+            self.registry
+                .get(*n)
+                .is_some_and(|r| r.has_room() && r.alive)
+        };
         active
             .iter()
             .find(|n| m.active[n].phase == RelayPhase::Expanding && room(n))
@@ -101,13 +164,19 @@ impl Coordinator {
     /// Relays whose parents are not in the nearest tier above (a tier appeared or
     /// emptied since) get new ones, connecting before disconnecting.
     fn reparent_misplaced(&mut self, now: Timestamp, channel: ChannelId) {
-        let Some(m) = self.channels.get(&channel) else { return };
+        let Some(m) = self.channels.get(&channel) else {
+            return;
+        };
         let mut misplaced = Vec::new();
         for (n, a) in &m.active {
             let expected_parent_tier = self.registry.tier_above(a.tier);
             let wrong = a.parents.is_empty()
                 || a.parents.iter().any(|p| {
-                    let pt = if *p == m.origin { None } else { self.registry.get(*p).map(|r| r.tier) };
+                    let pt = if *p == m.origin {
+                        None
+                    } else {
+                        self.registry.get(*p).map(|r| r.tier)
+                    };
                     pt != expected_parent_tier || (*p != m.origin && !m.is_active(*p))
                 });
             if wrong {
@@ -118,12 +187,47 @@ impl Coordinator {
             let new = self.choose_parents(now, channel, tier, n);
             self.set_parents(channel, n, new, old);
         }
+        self.top_up_parents(now, channel);
+    }
+
+    /// Relays with fewer parents than `parents_per_relay` (the tier above was short
+    /// when they were activated, or lost one) get more, keeping the ones they have.
+    pub(crate) fn top_up_parents(&mut self, now: Timestamp, channel: ChannelId) {
+        let k = self.cfg.parents_per_relay;
+        let Some(m) = self.channels.get(&channel) else {
+            return;
+        };
+        let short: Vec<(NodeId, Tier, Vec<NodeId>)> = m
+            .active
+            .iter()
+            .filter(|(_, a)| a.parents.len() < k && !a.parents.contains(&m.origin))
+            .map(|(n, a)| (*n, a.tier, a.parents.clone()))
+            .collect();
+        for (n, tier, old) in short {
+            let mut new = old.clone();
+            for p in self.choose_parents(now, channel, tier, n) {
+                if new.len() < k && !new.contains(&p) {
+                    new.push(p);
+                }
+            }
+            self.set_parents(channel, n, new, old);
+        }
     }
 
     /// Records new parents for an active relay and sends it SwitchToParent.
-    pub(crate) fn set_parents(&mut self, channel: ChannelId, node: NodeId, new: Vec<NodeId>, old: Vec<NodeId>) {
-        let Some(m) = self.channels.get_mut(&channel) else { return };
-        let Some(a) = m.active.get_mut(&node) else { return };
+    pub(crate) fn set_parents(
+        &mut self,
+        channel: ChannelId,
+        node: NodeId,
+        new: Vec<NodeId>,
+        old: Vec<NodeId>,
+    ) {
+        let Some(m) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        let Some(a) = m.active.get_mut(&node) else {
+            return;
+        };
         a.parents = new.clone();
         let added: Vec<NodeId> = new.iter().copied().filter(|p| !old.contains(p)).collect();
         let removed: Vec<NodeId> = old.iter().copied().filter(|p| !new.contains(p)).collect();
@@ -131,11 +235,25 @@ impl Coordinator {
             return;
         }
         let add = self.peer_infos(&added);
-        self.send(node, Message::SwitchToParent { channel, add, remove: removed.clone() });
-        self.events.push_back(CoordEvent::Reassigned { channel, node, added, removed });
+        self.send(
+            node,
+            Message::SwitchToParent {
+                channel,
+                add,
+                remove: removed.clone(),
+            },
+        );
+        self.events.push_back(CoordEvent::Reassigned {
+            channel,
+            node,
+            added,
+            removed,
+        });
     }
 
     pub(crate) fn peer_infos(&self, ids: &[NodeId]) -> Vec<PeerInfo> {
-        ids.iter().filter_map(|n| self.registry.get(*n).map(|r| r.info.clone())).collect()
+        ids.iter()
+            .filter_map(|n| self.registry.get(*n).map(|r| r.info.clone()))
+            .collect()
     }
 }

@@ -10,7 +10,13 @@ use crate::event::CoordEvent;
 use tiercast_proto::{ChannelId, Message, NodeId, Timestamp};
 
 impl Coordinator {
-    pub(crate) fn on_consolidate(&mut self, _now: Timestamp, from: NodeId, channel: ChannelId, load: u32) {
+    pub(crate) fn on_consolidate(
+        &mut self,
+        _now: Timestamp,
+        from: NodeId,
+        channel: ChannelId,
+        load: u32,
+    ) {
         self.registry.set_load(from, load);
         let Some(m) = self.channels.get(&channel) else {
             self.invalid(from, "consolidate", "unknown channel");
@@ -21,7 +27,11 @@ impl Coordinator {
             return;
         };
         let tier = a.tier;
-        let others: Vec<NodeId> = m.active_in_tier(tier).into_iter().filter(|n| *n != from).collect();
+        let others: Vec<NodeId> = m
+            .active_in_tier(tier)
+            .into_iter()
+            .filter(|n| *n != from)
+            .collect();
         if others.is_empty() {
             self.ignore_consolidate(channel, from, "last active relay of its tier");
             return;
@@ -29,19 +39,31 @@ impl Coordinator {
         let child_relays = m.children_of(from);
         let moving = load;
         let target = others.into_iter().find(|n| {
-            self.registry.get(*n).is_some_and(|r| r.alive && r.estimated_load() + moving <= r.capacity)
+            self.registry
+                .get(*n)
+                .is_some_and(|r| r.alive && r.estimated_load() + moving <= r.capacity)
         });
         let Some(target) = target else {
             self.ignore_consolidate(channel, from, "no other relay of the tier has room");
             return;
         };
-        let Some(m) = self.channels.get_mut(&channel) else { return };
+        let Some(m) = self.channels.get_mut(&channel) else {
+            return;
+        };
         m.active.remove(&from);
-        let Some(target_info) = self.registry.get(target).map(|r| r.info.clone()) else { return };
+        let Some(target_info) = self.registry.get(target).map(|r| r.info.clone()) else {
+            return;
+        };
         if let Some(r) = self.registry.get_mut(target) {
             r.pending = r.pending.saturating_add(moving);
         }
-        self.send(from, Message::ConsolidateOrder { channel, move_to: target_info });
+        self.send(
+            from,
+            Message::ConsolidateOrder {
+                channel,
+                move_to: target_info,
+            },
+        );
         for c in child_relays {
             let old = self.channels[&channel].active[&c].parents.clone();
             let mut new: Vec<NodeId> = old.iter().copied().filter(|p| *p != from).collect();
@@ -52,10 +74,15 @@ impl Coordinator {
             self.set_parents(channel, c, new, old);
         }
         self.stats.consolidate_events += 1;
-        self.events.push_back(CoordEvent::Consolidated { channel, node: from, moved_to: target });
+        self.events.push_back(CoordEvent::Consolidated {
+            channel,
+            node: from,
+            moved_to: target,
+        });
     }
 
     fn ignore_consolidate(&mut self, channel: ChannelId, node: NodeId, why: &'static str) {
-        self.events.push_back(CoordEvent::ConsolidateIgnored { channel, node, why });
+        self.events
+            .push_back(CoordEvent::ConsolidateIgnored { channel, node, why });
     }
 }

@@ -91,7 +91,10 @@ impl Coordinator {
             r.last_heard = now;
         }
         match msg {
-            Message::Announce { channel_name, public_key } => self.on_announce(now, from, channel_name, public_key),
+            Message::Announce {
+                channel_name,
+                public_key,
+            } => self.on_announce(now, from, channel_name, public_key),
             Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
             Message::Distribute { channel, load } => self.on_distribute(now, from, channel, load),
             Message::Consolidate { channel, load } => self.on_consolidate(now, from, channel, load),
@@ -121,22 +124,46 @@ impl Coordinator {
 
     fn on_register(&mut self, now: Timestamp, from: NodeId, reg: Register) {
         if self.registry.is_alive(from) {
-            self.send(from, Message::RegisterDenied { reason: DenyReason::DuplicateId });
+            self.send(
+                from,
+                Message::RegisterDenied {
+                    reason: DenyReason::DuplicateId,
+                },
+            );
             return;
         }
         if self.registry.len() >= self.cfg.max_nodes && self.registry.get(from).is_none() {
-            self.send(from, Message::RegisterDenied { reason: DenyReason::Invalid("node limit reached".into()) });
+            self.send(
+                from,
+                Message::RegisterDenied {
+                    reason: DenyReason::Invalid("node limit reached".into()),
+                },
+            );
             return;
         }
         let (role, tier) = (reg.role, reg.tier);
         if role == NodeRole::Relay && tier == 0 {
-            self.send(from, Message::RegisterDenied { reason: DenyReason::Invalid("relay tiers start at 1".into()) });
+            self.send(
+                from,
+                Message::RegisterDenied {
+                    reason: DenyReason::Invalid("relay tiers start at 1".into()),
+                },
+            );
             return;
         }
         self.registry.register(now, from, reg);
         let heartbeat_interval_ms = self.cfg.heartbeat_interval_ms.min(u32::MAX as u64) as u32;
-        self.send(from, Message::Registered { heartbeat_interval_ms });
-        self.events.push_back(CoordEvent::NodeRegistered { node: from, role, tier });
+        self.send(
+            from,
+            Message::Registered {
+                heartbeat_interval_ms,
+            },
+        );
+        self.events.push_back(CoordEvent::NodeRegistered {
+            node: from,
+            role,
+            tier,
+        });
         if role == NodeRole::Relay {
             let chans: Vec<ChannelId> = self.channels.keys().copied().collect();
             for c in chans {
@@ -151,7 +178,11 @@ impl Coordinator {
             return;
         }
         if !tiercast_proto::ids::valid_channel_name(&name) {
-            self.invalid(from, "announce", "channel name must be 1-64 chars of A-Za-z0-9_-");
+            self.invalid(
+                from,
+                "announce",
+                "channel name must be 1-64 chars of A-Za-z0-9_-",
+            );
             return;
         }
         let id = match self.names.get(&name) {
@@ -169,10 +200,18 @@ impl Coordinator {
                 }
                 let id = ChannelId(self.next_channel);
                 self.next_channel += 1;
-                let desc = ChannelDesc { id, name: name.clone(), public_key };
+                let desc = ChannelDesc {
+                    id,
+                    name: name.clone(),
+                    public_key,
+                };
                 self.channels.insert(id, ChannelManager::new(desc, from));
                 self.names.insert(name.clone(), id);
-                self.events.push_back(CoordEvent::ChannelStarted { channel: id, name, origin: from });
+                self.events.push_back(CoordEvent::ChannelStarted {
+                    channel: id,
+                    name,
+                    origin: from,
+                });
                 id
             }
         };
@@ -187,6 +226,7 @@ impl Coordinator {
 
     pub(crate) fn invalid(&mut self, from: NodeId, kind: &'static str, why: &'static str) {
         self.stats.invalid_messages += 1;
-        self.events.push_back(CoordEvent::Invalid { from, kind, why });
+        self.events
+            .push_back(CoordEvent::Invalid { from, kind, why });
     }
 }

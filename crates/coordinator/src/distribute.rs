@@ -9,7 +9,13 @@ use crate::manager::RelayPhase;
 use tiercast_proto::{ChannelId, NodeId, Timestamp};
 
 impl Coordinator {
-    pub(crate) fn on_distribute(&mut self, now: Timestamp, from: NodeId, channel: ChannelId, load: u32) {
+    pub(crate) fn on_distribute(
+        &mut self,
+        now: Timestamp,
+        from: NodeId,
+        channel: ChannelId,
+        load: u32,
+    ) {
         self.registry.set_load(from, load);
         let Some(m) = self.channels.get_mut(&channel) else {
             self.invalid(from, "distribute", "unknown channel");
@@ -22,10 +28,16 @@ impl Coordinator {
         a.phase = RelayPhase::Contracting;
         let tier = a.tier;
         self.stats.distribute_events += 1;
-        self.events.push_back(CoordEvent::DistributeRequested { channel, node: from, load });
+        self.events.push_back(CoordEvent::DistributeRequested {
+            channel,
+            node: from,
+            load,
+        });
         match self.idle_relays(channel, tier).first().copied() {
             Some(n) => self.activate(now, channel, n, tier),
-            None => self.events.push_back(CoordEvent::DistributeUnmet { channel, tier }),
+            None => self
+                .events
+                .push_back(CoordEvent::DistributeUnmet { channel, tier }),
         }
     }
 }

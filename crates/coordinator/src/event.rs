@@ -4,17 +4,62 @@ use tiercast_proto::{ChannelId, DenyReason, NodeId, NodeRole, Tier};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CoordEvent {
-    NodeRegistered { node: NodeId, role: NodeRole, tier: Tier },
-    ChannelStarted { channel: ChannelId, name: String, origin: NodeId },
-    Activated { channel: ChannelId, node: NodeId, tier: Tier, parents: Vec<NodeId> },
-    DistributeRequested { channel: ChannelId, node: NodeId, load: u32 },
+    NodeRegistered {
+        node: NodeId,
+        role: NodeRole,
+        tier: Tier,
+    },
+    ChannelStarted {
+        channel: ChannelId,
+        name: String,
+        origin: NodeId,
+    },
+    Activated {
+        channel: ChannelId,
+        node: NodeId,
+        tier: Tier,
+        parents: Vec<NodeId>,
+    },
+    DistributeRequested {
+        channel: ChannelId,
+        node: NodeId,
+        load: u32,
+    },
     /// DISTRIBUTE found no idle relay to activate in the tier.
-    DistributeUnmet { channel: ChannelId, tier: Tier },
-    Consolidated { channel: ChannelId, node: NodeId, moved_to: NodeId },
-    ConsolidateIgnored { channel: ChannelId, node: NodeId, why: &'static str },
-    Reassigned { channel: ChannelId, node: NodeId, added: Vec<NodeId>, removed: Vec<NodeId> },
-    Redirected { channel: ChannelId, to: NodeId },
-    Denied { channel_name: String, reason: DenyReason },
-    NodeTimedOut { node: NodeId },
-    Invalid { from: NodeId, kind: &'static str, why: &'static str },
+    DistributeUnmet {
+        channel: ChannelId,
+        tier: Tier,
+    },
+    Consolidated {
+        channel: ChannelId,
+        node: NodeId,
+        moved_to: NodeId,
+    },
+    ConsolidateIgnored {
+        channel: ChannelId,
+        node: NodeId,
+        why: &'static str,
+    },
+    Reassigned {
+        channel: ChannelId,
+        node: NodeId,
+        added: Vec<NodeId>,
+        removed: Vec<NodeId>,
+    },
+    Redirected {
+        channel: ChannelId,
+        to: NodeId,
+    },
+    Denied {
+        channel_name: String,
+        reason: DenyReason,
+    },
+    NodeTimedOut {
+        node: NodeId,
+    },
+    Invalid {
+        from: NodeId,
+        kind: &'static str,
+        why: &'static str,
+    },
 }

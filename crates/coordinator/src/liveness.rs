@@ -36,7 +36,9 @@ impl Coordinator {
 
     /// A node is gone (heartbeat timeout, or its link died): re-home what it fed.
     pub fn node_lost(&mut self, now: Timestamp, node: NodeId) {
-        let Some(r) = self.registry.get_mut(node) else { return };
+        let Some(r) = self.registry.get_mut(node) else {
+            return;
+        };
         if !r.alive {
             return;
         }
@@ -51,7 +53,9 @@ impl Coordinator {
                 continue;
             }
             for c in orphans {
-                let Some(a) = self.channels[&channel].active.get(&c) else { continue };
+                let Some(a) = self.channels[&channel].active.get(&c) else {
+                    continue;
+                };
                 let old = a.parents.clone();
                 let tier = a.tier;
                 let mut new: Vec<NodeId> = old.iter().copied().filter(|p| *p != node).collect();

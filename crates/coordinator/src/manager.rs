@@ -32,14 +32,25 @@ pub struct ChannelManager {
 
 impl ChannelManager {
     pub fn new(desc: ChannelDesc, origin: NodeId) -> Self {
-        ChannelManager { desc, origin, active: BTreeMap::new(), next_order: 0 }
+        ChannelManager {
+            desc,
+            origin,
+            active: BTreeMap::new(),
+            next_order: 0,
+        }
     }
 
     pub fn add_active(&mut self, now: Timestamp, node: NodeId, tier: Tier, parents: Vec<NodeId>) {
         self.next_order += 1;
         self.active.insert(
             node,
-            ActiveRelay { tier, phase: RelayPhase::Expanding, order: self.next_order, activated_at: now, parents },
+            ActiveRelay {
+                tier,
+                phase: RelayPhase::Expanding,
+                order: self.next_order,
+                activated_at: now,
+                parents,
+            },
         );
     }
 
@@ -49,15 +60,23 @@ impl ChannelManager {
 
     /// Active relays of a tier, most recently activated first.
     pub fn active_in_tier(&self, tier: Tier) -> Vec<NodeId> {
-        let mut v: Vec<(u64, NodeId)> =
-            self.active.iter().filter(|(_, a)| a.tier == tier).map(|(n, a)| (a.order, *n)).collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut v: Vec<(u64, NodeId)> = self
+            .active
+            .iter()
+            .filter(|(_, a)| a.tier == tier)
+            .map(|(n, a)| (a.order, *n))
+            .collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.0));
         v.into_iter().map(|(_, n)| n).collect()
     }
 
     /// Active relays taking the stream from `parent`.
     pub fn children_of(&self, parent: NodeId) -> Vec<NodeId> {
-        self.active.iter().filter(|(_, a)| a.parents.contains(&parent)).map(|(n, _)| *n).collect()
+        self.active
+            .iter()
+            .filter(|(_, a)| a.parents.contains(&parent))
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     pub fn count_per_tier(&self) -> BTreeMap<Tier, usize> {

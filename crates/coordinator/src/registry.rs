@@ -52,7 +52,11 @@ impl Registry {
         self.nodes.insert(
             id,
             NodeRecord {
-                info: PeerInfo { id, addr: reg.addr, http_addr: reg.http_addr },
+                info: PeerInfo {
+                    id,
+                    addr: reg.addr,
+                    http_addr: reg.http_addr,
+                },
                 role: reg.role,
                 tier: reg.tier,
                 region: reg.region,
@@ -101,7 +105,11 @@ impl Registry {
 
     /// Tiers that have live relays, ascending.
     pub fn tiers(&self) -> Vec<Tier> {
-        self.tiers.keys().copied().filter(|t| !self.relays_in_tier(*t).is_empty()).collect()
+        self.tiers
+            .keys()
+            .copied()
+            .filter(|t| !self.relays_in_tier(*t).is_empty())
+            .collect()
     }
 
     /// The bottom tier with live relays (where viewers enter).

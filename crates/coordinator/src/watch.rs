@@ -10,7 +10,11 @@ use tiercast_proto::{ChannelDesc, DenyReason, Message, NodeId, PeerInfo, Timesta
 
 impl Coordinator {
     /// Chooses the relay for a new viewer of `channel_name` and books it.
-    pub fn watch(&mut self, now: Timestamp, channel_name: &str) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
+    pub fn watch(
+        &mut self,
+        now: Timestamp,
+        channel_name: &str,
+    ) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
         let result = self.choose_viewer_relay(now, channel_name);
         match &result {
             Ok((desc, relay)) => {
@@ -18,18 +22,31 @@ impl Coordinator {
                     r.pending = r.pending.saturating_add(1);
                 }
                 self.stats.redirects += 1;
-                self.events.push_back(CoordEvent::Redirected { channel: desc.id, to: relay.id });
+                self.events.push_back(CoordEvent::Redirected {
+                    channel: desc.id,
+                    to: relay.id,
+                });
             }
             Err(reason) => {
                 self.stats.denied += 1;
-                self.events.push_back(CoordEvent::Denied { channel_name: channel_name.to_string(), reason: reason.clone() })
+                self.events.push_back(CoordEvent::Denied {
+                    channel_name: channel_name.to_string(),
+                    reason: reason.clone(),
+                })
             }
         }
         result
     }
 
-    fn choose_viewer_relay(&mut self, now: Timestamp, channel_name: &str) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
-        let channel = *self.names.get(channel_name).ok_or(DenyReason::UnknownChannel)?;
+    fn choose_viewer_relay(
+        &mut self,
+        now: Timestamp,
+        channel_name: &str,
+    ) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
+        let channel = *self
+            .names
+            .get(channel_name)
+            .ok_or(DenyReason::UnknownChannel)?;
         let bottom = self.registry.bottom_tier().ok_or(DenyReason::TierFull)?;
         self.ensure_chain(now, channel);
         let pick = self.entry_of_tier(channel, bottom).or_else(|| {
@@ -42,11 +59,19 @@ impl Coordinator {
         let pick = pick.or_else(|| self.upper_tier_with_room(channel, bottom));
         let relay = pick.ok_or(DenyReason::TierFull)?;
         let desc = self.channels[&channel].desc.clone();
-        let info = self.registry.get(relay).map(|r| r.info.clone()).ok_or(DenyReason::TierFull)?;
+        let info = self
+            .registry
+            .get(relay)
+            .map(|r| r.info.clone())
+            .ok_or(DenyReason::TierFull)?;
         Ok((desc, info))
     }
 
-    fn upper_tier_with_room(&self, channel: tiercast_proto::ChannelId, bottom: u8) -> Option<NodeId> {
+    fn upper_tier_with_room(
+        &self,
+        channel: tiercast_proto::ChannelId,
+        bottom: u8,
+    ) -> Option<NodeId> {
         let mut t = bottom;
         while let Some(up) = self.registry.tier_above(t) {
             if let Some(n) = self.entry_of_tier(channel, up) {
@@ -62,7 +87,14 @@ impl Coordinator {
             Ok((channel, relay)) => self.send(from, Message::WatchAt { channel, relay }),
             Err(reason) => {
                 let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);
-                self.send(from, Message::WatchDenied { channel_name, reason, retry_after_ms })
+                self.send(
+                    from,
+                    Message::WatchDenied {
+                        channel_name,
+                        reason,
+                        retry_after_ms,
+                    },
+                )
             }
         }
     }

@@ -11,7 +11,13 @@ use tiercast_node::Event;
 use tiercast_proto::{Block, ChannelId, NodeId, NodeRole, OriginKey, Timestamp};
 
 fn ingest(bus: &mut Bus, key: &OriginKey, seq: u64) {
-    let mut b = Block::new(ChannelId(1), seq, Timestamp(seq), seq % 5 == 0, Bytes::from(vec![seq as u8; 100]));
+    let mut b = Block::new(
+        ChannelId(1),
+        seq,
+        Timestamp(seq),
+        seq.is_multiple_of(5),
+        Bytes::from(vec![seq as u8; 100]),
+    );
     key.sign(&mut b);
     let now = bus.now;
     bus.node(1).ingest_block(now, b);
@@ -30,7 +36,10 @@ fn received(bus: &Bus, node: u32) -> Vec<u64> {
 
 #[test]
 fn two_parents_lose_nothing_when_one_dies() {
-    let mut bus = Bus::new(CoordinatorConfig { parents_per_relay: 2, ..CoordinatorConfig::default() });
+    let mut bus = Bus::new(CoordinatorConfig {
+        parents_per_relay: 2,
+        ..CoordinatorConfig::default()
+    });
     let key = OriginKey::generate().unwrap();
     bus.add_node(1, NodeRole::Origin, 0, 1000, 0);
     for id in [11, 12, 13] {
@@ -44,8 +53,20 @@ fn two_parents_lose_nothing_when_one_dies() {
     bus.node(100).watch(now, "live");
     bus.settle();
 
-    let parents: Vec<u32> = bus.node(21).channel(ChannelId(1)).unwrap().parents.ids().iter().map(|n| n.0).collect();
-    assert_eq!(parents, vec![11, 12], "the bottom relay takes two parents from tier 1");
+    let parents: Vec<u32> = bus
+        .node(21)
+        .channel(ChannelId(1))
+        .unwrap()
+        .parents
+        .ids()
+        .iter()
+        .map(|n| n.0)
+        .collect();
+    assert_eq!(
+        parents,
+        vec![11, 12],
+        "the bottom relay takes two parents from tier 1"
+    );
 
     for seq in 0..10 {
         ingest(&mut bus, &key, seq);
@@ -62,16 +83,43 @@ fn two_parents_lose_nothing_when_one_dies() {
         ingest(&mut bus, &key, seq);
     }
 
-    assert_eq!(received(&bus, 100), (0..30).collect::<Vec<_>>(), "the viewer got every block once, in order");
-    assert_eq!(bus.node(21).channel(ChannelId(1)).unwrap().buffer.missing_total(), 0);
-    assert!(bus.node(21).channel(ChannelId(1)).unwrap().buffer.duplicates() >= 20, "both parents fed it");
+    assert_eq!(
+        received(&bus, 100),
+        (0..30).collect::<Vec<_>>(),
+        "the viewer got every block once, in order"
+    );
+    assert_eq!(
+        bus.node(21)
+            .channel(ChannelId(1))
+            .unwrap()
+            .buffer
+            .missing_total(),
+        0
+    );
+    assert!(
+        bus.node(21)
+            .channel(ChannelId(1))
+            .unwrap()
+            .buffer
+            .duplicates()
+            >= 20,
+        "both parents fed it"
+    );
     // The coordinator gave relay 21 a new second parent (13) in place of 11.
     assert!(bus.coord_events.iter().any(|e| matches!(
         e,
         CoordEvent::Reassigned { node, added, removed, .. }
             if node.0 == 21 && added == &vec![NodeId(13)] && removed == &vec![NodeId(11)]
     )));
-    let parents: Vec<u32> = bus.node(21).channel(ChannelId(1)).unwrap().parents.ids().iter().map(|n| n.0).collect();
+    let parents: Vec<u32> = bus
+        .node(21)
+        .channel(ChannelId(1))
+        .unwrap()
+        .parents
+        .ids()
+        .iter()
+        .map(|n| n.0)
+        .collect();
     assert_eq!(parents, vec![12, 13]);
 }
 
@@ -90,11 +138,20 @@ fn forged_blocks_are_rejected() {
     ingest(&mut bus, &key, 0);
     // The origin emits a block signed with another key (as a forging relay would).
     let other = OriginKey::generate().unwrap();
-    let mut b = Block::new(ChannelId(1), 1, Timestamp(1), false, Bytes::from_static(b"forged"));
+    let mut b = Block::new(
+        ChannelId(1),
+        1,
+        Timestamp(1),
+        false,
+        Bytes::from_static(b"forged"),
+    );
     other.sign(&mut b);
     let now = bus.now;
     bus.node(1).ingest_block(now, b);
     bus.settle();
     assert_eq!(received(&bus, 100), vec![0]);
-    assert_eq!(bus.node(11).channel(ChannelId(1)).unwrap().rejected_blocks, 1);
+    assert_eq!(
+        bus.node(11).channel(ChannelId(1)).unwrap().rejected_blocks,
+        1
+    );
 }

@@ -1,1 +1,25 @@
-//! placeholder
+//! MPEG-TS handling for tiercast ingest and viewers. Pure: no tokio, no I/O,
+//! no clock (feature X1; keyframe marks serve X2).
+//!
+//! Modules:
+//! - [`ts`] — one 188-byte packet: PID, flags, random access, PCR, payload.
+//! - [`psi`] — PAT and PMT: which PID is the video; writing them for tests.
+//! - [`probe`] — is this MPEG-TS at all, and if not, what does it look like.
+//! - [`cutter`] — [`BlockCutter`]: byte stream → blocks of whole packets,
+//!   cut at PAT, marked when a viewer can start there (`cutter/config.rs`:
+//!   settings; `cutter/program.rs`: PAT/PMT tracking; `tests.rs`, `props.rs`).
+//! - [`test_video`] — a tiny valid H.264 stream (flat grey frames, numbered).
+//! - [`test_source`] — [`TestSource`]: a constant-bitrate TS built from it.
+
+pub mod cutter;
+pub mod probe;
+pub mod psi;
+pub mod test_source;
+pub mod test_video;
+pub mod ts;
+
+pub use cutter::{
+    BlockCutter, CutBlock, CutterConfig, CutterConfigError, CutterStats, IngestError,
+};
+pub use test_source::TestSource;
+pub use ts::{TsPacket, PACKET_SIZE};

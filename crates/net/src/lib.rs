@@ -3,8 +3,19 @@
 //!
 //! - [`link`] — encrypted QUIC links between nodes, admitted by the cluster key (X3).
 //! - [`ingest`] — MPEG-TS ingest over UDP, TCP and HTTP POST (X1).
-//! - [`http`] — viewer HTTP (`/live/<channel>.ts`, X2) and small HTTP helpers.
+//! - [`http`] — viewer HTTP (`/live/<channel>.ts`, X2) and the coordinator's HTTP API (V2).
+//! - [`endpoint`] — parsing coordinator URLs and listen addresses.
+//! - [`clock`] — the driver's monotonic clock as a `Timestamp`.
+//! - [`node_driver`] — runs a `Node` machine: links, viewer HTTP, timers, commands.
+//! - [`coordinator_driver`] — runs the `Coordinator` machine: links, HTTP API, timers.
+//! - [`origin`] — ingest → cut → sign → the origin node (X1, X3).
 
+pub mod clock;
+pub mod coordinator_driver;
+pub mod endpoint;
+pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod link;
+pub mod node_driver;
+pub mod origin;

@@ -127,7 +127,9 @@ impl BlockBuffer {
     pub fn latest_keyframe(&self) -> Option<u64> {
         let h = self.highest?;
         let lo = self.window_start().max(self.first_seq.unwrap_or(0));
-        (lo..=h).rev().find(|&s| self.get(s).is_some_and(|b| b.is_keyframe()))
+        (lo..=h)
+            .rev()
+            .find(|&s| self.get(s).is_some_and(|b| b.is_keyframe()))
     }
 
     /// Blocks held from `from` to the highest, in seq order (holes skipped).
@@ -175,7 +177,13 @@ mod tests {
     use tiercast_proto::{ChannelId, Timestamp};
 
     fn blk(seq: u64, key: bool) -> Block {
-        Block::new(ChannelId(1), seq, Timestamp(seq), key, Bytes::from(vec![seq as u8; 4]))
+        Block::new(
+            ChannelId(1),
+            seq,
+            Timestamp(seq),
+            key,
+            Bytes::from(vec![seq as u8; 4]),
+        )
     }
 
     #[test]
@@ -204,7 +212,7 @@ mod tests {
     fn latest_keyframe_and_resume() {
         let mut b = BlockBuffer::new(16);
         for s in 0..10 {
-            b.insert(blk(s, s % 4 == 0));
+            b.insert(blk(s, s.is_multiple_of(4)));
         }
         assert_eq!(b.latest_keyframe(), Some(8));
         let seqs: Vec<u64> = b.blocks_from(6).map(|x| x.seq).collect();

@@ -9,24 +9,78 @@ pub enum Event {
     RegisterDenied(DenyReason),
     /// The origin's channel was announced and is ready for ingest.
     ChannelReady(ChannelDesc),
-    Activated { channel: ChannelId, tier: Tier, parents: Vec<NodeId> },
+    Activated {
+        channel: ChannelId,
+        tier: Tier,
+        parents: Vec<NodeId>,
+    },
     /// The node left the channel (consolidated and empty).
-    Deactivated { channel: ChannelId },
-    ParentConnected { channel: ChannelId, parent: NodeId },
-    ParentDropped { channel: ChannelId, parent: NodeId },
-    ChildJoined { channel: ChannelId, child: NodeId },
-    ChildLeft { channel: ChannelId, child: NodeId },
-    ViewerJoined { channel: ChannelId, viewer: ViewerId },
-    ViewerLeft { channel: ChannelId, viewer: ViewerId },
-    DistributeSent { channel: ChannelId, load: u32 },
-    ConsolidateSent { channel: ChannelId, load: u32 },
+    Deactivated {
+        channel: ChannelId,
+    },
+    ParentConnected {
+        channel: ChannelId,
+        parent: NodeId,
+    },
+    ParentDropped {
+        channel: ChannelId,
+        parent: NodeId,
+    },
+    ChildJoined {
+        channel: ChannelId,
+        child: NodeId,
+    },
+    ChildLeft {
+        channel: ChannelId,
+        child: NodeId,
+    },
+    ViewerJoined {
+        channel: ChannelId,
+        viewer: ViewerId,
+    },
+    ViewerLeft {
+        channel: ChannelId,
+        viewer: ViewerId,
+    },
+    DistributeSent {
+        channel: ChannelId,
+        load: u32,
+    },
+    ConsolidateSent {
+        channel: ChannelId,
+        load: u32,
+    },
     /// Consolidated: local viewers should move to `to` (the driver decides how).
-    ViewersMustMove { channel: ChannelId, to: PeerInfo },
-    BlockStored { block: Block },
-    BlockRejected { channel: ChannelId, from: NodeId, reason: &'static str },
-    LoginDenied { channel: ChannelId, by: NodeId, reason: DenyReason },
-    Watching { channel: ChannelDesc, relay: NodeId },
-    WatchDenied { channel_name: String, reason: DenyReason, retry_after_ms: u32 },
+    ViewersMustMove {
+        channel: ChannelId,
+        to: PeerInfo,
+    },
+    BlockStored {
+        block: Block,
+    },
+    BlockRejected {
+        channel: ChannelId,
+        from: NodeId,
+        reason: &'static str,
+    },
+    LoginDenied {
+        channel: ChannelId,
+        by: NodeId,
+        reason: DenyReason,
+    },
+    Watching {
+        channel: ChannelDesc,
+        relay: NodeId,
+    },
+    WatchDenied {
+        channel_name: String,
+        reason: DenyReason,
+        retry_after_ms: u32,
+    },
     /// A message that is not valid here was dropped.
-    Invalid { from: NodeId, kind: &'static str, why: &'static str },
+    Invalid {
+        from: NodeId,
+        kind: &'static str,
+        why: &'static str,
+    },
 }

@@ -4,9 +4,9 @@
 //! the `BlockStored` event. One strategy for now (single or redundant parents, all
 //! blocks to all children); substream strategies come with peers.
 
+use crate::buffer::InsertOutcome;
 use crate::event::Event;
 use crate::node::Node;
-use crate::buffer::InsertOutcome;
 use tiercast_proto::{Block, ChannelId, Message, NodeId, Timestamp};
 
 impl Node {
@@ -24,7 +24,11 @@ impl Node {
         };
         if verify && ch.verifier.verify(&block).is_err() {
             ch.rejected_blocks += 1;
-            self.events.push_back(Event::BlockRejected { channel, from, reason: "bad origin signature" });
+            self.events.push_back(Event::BlockRejected {
+                channel,
+                from,
+                reason: "bad origin signature",
+            });
             return;
         }
         link.last_seq = Some(link.last_seq.map_or(block.seq, |s| s.max(block.seq)));
@@ -45,7 +49,9 @@ impl Node {
 
     fn store_and_forward(&mut self, now: Timestamp, block: Block) {
         let channel = block.channel;
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
         if ch.buffer.insert(block.clone()) != InsertOutcome::Stored {
             return;
         }
@@ -56,8 +62,18 @@ impl Node {
         self.events.push_back(Event::BlockStored { block });
     }
 
-    pub(crate) fn send_block_to_child(&mut self, now: Timestamp, channel: ChannelId, child: NodeId, block: Block) {
-        if let Some(link) = self.channels.get_mut(&channel).and_then(|c| c.children.nodes.get_mut(&child)) {
+    pub(crate) fn send_block_to_child(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        child: NodeId,
+        block: Block,
+    ) {
+        if let Some(link) = self
+            .channels
+            .get_mut(&channel)
+            .and_then(|c| c.children.nodes.get_mut(&child))
+        {
             link.last_seq_sent = Some(block.seq);
             link.last_sent_at = Some(now);
             link.blocks_sent += 1;

@@ -12,13 +12,19 @@ use crate::event::Event;
 use crate::node::Node;
 use crate::parents::ParentState;
 use tiercast_proto::{
-    ChannelDesc, ChannelId, DenyReason, Message, NodeId, NodeRole, PeerInfo, Tier, Timestamp, ViewerId,
-    COORDINATOR_ID,
+    ChannelDesc, ChannelId, DenyReason, Message, NodeId, NodeRole, PeerInfo, Tier, Timestamp,
+    ViewerId, COORDINATOR_ID,
 };
 
 impl Node {
     /// The coordinator made this node active for a channel with these parents.
-    pub(crate) fn on_activate(&mut self, now: Timestamp, desc: ChannelDesc, tier: Tier, parents: Vec<PeerInfo>) {
+    pub(crate) fn on_activate(
+        &mut self,
+        now: Timestamp,
+        desc: ChannelDesc,
+        tier: Tier,
+        parents: Vec<PeerInfo>,
+    ) {
         if self.cfg.role != NodeRole::Relay {
             self.invalid(COORDINATOR_ID, "activate", "only relays are activated");
             return;
@@ -38,19 +44,37 @@ impl Node {
         ch.phase = Phase::Expanding;
         ch.consolidated = false;
         ch.consolidate_pending = false;
-        let old: Vec<NodeId> = ch.parents.ids().into_iter().filter(|p| !parents.iter().any(|n| n.id == *p)).collect();
+        let old: Vec<NodeId> = ch
+            .parents
+            .ids()
+            .into_iter()
+            .filter(|p| !parents.iter().any(|n| n.id == *p))
+            .collect();
         let ids = parents.iter().map(|p| p.id).collect();
-        self.events.push_back(Event::Activated { channel: id, tier, parents: ids });
+        self.events.push_back(Event::Activated {
+            channel: id,
+            tier,
+            parents: ids,
+        });
         self.switch_parents(now, id, parents, old);
     }
 
     /// A child node asks for a channel.
-    pub(crate) fn on_login(&mut self, now: Timestamp, from: NodeId, channel: ChannelId, from_seq: Option<u64>) {
+    pub(crate) fn on_login(
+        &mut self,
+        now: Timestamp,
+        from: NodeId,
+        channel: ChannelId,
+        from_seq: Option<u64>,
+    ) {
         if let Err(reason) = self.admit(channel, Some(from)) {
             self.send(from, Message::LoginDenied { channel, reason });
             return;
         }
-        let ch = self.channels.get_mut(&channel).expect("admit checked the channel");
+        let ch = self
+            .channels
+            .get_mut(&channel)
+            .expect("admit checked the channel");
         let fresh = !ch.children.nodes.contains_key(&from);
         ch.children.nodes.entry(from).or_default();
         // Send what the child asked for, or start it at the latest keyframe.
@@ -66,27 +90,44 @@ impl Node {
             self.send_block_to_child(now, channel, from, b);
         }
         if fresh {
-            self.events.push_back(Event::ChildJoined { channel, child: from });
+            self.events.push_back(Event::ChildJoined {
+                channel,
+                child: from,
+            });
             self.after_login(channel);
         }
     }
 
     /// A local viewer (HTTP player) asks for a channel. Returns its id; the driver
     /// serves it from `channel(..).buffer` starting at the latest keyframe.
-    pub fn viewer_login(&mut self, _now: Timestamp, channel_name: &str) -> Result<(ChannelId, ViewerId), DenyReason> {
-        let channel = self.names.get(channel_name).copied().ok_or(DenyReason::NotActive)?;
+    pub fn viewer_login(
+        &mut self,
+        _now: Timestamp,
+        channel_name: &str,
+    ) -> Result<(ChannelId, ViewerId), DenyReason> {
+        let channel = self
+            .names
+            .get(channel_name)
+            .copied()
+            .ok_or(DenyReason::NotActive)?;
         self.admit(channel, None)?;
         let viewer = ViewerId(self.next_viewer);
         self.next_viewer += 1;
-        let ch = self.channels.get_mut(&channel).expect("admit checked the channel");
+        let ch = self
+            .channels
+            .get_mut(&channel)
+            .expect("admit checked the channel");
         ch.children.viewers.insert(viewer);
-        self.events.push_back(Event::ViewerJoined { channel, viewer });
+        self.events
+            .push_back(Event::ViewerJoined { channel, viewer });
         self.after_login(channel);
         Ok((channel, viewer))
     }
 
     pub fn viewer_logoff(&mut self, _now: Timestamp, channel: ChannelId, viewer: ViewerId) {
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
         if ch.children.viewers.remove(&viewer) {
             self.events.push_back(Event::ViewerLeft { channel, viewer });
             self.after_logoff(channel);
@@ -99,7 +140,10 @@ impl Node {
             return;
         };
         if ch.children.nodes.remove(&from).is_some() {
-            self.events.push_back(Event::ChildLeft { channel, child: from });
+            self.events.push_back(Event::ChildLeft {
+                channel,
+                child: from,
+            });
             self.after_logoff(channel);
         }
     }
@@ -151,7 +195,8 @@ impl Node {
                     ch.phase = Phase::Contracting;
                 }
                 self.send(COORDINATOR_ID, Message::Distribute { channel: c, load });
-                self.events.push_back(Event::DistributeSent { channel: c, load });
+                self.events
+                    .push_back(Event::DistributeSent { channel: c, load });
             }
         }
     }
@@ -159,7 +204,9 @@ impl Node {
     fn after_logoff(&mut self, channel: ChannelId) {
         let min = self.cfg.min_threshold;
         let is_relay = self.cfg.role == NodeRole::Relay;
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
         let load = ch.load();
         if load == 0 && ch.logged_in && !ch.parents.is_empty() {
             // Last child gone: log off from the parents (V3).
@@ -172,15 +219,23 @@ impl Node {
                 self.send(p, Message::Logoff { channel });
             }
         }
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
         if ch.consolidated && load == 0 {
             self.drop_channel(channel);
             return;
         }
-        if is_relay && ch.phase == Phase::Contracting && load < min && !ch.consolidate_pending && !ch.consolidated {
+        if is_relay
+            && ch.phase == Phase::Contracting
+            && load < min
+            && !ch.consolidate_pending
+            && !ch.consolidated
+        {
             ch.consolidate_pending = true;
             self.send(COORDINATOR_ID, Message::Consolidate { channel, load });
-            self.events.push_back(Event::ConsolidateSent { channel, load });
+            self.events
+                .push_back(Event::ConsolidateSent { channel, load });
         } else if let Some(ch) = self.channels.get_mut(&channel) {
             // Ask again on a later change if the coordinator ignored the request.
             if ch.consolidate_pending && load < min {
@@ -191,7 +246,9 @@ impl Node {
 
     /// Logs in at every assigned parent if the channel has children to feed.
     pub(crate) fn ensure_logged_in(&mut self, channel: ChannelId) {
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
         if ch.logged_in || ch.parents.is_empty() {
             return;
         }
@@ -206,8 +263,33 @@ impl Node {
         }
     }
 
+    /// Parents that dropped out (a lost link) while the node still has children are
+    /// logged in to again, once per heartbeat interval, until the coordinator
+    /// replaces them.
+    pub(crate) fn retry_parent_logins(&mut self) {
+        let mut logins = Vec::new();
+        for (id, ch) in self.channels.iter_mut() {
+            if !ch.logged_in {
+                continue;
+            }
+            let from_seq = ch.resume_seq();
+            for p in ch.parents.in_state(ParentState::Assigned) {
+                ch.parents.set_state(p, ParentState::Connecting);
+                logins.push((p, *id, from_seq));
+            }
+        }
+        for (p, channel, from_seq) in logins {
+            self.send(p, Message::Login { channel, from_seq });
+        }
+    }
+
     /// The coordinator accepted our CONSOLIDATE: move the children elsewhere.
-    pub(crate) fn on_consolidate_order(&mut self, _now: Timestamp, channel: ChannelId, move_to: PeerInfo) {
+    pub(crate) fn on_consolidate_order(
+        &mut self,
+        _now: Timestamp,
+        channel: ChannelId,
+        move_to: PeerInfo,
+    ) {
         let Some(ch) = self.channels.get_mut(&channel) else {
             self.invalid(COORDINATOR_ID, "consolidate_order", "channel not carried");
             return;
@@ -218,10 +300,19 @@ impl Node {
         let children: Vec<NodeId> = ch.children.nodes.keys().copied().collect();
         let has_viewers = !ch.children.viewers.is_empty();
         for c in children {
-            self.send(c, Message::Redirect { channel: desc.clone(), to: move_to.clone() });
+            self.send(
+                c,
+                Message::Redirect {
+                    channel: desc.clone(),
+                    to: move_to.clone(),
+                },
+            );
         }
         if has_viewers {
-            self.events.push_back(Event::ViewersMustMove { channel, to: move_to });
+            self.events.push_back(Event::ViewersMustMove {
+                channel,
+                to: move_to,
+            });
         }
         self.after_logoff(channel);
     }

@@ -36,6 +36,8 @@ pub struct Node {
     pub(crate) next_heartbeat: Timestamp,
     pub(crate) heartbeat_seq: u64,
     pub(crate) next_viewer: u64,
+    /// Origin: channels announced but not yet acknowledged (sent again on registration).
+    pub(crate) announcing: BTreeMap<String, [u8; 32]>,
     /// Protocol viewer: channels asked of the coordinator, with a retry time.
     pub(crate) watches: BTreeMap<String, Option<Timestamp>>,
     pub(crate) stats: NodeStats,
@@ -55,18 +57,23 @@ impl Node {
             heartbeat_seq: 0,
             next_viewer: 1,
             watches: BTreeMap::new(),
+            announcing: BTreeMap::new(),
             stats: NodeStats::default(),
         };
-        let reg = Register {
-            role: node.cfg.role,
-            tier: node.cfg.tier,
-            region: node.cfg.region.clone(),
-            capacity: node.cfg.capacity,
-            addr: node.cfg.addr.clone(),
-            http_addr: node.cfg.http_addr.clone(),
-        };
-        node.send(COORDINATOR_ID, Message::Register(reg));
+        node.send_register();
         node
+    }
+
+    fn send_register(&mut self) {
+        let reg = Register {
+            role: self.cfg.role,
+            tier: self.cfg.tier,
+            region: self.cfg.region.clone(),
+            capacity: self.cfg.capacity,
+            addr: self.cfg.addr.clone(),
+            http_addr: self.cfg.http_addr.clone(),
+        };
+        self.send(COORDINATOR_ID, Message::Register(reg));
     }
 
     pub fn id(&self) -> NodeId {
@@ -109,36 +116,76 @@ impl Node {
             Message::Login { channel, from_seq } => self.on_login(now, from, channel, from_seq),
             Message::Logoff { channel } => self.on_logoff(now, from, channel),
             Message::LoginAccepted { channel } => self.on_login_accepted(now, from, channel),
-            Message::LoginDenied { channel, reason } => self.on_login_denied(now, from, channel, reason),
+            Message::LoginDenied { channel, reason } => {
+                self.on_login_denied(now, from, channel, reason)
+            }
             Message::Redirect { channel, to } => self.on_redirect(now, from, channel, to),
             Message::Registered { .. } if from_coordinator => {
                 self.registered = true;
                 self.events.push_back(Event::Registered);
+                // What was asked before the coordinator knew us is sent now.
+                let pending: Vec<(String, [u8; 32])> = self
+                    .announcing
+                    .iter()
+                    .map(|(n, k)| (n.clone(), *k))
+                    .collect();
+                for (name, key) in pending {
+                    self.send(
+                        COORDINATOR_ID,
+                        Message::Announce {
+                            channel_name: name,
+                            public_key: key,
+                        },
+                    );
+                }
+                let watches: Vec<String> = self.watches.keys().cloned().collect();
+                for name in watches {
+                    self.watch(now, &name);
+                }
             }
             Message::RegisterDenied { reason } if from_coordinator => {
                 self.events.push_back(Event::RegisterDenied(reason));
             }
             Message::Announced { channel } if from_coordinator => self.on_announced(channel),
-            Message::Activate { channel, tier, parents } if from_coordinator => {
-                self.on_activate(now, channel, tier, parents)
-            }
-            Message::SwitchToParent { channel, add, remove } if from_coordinator => {
-                self.switch_parents(now, channel, add, remove)
-            }
+            Message::Activate {
+                channel,
+                tier,
+                parents,
+            } if from_coordinator => self.on_activate(now, channel, tier, parents),
+            Message::SwitchToParent {
+                channel,
+                add,
+                remove,
+            } if from_coordinator => self.switch_parents(now, channel, add, remove),
             Message::ConsolidateOrder { channel, move_to } if from_coordinator => {
                 self.on_consolidate_order(now, channel, move_to)
             }
-            Message::WatchAt { channel, relay } if from_coordinator => self.on_watch_at(now, channel, relay),
-            Message::WatchDenied { channel_name, reason, retry_after_ms } if from_coordinator => {
+            Message::WatchAt { channel, relay } if from_coordinator => {
+                self.on_watch_at(now, channel, relay)
+            }
+            Message::WatchDenied {
+                channel_name,
+                reason,
+                retry_after_ms,
+            } if from_coordinator => {
                 self.on_watch_denied(now, channel_name, reason, retry_after_ms)
             }
-            other => self.invalid(from, other.kind(), "not accepted by a node from this sender"),
+            other => self.invalid(
+                from,
+                other.kind(),
+                "not accepted by a node from this sender",
+            ),
         }
     }
 
     pub fn handle_timeout(&mut self, now: Timestamp) {
         if now >= self.next_heartbeat {
+            if !self.registered {
+                // The coordinator was not reachable (or not up yet): ask again.
+                self.send_register();
+            }
             self.send_heartbeat(now);
+            self.retry_parent_logins();
             self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }
         self.retry_watches(now);
@@ -162,9 +209,17 @@ impl Node {
 
     /// The origin starts a channel (its blocks will be signed with `public_key`'s pair).
     pub fn announce(&mut self, channel_name: &str, public_key: [u8; 32]) {
+        self.announcing.insert(channel_name.to_string(), public_key);
+        if !self.registered {
+            // Sent once the coordinator knows us (see `Registered`).
+            return;
+        }
         self.send(
             COORDINATOR_ID,
-            Message::Announce { channel_name: channel_name.to_string(), public_key },
+            Message::Announce {
+                channel_name: channel_name.to_string(),
+                public_key,
+            },
         );
     }
 
@@ -173,6 +228,7 @@ impl Node {
             self.invalid(COORDINATOR_ID, "announced", "only an origin announces");
             return;
         }
+        self.announcing.remove(&desc.name);
         self.names.insert(desc.name.clone(), desc.id);
         self.channels
             .entry(desc.id)

@@ -79,7 +79,11 @@ impl Parents {
 
     /// Parents in a given state.
     pub fn in_state(&self, state: ParentState) -> Vec<NodeId> {
-        self.links.iter().filter(|(_, l)| l.state == state).map(|(id, _)| *id).collect()
+        self.links
+            .iter()
+            .filter(|(_, l)| l.state == state)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     pub fn set_state(&mut self, id: NodeId, state: ParentState) {
@@ -90,9 +94,14 @@ impl Parents {
 
     /// Marks `id` connected; returns the parents it replaces, now to be dropped.
     pub fn connected(&mut self, id: NodeId) -> Vec<NodeId> {
-        let Some(l) = self.links.get_mut(&id) else { return Vec::new() };
+        let Some(l) = self.links.get_mut(&id) else {
+            return Vec::new();
+        };
         l.state = ParentState::Connected;
         let replaced = std::mem::take(&mut l.replaces);
-        replaced.into_iter().filter(|r| *r != id && self.links.contains_key(r)).collect()
+        replaced
+            .into_iter()
+            .filter(|r| *r != id && self.links.contains_key(r))
+            .collect()
     }
 }

@@ -9,9 +9,19 @@ use crate::parents::ParentState;
 use tiercast_proto::{ChannelDesc, ChannelId, DenyReason, Message, NodeId, PeerInfo, Timestamp};
 
 impl Node {
-    pub(crate) fn switch_parents(&mut self, _now: Timestamp, channel: ChannelId, add: Vec<PeerInfo>, remove: Vec<NodeId>) {
+    pub(crate) fn switch_parents(
+        &mut self,
+        _now: Timestamp,
+        channel: ChannelId,
+        add: Vec<PeerInfo>,
+        remove: Vec<NodeId>,
+    ) {
         let Some(ch) = self.channels.get_mut(&channel) else {
-            self.invalid(tiercast_proto::COORDINATOR_ID, "switch_to_parent", "channel not carried");
+            self.invalid(
+                tiercast_proto::COORDINATOR_ID,
+                "switch_to_parent",
+                "channel not carried",
+            );
             return;
         };
         let from_seq = ch.resume_seq();
@@ -21,7 +31,13 @@ impl Node {
             let id = p.id;
             let known = ch.parents.contains(id);
             ch.parents.assign(p);
-            if ch.logged_in && (!known || ch.parents.get(id).is_some_and(|l| l.state == ParentState::Assigned)) {
+            if ch.logged_in
+                && (!known
+                    || ch
+                        .parents
+                        .get(id)
+                        .is_some_and(|l| l.state == ParentState::Assigned))
+            {
                 ch.parents.set_state(id, ParentState::Connecting);
                 logins.push(id);
             }
@@ -29,7 +45,11 @@ impl Node {
         let mut logoffs = Vec::new();
         if ch.logged_in && adding_any && !logins.is_empty() {
             // Connect before disconnect: the first new parent to connect drops the old ones.
-            let keep: Vec<NodeId> = remove.iter().copied().filter(|r| ch.parents.contains(*r)).collect();
+            let keep: Vec<NodeId> = remove
+                .iter()
+                .copied()
+                .filter(|r| ch.parents.contains(*r))
+                .collect();
             for r in &keep {
                 ch.parents.set_state(*r, ParentState::Disconnecting);
             }
@@ -52,14 +72,24 @@ impl Node {
         }
         for r in logoffs {
             self.send(r, Message::Logoff { channel });
-            self.events.push_back(Event::ParentDropped { channel, parent: r });
+            self.events
+                .push_back(Event::ParentDropped { channel, parent: r });
         }
     }
 
     /// Our parent was consolidated and tells us to go to `to`.
-    pub(crate) fn on_redirect(&mut self, now: Timestamp, from: NodeId, desc: ChannelDesc, to: PeerInfo) {
+    pub(crate) fn on_redirect(
+        &mut self,
+        now: Timestamp,
+        from: NodeId,
+        desc: ChannelDesc,
+        to: PeerInfo,
+    ) {
         let channel = desc.id;
-        let is_parent = self.channels.get(&channel).is_some_and(|c| c.parents.contains(from));
+        let is_parent = self
+            .channels
+            .get(&channel)
+            .is_some_and(|c| c.parents.contains(from));
         if !is_parent {
             self.invalid(from, "redirect", "sender is not a parent");
             return;
@@ -68,7 +98,9 @@ impl Node {
     }
 
     pub(crate) fn on_login_accepted(&mut self, _now: Timestamp, from: NodeId, channel: ChannelId) {
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
         if !ch.parents.contains(from) {
             return;
         }
@@ -76,30 +108,84 @@ impl Node {
         for d in &dropped {
             ch.parents.remove(*d);
         }
-        self.events.push_back(Event::ParentConnected { channel, parent: from });
+        self.events.push_back(Event::ParentConnected {
+            channel,
+            parent: from,
+        });
         for d in dropped {
             self.send(d, Message::Logoff { channel });
-            self.events.push_back(Event::ParentDropped { channel, parent: d });
+            self.events
+                .push_back(Event::ParentDropped { channel, parent: d });
         }
     }
 
-    pub(crate) fn on_login_denied(&mut self, now: Timestamp, from: NodeId, channel: ChannelId, reason: DenyReason) {
-        self.events.push_back(Event::LoginDenied { channel, by: from, reason });
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
+    pub(crate) fn on_login_denied(
+        &mut self,
+        now: Timestamp,
+        from: NodeId,
+        channel: ChannelId,
+        reason: DenyReason,
+    ) {
+        self.events.push_back(Event::LoginDenied {
+            channel,
+            by: from,
+            reason,
+        });
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
         if let Some(link) = ch.parents.get_mut(from) {
             link.state = ParentState::Assigned;
         }
         // A protocol viewer with no working parent asks the coordinator again.
         if self.cfg.role == tiercast_proto::NodeRole::Viewer {
             let name = ch.desc.name.clone();
-            let others_ok = ch
-                .parents
-                .iter()
-                .any(|(id, l)| *id != from && matches!(l.state, ParentState::Connected | ParentState::Connecting));
+            let others_ok = ch.parents.iter().any(|(id, l)| {
+                *id != from && matches!(l.state, ParentState::Connected | ParentState::Connecting)
+            });
             if !others_ok {
                 self.drop_channel(channel);
-                self.watches.insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
+                self.watches
+                    .insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
             }
+        }
+    }
+}
+
+impl Node {
+    /// The link to `peer` died. A child is logged off; a parent is marked lost (the
+    /// coordinator re-homes relays, V10); a protocol viewer left without a working
+    /// parent asks the coordinator again.
+    pub fn peer_lost(&mut self, now: Timestamp, peer: NodeId) {
+        self.child_lost(now, peer);
+        let chans: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.parents.contains(peer))
+            .map(|(id, _)| *id)
+            .collect();
+        for channel in chans {
+            let Some(ch) = self.channels.get_mut(&channel) else {
+                continue;
+            };
+            if self.cfg.role == tiercast_proto::NodeRole::Viewer {
+                ch.parents.remove(peer);
+                let others_ok = ch.parents.iter().any(|(_, l)| {
+                    matches!(l.state, ParentState::Connected | ParentState::Connecting)
+                });
+                if !others_ok {
+                    let name = ch.desc.name.clone();
+                    self.drop_channel(channel);
+                    self.watches
+                        .insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
+                }
+            } else {
+                ch.parents.set_state(peer, ParentState::Assigned);
+            }
+            self.events.push_back(Event::ParentDropped {
+                channel,
+                parent: peer,
+            });
         }
     }
 }

@@ -6,42 +6,81 @@ use crate::channel::ChannelState;
 use crate::event::Event;
 use crate::node::Node;
 use crate::parents::ParentState;
-use tiercast_proto::{ChannelDesc, DenyReason, Message, NodeRole, PeerInfo, Timestamp, COORDINATOR_ID};
+use tiercast_proto::{
+    ChannelDesc, DenyReason, Message, NodeRole, PeerInfo, Timestamp, COORDINATOR_ID,
+};
 
 impl Node {
     /// Start watching a channel (protocol viewers).
     pub fn watch(&mut self, now: Timestamp, channel_name: &str) {
         let _ = now;
         self.watches.insert(channel_name.to_string(), None);
+        if !self.registered {
+            // Sent once the coordinator knows us (see `Registered`).
+            return;
+        }
         let region = self.cfg.region.clone();
-        self.send(COORDINATOR_ID, Message::Watch { channel_name: channel_name.to_string(), region });
+        self.send(
+            COORDINATOR_ID,
+            Message::Watch {
+                channel_name: channel_name.to_string(),
+                region,
+            },
+        );
     }
 
     pub(crate) fn on_watch_at(&mut self, _now: Timestamp, desc: ChannelDesc, relay: PeerInfo) {
         if self.cfg.role != NodeRole::Viewer || self.watches.remove(&desc.name).is_none() {
-            self.invalid(COORDINATOR_ID, "watch_at", "no watch pending for this channel");
+            self.invalid(
+                COORDINATOR_ID,
+                "watch_at",
+                "no watch pending for this channel",
+            );
             return;
         }
         let id = desc.id;
         self.names.insert(desc.name.clone(), id);
         let relay_id = relay.id;
         let buffer_blocks = self.cfg.buffer_blocks;
-        let ch = self.channels.entry(id).or_insert_with(|| ChannelState::new(desc.clone(), u8::MAX, buffer_blocks));
+        let ch = self
+            .channels
+            .entry(id)
+            .or_insert_with(|| ChannelState::new(desc.clone(), u8::MAX, buffer_blocks));
         ch.parents.assign(relay);
         ch.parents.set_state(relay_id, ParentState::Connecting);
         ch.logged_in = true;
         let from_seq = ch.resume_seq();
-        self.send(relay_id, Message::Login { channel: id, from_seq });
-        self.events.push_back(Event::Watching { channel: desc, relay: relay_id });
+        self.send(
+            relay_id,
+            Message::Login {
+                channel: id,
+                from_seq,
+            },
+        );
+        self.events.push_back(Event::Watching {
+            channel: desc,
+            relay: relay_id,
+        });
     }
 
-    pub(crate) fn on_watch_denied(&mut self, now: Timestamp, name: String, reason: DenyReason, retry_after_ms: u32) {
+    pub(crate) fn on_watch_denied(
+        &mut self,
+        now: Timestamp,
+        name: String,
+        reason: DenyReason,
+        retry_after_ms: u32,
+    ) {
         if !self.watches.contains_key(&name) {
             return;
         }
         let retry = (retry_after_ms as u64).max(self.cfg.watch_retry_ms);
-        self.watches.insert(name.clone(), Some(now.plus_millis(retry)));
-        self.events.push_back(Event::WatchDenied { channel_name: name, reason, retry_after_ms });
+        self.watches
+            .insert(name.clone(), Some(now.plus_millis(retry)));
+        self.events.push_back(Event::WatchDenied {
+            channel_name: name,
+            reason,
+            retry_after_ms,
+        });
     }
 
     pub(crate) fn retry_watches(&mut self, now: Timestamp) {
@@ -59,7 +98,9 @@ impl Node {
     /// Stop watching: log off from the parents and forget the channel.
     pub fn unwatch(&mut self, _now: Timestamp, channel_name: &str) {
         self.watches.remove(channel_name);
-        let Some(id) = self.names.get(channel_name).copied() else { return };
+        let Some(id) = self.names.get(channel_name).copied() else {
+            return;
+        };
         if let Some(ch) = self.channels.get(&id) {
             for p in ch.parents.ids() {
                 self.send(p, Message::Logoff { channel: id });

@@ -37,7 +37,10 @@ impl OriginKey {
     /// A key from a PKCS#8 document (as written by [`OriginKey::pkcs8`]).
     pub fn from_pkcs8(bytes: &[u8]) -> Result<Self, AuthError> {
         let pair = Ed25519KeyPair::from_pkcs8(bytes).map_err(|_| AuthError::BadKey)?;
-        Ok(OriginKey { pair, pkcs8: bytes.to_vec() })
+        Ok(OriginKey {
+            pair,
+            pkcs8: bytes.to_vec(),
+        })
     }
 
     pub fn pkcs8(&self) -> &[u8] {
@@ -85,7 +88,13 @@ mod tests {
     fn signed_block_verifies_and_tampering_is_caught() {
         let key = OriginKey::generate().unwrap();
         let verifier = OriginVerifier::new(key.public_key());
-        let mut b = Block::new(ChannelId(1), 7, Timestamp(5), true, Bytes::from_static(b"abc"));
+        let mut b = Block::new(
+            ChannelId(1),
+            7,
+            Timestamp(5),
+            true,
+            Bytes::from_static(b"abc"),
+        );
         key.sign(&mut b);
         verifier.verify(&b).unwrap();
 

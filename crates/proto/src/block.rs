@@ -27,7 +27,13 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn new(channel: ChannelId, seq: u64, origin_time: Timestamp, keyframe: bool, payload: Bytes) -> Self {
+    pub fn new(
+        channel: ChannelId,
+        seq: u64,
+        origin_time: Timestamp,
+        keyframe: bool,
+        payload: Bytes,
+    ) -> Self {
         Block {
             channel,
             seq,

@@ -46,7 +46,8 @@ pub fn encode_frame(msg: &Message, out: &mut BytesMut) -> Result<(), CodecError>
             out.extend_from_slice(&b.payload);
         }
         other => {
-            let body = postcard::to_allocvec(other).map_err(|e| CodecError::Encode(e.to_string()))?;
+            let body =
+                postcard::to_allocvec(other).map_err(|e| CodecError::Encode(e.to_string()))?;
             out.put_u32((2 + body.len()) as u32);
             out.put_u8(PROTOCOL_VERSION);
             out.put_u8(KIND_CONTROL);
@@ -86,7 +87,8 @@ pub fn decode_frame(mut body: Bytes) -> Result<Message, CodecError> {
     }
     match body.get_u8() {
         KIND_CONTROL => {
-            let msg: Message = postcard::from_bytes(&body).map_err(|e| CodecError::Malformed(e.to_string()))?;
+            let msg: Message =
+                postcard::from_bytes(&body).map_err(|e| CodecError::Malformed(e.to_string()))?;
             Ok(msg)
         }
         KIND_BLOCK => {
@@ -99,7 +101,14 @@ pub fn decode_frame(mut body: Bytes) -> Result<Message, CodecError> {
             let flags = body.get_u8();
             let mut signature = [0u8; SIGNATURE_LEN];
             body.copy_to_slice(&mut signature);
-            Ok(Message::Block(Block { channel, seq, origin_time_us, flags, payload: body, signature }))
+            Ok(Message::Block(Block {
+                channel,
+                seq,
+                origin_time_us,
+                flags,
+                payload: body,
+                signature,
+            }))
         }
         k => Err(CodecError::Kind(k)),
     }
@@ -115,7 +124,11 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(max_frame: usize) -> Self {
-        FrameDecoder { buf: BytesMut::with_capacity(64 * 1024), max_frame, skipping: 0 }
+        FrameDecoder {
+            buf: BytesMut::with_capacity(64 * 1024),
+            max_frame,
+            skipping: 0,
+        }
     }
 
     /// Appends received bytes.
@@ -146,7 +159,10 @@ impl FrameDecoder {
         if len > self.max_frame {
             self.buf.advance(4);
             self.skipping = len;
-            return Some(Err(CodecError::Oversized { len, max: self.max_frame }));
+            return Some(Err(CodecError::Oversized {
+                len,
+                max: self.max_frame,
+            }));
         }
         if self.buf.len() < 4 + len {
             self.buf.reserve(4 + len - self.buf.len());
@@ -176,20 +192,46 @@ mod tests {
 
     #[test]
     fn messages_round_trip() {
-        round_trip(Message::Login { channel: ChannelId(3), from_seq: Some(9) });
-        round_trip(Message::LoginDenied { channel: ChannelId(3), reason: DenyReason::Full });
-        round_trip(Message::Redirect {
-            channel: crate::ChannelDesc { id: ChannelId(1), name: "a".into(), public_key: [7; 32] },
-            to: PeerInfo { id: crate::NodeId(4), addr: "127.0.0.1:1".into(), http_addr: "x".into() },
+        round_trip(Message::Login {
+            channel: ChannelId(3),
+            from_seq: Some(9),
         });
-        let mut b = Block::new(ChannelId(2), 42, Timestamp(77), true, Bytes::from_static(b"payload"));
+        round_trip(Message::LoginDenied {
+            channel: ChannelId(3),
+            reason: DenyReason::Full,
+        });
+        round_trip(Message::Redirect {
+            channel: crate::ChannelDesc {
+                id: ChannelId(1),
+                name: "a".into(),
+                public_key: [7; 32],
+            },
+            to: PeerInfo {
+                id: crate::NodeId(4),
+                addr: "127.0.0.1:1".into(),
+                http_addr: "x".into(),
+            },
+        });
+        let mut b = Block::new(
+            ChannelId(2),
+            42,
+            Timestamp(77),
+            true,
+            Bytes::from_static(b"payload"),
+        );
         b.signature = [9; 64];
         round_trip(Message::Block(b));
     }
 
     #[test]
     fn block_head_plus_payload_equals_frame() {
-        let b = Block::new(ChannelId(2), 1, Timestamp(1), false, Bytes::from(vec![5u8; 1000]));
+        let b = Block::new(
+            ChannelId(2),
+            1,
+            Timestamp(1),
+            false,
+            Bytes::from(vec![5u8; 1000]),
+        );
         let mut whole = BytesMut::new();
         encode_frame(&Message::Block(b.clone()), &mut whole).unwrap();
         let mut split = BytesMut::from(&encode_block_head(&b)[..]);
@@ -203,7 +245,13 @@ mod tests {
         let mut bytes = BytesMut::new();
         bytes.put_u32(1000);
         bytes.extend_from_slice(&[0xAB; 1000]);
-        encode_frame(&Message::Logoff { channel: ChannelId(1) }, &mut bytes).unwrap();
+        encode_frame(
+            &Message::Logoff {
+                channel: ChannelId(1),
+            },
+            &mut bytes,
+        )
+        .unwrap();
         // Feed in small pieces to exercise partial skipping.
         let mut results = Vec::new();
         for chunk in bytes.chunks(37) {
@@ -213,14 +261,35 @@ mod tests {
             }
         }
         assert_eq!(results.len(), 2);
-        assert!(matches!(results[0], Err(CodecError::Oversized { len: 1000, max: 100 })));
-        assert_eq!(results[1], Ok(Message::Logoff { channel: ChannelId(1) }));
+        assert!(matches!(
+            results[0],
+            Err(CodecError::Oversized {
+                len: 1000,
+                max: 100
+            })
+        ));
+        assert_eq!(
+            results[1],
+            Ok(Message::Logoff {
+                channel: ChannelId(1)
+            })
+        );
     }
 
     #[test]
     fn malformed_frames_are_errors_not_panics() {
-        for body in [&b""[..], &b"\x01"[..], &b"\x02\x00"[..], &b"\x01\x09"[..], &b"\x01\x00\xff\xff\xff"[..], &b"\x01\x01abc"[..]] {
-            assert!(decode_frame(Bytes::copy_from_slice(body)).is_err(), "{body:?}");
+        for body in [
+            &b""[..],
+            &b"\x01"[..],
+            &b"\x02\x00"[..],
+            &b"\x01\x09"[..],
+            &b"\x01\x00\xff\xff\xff"[..],
+            &b"\x01\x01abc"[..],
+        ] {
+            assert!(
+                decode_frame(Bytes::copy_from_slice(body)).is_err(),
+                "{body:?}"
+            );
         }
     }
 

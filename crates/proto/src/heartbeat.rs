@@ -40,12 +40,6 @@ pub struct ChannelReport {
     pub missing_blocks: u64,
 }
 
-impl Default for ChannelId {
-    fn default() -> Self {
-        ChannelId(0)
-    }
-}
-
 /// One end of a link: the last block seq seen on it and when.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkReport {

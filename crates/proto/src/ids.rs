@@ -15,7 +15,9 @@ impl fmt::Display for NodeId {
 }
 
 /// A channel (one live stream); the coordinator maps channel names to ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct ChannelId(pub u32);
 
 impl fmt::Display for ChannelId {

@@ -24,7 +24,5 @@ pub use block::Block;
 pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_BYTES};
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
 pub use ids::{ChannelId, NodeId, Region, Tier, ViewerId};
-pub use message::{
-    ChannelDesc, DenyReason, Message, NodeRole, PeerInfo, Register, COORDINATOR_ID,
-};
+pub use message::{ChannelDesc, DenyReason, Message, NodeRole, PeerInfo, Register, COORDINATOR_ID};
 pub use time::Timestamp;

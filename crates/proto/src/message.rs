@@ -86,37 +86,86 @@ pub enum Message {
     // ---- node -> coordinator ----
     Register(Register),
     /// The origin starts a channel.
-    Announce { channel_name: String, public_key: [u8; 32] },
+    Announce {
+        channel_name: String,
+        public_key: [u8; 32],
+    },
     Heartbeat(Heartbeat),
     /// Load reached the max threshold (V4).
-    Distribute { channel: ChannelId, load: u32 },
+    Distribute {
+        channel: ChannelId,
+        load: u32,
+    },
     /// Load fell below the min threshold while contracting (V5).
-    Consolidate { channel: ChannelId, load: u32 },
+    Consolidate {
+        channel: ChannelId,
+        load: u32,
+    },
     /// A protocol viewer asks where to watch a channel (V2).
-    Watch { channel_name: String, region: String },
+    Watch {
+        channel_name: String,
+        region: String,
+    },
 
     // ---- coordinator -> node ----
-    Registered { heartbeat_interval_ms: u32 },
-    RegisterDenied { reason: DenyReason },
-    Announced { channel: ChannelDesc },
+    Registered {
+        heartbeat_interval_ms: u32,
+    },
+    RegisterDenied {
+        reason: DenyReason,
+    },
+    Announced {
+        channel: ChannelDesc,
+    },
     /// Become active for a channel in a tier, with these parents (ProxyParent, V2/V4).
-    Activate { channel: ChannelDesc, tier: Tier, parents: Vec<PeerInfo> },
+    Activate {
+        channel: ChannelDesc,
+        tier: Tier,
+        parents: Vec<PeerInfo>,
+    },
     /// Connect to `add` before dropping `remove` (V9, V10).
-    SwitchToParent { channel: ChannelId, add: Vec<PeerInfo>, remove: Vec<NodeId> },
+    SwitchToParent {
+        channel: ChannelId,
+        add: Vec<PeerInfo>,
+        remove: Vec<NodeId>,
+    },
     /// The coordinator accepted a CONSOLIDATE: move your viewers to `move_to` (V5).
-    ConsolidateOrder { channel: ChannelId, move_to: PeerInfo },
-    WatchAt { channel: ChannelDesc, relay: PeerInfo },
-    WatchDenied { channel_name: String, reason: DenyReason, retry_after_ms: u32 },
+    ConsolidateOrder {
+        channel: ChannelId,
+        move_to: PeerInfo,
+    },
+    WatchAt {
+        channel: ChannelDesc,
+        relay: PeerInfo,
+    },
+    WatchDenied {
+        channel_name: String,
+        reason: DenyReason,
+        retry_after_ms: u32,
+    },
 
     // ---- node <-> node ----
     /// LOGIN (V3): send me this channel, starting at `from_seq` when you still have it.
-    Login { channel: ChannelId, from_seq: Option<u64> },
-    LoginAccepted { channel: ChannelId },
-    LoginDenied { channel: ChannelId, reason: DenyReason },
+    Login {
+        channel: ChannelId,
+        from_seq: Option<u64>,
+    },
+    LoginAccepted {
+        channel: ChannelId,
+    },
+    LoginDenied {
+        channel: ChannelId,
+        reason: DenyReason,
+    },
     /// LOGOFF (V3).
-    Logoff { channel: ChannelId },
+    Logoff {
+        channel: ChannelId,
+    },
     /// Parent to child: log in at `to` instead (consolidation, V5).
-    Redirect { channel: ChannelDesc, to: PeerInfo },
+    Redirect {
+        channel: ChannelDesc,
+        to: PeerInfo,
+    },
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),

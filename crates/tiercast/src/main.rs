@@ -1,1 +1,70 @@
-fn main() {}
+//! `tiercast` — the one binary: `tiercast <coordinator|origin|relay|viewer|demo|bench> ...`.
+//!
+//! - [`cmd::common`] — options shared by roles (cluster key, coordinator URL, logging).
+//! - [`cmd::coordinator`], [`cmd::origin`], [`cmd::relay`], [`cmd::viewer`] — the roles.
+//! - [`cmd::demo`] — X6: a whole overlay on one machine with a live table.
+//! - [`cmd::bench`] — benchmarks that print figures (per-hop latency).
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tiercast",
+    version,
+    about = "A live-stream distribution overlay: origin -> tiers of relays -> viewers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the coordinator: HTTP API (/watch, /status) on TCP and node links on UDP, same address.
+    Coordinator(cmd::coordinator::Args),
+    /// Run an origin: ingest MPEG-TS (UDP, TCP, HTTP push or a test source) and feed tier 1.
+    Origin(cmd::origin::Args),
+    /// Run a relay in a tier: it serves child relays and HTTP viewers at /live/<channel>.ts.
+    Relay(cmd::relay::Args),
+    /// Run a protocol viewer: watch a channel through the overlay and report blocks received and missing.
+    Viewer(cmd::viewer::Args),
+    /// Run a whole overlay on this machine, ramp viewers up and down, print a live table.
+    Demo(cmd::demo::Args),
+    /// Benchmarks that print figures.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    cmd::common::init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Coordinator(a) => cmd::coordinator::run(a).await,
+            Command::Origin(a) => cmd::origin::run(a).await,
+            Command::Relay(a) => cmd::relay::run(a).await,
+            Command::Viewer(a) => cmd::viewer::run(a).await,
+            Command::Demo(a) => cmd::demo::run(a).await,
+            Command::Bench(a) => cmd::bench::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -27,7 +27,14 @@ impl Bus {
         }
     }
 
-    pub fn add_node(&mut self, id: u32, role: NodeRole, tier: u8, capacity: u32, min_threshold: u32) {
+    pub fn add_node(
+        &mut self,
+        id: u32,
+        role: NodeRole,
+        tier: u8,
+        capacity: u32,
+        min_threshold: u32,
+    ) {
         let cfg = NodeConfig {
             id: NodeId(id),
             role,
@@ -52,7 +59,9 @@ impl Bus {
     pub fn settle(&mut self) {
         for _ in 0..1_000_000 {
             self.collect();
-            let Some((from, to, msg)) = self.queue.pop_front() else { return };
+            let Some((from, to, msg)) = self.queue.pop_front() else {
+                return;
+            };
             if to == COORDINATOR_ID {
                 self.coordinator.handle_message(self.now, from, msg);
             } else if let Some(n) = self.nodes.get_mut(&to) {

@@ -1,1 +1,31 @@
-//! placeholder (being written)
+//! Hand-rolled HTTP/1.1 servers: the relay's viewer endpoint and the
+//! coordinator's API. One request per connection, `Connection: close`, bodies
+//! written straight from `bytes::Bytes` with vectored writes.
+//!
+//! Features: X2 (viewer HTTP, first half), V2 (redirects), X3 (bounded
+//! resources and clear errors).
+//!
+//! - [`request`] — read one request head (16 KiB, 10 s), split path and query.
+//! - [`response`] — small complete responses, the streamed-body head, graceful close.
+//! - [`viewer`] — `GET /live/<channel>.ts` on a relay: join, backlog, live blocks.
+//! - [`coordinator_api`] — `GET /watch/<channel>` (302), `/status`, `/health`.
+//! - `accept` — the shared accept loop with its connection cap.
+//! - `viewer_stream` — the per-viewer pump: batching, vectored writes, lag resync.
+
+mod accept;
+pub mod coordinator_api;
+pub mod request;
+pub mod response;
+pub mod viewer;
+mod viewer_stream;
+
+#[cfg(test)]
+mod tests;
+
+pub use coordinator_api::{serve_api, ApiRequest, ApiStats, WatchAnswer};
+pub use request::{read_request_head, Method, RequestError, RequestHead};
+pub use response::Response;
+pub use viewer::{
+    serve_viewers, LiveBlock, ViewerLimits, ViewerRefusal, ViewerRequest, ViewerServerStats,
+    ViewerStream,
+};

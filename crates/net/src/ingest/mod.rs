@@ -1,1 +1,230 @@
-//! placeholder (being written)
+//! MPEG-TS ingest servers (feature X1): a publisher pushes a transport stream
+//! over UDP, TCP or HTTP `POST`/`PUT`; a [`BlockCutter`] turns it into
+//! [`CutBlock`]s that go into a bounded channel (backpressure: the server
+//! waits for room; when the receiver is gone the server stops).
+//!
+//! - [`udp`] — one socket; each datagram is pushed; non-TS datagrams are
+//!   dropped, counted, and logged at most once per 10 s with sender and reason.
+//! - [`tcp`] — one publisher at a time; a fresh cutter per connection.
+//! - [`http_post`] — `POST`/`PUT` with `Content-Length` or chunked body
+//!   (`ffmpeg -f mpegts -method POST http://host:port/ingest`); `200` when
+//!   the body ends, `400` with the reason when it is not MPEG-TS.
+//! - `chunked` — incremental chunked transfer-coding decoder with limits.
+//! - `pump` — cutter → channel, with the flush timer for low bitrates.
+//!
+//! Limits: 64 concurrent connections, 16 KiB request heads, 10 s to send a
+//! head, 30 s of silence ends a publisher.
+
+pub(crate) mod chunked;
+pub mod http_post;
+mod pump;
+pub mod tcp;
+pub mod udp;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, warn};
+
+pub use tiercast_media::{CutBlock, CutterConfig};
+
+/// Connections (publishers plus ones being refused) handled at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A publisher that sends nothing for this long is disconnected.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes read from a socket at a time.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Where and how to listen for a publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestListen {
+    Udp(SocketAddr),
+    Tcp(SocketAddr),
+    Http(SocketAddr),
+}
+
+/// Counters shared with the ingest task.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// Bytes handed to the cutter.
+    pub bytes: AtomicU64,
+    /// Blocks sent to the channel.
+    pub blocks: AtomicU64,
+    /// Of which keyframe blocks.
+    pub keyframes: AtomicU64,
+    /// Bytes the cutter skipped to find packet sync.
+    pub skipped_bytes: AtomicU64,
+    /// Publishers accepted (TCP connections, HTTP requests with a body).
+    pub publishers: AtomicU64,
+    /// TCP/HTTP connections refused: not MPEG-TS, busy, malformed request.
+    pub rejected_connections: AtomicU64,
+    /// UDP datagrams dropped because they were not MPEG-TS.
+    pub rejected_datagrams: AtomicU64,
+    /// The latest reason a publisher or datagram was refused.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl IngestStats {
+    /// The latest refusal reason, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_error(&self, reason: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason);
+    }
+
+    pub(crate) fn reject_connection(&self, reason: String) {
+        self.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        self.set_error(reason);
+    }
+
+    pub(crate) fn count(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A running ingest server; dropping it stops the server and its connections.
+#[derive(Debug)]
+pub struct IngestHandle {
+    pub local_addr: SocketAddr,
+    pub stats: Arc<IngestStats>,
+    task: JoinHandle<()>,
+}
+
+impl IngestHandle {
+    /// True once the server has stopped (the receiver went away).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for IngestHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `listen` and starts the server. `flush_after_ms`: a partial block is
+/// cut after this long without a cut (low bitrates); 0 turns the timer off.
+pub async fn start_ingest(
+    listen: IngestListen,
+    cutter: CutterConfig,
+    out: mpsc::Sender<CutBlock>,
+    flush_after_ms: u64,
+) -> std::io::Result<IngestHandle> {
+    cutter.validate().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("ingest cutter config: {e}"),
+        )
+    })?;
+    let stats = Arc::new(IngestStats::default());
+    let session = SessionConfig {
+        cutter,
+        out,
+        stats: stats.clone(),
+        flush_after_ms,
+    };
+    let (local_addr, task) = match listen {
+        IngestListen::Udp(addr) => {
+            let socket = UdpSocket::bind(addr).await?;
+            let local = socket.local_addr()?;
+            (local, tokio::spawn(udp::serve(socket, session)))
+        }
+        IngestListen::Tcp(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            let local = listener.local_addr()?;
+            (local, tokio::spawn(tcp::serve(listener, session)))
+        }
+        IngestListen::Http(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            let local = listener.local_addr()?;
+            (local, tokio::spawn(http_post::serve(listener, session)))
+        }
+    };
+    tracing::info!(?listen, %local_addr, "ingest listening");
+    Ok(IngestHandle {
+        local_addr,
+        stats,
+        task,
+    })
+}
+
+/// What every server needs to run publisher sessions.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionConfig {
+    pub cutter: CutterConfig,
+    pub out: mpsc::Sender<CutBlock>,
+    pub stats: Arc<IngestStats>,
+    pub flush_after_ms: u64,
+}
+
+/// The one-publisher-at-a-time lock of the TCP and HTTP servers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PublisherSlot(Arc<AtomicBool>);
+
+/// Holds the slot; released on drop, also when the task is aborted.
+#[derive(Debug)]
+pub(crate) struct PublisherGuard(Arc<AtomicBool>);
+
+impl PublisherSlot {
+    pub fn try_take(&self) -> Option<PublisherGuard> {
+        (!self.0.swap(true, Ordering::AcqRel)).then(|| PublisherGuard(self.0.clone()))
+    }
+}
+
+impl Drop for PublisherGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Accepts connections until the block receiver is gone, running `session`
+/// for each in a task that ends with the server (a [`JoinSet`] aborts them on
+/// drop). Over [`MAX_CONNECTIONS`] a connection is closed at once.
+pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, cfg: SessionConfig, session: F)
+where
+    F: Fn(TcpStream, SocketAddr, SessionConfig, PublisherSlot) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slot = PublisherSlot::default();
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = cfg.out.closed() => break,
+            Some(_) = sessions.join_next() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if sessions.len() >= MAX_CONNECTIONS {
+                        warn!(%peer, limit = MAX_CONNECTIONS, "ingest: too many connections, closing");
+                        cfg.stats.reject_connection(format!("{peer}: over {MAX_CONNECTIONS} connections"));
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    sessions.spawn(session(stream, peer, cfg.clone(), slot.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly.
+                    warn!(error = %e, "ingest: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    debug!("ingest server stopped: block receiver gone");
+}

@@ -1,0 +1,287 @@
+//! The tokio driver of the `Coordinator` machine: QUIC links to every node (on the
+//! UDP port of the coordinator's address) and the HTTP API on the TCP port of the
+//! same address (`/watch/<channel>` → 302 to the chosen relay, `/status` JSON).
+//! Every decision is logged as an event and kept in a short history for `/status`.
+
+use crate::clock::Clock;
+use crate::error::DriverError;
+use crate::http::{serve_api, ApiRequest, ApiStats, WatchAnswer};
+use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tiercast_coordinator::{CoordEvent, Coordinator, CoordinatorConfig};
+use tiercast_proto::{DenyReason, Message, COORDINATOR_ID};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// Events kept for `/status`.
+const HISTORY: usize = 200;
+
+#[derive(Clone, Debug)]
+pub struct CoordinatorRuntime {
+    /// HTTP API on TCP and QUIC links on UDP, same address.
+    pub listen: SocketAddr,
+    pub cluster_key: ClusterKey,
+    pub config: CoordinatorConfig,
+}
+
+pub struct CoordinatorHandle {
+    pub addr: SocketAddr,
+    status: mpsc::Sender<oneshot::Sender<Value>>,
+    events: broadcast::Sender<CoordEvent>,
+    task: Option<JoinHandle<()>>,
+    api_task: JoinHandle<()>,
+}
+
+impl CoordinatorHandle {
+    /// The base URL nodes and viewers use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn status(&self) -> Option<Value> {
+        let (tx, rx) = oneshot::channel();
+        self.status.send(tx).await.ok()?;
+        rx.await.ok()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<CoordEvent> {
+        self.events.subscribe()
+    }
+
+    pub async fn shutdown(mut self) {
+        self.api_task.abort();
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for CoordinatorHandle {
+    fn drop(&mut self) {
+        self.api_task.abort();
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHandle, DriverError> {
+    rt.config.validate().map_err(DriverError::Config)?;
+    let listener = tokio::net::TcpListener::bind(rt.listen)
+        .await
+        .map_err(|source| DriverError::Listen {
+            addr: rt.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| DriverError::Listen {
+            addr: rt.listen,
+            source,
+        })?;
+    // The QUIC endpoint takes the same port number on UDP.
+    let (links, link_rx) = Links::bind(
+        addr,
+        LinkConfig::new(COORDINATOR_ID, rt.cluster_key.clone()),
+    )
+    .await?;
+    let (api_tx, api_rx) = mpsc::channel(4096);
+    let api_task = tokio::spawn(serve_api(listener, api_tx, Arc::new(ApiStats::default())));
+    let (status_tx, status_rx) = mpsc::channel(16);
+    let (events, _) = broadcast::channel(4096);
+    let clock = Clock::default();
+    let driver = Driver {
+        machine: Coordinator::new(rt.config.clone(), clock.now()),
+        links,
+        clock,
+        history: VecDeque::new(),
+        events: events.clone(),
+        send_errors: 0,
+    };
+    let task = tokio::spawn(driver.run(link_rx, api_rx, status_rx));
+    info!(%addr, "coordinator started (HTTP on TCP, links on UDP)");
+    Ok(CoordinatorHandle {
+        addr,
+        status: status_tx,
+        events,
+        task: Some(task),
+        api_task,
+    })
+}
+
+struct Driver {
+    machine: Coordinator,
+    links: Links,
+    clock: Clock,
+    history: VecDeque<(u64, String)>,
+    events: broadcast::Sender<CoordEvent>,
+    send_errors: u64,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut link_rx: mpsc::Receiver<LinkEvent>,
+        mut api_rx: mpsc::Receiver<ApiRequest>,
+        mut status_rx: mpsc::Receiver<oneshot::Sender<Value>>,
+    ) {
+        loop {
+            let deadline = self.machine.poll_timeout().map(|t| self.clock.instant(t));
+            tokio::select! {
+                ev = link_rx.recv() => {
+                    let Some(ev) = ev else { break };
+                    self.on_link_event(ev);
+                }
+                req = api_rx.recv() => {
+                    let Some(req) = req else { break };
+                    self.on_api(req);
+                }
+                Some(reply) = status_rx.recv() => {
+                    let _ = reply.send(self.status());
+                }
+                _ = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let now = self.clock.now();
+                    self.machine.handle_timeout(now);
+                }
+            }
+            self.drain();
+        }
+        self.links.close().await;
+    }
+
+    fn on_link_event(&mut self, ev: LinkEvent) {
+        let now = self.clock.now();
+        match ev {
+            LinkEvent::Message { from, msg } => {
+                if let Message::Register(reg) = &msg {
+                    match reg.addr.parse() {
+                        Ok(a) => self.links.set_address(from, a),
+                        Err(_) => {
+                            warn!(node = %from, addr = %reg.addr, "registration address does not parse")
+                        }
+                    }
+                }
+                self.machine.handle_message(now, from, msg);
+            }
+            LinkEvent::Down { peer, reason } => debug!(%peer, %reason, "link down"),
+            LinkEvent::Up { .. } => {}
+        }
+    }
+
+    fn on_api(&mut self, req: ApiRequest) {
+        let now = self.clock.now();
+        match req {
+            ApiRequest::Watch {
+                channel,
+                client,
+                reply,
+                ..
+            } => {
+                let answer = match self.machine.watch(now, &channel) {
+                    Ok((_, relay)) => WatchAnswer::Redirect(format!(
+                        "http://{}/live/{channel}.ts",
+                        relay.http_addr
+                    )),
+                    Err(DenyReason::UnknownChannel) => WatchAnswer::NotFound(format!(
+                        "unknown channel '{channel}': no origin is broadcasting it"
+                    )),
+                    Err(reason) => WatchAnswer::Unavailable {
+                        retry_after_s: self.machine.config().retry_after_s,
+                        reason: reason.to_string(),
+                    },
+                };
+                debug!(%client, %channel, ?answer, "watch");
+                let _ = reply.send(answer);
+            }
+            ApiRequest::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(t) = self.machine.poll_transmit() {
+            if let Err(e) = self.links.send(t.to, t.msg) {
+                self.send_errors += 1;
+                debug!(to = %t.to, error = %e, "send failed");
+            }
+        }
+        while let Some(ev) = self.machine.poll_event() {
+            match &ev {
+                CoordEvent::Redirected { .. } => debug!(event = ?ev, "coordinator event"),
+                CoordEvent::Invalid { .. } => warn!(event = ?ev, "coordinator event"),
+                _ => info!(event = ?ev, "coordinator event"),
+            }
+            if !matches!(ev, CoordEvent::Redirected { .. }) {
+                if self.history.len() >= HISTORY {
+                    self.history.pop_front();
+                }
+                self.history
+                    .push_back((self.clock.now().as_millis(), format!("{ev:?}")));
+            }
+            let _ = self.events.send(ev);
+        }
+    }
+
+    fn status(&self) -> Value {
+        let reg = self.machine.registry();
+        let nodes: Vec<Value> = reg
+            .iter()
+            .map(|(id, r)| {
+                json!({
+                    "id": id.0, "role": format!("{:?}", r.role).to_lowercase(), "tier": r.tier,
+                    "region": r.region, "alive": r.alive, "load": r.estimated_load(),
+                    "capacity": r.capacity, "addr": r.info.addr, "http": r.info.http_addr,
+                })
+            })
+            .collect();
+        let channels: Vec<Value> = self
+            .machine
+            .channels()
+            .map(|m| {
+                let active: Vec<Value> = m
+                    .active
+                    .iter()
+                    .map(|(n, a)| {
+                        json!({
+                            "node": n.0, "tier": a.tier,
+                            "phase": format!("{:?}", a.phase).to_lowercase(),
+                            "parents": a.parents.iter().map(|p| p.0).collect::<Vec<_>>(),
+                            "load": reg.get(*n).map(|r| r.estimated_load()).unwrap_or(0),
+                        })
+                    })
+                    .collect();
+                let per_tier: serde_json::Map<String, Value> = m
+                    .count_per_tier()
+                    .into_iter()
+                    .map(|(t, c)| (t.to_string(), json!(c)))
+                    .collect();
+                json!({
+                    "id": m.desc.id.0, "name": m.desc.name, "origin": m.origin.0,
+                    "active_per_tier": per_tier, "active": active,
+                })
+            })
+            .collect();
+        let s = self.machine.stats();
+        json!({
+            "nodes": nodes,
+            "channels": channels,
+            "stats": {
+                "distribute_events": s.distribute_events, "consolidate_events": s.consolidate_events,
+                "redirects": s.redirects, "denied": s.denied, "heartbeats": s.heartbeats,
+                "invalid_messages": s.invalid_messages, "send_errors": self.send_errors,
+            },
+            "events": self.history.iter().map(|(t, e)| json!({"ms": t, "event": e})).collect::<Vec<_>>(),
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! The coordinator's HTTP API: `GET /watch/<channel>[.ts][?region=NAME]` asks
+//! the coordinator (through [`ApiRequest::Watch`]) where the viewer should go
+//! and answers `302 Found` with `Location` (or 404 / 503); `GET /status` serves
+//! the coordinator's JSON status; `GET /health` answers `ok`.
+//!
+//! Features: V2 (redirect viewers to a relay), X3 (connection cap, head size
+//! and time limits, reply timeout, clear errors). The server stops accepting
+//! when the coordinator drops its `Receiver<ApiRequest>`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tiercast_proto::ids::valid_channel_name;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use super::accept::{accept_loop, ConnectionCounters, BUSY_RETRY_AFTER_S};
+use super::request::{
+    read_request_head, truncate, Method, RequestHead, HEAD_TIMEOUT_MS, MAX_HEAD_BYTES,
+};
+use super::response::Response;
+
+/// Concurrent API connections at most.
+pub const API_MAX_CONNECTIONS: usize = 10_000;
+/// How long a request may wait for the coordinator's answer.
+pub const API_REPLY_TIMEOUT_MS: u64 = 5_000;
+
+/// What the API asks of the coordinator.
+pub enum ApiRequest {
+    /// A viewer wants `channel`: where should it go?
+    Watch {
+        channel: String,
+        /// From `?region=NAME`, if given and not empty.
+        region: Option<String>,
+        /// The viewer's address as seen by this server.
+        client: SocketAddr,
+        reply: oneshot::Sender<WatchAnswer>,
+    },
+    /// The coordinator's status as JSON.
+    Status {
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+}
+
+/// The coordinator's answer to a `Watch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchAnswer {
+    /// `302 Found` to this absolute URL.
+    Redirect(String),
+    /// `404` with this reason.
+    NotFound(String),
+    /// `503` with `Retry-After`.
+    Unavailable { retry_after_s: u32, reason: String },
+}
+
+/// Counters of the API server (read them any time; all relaxed).
+#[derive(Debug, Default)]
+pub struct ApiStats {
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Connections open now.
+    pub active: AtomicU64,
+    /// Requests refused: connection limit, coordinator timeouts, 503 answers.
+    pub refused: AtomicU64,
+    /// Requests answered 400 / 404 / 405 / 408 / 431 before reaching the coordinator.
+    pub bad_requests: AtomicU64,
+    /// `Watch` requests handed to the coordinator.
+    pub watches: AtomicU64,
+    /// `Watch` requests answered with a redirect.
+    pub redirects: AtomicU64,
+    /// `Status` requests handed to the coordinator.
+    pub status_requests: AtomicU64,
+}
+
+impl ConnectionCounters for ApiStats {
+    fn connections(&self) -> &AtomicU64 {
+        &self.connections
+    }
+    fn active(&self) -> &AtomicU64 {
+        &self.active
+    }
+    fn refused(&self) -> &AtomicU64 {
+        &self.refused
+    }
+}
+
+/// Serves the API on `listener` until the coordinator drops the receiving end
+/// of `requests`.
+pub async fn serve_api(
+    listener: TcpListener,
+    requests: mpsc::Sender<ApiRequest>,
+    stats: Arc<ApiStats>,
+) {
+    let reply_timeout = Duration::from_millis(API_REPLY_TIMEOUT_MS);
+    serve_api_with(
+        listener,
+        requests,
+        stats,
+        API_MAX_CONNECTIONS,
+        reply_timeout,
+    )
+    .await
+}
+
+struct Context {
+    requests: mpsc::Sender<ApiRequest>,
+    reply_timeout: Duration,
+    stats: Arc<ApiStats>,
+}
+
+pub(crate) async fn serve_api_with(
+    listener: TcpListener,
+    requests: mpsc::Sender<ApiRequest>,
+    stats: Arc<ApiStats>,
+    max_connections: usize,
+    reply_timeout: Duration,
+) {
+    let context = Arc::new(Context {
+        requests: requests.clone(),
+        reply_timeout,
+        stats: stats.clone(),
+    });
+    let until = async move { requests.closed().await };
+    accept_loop(
+        "api",
+        listener,
+        max_connections,
+        stats,
+        until,
+        |stream, peer| serve_connection(stream, peer, context.clone()),
+    )
+    .await
+}
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Health,
+    Status,
+    Watch {
+        channel: String,
+        region: Option<String>,
+    },
+}
+
+fn route(head: &RequestHead) -> Result<Route, Response> {
+    if let Method::Other(method) = &head.method {
+        return Err(Response::text(
+            405,
+            format!(
+                "method {} not allowed: use GET or HEAD",
+                truncate(method, 16)
+            ),
+        )
+        .header("Allow", "GET, HEAD"));
+    }
+    match head.path.as_str() {
+        "/health" => return Ok(Route::Health),
+        "/status" => return Ok(Route::Status),
+        _ => {}
+    }
+    let Some(rest) = head.path.strip_prefix("/watch/") else {
+        return Err(Response::text(
+            404,
+            format!(
+                "no such path {:?}: try /watch/<channel>, /status or /health",
+                truncate(&head.path, 64)
+            ),
+        ));
+    };
+    let channel = rest.strip_suffix(".ts").unwrap_or(rest);
+    if !valid_channel_name(channel) {
+        return Err(Response::text(
+            400,
+            format!(
+                "invalid channel name {:?}: use 1-64 characters of A-Z a-z 0-9 _ -",
+                truncate(channel, 64)
+            ),
+        ));
+    }
+    let region = match head.query_param("region") {
+        None | Some("") => None,
+        Some(name) if valid_channel_name(name) => Some(name.to_string()),
+        Some(name) => {
+            return Err(Response::text(
+                400,
+                format!(
+                    "invalid region {:?}: use 1-64 characters of A-Z a-z 0-9 _ -",
+                    truncate(name, 64)
+                ),
+            ))
+        }
+    };
+    Ok(Route::Watch {
+        channel: channel.to_string(),
+        region,
+    })
+}
+
+async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<Context>) {
+    let stats = &context.stats;
+    let head_timeout = Duration::from_millis(HEAD_TIMEOUT_MS);
+    let head = match read_request_head(&mut stream, MAX_HEAD_BYTES, head_timeout).await {
+        Ok(head) => head,
+        Err(e) => {
+            debug!(%peer, reason = %e, "api request unreadable");
+            if let Some(status) = e.status() {
+                stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+                Response::text(status, e.to_string())
+                    .send(stream, false)
+                    .await;
+            }
+            return;
+        }
+    };
+    let head_only = head.is_head();
+    let response = match route(&head) {
+        Ok(Route::Health) => Response::text(200, "ok"),
+        Ok(Route::Status) => {
+            stats.status_requests.fetch_add(1, Ordering::Relaxed);
+            let (reply, answer) = oneshot::channel();
+            match ask(&context, ApiRequest::Status { reply }, answer).await {
+                Ok(value) => Response::json(&value),
+                Err(response) => response,
+            }
+        }
+        Ok(Route::Watch { channel, region }) => {
+            stats.watches.fetch_add(1, Ordering::Relaxed);
+            let (reply, answer) = oneshot::channel();
+            let request = ApiRequest::Watch {
+                channel: channel.clone(),
+                region: region.clone(),
+                client: peer,
+                reply,
+            };
+            match ask(&context, request, answer).await {
+                Ok(WatchAnswer::Redirect(location)) => {
+                    stats.redirects.fetch_add(1, Ordering::Relaxed);
+                    debug!(%peer, channel, ?region, location, "watch redirected");
+                    Response::redirect(&location)
+                }
+                Ok(WatchAnswer::NotFound(reason)) => Response::text(404, reason),
+                Ok(WatchAnswer::Unavailable {
+                    retry_after_s,
+                    reason,
+                }) => Response::unavailable(retry_after_s, reason),
+                Err(response) => response,
+            }
+        }
+        Err(response) => {
+            stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+            response
+        }
+    };
+    if response.status() >= 400 {
+        if response.status() == 503 {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        debug!(%peer, path = truncate(&head.path, 64), status = response.status(), reason = response.body_text(), "api request refused");
+    }
+    response.send(stream, head_only).await;
+}
+
+/// Hands `request` to the coordinator and waits for `answer`; `Err` is the
+/// response to send when no answer comes in time.
+async fn ask<T>(
+    context: &Context,
+    request: ApiRequest,
+    answer: oneshot::Receiver<T>,
+) -> Result<T, Response> {
+    let asked = async {
+        context.requests.send(request).await.ok()?;
+        answer.await.ok()
+    };
+    match tokio::time::timeout(context.reply_timeout, asked).await {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(Response::unavailable(
+            BUSY_RETRY_AFTER_S,
+            "coordinator is shutting down",
+        )),
+        Err(_elapsed) => Err(Response::unavailable(
+            BUSY_RETRY_AFTER_S,
+            format!(
+                "coordinator did not answer within {} ms; retry shortly",
+                context.reply_timeout.as_millis()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request::parse_head;
+
+    fn route_of(target: &str) -> Result<Route, u16> {
+        let head = parse_head(format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes()).unwrap();
+        route(&head).map_err(|r| r.status())
+    }
+
+    #[test]
+    fn routes_watch_status_health() {
+        let watch = |channel: &str, region: Option<&str>| Route::Watch {
+            channel: channel.into(),
+            region: region.map(String::from),
+        };
+        assert_eq!(route_of("/watch/a"), Ok(watch("a", None)));
+        assert_eq!(
+            route_of("/watch/a.ts?region=eu-1"),
+            Ok(watch("a", Some("eu-1")))
+        );
+        assert_eq!(route_of("/watch/a?region="), Ok(watch("a", None)));
+        assert_eq!(route_of("/status"), Ok(Route::Status));
+        assert_eq!(route_of("/health"), Ok(Route::Health));
+        assert_eq!(route_of("/watch/a.b"), Err(400));
+        assert_eq!(route_of("/watch/"), Err(400));
+        assert_eq!(route_of("/watch/a?region=e/u"), Err(400));
+        assert_eq!(route_of("/other"), Err(404));
+    }
+}

@@ -1,0 +1,193 @@
+//! Coordinator API over real sockets against a fake coordinator (V2, X3).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::{exchange, get, within};
+use crate::http::coordinator_api::{serve_api_with, ApiRequest, ApiStats, WatchAnswer};
+
+/// A `Watch` as the fake coordinator saw it.
+#[derive(Debug)]
+struct Watched {
+    channel: String,
+    region: Option<String>,
+    client: SocketAddr,
+}
+
+struct Api {
+    addr: SocketAddr,
+    stats: Arc<ApiStats>,
+    watched: mpsc::UnboundedReceiver<Watched>,
+}
+
+/// Starts the API with a fake coordinator: `missing` is not found, `busy` is
+/// unavailable, `silent` is never answered, any other channel is redirected
+/// to a relay named after the region.
+async fn start(reply_timeout: Duration) -> Api {
+    let listener = within(TcpListener::bind("127.0.0.1:0")).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stats = Arc::new(ApiStats::default());
+    let (requests, mut coordinator) = mpsc::channel(64);
+    let (watched_tx, watched) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut unanswered = Vec::new();
+        while let Some(request) = coordinator.recv().await {
+            match request {
+                ApiRequest::Status { reply } => {
+                    let _ = reply.send(serde_json::json!({"nodes": 3, "channels": ["a"]}));
+                }
+                ApiRequest::Watch {
+                    channel,
+                    region,
+                    client,
+                    reply,
+                } => {
+                    let answer = match channel.as_str() {
+                        "missing" => WatchAnswer::NotFound("no channel named missing".into()),
+                        "busy" => WatchAnswer::Unavailable {
+                            retry_after_s: 4,
+                            reason: "no relay has room".into(),
+                        },
+                        "silent" => {
+                            unanswered.push(reply);
+                            continue;
+                        }
+                        _ => {
+                            let relay = region.as_deref().unwrap_or("default");
+                            WatchAnswer::Redirect(format!(
+                                "http://{relay}.relay:8080/live/{channel}.ts"
+                            ))
+                        }
+                    };
+                    let _ = watched_tx.send(Watched {
+                        channel,
+                        region,
+                        client,
+                    });
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+    });
+    tokio::spawn(serve_api_with(
+        listener,
+        requests,
+        stats.clone(),
+        100,
+        reply_timeout,
+    ));
+    Api {
+        addr,
+        stats,
+        watched,
+    }
+}
+
+#[tokio::test]
+async fn api_watch_redirects_with_location() {
+    let mut api = start(Duration::from_secs(5)).await;
+    let reply = get(api.addr, "/watch/x").await;
+    assert_eq!(reply.status, 302);
+    assert!(reply.head.starts_with("HTTP/1.1 302 Found\r\n"));
+    assert_eq!(
+        reply.header("location").as_deref(),
+        Some("http://default.relay:8080/live/x.ts")
+    );
+    let watched = within(api.watched.recv()).await.unwrap();
+    assert_eq!(
+        (watched.channel.as_str(), watched.region.as_deref()),
+        ("x", None)
+    );
+    assert!(watched.client.ip().is_loopback());
+    assert_eq!(api.stats.redirects.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn api_watch_ts_suffix_and_region_are_passed() {
+    let mut api = start(Duration::from_secs(5)).await;
+    let reply = get(api.addr, "/watch/x.ts?region=eu-west").await;
+    assert_eq!(reply.status, 302);
+    assert_eq!(
+        reply.header("location").as_deref(),
+        Some("http://eu-west.relay:8080/live/x.ts")
+    );
+    let watched = within(api.watched.recv()).await.unwrap();
+    assert_eq!(watched.region.as_deref(), Some("eu-west"));
+}
+
+#[tokio::test]
+async fn api_watch_refusals_map_to_404_and_503() {
+    let api = start(Duration::from_secs(5)).await;
+    let missing = get(api.addr, "/watch/missing").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body_text().contains("no channel named missing"));
+    let busy = get(api.addr, "/watch/busy.ts").await;
+    assert_eq!(busy.status, 503);
+    assert_eq!(busy.header("retry-after").as_deref(), Some("4"));
+    assert!(busy.body_text().contains("no relay has room"));
+}
+
+#[tokio::test]
+async fn api_reply_timeout_is_503() {
+    let api = start(Duration::from_millis(100)).await;
+    let reply = get(api.addr, "/watch/silent").await;
+    assert_eq!(reply.status, 503);
+    assert!(reply.header("retry-after").is_some());
+    assert!(reply.body_text().contains("did not answer"));
+}
+
+#[tokio::test]
+async fn api_status_returns_json() {
+    let api = start(Duration::from_secs(5)).await;
+    let reply = get(api.addr, "/status").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(value["nodes"], 3);
+    assert_eq!(
+        reply.header("content-length"),
+        Some(reply.body.len().to_string())
+    );
+}
+
+#[tokio::test]
+async fn api_health_ok_and_unknown_path_404() {
+    let api = start(Duration::from_secs(5)).await;
+    let health = get(api.addr, "/health").await;
+    assert_eq!((health.status, health.body_text().as_str()), (200, "ok\n"));
+    let unknown = get(api.addr, "/nope").await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body_text().contains("/watch/<channel>"));
+}
+
+#[tokio::test]
+async fn api_bad_requests_are_400_405_431() {
+    let api = start(Duration::from_secs(5)).await;
+    let bad_name = get(api.addr, "/watch/no.such.name").await;
+    assert_eq!(bad_name.status, 400);
+    assert!(bad_name.body_text().contains("invalid channel name"));
+    assert_eq!(get(api.addr, "/watch/x?region=a.b").await.status, 400);
+    assert_eq!(exchange(api.addr, b"GET\r\n\r\n").await.status, 400);
+    assert_eq!(
+        exchange(api.addr, b"\x16\x03\x01garbage\r\n\r\n")
+            .await
+            .status,
+        400
+    );
+    let delete = exchange(api.addr, b"DELETE /watch/x HTTP/1.1\r\n\r\n").await;
+    assert_eq!(delete.status, 405);
+    let big = format!(
+        "GET /health HTTP/1.1\r\nCookie: {}\r\n\r\n",
+        "c".repeat(17_000)
+    );
+    assert_eq!(exchange(api.addr, big.as_bytes()).await.status, 431);
+    assert_eq!(api.stats.bad_requests.load(Ordering::Relaxed), 6);
+}

@@ -1,0 +1,186 @@
+//! The origin role (X1, X3): an ingest (UDP, TCP or HTTP push of MPEG-TS, or the
+//! built-in test source) feeds a block cutter; each cut block gets the channel's
+//! next seq and the wall-clock time, is signed with the origin key, and enters the
+//! origin node, which serves tier 1.
+
+use crate::clock::wall_micros;
+use crate::error::DriverError;
+use crate::ingest::{start_ingest, IngestHandle, IngestListen};
+use crate::node_driver::{spawn_node, NodeCommand, NodeHandle, NodeRuntime};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tiercast_media::{BlockCutter, CutBlock, CutterConfig, TestSource};
+use tiercast_node::Event;
+use tiercast_proto::{Block, ChannelDesc, OriginKey, Timestamp};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub enum OriginSource {
+    Listen(IngestListen),
+    /// Built-in test source at this many kbit/s.
+    TestSource {
+        kbps: u32,
+    },
+}
+
+pub struct OriginRuntime {
+    pub node: NodeRuntime,
+    pub channel: String,
+    pub source: OriginSource,
+    pub key: OriginKey,
+    /// How long to wait for the coordinator to acknowledge the channel.
+    pub announce_timeout: Duration,
+    /// A partial block is cut after this long without a cut (low bitrates, UDP).
+    pub flush_after_ms: u64,
+}
+
+pub struct OriginHandle {
+    pub node: NodeHandle,
+    pub channel: ChannelDesc,
+    pub ingest_addr: Option<SocketAddr>,
+    _ingest: Option<IngestHandle>,
+    source_task: Option<JoinHandle<()>>,
+    pump: JoinHandle<()>,
+}
+
+impl OriginHandle {
+    pub async fn shutdown(self) {
+        self.pump.abort();
+        if let Some(t) = &self.source_task {
+            t.abort();
+        }
+        self.node.shutdown().await;
+    }
+}
+
+pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError> {
+    if !tiercast_proto::ids::valid_channel_name(&rt.channel) {
+        return Err(DriverError::Config(format!(
+            "channel name '{}' must be 1-64 characters of A-Z a-z 0-9 _ -",
+            rt.channel
+        )));
+    }
+    let node = spawn_node(rt.node).await?;
+    let mut notices = node.subscribe();
+    node.command(NodeCommand::Announce {
+        channel: rt.channel.clone(),
+        public_key: rt.key.public_key(),
+    })
+    .await?;
+    let wait = async {
+        loop {
+            match notices.recv().await {
+                Ok(n) => {
+                    if let Event::ChannelReady(desc) = n.event {
+                        return Some(desc);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    };
+    let desc = tokio::time::timeout(rt.announce_timeout, wait)
+        .await
+        .map_err(|_| {
+            DriverError::Config("the coordinator did not acknowledge the channel in time".into())
+        })?
+        .ok_or(DriverError::Stopped)?;
+    info!(channel = %desc.name, id = %desc.id, "channel announced");
+
+    let (tx, rx) = mpsc::channel::<CutBlock>(256);
+    let cutter = CutterConfig::default();
+    let (ingest, ingest_addr, source_task) = match rt.source {
+        OriginSource::Listen(listen) => {
+            let h = start_ingest(listen, cutter, tx, rt.flush_after_ms)
+                .await
+                .map_err(|e| DriverError::Config(format!("cannot start ingest: {e}")))?;
+            let addr = h.local_addr;
+            (Some(h), Some(addr), None)
+        }
+        OriginSource::TestSource { kbps } => (
+            None,
+            None,
+            Some(tokio::spawn(run_test_source(
+                kbps,
+                cutter,
+                tx,
+                rt.flush_after_ms,
+            ))),
+        ),
+    };
+    let commands = node_commands(&node);
+    let key = Arc::new(rt.key);
+    let channel = desc.id;
+    let pump = tokio::spawn(async move {
+        let mut rx = rx;
+        let mut seq = 0u64;
+        while let Some(cut) = rx.recv().await {
+            let mut block = Block::new(
+                channel,
+                seq,
+                Timestamp(wall_micros()),
+                cut.keyframe,
+                cut.payload,
+            );
+            key.sign(&mut block);
+            seq += 1;
+            if commands.send(NodeCommand::Ingest(block)).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(OriginHandle {
+        node,
+        channel: desc,
+        ingest_addr,
+        _ingest: ingest,
+        source_task,
+        pump,
+    })
+}
+
+fn node_commands(node: &NodeHandle) -> mpsc::Sender<NodeCommand> {
+    node.command_sender()
+}
+
+/// Paces the built-in test source in real time through a cutter.
+async fn run_test_source(
+    kbps: u32,
+    cfg: CutterConfig,
+    tx: mpsc::Sender<CutBlock>,
+    flush_after_ms: u64,
+) {
+    let mut source = TestSource::new(kbps, 1000);
+    let mut cutter = BlockCutter::new(cfg);
+    let start = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut last_cut = start;
+    loop {
+        tick.tick().await;
+        let data = source.generate(start.elapsed().as_micros() as u64);
+        if let Err(e) = cutter.push(&data) {
+            warn!(error = %e, "test source produced bytes the cutter refused");
+            return;
+        }
+        let mut cut_any = false;
+        while let Some(b) = cutter.poll_block() {
+            cut_any = true;
+            if tx.send(b).await.is_err() {
+                return;
+            }
+        }
+        if cut_any {
+            last_cut = tokio::time::Instant::now();
+        } else if last_cut.elapsed() >= Duration::from_millis(flush_after_ms) {
+            if let Some(b) = cutter.flush() {
+                if tx.send(b).await.is_err() {
+                    return;
+                }
+            }
+            last_cut = tokio::time::Instant::now();
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Options and helpers shared by every role: the cluster key, the coordinator URL,
+//! node ids, logging, waiting for Ctrl-C.
+
+use anyhow::{Context, Result};
+use clap::Args as ClapArgs;
+use tiercast_net::endpoint::CoordinatorUrl;
+use tiercast_net::link::ClusterKey;
+use tiercast_proto::NodeId;
+
+#[derive(ClapArgs, Clone, Debug)]
+pub struct ClusterArgs {
+    /// The cluster key (64 hex chars) every node must hold to be admitted. Also
+    /// read from TIERCAST_CLUSTER_KEY. Default: a well-known development key (one machine only).
+    #[arg(long, env = "TIERCAST_CLUSTER_KEY", hide_env_values = true)]
+    pub cluster_key: Option<String>,
+}
+
+impl ClusterArgs {
+    pub fn key(&self) -> Result<ClusterKey> {
+        match &self.cluster_key {
+            Some(hex) => ClusterKey::from_hex(hex).context("--cluster-key"),
+            None => {
+                static WARN_ONCE: std::sync::Once = std::sync::Once::new();
+                WARN_ONCE.call_once(|| {
+                    tracing::warn!("using the well-known development cluster key; set --cluster-key for real deployments")
+                });
+                Ok(ClusterKey::dev_default())
+            }
+        }
+    }
+}
+
+#[derive(ClapArgs, Clone, Debug)]
+pub struct NodeArgs {
+    /// The coordinator's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:7000")]
+    pub coordinator: String,
+    /// This node's id (1..4294967295); random when not given.
+    #[arg(long)]
+    pub id: Option<u32>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+impl NodeArgs {
+    pub async fn coordinator(&self) -> Result<CoordinatorUrl> {
+        Ok(CoordinatorUrl::parse(&self.coordinator).await?)
+    }
+
+    pub fn node_id(&self) -> Result<NodeId> {
+        match self.id {
+            Some(0) => anyhow::bail!("--id 0 is reserved for the coordinator"),
+            Some(id) => Ok(NodeId(id)),
+            None => Ok(random_node_id()),
+        }
+    }
+}
+
+pub fn random_node_id() -> NodeId {
+    NodeId(rand::random::<u32>().max(1))
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

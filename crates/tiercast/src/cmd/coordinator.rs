@@ -1,0 +1,50 @@
+//! `tiercast coordinator`: runs the coordinator until Ctrl-C.
+
+use super::common::{shutdown_signal, ClusterArgs};
+use anyhow::Result;
+use clap::Args as ClapArgs;
+use std::net::SocketAddr;
+use tiercast_coordinator::CoordinatorConfig;
+use tiercast_net::coordinator_driver::{spawn_coordinator, CoordinatorRuntime};
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Address of the HTTP API (TCP) and of the node links (UDP, same port).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub listen: SocketAddr,
+    /// Parents each relay takes from the tier above (redundant retrieval, V9).
+    #[arg(long, default_value_t = 1)]
+    pub parents_per_relay: usize,
+    /// Heartbeat interval told to nodes, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub heartbeat_interval_ms: u64,
+    /// A node silent this long is presumed crashed, in milliseconds.
+    #[arg(long, default_value_t = 3500)]
+    pub heartbeat_timeout_ms: u64,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+pub async fn run(a: Args) -> Result<()> {
+    let config = CoordinatorConfig {
+        parents_per_relay: a.parents_per_relay,
+        heartbeat_interval_ms: a.heartbeat_interval_ms,
+        heartbeat_timeout_ms: a.heartbeat_timeout_ms,
+        ..CoordinatorConfig::default()
+    };
+    let h = spawn_coordinator(CoordinatorRuntime {
+        listen: a.listen,
+        cluster_key: a.cluster.key()?,
+        config,
+    })
+    .await?;
+    println!(
+        "coordinator listening on {} (watch: {}/watch/<channel>, status: {}/status)",
+        h.addr,
+        h.url(),
+        h.url()
+    );
+    shutdown_signal().await;
+    h.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The subcommands of `tiercast`, one file each.
+
+pub mod bench;
+pub mod common;
+pub mod coordinator;
+pub mod demo;
+pub mod origin;
+pub mod relay;
+pub mod viewer;

@@ -1,0 +1,104 @@
+//! `tiercast origin`: ingests one channel and feeds tier 1.
+
+use super::common::{shutdown_signal, NodeArgs};
+use anyhow::{Context, Result};
+use clap::Args as ClapArgs;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tiercast_net::http::ViewerLimits;
+use tiercast_net::ingest::IngestListen;
+use tiercast_net::node_driver::NodeRuntime;
+use tiercast_net::origin::{spawn_origin, OriginRuntime, OriginSource};
+use tiercast_node::NodeConfig;
+use tiercast_proto::{NodeRole, OriginKey};
+
+#[derive(ClapArgs, Debug)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["udp", "tcp", "http", "test_source"]))]
+pub struct Args {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Channel name (A-Z a-z 0-9 _ -).
+    #[arg(long, default_value = "live")]
+    pub channel: String,
+    /// Receive MPEG-TS datagrams here (ffmpeg -f mpegts udp://ADDR).
+    #[arg(long)]
+    pub udp: Option<SocketAddr>,
+    /// Accept one MPEG-TS publisher over TCP here (ffmpeg -f mpegts tcp://ADDR).
+    #[arg(long)]
+    pub tcp: Option<SocketAddr>,
+    /// Accept an HTTP POST/PUT of MPEG-TS here (ffmpeg -f mpegts -method POST http://ADDR/ingest).
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// Generate a test stream at this many kbit/s.
+    #[arg(long, value_name = "KBPS")]
+    pub test_source: Option<u32>,
+    /// Node link address (UDP).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub link_listen: SocketAddr,
+    /// Origin signing key (PKCS#8 file); a fresh key is generated when absent.
+    #[arg(long)]
+    pub key_file: Option<std::path::PathBuf>,
+    /// Most tier-1 relays fed directly.
+    #[arg(long, default_value_t = 64)]
+    pub capacity: u32,
+}
+
+pub async fn run(a: Args) -> Result<()> {
+    let source = match (a.udp, a.tcp, a.http, a.test_source) {
+        (Some(x), _, _, _) => OriginSource::Listen(IngestListen::Udp(x)),
+        (_, Some(x), _, _) => OriginSource::Listen(IngestListen::Tcp(x)),
+        (_, _, Some(x), _) => OriginSource::Listen(IngestListen::Http(x)),
+        (_, _, _, Some(k)) if (16..=200_000).contains(&k) => OriginSource::TestSource { kbps: k },
+        (_, _, _, Some(k)) => anyhow::bail!("--test-source {k}: give 16..=200000 kbit/s"),
+        _ => anyhow::bail!("give one of --udp, --tcp, --http, --test-source"),
+    };
+    let key = match &a.key_file {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            OriginKey::from_pkcs8(&bytes)
+                .with_context(|| format!("{} is not an origin key", p.display()))?
+        }
+        None => OriginKey::generate()?,
+    };
+    let node = NodeConfig {
+        id: a.node.node_id()?,
+        role: NodeRole::Origin,
+        tier: 0,
+        capacity: a.capacity,
+        ..NodeConfig::default()
+    };
+    let rt = OriginRuntime {
+        node: NodeRuntime {
+            node,
+            cluster_key: a.node.cluster.key()?,
+            coordinator: a.node.coordinator().await?,
+            listen: a.link_listen,
+            http_listen: None,
+            viewer_limits: ViewerLimits::default(),
+            live_queue_blocks: 64,
+        },
+        channel: a.channel.clone(),
+        source,
+        key,
+        announce_timeout: Duration::from_secs(3600),
+        flush_after_ms: 200,
+    };
+    eprintln!(
+        "origin: announcing channel '{}' to {} ...",
+        a.channel, a.node.coordinator
+    );
+    let h = spawn_origin(rt).await?;
+    match h.ingest_addr {
+        Some(addr) => println!(
+            "origin {} channel '{}' ingesting on {addr}",
+            h.node.id, h.channel.name
+        ),
+        None => println!(
+            "origin {} channel '{}' test source running",
+            h.node.id, h.channel.name
+        ),
+    }
+    shutdown_signal().await;
+    h.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! `tiercast relay`: a relay in a tier; viewers play `http://<listen>/live/<channel>.ts`.
+
+use super::common::{shutdown_signal, NodeArgs};
+use anyhow::Result;
+use clap::Args as ClapArgs;
+use std::net::SocketAddr;
+use tiercast_net::http::ViewerLimits;
+use tiercast_net::node_driver::{spawn_node, NodeRuntime};
+use tiercast_node::NodeConfig;
+use tiercast_proto::NodeRole;
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Tier of the static overlay (1 is nearest the origin).
+    #[arg(long, default_value_t = 1)]
+    pub tier: u8,
+    /// Region name (viewers are placed in their region's tiers).
+    #[arg(long, default_value = "")]
+    pub region: String,
+    /// Most children (child relays + viewers) over all channels.
+    #[arg(long, default_value_t = 100)]
+    pub capacity: u32,
+    /// DISTRIBUTE at this load (default: the capacity).
+    #[arg(long)]
+    pub max_threshold: Option<u32>,
+    /// CONSOLIDATE below this load once contracting.
+    #[arg(long, default_value_t = 2)]
+    pub min_threshold: u32,
+    /// Viewer HTTP address (TCP); the node link uses the same port on UDP unless --link-listen is given.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Node link address (UDP).
+    #[arg(long)]
+    pub link_listen: Option<SocketAddr>,
+    /// Blocks kept per channel.
+    #[arg(long, default_value_t = 512)]
+    pub buffer_blocks: usize,
+}
+
+pub fn runtime(
+    a: &Args,
+    coordinator: tiercast_net::endpoint::CoordinatorUrl,
+) -> Result<NodeRuntime> {
+    let node = NodeConfig {
+        id: a.node.node_id()?,
+        role: NodeRole::Relay,
+        tier: a.tier,
+        region: a.region.clone(),
+        capacity: a.capacity,
+        max_threshold: a.max_threshold.unwrap_or(0),
+        min_threshold: a.min_threshold,
+        buffer_blocks: a.buffer_blocks,
+        ..NodeConfig::default()
+    };
+    node.validate().map_err(anyhow::Error::msg)?;
+    if a.tier == 0 {
+        anyhow::bail!("--tier must be >= 1 (tier 0 is the origin)");
+    }
+    Ok(NodeRuntime {
+        node,
+        cluster_key: a.node.cluster.key()?,
+        coordinator,
+        listen: a.link_listen.unwrap_or(a.listen),
+        http_listen: Some(a.listen),
+        viewer_limits: ViewerLimits::default(),
+        live_queue_blocks: 256,
+    })
+}
+
+pub async fn run(a: Args) -> Result<()> {
+    let coordinator = a.node.coordinator().await?;
+    let h = spawn_node(runtime(&a, coordinator)?).await?;
+    println!(
+        "relay {} tier {} links on {} viewers on http://{}/live/<channel>.ts",
+        h.id,
+        a.tier,
+        h.addr,
+        h.http_addr.map(|x| x.to_string()).unwrap_or_default()
+    );
+    shutdown_signal().await;
+    h.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! Helpers for end-to-end tests over real sockets with real processes: child
+//! processes killed by PID when the test ends, free ports, a raw HTTP client that
+//! follows one redirect, polling with deadlines.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tiercast");
+
+/// A child process killed (and reaped) when dropped.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command, log_dir: &Path) -> Proc {
+        let log = std::fs::File::create(log_dir.join(format!("{name}.log"))).expect("log file");
+        let child = cmd
+            .stdout(Stdio::from(log.try_clone().expect("dup log")))
+            .stderr(Stdio::from(log))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Proc {
+            name: name.to_string(),
+            child,
+        }
+    }
+
+    pub fn tiercast(name: &str, args: &[&str], log_dir: &Path) -> Proc {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env("RUST_LOG", "info,quinn=warn");
+        Proc::spawn(name, &mut cmd, log_dir)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, like a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port free on both TCP and UDP of 127.0.0.1.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let t = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let port = t.local_addr().expect("addr").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tiercast-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Polls `f` until it returns Some, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > end {
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+}
+
+/// GET `url` (http://host:port/path); reads the body for at most `read_for`.
+pub fn http_get(url: &str, read_for: Duration) -> std::io::Result<HttpResponse> {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr: SocketAddr = hostport.parse().expect("numeric host:port");
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: tiercast-test\r\n\r\n"
+    )?;
+    let end = Instant::now() + read_for;
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    while Instant::now() < end {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("no HTTP head in {} bytes", buf.len()),
+            )
+        })?;
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: buf[head_end + 4..].to_vec(),
+    })
+}
+
+/// GET following one 302.
+pub fn http_get_follow(url: &str, read_for: Duration) -> std::io::Result<(String, HttpResponse)> {
+    let r = http_get(url, Duration::from_secs(2))?;
+    if r.status == 302 {
+        let loc = r.header("Location").expect("302 has Location").to_string();
+        let r2 = http_get(&loc, read_for)?;
+        return Ok((loc, r2));
+    }
+    Ok((url.to_string(), r))
+}
+
+pub fn status_json(coordinator: &str) -> Option<serde_json::Value> {
+    let r = http_get(&format!("{coordinator}/status"), Duration::from_millis(500)).ok()?;
+    serde_json::from_slice(&r.body).ok()
+}
+
+/// True when ffmpeg and ffprobe are installed; panics when they are required (CI).
+pub fn have_ffmpeg() -> bool {
+    let ok = Command::new("ffmpeg")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var_os("TIERCAST_REQUIRE_FFMPEG").is_some() {
+        panic!("ffmpeg is required (TIERCAST_REQUIRE_FFMPEG is set) but not installed");
+    }
+    if !ok {
+        eprintln!("ffmpeg not installed: skipping (scripts/test.sh installs it)");
+    }
+    ok
+}
+
+/// `ffmpeg -f framemd5` of a file: (hashes in order, stderr of the decode).
+pub fn framemd5(path: &Path) -> (Vec<String>, String) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let hashes = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .filter(|h| !h.is_empty())
+        .collect();
+    (hashes, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+/// Where `needle` occurs as one unbroken run inside `hay`.
+pub fn find_run(hay: &[String], needle: &[String]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return None;
+    }
+    (0..=hay.len() - needle.len()).find(|&i| hay[i..i + needle.len()] == *needle)
+}
+
+/// Cuts a received MPEG-TS capture before its last keyframe (and the PSI just
+/// before it), so a capture stopped mid-frame ends on a whole frame.
+pub fn trim_to_last_keyframe(ts: &[u8]) -> &[u8] {
+    let n = ts.len() / 188;
+    let pid = |i: usize| (((ts[i * 188 + 1] & 0x1f) as u16) << 8) | ts[i * 188 + 2] as u16;
+    let rai = |i: usize| {
+        let p = &ts[i * 188..i * 188 + 188];
+        p[0] == 0x47 && p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x40 != 0
+    };
+    let Some(mut k) = (0..n).rev().find(|&i| rai(i)) else {
+        return ts;
+    };
+    while k > 0 && matches!(pid(k - 1), 0 | 0x11 | 0x1000) {
+        k -= 1;
+    }
+    &ts[..k * 188]
+}

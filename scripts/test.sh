@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of tiercast on a fresh machine: installs what the tests need
+# (ffmpeg for the end-to-end tests), then formatting, lints and the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+  echo "== installing ffmpeg (end-to-end tests push and decode real streams)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+fi
+export TIERCAST_REQUIRE_FFMPEG=1
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== core crates do not depend on tokio"
+for c in tiercast-proto tiercast-media tiercast-node tiercast-coordinator; do
+  if cargo tree -p "$c" -e normal --prefix none | grep -qE '^tokio '; then
+    echo "$c depends on tokio: the sans-IO core must not do I/O" >&2; exit 1
+  fi
+done
+echo "== cargo test"
+cargo test --workspace --release -- --test-threads=2
+echo "all tests passed"
