@@ -34,6 +34,8 @@ pub struct OriginRuntime {
     pub announce_timeout: Duration,
     /// A partial block is cut after this long without a cut (low bitrates, UDP).
     pub flush_after_ms: u64,
+    /// How blocks are cut (their largest size bounds the per-hop latency).
+    pub cutter: CutterConfig,
 }
 
 pub struct OriginHandle {
@@ -91,7 +93,7 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
     info!(channel = %desc.name, id = %desc.id, "channel announced");
 
     let (tx, rx) = mpsc::channel::<CutBlock>(256);
-    let cutter = CutterConfig::default();
+    let cutter = rt.cutter;
     let (ingest, ingest_addr, source_task) = match rt.source {
         OriginSource::Listen(listen) => {
             let h = start_ingest(listen, cutter, tx, rt.flush_after_ms)

@@ -63,6 +63,7 @@ async fn origin(key: &ClusterKey, url: &CoordinatorUrl) -> OriginHandle {
         key: OriginKey::generate().unwrap(),
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
+        cutter: tiercast_media::CutterConfig::default(),
     })
     .await
     .unwrap()

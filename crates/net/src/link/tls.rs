@@ -20,6 +20,9 @@ use std::time::Duration;
 pub const ALPN: &[u8] = b"tiercast/1";
 /// The name the dialer puts in its ClientHello; certificates are not checked against it.
 pub const SERVER_NAME: &str = "tiercast";
+/// Largest UDP payload MTU discovery tries (a 9000-byte jumbo frame minus headers).
+const MTU_UPPER_BOUND_BYTES: u16 = 8952;
+
 /// Receive window of the one frame stream, and of the whole connection.
 const RECEIVE_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 
@@ -77,7 +80,12 @@ fn transport(cfg: &LinkConfig, peer_bidi_streams: u32) -> Result<TransportConfig
         })?;
     let mut congestion = quinn::congestion::CubicConfig::default();
     congestion.initial_window(cfg.initial_window_bytes);
+    // Path MTU discovery may climb to jumbo-frame size where the path allows it
+    // (loopback, LANs); probes that get lost leave it at the usual ~1.45 KB.
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(MTU_UPPER_BOUND_BYTES);
     let mut t = TransportConfig::default();
+    t.mtu_discovery_config(Some(mtu));
     t.max_concurrent_bidi_streams(VarInt::from_u32(peer_bidi_streams))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .keep_alive_interval(Some(Duration::from_millis(cfg.keep_alive_ms)))

@@ -33,6 +33,9 @@ pub enum Which {
         /// Test stream rate.
         #[arg(long, default_value_t = 4000)]
         kbps: u32,
+        /// Largest block in bytes.
+        #[arg(long, default_value_t = 16 * 1024)]
+        block_bytes: usize,
         /// Measuring time in seconds (after a 2 s warm-up).
         #[arg(long, default_value_t = 20)]
         seconds: u64,
@@ -44,8 +47,9 @@ pub async fn run(a: Args) -> Result<()> {
         Which::Latency {
             relays,
             kbps,
+            block_bytes,
             seconds,
-        } => latency(relays, kbps, seconds).await,
+        } => latency(relays, kbps, block_bytes, seconds).await,
     }
 }
 
@@ -57,7 +61,7 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn latency(relays: u8, kbps: u32, seconds: u64) -> Result<()> {
+async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Result<()> {
     if relays == 0 || relays > 50 {
         anyhow::bail!("--relays must be 1..=50");
     }
@@ -95,6 +99,7 @@ async fn latency(relays: u8, kbps: u32, seconds: u64) -> Result<()> {
         key: OriginKey::generate()?,
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
+        cutter: super::origin::cutter_config(block_bytes)?,
     })
     .await?;
     let viewer = spawn_node(rt(9999, NodeRole::Viewer, u8::MAX, 0)).await?;
@@ -183,7 +188,7 @@ async fn latency(relays: u8, kbps: u32, seconds: u64) -> Result<()> {
     println!(
         "{}",
         serde_json::json!({
-            "bench": "latency", "relays": relays, "kbps": kbps, "blocks": end_to_end.len(),
+            "bench": "latency", "relays": relays, "kbps": kbps, "block_bytes": block_bytes, "blocks": end_to_end.len(),
             "hop_p50_us": percentile(&all, 0.5), "hop_p99_us": percentile(&all, 0.99),
             "e2e_p50_us": percentile(&end_to_end, 0.5), "e2e_p99_us": percentile(&end_to_end, 0.99),
         })

@@ -153,6 +153,7 @@ pub async fn run(a: Args) -> Result<()> {
         key: OriginKey::generate()?,
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
+        cutter: tiercast_media::CutterConfig::default(),
     })
     .await?;
     let _ffmpeg = match (use_ffmpeg, origin.ingest_addr) {

@@ -38,6 +38,10 @@ pub struct Args {
     /// Origin signing key (PKCS#8 file); a fresh key is generated when absent.
     #[arg(long)]
     pub key_file: Option<std::path::PathBuf>,
+    /// Largest block in bytes (rounded down to whole 188-byte TS packets). Smaller
+    /// blocks lower the latency each hop adds; larger ones cost less per byte.
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub block_bytes: usize,
     /// Most tier-1 relays fed directly.
     #[arg(long, default_value_t = 64)]
     pub capacity: u32,
@@ -82,6 +86,7 @@ pub async fn run(a: Args) -> Result<()> {
         key,
         announce_timeout: Duration::from_secs(3600),
         flush_after_ms: 200,
+        cutter: cutter_config(a.block_bytes)?,
     };
     eprintln!(
         "origin: announcing channel '{}' to {} ...",
@@ -101,4 +106,18 @@ pub async fn run(a: Args) -> Result<()> {
     shutdown_signal().await;
     h.shutdown().await;
     Ok(())
+}
+
+/// A cutter configuration for blocks of at most `block_bytes`, checked.
+pub fn cutter_config(block_bytes: usize) -> Result<tiercast_media::CutterConfig> {
+    if block_bytes > 1024 * 1024 {
+        anyhow::bail!("--block-bytes {block_bytes}: at most 1048576");
+    }
+    let cfg = tiercast_media::CutterConfig {
+        max_block_bytes: block_bytes,
+        ..Default::default()
+    };
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("--block-bytes {block_bytes}: {e}"))?;
+    Ok(cfg)
 }
