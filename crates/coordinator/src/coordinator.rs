@@ -98,6 +98,9 @@ impl Coordinator {
             Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
             Message::Distribute { channel, load } => self.on_distribute(now, from, channel, load),
             Message::Consolidate { channel, load } => self.on_consolidate(now, from, channel, load),
+            Message::LinkDowngrade { channel, parent } => {
+                self.on_link_downgrade(now, from, channel, parent)
+            }
             Message::Watch { channel_name, .. } => self.on_watch(now, from, channel_name),
             other => self.invalid(from, other.kind(), "not a message for the coordinator"),
         }

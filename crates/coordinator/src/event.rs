@@ -57,6 +57,18 @@ pub enum CoordEvent {
     NodeTimedOut {
         node: NodeId,
     },
+    /// A relay reported a bad link to a parent (V10).
+    LinkDowngraded {
+        channel: ChannelId,
+        node: NodeId,
+        parent: NodeId,
+    },
+    /// A relay's children were moved to a sibling and it left the VAN (V10).
+    Migrated {
+        channel: ChannelId,
+        node: NodeId,
+        to: NodeId,
+    },
     Invalid {
         from: NodeId,
         kind: &'static str,

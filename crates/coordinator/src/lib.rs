@@ -9,6 +9,7 @@
 //! - [`activation`] — start-up path and parent choice (V2), multiple parents (V9).
 //! - [`distribute`] — DISTRIBUTE (V4).
 //! - [`consolidate`] — CONSOLIDATE (V5).
+//! - [`downgrade`] — LinkDowngrade: another parent, a sibling, or a new parent (V10).
 //! - [`watch`] — choosing the relay a viewer is redirected to (V2).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
 //! - [`coordinator`] — the machine and its verbs.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod consolidate;
 pub mod coordinator;
 pub mod distribute;
+pub mod downgrade;
 pub mod event;
 pub mod liveness;
 pub mod manager;

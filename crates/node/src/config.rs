@@ -22,6 +22,9 @@ pub struct NodeConfig {
     pub verify_blocks: bool,
     /// A protocol viewer retries `Watch` after a refusal, this long later.
     pub watch_retry_ms: u64,
+    /// A connected parent silent this long while another parent delivers is reported
+    /// as downgraded (V10); 0 turns the watch off.
+    pub parent_silence_ms: u64,
     /// Most channels one node carries at once.
     pub max_channels: usize,
     /// Where this node can be reached (advertised at registration).
@@ -43,6 +46,7 @@ impl Default for NodeConfig {
             buffer_blocks: 512,
             verify_blocks: true,
             watch_retry_ms: 500,
+            parent_silence_ms: 2000,
             max_channels: 64,
             addr: String::new(),
             http_addr: String::new(),

@@ -26,6 +26,11 @@ pub enum Event {
         channel: ChannelId,
         parent: NodeId,
     },
+    /// A bad parent link was reported to the coordinator (V10).
+    LinkDowngradeSent {
+        channel: ChannelId,
+        parent: NodeId,
+    },
     ChildJoined {
         channel: ChannelId,
         child: NodeId,

@@ -34,6 +34,8 @@ impl Node {
         link.last_seq = Some(link.last_seq.map_or(block.seq, |s| s.max(block.seq)));
         link.last_block_at = Some(now);
         link.blocks += 1;
+        link.downgraded = false;
+        link.downgraded = false;
         self.stats.blocks_in += 1;
         self.store_and_forward(now, block);
     }

@@ -12,6 +12,7 @@
 //! - [`forward`] — receiving blocks from parents and forwarding them to children (V9).
 //! - [`switch`] — SwitchToParent and Redirect: connect the new parent before dropping the old (V9).
 //! - [`heartbeat`] — the D8 heartbeat report.
+//! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
 //! - [`watch`] — a protocol viewer asking the coordinator where to watch (V2).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
@@ -24,6 +25,7 @@ pub mod event;
 pub mod forward;
 pub mod heartbeat;
 pub mod login;
+pub mod monitor;
 pub mod node;
 pub mod parents;
 pub mod switch;

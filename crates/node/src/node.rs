@@ -185,6 +185,7 @@ impl Node {
                 self.send_register();
             }
             self.send_heartbeat(now);
+            self.monitor_parents(now);
             self.retry_parent_logins();
             self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }

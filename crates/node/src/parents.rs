@@ -23,6 +23,10 @@ pub struct ParentLink {
     pub blocks: u64,
     /// Parents to drop once this one is connected (connect before disconnect).
     pub replaces: Vec<NodeId>,
+    /// Reported to the coordinator as downgraded (V10); cleared when it delivers again.
+    pub downgraded: bool,
+    /// When the parent accepted our LOGIN.
+    pub connected_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -42,6 +46,8 @@ impl Parents {
                 last_block_at: None,
                 blocks: 0,
                 replaces: Vec::new(),
+                downgraded: false,
+                connected_at: None,
             });
     }
 
@@ -93,11 +99,12 @@ impl Parents {
     }
 
     /// Marks `id` connected; returns the parents it replaces, now to be dropped.
-    pub fn connected(&mut self, id: NodeId) -> Vec<NodeId> {
+    pub fn connected(&mut self, id: NodeId, now: Timestamp) -> Vec<NodeId> {
         let Some(l) = self.links.get_mut(&id) else {
             return Vec::new();
         };
         l.state = ParentState::Connected;
+        l.connected_at = Some(now);
         let replaced = std::mem::take(&mut l.replaces);
         replaced
             .into_iter()

@@ -97,14 +97,14 @@ impl Node {
         self.switch_parents(now, channel, vec![to], vec![from]);
     }
 
-    pub(crate) fn on_login_accepted(&mut self, _now: Timestamp, from: NodeId, channel: ChannelId) {
+    pub(crate) fn on_login_accepted(&mut self, now: Timestamp, from: NodeId, channel: ChannelId) {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
         if !ch.parents.contains(from) {
             return;
         }
-        let dropped = ch.parents.connected(from);
+        let dropped = ch.parents.connected(from, now);
         for d in &dropped {
             ch.parents.remove(*d);
         }
@@ -180,7 +180,14 @@ impl Node {
                         .insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
                 }
             } else {
+                let was_live = ch
+                    .parents
+                    .get(peer)
+                    .is_some_and(|l| l.state != ParentState::Assigned);
                 ch.parents.set_state(peer, ParentState::Assigned);
+                if was_live && self.cfg.role == tiercast_proto::NodeRole::Relay {
+                    self.report_downgrade(channel, peer);
+                }
             }
             self.events.push_back(Event::ParentDropped {
                 channel,

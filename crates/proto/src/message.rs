@@ -101,6 +101,11 @@ pub enum Message {
         channel: ChannelId,
         load: u32,
     },
+    /// A parent link went bad (silent, or its connection died) (V10).
+    LinkDowngrade {
+        channel: ChannelId,
+        parent: NodeId,
+    },
     /// A protocol viewer asks where to watch a channel (V2).
     Watch {
         channel_name: String,
@@ -180,6 +185,7 @@ impl Message {
             Message::Heartbeat(_) => "heartbeat",
             Message::Distribute { .. } => "distribute",
             Message::Consolidate { .. } => "consolidate",
+            Message::LinkDowngrade { .. } => "link_downgrade",
             Message::Watch { .. } => "watch",
             Message::Registered { .. } => "registered",
             Message::RegisterDenied { .. } => "register_denied",

@@ -1,0 +1,115 @@
+//! LinkDowngrade (V10): a relay reports a bad link to one of its parents. The
+//! coordinator, in the seed's order: switches it to another active relay of the
+//! parent tier; else migrates its children to a sibling in its own tier (child
+//! relays switch parents, viewers are moved as in a consolidation) and idles it;
+//! else activates a new relay in the parent tier and switches it there.
+
+use crate::coordinator::Coordinator;
+use crate::event::CoordEvent;
+use tiercast_proto::{ChannelId, Message, NodeId, Timestamp};
+
+impl Coordinator {
+    pub(crate) fn on_link_downgrade(
+        &mut self,
+        now: Timestamp,
+        from: NodeId,
+        channel: ChannelId,
+        parent: NodeId,
+    ) {
+        let Some(m) = self.channels.get(&channel) else {
+            self.invalid(from, "link_downgrade", "unknown channel");
+            return;
+        };
+        let Some(a) = m.active.get(&from) else {
+            self.invalid(from, "link_downgrade", "relay not active for the channel");
+            return;
+        };
+        if !a.parents.contains(&parent) {
+            return; // Already replaced.
+        }
+        let (tier, old) = (a.tier, a.parents.clone());
+        self.events.push_back(CoordEvent::LinkDowngraded {
+            channel,
+            node: from,
+            parent,
+        });
+        let Some(upper) = self.registry.tier_above(tier) else {
+            // The parent is the origin: nothing can stand in for it.
+            return;
+        };
+        let room =
+            |c: &Coordinator, n: NodeId| c.registry.get(n).is_some_and(|r| r.alive && r.has_room());
+        // 1. Another active relay of the parent tier.
+        let alternative = m
+            .active_in_tier(upper)
+            .into_iter()
+            .find(|n| *n != parent && !old.contains(n) && room(self, *n));
+        if let Some(alt) = alternative {
+            let new: Vec<NodeId> = old
+                .iter()
+                .map(|p| if *p == parent { alt } else { *p })
+                .collect();
+            self.set_parents(channel, from, new, old);
+            return;
+        }
+        // 2. A sibling that does not depend on the bad parent takes the children.
+        let sibling = m.active_in_tier(tier).into_iter().find(|n| {
+            *n != from
+                && room(self, *n)
+                && !m.active.get(n).is_some_and(|s| s.parents.contains(&parent))
+        });
+        if let Some(s) = sibling {
+            self.migrate_children(channel, from, s);
+            return;
+        }
+        // 3. A new parent.
+        if let Some(n) = self.idle_relays(channel, upper).first().copied() {
+            self.activate(now, channel, n, upper);
+            let new: Vec<NodeId> = old
+                .iter()
+                .map(|p| if *p == parent { n } else { *p })
+                .collect();
+            self.set_parents(channel, from, new, old);
+        }
+    }
+
+    /// Moves every child of `from` (child relays and viewers) to `to` in the same
+    /// tier and takes `from` out of the channel's VAN.
+    pub(crate) fn migrate_children(&mut self, channel: ChannelId, from: NodeId, to: NodeId) {
+        let Some(m) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        let child_relays = m.children_of(from);
+        m.active.remove(&from);
+        let Some(to_info) = self.registry.get(to).map(|r| r.info.clone()) else {
+            return;
+        };
+        self.send(
+            from,
+            Message::ConsolidateOrder {
+                channel,
+                move_to: to_info,
+            },
+        );
+        for c in child_relays {
+            let Some(old) = self.channels[&channel]
+                .active
+                .get(&c)
+                .map(|a| a.parents.clone())
+            else {
+                continue;
+            };
+            let mut new: Vec<NodeId> = old.iter().copied().filter(|p| *p != from).collect();
+            if !new.contains(&to) {
+                new.insert(0, to);
+            }
+            new.truncate(self.cfg.parents_per_relay.max(1));
+            self.set_parents(channel, c, new, old);
+        }
+        self.events.push_back(CoordEvent::Migrated {
+            channel,
+            node: from,
+            to,
+        });
+    }
+}
