@@ -5,7 +5,7 @@
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
-use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
+use tiercast_proto::{ChannelId, Heartbeat, NodeId, NodeRole, Timestamp};
 
 impl Coordinator {
     pub(crate) fn on_heartbeat(&mut self, now: Timestamp, from: NodeId, hb: Heartbeat) {
@@ -26,7 +26,8 @@ impl Coordinator {
         let dead: Vec<NodeId> = self
             .registry
             .iter()
-            .filter(|(_, r)| r.alive && now.saturating_since(r.last_heard) > timeout)
+            // Viewers only receive; they may not heartbeat and are never presumed crashed.
+            .filter(|(_, r)| r.alive && r.role != NodeRole::Viewer && now.saturating_since(r.last_heard) > timeout)
             .map(|(id, _)| *id)
             .collect();
         for n in dead {

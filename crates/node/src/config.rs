@@ -16,6 +16,9 @@ pub struct NodeConfig {
     /// CONSOLIDATE when contracting and the load falls below this (V5).
     pub min_threshold: u32,
     pub heartbeat_interval_ms: u64,
+    /// Send heartbeats to the coordinator (D8). Relays and origins must; a protocol
+    /// viewer may stay silent (the simulator's million viewers do).
+    pub send_heartbeats: bool,
     /// Blocks kept per channel.
     pub buffer_blocks: usize,
     /// Check the origin signature of every block (X3). The simulator may turn it off.
@@ -43,6 +46,7 @@ impl Default for NodeConfig {
             max_threshold: 0,
             min_threshold: 2,
             heartbeat_interval_ms: 1000,
+            send_heartbeats: true,
             buffer_blocks: 512,
             verify_blocks: true,
             watch_retry_ms: 500,
@@ -66,6 +70,9 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.id == tiercast_proto::COORDINATOR_ID {
             return Err("node id 0 is the coordinator's".into());
+        }
+        if self.role != NodeRole::Viewer && !self.send_heartbeats {
+            return Err("relays and origins must send heartbeats".into());
         }
         if self.role == NodeRole::Relay && self.capacity == 0 {
             return Err("a relay needs capacity >= 1".into());

@@ -49,7 +49,7 @@ impl Node {
     }
 
     pub(crate) fn send_heartbeat(&mut self, now: Timestamp) {
-        if !self.registered {
+        if !self.registered || !self.cfg.send_heartbeats {
             return;
         }
         let hb = self.heartbeat(now);
