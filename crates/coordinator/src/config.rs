@@ -12,6 +12,27 @@ pub struct CoordinatorConfig {
     /// Most channels and nodes the coordinator accepts.
     pub max_channels: usize,
     pub max_nodes: usize,
+    /// V7: predict login/logoff rates (double exponential smoothing) and use them in
+    /// DISTRIBUTE (capacity over `sp`, MIN_s groups) and CONSOLIDATE (ignored when it
+    /// would force an activation within `sp`). Off: V4/V5 as in Figures 2 and 4.
+    pub prediction: bool,
+    /// V6: DISTRIBUTE activates a server farm sized by the user arrival rate; viewers
+    /// go to its members round-robin; a member's DISTRIBUTE counts for the farm.
+    pub farms: bool,
+    /// V6: α in `Average = New_User_Arrival_Rate + α·Average` (1 weighs all history
+    /// equally, 0 only the current arrivals); in [0, 1].
+    pub alpha_arrival: f64,
+    /// V7: ΔT, the look-ahead of a relay's capacity (the time to redirect traffic);
+    /// the rate predictions are updated every ΔT/10.
+    pub delta_t_ms: u64,
+    /// V7: the stability parameter sp — no change in the number of relays should be
+    /// needed during the next `sp` after one is added or removed.
+    pub stability_sp_ms: u64,
+    /// V7: the double exponential smoothing weights α and β, each in (0, 1).
+    pub smoothing_alpha: f64,
+    pub smoothing_beta: f64,
+    /// V6/V7: most relays activated at once by one DISTRIBUTE (the farm size limit).
+    pub max_farm_size: usize,
 }
 
 impl Default for CoordinatorConfig {
@@ -23,6 +44,14 @@ impl Default for CoordinatorConfig {
             retry_after_s: 2,
             max_channels: 1024,
             max_nodes: 2_000_000,
+            prediction: false,
+            farms: false,
+            alpha_arrival: 0.5,
+            delta_t_ms: 10_000,
+            stability_sp_ms: 30_000,
+            smoothing_alpha: tiercast_proto::smoothing::SEED_SMOOTHING_ALPHA,
+            smoothing_beta: tiercast_proto::smoothing::SEED_SMOOTHING_BETA,
+            max_farm_size: 16,
         }
     }
 }
@@ -38,6 +67,68 @@ impl CoordinatorConfig {
         if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms {
             return Err("heartbeat_timeout_ms must exceed heartbeat_interval_ms".into());
         }
+        if !(self.alpha_arrival.is_finite() && (0.0..=1.0).contains(&self.alpha_arrival)) {
+            return Err(format!(
+                "alpha_arrival must be in [0, 1], got {}",
+                self.alpha_arrival
+            ));
+        }
+        if self.delta_t_ms < 10 {
+            return Err(format!(
+                "delta_t_ms must be >= 10 (predictions are updated every delta_t_ms/10), got {}",
+                self.delta_t_ms
+            ));
+        }
+        if self.stability_sp_ms == 0 {
+            return Err("stability_sp_ms must be > 0".into());
+        }
+        for (name, w) in [
+            ("smoothing_alpha", self.smoothing_alpha),
+            ("smoothing_beta", self.smoothing_beta),
+        ] {
+            if !tiercast_proto::smoothing::valid_weight(w) {
+                return Err(format!("{name} must be in (0, 1), got {w}"));
+            }
+        }
+        if self.max_farm_size == 0 || self.max_farm_size > 1024 {
+            return Err(format!(
+                "max_farm_size must be 1..=1024, got {}",
+                self.max_farm_size
+            ));
+        }
         Ok(())
+    }
+
+    /// How often the rate predictions are updated: ΔT/10 ([0065]).
+    pub fn prediction_period_ms(&self) -> u64 {
+        (self.delta_t_ms / 10).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CoordinatorConfig;
+
+    #[test]
+    fn defaults_are_valid_and_off() {
+        let c = CoordinatorConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert!(!c.prediction && !c.farms);
+        assert_eq!(c.prediction_period_ms(), 1000);
+    }
+
+    #[test]
+    fn bad_v6_v7_settings_are_named() {
+        let bad = |f: fn(&mut CoordinatorConfig)| {
+            let mut c = CoordinatorConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.alpha_arrival = 1.5).contains("alpha_arrival"));
+        assert!(bad(|c| c.delta_t_ms = 5).contains("delta_t_ms"));
+        assert!(bad(|c| c.stability_sp_ms = 0).contains("stability_sp_ms"));
+        assert!(bad(|c| c.smoothing_alpha = 0.0).contains("smoothing_alpha"));
+        assert!(bad(|c| c.smoothing_beta = 1.0).contains("smoothing_beta"));
+        assert!(bad(|c| c.max_farm_size = 0).contains("max_farm_size"));
     }
 }

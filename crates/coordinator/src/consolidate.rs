@@ -3,7 +3,10 @@
 //! when no other relay of the tier has room; otherwise the relay's viewers are sent
 //! to the most recently activated relay of the tier, its child relays are switched
 //! there by the coordinator, and the relay leaves the VAN (it logs off from its
-//! parents once its last child is gone). (The `sp` look-ahead is V7.)
+//! parents once its last child is gone). With `prediction` on (V7, seed 001 [0063])
+//! it is also ignored when the consolidation would force a new activation within
+//! `sp`: the load predicted for the tier over `sp` exceeds the room the other relays
+//! would have left.
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -18,6 +21,11 @@ impl Coordinator {
         load: u32,
     ) {
         self.registry.set_load(from, load);
+        if self.cfg.prediction {
+            if let Some(tier) = self.registry.get(from).map(|r| r.tier) {
+                self.forecast.observed_load(channel, tier, from, load);
+            }
+        }
         let Some(m) = self.channels.get(&channel) else {
             self.invalid(from, "consolidate", "unknown channel");
             return;
@@ -38,7 +46,7 @@ impl Coordinator {
         }
         let child_relays = m.children_of(from);
         let moving = load;
-        let target = others.into_iter().find(|n| {
+        let target = others.iter().copied().find(|n| {
             self.registry
                 .get(*n)
                 .is_some_and(|r| r.alive && r.estimated_load() + moving <= r.capacity)
@@ -47,6 +55,19 @@ impl Coordinator {
             self.ignore_consolidate(channel, from, "no other relay of the tier has room");
             return;
         };
+        if self.cfg.prediction {
+            let room: u64 = others.iter().map(|n| self.room_of(*n) as u64).sum();
+            let left = room.saturating_sub(moving as u64) as f64;
+            let sp = self.cfg.stability_sp_ms;
+            if self.forecast.growth_over(channel, tier, sp) > left {
+                self.ignore_consolidate(
+                    channel,
+                    from,
+                    "consolidation would force a new activation within sp",
+                );
+                return;
+            }
+        }
         let Some(m) = self.channels.get_mut(&channel) else {
             return;
         };

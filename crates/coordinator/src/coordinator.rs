@@ -37,12 +37,20 @@ pub struct Coordinator {
     pub(crate) events: VecDeque<CoordEvent>,
     next_check: Timestamp,
     pub(crate) stats: CoordStats,
+    /// Login/logoff rate predictions (V7; fed only when `prediction` is on).
+    pub(crate) forecast: crate::predict::Forecast,
 }
 
 impl Coordinator {
     pub fn new(cfg: CoordinatorConfig, now: Timestamp) -> Self {
         Coordinator {
             next_check: now.plus_millis(cfg.heartbeat_interval_ms),
+            forecast: crate::predict::Forecast::new(
+                now,
+                cfg.smoothing_alpha,
+                cfg.smoothing_beta,
+                cfg.prediction_period_ms(),
+            ),
             cfg,
             registry: Registry::default(),
             channels: BTreeMap::new(),
@@ -95,7 +103,10 @@ impl Coordinator {
                 channel_name,
                 public_key,
             } => self.on_announce(now, from, channel_name, public_key),
-            Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
+            Message::Heartbeat(hb) => {
+                self.forecast_heartbeat(from, &hb);
+                self.on_heartbeat(now, from, hb)
+            }
             Message::Distribute { channel, load } => self.on_distribute(now, from, channel, load),
             Message::Consolidate { channel, load } => self.on_consolidate(now, from, channel, load),
             Message::LinkDowngrade { channel, parent } => {
@@ -111,6 +122,7 @@ impl Coordinator {
             self.check_liveness(now);
             self.next_check = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }
+        self.fold_forecast(now);
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -122,6 +134,9 @@ impl Coordinator {
     }
 
     pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.cfg.prediction {
+            return Some(self.next_check.min(self.forecast.next_fold()));
+        }
         Some(self.next_check)
     }
 

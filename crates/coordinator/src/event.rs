@@ -40,6 +40,40 @@ pub enum CoordEvent {
         node: NodeId,
         why: &'static str,
     },
+    /// V6: relays activated together by one DISTRIBUTE form a server farm; viewers
+    /// go to its members round-robin.
+    FarmActivated {
+        channel: ChannelId,
+        tier: Tier,
+        nodes: Vec<NodeId>,
+    },
+    /// V6: a member's DISTRIBUTE counted for its whole farm: every member contracts.
+    FarmContracting {
+        channel: ChannelId,
+        tier: Tier,
+        nodes: Vec<NodeId>,
+    },
+    /// V6: a DISTRIBUTE from a member of a farm that already asked (nothing to do).
+    DistributeAbsorbed {
+        channel: ChannelId,
+        node: NodeId,
+    },
+    /// V7: the load predicted for the next `sp` exceeds the tier's room: `add`
+    /// relays are activated.
+    PredictedDistribute {
+        channel: ChannelId,
+        tier: Tier,
+        predicted: u32,
+        room: u32,
+        add: usize,
+    },
+    /// V7: the tier's room covers `sp`: these existing relays (MIN_s ≤ l) became the
+    /// entry group instead of activating one.
+    Regrouped {
+        channel: ChannelId,
+        tier: Tier,
+        nodes: Vec<NodeId>,
+    },
     Reassigned {
         channel: ChannelId,
         node: NodeId,

@@ -7,8 +7,11 @@
 //! - [`registry`] — the static overlay: registered nodes by tier (V1), liveness, load.
 //! - [`manager`] — one channel's Virtual Active Network: active relays, phases, parents (V1, V8).
 //! - [`activation`] — start-up path and parent choice (V2), multiple parents (V9).
-//! - [`distribute`] — DISTRIBUTE (V4).
+//! - [`distribute`] — DISTRIBUTE (V4), with farms (V6) and prediction (V7).
 //! - [`consolidate`] — CONSOLIDATE (V5).
+//! - [`farm`] — bursts: arrival-rate sizing and server farms, round-robin (V6).
+//! - [`predict`] — login/logoff rate prediction (SysLinRate, Loffrate_s), tier room (V7).
+//! - [`regroup`] — MIN_s and the eligible group of l existing relays (V7).
 //! - [`downgrade`] — LinkDowngrade: another parent, a sibling, or a new parent (V10).
 //! - [`watch`] — choosing the relay a viewer is redirected to (V2).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
@@ -22,9 +25,12 @@ pub mod coordinator;
 pub mod distribute;
 pub mod downgrade;
 pub mod event;
+pub mod farm;
 pub mod liveness;
 pub mod manager;
+pub mod predict;
 pub mod registry;
+pub mod regroup;
 pub mod watch;
 
 pub use config::CoordinatorConfig;

@@ -27,7 +27,11 @@ impl Coordinator {
             .registry
             .iter()
             // Viewers only receive; they may not heartbeat and are never presumed crashed.
-            .filter(|(_, r)| r.alive && r.role != NodeRole::Viewer && now.saturating_since(r.last_heard) > timeout)
+            .filter(|(_, r)| {
+                r.alive
+                    && r.role != NodeRole::Viewer
+                    && now.saturating_since(r.last_heard) > timeout
+            })
             .map(|(id, _)| *id)
             .collect();
         for n in dead {

@@ -27,6 +27,8 @@ pub struct ChannelManager {
     pub desc: ChannelDesc,
     pub origin: NodeId,
     pub active: BTreeMap<NodeId, ActiveRelay>,
+    /// Per tier: arrival rate and server farms (V6).
+    pub farms: BTreeMap<Tier, crate::farm::TierFarms>,
     next_order: u64,
 }
 
@@ -36,6 +38,7 @@ impl ChannelManager {
             desc,
             origin,
             active: BTreeMap::new(),
+            farms: BTreeMap::new(),
             next_order: 0,
         }
     }

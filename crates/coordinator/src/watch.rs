@@ -2,7 +2,8 @@
 //! message): the entry relay of the viewers' tier (the most recently activated one
 //! still expanding with room), else any active relay of that tier with room, else an
 //! idle relay activated for it, else an active relay of a tier above with room;
-//! when all are full the answer is "tier full, retry later".
+//! when all are full the answer is "tier full, retry later". With farms on (V6)
+//! the members of the tier's current server farm come first, in turn.
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -18,6 +19,7 @@ impl Coordinator {
         let result = self.choose_viewer_relay(now, channel_name);
         match &result {
             Ok((desc, relay)) => {
+                self.forecast_redirect(desc.id, relay.id);
                 if let Some(r) = self.registry.get_mut(relay.id) {
                     r.pending = r.pending.saturating_add(1);
                 }
@@ -49,7 +51,10 @@ impl Coordinator {
             .ok_or(DenyReason::UnknownChannel)?;
         let bottom = self.registry.bottom_tier().ok_or(DenyReason::TierFull)?;
         self.ensure_chain(now, channel);
-        let pick = self.entry_of_tier(channel, bottom).or_else(|| {
+        // V6: a server farm takes viewers round-robin before the usual entry relay.
+        let pick = self.farm_entry(channel, bottom);
+        let pick = pick.or_else(|| self.entry_of_tier(channel, bottom));
+        let pick = pick.or_else(|| {
             let idle = self.idle_relays(channel, bottom).first().copied();
             if let Some(n) = idle {
                 self.activate(now, channel, n, bottom);

@@ -28,6 +28,10 @@ pub struct NodeConfig {
     /// A connected parent silent this long while another parent delivers is reported
     /// as downgraded (V10); 0 turns the watch off.
     pub parent_silence_ms: u64,
+    /// V7: ΔT of the look-ahead — a relay sends DISTRIBUTE when at its login/logoff
+    /// rates it would reach the max threshold within this time, and CONSOLIDATE only
+    /// while log-offs exceed log-ins. 0 turns it off (thresholds only).
+    pub predict_delta_t_ms: u64,
     /// Most channels one node carries at once.
     pub max_channels: usize,
     /// Where this node can be reached (advertised at registration).
@@ -51,6 +55,7 @@ impl Default for NodeConfig {
             verify_blocks: true,
             watch_retry_ms: 500,
             parent_silence_ms: 2000,
+            predict_delta_t_ms: 0,
             max_channels: 64,
             addr: String::new(),
             http_addr: String::new(),
@@ -86,6 +91,12 @@ impl NodeConfig {
         }
         if self.min_threshold > self.max_threshold() && self.role == NodeRole::Relay {
             return Err("min_threshold must not exceed max_threshold".into());
+        }
+        if self.predict_delta_t_ms != 0 && self.predict_delta_t_ms < 10 {
+            return Err(format!(
+                "predict_delta_t_ms must be 0 (off) or >= 10 (rates are updated every ΔT/10), got {}",
+                self.predict_delta_t_ms
+            ));
         }
         if self.heartbeat_interval_ms == 0 {
             return Err("heartbeat_interval_ms must be > 0".into());

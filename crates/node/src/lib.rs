@@ -9,6 +9,7 @@
 //! - [`children`] — the ConnectionState table: child nodes and local viewers (V3).
 //! - [`channel`] — everything a node keeps for one channel (V8: many channels per node).
 //! - [`login`] — LOGIN / LOGOFF, DISTRIBUTE and CONSOLIDATE at the thresholds (V3, V4, V5).
+//! - [`predict`] — the ΔT look-ahead: early DISTRIBUTE, CONSOLIDATE only when contracting (V7).
 //! - [`forward`] — receiving blocks from parents and forwarding them to children (V9).
 //! - [`switch`] — SwitchToParent and Redirect: connect the new parent before dropping the old (V9).
 //! - [`heartbeat`] — the D8 heartbeat report.
@@ -28,6 +29,7 @@ pub mod login;
 pub mod monitor;
 pub mod node;
 pub mod parents;
+pub mod predict;
 pub mod switch;
 pub mod watch;
 

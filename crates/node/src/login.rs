@@ -5,7 +5,9 @@
 //! from them when its last child leaves. Load counts child nodes and local viewers
 //! over all channels (V8); DISTRIBUTE is sent once per expansion phase, when the
 //! machine-wide load reaches the max threshold; CONSOLIDATE while contracting, when
-//! the channel's load falls below the min threshold.
+//! the channel's load falls below the min threshold. With the ΔT look-ahead on
+//! (V7, [`crate::predict`]) DISTRIBUTE is also sent when the max threshold is
+//! foreseen within ΔT, and CONSOLIDATE only while log-offs exceed log-ins.
 
 use crate::channel::{ChannelState, Phase};
 use crate::event::Event;
@@ -130,6 +132,7 @@ impl Node {
         };
         if ch.children.viewers.remove(&viewer) {
             self.events.push_back(Event::ViewerLeft { channel, viewer });
+            self.note_logoff();
             self.after_logoff(channel);
         }
     }
@@ -144,6 +147,7 @@ impl Node {
                 channel,
                 child: from,
             });
+            self.note_logoff();
             self.after_logoff(channel);
         }
     }
@@ -181,29 +185,36 @@ impl Node {
         if self.cfg.role != NodeRole::Relay {
             return;
         }
+        self.note_login();
         let load = self.machine_load();
-        if load >= self.cfg.max_threshold() {
-            // The machine is full: every channel still expanding here asks for help (V4, V8).
-            let expanding: Vec<ChannelId> = self
-                .channels
-                .iter()
-                .filter(|(_, c)| c.phase == Phase::Expanding && !c.consolidated)
-                .map(|(id, _)| *id)
-                .collect();
-            for c in expanding {
-                if let Some(ch) = self.channels.get_mut(&c) {
-                    ch.phase = Phase::Contracting;
-                }
-                self.send(COORDINATOR_ID, Message::Distribute { channel: c, load });
-                self.events
-                    .push_back(Event::DistributeSent { channel: c, load });
+        if load >= self.cfg.max_threshold() || self.foresees_full(load) {
+            self.distribute_expanding(load);
+        }
+    }
+
+    /// The machine is full, or will be within ΔT (V7): every channel still expanding
+    /// here asks for help (V4, V8).
+    pub(crate) fn distribute_expanding(&mut self, load: u32) {
+        let expanding: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Expanding && !c.consolidated)
+            .map(|(id, _)| *id)
+            .collect();
+        for c in expanding {
+            if let Some(ch) = self.channels.get_mut(&c) {
+                ch.phase = Phase::Contracting;
             }
+            self.send(COORDINATOR_ID, Message::Distribute { channel: c, load });
+            self.events
+                .push_back(Event::DistributeSent { channel: c, load });
         }
     }
 
     fn after_logoff(&mut self, channel: ChannelId) {
         let min = self.cfg.min_threshold;
         let is_relay = self.cfg.role == NodeRole::Relay;
+        let contracting_mode = self.in_contracting_mode();
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
@@ -227,6 +238,7 @@ impl Node {
             return;
         }
         if is_relay
+            && contracting_mode
             && ch.phase == Phase::Contracting
             && load < min
             && !ch.consolidate_pending

@@ -41,12 +41,17 @@ pub struct Node {
     /// Protocol viewer: channels asked of the coordinator, with a retry time.
     pub(crate) watches: BTreeMap<String, Option<Timestamp>>,
     pub(crate) stats: NodeStats,
+    /// The ΔT look-ahead's rates (V7), when `predict_delta_t_ms` is set on a relay.
+    pub(crate) trend: Option<crate::predict::LoadTrend>,
 }
 
 impl Node {
     /// A node that registers with the coordinator at once.
     pub fn new(cfg: NodeConfig, now: Timestamp) -> Self {
+        let trend = (cfg.role == NodeRole::Relay && cfg.predict_delta_t_ms > 0)
+            .then(|| crate::predict::LoadTrend::new(now, cfg.predict_delta_t_ms));
         let mut node = Node {
+            trend,
             next_heartbeat: now.plus_millis(cfg.heartbeat_interval_ms),
             cfg,
             registered: false,
@@ -190,6 +195,7 @@ impl Node {
             self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }
         self.retry_watches(now);
+        self.predict_tick(now);
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -202,9 +208,13 @@ impl Node {
 
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let retry = self.watches.values().filter_map(|t| *t).min();
-        Some(match retry {
+        let next = match retry {
             Some(r) => r.min(self.next_heartbeat),
             None => self.next_heartbeat,
+        };
+        Some(match &self.trend {
+            Some(t) => next.min(t.next_fold()),
+            None => next,
         })
     }
 

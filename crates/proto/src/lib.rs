@@ -8,6 +8,8 @@
 //! - [`message`] — every message between nodes and the coordinator (V2–V5, V9, D8).
 //! - [`heartbeat`] — the D8 heartbeat report.
 //! - [`codec`] — length-prefixed, versioned framing with size limits.
+//! - [`smoothing`] — double exponential smoothing of login/logoff rates (V7), shared by
+//!   the coordinator and the relays.
 //!
 //! Nothing here does I/O.
 
@@ -17,6 +19,7 @@ pub mod codec;
 pub mod heartbeat;
 pub mod ids;
 pub mod message;
+pub mod smoothing;
 pub mod time;
 
 pub use auth::{OriginKey, OriginVerifier};
@@ -25,4 +28,5 @@ pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
 pub use ids::{ChannelId, NodeId, Region, Tier, ViewerId};
 pub use message::{ChannelDesc, DenyReason, Message, NodeRole, PeerInfo, Register, COORDINATOR_ID};
+pub use smoothing::{DoubleSmoother, RateSmoother};
 pub use time::Timestamp;

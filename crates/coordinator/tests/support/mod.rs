@@ -71,6 +71,39 @@ impl Bus {
         panic!("bus did not settle");
     }
 
+    /// Moves the clock `ms` forward: every machine whose `poll_timeout` falls on the
+    /// way gets `handle_timeout` at that time (earliest first), and the bus settles.
+    #[allow(dead_code)]
+    pub fn advance(&mut self, ms: u64) {
+        let target = self.now.plus_millis(ms);
+        for _ in 0..1_000_000 {
+            let coordinator_due = self.coordinator.poll_timeout();
+            let next = self
+                .nodes
+                .values()
+                .filter_map(|n| n.poll_timeout())
+                .chain(coordinator_due)
+                .filter(|t| *t <= target)
+                .min();
+            let Some(t) = next else {
+                self.now = target;
+                return;
+            };
+            self.now = self.now.max(t);
+            let now = self.now;
+            if coordinator_due.is_some_and(|t| t <= now) {
+                self.coordinator.handle_timeout(now);
+            }
+            for n in self.nodes.values_mut() {
+                if n.poll_timeout().is_some_and(|t| t <= now) {
+                    n.handle_timeout(now);
+                }
+            }
+            self.settle();
+        }
+        panic!("timers did not move past {target}");
+    }
+
     fn collect(&mut self) {
         while let Some(t) = self.coordinator.poll_transmit() {
             self.queue.push_back((COORDINATOR_ID, t.to, t.msg));
