@@ -1,4 +1,4 @@
-//! Activating relays (V2): at start-up one relay per tier forms a path from the
+//! Activating relays (V2, V11): at start-up, in every region, one relay per tier forms a path from the
 //! origin to the viewers' tier (as many as `parents_per_relay` in the upper tiers,
 //! so every relay gets redundant parents, V9); each activated relay is told its
 //! parents — the entry relay of the tier above first, then others. Relays that
@@ -8,12 +8,20 @@
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
 use crate::manager::RelayPhase;
+use crate::registry::RegionId;
 use tiercast_proto::{ChannelId, Message, NodeId, PeerInfo, Tier, Timestamp};
 
 impl Coordinator {
     /// Makes sure every tier with registered relays has an active one for the channel.
     pub(crate) fn ensure_chain(&mut self, now: Timestamp, channel: ChannelId) {
-        let tiers = self.registry.tiers();
+        for region in self.registry.regions_with_relays() {
+            self.ensure_chain_in(now, channel, region);
+        }
+        self.reparent_misplaced(now, channel);
+    }
+
+    fn ensure_chain_in(&mut self, now: Timestamp, channel: ChannelId, region: RegionId) {
+        let tiers = self.registry.tiers_in(region);
         let bottom = tiers.last().copied();
         for t in tiers {
             let want = if Some(t) == bottom {
@@ -25,26 +33,30 @@ impl Coordinator {
                 let have = self
                     .channels
                     .get(&channel)
-                    .map_or(0, |m| m.active_in_tier(t).len());
+                    .map_or(0, |m| m.active_count_in(region, t));
                 if have >= want {
                     break;
                 }
-                let Some(n) = self.idle_relays(channel, t).first().copied() else {
+                let Some(n) = self.idle_relays(channel, region, t).first().copied() else {
                     break;
                 };
                 self.activate(now, channel, n, t);
             }
         }
-        self.reparent_misplaced(now, channel);
     }
 
-    /// Live relays of a tier not active for the channel, with room on the machine.
-    pub(crate) fn idle_relays(&self, channel: ChannelId, tier: Tier) -> Vec<NodeId> {
+    /// Live relays of a region's tier not active for the channel, with room on the machine.
+    pub(crate) fn idle_relays(
+        &self,
+        channel: ChannelId,
+        region: RegionId,
+        tier: Tier,
+    ) -> Vec<NodeId> {
         let Some(m) = self.channels.get(&channel) else {
             return Vec::new();
         };
         self.registry
-            .relays_in_tier(tier)
+            .relays_in(region, tier)
             .into_iter()
             .filter(|n| !m.is_active(*n) && self.registry.get(*n).is_some_and(|r| r.has_room()))
             .collect()
@@ -59,10 +71,11 @@ impl Coordinator {
         tier: Tier,
     ) {
         let parents = self.choose_parents(now, channel, tier, node);
+        let region = self.region_of(node);
         let Some(m) = self.channels.get_mut(&channel) else {
             return;
         };
-        m.add_active(now, node, tier, parents.clone());
+        m.add_active(now, node, region, tier, parents.clone());
         let desc = m.desc.clone();
         let infos = self.peer_infos(&parents);
         self.send(
@@ -94,18 +107,19 @@ impl Coordinator {
         let Some(m) = self.channels.get(&channel) else {
             return Vec::new();
         };
-        let Some(upper) = self.registry.tier_above(tier) else {
+        let region = self.region_of(for_node);
+        let Some(upper) = self.registry.tier_above(region, tier) else {
             return vec![m.origin];
         };
         let k = self.cfg.parents_per_relay;
         let mut chosen: Vec<NodeId> = Vec::new();
-        if let Some(e) = self.entry_of_tier(channel, upper) {
+        if let Some(e) = self.entry_of_tier(channel, region, upper) {
             chosen.push(e);
         }
         for n in self
             .channels
             .get(&channel)
-            .map(|m| m.active_in_tier(upper))
+            .map(|m| m.active_in(region, upper))
             .unwrap_or_default()
         {
             if chosen.len() >= k {
@@ -120,7 +134,7 @@ impl Coordinator {
         }
         while chosen.len() < k {
             let Some(n) = self
-                .idle_relays(channel, upper)
+                .idle_relays(channel, region, upper)
                 .into_iter()
                 .find(|n| *n != for_node)
             else {
@@ -135,7 +149,7 @@ impl Coordinator {
             if let Some(n) = self
                 .channels
                 .get(&channel)
-                .and_then(|m| m.active_in_tier(upper).first().copied())
+                .and_then(|m| m.newest_in(region, upper).next())
             {
                 chosen.push(n);
             }
@@ -146,19 +160,29 @@ impl Coordinator {
 
     /// The relay new children of a tier go to: the most recently activated one still
     /// expanding with room; else any active one with room.
-    pub(crate) fn entry_of_tier(&self, channel: ChannelId, tier: Tier) -> Option<NodeId> {
+    pub(crate) fn entry_of_tier(
+        &self,
+        channel: ChannelId,
+        region: RegionId,
+        tier: Tier,
+    ) -> Option<NodeId> {
         let m = self.channels.get(&channel)?;
-        let active = m.active_in_tier(tier);
         let room = |n: &NodeId| {
             self.registry
                 .get(*n)
                 .is_some_and(|r| r.has_room() && r.alive)
         };
-        active
-            .iter()
+        m.newest_in(region, tier)
             .find(|n| m.active[n].phase == RelayPhase::Expanding && room(n))
-            .or_else(|| active.iter().find(|n| room(n)))
-            .copied()
+            .or_else(|| m.newest_in(region, tier).find(|n| room(n)))
+    }
+
+    /// The region a node registered in.
+    pub(crate) fn region_of(&self, node: NodeId) -> RegionId {
+        self.registry
+            .get(node)
+            .map(|r| r.region_id)
+            .unwrap_or_default()
     }
 
     /// Relays whose parents are not in the nearest tier above (a tier appeared or
@@ -169,7 +193,7 @@ impl Coordinator {
         };
         let mut misplaced = Vec::new();
         for (n, a) in &m.active {
-            let expected_parent_tier = self.registry.tier_above(a.tier);
+            let expected_parent_tier = self.registry.tier_above(a.region, a.tier);
             let wrong = a.parents.is_empty()
                 || a.parents.iter().any(|p| {
                     let pt = if *p == m.origin {

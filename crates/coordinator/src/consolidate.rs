@@ -71,7 +71,7 @@ impl Coordinator {
         let Some(m) = self.channels.get_mut(&channel) else {
             return;
         };
-        m.active.remove(&from);
+        m.remove_active(from);
         let Some(target_info) = self.registry.get(target).map(|r| r.info.clone()) else {
             return;
         };

@@ -112,7 +112,10 @@ impl Coordinator {
             Message::LinkDowngrade { channel, parent } => {
                 self.on_link_downgrade(now, from, channel, parent)
             }
-            Message::Watch { channel_name, .. } => self.on_watch(now, from, channel_name),
+            Message::Watch {
+                channel_name,
+                region,
+            } => self.on_watch(now, from, channel_name, region),
             other => self.invalid(from, other.kind(), "not a message for the coordinator"),
         }
     }

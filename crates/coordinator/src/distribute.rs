@@ -61,7 +61,8 @@ impl Coordinator {
             self.distribute_round(now, from, channel, tier);
             return;
         }
-        match self.idle_relays(channel, tier).first().copied() {
+        let region = self.region_of(from);
+        match self.idle_relays(channel, region, tier).first().copied() {
             Some(n) => self.activate(now, channel, n, tier),
             None => self
                 .events
@@ -71,6 +72,7 @@ impl Coordinator {
 
     /// One V6/V7 activation round for the tier.
     fn distribute_round(&mut self, now: Timestamp, from: NodeId, channel: ChannelId, tier: Tier) {
+        let region = self.region_of(from);
         if self.cfg.farms {
             match self.farm_role(channel, tier, from) {
                 FarmRole::Spent => {
@@ -105,12 +107,12 @@ impl Coordinator {
             Plan::Add(m) => m,
             Plan::Default => by_arrival,
         };
-        let idle = self.idle_relays(channel, tier).len();
+        let idle = self.idle_relays(channel, region, tier).len();
         let n = want.max(1).min(self.cfg.max_farm_size.max(1)).min(idle);
         let activated = if n == 0 {
             Vec::new()
         } else {
-            self.activate_group(now, channel, tier, n)
+            self.activate_group(now, channel, region, tier, n)
         };
         if self.cfg.farms {
             self.commit_arrival(channel, tier, activated.len());
@@ -123,6 +125,7 @@ impl Coordinator {
 
     /// V7 ([0059]–[0061]): does the tier's room cover the load predicted for sp?
     fn predicted_plan(&mut self, channel: ChannelId, tier: Tier, from: NodeId) -> Plan {
+        let region = self.region_of(from);
         let sp = self.cfg.stability_sp_ms;
         let predicted = self.forecast.growth_over(channel, tier, sp).ceil() as u64;
         let room = self.tier_room(channel, tier);
@@ -132,7 +135,7 @@ impl Coordinator {
             // even that is short: as many as can be activated).
             let mut covered = 0u64;
             let mut m = 0usize;
-            for n in self.idle_relays(channel, tier) {
+            for n in self.idle_relays(channel, region, tier) {
                 if covered >= deficit || m >= self.cfg.max_farm_size {
                     break;
                 }

@@ -27,13 +27,13 @@ impl Coordinator {
         if !a.parents.contains(&parent) {
             return; // Already replaced.
         }
-        let (tier, old) = (a.tier, a.parents.clone());
+        let (tier, region, old) = (a.tier, a.region, a.parents.clone());
         self.events.push_back(CoordEvent::LinkDowngraded {
             channel,
             node: from,
             parent,
         });
-        let Some(upper) = self.registry.tier_above(tier) else {
+        let Some(upper) = self.registry.tier_above(region, tier) else {
             // The parent is the origin: nothing can stand in for it.
             return;
         };
@@ -41,8 +41,7 @@ impl Coordinator {
             |c: &Coordinator, n: NodeId| c.registry.get(n).is_some_and(|r| r.alive && r.has_room());
         // 1. Another active relay of the parent tier.
         let alternative = m
-            .active_in_tier(upper)
-            .into_iter()
+            .newest_in(region, upper)
             .find(|n| *n != parent && !old.contains(n) && room(self, *n));
         if let Some(alt) = alternative {
             let new: Vec<NodeId> = old
@@ -53,7 +52,7 @@ impl Coordinator {
             return;
         }
         // 2. A sibling that does not depend on the bad parent takes the children.
-        let sibling = m.active_in_tier(tier).into_iter().find(|n| {
+        let sibling = m.newest_in(region, tier).find(|n| {
             *n != from
                 && room(self, *n)
                 && !m.active.get(n).is_some_and(|s| s.parents.contains(&parent))
@@ -63,7 +62,7 @@ impl Coordinator {
             return;
         }
         // 3. A new parent.
-        if let Some(n) = self.idle_relays(channel, upper).first().copied() {
+        if let Some(n) = self.idle_relays(channel, region, upper).first().copied() {
             self.activate(now, channel, n, upper);
             let new: Vec<NodeId> = old
                 .iter()
@@ -80,7 +79,7 @@ impl Coordinator {
             return;
         };
         let child_relays = m.children_of(from);
-        m.active.remove(&from);
+        m.remove_active(from);
         let Some(to_info) = self.registry.get(to).map(|r| r.info.clone()) else {
             return;
         };

@@ -194,12 +194,13 @@ impl Coordinator {
         &mut self,
         now: Timestamp,
         channel: ChannelId,
+        region: crate::registry::RegionId,
         tier: Tier,
         n: usize,
     ) -> Vec<NodeId> {
         let mut nodes = Vec::new();
         for _ in 0..n {
-            let Some(node) = self.idle_relays(channel, tier).first().copied() else {
+            let Some(node) = self.idle_relays(channel, region, tier).first().copied() else {
                 break;
             };
             self.activate(now, channel, node, tier);

@@ -47,12 +47,12 @@ impl Coordinator {
         if !r.alive {
             return;
         }
-        r.alive = false;
+        self.registry.mark_dead(node);
         self.events.push_back(CoordEvent::NodeTimedOut { node });
         let channels: Vec<ChannelId> = self.channels.keys().copied().collect();
         for channel in channels {
             let m = self.channels.get_mut(&channel).expect("listed above");
-            let was_active = m.active.remove(&node).is_some();
+            let was_active = m.remove_active(node).is_some();
             let orphans = m.children_of(node);
             if !was_active && orphans.is_empty() {
                 continue;

@@ -3,6 +3,7 @@
 //! the stream from. The coordinator keeps one manager per channel (V8: channels
 //! share relays, each hierarchy is independent).
 
+use crate::registry::RegionId;
 use std::collections::BTreeMap;
 use tiercast_proto::{ChannelDesc, NodeId, Tier, Timestamp};
 
@@ -15,6 +16,7 @@ pub enum RelayPhase {
 #[derive(Clone, Debug)]
 pub struct ActiveRelay {
     pub tier: Tier,
+    pub region: RegionId,
     pub phase: RelayPhase,
     /// Activation order within the channel (higher is more recent).
     pub order: u64,
@@ -26,7 +28,11 @@ pub struct ActiveRelay {
 pub struct ChannelManager {
     pub desc: ChannelDesc,
     pub origin: NodeId,
+    /// Read freely; change only through `add_active` / `remove_active`, which keep
+    /// the per-tier index in step.
     pub active: BTreeMap<NodeId, ActiveRelay>,
+    /// Active relays per (region, tier) by activation order.
+    by_tier: BTreeMap<(RegionId, Tier), BTreeMap<u64, NodeId>>,
     /// Per tier: arrival rate and server farms (V6).
     pub farms: BTreeMap<Tier, crate::farm::TierFarms>,
     next_order: u64,
@@ -38,17 +44,31 @@ impl ChannelManager {
             desc,
             origin,
             active: BTreeMap::new(),
+            by_tier: BTreeMap::new(),
             farms: BTreeMap::new(),
             next_order: 0,
         }
     }
 
-    pub fn add_active(&mut self, now: Timestamp, node: NodeId, tier: Tier, parents: Vec<NodeId>) {
+    pub fn add_active(
+        &mut self,
+        now: Timestamp,
+        node: NodeId,
+        region: RegionId,
+        tier: Tier,
+        parents: Vec<NodeId>,
+    ) {
+        self.remove_active(node);
         self.next_order += 1;
+        self.by_tier
+            .entry((region, tier))
+            .or_default()
+            .insert(self.next_order, node);
         self.active.insert(
             node,
             ActiveRelay {
                 tier,
+                region,
                 phase: RelayPhase::Expanding,
                 order: self.next_order,
                 activated_at: now,
@@ -61,7 +81,32 @@ impl ChannelManager {
         self.active.contains_key(&node)
     }
 
-    /// Active relays of a tier, most recently activated first.
+    pub fn remove_active(&mut self, node: NodeId) -> Option<ActiveRelay> {
+        let a = self.active.remove(&node)?;
+        if let Some(t) = self.by_tier.get_mut(&(a.region, a.tier)) {
+            t.remove(&a.order);
+        }
+        Some(a)
+    }
+
+    /// Active relays of a region's tier, most recently activated first.
+    pub fn newest_in(&self, region: RegionId, tier: Tier) -> impl Iterator<Item = NodeId> + '_ {
+        self.by_tier
+            .get(&(region, tier))
+            .into_iter()
+            .flat_map(|t| t.values().rev().copied())
+    }
+
+    /// Active relays of a region's tier, most recently activated first.
+    pub fn active_in(&self, region: RegionId, tier: Tier) -> Vec<NodeId> {
+        self.newest_in(region, tier).collect()
+    }
+
+    pub fn active_count_in(&self, region: RegionId, tier: Tier) -> usize {
+        self.by_tier.get(&(region, tier)).map_or(0, |t| t.len())
+    }
+
+    /// Active relays of a tier over all regions, most recently activated first.
     pub fn active_in_tier(&self, tier: Tier) -> Vec<NodeId> {
         let mut v: Vec<(u64, NodeId)> = self
             .active

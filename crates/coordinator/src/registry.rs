@@ -1,9 +1,15 @@
-//! The static overlay (V1): every registered node with its role, tier, region,
+//! The static overlay (V1, V11): every registered node with its role, tier, region,
 //! capacity and address, its last heartbeat, and the coordinator's estimate of its
-//! machine-wide load (last report plus viewers redirected there since).
+//! machine-wide load (last report plus viewers redirected there since). Relays are
+//! indexed by (region, tier) with live counts, so the hot paths (a viewer's watch)
+//! never scan all relays.
 
 use std::collections::BTreeMap;
 use tiercast_proto::{Heartbeat, NodeId, NodeRole, PeerInfo, Register, Tier, Timestamp};
+
+/// A region's index in the registry (names are interned in order of appearance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RegionId(pub u16);
 
 #[derive(Clone, Debug)]
 pub struct NodeRecord {
@@ -11,6 +17,7 @@ pub struct NodeRecord {
     pub role: NodeRole,
     pub tier: Tier,
     pub region: String,
+    pub region_id: RegionId,
     pub capacity: u32,
     pub registered_at: Timestamp,
     pub last_heard: Timestamp,
@@ -34,20 +41,55 @@ impl NodeRecord {
 #[derive(Debug, Default)]
 pub struct Registry {
     nodes: BTreeMap<NodeId, NodeRecord>,
-    /// Relays per tier, in registration order.
-    tiers: BTreeMap<Tier, Vec<NodeId>>,
+    /// Relays per (region, tier), in registration order (dead ones included).
+    tiers: BTreeMap<(RegionId, Tier), Vec<NodeId>>,
+    /// Live relays per (region, tier).
+    live: BTreeMap<(RegionId, Tier), usize>,
+    region_names: Vec<String>,
+    region_ids: BTreeMap<String, RegionId>,
 }
 
 impl Registry {
+    /// The id of a region name, interning it.
+    pub fn intern_region(&mut self, name: &str) -> RegionId {
+        if let Some(id) = self.region_ids.get(name) {
+            return *id;
+        }
+        let id = RegionId(self.region_names.len().min(u16::MAX as usize) as u16);
+        self.region_names.push(name.to_string());
+        self.region_ids.insert(name.to_string(), id);
+        id
+    }
+
+    pub fn region_id(&self, name: &str) -> Option<RegionId> {
+        self.region_ids.get(name).copied()
+    }
+
+    pub fn region_name(&self, id: RegionId) -> &str {
+        self.region_names
+            .get(id.0 as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
     pub fn register(&mut self, now: Timestamp, id: NodeId, reg: Register) {
         if let Some(old) = self.nodes.get(&id) {
-            let old_tier = old.tier;
-            if let Some(v) = self.tiers.get_mut(&old_tier) {
+            let key = (old.region_id, old.tier);
+            let was_live_relay = old.alive && old.role == NodeRole::Relay;
+            if let Some(v) = self.tiers.get_mut(&key) {
                 v.retain(|n| *n != id);
             }
+            if was_live_relay {
+                self.dec_live(key);
+            }
         }
+        let region_id = self.intern_region(&reg.region);
         if reg.role == NodeRole::Relay {
-            self.tiers.entry(reg.tier).or_default().push(id);
+            self.tiers
+                .entry((region_id, reg.tier))
+                .or_default()
+                .push(id);
+            *self.live.entry((region_id, reg.tier)).or_insert(0) += 1;
         }
         self.nodes.insert(
             id,
@@ -60,6 +102,7 @@ impl Registry {
                 role: reg.role,
                 tier: reg.tier,
                 region: reg.region,
+                region_id,
                 capacity: reg.capacity,
                 registered_at: now,
                 last_heard: now,
@@ -95,31 +138,68 @@ impl Registry {
         self.nodes.iter()
     }
 
-    /// Live relays of a tier in registration order.
-    pub fn relays_in_tier(&self, tier: Tier) -> Vec<NodeId> {
+    fn dec_live(&mut self, key: (RegionId, Tier)) {
+        if let Some(c) = self.live.get_mut(&key) {
+            *c = c.saturating_sub(1);
+        }
+    }
+
+    /// A node is presumed gone: it leaves the live indexes.
+    pub fn mark_dead(&mut self, id: NodeId) {
+        let Some(r) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if !r.alive {
+            return;
+        }
+        r.alive = false;
+        if r.role == NodeRole::Relay {
+            let key = (r.region_id, r.tier);
+            self.dec_live(key);
+        }
+    }
+
+    /// Live relays of a region's tier in registration order.
+    pub fn relays_in(&self, region: RegionId, tier: Tier) -> Vec<NodeId> {
         self.tiers
-            .get(&tier)
+            .get(&(region, tier))
             .map(|v| v.iter().copied().filter(|n| self.is_alive(*n)).collect())
             .unwrap_or_default()
     }
 
-    /// Tiers that have live relays, ascending.
-    pub fn tiers(&self) -> Vec<Tier> {
-        self.tiers
-            .keys()
-            .copied()
-            .filter(|t| !self.relays_in_tier(*t).is_empty())
+    /// Tiers of a region that have live relays, ascending.
+    pub fn tiers_in(&self, region: RegionId) -> Vec<Tier> {
+        self.live
+            .range((region, 0)..=(region, Tier::MAX))
+            .filter(|(_, c)| **c > 0)
+            .map(|((_, t), _)| *t)
             .collect()
     }
 
-    /// The bottom tier with live relays (where viewers enter).
-    pub fn bottom_tier(&self) -> Option<Tier> {
-        self.tiers().last().copied()
+    /// Regions that have live relays.
+    pub fn regions_with_relays(&self) -> Vec<RegionId> {
+        let mut v: Vec<RegionId> = self
+            .live
+            .iter()
+            .filter(|(_, c)| **c > 0)
+            .map(|((r, _), _)| *r)
+            .collect();
+        v.dedup();
+        v
     }
 
-    /// The nearest tier above `tier` with live relays (None: the origin).
-    pub fn tier_above(&self, tier: Tier) -> Option<Tier> {
-        self.tiers().into_iter().filter(|t| *t < tier).max()
+    /// The bottom tier of a region (where its viewers enter).
+    pub fn bottom_tier(&self, region: RegionId) -> Option<Tier> {
+        self.tiers_in(region).last().copied()
+    }
+
+    /// The nearest tier above `tier` in the region with live relays (None: the origin).
+    pub fn tier_above(&self, region: RegionId, tier: Tier) -> Option<Tier> {
+        self.live
+            .range((region, 0)..(region, tier))
+            .rev()
+            .find(|(_, c)| **c > 0)
+            .map(|((_, t), _)| *t)
     }
 
     pub fn heard(&mut self, now: Timestamp, hb: Heartbeat) {

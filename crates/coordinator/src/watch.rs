@@ -1,5 +1,7 @@
 //! Where a viewer goes (V2, the seed's DNS redirection as an HTTP 302 or a `WatchAt`
-//! message): the entry relay of the viewers' tier (the most recently activated one
+//! message; V11: to relays of the viewer's region — or, when that region has no
+//! relays, of the default region "", else of the first region that has some): the
+//! entry relay of the region's bottom tier (the most recently activated one
 //! still expanding with room), else any active relay of that tier with room, else an
 //! idle relay activated for it, else an active relay of a tier above with room;
 //! when all are full the answer is "tier full, retry later". With farms on (V6)
@@ -7,16 +9,27 @@
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
+use crate::registry::RegionId;
 use tiercast_proto::{ChannelDesc, DenyReason, Message, NodeId, PeerInfo, Timestamp};
 
 impl Coordinator {
-    /// Chooses the relay for a new viewer of `channel_name` and books it.
+    /// Chooses the relay for a new viewer of `channel_name` (default region) and books it.
     pub fn watch(
         &mut self,
         now: Timestamp,
         channel_name: &str,
     ) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
-        let result = self.choose_viewer_relay(now, channel_name);
+        self.watch_in(now, channel_name, "")
+    }
+
+    /// Chooses the relay for a new viewer of `channel_name` in `region` and books it.
+    pub fn watch_in(
+        &mut self,
+        now: Timestamp,
+        channel_name: &str,
+        region: &str,
+    ) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
+        let result = self.choose_viewer_relay(now, channel_name, region);
         match &result {
             Ok((desc, relay)) => {
                 self.forecast_redirect(desc.id, relay.id);
@@ -40,28 +53,54 @@ impl Coordinator {
         result
     }
 
+    /// The region whose relays serve viewers of `name` (V11).
+    fn viewer_region(&self, name: &str) -> Option<RegionId> {
+        let with_relays = |r: RegionId| self.registry.bottom_tier(r).is_some();
+        self.registry
+            .region_id(name)
+            .filter(|r| with_relays(*r))
+            .or_else(|| self.registry.region_id("").filter(|r| with_relays(*r)))
+            .or_else(|| self.registry.regions_with_relays().first().copied())
+    }
+
     fn choose_viewer_relay(
         &mut self,
         now: Timestamp,
         channel_name: &str,
+        region_name: &str,
     ) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
         let channel = *self
             .names
             .get(channel_name)
             .ok_or(DenyReason::UnknownChannel)?;
-        let bottom = self.registry.bottom_tier().ok_or(DenyReason::TierFull)?;
-        self.ensure_chain(now, channel);
+        let region = self
+            .viewer_region(region_name)
+            .ok_or(DenyReason::TierFull)?;
+        let bottom = self
+            .registry
+            .bottom_tier(region)
+            .ok_or(DenyReason::TierFull)?;
+        if self
+            .channels
+            .get(&channel)
+            .is_some_and(|m| m.active_count_in(region, bottom) == 0)
+        {
+            // Not on the hot path: only when the region's entry tier has no active relay.
+            self.ensure_chain(now, channel);
+        }
         // V6: a server farm takes viewers round-robin before the usual entry relay.
-        let pick = self.farm_entry(channel, bottom);
-        let pick = pick.or_else(|| self.entry_of_tier(channel, bottom));
+        let pick = self
+            .farm_entry(channel, bottom)
+            .filter(|n| self.region_of(*n) == region);
+        let pick = pick.or_else(|| self.entry_of_tier(channel, region, bottom));
         let pick = pick.or_else(|| {
-            let idle = self.idle_relays(channel, bottom).first().copied();
+            let idle = self.idle_relays(channel, region, bottom).first().copied();
             if let Some(n) = idle {
                 self.activate(now, channel, n, bottom);
             }
             idle
         });
-        let pick = pick.or_else(|| self.upper_tier_with_room(channel, bottom));
+        let pick = pick.or_else(|| self.upper_tier_with_room(channel, region, bottom));
         let relay = pick.ok_or(DenyReason::TierFull)?;
         let desc = self.channels[&channel].desc.clone();
         let info = self
@@ -75,11 +114,12 @@ impl Coordinator {
     fn upper_tier_with_room(
         &self,
         channel: tiercast_proto::ChannelId,
+        region: RegionId,
         bottom: u8,
     ) -> Option<NodeId> {
         let mut t = bottom;
-        while let Some(up) = self.registry.tier_above(t) {
-            if let Some(n) = self.entry_of_tier(channel, up) {
+        while let Some(up) = self.registry.tier_above(region, t) {
+            if let Some(n) = self.entry_of_tier(channel, region, up) {
                 return Some(n);
             }
             t = up;
@@ -87,8 +127,14 @@ impl Coordinator {
         None
     }
 
-    pub(crate) fn on_watch(&mut self, now: Timestamp, from: NodeId, channel_name: String) {
-        match self.watch(now, &channel_name) {
+    pub(crate) fn on_watch(
+        &mut self,
+        now: Timestamp,
+        from: NodeId,
+        channel_name: String,
+        region: String,
+    ) {
+        match self.watch_in(now, &channel_name, &region) {
             Ok((channel, relay)) => self.send(from, Message::WatchAt { channel, relay }),
             Err(reason) => {
                 let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);

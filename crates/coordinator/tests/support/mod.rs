@@ -46,8 +46,13 @@ impl Bus {
             http_addr: format!("sim:{id}"),
             ..NodeConfig::default()
         };
+        self.add_node_with(cfg);
+    }
+
+    /// Adds a node with any configuration (e.g. a region), and registers it.
+    pub fn add_node_with(&mut self, cfg: NodeConfig) {
         cfg.validate().expect("test config is valid");
-        self.nodes.insert(NodeId(id), Node::new(cfg, self.now));
+        self.nodes.insert(cfg.id, Node::new(cfg, self.now));
         self.settle();
     }
 

@@ -31,6 +31,9 @@ pub struct Args {
     pub output: Option<std::path::PathBuf>,
     #[arg(long, default_value = "127.0.0.1:0")]
     pub link_listen: SocketAddr,
+    /// The viewer's region: the coordinator places it on that region's relays.
+    #[arg(long, default_value = "")]
+    pub region: String,
 }
 
 #[derive(Debug, Default, Serialize, Clone)]
@@ -91,13 +94,9 @@ pub async fn report_of(h: &NodeHandle, channel: &str) -> ViewerReport {
 
 pub async fn run(a: Args) -> Result<()> {
     let coordinator = a.node.coordinator().await?;
-    let h = spawn_node(viewer_runtime(
-        &a.node,
-        a.node.node_id()?,
-        coordinator,
-        a.link_listen,
-    )?)
-    .await?;
+    let mut rt = viewer_runtime(&a.node, a.node.node_id()?, coordinator, a.link_listen)?;
+    rt.node.region = a.region.clone();
+    let h = spawn_node(rt).await?;
     let mut notices = h.subscribe();
     h.command(NodeCommand::Watch(a.channel.clone())).await?;
     let mut out = match &a.output {

@@ -1,0 +1,91 @@
+//! Regions (V11): tiers are built per region, each region's chain hangs from the
+//! origin, and viewers go to relays of their own region (falling back to the default
+//! region, then to any region, when theirs has none).
+
+mod support;
+
+use support::Bus;
+use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
+use tiercast_node::{Event, NodeConfig};
+use tiercast_proto::{ChannelId, NodeId, NodeRole};
+
+fn relay(id: u32, tier: u8, region: &str) -> NodeConfig {
+    NodeConfig {
+        id: NodeId(id),
+        role: NodeRole::Relay,
+        tier,
+        region: region.into(),
+        capacity: 10,
+        min_threshold: 1,
+        ..NodeConfig::default()
+    }
+}
+
+fn viewer(id: u32, region: &str) -> NodeConfig {
+    NodeConfig {
+        id: NodeId(id),
+        role: NodeRole::Viewer,
+        tier: 255,
+        capacity: 0,
+        region: region.into(),
+        ..NodeConfig::default()
+    }
+}
+
+fn home(bus: &Bus, v: u32) -> u32 {
+    bus.node_events
+        .iter()
+        .rev()
+        .find_map(|(n, e)| match e {
+            Event::Watching { relay, .. } if n.0 == v => Some(relay.0),
+            _ => None,
+        })
+        .expect("viewer placed")
+}
+
+#[test]
+fn viewers_go_to_their_regions_relays() {
+    let mut bus = Bus::new(CoordinatorConfig::default());
+    bus.add_node(1, NodeRole::Origin, 0, 100, 0);
+    for (id, tier, region) in [(11, 1, "eu"), (21, 2, "eu"), (12, 1, "us"), (22, 2, "us")] {
+        bus.add_node_with(relay(id, tier, region));
+    }
+    bus.node(1).announce("live", [0; 32]);
+    bus.settle();
+    // Each region has its own chain from the origin.
+    let parents: Vec<(u32, Vec<u32>)> = bus
+        .coord_events
+        .iter()
+        .filter_map(|e| match e {
+            CoordEvent::Activated { node, parents, .. } => {
+                Some((node.0, parents.iter().map(|p| p.0).collect()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        parents.contains(&(21, vec![11])) && parents.contains(&(22, vec![12])),
+        "{parents:?}"
+    );
+    assert!(
+        parents.contains(&(11, vec![1])) && parents.contains(&(12, vec![1])),
+        "{parents:?}"
+    );
+
+    for (id, region) in [(101, "us"), (102, "eu"), (103, "asia")] {
+        bus.add_node_with(viewer(id, region));
+        let now = bus.now;
+        bus.node(id).watch(now, "live");
+        bus.settle();
+    }
+    assert_eq!(
+        home(&bus, 101),
+        22,
+        "a US viewer is sent to the US bottom tier"
+    );
+    assert_eq!(home(&bus, 102), 21, "an EU viewer to the EU bottom tier");
+    // No "asia" relays and no default-region relays: the first region with relays.
+    assert_eq!(home(&bus, 103), 21);
+    let m = bus.coordinator.channel(ChannelId(1)).unwrap();
+    assert_eq!(m.active_in_tier(2).len(), 2);
+}
