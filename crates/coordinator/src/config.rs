@@ -33,6 +33,9 @@ pub struct CoordinatorConfig {
     pub smoothing_beta: f64,
     /// V6/V7: most relays activated at once by one DISTRIBUTE (the farm size limit).
     pub max_farm_size: usize,
+    /// An active relay that has fed nobody for this long (activated ahead of load, or
+    /// emptied while still expanding) is made idle (V5: zero load → idle); 0 = never.
+    pub idle_relay_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -52,6 +55,7 @@ impl Default for CoordinatorConfig {
             smoothing_alpha: tiercast_proto::smoothing::SEED_SMOOTHING_ALPHA,
             smoothing_beta: tiercast_proto::smoothing::SEED_SMOOTHING_BETA,
             max_farm_size: 16,
+            idle_relay_ms: 30_000,
         }
     }
 }

@@ -123,6 +123,7 @@ impl Coordinator {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         if now >= self.next_check {
             self.check_liveness(now);
+            self.idle_empty_relays(now);
             self.next_check = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }
         self.fold_forecast(now);

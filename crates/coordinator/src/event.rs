@@ -91,6 +91,11 @@ pub enum CoordEvent {
     NodeTimedOut {
         node: NodeId,
     },
+    /// An active relay that fed nobody for a while was made idle (V5).
+    Idled {
+        channel: ChannelId,
+        node: NodeId,
+    },
     /// A relay reported a bad link to a parent (V10).
     LinkDowngraded {
         channel: ChannelId,

@@ -14,6 +14,7 @@
 //! - [`regroup`] — MIN_s and the eligible group of l existing relays (V7).
 //! - [`downgrade`] — LinkDowngrade: another parent, a sibling, or a new parent (V10).
 //! - [`watch`] — choosing the relay a viewer is redirected to (V2).
+//! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
 //! - [`coordinator`] — the machine and its verbs.
 //! - [`event`] — everything it decides, for logs and the dashboard.
@@ -26,6 +27,7 @@ pub mod distribute;
 pub mod downgrade;
 pub mod event;
 pub mod farm;
+pub mod idle;
 pub mod liveness;
 pub mod manager;
 pub mod predict;
