@@ -44,7 +44,6 @@ impl Coordinator {
             self.ignore_consolidate(channel, from, "last active relay of its tier");
             return;
         }
-        let child_relays = m.children_of(from);
         let moving = load;
         let target = others.iter().copied().find(|n| {
             self.registry
@@ -68,38 +67,52 @@ impl Coordinator {
                 return;
             }
         }
-        let Some(m) = self.channels.get_mut(&channel) else {
-            return;
-        };
-        m.remove_active(from);
-        let Some(target_info) = self.registry.get(target).map(|r| r.info.clone()) else {
-            return;
-        };
         if let Some(r) = self.registry.get_mut(target) {
             r.pending = r.pending.saturating_add(moving);
         }
-        self.send(
-            from,
-            Message::ConsolidateOrder {
-                channel,
-                move_to: target_info,
-            },
-        );
-        for c in child_relays {
-            let old = self.channels[&channel].active[&c].parents.clone();
-            let mut new: Vec<NodeId> = old.iter().copied().filter(|p| *p != from).collect();
-            if !new.contains(&target) {
-                new.insert(0, target);
-            }
-            new.truncate(self.cfg.parents_per_relay.max(1));
-            self.set_parents(channel, c, new, old);
-        }
+        self.move_children(channel, from, target);
         self.stats.consolidate_events += 1;
         self.events.push_back(CoordEvent::Consolidated {
             channel,
             node: from,
             moved_to: target,
         });
+    }
+
+    /// Takes `from` out of the channel's VAN and moves its children to `to`, a relay
+    /// of the same tier: child relays are switched by the coordinator (connecting
+    /// before disconnecting), viewers are redirected by `from` itself (ConsolidateOrder).
+    pub(crate) fn move_children(&mut self, channel: ChannelId, from: NodeId, to: NodeId) {
+        let Some(m) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        let child_relays = m.children_of(from);
+        m.remove_active(from);
+        let Some(to_info) = self.registry.get(to).map(|r| r.info.clone()) else {
+            return;
+        };
+        self.send(
+            from,
+            Message::ConsolidateOrder {
+                channel,
+                move_to: to_info,
+            },
+        );
+        for c in child_relays {
+            let Some(old) = self.channels[&channel]
+                .active
+                .get(&c)
+                .map(|a| a.parents.clone())
+            else {
+                continue;
+            };
+            let mut new: Vec<NodeId> = old.iter().copied().filter(|p| *p != from).collect();
+            if !new.contains(&to) {
+                new.insert(0, to);
+            }
+            new.truncate(self.cfg.parents_per_relay.max(1));
+            self.set_parents(channel, c, new, old);
+        }
     }
 
     fn ignore_consolidate(&mut self, channel: ChannelId, node: NodeId, why: &'static str) {

@@ -6,7 +6,7 @@
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
-use tiercast_proto::{ChannelId, Message, NodeId, Timestamp};
+use tiercast_proto::{ChannelId, NodeId, Timestamp};
 
 impl Coordinator {
     pub(crate) fn on_link_downgrade(
@@ -72,39 +72,9 @@ impl Coordinator {
         }
     }
 
-    /// Moves every child of `from` (child relays and viewers) to `to` in the same
-    /// tier and takes `from` out of the channel's VAN.
+    /// Moves every child of `from` to the sibling `to` and takes `from` out of the VAN.
     pub(crate) fn migrate_children(&mut self, channel: ChannelId, from: NodeId, to: NodeId) {
-        let Some(m) = self.channels.get_mut(&channel) else {
-            return;
-        };
-        let child_relays = m.children_of(from);
-        m.remove_active(from);
-        let Some(to_info) = self.registry.get(to).map(|r| r.info.clone()) else {
-            return;
-        };
-        self.send(
-            from,
-            Message::ConsolidateOrder {
-                channel,
-                move_to: to_info,
-            },
-        );
-        for c in child_relays {
-            let Some(old) = self.channels[&channel]
-                .active
-                .get(&c)
-                .map(|a| a.parents.clone())
-            else {
-                continue;
-            };
-            let mut new: Vec<NodeId> = old.iter().copied().filter(|p| *p != from).collect();
-            if !new.contains(&to) {
-                new.insert(0, to);
-            }
-            new.truncate(self.cfg.parents_per_relay.max(1));
-            self.set_parents(channel, c, new, old);
-        }
+        self.move_children(channel, from, to);
         self.events.push_back(CoordEvent::Migrated {
             channel,
             node: from,

@@ -7,7 +7,7 @@
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
-use tiercast_proto::{ChannelId, Message, NodeId, Timestamp};
+use tiercast_proto::{ChannelId, NodeId, Timestamp};
 
 impl Coordinator {
     pub(crate) fn idle_empty_relays(&mut self, now: Timestamp) {
@@ -45,21 +45,8 @@ impl Coordinator {
             }
         }
         for (channel, node, other) in idle {
-            let Some(m) = self.channels.get_mut(&channel) else {
-                continue;
-            };
-            m.remove_active(node);
-            let Some(info) = self.registry.get(other).map(|r| r.info.clone()) else {
-                continue;
-            };
             // It has no children: the order only makes it leave the channel.
-            self.send(
-                node,
-                Message::ConsolidateOrder {
-                    channel,
-                    move_to: info,
-                },
-            );
+            self.move_children(channel, node, other);
             self.stats.consolidate_events += 1;
             self.events.push_back(CoordEvent::Idled { channel, node });
         }
