@@ -69,13 +69,6 @@ fn load(bus: &mut Bus, relay: u32) -> u32 {
     bus.node(relay).machine_load()
 }
 
-fn home(bus: &Bus, viewer: u32) -> Option<u32> {
-    bus.node_events.iter().rev().find_map(|(n, e)| match e {
-        Event::Watching { relay, .. } if n.0 == viewer => Some(relay.0),
-        _ => None,
-    })
-}
-
 fn farms_activated(events: &[CoordEvent]) -> Vec<Vec<u32>> {
     events
         .iter()
@@ -224,7 +217,7 @@ fn farm_size_follows_the_arrival_rate_and_viewers_go_round_robin() {
     for v in 120..150 {
         arrive(&mut bus, v..v + 1);
     }
-    let homes: Vec<u32> = (120..126).map(|v| home(&bus, v).unwrap()).collect();
+    let homes: Vec<u32> = (120..126).map(|v| bus.watching_relay(v).unwrap()).collect();
     assert_eq!(homes, farm);
     let loads: Vec<u32> = farm.iter().map(|r| load(&mut bus, *r)).collect();
     assert_eq!(loads, vec![5; 6], "30 viewers spread evenly over 6 members");
@@ -263,8 +256,8 @@ fn a_farm_members_distribute_counts_for_the_whole_farm() {
     let new_farm = rounds[0].clone();
     // The next viewers go to the new farm, not to the old members with one slot left.
     arrive(&mut bus, 175..177);
-    assert!(new_farm.contains(&home(&bus, 175).unwrap()));
-    assert!(new_farm.contains(&home(&bus, 176).unwrap()));
+    assert!(new_farm.contains(&bus.watching_relay(175).unwrap()));
+    assert!(new_farm.contains(&bus.watching_relay(176).unwrap()));
     // Another old member asking later is counted as the farm's: nothing new.
     let since = bus.coord_events.len();
     let now = bus.now;
@@ -382,7 +375,7 @@ fn distribute_regroups_existing_relays_when_capacity_covers_sp() {
         .iter()
         .any(|(n, e)| n.0 == 1001 && matches!(e, Event::Activated { .. })));
     arrive(&mut bus, 120..121);
-    assert_eq!(home(&bus, 120), Some(1001));
+    assert_eq!(bus.watching_relay(120), Some(1001));
 }
 
 #[test]

@@ -7,7 +7,6 @@ mod support;
 use bytes::Bytes;
 use support::Bus;
 use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
-use tiercast_node::Event;
 use tiercast_proto::{Block, ChannelId, NodeId, NodeRole, OriginKey, Timestamp};
 
 fn ingest(bus: &mut Bus, key: &OriginKey, seq: u64) {
@@ -76,14 +75,7 @@ fn a_dead_parent_link_is_replaced_by_a_new_parent() {
     for seq in 1..5 {
         ingest(&mut bus, &key, seq);
     }
-    let got: Vec<u64> = bus
-        .node_events
-        .iter()
-        .filter_map(|(n, e)| match e {
-            Event::BlockStored { block } if n.0 == 100 => Some(block.seq),
-            _ => None,
-        })
-        .collect();
+    let got = bus.blocks_stored(100);
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
 }
 

@@ -7,7 +7,6 @@ mod support;
 use bytes::Bytes;
 use support::Bus;
 use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
-use tiercast_node::Event;
 use tiercast_proto::{Block, ChannelId, NodeId, NodeRole, OriginKey, Timestamp};
 
 fn ingest(bus: &mut Bus, key: &OriginKey, seq: u64) {
@@ -22,16 +21,6 @@ fn ingest(bus: &mut Bus, key: &OriginKey, seq: u64) {
     let now = bus.now;
     bus.node(1).ingest_block(now, b);
     bus.settle();
-}
-
-fn received(bus: &Bus, node: u32) -> Vec<u64> {
-    bus.node_events
-        .iter()
-        .filter_map(|(n, e)| match e {
-            Event::BlockStored { block } if n.0 == node => Some(block.seq),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -84,7 +73,7 @@ fn two_parents_lose_nothing_when_one_dies() {
     }
 
     assert_eq!(
-        received(&bus, 100),
+        bus.blocks_stored(100),
         (0..30).collect::<Vec<_>>(),
         "the viewer got every block once, in order"
     );
@@ -149,7 +138,7 @@ fn forged_blocks_are_rejected() {
     let now = bus.now;
     bus.node(1).ingest_block(now, b);
     bus.settle();
-    assert_eq!(received(&bus, 100), vec![0]);
+    assert_eq!(bus.blocks_stored(100), vec![0]);
     assert_eq!(
         bus.node(11).channel(ChannelId(1)).unwrap().rejected_blocks,
         1

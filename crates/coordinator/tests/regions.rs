@@ -6,7 +6,7 @@ mod support;
 
 use support::Bus;
 use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
-use tiercast_node::{Event, NodeConfig};
+use tiercast_node::NodeConfig;
 use tiercast_proto::{ChannelId, NodeId, NodeRole};
 
 fn relay(id: u32, tier: u8, region: &str) -> NodeConfig {
@@ -30,17 +30,6 @@ fn viewer(id: u32, region: &str) -> NodeConfig {
         region: region.into(),
         ..NodeConfig::default()
     }
-}
-
-fn home(bus: &Bus, v: u32) -> u32 {
-    bus.node_events
-        .iter()
-        .rev()
-        .find_map(|(n, e)| match e {
-            Event::Watching { relay, .. } if n.0 == v => Some(relay.0),
-            _ => None,
-        })
-        .expect("viewer placed")
 }
 
 #[test]
@@ -79,13 +68,17 @@ fn viewers_go_to_their_regions_relays() {
         bus.settle();
     }
     assert_eq!(
-        home(&bus, 101),
+        bus.watching_relay(101).unwrap(),
         22,
         "a US viewer is sent to the US bottom tier"
     );
-    assert_eq!(home(&bus, 102), 21, "an EU viewer to the EU bottom tier");
+    assert_eq!(
+        bus.watching_relay(102).unwrap(),
+        21,
+        "an EU viewer to the EU bottom tier"
+    );
     // No "asia" relays and no default-region relays: the first region with relays.
-    assert_eq!(home(&bus, 103), 21);
+    assert_eq!(bus.watching_relay(103).unwrap(), 21);
     let m = bus.coordinator.channel(ChannelId(1)).unwrap();
     assert_eq!(m.active_in_tier(2).len(), 2);
 }

@@ -40,13 +40,6 @@ fn figure_1b() -> Bus {
     bus
 }
 
-fn watching_relay(bus: &Bus, viewer: u32) -> Option<u32> {
-    bus.node_events.iter().rev().find_map(|(n, e)| match e {
-        Event::Watching { relay, .. } if n.0 == viewer => Some(relay.0),
-        _ => None,
-    })
-}
-
 /// Runs Figure 2: returns the bus in the state of Figure 2(d).
 fn figure_2(bus: &mut Bus) -> Vec<(u32, Vec<Activation>)> {
     let mut per_arrival = Vec::new();
@@ -84,9 +77,7 @@ fn figure_2_expansion() {
     assert_eq!(arrivals, expected);
 
     // Redirection followed the entry relay: u1-u3 at P31, u4-u6 at P32, u7 at P33.
-    let homes: Vec<u32> = (1..=7)
-        .map(|i| watching_relay(&bus, u(i)).unwrap())
-        .collect();
+    let homes: Vec<u32> = (1..=7).map(|i| bus.watching_relay(u(i)).unwrap()).collect();
     assert_eq!(homes, vec![P31, P31, P31, P32, P32, P32, P33]);
 
     // The relays log in at their parents lazily (V3): P21 feeds P31, P32, P33.

@@ -126,6 +126,27 @@ impl Bus {
         }
     }
 
+    /// The relay a protocol viewer was last placed on.
+    #[allow(dead_code)]
+    pub fn watching_relay(&self, viewer: u32) -> Option<u32> {
+        self.node_events.iter().rev().find_map(|(n, e)| match e {
+            Event::Watching { relay, .. } if n.0 == viewer => Some(relay.0),
+            _ => None,
+        })
+    }
+
+    /// Seqs of the blocks a node stored, in order.
+    #[allow(dead_code)]
+    pub fn blocks_stored(&self, node: u32) -> Vec<u64> {
+        self.node_events
+            .iter()
+            .filter_map(|(n, e)| match e {
+                Event::BlockStored { block } if n.0 == node => Some(block.seq),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Nodes activated since event index `since`, in order.
     #[allow(dead_code)]
     pub fn activated_since(&self, since: usize) -> Vec<(u32, Vec<u32>)> {
