@@ -14,6 +14,8 @@
 //! - [`regroup`] — MIN_s and the eligible group of l existing relays (V7).
 //! - [`downgrade`] — LinkDowngrade: another parent, a sibling, or a new parent (V10).
 //! - [`watch`] — choosing the relay a viewer is redirected to (V2).
+//! - [`multitree`] — k substream trees built greedily, one tree at a time (D4, C10).
+//! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
 //! - [`coordinator`] — the machine and its verbs.
@@ -25,11 +27,13 @@ pub mod consolidate;
 pub mod coordinator;
 pub mod distribute;
 pub mod downgrade;
+pub mod ejection;
 pub mod event;
 pub mod farm;
 pub mod idle;
 pub mod liveness;
 pub mod manager;
+pub mod multitree;
 pub mod predict;
 pub mod registry;
 pub mod regroup;

@@ -13,6 +13,7 @@
 //! - [`forward`] — receiving blocks from parents and forwarding them to children (V9).
 //! - [`switch`] — SwitchToParent and Redirect: connect the new parent before dropping the old (V9).
 //! - [`heartbeat`] — the D8 heartbeat report.
+//! - [`strategy`] — forwarding strategies: flooding (D3), substreams (D4), erasure groups (D5).
 //! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
 //! - [`watch`] — a protocol viewer asking the coordinator where to watch (V2).
 //! - [`node`] — the `Node` machine and its verbs.
@@ -30,6 +31,7 @@ pub mod monitor;
 pub mod node;
 pub mod parents;
 pub mod predict;
+pub mod strategy;
 pub mod switch;
 pub mod watch;
 
