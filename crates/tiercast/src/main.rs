@@ -1,9 +1,10 @@
-//! `tiercast` — the one binary: `tiercast <coordinator|origin|relay|viewer|demo|bench> ...`.
+//! `tiercast` — the one binary: `tiercast <coordinator|origin|relay|viewer|demo|bench|sim> ...`.
 //!
 //! - [`cmd::common`] — options shared by roles (cluster key, coordinator URL, logging).
 //! - [`cmd::coordinator`], [`cmd::origin`], [`cmd::relay`], [`cmd::viewer`] — the roles.
 //! - [`cmd::demo`] — X6: a whole overlay on one machine with a live table.
 //! - [`cmd::bench`] — benchmarks that print figures (per-hop latency).
+//! - [`cmd::sim`] — X5: the discrete-event simulator on a scenario file.
 
 mod cmd;
 
@@ -34,6 +35,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Benchmarks that print figures.
     Bench(cmd::bench::Args),
+    /// Simulate a scenario file with the real machines: metrics.json, events.log, timeline, plots.
+    Sim(cmd::sim::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +61,7 @@ fn main() -> std::process::ExitCode {
             Command::Viewer(a) => cmd::viewer::run(a).await,
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Bench(a) => cmd::bench::run(a).await,
+            Command::Sim(a) => cmd::sim::run(a).await,
         }
     });
     match result {

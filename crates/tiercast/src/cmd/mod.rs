@@ -6,4 +6,5 @@ pub mod coordinator;
 pub mod demo;
 pub mod origin;
 pub mod relay;
+pub mod sim;
 pub mod viewer;

@@ -1,0 +1,196 @@
+//! The "blocks" data plane (X5): the origin machine's `ingest_block` is called every
+//! block interval (stream rate / block size) with a real `Block` (one shared zeroed
+//! payload), the machines forward it and the network model carries it. Viewers'
+//! blocks are counted here: startup delay (first block − watch time), lag (arrival −
+//! origin time), continuity (on-time blocks / blocks expected since the start).
+
+use crate::scenario::{DataPlane, Scenario};
+use crate::viewer::{Mark, ViewerStats, NONE};
+use crate::world::Simulation;
+use bytes::Bytes;
+use tiercast_proto::{Block, ChannelDesc, Timestamp};
+
+pub(crate) struct Ingest {
+    /// When the origin cut block 0 (the channel became ready).
+    pub start: Option<u64>,
+    pub next_seq: u64,
+    pub payload: Bytes,
+    pub interval_us: u64,
+    pub keyframe_every: u64,
+    /// Blocks cut since the last sample.
+    pub in_sample: u64,
+    /// First seq cut at or after the first relay fault.
+    pub fault_seq: Option<u64>,
+}
+
+impl Ingest {
+    pub fn new(sc: &Scenario) -> Self {
+        let interval_us = sc.block_interval_us();
+        let payload = match sc.data_plane {
+            DataPlane::Blocks => Bytes::from(vec![0u8; sc.stream.block_bytes as usize]),
+            DataPlane::Rate => Bytes::new(),
+        };
+        Ingest {
+            start: None,
+            next_seq: 0,
+            payload,
+            interval_us,
+            keyframe_every: (sc.stream.keyframe_interval_ms * 1000 / interval_us).max(1),
+            in_sample: 0,
+            fault_seq: None,
+        }
+    }
+
+    /// Origin time of block `seq`.
+    pub fn origin_time(&self, seq: u64) -> u64 {
+        self.start.unwrap_or(0) + seq * self.interval_us
+    }
+
+    /// The last seq cut at or before `t`.
+    pub fn last_seq_at(&self, t: u64) -> Option<u64> {
+        let start = self.start?;
+        if t < start || self.next_seq == 0 {
+            return None;
+        }
+        Some(((t - start) / self.interval_us).min(self.next_seq - 1))
+    }
+
+    /// The first seq cut at or after `t`.
+    pub fn first_seq_from(&self, t: u64) -> u64 {
+        match self.start {
+            Some(s) if t > s => (t - s).div_ceil(self.interval_us),
+            _ => 0,
+        }
+    }
+}
+
+/// Expected and on-time blocks of one viewer (`group` counts from the fault seq).
+pub(crate) struct BlockTally {
+    pub expected: u64,
+    pub received: u64,
+}
+
+impl Simulation {
+    pub(crate) fn channel_ready(&mut self, desc: ChannelDesc) {
+        self.channel = Some(desc.id);
+        if self.sc.data_plane == DataPlane::Blocks && self.ingest.start.is_none() {
+            self.ingest.start = Some(self.now);
+            self.queue.push(self.now, crate::queue::Ev::Ingest);
+        }
+    }
+
+    pub(crate) fn ingest_next(&mut self) {
+        let (Some(channel), true) = (self.channel, self.is_alive(self.origin)) else {
+            return;
+        };
+        let seq = self.ingest.next_seq;
+        let block = Block::new(
+            channel,
+            seq,
+            Timestamp(self.now),
+            seq.is_multiple_of(self.ingest.keyframe_every),
+            self.ingest.payload.clone(),
+        );
+        let origin = self.origin;
+        if let Some(n) = self.slots[origin as usize].node.as_mut() {
+            n.ingest_block(Timestamp(self.now), block);
+        }
+        self.drain_node(origin);
+        self.ingest.next_seq += 1;
+        self.ingest.in_sample += 1;
+        let next = self.ingest.origin_time(self.ingest.next_seq);
+        self.queue.push(next, crate::queue::Ev::Ingest);
+    }
+
+    /// A block was stored at viewer `id`.
+    pub(crate) fn viewer_block(&mut self, id: u32, block: &Block) {
+        let vi = (id - self.first_viewer) as usize;
+        let now = self.now;
+        let deadline = self.sc.playout_deadline_ms * 1000;
+        let fault_seq = self.ingest.fault_seq;
+        let v = &mut self.viewers[vi];
+        match v.mark(block.seq) {
+            Mark::New => {}
+            Mark::Duplicate => {
+                let label = self.label(tiercast_proto::NodeId(id));
+                self.checker.record(
+                    "duplicate_block",
+                    format!(
+                        "block {} counted twice at viewer {label} (t={:.6}s)",
+                        block.seq,
+                        now as f64 / 1e6
+                    ),
+                );
+                return;
+            }
+            Mark::Resent | Mark::TooOld => return,
+        }
+        let v = &mut self.viewers[vi];
+        if v.first_at == NONE {
+            v.first_at = now;
+            let startup = now - v.watch_at;
+            self.metrics.startup_ms.add(startup / 1000);
+        }
+        let lag = now.saturating_sub(block.origin_time_us);
+        self.metrics.lag_ms.add(lag / 1000);
+        v.recv_in_sample += 1;
+        if lag <= deadline {
+            v.on_time += 1;
+            if v.group != 0 && fault_seq.is_some_and(|f| block.seq >= f) {
+                v.post_on_time += 1;
+            }
+        }
+        self.metrics.delivered_bytes += crate::run::wire_bytes_block(block);
+    }
+
+    /// Blocks expected and received on time by a viewer whose watch ends at `t`.
+    /// With `from_seq`, counting starts there (the post-fault tally).
+    pub(crate) fn block_tally(&self, v: &ViewerStats, t: u64, from_seq: Option<u64>) -> BlockTally {
+        let deadline = self.sc.playout_deadline_ms * 1000;
+        let grace = self.sc.startup_grace_ms * 1000;
+        let zero = BlockTally {
+            expected: 0,
+            received: 0,
+        };
+        let Some(s_end) = t
+            .checked_sub(deadline)
+            .and_then(|x| self.ingest.last_seq_at(x))
+        else {
+            return zero;
+        };
+        let (first, received) = if v.first_seq != NONE {
+            let first = v.first_seq.max(from_seq.unwrap_or(0));
+            let got = if from_seq.is_some() {
+                v.post_on_time
+            } else {
+                v.on_time
+            };
+            (first, got.saturating_sub(v.received_above(s_end)))
+        } else {
+            let from = self.ingest.first_seq_from(v.watch_at + grace);
+            (from.max(from_seq.unwrap_or(0)), 0)
+        };
+        if s_end < first {
+            return zero;
+        }
+        let expected = s_end - first + 1;
+        BlockTally {
+            expected,
+            received: received.min(expected),
+        }
+    }
+
+    /// Adds a departed (or, at the end, a remaining) viewer's blocks to the totals.
+    pub(crate) fn finalize_blocks(&mut self, vi: usize, t: u64) {
+        let v = self.viewers[vi].clone();
+        let all = self.block_tally(&v, t, None);
+        self.metrics.expected += all.expected as f64;
+        self.metrics.delivered += all.received as f64;
+        if v.group != 0 {
+            let post = self.block_tally(&v, t, Some(self.ingest.fault_seq.unwrap_or(0)));
+            let g = (v.group - 1) as usize;
+            self.metrics.group_expected[g] += post.expected as f64;
+            self.metrics.group_delivered[g] += post.received as f64;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! tiercast's discrete-event simulator (X5, and the simulator half of issue 3): it
+//! drives the *unchanged* node and coordinator machines — no decision is made here —
+//! over a seeded network model, from a scenario file, and measures what happens.
+//! The same scenario and seed give a byte-identical metrics.json (except the two
+//! wall-clock fields, see [`report::WALL_CLOCK_FIELDS`]).
+//!
+//! Modules:
+//! - [`scenario`] — the TOML scenario format and its validation (docs/SCENARIOS.md).
+//! - [`queue`] — the event heap keyed by `(time, seq)`, messages in a slab.
+//! - [`world`] — the machines (coordinator = NodeId 0, nodes indexed by id), construction.
+//! - [`run`] — the event loop: deliver, drain transmits / events, one timer per machine.
+//! - [`population`] — viewers: flash crowds, churn, leave waves.
+//! - [`faults`] — crashes, leaves, link cuts, partitions; orphan re-homing (V10, V11).
+//! - [`blocks`] — the "blocks" data plane: real blocks, per-viewer continuity, lag.
+//! - [`rate`] — path walks; the "rate" data plane (bandwidth shares along paths).
+//! - [`viewer`] — per-viewer bookkeeping (block window, startup).
+//! - [`sample`] — the per-second sample: relays per tier, lower bound, capacity bound.
+//! - [`metrics`], [`report`] — accumulators and metrics.json.
+//! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
+//! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
+
+pub mod blocks;
+pub mod faults;
+pub mod invariants;
+pub mod log;
+pub mod metrics;
+pub mod output;
+pub mod plot;
+pub mod population;
+pub mod progress;
+pub mod queue;
+pub mod rate;
+pub mod report;
+pub mod run;
+pub mod sample;
+pub mod scenario;
+pub mod viewer;
+pub mod world;
+
+pub use report::{Metrics, Report, WALL_CLOCK_FIELDS};
+pub use scenario::{Scenario, ScenarioError};
+pub use world::{Plant, Role, RunOptions, Simulation};
+
+use std::path::Path;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("output: {0}")]
+    Io(String),
+    #[error("plant: {0}")]
+    Plant(String),
+}
+
+/// Reads a scenario file and runs it.
+pub fn run_file(path: &Path, opts: RunOptions) -> Result<Report, SimError> {
+    let sc = Scenario::from_file(path)?;
+    Simulation::new(sc, opts)?.run()
+}

@@ -1,0 +1,221 @@
+//! metrics.json (X5; relay figures for V4–V7, orphan re-homing for V10, regions for
+//! V11): the fixed field names of the issue plus a few more, computed once at the
+//! end of a run. Everything except `wall_seconds` and `events_per_wall_second` is a
+//! function of the scenario and its seed (see [`WALL_CLOCK_FIELDS`]).
+
+use crate::scenario::DataPlane;
+use crate::world::Simulation;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tiercast_coordinator::CoordEvent;
+use tiercast_netmodel::DropReason;
+
+/// The metrics.json fields that depend on the wall clock; everything else replays.
+pub const WALL_CLOCK_FIELDS: [&str; 2] = ["wall_seconds", "events_per_wall_second"];
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Metrics {
+    pub scenario: String,
+    pub seed: u64,
+    pub data_plane: &'static str,
+    pub continuity_index: f64,
+    pub startup_delay_ms_p50: Option<u64>,
+    pub startup_delay_ms_p95: Option<u64>,
+    pub startup_delay_ms_max: Option<u64>,
+    /// Viewers that received their first block (blocks) or were first served (rate).
+    pub viewers_started: u64,
+    pub lag_ms_p50: Option<u64>,
+    pub lag_ms_p95: Option<u64>,
+    pub delivered_bytes: u64,
+    pub origin_upload_bytes: u64,
+    pub offload: f64,
+    pub capacity_bound_bps: Option<f64>,
+    pub achieved_rate_bps: f64,
+    pub efficiency: Option<f64>,
+    pub cross_region_fraction: f64,
+    pub control_overhead: f64,
+    pub duplicate_factor: f64,
+    pub distribute_events: u64,
+    pub consolidate_events: u64,
+    pub denied_joins: u64,
+    pub login_denied: u64,
+    pub active_relays_max: u32,
+    pub relays_lower_bound: u32,
+    pub relays_lower_bound_cascade: u32,
+    pub relays_lower_bound_regional: u32,
+    pub relays_steady_ratio: Option<f64>,
+    pub relays_steady_ratio_cascade: Option<f64>,
+    pub relays_steady_ratio_regional: Option<f64>,
+    /// From a relay's failure to each receiving child relay connected to a new parent.
+    pub orphan_rehome_ms_max: Option<f64>,
+    /// From the coordinator's Reassigned to that connection.
+    pub orphan_rehome_after_reassign_ms_max: Option<f64>,
+    /// From the failure to the coordinator's Reassigned.
+    pub orphan_reassign_ms_max: Option<f64>,
+    /// From the failure to the coordinator's NodeTimedOut.
+    pub crash_detect_ms_max: Option<f64>,
+    pub orphans: u64,
+    pub orphans_unrehomed: u64,
+    pub relays_failed: u64,
+    /// After the first relay crash/leave: viewers whose relay had >= 2 connected
+    /// parents and kept one, whose relay lost them all, and whose relay had one.
+    pub continuity_after_fault_redundant: Option<f64>,
+    pub continuity_after_fault_orphaned: Option<f64>,
+    pub continuity_after_fault_single: Option<f64>,
+    pub viewers_redundant: u64,
+    pub viewers_orphaned: u64,
+    pub viewers_single: u64,
+    pub nodes: u64,
+    pub viewers: u64,
+    pub viewers_max: u64,
+    pub starving_viewer_samples: u64,
+    pub virtual_seconds: f64,
+    pub wall_seconds: f64,
+    pub events: u64,
+    pub events_per_wall_second: f64,
+    pub control_messages: u64,
+    pub control_bytes: u64,
+    pub media_bytes: u64,
+    pub dropped: BTreeMap<&'static str, u64>,
+    pub retransmissions: u64,
+    pub coordinator_heartbeats: u64,
+    pub coordinator_invalid_messages: u64,
+    pub node_invalid_messages: u64,
+    pub event_log: BTreeMap<String, u64>,
+    pub invariant_violation_count: u64,
+    pub invariant_violations: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// What a run returns: the metrics, and the coordinator's events when kept.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub metrics: Metrics,
+    pub coord_events: Vec<(u64, CoordEvent)>,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate::SimError> {
+    let end = sim.end;
+    for vi in 0..sim.viewers.len() {
+        sim.finalize_viewer(vi, end);
+    }
+    let m = &sim.metrics;
+    let groups: [u64; 3] =
+        [1u8, 2, 3].map(|g| sim.viewers.iter().filter(|v| v.group == g).count() as u64);
+    let group_cont = |i: usize| {
+        (sim.faults.first_relay_fault_at.is_some() && m.group_expected[i] > 0.0)
+            .then(|| ratio(m.group_delivered[i], m.group_expected[i]))
+    };
+    let achieved = ratio(m.delivered_bytes as f64 * 8.0, m.viewer_seconds);
+    let bound = (m.bound_samples > 0).then(|| m.bound_sum / m.bound_samples as f64);
+    let ms = |us: u64| us as f64 / 1000.0;
+    let f = &sim.faults;
+    let cstats = sim.coord.stats();
+    let net = sim.net.stats();
+    let dropped = DropReason::ALL
+        .iter()
+        .map(|r| (r.name(), net.dropped[*r as usize]))
+        .chain([
+            ("to_departed_node", m.to_departed),
+            ("to_unknown_node", m.to_unknown),
+        ])
+        .collect();
+    let metrics = Metrics {
+        scenario: sim.sc.name.clone(),
+        seed: sim.sc.seed,
+        data_plane: match sim.sc.data_plane {
+            DataPlane::Blocks => "blocks",
+            DataPlane::Rate => "rate",
+        },
+        continuity_index: if m.expected > 0.0 {
+            m.delivered / m.expected
+        } else {
+            1.0
+        },
+        startup_delay_ms_p50: m.startup_ms.percentile(0.50),
+        startup_delay_ms_p95: m.startup_ms.percentile(0.95),
+        startup_delay_ms_max: m.startup_ms.max(),
+        viewers_started: m.startup_ms.count(),
+        lag_ms_p50: m.lag_ms.percentile(0.50),
+        lag_ms_p95: m.lag_ms.percentile(0.95),
+        delivered_bytes: m.delivered_bytes,
+        origin_upload_bytes: m.origin_upload_bytes,
+        offload: 1.0 - ratio(m.origin_upload_bytes as f64, m.delivered_bytes as f64),
+        capacity_bound_bps: bound,
+        achieved_rate_bps: achieved,
+        efficiency: bound.map(|b| ratio(achieved, b)),
+        cross_region_fraction: ratio(m.media_cross_region_bytes as f64, m.media_bytes as f64),
+        control_overhead: ratio(m.control_bytes as f64, m.media_bytes as f64),
+        duplicate_factor: match sim.sc.data_plane {
+            DataPlane::Blocks if m.unique_blocks_stored > 0 => {
+                m.block_msgs_received as f64 / m.unique_blocks_stored as f64
+            }
+            _ => 1.0,
+        },
+        distribute_events: cstats.distribute_events,
+        consolidate_events: cstats.consolidate_events,
+        denied_joins: cstats.denied,
+        login_denied: m.login_denied,
+        active_relays_max: m.active_relays_max,
+        relays_lower_bound: m.lower_bound_at_max,
+        relays_lower_bound_cascade: m.lower_bound_cascade_at_max,
+        relays_lower_bound_regional: m.lower_bound_regional_at_max,
+        relays_steady_ratio: (m.steady_samples > 0)
+            .then(|| m.steady_ratio_sum / m.steady_samples as f64),
+        relays_steady_ratio_cascade: (m.steady_samples > 0)
+            .then(|| m.steady_ratio_cascade_sum / m.steady_samples as f64),
+        relays_steady_ratio_regional: (m.steady_samples > 0)
+            .then(|| m.steady_ratio_regional_sum / m.steady_samples as f64),
+        orphan_rehome_ms_max: (f.orphans_rehomed > 0).then(|| ms(f.rehome_max_us)),
+        orphan_rehome_after_reassign_ms_max: (f.orphans_rehomed > 0)
+            .then(|| ms(f.rehome_after_reassign_max_us)),
+        orphan_reassign_ms_max: (f.reassign_max_us > 0).then(|| ms(f.reassign_max_us)),
+        crash_detect_ms_max: (f.detect_max_us > 0).then(|| ms(f.detect_max_us)),
+        orphans: f.orphans,
+        orphans_unrehomed: f.unresolved(),
+        relays_failed: m.relays_failed,
+        continuity_after_fault_redundant: group_cont(0),
+        continuity_after_fault_orphaned: group_cont(1),
+        continuity_after_fault_single: group_cont(2),
+        viewers_redundant: groups[0],
+        viewers_orphaned: groups[1],
+        viewers_single: groups[2],
+        nodes: m.nodes_created,
+        viewers: m.viewers_arrived,
+        viewers_max: m.viewers_max,
+        starving_viewer_samples: m.starving_viewer_samples,
+        virtual_seconds: end as f64 / 1e6,
+        wall_seconds: wall_s,
+        events: sim.events,
+        events_per_wall_second: ratio(sim.events as f64, wall_s),
+        control_messages: m.control_messages,
+        control_bytes: m.control_bytes,
+        media_bytes: m.media_bytes,
+        dropped,
+        retransmissions: net.retransmissions,
+        coordinator_heartbeats: cstats.heartbeats,
+        coordinator_invalid_messages: cstats.invalid_messages,
+        node_invalid_messages: m.node_invalid,
+        event_log: sim.log.counts.clone(),
+        invariant_violation_count: sim.checker.count,
+        invariant_violations: sim.checker.violations.clone(),
+        notes: sim.checker.notes.clone(),
+    };
+    let mut report = Report {
+        metrics,
+        coord_events: std::mem::take(&mut sim.log.kept),
+    };
+    if let Err(e) = sim.log.close() {
+        report.metrics.notes.push(e);
+    }
+    crate::output::write_all(sim, &mut report)?;
+    Ok(report)
+}

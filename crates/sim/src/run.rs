@@ -1,0 +1,303 @@
+//! The event loop (X5): pop the earliest event, hand it to the machine it concerns,
+//! then honour the sans-IO contract — drain `poll_transmit` (every transmit goes
+//! through the network model), drain `poll_event` (metrics, the event log), and
+//! reschedule the machine's one timer from `poll_timeout` (a generation number
+//! makes older timer entries stale). No decision is made here: the node and
+//! coordinator machines decide, the simulator only carries.
+
+use crate::queue::{Ev, InFlight};
+use crate::world::{Role, Simulation, NO_TIMER};
+use std::time::Instant;
+use tiercast_coordinator::CoordEvent;
+use tiercast_node::Event;
+use tiercast_proto::codec::BLOCK_HEADER_LEN;
+use tiercast_proto::{Message, NodeId, Timestamp};
+
+/// Bytes a message occupies on the wire: the frame (length, version, kind) and body.
+pub fn wire_bytes(msg: &Message) -> u64 {
+    match msg {
+        Message::Block(b) => wire_bytes_block(b),
+        other => {
+            let body = postcard::serialize_with_flavor::<Message, _, usize>(
+                other,
+                postcard::ser_flavors::Size::default(),
+            )
+            .unwrap_or(0);
+            (4 + 2 + body) as u64
+        }
+    }
+}
+
+/// Wire bytes of a block frame.
+pub fn wire_bytes_block(b: &tiercast_proto::Block) -> u64 {
+    (4 + 2 + BLOCK_HEADER_LEN + b.payload.len()) as u64
+}
+
+impl Simulation {
+    /// Runs the scenario to its end and writes the outputs.
+    pub fn run(&mut self) -> Result<crate::Report, crate::SimError> {
+        let wall = Instant::now();
+        self.schedule_start();
+        let mut progress = crate::progress::Progress::new(self.opts.progress, self.end);
+        while let Some(at) = self.queue.peek_time() {
+            if at > self.end {
+                break;
+            }
+            let (at, ev) = self.queue.pop().expect("peeked");
+            self.now = at;
+            self.dispatch(ev);
+            if ev == Ev::Sample {
+                progress.update(self.now, self.events, self.watching_viewers());
+            }
+        }
+        self.now = self.end;
+        progress.finish(self.events);
+        let wall_s = wall.elapsed().as_secs_f64();
+        crate::report::finish(self, wall_s)
+    }
+
+    fn schedule_start(&mut self) {
+        self.queue.push(1_000_000.min(self.end), Ev::Sample);
+        for (i, ev) in self.population.initial_events(&mut self.rng_arrivals) {
+            self.queue.push(i, ev);
+        }
+        for (i, f) in self.sc.faults.clone().iter().enumerate() {
+            self.queue
+                .push((f.at_s() * 1e6).round() as u64, Ev::FaultStart(i as u16));
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver(slot) => {
+                self.events += 1;
+                let m = self.queue.take_message(slot);
+                self.deliver(m);
+            }
+            Ev::Timer { node, gen } => {
+                let s = &mut self.slots[node as usize];
+                if s.timer_gen != gen {
+                    return;
+                }
+                self.events += 1;
+                s.timer_at = NO_TIMER;
+                let now = Timestamp(self.now);
+                if node == 0 {
+                    self.coord.handle_timeout(now);
+                    self.drain_coord();
+                } else if let Some(n) = s.node.as_mut() {
+                    n.handle_timeout(now);
+                    self.drain_node(node);
+                }
+            }
+            Ev::Ingest => {
+                self.events += 1;
+                self.ingest_next();
+            }
+            Ev::Sample => {
+                self.events += 1;
+                self.sample();
+                let next = self.now + 1_000_000;
+                if next <= self.end {
+                    self.queue.push(next, Ev::Sample);
+                }
+            }
+            Ev::Arrival(p) => {
+                self.events += 1;
+                self.arrival(p);
+            }
+            Ev::Leave(id) => {
+                self.events += 1;
+                self.viewer_leave(id);
+            }
+            Ev::LeaveWave(p) => {
+                self.events += 1;
+                self.leave_wave(p);
+            }
+            Ev::FaultStart(i) => {
+                self.events += 1;
+                self.fault_start(i as usize);
+            }
+            Ev::FaultEnd(i) => {
+                self.events += 1;
+                self.fault_end(i as usize);
+            }
+            Ev::LinkDown { node, peer } => {
+                self.events += 1;
+                self.link_down(node, peer);
+            }
+        }
+    }
+
+    fn deliver(&mut self, m: InFlight) {
+        let InFlight { from, to, msg } = m;
+        let now = Timestamp(self.now);
+        if to == 0 {
+            self.coord.handle_message(now, NodeId(from), msg);
+            self.drain_coord();
+            return;
+        }
+        let Some(node) = self.slots[to as usize].node.as_mut() else {
+            self.metrics.to_departed += 1;
+            return;
+        };
+        if msg.is_block() {
+            self.metrics.block_msgs_received += 1;
+        }
+        node.handle_message(now, NodeId(from), msg);
+        self.drain_node(to);
+    }
+
+    /// Sends one message through the network model.
+    pub(crate) fn send(&mut self, from: u32, to: u32, msg: Message) {
+        if to as usize >= self.slots.len() {
+            self.metrics.to_unknown += 1;
+            return;
+        }
+        let bytes = wire_bytes(&msg);
+        match self.net.send(self.now, from, to, bytes) {
+            Ok(d) => {
+                let up = self.net.uplink_kbps(from);
+                self.checker.on_departure(from, &d, bytes, up);
+                if msg.is_block() {
+                    self.metrics.media_bytes += bytes;
+                    if from == self.origin {
+                        self.metrics.origin_upload_bytes += bytes;
+                    }
+                    if self.net.region_of(from) != self.net.region_of(to) {
+                        self.metrics.media_cross_region_bytes += bytes;
+                    }
+                } else {
+                    self.metrics.control_bytes += bytes;
+                    self.metrics.control_messages += 1;
+                }
+                self.queue.push_message(d.arrival, from, to, msg);
+            }
+            Err(_) => self.metrics.dropped_messages += 1,
+        }
+    }
+
+    /// Drains a node machine after an input: transmits, events, timer.
+    pub(crate) fn drain_node(&mut self, id: u32) {
+        let Some(mut node) = self.slots[id as usize].node.take() else {
+            return;
+        };
+        self.drain_boxed(id, &mut node);
+        let want = node.poll_timeout();
+        self.slots[id as usize].node = Some(node);
+        self.reschedule(id, want);
+    }
+
+    /// Drains a machine that is out of its slot (also used for a departing viewer).
+    pub(crate) fn drain_boxed(&mut self, id: u32, node: &mut tiercast_node::Node) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = node.poll_transmit() {
+                moved = true;
+                self.send(id, t.to.0, t.msg);
+            }
+            while let Some(e) = node.poll_event() {
+                moved = true;
+                self.on_node_event(id, e);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    pub(crate) fn drain_coord(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.coord.poll_transmit() {
+                moved = true;
+                self.send(0, t.to.0, t.msg);
+            }
+            while let Some(e) = self.coord.poll_event() {
+                moved = true;
+                self.on_coord_event(e);
+            }
+            if !moved {
+                break;
+            }
+        }
+        let want = self.coord.poll_timeout();
+        self.reschedule(0, want);
+    }
+
+    /// Keeps exactly one live timer entry per machine.
+    pub(crate) fn reschedule(&mut self, id: u32, want: Option<Timestamp>) {
+        let s = &mut self.slots[id as usize];
+        match want {
+            None => {
+                if s.timer_at != NO_TIMER {
+                    s.timer_gen = s.timer_gen.wrapping_add(1);
+                    s.timer_at = NO_TIMER;
+                }
+            }
+            Some(t) if t.0 != s.timer_at => {
+                s.timer_gen = s.timer_gen.wrapping_add(1);
+                s.timer_at = t.0;
+                let gen = s.timer_gen;
+                self.queue
+                    .push(t.0.max(self.now), Ev::Timer { node: id, gen });
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Forgets a machine's pending timer (it crashed or left).
+    pub(crate) fn cancel_timer(&mut self, id: u32) {
+        let s = &mut self.slots[id as usize];
+        s.timer_gen = s.timer_gen.wrapping_add(1);
+        s.timer_at = NO_TIMER;
+    }
+
+    fn on_coord_event(&mut self, e: CoordEvent) {
+        self.log.record(self.now, &e);
+        match &e {
+            CoordEvent::NodeTimedOut { node } => self.faults.on_timed_out(node.0, self.now),
+            CoordEvent::Reassigned { node, removed, .. } => {
+                self.faults.on_reassigned(node.0, removed, self.now)
+            }
+            _ => {}
+        }
+        if self.opts.keep_events {
+            self.log.keep(self.now, e);
+        }
+    }
+
+    fn on_node_event(&mut self, id: u32, e: Event) {
+        match e {
+            Event::BlockStored { block } => match self.role(id) {
+                Role::Viewer => {
+                    self.metrics.unique_blocks_stored += 1;
+                    self.viewer_block(id, &block);
+                    if self.plants.contains(&crate::world::Plant::DoubleCount) {
+                        self.plants
+                            .retain(|p| *p != crate::world::Plant::DoubleCount);
+                        self.viewer_block(id, &block);
+                    }
+                }
+                Role::Relay => self.metrics.unique_blocks_stored += 1,
+                _ => {}
+            },
+            Event::ChannelReady(desc) => self.channel_ready(desc),
+            Event::ParentConnected { parent, .. } => {
+                self.faults.on_parent_connected(id, parent.0, self.now)
+            }
+            Event::Watching { .. } if self.role(id) == Role::Viewer => {
+                let vi = (id - self.first_viewer) as usize;
+                self.viewers[vi].new_session();
+            }
+            Event::WatchDenied { .. } => self.metrics.watch_denied += 1,
+            Event::LoginDenied { .. } => self.metrics.login_denied += 1,
+            Event::Invalid { .. } => self.metrics.node_invalid += 1,
+            _ => {}
+        }
+    }
+
+    pub(crate) fn watching_viewers(&self) -> u64 {
+        self.metrics.watching
+    }
+}

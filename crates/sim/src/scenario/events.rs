@@ -1,0 +1,176 @@
+//! Arrivals and faults of a scenario (X5; V10's failure cases, V11's partitions):
+//! `[[arrivals]]` (flash crowds, churn, leave waves) and `[[faults]]` (crashes,
+//! leaves, link cuts, partitions), as serde reads them.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use tiercast_netmodel::Distribution;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spacing {
+    /// Independent uniform times in the window.
+    #[default]
+    Random,
+    /// `start + i·over/count`.
+    Even,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Arrival {
+    /// `count` viewers arrive between `start_s` and `start_s + over_s`.
+    FlashCrowd {
+        count: u64,
+        #[serde(default)]
+        start_s: f64,
+        #[serde(default)]
+        over_s: f64,
+        #[serde(default)]
+        spacing: Spacing,
+        #[serde(default)]
+        region: Option<String>,
+        #[serde(default)]
+        region_weights: Option<BTreeMap<String, f64>>,
+        /// Session length in seconds; default: stay to the end.
+        #[serde(default)]
+        session_s: Option<Distribution>,
+    },
+    /// Poisson arrivals (`rate_per_s`) or a steady `population` (each leaver replaced).
+    Churn {
+        #[serde(default)]
+        rate_per_s: Option<f64>,
+        #[serde(default)]
+        population: Option<u64>,
+        /// The initial population arrives over this long.
+        #[serde(default)]
+        ramp_s: f64,
+        session_s: Distribution,
+        #[serde(default)]
+        start_s: f64,
+        #[serde(default)]
+        until_s: Option<f64>,
+        #[serde(default)]
+        region: Option<String>,
+        #[serde(default)]
+        region_weights: Option<BTreeMap<String, f64>>,
+    },
+    /// A `fraction` of the viewers present at `at_s` (or the listed ones) leave over `over_s`.
+    LeaveWave {
+        #[serde(default)]
+        fraction: Option<f64>,
+        #[serde(default)]
+        labels: Option<Vec<String>>,
+        at_s: f64,
+        #[serde(default)]
+        over_s: f64,
+    },
+}
+
+/// Which relays a crash or leave hits: listed labels, or a fraction / count of a class or tier.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    pub nodes: Option<Vec<String>>,
+    pub class: Option<String>,
+    pub tier: Option<u8>,
+    pub fraction: Option<f64>,
+    pub count: Option<u32>,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Nodes stop dead; peers notice after `network.link_timeout_ms`.
+    Crash {
+        #[serde(default)]
+        nodes: Option<Vec<String>>,
+        #[serde(default)]
+        class: Option<String>,
+        #[serde(default)]
+        tier: Option<u8>,
+        #[serde(default)]
+        fraction: Option<f64>,
+        #[serde(default)]
+        count: Option<u32>,
+        /// Pick only among relays the coordinator has active for the channel.
+        #[serde(default)]
+        active: bool,
+        at_s: f64,
+    },
+    /// Nodes exit; their links close, peers notice after one latency.
+    Leave {
+        #[serde(default)]
+        nodes: Option<Vec<String>>,
+        #[serde(default)]
+        class: Option<String>,
+        #[serde(default)]
+        tier: Option<u8>,
+        #[serde(default)]
+        fraction: Option<f64>,
+        #[serde(default)]
+        count: Option<u32>,
+        /// Pick only among relays the coordinator has active for the channel.
+        #[serde(default)]
+        active: bool,
+        at_s: f64,
+    },
+    /// Every link between nodes `a` and `b` (labels or class names) is cut.
+    LinkCut {
+        a: String,
+        b: String,
+        at_s: f64,
+        #[serde(default)]
+        until_s: Option<f64>,
+    },
+    /// The listed regions are cut off from the others.
+    Partition {
+        regions: Vec<String>,
+        at_s: f64,
+        #[serde(default)]
+        until_s: Option<f64>,
+    },
+}
+
+impl Fault {
+    /// The nodes a crash or leave hits (None for cuts and partitions).
+    pub fn target(&self) -> Option<Target> {
+        match self {
+            Fault::Crash {
+                nodes,
+                class,
+                tier,
+                fraction,
+                count,
+                active,
+                ..
+            }
+            | Fault::Leave {
+                nodes,
+                class,
+                tier,
+                fraction,
+                count,
+                active,
+                ..
+            } => Some(Target {
+                nodes: nodes.clone(),
+                class: class.clone(),
+                tier: *tier,
+                fraction: *fraction,
+                count: *count,
+                active: *active,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn at_s(&self) -> f64 {
+        match self {
+            Fault::Crash { at_s, .. }
+            | Fault::Leave { at_s, .. }
+            | Fault::LinkCut { at_s, .. }
+            | Fault::Partition { at_s, .. } => *at_s,
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The scenario file (X5; strategy switches for V6/V7, regions for V11, faults for
+//! V10): TOML read with serde, every table `deny_unknown_fields`, then checked by
+//! [`validate`] with errors that name the field. docs/SCENARIOS.md documents every
+//! field and default.
+
+mod check_events;
+pub mod events;
+pub mod validate;
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tiercast_netmodel::Distribution;
+
+pub use events::{Arrival, Fault, Spacing, Target};
+pub use validate::ScenarioError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataPlane {
+    /// Real blocks through the machines and the network model.
+    Blocks,
+    /// No blocks: delivery computed each second from the machines' parent links.
+    Rate,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub data_plane: DataPlane,
+    /// Start of the steady part (relays_steady_ratio); default: half the duration.
+    #[serde(default)]
+    pub steady_from_s: Option<f64>,
+    /// A block is on time when it reaches the viewer within this of its origin time.
+    #[serde(default = "d_deadline")]
+    pub playout_deadline_ms: u64,
+    /// A viewer that never starts is counted as starving from this long after its watch.
+    #[serde(default = "d_grace")]
+    pub startup_grace_ms: u64,
+    pub stream: Stream,
+    #[serde(default = "d_regions")]
+    pub regions: Vec<RegionSpec>,
+    #[serde(default)]
+    pub latency: Latency,
+    #[serde(default)]
+    pub network: Network,
+    pub node_classes: Vec<NodeClass>,
+    #[serde(default)]
+    pub viewers: Viewers,
+    #[serde(default)]
+    pub arrivals: Vec<Arrival>,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default)]
+    pub output: Output,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stream {
+    pub rate_kbps: u32,
+    #[serde(default = "d_block_bytes")]
+    pub block_bytes: u32,
+    #[serde(default = "d_channel")]
+    pub channel: String,
+    /// Blocks mode: a keyframe block every this many ms (a new child starts there).
+    #[serde(default = "d_keyframe")]
+    pub keyframe_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSpec {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    /// One-way latency in ms, `matrix_ms[from][to]`; may be omitted with one region.
+    #[serde(default)]
+    pub matrix_ms: Option<Vec<Vec<f64>>>,
+    #[serde(default)]
+    pub jitter_ms: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Loss probability per transmission attempt on every link.
+    #[serde(default)]
+    pub loss: f64,
+    /// Loss per region pair, overriding `loss`.
+    #[serde(default)]
+    pub loss_matrix: Option<Vec<Vec<f64>>>,
+    /// Messages are dropped when a node's uplink has more than this backlog.
+    #[serde(default = "d_queue_limit")]
+    pub uplink_queue_limit_ms: u64,
+    /// How long a node takes to notice a crashed peer or a cut link (link idle timeout).
+    #[serde(default = "d_link_timeout")]
+    pub link_timeout_ms: u64,
+    /// Where the coordinator runs; default: the first region.
+    #[serde(default)]
+    pub coordinator_region: Option<String>,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            loss: 0.0,
+            loss_matrix: None,
+            uplink_queue_limit_ms: d_queue_limit(),
+            link_timeout_ms: d_link_timeout(),
+            coordinator_region: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassRole {
+    Origin,
+    Relay,
+}
+
+/// Where nodes of a class or arrivals are placed: one region or weights per region.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub region_weights: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeClass {
+    pub name: String,
+    pub role: ClassRole,
+    #[serde(default)]
+    pub tier: u8,
+    #[serde(default = "d_one")]
+    pub count: u32,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub region_weights: Option<BTreeMap<String, f64>>,
+    /// Children (child relays + viewers) one node takes.
+    pub capacity: u32,
+    #[serde(default)]
+    pub max_threshold: Option<u32>,
+    #[serde(default)]
+    pub min_threshold: Option<u32>,
+    pub uplink_kbps: Distribution,
+    #[serde(default)]
+    pub downlink_kbps: Option<Distribution>,
+    #[serde(default)]
+    pub buffer_blocks: Option<usize>,
+}
+
+impl NodeClass {
+    pub fn placement(&self) -> Placement {
+        Placement {
+            region: self.region.clone(),
+            region_weights: self.region_weights.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Viewers {
+    #[serde(default = "d_viewer_up")]
+    pub uplink_kbps: Distribution,
+    #[serde(default = "d_viewer_down")]
+    pub downlink_kbps: Distribution,
+    #[serde(default = "d_viewer_buffer")]
+    pub buffer_blocks: usize,
+    /// Viewers are labelled `<label><n>`, n counting arrivals from 1.
+    #[serde(default = "d_label")]
+    pub label: String,
+}
+
+impl Default for Viewers {
+    fn default() -> Self {
+        Viewers {
+            uplink_kbps: d_viewer_up(),
+            downlink_kbps: d_viewer_down(),
+            buffer_blocks: d_viewer_buffer(),
+            label: d_label(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    /// DISTRIBUTE threshold for every relay class without its own (0: capacity).
+    #[serde(default)]
+    pub max_threshold: u32,
+    #[serde(default = "d_min_threshold")]
+    pub min_threshold: u32,
+    #[serde(default = "d_one_usize")]
+    pub parents_per_relay: usize,
+    #[serde(default = "d_hb")]
+    pub heartbeat_interval_ms: u64,
+    #[serde(default = "d_hb_timeout")]
+    pub heartbeat_timeout_ms: u64,
+    /// Viewers' heartbeat interval; default: `heartbeat_interval_ms`.
+    #[serde(default)]
+    pub viewer_heartbeat_interval_ms: Option<u64>,
+    /// Whether protocol viewers send heartbeats at all (relays always do).
+    #[serde(default = "d_true")]
+    pub viewer_heartbeats: bool,
+    /// V10: a relay reports a parent silent this long while another delivers (0: off);
+    /// default: the node's own default.
+    #[serde(default)]
+    pub parent_silence_ms: Option<u64>,
+    /// V7: a relay's look-ahead ΔT for DISTRIBUTE / CONSOLIDATE (0: thresholds only);
+    /// default: the coordinator's ΔT when `prediction` is on, else 0.
+    #[serde(default)]
+    pub predict_delta_t_ms: Option<u64>,
+    #[serde(default = "d_watch_retry")]
+    pub watch_retry_ms: u64,
+    #[serde(default = "d_retry_after")]
+    pub retry_after_s: u32,
+    /// V7: predicted login/logoff rates drive DISTRIBUTE and CONSOLIDATE.
+    #[serde(default)]
+    pub prediction: bool,
+    /// V6: DISTRIBUTE activates a server farm sized by the arrival rate.
+    #[serde(default)]
+    pub farms: bool,
+    /// V6/V7 tuning, passed to the coordinator when given (its defaults otherwise).
+    #[serde(default)]
+    pub alpha_arrival: Option<f64>,
+    #[serde(default)]
+    pub delta_t_ms: Option<u64>,
+    #[serde(default)]
+    pub stability_sp_ms: Option<u64>,
+    #[serde(default)]
+    pub smoothing_alpha: Option<f64>,
+    #[serde(default)]
+    pub smoothing_beta: Option<f64>,
+    #[serde(default)]
+    pub max_farm_size: Option<usize>,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        toml::from_str("").expect("every strategy field has a default")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    #[serde(default = "d_true")]
+    pub plots: bool,
+    #[serde(default = "d_true")]
+    pub event_log: bool,
+    #[serde(default = "d_true")]
+    pub nodes_csv: bool,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            plots: true,
+            event_log: true,
+            nodes_csv: true,
+        }
+    }
+}
+
+fn d_deadline() -> u64 {
+    5000
+}
+fn d_grace() -> u64 {
+    5000
+}
+fn d_regions() -> Vec<RegionSpec> {
+    vec![RegionSpec {
+        name: "default".into(),
+    }]
+}
+fn d_block_bytes() -> u32 {
+    16 * 1024
+}
+fn d_channel() -> String {
+    "live".into()
+}
+fn d_keyframe() -> u64 {
+    2000
+}
+fn d_queue_limit() -> u64 {
+    2000
+}
+fn d_link_timeout() -> u64 {
+    10_000
+}
+fn d_one() -> u32 {
+    1
+}
+fn d_one_usize() -> usize {
+    1
+}
+fn d_viewer_up() -> Distribution {
+    Distribution::fixed(5_000.0)
+}
+fn d_viewer_down() -> Distribution {
+    Distribution::fixed(50_000.0)
+}
+fn d_viewer_buffer() -> usize {
+    8
+}
+fn d_label() -> String {
+    "u".into()
+}
+fn d_min_threshold() -> u32 {
+    2
+}
+fn d_hb() -> u64 {
+    1000
+}
+fn d_hb_timeout() -> u64 {
+    3500
+}
+fn d_watch_retry() -> u64 {
+    500
+}
+fn d_retry_after() -> u32 {
+    2
+}
+fn d_true() -> bool {
+    true
+}
+
+impl Scenario {
+    /// Parses and validates a scenario.
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        let sc: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        sc.validate()?;
+        Ok(sc)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::Io(format!("{}: {e}", path.display())))?;
+        Self::from_toml(&text).map_err(|e| e.in_file(path))
+    }
+
+    pub fn duration_us(&self) -> u64 {
+        (self.duration_s * 1e6).round() as u64
+    }
+
+    /// Microseconds between two blocks at the stream rate.
+    pub fn block_interval_us(&self) -> u64 {
+        (self.stream.block_bytes as u64 * 8000 / self.stream.rate_kbps.max(1) as u64).max(1)
+    }
+
+    pub fn steady_from_us(&self) -> u64 {
+        (self.steady_from_s.unwrap_or(self.duration_s / 2.0) * 1e6).round() as u64
+    }
+
+    /// The coordinator's configuration from `[strategy]`.
+    pub fn coordinator_config(&self) -> tiercast_coordinator::CoordinatorConfig {
+        let s = &self.strategy;
+        let d = tiercast_coordinator::CoordinatorConfig::default();
+        tiercast_coordinator::CoordinatorConfig {
+            parents_per_relay: s.parents_per_relay,
+            heartbeat_interval_ms: s.heartbeat_interval_ms,
+            heartbeat_timeout_ms: s.heartbeat_timeout_ms,
+            retry_after_s: s.retry_after_s,
+            prediction: s.prediction,
+            farms: s.farms,
+            alpha_arrival: s.alpha_arrival.unwrap_or(d.alpha_arrival),
+            delta_t_ms: s.delta_t_ms.unwrap_or(d.delta_t_ms),
+            stability_sp_ms: s.stability_sp_ms.unwrap_or(d.stability_sp_ms),
+            smoothing_alpha: s.smoothing_alpha.unwrap_or(d.smoothing_alpha),
+            smoothing_beta: s.smoothing_beta.unwrap_or(d.smoothing_beta),
+            max_farm_size: s.max_farm_size.unwrap_or(d.max_farm_size),
+            ..d
+        }
+    }
+
+    pub fn viewer_heartbeat_ms(&self) -> u64 {
+        self.strategy
+            .viewer_heartbeat_interval_ms
+            .unwrap_or(self.strategy.heartbeat_interval_ms)
+    }
+}

@@ -1,0 +1,194 @@
+//! What the simulator keeps per viewer (X5): when it started watching, when it was
+//! first served, and — in blocks mode — a 256-seq window of the blocks it received,
+//! which both counts blocks once (continuity) and catches a block stored twice in
+//! one watch session (an invariant). About 90 bytes a viewer.
+
+/// Not set yet.
+pub(crate) const NONE: u64 = u64::MAX;
+/// Seqs tracked behind the highest one.
+pub(crate) const WINDOW: u64 = 256;
+
+/// Viewer groups taken at the first relay fault, by the viewer's relay then:
+/// it had two or more connected parents and kept at least one;
+pub(crate) const GROUP_REDUNDANT: u8 = 1;
+/// it lost every connected parent (or crashed itself, or the viewer had no relay);
+pub(crate) const GROUP_ORPHANED: u8 = 2;
+/// it had one connected parent, which survived.
+pub(crate) const GROUP_SINGLE: u8 = 3;
+
+#[derive(Clone, Debug)]
+pub(crate) struct ViewerStats {
+    pub watch_at: u64,
+    /// When it left, `NONE` while watching.
+    pub end_at: u64,
+    /// First block (blocks mode) or first served sample (rate mode).
+    pub first_at: u64,
+    pub first_seq: u64,
+    pub highest: u64,
+    /// Bit `i` of the 256-bit window: seq `highest - i` was received.
+    pub window: [u64; 4],
+    /// Seqs at or below this were from before a re-watch (may come again).
+    pub session_floor: u64,
+    /// Blocks received within the playout deadline.
+    pub on_time: u64,
+    /// On-time blocks cut at or after the first relay fault.
+    pub post_on_time: u64,
+    pub recv_in_sample: u32,
+    pub process: u16,
+    pub group: u8,
+    pub sessions: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mark {
+    New,
+    /// Seen before in this watch session: a block counted twice.
+    Duplicate,
+    /// Received before a re-watch and sent again by the new relay: not counted.
+    Resent,
+    /// Older than the window: cannot be checked, not counted.
+    TooOld,
+}
+
+impl ViewerStats {
+    pub fn new(now: u64, process: u16) -> Self {
+        ViewerStats {
+            watch_at: now,
+            end_at: NONE,
+            first_at: NONE,
+            first_seq: NONE,
+            highest: 0,
+            window: [0; 4],
+            session_floor: NONE,
+            on_time: 0,
+            post_on_time: 0,
+            recv_in_sample: 0,
+            process,
+            group: 0,
+            sessions: 0,
+        }
+    }
+
+    pub fn watching(&self) -> bool {
+        self.end_at == NONE
+    }
+
+    fn bit(&self, i: u64) -> bool {
+        self.window[(i / 64) as usize] >> (i % 64) & 1 == 1
+    }
+
+    fn set(&mut self, i: u64) {
+        self.window[(i / 64) as usize] |= 1 << (i % 64);
+    }
+
+    fn shift(&mut self, k: u64) {
+        if k >= WINDOW {
+            self.window = [0; 4];
+            return;
+        }
+        let (q, r) = ((k / 64) as usize, (k % 64) as u32);
+        let old = self.window;
+        for w in (0..4).rev() {
+            let hi = if w >= q { old[w - q] << r } else { 0 };
+            let lo = if r > 0 && w > q {
+                old[w - q - 1] >> (64 - r)
+            } else {
+                0
+            };
+            self.window[w] = hi | lo;
+        }
+    }
+
+    /// A new watch session began (the viewer was sent to a relay again).
+    pub fn new_session(&mut self) {
+        self.sessions = self.sessions.saturating_add(1);
+        if self.sessions > 1 && self.first_seq != NONE {
+            self.session_floor = self.highest;
+        }
+    }
+
+    /// Records that block `seq` was stored.
+    pub fn mark(&mut self, seq: u64) -> Mark {
+        if self.first_seq == NONE {
+            self.first_seq = seq;
+            self.highest = seq;
+            self.window = [1, 0, 0, 0];
+            return Mark::New;
+        }
+        if seq > self.highest {
+            self.shift(seq - self.highest);
+            self.highest = seq;
+            self.set(0);
+            return Mark::New;
+        }
+        let d = self.highest - seq;
+        if d >= WINDOW {
+            return Mark::TooOld;
+        }
+        if self.bit(d) {
+            if self.session_floor != NONE && seq <= self.session_floor {
+                return Mark::Resent;
+            }
+            return Mark::Duplicate;
+        }
+        self.set(d);
+        Mark::New
+    }
+
+    /// Received seqs above `s_end` (all still in the window when `highest - s_end < 256`).
+    pub fn received_above(&self, s_end: u64) -> u64 {
+        if self.first_seq == NONE || self.highest <= s_end {
+            return 0;
+        }
+        let n = (self.highest - s_end).min(WINDOW);
+        (0..n).filter(|i| self.bit(*i)).count() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_counts_once_and_catches_duplicates() {
+        let mut v = ViewerStats::new(0, 0);
+        assert_eq!(v.mark(10), Mark::New);
+        assert_eq!(v.mark(12), Mark::New);
+        assert_eq!(v.mark(11), Mark::New);
+        assert_eq!(v.mark(11), Mark::Duplicate);
+        assert_eq!(v.mark(200), Mark::New);
+        assert_eq!(v.mark(12), Mark::Duplicate, "still inside the window");
+        assert_eq!(v.mark(300), Mark::New);
+        assert_eq!(v.mark(12), Mark::TooOld);
+        assert_eq!(v.received_above(150), 2);
+        assert_eq!(v.received_above(250), 1);
+        assert_eq!(v.received_above(300), 0);
+    }
+
+    #[test]
+    fn shifting_across_words_keeps_bits() {
+        let mut v = ViewerStats::new(0, 0);
+        for s in [0u64, 1, 63, 64, 65, 127, 128] {
+            v.mark(s);
+        }
+        v.mark(190);
+        for s in [0u64, 1, 63, 64, 65, 127, 128, 190] {
+            assert_eq!(v.mark(s), Mark::Duplicate, "{s}");
+        }
+        assert_eq!(v.mark(2), Mark::New);
+        assert_eq!(v.received_above(0), 8);
+    }
+
+    #[test]
+    fn blocks_sent_again_after_a_rewatch_are_not_duplicates() {
+        let mut v = ViewerStats::new(0, 0);
+        v.new_session();
+        for s in 0..10 {
+            v.mark(s);
+        }
+        v.new_session();
+        assert_eq!(v.mark(8), Mark::Resent);
+        assert_eq!(v.mark(10), Mark::New);
+        assert_eq!(v.mark(10), Mark::Duplicate);
+    }
+}
