@@ -58,7 +58,7 @@ impl Coordinator {
         self.registry
             .relays_in(region, tier)
             .into_iter()
-            .filter(|n| !m.is_active(*n) && self.registry.get(*n).is_some_and(|r| r.has_room()))
+            .filter(|n| !m.is_active(*n) && self.has_room(*n))
             .collect()
     }
 
@@ -125,10 +125,7 @@ impl Coordinator {
             if chosen.len() >= k {
                 break;
             }
-            if !chosen.contains(&n)
-                && n != for_node
-                && self.registry.get(n).is_some_and(|r| r.has_room())
-            {
+            if !chosen.contains(&n) && n != for_node && self.has_room(n) {
                 chosen.push(n);
             }
         }
@@ -175,6 +172,27 @@ impl Coordinator {
         m.newest_in(region, tier)
             .find(|n| m.active[n].phase == RelayPhase::Expanding && room(n))
             .or_else(|| m.newest_in(region, tier).find(|n| room(n)))
+    }
+
+    /// A node's load as the coordinator books it: its last report or the child
+    /// relays it was given (whichever is more, as a child logs in only when it has
+    /// children of its own), plus viewers sent to it since the report.
+    pub(crate) fn load_of(&self, node: NodeId) -> u32 {
+        let Some(r) = self.registry.get(node) else {
+            return u32::MAX;
+        };
+        let booked: u32 = self
+            .channels
+            .values()
+            .map(|m| m.relay_children_of(node))
+            .sum();
+        r.reported_load.max(booked).saturating_add(r.pending)
+    }
+
+    pub(crate) fn has_room(&self, node: NodeId) -> bool {
+        self.registry
+            .get(node)
+            .is_some_and(|r| r.alive && self.load_of(node) < r.capacity)
     }
 
     /// The region a node registered in.
@@ -249,10 +267,9 @@ impl Coordinator {
         let Some(m) = self.channels.get_mut(&channel) else {
             return;
         };
-        let Some(a) = m.active.get_mut(&node) else {
+        if m.replace_parents(node, new.clone()).is_none() {
             return;
-        };
-        a.parents = new.clone();
+        }
         let added: Vec<NodeId> = new.iter().copied().filter(|p| !old.contains(p)).collect();
         let removed: Vec<NodeId> = old.iter().copied().filter(|p| !new.contains(p)).collect();
         if added.is_empty() && removed.is_empty() {

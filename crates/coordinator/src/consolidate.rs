@@ -48,7 +48,7 @@ impl Coordinator {
         let target = others.iter().copied().find(|n| {
             self.registry
                 .get(*n)
-                .is_some_and(|r| r.alive && r.estimated_load() + moving <= r.capacity)
+                .is_some_and(|r| r.alive && self.load_of(*n).saturating_add(moving) <= r.capacity)
         });
         let Some(target) = target else {
             self.ignore_consolidate(channel, from, "no other relay of the tier has room");

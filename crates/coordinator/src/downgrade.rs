@@ -37,8 +37,7 @@ impl Coordinator {
             // The parent is the origin: nothing can stand in for it.
             return;
         };
-        let room =
-            |c: &Coordinator, n: NodeId| c.registry.get(n).is_some_and(|r| r.alive && r.has_room());
+        let room = |c: &Coordinator, n: NodeId| c.has_room(n);
         // 1. Another active relay of the parent tier.
         let alternative = m
             .newest_in(region, upper)

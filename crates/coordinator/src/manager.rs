@@ -33,6 +33,8 @@ pub struct ChannelManager {
     pub active: BTreeMap<NodeId, ActiveRelay>,
     /// Active relays per (region, tier) by activation order.
     by_tier: BTreeMap<(RegionId, Tier), BTreeMap<u64, NodeId>>,
+    /// How many active relays name each node as a parent (booked capacity).
+    relay_children: BTreeMap<NodeId, u32>,
     /// Per tier: arrival rate and server farms (V6).
     pub farms: BTreeMap<Tier, crate::farm::TierFarms>,
     next_order: u64,
@@ -45,6 +47,7 @@ impl ChannelManager {
             origin,
             active: BTreeMap::new(),
             by_tier: BTreeMap::new(),
+            relay_children: BTreeMap::new(),
             farms: BTreeMap::new(),
             next_order: 0,
         }
@@ -86,7 +89,32 @@ impl ChannelManager {
         if let Some(t) = self.by_tier.get_mut(&(a.region, a.tier)) {
             t.remove(&a.order);
         }
+        self.book(&a.parents, -1);
         Some(a)
+    }
+
+    /// Gives an active relay new parents; returns the old ones.
+    pub fn replace_parents(&mut self, node: NodeId, new: Vec<NodeId>) -> Option<Vec<NodeId>> {
+        let a = self.active.get_mut(&node)?;
+        let old = std::mem::replace(&mut a.parents, new.clone());
+        self.book(&old, -1);
+        self.book(&new, 1);
+        Some(old)
+    }
+
+    fn book(&mut self, parents: &[NodeId], delta: i32) {
+        for p in parents {
+            let c = self.relay_children.entry(*p).or_insert(0);
+            *c = c.saturating_add_signed(delta);
+            if *c == 0 {
+                self.relay_children.remove(p);
+            }
+        }
+    }
+
+    /// Active relays of this channel that take the stream from `parent`.
+    pub fn relay_children_of(&self, parent: NodeId) -> u32 {
+        self.relay_children.get(&parent).copied().unwrap_or(0)
     }
 
     /// Active relays of a region's tier, most recently activated first.

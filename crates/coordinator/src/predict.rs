@@ -270,7 +270,7 @@ impl Coordinator {
         self.registry
             .get(node)
             .filter(|r| r.alive)
-            .map_or(0, |r| r.capacity.saturating_sub(r.estimated_load()))
+            .map_or(0, |r| r.capacity.saturating_sub(self.load_of(node)))
     }
 
     /// Room left in the tier's active relays for the channel.

@@ -1,6 +1,7 @@
 //! Where a viewer goes (V2, the seed's DNS redirection as an HTTP 302 or a `WatchAt`
 //! message; V11: to relays of the viewer's region — or, when that region has no
-//! relays, of the default region "", else of the first region that has some): the
+//! relays, of the default region "", else of the first region that has some; when
+//! the region is full, of another region with room): the
 //! entry relay of the region's bottom tier (the most recently activated one
 //! still expanding with room), else any active relay of that tier with room, else an
 //! idle relay activated for it, else an active relay of a tier above with room;
@@ -76,10 +77,37 @@ impl Coordinator {
         let region = self
             .viewer_region(region_name)
             .ok_or(DenyReason::TierFull)?;
-        let bottom = self
+        // The viewer's region first; when it is full, the other regions in turn.
+        let mut pick = self.pick_in_region(now, channel, region);
+        if pick.is_none() {
+            for other in self.registry.regions_with_relays() {
+                if other != region {
+                    pick = self.pick_in_region(now, channel, other);
+                    if pick.is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+        let relay = pick.ok_or(DenyReason::TierFull)?;
+        let desc = self.channels[&channel].desc.clone();
+        let info = self
             .registry
-            .bottom_tier(region)
+            .get(relay)
+            .map(|r| r.info.clone())
             .ok_or(DenyReason::TierFull)?;
+        Ok((desc, info))
+    }
+
+    /// A relay with room for a viewer in `region`: a farm member, the entry relay of
+    /// the bottom tier, an idle relay activated for it, or a relay of a tier above.
+    fn pick_in_region(
+        &mut self,
+        now: Timestamp,
+        channel: tiercast_proto::ChannelId,
+        region: RegionId,
+    ) -> Option<NodeId> {
+        let bottom = self.registry.bottom_tier(region)?;
         if self
             .channels
             .get(&channel)
@@ -100,15 +128,7 @@ impl Coordinator {
             }
             idle
         });
-        let pick = pick.or_else(|| self.upper_tier_with_room(channel, region, bottom));
-        let relay = pick.ok_or(DenyReason::TierFull)?;
-        let desc = self.channels[&channel].desc.clone();
-        let info = self
-            .registry
-            .get(relay)
-            .map(|r| r.info.clone())
-            .ok_or(DenyReason::TierFull)?;
-        Ok((desc, info))
+        pick.or_else(|| self.upper_tier_with_room(channel, region, bottom))
     }
 
     fn upper_tier_with_room(

@@ -131,6 +131,23 @@ impl Node {
             by: from,
             reason,
         });
+        if self.cfg.role == tiercast_proto::NodeRole::Relay
+            && self
+                .channels
+                .get(&channel)
+                .is_some_and(|c| c.parents.contains(from))
+        {
+            // A parent that refuses us (full, or no longer carrying the channel) is a
+            // bad link: the coordinator finds another (V10).
+            if let Some(l) = self
+                .channels
+                .get_mut(&channel)
+                .and_then(|c| c.parents.get_mut(from))
+            {
+                l.state = ParentState::Assigned;
+            }
+            self.report_downgrade(channel, from);
+        }
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };

@@ -36,8 +36,13 @@ pub struct Metrics {
     pub control_overhead: f64,
     pub duplicate_factor: f64,
     pub distribute_events: u64,
+    /// DISTRIBUTE requests that started an activation round (not absorbed by a farm).
+    pub distribute_rounds: u64,
     pub consolidate_events: u64,
     pub denied_joins: u64,
+    /// Viewer placements beyond one per viewer: a viewer sent elsewhere again after
+    /// its relay refused it (full, or no longer carrying the channel).
+    pub redirected_logins: u64,
     pub login_denied: u64,
     pub active_relays_max: u32,
     pub relays_lower_bound: u32,
@@ -119,6 +124,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
     let ms = |us: u64| us as f64 / 1000.0;
     let f = &sim.faults;
     let cstats = sim.coord.stats();
+    let count = |kind: &str| sim.log.counts.get(kind).copied().unwrap_or(0);
     let net = sim.net.stats();
     let dropped = DropReason::ALL
         .iter()
@@ -161,8 +167,12 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
             _ => 1.0,
         },
         distribute_events: cstats.distribute_events,
+        distribute_rounds: cstats
+            .distribute_events
+            .saturating_sub(count("DistributeAbsorbed")),
         consolidate_events: cstats.consolidate_events,
         denied_joins: cstats.denied,
+        redirected_logins: count("Redirected").saturating_sub(m.startup_ms.count() as u64),
         login_denied: m.login_denied,
         active_relays_max: m.active_relays_max,
         relays_lower_bound: m.lower_bound_at_max,
