@@ -172,7 +172,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
             .saturating_sub(count("DistributeAbsorbed")),
         consolidate_events: cstats.consolidate_events,
         denied_joins: cstats.denied,
-        redirected_logins: count("Redirected").saturating_sub(m.startup_ms.count() as u64),
+        redirected_logins: count("Redirected").saturating_sub(m.startup_ms.count()),
         login_denied: m.login_denied,
         active_relays_max: m.active_relays_max,
         relays_lower_bound: m.lower_bound_at_max,
