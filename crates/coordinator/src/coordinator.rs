@@ -124,7 +124,8 @@ impl Coordinator {
         if now >= self.next_check {
             self.check_liveness(now);
             self.idle_empty_relays(now);
-            self.next_check = now.plus_millis(self.cfg.heartbeat_interval_ms);
+            // Four checks per interval: a crash is noticed within timeout + interval/4.
+            self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));
         }
         self.fold_forecast(now);
     }

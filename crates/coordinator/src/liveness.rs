@@ -5,7 +5,7 @@
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
-use tiercast_proto::{ChannelId, Heartbeat, NodeId, NodeRole, Timestamp};
+use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
 
 impl Coordinator {
     pub(crate) fn on_heartbeat(&mut self, now: Timestamp, from: NodeId, hb: Heartbeat) {
@@ -23,15 +23,11 @@ impl Coordinator {
 
     pub(crate) fn check_liveness(&mut self, now: Timestamp) {
         let timeout = self.cfg.heartbeat_timeout_ms * 1000;
+        // Viewers only receive; they may not heartbeat and are never presumed crashed.
         let dead: Vec<NodeId> = self
             .registry
-            .iter()
-            // Viewers only receive; they may not heartbeat and are never presumed crashed.
-            .filter(|(_, r)| {
-                r.alive
-                    && r.role != NodeRole::Viewer
-                    && now.saturating_since(r.last_heard) > timeout
-            })
+            .heartbeaters()
+            .filter(|(_, r)| r.alive && now.saturating_since(r.last_heard) > timeout)
             .map(|(id, _)| *id)
             .collect();
         for n in dead {

@@ -45,6 +45,8 @@ pub struct Registry {
     tiers: BTreeMap<(RegionId, Tier), Vec<NodeId>>,
     /// Live relays per (region, tier).
     live: BTreeMap<(RegionId, Tier), usize>,
+    /// Origins and relays: the nodes that must heartbeat.
+    heartbeaters: std::collections::BTreeSet<NodeId>,
     region_names: Vec<String>,
     region_ids: BTreeMap<String, RegionId>,
 }
@@ -84,6 +86,11 @@ impl Registry {
             }
         }
         let region_id = self.intern_region(&reg.region);
+        if reg.role == NodeRole::Viewer {
+            self.heartbeaters.remove(&id);
+        } else {
+            self.heartbeaters.insert(id);
+        }
         if reg.role == NodeRole::Relay {
             self.tiers
                 .entry((region_id, reg.tier))
@@ -132,6 +139,13 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    /// Origins and relays (the nodes liveness watches), without scanning viewers.
+    pub fn heartbeaters(&self) -> impl Iterator<Item = (&NodeId, &NodeRecord)> {
+        self.heartbeaters
+            .iter()
+            .filter_map(|id| self.nodes.get_key_value(id))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &NodeRecord)> {
