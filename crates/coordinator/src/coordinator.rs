@@ -93,6 +93,13 @@ impl Coordinator {
         }
         if !self.registry.is_alive(from) {
             self.invalid(from, msg.kind(), "sender is not registered");
+            // Tell it, so a node presumed crashed (or known before a restart) comes back.
+            self.send(
+                from,
+                Message::RegisterDenied {
+                    reason: DenyReason::NotRegistered,
+                },
+            );
             return;
         }
         if let Some(r) = self.registry.get_mut(from) {

@@ -104,3 +104,20 @@ fn link_downgrade_from_a_stranger_is_dropped() {
         }
     )));
 }
+
+#[test]
+fn a_node_presumed_crashed_registers_again() {
+    let mut bus = Bus::new(CoordinatorConfig::default());
+    bus.add_node(1, NodeRole::Origin, 0, 100, 0);
+    bus.add_node(11, NodeRole::Relay, 1, 10, 1);
+    let now = bus.now;
+    bus.coordinator.node_lost(now, NodeId(11));
+    bus.settle();
+    assert!(!bus.coordinator.registry().is_alive(NodeId(11)));
+    // Its next heartbeat is refused with "register again", and it does.
+    bus.advance(2_500);
+    assert!(
+        bus.coordinator.registry().is_alive(NodeId(11)),
+        "registered again"
+    );
+}

@@ -149,6 +149,10 @@ impl Node {
                 }
             }
             Message::RegisterDenied { reason } if from_coordinator => {
+                if reason == tiercast_proto::DenyReason::NotRegistered {
+                    // Register again at the next heartbeat tick; what we carry stays.
+                    self.registered = false;
+                }
                 self.events.push_back(Event::RegisterDenied(reason));
             }
             Message::Announced { channel } if from_coordinator => self.on_announced(channel),

@@ -64,6 +64,9 @@ pub enum DenyReason {
     TierFull,
     /// The node id is already taken by another live node.
     DuplicateId,
+    /// The coordinator does not know this node (it restarted, or presumed the node
+    /// crashed): register again.
+    NotRegistered,
     /// The request is malformed or not allowed in this role.
     Invalid(String),
 }
@@ -76,6 +79,7 @@ impl fmt::Display for DenyReason {
             DenyReason::UnknownChannel => write!(f, "unknown channel"),
             DenyReason::TierFull => write!(f, "every relay of the entry tier is full"),
             DenyReason::DuplicateId => write!(f, "node id already registered"),
+            DenyReason::NotRegistered => write!(f, "node not registered: register again"),
             DenyReason::Invalid(why) => write!(f, "invalid request: {why}"),
         }
     }
