@@ -140,6 +140,30 @@ impl Coordinator {
             self.activate(now, channel, n, upper);
             chosen.push(n);
         }
+        if chosen.len() < k {
+            // The region's tier above is short (a crash took one of few relays): an
+            // active relay of the same tier in another region stands in, so a relay
+            // keeps redundant parents (V9) — better far than single.
+            let others: Vec<NodeId> = self
+                .registry
+                .regions_with_relays()
+                .into_iter()
+                .filter(|r| *r != region)
+                .flat_map(|r| {
+                    self.channels
+                        .get(&channel)
+                        .map(|m| m.active_in(r, upper))
+                        .unwrap_or_default()
+                })
+                .filter(|n| *n != for_node && !chosen.contains(n) && self.has_room(*n))
+                .collect();
+            for n in others {
+                if chosen.len() >= k {
+                    break;
+                }
+                chosen.push(n);
+            }
+        }
         if chosen.is_empty() {
             // Every relay above is full: take the most recent one anyway (it will refuse
             // or DISTRIBUTE), never leave a relay without a path.

@@ -4,7 +4,7 @@
 use crate::buffer::BlockBuffer;
 use crate::children::Children;
 use crate::parents::Parents;
-use tiercast_proto::{ChannelDesc, OriginVerifier, Tier};
+use tiercast_proto::{ChannelDesc, OriginVerifier, Tier, Timestamp};
 
 /// V4/V5 phases of an active node for one channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub struct ChannelState {
     pub rejected_blocks: u64,
     /// Blocks from a node that is not a parent.
     pub foreign_blocks: u64,
+    /// Protocol viewer: when it logged in at its relay (the silence baseline before
+    /// the first block).
+    pub watching_since: Option<Timestamp>,
 }
 
 impl ChannelState {
@@ -50,6 +53,7 @@ impl ChannelState {
             consolidated: false,
             rejected_blocks: 0,
             foreign_blocks: 0,
+            watching_since: None,
         }
     }
 

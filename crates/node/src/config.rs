@@ -28,6 +28,11 @@ pub struct NodeConfig {
     /// A connected parent silent this long while another parent delivers is reported
     /// as downgraded (V10); 0 turns the watch off.
     pub parent_silence_ms: u64,
+    /// A protocol viewer whose stream stays silent this long (since its last block,
+    /// or since it logged in) gives up on its relay and asks the coordinator again;
+    /// 0 (the default) leaves it to the link timeout. Only for streams that never
+    /// pause: a paused origin would send every viewer back to the coordinator.
+    pub viewer_silence_ms: u64,
     /// V7: ΔT of the look-ahead — a relay sends DISTRIBUTE when at its login/logoff
     /// rates it would reach the max threshold within this time, and CONSOLIDATE only
     /// while log-offs exceed log-ins. 0 turns it off (thresholds only).
@@ -55,6 +60,7 @@ impl Default for NodeConfig {
             verify_blocks: true,
             watch_retry_ms: 500,
             parent_silence_ms: 2000,
+            viewer_silence_ms: 0,
             predict_delta_t_ms: 0,
             max_channels: 64,
             addr: String::new(),

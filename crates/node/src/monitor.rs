@@ -44,6 +44,54 @@ impl Node {
         }
     }
 
+    /// Protocol viewer: when its stream falls silent for `parent_silence_ms` (since
+    /// the last block, or since it logged in if none came) — typically its relay died
+    /// and the link has not timed out yet — the deadline to give up on that relay.
+    pub(crate) fn viewer_silence_deadline(&self) -> Option<Timestamp> {
+        if self.cfg.role != NodeRole::Viewer || self.cfg.viewer_silence_ms == 0 {
+            return None;
+        }
+        self.channels
+            .values()
+            .filter(|c| c.logged_in)
+            .filter_map(|c| {
+                let newest = c.parents.iter().filter_map(|(_, l)| l.last_block_at).max();
+                newest
+                    .or(c.watching_since)
+                    .map(|t| t.plus_millis(self.cfg.viewer_silence_ms))
+            })
+            .min()
+    }
+
+    /// Protocol viewer: gives up on relays that fell silent and asks the coordinator
+    /// again (V10 for the viewer's own link).
+    pub(crate) fn check_viewer_silence(&mut self, now: Timestamp) {
+        let Some(deadline) = self.viewer_silence_deadline() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        let silence = self.cfg.viewer_silence_ms;
+        let silent: Vec<(ChannelId, NodeId)> = self
+            .channels
+            .values()
+            .filter(|c| c.logged_in)
+            .filter(|c| {
+                let newest = c.parents.iter().filter_map(|(_, l)| l.last_block_at).max();
+                newest
+                    .or(c.watching_since)
+                    .is_some_and(|t| now >= t.plus_millis(silence))
+            })
+            .flat_map(|c| c.parents.ids().into_iter().map(move |p| (c.desc.id, p)))
+            .collect();
+        for (channel, p) in silent {
+            // In case it is alive after all, it should not keep counting us.
+            self.send(p, Message::Logoff { channel });
+            self.peer_lost(now, p);
+        }
+    }
+
     /// Sends one LinkDowngrade for `parent` on `channel`.
     pub(crate) fn report_downgrade(&mut self, channel: ChannelId, parent: NodeId) {
         let Some(link) = self
@@ -147,5 +195,73 @@ mod tests {
         assert_eq!(downgrades(&mut n), vec![NodeId(11)]);
         n.handle_timeout(Timestamp::from_millis(4000));
         assert!(downgrades(&mut n).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn a_viewer_gives_up_on_a_silent_relay_and_asks_again() {
+        let cfg = NodeConfig {
+            id: NodeId(100),
+            role: tiercast_proto::NodeRole::Viewer,
+            capacity: 0,
+            verify_blocks: false,
+            send_heartbeats: false,
+            viewer_silence_ms: 2000,
+            ..NodeConfig::default()
+        };
+        let mut n = Node::new(cfg, Timestamp::ZERO);
+        let coord = tiercast_proto::COORDINATOR_ID;
+        n.handle_message(
+            Timestamp::ZERO,
+            coord,
+            Message::Registered {
+                heartbeat_interval_ms: 1000,
+            },
+        );
+        n.watch(Timestamp::ZERO, "live");
+        let ch = ChannelId(1);
+        let desc = ChannelDesc {
+            id: ch,
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        n.handle_message(
+            Timestamp::ZERO,
+            coord,
+            Message::WatchAt {
+                channel: desc,
+                relay: peer(21),
+            },
+        );
+        n.handle_message(
+            Timestamp::ZERO,
+            NodeId(21),
+            Message::LoginAccepted { channel: ch },
+        );
+        for s in 0..10u64 {
+            let t = Timestamp::from_millis(s * 100);
+            n.handle_message(
+                t,
+                NodeId(21),
+                Message::Block(Block::new(ch, s, t, s == 0, Bytes::from_static(b"x"))),
+            );
+        }
+        while n.poll_transmit().is_some() {}
+        // Blocks stop at 0.9 s: the deadline is 2 s later.
+        assert_eq!(n.poll_timeout(), Some(Timestamp::from_millis(2900)));
+        n.handle_timeout(Timestamp::from_millis(2900));
+        let sent: Vec<(NodeId, &'static str)> = std::iter::from_fn(|| n.poll_transmit())
+            .map(|t| (t.to, t.msg.kind()))
+            .collect();
+        assert_eq!(sent, vec![(NodeId(21), "logoff")]);
+        assert!(
+            n.channel(ch).is_none(),
+            "the channel is dropped until the coordinator answers"
+        );
+        // The coordinator is asked again after the retry delay.
+        n.handle_timeout(Timestamp::from_millis(3500));
+        let sent: Vec<&'static str> = std::iter::from_fn(|| n.poll_transmit())
+            .map(|t| t.msg.kind())
+            .collect();
+        assert_eq!(sent, vec!["watch"]);
     }
 }

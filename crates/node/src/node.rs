@@ -198,6 +198,7 @@ impl Node {
             self.retry_parent_logins();
             self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }
+        self.check_viewer_silence(now);
         self.retry_watches(now);
         self.predict_tick(now);
     }
@@ -218,7 +219,11 @@ impl Node {
             self.cfg.role == NodeRole::Viewer && !self.cfg.send_heartbeats && self.registered;
         let periodic = (!idle_viewer).then_some(self.next_heartbeat);
         let trend = self.trend.as_ref().map(|t| t.next_fold());
-        [retry, periodic, trend].into_iter().flatten().min()
+        let silence = self.viewer_silence_deadline();
+        [retry, periodic, trend, silence]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The origin starts a channel (its blocks will be signed with `public_key`'s pair).

@@ -29,7 +29,7 @@ impl Node {
         );
     }
 
-    pub(crate) fn on_watch_at(&mut self, _now: Timestamp, desc: ChannelDesc, relay: PeerInfo) {
+    pub(crate) fn on_watch_at(&mut self, now: Timestamp, desc: ChannelDesc, relay: PeerInfo) {
         if self.cfg.role != NodeRole::Viewer || self.watches.remove(&desc.name).is_none() {
             self.invalid(
                 COORDINATOR_ID,
@@ -49,6 +49,7 @@ impl Node {
         ch.parents.assign(relay);
         ch.parents.set_state(relay_id, ParentState::Connecting);
         ch.logged_in = true;
+        ch.watching_since = Some(now);
         let from_seq = ch.resume_seq();
         self.send(
             relay_id,

@@ -225,6 +225,12 @@ impl Simulation {
             buffer_blocks: self.sc.viewers.buffer_blocks,
             verify_blocks: false,
             watch_retry_ms: self.sc.strategy.watch_retry_ms,
+            // Blocks never pause here, so a silent relay is a dead one; rate mode
+            // carries no blocks, which must not read as silence.
+            viewer_silence_ms: match self.sc.data_plane {
+                crate::scenario::DataPlane::Blocks => 2000,
+                crate::scenario::DataPlane::Rate => 0,
+            },
             ..NodeConfig::default()
         };
         self.viewers.push(ViewerStats::new(self.now, p));
