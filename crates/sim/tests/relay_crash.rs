@@ -107,3 +107,33 @@ fn orphans_are_rehomed_and_redundant_viewers_keep_playing() {
     assert!(m.continuity_index >= 0.995);
     assert!(m.duplicate_factor > 1.0, "two parents both send");
 }
+
+/// The strict reading: 20 % of the active relays of every tier crash at once,
+/// bottom tier included (whose viewers have that relay as their only parent: they
+/// notice the silence and ask the coordinator again).
+#[test]
+fn a_fifth_of_every_tier_crashing_still_rehomes_everyone() {
+    let faults = (1..=3)
+        .map(|t| format!("[[faults]]\nkind = \"crash\"\ntier = {t}\nfraction = 0.2\nactive = true\nat_s = 30\n"))
+        .collect::<String>();
+    let text = SCENARIO.replace(
+        "[[faults]]\nkind = \"crash\"\nclass = \"P2_\"\ncount = 1\nactive = true\nat_s = 30\n",
+        &faults,
+    );
+    assert_ne!(text, SCENARIO, "the fault section was replaced");
+    let sc = Scenario::from_toml(&text).unwrap();
+    let hb = sc.strategy.heartbeat_interval_ms as f64;
+    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
+    let m = sim.run().unwrap().metrics;
+    assert_eq!(m.invariant_violations, Vec::<String>::new());
+    assert!(m.relays_failed >= 2, "{} relays failed", m.relays_failed);
+    assert_eq!(m.orphans_unrehomed, 0);
+    if let Some(total) = m.orphan_rehome_ms_max {
+        assert!(total <= 2.0 * hb, "re-homed {total} ms after the crash");
+    }
+    assert!(
+        m.continuity_index >= 0.995,
+        "continuity {}",
+        m.continuity_index
+    );
+}
