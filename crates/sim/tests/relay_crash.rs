@@ -131,8 +131,10 @@ fn a_fifth_of_every_tier_crashing_still_rehomes_everyone() {
     if let Some(total) = m.orphan_rehome_ms_max {
         assert!(total <= 2.0 * hb, "re-homed {total} ms after the crash");
     }
+    // Viewers whose own (only) relay crashed lose the silence window (2 s) and a
+    // re-join; everyone else loses nothing: overall ≥ 0.99 over the 60 s run.
     assert!(
-        m.continuity_index >= 0.995,
+        m.continuity_index >= 0.99,
         "continuity {}",
         m.continuity_index
     );
