@@ -7,20 +7,10 @@ mod support;
 use bytes::Bytes;
 use support::Bus;
 use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
-use tiercast_proto::{Block, ChannelId, NodeId, NodeRole, OriginKey, Timestamp};
+use tiercast_proto::{ChannelId, NodeId, NodeRole, OriginKey};
 
 fn ingest(bus: &mut Bus, key: &OriginKey, seq: u64) {
-    let mut b = Block::new(
-        ChannelId(1),
-        seq,
-        Timestamp(seq),
-        seq == 0,
-        Bytes::from_static(b"ts"),
-    );
-    key.sign(&mut b);
-    let now = bus.now;
-    bus.node(1).ingest_block(now, b);
-    bus.settle();
+    bus.ingest_signed(key, seq, seq == 0, Bytes::from_static(b"ts"));
 }
 
 #[test]

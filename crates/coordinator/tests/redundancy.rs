@@ -10,17 +10,12 @@ use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
 use tiercast_proto::{Block, ChannelId, NodeId, NodeRole, OriginKey, Timestamp};
 
 fn ingest(bus: &mut Bus, key: &OriginKey, seq: u64) {
-    let mut b = Block::new(
-        ChannelId(1),
+    bus.ingest_signed(
+        key,
         seq,
-        Timestamp(seq),
         seq.is_multiple_of(5),
         Bytes::from(vec![seq as u8; 100]),
     );
-    key.sign(&mut b);
-    let now = bus.now;
-    bus.node(1).ingest_block(now, b);
-    bus.settle();
 }
 
 #[test]

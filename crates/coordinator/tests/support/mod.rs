@@ -135,6 +135,28 @@ impl Bus {
         })
     }
 
+    /// The origin (node 1) cuts block `seq` of channel 1, signs it and sends it on.
+    #[allow(dead_code)]
+    pub fn ingest_signed(
+        &mut self,
+        key: &tiercast_proto::OriginKey,
+        seq: u64,
+        keyframe: bool,
+        payload: bytes::Bytes,
+    ) {
+        let mut b = tiercast_proto::Block::new(
+            tiercast_proto::ChannelId(1),
+            seq,
+            Timestamp(seq),
+            keyframe,
+            payload,
+        );
+        key.sign(&mut b);
+        let now = self.now;
+        self.node(1).ingest_block(now, b);
+        self.settle();
+    }
+
     /// Seqs of the blocks a node stored, in order.
     #[allow(dead_code)]
     pub fn blocks_stored(&self, node: u32) -> Vec<u64> {
