@@ -61,6 +61,20 @@ impl ChannelState {
         self.children.load()
     }
 
+    /// When any parent last delivered a block.
+    pub fn newest_block_at(&self) -> Option<Timestamp> {
+        self.parents
+            .iter()
+            .filter_map(|(_, l)| l.last_block_at)
+            .max()
+    }
+
+    /// Protocol viewer: since when its stream has been silent (its last block, or
+    /// its login if none came yet).
+    pub fn silent_since(&self) -> Option<Timestamp> {
+        self.newest_block_at().or(self.watching_since)
+    }
+
     /// Where a (re)connecting child or parent should resume.
     pub fn resume_seq(&self) -> Option<u64> {
         self.buffer.highest_seq().map(|h| h + 1)

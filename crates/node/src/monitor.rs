@@ -22,7 +22,7 @@ impl Node {
             if !ch.logged_in {
                 continue;
             }
-            let newest = ch.parents.iter().filter_map(|(_, l)| l.last_block_at).max();
+            let newest = ch.newest_block_at();
             let Some(newest) = newest else { continue };
             if now.saturating_since(newest) > silence_us {
                 // Nobody delivers: the stream itself may be stalled; nothing to compare.
@@ -54,12 +54,8 @@ impl Node {
         self.channels
             .values()
             .filter(|c| c.logged_in)
-            .filter_map(|c| {
-                let newest = c.parents.iter().filter_map(|(_, l)| l.last_block_at).max();
-                newest
-                    .or(c.watching_since)
-                    .map(|t| t.plus_millis(self.cfg.viewer_silence_ms))
-            })
+            .filter_map(|c| c.silent_since())
+            .map(|t| t.plus_millis(self.cfg.viewer_silence_ms))
             .min()
     }
 
@@ -78,9 +74,7 @@ impl Node {
             .values()
             .filter(|c| c.logged_in)
             .filter(|c| {
-                let newest = c.parents.iter().filter_map(|(_, l)| l.last_block_at).max();
-                newest
-                    .or(c.watching_since)
+                c.silent_since()
                     .is_some_and(|t| now >= t.plus_millis(silence))
             })
             .flat_map(|c| c.parents.ids().into_iter().map(move |p| (c.desc.id, p)))

@@ -131,40 +131,21 @@ impl Node {
             by: from,
             reason,
         });
-        if self.cfg.role == tiercast_proto::NodeRole::Relay
-            && self
-                .channels
-                .get(&channel)
-                .is_some_and(|c| c.parents.contains(from))
-        {
-            // A parent that refuses us (full, or no longer carrying the channel) is a
-            // bad link: the coordinator finds another (V10).
-            if let Some(l) = self
-                .channels
-                .get_mut(&channel)
-                .and_then(|c| c.parents.get_mut(from))
-            {
-                l.state = ParentState::Assigned;
-            }
-            self.report_downgrade(channel, from);
-        }
-        let Some(ch) = self.channels.get_mut(&channel) else {
+        let Some(link) = self
+            .channels
+            .get_mut(&channel)
+            .and_then(|c| c.parents.get_mut(from))
+        else {
             return;
         };
-        if let Some(link) = ch.parents.get_mut(from) {
-            link.state = ParentState::Assigned;
-        }
-        // A protocol viewer with no working parent asks the coordinator again.
-        if self.cfg.role == tiercast_proto::NodeRole::Viewer {
-            let name = ch.desc.name.clone();
-            let others_ok = ch.parents.iter().any(|(id, l)| {
-                *id != from && matches!(l.state, ParentState::Connected | ParentState::Connecting)
-            });
-            if !others_ok {
-                self.drop_channel(channel);
-                self.watches
-                    .insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
-            }
+        link.state = ParentState::Assigned;
+        match self.cfg.role {
+            // A parent that refuses us (full, or no longer carrying the channel) is a
+            // bad link: the coordinator finds another (V10).
+            tiercast_proto::NodeRole::Relay => self.report_downgrade(channel, from),
+            // A protocol viewer with no working parent asks the coordinator again.
+            tiercast_proto::NodeRole::Viewer => self.viewer_parent_gone(now, channel, from),
+            tiercast_proto::NodeRole::Origin => {}
         }
     }
 }
@@ -186,16 +167,7 @@ impl Node {
                 continue;
             };
             if self.cfg.role == tiercast_proto::NodeRole::Viewer {
-                ch.parents.remove(peer);
-                let others_ok = ch.parents.iter().any(|(_, l)| {
-                    matches!(l.state, ParentState::Connected | ParentState::Connecting)
-                });
-                if !others_ok {
-                    let name = ch.desc.name.clone();
-                    self.drop_channel(channel);
-                    self.watches
-                        .insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
-                }
+                self.viewer_parent_gone(now, channel, peer);
             } else {
                 let was_live = ch
                     .parents

@@ -7,7 +7,8 @@ use crate::event::Event;
 use crate::node::Node;
 use crate::parents::ParentState;
 use tiercast_proto::{
-    ChannelDesc, DenyReason, Message, NodeRole, PeerInfo, Timestamp, COORDINATOR_ID,
+    ChannelDesc, ChannelId, DenyReason, Message, NodeId, NodeRole, PeerInfo, Timestamp,
+    COORDINATOR_ID,
 };
 
 impl Node {
@@ -93,6 +94,30 @@ impl Node {
             .collect();
         for name in due {
             self.watch(now, &name);
+        }
+    }
+
+    /// A protocol viewer lost (or was refused by) `parent`: without another working
+    /// parent it forgets the channel and asks the coordinator again shortly.
+    pub(crate) fn viewer_parent_gone(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        parent: NodeId,
+    ) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        ch.parents.remove(parent);
+        let others_ok = ch
+            .parents
+            .iter()
+            .any(|(_, l)| matches!(l.state, ParentState::Connected | ParentState::Connecting));
+        if !others_ok {
+            let name = ch.desc.name.clone();
+            self.drop_channel(channel);
+            self.watches
+                .insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
         }
     }
 
