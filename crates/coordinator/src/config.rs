@@ -36,6 +36,86 @@ pub struct CoordinatorConfig {
     /// An active relay that has fed nobody for this long (activated ahead of load, or
     /// emptied while still expanding) is made idle (V5: zero load → idle); 0 = never.
     pub idle_relay_ms: u64,
+    /// The peer overlay (seeds 002, 003).
+    pub peers: PeerConfig,
+}
+
+/// The peer overlay: substreams, the top level, reassignment (D1-D4, C2, C4, C6, C7).
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// k: substreams of the bottom multi-tree (block seq mod k), 1..=64.
+    pub substreams: u8,
+    /// The stream rate the overlay books uplink for.
+    pub stream_rate_kbps: u32,
+    /// c of the top level's c-connected mesh (survives c−1 failures).
+    pub mesh_c: u8,
+    /// A peer is preferred (top level) with uplink ≥ this × the stream rate...
+    pub top_uplink_factor: f64,
+    /// ...after this long in the overlay (stable), with no bad history.
+    pub stable_ms: u64,
+    /// Most preferred peers per region.
+    pub top_per_region: usize,
+    /// Candidates looked at per parent choice (the "larger set", C6).
+    pub candidates: usize,
+    /// Reports in a row a link must lag to count as congested (C2).
+    pub congestion_heartbeats: u32,
+    /// Full recomputation after changes for this fraction of the members (C7)...
+    pub full_threshold: f64,
+    /// ...or when a member has waited this long for a parent...
+    pub pending_grace_ms: u64,
+    /// ...and at least this often (0: never).
+    pub full_recompute_ms: u64,
+    /// Each bottom peer keeps a lazy link to a top member to pull what it misses.
+    pub repair_link: bool,
+    /// Uplink assumed for an origin or relay that did not declare one.
+    pub default_server_uplink_kbps: u32,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            substreams: 4,
+            stream_rate_kbps: 2000,
+            mesh_c: 3,
+            top_uplink_factor: 4.0,
+            stable_ms: 10_000,
+            top_per_region: 8,
+            candidates: 8,
+            congestion_heartbeats: 3,
+            full_threshold: 0.5,
+            pending_grace_ms: 2_000,
+            full_recompute_ms: 300_000,
+            repair_link: true,
+            default_server_uplink_kbps: 100_000,
+        }
+    }
+}
+
+impl PeerConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=tiercast_proto::MAX_FEED_SUBSTREAMS).contains(&self.substreams) {
+            return Err(format!(
+                "peers.substreams must be 1..=64, got {}",
+                self.substreams
+            ));
+        }
+        if self.stream_rate_kbps == 0 {
+            return Err("peers.stream_rate_kbps must be > 0".into());
+        }
+        if self.mesh_c == 0 {
+            return Err("peers.mesh_c must be >= 1".into());
+        }
+        if !(self.top_uplink_factor.is_finite() && self.top_uplink_factor >= 1.0) {
+            return Err("peers.top_uplink_factor must be >= 1".into());
+        }
+        if self.candidates == 0 || self.congestion_heartbeats == 0 {
+            return Err("peers.candidates and peers.congestion_heartbeats must be >= 1".into());
+        }
+        if !(self.full_threshold.is_finite() && self.full_threshold > 0.0) {
+            return Err("peers.full_threshold must be > 0".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for CoordinatorConfig {
@@ -56,6 +136,7 @@ impl Default for CoordinatorConfig {
             smoothing_beta: tiercast_proto::smoothing::SEED_SMOOTHING_BETA,
             max_farm_size: 16,
             idle_relay_ms: 30_000,
+            peers: PeerConfig::default(),
         }
     }
 }
@@ -94,6 +175,7 @@ impl CoordinatorConfig {
                 return Err(format!("{name} must be in (0, 1), got {w}"));
             }
         }
+        self.peers.validate()?;
         if self.max_farm_size == 0 || self.max_farm_size > 1024 {
             return Err(format!(
                 "max_farm_size must be 1..=1024, got {}",

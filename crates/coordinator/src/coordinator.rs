@@ -39,6 +39,10 @@ pub struct Coordinator {
     pub(crate) stats: CoordStats,
     /// Login/logoff rate predictions (V7; fed only when `prediction` is on).
     pub(crate) forecast: crate::predict::Forecast,
+    /// Peer overlays per channel (D2-D4).
+    pub(crate) peers: BTreeMap<ChannelId, crate::peers::PeerOverlay>,
+    /// C2: what parents said they sent.
+    pub(crate) sent_log: crate::peers::congestion::SentLog,
 }
 
 impl Coordinator {
@@ -59,6 +63,8 @@ impl Coordinator {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: CoordStats::default(),
+            peers: BTreeMap::new(),
+            sent_log: Default::default(),
         }
     }
 
@@ -112,17 +118,28 @@ impl Coordinator {
             } => self.on_announce(now, from, channel_name, public_key),
             Message::Heartbeat(hb) => {
                 self.forecast_heartbeat(from, &hb);
+                if !self.peers.is_empty() {
+                    self.peer_heartbeat(now, &hb);
+                }
                 self.on_heartbeat(now, from, hb)
             }
             Message::Distribute { channel, load } => self.on_distribute(now, from, channel, load),
             Message::Consolidate { channel, load } => self.on_consolidate(now, from, channel, load),
             Message::LinkDowngrade { channel, parent } => {
-                self.on_link_downgrade(now, from, channel, parent)
+                if !self.peer_link_bad(now, from, channel, parent) {
+                    self.on_link_downgrade(now, from, channel, parent)
+                }
+            }
+            Message::Watch { channel_name, .. } if self.is_peer(from) => {
+                self.on_peer_watch(now, from, channel_name)
             }
             Message::Watch {
                 channel_name,
                 region,
             } => self.on_watch(now, from, channel_name, region),
+            Message::Logoff { channel } if self.is_peer(from) => {
+                self.peer_left(now, from, Some(channel))
+            }
             other => self.invalid(from, other.kind(), "not a message for the coordinator"),
         }
     }
@@ -131,6 +148,7 @@ impl Coordinator {
         if now >= self.next_check {
             self.check_liveness(now);
             self.idle_empty_relays(now);
+            self.peers_tick(now);
             // Four checks per interval: a crash is noticed within timeout + interval/4.
             self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));
         }
@@ -248,6 +266,12 @@ impl Coordinator {
         let desc = self.channels[&id].desc.clone();
         self.send(from, Message::Announced { channel: desc });
         self.ensure_chain(now, id);
+    }
+
+    fn is_peer(&self, id: NodeId) -> bool {
+        self.registry
+            .get(id)
+            .is_some_and(|r| r.role == NodeRole::Peer)
     }
 
     pub(crate) fn send(&mut self, to: NodeId, msg: Message) {

@@ -38,6 +38,10 @@ pub struct Ejection {
     /// No choice of nodes does with fewer: ceil(deficit / k), each ejection
     /// freeing at most one node's demand.
     pub lower_bound: usize,
+    /// A tighter bound: one ejection frees at most k − s_min slots (s_min the
+    /// fewest slots any node has), so no choice does with fewer than
+    /// ceil(deficit / (k − s_min)).
+    pub tight_bound: usize,
     pub before: Feasibility,
     pub after: Feasibility,
 }
@@ -90,6 +94,15 @@ pub fn eject_until_feasible(
     Ok(Ejection {
         ejected,
         lower_bound: before.deficit_slots().div_ceil(k as u64) as usize,
+        tight_bound: {
+            let s_min = peers
+                .iter()
+                .map(|p| u64::from(substream_slots(p.uplink_bps, stream_rate_bps, k)))
+                .min()
+                .unwrap_or(0);
+            let per = (k as u64).saturating_sub(s_min).max(1);
+            before.deficit_slots().div_ceil(per) as usize
+        },
         before,
         after,
     })
@@ -249,6 +262,7 @@ mod tests {
                 prop_assert!(!feasibility(&one_fewer, source, R, k).expect("valid").is_feasible());
             }
             prop_assert!(e.ejected.len() >= e.lower_bound);
+            prop_assert!(e.ejected.len() >= e.tight_bound);
             prop_assert!(e.ejected.len() as u64 >= raw_bound(&peers, source, R));
             for id in &e.ejected {
                 let p = peers.iter().find(|p| p.id == *id).expect("a listed node");

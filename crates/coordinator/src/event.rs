@@ -108,6 +108,26 @@ pub enum CoordEvent {
         node: NodeId,
         to: NodeId,
     },
+    /// A peer joined a channel's overlay (D2).
+    PeerJoined {
+        channel: ChannelId,
+        peer: NodeId,
+    },
+    /// A member left a channel's overlay (LOGOFF or crash) (C6).
+    PeerLeft {
+        channel: ChannelId,
+        peer: NodeId,
+    },
+    /// The overlay cannot carry this peer (C6).
+    PeerEjected {
+        channel: ChannelId,
+        peer: NodeId,
+    },
+    /// Full recomputation of a channel's overlay (C7).
+    PeersRecomputed {
+        channel: ChannelId,
+        ejected: u32,
+    },
     Invalid {
         from: NodeId,
         kind: &'static str,

@@ -16,6 +16,7 @@
 //! - [`watch`] — choosing the relay a viewer is redirected to (V2).
 //! - [`multitree`] — k substream trees built greedily, one tree at a time (D4, C10).
 //! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
+//! - [`peers`] — the peer overlay: three levels, multi-tree, mesh, reassignment (D1-D6, C2, C4, C6, C7).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
 //! - [`coordinator`] — the machine and its verbs.
@@ -34,11 +35,12 @@ pub mod idle;
 pub mod liveness;
 pub mod manager;
 pub mod multitree;
+pub mod peers;
 pub mod predict;
 pub mod registry;
 pub mod regroup;
 pub mod watch;
 
-pub use config::CoordinatorConfig;
+pub use config::{CoordinatorConfig, PeerConfig};
 pub use coordinator::{Coordinator, Transmit};
 pub use event::CoordEvent;

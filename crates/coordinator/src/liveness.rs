@@ -45,6 +45,9 @@ impl Coordinator {
         }
         self.registry.mark_dead(node);
         self.events.push_back(CoordEvent::NodeTimedOut { node });
+        if !self.peers.is_empty() {
+            self.peer_left(now, node, None);
+        }
         let channels: Vec<ChannelId> = self.channels.keys().copied().collect();
         for channel in channels {
             let m = self.channels.get_mut(&channel).expect("listed above");

@@ -19,6 +19,8 @@ pub struct NodeRecord {
     pub region: String,
     pub region_id: RegionId,
     pub capacity: u32,
+    /// Upload it declared (peers; 0 when not declared).
+    pub uplink_kbps: u32,
     pub registered_at: Timestamp,
     pub last_heard: Timestamp,
     pub alive: bool,
@@ -111,6 +113,7 @@ impl Registry {
                 region: reg.region,
                 region_id,
                 capacity: reg.capacity,
+                uplink_kbps: reg.uplink_kbps,
                 registered_at: now,
                 last_heard: now,
                 alive: true,

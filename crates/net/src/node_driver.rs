@@ -479,5 +479,6 @@ pub fn role_name(role: NodeRole) -> &'static str {
         NodeRole::Origin => "origin",
         NodeRole::Relay => "relay",
         NodeRole::Viewer => "viewer",
+        NodeRole::Peer => "peer",
     }
 }

@@ -36,6 +36,11 @@ pub struct ChannelState {
     /// Protocol viewer: when it logged in at its relay (the silence baseline before
     /// the first block).
     pub watching_since: Option<Timestamp>,
+    /// The node wants the stream for itself (a peer playing it, a member of the
+    /// top mesh): its parents stay logged in without children.
+    pub keep: bool,
+    /// Have/Want state of the lazy links (D3).
+    pub pull: crate::pull::Pull,
 }
 
 impl ChannelState {
@@ -54,6 +59,8 @@ impl ChannelState {
             rejected_blocks: 0,
             foreign_blocks: 0,
             watching_since: None,
+            keep: false,
+            pull: crate::pull::Pull::default(),
         }
     }
 

@@ -3,13 +3,17 @@
 //! local viewers (HTTP players on this node). Both count as load.
 
 use std::collections::{BTreeMap, BTreeSet};
-use tiercast_proto::{NodeId, Timestamp, ViewerId};
+use tiercast_proto::{Feed, NodeId, Timestamp, ViewerId};
 
 #[derive(Clone, Debug, Default)]
 pub struct ChildLink {
     pub last_seq_sent: Option<u64>,
     pub last_sent_at: Option<Timestamp>,
     pub blocks_sent: u64,
+    /// What this child asked to be pushed (D3, D4).
+    pub feed: Feed,
+    /// Lazy child: the highest seq last announced to it with `Have`.
+    pub have_sent: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -25,5 +29,9 @@ impl Children {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty() && self.viewers.is_empty()
+    }
+
+    pub fn has_lazy(&self) -> bool {
+        self.nodes.values().any(|l| l.feed == Feed::Lazy)
     }
 }

@@ -37,6 +37,14 @@ pub struct NodeConfig {
     /// rates it would reach the max threshold within this time, and CONSOLIDATE only
     /// while log-offs exceed log-ins. 0 turns it off (thresholds only).
     pub predict_delta_t_ms: u64,
+    /// Lazy links (D3): a parent announces its highest seq to lazy children this
+    /// often, and a child pulls what it misses.
+    pub have_interval_ms: u64,
+    /// A block announced by a lazy parent and still missing this long after is
+    /// asked for (`Want`); asked again after as long.
+    pub pull_delay_ms: u64,
+    /// Upload a peer offers the overlay (kbit/s), sent at registration.
+    pub uplink_kbps: u32,
     /// Most channels one node carries at once.
     pub max_channels: usize,
     /// Where this node can be reached (advertised at registration).
@@ -62,6 +70,9 @@ impl Default for NodeConfig {
             parent_silence_ms: 2000,
             viewer_silence_ms: 0,
             predict_delta_t_ms: 0,
+            have_interval_ms: 200,
+            pull_delay_ms: 300,
+            uplink_kbps: 0,
             max_channels: 64,
             addr: String::new(),
             http_addr: String::new(),
@@ -106,6 +117,12 @@ impl NodeConfig {
         }
         if self.heartbeat_interval_ms == 0 {
             return Err("heartbeat_interval_ms must be > 0".into());
+        }
+        if self.role == NodeRole::Peer && self.uplink_kbps == 0 && self.capacity > 0 {
+            return Err("a peer that serves others needs uplink_kbps > 0".into());
+        }
+        if self.have_interval_ms == 0 || self.pull_delay_ms == 0 {
+            return Err("have_interval_ms and pull_delay_ms must be > 0".into());
         }
         if self.buffer_blocks < 8 {
             return Err("buffer_blocks must be >= 8".into());

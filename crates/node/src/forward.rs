@@ -1,8 +1,9 @@
 //! The inbound and outbound sides of the block buffer (V9): blocks from parents are
 //! checked (sender is a parent, origin signature valid), deduplicated by seq, stored,
 //! and forwarded to every child node; local viewers are served by the driver from
-//! the `BlockStored` event. One strategy for now (single or redundant parents, all
-//! blocks to all children); substream strategies come with peers.
+//! the `BlockStored` event. Each child gets what its LOGIN asked for (D3, D4): every
+//! block, the blocks of its substreams (`seq mod k`), or none (a lazy link, served
+//! by `Want`, see [`crate::pull`]).
 
 use crate::buffer::InsertOutcome;
 use crate::event::Event;
@@ -35,7 +36,9 @@ impl Node {
         link.last_block_at = Some(now);
         link.blocks += 1;
         link.downgraded = false;
-        link.downgraded = false;
+        if link.feed == tiercast_proto::Feed::Lazy {
+            ch.pull.pulled += 1;
+        }
         self.stats.blocks_in += 1;
         self.store_and_forward(now, block);
     }
@@ -57,7 +60,14 @@ impl Node {
         if ch.buffer.insert(block.clone()) != InsertOutcome::Stored {
             return;
         }
-        let children: Vec<NodeId> = ch.children.nodes.keys().copied().collect();
+        let seq = block.seq;
+        let children: Vec<NodeId> = ch
+            .children
+            .nodes
+            .iter()
+            .filter(|(_, l)| l.feed.pushes(seq))
+            .map(|(id, _)| *id)
+            .collect();
         for c in children {
             self.send_block_to_child(now, channel, c, block.clone());
         }

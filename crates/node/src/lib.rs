@@ -1,4 +1,4 @@
-//! The sans-IO node: one state machine for origins, relays and protocol viewers
+//! The sans-IO node: one state machine for origins, relays, peers and protocol viewers
 //! (they differ in capabilities, not in logic). It never reads a clock, opens a
 //! socket or sleeps: drivers call `handle_*` and drain `poll_*` (DESIGN.md §1).
 //!
@@ -15,6 +15,8 @@
 //! - [`heartbeat`] — the D8 heartbeat report.
 //! - [`strategy`] — forwarding strategies: flooding (D3), substreams (D4), erasure groups (D5).
 //! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
+//! - [`peer`] — a peer's parents as the coordinator assigns them, with their feeds (C4, C6, D4).
+//! - [`pull`] — lazy links: Have / Want, flooding with duplicate elimination (D3).
 //! - [`watch`] — a protocol viewer asking the coordinator where to watch (V2).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
@@ -30,7 +32,9 @@ pub mod login;
 pub mod monitor;
 pub mod node;
 pub mod parents;
+pub mod peer;
 pub mod predict;
+pub mod pull;
 pub mod strategy;
 pub mod switch;
 pub mod watch;

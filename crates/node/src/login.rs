@@ -14,7 +14,7 @@ use crate::event::Event;
 use crate::node::Node;
 use crate::parents::ParentState;
 use tiercast_proto::{
-    ChannelDesc, ChannelId, DenyReason, Message, NodeId, NodeRole, PeerInfo, Tier, Timestamp,
+    ChannelDesc, ChannelId, DenyReason, Feed, Message, NodeId, NodeRole, PeerInfo, Tier, Timestamp,
     ViewerId, COORDINATOR_ID,
 };
 
@@ -68,7 +68,13 @@ impl Node {
         from: NodeId,
         channel: ChannelId,
         from_seq: Option<u64>,
+        feed: Feed,
     ) {
+        if !feed.is_valid() {
+            let reason = DenyReason::Invalid("malformed substream set".into());
+            self.send(from, Message::LoginDenied { channel, reason });
+            return;
+        }
         if let Err(reason) = self.admit(channel, Some(from)) {
             self.send(from, Message::LoginDenied { channel, reason });
             return;
@@ -78,13 +84,20 @@ impl Node {
             .get_mut(&channel)
             .expect("admit checked the channel");
         let fresh = !ch.children.nodes.contains_key(&from);
-        ch.children.nodes.entry(from).or_default();
-        // Send what the child asked for, or start it at the latest keyframe.
+        let link = ch.children.nodes.entry(from).or_default();
+        link.feed = feed;
+        // Send what the child asked for, or start a new child at the latest
+        // keyframe; a child that only changes its feed gets no backlog.
         let start = from_seq
             .filter(|s| ch.buffer.get(*s).is_some())
-            .or_else(|| ch.buffer.latest_keyframe());
+            .or_else(|| fresh.then(|| ch.buffer.latest_keyframe()).flatten());
         let backlog: Vec<_> = match start {
-            Some(s) => ch.buffer.blocks_from(s).cloned().collect(),
+            Some(s) => ch
+                .buffer
+                .blocks_from(s)
+                .filter(|b| feed.pushes(b.seq))
+                .cloned()
+                .collect(),
             None => Vec::new(),
         };
         self.send(from, Message::LoginAccepted { channel });
@@ -219,7 +232,7 @@ impl Node {
             return;
         };
         let load = ch.load();
-        if load == 0 && ch.logged_in && !ch.parents.is_empty() {
+        if load == 0 && ch.logged_in && !ch.parents.is_empty() && !ch.keep {
             // Last child gone: log off from the parents (V3).
             ch.logged_in = false;
             let parents = ch.parents.ids();
@@ -271,7 +284,7 @@ impl Node {
             ch.parents.set_state(*p, ParentState::Connecting);
         }
         for p in to_login {
-            self.send(p, Message::Login { channel, from_seq });
+            self.send_login(p, channel, from_seq);
         }
     }
 
@@ -291,8 +304,25 @@ impl Node {
             }
         }
         for (p, channel, from_seq) in logins {
-            self.send(p, Message::Login { channel, from_seq });
+            self.send_login(p, channel, from_seq);
         }
+    }
+
+    /// LOGIN at `parent` with the feed its link was assigned.
+    pub(crate) fn send_login(&mut self, parent: NodeId, channel: ChannelId, from_seq: Option<u64>) {
+        let feed = self
+            .channels
+            .get(&channel)
+            .and_then(|c| c.parents.get(parent))
+            .map_or(Feed::All, |l| l.feed);
+        self.send(
+            parent,
+            Message::Login {
+                channel,
+                from_seq,
+                feed,
+            },
+        );
     }
 
     /// The coordinator accepted our CONSOLIDATE: move the children elsewhere.

@@ -14,7 +14,7 @@ impl Node {
     /// Checks every channel's parents; called on the heartbeat timer.
     pub(crate) fn monitor_parents(&mut self, now: Timestamp) {
         let silence_us = self.cfg.parent_silence_ms.saturating_mul(1000);
-        if silence_us == 0 || self.cfg.role != NodeRole::Relay {
+        if silence_us == 0 || !matches!(self.cfg.role, NodeRole::Relay | NodeRole::Peer) {
             return;
         }
         let mut reports = Vec::new();
@@ -34,7 +34,9 @@ impl Node {
                     Some(t) => now.saturating_since(t) > silence_us,
                     None => false,
                 };
-                if l.state == ParentState::Connected && silent && !l.downgraded {
+                // A lazy link pushes nothing: its silence says nothing.
+                let pushes = l.feed != tiercast_proto::Feed::Lazy;
+                if l.state == ParentState::Connected && pushes && silent && !l.downgraded {
                     reports.push((*id, *p));
                 }
             }
@@ -166,6 +168,7 @@ mod tests {
             Message::Login {
                 channel: ch,
                 from_seq: None,
+                feed: tiercast_proto::Feed::All,
             },
         );
         n.handle_message(

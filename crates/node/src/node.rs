@@ -34,6 +34,8 @@ pub struct Node {
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     pub(crate) next_heartbeat: Timestamp,
+    /// Next Have/Want round of the lazy links (D3).
+    pub(crate) next_have: Timestamp,
     pub(crate) heartbeat_seq: u64,
     pub(crate) next_viewer: u64,
     /// Origin: channels announced but not yet acknowledged (sent again on registration).
@@ -53,6 +55,7 @@ impl Node {
         let mut node = Node {
             trend,
             next_heartbeat: now.plus_millis(cfg.heartbeat_interval_ms),
+            next_have: now.plus_millis(cfg.have_interval_ms.max(1)),
             cfg,
             registered: false,
             channels: BTreeMap::new(),
@@ -77,6 +80,7 @@ impl Node {
             capacity: self.cfg.capacity,
             addr: self.cfg.addr.clone(),
             http_addr: self.cfg.http_addr.clone(),
+            uplink_kbps: self.cfg.uplink_kbps,
         };
         self.send(COORDINATOR_ID, Message::Register(reg));
     }
@@ -118,7 +122,16 @@ impl Node {
         let from_coordinator = from == COORDINATOR_ID;
         match msg {
             Message::Block(block) => self.on_block(now, from, block),
-            Message::Login { channel, from_seq } => self.on_login(now, from, channel, from_seq),
+            Message::Login {
+                channel,
+                from_seq,
+                feed,
+            } => self.on_login(now, from, channel, from_seq, feed),
+            Message::Have { channel, highest } => self.on_have(now, from, channel, highest),
+            Message::Want { channel, seqs } => self.on_want(now, from, channel, seqs),
+            Message::PeerAssign { channel, parents } if from_coordinator => {
+                self.on_peer_assign(now, channel, parents)
+            }
             Message::Logoff { channel } => self.on_logoff(now, from, channel),
             Message::LoginAccepted { channel } => self.on_login_accepted(now, from, channel),
             Message::LoginDenied { channel, reason } => {
@@ -198,6 +211,10 @@ impl Node {
             self.retry_parent_logins();
             self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }
+        if now >= self.next_have {
+            self.pull_tick(now);
+            self.next_have = now.plus_millis(self.cfg.have_interval_ms.max(1));
+        }
         self.check_viewer_silence(now);
         self.retry_watches(now);
         self.predict_tick(now);
@@ -220,7 +237,8 @@ impl Node {
         let periodic = (!idle_viewer).then_some(self.next_heartbeat);
         let trend = self.trend.as_ref().map(|t| t.next_fold());
         let silence = self.viewer_silence_deadline();
-        [retry, periodic, trend, silence]
+        let have = self.has_lazy_links().then_some(self.next_have);
+        [retry, periodic, trend, silence, have]
             .into_iter()
             .flatten()
             .min()

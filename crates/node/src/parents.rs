@@ -4,7 +4,7 @@
 //! parents it replaces; those are dropped only once the new one is connected.
 
 use std::collections::BTreeMap;
-use tiercast_proto::{NodeId, PeerInfo, Timestamp};
+use tiercast_proto::{Feed, NodeId, PeerInfo, Timestamp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParentState {
@@ -27,6 +27,8 @@ pub struct ParentLink {
     pub downgraded: bool,
     /// When the parent accepted our LOGIN.
     pub connected_at: Option<Timestamp>,
+    /// What the parent pushes on this link (D3, D4).
+    pub feed: Feed,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -48,7 +50,19 @@ impl Parents {
                 replaces: Vec::new(),
                 downgraded: false,
                 connected_at: None,
+                feed: Feed::All,
             });
+    }
+
+    /// Assigns `info` with a feed; returns whether the feed changed on a known link.
+    pub fn assign_feed(&mut self, info: PeerInfo, feed: Feed) -> bool {
+        let id = info.id;
+        let known = self.links.contains_key(&id);
+        self.assign(info);
+        let link = self.links.get_mut(&id).expect("just assigned");
+        let changed = known && link.feed != feed;
+        link.feed = feed;
+        changed
     }
 
     pub fn get(&self, id: NodeId) -> Option<&ParentLink> {

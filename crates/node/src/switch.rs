@@ -68,7 +68,7 @@ impl Node {
             }
         }
         for l in logins {
-            self.send(l, Message::Login { channel, from_seq });
+            self.send_login(l, channel, from_seq);
         }
         for r in logoffs {
             self.send(r, Message::Logoff { channel });
@@ -143,6 +143,8 @@ impl Node {
             // A parent that refuses us (full, or no longer carrying the channel) is a
             // bad link: the coordinator finds another (V10).
             tiercast_proto::NodeRole::Relay => self.report_downgrade(channel, from),
+            // A peer's parents are the coordinator's to replace too (C6).
+            tiercast_proto::NodeRole::Peer => self.report_downgrade(channel, from),
             // A protocol viewer with no working parent asks the coordinator again.
             tiercast_proto::NodeRole::Viewer => self.viewer_parent_gone(now, channel, from),
             tiercast_proto::NodeRole::Origin => {}
@@ -174,7 +176,11 @@ impl Node {
                     .get(peer)
                     .is_some_and(|l| l.state != ParentState::Assigned);
                 ch.parents.set_state(peer, ParentState::Assigned);
-                if was_live && self.cfg.role == tiercast_proto::NodeRole::Relay {
+                let reports = matches!(
+                    self.cfg.role,
+                    tiercast_proto::NodeRole::Relay | tiercast_proto::NodeRole::Peer
+                );
+                if was_live && reports {
                     self.report_downgrade(channel, peer);
                 }
             }

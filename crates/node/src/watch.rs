@@ -31,7 +31,8 @@ impl Node {
     }
 
     pub(crate) fn on_watch_at(&mut self, now: Timestamp, desc: ChannelDesc, relay: PeerInfo) {
-        if self.cfg.role != NodeRole::Viewer || self.watches.remove(&desc.name).is_none() {
+        let watcher = matches!(self.cfg.role, NodeRole::Viewer | NodeRole::Peer);
+        if !watcher || self.watches.remove(&desc.name).is_none() {
             self.invalid(
                 COORDINATOR_ID,
                 "watch_at",
@@ -50,15 +51,10 @@ impl Node {
         ch.parents.assign(relay);
         ch.parents.set_state(relay_id, ParentState::Connecting);
         ch.logged_in = true;
+        ch.keep = true;
         ch.watching_since = Some(now);
         let from_seq = ch.resume_seq();
-        self.send(
-            relay_id,
-            Message::Login {
-                channel: id,
-                from_seq,
-            },
-        );
+        self.send_login(relay_id, id, from_seq);
         self.events.push_back(Event::Watching {
             channel: desc,
             relay: relay_id,
@@ -72,6 +68,18 @@ impl Node {
         reason: DenyReason,
         retry_after_ms: u32,
     ) {
+        let member = self.cfg.role == NodeRole::Peer && self.names.contains_key(&name);
+        if member {
+            // Ejected from the overlay (C6): leave the parents, ask again later.
+            let id = self.names[&name];
+            if let Some(ch) = self.channels.get(&id) {
+                for p in ch.parents.ids() {
+                    self.send(p, Message::Logoff { channel: id });
+                }
+            }
+            self.drop_channel(id);
+            self.watches.insert(name.clone(), None);
+        }
         if !self.watches.contains_key(&name) {
             return;
         }
@@ -131,6 +139,10 @@ impl Node {
             for p in ch.parents.ids() {
                 self.send(p, Message::Logoff { channel: id });
             }
+        }
+        if self.cfg.role == NodeRole::Peer {
+            // The coordinator re-homes whoever this peer fed (C6).
+            self.send(COORDINATOR_ID, Message::Logoff { channel: id });
         }
         self.drop_channel(id);
     }

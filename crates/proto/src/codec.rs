@@ -195,6 +195,7 @@ mod tests {
         round_trip(Message::Login {
             channel: ChannelId(3),
             from_seq: Some(9),
+            feed: crate::Feed::All,
         });
         round_trip(Message::LoginDenied {
             channel: ChannelId(3),

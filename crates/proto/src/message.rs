@@ -5,6 +5,7 @@
 //! them only so the driver can dial a node it was told about.
 
 use crate::block::Block;
+use crate::feed::Feed;
 use crate::heartbeat::Heartbeat;
 use crate::ids::{ChannelId, NodeId, Tier};
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,9 @@ pub enum NodeRole {
     Relay,
     /// A protocol viewer: receives only.
     Viewer,
+    /// A viewer's agent that plays locally and uploads to other peers with its
+    /// spare uplink (D2-D4, C6).
+    Peer,
 }
 
 /// How to reach a node: its id, its QUIC link address, its HTTP (viewer) address.
@@ -28,6 +32,13 @@ pub struct PeerInfo {
     pub id: NodeId,
     pub addr: String,
     pub http_addr: String,
+}
+
+/// One parent of a peer and what it sends on the link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerFeed {
+    pub peer: PeerInfo,
+    pub feed: Feed,
 }
 
 /// A channel as the coordinator describes it to nodes.
@@ -49,6 +60,8 @@ pub struct Register {
     pub capacity: u32,
     pub addr: String,
     pub http_addr: String,
+    /// Upload a peer offers the overlay, kbit/s (0 for other roles).
+    pub uplink_kbps: u32,
 }
 
 /// Why a request was refused; every refusal carries one.
@@ -69,6 +82,9 @@ pub enum DenyReason {
     NotRegistered,
     /// The request is malformed or not allowed in this role.
     Invalid(String),
+    /// The peers' uplinks cannot carry every peer and no relay has room: the peers
+    /// with the least uplink are turned away (C6).
+    Ejected,
 }
 
 impl fmt::Display for DenyReason {
@@ -81,6 +97,10 @@ impl fmt::Display for DenyReason {
             DenyReason::DuplicateId => write!(f, "node id already registered"),
             DenyReason::NotRegistered => write!(f, "node not registered: register again"),
             DenyReason::Invalid(why) => write!(f, "invalid request: {why}"),
+            DenyReason::Ejected => write!(
+                f,
+                "ejected: the peers' upload cannot carry every peer and no relay has room"
+            ),
         }
     }
 }
@@ -152,12 +172,31 @@ pub enum Message {
         reason: DenyReason,
         retry_after_ms: u32,
     },
+    /// A peer's parents for a channel, all of them (C4, C6): links not listed are
+    /// dropped once a listed one connects.
+    PeerAssign {
+        channel: ChannelDesc,
+        parents: Vec<PeerFeed>,
+    },
 
     // ---- node <-> node ----
     /// LOGIN (V3): send me this channel, starting at `from_seq` when you still have it.
+    /// `feed` says which blocks are pushed on the link (D3, D4); a LOGIN from a
+    /// child already logged in changes its feed.
     Login {
         channel: ChannelId,
         from_seq: Option<u64>,
+        feed: Feed,
+    },
+    /// Parent to lazy child: the highest seq held (D3).
+    Have {
+        channel: ChannelId,
+        highest: u64,
+    },
+    /// Child to parent: send these blocks from your buffer (at most [`crate::feed::MAX_WANT_SEQS`]).
+    Want {
+        channel: ChannelId,
+        seqs: Vec<u64>,
     },
     LoginAccepted {
         channel: ChannelId,
@@ -204,6 +243,9 @@ impl Message {
             Message::LoginDenied { .. } => "login_denied",
             Message::Logoff { .. } => "logoff",
             Message::Redirect { .. } => "redirect",
+            Message::Have { .. } => "have",
+            Message::Want { .. } => "want",
+            Message::PeerAssign { .. } => "peer_assign",
             Message::Block(_) => "block",
         }
     }
@@ -216,6 +258,7 @@ impl Message {
             Message::ConsolidateOrder { move_to, .. } => vec![move_to],
             Message::WatchAt { relay, .. } => vec![relay],
             Message::Redirect { to, .. } => vec![to],
+            Message::PeerAssign { parents, .. } => parents.iter().map(|p| &p.peer).collect(),
             _ => Vec::new(),
         }
     }

@@ -142,6 +142,7 @@ async fn malformed_and_oversized_frames_are_dropped_and_the_relay_survives() {
             Message::Login {
                 channel: ChannelId(9),
                 from_seq: None,
+                feed: tiercast_proto::Feed::All,
             },
         )
         .unwrap();

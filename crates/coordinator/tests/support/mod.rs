@@ -27,6 +27,7 @@ impl Bus {
         }
     }
 
+    #[allow(dead_code)]
     pub fn add_node(
         &mut self,
         id: u32,

@@ -64,6 +64,7 @@ fn login() -> Message {
     Message::Login {
         channel: ChannelId(7),
         from_seq: Some(3),
+        feed: tiercast_proto::Feed::All,
     }
 }
 
@@ -254,6 +255,7 @@ async fn full_send_queue_drops_and_counts() {
             Message::Login {
                 channel: ChannelId(7),
                 from_seq: Some(seq),
+                feed: tiercast_proto::Feed::All,
             },
         )
         .expect("room in queue");
@@ -267,6 +269,7 @@ async fn full_send_queue_drops_and_counts() {
         let expected = Message::Login {
             channel: ChannelId(7),
             from_seq: Some(seq),
+            feed: tiercast_proto::Feed::All,
         };
         assert_eq!(next_message(&mut b_rx).await, (NodeId(1), expected));
     }

@@ -1,0 +1,260 @@
+//! The coordinator's verbs for peers: a peer's `Watch` joins the channel's overlay
+//! (created on the first one, with the origin and the waypoint relays on the top
+//! level); its LOGOFF to the coordinator, or its crash, leaves it; a
+//! `LinkDowngrade` or a congested link (C2) re-homes a link; a periodic check
+//! retries members waiting for a parent and decides on full recomputation (C7).
+//! Every change ends with a `PeerAssign` to each member whose parents changed.
+//! An ejected peer is sent to a relay when one has room, else told why (C6).
+
+use super::overlay::{MemberKind, PeerOverlay};
+use super::select::AllowAll;
+use crate::coordinator::Coordinator;
+use crate::event::CoordEvent;
+use tiercast_proto::{ChannelId, DenyReason, Heartbeat, Message, NodeId, NodeRole, Timestamp};
+
+impl Coordinator {
+    pub fn peer_overlay(&self, channel: ChannelId) -> Option<&PeerOverlay> {
+        self.peers.get(&channel)
+    }
+
+    fn server_uplink_bps(&self, id: NodeId) -> u64 {
+        let declared = self.registry.get(id).map_or(0, |r| r.uplink_kbps);
+        let kbps = if declared > 0 {
+            declared
+        } else {
+            self.cfg.peers.default_server_uplink_kbps
+        };
+        u64::from(kbps) * 1000
+    }
+
+    /// The channel's overlay, created with the origin and the waypoints.
+    fn overlay_for(&mut self, now: Timestamp, channel: ChannelId) -> Option<&mut PeerOverlay> {
+        if !self.peers.contains_key(&channel) {
+            let m = self.channels.get(&channel)?;
+            let desc = m.desc.clone();
+            let origin = m.origin;
+            let pc = self.cfg.peers.clone();
+            let mut o = PeerOverlay::new(
+                desc,
+                pc.substreams,
+                u64::from(pc.stream_rate_kbps) * 1000,
+                now,
+            );
+            let mut servers = vec![(origin, MemberKind::Origin)];
+            servers.extend(
+                self.registry
+                    .iter()
+                    .filter(|(_, r)| r.alive && r.role == NodeRole::Relay && r.tier == 1)
+                    .map(|(id, _)| (*id, MemberKind::Waypoint)),
+            );
+            for (id, kind) in servers {
+                let Some(r) = self.registry.get(id).filter(|r| r.alive) else {
+                    continue;
+                };
+                let (info, region) = (r.info.clone(), r.region_id);
+                let uplink = self.server_uplink_bps(id);
+                o.join(now, info, region, kind, uplink, &pc, &AllowAll);
+            }
+            self.peers.insert(channel, o);
+        }
+        self.peers.get_mut(&channel)
+    }
+
+    /// A peer asks to watch a channel: it joins the overlay.
+    pub(crate) fn on_peer_watch(&mut self, now: Timestamp, from: NodeId, name: String) {
+        let Some(channel) = self.names.get(&name).copied() else {
+            self.deny_watch(from, name, DenyReason::UnknownChannel);
+            return;
+        };
+        let Some(r) = self.registry.get(from) else {
+            return;
+        };
+        let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
+        let pc = self.cfg.peers.clone();
+        let Some(o) = self.overlay_for(now, channel) else {
+            self.deny_watch(from, name, DenyReason::UnknownChannel);
+            return;
+        };
+        if o.ejected.contains(&from) && !o.would_fit(uplink) {
+            // Still cannot be carried: answer at once, touching nobody.
+            self.eject(now, channel, from);
+            return;
+        }
+        o.ejected.remove(&from);
+        o.join(now, info, region, MemberKind::Peer, uplink, &pc, &AllowAll);
+        self.events.push_back(CoordEvent::PeerJoined {
+            channel,
+            peer: from,
+        });
+        self.flush_peers(now, channel);
+    }
+
+    fn deny_watch(&mut self, to: NodeId, channel_name: String, reason: DenyReason) {
+        let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);
+        self.send(
+            to,
+            Message::WatchDenied {
+                channel_name,
+                reason,
+                retry_after_ms,
+            },
+        );
+    }
+
+    /// An ejected peer goes to a relay when one has room, else is told why.
+    fn eject(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
+        let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
+            return;
+        };
+        self.events
+            .push_back(CoordEvent::PeerEjected { channel, peer });
+        let region = self
+            .registry
+            .get(peer)
+            .map(|r| r.region.clone())
+            .unwrap_or_default();
+        let has_relays = self
+            .registry
+            .iter()
+            .any(|(_, r)| r.alive && r.role == NodeRole::Relay);
+        if has_relays {
+            if let Ok((channel, relay)) = self.watch_in(now, &name, &region) {
+                self.send(peer, Message::WatchAt { channel, relay });
+                return;
+            }
+        }
+        self.deny_watch(peer, name, DenyReason::Ejected);
+    }
+
+    /// A peer left a channel (its LOGOFF to the coordinator) or every channel (crash).
+    pub(crate) fn peer_left(&mut self, now: Timestamp, peer: NodeId, only: Option<ChannelId>) {
+        let pc = self.cfg.peers.clone();
+        let chans: Vec<ChannelId> = self
+            .peers
+            .iter()
+            .filter(|(c, o)| only.is_none_or(|x| x == **c) && o.members.contains_key(&peer))
+            .map(|(c, _)| *c)
+            .collect();
+        self.sent_log.forget(peer);
+        for c in chans {
+            if let Some(o) = self.peers.get_mut(&c) {
+                o.remove(peer, &pc, &AllowAll);
+            }
+            self.events
+                .push_back(CoordEvent::PeerLeft { channel: c, peer });
+            self.flush_peers(now, c);
+        }
+    }
+
+    /// A member reported a bad parent link; true when the overlay handled it.
+    pub(crate) fn peer_link_bad(
+        &mut self,
+        now: Timestamp,
+        from: NodeId,
+        channel: ChannelId,
+        parent: NodeId,
+    ) -> bool {
+        let pc = self.cfg.peers.clone();
+        let Some(o) = self.peers.get_mut(&channel) else {
+            return false;
+        };
+        if !o.members.contains_key(&from) {
+            return false;
+        }
+        o.link_bad(from, parent, &pc, &AllowAll);
+        self.flush_peers(now, channel);
+        true
+    }
+
+    /// C2: compares the heartbeat with what the parents said they sent.
+    pub(crate) fn peer_heartbeat(&mut self, now: Timestamp, hb: &Heartbeat) {
+        let pc = self.cfg.peers.clone();
+        let chans: Vec<ChannelId> = hb.channels.iter().map(|c| c.channel).collect();
+        for c in chans {
+            let Some(o) = self.peers.get_mut(&c) else {
+                continue;
+            };
+            if !o.members.contains_key(&hb.node) {
+                continue;
+            }
+            let congested = o.congestion_from(now, &mut self.sent_log, hb, &pc);
+            for (parent, child) in &congested {
+                o.link_bad(*child, *parent, &pc, &AllowAll);
+            }
+            if !congested.is_empty() {
+                self.flush_peers(now, c);
+            }
+        }
+    }
+
+    /// Periodic: members waiting for a parent retry; full recomputation when due (C7).
+    pub(crate) fn peers_tick(&mut self, now: Timestamp) {
+        let pc = self.cfg.peers.clone();
+        let chans: Vec<ChannelId> = self.peers.keys().copied().collect();
+        for c in chans {
+            let Some(o) = self.peers.get_mut(&c) else {
+                continue;
+            };
+            let pending: Vec<NodeId> = o.pending.iter().copied().collect();
+            for p in pending {
+                o.place(p, false, &pc, &AllowAll);
+            }
+            let review = now.saturating_since(o.last_top_review) >= pc.stable_ms * 1000;
+            let top_changed = review && {
+                o.last_top_review = now;
+                let want = o.preferred_peers(now, &pc);
+                want.iter().any(|id| !o.members[id].top)
+                    || o.members
+                        .values()
+                        .any(|m| m.top && m.kind == MemberKind::Peer && !want.contains(&m.info.id))
+            };
+            if top_changed || o.due_for_full(now, &pc) {
+                let ejected = o.full_recompute(now, &pc, &AllowAll);
+                self.events.push_back(CoordEvent::PeersRecomputed {
+                    channel: c,
+                    ejected: ejected.len() as u32,
+                });
+                for e in ejected {
+                    self.eject(now, c, e);
+                }
+            }
+            self.flush_peers(now, c);
+        }
+    }
+
+    /// Sends each changed member its parents.
+    pub(crate) fn flush_peers(&mut self, _now: Timestamp, channel: ChannelId) {
+        let Some(o) = self.peers.get_mut(&channel) else {
+            return;
+        };
+        let desc = o.desc.clone();
+        let out = o.take_dirty();
+        o.stats.assignments_sent += out.len() as u64;
+        for (to, parents) in out {
+            self.send(
+                to,
+                Message::PeerAssign {
+                    channel: desc.clone(),
+                    parents,
+                },
+            );
+        }
+    }
+}
+
+impl PeerOverlay {
+    /// Whether one more bottom member of this uplink keeps the overlay feasible
+    /// (aggregate slots, C6).
+    pub fn would_fit(&self, uplink_bps: u64) -> bool {
+        let k = u64::from(self.k);
+        let supply: u64 = self
+            .members
+            .values()
+            .map(|m| u64::from(m.slots))
+            .sum::<u64>()
+            + u64::from(self.slots_for(uplink_bps));
+        let top_use: u64 = self.top_children.values().map(|s| s.len() as u64 * k).sum();
+        let demand = (self.bottom_count() as u64 + 1) * k + top_use;
+        supply >= demand
+    }
+}

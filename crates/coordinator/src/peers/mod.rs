@@ -1,0 +1,27 @@
+//! The peer overlay of one channel (seeds 002 and 003): viewers' own uplinks carry
+//! the stream. Three levels (D2): the top level — the origin, waypoint relays and
+//! preferred peers (D1) — holds the whole stream on a c-connected mesh (D3: a push
+//! tree plus lazy Have/Want links); below it every other peer takes one parent per
+//! substream of a k-substream multi-tree (D4, C10), interior in one tree and a leaf
+//! in the others, so the high-capacity peers form the middle of each region's
+//! trees. The coordinator keeps reassigning parents (C4, C6) and recomputes
+//! everything when enough has changed or periodically (C7).
+//!
+//! Modules:
+//! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
+//! - [`select`] — parent selection: feasible → policy → history → nearest (C4, C6).
+//! - [`place`] — joins, leaves, re-homing orphans, pre-emption by a strong joiner (C6).
+//! - [`top`] — preferred nodes and waypoints (D1), the c-connected mesh and its push tree (D3).
+//! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
+//! - [`congestion`] — links found congested by comparing heartbeat seqs (C2).
+//! - [`coordinator`] — the coordinator's verbs for peers.
+
+pub mod congestion;
+pub mod coordinator;
+pub mod overlay;
+pub mod place;
+pub mod rebuild;
+pub mod select;
+pub mod top;
+
+pub use overlay::{Member, MemberKind, PeerOverlay, PeerStats};

@@ -1,0 +1,381 @@
+//! What the coordinator keeps of one channel's peer overlay (D2, D4): every member
+//! with its uplink in substream slots (floor(u·k/r)), the slots booked, the tree it
+//! is interior in, its parent per substream, and for each parent its children per
+//! tree. An index of spare slots per tree and region serves parent selection (C4,
+//! C6: "a priority queue by spare uplink").
+
+use crate::multitree::substream_slots;
+use crate::registry::RegionId;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use tiercast_proto::{ChannelDesc, Feed, NodeId, PeerFeed, PeerInfo, SubstreamSet, Timestamp};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MemberKind {
+    Origin,
+    /// A relay the operator deployed: a waypoint of the top level (D1).
+    Waypoint,
+    Peer,
+}
+
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub info: PeerInfo,
+    pub region: RegionId,
+    pub kind: MemberKind,
+    pub uplink_bps: u64,
+    /// Children it can feed, in substreams of rate r/k.
+    pub slots: u32,
+    pub used: u32,
+    /// On the top level: holds the whole stream, feeds any tree.
+    pub top: bool,
+    /// The bottom tree it may have children in.
+    pub interior: Option<u8>,
+    pub joined_at: Timestamp,
+    /// History (C4): lowered by each downgrade or congestion blamed on it.
+    pub history: i32,
+    /// Bottom member: its parent in each substream tree.
+    pub parents: Vec<Option<NodeId>>,
+    /// Top member: its push parent on the mesh (None for the origin).
+    pub eager: Option<NodeId>,
+    /// Lazy links: mesh neighbours (top), or one repair link (bottom).
+    pub lazy: Vec<NodeId>,
+}
+
+impl Member {
+    pub fn spare(&self) -> u32 {
+        self.slots.saturating_sub(self.used)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    pub joins: u64,
+    pub leaves: u64,
+    pub reassignments: u64,
+    pub preemptions: u64,
+    pub full_recomputations: u64,
+    pub partial_recomputations: u64,
+    pub congested_links: u64,
+    pub ejected: u64,
+    /// Summed over ejections: the least any choice of nodes could have ejected.
+    pub ejected_lower_bound: u64,
+    pub assignments_sent: u64,
+}
+
+/// Members with spare slots, most spare first.
+type SpareSet = BTreeSet<(Reverse<u32>, NodeId)>;
+/// Where a member sits in the spare index: its tree (None: top), region and key.
+type IndexKey = (Option<u8>, RegionId, (Reverse<u32>, NodeId));
+
+pub struct PeerOverlay {
+    pub desc: ChannelDesc,
+    pub k: u8,
+    pub rate_bps: u64,
+    pub members: BTreeMap<NodeId, Member>,
+    /// Per tree: parent → children (bottom trees; top members feed any tree).
+    pub children: Vec<BTreeMap<NodeId, BTreeSet<NodeId>>>,
+    /// Top push tree: parent → children (each takes k slots).
+    pub top_children: BTreeMap<NodeId, BTreeSet<NodeId>>,
+    /// Top members in mesh order (the origin first).
+    pub top_order: Vec<NodeId>,
+    /// The c-connected mesh of the top level.
+    pub mesh: BTreeMap<NodeId, BTreeSet<NodeId>>,
+    /// Per tree, per region: interior members with spare slots, most spare first.
+    spare: Vec<BTreeMap<RegionId, SpareSet>>,
+    /// Per region: top members with spare slots (they feed any tree).
+    top_spare: BTreeMap<RegionId, SpareSet>,
+    /// Slots of the interior members of each tree.
+    pub tree_capacity: Vec<u64>,
+    /// Members still missing a parent in some tree.
+    pub pending: BTreeSet<NodeId>,
+    /// Peers turned away because the overlay cannot carry them (C6).
+    pub ejected: BTreeSet<NodeId>,
+    /// Members whose parent list changed and must be told.
+    pub(crate) dirty: BTreeSet<NodeId>,
+    pub changes_since_full: u64,
+    pub last_full: Timestamp,
+    pub last_top_review: Timestamp,
+    pub stats: PeerStats,
+    /// C2: (parent, child) → consecutive heartbeats the child lagged behind what
+    /// the parent says it sent.
+    pub(crate) lagging: BTreeMap<(NodeId, NodeId), u32>,
+}
+
+impl PeerOverlay {
+    pub fn new(desc: ChannelDesc, k: u8, rate_bps: u64, now: Timestamp) -> Self {
+        let trees = usize::from(k.max(1));
+        PeerOverlay {
+            desc,
+            k: k.max(1),
+            rate_bps: rate_bps.max(1),
+            members: BTreeMap::new(),
+            children: vec![BTreeMap::new(); trees],
+            top_children: BTreeMap::new(),
+            top_order: Vec::new(),
+            mesh: BTreeMap::new(),
+            spare: vec![BTreeMap::new(); trees],
+            top_spare: BTreeMap::new(),
+            tree_capacity: vec![0; trees],
+            pending: BTreeSet::new(),
+            ejected: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+            changes_since_full: 0,
+            last_full: now,
+            last_top_review: now,
+            stats: PeerStats::default(),
+            lagging: BTreeMap::new(),
+        }
+    }
+
+    pub fn slots_for(&self, uplink_bps: u64) -> u32 {
+        substream_slots(uplink_bps, self.rate_bps, usize::from(self.k))
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub fn bottom_count(&self) -> usize {
+        self.members.values().filter(|m| !m.top).count()
+    }
+
+    /// Adds a member (not placed yet).
+    pub(crate) fn insert_member(&mut self, m: Member) {
+        let id = m.info.id;
+        self.members.insert(id, m);
+        self.index(id);
+    }
+
+    // ---- the spare index ----
+
+    fn index_key(&self, id: NodeId) -> Option<IndexKey> {
+        let m = self.members.get(&id)?;
+        let spare = m.spare();
+        if spare == 0 {
+            return None;
+        }
+        let tree = if m.top { None } else { Some(m.interior?) };
+        Some((tree, m.region, (Reverse(spare), id)))
+    }
+
+    pub(crate) fn unindex(&mut self, id: NodeId) {
+        if let Some((tree, region, key)) = self.index_key(id) {
+            let set = match tree {
+                None => self.top_spare.get_mut(&region),
+                Some(t) => self.spare[usize::from(t)].get_mut(&region),
+            };
+            if let Some(s) = set {
+                s.remove(&key);
+            }
+        }
+    }
+
+    pub(crate) fn index(&mut self, id: NodeId) {
+        if let Some((tree, region, key)) = self.index_key(id) {
+            let map = match tree {
+                None => &mut self.top_spare,
+                Some(t) => &mut self.spare[usize::from(t)],
+            };
+            map.entry(region).or_default().insert(key);
+        }
+    }
+
+    /// Changes a member's booking (or slots, top flag, interior tree) keeping the
+    /// index in step.
+    pub(crate) fn update(&mut self, id: NodeId, f: impl FnOnce(&mut Member)) {
+        self.unindex(id);
+        let before = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
+        if let Some(m) = self.members.get_mut(&id) {
+            f(m);
+        }
+        let after = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
+        if before != after {
+            if let Some((Some(t), slots, false)) = before {
+                self.tree_capacity[usize::from(t)] -= u64::from(slots);
+            }
+            if let Some((Some(t), slots, false)) = after {
+                self.tree_capacity[usize::from(t)] += u64::from(slots);
+            }
+        }
+        self.index(id);
+    }
+
+    /// Candidates with spare slots in `tree` of `region`, most spare first.
+    pub(crate) fn spare_in(&self, tree: u8, region: RegionId) -> impl Iterator<Item = NodeId> + '_ {
+        let bottom = self.spare[usize::from(tree)]
+            .get(&region)
+            .into_iter()
+            .flat_map(|s| s.iter().map(|(_, id)| *id));
+        let top = self
+            .top_spare
+            .get(&region)
+            .into_iter()
+            .flat_map(|s| s.iter().map(|(_, id)| *id));
+        top.chain(bottom)
+    }
+
+    /// Regions that have any spare slot in `tree`.
+    pub(crate) fn regions_with_spare(&self, tree: u8) -> BTreeSet<RegionId> {
+        self.spare[usize::from(tree)]
+            .iter()
+            .chain(self.top_spare.iter())
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
+    // ---- links ----
+
+    /// `child` takes `parent` in `tree` (books one slot).
+    pub(crate) fn attach(&mut self, child: NodeId, tree: u8, parent: NodeId) {
+        self.update(parent, |m| m.used += 1);
+        self.children[usize::from(tree)]
+            .entry(parent)
+            .or_default()
+            .insert(child);
+        if let Some(m) = self.members.get_mut(&child) {
+            m.parents[usize::from(tree)] = Some(parent);
+        }
+        self.dirty.insert(child);
+    }
+
+    /// `child` drops its parent in `tree` (frees the slot).
+    pub(crate) fn detach(&mut self, child: NodeId, tree: u8) -> Option<NodeId> {
+        let parent = self
+            .members
+            .get_mut(&child)?
+            .parents
+            .get_mut(usize::from(tree))?
+            .take()?;
+        if let Some(set) = self.children[usize::from(tree)].get_mut(&parent) {
+            set.remove(&child);
+            if set.is_empty() {
+                self.children[usize::from(tree)].remove(&parent);
+            }
+        }
+        self.update(parent, |m| m.used = m.used.saturating_sub(1));
+        self.dirty.insert(child);
+        Some(parent)
+    }
+
+    /// Whether `ancestor` is on `node`'s path to the top level in `tree`.
+    pub(crate) fn is_ancestor(&self, ancestor: NodeId, node: NodeId, tree: u8) -> bool {
+        let mut cur = node;
+        for _ in 0..=self.members.len() {
+            if cur == ancestor {
+                return true;
+            }
+            let Some(m) = self.members.get(&cur) else {
+                return false;
+            };
+            match m.parents.get(usize::from(tree)).copied().flatten() {
+                Some(p) => cur = p,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// Hops from the top level in `tree` (top members are at 0).
+    pub fn depth(&self, node: NodeId, tree: u8) -> u32 {
+        let mut cur = node;
+        let mut d = 0;
+        while let Some(m) = self.members.get(&cur) {
+            if m.top {
+                return d;
+            }
+            match m.parents.get(usize::from(tree)).copied().flatten() {
+                Some(p) if d < 1024 => {
+                    cur = p;
+                    d += 1;
+                }
+                _ => return d + 1024,
+            }
+        }
+        d
+    }
+
+    /// The parent list a member is told (`PeerAssign`).
+    pub fn assignment(&self, id: NodeId) -> Option<Vec<PeerFeed>> {
+        let m = self.members.get(&id)?;
+        let mut feeds: BTreeMap<NodeId, Feed> = BTreeMap::new();
+        if m.top {
+            if let Some(e) = m.eager {
+                feeds.insert(e, Feed::All);
+            }
+        } else {
+            for (t, p) in m.parents.iter().enumerate() {
+                let Some(p) = p else { continue };
+                let set = match feeds.get(p) {
+                    Some(Feed::Substreams(s)) => s.with(t as u8),
+                    _ => SubstreamSet::single(self.k, t as u8).expect("t < k ≤ 64"),
+                };
+                feeds.insert(*p, Feed::Substreams(set));
+            }
+        }
+        for l in &m.lazy {
+            feeds.entry(*l).or_insert(Feed::Lazy);
+        }
+        Some(
+            feeds
+                .into_iter()
+                .filter_map(|(p, feed)| {
+                    let info = self.members.get(&p)?.info.clone();
+                    Some(PeerFeed { peer: info, feed })
+                })
+                .collect(),
+        )
+    }
+
+    /// Members told their parents since the last call, with their assignment.
+    pub(crate) fn take_dirty(&mut self) -> Vec<(NodeId, Vec<PeerFeed>)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .filter(|id| {
+                self.members
+                    .get(id)
+                    .is_some_and(|m| m.kind != MemberKind::Origin)
+            })
+            .filter_map(|id| Some((id, self.assignment(id)?)))
+            .collect()
+    }
+
+    /// Checks the bookkeeping (tests and the simulator's invariants): every link
+    /// booked once, no member above its slots, every bottom tree acyclic.
+    pub fn check(&self) -> Result<(), String> {
+        let mut used: BTreeMap<NodeId, u32> = BTreeMap::new();
+        for (t, tree) in self.children.iter().enumerate() {
+            for (p, kids) in tree {
+                for c in kids {
+                    let m = self.members.get(c).ok_or(format!("child {c} unknown"))?;
+                    if m.parents[t] != Some(*p) {
+                        return Err(format!("{c} listed under {p} in tree {t} but not linked"));
+                    }
+                    if self.is_ancestor(*c, *p, t as u8) {
+                        return Err(format!("cycle through {c} in tree {t}"));
+                    }
+                    *used.entry(*p).or_default() += 1;
+                }
+            }
+        }
+        for (p, kids) in &self.top_children {
+            *used.entry(*p).or_default() += kids.len() as u32 * u32::from(self.k);
+        }
+        for (id, m) in &self.members {
+            let u = used.get(id).copied().unwrap_or(0);
+            if u != m.used {
+                return Err(format!("{id}: booked {} but feeds {u}", m.used));
+            }
+            if m.used > m.slots {
+                return Err(format!("{id}: {} slots booked of {}", m.used, m.slots));
+            }
+        }
+        Ok(())
+    }
+}

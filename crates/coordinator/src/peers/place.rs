@@ -1,0 +1,290 @@
+//! Joins, leaves and re-homing (C6): a joining peer becomes interior in the tree
+//! with the least capacity and takes a parent in every tree (C4); a strong joiner
+//! (uplink above the top level's bar) is placed next to the top level and may
+//! pre-empt a weaker leaf there, which becomes its child; when a member leaves,
+//! each child it fed takes a new parent in that tree, keeping its own subtree.
+
+use super::overlay::{Member, MemberKind, PeerOverlay};
+use super::select::ParentPolicy;
+use crate::config::PeerConfig;
+use crate::registry::RegionId;
+use tiercast_proto::{NodeId, PeerInfo, Timestamp};
+
+impl PeerOverlay {
+    /// A new member (a peer, a waypoint or the origin); bottom members are placed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn join(
+        &mut self,
+        now: Timestamp,
+        info: PeerInfo,
+        region: RegionId,
+        kind: MemberKind,
+        uplink_bps: u64,
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+    ) -> bool {
+        let id = info.id;
+        if self.members.contains_key(&id) {
+            return self.pending.is_empty() || !self.pending.contains(&id);
+        }
+        self.stats.joins += 1;
+        self.changes_since_full += 1;
+        let slots = self.slots_for(uplink_bps);
+        let top = kind != MemberKind::Peer;
+        self.insert_member(Member {
+            info,
+            region,
+            kind,
+            uplink_bps,
+            slots,
+            used: 0,
+            top,
+            interior: None,
+            joined_at: now,
+            history: 0,
+            parents: vec![None; usize::from(self.k)],
+            eager: None,
+            lazy: Vec::new(),
+        });
+        if top {
+            self.rebuild_top(usize::from(cfg.mesh_c));
+            return true;
+        }
+        let strong = uplink_bps as f64 >= cfg.top_uplink_factor * self.rate_bps as f64;
+        self.place(id, strong, cfg, policy)
+    }
+
+    /// Gives `id` a parent in every tree it lacks one; true when it has all.
+    pub(crate) fn place(
+        &mut self,
+        id: NodeId,
+        strong: bool,
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+    ) -> bool {
+        let Some(m) = self.members.get(&id) else {
+            return false;
+        };
+        if m.top {
+            return true;
+        }
+        if m.slots > 0 && m.interior.is_none() {
+            let t = (0..self.k)
+                .min_by_key(|t| (self.tree_capacity[usize::from(*t)], *t))
+                .expect("k ≥ 1");
+            self.update(id, |m| m.interior = Some(t));
+        }
+        let interior = self.members[&id].interior;
+        let mut complete = true;
+        for t in 0..self.k {
+            if self.members[&id].parents[usize::from(t)].is_some() {
+                continue;
+            }
+            if strong && interior == Some(t) && self.preempt(id, t) {
+                continue;
+            }
+            match self.select_parent(id, t, &[], cfg.candidates, policy) {
+                Ok(p) => self.attach(id, t, p),
+                Err(_) => {
+                    if interior == Some(t) && self.preempt(id, t) {
+                        continue;
+                    }
+                    complete = false;
+                }
+            }
+        }
+        if cfg.repair_link {
+            self.set_repair_link(id);
+        }
+        if complete {
+            self.pending.remove(&id);
+        } else {
+            self.pending.insert(id);
+        }
+        complete
+    }
+
+    pub(crate) fn set_repair_link(&mut self, id: NodeId) {
+        let Some(r) = self.repair_parent(id) else {
+            return;
+        };
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        let lazy = if m.parents.contains(&Some(r)) {
+            Vec::new()
+        } else {
+            vec![r]
+        };
+        if m.lazy != lazy {
+            m.lazy = lazy;
+            self.dirty.insert(id);
+        }
+    }
+
+    /// `id` (interior in `tree`) takes the place of the weakest leaf hanging
+    /// directly off the top level in that tree; the leaf becomes its child.
+    fn preempt(&mut self, id: NodeId, tree: u8) -> bool {
+        let my_slots = self.members[&id].slots;
+        if my_slots == 0 {
+            return false;
+        }
+        let t = usize::from(tree);
+        let mut best: Option<(u32, NodeId, NodeId)> = None;
+        for p in &self.top_order {
+            for w in self.children[t].get(p).into_iter().flatten() {
+                let wm = &self.members[w];
+                let leaf = self.children[t].get(w).is_none_or(|c| c.is_empty());
+                if *w == id || !leaf || wm.slots >= my_slots {
+                    continue;
+                }
+                if best.is_none_or(|(s, _, _)| wm.slots < s) {
+                    best = Some((wm.slots, *w, *p));
+                }
+            }
+        }
+        let Some((_, weak, parent)) = best else {
+            return false;
+        };
+        if self.members[&id].parents[t].is_some() {
+            self.detach(id, tree);
+        }
+        self.detach(weak, tree);
+        self.attach(id, tree, parent);
+        self.attach(weak, tree, id);
+        self.stats.preemptions += 1;
+        true
+    }
+
+    /// A member leaves (LOGOFF, crash, ejection): its children are re-homed.
+    pub(crate) fn remove(&mut self, id: NodeId, cfg: &PeerConfig, policy: &dyn ParentPolicy) {
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        self.stats.leaves += 1;
+        self.changes_since_full += 1;
+        let was_top = m.top;
+        for t in 0..self.k {
+            self.detach(id, t);
+        }
+        let mut orphans = Vec::new();
+        for t in 0..self.k {
+            if let Some(kids) = self.children[usize::from(t)].remove(&id) {
+                for c in kids {
+                    if let Some(cm) = self.members.get_mut(&c) {
+                        cm.parents[usize::from(t)] = None;
+                    }
+                    orphans.push((c, t));
+                }
+            }
+        }
+        if let Some(parent) = self.members[&id].eager {
+            if self
+                .top_children
+                .get_mut(&parent)
+                .is_some_and(|s| s.remove(&id))
+            {
+                let k = u32::from(self.k);
+                self.update(parent, |m| m.used = m.used.saturating_sub(k));
+            }
+        }
+        self.update(id, |m| {
+            m.slots = 0;
+            m.interior = None;
+            m.used = 0;
+        });
+        self.unindex(id);
+        self.members.remove(&id);
+        self.pending.remove(&id);
+        self.dirty.remove(&id);
+        self.lagging.retain(|(p, c), _| *p != id && *c != id);
+        if was_top {
+            self.top_children.remove(&id);
+            self.rebuild_top(usize::from(cfg.mesh_c));
+            let relink: Vec<NodeId> = self
+                .members
+                .iter()
+                .filter(|(_, m)| !m.top && m.lazy.contains(&id))
+                .map(|(n, _)| *n)
+                .collect();
+            for n in relink {
+                self.set_repair_link(n);
+            }
+        }
+        for (c, t) in orphans {
+            self.rehome(c, t, &[], cfg, policy);
+        }
+    }
+
+    /// `child` takes a new parent in `tree`, never one of `avoid` (C6).
+    pub(crate) fn rehome(
+        &mut self,
+        child: NodeId,
+        tree: u8,
+        avoid: &[NodeId],
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+    ) -> bool {
+        if self.members.get(&child).is_none_or(|m| m.top) {
+            return false;
+        }
+        let old = self.detach(child, tree);
+        let mut avoid = avoid.to_vec();
+        avoid.extend(old);
+        self.stats.reassignments += 1;
+        match self.select_parent(child, tree, &avoid, cfg.candidates, policy) {
+            Ok(p) => {
+                self.attach(child, tree, p);
+                self.set_repair_link(child);
+                true
+            }
+            Err(_) => {
+                // Nothing better: keep the old parent if it is still a member.
+                if let Some(o) = old.filter(|o| self.members.contains_key(o)) {
+                    if self.members[&o].spare() > 0 && !self.is_ancestor(child, o, tree) {
+                        self.attach(child, tree, o);
+                        return false;
+                    }
+                }
+                self.pending.insert(child);
+                false
+            }
+        }
+    }
+
+    /// A member reported its parent link bad (silent, dead, refusing): every tree
+    /// it took from that parent is re-homed elsewhere, and the parent's history
+    /// drops. A top member gets its push tree rebuilt around the parent.
+    pub(crate) fn link_bad(
+        &mut self,
+        child: NodeId,
+        parent: NodeId,
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+    ) -> bool {
+        if !self.members.contains_key(&child) {
+            return false;
+        }
+        self.changes_since_full += 1;
+        self.stats.partial_recomputations += 1;
+        if let Some(p) = self.members.get_mut(&parent) {
+            p.history -= 1;
+        }
+        let m = self.members.get(&child).expect("checked");
+        if m.top {
+            if m.lazy.contains(&parent) || m.eager != Some(parent) {
+                return true;
+            }
+            self.dirty.insert(child);
+            self.rebuild_top(usize::from(cfg.mesh_c));
+            return true;
+        }
+        let trees: Vec<u8> = (0..self.k)
+            .filter(|t| m.parents[usize::from(*t)] == Some(parent))
+            .collect();
+        for t in trees {
+            self.rehome(child, t, &[parent], cfg, policy);
+        }
+        true
+    }
+}

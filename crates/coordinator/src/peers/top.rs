@@ -1,0 +1,248 @@
+//! The top level (D1, D3): the origin, the waypoint relays, and the preferred
+//! peers — output above `top_uplink_factor` × the stream rate, stable for
+//! `stable_ms`, no bad history — at most `top_per_region` per region, re-evaluated
+//! every `top_review_ms`. They hold the whole stream on a c-connected mesh (a
+//! Harary graph: survives c−1 simultaneous failures): blocks are pushed down a
+//! tree of the mesh (breadth-first from the origin, each child booking k slots of
+//! its parent), and every other mesh edge is a lazy link that announces what it
+//! has and answers what is missing — flooding with duplicate elimination, where a
+//! block crosses each node about once until the tree breaks.
+
+use super::overlay::{MemberKind, PeerOverlay};
+use crate::config::PeerConfig;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use tiercast_proto::{NodeId, Timestamp};
+
+/// The Harary graph H(c, n) on `order`: each node linked to the c/2 nearest on
+/// each side of a ring, and for odd c to the opposite node. c-connected for n > c.
+pub fn harary_mesh(order: &[NodeId], c: usize) -> BTreeMap<NodeId, BTreeSet<NodeId>> {
+    let n = order.len();
+    let mut mesh: BTreeMap<NodeId, BTreeSet<NodeId>> =
+        order.iter().map(|id| (*id, BTreeSet::new())).collect();
+    let mut link = |a: usize, b: usize| {
+        let (a, b) = (order[a % n], order[b % n]);
+        if a != b {
+            mesh.entry(a).or_default().insert(b);
+            mesh.entry(b).or_default().insert(a);
+        }
+    };
+    if n < 2 || c == 0 {
+        return mesh;
+    }
+    if c + 1 >= n {
+        for a in 0..n {
+            for b in a + 1..n {
+                link(a, b);
+            }
+        }
+        return mesh;
+    }
+    for a in 0..n {
+        for d in 1..=c / 2 {
+            link(a, a + d);
+        }
+        if c % 2 == 1 {
+            link(a, a + n / 2);
+        }
+    }
+    mesh
+}
+
+impl PeerOverlay {
+    /// Peers that qualify for the top level now (D1), best first, per region capped.
+    pub fn preferred_peers(&self, now: Timestamp, cfg: &PeerConfig) -> Vec<NodeId> {
+        let need = (cfg.top_uplink_factor * self.rate_bps as f64) as u64;
+        let stable_us = cfg.stable_ms.saturating_mul(1000);
+        let mut eligible: Vec<_> = self
+            .members
+            .values()
+            .filter(|m| m.kind == MemberKind::Peer)
+            .filter(|m| m.uplink_bps >= need && m.history >= 0)
+            .filter(|m| now.saturating_since(m.joined_at) >= stable_us)
+            .map(|m| (std::cmp::Reverse(m.uplink_bps), m.info.id, m.region))
+            .collect();
+        eligible.sort();
+        let mut per_region: BTreeMap<_, usize> = BTreeMap::new();
+        eligible
+            .into_iter()
+            .filter(|(_, _, r)| {
+                let n = per_region.entry(*r).or_default();
+                *n += 1;
+                *n <= cfg.top_per_region
+            })
+            .map(|(_, id, _)| id)
+            .collect()
+    }
+
+    /// Rebuilds the mesh and its push tree over the current top members; returns
+    /// top members left without a push parent (no capacity).
+    pub(crate) fn rebuild_top(&mut self, c: usize) -> Vec<NodeId> {
+        // Origin first, then waypoints, then peers (each by id): the ring keeps the
+        // strongest next to the origin.
+        let mut order: Vec<NodeId> = self
+            .members
+            .values()
+            .filter(|m| m.top)
+            .map(|m| (m.kind, std::cmp::Reverse(m.uplink_bps), m.info.id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|(_, _, id)| id)
+            .collect();
+        order.dedup();
+        let mesh = harary_mesh(&order, c);
+        // Release the old push tree.
+        let old: Vec<(NodeId, BTreeSet<NodeId>)> =
+            std::mem::take(&mut self.top_children).into_iter().collect();
+        let k = u32::from(self.k);
+        for (p, kids) in old {
+            self.update(p, |m| m.used = m.used.saturating_sub(kids.len() as u32 * k));
+        }
+        let roots: Vec<NodeId> = order
+            .iter()
+            .copied()
+            .filter(|id| self.members[id].kind == MemberKind::Origin)
+            .collect();
+        let mut eager: BTreeMap<NodeId, Option<NodeId>> = BTreeMap::new();
+        let mut queue: VecDeque<NodeId> = roots.iter().copied().collect();
+        for r in &roots {
+            eager.insert(*r, None);
+        }
+        let mut unplaced = Vec::new();
+        loop {
+            while let Some(u) = queue.pop_front() {
+                for v in mesh.get(&u).into_iter().flatten().copied() {
+                    if eager.contains_key(&v) || self.members[&u].spare() < k {
+                        continue;
+                    }
+                    self.push_link(u, v);
+                    eager.insert(v, Some(u));
+                    queue.push_back(v);
+                }
+            }
+            // Not reachable through mesh neighbours with room: any placed member with room.
+            let Some(v) = order.iter().copied().find(|v| !eager.contains_key(v)) else {
+                break;
+            };
+            let host = order
+                .iter()
+                .copied()
+                .filter(|u| eager.contains_key(u))
+                .max_by_key(|u| (self.members[u].spare(), std::cmp::Reverse(*u)))
+                .filter(|u| self.members[u].spare() >= k);
+            match host {
+                Some(u) => {
+                    self.push_link(u, v);
+                    eager.insert(v, Some(u));
+                    queue.push_back(v);
+                }
+                None => {
+                    eager.insert(v, None);
+                    unplaced.push(v);
+                }
+            }
+        }
+        for id in &order {
+            let e = eager.get(id).copied().flatten();
+            let lazy: Vec<NodeId> = mesh
+                .get(id)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|n| Some(*n) != e)
+                .collect();
+            let m = self.members.get_mut(id).expect("top member");
+            if m.eager != e || m.lazy != lazy {
+                m.eager = e;
+                m.lazy = lazy;
+                self.dirty.insert(*id);
+            }
+        }
+        self.top_order = order;
+        self.mesh = mesh;
+        unplaced
+    }
+
+    fn push_link(&mut self, parent: NodeId, child: NodeId) {
+        let k = u32::from(self.k);
+        self.update(parent, |m| m.used += k);
+        self.top_children.entry(parent).or_default().insert(child);
+    }
+
+    /// A top member for a bottom member's repair link: one of its region's, spread
+    /// by id; the origin only when there is nothing else.
+    pub(crate) fn repair_parent(&self, id: NodeId) -> Option<NodeId> {
+        let region = self.members.get(&id)?.region;
+        let pick = |pool: Vec<NodeId>| -> Option<NodeId> {
+            (!pool.is_empty()).then(|| pool[id.0 as usize % pool.len()])
+        };
+        let not_origin = |n: &NodeId| self.members[n].kind != MemberKind::Origin;
+        let own: Vec<NodeId> = self
+            .top_order
+            .iter()
+            .copied()
+            .filter(|n| not_origin(n) && self.members[n].region == region)
+            .collect();
+        pick(own)
+            .or_else(|| pick(self.top_order.iter().copied().filter(not_origin).collect()))
+            .or_else(|| self.top_order.first().copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connected_without(mesh: &BTreeMap<NodeId, BTreeSet<NodeId>>, gone: &[NodeId]) -> bool {
+        let alive: Vec<NodeId> = mesh.keys().copied().filter(|n| !gone.contains(n)).collect();
+        let Some(start) = alive.first().copied() else {
+            return true;
+        };
+        let mut seen = BTreeSet::from([start]);
+        let mut queue = VecDeque::from([start]);
+        while let Some(u) = queue.pop_front() {
+            for v in &mesh[&u] {
+                if !gone.contains(v) && seen.insert(*v) {
+                    queue.push_back(*v);
+                }
+            }
+        }
+        seen.len() == alive.len()
+    }
+
+    #[test]
+    fn harary_mesh_survives_any_c_minus_one_failures() {
+        for (n, c) in [(7usize, 2usize), (10, 3), (12, 4), (9, 5)] {
+            let order: Vec<NodeId> = (1..=n as u32).map(NodeId).collect();
+            let mesh = harary_mesh(&order, c);
+            assert!(
+                mesh.values().all(|s| s.len() >= c),
+                "degree ≥ c for n={n} c={c}"
+            );
+            // Every set of c−1 failures (exhaustive for these sizes).
+            let mut sets: Vec<Vec<NodeId>> = vec![vec![]];
+            for _ in 0..c - 1 {
+                sets = sets
+                    .into_iter()
+                    .flat_map(|s| {
+                        let last = s.last().map_or(0, |n| n.0);
+                        order
+                            .iter()
+                            .filter(move |x| x.0 > last)
+                            .map(move |x| {
+                                let mut t = s.clone();
+                                t.push(*x);
+                                t
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+            }
+            for gone in sets {
+                assert!(
+                    connected_without(&mesh, &gone),
+                    "n={n} c={c} without {gone:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The peer overlay on the real machines over the zero-latency bus (D2-D4, C4,
+//! C6, C7): peers with uneven uplinks join, each takes one parent per substream,
+//! blocks flow down the substream trees to everyone, a leaving peer's children are
+//! re-homed without a gap, and an overlay that cannot carry its peers ejects the
+//! weakest — as few as the bound allows.
+
+mod support;
+
+use support::Bus;
+use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
+use tiercast_node::{Event, NodeConfig};
+use tiercast_proto::{Block, ChannelId, DenyReason, NodeId, NodeRole, OriginKey, Timestamp};
+
+const RATE_KBPS: u32 = 2000;
+
+fn config() -> CoordinatorConfig {
+    let mut c = CoordinatorConfig::default();
+    c.peers.substreams = 4;
+    c.peers.stream_rate_kbps = RATE_KBPS;
+    c.peers.repair_link = false;
+    c
+}
+
+fn start(cfg: CoordinatorConfig, origin_uplink_kbps: u32) -> (Bus, OriginKey) {
+    let mut bus = Bus::new(cfg);
+    bus.add_node_with(NodeConfig {
+        id: NodeId(1),
+        role: NodeRole::Origin,
+        tier: 0,
+        uplink_kbps: origin_uplink_kbps,
+        addr: "sim:1".into(),
+        http_addr: "sim:1".into(),
+        ..NodeConfig::default()
+    });
+    let key = OriginKey::generate().unwrap();
+    bus.node(1).announce("live", key.public_key());
+    bus.settle();
+    (bus, key)
+}
+
+fn add_peer(bus: &mut Bus, id: u32, uplink_kbps: u32) {
+    bus.add_node_with(NodeConfig {
+        id: NodeId(id),
+        role: NodeRole::Peer,
+        tier: 0,
+        uplink_kbps,
+        capacity: 64,
+        addr: format!("sim:{id}"),
+        http_addr: format!("sim:{id}"),
+        ..NodeConfig::default()
+    });
+    let now = bus.now;
+    bus.node(id).watch(now, "live");
+    bus.settle();
+}
+
+fn ingest(bus: &mut Bus, key: &OriginKey, seq: u64) {
+    let mut b = Block::new(
+        ChannelId(1),
+        seq,
+        Timestamp(seq),
+        seq.is_multiple_of(8),
+        vec![7u8; 64].into(),
+    );
+    key.sign(&mut b);
+    let now = bus.now;
+    bus.node(1).ingest_block(now, b);
+    bus.settle();
+}
+
+fn stored_after(bus: &Bus, node: u32, from: u64) -> Vec<u64> {
+    let mut s: Vec<u64> = bus
+        .blocks_stored(node)
+        .into_iter()
+        .filter(|q| *q >= from)
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn every_peer_gets_every_substream_and_uplink_is_booked() {
+    let (mut bus, key) = start(config(), 8000);
+    // Uplinks 0.5r, r, 2r, 4r in turn: Σu = 1.875·N·r.
+    let uplinks = [1000, 2000, 4000, 8000];
+    for i in 0..40u32 {
+        add_peer(&mut bus, 10 + i, uplinks[i as usize % 4]);
+    }
+    let o = bus.coordinator.peer_overlay(ChannelId(1)).expect("overlay");
+    o.check().expect("bookkeeping holds");
+    assert!(o.pending.is_empty(), "pending: {:?}", o.pending);
+    for i in 0..40u32 {
+        let m = &o.members[&NodeId(10 + i)];
+        assert!(
+            m.parents.iter().all(|p| p.is_some()),
+            "peer {} lacks a parent",
+            10 + i
+        );
+    }
+    // The origin feeds within its uplink; peers carry most links.
+    let origin_children: usize = o
+        .children
+        .iter()
+        .map(|t| t.get(&NodeId(1)).map_or(0, |c| c.len()))
+        .sum();
+    assert!(
+        origin_children <= 16,
+        "origin feeds {origin_children} substream links"
+    );
+    assert!(
+        origin_children * 5 < 40 * 4,
+        "peers carry most of the 160 links"
+    );
+    for seq in 0..32 {
+        ingest(&mut bus, &key, seq);
+    }
+    for i in 0..40u32 {
+        assert_eq!(
+            stored_after(&bus, 10 + i, 0),
+            (0..32).collect::<Vec<_>>(),
+            "peer {}",
+            10 + i
+        );
+    }
+}
+
+#[test]
+fn a_leaving_peer_is_replaced_in_its_trees_without_a_gap() {
+    let (mut bus, key) = start(config(), 8000);
+    let uplinks = [1000, 2000, 4000, 8000];
+    for i in 0..24u32 {
+        add_peer(&mut bus, 10 + i, uplinks[i as usize % 4]);
+    }
+    for seq in 0..8 {
+        ingest(&mut bus, &key, seq);
+    }
+    // The peer feeding the most children leaves.
+    let o = bus.coordinator.peer_overlay(ChannelId(1)).unwrap();
+    let (busiest, _) = o
+        .members
+        .iter()
+        .filter(|(id, m)| **id != NodeId(1) && !m.top)
+        .max_by_key(|(_, m)| m.used)
+        .map(|(id, m)| (*id, m.used))
+        .unwrap();
+    assert!(o.members[&busiest].used > 0);
+    let now = bus.now;
+    bus.node(busiest.0).unwatch(now, "live");
+    bus.settle();
+    let o = bus.coordinator.peer_overlay(ChannelId(1)).unwrap();
+    assert!(!o.members.contains_key(&busiest));
+    o.check().expect("bookkeeping holds after the leave");
+    assert!(o.stats.reassignments > 0);
+    for seq in 8..24 {
+        ingest(&mut bus, &key, seq);
+    }
+    for i in 0..24u32 {
+        if NodeId(10 + i) == busiest {
+            continue;
+        }
+        assert_eq!(
+            stored_after(&bus, 10 + i, 8),
+            (8..24).collect::<Vec<_>>(),
+            "peer {}",
+            10 + i
+        );
+    }
+}
+
+#[test]
+fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound() {
+    let mut cfg = config();
+    cfg.peers.pending_grace_ms = 100;
+    // The origin feeds 2 streams; 30 peers at 0.5r and 10 at 2r: Σ slots short.
+    let (mut bus, key) = start(cfg, 4000);
+    for i in 0..30u32 {
+        add_peer(&mut bus, 100 + i, 1000);
+    }
+    for i in 0..10u32 {
+        add_peer(&mut bus, 200 + i, 4000);
+    }
+    bus.advance(3000);
+    let o = bus.coordinator.peer_overlay(ChannelId(1)).unwrap();
+    o.check().unwrap();
+    assert!(o.stats.ejected > 0, "something must go");
+    assert_eq!(
+        o.stats.ejected, o.stats.ejected_lower_bound,
+        "minimal ejection: ejected {:?}",
+        o.ejected
+    );
+    assert!(o.pending.is_empty(), "the rest is placed: {:?}", o.pending);
+    assert!(o.ejected.iter().all(|id| id.0 < 200), "only the weakest go");
+    let ejected: Vec<NodeId> = o.ejected.iter().copied().collect();
+    let told = bus.node_events.iter().filter(|(n, e)| {
+        ejected.contains(n)
+            && matches!(
+                e,
+                Event::WatchDenied {
+                    reason: DenyReason::Ejected,
+                    ..
+                }
+            )
+    });
+    assert!(
+        told.count() >= ejected.len(),
+        "each ejected peer is told why"
+    );
+    assert!(bus
+        .coord_events
+        .iter()
+        .any(|e| matches!(e, CoordEvent::PeerEjected { .. })));
+    let start_seq = 100;
+    for seq in start_seq..start_seq + 16 {
+        ingest(&mut bus, &key, seq);
+    }
+    let o = bus.coordinator.peer_overlay(ChannelId(1)).unwrap();
+    let members: Vec<NodeId> = o.members.keys().copied().filter(|n| n.0 >= 100).collect();
+    for m in members {
+        assert_eq!(
+            stored_after(&bus, m.0, start_seq),
+            (start_seq..start_seq + 16).collect::<Vec<_>>(),
+            "member {m} gets everything"
+        );
+    }
+}
