@@ -53,6 +53,8 @@ pub struct PeerConfig {
     pub top_uplink_factor: f64,
     /// ...after this long in the overlay (stable), with no bad history.
     pub stable_ms: u64,
+    /// How often the top level is reviewed (D1: re-evaluated periodically).
+    pub top_review_ms: u64,
     /// Most preferred peers per region.
     pub top_per_region: usize,
     /// Candidates looked at per parent choice (the "larger set", C6).
@@ -79,6 +81,7 @@ impl Default for PeerConfig {
             mesh_c: 3,
             top_uplink_factor: 4.0,
             stable_ms: 10_000,
+            top_review_ms: 10_000,
             top_per_region: 8,
             candidates: 8,
             congestion_heartbeats: 3,

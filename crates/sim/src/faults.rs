@@ -145,10 +145,30 @@ impl Simulation {
             .channel_by_name(&self.sc.stream.channel)
             .map(|m| m.active.keys().copied().collect())
             .unwrap_or_default();
-        let mut pool: Vec<u32> = (1..self.first_viewer)
+        let top: Vec<u32> = self
+            .channel
+            .and_then(|c| self.coord.peer_overlay(c))
+            .map(|o| {
+                o.members
+                    .values()
+                    .filter(|m| m.top && m.kind == tiercast_coordinator::peers::MemberKind::Peer)
+                    .map(|m| m.info.id.0)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let candidates: Vec<u32> = if t.top_peers {
+            top
+        } else {
+            (1..self.first_viewer).collect()
+        };
+        let mut pool: Vec<u32> = candidates
+            .into_iter()
             .filter(|i| self.is_alive(*i))
             .filter(|i| !t.active || active.binary_search(&NodeId(*i)).is_ok())
             .filter(|i| {
+                if t.top_peers {
+                    return true;
+                }
                 let c = &self.sc.node_classes[self.slots[*i as usize].group as usize];
                 t.class.as_ref().is_none_or(|n| *n == c.name) && t.tier.is_none_or(|x| x == c.tier)
             })
@@ -283,7 +303,12 @@ impl Simulation {
         self.cancel_timer(id);
         self.net.set_alive(id, false);
         self.faults.crashed_at.insert(id, self.now);
-        self.metrics.relays_failed += 1;
+        if id >= self.first_viewer {
+            // A peer: its own watch ends here.
+            self.finalize_viewer((id - self.first_viewer) as usize, self.now);
+        } else {
+            self.metrics.relays_failed += 1;
+        }
         let timeout = self.sc.network.link_timeout_ms * 1000;
         for p in peers {
             if p == 0 || !self.is_alive(p) {

@@ -25,6 +25,7 @@ pub mod invariants;
 pub mod log;
 pub mod metrics;
 pub mod output;
+pub mod peer_report;
 pub mod plot;
 pub mod population;
 pub mod progress;

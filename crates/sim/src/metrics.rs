@@ -61,6 +61,11 @@ impl Histogram {
 #[derive(Default)]
 pub(crate) struct Metrics {
     pub nodes_created: u64,
+    /// Σ uplink of the peers watching now (the capacity bound counts them).
+    pub peer_uplink_kbps_live: f64,
+    /// Expected and delivered of viewers the overlay ejected (C6).
+    pub ejected_expected: f64,
+    pub ejected_delivered: f64,
     pub watching: u64,
     pub viewers_arrived: u64,
     pub viewer_seconds: f64,

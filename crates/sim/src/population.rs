@@ -212,6 +212,9 @@ impl Simulation {
         let region = pick_region(&place, self.net.regions(), &mut self.rng_caps);
         let up = draw_kbps(&self.sc.viewers.uplink_kbps, &mut self.rng_caps);
         let down = draw_kbps(&self.sc.viewers.downlink_kbps, &mut self.rng_caps);
+        if self.sc.peers_mode() {
+            return self.spawn_peer(p, id, region, up, down);
+        }
         let cfg = NodeConfig {
             id: NodeId(id),
             role: NodeRole::Viewer,
@@ -233,6 +236,49 @@ impl Simulation {
             },
             ..NodeConfig::default()
         };
+        self.start_watching(p, id, cfg, region, up, down)
+    }
+
+    /// A peer arrives (D2): a Peer node that declares its uplink and watches; the
+    /// coordinator places it in the overlay.
+    fn spawn_peer(
+        &mut self,
+        p: u16,
+        id: u32,
+        region: tiercast_netmodel::RegionId,
+        up: u32,
+        down: u32,
+    ) -> u32 {
+        let cfg = NodeConfig {
+            id: NodeId(id),
+            role: NodeRole::Peer,
+            tier: u8::MAX,
+            region: self.net.regions().name(region).to_string(),
+            capacity: self.sc.peers.capacity,
+            max_threshold: 0,
+            min_threshold: 0,
+            heartbeat_interval_ms: self.sc.peer_heartbeat_ms(),
+            send_heartbeats: true,
+            buffer_blocks: self.sc.peers.buffer_blocks,
+            verify_blocks: false,
+            watch_retry_ms: self.sc.strategy.watch_retry_ms,
+            uplink_kbps: up.max(1),
+            parent_silence_ms: self.sc.strategy.parent_silence_ms.unwrap_or(2000),
+            ..NodeConfig::default()
+        };
+        self.metrics.peer_uplink_kbps_live += f64::from(up);
+        self.start_watching(p, id, cfg, region, up, down)
+    }
+
+    fn start_watching(
+        &mut self,
+        p: u16,
+        id: u32,
+        cfg: NodeConfig,
+        region: tiercast_netmodel::RegionId,
+        up: u32,
+        down: u32,
+    ) -> u32 {
         self.viewers.push(ViewerStats::new(self.now, p));
         self.metrics.watching += 1;
         self.metrics.viewers_arrived += 1;
@@ -274,16 +320,25 @@ impl Simulation {
         }
     }
 
-    /// Closes a viewer's books at `t` (it left, or the run ended).
+    /// Closes a viewer's books at `t` (it left, crashed, or the run ended).
     pub(crate) fn finalize_viewer(&mut self, vi: usize, t: u64) {
         if !self.viewers[vi].watching() {
             return;
         }
+        if self.sc.peers_mode() {
+            let id = self.first_viewer + vi as u32;
+            self.metrics.peer_uplink_kbps_live -= f64::from(self.net.uplink_kbps(id));
+        }
         self.viewers[vi].end_at = t;
         self.metrics.watching -= 1;
+        let (e0, d0) = (self.metrics.expected, self.metrics.delivered);
         self.metrics.viewer_seconds += (t - self.viewers[vi].watch_at) as f64 / 1e6;
         if self.sc.data_plane == crate::scenario::DataPlane::Blocks {
             self.finalize_blocks(vi, t);
+        }
+        if self.viewers[vi].ejected {
+            self.metrics.ejected_expected += self.metrics.expected - e0;
+            self.metrics.ejected_delivered += self.metrics.delivered - d0;
         }
     }
 

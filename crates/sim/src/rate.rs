@@ -1,10 +1,14 @@
 //! Paths and the "rate" data plane (X5). Each sample, every viewer's path to the
-//! origin is read from the machines' own state: its parents in state Connected,
-//! their parents, … up to the origin, every node alive, every link up, and each
-//! parent listing the child in its children table. Along a path, a node with `c`
-//! children on the channel (rate `r`) and uplink `u` gives each child
-//! `min(1, u / (c·r))` of the stream; a node receives the best of its parents (the
-//! min along each path), capped by its own downlink (`min(1, d/r)`).
+//! origin is read from the machines' own state: its parents in state Connected
+//! (or Disconnecting: an old parent still sends until the LOGOFF), their parents,
+//! … up to the origin, every node alive, every link up, and each parent listing
+//! the child in its children table. With peers the stream is k substreams and a
+//! link carries what its feed says (all, some substreams, none for a lazy link),
+//! so paths are followed per substream (D4). Along a path, a node whose children
+//! take `c` streams' worth (the sum of their feeds' shares) at rate `r` with
+//! uplink `u` gives each `min(1, u / (c·r))` of what it sends; a node receives per
+//! substream the best of its parents (the min along each path); a viewer's share
+//! is the mean over substreams, capped by its own downlink (`min(1, d/r)`).
 //!
 //! In rate mode this *is* the data plane (continuity = delivered / expected, bytes
 //! per link from the shares). In blocks mode the same walk only classifies viewers
@@ -16,7 +20,7 @@ use crate::world::{Simulation, Slot};
 use tiercast_netmodel::NetModel;
 use tiercast_node::parents::ParentState;
 use tiercast_node::Node;
-use tiercast_proto::{ChannelId, NodeId};
+use tiercast_proto::{ChannelId, Feed, NodeId};
 
 /// What one sample's walk found.
 #[derive(Default, Debug)]
@@ -33,6 +37,9 @@ pub(crate) struct Walk {
     pub media_bytes: f64,
     pub cross_bytes: f64,
     pub origin_bytes: f64,
+    /// Rate mode: the same for viewers the overlay ejected.
+    pub ejected_expected: f64,
+    pub ejected_delivered: f64,
 }
 
 struct Ctx<'a> {
@@ -45,13 +52,30 @@ struct Ctx<'a> {
     /// Bytes of the whole stream over this sample.
     stream_bytes: f64,
     count_flows: bool,
+    /// Substreams followed (1 without peers).
+    k: usize,
 }
 
-/// Per-sample memo of relays' received share and path lag (index = node id).
+/// Per-sample memo of nodes' received share and path lag per substream (index =
+/// node id · k + substream), and of nodes' load in streams.
 #[derive(Default)]
 pub(crate) struct Memo {
     stamp: u32,
-    entries: Vec<(u32, f64, u64)>,
+    entries: Vec<(u32, f32, u64)>,
+    loads: Vec<(u32, f32)>,
+}
+
+/// Whether a link with this feed carries substream `j` of `k`.
+fn carries(feed: &Feed, j: usize, k: usize) -> bool {
+    match feed {
+        Feed::All => true,
+        Feed::Lazy => false,
+        Feed::Substreams(s) => {
+            let kk = usize::from(s.k.max(1));
+            let idx = if kk == k { j } else { j % kk };
+            s.mask & (1u64 << idx) != 0
+        }
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -59,26 +83,79 @@ impl<'a> Ctx<'a> {
         self.slots.get(id as usize)?.node.as_deref()
     }
 
-    fn give(&self, p: u32, pn: &Node) -> f64 {
-        let load = pn.channel(self.ch).map_or(0, |c| c.load()) as f64;
+    fn give(&self, memo: &mut Memo, p: u32, pn: &Node) -> f64 {
+        let load = match memo.loads.get(p as usize) {
+            Some((st, l)) if *st == memo.stamp => f64::from(*l),
+            _ => {
+                let l = pn.channel(self.ch).map_or(0.0, |c| {
+                    c.children.viewers.len() as f64
+                        + c.children
+                            .nodes
+                            .values()
+                            .map(|l| l.feed.share())
+                            .sum::<f64>()
+                });
+                if let Some(e) = memo.loads.get_mut(p as usize) {
+                    *e = (memo.stamp, l as f32);
+                }
+                l
+            }
+        };
         if load == 0.0 {
             return 1.0;
         }
         (self.net.uplink_kbps(p) as f64 / (load * self.rate_kbps)).min(1.0)
     }
 
+    /// A viewer's (or peer's) share of the whole stream: the mean over substreams;
+    /// the lag of the slowest.
+    fn viewer_share(
+        &self,
+        memo: &mut Memo,
+        walk: &mut Walk,
+        n: u32,
+        node: &Node,
+        memoize: bool,
+    ) -> (f64, u64) {
+        let (mut sum, mut lag) = (0.0, 0u64);
+        for j in 0..self.k {
+            let (s, l) = if memoize {
+                self.served(memo, walk, n, j)
+            } else {
+                self.best_parent(memo, walk, n, node, j)
+            };
+            sum += s;
+            if s > 0.0 {
+                lag = lag.max(l);
+            }
+        }
+        ((sum / self.k as f64).min(self.downlink_factor(n)), lag)
+    }
+
     fn downlink_factor(&self, n: u32) -> f64 {
         (self.net.downlink_kbps(n) as f64 / self.rate_kbps).min(1.0)
     }
 
-    /// Best (share, lag µs) over `n`'s connected parents; counts link flows.
-    fn best_parent(&self, memo: &mut Memo, walk: &mut Walk, n: u32, node: &Node) -> (f64, u64) {
+    /// Best (share, lag µs) of substream `j` over `n`'s connected parents that
+    /// carry it; counts link flows.
+    fn best_parent(
+        &self,
+        memo: &mut Memo,
+        walk: &mut Walk,
+        n: u32,
+        node: &Node,
+        j: usize,
+    ) -> (f64, u64) {
         let Some(ch) = node.channel(self.ch) else {
             return (0.0, 0);
         };
         let mut best = (0.0f64, 0u64);
         for (pid, link) in ch.parents.iter() {
-            if link.state != ParentState::Connected {
+            let sending = matches!(
+                link.state,
+                ParentState::Connected | ParentState::Disconnecting
+            );
+            if !sending || !carries(&link.feed, j, self.k) {
                 continue;
             }
             let p = pid.0;
@@ -90,10 +167,10 @@ impl<'a> Ctx<'a> {
             {
                 continue;
             }
-            let (sp, lag_p) = self.served(memo, walk, p);
-            let flow = sp.min(self.give(p, pn));
+            let (sp, lag_p) = self.served(memo, walk, p, j);
+            let flow = sp.min(self.give(memo, p, pn));
             if self.count_flows && flow > 0.0 {
-                let bytes = flow * self.stream_bytes;
+                let bytes = flow * self.stream_bytes / self.k as f64;
                 walk.media_bytes += bytes;
                 if self.net.region_of(p) != self.net.region_of(n) {
                     walk.cross_bytes += bytes;
@@ -116,8 +193,8 @@ impl<'a> Ctx<'a> {
         (best.0.min(self.downlink_factor(n)), best.1)
     }
 
-    /// Share of the stream a relay (or the origin) receives, memoized per sample.
-    fn served(&self, memo: &mut Memo, walk: &mut Walk, n: u32) -> (f64, u64) {
+    /// Share of substream `j` a node receives, memoized per sample.
+    fn served(&self, memo: &mut Memo, walk: &mut Walk, n: u32, j: usize) -> (f64, u64) {
         if n == self.origin {
             return if self.node(n).is_some() {
                 (1.0, 0)
@@ -125,21 +202,22 @@ impl<'a> Ctx<'a> {
                 (0.0, 0)
             };
         }
-        let Some(e) = memo.entries.get(n as usize).copied() else {
+        let at = n as usize * self.k + j;
+        let Some(e) = memo.entries.get(at).copied() else {
             return (0.0, 0);
         };
         if e.0 == memo.stamp {
-            return (e.1, e.2);
+            return (f64::from(e.1), e.2);
         }
         if e.0 == memo.stamp | 1 << 31 {
             return (0.0, 0); // a cycle in the parent links: no path through it
         }
-        memo.entries[n as usize].0 = memo.stamp | 1 << 31;
+        memo.entries[at].0 = memo.stamp | 1 << 31;
         let r = match self.node(n) {
-            Some(node) => self.best_parent(memo, walk, n, node),
+            Some(node) => self.best_parent(memo, walk, n, node, j),
             None => (0.0, 0),
         };
-        memo.entries[n as usize] = (memo.stamp, r.0, r.1);
+        memo.entries[at] = (memo.stamp, r.0 as f32, r.1);
         r
     }
 }
@@ -156,7 +234,20 @@ impl Simulation {
         let rate_mode = self.sc.data_plane == DataPlane::Rate;
         let mut memo = std::mem::take(&mut self.memo);
         memo.stamp = (memo.stamp + 1) & !(1 << 31);
-        memo.entries.resize(self.first_viewer as usize, (0, 0.0, 0));
+        let peers = self.sc.peers_mode();
+        let k = if peers {
+            usize::from(self.sc.peers.substreams.max(1))
+        } else {
+            1
+        };
+        // With peers every node may feed others: all are memoized.
+        let memoized = if peers {
+            self.slots.len()
+        } else {
+            self.first_viewer as usize
+        };
+        memo.entries.resize(memoized * k, (0, 0.0, 0));
+        memo.loads.resize(self.slots.len(), (0, 0.0));
         let ctx = Ctx {
             slots: &self.slots,
             net: &self.net,
@@ -166,9 +257,12 @@ impl Simulation {
             block_bytes: self.sc.stream.block_bytes as u64,
             stream_bytes: self.sc.stream.rate_kbps as f64 * 1000.0 / 8.0 * dt_s,
             count_flows: rate_mode,
+            k,
         };
         for n in 1..self.first_viewer {
-            ctx.served(&mut memo, &mut walk, n);
+            for j in 0..k {
+                ctx.served(&mut memo, &mut walk, n, j);
+            }
         }
         let now = self.now;
         let grace = self.sc.startup_grace_ms * 1000;
@@ -182,7 +276,7 @@ impl Simulation {
             let id = self.first_viewer + vi as u32;
             let Some(node) = ctx.node(id) else { continue };
             walk.watching += 1;
-            let (share, lag) = ctx.best_parent(&mut memo, &mut walk, id, node);
+            let (share, lag) = ctx.viewer_share(&mut memo, &mut walk, id, node, peers);
             if skip_one {
                 // Planted bug: this viewer is neither served, joining nor starving.
                 skip_one = false;
@@ -205,8 +299,14 @@ impl Simulation {
             }
             let counts = v.first_at != NONE || now >= v.watch_at + grace;
             if counts {
+                // A viewer that arrived within this sample counts from its arrival.
+                let dt_s = dt_s.min(now.saturating_sub(v.watch_at) as f64 / 1e6);
                 walk.expected += dt_s;
                 walk.delivered += share * dt_s;
+                if v.ejected {
+                    walk.ejected_expected += dt_s;
+                    walk.ejected_delivered += share * dt_s;
+                }
                 if v.group != 0 && fault_at.is_some_and(|f| now > f) {
                     let g = (v.group - 1) as usize;
                     group_acc[g].0 += dt_s;
@@ -218,6 +318,8 @@ impl Simulation {
         if rate_mode {
             self.metrics.expected += walk.expected;
             self.metrics.delivered += walk.delivered;
+            self.metrics.ejected_expected += walk.ejected_expected;
+            self.metrics.ejected_delivered += walk.ejected_delivered;
             for (g, (e, d)) in group_acc.iter().enumerate() {
                 self.metrics.group_expected[g] += e;
                 self.metrics.group_delivered[g] += d;

@@ -90,6 +90,39 @@ pub struct Metrics {
     pub invariant_violation_count: u64,
     pub invariant_violations: Vec<String>,
     pub notes: Vec<String>,
+    /// The peer overlay, when the viewers are peers.
+    pub peers: Option<PeerMetrics>,
+}
+
+/// The peer overlay's figures (D1-D4, C2-C7).
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerMetrics {
+    pub substreams: u8,
+    /// Continuity over the peers never ejected.
+    pub continuity_index_admitted: f64,
+    pub members_at_end: u64,
+    pub top_level_members: u64,
+    pub top_level_peers: u64,
+    /// Blocks mode: blocks expected and missed (not on time) at the peers on the
+    /// top level at the end; block messages per stored block there.
+    pub top_level_blocks_expected: u64,
+    pub top_level_blocks_missed: u64,
+    pub top_level_duplicate_factor: Option<f64>,
+    pub bottom_duplicate_factor: Option<f64>,
+    pub joins: u64,
+    pub leaves: u64,
+    pub reassignments: u64,
+    pub preemptions: u64,
+    pub partial_recomputations: u64,
+    pub full_recomputations: u64,
+    pub congested_links: u64,
+    pub ejected: u64,
+    /// The least any choice of peers could have ejected (summed over ejections).
+    pub ejected_lower_bound: u64,
+    pub pending_at_end: u64,
+    pub assignments_sent: u64,
+    /// Blocks pulled over lazy links (Have/Want) at the peers alive at the end.
+    pub blocks_pulled: u64,
 }
 
 /// What a run returns: the metrics, and the coordinator's events when kept.
@@ -157,7 +190,8 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         offload: 1.0 - ratio(m.origin_upload_bytes as f64, m.delivered_bytes as f64),
         capacity_bound_bps: bound,
         achieved_rate_bps: achieved,
-        efficiency: bound.map(|b| ratio(achieved, b)),
+        // The most a fixed-rate stream can deliver is min(r, the bound).
+        efficiency: bound.map(|b| ratio(achieved, b.min(sim.sc.stream.rate_kbps as f64 * 1000.0))),
         cross_region_fraction: ratio(m.media_cross_region_bytes as f64, m.media_bytes as f64),
         control_overhead: ratio(m.control_bytes as f64, m.media_bytes as f64),
         duplicate_factor: match sim.sc.data_plane {
@@ -218,6 +252,10 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         invariant_violation_count: sim.checker.count,
         invariant_violations: sim.checker.violations.clone(),
         notes: sim.checker.notes.clone(),
+        peers: sim
+            .sc
+            .peers_mode()
+            .then(|| crate::peer_report::peer_metrics(sim)),
     };
     let mut report = Report {
         metrics,

@@ -143,6 +143,10 @@ impl Simulation {
         };
         if msg.is_block() {
             self.metrics.block_msgs_received += 1;
+            if to >= self.first_viewer {
+                let v = &mut self.viewers[(to - self.first_viewer) as usize];
+                v.block_msgs = v.block_msgs.saturating_add(1);
+            }
         }
         node.handle_message(now, NodeId(from), msg);
         self.drain_node(to);
@@ -272,6 +276,8 @@ impl Simulation {
             Event::BlockStored { block } => match self.role(id) {
                 Role::Viewer => {
                     self.metrics.unique_blocks_stored += 1;
+                    let v = &mut self.viewers[(id - self.first_viewer) as usize];
+                    v.blocks_stored = v.blocks_stored.saturating_add(1);
                     self.viewer_block(id, &block);
                     if self.plants.contains(&crate::world::Plant::DoubleCount) {
                         self.plants
@@ -290,7 +296,12 @@ impl Simulation {
                 let vi = (id - self.first_viewer) as usize;
                 self.viewers[vi].new_session();
             }
-            Event::WatchDenied { .. } => self.metrics.watch_denied += 1,
+            Event::WatchDenied { reason, .. } => {
+                self.metrics.watch_denied += 1;
+                if reason == tiercast_proto::DenyReason::Ejected && id >= self.first_viewer {
+                    self.viewers[(id - self.first_viewer) as usize].ejected = true;
+                }
+            }
             Event::LoginDenied { .. } => self.metrics.login_denied += 1,
             Event::Invalid { .. } => self.metrics.node_invalid += 1,
             _ => {}

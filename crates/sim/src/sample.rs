@@ -195,7 +195,7 @@ impl Simulation {
         (literal as u32, cascade as u32)
     }
 
-    /// min(u_s, (u_s + Σ u_i) / N): u_s the origin's uplink, u_i the live relays',
+    /// min(u_s, (u_s + Σ u_i) / N): u_s the origin's uplink, u_i the live relays' and peers',
     /// N the receivers (watching viewers and active relays), in bit/s.
     fn capacity_bound(&self, watching: u64, active: u32) -> Option<f64> {
         let n = watching + active as u64;
@@ -206,7 +206,8 @@ impl Simulation {
         let sum: f64 = (1..self.first_viewer)
             .filter(|i| self.role(*i) == Role::Relay && self.is_alive(*i))
             .map(|i| self.net.uplink_kbps(i) as f64 * 1000.0)
-            .sum();
+            .sum::<f64>()
+            + self.metrics.peer_uplink_kbps_live.max(0.0) * 1000.0;
         Some(us.min((us + sum) / n as f64))
     }
 }

@@ -37,6 +37,11 @@ pub(crate) struct ViewerStats {
     pub process: u16,
     pub group: u8,
     pub sessions: u16,
+    /// Peers: turned away by the overlay at least once (C6).
+    pub ejected: bool,
+    /// Blocks mode: block messages received and blocks stored (duplicates per level).
+    pub block_msgs: u32,
+    pub blocks_stored: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +71,9 @@ impl ViewerStats {
             process,
             group: 0,
             sessions: 0,
+            ejected: false,
+            block_msgs: 0,
+            blocks_stored: 0,
         }
     }
 

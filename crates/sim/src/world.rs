@@ -266,6 +266,8 @@ impl Simulation {
                     verify_blocks: false,
                     watch_retry_ms: self.sc.strategy.watch_retry_ms,
                     predict_delta_t_ms: self.predict_delta_t_ms(),
+                    // Declared, so the peer overlay can book it (relays are waypoints).
+                    uplink_kbps: up,
                     ..NodeConfig::default()
                 };
                 let cfg = NodeConfig {

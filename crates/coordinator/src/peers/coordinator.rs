@@ -199,7 +199,7 @@ impl Coordinator {
             for p in pending {
                 o.place(p, false, &pc, &AllowAll);
             }
-            let review = now.saturating_since(o.last_top_review) >= pc.stable_ms * 1000;
+            let review = now.saturating_since(o.last_top_review) >= pc.top_review_ms.max(1) * 1000;
             let top_changed = review && {
                 o.last_top_review = now;
                 let want = o.preferred_peers(now, &pc);

@@ -169,7 +169,7 @@ impl PeerOverlay {
     }
 
     /// A top member for a bottom member's repair link: one of its region's, spread
-    /// by id; the origin only when there is nothing else.
+    /// by id, else any; never the origin (its uplink is for the top level).
     pub(crate) fn repair_parent(&self, id: NodeId) -> Option<NodeId> {
         let region = self.members.get(&id)?.region;
         let pick = |pool: Vec<NodeId>| -> Option<NodeId> {
@@ -182,9 +182,7 @@ impl PeerOverlay {
             .copied()
             .filter(|n| not_origin(n) && self.members[n].region == region)
             .collect();
-        pick(own)
-            .or_else(|| pick(self.top_order.iter().copied().filter(not_origin).collect()))
-            .or_else(|| self.top_order.first().copied())
+        pick(own).or_else(|| pick(self.top_order.iter().copied().filter(not_origin).collect()))
     }
 }
 

@@ -110,11 +110,17 @@ impl Scenario {
         let known = |n: &str| labels.iter().any(|l| l == n) || self.class(n).is_some();
         if let Some(t) = x.target() {
             let by_list = t.nodes.is_some();
-            let by_group = t.class.is_some() || t.tier.is_some();
+            let by_group = t.class.is_some() || t.tier.is_some() || t.top_peers;
             if by_list == by_group {
                 return Err(bad(
                     f.to_string(),
-                    "give either nodes = [labels] or a class / tier with fraction or count",
+                    "give either nodes = [labels] or a class / tier / top_peers with fraction or count",
+                ));
+            }
+            if t.top_peers && (!self.peers_mode() || t.class.is_some() || t.tier.is_some()) {
+                return Err(bad(
+                    format!("{f}.top_peers"),
+                    "needs viewers.role = \"peer\" and no class or tier",
                 ));
             }
             for n in t.nodes.iter().flatten() {

@@ -76,6 +76,8 @@ pub struct Target {
     pub fraction: Option<f64>,
     pub count: Option<u32>,
     pub active: bool,
+    /// Peers on the top level of the overlay (D3), instead of relays.
+    pub top_peers: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -96,6 +98,9 @@ pub enum Fault {
         /// Pick only among relays the coordinator has active for the channel.
         #[serde(default)]
         active: bool,
+        /// Pick among the peers on the overlay's top level instead (D3).
+        #[serde(default)]
+        top_peers: bool,
         at_s: f64,
     },
     /// Nodes exit; their links close, peers notice after one latency.
@@ -113,6 +118,9 @@ pub enum Fault {
         /// Pick only among relays the coordinator has active for the channel.
         #[serde(default)]
         active: bool,
+        /// Pick among the peers on the overlay's top level instead (D3).
+        #[serde(default)]
+        top_peers: bool,
         at_s: f64,
     },
     /// Every link between nodes `a` and `b` (labels or class names) is cut.
@@ -143,6 +151,7 @@ impl Fault {
                 fraction,
                 count,
                 active,
+                top_peers,
                 ..
             }
             | Fault::Leave {
@@ -152,6 +161,7 @@ impl Fault {
                 fraction,
                 count,
                 active,
+                top_peers,
                 ..
             } => Some(Target {
                 nodes: nodes.clone(),
@@ -160,6 +170,7 @@ impl Fault {
                 fraction: *fraction,
                 count: *count,
                 active: *active,
+                top_peers: *top_peers,
             }),
             _ => None,
         }

@@ -58,8 +58,77 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     #[serde(default)]
     pub strategy: Strategy,
+    /// The peer overlay, when `viewers.role = "peer"` (D1-D4, C2-C7).
+    #[serde(default)]
+    pub peers: PeersSpec,
     #[serde(default)]
     pub output: Output,
+}
+
+/// What arriving viewers are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewerRole {
+    /// Protocol viewers: receive only, from relays.
+    #[default]
+    Viewer,
+    /// Peers: receive from the peer overlay and upload with their uplink.
+    Peer,
+}
+
+/// `[peers]`: the coordinator's peer overlay settings (defaults: `PeerConfig`'s).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeersSpec {
+    #[serde(default = "d_substreams")]
+    pub substreams: u8,
+    #[serde(default)]
+    pub mesh_c: Option<u8>,
+    #[serde(default)]
+    pub top_uplink_factor: Option<f64>,
+    #[serde(default)]
+    pub stable_ms: Option<u64>,
+    #[serde(default)]
+    pub top_review_ms: Option<u64>,
+    #[serde(default)]
+    pub top_per_region: Option<usize>,
+    #[serde(default)]
+    pub candidates: Option<usize>,
+    #[serde(default)]
+    pub congestion_heartbeats: Option<u32>,
+    #[serde(default)]
+    pub full_threshold: Option<f64>,
+    #[serde(default)]
+    pub pending_grace_ms: Option<u64>,
+    #[serde(default)]
+    pub full_recompute_ms: Option<u64>,
+    #[serde(default)]
+    pub repair_link: Option<bool>,
+    /// Peers' heartbeat interval; default: `strategy.heartbeat_interval_ms`.
+    #[serde(default)]
+    pub heartbeat_interval_ms: Option<u64>,
+    /// Blocks a peer buffers (its children resume and pull from there).
+    #[serde(default = "d_peer_buffer")]
+    pub buffer_blocks: usize,
+    /// Children a peer machine accepts at most (its uplink is what the coordinator books).
+    #[serde(default = "d_peer_capacity")]
+    pub capacity: u32,
+}
+
+impl Default for PeersSpec {
+    fn default() -> Self {
+        toml::from_str("").expect("every peers field has a default")
+    }
+}
+
+fn d_substreams() -> u8 {
+    tiercast_coordinator::PeerConfig::default().substreams
+}
+fn d_peer_buffer() -> usize {
+    256
+}
+fn d_peer_capacity() -> u32 {
+    256
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -187,6 +256,9 @@ pub struct Viewers {
     /// Viewers are labelled `<label><n>`, n counting arrivals from 1.
     #[serde(default = "d_label")]
     pub label: String,
+    /// Protocol viewers, or peers that upload (the peer overlay).
+    #[serde(default)]
+    pub role: ViewerRole,
 }
 
 impl Default for Viewers {
@@ -196,6 +268,7 @@ impl Default for Viewers {
             downlink_kbps: d_viewer_down(),
             buffer_blocks: d_viewer_buffer(),
             label: d_label(),
+            role: ViewerRole::Viewer,
         }
     }
 }
@@ -387,8 +460,41 @@ impl Scenario {
             smoothing_alpha: s.smoothing_alpha.unwrap_or(d.smoothing_alpha),
             smoothing_beta: s.smoothing_beta.unwrap_or(d.smoothing_beta),
             max_farm_size: s.max_farm_size.unwrap_or(d.max_farm_size),
+            peers: self.peer_config(),
             ..d
         }
+    }
+
+    pub fn peers_mode(&self) -> bool {
+        self.viewers.role == ViewerRole::Peer
+    }
+
+    /// The coordinator's peer overlay settings from `[peers]` and the stream rate.
+    pub fn peer_config(&self) -> tiercast_coordinator::PeerConfig {
+        let p = &self.peers;
+        let d = tiercast_coordinator::PeerConfig::default();
+        tiercast_coordinator::PeerConfig {
+            substreams: p.substreams,
+            stream_rate_kbps: self.stream.rate_kbps,
+            mesh_c: p.mesh_c.unwrap_or(d.mesh_c),
+            top_uplink_factor: p.top_uplink_factor.unwrap_or(d.top_uplink_factor),
+            stable_ms: p.stable_ms.unwrap_or(d.stable_ms),
+            top_review_ms: p.top_review_ms.unwrap_or(d.top_review_ms),
+            top_per_region: p.top_per_region.unwrap_or(d.top_per_region),
+            candidates: p.candidates.unwrap_or(d.candidates),
+            congestion_heartbeats: p.congestion_heartbeats.unwrap_or(d.congestion_heartbeats),
+            full_threshold: p.full_threshold.unwrap_or(d.full_threshold),
+            pending_grace_ms: p.pending_grace_ms.unwrap_or(d.pending_grace_ms),
+            full_recompute_ms: p.full_recompute_ms.unwrap_or(d.full_recompute_ms),
+            repair_link: p.repair_link.unwrap_or(d.repair_link),
+            ..d
+        }
+    }
+
+    pub fn peer_heartbeat_ms(&self) -> u64 {
+        self.peers
+            .heartbeat_interval_ms
+            .unwrap_or(self.strategy.heartbeat_interval_ms)
     }
 
     pub fn viewer_heartbeat_ms(&self) -> u64 {

@@ -178,6 +178,17 @@ impl Scenario {
         if v.label.is_empty() {
             return Err(bad("viewers.label", "must not be empty"));
         }
+        if self.peers_mode() {
+            self.peer_config()
+                .validate()
+                .map_err(|e| bad("peers", e.trim_start_matches("peers.")))?;
+            if self.peers.buffer_blocks < 8 {
+                return Err(bad("peers.buffer_blocks", "must be >= 8"));
+            }
+            if self.peer_heartbeat_ms() == 0 {
+                return Err(bad("peers.heartbeat_interval_ms", "must be > 0"));
+            }
+        }
         for (i, a) in self.arrivals.iter().enumerate() {
             self.validate_arrival(&format!("arrivals[{i}]"), a, &regions)?;
         }
@@ -242,8 +253,11 @@ impl Scenario {
                 format!("exactly one origin node is needed (found {origins})"),
             ));
         }
-        if relays == 0 {
-            return Err(bad("node_classes", "at least one relay class is needed"));
+        if relays == 0 && !self.peers_mode() {
+            return Err(bad(
+                "node_classes",
+                "at least one relay class is needed (or viewers.role = \"peer\")",
+            ));
         }
         if relays > 1_000_000 {
             return Err(bad("node_classes", "at most 1000000 relays"));

@@ -1,0 +1,91 @@
+//! The peer overlay's figures for metrics.json (D1-D4, C2-C7): continuity of the
+//! peers never ejected, the top level's losses and duplicates (D3's flooding), the
+//! coordinator's reassignment counters, and ejections against their bound (C6).
+
+use crate::report::PeerMetrics;
+use crate::scenario::DataPlane;
+use crate::world::Simulation;
+use tiercast_proto::NodeId;
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
+}
+
+pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
+    let m = &sim.metrics;
+    let overlay = sim.channel.and_then(|c| sim.coord.peer_overlay(c));
+    let stats = overlay.map(|o| o.stats.clone()).unwrap_or_default();
+    let is_top = |id: u32| {
+        overlay
+            .and_then(|o| o.members.get(&NodeId(id)))
+            .is_some_and(|mm| mm.top)
+    };
+    let end = sim.end;
+    let (mut top_exp, mut top_missed) = (0u64, 0u64);
+    let (mut top_msgs, mut top_stored, mut bot_msgs, mut bot_stored) = (0u64, 0u64, 0u64, 0u64);
+    let mut top_peers = 0u64;
+    let mut pulled = 0u64;
+    for (vi, v) in sim.viewers.iter().enumerate() {
+        let id = sim.first_viewer + vi as u32;
+        if let Some(ch) = sim
+            .slots
+            .get(id as usize)
+            .and_then(|s| s.node.as_ref())
+            .and_then(|n| sim.channel.and_then(|c| n.channel(c)))
+        {
+            pulled += ch.pull.pulled;
+        }
+        if v.end_at != end && !v.watching() {
+            continue;
+        }
+        if is_top(id) {
+            top_peers += 1;
+            top_msgs += u64::from(v.block_msgs);
+            top_stored += u64::from(v.blocks_stored);
+            if sim.sc.data_plane == DataPlane::Blocks {
+                let t = sim.block_tally(v, end, None);
+                top_exp += t.expected;
+                top_missed += t.expected - t.received;
+            }
+        } else {
+            bot_msgs += u64::from(v.block_msgs);
+            bot_stored += u64::from(v.blocks_stored);
+        }
+    }
+    let blocks = sim.sc.data_plane == DataPlane::Blocks;
+    PeerMetrics {
+        substreams: sim.sc.peers.substreams,
+        continuity_index_admitted: ratio(
+            m.delivered - m.ejected_delivered,
+            m.expected - m.ejected_expected,
+        )
+        .unwrap_or(1.0),
+        members_at_end: overlay.map_or(0, |o| o.members.len() as u64),
+        top_level_members: overlay.map_or(0, |o| o.top_order.len() as u64),
+        top_level_peers: top_peers,
+        top_level_blocks_expected: top_exp,
+        top_level_blocks_missed: top_missed,
+        top_level_duplicate_factor: if blocks {
+            ratio(top_msgs as f64, top_stored as f64)
+        } else {
+            None
+        },
+        bottom_duplicate_factor: if blocks {
+            ratio(bot_msgs as f64, bot_stored as f64)
+        } else {
+            None
+        },
+        joins: stats.joins,
+        leaves: stats.leaves,
+        reassignments: stats.reassignments,
+        preemptions: stats.preemptions,
+        partial_recomputations: stats.partial_recomputations,
+        full_recomputations: stats.full_recomputations,
+        congested_links: stats.congested_links,
+        ejected: stats.ejected,
+        ejected_lower_bound: stats.ejected_lower_bound,
+        pending_at_end: overlay.map_or(0, |o| o.pending.len() as u64),
+        assignments_sent: stats.assignments_sent,
+        blocks_pulled: pulled,
+    }
+}
