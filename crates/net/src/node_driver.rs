@@ -1,25 +1,35 @@
-//! The tokio driver of one `Node` machine (origin, relay or protocol viewer): a
-//! `select!` loop over the QUIC links, the viewer HTTP requests, the command
-//! channel and the machine's timer. After every input it drains the machine:
-//! transmits go to the links, `BlockStored` events fan out to HTTP viewers through
-//! a bounded broadcast per channel (zero-copy `Bytes`), and every event is
-//! published to subscribers (demo tables, benchmarks, tests).
+//! The tokio driver of one `Node` machine (origin, relay, peer or protocol
+//! viewer): a `select!` loop over the QUIC links, the viewer HTTP requests, the
+//! command channel and the timers (the machine's, the playout's, the uplink's).
+//! After every input it drains the machine: transmits go to the links — blocks
+//! for other nodes through the uplink cap when one is declared (C4) —
+//! `BlockStored` events fan out to HTTP viewers through a bounded broadcast per
+//! channel (zero-copy `Bytes`; through the playout stage on a peer, D4), and every
+//! event is published to subscribers (demo tables, benchmarks, tests).
+//!
+//! - `local` — the hubs and playout stages that feed local HTTP viewers.
+//! - `snapshot` — [`NodeSnapshot`], also served as `GET /status`.
+
+mod local;
+mod snapshot;
+
+pub use snapshot::{ChannelSnapshot, NodeSnapshot};
 
 use crate::clock::{wall_micros, Clock};
 use crate::endpoint::CoordinatorUrl;
 use crate::error::DriverError;
 use crate::http::{
-    serve_viewers, LiveBlock, ViewerLimits, ViewerRefusal, ViewerRequest, ViewerServerStats,
+    serve_viewers, PlayoutConfig, ViewerLimits, ViewerRefusal, ViewerRequest, ViewerServerStats,
     ViewerStream,
 };
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
-use serde::Serialize;
-use std::collections::BTreeMap;
+use crate::uplink::{UplinkConfig, UplinkPacer};
+use local::LocalViewers;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tiercast_node::channel::Phase;
 use tiercast_node::{Event, Node, NodeConfig};
-use tiercast_proto::{Block, ChannelId, DenyReason, NodeId, NodeRole, COORDINATOR_ID};
+use tiercast_proto::{Block, DenyReason, Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -37,6 +47,9 @@ pub struct NodeRuntime {
     pub viewer_limits: ViewerLimits,
     /// Blocks queued per channel for HTTP viewers before a slow one is resynced.
     pub live_queue_blocks: usize,
+    /// Reorder blocks before local viewers see them (peers, whose blocks arrive
+    /// out of order); `None` serves them as stored.
+    pub playout: Option<PlayoutConfig>,
 }
 
 /// What a driver is asked to do from outside the machine.
@@ -59,38 +72,6 @@ pub struct Notice {
     pub wall_us: u64,
     pub node: NodeId,
     pub event: Event,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ChannelSnapshot {
-    pub id: u32,
-    pub name: String,
-    pub tier: u8,
-    pub phase: &'static str,
-    pub parents: Vec<u32>,
-    pub child_nodes: Vec<u32>,
-    pub viewers: u32,
-    pub first_seq: Option<u64>,
-    pub highest_seq: Option<u64>,
-    pub stored: u64,
-    pub missing: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeSnapshot {
-    pub id: u32,
-    pub role: String,
-    pub registered: bool,
-    pub load: u32,
-    pub capacity: u32,
-    pub channels: Vec<ChannelSnapshot>,
-    pub bad_frames: u64,
-    pub refused_admissions: u64,
-    pub queue_full_drops: u64,
-    pub send_errors: u64,
-    pub http_viewers_active: u64,
 }
 
 pub struct NodeHandle {
@@ -181,8 +162,19 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         ));
     }
     rt.node.validate().map_err(DriverError::Config)?;
+    if let Some(p) = &rt.playout {
+        p.validate().map_err(DriverError::Config)?;
+    }
 
     let clock = Clock::default();
+    let pacer = match rt.node.uplink_kbps {
+        0 => None,
+        kbps => {
+            let cfg = UplinkConfig::new(kbps);
+            cfg.validate().map_err(DriverError::Config)?;
+            Some(UplinkPacer::new(cfg, clock.now()))
+        }
+    };
     let id = rt.node.id;
     let node = Node::new(rt.node.clone(), clock.now());
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
@@ -192,8 +184,9 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         links,
         clock,
         coordinator: rt.coordinator.clone(),
-        hub: BTreeMap::new(),
-        live_queue_blocks: rt.live_queue_blocks.max(4),
+        local: LocalViewers::new(rt.live_queue_blocks, rt.playout.clone()),
+        pacer,
+        watching: BTreeSet::new(),
         notices: notices.clone(),
         viewer_stats,
         send_errors: 0,
@@ -215,8 +208,12 @@ struct Driver {
     links: Links,
     clock: Clock,
     coordinator: CoordinatorUrl,
-    hub: BTreeMap<ChannelId, broadcast::Sender<LiveBlock>>,
-    live_queue_blocks: usize,
+    /// Hubs (and playout stages) of the local HTTP viewers.
+    local: LocalViewers,
+    /// The uplink cap, when the node declared an uplink.
+    pacer: Option<UplinkPacer>,
+    /// Channels this node was asked to watch (a peer's viewers wait for them).
+    watching: BTreeSet<String>,
     notices: broadcast::Sender<Notice>,
     viewer_stats: Arc<ViewerServerStats>,
     send_errors: u64,
@@ -231,7 +228,12 @@ impl Driver {
     ) {
         self.drain();
         loop {
-            let deadline = self.node.poll_timeout().map(|t| self.clock.instant(t));
+            let node_due = self.node.poll_timeout();
+            let deadline = [node_due, self.local.poll_timeout(), self.pacer_due()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|t| self.clock.instant(t));
             tokio::select! {
                 ev = link_rx.recv() => {
                     let Some(ev) = ev else { break };
@@ -258,7 +260,10 @@ impl Driver {
                 }
                 _ = sleep_until(deadline) => {
                     let now = self.clock.now();
-                    self.node.handle_timeout(now);
+                    if node_due.is_some_and(|t| t <= now) {
+                        self.node.handle_timeout(now);
+                    }
+                    self.local.handle_timeout(now);
                 }
             }
             self.drain();
@@ -299,8 +304,14 @@ impl Driver {
                 public_key,
             } => self.node.announce(&channel, public_key),
             NodeCommand::Ingest(block) => self.node.ingest_block(now, block),
-            NodeCommand::Watch(name) => self.node.watch(now, &name),
-            NodeCommand::Unwatch(name) => self.node.unwatch(now, &name),
+            NodeCommand::Watch(name) => {
+                self.node.watch(now, &name);
+                self.watching.insert(name);
+            }
+            NodeCommand::Unwatch(name) => {
+                self.node.unwatch(now, &name);
+                self.watching.remove(&name);
+            }
             NodeCommand::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
@@ -315,21 +326,25 @@ impl Driver {
                 let answer = match self.node.viewer_login(now, &channel) {
                     Ok((ch, viewer)) => {
                         let state = self.node.channel(ch).expect("logged in just now");
-                        let backlog = match state.buffer.latest_keyframe() {
-                            Some(k) => state.buffer.blocks_from(k).map(live_block).collect(),
-                            None => Vec::new(),
-                        };
-                        let cap = self.live_queue_blocks;
-                        let live = self
-                            .hub
-                            .entry(ch)
-                            .or_insert_with(|| broadcast::channel(cap).0)
-                            .subscribe();
+                        let (live, backlog) = self.local.join(ch, &state.buffer);
                         Ok(ViewerStream {
                             viewer,
                             backlog,
                             live,
                         })
+                    }
+                    Err(DenyReason::NotActive) if self.node.config().role == NodeRole::Peer => {
+                        // A peer plays only what it watches, once it has joined.
+                        if self.watching.contains(&channel) {
+                            Err(ViewerRefusal::Unavailable {
+                                retry_after_s: 1,
+                                reason: format!("this peer is still joining channel '{channel}'"),
+                            })
+                        } else {
+                            Err(ViewerRefusal::NotFound(format!(
+                                "this peer does not watch channel '{channel}'"
+                            )))
+                        }
                     }
                     Err(DenyReason::Full) | Err(DenyReason::NotActive) => {
                         // Another relay can take this viewer: the coordinator knows which.
@@ -353,22 +368,68 @@ impl Driver {
                     self.node.viewer_logoff(now, ch, viewer);
                 }
             }
+            ViewerRequest::Status { reply } => {
+                let status = serde_json::to_value(self.snapshot())
+                    .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
+                let _ = reply.send(status);
+            }
+        }
+    }
+
+    fn pacer_due(&self) -> Option<Timestamp> {
+        self.pacer.as_ref().and_then(|p| p.poll_timeout())
+    }
+
+    /// Sends one message; blocks for other nodes wait for the uplink cap.
+    fn transmit(&mut self, now: Timestamp, to: NodeId, msg: Message) {
+        let msg = match (msg, self.pacer.as_mut()) {
+            (Message::Block(block), Some(pacer)) if to != COORDINATOR_ID => {
+                pacer.push(now, to, block);
+                return;
+            }
+            (msg, _) => msg,
+        };
+        if let Err(e) = self.links.send(to, msg) {
+            self.send_errors += 1;
+            debug!(node = %self.node.id(), %to, error = %e, "send failed");
+        }
+    }
+
+    /// Sends the blocks the uplink cap lets out now.
+    fn pace(&mut self, now: Timestamp) {
+        let Some(pacer) = self.pacer.as_mut() else {
+            return;
+        };
+        while let Some((to, block)) = pacer.poll_send(now) {
+            if let Err(e) = self.links.send(to, Message::Block(block)) {
+                self.send_errors += 1;
+                debug!(node = %self.node.id(), %to, error = %e, "send failed");
+            }
+        }
+    }
+
+    /// A child left a channel: if it is no child of ours any more, its queue goes.
+    fn child_gone(&mut self, child: NodeId) {
+        let still = self
+            .node
+            .channels()
+            .any(|(_, c)| c.children.nodes.contains_key(&child));
+        if let (false, Some(p)) = (still, self.pacer.as_mut()) {
+            p.forget(child);
         }
     }
 
     fn drain(&mut self) {
+        let now = self.clock.now();
         while let Some(t) = self.node.poll_transmit() {
-            if let Err(e) = self.links.send(t.to, t.msg) {
-                self.send_errors += 1;
-                debug!(node = %self.node.id(), to = %t.to, error = %e, "send failed");
-            }
+            self.transmit(now, t.to, t.msg);
         }
         while let Some(ev) = self.node.poll_event() {
             match &ev {
-                Event::BlockStored { block } => {
-                    if let Some(tx) = self.hub.get(&block.channel) {
-                        let _ = tx.send(live_block(block));
-                    }
+                Event::BlockStored { block } => self.local.block_stored(now, block),
+                Event::ChildLeft { child, .. } => {
+                    self.child_gone(*child);
+                    debug!(node = %self.node.id(), event = ?ev, "node event")
                 }
                 Event::Invalid {
                     from,
@@ -389,11 +450,10 @@ impl Driver {
                     warn!(node = %self.node.id(), %channel, %from, reason, "block rejected")
                 }
                 Event::Deactivated { channel } => {
-                    self.hub.remove(channel);
+                    self.local.deactivated(*channel);
                     info!(node = %self.node.id(), event = ?ev, "node event");
                 }
                 Event::ChildJoined { .. }
-                | Event::ChildLeft { .. }
                 | Event::ViewerJoined { .. }
                 | Event::ViewerLeft { .. }
                 | Event::ParentConnected { .. } => {
@@ -407,55 +467,20 @@ impl Driver {
                 event: ev,
             });
         }
+        self.pace(now);
     }
 
     fn snapshot(&self) -> NodeSnapshot {
-        let ls = self.links.stats();
-        NodeSnapshot {
-            id: self.node.id().0,
-            role: format!("{:?}", self.node.config().role).to_lowercase(),
-            registered: self.node.is_registered(),
-            load: self.node.machine_load(),
-            capacity: self.node.config().capacity,
-            channels: self
-                .node
-                .channels()
-                .map(|(id, c)| ChannelSnapshot {
-                    id: id.0,
-                    name: c.desc.name.clone(),
-                    tier: c.tier,
-                    phase: match c.phase {
-                        Phase::Expanding => "expanding",
-                        Phase::Contracting => "contracting",
-                    },
-                    parents: c.parents.ids().iter().map(|p| p.0).collect(),
-                    child_nodes: c.children.nodes.keys().map(|n| n.0).collect(),
-                    viewers: c.children.viewers.len() as u32,
-                    first_seq: c.buffer.first_seq(),
-                    highest_seq: c.buffer.highest_seq(),
-                    stored: c.buffer.stored(),
-                    missing: c.buffer.missing_total(),
-                    duplicates: c.buffer.duplicates(),
-                    rejected: c.rejected_blocks,
-                })
-                .collect(),
-            bad_frames: ls.bad_frames + ls.oversized_frames,
-            refused_admissions: ls.refused_admissions,
-            queue_full_drops: ls.queue_full_drops,
-            send_errors: self.send_errors,
-            http_viewers_active: self
-                .viewer_stats
+        snapshot::snapshot(
+            &self.node,
+            &self.links.stats(),
+            &self.local,
+            self.pacer.as_ref().map(|p| p.stats()),
+            self.send_errors,
+            self.viewer_stats
                 .active
                 .load(std::sync::atomic::Ordering::Relaxed),
-        }
-    }
-}
-
-fn live_block(b: &Block) -> LiveBlock {
-    LiveBlock {
-        seq: b.seq,
-        keyframe: b.is_keyframe(),
-        payload: b.payload.clone(),
+        )
     }
 }
 

@@ -1,7 +1,7 @@
-//! `tiercast` — the one binary: `tiercast <coordinator|origin|relay|viewer|demo|bench|sim> ...`.
+//! `tiercast` — the one binary: `tiercast <coordinator|origin|relay|peer|viewer|demo|bench|sim> ...`.
 //!
 //! - [`cmd::common`] — options shared by roles (cluster key, coordinator URL, logging).
-//! - [`cmd::coordinator`], [`cmd::origin`], [`cmd::relay`], [`cmd::viewer`] — the roles.
+//! - [`cmd::coordinator`], [`cmd::origin`], [`cmd::relay`], [`cmd::peer`], [`cmd::viewer`] — the roles.
 //! - [`cmd::demo`] — X6: a whole overlay on one machine with a live table.
 //! - [`cmd::bench`] — benchmarks that print figures (per-hop latency).
 //! - [`cmd::sim`] — X5: the discrete-event simulator on a scenario file.
@@ -29,6 +29,8 @@ enum Command {
     Origin(cmd::origin::Args),
     /// Run a relay in a tier: it serves child relays and HTTP viewers at /live/<channel>.ts.
     Relay(cmd::relay::Args),
+    /// Run a peer: watch a channel through the peer overlay, feed other peers from its uplink, play it locally.
+    Peer(cmd::peer::Args),
     /// Run a protocol viewer: watch a channel through the overlay and report blocks received and missing.
     Viewer(cmd::viewer::Args),
     /// Run a whole overlay on this machine, ramp viewers up and down, print a live table.
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Command::Coordinator(a) => cmd::coordinator::run(a).await,
             Command::Origin(a) => cmd::origin::run(a).await,
             Command::Relay(a) => cmd::relay::run(a).await,
+            Command::Peer(a) => cmd::peer::run(a).await,
             Command::Viewer(a) => cmd::viewer::run(a).await,
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Bench(a) => cmd::bench::run(a).await,

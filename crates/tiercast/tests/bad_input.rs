@@ -52,6 +52,7 @@ fn runtime(
         http_listen: (role == NodeRole::Relay).then(|| "127.0.0.1:0".parse().unwrap()),
         viewer_limits: ViewerLimits::default(),
         live_queue_blocks: 64,
+        playout: None,
     }
 }
 

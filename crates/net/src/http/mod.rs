@@ -8,12 +8,15 @@
 //! - [`request`] — read one request head (16 KiB, 10 s), split path and query.
 //! - [`response`] — small complete responses, the streamed-body head, graceful close.
 //! - [`viewer`] — `GET /live/<channel>.ts` on a relay: join, backlog, live blocks.
+//! - [`playout`] — a peer's reorder stage: out-of-order blocks in, a continuous
+//!   in-order stream out, gaps given up after a delay with a resync at a keyframe (D4).
 //! - [`coordinator_api`] — `GET /watch/<channel>` (302), `/status`, `/health`.
 //! - `accept` — the shared accept loop with its connection cap.
 //! - `viewer_stream` — the per-viewer pump: batching, vectored writes, lag resync.
 
 mod accept;
 pub mod coordinator_api;
+pub mod playout;
 pub mod request;
 pub mod response;
 pub mod viewer;
@@ -23,6 +26,7 @@ mod viewer_stream;
 mod tests;
 
 pub use coordinator_api::{serve_api, ApiRequest, ApiStats, WatchAnswer};
+pub use playout::{Playout, PlayoutConfig, PlayoutStats};
 pub use request::{read_request_head, Method, RequestError, RequestHead};
 pub use response::Response;
 pub use viewer::{

@@ -1,7 +1,8 @@
 //! The relay's viewer endpoint: `GET /live/<channel>.ts` asks the node driver
 //! (through [`ViewerRequest::Join`]) for a [`ViewerStream`], then serves the
 //! backlog and the live blocks as one MPEG-TS body that runs until close;
-//! `GET /health` answers `ok`. Refusals from the driver become 404 / 302 / 503.
+//! `GET /health` answers `ok`; `GET /status` answers the node's snapshot as JSON.
+//! Refusals from the driver become 404 / 302 / 503.
 //!
 //! Features: X2 (viewer HTTP, first half), V2 (redirect a viewer elsewhere),
 //! X3 (connection cap, head size and time limits, write timeout, clear errors).
@@ -72,6 +73,10 @@ pub enum ViewerRequest {
         viewer: ViewerId,
         delivered_blocks: u64,
         skipped_blocks: u64,
+    },
+    /// The node's state as JSON (`GET /status`).
+    Status {
+        reply: oneshot::Sender<serde_json::Value>,
     },
 }
 
@@ -190,6 +195,7 @@ pub(crate) async fn serve_viewers_with(
 /// What a request asks for.
 enum Route {
     Health,
+    Status,
     Live(String),
 }
 
@@ -206,6 +212,9 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
     }
     if head.path == "/health" {
         return Ok(Route::Health);
+    }
+    if head.path == "/status" {
+        return Ok(Route::Status);
     }
     let channel = head
         .path
@@ -248,12 +257,31 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
     let head_only = head.is_head();
     match route(&head) {
         Ok(Route::Health) => Response::text(200, "ok").send(stream, head_only).await,
+        Ok(Route::Status) => status(&context).await.send(stream, head_only).await,
         Ok(Route::Live(channel)) => serve_live(stream, peer, channel, head_only, &context).await,
         Err(response) => {
             stats.bad_requests.fetch_add(1, Ordering::Relaxed);
             debug!(%peer, status = response.status(), reason = response.body_text(), "viewer request refused");
             response.send(stream, head_only).await;
         }
+    }
+}
+
+/// Asks the driver for its snapshot.
+async fn status(context: &Context) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let asked = async {
+        context
+            .requests
+            .send(ViewerRequest::Status { reply })
+            .await
+            .ok()?;
+        answer.await.ok()
+    };
+    match tokio::time::timeout(context.join_timeout, asked).await {
+        Ok(Some(value)) => Response::json(&value),
+        Ok(None) => Response::unavailable(BUSY_RETRY_AFTER_S, "node is shutting down"),
+        Err(_elapsed) => Response::unavailable(BUSY_RETRY_AFTER_S, "node did not answer in time"),
     }
 }
 

@@ -87,6 +87,7 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         http_listen: None,
         viewer_limits: ViewerLimits::default(),
         live_queue_blocks: 64,
+        playout: None,
     };
     let mut chain = Vec::new();
     for t in 1..=relays {

@@ -84,3 +84,42 @@ pub async fn shutdown_signal() {
         _ = term => {}
     }
 }
+
+/// Writes a node's snapshot (JSON) to `path` every second while the node runs,
+/// through a temporary file renamed into place so a reader never sees half of one.
+/// Call [`write_report`] once more at the end for the final figures.
+pub fn spawn_report_writer(
+    commands: tokio::sync::mpsc::Sender<tiercast_net::node_driver::NodeCommand>,
+    path: std::path::PathBuf,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if commands
+                .send(tiercast_net::node_driver::NodeCommand::Snapshot(tx))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let Ok(snapshot) = rx.await else { return };
+            if let Err(e) = write_report(&snapshot, &path) {
+                tracing::warn!(error = %format!("{e:#}"), "report not written");
+            }
+        }
+    })
+}
+
+/// Writes `value` as pretty JSON to `path` atomically.
+pub fn write_report(value: &impl serde::Serialize, path: &std::path::Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}

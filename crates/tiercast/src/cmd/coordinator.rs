@@ -1,4 +1,5 @@
-//! `tiercast coordinator`: runs the coordinator until Ctrl-C.
+//! `tiercast coordinator`: runs the coordinator until Ctrl-C; its flags shape the
+//! relay hierarchy and the peer overlay (D2, D4: substreams and stream rate).
 
 use super::common::{shutdown_signal, ClusterArgs};
 use anyhow::Result;
@@ -21,17 +22,29 @@ pub struct Args {
     /// A node silent this long is presumed crashed, in milliseconds.
     #[arg(long, default_value_t = 3500)]
     pub heartbeat_timeout_ms: u64,
+    /// Peer overlay: substreams of the multi-tree (block seq mod K), 1..=64.
+    #[arg(long, default_value_t = 4, value_name = "K")]
+    pub peer_substreams: u8,
+    /// Peer overlay: the stream rate uplinks are booked against (kbit/s).
+    #[arg(long, default_value_t = 2000, value_name = "KBPS")]
+    pub stream_kbps: u32,
+    /// Peer overlay: c of the top level's c-connected mesh.
+    #[arg(long, default_value_t = 3, value_name = "C")]
+    pub peer_mesh_c: u8,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
 pub async fn run(a: Args) -> Result<()> {
-    let config = CoordinatorConfig {
+    let mut config = CoordinatorConfig {
         parents_per_relay: a.parents_per_relay,
         heartbeat_interval_ms: a.heartbeat_interval_ms,
         heartbeat_timeout_ms: a.heartbeat_timeout_ms,
         ..CoordinatorConfig::default()
     };
+    config.peers.substreams = a.peer_substreams;
+    config.peers.stream_rate_kbps = a.stream_kbps;
+    config.peers.mesh_c = a.peer_mesh_c;
     let h = spawn_coordinator(CoordinatorRuntime {
         listen: a.listen,
         cluster_key: a.cluster.key()?,

@@ -121,6 +121,7 @@ pub async fn run(a: Args) -> Result<()> {
                 http_listen: Some("127.0.0.1:0".parse()?),
                 viewer_limits: ViewerLimits::default(),
                 live_queue_blocks: 256,
+                playout: None,
             };
             relays.push(spawn_node(rt).await?);
         }
@@ -147,6 +148,7 @@ pub async fn run(a: Args) -> Result<()> {
             http_listen: None,
             viewer_limits: ViewerLimits::default(),
             live_queue_blocks: 64,
+            playout: None,
         },
         channel: "live".into(),
         source,

@@ -5,6 +5,7 @@ pub mod common;
 pub mod coordinator;
 pub mod demo;
 pub mod origin;
+pub mod peer;
 pub mod relay;
 pub mod sim;
 pub mod viewer;

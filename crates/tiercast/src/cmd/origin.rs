@@ -45,6 +45,9 @@ pub struct Args {
     /// Most tier-1 relays fed directly.
     #[arg(long, default_value_t = 64)]
     pub capacity: u32,
+    /// Write the origin node's counters (JSON: bytes out, blocks) here every second and at exit.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
 }
 
 pub async fn run(a: Args) -> Result<()> {
@@ -80,6 +83,7 @@ pub async fn run(a: Args) -> Result<()> {
             http_listen: None,
             viewer_limits: ViewerLimits::default(),
             live_queue_blocks: 64,
+            playout: None,
         },
         channel: a.channel.clone(),
         source,
@@ -103,7 +107,17 @@ pub async fn run(a: Args) -> Result<()> {
             h.node.id, h.channel.name
         ),
     }
+    let writer = a
+        .report
+        .clone()
+        .map(|p| super::common::spawn_report_writer(h.node.command_sender(), p));
     shutdown_signal().await;
+    if let Some(w) = writer {
+        w.abort();
+    }
+    if let (Some(p), Some(s)) = (&a.report, h.node.snapshot().await) {
+        super::common::write_report(&s, p)?;
+    }
     h.shutdown().await;
     Ok(())
 }

@@ -37,6 +37,10 @@ pub struct Args {
     /// Blocks kept per channel.
     #[arg(long, default_value_t = 512)]
     pub buffer_blocks: usize,
+    /// Upload this relay offers (kbit/s), declared to the coordinator and enforced
+    /// on the blocks sent to child nodes; 0: undeclared, not enforced.
+    #[arg(long, default_value_t = 0, value_name = "KBPS")]
+    pub uplink_kbps: u32,
 }
 
 pub fn runtime(
@@ -52,6 +56,7 @@ pub fn runtime(
         max_threshold: a.max_threshold.unwrap_or(0),
         min_threshold: a.min_threshold,
         buffer_blocks: a.buffer_blocks,
+        uplink_kbps: a.uplink_kbps,
         ..NodeConfig::default()
     };
     node.validate().map_err(anyhow::Error::msg)?;
@@ -66,6 +71,7 @@ pub fn runtime(
         http_listen: Some(a.listen),
         viewer_limits: ViewerLimits::default(),
         live_queue_blocks: 256,
+        playout: None,
     })
 }
 

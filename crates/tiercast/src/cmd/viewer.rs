@@ -69,6 +69,7 @@ pub fn viewer_runtime(
         http_listen: None,
         viewer_limits: ViewerLimits::default(),
         live_queue_blocks: 16,
+        playout: None,
     })
 }
 

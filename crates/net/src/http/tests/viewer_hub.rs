@@ -62,6 +62,9 @@ pub(super) async fn start(
                         skipped: skipped_blocks,
                     });
                 }
+                ViewerRequest::Status { reply } => {
+                    let _ = reply.send(serde_json::json!({ "test": true }));
+                }
             }
         }
     });

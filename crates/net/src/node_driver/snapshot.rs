@@ -1,0 +1,110 @@
+//! A node's state as JSON-ready data: the driver's answer to
+//! [`super::NodeCommand::Snapshot`] and to `GET /status` on its HTTP port (the
+//! demo's table, tests, benchmarks, operators). Counters cover the links (bytes
+//! in and out), the uplink cap (C4) and, per channel, the buffer and the playout
+//! (D4).
+
+use super::local::LocalViewers;
+use crate::http::PlayoutStats;
+use crate::link::LinkStatsSnapshot;
+use crate::uplink::UplinkStats;
+use serde::Serialize;
+use tiercast_node::channel::Phase;
+use tiercast_node::Node;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChannelSnapshot {
+    pub id: u32,
+    pub name: String,
+    pub tier: u8,
+    pub phase: &'static str,
+    pub parents: Vec<u32>,
+    pub child_nodes: Vec<u32>,
+    pub viewers: u32,
+    pub first_seq: Option<u64>,
+    pub highest_seq: Option<u64>,
+    pub stored: u64,
+    /// Payload bytes of the blocks stored.
+    pub bytes_stored: u64,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// Blocks asked of lazy parents, and blocks that came back (D3 repair).
+    pub wants_sent: u64,
+    pub pulled: u64,
+    /// The local stream's reorder stage (peers).
+    pub playout: Option<PlayoutStats>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSnapshot {
+    pub id: u32,
+    pub role: String,
+    pub registered: bool,
+    pub load: u32,
+    pub capacity: u32,
+    /// Declared uplink (kbit/s; 0: none declared, none enforced).
+    pub uplink_kbps: u32,
+    pub channels: Vec<ChannelSnapshot>,
+    /// Link bytes received and sent (all messages, after admission).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub bad_frames: u64,
+    pub refused_admissions: u64,
+    pub queue_full_drops: u64,
+    pub send_errors: u64,
+    pub http_viewers_active: u64,
+    /// The uplink cap's counters, when one is declared.
+    pub uplink: Option<UplinkStats>,
+}
+
+pub(crate) fn snapshot(
+    node: &Node,
+    links: &LinkStatsSnapshot,
+    local: &LocalViewers,
+    uplink: Option<UplinkStats>,
+    send_errors: u64,
+    http_viewers_active: u64,
+) -> NodeSnapshot {
+    NodeSnapshot {
+        id: node.id().0,
+        role: super::role_name(node.config().role).to_string(),
+        registered: node.is_registered(),
+        load: node.machine_load(),
+        capacity: node.config().capacity,
+        uplink_kbps: node.config().uplink_kbps,
+        channels: node
+            .channels()
+            .map(|(id, c)| ChannelSnapshot {
+                id: id.0,
+                name: c.desc.name.clone(),
+                tier: c.tier,
+                phase: match c.phase {
+                    Phase::Expanding => "expanding",
+                    Phase::Contracting => "contracting",
+                },
+                parents: c.parents.ids().iter().map(|p| p.0).collect(),
+                child_nodes: c.children.nodes.keys().map(|n| n.0).collect(),
+                viewers: c.children.viewers.len() as u32,
+                first_seq: c.buffer.first_seq(),
+                highest_seq: c.buffer.highest_seq(),
+                stored: c.buffer.stored(),
+                bytes_stored: c.buffer.bytes_stored(),
+                missing: c.buffer.missing_total(),
+                duplicates: c.buffer.duplicates(),
+                rejected: c.rejected_blocks,
+                wants_sent: c.pull.wants_sent,
+                pulled: c.pull.pulled,
+                playout: local.playout_stats(*id),
+            })
+            .collect(),
+        bytes_in: links.bytes_in,
+        bytes_out: links.bytes_out,
+        bad_frames: links.bad_frames + links.oversized_frames,
+        refused_admissions: links.refused_admissions,
+        queue_full_drops: links.queue_full_drops,
+        send_errors,
+        http_viewers_active,
+        uplink,
+    }
+}

@@ -1,0 +1,326 @@
+//! The uplink cap (C4): a node that declared an uplink (`NodeConfig.uplink_kbps`,
+//! sent at registration and booked by the coordinator) sends its children no more
+//! than that. Every block bound for another node waits in that child's queue; one
+//! token bucket at the declared rate releases the oldest waiting block (over all
+//! children, so each sees blocks in the order they were made); a child's queue
+//! holds at most `max_queue_blocks`, and one more drops that child's oldest block,
+//! counted — a late block is worth less than the next one.
+//!
+//! Sans-IO: the driver [`UplinkPacer::push`]es blocks, sends what
+//! [`UplinkPacer::poll_send`] releases, and wakes at [`UplinkPacer::poll_timeout`].
+
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use tiercast_proto::{Block, NodeId, Timestamp};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UplinkConfig {
+    pub rate_kbps: u32,
+    /// Bucket depth: bytes that may leave at once after an idle spell, as time at
+    /// the rate. A block larger than the bucket leaves when the bucket is full.
+    pub burst_ms: u64,
+    /// Blocks queued per child at most.
+    pub max_queue_blocks: usize,
+}
+
+impl UplinkConfig {
+    pub fn new(rate_kbps: u32) -> Self {
+        UplinkConfig {
+            rate_kbps,
+            burst_ms: 100,
+            max_queue_blocks: 64,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rate_kbps == 0 {
+            return Err("uplink rate must be > 0 kbit/s".into());
+        }
+        if self.burst_ms == 0 || self.burst_ms > 10_000 {
+            return Err(format!(
+                "uplink burst must be 1..=10000 ms, got {}",
+                self.burst_ms
+            ));
+        }
+        if self.max_queue_blocks == 0 {
+            return Err("uplink max_queue_blocks must be >= 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Counters of the pacer (bytes are block wire bytes: header + payload).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UplinkStats {
+    pub rate_kbps: u32,
+    pub sent_blocks: u64,
+    pub sent_bytes: u64,
+    /// Oldest blocks dropped because a child's queue was full.
+    pub dropped_blocks: u64,
+    pub dropped_bytes: u64,
+    /// Blocks discarded because their child left.
+    pub discarded_blocks: u64,
+    pub queued_blocks: u64,
+    /// Longest time a sent block waited in its queue (µs).
+    pub max_wait_us: u64,
+}
+
+#[derive(Debug)]
+struct Queued {
+    order: u64,
+    at: Timestamp,
+    block: Block,
+}
+
+/// A token bucket over per-child queues.
+#[derive(Debug)]
+pub struct UplinkPacer {
+    cfg: UplinkConfig,
+    bytes_per_s: u64,
+    burst_bytes: i64,
+    /// Bytes that may be sent now; negative after a block larger than what was left.
+    tokens: i64,
+    refilled_at: Timestamp,
+    /// Sub-byte remainder of the last refill (in byte·µs), so slow rates do not stall.
+    remainder: u64,
+    queues: BTreeMap<NodeId, VecDeque<Queued>>,
+    next_order: u64,
+    stats: UplinkStats,
+}
+
+impl UplinkPacer {
+    pub fn new(cfg: UplinkConfig, now: Timestamp) -> Self {
+        let bytes_per_s = u64::from(cfg.rate_kbps.max(1)) * 1000 / 8;
+        let burst_bytes = (bytes_per_s * cfg.burst_ms.max(1) / 1000).max(1) as i64;
+        UplinkPacer {
+            stats: UplinkStats {
+                rate_kbps: cfg.rate_kbps,
+                ..Default::default()
+            },
+            cfg,
+            bytes_per_s,
+            burst_bytes,
+            tokens: burst_bytes,
+            refilled_at: now,
+            remainder: 0,
+            queues: BTreeMap::new(),
+            next_order: 0,
+        }
+    }
+
+    pub fn stats(&self) -> UplinkStats {
+        self.stats
+    }
+
+    /// Queues a block for `child`; a full queue loses its oldest block.
+    pub fn push(&mut self, now: Timestamp, child: NodeId, block: Block) {
+        let q = self.queues.entry(child).or_default();
+        if q.len() >= self.cfg.max_queue_blocks {
+            if let Some(old) = q.pop_front() {
+                self.stats.dropped_blocks += 1;
+                self.stats.dropped_bytes += old.block.wire_len() as u64;
+                self.stats.queued_blocks -= 1;
+            }
+        }
+        q.push_back(Queued {
+            order: self.next_order,
+            at: now,
+            block,
+        });
+        self.next_order += 1;
+        self.stats.queued_blocks += 1;
+    }
+
+    /// The child is gone: what waited for it is dropped.
+    pub fn forget(&mut self, child: NodeId) {
+        if let Some(q) = self.queues.remove(&child) {
+            self.stats.discarded_blocks += q.len() as u64;
+            self.stats.queued_blocks -= q.len() as u64;
+        }
+    }
+
+    /// The next block the bucket lets out now, oldest first over all children.
+    pub fn poll_send(&mut self, now: Timestamp) -> Option<(NodeId, Block)> {
+        self.refill(now);
+        let (child, size) = self.head()?;
+        if self.tokens < size.min(self.burst_bytes) {
+            return None;
+        }
+        let q = self.queues.get_mut(&child).expect("head() found it");
+        let item = q.pop_front().expect("head() found it");
+        if q.is_empty() {
+            self.queues.remove(&child);
+        }
+        self.tokens -= size;
+        self.stats.queued_blocks -= 1;
+        self.stats.sent_blocks += 1;
+        self.stats.sent_bytes += size as u64;
+        self.stats.max_wait_us = self.stats.max_wait_us.max(now.saturating_since(item.at));
+        Some((child, item.block))
+    }
+
+    /// When the bucket will let the oldest waiting block out.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let (_, size) = self.head()?;
+        let need = size.min(self.burst_bytes) - self.tokens;
+        if need <= 0 {
+            return Some(self.refilled_at);
+        }
+        let us = (need as u64 * 1_000_000).div_ceil(self.bytes_per_s);
+        Some(Timestamp(self.refilled_at.as_micros() + us))
+    }
+
+    /// The child whose head block is the oldest, and that block's size.
+    fn head(&self) -> Option<(NodeId, i64)> {
+        self.queues
+            .iter()
+            .filter_map(|(c, q)| q.front().map(|f| (f.order, *c, f.block.wire_len())))
+            .min()
+            .map(|(_, c, size)| (c, size as i64))
+    }
+
+    fn refill(&mut self, now: Timestamp) {
+        let elapsed = now.saturating_since(self.refilled_at);
+        if elapsed == 0 {
+            return;
+        }
+        self.refilled_at = now;
+        // Ten seconds fill any bucket (burst_ms ≤ 10 s) and keep the product in range.
+        let elapsed = elapsed.min(10_000_000);
+        let total = elapsed * self.bytes_per_s + self.remainder;
+        let add = (total / 1_000_000) as i64;
+        self.remainder = total % 1_000_000;
+        self.tokens = (self.tokens + add).min(self.burst_bytes);
+        if self.tokens == self.burst_bytes {
+            self.remainder = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use tiercast_proto::ChannelId;
+
+    const HEAD: usize = tiercast_proto::codec::BLOCK_HEADER_LEN;
+
+    fn blk(seq: u64, payload: usize) -> Block {
+        Block::new(
+            ChannelId(1),
+            seq,
+            Timestamp(0),
+            false,
+            Bytes::from(vec![0u8; payload]),
+        )
+    }
+
+    /// Sends everything the pacer lets out until `end`, waking when it asks.
+    fn run(p: &mut UplinkPacer, from: Timestamp, end: Timestamp) -> Vec<(Timestamp, NodeId, u64)> {
+        let mut sent = Vec::new();
+        let mut now = from;
+        loop {
+            while let Some((c, b)) = p.poll_send(now) {
+                sent.push((now, c, b.seq));
+            }
+            match p.poll_timeout() {
+                Some(t) if t <= end => now = t.max(now),
+                _ => return sent,
+            }
+        }
+    }
+
+    #[test]
+    fn the_average_rate_is_the_declared_one() {
+        // 800 kbit/s = 100 000 B/s; blocks of 10 000 B on the wire.
+        let mut p = UplinkPacer::new(UplinkConfig::new(800), Timestamp(0));
+        for s in 0..40 {
+            p.push(Timestamp(0), NodeId(7), blk(s, 10_000 - HEAD));
+        }
+        let sent = run(&mut p, Timestamp(0), Timestamp::from_secs(100));
+        assert_eq!(sent.len(), 40);
+        // The bucket (10 000 B) lets the first out at once; 39 more take 3.9 s.
+        let last = sent.last().unwrap().0;
+        assert_eq!(last, Timestamp::from_millis(3900));
+        assert_eq!(p.stats().sent_bytes, 400_000);
+        assert_eq!(p.stats().queued_blocks, 0);
+    }
+
+    #[test]
+    fn children_are_served_oldest_block_first() {
+        let mut p = UplinkPacer::new(UplinkConfig::new(80), Timestamp(0));
+        for s in 0..6 {
+            let child = NodeId(1 + (s % 3) as u32);
+            p.push(Timestamp(0), child, blk(s, 100));
+        }
+        let sent = run(&mut p, Timestamp(0), Timestamp::from_secs(60));
+        let seqs: Vec<u64> = sent.iter().map(|(_, _, s)| *s).collect();
+        assert_eq!(seqs, vec![0, 1, 2, 3, 4, 5]);
+        let children: Vec<u32> = sent.iter().map(|(_, c, _)| c.0).collect();
+        assert_eq!(children, vec![1, 2, 3, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_full_queue_drops_its_oldest_block_and_counts_it() {
+        let mut cfg = UplinkConfig::new(8);
+        cfg.max_queue_blocks = 4;
+        let mut p = UplinkPacer::new(cfg, Timestamp(0));
+        for s in 0..10 {
+            p.push(Timestamp(0), NodeId(1), blk(s, 500));
+        }
+        p.push(Timestamp(0), NodeId(2), blk(100, 500));
+        let st = p.stats();
+        assert_eq!(st.dropped_blocks, 6);
+        assert_eq!(st.queued_blocks, 5);
+        let sent = run(&mut p, Timestamp(0), Timestamp::from_secs(3600));
+        let seqs: Vec<u64> = sent.iter().map(|(_, _, s)| *s).collect();
+        assert_eq!(seqs, vec![6, 7, 8, 9, 100], "the newest four of child 1");
+    }
+
+    #[test]
+    fn a_block_larger_than_the_bucket_still_leaves_and_the_debt_is_paid() {
+        // 8 kbit/s = 1000 B/s, bucket 100 B; a 5000 B block.
+        let mut p = UplinkPacer::new(UplinkConfig::new(8), Timestamp(0));
+        p.push(Timestamp(0), NodeId(1), blk(0, 5000 - HEAD));
+        p.push(Timestamp(0), NodeId(1), blk(1, 100 - HEAD));
+        let sent = run(&mut p, Timestamp(0), Timestamp::from_secs(60));
+        assert_eq!(sent[0].0, Timestamp(0));
+        // The debt of 4900 B plus the next 100 B take 5 s.
+        assert_eq!(sent[1].0, Timestamp::from_secs(5));
+    }
+
+    #[test]
+    fn a_child_that_leaves_takes_nothing_more() {
+        let mut p = UplinkPacer::new(UplinkConfig::new(8), Timestamp(0));
+        for s in 0..3 {
+            p.push(Timestamp(0), NodeId(1), blk(s, 400));
+            p.push(Timestamp(0), NodeId(2), blk(10 + s, 400));
+        }
+        p.forget(NodeId(1));
+        let sent = run(&mut p, Timestamp(0), Timestamp::from_secs(60));
+        assert!(sent.iter().all(|(_, c, _)| *c == NodeId(2)));
+        assert_eq!(p.stats().discarded_blocks, 3);
+        assert_eq!(p.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_slow_rate_does_not_stall_on_rounding() {
+        // 1 kbit/s = 125 B/s: refills of a few µs each must add up.
+        let mut p = UplinkPacer::new(UplinkConfig::new(1), Timestamp(0));
+        p.push(Timestamp(0), NodeId(1), blk(0, 100));
+        p.push(Timestamp(0), NodeId(1), blk(1, 100));
+        let mut now = Timestamp(0);
+        let mut sent = 0;
+        for _ in 0..2_000_000 {
+            now = Timestamp(now.as_micros() + 7);
+            while p.poll_send(now).is_some() {
+                sent += 1;
+            }
+            if sent == 2 {
+                break;
+            }
+        }
+        assert_eq!(sent, 2);
+        assert!(now < Timestamp::from_secs(5));
+    }
+}

@@ -1,0 +1,122 @@
+//! `tiercast peer`: a viewer whose uplink carries the stream to other viewers (D2,
+//! D4, C6). It registers with its declared uplink, asks the coordinator to watch a
+//! channel, and takes the parents the coordinator assigns (one per substream, plus
+//! a lazy repair link); it serves its own children over QUIC like a relay, paced
+//! at its declared uplink (C4), and plays the channel locally: an in-order,
+//! continuous MPEG-TS at `http://<http>/live/<channel>.ts` behind a playout stage
+//! that reorders blocks and skips to a keyframe when a gap outlives the playout
+//! delay. `GET /status` on the same port answers its counters as JSON.
+
+use super::common::{shutdown_signal, spawn_report_writer, write_report, NodeArgs};
+use anyhow::Result;
+use clap::Args as ClapArgs;
+use std::net::SocketAddr;
+use tiercast_net::http::{PlayoutConfig, ViewerLimits};
+use tiercast_net::node_driver::{spawn_node, NodeCommand, NodeRuntime};
+use tiercast_node::NodeConfig;
+use tiercast_proto::ids::valid_channel_name;
+use tiercast_proto::NodeRole;
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The channel to watch and play.
+    #[arg(long, default_value = "live")]
+    pub channel: String,
+    /// Region name (parents are chosen in the peer's region first).
+    #[arg(long, default_value = "")]
+    pub region: String,
+    /// Upload this peer offers to other peers (kbit/s): declared to the coordinator,
+    /// which books children against it, and enforced on what is sent to them.
+    #[arg(long, default_value_t = 4000, value_name = "KBPS")]
+    pub uplink_kbps: u32,
+    /// Node link address (UDP, QUIC) where child peers connect.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Local playback address (TCP): http://<this>/live/<channel>.ts and /status.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub http: SocketAddr,
+    /// How long a missing block may hold playback back before it is skipped (ms).
+    #[arg(long, default_value_t = 1500, value_name = "MS")]
+    pub playout_ms: u64,
+    /// Most child peers (over all channels).
+    #[arg(long, default_value_t = 64)]
+    pub capacity: u32,
+    /// Blocks kept per channel (what children and repairs can be served from).
+    #[arg(long, default_value_t = 512)]
+    pub buffer_blocks: usize,
+    /// Write the peer's counters (JSON, as /status) here every second and at exit.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+}
+
+pub fn runtime(
+    a: &Args,
+    coordinator: tiercast_net::endpoint::CoordinatorUrl,
+) -> Result<NodeRuntime> {
+    if !valid_channel_name(&a.channel) {
+        anyhow::bail!(
+            "--channel {:?}: use 1-64 characters of A-Z a-z 0-9 _ -",
+            a.channel
+        );
+    }
+    if a.uplink_kbps == 0 && a.capacity > 0 {
+        anyhow::bail!("--uplink-kbps 0 serves no one: give --capacity 0 too, or an uplink");
+    }
+    let node = NodeConfig {
+        id: a.node.node_id()?,
+        role: NodeRole::Peer,
+        tier: 0,
+        region: a.region.clone(),
+        capacity: a.capacity,
+        buffer_blocks: a.buffer_blocks,
+        uplink_kbps: a.uplink_kbps,
+        ..NodeConfig::default()
+    };
+    node.validate().map_err(anyhow::Error::msg)?;
+    let playout = PlayoutConfig {
+        delay_ms: a.playout_ms,
+        ..PlayoutConfig::default()
+    };
+    playout
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--playout-ms: {e}"))?;
+    Ok(NodeRuntime {
+        node,
+        cluster_key: a.node.cluster.key()?,
+        coordinator,
+        listen: a.listen,
+        http_listen: Some(a.http),
+        viewer_limits: ViewerLimits::default(),
+        // Room for the burst a filled gap releases at once.
+        live_queue_blocks: playout.max_pending_blocks,
+        playout: Some(playout),
+    })
+}
+
+pub async fn run(a: Args) -> Result<()> {
+    let coordinator = a.node.coordinator().await?;
+    let h = spawn_node(runtime(&a, coordinator)?).await?;
+    h.command(NodeCommand::Watch(a.channel.clone())).await?;
+    let http = h.http_addr.map(|x| x.to_string()).unwrap_or_default();
+    println!(
+        "peer {} uplink {} kbit/s links on {} play http://{http}/live/{}.ts",
+        h.id, a.uplink_kbps, h.addr, a.channel
+    );
+    let writer = a
+        .report
+        .clone()
+        .map(|p| spawn_report_writer(h.command_sender(), p));
+    shutdown_signal().await;
+    if let Some(w) = writer {
+        w.abort();
+    }
+    if let (Some(p), Some(s)) = (&a.report, h.snapshot().await) {
+        write_report(&s, p)?;
+    }
+    // Leave politely: the coordinator re-homes this peer's children at once.
+    let _ = h.command(NodeCommand::Unwatch(a.channel.clone())).await;
+    h.shutdown().await;
+    Ok(())
+}
