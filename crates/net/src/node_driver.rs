@@ -1,8 +1,8 @@
 //! The tokio driver of one `Node` machine (origin, relay, peer or protocol
 //! viewer): a `select!` loop over the QUIC links, the viewer HTTP requests, the
 //! command channel and the timers (the machine's, the playout's, the uplink's).
-//! After every input it drains the machine: transmits go to the links — blocks
-//! for other nodes through the uplink cap when one is declared (C4) —
+//! After every input it drains the machine: transmits go to the links — a
+//! peer's blocks for other nodes through its uplink cap (C4) —
 //! `BlockStored` events fan out to HTTP viewers through a bounded broadcast per
 //! channel (zero-copy `Bytes`; through the playout stage on a peer, D4), and every
 //! event is published to subscribers (demo tables, benchmarks, tests).
@@ -167,13 +167,16 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
     }
 
     let clock = Clock::default();
-    let pacer = match rt.node.uplink_kbps {
-        0 => None,
-        kbps => {
+    // A peer's uplink is a home connection: what it declared is all it has. A
+    // relay's declaration is what the coordinator may book for peers; its spare
+    // (repairs, HTTP viewers) is not capped here.
+    let pacer = match (rt.node.role, rt.node.uplink_kbps) {
+        (NodeRole::Peer, kbps) if kbps > 0 => {
             let cfg = UplinkConfig::new(kbps);
             cfg.validate().map_err(DriverError::Config)?;
             Some(UplinkPacer::new(cfg, clock.now()))
         }
+        _ => None,
     };
     let id = rt.node.id;
     let node = Node::new(rt.node.clone(), clock.now());

@@ -1,4 +1,4 @@
-//! The uplink cap (C4): a node that declared an uplink (`NodeConfig.uplink_kbps`,
+//! The uplink cap (C4): a peer that declared an uplink (`NodeConfig.uplink_kbps`,
 //! sent at registration and booked by the coordinator) sends its children no more
 //! than that. Every block bound for another node waits in that child's queue; one
 //! token bucket at the declared rate releases the oldest waiting block (over all

@@ -105,16 +105,35 @@ impl PeerOverlay {
     }
 
     pub(crate) fn set_repair_link(&mut self, id: NodeId) {
-        let Some(r) = self.repair_parent(id) else {
+        let Some(first) = self.repair_parent(id) else {
             return;
         };
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        // A push parent cannot be the lazy one too (one feed per link): another
+        // top member repairs — of the region, not the origin, when there is one.
+        let pushes = |n: &NodeId| m.parents.contains(&Some(*n));
+        let r = if pushes(&first) {
+            let class = |n: &NodeId| {
+                let o = &self.members[n];
+                (o.kind == MemberKind::Origin, o.region != m.region)
+            };
+            let mut others: Vec<NodeId> = self
+                .top_order
+                .iter()
+                .copied()
+                .filter(|n| *n != id && !pushes(n))
+                .collect();
+            let best = others.iter().map(class).min();
+            others.retain(|n| Some(class(n)) == best);
+            (!others.is_empty()).then(|| others[id.0 as usize % others.len()])
+        } else {
+            Some(first)
+        };
+        let lazy: Vec<NodeId> = r.into_iter().collect();
         let Some(m) = self.members.get_mut(&id) else {
             return;
-        };
-        let lazy = if m.parents.contains(&Some(r)) {
-            Vec::new()
-        } else {
-            vec![r]
         };
         if m.lazy != lazy {
             m.lazy = lazy;

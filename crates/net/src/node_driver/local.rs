@@ -47,7 +47,9 @@ impl LocalViewers {
                     .playouts
                     .entry(block.channel)
                     .or_insert_with(|| Playout::new(cfg));
+                let before = (p.stats(), p.next_seq());
                 p.push(now, live);
+                log_gaps(block.channel, &before, p);
                 self.flush(block.channel);
             }
         }
@@ -63,7 +65,9 @@ impl LocalViewers {
             .collect();
         for c in due {
             if let Some(p) = self.playouts.get_mut(&c) {
+                let before = (p.stats(), p.next_seq());
                 p.handle_timeout(now);
+                log_gaps(c, &before, p);
             }
             self.flush(c);
         }
@@ -120,6 +124,23 @@ impl LocalViewers {
                 let _ = tx.send(b);
             }
         }
+    }
+}
+
+/// Says when the playout gave a gap up (the player sees a skip to a keyframe).
+fn log_gaps(channel: ChannelId, before: &(PlayoutStats, Option<u64>), p: &Playout) {
+    let (before, gap_at) = before;
+    let after = p.stats();
+    if after.gaps > before.gaps {
+        tracing::info!(
+            %channel,
+            gap_at = ?gap_at,
+            missing = after.skipped_missing - before.skipped_missing,
+            dropped_for_resync = after.skipped_resync - before.skipped_resync,
+            next_seq = ?p.next_seq(),
+            waiting = p.pending_len(),
+            "playout skipped a gap"
+        );
     }
 }
 

@@ -43,7 +43,7 @@ pub struct NodeSnapshot {
     pub registered: bool,
     pub load: u32,
     pub capacity: u32,
-    /// Declared uplink (kbit/s; 0: none declared, none enforced).
+    /// Declared uplink (kbit/s; 0: none declared).
     pub uplink_kbps: u32,
     pub channels: Vec<ChannelSnapshot>,
     /// Link bytes received and sent (all messages, after admission).
@@ -54,7 +54,7 @@ pub struct NodeSnapshot {
     pub queue_full_drops: u64,
     pub send_errors: u64,
     pub http_viewers_active: u64,
-    /// The uplink cap's counters, when one is declared.
+    /// The uplink cap's counters (peers that declared an uplink).
     pub uplink: Option<UplinkStats>,
 }
 

@@ -37,8 +37,9 @@ pub struct Args {
     /// Blocks kept per channel.
     #[arg(long, default_value_t = 512)]
     pub buffer_blocks: usize,
-    /// Upload this relay offers (kbit/s), declared to the coordinator and enforced
-    /// on the blocks sent to child nodes; 0: undeclared, not enforced.
+    /// Upload this relay offers the peer overlay (kbit/s): what the coordinator may
+    /// book for peers' substreams when the relay is a waypoint (tier 1); its spare
+    /// serves repairs and HTTP viewers. 0: undeclared (the coordinator assumes a default).
     #[arg(long, default_value_t = 0, value_name = "KBPS")]
     pub uplink_kbps: u32,
 }

@@ -248,3 +248,60 @@ pub fn trim_to_last_keyframe(ts: &[u8]) -> &[u8] {
     }
     &ts[..k * 188]
 }
+
+/// SIGTERM (a clean stop: the process writes its report and says goodbye).
+pub fn terminate(p: &Proc) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &p.pid().to_string()])
+        .status();
+}
+
+/// GETs `url` until it answers 200 (refusals are retried until `join_by`), then
+/// keeps the body until `stop` is set. Returns the body (without the head).
+pub fn capture_stream(
+    url: &str,
+    join_by: Instant,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<Vec<u8>> {
+    use std::sync::atomic::Ordering;
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = hostport.parse().expect("numeric host:port");
+    loop {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_millis(200)))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: tiercast-test\r\n\r\n"
+        )?;
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut head_len = None;
+        while !stop.load(Ordering::Relaxed) {
+            match s.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => return Err(e),
+            }
+            if head_len.is_none() {
+                head_len = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+                if head_len.is_some() && !buf.starts_with(b"HTTP/1.1 200") {
+                    break; // a refusal (not joined yet): ask again
+                }
+            }
+        }
+        match head_len {
+            Some(h) if buf.starts_with(b"HTTP/1.1 200") => return Ok(buf.split_off(h)),
+            _ if stop.load(Ordering::Relaxed) || Instant::now() > join_by => {
+                return Err(std::io::Error::other(format!(
+                    "no stream from {url}: {}",
+                    String::from_utf8_lossy(&buf[..buf.len().min(200)])
+                )))
+            }
+            _ => std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}
