@@ -226,7 +226,8 @@ impl Playout {
         let delay_us = self.cfg.delay_ms.saturating_mul(1000);
         loop {
             if let Some((_, block)) = self.pending.remove(&next) {
-                next += 1;
+                // (A stream does not reach seq u64::MAX; saturating keeps it harmless.)
+                next = next.saturating_add(1);
                 if self.resync && !block.keyframe {
                     self.stats.skipped_resync += 1;
                     continue;
