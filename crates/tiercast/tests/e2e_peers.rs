@@ -234,9 +234,13 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
         .map(|(c, id)| (*id, *c))
         .collect();
     let mut victims_bytes_in = 0;
+    let mut victims_sent = 0;
     for (id, _) in &victims {
         let (mut p, port, _) = peers.remove(id).expect("a peer");
-        victims_bytes_in += peer_status(port).map_or(0, |s| u(&s["bytes_in"]));
+        if let Some(s) = peer_status(port) {
+            victims_bytes_in += u(&s["bytes_in"]);
+            victims_sent += u(&s["uplink"]["sent_bytes"]);
+        }
         p.kill();
     }
     eprintln!("killed peers (id, children): {victims:?}");
@@ -280,6 +284,9 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
     let mut uplink_drops = 0;
     let mut max_wait_us = 0;
     let mut peers_bytes_in = victims_bytes_in;
+    let mut peers_sent = victims_sent;
+    // Per uplink class: (bytes sent, kbit/s declared).
+    let mut classes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (id, s) in &statuses {
         let c = channel(s).unwrap_or_else(|| panic!("peer {id} still carries the channel"));
         let p = &c["playout"];
@@ -294,6 +301,10 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
         uplink_drops += u(&s["uplink"]["dropped_blocks"]);
         max_wait_us = max_wait_us.max(u(&s["uplink"]["max_wait_us"]));
         peers_bytes_in += u(&s["bytes_in"]);
+        peers_sent += u(&s["uplink"]["sent_bytes"]);
+        let class = classes.entry(format!("{:.1}x", peers[id].2)).or_default();
+        class.0 += u(&s["uplink"]["sent_bytes"]);
+        class.1 += u(&s["uplink_kbps"]);
     }
     let origin_bytes_out = u(&origin_status["bytes_out"]);
     let ratio = origin_bytes_out as f64 / peers_bytes_in.max(1) as f64;
@@ -315,7 +326,19 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
         max_wait_us as f64 / 1000.0
     );
     eprintln!(
-        "origin uploaded {origin_bytes_out} B, the peers received {peers_bytes_in} B: ratio {ratio:.4}"
+        "origin uploaded {origin_bytes_out} B, the peers received {peers_bytes_in} B: ratio {ratio:.4}; peers' own uplinks sent {:.2} of it",
+        peers_sent as f64 / peers_bytes_in.max(1) as f64
+    );
+    let used: Vec<String> = classes
+        .iter()
+        .map(|(c, (sent, kbps))| {
+            let cap = *kbps as f64 * 1000.0 / 8.0 * run_seconds;
+            format!("{c} {:.2}", *sent as f64 / cap.max(1.0))
+        })
+        .collect();
+    eprintln!(
+        "survivors' uplink use (bytes sent / cap × run): {}",
+        used.join(", ")
     );
 
     // Every surviving peer's capture decodes without one error.
