@@ -55,6 +55,8 @@ pub struct PeerConfig {
     pub stable_ms: u64,
     /// How often the top level is reviewed (D1: re-evaluated periodically).
     pub top_review_ms: u64,
+    /// A peer stays preferable with a history down to −this (transient trouble).
+    pub history_tolerance: i32,
     /// Most preferred peers per region.
     pub top_per_region: usize,
     /// Candidates looked at per parent choice (the "larger set", C6).
@@ -67,6 +69,13 @@ pub struct PeerConfig {
     pub pending_grace_ms: u64,
     /// ...and at least this often (0: never).
     pub full_recompute_ms: u64,
+    /// Fraction of a peer's declared uplink kept free for block headers, control
+    /// messages and repairs: slots are floor((1 − headroom)·u·k / r).
+    pub uplink_headroom: f64,
+    /// Fraction of a top member's uplink kept for repairs (the `Want`s of its lazy
+    /// mesh neighbours and of the bottom peers it is the repair link of), on top
+    /// of `uplink_headroom`.
+    pub top_repair_share: f64,
     /// Each bottom peer keeps a lazy link to a top member to pull what it misses.
     pub repair_link: bool,
     /// Uplink assumed for an origin or relay that did not declare one.
@@ -82,12 +91,15 @@ impl Default for PeerConfig {
             top_uplink_factor: 4.0,
             stable_ms: 10_000,
             top_review_ms: 10_000,
+            history_tolerance: 3,
             top_per_region: 8,
             candidates: 8,
             congestion_heartbeats: 3,
             full_threshold: 0.5,
             pending_grace_ms: 2_000,
             full_recompute_ms: 300_000,
+            uplink_headroom: 0.05,
+            top_repair_share: 0.2,
             repair_link: true,
             default_server_uplink_kbps: 100_000,
         }
@@ -113,6 +125,12 @@ impl PeerConfig {
         }
         if self.candidates == 0 || self.congestion_heartbeats == 0 {
             return Err("peers.candidates and peers.congestion_heartbeats must be >= 1".into());
+        }
+        if !(self.uplink_headroom.is_finite() && (0.0..0.9).contains(&self.uplink_headroom)) {
+            return Err("peers.uplink_headroom must be in [0, 0.9)".into());
+        }
+        if !(self.top_repair_share.is_finite() && (0.0..0.9).contains(&self.top_repair_share)) {
+            return Err("peers.top_repair_share must be in [0, 0.9)".into());
         }
         if !(self.full_threshold.is_finite() && self.full_threshold > 0.0) {
             return Err("peers.full_threshold must be > 0".into());

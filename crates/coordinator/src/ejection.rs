@@ -38,9 +38,9 @@ pub struct Ejection {
     /// No choice of nodes does with fewer: ceil(deficit / k), each ejection
     /// freeing at most one node's demand.
     pub lower_bound: usize,
-    /// A tighter bound: one ejection frees at most k − s_min slots (s_min the
-    /// fewest slots any node has), so no choice does with fewer than
-    /// ceil(deficit / (k − s_min)).
+    /// The exact least for the aggregate condition, found without choosing
+    /// anyone: ejecting node i frees k − s_i slots, so no m nodes free more than
+    /// the m largest frees; the least m whose largest frees cover the deficit.
     pub tight_bound: usize,
     pub before: Feasibility,
     pub after: Feasibility,
@@ -95,13 +95,27 @@ pub fn eject_until_feasible(
         ejected,
         lower_bound: before.deficit_slots().div_ceil(k as u64) as usize,
         tight_bound: {
-            let s_min = peers
+            let mut frees: Vec<u64> = peers
                 .iter()
-                .map(|p| u64::from(substream_slots(p.uplink_bps, stream_rate_bps, k)))
-                .min()
-                .unwrap_or(0);
-            let per = (k as u64).saturating_sub(s_min).max(1);
-            before.deficit_slots().div_ceil(per) as usize
+                .map(|p| {
+                    (k as u64).saturating_sub(u64::from(substream_slots(
+                        p.uplink_bps,
+                        stream_rate_bps,
+                        k,
+                    )))
+                })
+                .collect();
+            frees.sort_unstable_by(|a, b| b.cmp(a));
+            let deficit = before.deficit_slots();
+            let mut covered = 0u64;
+            frees
+                .iter()
+                .take_while(|f| {
+                    let short = covered < deficit;
+                    covered += **f;
+                    short
+                })
+                .count()
         },
         before,
         after,

@@ -86,6 +86,8 @@ fn every_peer_gets_every_substream_and_uplink_is_booked() {
     for i in 0..40u32 {
         add_peer(&mut bus, 10 + i, uplinks[i as usize % 4]);
     }
+    // A peer that found no parent in some tree waits for the next recomputation (C7).
+    bus.advance(3000);
     let o = bus.coordinator.peer_overlay(ChannelId(1)).expect("overlay");
     o.check().expect("bookkeeping holds");
     assert!(o.pending.is_empty(), "pending: {:?}", o.pending);
@@ -131,6 +133,13 @@ fn a_leaving_peer_is_replaced_in_its_trees_without_a_gap() {
     for i in 0..24u32 {
         add_peer(&mut bus, 10 + i, uplinks[i as usize % 4]);
     }
+    bus.advance(3000);
+    assert!(bus
+        .coordinator
+        .peer_overlay(ChannelId(1))
+        .unwrap()
+        .pending
+        .is_empty());
     for seq in 0..8 {
         ingest(&mut bus, &key, seq);
     }

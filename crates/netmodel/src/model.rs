@@ -243,13 +243,37 @@ impl NetModel {
         Err(why)
     }
 
-    /// Sends `bytes` from `from` to `to` at `now`.
+    /// Sends `bytes` of media from `from` to `to` at `now`: dropped when the
+    /// sender's uplink backlog exceeds the queue limit.
     pub fn send(
         &mut self,
         now: u64,
         from: u32,
         to: u32,
         bytes: u64,
+    ) -> Result<Delivery, DropReason> {
+        self.send_with(now, from, to, bytes, true)
+    }
+
+    /// Sends a control message: it waits its turn on the uplink like media but is
+    /// never dropped for a full queue (control rides a reliable stream).
+    pub fn send_control(
+        &mut self,
+        now: u64,
+        from: u32,
+        to: u32,
+        bytes: u64,
+    ) -> Result<Delivery, DropReason> {
+        self.send_with(now, from, to, bytes, false)
+    }
+
+    fn send_with(
+        &mut self,
+        now: u64,
+        from: u32,
+        to: u32,
+        bytes: u64,
+        droppable: bool,
     ) -> Result<Delivery, DropReason> {
         if let Err(why) = self.link_up(from, to) {
             return self.drop(why);
@@ -260,7 +284,7 @@ impl NetModel {
         } else {
             now.max(src.up_free_at)
         };
-        if start - now > self.queue_limit_us {
+        if droppable && start - now > self.queue_limit_us {
             return self.drop(DropReason::QueueFull);
         }
         let ser = serialization_us(bytes, src.up_kbps);

@@ -45,6 +45,10 @@ pub struct NodeConfig {
     pub pull_delay_ms: u64,
     /// Upload a peer offers the overlay (kbit/s), sent at registration.
     pub uplink_kbps: u32,
+    /// Blocks sent in answer to `Want`s are limited to this share of
+    /// `uplink_kbps` (a token bucket; unlimited when no uplink is declared), so
+    /// repairs never crowd out the pushed substreams.
+    pub repair_share: f64,
     /// Most channels one node carries at once.
     pub max_channels: usize,
     /// Where this node can be reached (advertised at registration).
@@ -71,8 +75,9 @@ impl Default for NodeConfig {
             viewer_silence_ms: 0,
             predict_delta_t_ms: 0,
             have_interval_ms: 200,
-            pull_delay_ms: 300,
+            pull_delay_ms: 1000,
             uplink_kbps: 0,
+            repair_share: 0.2,
             max_channels: 64,
             addr: String::new(),
             http_addr: String::new(),
@@ -120,6 +125,9 @@ impl NodeConfig {
         }
         if self.role == NodeRole::Peer && self.uplink_kbps == 0 && self.capacity > 0 {
             return Err("a peer that serves others needs uplink_kbps > 0".into());
+        }
+        if !(self.repair_share.is_finite() && self.repair_share > 0.0 && self.repair_share <= 1.0) {
+            return Err("repair_share must be in (0, 1]".into());
         }
         if self.have_interval_ms == 0 || self.pull_delay_ms == 0 {
             return Err("have_interval_ms and pull_delay_ms must be > 0".into());

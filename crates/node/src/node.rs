@@ -24,6 +24,8 @@ pub struct NodeStats {
     pub bytes_out: u64,
     pub control_out: u64,
     pub invalid_messages: u64,
+    /// `Want`s cut short by the repair budget.
+    pub repairs_refused: u64,
 }
 
 pub struct Node {
@@ -36,6 +38,8 @@ pub struct Node {
     pub(crate) next_heartbeat: Timestamp,
     /// Next Have/Want round of the lazy links (D3).
     pub(crate) next_have: Timestamp,
+    /// Bytes of repair (answers to `Want`) allowed now, and when last refilled.
+    pub(crate) repair_tokens: (f64, Timestamp),
     pub(crate) heartbeat_seq: u64,
     pub(crate) next_viewer: u64,
     /// Origin: channels announced but not yet acknowledged (sent again on registration).
@@ -56,6 +60,7 @@ impl Node {
             trend,
             next_heartbeat: now.plus_millis(cfg.heartbeat_interval_ms),
             next_have: now.plus_millis(cfg.have_interval_ms.max(1)),
+            repair_tokens: (0.0, now),
             cfg,
             registered: false,
             channels: BTreeMap::new(),

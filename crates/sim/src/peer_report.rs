@@ -24,6 +24,7 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
     let (mut top_exp, mut top_missed) = (0u64, 0u64);
     let (mut top_msgs, mut top_stored, mut bot_msgs, mut bot_stored) = (0u64, 0u64, 0u64, 0u64);
     let mut top_peers = 0u64;
+    let (mut after_exp, mut after_missed) = (0u64, 0u64);
     let mut pulled = 0u64;
     for (vi, v) in sim.viewers.iter().enumerate() {
         let id = sim.first_viewer + vi as u32;
@@ -46,6 +47,13 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
                 let t = sim.block_tally(v, end, None);
                 top_exp += t.expected;
                 top_missed += t.expected - t.received;
+                if let Some(f) = sim.ingest.fault_seq {
+                    if v.group != 0 {
+                        let t = sim.block_tally(v, end, Some(f));
+                        after_exp += t.expected;
+                        after_missed += t.expected - t.received;
+                    }
+                }
             }
         } else {
             bot_msgs += u64::from(v.block_msgs);
@@ -65,6 +73,8 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         top_level_peers: top_peers,
         top_level_blocks_expected: top_exp,
         top_level_blocks_missed: top_missed,
+        top_level_blocks_expected_after_fault: sim.ingest.fault_seq.map(|_| after_exp),
+        top_level_blocks_missed_after_fault: sim.ingest.fault_seq.map(|_| after_missed),
         top_level_duplicate_factor: if blocks {
             ratio(top_msgs as f64, top_stored as f64)
         } else {

@@ -107,6 +107,9 @@ pub struct PeerMetrics {
     /// top level at the end; block messages per stored block there.
     pub top_level_blocks_expected: u64,
     pub top_level_blocks_missed: u64,
+    /// The same from the first crash or leave on (the top-level failures).
+    pub top_level_blocks_expected_after_fault: Option<u64>,
+    pub top_level_blocks_missed_after_fault: Option<u64>,
     pub top_level_duplicate_factor: Option<f64>,
     pub bottom_duplicate_factor: Option<f64>,
     pub joins: u64,

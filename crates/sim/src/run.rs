@@ -159,7 +159,12 @@ impl Simulation {
             return;
         }
         let bytes = wire_bytes(&msg);
-        match self.net.send(self.now, from, to, bytes) {
+        let sent = if msg.is_block() {
+            self.net.send(self.now, from, to, bytes)
+        } else {
+            self.net.send_control(self.now, from, to, bytes)
+        };
+        match sent {
             Ok(d) => {
                 let up = self.net.uplink_kbps(from);
                 self.checker.on_departure(from, &d, bytes, up);
@@ -177,7 +182,9 @@ impl Simulation {
                 }
                 self.queue.push_message(d.arrival, from, to, msg);
             }
-            Err(_) => self.metrics.dropped_messages += 1,
+            Err(_) => {
+                self.metrics.dropped_messages += 1;
+            }
         }
     }
 

@@ -1,19 +1,21 @@
 //! Congested links from heartbeats (C2): a parent reports the last seq it sent to
-//! each child, a child the last seq it received from each parent. When a child's
-//! report, made after its parent's, is still behind what the parent had already
-//! sent, the link is lagging; lagging for `congestion_heartbeats` reports in a row
-//! ("rate under the substream rate for N intervals", C6), the child is re-homed in
-//! the trees it took from that parent and the parent's history drops.
+//! each child, a child the last seq it received from each parent. When a child
+//! has still not received what its parent said it had sent at least
+//! `LAG_US` earlier (a full second of queue), the link is lagging; lagging for
+//! `congestion_heartbeats` reports in a row ("rate under the substream rate for N
+//! intervals", C6), the child is re-homed in the trees it took from that parent
+//! and the parent's history drops.
 
 use super::overlay::PeerOverlay;
 use crate::config::PeerConfig;
 use std::collections::BTreeMap;
 use tiercast_proto::{Heartbeat, NodeId, Timestamp};
 
-/// What parents said they sent: (parent, child) → (seq, when the coordinator heard it).
+/// What parents said they sent: (parent, child) → the last two reports
+/// (seq, when the coordinator heard it), newest first.
 #[derive(Clone, Debug, Default)]
 pub struct SentLog {
-    sent: BTreeMap<(NodeId, NodeId), (u64, Timestamp)>,
+    sent: BTreeMap<(NodeId, NodeId), [(u64, Timestamp); 2]>,
 }
 
 impl SentLog {
@@ -22,8 +24,9 @@ impl SentLog {
     }
 }
 
-/// A report is "after" the parent's when it arrived this much later.
-const AFTER_US: u64 = 100_000;
+/// A block the parent sent this long ago must have arrived on a healthy link
+/// (latency, serialization at a peer's uplink, a burst in its queue).
+const LAG_US: u64 = 1_000_000;
 
 impl PeerOverlay {
     /// Folds one heartbeat in; returns links (parent, child) found congested.
@@ -40,18 +43,23 @@ impl PeerOverlay {
         };
         for c in &report.children {
             if let Some(seq) = c.last_seq {
-                log.sent.insert((me, c.peer), (seq, now));
+                let e = log.sent.entry((me, c.peer)).or_insert([(seq, now); 2]);
+                *e = [(seq, now), e[0]];
             }
         }
         let mut congested = Vec::new();
         for p in &report.parents {
             let key = (p.peer, me);
-            let Some((sent, at)) = log.sent.get(&key).copied() else {
+            let Some(reports) = log.sent.get(&key).copied() else {
                 continue;
             };
-            if now.saturating_since(at) < AFTER_US {
+            // The newest parent report at least LAG_US old.
+            let Some((sent, _)) = reports
+                .into_iter()
+                .find(|(_, at)| now.saturating_since(*at) >= LAG_US)
+            else {
                 continue;
-            }
+            };
             let behind = p.last_seq.is_none_or(|got| got < sent);
             let n = self.lagging.entry(key).or_insert(0);
             if behind {

@@ -38,8 +38,10 @@ impl Coordinator {
                 desc,
                 pc.substreams,
                 u64::from(pc.stream_rate_kbps) * 1000,
+                pc.uplink_headroom,
                 now,
             );
+            o.top_repair_share = pc.top_repair_share.clamp(0.0, 0.9);
             let mut servers = vec![(origin, MemberKind::Origin)];
             servers.extend(
                 self.registry
@@ -200,15 +202,12 @@ impl Coordinator {
                 o.place(p, false, &pc, &AllowAll);
             }
             let review = now.saturating_since(o.last_top_review) >= pc.top_review_ms.max(1) * 1000;
-            let top_changed = review && {
+            if review {
+                // D1: promote and demote in place (a partial recomputation).
                 o.last_top_review = now;
-                let want = o.preferred_peers(now, &pc);
-                want.iter().any(|id| !o.members[id].top)
-                    || o.members
-                        .values()
-                        .any(|m| m.top && m.kind == MemberKind::Peer && !want.contains(&m.info.id))
-            };
-            if top_changed || o.due_for_full(now, &pc) {
+                o.review_top(now, &pc, &AllowAll);
+            }
+            if o.due_for_full(now, &pc) {
                 let ejected = o.full_recompute(now, &pc, &AllowAll);
                 self.events.push_back(CoordEvent::PeersRecomputed {
                     channel: c,
@@ -253,6 +252,7 @@ impl PeerOverlay {
             .map(|m| u64::from(m.slots))
             .sum::<u64>()
             + u64::from(self.slots_for(uplink_bps));
+        // (slots_for applies the headroom, as the ejection rule does.)
         let top_use: u64 = self.top_children.values().map(|s| s.len() as u64 * k).sum();
         let demand = (self.bottom_count() as u64 + 1) * k + top_use;
         supply >= demand

@@ -72,6 +72,10 @@ pub struct PeerOverlay {
     pub desc: ChannelDesc,
     pub k: u8,
     pub rate_bps: u64,
+    /// Fraction of each uplink left unbooked (PeerConfig::uplink_headroom).
+    pub headroom: f64,
+    /// Fraction of a top member's booked uplink kept for repairs.
+    pub top_repair_share: f64,
     pub members: BTreeMap<NodeId, Member>,
     /// Per tree: parent → children (bottom trees; top members feed any tree).
     pub children: Vec<BTreeMap<NodeId, BTreeSet<NodeId>>>,
@@ -103,12 +107,14 @@ pub struct PeerOverlay {
 }
 
 impl PeerOverlay {
-    pub fn new(desc: ChannelDesc, k: u8, rate_bps: u64, now: Timestamp) -> Self {
+    pub fn new(desc: ChannelDesc, k: u8, rate_bps: u64, headroom: f64, now: Timestamp) -> Self {
         let trees = usize::from(k.max(1));
         PeerOverlay {
             desc,
             k: k.max(1),
             rate_bps: rate_bps.max(1),
+            headroom: headroom.clamp(0.0, 0.9),
+            top_repair_share: 0.0,
             members: BTreeMap::new(),
             children: vec![BTreeMap::new(); trees],
             top_children: BTreeMap::new(),
@@ -128,8 +134,29 @@ impl PeerOverlay {
         }
     }
 
+    /// Substream children an uplink can feed, after the headroom.
     pub fn slots_for(&self, uplink_bps: u64) -> u32 {
-        substream_slots(uplink_bps, self.rate_bps, usize::from(self.k))
+        substream_slots(self.usable(uplink_bps), self.rate_bps, usize::from(self.k))
+    }
+
+    /// Substream children of a member on the top level (repairs keep a share).
+    pub fn top_slots_for(&self, uplink_bps: u64) -> u32 {
+        let u = (self.usable(uplink_bps) as f64 * (1.0 - self.top_repair_share)) as u64;
+        substream_slots(u, self.rate_bps, usize::from(self.k))
+    }
+
+    /// Slots of a member as it is now (top or bottom).
+    pub(crate) fn slots_of(&self, top: bool, uplink_bps: u64) -> u32 {
+        if top {
+            self.top_slots_for(uplink_bps)
+        } else {
+            self.slots_for(uplink_bps)
+        }
+    }
+
+    /// The part of an uplink the overlay books.
+    pub fn usable(&self, uplink_bps: u64) -> u64 {
+        (uplink_bps as f64 * (1.0 - self.headroom)) as u64
     }
 
     pub fn len(&self) -> usize {

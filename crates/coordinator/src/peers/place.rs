@@ -29,8 +29,8 @@ impl PeerOverlay {
         }
         self.stats.joins += 1;
         self.changes_since_full += 1;
-        let slots = self.slots_for(uplink_bps);
         let top = kind != MemberKind::Peer;
+        let slots = self.slots_of(top, uplink_bps);
         self.insert_member(Member {
             info,
             region,
@@ -284,7 +284,6 @@ impl PeerOverlay {
         if !self.members.contains_key(&child) {
             return false;
         }
-        self.changes_since_full += 1;
         self.stats.partial_recomputations += 1;
         if let Some(p) = self.members.get_mut(&parent) {
             p.history -= 1;

@@ -47,8 +47,10 @@ impl PeerOverlay {
         for id in &ids {
             let kind = self.members[id].kind;
             let top = kind != MemberKind::Peer || preferred.contains(id);
+            let slots = self.slots_of(top, self.members[id].uplink_bps);
             self.update(*id, |m| {
                 m.top = top;
+                m.slots = slots;
                 m.used = 0;
                 m.interior = None;
                 m.parents.iter_mut().for_each(|p| *p = None);
@@ -64,7 +66,11 @@ impl PeerOverlay {
         let unplaced_top = self.rebuild_top(usize::from(cfg.mesh_c));
         for id in unplaced_top {
             // No room on the top level for its push link: back to the bottom.
-            self.update(id, |m| m.top = false);
+            let slots = self.slots_for(self.members[&id].uplink_bps);
+            self.update(id, |m| {
+                m.top = false;
+                m.slots = slots;
+            });
         }
         if !self.top_order.is_empty() {
             self.rebuild_top(usize::from(cfg.mesh_c));
@@ -83,7 +89,7 @@ impl PeerOverlay {
             .filter(|m| !m.top)
             .map(|m| PeerCapacity {
                 id: m.info.id,
-                uplink_bps: m.uplink_bps,
+                uplink_bps: self.usable(m.uplink_bps),
                 priority: (m.history + 1000).max(0) as u32,
             })
             .collect();

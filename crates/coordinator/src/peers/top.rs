@@ -57,7 +57,7 @@ impl PeerOverlay {
             .members
             .values()
             .filter(|m| m.kind == MemberKind::Peer)
-            .filter(|m| m.uplink_bps >= need && m.history >= 0)
+            .filter(|m| m.uplink_bps >= need && m.history >= -cfg.history_tolerance)
             .filter(|m| now.saturating_since(m.joined_at) >= stable_us)
             .map(|m| (std::cmp::Reverse(m.uplink_bps), m.info.id, m.region))
             .collect();
@@ -72,6 +72,120 @@ impl PeerOverlay {
             })
             .map(|(_, id, _)| id)
             .collect()
+    }
+
+    /// D1's periodic re-evaluation, in place: newly preferred peers leave the
+    /// bottom trees (their children are re-homed) and join the mesh; peers no
+    /// longer preferred go back to the bottom. Nothing else moves.
+    pub(crate) fn review_top(
+        &mut self,
+        now: Timestamp,
+        cfg: &PeerConfig,
+        policy: &dyn super::select::ParentPolicy,
+    ) -> bool {
+        // History heals: one bad mark is forgiven per review.
+        for m in self.members.values_mut() {
+            if m.history < 0 {
+                m.history += 1;
+            }
+        }
+        let want = self.preferred_peers(now, cfg);
+        let promote: Vec<NodeId> = want
+            .iter()
+            .copied()
+            .filter(|id| !self.members[id].top)
+            .collect();
+        let demote: Vec<NodeId> = self
+            .members
+            .values()
+            .filter(|m| m.top && m.kind == MemberKind::Peer && !want.contains(&m.info.id))
+            .map(|m| m.info.id)
+            .collect();
+        if promote.is_empty() && demote.is_empty() {
+            return false;
+        }
+        self.stats.partial_recomputations += 1;
+        let mut orphans = Vec::new();
+        for id in &promote {
+            for t in 0..self.k {
+                self.detach(*id, t);
+                if let Some(kids) = self.children[usize::from(t)].remove(id) {
+                    for c in kids {
+                        if let Some(cm) = self.members.get_mut(&c) {
+                            cm.parents[usize::from(t)] = None;
+                        }
+                        orphans.push((c, t));
+                    }
+                }
+            }
+            let slots = self.top_slots_for(self.members[id].uplink_bps);
+            self.update(*id, |m| {
+                m.used = 0;
+                m.interior = None;
+                m.top = true;
+                m.slots = slots;
+                m.lazy.clear();
+            });
+            self.pending.remove(id);
+        }
+        for id in &demote {
+            // Its push children are re-linked by the mesh rebuild; bottom children
+            // it fed from the top level keep it (it still holds every substream
+            // until it is re-placed) — they are re-homed like a leave.
+            for t in 0..self.k {
+                if let Some(kids) = self.children[usize::from(t)].remove(id) {
+                    for c in kids {
+                        if let Some(cm) = self.members.get_mut(&c) {
+                            cm.parents[usize::from(t)] = None;
+                        }
+                        orphans.push((c, t));
+                    }
+                }
+            }
+            if let Some(parent) = self.members[id].eager {
+                if self
+                    .top_children
+                    .get_mut(&parent)
+                    .is_some_and(|s| s.remove(id))
+                {
+                    let k = u32::from(self.k);
+                    self.update(parent, |m| m.used = m.used.saturating_sub(k));
+                }
+            }
+            if let Some(kids) = self.top_children.remove(id) {
+                let k = u32::from(self.k) * kids.len() as u32;
+                self.update(*id, |m| m.used = m.used.saturating_sub(k));
+            }
+            let slots = self.slots_for(self.members[id].uplink_bps);
+            self.update(*id, |m| {
+                m.top = false;
+                m.slots = slots;
+                m.eager = None;
+                m.lazy.clear();
+                m.used = 0;
+            });
+        }
+        self.rebuild_top(usize::from(cfg.mesh_c));
+        for id in demote {
+            self.place(id, false, cfg, policy);
+        }
+        for (c, t) in orphans {
+            if self.members.contains_key(&c) {
+                self.rehome(c, t, &[], cfg, policy);
+            }
+        }
+        if cfg.repair_link {
+            let bottom: Vec<NodeId> = self
+                .members
+                .values()
+                .filter(|m| !m.top && m.lazy.is_empty())
+                .map(|m| m.info.id)
+                .collect();
+            for id in bottom {
+                self.set_repair_link(id);
+            }
+        }
+        true
     }
 
     /// Rebuilds the mesh and its push tree over the current top members; returns

@@ -104,6 +104,10 @@ pub struct PeersSpec {
     pub full_recompute_ms: Option<u64>,
     #[serde(default)]
     pub repair_link: Option<bool>,
+    #[serde(default)]
+    pub uplink_headroom: Option<f64>,
+    #[serde(default)]
+    pub top_repair_share: Option<f64>,
     /// Peers' heartbeat interval; default: `strategy.heartbeat_interval_ms`.
     #[serde(default)]
     pub heartbeat_interval_ms: Option<u64>,
@@ -487,6 +491,8 @@ impl Scenario {
             pending_grace_ms: p.pending_grace_ms.unwrap_or(d.pending_grace_ms),
             full_recompute_ms: p.full_recompute_ms.unwrap_or(d.full_recompute_ms),
             repair_link: p.repair_link.unwrap_or(d.repair_link),
+            uplink_headroom: p.uplink_headroom.unwrap_or(d.uplink_headroom),
+            top_repair_share: p.top_repair_share.unwrap_or(d.top_repair_share),
             ..d
         }
     }
