@@ -329,6 +329,10 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
         "origin uploaded {origin_bytes_out} B, the peers received {peers_bytes_in} B: ratio {ratio:.4}; peers' own uplinks sent {:.2} of it",
         peers_sent as f64 / peers_bytes_in.max(1) as f64
     );
+    eprintln!(
+        "origin's children at the end: {}",
+        channel(&origin_status).map_or(Value::Null, |c| c["child_nodes"].clone())
+    );
     let used: Vec<String> = classes
         .iter()
         .map(|(c, (sent, kbps))| {
