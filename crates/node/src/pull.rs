@@ -210,3 +210,186 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Node, NodeConfig};
+    use bytes::Bytes;
+    use tiercast_proto::{
+        Block, ChannelDesc, ChannelId, Feed, Message, NodeId, NodeRole, PeerFeed, PeerInfo,
+        SubstreamSet, Timestamp, COORDINATOR_ID,
+    };
+
+    const CH: ChannelId = ChannelId(1);
+
+    fn feed(id: u32, feed: Feed) -> PeerFeed {
+        PeerFeed {
+            peer: PeerInfo {
+                id: NodeId(id),
+                addr: String::new(),
+                http_addr: String::new(),
+            },
+            feed,
+        }
+    }
+
+    fn block(seq: u64) -> Message {
+        // 2 KB: forty of them exceed a second of a 1000 kbps repair share.
+        Message::Block(Block::new(
+            CH,
+            seq,
+            Timestamp(seq),
+            false,
+            Bytes::from(vec![0u8; 2000]),
+        ))
+    }
+
+    fn sent(n: &mut Node) -> Vec<(NodeId, Message)> {
+        std::iter::from_fn(|| n.poll_transmit())
+            .map(|t| (t.to, t.msg))
+            .collect()
+    }
+
+    /// A peer with a push parent (node 5, all substreams) and a lazy parent (node 6).
+    fn peer() -> Node {
+        let cfg = NodeConfig {
+            id: NodeId(9),
+            role: NodeRole::Peer,
+            uplink_kbps: 1000,
+            verify_blocks: false,
+            ..NodeConfig::default()
+        };
+        let mut n = Node::new(cfg, Timestamp::ZERO);
+        let desc = ChannelDesc {
+            id: CH,
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        let all = SubstreamSet::all(4).unwrap();
+        n.handle_message(
+            Timestamp::ZERO,
+            COORDINATOR_ID,
+            Message::PeerAssign {
+                channel: desc,
+                parents: vec![feed(5, Feed::Substreams(all)), feed(6, Feed::Lazy)],
+            },
+        );
+        n.handle_message(
+            Timestamp::ZERO,
+            NodeId(5),
+            Message::LoginAccepted { channel: CH },
+        );
+        n.handle_message(
+            Timestamp::ZERO,
+            NodeId(6),
+            Message::LoginAccepted { channel: CH },
+        );
+        let logins: Vec<(NodeId, Feed)> = sent(&mut n)
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::Login { feed, .. } => Some((to, feed)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            logins,
+            vec![(NodeId(5), Feed::Substreams(all)), (NodeId(6), Feed::Lazy)]
+        );
+        n
+    }
+
+    fn wants(n: &mut Node) -> Vec<u64> {
+        sent(n)
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::Want { seqs, .. } if to == NodeId(6) => Some(seqs),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn a_gap_announced_by_a_lazy_parent_is_pulled_once_after_the_delay() {
+        let mut n = peer();
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        for s in [0u64, 1, 3, 4] {
+            n.handle_message(t(10), NodeId(5), block(s));
+        }
+        n.handle_message(
+            t(20),
+            NodeId(6),
+            Message::Have {
+                channel: CH,
+                highest: 4,
+            },
+        );
+        n.handle_timeout(t(200));
+        assert!(wants(&mut n).is_empty(), "not before the pull delay");
+        n.handle_timeout(t(1100));
+        assert_eq!(
+            wants(&mut n),
+            vec![2],
+            "only the gap, not what push parents bring"
+        );
+        n.handle_timeout(t(1300));
+        assert!(wants(&mut n).is_empty(), "not asked again within the delay");
+        n.handle_message(t(1350), NodeId(6), block(2));
+        assert_eq!(n.channel(CH).unwrap().pull.pulled, 1);
+        n.handle_timeout(t(2500));
+        assert!(wants(&mut n).is_empty(), "nothing missing any more");
+    }
+
+    #[test]
+    fn a_parent_answers_wants_within_its_repair_budget_and_announces_to_lazy_children() {
+        let mut n = peer();
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        n.handle_message(
+            t(0),
+            NodeId(7),
+            Message::Login {
+                channel: CH,
+                from_seq: None,
+                feed: Feed::Lazy,
+            },
+        );
+        for s in 0..40u64 {
+            n.handle_message(t(1), NodeId(5), block(s));
+        }
+        sent(&mut n);
+        n.handle_timeout(t(200));
+        let haves: Vec<u64> = sent(&mut n)
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::Have { highest, .. } if to == NodeId(7) => Some(highest),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(haves, vec![39]);
+        // 1000 kbps × 0.2 = 25 000 bytes/s of repair; a second saved up at most.
+        n.handle_message(
+            t(5000),
+            NodeId(7),
+            Message::Want {
+                channel: CH,
+                seqs: (0..40).collect(),
+            },
+        );
+        let answered = sent(&mut n).iter().filter(|(_, m)| m.is_block()).count();
+        assert!(
+            answered > 0 && answered < 40,
+            "bounded by the budget: {answered}"
+        );
+        assert_eq!(n.stats().repairs_refused, 1);
+        // A node that is not a child is not served.
+        n.handle_message(
+            t(9000),
+            NodeId(8),
+            Message::Want {
+                channel: CH,
+                seqs: vec![1],
+            },
+        );
+        assert!(sent(&mut n).iter().all(|(_, m)| !m.is_block()));
+    }
+}

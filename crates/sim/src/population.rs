@@ -259,7 +259,11 @@ impl Simulation {
             min_threshold: 0,
             heartbeat_interval_ms: self.sc.peer_heartbeat_ms(),
             send_heartbeats: true,
-            buffer_blocks: self.sc.peers.buffer_blocks,
+            // Rate mode carries no blocks: a buffer would only cost memory.
+            buffer_blocks: match self.sc.data_plane {
+                crate::scenario::DataPlane::Blocks => self.sc.peers.buffer_blocks,
+                crate::scenario::DataPlane::Rate => 8,
+            },
             verify_blocks: false,
             watch_retry_ms: self.sc.strategy.watch_retry_ms,
             uplink_kbps: up.max(1),

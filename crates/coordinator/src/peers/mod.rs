@@ -24,4 +24,7 @@ pub mod rebuild;
 pub mod select;
 pub mod top;
 
+#[cfg(test)]
+mod tests;
+
 pub use overlay::{Member, MemberKind, PeerOverlay, PeerStats};

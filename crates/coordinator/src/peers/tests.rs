@@ -1,0 +1,205 @@
+//! Unit tests of the overlay's bookkeeping: congestion from heartbeat seqs (C2),
+//! the thresholds of full recomputation (C7), the top level's review (D1), and
+//! the invariants after many joins and leaves (C4, C6).
+
+use super::congestion::SentLog;
+use super::overlay::{MemberKind, PeerOverlay};
+use super::select::AllowAll;
+use crate::config::PeerConfig;
+use crate::registry::RegionId;
+use tiercast_proto::{
+    ChannelDesc, ChannelId, ChannelReport, Heartbeat, LinkReport, NodeId, PeerInfo, Timestamp,
+};
+
+const RATE: u64 = 2_000_000;
+
+fn cfg() -> PeerConfig {
+    PeerConfig {
+        substreams: 4,
+        stream_rate_kbps: 2000,
+        repair_link: false,
+        ..PeerConfig::default()
+    }
+}
+
+fn overlay(now: Timestamp) -> PeerOverlay {
+    let desc = ChannelDesc {
+        id: ChannelId(1),
+        name: "live".into(),
+        public_key: [0; 32],
+    };
+    PeerOverlay::new(desc, 4, RATE, 0.0, now)
+}
+
+fn info(id: u32) -> PeerInfo {
+    PeerInfo {
+        id: NodeId(id),
+        addr: String::new(),
+        http_addr: String::new(),
+    }
+}
+
+fn join(o: &mut PeerOverlay, now: Timestamp, id: u32, kind: MemberKind, uplink: u64) {
+    o.join(now, info(id), RegionId(0), kind, uplink, &cfg(), &AllowAll);
+}
+
+fn report(node: u32, parents: &[(u32, Option<u64>)], children: &[(u32, Option<u64>)]) -> Heartbeat {
+    let link = |(p, s): &(u32, Option<u64>)| LinkReport {
+        peer: NodeId(*p),
+        last_seq: *s,
+        last_block_time_us: None,
+    };
+    Heartbeat {
+        node: NodeId(node),
+        channels: vec![ChannelReport {
+            channel: ChannelId(1),
+            parents: parents.iter().map(link).collect(),
+            children: children.iter().map(link).collect(),
+            ..ChannelReport::default()
+        }],
+        ..Heartbeat::default()
+    }
+}
+
+#[test]
+fn a_child_behind_what_its_parent_sent_a_second_ago_is_congested_after_n_reports() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    join(&mut o, t0, 1, MemberKind::Origin, 10 * RATE);
+    join(&mut o, t0, 2, MemberKind::Peer, RATE);
+    let mut log = SentLog::default();
+    let c = cfg();
+    let mut found = Vec::new();
+    for i in 0..6u64 {
+        let t = Timestamp::ZERO.plus_millis(1000 * (i + 1));
+        // The origin has sent up to 100·(i+1); the peer is stuck at 50.
+        o.congestion_from(
+            t,
+            &mut log,
+            &report(1, &[], &[(2, Some(100 * (i + 1)))]),
+            &c,
+        );
+        let t2 = t.plus_millis(500);
+        found.extend(o.congestion_from(t2, &mut log, &report(2, &[(1, Some(50))], &[]), &c));
+    }
+    assert_eq!(
+        found,
+        vec![(NodeId(1), NodeId(2))],
+        "once, after N lagging reports"
+    );
+    // A healthy link never is.
+    let mut log = SentLog::default();
+    let mut o2 = overlay(t0);
+    join(&mut o2, t0, 1, MemberKind::Origin, 10 * RATE);
+    join(&mut o2, t0, 2, MemberKind::Peer, RATE);
+    for i in 0..6u64 {
+        let t = Timestamp::ZERO.plus_millis(1000 * (i + 1));
+        o2.congestion_from(
+            t,
+            &mut log,
+            &report(1, &[], &[(2, Some(100 * (i + 1)))]),
+            &c,
+        );
+        let got = o2.congestion_from(
+            t.plus_millis(500),
+            &mut log,
+            &report(2, &[(1, Some(100 * (i + 1) + 10))], &[]),
+            &c,
+        );
+        assert!(got.is_empty());
+    }
+}
+
+#[test]
+fn full_recomputation_waits_for_enough_change_or_its_period() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    let c = PeerConfig {
+        full_threshold: 0.5,
+        full_recompute_ms: 60_000,
+        ..cfg()
+    };
+    join(&mut o, t0, 1, MemberKind::Origin, 10 * RATE);
+    o.changes_since_full = 0;
+    o.last_full = t0;
+    for i in 0..10 {
+        join(&mut o, t0, 10 + i, MemberKind::Peer, 2 * RATE);
+    }
+    // 10 changes among 11 members: above half, but not within the first second.
+    assert!(!o.due_for_full(t0.plus_millis(500), &c));
+    assert!(o.due_for_full(t0.plus_millis(1500), &c));
+    o.changes_since_full = 1;
+    assert!(
+        !o.due_for_full(t0.plus_millis(30_000), &c),
+        "partial repairs suffice"
+    );
+    assert!(
+        o.due_for_full(t0.plus_millis(60_000), &c),
+        "periodic full recomputation"
+    );
+}
+
+#[test]
+fn joins_and_leaves_keep_every_link_booked_once_and_trees_acyclic() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    let c = cfg();
+    join(&mut o, t0, 1, MemberKind::Origin, 4 * RATE);
+    let ups = [RATE / 2, RATE, 2 * RATE, 3 * RATE];
+    for i in 0..200u32 {
+        join(&mut o, t0, 10 + i, MemberKind::Peer, ups[i as usize % 4]);
+        if i % 7 == 3 {
+            o.remove(NodeId(10 + i / 2), &c, &AllowAll);
+        }
+        o.check().unwrap_or_else(|e| panic!("after step {i}: {e}"));
+    }
+    let ejected = o.full_recompute(t0.plus_millis(5000), &c, &AllowAll);
+    assert!(ejected.is_empty(), "Σ slots exceed the demand");
+    o.check().unwrap();
+    assert!(o.pending.is_empty());
+    for m in o.members.values().filter(|m| !m.top) {
+        assert!(m.parents.iter().all(|p| p.is_some()));
+    }
+}
+
+#[test]
+fn strong_stable_peers_are_promoted_to_the_top_level_and_demoted_on_bad_history() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    let c = PeerConfig {
+        top_uplink_factor: 4.0,
+        stable_ms: 5000,
+        history_tolerance: 1,
+        ..cfg()
+    };
+    join(&mut o, t0, 1, MemberKind::Origin, 20 * RATE);
+    for i in 0..30u32 {
+        let up = if i < 5 { 5 * RATE } else { RATE };
+        o.join(
+            t0,
+            info(10 + i),
+            RegionId(0),
+            MemberKind::Peer,
+            up,
+            &c,
+            &AllowAll,
+        );
+    }
+    assert!(
+        !o.review_top(t0.plus_millis(1000), &c, &AllowAll),
+        "not stable yet"
+    );
+    assert!(o.review_top(t0.plus_millis(6000), &c, &AllowAll));
+    let top: Vec<u32> = o.top_order.iter().map(|n| n.0).collect();
+    assert_eq!(
+        top.len(),
+        6,
+        "the origin and the five strong peers: {top:?}"
+    );
+    assert!(o.mesh.values().all(|s| s.len() >= 3), "3-connected");
+    o.check().unwrap();
+    o.members.get_mut(&NodeId(10)).unwrap().history = -5;
+    assert!(o.review_top(t0.plus_millis(12_000), &c, &AllowAll));
+    assert!(!o.members[&NodeId(10)].top, "demoted");
+    o.check().unwrap();
+}
