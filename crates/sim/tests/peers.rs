@@ -1,0 +1,92 @@
+//! The peer overlay in the simulator (D1-D4, C2-C7, issue 4's figures at small
+//! scale; the full-size runs are in docs/BENCHMARKS.md): the shipped scenarios
+//! shrunk to a size CI can afford, with the same uplink mixes and settings.
+
+use std::path::Path;
+use tiercast_sim::{RunOptions, Scenario, Simulation};
+
+fn scenario(file: &str, edit: impl Fn(String) -> String) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(file);
+    let text = std::fs::read_to_string(&path).expect("scenario file");
+    Scenario::from_toml(&edit(text)).expect("valid scenario")
+}
+
+fn run(sc: Scenario) -> tiercast_sim::report::Metrics {
+    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
+    sim.run().unwrap().metrics
+}
+
+#[test]
+fn static_peers_reach_the_streaming_capacity_and_carry_the_stream() {
+    let sc = scenario("peers-static-10k.toml", |t| {
+        t.replace("count = 10000", "count = 2000")
+            .replace("over_s = 60", "over_s = 20")
+            .replace("duration_s = 180", "duration_s = 60")
+            .replace("steady_from_s = 90", "steady_from_s = 30")
+    });
+    let m = run(sc);
+    let p = m.peers.as_ref().expect("peer metrics");
+    eprintln!(
+        "peers-static-2k: efficiency {:?} offload {} continuity {} control {}",
+        m.efficiency, m.offload, m.continuity_index, m.control_overhead
+    );
+    assert!(m.efficiency.unwrap() >= 0.97);
+    assert!(m.offload >= 0.98);
+    assert!(m.control_overhead <= 0.01);
+    assert_eq!(p.pending_at_end, 0);
+    assert_eq!(m.invariant_violation_count, 0);
+}
+
+#[test]
+fn churning_peers_keep_streaming() {
+    let sc = scenario("peers-churn-10k.toml", |t| {
+        t.replace("population = 10000", "population = 2000")
+            .replace("duration_s = 300", "duration_s = 150")
+            .replace("ramp_s = 60", "ramp_s = 20")
+            .replace("steady_from_s = 90", "steady_from_s = 40")
+    });
+    let m = run(sc);
+    let p = m.peers.as_ref().unwrap();
+    eprintln!(
+        "peers-churn-2k: efficiency {:?} continuity {} leaves {} reassignments {}",
+        m.efficiency, m.continuity_index, p.leaves, p.reassignments
+    );
+    assert!(p.leaves > 200, "about 10 % a minute leave");
+    assert!(m.efficiency.unwrap() >= 0.95);
+    assert!(m.continuity_index >= 0.995);
+    assert!(m.control_overhead <= 0.01);
+}
+
+#[test]
+fn an_infeasible_crowd_loses_only_its_weakest_and_no_more_than_needed() {
+    let m = run(scenario("peers-infeasible.toml", |t| t));
+    let p = m.peers.as_ref().unwrap();
+    eprintln!(
+        "peers-infeasible: ejected {} bound {} admitted continuity {}",
+        p.ejected, p.ejected_lower_bound, p.continuity_index_admitted
+    );
+    assert!(p.ejected > 0);
+    assert_eq!(p.ejected, p.ejected_lower_bound);
+    assert!(p.continuity_index_admitted >= 0.99);
+    assert!(m.control_overhead <= 0.01);
+}
+
+#[test]
+fn two_top_level_failures_lose_no_block_at_the_top_and_flooding_stays_cheap() {
+    let m = run(scenario("top-mesh-failures.toml", |t| t));
+    let p = m.peers.as_ref().unwrap();
+    eprintln!(
+        "top-mesh-failures: top members {} after-fault expected {:?} missed {:?} top dup {:?} continuity {}",
+        p.top_level_members,
+        p.top_level_blocks_expected_after_fault,
+        p.top_level_blocks_missed_after_fault,
+        p.top_level_duplicate_factor,
+        m.continuity_index
+    );
+    assert!(p.top_level_peers >= 10, "a top level formed");
+    assert!(p.top_level_blocks_expected_after_fault.unwrap() > 1000);
+    assert_eq!(p.top_level_blocks_missed_after_fault, Some(0));
+    assert!(p.top_level_duplicate_factor.unwrap() <= 1.5);
+    assert!(m.control_overhead <= 0.01);
+    assert_eq!(m.invariant_violation_count, 0);
+}
