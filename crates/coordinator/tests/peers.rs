@@ -232,3 +232,39 @@ fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound() {
         );
     }
 }
+
+#[test]
+fn an_ejected_peer_watches_from_a_relay_when_one_has_room() {
+    let mut cfg = config();
+    cfg.peers.pending_grace_ms = 100;
+    let (mut bus, key) = start(cfg, 4000);
+    // A relay outside the waypoint tier: it serves ejected peers as viewers.
+    bus.add_node(2, NodeRole::Relay, 2, 50, 1);
+    for i in 0..20u32 {
+        add_peer(&mut bus, 100 + i, 500);
+    }
+    for i in 0..6u32 {
+        add_peer(&mut bus, 200 + i, 4000);
+    }
+    bus.advance(3000);
+    let o = bus.coordinator.peer_overlay(ChannelId(1)).unwrap();
+    assert!(o.stats.ejected > 0);
+    let ejected: Vec<NodeId> = o.ejected.iter().copied().collect();
+    for e in &ejected {
+        assert_eq!(
+            bus.watching_relay(e.0),
+            Some(2),
+            "peer {e} fell back to the relay"
+        );
+    }
+    for seq in 0..8 {
+        ingest(&mut bus, &key, seq);
+    }
+    for e in ejected {
+        assert_eq!(
+            stored_after(&bus, e.0, 0),
+            (0..8).collect::<Vec<_>>(),
+            "peer {e}"
+        );
+    }
+}

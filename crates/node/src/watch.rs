@@ -31,6 +31,11 @@ impl Node {
     }
 
     pub(crate) fn on_watch_at(&mut self, now: Timestamp, desc: ChannelDesc, relay: PeerInfo) {
+        if self.cfg.role == NodeRole::Peer && self.names.contains_key(&desc.name) {
+            // Ejected from the overlay and sent to a relay (C6): leave the peers.
+            self.leave_channel_parents(&desc.name);
+            self.watches.insert(desc.name.clone(), None);
+        }
         let watcher = matches!(self.cfg.role, NodeRole::Viewer | NodeRole::Peer);
         if !watcher || self.watches.remove(&desc.name).is_none() {
             self.invalid(
@@ -68,16 +73,9 @@ impl Node {
         reason: DenyReason,
         retry_after_ms: u32,
     ) {
-        let member = self.cfg.role == NodeRole::Peer && self.names.contains_key(&name);
-        if member {
+        if self.cfg.role == NodeRole::Peer && self.names.contains_key(&name) {
             // Ejected from the overlay (C6): leave the parents, ask again later.
-            let id = self.names[&name];
-            if let Some(ch) = self.channels.get(&id) {
-                for p in ch.parents.ids() {
-                    self.send(p, Message::Logoff { channel: id });
-                }
-            }
-            self.drop_channel(id);
+            self.leave_channel_parents(&name);
             self.watches.insert(name.clone(), None);
         }
         if !self.watches.contains_key(&name) {
@@ -129,10 +127,9 @@ impl Node {
         }
     }
 
-    /// Stop watching: log off from the parents and forget the channel.
-    pub fn unwatch(&mut self, _now: Timestamp, channel_name: &str) {
-        self.watches.remove(channel_name);
-        let Some(id) = self.names.get(channel_name).copied() else {
+    /// Logs off every parent of a channel and forgets it (a peer leaving the overlay).
+    fn leave_channel_parents(&mut self, name: &str) {
+        let Some(id) = self.names.get(name).copied() else {
             return;
         };
         if let Some(ch) = self.channels.get(&id) {
@@ -140,10 +137,19 @@ impl Node {
                 self.send(p, Message::Logoff { channel: id });
             }
         }
+        self.drop_channel(id);
+    }
+
+    /// Stop watching: log off from the parents and forget the channel.
+    pub fn unwatch(&mut self, _now: Timestamp, channel_name: &str) {
+        self.watches.remove(channel_name);
+        let Some(id) = self.names.get(channel_name).copied() else {
+            return;
+        };
         if self.cfg.role == NodeRole::Peer {
             // The coordinator re-homes whoever this peer fed (C6).
             self.send(COORDINATOR_ID, Message::Logoff { channel: id });
         }
-        self.drop_channel(id);
+        self.leave_channel_parents(channel_name);
     }
 }
