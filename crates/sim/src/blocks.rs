@@ -141,6 +141,7 @@ impl Simulation {
             }
         }
         self.metrics.delivered_bytes += crate::run::wire_bytes_block(block);
+        self.metrics.delivered_payload_bytes += block.payload.len() as u64;
     }
 
     /// Blocks expected and received on time by a viewer whose watch ends at `t`.

@@ -78,6 +78,8 @@ pub(crate) struct Metrics {
     pub startup_ms: Histogram,
     pub lag_ms: Histogram,
     pub delivered_bytes: u64,
+    /// The stream's own bytes among them (no block headers): the achieved rate.
+    pub delivered_payload_bytes: u64,
     pub media_bytes: u64,
     pub media_cross_region_bytes: u64,
     pub origin_upload_bytes: u64,

@@ -326,6 +326,7 @@ impl Simulation {
             }
             let stream_bytes = self.sc.stream.rate_kbps as f64 * 1000.0 / 8.0;
             self.metrics.delivered_bytes += (walk.delivered * stream_bytes) as u64;
+            self.metrics.delivered_payload_bytes += (walk.delivered * stream_bytes) as u64;
             self.metrics.media_bytes += walk.media_bytes as u64;
             self.metrics.media_cross_region_bytes += walk.cross_bytes as u64;
             self.metrics.origin_upload_bytes += walk.origin_bytes as u64;

@@ -155,7 +155,8 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         (sim.faults.first_relay_fault_at.is_some() && m.group_expected[i] > 0.0)
             .then(|| ratio(m.group_delivered[i], m.group_expected[i]))
     };
-    let achieved = ratio(m.delivered_bytes as f64 * 8.0, m.viewer_seconds);
+    // The stream rate counts payload only: so does the achieved rate.
+    let achieved = ratio(m.delivered_payload_bytes as f64 * 8.0, m.viewer_seconds);
     let bound = (m.bound_samples > 0).then(|| m.bound_sum / m.bound_samples as f64);
     let ms = |us: u64| us as f64 / 1000.0;
     let f = &sim.faults;

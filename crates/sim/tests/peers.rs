@@ -6,7 +6,9 @@ use std::path::Path;
 use tiercast_sim::{RunOptions, Scenario, Simulation};
 
 fn scenario(file: &str, edit: impl Fn(String) -> String) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(file);
     let text = std::fs::read_to_string(&path).expect("scenario file");
     Scenario::from_toml(&edit(text)).expect("valid scenario")
 }
