@@ -56,7 +56,7 @@ impl PeerOverlay {
                 .filter(|r| *r != me.region),
         );
         for region in regions {
-            let mut best: Option<((i32, bool, u32, u32), NodeId)> = None;
+            let mut best: Option<((bool, i32, u32, u32), NodeId)> = None;
             let mut looked = 0;
             for p in self.spare_in(tree, region) {
                 if p == child || avoid.contains(&p) {
@@ -71,10 +71,12 @@ impl PeerOverlay {
                 }
                 saw_allowed = true;
                 let m = &self.members[&p];
-                // Lower is better: history (bad first out), origin last, depth, less spare.
+                // Lower is better: origin last (whatever the others' history: its
+                // uplink is kept for the top level), history (bad first out),
+                // depth, less spare.
                 let key = (
-                    -m.history.min(0),
                     m.kind == MemberKind::Origin,
+                    -m.history.min(0),
                     self.depth(p, tree),
                     u32::MAX - m.spare(),
                 );
