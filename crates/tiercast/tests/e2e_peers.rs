@@ -25,7 +25,8 @@ const UPLINK_FACTORS: [f64; 4] = [0.5, 1.0, 2.0, 3.0];
 /// The stream rate the coordinator books, over the measured payload rate: block
 /// headers and signatures, and the bursts of keyframes.
 const BOOKING_MARGIN: f64 = 1.1;
-/// Each waypoint relay offers the overlay this many stream rates.
+/// Each waypoint relay offers the overlay this many stream rates (and as much
+/// again for repairs).
 const WAYPOINT_FACTOR: f64 = 4.0;
 const SOURCE_SECONDS: u64 = 120;
 const WARMUP: Duration = Duration::from_secs(15);
@@ -87,9 +88,11 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
         &dir,
     );
     let waypoint_kbps = kbps(WAYPOINT_FACTOR);
+    let relay_ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
     let _relays: Vec<Proc> = [11, 12]
         .iter()
-        .map(|id| {
+        .zip(&relay_ports)
+        .map(|(id, port)| {
             let id = id.to_string();
             Proc::tiercast(
                 &format!("relay-{id}"),
@@ -101,8 +104,15 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
                     &id,
                     "--tier",
                     "1",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
                     "--uplink-kbps",
                     &waypoint_kbps,
+                    // Servers: repairs may take their declared rate again on top
+                    // of the booked pushes (the default 20 % cannot cover the
+                    // subtrees of 5 feeders crashing at once).
+                    "--repair-share",
+                    "1.0",
                 ],
                 &dir,
             )
@@ -254,6 +264,7 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
             (*id, s)
         })
         .collect();
+    let waypoints: Vec<Value> = relay_ports.iter().filter_map(|p| peer_status(*p)).collect();
     let run_seconds = push_started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let mut streams: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
@@ -329,6 +340,16 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
         "origin uploaded {origin_bytes_out} B, the peers received {peers_bytes_in} B: ratio {ratio:.4}; peers' own uplinks sent {:.2} of it",
         peers_sent as f64 / peers_bytes_in.max(1) as f64
     );
+    for w in &waypoints {
+        eprintln!(
+            "waypoint {}: sent {} B, {} blocks, repairs refused {}, children {}",
+            w["id"],
+            w["bytes_out"],
+            w["blocks_out"],
+            w["repairs_refused"],
+            channel(w).map_or(0, |c| c["child_nodes"].as_array().map_or(0, |a| a.len()))
+        );
+    }
     eprintln!(
         "origin's children at the end: {}",
         channel(&origin_status).map_or(Value::Null, |c| c["child_nodes"].clone())

@@ -33,7 +33,7 @@ pub struct PlayoutConfig {
 impl Default for PlayoutConfig {
     fn default() -> Self {
         PlayoutConfig {
-            delay_ms: 1500,
+            delay_ms: 4000,
             max_pending_blocks: 512,
             history_blocks: 256,
         }

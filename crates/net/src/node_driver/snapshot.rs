@@ -56,6 +56,10 @@ pub struct NodeSnapshot {
     pub http_viewers_active: u64,
     /// The uplink cap's counters (peers that declared an uplink).
     pub uplink: Option<UplinkStats>,
+    /// Blocks sent to children (pushed and repairs), and `Want`s cut short by
+    /// the repair budget.
+    pub blocks_out: u64,
+    pub repairs_refused: u64,
 }
 
 pub(crate) fn snapshot(
@@ -106,5 +110,7 @@ pub(crate) fn snapshot(
         send_errors,
         http_viewers_active,
         uplink,
+        blocks_out: node.stats().blocks_out,
+        repairs_refused: node.stats().repairs_refused,
     }
 }

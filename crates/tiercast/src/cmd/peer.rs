@@ -38,8 +38,14 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub http: SocketAddr,
     /// How long a missing block may hold playback back before it is skipped (ms).
-    #[arg(long, default_value_t = 1500, value_name = "MS")]
+    /// The default covers a dead parent's detection by silence (2 s) with its
+    /// re-homing, and a repair pull asked again after a refusal (1 s apart).
+    #[arg(long, default_value_t = 4000, value_name = "MS")]
     pub playout_ms: u64,
+    /// A block announced by the repair link and still missing this long after is
+    /// pulled (ms).
+    #[arg(long, default_value_t = NodeConfig::default().pull_delay_ms, value_name = "MS")]
+    pub pull_delay_ms: u64,
     /// Most child peers (over all channels).
     #[arg(long, default_value_t = 64)]
     pub capacity: u32,
@@ -72,6 +78,7 @@ pub fn runtime(
         capacity: a.capacity,
         buffer_blocks: a.buffer_blocks,
         uplink_kbps: a.uplink_kbps,
+        pull_delay_ms: a.pull_delay_ms,
         ..NodeConfig::default()
     };
     node.validate().map_err(anyhow::Error::msg)?;

@@ -42,6 +42,10 @@ pub struct Args {
     /// serves repairs and HTTP viewers. 0: undeclared (the coordinator assumes a default).
     #[arg(long, default_value_t = 0, value_name = "KBPS")]
     pub uplink_kbps: u32,
+    /// Repairs (answers to peers' `Want`s) may use this share of --uplink-kbps
+    /// on top of what is booked (0 < share <= 1).
+    #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
+    pub repair_share: f64,
 }
 
 pub fn runtime(
@@ -58,6 +62,7 @@ pub fn runtime(
         min_threshold: a.min_threshold,
         buffer_blocks: a.buffer_blocks,
         uplink_kbps: a.uplink_kbps,
+        repair_share: a.repair_share,
         ..NodeConfig::default()
     };
     node.validate().map_err(anyhow::Error::msg)?;
