@@ -290,6 +290,40 @@ impl PeerOverlay {
         Some(parent)
     }
 
+    /// Takes `id`'s children out of every tree (their parent in that tree is
+    /// cleared, nothing is unbooked: `id` is leaving its place); returns them with
+    /// the tree each must be re-homed in.
+    pub(crate) fn release_children(&mut self, id: NodeId) -> Vec<(NodeId, u8)> {
+        let mut orphans = Vec::new();
+        for t in 0..self.k {
+            let Some(kids) = self.children[usize::from(t)].remove(&id) else {
+                continue;
+            };
+            for c in kids {
+                if let Some(cm) = self.members.get_mut(&c) {
+                    cm.parents[usize::from(t)] = None;
+                }
+                orphans.push((c, t));
+            }
+        }
+        orphans
+    }
+
+    /// Takes top member `id` off its push parent, freeing the k slots it booked.
+    pub(crate) fn drop_push_link(&mut self, id: NodeId) {
+        let Some(parent) = self.members.get(&id).and_then(|m| m.eager) else {
+            return;
+        };
+        if self
+            .top_children
+            .get_mut(&parent)
+            .is_some_and(|s| s.remove(&id))
+        {
+            let k = u32::from(self.k);
+            self.update(parent, |m| m.used = m.used.saturating_sub(k));
+        }
+    }
+
     /// Whether `ancestor` is on `node`'s path to the top level in `tree`.
     pub(crate) fn is_ancestor(&self, ancestor: NodeId, node: NodeId, tree: u8) -> bool {
         let mut cur = node;

@@ -186,27 +186,8 @@ impl PeerOverlay {
         for t in 0..self.k {
             self.detach(id, t);
         }
-        let mut orphans = Vec::new();
-        for t in 0..self.k {
-            if let Some(kids) = self.children[usize::from(t)].remove(&id) {
-                for c in kids {
-                    if let Some(cm) = self.members.get_mut(&c) {
-                        cm.parents[usize::from(t)] = None;
-                    }
-                    orphans.push((c, t));
-                }
-            }
-        }
-        if let Some(parent) = self.members[&id].eager {
-            if self
-                .top_children
-                .get_mut(&parent)
-                .is_some_and(|s| s.remove(&id))
-            {
-                let k = u32::from(self.k);
-                self.update(parent, |m| m.used = m.used.saturating_sub(k));
-            }
-        }
+        let orphans = self.release_children(id);
+        self.drop_push_link(id);
         self.update(id, |m| {
             m.slots = 0;
             m.interior = None;

@@ -109,15 +109,8 @@ impl PeerOverlay {
         for id in &promote {
             for t in 0..self.k {
                 self.detach(*id, t);
-                if let Some(kids) = self.children[usize::from(t)].remove(id) {
-                    for c in kids {
-                        if let Some(cm) = self.members.get_mut(&c) {
-                            cm.parents[usize::from(t)] = None;
-                        }
-                        orphans.push((c, t));
-                    }
-                }
             }
+            orphans.extend(self.release_children(*id));
             let slots = self.top_slots_for(self.members[id].uplink_bps);
             self.update(*id, |m| {
                 m.used = 0;
@@ -129,29 +122,10 @@ impl PeerOverlay {
             self.pending.remove(id);
         }
         for id in &demote {
-            // Its push children are re-linked by the mesh rebuild; bottom children
-            // it fed from the top level keep it (it still holds every substream
-            // until it is re-placed) — they are re-homed like a leave.
-            for t in 0..self.k {
-                if let Some(kids) = self.children[usize::from(t)].remove(id) {
-                    for c in kids {
-                        if let Some(cm) = self.members.get_mut(&c) {
-                            cm.parents[usize::from(t)] = None;
-                        }
-                        orphans.push((c, t));
-                    }
-                }
-            }
-            if let Some(parent) = self.members[id].eager {
-                if self
-                    .top_children
-                    .get_mut(&parent)
-                    .is_some_and(|s| s.remove(id))
-                {
-                    let k = u32::from(self.k);
-                    self.update(parent, |m| m.used = m.used.saturating_sub(k));
-                }
-            }
+            // Its push children are re-linked by the mesh rebuild; the bottom
+            // children it fed from the top level are re-homed, as on a leave.
+            orphans.extend(self.release_children(*id));
+            self.drop_push_link(*id);
             if let Some(kids) = self.top_children.remove(id) {
                 let k = u32::from(self.k) * kids.len() as u32;
                 self.update(*id, |m| m.used = m.used.saturating_sub(k));
