@@ -310,7 +310,7 @@ mod tests {
                 buffered_blocks: 0,
                 first_seq: None,
                 last_seq: None,
-                missing_blocks: 0,
+                ..Default::default()
             }],
         }
     }

@@ -36,6 +36,9 @@ impl Node {
                 first_seq: ch.buffer.lowest_held(),
                 last_seq: ch.buffer.highest_seq(),
                 missing_blocks: ch.buffer.missing_total(),
+                shards_expected: 0,
+                shards_received: 0,
+                groups_rebuilt: 0,
             })
             .collect();
         Heartbeat {

@@ -279,7 +279,7 @@ impl Node {
     }
 
     pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
-        if !msg.is_block() {
+        if !msg.is_media() {
             self.stats.control_out += 1;
         }
         self.transmits.push_back(Transmit { to, msg });

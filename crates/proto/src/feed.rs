@@ -1,7 +1,9 @@
 //! What a parent sends a child on one link (D3, D4): the whole stream, some of its
 //! k substreams (block `seq mod k`), or nothing but periodic `Have` summaries from
 //! which the child pulls what it misses (`Want`) — the lazy links of the top-level
-//! mesh and the repair links of the peers.
+//! mesh and the repair links of the peers — or, at the middle level (D5), some of
+//! the k+n erasure-coded substreams: the k originals (block `seq mod k`) and the n
+//! recovery shards of every group of k consecutive blocks.
 
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +74,63 @@ impl SubstreamSet {
     }
 }
 
+/// Some of the k+n erasure-coded substreams of the middle level (D5): index
+/// `i < k` is substream i (the blocks with `seq mod k == i`, sent as blocks), index
+/// `k + j` is recovery shard j of every group `seq / k` (sent as `Shard`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CodedSet {
+    pub k: u8,
+    pub n: u8,
+    pub mask: u64,
+}
+
+impl CodedSet {
+    /// The empty set of k+n; `None` unless k ≥ 1 and k+n ≤ 64.
+    pub fn empty(k: u8, n: u8) -> Option<Self> {
+        let total = u16::from(k) + u16::from(n);
+        (k >= 1 && total <= u16::from(MAX_FEED_SUBSTREAMS)).then_some(CodedSet { k, n, mask: 0 })
+    }
+
+    /// With index `i` (of k+n) added; out-of-range indices are ignored.
+    pub fn with(mut self, i: u8) -> Self {
+        if u16::from(i) < u16::from(self.k) + u16::from(self.n) {
+            self.mask |= 1u64 << i;
+        }
+        self
+    }
+
+    pub fn total(&self) -> u8 {
+        self.k.saturating_add(self.n)
+    }
+
+    /// Well formed: 1 ≤ k, k+n ≤ 64, not empty, no bit at or above k+n.
+    pub fn is_valid(&self) -> bool {
+        let total = u32::from(self.k) + u32::from(self.n);
+        if self.k == 0 || total > u32::from(MAX_FEED_SUBSTREAMS) || self.mask == 0 {
+            return false;
+        }
+        total == 64 || self.mask >> total == 0
+    }
+
+    /// Whether the original block `seq` is pushed (its substream is in the set).
+    pub fn contains_seq(&self, seq: u64) -> bool {
+        self.k > 0 && self.mask & (1u64 << (seq % u64::from(self.k))) != 0
+    }
+
+    /// Recovery shards pushed, as j in `0..n`.
+    pub fn recovery(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..self.n).filter(move |j| self.mask & (1u64 << (self.k + j)) != 0)
+    }
+
+    pub fn len(&self) -> u32 {
+        self.mask.count_ones()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mask == 0
+    }
+}
+
 /// What a LOGIN asks of a parent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Feed {
@@ -82,6 +141,8 @@ pub enum Feed {
     Substreams(SubstreamSet),
     /// No blocks pushed: `Have` summaries, and blocks on `Want` (D3's mesh links).
     Lazy,
+    /// Some of the k+n erasure-coded substreams (D5's middle level).
+    Coded(CodedSet),
 }
 
 impl Feed {
@@ -91,22 +152,34 @@ impl Feed {
             Feed::All => true,
             Feed::Substreams(s) => s.contains_seq(seq),
             Feed::Lazy => false,
+            Feed::Coded(c) => c.contains_seq(seq),
         }
     }
 
-    /// Fraction of the stream pushed on the link.
+    /// Fraction of the stream pushed on the link (a recovery shard weighs as much
+    /// as a block).
     pub fn share(&self) -> f64 {
         match self {
             Feed::All => 1.0,
             Feed::Substreams(s) => f64::from(s.len()) / f64::from(s.k.max(1)),
             Feed::Lazy => 0.0,
+            Feed::Coded(c) => f64::from(c.len()) / f64::from(c.k.max(1)),
         }
     }
 
     pub fn is_valid(&self) -> bool {
         match self {
             Feed::Substreams(s) => s.is_valid(),
+            Feed::Coded(c) => c.is_valid(),
             _ => true,
+        }
+    }
+
+    /// The erasure layout (k, n) and recovery shards of a coded link.
+    pub fn coded(&self) -> Option<&CodedSet> {
+        match self {
+            Feed::Coded(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -142,5 +215,34 @@ mod tests {
         assert!(!SubstreamSet { k: 4, mask: 0 }.is_valid());
         assert!(!Feed::Substreams(SubstreamSet { k: 0, mask: 1 }).is_valid());
         assert!(SubstreamSet::all(64).unwrap().is_valid());
+    }
+
+    #[test]
+    fn coded_sets_split_originals_from_recovery() {
+        let c = CodedSet::empty(4, 2).unwrap().with(1).with(5).with(9);
+        assert_eq!(c.mask, 0b10_0010, "index 9 is beyond k+n = 6");
+        assert!(c.contains_seq(5) && !c.contains_seq(6));
+        assert_eq!(c.recovery().collect::<Vec<_>>(), vec![1]);
+        assert!(Feed::Coded(c).is_valid());
+        assert!((Feed::Coded(c).share() - 0.5).abs() < 1e-9);
+        assert!(!Feed::Coded(CodedSet {
+            k: 4,
+            n: 2,
+            mask: 1 << 6
+        })
+        .is_valid());
+        assert!(!Feed::Coded(CodedSet {
+            k: 0,
+            n: 2,
+            mask: 1
+        })
+        .is_valid());
+        assert!(CodedSet::empty(60, 5).is_none());
+        assert!(CodedSet {
+            k: 60,
+            n: 4,
+            mask: u64::MAX
+        }
+        .is_valid());
     }
 }

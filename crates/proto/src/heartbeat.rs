@@ -38,6 +38,13 @@ pub struct ChannelReport {
     pub last_seq: Option<u64>,
     /// Blocks found missing (gaps in seq) since the node joined the channel.
     pub missing_blocks: u64,
+    /// Middle level (D5), since the node joined: shards of closed groups its coded
+    /// links should have pushed, and those that arrived before the group closed —
+    /// the loss the coordinator sizes the cluster's redundancy from.
+    pub shards_expected: u64,
+    pub shards_received: u64,
+    /// Groups that needed recovery shards to be whole.
+    pub groups_rebuilt: u64,
 }
 
 /// One end of a link: the last block seq seen on it and when.

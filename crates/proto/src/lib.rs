@@ -6,7 +6,9 @@
 //! - [`block`] — `Block`: `(channel, seq, origin timestamp, payload)`, keyframe flag (X1, V9).
 //! - [`auth`] — origin signatures over blocks, checked by every node (X3).
 //! - [`message`] — every message between nodes and the coordinator (V2–V5, V9, D8).
-//! - [`feed`] — what a link carries: all, some substreams (D4), or Have/Want only (D3).
+//! - [`feed`] — what a link carries: all, some substreams (D4), Have/Want only (D3),
+//!   or some of the k+n erasure-coded substreams (D5).
+//! - [`redundancy`] — the recovery shards n a cluster needs for its measured loss (D5).
 //! - [`heartbeat`] — the D8 heartbeat report.
 //! - [`codec`] — length-prefixed, versioned framing with size limits.
 //! - [`smoothing`] — double exponential smoothing of login/logoff rates (V7), shared by
@@ -21,13 +23,14 @@ pub mod feed;
 pub mod heartbeat;
 pub mod ids;
 pub mod message;
+pub mod redundancy;
 pub mod smoothing;
 pub mod time;
 
 pub use auth::{OriginKey, OriginVerifier};
 pub use block::Block;
 pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_BYTES};
-pub use feed::{Feed, SubstreamSet, MAX_FEED_SUBSTREAMS, MAX_WANT_SEQS};
+pub use feed::{CodedSet, Feed, SubstreamSet, MAX_FEED_SUBSTREAMS, MAX_WANT_SEQS};
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
 pub use ids::{ChannelId, NodeId, Region, Tier, ViewerId};
 pub use message::{

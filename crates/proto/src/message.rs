@@ -214,6 +214,17 @@ pub enum Message {
         channel: ChannelDesc,
         to: PeerInfo,
     },
+    /// Parent to child on a coded link (D5): recovery shard `index` (0..n) of
+    /// group `group` (the blocks `group·k .. group·k+k−1`), Reed–Solomon over the
+    /// blocks' coded form; any k of a group's k+n shards rebuild it.
+    Shard {
+        channel: ChannelId,
+        group: u64,
+        k: u8,
+        n: u8,
+        index: u8,
+        data: Vec<u8>,
+    },
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -246,6 +257,7 @@ impl Message {
             Message::Have { .. } => "have",
             Message::Want { .. } => "want",
             Message::PeerAssign { .. } => "peer_assign",
+            Message::Shard { .. } => "shard",
             Message::Block(_) => "block",
         }
     }
@@ -265,5 +277,11 @@ impl Message {
 
     pub fn is_block(&self) -> bool {
         matches!(self, Message::Block(_))
+    }
+
+    /// Media (a block or a recovery shard): may be dropped for a full queue, counts
+    /// as media bytes.
+    pub fn is_media(&self) -> bool {
+        matches!(self, Message::Block(_) | Message::Shard { .. })
     }
 }

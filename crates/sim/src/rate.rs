@@ -75,6 +75,13 @@ fn carries(feed: &Feed, j: usize, k: usize) -> bool {
             let idx = if kk == k { j } else { j % kk };
             s.mask & (1u64 << idx) != 0
         }
+        // The originals of a coded link; its recovery shards are weighed in
+        // `coded_rebuild`.
+        Feed::Coded(c) => {
+            let kk = usize::from(c.k.max(1));
+            let idx = if kk == k { j } else { j % kk };
+            c.mask & (1u64 << idx) != 0
+        }
     }
 }
 

@@ -159,7 +159,7 @@ impl Simulation {
             return;
         }
         let bytes = wire_bytes(&msg);
-        let sent = if msg.is_block() {
+        let sent = if msg.is_media() {
             self.net.send(self.now, from, to, bytes)
         } else {
             self.net.send_control(self.now, from, to, bytes)
@@ -168,7 +168,7 @@ impl Simulation {
             Ok(d) => {
                 let up = self.net.uplink_kbps(from);
                 self.checker.on_departure(from, &d, bytes, up);
-                if msg.is_block() {
+                if msg.is_media() {
                     self.metrics.media_bytes += bytes;
                     if from == self.origin {
                         self.metrics.origin_upload_bytes += bytes;

@@ -15,8 +15,7 @@ use bytes::Bytes;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 use std::collections::BTreeMap;
 
-/// Upper bound on k+n: a shard index fits in one byte on the wire.
-pub const MAX_GROUP_SHARDS: usize = 255;
+pub use tiercast_proto::redundancy::MAX_GROUP_SHARDS;
 /// Groups an [`ErasureEncoder`] keeps open while waiting for their blocks.
 pub const MAX_PENDING_GROUPS: usize = 16;
 const LEN_PREFIX: usize = 4;
@@ -372,8 +371,7 @@ impl ErasureDecoder {
     }
 }
 
-mod redundancy;
-pub use redundancy::{group_loss_probability, redundancy_for_loss};
+pub use tiercast_proto::redundancy::{group_loss_probability, redundancy_for_loss};
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,9 @@
-//! Redundancy per cluster for the D5 erasure groups: the least n that keeps a
+//! Redundancy per cluster for the D5 erasure groups (shared by the nodes and the
+//! coordinator, which picks n per region): the least n that keeps a
 //! group's loss under a target, given the cluster's measured block loss.
 
-use super::MAX_GROUP_SHARDS;
+/// Upper bound on k+n a codec accepts (a shard index fits in one byte).
+pub const MAX_GROUP_SHARDS: usize = 255;
 
 /// The least n for which a group of k+n shards, each lost independently with
 /// probability `loss`, loses more than n shards with probability ≤ `target_loss`.
