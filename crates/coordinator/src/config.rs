@@ -80,6 +80,19 @@ pub struct PeerConfig {
     pub repair_link: bool,
     /// Uplink assumed for an origin or relay that did not declare one.
     pub default_server_uplink_kbps: u32,
+    /// D2: a bottom peer joins its region's middle cluster with uplink ≥ this ×
+    /// the stream rate...
+    pub middle_uplink_factor: f64,
+    /// ...up to this many per region (highest uplink first; 0: no middle level).
+    pub middle_per_region: usize,
+    /// D5: most recovery substreams n per group (0: never erasure-code).
+    pub max_redundancy: u8,
+    /// D5: n is the least that keeps a group's loss (more than n of k+n shards
+    /// lost) at or below this, given the region's measured shard loss.
+    pub target_group_loss: f64,
+    /// D5: shards a region's middle members must have expected since the last
+    /// decision before n is chosen again.
+    pub middle_min_shards: u64,
 }
 
 impl Default for PeerConfig {
@@ -102,6 +115,11 @@ impl Default for PeerConfig {
             top_repair_share: 0.2,
             repair_link: true,
             default_server_uplink_kbps: 100_000,
+            middle_uplink_factor: 2.0,
+            middle_per_region: 16,
+            max_redundancy: 4,
+            target_group_loss: 1e-4,
+            middle_min_shards: 200,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The coordinator's verbs for peers: a peer's `Watch` joins the channel's overlay
 //! (created on the first one, with the origin and the waypoint relays on the top
 //! level); its LOGOFF to the coordinator, or its crash, leaves it; a
-//! `LinkDowngrade` or a congested link (C2) re-homes a link; a periodic check
-//! retries members waiting for a parent and decides on full recomputation (C7).
+//! `LinkDowngrade` or a congested link (C2) re-homes a link; heartbeats also carry
+//! the middle level's shard loss (D5); a periodic check retries members waiting
+//! for a parent, reviews the top and middle levels (D1, D5, D6) and decides on full
+//! recomputation (C7).
 //! Every change ends with a `PeerAssign` to each member whose parents changed.
 //! An ejected peer is sent to a relay when one has room, else told why (C6).
 
@@ -179,6 +181,14 @@ impl Coordinator {
             if !o.members.contains_key(&hb.node) {
                 continue;
             }
+            if let Some(r) = hb.channels.iter().find(|r| r.channel == c) {
+                o.middle_report(
+                    hb.node,
+                    r.shards_expected,
+                    r.shards_received,
+                    r.groups_rebuilt,
+                );
+            }
             let congested = o.congestion_from(now, &mut self.sent_log, hb, &pc);
             for (parent, child) in &congested {
                 o.link_bad(*child, *parent, &pc, &AllowAll);
@@ -206,6 +216,8 @@ impl Coordinator {
                 // D1: promote and demote in place (a partial recomputation).
                 o.last_top_review = now;
                 o.review_top(now, &pc, &AllowAll);
+                // D5, D6: each region's redundancy from its loss, its cluster.
+                o.review_middle(&pc);
             }
             if o.due_for_full(now, &pc) {
                 let ejected = o.full_recompute(now, &pc, &AllowAll);

@@ -12,12 +12,15 @@
 //! - [`select`] — parent selection: feasible → policy → history → nearest (C4, C6).
 //! - [`place`] — joins, leaves, re-homing orphans, pre-emption by a strong joiner (C6).
 //! - [`top`] — preferred nodes and waypoints (D1), the c-connected mesh and its push tree (D3).
+//! - [`middle`] — each region's cluster of high-capacity peers with k+n erasure-coded
+//!   substreams, n from its measured loss; the algorithm per level and region (D2, D5, D6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
 //! - [`congestion`] — links found congested by comparing heartbeat seqs (C2).
 //! - [`coordinator`] — the coordinator's verbs for peers.
 
 pub mod congestion;
 pub mod coordinator;
+pub mod middle;
 pub mod overlay;
 pub mod place;
 pub mod rebuild;
@@ -27,4 +30,5 @@ pub mod top;
 #[cfg(test)]
 mod tests;
 
+pub use middle::{Algorithm, RegionPlan};
 pub use overlay::{Member, MemberKind, PeerOverlay, PeerStats};

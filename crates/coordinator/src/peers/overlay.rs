@@ -4,11 +4,14 @@
 //! tree. An index of spare slots per tree and region serves parent selection (C4,
 //! C6: "a priority queue by spare uplink").
 
+use super::middle::RegionPlan;
 use crate::multitree::substream_slots;
 use crate::registry::RegionId;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
-use tiercast_proto::{ChannelDesc, Feed, NodeId, PeerFeed, PeerInfo, SubstreamSet, Timestamp};
+use tiercast_proto::{
+    ChannelDesc, CodedSet, Feed, NodeId, PeerFeed, PeerInfo, SubstreamSet, Timestamp,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MemberKind {
@@ -40,6 +43,12 @@ pub struct Member {
     pub eager: Option<NodeId>,
     /// Lazy links: mesh neighbours (top), or one repair link (bottom).
     pub lazy: Vec<NodeId>,
+    /// In its region's middle cluster (D2, D5).
+    pub middle: bool,
+    /// Middle member: its parent for each of the region's n recovery substreams.
+    pub recovery: Vec<Option<NodeId>>,
+    /// Last heartbeat's (shards expected, shards received, groups rebuilt).
+    pub shard_counters: (u64, u64, u64),
 }
 
 impl Member {
@@ -104,6 +113,10 @@ pub struct PeerOverlay {
     /// C2: (parent, child) → consecutive heartbeats the child lagged behind what
     /// the parent says it sent.
     pub(crate) lagging: BTreeMap<(NodeId, NodeId), u32>,
+    /// Per region: the middle level's redundancy and measured loss (D5, D6).
+    pub plans: BTreeMap<RegionId, RegionPlan>,
+    /// Recovery substreams: top member → (middle member, recovery index).
+    pub recovery_children: BTreeMap<NodeId, BTreeSet<(NodeId, u8)>>,
 }
 
 impl PeerOverlay {
@@ -131,6 +144,8 @@ impl PeerOverlay {
             last_top_review: now,
             stats: PeerStats::default(),
             lagging: BTreeMap::new(),
+            plans: BTreeMap::new(),
+            recovery_children: BTreeMap::new(),
         }
     }
 
@@ -369,6 +384,26 @@ impl PeerOverlay {
             if let Some(e) = m.eager {
                 feeds.insert(e, Feed::All);
             }
+        } else if m.middle {
+            // Middle member: coded links, originals t and recovery k+j (D5); with
+            // n = 0 still coded, so it measures the loss n is chosen from.
+            let n = m.recovery.len() as u8;
+            let fresh = CodedSet::empty(self.k, n).unwrap_or(CodedSet {
+                k: self.k,
+                n: 0,
+                mask: 0,
+            });
+            let links = m.parents.iter().enumerate().map(|(t, p)| (t as u8, *p));
+            let recovery = m.recovery.iter().enumerate();
+            let links = links.chain(recovery.map(|(j, p)| (self.k + j as u8, *p)));
+            for (i, p) in links {
+                let Some(p) = p else { continue };
+                let set = match feeds.get(&p) {
+                    Some(Feed::Coded(c)) => c.with(i),
+                    _ => fresh.with(i),
+                };
+                feeds.insert(p, Feed::Coded(set));
+            }
         } else {
             for (t, p) in m.parents.iter().enumerate() {
                 let Some(p) = p else { continue };
@@ -427,6 +462,29 @@ impl PeerOverlay {
         }
         for (p, kids) in &self.top_children {
             *used.entry(*p).or_default() += kids.len() as u32 * u32::from(self.k);
+        }
+        for (p, links) in self.recovery_links() {
+            if !self.members.get(&p).is_some_and(|m| m.top) {
+                return Err(format!("recovery parent {p} is not on the top level"));
+            }
+            *used.entry(p).or_default() += links;
+        }
+        for (id, m) in &self.members {
+            if !m.recovery.is_empty() && !m.middle {
+                return Err(format!(
+                    "{id} has recovery parents but is not a middle member"
+                ));
+            }
+            for (j, p) in m.recovery.iter().enumerate() {
+                let linked = p.is_some_and(|p| {
+                    self.recovery_children
+                        .get(&p)
+                        .is_some_and(|s| s.contains(&(*id, j as u8)))
+                });
+                if p.is_some() && !linked {
+                    return Err(format!("{id}: recovery {j} not booked at its parent"));
+                }
+            }
         }
         for (id, m) in &self.members {
             let u = used.get(id).copied().unwrap_or(0);

@@ -45,12 +45,16 @@ impl PeerOverlay {
             parents: vec![None; usize::from(self.k)],
             eager: None,
             lazy: Vec::new(),
+            middle: false,
+            recovery: Vec::new(),
+            shard_counters: (0, 0, 0),
         });
         if top {
             self.rebuild_top(usize::from(cfg.mesh_c));
             return true;
         }
         let strong = uplink_bps as f64 >= cfg.top_uplink_factor * self.rate_bps as f64;
+        self.middle_on_join(id, cfg);
         self.place(id, strong, cfg, policy)
     }
 
@@ -186,6 +190,8 @@ impl PeerOverlay {
         for t in 0..self.k {
             self.detach(id, t);
         }
+        self.drop_recovery_parents(id);
+        self.release_recovery_children(id);
         let orphans = self.release_children(id);
         self.drop_push_link(id);
         self.update(id, |m| {
@@ -213,6 +219,9 @@ impl PeerOverlay {
         }
         for (c, t) in orphans {
             self.rehome(c, t, &[], cfg, policy);
+        }
+        if was_top {
+            self.refresh_middle(cfg);
         }
     }
 

@@ -43,6 +43,7 @@ impl PeerOverlay {
             .collect();
         // D1: who is on the top level now.
         let preferred = self.preferred_peers(now, cfg);
+        self.clear_recovery();
         let ids: Vec<NodeId> = self.members.keys().copied().collect();
         for id in &ids {
             let kind = self.members[id].kind;
@@ -151,6 +152,7 @@ impl PeerOverlay {
                 self.set_repair_link(id);
             }
         }
+        self.refresh_middle(cfg);
         // Tell only those whose parents changed.
         self.dirty.clear();
         for id in self.members.keys() {

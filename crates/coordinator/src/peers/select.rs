@@ -56,7 +56,7 @@ impl PeerOverlay {
                 .filter(|r| *r != me.region),
         );
         for region in regions {
-            let mut best: Option<((bool, i32, u32, u32), NodeId)> = None;
+            let mut best: Option<((bool, bool, i32, u32, u32), NodeId)> = None;
             let mut looked = 0;
             for p in self.spare_in(tree, region) {
                 if p == child || avoid.contains(&p) {
@@ -72,10 +72,11 @@ impl PeerOverlay {
                 saw_allowed = true;
                 let m = &self.members[&p];
                 // Lower is better: origin last (whatever the others' history: its
-                // uplink is kept for the top level), history (bad first out),
-                // depth, less spare.
+                // uplink is kept for the top level), a middle member fed from the
+                // levels above (D2), history (bad first out), depth, less spare.
                 let key = (
                     m.kind == MemberKind::Origin,
+                    me.middle && !(m.top || m.middle),
                     -m.history.min(0),
                     self.depth(p, tree),
                     u32::MAX - m.spare(),

@@ -107,6 +107,7 @@ impl PeerOverlay {
         self.stats.partial_recomputations += 1;
         let mut orphans = Vec::new();
         for id in &promote {
+            self.leave_middle(*id);
             for t in 0..self.k {
                 self.detach(*id, t);
             }
@@ -123,8 +124,10 @@ impl PeerOverlay {
         }
         for id in &demote {
             // Its push children are re-linked by the mesh rebuild; the bottom
-            // children it fed from the top level are re-homed, as on a leave.
+            // children it fed from the top level are re-homed, as on a leave;
+            // its recovery children get new parents in `refresh_middle`.
             orphans.extend(self.release_children(*id));
+            self.release_recovery_children(*id);
             self.drop_push_link(*id);
             if let Some(kids) = self.top_children.remove(id) {
                 let k = u32::from(self.k) * kids.len() as u32;
