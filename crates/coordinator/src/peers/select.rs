@@ -9,6 +9,9 @@
 use super::overlay::{MemberKind, PeerOverlay};
 use tiercast_proto::NodeId;
 
+/// A candidate's rank, lower is better (see `select_parent`).
+type RankKey = (bool, bool, i32, u32, u32);
+
 /// Why no parent was found, for the event log and the peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NoParent {
@@ -56,7 +59,7 @@ impl PeerOverlay {
                 .filter(|r| *r != me.region),
         );
         for region in regions {
-            let mut best: Option<((bool, bool, i32, u32, u32), NodeId)> = None;
+            let mut best: Option<(RankKey, NodeId)> = None;
             let mut looked = 0;
             for p in self.spare_in(tree, region) {
                 if p == child || avoid.contains(&p) {
