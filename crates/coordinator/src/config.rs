@@ -153,6 +153,18 @@ impl PeerConfig {
         if !(self.full_threshold.is_finite() && self.full_threshold > 0.0) {
             return Err("peers.full_threshold must be > 0".into());
         }
+        if !(self.middle_uplink_factor.is_finite() && self.middle_uplink_factor > 0.0) {
+            return Err("peers.middle_uplink_factor must be > 0".into());
+        }
+        if u16::from(self.substreams) + u16::from(self.max_redundancy) > 64 {
+            return Err("peers.substreams + peers.max_redundancy must be <= 64".into());
+        }
+        if !(self.target_group_loss.is_finite()
+            && self.target_group_loss > 0.0
+            && self.target_group_loss < 1.0)
+        {
+            return Err("peers.target_group_loss must be in (0, 1)".into());
+        }
         Ok(())
     }
 }

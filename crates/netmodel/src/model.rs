@@ -9,7 +9,9 @@
 //! - each transmission attempt is lost with the link's loss probability; links are
 //!   reliable streams (QUIC), so a loss costs a retransmission (the bytes again on
 //!   the uplink, plus one retransmission timeout of max(2·latency, 1 ms)); after
-//!   [`MAX_ATTEMPTS`] lost attempts the message is dropped;
+//!   [`MAX_ATTEMPTS`] lost attempts the message is dropped — or, with media sent as
+//!   datagrams ([`NetModel::set_media_datagrams`]), media is dropped at its first
+//!   loss (control messages still ride a reliable stream);
 //! - arrives at `end + latency + jitter` (jitter uniform in `[0, jitter]`), never
 //!   before the previous message on the same link (one ordered stream per link),
 //!   plus `b·8/d` for the receiver's downlink `d` (serialized per link, exact when a
@@ -118,6 +120,8 @@ pub struct NetModel {
     partitions: Vec<(u32, Vec<bool>)>,
     next_partition: u32,
     stats: NetStats,
+    /// Transmission attempts for media (1: datagrams, lost on the first loss).
+    media_attempts: u32,
 }
 
 impl NetModel {
@@ -133,6 +137,7 @@ impl NetModel {
             cuts: BTreeSet::new(),
             partitions: Vec::new(),
             next_partition: 1,
+            media_attempts: MAX_ATTEMPTS,
             stats: NetStats::default(),
         }
     }
@@ -243,6 +248,12 @@ impl NetModel {
         Err(why)
     }
 
+    /// Media as datagrams (no retransmission: a loss drops the message, as FEC
+    /// transports do) instead of a reliable stream (the default).
+    pub fn set_media_datagrams(&mut self, datagrams: bool) {
+        self.media_attempts = if datagrams { 1 } else { MAX_ATTEMPTS };
+    }
+
     /// Sends `bytes` of media from `from` to `to` at `now`: dropped when the
     /// sender's uplink backlog exceeds the queue limit.
     pub fn send(
@@ -294,8 +305,13 @@ impl NetModel {
         let mut retransmit_wait = 0u64;
         let mut delivered = true;
         if loss > 0.0 {
+            let max_attempts = if droppable {
+                self.media_attempts
+            } else {
+                MAX_ATTEMPTS
+            };
             while self.rng.gen::<f64>() < loss {
-                if attempts == MAX_ATTEMPTS {
+                if attempts >= max_attempts {
                     delivered = false;
                     break;
                 }
@@ -458,5 +474,29 @@ mod tests {
         }
         assert!(slow > 30, "{slow}");
         assert!(m.stats().retransmissions > 30);
+    }
+
+    #[test]
+    fn media_datagrams_are_lost_at_the_first_loss_and_control_is_not() {
+        let mut m = NetModel::new(two_regions(0.3, 0.0), 7, 10_000);
+        m.set_media_datagrams(true);
+        let a = m.add_host(host(0, 8_000));
+        let b = m.add_host(host(0, 0));
+        let mut lost = 0;
+        for i in 0..1000 {
+            match m.send(i * 100_000, a, b, 100) {
+                Ok(d) => assert_eq!(d.retransmissions, 0),
+                Err(DropReason::Loss) => lost += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert!((250..350).contains(&lost), "{lost} of 1000 at loss 0.3");
+        let control_lost = (0..1000)
+            .filter(|i| {
+                m.send_control(200_000_000 + i * 100_000, a, b, 100)
+                    .is_err()
+            })
+            .count();
+        assert_eq!(control_lost, 0, "control retransmits (0.3^8 per message)");
     }
 }

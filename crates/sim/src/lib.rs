@@ -15,7 +15,8 @@
 //! - [`rate`] — path walks; the "rate" data plane (bandwidth shares along paths).
 //! - [`viewer`] — per-viewer bookkeeping (block window, startup).
 //! - [`sample`] — the per-second sample: relays per tier, lower bound, capacity bound.
-//! - [`metrics`], [`report`] — accumulators and metrics.json.
+//! - [`metrics`], [`report`] — accumulators and metrics.json; [`peer_report`] and
+//!   [`middle_report`] — the peer overlay's figures, per level and region.
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
@@ -24,6 +25,7 @@ pub mod faults;
 pub mod invariants;
 pub mod log;
 pub mod metrics;
+pub mod middle_report;
 pub mod output;
 pub mod peer_report;
 pub mod plot;

@@ -97,5 +97,6 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         pending_at_end: overlay.map_or(0, |o| o.pending.len() as u64),
         assignments_sent: stats.assignments_sent,
         blocks_pulled: pulled,
+        regions: crate::middle_report::middle_metrics(sim),
     }
 }

@@ -126,6 +126,8 @@ pub struct PeerMetrics {
     pub assignments_sent: u64,
     /// Blocks pulled over lazy links (Have/Want) at the peers alive at the end.
     pub blocks_pulled: u64,
+    /// Per region: the algorithm of each level and the middle level's figures.
+    pub regions: Vec<crate::middle_report::RegionMiddle>,
 }
 
 /// What a run returns: the metrics, and the coordinator's events when kept.

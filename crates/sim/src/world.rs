@@ -144,6 +144,9 @@ impl Simulation {
             .and_then(|r| regions.id(r))
             .unwrap_or(0);
         let mut net = NetModel::new(regions, sc.seed, sc.network.uplink_queue_limit_ms);
+        net.set_media_datagrams(
+            sc.network.media_transport == crate::scenario::MediaTransport::Datagram,
+        );
         let coord = Coordinator::new(sc.coordinator_config(), Timestamp::ZERO);
         let coord_host = net.add_host(HostSpec {
             region: coord_region,

@@ -108,6 +108,17 @@ pub struct PeersSpec {
     pub uplink_headroom: Option<f64>,
     #[serde(default)]
     pub top_repair_share: Option<f64>,
+    /// D2, D5: the middle level (see `PeerConfig`).
+    #[serde(default)]
+    pub middle_uplink_factor: Option<f64>,
+    #[serde(default)]
+    pub middle_per_region: Option<usize>,
+    #[serde(default)]
+    pub max_redundancy: Option<u8>,
+    #[serde(default)]
+    pub target_group_loss: Option<f64>,
+    #[serde(default)]
+    pub middle_min_shards: Option<u64>,
     /// Peers' heartbeat interval; default: `strategy.heartbeat_interval_ms`.
     #[serde(default)]
     pub heartbeat_interval_ms: Option<u64>,
@@ -182,6 +193,19 @@ pub struct Network {
     /// Where the coordinator runs; default: the first region.
     #[serde(default)]
     pub coordinator_region: Option<String>,
+    /// How media travels: "stream" (reliable: a loss costs a retransmission and
+    /// its delay) or "datagram" (a loss drops the block or shard; control
+    /// messages stay reliable).
+    #[serde(default)]
+    pub media_transport: MediaTransport,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaTransport {
+    #[default]
+    Stream,
+    Datagram,
 }
 
 impl Default for Network {
@@ -192,6 +216,7 @@ impl Default for Network {
             uplink_queue_limit_ms: d_queue_limit(),
             link_timeout_ms: d_link_timeout(),
             coordinator_region: None,
+            media_transport: MediaTransport::Stream,
         }
     }
 }
@@ -493,6 +518,11 @@ impl Scenario {
             repair_link: p.repair_link.unwrap_or(d.repair_link),
             uplink_headroom: p.uplink_headroom.unwrap_or(d.uplink_headroom),
             top_repair_share: p.top_repair_share.unwrap_or(d.top_repair_share),
+            middle_uplink_factor: p.middle_uplink_factor.unwrap_or(d.middle_uplink_factor),
+            middle_per_region: p.middle_per_region.unwrap_or(d.middle_per_region),
+            max_redundancy: p.max_redundancy.unwrap_or(d.max_redundancy),
+            target_group_loss: p.target_group_loss.unwrap_or(d.target_group_loss),
+            middle_min_shards: p.middle_min_shards.unwrap_or(d.middle_min_shards),
             ..d
         }
     }
