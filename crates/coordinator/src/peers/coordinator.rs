@@ -140,6 +140,11 @@ impl Coordinator {
             .map(|(c, _)| *c)
             .collect();
         self.sent_log.forget(peer);
+        if only.is_none() {
+            for o in self.peers.values_mut() {
+                o.standby.remove(&peer);
+            }
+        }
         for c in chans {
             if let Some(o) = self.peers.get_mut(&c) {
                 o.remove(peer, &pc, &AllowAll);
@@ -216,6 +221,7 @@ impl Coordinator {
                 // D1: promote and demote in place (a partial recomputation).
                 o.last_top_review = now;
                 o.review_top(now, &pc, &AllowAll);
+                o.review_waypoints(now, &pc, &AllowAll);
                 // D5, D6: each region's redundancy from its loss, its cluster.
                 o.review_middle(&pc);
             }
@@ -239,7 +245,9 @@ impl Coordinator {
             return;
         };
         let desc = o.desc.clone();
-        let out = o.take_dirty();
+        let mut out = o.take_dirty();
+        // Retired waypoints drop every link of the overlay (D1).
+        out.extend(o.take_retired().into_iter().map(|w| (w, Vec::new())));
         o.stats.assignments_sent += out.len() as u64;
         for (to, parents) in out {
             self.send(

@@ -70,6 +70,9 @@ pub struct PeerStats {
     /// Summed over ejections: the least any choice of nodes could have ejected.
     pub ejected_lower_bound: u64,
     pub assignments_sent: u64,
+    /// D1: waypoints retired because their region has preferred peers, and recalled.
+    pub waypoints_retired: u64,
+    pub waypoints_recalled: u64,
 }
 
 /// Members with spare slots, most spare first.
@@ -117,6 +120,10 @@ pub struct PeerOverlay {
     pub plans: BTreeMap<RegionId, RegionPlan>,
     /// Recovery substreams: top member → (middle member, recovery index).
     pub recovery_children: BTreeMap<NodeId, BTreeSet<(NodeId, u8)>>,
+    /// D1: waypoints out of the overlay while their region has preferred peers.
+    pub standby: BTreeMap<NodeId, super::waypoints::StandbyWaypoint>,
+    /// Waypoints just retired, to be told to drop their links.
+    pub(crate) retired: Vec<NodeId>,
 }
 
 impl PeerOverlay {
@@ -146,6 +153,8 @@ impl PeerOverlay {
             lagging: BTreeMap::new(),
             plans: BTreeMap::new(),
             recovery_children: BTreeMap::new(),
+            standby: BTreeMap::new(),
+            retired: Vec::new(),
         }
     }
 

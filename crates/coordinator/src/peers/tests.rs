@@ -203,3 +203,49 @@ fn strong_stable_peers_are_promoted_to_the_top_level_and_demoted_on_bad_history(
     assert!(!o.members[&NodeId(10)].top, "demoted");
     o.check().unwrap();
 }
+
+#[test]
+fn a_waypoint_retires_once_its_region_has_a_preferred_peer_and_returns_when_it_has_none() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    let c = PeerConfig {
+        stable_ms: 5000,
+        ..cfg()
+    };
+    let mut add = |o: &mut PeerOverlay, id: u32, region: u16, kind: MemberKind, up: u64| {
+        o.join(t0, info(id), RegionId(region), kind, up, &c, &AllowAll);
+    };
+    add(&mut o, 1, 0, MemberKind::Origin, 20 * RATE);
+    add(&mut o, 2, 0, MemberKind::Waypoint, 20 * RATE);
+    add(&mut o, 3, 1, MemberKind::Waypoint, 20 * RATE);
+    // Region 0 gets one strong peer (a preferred node once stable), region 1 none.
+    add(&mut o, 10, 0, MemberKind::Peer, 6 * RATE);
+    for i in 0..20u32 {
+        add(&mut o, 20 + i, (i % 2) as u16, MemberKind::Peer, RATE);
+    }
+    let t1 = t0.plus_millis(6000);
+    assert!(
+        !o.review_waypoints(t1, &c, &AllowAll),
+        "no region has a preferred peer yet"
+    );
+    assert!(o.review_top(t1, &c, &AllowAll));
+    assert!(o.members[&NodeId(10)].top);
+    assert!(o.review_waypoints(t1, &c, &AllowAll));
+    assert!(
+        !o.members.contains_key(&NodeId(2)),
+        "region 0's waypoint retired"
+    );
+    assert!(o.standby.contains_key(&NodeId(2)));
+    assert!(o.members[&NodeId(3)].top, "region 1 has no preferred peer");
+    assert_eq!(o.take_retired(), vec![NodeId(2)], "told to drop its links");
+    assert!(o.pending.is_empty(), "its children were re-homed");
+    o.check().unwrap();
+    // The preferred peer leaves: the waypoint comes back.
+    o.remove(NodeId(10), &c, &AllowAll);
+    assert!(o.review_waypoints(t1.plus_millis(5000), &c, &AllowAll));
+    assert!(o.members.get(&NodeId(2)).is_some_and(|m| m.top));
+    assert!(o.standby.is_empty());
+    assert_eq!(o.stats.waypoints_retired, 1);
+    assert_eq!(o.stats.waypoints_recalled, 1);
+    o.check().unwrap();
+}
