@@ -41,6 +41,8 @@ pub struct ChannelState {
     pub keep: bool,
     /// Have/Want state of the lazy links (D3).
     pub pull: crate::pull::Pull,
+    /// Erasure-coded substreams: encoders, decoders, loss (D5).
+    pub middle: crate::middle::Middle,
 }
 
 impl ChannelState {
@@ -61,6 +63,7 @@ impl ChannelState {
             watching_since: None,
             keep: false,
             pull: crate::pull::Pull::default(),
+            middle: crate::middle::Middle::default(),
         }
     }
 

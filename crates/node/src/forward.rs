@@ -3,12 +3,14 @@
 //! and forwarded to every child node; local viewers are served by the driver from
 //! the `BlockStored` event. Each child gets what its LOGIN asked for (D3, D4): every
 //! block, the blocks of its substreams (`seq mod k`), or none (a lazy link, served
-//! by `Want`, see [`crate::pull`]).
+//! by `Want`, see [`crate::pull`]), or the originals of its erasure-coded
+//! substreams (D5, with their recovery shards, see [`crate::middle`]).
 
 use crate::buffer::InsertOutcome;
 use crate::event::Event;
 use crate::node::Node;
-use tiercast_proto::{Block, ChannelId, Message, NodeId, Timestamp};
+use std::collections::VecDeque;
+use tiercast_proto::{Block, ChannelId, Feed, Message, NodeId, Timestamp};
 
 impl Node {
     pub(crate) fn on_block(&mut self, now: Timestamp, from: NodeId, block: Block) {
@@ -36,8 +38,12 @@ impl Node {
         link.last_block_at = Some(now);
         link.blocks += 1;
         link.downgraded = false;
-        if link.feed == tiercast_proto::Feed::Lazy {
+        let coded = matches!(link.feed, Feed::Coded(c) if c.contains_seq(block.seq));
+        if link.feed == Feed::Lazy {
             ch.pull.pulled += 1;
+        }
+        if coded {
+            ch.middle.block_pushed(&ch.parents, from, block.seq);
         }
         self.stats.blocks_in += 1;
         self.store_and_forward(now, block);
@@ -52,26 +58,35 @@ impl Node {
         self.store_and_forward(now, block);
     }
 
-    fn store_and_forward(&mut self, now: Timestamp, block: Block) {
-        let channel = block.channel;
-        let Some(ch) = self.channels.get_mut(&channel) else {
-            return;
-        };
-        if ch.buffer.insert(block.clone()) != InsertOutcome::Stored {
-            return;
+    /// Stores a block and forwards it to the children whose feed pushes it; the
+    /// middle level (D5, [`crate::middle`]) then sends the recovery shards of a
+    /// group it completes, and the blocks its group lets this node rebuild take
+    /// the same path.
+    pub(crate) fn store_and_forward(&mut self, now: Timestamp, block: Block) {
+        let mut queue = VecDeque::from([block]);
+        while let Some(block) = queue.pop_front() {
+            let channel = block.channel;
+            let Some(ch) = self.channels.get_mut(&channel) else {
+                continue;
+            };
+            if ch.buffer.insert(block.clone()) != InsertOutcome::Stored {
+                continue;
+            }
+            let seq = block.seq;
+            let children: Vec<NodeId> = ch
+                .children
+                .nodes
+                .iter()
+                .filter(|(_, l)| l.feed.pushes(seq))
+                .map(|(id, _)| *id)
+                .collect();
+            for c in children {
+                self.send_block_to_child(now, channel, c, block.clone());
+            }
+            let rebuilt = self.middle_stored(now, &block);
+            self.events.push_back(Event::BlockStored { block });
+            queue.extend(rebuilt);
         }
-        let seq = block.seq;
-        let children: Vec<NodeId> = ch
-            .children
-            .nodes
-            .iter()
-            .filter(|(_, l)| l.feed.pushes(seq))
-            .map(|(id, _)| *id)
-            .collect();
-        for c in children {
-            self.send_block_to_child(now, channel, c, block.clone());
-        }
-        self.events.push_back(Event::BlockStored { block });
     }
 
     pub(crate) fn send_block_to_child(

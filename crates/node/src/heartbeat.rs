@@ -1,6 +1,7 @@
 //! Heartbeats (D8): every heartbeat interval a node reports to the coordinator its
 //! parents and children per channel with the last seq and time on each link (C2),
-//! its buffer per channel, its load and capacity.
+//! its buffer per channel, its load and capacity, and the middle level's loss on
+//! its coded links (D5, see [`crate::middle`]).
 
 use crate::node::Node;
 use tiercast_proto::{ChannelReport, Heartbeat, LinkReport, Message, Timestamp, COORDINATOR_ID};
@@ -36,9 +37,9 @@ impl Node {
                 first_seq: ch.buffer.lowest_held(),
                 last_seq: ch.buffer.highest_seq(),
                 missing_blocks: ch.buffer.missing_total(),
-                shards_expected: 0,
-                shards_received: 0,
-                groups_rebuilt: 0,
+                shards_expected: ch.middle.shards_expected,
+                shards_received: ch.middle.shards_received,
+                groups_rebuilt: ch.middle.groups_rebuilt,
             })
             .collect();
         Heartbeat {

@@ -17,6 +17,8 @@
 //! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
 //! - [`peer`] — a peer's parents as the coordinator assigns them, with their feeds (C4, C6, D4).
 //! - [`pull`] — lazy links: Have / Want, flooding with duplicate elimination (D3).
+//! - [`middle`] — middle level: erasure-coded k+n substreams, recovery shards sent to
+//!   coded children, groups rebuilt from any k, loss measured for n (D5).
 //! - [`watch`] — a protocol viewer asking the coordinator where to watch (V2).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
@@ -29,6 +31,7 @@ pub mod event;
 pub mod forward;
 pub mod heartbeat;
 pub mod login;
+pub mod middle;
 pub mod monitor;
 pub mod node;
 pub mod parents;

@@ -26,6 +26,15 @@ pub struct NodeStats {
     pub invalid_messages: u64,
     /// `Want`s cut short by the repair budget.
     pub repairs_refused: u64,
+    /// Middle level (D5, [`crate::middle`]): recovery shards taken from coded
+    /// parents and sent to coded children; shards refused (not from a coded
+    /// parent, not in its feed, wrong size, duplicate, unrebuildable group).
+    pub shards_in: u64,
+    pub shards_out: u64,
+    pub shards_invalid: u64,
+    /// Groups in which blocks were rebuilt from recovery shards, and those blocks.
+    pub groups_rebuilt: u64,
+    pub blocks_rebuilt: u64,
 }
 
 pub struct Node {
@@ -127,6 +136,7 @@ impl Node {
         let from_coordinator = from == COORDINATOR_ID;
         match msg {
             Message::Block(block) => self.on_block(now, from, block),
+            shard @ Message::Shard { .. } => self.on_shard(now, from, shard),
             Message::Login {
                 channel,
                 from_seq,
