@@ -83,7 +83,9 @@ pub struct PeerConfig {
     /// D2: a bottom peer joins its region's middle cluster with uplink ≥ this ×
     /// the stream rate...
     pub middle_uplink_factor: f64,
-    /// ...up to this many per region (highest uplink first; 0: no middle level).
+    /// ...up to this many per region (highest uplink first). 0, the default: no
+    /// middle level — measured in `middle-erasure`, the recovery substreams cost
+    /// the overlay more than they repair (docs/BENCHMARKS.md).
     pub middle_per_region: usize,
     /// D5: most recovery substreams n per group (0: never erasure-code).
     pub max_redundancy: u8,
@@ -116,7 +118,7 @@ impl Default for PeerConfig {
             repair_link: true,
             default_server_uplink_kbps: 100_000,
             middle_uplink_factor: 2.0,
-            middle_per_region: 16,
+            middle_per_region: 0,
             max_redundancy: 4,
             target_group_loss: 1e-4,
             middle_min_shards: 200,

@@ -75,7 +75,7 @@ pub fn block_from_body(channel: ChannelId, seq: u64, body: &Bytes) -> Option<Blo
 pub struct Middle {
     /// One encoder per (k, n) of the coded children.
     encoders: BTreeMap<(u8, u8), ErasureEncoder>,
-    /// Decoding, while a parent link is coded with n ≥ 1.
+    /// Decoding (and counting), while a parent link is coded.
     window: Option<Window>,
     /// Since the node joined the channel (heartbeat fields, D8).
     pub shards_expected: u64,
@@ -85,12 +85,15 @@ pub struct Middle {
     pub blocks_rebuilt: u64,
 }
 
-/// The decoding layout: that of the first coded parent with recovery shards.
+/// The decoding layout: that of the first coded parent with recovery shards,
+/// else of any coded parent (n = 0: nothing to rebuild, but the loss the
+/// coordinator sizes n from is still counted).
 fn layout_of(parents: &Parents) -> Option<(u8, u8)> {
-    parents.iter().find_map(|(_, l)| match l.feed {
-        Feed::Coded(c) if c.n >= 1 => Some((c.k, c.n)),
-        _ => None,
-    })
+    let coded = || parents.iter().filter_map(|(_, l)| l.feed.coded());
+    coded()
+        .find(|c| c.n >= 1)
+        .or_else(|| coded().next())
+        .map(|c| (c.k, c.n))
 }
 
 /// Coded parents of layout (k, n), with their masks.

@@ -94,6 +94,8 @@ pub(crate) struct Metrics {
     pub watch_denied: u64,
     pub login_denied: u64,
     pub node_invalid: u64,
+    /// Blocks (received or rebuilt) that failed the origin signature check.
+    pub rejected_blocks: u64,
     pub relays_failed: u64,
     pub starving_viewer_samples: u64,
     pub timeline: Vec<Row>,

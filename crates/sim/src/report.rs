@@ -86,6 +86,8 @@ pub struct Metrics {
     pub coordinator_heartbeats: u64,
     pub coordinator_invalid_messages: u64,
     pub node_invalid_messages: u64,
+    /// Blocks (received or rebuilt) that failed the origin signature check.
+    pub rejected_blocks: u64,
     pub event_log: BTreeMap<String, u64>,
     pub invariant_violation_count: u64,
     pub invariant_violations: Vec<String>,
@@ -254,6 +256,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         coordinator_heartbeats: cstats.heartbeats,
         coordinator_invalid_messages: cstats.invalid_messages,
         node_invalid_messages: m.node_invalid,
+        rejected_blocks: m.rejected_blocks,
         event_log: sim.log.counts.clone(),
         invariant_violation_count: sim.checker.count,
         invariant_violations: sim.checker.violations.clone(),

@@ -311,6 +311,7 @@ impl Simulation {
             }
             Event::LoginDenied { .. } => self.metrics.login_denied += 1,
             Event::Invalid { .. } => self.metrics.node_invalid += 1,
+            Event::BlockRejected { .. } => self.metrics.rejected_blocks += 1,
             _ => {}
         }
     }

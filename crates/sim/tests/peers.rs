@@ -92,3 +92,42 @@ fn two_top_level_failures_lose_no_block_at_the_top_and_flooding_stays_cheap() {
     assert!(m.control_overhead <= 0.01);
     assert_eq!(m.invariant_violation_count, 0);
 }
+
+/// D5, D6 as a mechanism (whether the code pays is a figure, in BENCHMARKS): each
+/// region's cluster forms on coded links, the lossy region's middle members report
+/// loss, the coordinator gives that region recovery substreams, and the groups they
+/// rebuild pass the origin signature (no invariant broken, nothing rejected).
+#[test]
+fn a_lossy_region_gets_erasure_coded_substreams_that_rebuild_groups() {
+    let m = run(scenario("middle-erasure.toml", |t| t));
+    let p = m.peers.as_ref().unwrap();
+    for r in &p.regions {
+        eprintln!(
+            "middle-erasure {}: {:?} middle {} n {} loss {:?} rebuilt {} middle missed {}/{}",
+            r.region,
+            r.algorithms,
+            r.middle_members,
+            r.redundancy_n,
+            r.measured_loss,
+            r.groups_rebuilt,
+            r.middle_blocks_missed,
+            r.middle_blocks_expected
+        );
+        assert!(r.middle_members > 0, "{}: a middle cluster", r.region);
+        assert_eq!(r.algorithms[0], "flood(c=3)");
+        assert_eq!(r.algorithms[2], "multi-tree(k=4)");
+    }
+    let lossy = p.regions.iter().find(|r| r.region == "in").unwrap();
+    assert!(lossy.measured_loss.unwrap() > 0.01, "the loss is seen");
+    assert!(lossy.redundancy_n >= 1);
+    assert_eq!(
+        lossy.algorithms[1],
+        format!("erasure(k=4,n={})", lossy.redundancy_n)
+    );
+    assert!(lossy.groups_rebuilt > 0, "recovery shards rebuilt groups");
+    assert_eq!(
+        m.rejected_blocks, 0,
+        "every rebuilt block carried the origin's signature"
+    );
+    assert_eq!(m.invariant_violation_count, 0);
+}
