@@ -212,7 +212,7 @@ fn a_waypoint_retires_once_its_region_has_a_preferred_peer_and_returns_when_it_h
         stable_ms: 5000,
         ..cfg()
     };
-    let mut add = |o: &mut PeerOverlay, id: u32, region: u16, kind: MemberKind, up: u64| {
+    let add = |o: &mut PeerOverlay, id: u32, region: u16, kind: MemberKind, up: u64| {
         o.join(t0, info(id), RegionId(region), kind, up, &c, &AllowAll);
     };
     add(&mut o, 1, 0, MemberKind::Origin, 20 * RATE);
