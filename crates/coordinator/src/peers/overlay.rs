@@ -35,7 +35,10 @@ pub struct Member {
     /// The bottom tree it may have children in.
     pub interior: Option<u8>,
     pub joined_at: Timestamp,
-    /// History (C4): lowered by each downgrade or congestion blamed on it.
+    /// History (C4): lowered by one in each review period in which a downgrade or
+    /// congestion was blamed on it — however many children blamed it: a parent
+    /// starved from above is reported by each of its children at once — and
+    /// healed by one after a period without blame.
     pub history: i32,
     /// Bottom member: its parent in each substream tree.
     pub parents: Vec<Option<NodeId>>,
@@ -116,6 +119,8 @@ pub struct PeerOverlay {
     /// C2: (parent, child) → consecutive heartbeats the child lagged behind what
     /// the parent says it sent.
     pub(crate) lagging: BTreeMap<(NodeId, NodeId), u32>,
+    /// Members blamed (history lowered) since the last review.
+    pub(crate) blamed: BTreeSet<NodeId>,
     /// Per region: the middle level's redundancy and measured loss (D5, D6).
     pub plans: BTreeMap<RegionId, RegionPlan>,
     /// Recovery substreams: top member → (middle member, recovery index).
@@ -151,6 +156,7 @@ impl PeerOverlay {
             last_top_review: now,
             stats: PeerStats::default(),
             lagging: BTreeMap::new(),
+            blamed: BTreeSet::new(),
             plans: BTreeMap::new(),
             recovery_children: BTreeMap::new(),
             standby: BTreeMap::new(),

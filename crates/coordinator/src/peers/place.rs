@@ -275,8 +275,10 @@ impl PeerOverlay {
             return false;
         }
         self.stats.partial_recomputations += 1;
-        if let Some(p) = self.members.get_mut(&parent) {
-            p.history -= 1;
+        if self.blamed.insert(parent) {
+            if let Some(p) = self.members.get_mut(&parent) {
+                p.history -= 1;
+            }
         }
         let m = self.members.get(&child).expect("checked");
         if m.top {

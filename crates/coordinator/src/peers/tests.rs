@@ -249,3 +249,132 @@ fn a_waypoint_retires_once_its_region_has_a_preferred_peer_and_returns_when_it_h
     assert_eq!(o.stats.waypoints_recalled, 1);
     o.check().unwrap();
 }
+
+#[test]
+fn a_parent_blamed_by_many_children_at_once_loses_one_mark_per_review() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    let c = cfg();
+    join(&mut o, t0, 1, MemberKind::Origin, 20 * RATE);
+    join(&mut o, t0, 2, MemberKind::Peer, 3 * RATE);
+    for i in 0..20u32 {
+        join(&mut o, t0, 10 + i, MemberKind::Peer, RATE / 2);
+    }
+    let kids: Vec<NodeId> = o
+        .members
+        .values()
+        .filter(|m| m.parents.contains(&Some(NodeId(2))))
+        .map(|m| m.info.id)
+        .collect();
+    assert!(kids.len() >= 3, "peer 2 feeds several: {kids:?}");
+    // Starved from above, it is reported by every child in the same period.
+    for k in &kids {
+        o.link_bad(*k, NodeId(2), &c, &AllowAll);
+    }
+    assert_eq!(o.members[&NodeId(2)].history, -1);
+    o.review_top(t0.plus_millis(1000), &c, &AllowAll);
+    assert_eq!(
+        o.members[&NodeId(2)].history,
+        -1,
+        "blamed this period: not healed"
+    );
+    o.review_top(t0.plus_millis(2000), &c, &AllowAll);
+    assert_eq!(
+        o.members[&NodeId(2)].history,
+        0,
+        "a period without blame heals"
+    );
+    o.check().unwrap();
+}
+
+#[test]
+fn the_push_tree_keeps_its_links_when_the_top_level_changes() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    let c = PeerConfig {
+        stable_ms: 0,
+        top_per_region: 20,
+        ..cfg()
+    };
+    o.join(
+        t0,
+        info(1),
+        RegionId(0),
+        MemberKind::Origin,
+        40 * RATE,
+        &c,
+        &AllowAll,
+    );
+    for i in 0..12u32 {
+        o.join(
+            t0,
+            info(10 + i),
+            RegionId(0),
+            MemberKind::Peer,
+            6 * RATE,
+            &c,
+            &AllowAll,
+        );
+    }
+    for i in 0..30u32 {
+        o.join(
+            t0,
+            info(100 + i),
+            RegionId(0),
+            MemberKind::Peer,
+            RATE,
+            &c,
+            &AllowAll,
+        );
+    }
+    o.review_top(t0.plus_millis(1000), &c, &AllowAll);
+    let before: Vec<(NodeId, Option<NodeId>)> = o
+        .top_order
+        .iter()
+        .map(|id| (*id, o.members[id].eager))
+        .collect();
+    assert!(
+        before.len() >= 12,
+        "{} on top: {:?}",
+        before.len(),
+        o.preferred_peers(t0.plus_millis(1000), &c)
+    );
+    // One more preferred peer: the mesh is rebuilt, the push links stay.
+    o.join(
+        t0,
+        info(50),
+        RegionId(0),
+        MemberKind::Peer,
+        6 * RATE,
+        &c,
+        &AllowAll,
+    );
+    assert!(o.review_top(t0.plus_millis(2000), &c, &AllowAll));
+    assert!(o.members[&NodeId(50)].top);
+    for (id, eager) in before {
+        assert_eq!(o.members[&id].eager, eager, "{id} kept its push parent");
+    }
+    // A top member leaves: only its push children move.
+    let gone = o.top_order[1];
+    let orphans: Vec<NodeId> = o
+        .top_children
+        .get(&gone)
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    let kept: Vec<(NodeId, Option<NodeId>)> = o
+        .top_order
+        .iter()
+        .filter(|id| **id != gone && !orphans.contains(id))
+        .map(|id| (*id, o.members[id].eager))
+        .collect();
+    o.remove(gone, &c, &AllowAll);
+    for (id, eager) in kept {
+        assert_eq!(o.members[&id].eager, eager, "{id} kept its push parent");
+    }
+    for id in orphans {
+        assert!(o.members[&id].eager.is_some_and(|p| p != gone));
+    }
+    o.check().unwrap();
+}

@@ -83,9 +83,10 @@ impl PeerOverlay {
         cfg: &PeerConfig,
         policy: &dyn super::select::ParentPolicy,
     ) -> bool {
-        // History heals: one bad mark is forgiven per review.
+        // History heals: one bad mark forgiven per review without blame.
+        let blamed = std::mem::take(&mut self.blamed);
         for m in self.members.values_mut() {
-            if m.history < 0 {
+            if m.history < 0 && !blamed.contains(&m.info.id) {
                 m.history += 1;
             }
         }
@@ -181,7 +182,11 @@ impl PeerOverlay {
             .collect();
         order.dedup();
         let mesh = harary_mesh(&order, c);
-        // Release the old push tree.
+        // Release the old push tree (remembering who pushed to whom).
+        let old_eager: BTreeMap<NodeId, NodeId> = order
+            .iter()
+            .filter_map(|id| Some((*id, self.members.get(id)?.eager?)))
+            .collect();
         let old: Vec<(NodeId, BTreeSet<NodeId>)> =
             std::mem::take(&mut self.top_children).into_iter().collect();
         let k = u32::from(self.k);
@@ -194,9 +199,20 @@ impl PeerOverlay {
             .filter(|id| self.members[id].kind == MemberKind::Origin)
             .collect();
         let mut eager: BTreeMap<NodeId, Option<NodeId>> = BTreeMap::new();
-        let mut queue: VecDeque<NodeId> = roots.iter().copied().collect();
         for r in &roots {
             eager.insert(*r, None);
+        }
+        // Sticky push tree: a member keeps its push parent while that parent is
+        // still on the top level with room (re-linking costs a LOGIN and a
+        // backlog per member; a new mesh must not move everyone at once). A
+        // member waits for its old parent to be placed before the mesh takes it.
+        let mut old_kids: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
+        for (v, p) in &old_eager {
+            old_kids.entry(*p).or_default().push(*v);
+        }
+        let mut queue: VecDeque<NodeId> = VecDeque::new();
+        for r in &roots {
+            self.place_old_kids(*r, &old_kids, &mut eager, &mut queue);
         }
         let mut unplaced = Vec::new();
         loop {
@@ -205,13 +221,26 @@ impl PeerOverlay {
                     if eager.contains_key(&v) || self.members[&u].spare() < k {
                         continue;
                     }
+                    let waits = old_eager
+                        .get(&v)
+                        .is_some_and(|p| !eager.contains_key(p) && order.contains(p));
+                    if waits {
+                        continue;
+                    }
                     self.push_link(u, v);
                     eager.insert(v, Some(u));
-                    queue.push_back(v);
+                    self.place_old_kids(v, &old_kids, &mut eager, &mut queue);
                 }
             }
-            // Not reachable through mesh neighbours with room: any placed member with room.
-            let Some(v) = order.iter().copied().find(|v| !eager.contains_key(v)) else {
+            // Not reachable through mesh neighbours with room: any placed member
+            // with room takes the first one left (those not waiting first).
+            let left = || order.iter().copied().filter(|v| !eager.contains_key(v));
+            let waiting = |v: &NodeId| {
+                old_eager
+                    .get(v)
+                    .is_some_and(|p| !eager.contains_key(p) && order.contains(p))
+            };
+            let Some(v) = left().find(|v| !waiting(v)).or_else(|| left().next()) else {
                 break;
             };
             let host = order
@@ -224,7 +253,7 @@ impl PeerOverlay {
                 Some(u) => {
                     self.push_link(u, v);
                     eager.insert(v, Some(u));
-                    queue.push_back(v);
+                    self.place_old_kids(v, &old_kids, &mut eager, &mut queue);
                 }
                 None => {
                     eager.insert(v, None);
@@ -251,6 +280,31 @@ impl PeerOverlay {
         self.top_order = order;
         self.mesh = mesh;
         unplaced
+    }
+
+    /// `x` was just placed in the push tree: its old push children that are
+    /// still waiting go back under it while it has room, recursively; every node
+    /// placed is queued for the mesh walk.
+    fn place_old_kids(
+        &mut self,
+        x: NodeId,
+        old_kids: &BTreeMap<NodeId, Vec<NodeId>>,
+        eager: &mut BTreeMap<NodeId, Option<NodeId>>,
+        queue: &mut VecDeque<NodeId>,
+    ) {
+        let k = u32::from(self.k);
+        let mut stack = vec![x];
+        while let Some(u) = stack.pop() {
+            queue.push_back(u);
+            for v in old_kids.get(&u).into_iter().flatten().copied() {
+                if eager.contains_key(&v) || self.members[&u].spare() < k {
+                    continue;
+                }
+                self.push_link(u, v);
+                eager.insert(v, Some(u));
+                stack.push(v);
+            }
+        }
     }
 
     fn push_link(&mut self, parent: NodeId, child: NodeId) {
