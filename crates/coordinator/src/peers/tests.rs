@@ -11,9 +11,9 @@ use tiercast_proto::{
     ChannelDesc, ChannelId, ChannelReport, Heartbeat, LinkReport, NodeId, PeerInfo, Timestamp,
 };
 
-const RATE: u64 = 2_000_000;
+pub(crate) const RATE: u64 = 2_000_000;
 
-fn cfg() -> PeerConfig {
+pub(crate) fn cfg() -> PeerConfig {
     PeerConfig {
         substreams: 4,
         stream_rate_kbps: 2000,
@@ -31,7 +31,7 @@ fn overlay(now: Timestamp) -> PeerOverlay {
     PeerOverlay::new(desc, 4, RATE, 0.0, now)
 }
 
-fn info(id: u32) -> PeerInfo {
+pub(crate) fn info(id: u32) -> PeerInfo {
     PeerInfo {
         id: NodeId(id),
         addr: String::new(),

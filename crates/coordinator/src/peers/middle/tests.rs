@@ -6,27 +6,15 @@ use super::Algorithm;
 use crate::config::PeerConfig;
 use crate::peers::overlay::{MemberKind, PeerOverlay};
 use crate::peers::select::AllowAll;
+use crate::peers::tests::{info, RATE};
 use crate::registry::RegionId;
 use tiercast_proto::redundancy::redundancy_for_loss;
-use tiercast_proto::{ChannelDesc, ChannelId, Feed, NodeId, PeerInfo, Timestamp};
-
-const RATE: u64 = 2_000_000;
+use tiercast_proto::{ChannelDesc, ChannelId, Feed, NodeId, Timestamp};
 
 fn cfg() -> PeerConfig {
     PeerConfig {
-        substreams: 4,
-        stream_rate_kbps: 2000,
-        repair_link: false,
         middle_per_region: 3,
-        ..PeerConfig::default()
-    }
-}
-
-fn info(id: u32) -> PeerInfo {
-    PeerInfo {
-        id: NodeId(id),
-        addr: String::new(),
-        http_addr: String::new(),
+        ..crate::peers::tests::cfg()
     }
 }
 
