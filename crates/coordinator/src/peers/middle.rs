@@ -146,6 +146,9 @@ impl PeerOverlay {
     /// Brings every region's cluster to its size and every middle member to the
     /// region's n recovery parents.
     pub(crate) fn refresh_middle(&mut self, cfg: &PeerConfig) {
+        if cfg.middle_per_region == 0 && self.members.values().all(|m| !m.middle) {
+            return;
+        }
         let regions: BTreeSet<RegionId> = self.members.values().map(|m| m.region).collect();
         for region in regions {
             self.plans.entry(region).or_default();
@@ -186,6 +189,9 @@ impl PeerOverlay {
     /// A joining peer enters its region's cluster at once when it qualifies and
     /// there is room.
     pub(crate) fn middle_on_join(&mut self, id: NodeId, cfg: &PeerConfig) {
+        if cfg.middle_per_region == 0 {
+            return;
+        }
         let Some(region) = self.members.get(&id).map(|m| m.region) else {
             return;
         };
