@@ -146,8 +146,9 @@ impl Middle {
 
     /// Moves the window to `group`, counting the loss of the groups it closes.
     fn advance(&mut self, parents: &Parents, layout: (u8, u8), group: u64) {
-        let coded = coded_masks(parents, layout);
-        if let Some(w) = self.window.as_mut() {
+        if let Some(w) = self.window.as_mut().filter(|w| w.moves_to(group)) {
+            // (Looked up only when groups close: this runs for every block.)
+            let coded = coded_masks(parents, layout);
             let (expected, received) = w.advance(group, &coded);
             self.shards_expected += expected;
             self.shards_received += received;

@@ -65,24 +65,18 @@ pub(crate) struct Memo {
     loads: Vec<(u32, f32)>,
 }
 
-/// Whether a link with this feed carries substream `j` of `k`.
+/// Whether a link with this feed carries substream `j` of `k` (a coded link's
+/// originals; its recovery shards are not followed).
 fn carries(feed: &Feed, j: usize, k: usize) -> bool {
-    match feed {
-        Feed::All => true,
-        Feed::Lazy => false,
-        Feed::Substreams(s) => {
-            let kk = usize::from(s.k.max(1));
-            let idx = if kk == k { j } else { j % kk };
-            s.mask & (1u64 << idx) != 0
-        }
-        // The originals of a coded link; its recovery shards are weighed in
-        // `coded_rebuild`.
-        Feed::Coded(c) => {
-            let kk = usize::from(c.k.max(1));
-            let idx = if kk == k { j } else { j % kk };
-            c.mask & (1u64 << idx) != 0
-        }
-    }
+    let (kk, mask) = match feed {
+        Feed::All => return true,
+        Feed::Lazy => return false,
+        Feed::Substreams(s) => (s.k, s.mask),
+        Feed::Coded(c) => (c.k, c.mask),
+    };
+    let kk = usize::from(kk.max(1));
+    let idx = if kk == k { j } else { j % kk };
+    mask & (1u64 << idx) != 0
 }
 
 impl<'a> Ctx<'a> {

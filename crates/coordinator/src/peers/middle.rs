@@ -59,6 +59,8 @@ pub struct RegionPlan {
     pub groups_rebuilt: u64,
     /// Times n changed.
     pub changes: u64,
+    /// Members of the region's cluster now.
+    pub middle_members: usize,
 }
 
 impl PeerOverlay {
@@ -146,7 +148,8 @@ impl PeerOverlay {
     /// Brings every region's cluster to its size and every middle member to the
     /// region's n recovery parents.
     pub(crate) fn refresh_middle(&mut self, cfg: &PeerConfig) {
-        if cfg.middle_per_region == 0 && self.members.values().all(|m| !m.middle) {
+        if cfg.middle_per_region == 0 {
+            // Nobody ever entered a cluster.
             return;
         }
         let regions: BTreeSet<RegionId> = self.members.values().map(|m| m.region).collect();
@@ -160,7 +163,7 @@ impl PeerOverlay {
             for id in out {
                 self.leave_middle(id);
             }
-            let mut size = self.middle_of(region).count();
+            let mut size = self.middle_count(region);
             if size < cfg.middle_per_region {
                 let mut cands: Vec<(u64, NodeId)> = self
                     .members
@@ -195,27 +198,36 @@ impl PeerOverlay {
         let Some(region) = self.members.get(&id).map(|m| m.region) else {
             return;
         };
-        if self.middle_eligible(id, cfg) && self.middle_of(region).count() < cfg.middle_per_region {
+        if self.middle_eligible(id, cfg) && self.middle_count(region) < cfg.middle_per_region {
             self.enter_middle(id);
             self.fit_recovery(id, self.region_n(region));
         }
     }
 
+    /// Members of `region`'s cluster.
+    fn middle_count(&self, region: RegionId) -> usize {
+        self.plans.get(&region).map_or(0, |p| p.middle_members)
+    }
+
     fn enter_middle(&mut self, id: NodeId) {
-        if let Some(m) = self.members.get_mut(&id) {
+        if let Some(m) = self.members.get_mut(&id).filter(|m| !m.middle) {
             m.middle = true;
+            self.plans.entry(m.region).or_default().middle_members += 1;
             self.dirty.insert(id);
         }
     }
 
-    /// `id` leaves the middle level: its recovery parents are unbooked.
+    /// `id` leaves the middle level (or the overlay): its recovery parents are
+    /// unbooked.
     pub(crate) fn leave_middle(&mut self, id: NodeId) {
         self.drop_recovery_parents(id);
-        if let Some(m) = self.members.get_mut(&id) {
-            if m.middle {
-                m.middle = false;
-                self.dirty.insert(id);
+        if let Some(m) = self.members.get_mut(&id).filter(|m| m.middle) {
+            m.middle = false;
+            m.recovery.clear();
+            if let Some(p) = self.plans.get_mut(&m.region) {
+                p.middle_members = p.middle_members.saturating_sub(1);
             }
+            self.dirty.insert(id);
         }
     }
 
@@ -313,7 +325,7 @@ impl PeerOverlay {
     }
 
     /// Unbooks every recovery parent of `id`.
-    pub(crate) fn drop_recovery_parents(&mut self, id: NodeId) {
+    fn drop_recovery_parents(&mut self, id: NodeId) {
         let n = self.members.get(&id).map_or(0, |m| m.recovery.len());
         for j in 0..n {
             self.detach_recovery(id, j as u8);

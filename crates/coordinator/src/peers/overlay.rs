@@ -399,34 +399,31 @@ impl PeerOverlay {
             if let Some(e) = m.eager {
                 feeds.insert(e, Feed::All);
             }
-        } else if m.middle {
-            // Middle member: coded links, originals t and recovery k+j (D5); with
-            // n = 0 still coded, so it measures the loss n is chosen from.
+        } else {
+            // Substream t from parents[t]; a middle member's links are coded and
+            // also carry its recovery substreams k+j (D5) — coded even with n = 0,
+            // so it measures the loss n is chosen from.
             let n = m.recovery.len() as u8;
-            let fresh = CodedSet::empty(self.k, n).unwrap_or(CodedSet {
-                k: self.k,
-                n: 0,
-                mask: 0,
-            });
-            let links = m.parents.iter().enumerate().map(|(t, p)| (t as u8, *p));
+            let originals = m.parents.iter().enumerate().map(|(t, p)| (t as u8, *p));
             let recovery = m.recovery.iter().enumerate();
-            let links = links.chain(recovery.map(|(j, p)| (self.k + j as u8, *p)));
+            let links = originals.chain(recovery.map(|(j, p)| (self.k + j as u8, *p)));
             for (i, p) in links {
                 let Some(p) = p else { continue };
-                let set = match feeds.get(&p) {
-                    Some(Feed::Coded(c)) => c.with(i),
-                    _ => fresh.with(i),
+                let feed = match feeds.get(&p) {
+                    Some(Feed::Coded(c)) => Feed::Coded(c.with(i)),
+                    Some(Feed::Substreams(s)) => Feed::Substreams(s.with(i)),
+                    _ if m.middle => Feed::Coded(
+                        CodedSet::empty(self.k, n)
+                            .unwrap_or(CodedSet {
+                                k: self.k,
+                                n: 0,
+                                mask: 0,
+                            })
+                            .with(i),
+                    ),
+                    _ => Feed::Substreams(SubstreamSet::single(self.k, i).expect("t < k ≤ 64")),
                 };
-                feeds.insert(p, Feed::Coded(set));
-            }
-        } else {
-            for (t, p) in m.parents.iter().enumerate() {
-                let Some(p) = p else { continue };
-                let set = match feeds.get(p) {
-                    Some(Feed::Substreams(s)) => s.with(t as u8),
-                    _ => SubstreamSet::single(self.k, t as u8).expect("t < k ≤ 64"),
-                };
-                feeds.insert(*p, Feed::Substreams(set));
+                feeds.insert(p, feed);
             }
         }
         for l in &m.lazy {

@@ -190,7 +190,7 @@ impl PeerOverlay {
         for t in 0..self.k {
             self.detach(id, t);
         }
-        self.drop_recovery_parents(id);
+        self.leave_middle(id);
         self.release_recovery_children(id);
         let orphans = self.release_children(id);
         self.drop_push_link(id);

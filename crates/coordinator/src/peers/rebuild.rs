@@ -106,6 +106,7 @@ impl PeerOverlay {
             }
         }
         for id in &ejected {
+            self.leave_middle(*id);
             self.ejected.insert(*id);
             self.update(*id, |m| m.slots = 0);
             self.unindex(*id);

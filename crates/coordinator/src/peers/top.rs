@@ -214,33 +214,27 @@ impl PeerOverlay {
         for r in &roots {
             self.place_old_kids(*r, &old_kids, &mut eager, &mut queue);
         }
+        let top: BTreeSet<NodeId> = order.iter().copied().collect();
+        // Waits for its old push parent: still on the top level, not placed yet.
+        let waits = |eager: &BTreeMap<NodeId, Option<NodeId>>, v: &NodeId| {
+            old_eager
+                .get(v)
+                .is_some_and(|p| !eager.contains_key(p) && top.contains(p))
+        };
         let mut unplaced = Vec::new();
         loop {
             while let Some(u) = queue.pop_front() {
                 for v in mesh.get(&u).into_iter().flatten().copied() {
-                    if eager.contains_key(&v) || self.members[&u].spare() < k {
+                    if eager.contains_key(&v) || self.members[&u].spare() < k || waits(&eager, &v) {
                         continue;
                     }
-                    let waits = old_eager
-                        .get(&v)
-                        .is_some_and(|p| !eager.contains_key(p) && order.contains(p));
-                    if waits {
-                        continue;
-                    }
-                    self.push_link(u, v);
-                    eager.insert(v, Some(u));
-                    self.place_old_kids(v, &old_kids, &mut eager, &mut queue);
+                    self.adopt(u, v, &old_kids, &mut eager, &mut queue);
                 }
             }
             // Not reachable through mesh neighbours with room: any placed member
             // with room takes the first one left (those not waiting first).
             let left = || order.iter().copied().filter(|v| !eager.contains_key(v));
-            let waiting = |v: &NodeId| {
-                old_eager
-                    .get(v)
-                    .is_some_and(|p| !eager.contains_key(p) && order.contains(p))
-            };
-            let Some(v) = left().find(|v| !waiting(v)).or_else(|| left().next()) else {
+            let Some(v) = left().find(|v| !waits(&eager, v)).or_else(|| left().next()) else {
                 break;
             };
             let host = order
@@ -250,11 +244,7 @@ impl PeerOverlay {
                 .max_by_key(|u| (self.members[u].spare(), std::cmp::Reverse(*u)))
                 .filter(|u| self.members[u].spare() >= k);
             match host {
-                Some(u) => {
-                    self.push_link(u, v);
-                    eager.insert(v, Some(u));
-                    self.place_old_kids(v, &old_kids, &mut eager, &mut queue);
-                }
+                Some(u) => self.adopt(u, v, &old_kids, &mut eager, &mut queue),
                 None => {
                     eager.insert(v, None);
                     unplaced.push(v);
@@ -280,6 +270,20 @@ impl PeerOverlay {
         self.top_order = order;
         self.mesh = mesh;
         unplaced
+    }
+
+    /// `u` takes `v` as a push child; then `v`'s old push children follow it.
+    fn adopt(
+        &mut self,
+        u: NodeId,
+        v: NodeId,
+        old_kids: &BTreeMap<NodeId, Vec<NodeId>>,
+        eager: &mut BTreeMap<NodeId, Option<NodeId>>,
+        queue: &mut VecDeque<NodeId>,
+    ) {
+        self.push_link(u, v);
+        eager.insert(v, Some(u));
+        self.place_old_kids(v, old_kids, eager, queue);
     }
 
     /// `x` was just placed in the push tree: its old push children that are

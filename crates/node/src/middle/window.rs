@@ -85,6 +85,11 @@ impl Window {
         self.counted_from.retain(|id, _| keep(*id));
     }
 
+    /// Whether `group` moves the window forward (the first group, or a newer one).
+    pub fn moves_to(&self, group: u64) -> bool {
+        self.highest.is_none_or(|h| group > h)
+    }
+
     /// Moves the window up to `group`, closing the groups that fall out of it.
     /// `coded` lists the coded parents of this layout with their masks.
     pub fn advance(&mut self, group: u64, coded: &[(NodeId, u64)]) -> Loss {
