@@ -85,6 +85,11 @@ impl Node {
             .expect("admit checked the channel");
         let fresh = !ch.children.nodes.contains_key(&from);
         let link = ch.children.nodes.entry(from).or_default();
+        if link.feed != feed {
+            // What was sent on the old feed says nothing about the new one (a
+            // lazy link's report must not compare with old pushes, C2).
+            link.last_seq_sent = None;
+        }
         link.feed = feed;
         // Send what the child asked for, or start a new child at the latest
         // keyframe; a child that only changes its feed gets no backlog.

@@ -24,8 +24,12 @@ const WANT_PER_TICK: usize = 16;
 pub struct Pull {
     /// (when heard, highest seq announced, by whom), oldest first.
     heard: VecDeque<(Timestamp, u64, NodeId)>,
-    /// Seq → when it was last asked for.
-    asked: BTreeMap<u64, Timestamp>,
+    /// Seq → when it was last asked for, and how many times.
+    asked: BTreeMap<u64, (Timestamp, u32)>,
+    /// Lazy parent → the highest seq it announced: a repair is spread over every
+    /// parent that holds it (one parent's repair budget is about one stream),
+    /// and a seq asked again goes to the next holder (the last may have refused).
+    announced: BTreeMap<NodeId, u64>,
     /// Blocks asked for, and blocks that came back.
     pub wants_sent: u64,
     pub pulled: u64,
@@ -37,6 +41,23 @@ impl Pull {
             self.heard.pop_front();
         }
         self.heard.push_back((now, highest, from));
+        let a = self.announced.entry(from).or_insert(highest);
+        *a = (*a).max(highest);
+    }
+
+    /// Who is asked for `seq` on its `tries`-th ask: the holders of it in turn
+    /// (`by`, who announced the newest ripe seq, when none is known to).
+    fn holder(&self, seq: u64, tries: u32, by: NodeId) -> NodeId {
+        let holders: Vec<NodeId> = self
+            .announced
+            .iter()
+            .filter(|(_, h)| **h >= seq)
+            .map(|(id, _)| *id)
+            .collect();
+        if holders.is_empty() {
+            return by;
+        }
+        holders[(seq as usize).wrapping_add(tries as usize) % holders.len()]
     }
 
     /// The highest seq announced at least `delay_us` ago, and who announced it;
@@ -182,27 +203,31 @@ impl Node {
                 .unwrap_or(announced.saturating_sub(2))
                 .max(announced.saturating_sub(PULL_WINDOW));
             ch.pull.asked.retain(|s, _| *s >= floor);
-            let mut seqs = Vec::new();
+            let parents = &ch.parents;
+            ch.pull.announced.retain(|id, _| parents.contains(*id));
+            let mut wants: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
+            let mut asked = 0;
             for s in floor..=top {
-                if seqs.len() >= WANT_PER_TICK {
+                if asked >= WANT_PER_TICK {
                     break;
                 }
                 if ch.buffer.get(s).is_some() {
                     continue;
                 }
-                let recently = ch
-                    .pull
-                    .asked
-                    .get(&s)
-                    .is_some_and(|t| now.saturating_since(*t) < delay_us);
-                if !recently {
-                    ch.pull.asked.insert(s, now);
-                    seqs.push(s);
+                let (last, tries) = ch.pull.asked.get(&s).copied().unwrap_or((now, 0));
+                if tries > 0 && now.saturating_since(last) < delay_us {
+                    continue;
                 }
+                ch.pull.asked.insert(s, (now, tries.saturating_add(1)));
+                wants
+                    .entry(ch.pull.holder(s, tries, by))
+                    .or_default()
+                    .push(s);
+                asked += 1;
             }
-            if !seqs.is_empty() {
-                ch.pull.wants_sent += seqs.len() as u64;
-                out.push((by, Message::Want { channel, seqs }));
+            ch.pull.wants_sent += asked as u64;
+            for (to, seqs) in wants {
+                out.push((to, Message::Want { channel, seqs }));
             }
         }
         for (to, msg) in out {
@@ -252,6 +277,11 @@ mod tests {
 
     /// A peer with a push parent (node 5, all substreams) and a lazy parent (node 6).
     fn peer() -> Node {
+        peer_with_lazy(&[6])
+    }
+
+    /// A peer with a push parent (node 5, all substreams) and these lazy parents.
+    fn peer_with_lazy(lazy: &[u32]) -> Node {
         let cfg = NodeConfig {
             id: NodeId(9),
             role: NodeRole::Peer,
@@ -266,24 +296,23 @@ mod tests {
             public_key: [0; 32],
         };
         let all = SubstreamSet::all(4).unwrap();
+        let mut parents = vec![feed(5, Feed::Substreams(all))];
+        parents.extend(lazy.iter().map(|l| feed(*l, Feed::Lazy)));
         n.handle_message(
             Timestamp::ZERO,
             COORDINATOR_ID,
             Message::PeerAssign {
                 channel: desc,
-                parents: vec![feed(5, Feed::Substreams(all)), feed(6, Feed::Lazy)],
+                parents,
             },
         );
-        n.handle_message(
-            Timestamp::ZERO,
-            NodeId(5),
-            Message::LoginAccepted { channel: CH },
-        );
-        n.handle_message(
-            Timestamp::ZERO,
-            NodeId(6),
-            Message::LoginAccepted { channel: CH },
-        );
+        for p in std::iter::once(5).chain(lazy.iter().copied()) {
+            n.handle_message(
+                Timestamp::ZERO,
+                NodeId(p),
+                Message::LoginAccepted { channel: CH },
+            );
+        }
         let logins: Vec<(NodeId, Feed)> = sent(&mut n)
             .into_iter()
             .filter_map(|(to, m)| match m {
@@ -291,11 +320,58 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            logins,
-            vec![(NodeId(5), Feed::Substreams(all)), (NodeId(6), Feed::Lazy)]
-        );
+        let mut expected = vec![(NodeId(5), Feed::Substreams(all))];
+        expected.extend(lazy.iter().map(|l| (NodeId(*l), Feed::Lazy)));
+        assert_eq!(logins, expected);
         n
+    }
+
+    /// Seqs asked of each lazy parent.
+    fn wants_by(n: &mut Node) -> std::collections::BTreeMap<u32, Vec<u64>> {
+        let mut by = std::collections::BTreeMap::<u32, Vec<u64>>::new();
+        for (to, m) in sent(n) {
+            if let Message::Want { seqs, .. } = m {
+                by.entry(to.0).or_default().extend(seqs);
+            }
+        }
+        by
+    }
+
+    #[test]
+    fn a_broken_push_parent_is_repaired_from_every_lazy_parent_and_a_seq_asked_again_goes_to_the_next(
+    ) {
+        let mut n = peer_with_lazy(&[6, 7]);
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        for s in 0..4u64 {
+            n.handle_message(t(10), NodeId(5), block(s));
+        }
+        // The push parent falls silent; both lazy parents hold up to 11.
+        for l in [6, 7] {
+            n.handle_message(
+                t(20),
+                NodeId(l),
+                Message::Have {
+                    channel: CH,
+                    highest: 11,
+                },
+            );
+        }
+        n.handle_timeout(t(1100));
+        let first = wants_by(&mut n);
+        let (six, seven) = (first[&6].clone(), first[&7].clone());
+        assert!(!six.is_empty() && !seven.is_empty(), "spread: {first:?}");
+        let mut all: Vec<u64> = six.iter().chain(&seven).copied().collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (4..=11).collect::<Vec<_>>(),
+            "each missing seq asked once"
+        );
+        // Nothing came back: after the delay each seq goes to the other holder.
+        n.handle_timeout(t(2200));
+        let again = wants_by(&mut n);
+        assert_eq!(again[&6], seven, "6 is asked what 7 did not send");
+        assert_eq!(again[&7], six, "7 is asked what 6 did not send");
     }
 
     fn wants(n: &mut Node) -> Vec<u64> {

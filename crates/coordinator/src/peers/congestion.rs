@@ -4,7 +4,8 @@
 //! `LAG_US` earlier (a full second of queue), the link is lagging; lagging for
 //! `congestion_heartbeats` reports in a row ("rate under the substream rate for N
 //! intervals", C6), the child is re-homed in the trees it took from that parent
-//! and the parent's history drops.
+//! and the parent's history drops. Only push links are compared: a lazy link
+//! (D3's mesh, a bottom member's repair link) carries blocks only when asked.
 
 use super::overlay::PeerOverlay;
 use crate::config::PeerConfig;
@@ -29,6 +30,16 @@ impl SentLog {
 const LAG_US: u64 = 1_000_000;
 
 impl PeerOverlay {
+    /// Whether `parent` pushes blocks to `child` now: its push parent on the top
+    /// level, its parent in a bottom tree, or a recovery parent of the middle.
+    fn pushes_to(&self, parent: NodeId, child: NodeId) -> bool {
+        self.members.get(&child).is_some_and(|m| {
+            m.eager == Some(parent)
+                || m.parents.contains(&Some(parent))
+                || m.recovery.contains(&Some(parent))
+        })
+    }
+
     /// Folds one heartbeat in; returns links (parent, child) found congested.
     pub(crate) fn congestion_from(
         &mut self,
@@ -50,6 +61,12 @@ impl PeerOverlay {
         let mut congested = Vec::new();
         for p in &report.parents {
             let key = (p.peer, me);
+            // Only a push link can lag: a lazy (repair) link carries nothing
+            // until asked, and a parent just replaced may still be reported.
+            if !self.pushes_to(p.peer, me) {
+                self.lagging.remove(&key);
+                continue;
+            }
             let Some(reports) = log.sent.get(&key).copied() else {
                 continue;
             };

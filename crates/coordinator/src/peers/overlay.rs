@@ -76,6 +76,9 @@ pub struct PeerStats {
     /// D1: waypoints retired because their region has preferred peers, and recalled.
     pub waypoints_retired: u64,
     pub waypoints_recalled: u64,
+    /// D3: top members that gave up bottom children so a promoted member could
+    /// hang in the push tree.
+    pub push_room_bumps: u64,
 }
 
 /// Members with spare slots, most spare first.

@@ -378,3 +378,130 @@ fn the_push_tree_keeps_its_links_when_the_top_level_changes() {
     }
     o.check().unwrap();
 }
+
+/// Hops from `id` up its push parents to the origin; None when the chain ends
+/// at a member without a push parent.
+fn push_depth(o: &PeerOverlay, mut id: NodeId) -> Option<usize> {
+    for d in 0..=o.members.len() {
+        let m = &o.members[&id];
+        if m.kind == MemberKind::Origin {
+            return Some(d);
+        }
+        id = m.eager?;
+    }
+    None
+}
+
+#[test]
+fn members_promoted_together_hang_shallow_when_the_top_is_full_of_bottom_children() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    let c = PeerConfig {
+        stable_ms: 0,
+        top_per_region: 20,
+        ..cfg()
+    };
+    let join_peer = |o: &mut PeerOverlay, id: u32, up: u64| {
+        o.join(
+            t0,
+            info(id),
+            RegionId(0),
+            MemberKind::Peer,
+            up,
+            &c,
+            &AllowAll,
+        );
+    };
+    o.join(
+        t0,
+        info(1),
+        RegionId(0),
+        MemberKind::Origin,
+        2 * RATE,
+        &c,
+        &AllowAll,
+    );
+    for i in 0..4 {
+        join_peer(&mut o, 10 + i, 6 * RATE);
+    }
+    o.review_top(t0.plus_millis(1000), &c, &AllowAll);
+    assert_eq!(o.top_order.len(), 5);
+    // Peers that upload nothing take every free slot of the top level.
+    let mut id = 100;
+    while o.top_order.iter().any(|t| o.members[t].spare() > 0) {
+        join_peer(&mut o, id, RATE / 8);
+        id += 1;
+    }
+    // Six strong peers become preferred at once: none of the old top members
+    // has room for a push child.
+    for i in 0..6 {
+        join_peer(&mut o, 20 + i, 6 * RATE);
+    }
+    assert!(o.review_top(t0.plus_millis(2000), &c, &AllowAll));
+    assert_eq!(o.top_order.len(), 11);
+    let depths: Vec<(NodeId, Option<usize>)> = o
+        .top_order
+        .iter()
+        .map(|t| (*t, push_depth(&o, *t)))
+        .collect();
+    assert!(
+        depths.iter().all(|(_, d)| d.is_some_and(|d| d <= 3)),
+        "every top member is fed from the origin within three hops (not a chain of the promoted): {depths:?}"
+    );
+    assert!(o.stats.push_room_bumps >= 1, "bottom children made room");
+    o.check().unwrap();
+    // The bottom children bumped find parents among the promoted members.
+    for p in o.pending.clone() {
+        o.place(p, false, &c, &AllowAll);
+    }
+    assert!(o.pending.is_empty(), "{:?} still wait", o.pending);
+    o.check().unwrap();
+}
+
+#[test]
+fn a_lazy_link_is_never_found_congested() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    let c = PeerConfig {
+        stable_ms: 0,
+        ..cfg()
+    };
+    join(&mut o, t0, 1, MemberKind::Origin, 20 * RATE);
+    for i in 0..4 {
+        o.join(
+            t0,
+            info(10 + i),
+            RegionId(0),
+            MemberKind::Peer,
+            6 * RATE,
+            &c,
+            &AllowAll,
+        );
+    }
+    o.review_top(t0.plus_millis(1000), &c, &AllowAll);
+    let (child, lazy) = o
+        .top_order
+        .iter()
+        .filter(|t| o.members[t].eager.is_some())
+        .find_map(|t| Some((*t, *o.members[t].lazy.first()?)))
+        .expect("a top member with a lazy link");
+    let eager = o.members[&child].eager.expect("a push parent");
+    // Both parents say they sent up to 100·(i+1) (the lazy one: a repair long
+    // ago, or pushes on a feed since changed); the child got nothing from either.
+    let mut log = SentLog::default();
+    let mut found = Vec::new();
+    for i in 0..6u64 {
+        let t = t0.plus_millis(1000 * (i + 2));
+        for p in [lazy, eager] {
+            o.congestion_from(
+                t,
+                &mut log,
+                &report(p.0, &[], &[(child.0, Some(100 * (i + 1)))]),
+                &c,
+            );
+        }
+        let hb = report(child.0, &[(lazy.0, None), (eager.0, Some(1))], &[]);
+        found.extend(o.congestion_from(t.plus_millis(500), &mut log, &hb, &c));
+    }
+    assert_eq!(found, vec![(eager, child)], "only the push link");
+}

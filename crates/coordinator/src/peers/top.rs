@@ -10,7 +10,7 @@
 
 use super::overlay::{MemberKind, PeerOverlay};
 use crate::config::PeerConfig;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{NodeId, Timestamp};
 
 /// The Harary graph H(c, n) on `order`: each node linked to the c/2 nearest on
@@ -46,6 +46,25 @@ pub fn harary_mesh(order: &[NodeId], c: usize) -> BTreeMap<NodeId, BTreeSet<Node
         }
     }
     mesh
+}
+
+/// Hops from a root of the push tree being built (`eager`: member → push parent,
+/// None for a root and for a member left without one); None when `u` hangs
+/// under a member left without a push parent (it is fed by pulls only).
+fn push_depth(
+    eager: &BTreeMap<NodeId, Option<NodeId>>,
+    roots: &BTreeSet<NodeId>,
+    mut u: NodeId,
+) -> Option<usize> {
+    let mut depth = 0;
+    while let Some(Some(p)) = eager.get(&u) {
+        u = *p;
+        depth += 1;
+        if depth > eager.len() {
+            return None; // a cycle cannot form, but never loop on one
+        }
+    }
+    roots.contains(&u).then_some(depth)
 }
 
 impl PeerOverlay {
@@ -210,9 +229,8 @@ impl PeerOverlay {
         for (v, p) in &old_eager {
             old_kids.entry(*p).or_default().push(*v);
         }
-        let mut queue: VecDeque<NodeId> = VecDeque::new();
         for r in &roots {
-            self.place_old_kids(*r, &old_kids, &mut eager, &mut queue);
+            self.place_old_kids(*r, &old_kids, &mut eager);
         }
         let top: BTreeSet<NodeId> = order.iter().copied().collect();
         // Waits for its old push parent: still on the top level, not placed yet.
@@ -221,30 +239,21 @@ impl PeerOverlay {
                 .get(v)
                 .is_some_and(|p| !eager.contains_key(p) && top.contains(p))
         };
+        // The others, strongest first (those not waiting first), each under the
+        // shallowest member fed from a root with room: the tree stays shallow (a
+        // walk of the mesh would hang a ring's members in a chain), and members
+        // promoted together never hang under each other for want of room.
         let mut unplaced = Vec::new();
         loop {
-            while let Some(u) = queue.pop_front() {
-                for v in mesh.get(&u).into_iter().flatten().copied() {
-                    if eager.contains_key(&v) || self.members[&u].spare() < k || waits(&eager, &v) {
-                        continue;
-                    }
-                    self.adopt(u, v, &old_kids, &mut eager, &mut queue);
-                }
-            }
-            // Not reachable through mesh neighbours with room: any placed member
-            // with room takes the first one left (those not waiting first).
             let left = || order.iter().copied().filter(|v| !eager.contains_key(v));
             let Some(v) = left().find(|v| !waits(&eager, v)).or_else(|| left().next()) else {
                 break;
             };
-            let host = order
-                .iter()
-                .copied()
-                .filter(|u| eager.contains_key(u))
-                .max_by_key(|u| (self.members[u].spare(), std::cmp::Reverse(*u)))
-                .filter(|u| self.members[u].spare() >= k);
+            let host = self
+                .push_host(&order, &eager, |m| m.spare() >= k)
+                .or_else(|| self.make_push_room(&order, &eager));
             match host {
-                Some(u) => self.adopt(u, v, &old_kids, &mut eager, &mut queue),
+                Some(u) => self.adopt(u, v, &old_kids, &mut eager),
                 None => {
                     eager.insert(v, None);
                     unplaced.push(v);
@@ -272,6 +281,64 @@ impl PeerOverlay {
         unplaced
     }
 
+    /// The shallowest placed member fed from a root that `fits`.
+    fn push_host(
+        &self,
+        order: &[NodeId],
+        eager: &BTreeMap<NodeId, Option<NodeId>>,
+        fits: impl Fn(&super::overlay::Member) -> bool,
+    ) -> Option<NodeId> {
+        let roots: BTreeSet<NodeId> = eager
+            .iter()
+            .filter(|(id, p)| p.is_none() && self.members[*id].kind == MemberKind::Origin)
+            .map(|(id, _)| *id)
+            .collect();
+        order
+            .iter()
+            .copied()
+            .filter(|u| eager.contains_key(u) && fits(&self.members[u]))
+            .filter_map(|u| Some((push_depth(eager, &roots, u)?, u)))
+            .min_by_key(|(d, u)| (*d, std::cmp::Reverse(self.members[u].spare()), *u))
+            .map(|(_, u)| u)
+    }
+
+    /// No member fed from a root has room for a push child: the shallowest one
+    /// whose bottom children hold enough of its slots gives some of them up (they
+    /// wait in `pending` for a parent elsewhere — the members just promoted have
+    /// free slots). The top level's push tree comes before the bottom's leaves.
+    fn make_push_room(
+        &mut self,
+        order: &[NodeId],
+        eager: &BTreeMap<NodeId, Option<NodeId>>,
+    ) -> Option<NodeId> {
+        let k = u32::from(self.k);
+        let bottom_kids = |o: &Self, u: NodeId| -> Vec<(NodeId, u8)> {
+            (0..o.k)
+                .flat_map(|t| {
+                    o.children[usize::from(t)]
+                        .get(&u)
+                        .into_iter()
+                        .flatten()
+                        .map(move |c| (*c, t))
+                })
+                .collect()
+        };
+        let host = self.push_host(order, eager, |m| {
+            m.spare() + bottom_kids(self, m.info.id).len() as u32 >= k
+        })?;
+        let need = k - self.members[&host].spare().min(k);
+        for (c, t) in bottom_kids(self, host)
+            .into_iter()
+            .rev()
+            .take(need as usize)
+        {
+            self.detach(c, t);
+            self.pending.insert(c);
+        }
+        self.stats.push_room_bumps += 1;
+        Some(host)
+    }
+
     /// `u` takes `v` as a push child; then `v`'s old push children follow it.
     fn adopt(
         &mut self,
@@ -279,27 +346,24 @@ impl PeerOverlay {
         v: NodeId,
         old_kids: &BTreeMap<NodeId, Vec<NodeId>>,
         eager: &mut BTreeMap<NodeId, Option<NodeId>>,
-        queue: &mut VecDeque<NodeId>,
     ) {
         self.push_link(u, v);
         eager.insert(v, Some(u));
-        self.place_old_kids(v, old_kids, eager, queue);
+        self.place_old_kids(v, old_kids, eager);
     }
 
     /// `x` was just placed in the push tree: its old push children that are
     /// still waiting go back under it while it has room, recursively; every node
-    /// placed is queued for the mesh walk.
+    /// placed.
     fn place_old_kids(
         &mut self,
         x: NodeId,
         old_kids: &BTreeMap<NodeId, Vec<NodeId>>,
         eager: &mut BTreeMap<NodeId, Option<NodeId>>,
-        queue: &mut VecDeque<NodeId>,
     ) {
         let k = u32::from(self.k);
         let mut stack = vec![x];
         while let Some(u) = stack.pop() {
-            queue.push_back(u);
             for v in old_kids.get(&u).into_iter().flatten().copied() {
                 if eager.contains_key(&v) || self.members[&u].spare() < k {
                     continue;
@@ -338,6 +402,7 @@ impl PeerOverlay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
     fn connected_without(mesh: &BTreeMap<NodeId, BTreeSet<NodeId>>, gone: &[NodeId]) -> bool {
         let alive: Vec<NodeId> = mesh.keys().copied().filter(|n| !gone.contains(n)).collect();
