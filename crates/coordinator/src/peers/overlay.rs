@@ -111,6 +111,8 @@ pub struct PeerOverlay {
     pub tree_capacity: Vec<u64>,
     /// Members still missing a parent in some tree.
     pub pending: BTreeSet<NodeId>,
+    /// Since when `pending` has not been empty (set at the periodic retry).
+    pub pending_since: Option<Timestamp>,
     /// Peers turned away because the overlay cannot carry them (C6).
     pub ejected: BTreeSet<NodeId>,
     /// Members whose parent list changed and must be told.
@@ -155,6 +157,7 @@ impl PeerOverlay {
             ejected: BTreeSet::new(),
             dirty: BTreeSet::new(),
             changes_since_full: 0,
+            pending_since: None,
             last_full: now,
             last_top_review: now,
             stats: PeerStats::default(),

@@ -16,12 +16,17 @@ use tiercast_proto::{NodeId, PeerFeed, Timestamp};
 
 impl PeerOverlay {
     /// C7: enough has changed since the last full recomputation (a fraction of
-    /// the members), some member has waited for a parent, or it is time anyway.
+    /// the members), members have waited for a parent for `pending_grace_ms`
+    /// (not merely since the last one: a member bumped a moment ago waits for
+    /// the retries first), or it is time anyway.
     pub fn due_for_full(&self, now: Timestamp, cfg: &PeerConfig) -> bool {
         let n = self.members.len().max(1) as f64;
         let since = now.saturating_since(self.last_full);
         (self.changes_since_full as f64 >= cfg.full_threshold * n && since >= 1_000_000)
-            || (!self.pending.is_empty() && since >= cfg.pending_grace_ms * 1000)
+            || (!self.pending.is_empty()
+                && self
+                    .pending_since
+                    .is_some_and(|t| now.saturating_since(t) >= cfg.pending_grace_ms * 1000))
             || (cfg.full_recompute_ms > 0 && since >= cfg.full_recompute_ms * 1000)
     }
 
@@ -64,6 +69,7 @@ impl PeerOverlay {
         }
         self.top_children.clear();
         self.pending.clear();
+        self.pending_since = None;
         let unplaced_top = self.rebuild_top(usize::from(cfg.mesh_c));
         for id in unplaced_top {
             // No room on the top level for its push link: back to the bottom.

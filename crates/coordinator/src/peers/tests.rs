@@ -137,6 +137,13 @@ fn full_recomputation_waits_for_enough_change_or_its_period() {
         o.due_for_full(t0.plus_millis(60_000), &c),
         "periodic full recomputation"
     );
+    // A member waiting for a parent: only once it has waited the grace period,
+    // however long ago the last full recomputation was.
+    o.pending.insert(NodeId(10));
+    o.pending_since = Some(t0.plus_millis(30_000));
+    let grace = c.pending_grace_ms;
+    assert!(!o.due_for_full(t0.plus_millis(30_000 + grace - 1), &c));
+    assert!(o.due_for_full(t0.plus_millis(30_000 + grace), &c));
 }
 
 #[test]
