@@ -69,6 +69,9 @@ pub struct PeerConfig {
     pub pending_grace_ms: u64,
     /// ...and at least this often (0: never).
     pub full_recompute_ms: u64,
+    /// D6: the top level drops its lazy links and runs its push tree alone once
+    /// it has been calm this long (0: it always floods).
+    pub top_tree_after_ms: u64,
     /// Fraction of a peer's declared uplink kept free for block headers, control
     /// messages and repairs: slots are floor((1 − headroom)·u·k / r).
     pub uplink_headroom: f64,
@@ -113,6 +116,7 @@ impl Default for PeerConfig {
             full_threshold: 0.5,
             pending_grace_ms: 2_000,
             full_recompute_ms: 300_000,
+            top_tree_after_ms: 0,
             uplink_headroom: 0.05,
             top_repair_share: 0.2,
             repair_link: true,

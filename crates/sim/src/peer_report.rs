@@ -97,6 +97,8 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         pending_at_end: overlay.map_or(0, |o| o.pending.len() as u64),
         assignments_sent: stats.assignments_sent,
         blocks_pulled: pulled,
+        push_room_bumps: stats.push_room_bumps,
+        top_tree_switches: stats.top_tree_switches,
         regions: crate::middle_report::middle_metrics(sim),
     }
 }

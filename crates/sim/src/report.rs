@@ -128,6 +128,10 @@ pub struct PeerMetrics {
     pub assignments_sent: u64,
     /// Blocks pulled over lazy links (Have/Want) at the peers alive at the end.
     pub blocks_pulled: u64,
+    /// D3/D6: top members that gave up bottom children for the push tree, and
+    /// the calm top level's switches from flooding to a plain tree.
+    pub push_room_bumps: u64,
+    pub top_tree_switches: u64,
     /// Per region: the algorithm of each level and the middle level's figures.
     pub regions: Vec<crate::middle_report::RegionMiddle>,
 }

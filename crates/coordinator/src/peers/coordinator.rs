@@ -225,6 +225,7 @@ impl Coordinator {
             if review {
                 // D1: promote and demote in place (a partial recomputation).
                 o.last_top_review = now;
+                o.review_top_algorithm(now, &pc);
                 o.review_top(now, &pc, &AllowAll);
                 o.review_waypoints(now, &pc, &AllowAll);
                 // D5, D6: each region's redundancy from its loss, its cluster.

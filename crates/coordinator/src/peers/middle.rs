@@ -29,6 +29,8 @@ use tiercast_proto::{NodeId, MAX_FEED_SUBSTREAMS};
 pub enum Algorithm {
     /// Flooding with duplicate elimination on a c-connected mesh (top level, D3).
     Flood { c: u8 },
+    /// A plain push tree (a calm top level, D6).
+    Tree,
     /// k substreams, one tree each (D4).
     MultiTree { k: u8 },
     /// k+n erasure-coded substreams (D5).
@@ -39,6 +41,7 @@ impl std::fmt::Display for Algorithm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Algorithm::Flood { c } => write!(f, "flood(c={c})"),
+            Algorithm::Tree => write!(f, "tree"),
             Algorithm::MultiTree { k } => write!(f, "multi-tree(k={k})"),
             Algorithm::Erasure { k, n } => write!(f, "erasure(k={k},n={n})"),
         }
@@ -86,11 +89,12 @@ impl PeerOverlay {
             0 => Algorithm::MultiTree { k },
             n => Algorithm::Erasure { k, n },
         };
-        [
-            Algorithm::Flood { c: cfg.mesh_c },
-            middle,
-            Algorithm::MultiTree { k },
-        ]
+        let top = if self.top_tree {
+            Algorithm::Tree
+        } else {
+            Algorithm::Flood { c: cfg.mesh_c }
+        };
+        [top, middle, Algorithm::MultiTree { k }]
     }
 
     /// Middle members of `region`.

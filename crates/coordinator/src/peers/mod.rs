@@ -12,6 +12,7 @@
 //! - [`select`] — parent selection: feasible → policy → history → nearest (C4, C6).
 //! - [`place`] — joins, leaves, re-homing orphans, pre-emption by a strong joiner (C6).
 //! - [`top`] — preferred nodes and waypoints (D1), the c-connected mesh and its push tree (D3).
+//! - [`top_algorithm`] — the top level floods, or runs a plain tree once calm (D6).
 //! - [`waypoints`] — waypoint relays only where a region has no preferred peer (D1).
 //! - [`middle`] — each region's cluster of high-capacity peers with k+n erasure-coded
 //!   substreams, n from its measured loss; the algorithm per level and region (D2, D5, D6).
@@ -27,6 +28,7 @@ pub mod place;
 pub mod rebuild;
 pub mod select;
 pub mod top;
+pub mod top_algorithm;
 pub mod waypoints;
 
 #[cfg(test)]

@@ -79,6 +79,8 @@ pub struct PeerStats {
     /// D3: top members that gave up bottom children so a promoted member could
     /// hang in the push tree.
     pub push_room_bumps: u64,
+    /// D6: times the calm top level switched from flooding to a plain tree.
+    pub top_tree_switches: u64,
 }
 
 /// Members with spare slots, most spare first.
@@ -126,6 +128,12 @@ pub struct PeerOverlay {
     pub(crate) lagging: BTreeMap<(NodeId, NodeId), u32>,
     /// Members blamed (history lowered) since the last review.
     pub(crate) blamed: BTreeSet<NodeId>,
+    /// D6: the top level runs its push tree alone (no lazy links); it has been
+    /// calm since `top_calm_since`; `top_disturbed` marks a change since the
+    /// last review ([`super::top_algorithm`]).
+    pub top_tree: bool,
+    pub(crate) top_calm_since: Timestamp,
+    pub(crate) top_disturbed: bool,
     /// Per region: the middle level's redundancy and measured loss (D5, D6).
     pub plans: BTreeMap<RegionId, RegionPlan>,
     /// Recovery substreams: top member → (middle member, recovery index).
@@ -163,6 +171,9 @@ impl PeerOverlay {
             stats: PeerStats::default(),
             lagging: BTreeMap::new(),
             blamed: BTreeSet::new(),
+            top_tree: false,
+            top_calm_since: now,
+            top_disturbed: false,
             plans: BTreeMap::new(),
             recovery_children: BTreeMap::new(),
             standby: BTreeMap::new(),

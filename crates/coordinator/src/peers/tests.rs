@@ -512,3 +512,67 @@ fn a_lazy_link_is_never_found_congested() {
     }
     assert_eq!(found, vec![(eager, child)], "only the push link");
 }
+
+#[test]
+fn a_calm_top_level_runs_a_plain_tree_and_floods_again_when_it_changes() {
+    use super::Algorithm;
+    let t0 = Timestamp::ZERO;
+    let t = |ms| t0.plus_millis(ms);
+    let mut o = overlay(t0);
+    let c = PeerConfig {
+        stable_ms: 0,
+        top_tree_after_ms: 10_000,
+        ..cfg()
+    };
+    join(&mut o, t0, 1, MemberKind::Origin, 20 * RATE);
+    for i in 0..6 {
+        o.join(
+            t0,
+            info(10 + i),
+            RegionId(0),
+            MemberKind::Peer,
+            6 * RATE,
+            &c,
+            &AllowAll,
+        );
+    }
+    let lazy_links =
+        |o: &PeerOverlay| -> usize { o.top_order.iter().map(|id| o.members[id].lazy.len()).sum() };
+    o.review_top_algorithm(t(1000), &c);
+    o.review_top(t(1000), &c, &AllowAll);
+    assert_eq!(o.top_order.len(), 7);
+    assert!(lazy_links(&o) > 0, "the mesh's lazy links");
+    o.take_dirty();
+    // The promotion disturbed the top level: calm from the next review on.
+    o.review_top_algorithm(t(2000), &c);
+    o.review_top_algorithm(t(11_000), &c);
+    assert!(!o.top_tree, "not calm for 10 s yet");
+    o.review_top_algorithm(t(12_000), &c);
+    assert!(o.top_tree);
+    assert_eq!(lazy_links(&o), 0, "the push tree alone");
+    assert_eq!(o.algorithms(RegionId(0), &c)[0], Algorithm::Tree);
+    assert_eq!(o.stats.top_tree_switches, 1);
+    assert!(
+        !o.take_dirty().is_empty(),
+        "members are told to drop their lazy links"
+    );
+    o.check().unwrap();
+    // A top member leaves: the tree is rebuilt with the mesh's lazy links.
+    o.remove(o.top_order[2], &c, &AllowAll);
+    assert!(!o.top_tree);
+    assert!(lazy_links(&o) > 0);
+    assert_eq!(
+        o.algorithms(RegionId(0), &c)[0],
+        Algorithm::Flood { c: c.mesh_c }
+    );
+    o.review_top_algorithm(t(13_000), &c);
+    o.review_top_algorithm(t(22_000), &c);
+    assert!(!o.top_tree, "calm again only 10 s after the change");
+    o.review_top_algorithm(t(23_000), &c);
+    assert!(o.top_tree);
+    // Off by default: it always floods.
+    let mut o2 = overlay(t0);
+    join(&mut o2, t0, 1, MemberKind::Origin, 20 * RATE);
+    o2.review_top_algorithm(t(1_000_000), &cfg());
+    assert!(!o2.top_tree);
+}

@@ -188,6 +188,7 @@ impl PeerOverlay {
     /// Rebuilds the mesh and its push tree over the current top members; returns
     /// top members left without a push parent (no capacity).
     pub(crate) fn rebuild_top(&mut self, c: usize) -> Vec<NodeId> {
+        self.top_changed();
         // Origin first, then waypoints, then peers (each by id): the ring keeps the
         // strongest next to the origin.
         let mut order: Vec<NodeId> = self

@@ -103,6 +103,8 @@ pub struct PeersSpec {
     #[serde(default)]
     pub full_recompute_ms: Option<u64>,
     #[serde(default)]
+    pub top_tree_after_ms: Option<u64>,
+    #[serde(default)]
     pub repair_link: Option<bool>,
     #[serde(default)]
     pub uplink_headroom: Option<f64>,
@@ -515,6 +517,7 @@ impl Scenario {
             full_threshold: p.full_threshold.unwrap_or(d.full_threshold),
             pending_grace_ms: p.pending_grace_ms.unwrap_or(d.pending_grace_ms),
             full_recompute_ms: p.full_recompute_ms.unwrap_or(d.full_recompute_ms),
+            top_tree_after_ms: p.top_tree_after_ms.unwrap_or(d.top_tree_after_ms),
             repair_link: p.repair_link.unwrap_or(d.repair_link),
             uplink_headroom: p.uplink_headroom.unwrap_or(d.uplink_headroom),
             top_repair_share: p.top_repair_share.unwrap_or(d.top_repair_share),

@@ -31,6 +31,10 @@ pub struct Args {
     /// Peer overlay: c of the top level's c-connected mesh.
     #[arg(long, default_value_t = 3, value_name = "C")]
     pub peer_mesh_c: u8,
+    /// Peer overlay: once the top level has been calm this long, it runs its
+    /// push tree alone, without lazy links (0: it always floods).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub top_tree_after_ms: u64,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -45,6 +49,7 @@ pub async fn run(a: Args) -> Result<()> {
     config.peers.substreams = a.peer_substreams;
     config.peers.stream_rate_kbps = a.stream_kbps;
     config.peers.mesh_c = a.peer_mesh_c;
+    config.peers.top_tree_after_ms = a.top_tree_after_ms;
     let h = spawn_coordinator(CoordinatorRuntime {
         listen: a.listen,
         cluster_key: a.cluster.key()?,
