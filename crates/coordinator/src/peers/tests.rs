@@ -43,6 +43,42 @@ fn join(o: &mut PeerOverlay, now: Timestamp, id: u32, kind: MemberKind, uplink: 
     o.join(now, info(id), RegionId(0), kind, uplink, &cfg(), &AllowAll);
 }
 
+/// An overlay whose origin (node 1) has `uplink`, under `c`.
+fn with_origin(t0: Timestamp, c: &PeerConfig, uplink: u64) -> PeerOverlay {
+    let mut o = overlay(t0);
+    o.join(
+        t0,
+        info(1),
+        RegionId(0),
+        MemberKind::Origin,
+        uplink,
+        c,
+        &AllowAll,
+    );
+    o
+}
+
+/// Peers `ids`, each with `uplink`, joining at `now` under `c`.
+fn join_peers(
+    o: &mut PeerOverlay,
+    now: Timestamp,
+    c: &PeerConfig,
+    ids: std::ops::Range<u32>,
+    uplink: u64,
+) {
+    for id in ids {
+        o.join(
+            now,
+            info(id),
+            RegionId(0),
+            MemberKind::Peer,
+            uplink,
+            c,
+            &AllowAll,
+        );
+    }
+}
+
 fn report(node: u32, parents: &[(u32, Option<u64>)], children: &[(u32, Option<u64>)]) -> Heartbeat {
     let link = |(p, s): &(u32, Option<u64>)| LinkReport {
         peer: NodeId(*p),
@@ -297,32 +333,13 @@ fn a_parent_blamed_by_many_children_at_once_loses_one_mark_per_review() {
 #[test]
 fn the_push_tree_keeps_its_links_when_the_top_level_changes() {
     let t0 = Timestamp::ZERO;
-    let mut o = overlay(t0);
     let c = PeerConfig {
         stable_ms: 0,
         top_per_region: 20,
         ..cfg()
     };
-    o.join(
-        t0,
-        info(1),
-        RegionId(0),
-        MemberKind::Origin,
-        40 * RATE,
-        &c,
-        &AllowAll,
-    );
-    for i in 0..12u32 {
-        o.join(
-            t0,
-            info(10 + i),
-            RegionId(0),
-            MemberKind::Peer,
-            6 * RATE,
-            &c,
-            &AllowAll,
-        );
-    }
+    let mut o = with_origin(t0, &c, 40 * RATE);
+    join_peers(&mut o, t0, &c, 10..22, 6 * RATE);
     for i in 0..30u32 {
         o.join(
             t0,
@@ -402,48 +419,24 @@ fn push_depth(o: &PeerOverlay, mut id: NodeId) -> Option<usize> {
 #[test]
 fn members_promoted_together_hang_shallow_when_the_top_is_full_of_bottom_children() {
     let t0 = Timestamp::ZERO;
-    let mut o = overlay(t0);
     let c = PeerConfig {
         stable_ms: 0,
         top_per_region: 20,
         ..cfg()
     };
-    let join_peer = |o: &mut PeerOverlay, id: u32, up: u64| {
-        o.join(
-            t0,
-            info(id),
-            RegionId(0),
-            MemberKind::Peer,
-            up,
-            &c,
-            &AllowAll,
-        );
-    };
-    o.join(
-        t0,
-        info(1),
-        RegionId(0),
-        MemberKind::Origin,
-        2 * RATE,
-        &c,
-        &AllowAll,
-    );
-    for i in 0..4 {
-        join_peer(&mut o, 10 + i, 6 * RATE);
-    }
+    let mut o = with_origin(t0, &c, 2 * RATE);
+    join_peers(&mut o, t0, &c, 10..14, 6 * RATE);
     o.review_top(t0.plus_millis(1000), &c, &AllowAll);
     assert_eq!(o.top_order.len(), 5);
     // Peers that upload nothing take every free slot of the top level.
     let mut id = 100;
     while o.top_order.iter().any(|t| o.members[t].spare() > 0) {
-        join_peer(&mut o, id, RATE / 8);
+        join_peers(&mut o, t0, &c, id..id + 1, RATE / 8);
         id += 1;
     }
     // Six strong peers become preferred at once: none of the old top members
     // has room for a push child.
-    for i in 0..6 {
-        join_peer(&mut o, 20 + i, 6 * RATE);
-    }
+    join_peers(&mut o, t0, &c, 20..26, 6 * RATE);
     assert!(o.review_top(t0.plus_millis(2000), &c, &AllowAll));
     assert_eq!(o.top_order.len(), 11);
     let depths: Vec<(NodeId, Option<usize>)> = o
@@ -474,17 +467,7 @@ fn a_lazy_link_is_never_found_congested() {
         ..cfg()
     };
     join(&mut o, t0, 1, MemberKind::Origin, 20 * RATE);
-    for i in 0..4 {
-        o.join(
-            t0,
-            info(10 + i),
-            RegionId(0),
-            MemberKind::Peer,
-            6 * RATE,
-            &c,
-            &AllowAll,
-        );
-    }
+    join_peers(&mut o, t0, &c, 10..14, 6 * RATE);
     o.review_top(t0.plus_millis(1000), &c, &AllowAll);
     let (child, lazy) = o
         .top_order
@@ -525,17 +508,7 @@ fn a_calm_top_level_runs_a_plain_tree_and_floods_again_when_it_changes() {
         ..cfg()
     };
     join(&mut o, t0, 1, MemberKind::Origin, 20 * RATE);
-    for i in 0..6 {
-        o.join(
-            t0,
-            info(10 + i),
-            RegionId(0),
-            MemberKind::Peer,
-            6 * RATE,
-            &c,
-            &AllowAll,
-        );
-    }
+    join_peers(&mut o, t0, &c, 10..16, 6 * RATE);
     let lazy_links =
         |o: &PeerOverlay| -> usize { o.top_order.iter().map(|id| o.members[id].lazy.len()).sum() };
     o.review_top_algorithm(t(1000), &c);
