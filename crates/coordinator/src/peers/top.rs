@@ -3,10 +3,11 @@
 //! `stable_ms`, no bad history — at most `top_per_region` per region, re-evaluated
 //! every `top_review_ms`. They hold the whole stream on a c-connected mesh (a
 //! Harary graph: survives c−1 simultaneous failures): blocks are pushed down a
-//! tree of the mesh (breadth-first from the origin, each child booking k slots of
-//! its parent), and every other mesh edge is a lazy link that announces what it
-//! has and answers what is missing — flooding with duplicate elimination, where a
-//! block crosses each node about once until the tree breaks.
+//! shallow push tree (each member under the shallowest member fed from the origin
+//! with room, each child booking k slots of its parent), and every mesh edge that
+//! is not a push link is a lazy link that announces what it has and answers what
+//! is missing — flooding with duplicate elimination, where a block crosses each
+//! node about once until the tree breaks.
 
 use super::overlay::{MemberKind, PeerOverlay};
 use crate::config::PeerConfig;
@@ -225,7 +226,7 @@ impl PeerOverlay {
         // Sticky push tree: a member keeps its push parent while that parent is
         // still on the top level with room (re-linking costs a LOGIN and a
         // backlog per member; a new mesh must not move everyone at once). A
-        // member waits for its old parent to be placed before the mesh takes it.
+        // member waits for its old parent to be placed before another takes it.
         let mut old_kids: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
         for (v, p) in &old_eager {
             old_kids.entry(*p).or_default().push(*v);
