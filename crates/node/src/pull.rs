@@ -48,16 +48,14 @@ impl Pull {
     /// Who is asked for `seq` on its `tries`-th ask: the holders of it in turn
     /// (`by`, who announced the newest ripe seq, when none is known to).
     fn holder(&self, seq: u64, tries: u32, by: NodeId) -> NodeId {
-        let holders: Vec<NodeId> = self
-            .announced
-            .iter()
-            .filter(|(_, h)| **h >= seq)
-            .map(|(id, _)| *id)
-            .collect();
-        if holders.is_empty() {
-            return by;
+        let holders = || self.announced.iter().filter(|(_, h)| **h >= seq);
+        match holders().count() {
+            0 => by,
+            n => {
+                let pick = (seq as usize).wrapping_add(tries as usize) % n;
+                holders().nth(pick).map_or(by, |(id, _)| *id)
+            }
         }
-        holders[(seq as usize).wrapping_add(tries as usize) % holders.len()]
     }
 
     /// The highest seq announced at least `delay_us` ago, and who announced it;

@@ -212,15 +212,7 @@ impl Coordinator {
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
-            let pending: Vec<NodeId> = o.pending.iter().copied().collect();
-            for p in pending {
-                o.place(p, false, &pc, &AllowAll);
-            }
-            o.pending_since = match (o.pending.is_empty(), o.pending_since) {
-                (true, _) => None,
-                (false, None) => Some(now),
-                (false, since) => since,
-            };
+            o.retry_pending(now, &pc, &AllowAll);
             let review = now.saturating_since(o.last_top_review) >= pc.top_review_ms.max(1) * 1000;
             if review {
                 // D1: promote and demote in place (a partial recomputation).

@@ -58,6 +58,25 @@ impl PeerOverlay {
         self.place(id, strong, cfg, policy)
     }
 
+    /// Members waiting for a parent try again; the wait is timed from when
+    /// `pending` last stopped being empty (C7's grace, [`Self::due_for_full`]).
+    pub(crate) fn retry_pending(
+        &mut self,
+        now: Timestamp,
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+    ) {
+        let pending: Vec<NodeId> = self.pending.iter().copied().collect();
+        for p in pending {
+            self.place(p, false, cfg, policy);
+        }
+        self.pending_since = match self.pending_since {
+            _ if self.pending.is_empty() => None,
+            None => Some(now),
+            since => since,
+        };
+    }
+
     /// Gives `id` a parent in every tree it lacks one; true when it has all.
     pub(crate) fn place(
         &mut self,

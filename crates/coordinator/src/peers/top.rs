@@ -214,7 +214,7 @@ impl PeerOverlay {
         for (p, kids) in old {
             self.update(p, |m| m.used = m.used.saturating_sub(kids.len() as u32 * k));
         }
-        let roots: Vec<NodeId> = order
+        let roots: BTreeSet<NodeId> = order
             .iter()
             .copied()
             .filter(|id| self.members[id].kind == MemberKind::Origin)
@@ -252,8 +252,8 @@ impl PeerOverlay {
                 break;
             };
             let host = self
-                .push_host(&order, &eager, |m| m.spare() >= k)
-                .or_else(|| self.make_push_room(&order, &eager));
+                .push_host(&order, &eager, &roots, |m| m.spare() >= k)
+                .or_else(|| self.make_push_room(&order, &eager, &roots));
             match host {
                 Some(u) => self.adopt(u, v, &old_kids, &mut eager),
                 None => {
@@ -283,25 +283,32 @@ impl PeerOverlay {
         unplaced
     }
 
-    /// The shallowest placed member fed from a root that `fits`.
+    /// The shallowest placed member fed from one of `roots` that `fits`.
     fn push_host(
         &self,
         order: &[NodeId],
         eager: &BTreeMap<NodeId, Option<NodeId>>,
+        roots: &BTreeSet<NodeId>,
         fits: impl Fn(&super::overlay::Member) -> bool,
     ) -> Option<NodeId> {
-        let roots: BTreeSet<NodeId> = eager
-            .iter()
-            .filter(|(id, p)| p.is_none() && self.members[*id].kind == MemberKind::Origin)
-            .map(|(id, _)| *id)
-            .collect();
         order
             .iter()
             .copied()
             .filter(|u| eager.contains_key(u) && fits(&self.members[u]))
-            .filter_map(|u| Some((push_depth(eager, &roots, u)?, u)))
+            .filter_map(|u| Some((push_depth(eager, roots, u)?, u)))
             .min_by_key(|(d, u)| (*d, std::cmp::Reverse(self.members[u].spare()), *u))
             .map(|(_, u)| u)
+    }
+
+    /// `u`'s children in the bottom trees, with the tree of each.
+    fn bottom_children(&self, u: NodeId) -> impl Iterator<Item = (NodeId, u8)> + '_ {
+        (0..self.k).flat_map(move |t| {
+            self.children[usize::from(t)]
+                .get(&u)
+                .into_iter()
+                .flatten()
+                .map(move |c| (*c, t))
+        })
     }
 
     /// No member fed from a root has room for a push child: the shallowest one
@@ -312,28 +319,15 @@ impl PeerOverlay {
         &mut self,
         order: &[NodeId],
         eager: &BTreeMap<NodeId, Option<NodeId>>,
+        roots: &BTreeSet<NodeId>,
     ) -> Option<NodeId> {
         let k = u32::from(self.k);
-        let bottom_kids = |o: &Self, u: NodeId| -> Vec<(NodeId, u8)> {
-            (0..o.k)
-                .flat_map(|t| {
-                    o.children[usize::from(t)]
-                        .get(&u)
-                        .into_iter()
-                        .flatten()
-                        .map(move |c| (*c, t))
-                })
-                .collect()
-        };
-        let host = self.push_host(order, eager, |m| {
-            m.spare() + bottom_kids(self, m.info.id).len() as u32 >= k
+        let host = self.push_host(order, eager, roots, |m| {
+            m.spare() + self.bottom_children(m.info.id).count() as u32 >= k
         })?;
         let need = k - self.members[&host].spare().min(k);
-        for (c, t) in bottom_kids(self, host)
-            .into_iter()
-            .rev()
-            .take(need as usize)
-        {
+        let bumped: Vec<(NodeId, u8)> = self.bottom_children(host).collect();
+        for (c, t) in bumped.into_iter().rev().take(need as usize) {
             self.detach(c, t);
             self.pending.insert(c);
         }
