@@ -6,9 +6,7 @@ use crate::event::CoordEvent;
 use crate::manager::ChannelManager;
 use crate::registry::Registry;
 use std::collections::{BTreeMap, VecDeque};
-use tiercast_proto::{
-    ChannelDesc, ChannelId, DenyReason, Message, NodeId, NodeRole, Register, Timestamp,
-};
+use tiercast_proto::{ChannelId, DenyReason, Message, NodeId, NodeRole, Register, Timestamp};
 
 /// A message to send, addressed by node id.
 #[derive(Clone, Debug)]
@@ -32,7 +30,7 @@ pub struct Coordinator {
     pub(crate) registry: Registry,
     pub(crate) channels: BTreeMap<ChannelId, ChannelManager>,
     pub(crate) names: BTreeMap<String, ChannelId>,
-    next_channel: u32,
+    pub(crate) next_channel: u32,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<CoordEvent>,
     next_check: Timestamp,
@@ -115,7 +113,8 @@ impl Coordinator {
             Message::Announce {
                 channel_name,
                 public_key,
-            } => self.on_announce(now, from, channel_name, public_key),
+                channel,
+            } => self.on_announce(now, from, channel_name, public_key, channel),
             Message::Heartbeat(hb) => {
                 self.forecast_heartbeat(from, &hb);
                 if !self.peers.is_empty() {
@@ -171,13 +170,7 @@ impl Coordinator {
     }
 
     fn on_register(&mut self, now: Timestamp, from: NodeId, reg: Register) {
-        if self.registry.is_alive(from) {
-            self.send(
-                from,
-                Message::RegisterDenied {
-                    reason: DenyReason::DuplicateId,
-                },
-            );
+        if self.registry.is_alive(from) && !self.reregister(now, from, reg.incarnation) {
             return;
         }
         if self.registry.len() >= self.cfg.max_nodes && self.registry.get(from).is_none() {
@@ -218,54 +211,6 @@ impl Coordinator {
                 self.ensure_chain(now, c);
             }
         }
-    }
-
-    fn on_announce(&mut self, now: Timestamp, from: NodeId, name: String, public_key: [u8; 32]) {
-        if self.registry.get(from).map(|r| r.role) != Some(NodeRole::Origin) {
-            self.invalid(from, "announce", "only an origin announces channels");
-            return;
-        }
-        if !tiercast_proto::ids::valid_channel_name(&name) {
-            self.invalid(
-                from,
-                "announce",
-                "channel name must be 1-64 chars of A-Za-z0-9_-",
-            );
-            return;
-        }
-        let id = match self.names.get(&name) {
-            Some(id) => {
-                // The origin came back (or re-announced): it takes over the channel.
-                let m = self.channels.get_mut(id).expect("names and channels agree");
-                m.origin = from;
-                m.desc.public_key = public_key;
-                *id
-            }
-            None => {
-                if self.channels.len() >= self.cfg.max_channels {
-                    self.invalid(from, "announce", "channel limit reached");
-                    return;
-                }
-                let id = ChannelId(self.next_channel);
-                self.next_channel += 1;
-                let desc = ChannelDesc {
-                    id,
-                    name: name.clone(),
-                    public_key,
-                };
-                self.channels.insert(id, ChannelManager::new(desc, from));
-                self.names.insert(name.clone(), id);
-                self.events.push_back(CoordEvent::ChannelStarted {
-                    channel: id,
-                    name,
-                    origin: from,
-                });
-                id
-            }
-        };
-        let desc = self.channels[&id].desc.clone();
-        self.send(from, Message::Announced { channel: desc });
-        self.ensure_chain(now, id);
     }
 
     fn is_peer(&self, id: NodeId) -> bool {

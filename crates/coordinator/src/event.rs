@@ -14,6 +14,20 @@ pub enum CoordEvent {
         name: String,
         origin: NodeId,
     },
+    /// Another origin took the channel over (the old one restarted or is gone);
+    /// `key_changed`: the nodes carrying it were sent the new key.
+    OriginReplaced {
+        channel: ChannelId,
+        old: NodeId,
+        new: NodeId,
+        key_changed: bool,
+    },
+    /// A second origin for a live channel was refused.
+    AnnounceDenied {
+        channel_name: String,
+        from: NodeId,
+        reason: DenyReason,
+    },
     Activated {
         channel: ChannelId,
         node: NodeId,

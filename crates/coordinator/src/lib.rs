@@ -19,10 +19,12 @@
 //! - [`peers`] — the peer overlay: three levels, multi-tree, mesh, reassignment (D1-D6, C2, C4, C6, C7).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
+//! - [`announce`] — channel announcement, origin identity and takeover, re-registration (X1, X3, D7).
 //! - [`coordinator`] — the machine and its verbs.
 //! - [`event`] — everything it decides, for logs and the dashboard.
 
 pub mod activation;
+pub mod announce;
 pub mod config;
 pub mod consolidate;
 pub mod coordinator;

@@ -17,6 +17,11 @@ impl Coordinator {
             self.invalid(from, "heartbeat", "node not registered");
             return;
         }
+        for c in &hb.channels {
+            if let (Some(m), Some(last)) = (self.channels.get_mut(&c.channel), c.last_seq) {
+                m.highest_seq = Some(m.highest_seq.map_or(last, |h| h.max(last)));
+            }
+        }
         self.registry.heard(now, hb);
         self.stats.heartbeats += 1;
     }

@@ -38,6 +38,9 @@ pub struct ChannelManager {
     /// Per tier: arrival rate and server farms (V6).
     pub farms: BTreeMap<Tier, crate::farm::TierFarms>,
     next_order: u64,
+    /// The highest block seq any node reported holding (heartbeats): a restarted
+    /// origin cuts above it (D7).
+    pub highest_seq: Option<u64>,
 }
 
 impl ChannelManager {
@@ -50,6 +53,7 @@ impl ChannelManager {
             relay_children: BTreeMap::new(),
             farms: BTreeMap::new(),
             next_order: 0,
+            highest_seq: None,
         }
     }
 

@@ -28,6 +28,8 @@ pub struct NodeRecord {
     /// Viewers sent here since the last report.
     pub pending: u32,
     pub last_heartbeat: Option<Heartbeat>,
+    /// The process start it registered from (see `Register::incarnation`).
+    pub incarnation: u64,
 }
 
 impl NodeRecord {
@@ -120,6 +122,7 @@ impl Registry {
                 reported_load: 0,
                 pending: 0,
                 last_heartbeat: None,
+                incarnation: reg.incarnation,
             },
         );
     }

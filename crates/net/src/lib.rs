@@ -9,6 +9,7 @@
 //! - [`node_driver`] — runs a `Node` machine: links, viewer HTTP, timers, commands.
 //! - [`coordinator_driver`] — runs the `Coordinator` machine: links, HTTP API, timers.
 //! - [`origin`] — ingest → cut → sign → the origin node (X1, X3).
+//! - [`origin_state`] — the origin's key and next seq, kept across restarts (X1, X3, D7).
 //! - [`uplink`] — the uplink cap: a token bucket over per-child queues (C4).
 
 pub mod clock;
@@ -20,4 +21,5 @@ pub mod ingest;
 pub mod link;
 pub mod node_driver;
 pub mod origin;
+pub mod origin_state;
 pub mod uplink;

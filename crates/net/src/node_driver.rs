@@ -11,6 +11,7 @@
 //! - `snapshot` — [`NodeSnapshot`], also served as `GET /status`.
 
 mod local;
+mod log_limit;
 mod snapshot;
 
 pub use snapshot::{ChannelSnapshot, NodeSnapshot};
@@ -139,6 +140,10 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
     links.set_address(COORDINATOR_ID, rt.coordinator.addr);
     let addr = links.local_addr();
     rt.node.addr = addr.to_string();
+    if rt.node.incarnation == 0 {
+        // One per process start: the coordinator tells a restart from a retry.
+        rt.node.incarnation = rand::random::<u64>().max(1);
+    }
 
     let mut viewer_rx = None;
     let viewer_stats = Arc::new(ViewerServerStats::default());
@@ -193,6 +198,7 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         notices: notices.clone(),
         viewer_stats,
         send_errors: 0,
+        rejected_log: log_limit::LogLimit::default(),
     };
     let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx));
     info!(node = %id, %addr, http = ?http_addr, "node started");
@@ -220,6 +226,8 @@ struct Driver {
     notices: broadcast::Sender<Notice>,
     viewer_stats: Arc<ViewerServerStats>,
     send_errors: u64,
+    /// "block rejected" warnings, at most one a second per channel.
+    rejected_log: log_limit::LogLimit,
 }
 
 impl Driver {
@@ -450,7 +458,12 @@ impl Driver {
                     from,
                     reason,
                 } => {
-                    warn!(node = %self.node.id(), %channel, %from, reason, "block rejected")
+                    if let Some(suppressed) =
+                        self.rejected_log.allow(*channel, std::time::Instant::now())
+                    {
+                        warn!(node = %self.node.id(), %channel, %from, reason, suppressed,
+                              "block rejected (at most one line a second; all are counted)")
+                    }
                 }
                 Event::Deactivated { channel } => {
                     self.local.deactivated(*channel);

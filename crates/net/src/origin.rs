@@ -1,12 +1,19 @@
-//! The origin role (X1, X3): an ingest (UDP, TCP or HTTP push of MPEG-TS, or the
-//! built-in test source) feeds a block cutter; each cut block gets the channel's
-//! next seq and the wall-clock time, is signed with the origin key, and enters the
-//! origin node, which serves tier 1.
+//! The origin role (X1, X3, D7): an ingest (UDP, TCP or HTTP push of MPEG-TS, or
+//! the built-in test source) feeds a block cutter; each cut block gets the
+//! channel's next seq and the wall-clock time, is signed with the origin key, and
+//! enters the origin node, which serves tier 1.
+//!
+//! Start-up order: the ingest is bound first, so an origin that cannot take its
+//! input never touches the channel; then the channel is announced (a refusal —
+//! another live origin with another key — is an error). The first seq is the
+//! greater of the one kept in the data directory (`origin_state`) and the one the
+//! coordinator gives (one above the highest any node reported).
 
 use crate::clock::wall_micros;
 use crate::error::DriverError;
 use crate::ingest::{start_ingest, IngestHandle, IngestListen};
 use crate::node_driver::{spawn_node, NodeCommand, NodeHandle, NodeRuntime};
+use crate::origin_state::SeqStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +37,8 @@ pub struct OriginRuntime {
     pub channel: String,
     pub source: OriginSource,
     pub key: OriginKey,
+    /// Where the next seq is kept across restarts (None: in memory, from 0).
+    pub seq: Option<SeqStore>,
     /// How long to wait for the coordinator to acknowledge the channel.
     pub announce_timeout: Duration,
     /// A partial block is cut after this long without a cut (low bitrates, UDP).
@@ -64,6 +73,19 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
             rt.channel
         )));
     }
+    let (tx, rx) = mpsc::channel::<CutBlock>(256);
+    let cutter = rt.cutter;
+    // The ingest first: an origin that cannot take its input never announces.
+    let (ingest, ingest_addr, source) = match rt.source {
+        OriginSource::Listen(listen) => {
+            let h = start_ingest(listen, cutter, tx, rt.flush_after_ms)
+                .await
+                .map_err(|e| DriverError::Config(format!("cannot start ingest: {e}")))?;
+            let addr = h.local_addr;
+            (Some(h), Some(addr), None)
+        }
+        OriginSource::TestSource { kbps } => (None, None, Some((kbps, tx))),
+    };
     let node = spawn_node(rt.node).await?;
     let mut notices = node.subscribe();
     node.command(NodeCommand::Announce {
@@ -74,52 +96,62 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
     let wait = async {
         loop {
             match notices.recv().await {
-                Ok(n) => {
-                    if let Event::ChannelReady(desc) = n.event {
-                        return Some(desc);
+                Ok(n) => match n.event {
+                    Event::ChannelReady { desc, next_seq } => return Ok((desc, next_seq)),
+                    Event::AnnounceDenied {
+                        channel_name,
+                        reason,
+                    } => {
+                        return Err(DriverError::Config(format!(
+                            "the coordinator refused channel '{channel_name}': {reason}"
+                        )))
                     }
-                }
+                    _ => {}
+                },
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return None,
+                Err(_) => return Err(DriverError::Stopped),
             }
         }
     };
-    let desc = tokio::time::timeout(rt.announce_timeout, wait)
+    let announced = tokio::time::timeout(rt.announce_timeout, wait)
         .await
         .map_err(|_| {
             DriverError::Config("the coordinator did not acknowledge the channel in time".into())
-        })?
-        .ok_or(DriverError::Stopped)?;
-    info!(channel = %desc.name, id = %desc.id, "channel announced");
-
-    let (tx, rx) = mpsc::channel::<CutBlock>(256);
-    let cutter = rt.cutter;
-    let (ingest, ingest_addr, source_task) = match rt.source {
-        OriginSource::Listen(listen) => {
-            let h = start_ingest(listen, cutter, tx, rt.flush_after_ms)
-                .await
-                .map_err(|e| DriverError::Config(format!("cannot start ingest: {e}")))?;
-            let addr = h.local_addr;
-            (Some(h), Some(addr), None)
+        })
+        .and_then(|r| r);
+    let (desc, next_seq) = match announced {
+        Ok(x) => x,
+        Err(e) => {
+            node.shutdown().await;
+            return Err(e);
         }
-        OriginSource::TestSource { kbps } => (
-            None,
-            None,
-            Some(tokio::spawn(run_test_source(
-                kbps,
-                cutter,
-                tx,
-                rt.flush_after_ms,
-            ))),
-        ),
     };
+    let mut store = rt.seq;
+    let first_seq = match &mut store {
+        Some(s) => {
+            s.raise_to(next_seq)
+                .map_err(|e| DriverError::Config(format!("cannot keep the seq: {e}")))?;
+            s.next()
+        }
+        None => next_seq,
+    };
+    info!(channel = %desc.name, id = %desc.id, first_seq, "channel announced");
+    let source_task =
+        source.map(|(kbps, tx)| tokio::spawn(run_test_source(kbps, cutter, tx, rt.flush_after_ms)));
     let commands = node_commands(&node);
     let key = Arc::new(rt.key);
     let channel = desc.id;
     let pump = tokio::spawn(async move {
         let mut rx = rx;
-        let mut seq = 0u64;
+        let mut seq = first_seq;
+        let mut store = store;
         while let Some(cut) = rx.recv().await {
+            if let Some(s) = &mut store {
+                if let Err(e) = s.advance() {
+                    // Streaming goes on; a restart may then reuse a few seqs.
+                    warn!(error = %e, "cannot record the origin's seq");
+                }
+            }
             let mut block = Block::new(
                 channel,
                 seq,

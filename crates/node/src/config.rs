@@ -51,6 +51,9 @@ pub struct NodeConfig {
     pub repair_share: f64,
     /// Most channels one node carries at once.
     pub max_channels: usize,
+    /// Drawn by the driver at every process start (0 in the simulator): tells the
+    /// coordinator a restarted node from a retried registration.
+    pub incarnation: u64,
     /// Where this node can be reached (advertised at registration).
     pub addr: String,
     pub http_addr: String,
@@ -78,6 +81,7 @@ impl Default for NodeConfig {
             pull_delay_ms: 1000,
             uplink_kbps: 0,
             repair_share: 0.2,
+            incarnation: 0,
             max_channels: 64,
             addr: String::new(),
             http_addr: String::new(),

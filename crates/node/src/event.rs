@@ -7,8 +7,21 @@ use tiercast_proto::{Block, ChannelDesc, ChannelId, DenyReason, NodeId, PeerInfo
 pub enum Event {
     Registered,
     RegisterDenied(DenyReason),
-    /// The origin's channel was announced and is ready for ingest.
-    ChannelReady(ChannelDesc),
+    /// The origin's channel was announced and is ready for ingest: cut from
+    /// `next_seq` on (at least).
+    ChannelReady {
+        desc: ChannelDesc,
+        next_seq: u64,
+    },
+    /// The coordinator refused the origin's channel.
+    AnnounceDenied {
+        channel_name: String,
+        reason: DenyReason,
+    },
+    /// The coordinator gave a new origin key for a channel this node carries.
+    ChannelKeyChanged {
+        channel: ChannelId,
+    },
     Activated {
         channel: ChannelId,
         tier: Tier,

@@ -20,11 +20,13 @@
 //! - [`middle`] — middle level: erasure-coded k+n substreams, recovery shards sent to
 //!   coded children, groups rebuilt from any k, loss measured for n (D5).
 //! - [`watch`] — a protocol viewer asking the coordinator where to watch (V2).
+//! - [`channel_key`] — the origin key a channel's blocks verify against, as the coordinator gives it (X3, D7).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
 
 pub mod buffer;
 pub mod channel;
+pub mod channel_key;
 pub mod children;
 pub mod config;
 pub mod event;

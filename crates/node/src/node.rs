@@ -51,7 +51,8 @@ pub struct Node {
     pub(crate) repair_tokens: (f64, Timestamp),
     pub(crate) heartbeat_seq: u64,
     pub(crate) next_viewer: u64,
-    /// Origin: channels announced but not yet acknowledged (sent again on registration).
+    /// Origin: every channel it serves, with its key (announced again at every
+    /// registration: after the coordinator restarted or presumed it dead, D7).
     pub(crate) announcing: BTreeMap<String, [u8; 32]>,
     /// Protocol viewer: channels asked of the coordinator, with a retry time.
     pub(crate) watches: BTreeMap<String, Option<Timestamp>>,
@@ -95,6 +96,7 @@ impl Node {
             addr: self.cfg.addr.clone(),
             http_addr: self.cfg.http_addr.clone(),
             uplink_kbps: self.cfg.uplink_kbps,
+            incarnation: self.cfg.incarnation,
         };
         self.send(COORDINATOR_ID, Message::Register(reg));
     }
@@ -134,6 +136,14 @@ impl Node {
 
     pub fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
         let from_coordinator = from == COORDINATOR_ID;
+        if from_coordinator {
+            if let Message::Activate { channel, .. }
+            | Message::PeerAssign { channel, .. }
+            | Message::WatchAt { channel, .. } = &msg
+            {
+                self.learn_desc(channel);
+            }
+        }
         match msg {
             Message::Block(block) => self.on_block(now, from, block),
             shard @ Message::Shard { .. } => self.on_shard(now, from, shard),
@@ -153,37 +163,33 @@ impl Node {
                 self.on_login_denied(now, from, channel, reason)
             }
             Message::Redirect { channel, to } => self.on_redirect(now, from, channel, to),
-            Message::Registered { .. } if from_coordinator => {
-                self.registered = true;
-                self.events.push_back(Event::Registered);
-                // What was asked before the coordinator knew us is sent now.
-                let pending: Vec<(String, [u8; 32])> = self
-                    .announcing
-                    .iter()
-                    .map(|(n, k)| (n.clone(), *k))
-                    .collect();
-                for (name, key) in pending {
-                    self.send(
-                        COORDINATOR_ID,
-                        Message::Announce {
-                            channel_name: name,
-                            public_key: key,
-                        },
-                    );
-                }
-                let watches: Vec<String> = self.watches.keys().cloned().collect();
-                for name in watches {
-                    self.watch(now, &name);
-                }
-            }
+            Message::Registered { .. } if from_coordinator => self.on_registered(now),
             Message::RegisterDenied { reason } if from_coordinator => {
-                if reason == tiercast_proto::DenyReason::NotRegistered {
-                    // Register again at the next heartbeat tick; what we carry stays.
+                if reason == tiercast_proto::DenyReason::NotRegistered && self.registered {
+                    // The coordinator restarted or presumed us dead: register again
+                    // at once (later denials wait for the heartbeat tick); what we
+                    // carry stays.
                     self.registered = false;
+                    self.send_register();
                 }
                 self.events.push_back(Event::RegisterDenied(reason));
             }
-            Message::Announced { channel } if from_coordinator => self.on_announced(channel),
+            Message::ChannelUpdate { channel } if from_coordinator => {
+                self.on_channel_update(channel)
+            }
+            Message::AnnounceDenied {
+                channel_name,
+                reason,
+            } if from_coordinator => {
+                self.announcing.remove(&channel_name);
+                self.events.push_back(Event::AnnounceDenied {
+                    channel_name,
+                    reason,
+                });
+            }
+            Message::Announced { channel, next_seq } if from_coordinator => {
+                self.on_announced(channel, next_seq)
+            }
             Message::Activate {
                 channel,
                 tier,
@@ -266,26 +272,67 @@ impl Node {
             // Sent once the coordinator knows us (see `Registered`).
             return;
         }
+        self.send_announce(channel_name, public_key);
+    }
+
+    fn send_announce(&mut self, channel_name: &str, public_key: [u8; 32]) {
+        let channel = self.names.get(channel_name).copied();
         self.send(
             COORDINATOR_ID,
             Message::Announce {
                 channel_name: channel_name.to_string(),
                 public_key,
+                channel,
             },
         );
     }
 
-    pub(crate) fn on_announced(&mut self, desc: ChannelDesc) {
-        if self.cfg.role != NodeRole::Origin {
-            self.invalid(COORDINATOR_ID, "announced", "only an origin announces");
+    fn on_registered(&mut self, now: Timestamp) {
+        self.registered = true;
+        self.events.push_back(Event::Registered);
+        // Every channel this origin serves is announced again (a restarted
+        // coordinator knows none of them; D7), with the id it already has.
+        let channels: Vec<(String, [u8; 32])> = self
+            .announcing
+            .iter()
+            .map(|(n, k)| (n.clone(), *k))
+            .collect();
+        for (name, key) in channels {
+            self.send_announce(&name, key);
+        }
+        let watches: Vec<String> = self.watches.keys().cloned().collect();
+        for name in watches {
+            self.watch(now, &name);
+        }
+    }
+
+    pub(crate) fn on_announced(&mut self, desc: ChannelDesc, next_seq: u64) {
+        if self.cfg.role != NodeRole::Origin || !self.announcing.contains_key(&desc.name) {
+            self.invalid(
+                COORDINATOR_ID,
+                "announced",
+                "not a channel this origin announced",
+            );
             return;
         }
-        self.announcing.remove(&desc.name);
+        if let Some(old) = self.names.get(&desc.name).copied() {
+            if old != desc.id {
+                // A coordinator that could not keep the id (taken): move the state.
+                if let Some(mut ch) = self.channels.remove(&old) {
+                    ch.desc.id = desc.id;
+                    self.channels.insert(desc.id, ch);
+                }
+            }
+        }
         self.names.insert(desc.name.clone(), desc.id);
+        let fresh = !self.channels.contains_key(&desc.id);
         self.channels
             .entry(desc.id)
             .or_insert_with(|| ChannelState::new(desc.clone(), 0, self.cfg.buffer_blocks));
-        self.events.push_back(Event::ChannelReady(desc));
+        if fresh {
+            self.events
+                .push_back(Event::ChannelReady { desc, next_seq });
+        }
     }
 
     pub(crate) fn send(&mut self, to: NodeId, msg: Message) {

@@ -34,9 +34,12 @@ impl OriginKey {
         Self::from_pkcs8(doc.as_ref())
     }
 
-    /// A key from a PKCS#8 document (as written by [`OriginKey::pkcs8`]).
+    /// A key from a DER PKCS#8 document: v2 with the public key (as written by
+    /// [`OriginKey::pkcs8`] and `tiercast keygen`) or v1 without it (as written by
+    /// `openssl genpkey -algorithm ed25519`).
     pub fn from_pkcs8(bytes: &[u8]) -> Result<Self, AuthError> {
-        let pair = Ed25519KeyPair::from_pkcs8(bytes).map_err(|_| AuthError::BadKey)?;
+        let pair =
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes).map_err(|_| AuthError::BadKey)?;
         Ok(OriginKey {
             pair,
             pkcs8: bytes.to_vec(),

@@ -62,6 +62,10 @@ pub struct Register {
     pub http_addr: String,
     /// Upload a peer offers the overlay, kbit/s (0 for other roles).
     pub uplink_kbps: u32,
+    /// Drawn once per process start: a Register with the id of a live node but
+    /// another incarnation is that node restarted (its old state is dropped); the
+    /// same incarnation again is a retry (answered `Registered` again).
+    pub incarnation: u64,
 }
 
 /// Why a request was refused; every refusal carries one.
@@ -77,6 +81,9 @@ pub enum DenyReason {
     TierFull,
     /// The node id is already taken by another live node.
     DuplicateId,
+    /// The channel is live from another origin that signs with another key
+    /// (a second origin is refused while the first is alive).
+    ChannelLive { origin: NodeId },
     /// The coordinator does not know this node (it restarted, or presumed the node
     /// crashed): register again.
     NotRegistered,
@@ -95,6 +102,11 @@ impl fmt::Display for DenyReason {
             DenyReason::UnknownChannel => write!(f, "unknown channel"),
             DenyReason::TierFull => write!(f, "every relay of the entry tier is full"),
             DenyReason::DuplicateId => write!(f, "node id already registered"),
+            DenyReason::ChannelLive { origin } => write!(
+                f,
+                "the channel is live from origin {origin}, which signs with another key: \
+                 stop it first, or start this origin with its key"
+            ),
             DenyReason::NotRegistered => write!(f, "node not registered: register again"),
             DenyReason::Invalid(why) => write!(f, "invalid request: {why}"),
             DenyReason::Ejected => write!(
@@ -109,10 +121,13 @@ impl fmt::Display for DenyReason {
 pub enum Message {
     // ---- node -> coordinator ----
     Register(Register),
-    /// The origin starts a channel.
+    /// The origin starts a channel, or announces it again after a restart of its
+    /// own or of the coordinator's (`channel`: the id it already holds, kept by a
+    /// coordinator that does not know the channel).
     Announce {
         channel_name: String,
         public_key: [u8; 32],
+        channel: Option<ChannelId>,
     },
     Heartbeat(Heartbeat),
     /// Load reached the max threshold (V4).
@@ -143,7 +158,19 @@ pub enum Message {
     RegisterDenied {
         reason: DenyReason,
     },
+    /// The channel is the origin's: cut from `next_seq` on (the highest seq the
+    /// coordinator heard of for it, plus one), so a restarted origin never reuses
+    /// a seq the overlay still holds.
     Announced {
+        channel: ChannelDesc,
+        next_seq: u64,
+    },
+    AnnounceDenied {
+        channel_name: String,
+        reason: DenyReason,
+    },
+    /// The channel's description changed (a new origin key): verify blocks against it.
+    ChannelUpdate {
         channel: ChannelDesc,
     },
     /// Become active for a channel in a tier, with these parents (ProxyParent, V2/V4).
@@ -244,6 +271,8 @@ impl Message {
             Message::Registered { .. } => "registered",
             Message::RegisterDenied { .. } => "register_denied",
             Message::Announced { .. } => "announced",
+            Message::AnnounceDenied { .. } => "announce_denied",
+            Message::ChannelUpdate { .. } => "channel_update",
             Message::Activate { .. } => "activate",
             Message::SwitchToParent { .. } => "switch_to_parent",
             Message::ConsolidateOrder { .. } => "consolidate_order",

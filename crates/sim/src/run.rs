@@ -295,7 +295,7 @@ impl Simulation {
                 Role::Relay => self.metrics.unique_blocks_stored += 1,
                 _ => {}
             },
-            Event::ChannelReady(desc) => self.channel_ready(desc),
+            Event::ChannelReady { desc, .. } => self.channel_ready(desc),
             Event::ParentConnected { parent, .. } => {
                 self.faults.on_parent_connected(id, parent.0, self.now)
             }

@@ -1,7 +1,8 @@
-//! `tiercast` — the one binary: `tiercast <coordinator|origin|relay|peer|viewer|demo|bench|sim> ...`.
+//! `tiercast` — the one binary: `tiercast <coordinator|origin|keygen|relay|peer|viewer|demo|bench|sim> ...`.
 //!
 //! - [`cmd::common`] — options shared by roles (cluster key, coordinator URL, logging).
 //! - [`cmd::coordinator`], [`cmd::origin`], [`cmd::relay`], [`cmd::peer`], [`cmd::viewer`] — the roles.
+//! - [`cmd::keygen`] — writes an origin signing key.
 //! - [`cmd::demo`] — X6: a whole overlay on one machine with a live table.
 //! - [`cmd::bench`] — benchmarks that print figures (per-hop latency).
 //! - [`cmd::sim`] — X5: the discrete-event simulator on a scenario file.
@@ -27,6 +28,8 @@ enum Command {
     Coordinator(cmd::coordinator::Args),
     /// Run an origin: ingest MPEG-TS (UDP, TCP, HTTP push or a test source) and feed tier 1.
     Origin(cmd::origin::Args),
+    /// Write a new origin signing key (Ed25519, PKCS#8 PEM) for `origin --key-file`.
+    Keygen(cmd::keygen::Args),
     /// Run a relay in a tier: it serves child relays and HTTP viewers at /live/<channel>.ts.
     Relay(cmd::relay::Args),
     /// Run a peer: watch a channel through the peer overlay, feed other peers from its uplink, play it locally.
@@ -59,6 +62,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Coordinator(a) => cmd::coordinator::run(a).await,
             Command::Origin(a) => cmd::origin::run(a).await,
+            Command::Keygen(a) => cmd::keygen::run(a).await,
             Command::Relay(a) => cmd::relay::run(a).await,
             Command::Peer(a) => cmd::peer::run(a).await,
             Command::Viewer(a) => cmd::viewer::run(a).await,

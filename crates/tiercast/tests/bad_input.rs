@@ -62,6 +62,7 @@ async fn origin(key: &ClusterKey, url: &CoordinatorUrl) -> OriginHandle {
         channel: "live".into(),
         source: OriginSource::TestSource { kbps: 500 },
         key: OriginKey::generate().unwrap(),
+        seq: None,
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
         cutter: tiercast_media::CutterConfig::default(),

@@ -98,6 +98,7 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         channel: "bench".into(),
         source: OriginSource::TestSource { kbps },
         key: OriginKey::generate()?,
+        seq: None,
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
         cutter: super::origin::cutter_config(block_bytes)?,

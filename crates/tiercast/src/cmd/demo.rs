@@ -153,6 +153,7 @@ pub async fn run(a: Args) -> Result<()> {
         channel: "live".into(),
         source,
         key: OriginKey::generate()?,
+        seq: None,
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
         cutter: tiercast_media::CutterConfig::default(),

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod common;
 pub mod coordinator;
 pub mod demo;
+pub mod keygen;
 pub mod origin;
 pub mod peer;
 pub mod relay;

@@ -9,8 +9,9 @@ use tiercast_net::http::ViewerLimits;
 use tiercast_net::ingest::IngestListen;
 use tiercast_net::node_driver::NodeRuntime;
 use tiercast_net::origin::{spawn_origin, OriginRuntime, OriginSource};
+use tiercast_net::origin_state::{OriginState, KEY_FILE};
 use tiercast_node::NodeConfig;
-use tiercast_proto::{NodeRole, OriginKey};
+use tiercast_proto::NodeRole;
 
 #[derive(ClapArgs, Debug)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["udp", "tcp", "http", "test_source"]))]
@@ -35,9 +36,17 @@ pub struct Args {
     /// Node link address (UDP).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub link_listen: SocketAddr,
-    /// Origin signing key (PKCS#8 file); a fresh key is generated when absent.
+    /// Origin signing key: an Ed25519 PKCS#8 file, PEM or DER (`tiercast keygen`
+    /// writes one; `openssl genpkey -algorithm ed25519` too). Without it the key
+    /// kept in the data directory is used (created there on first start).
     #[arg(long)]
     pub key_file: Option<std::path::PathBuf>,
+    /// Where the origin keeps its key and the seq of its next block across
+    /// restarts, so a restarted origin is the same origin to every relay
+    /// [default: $XDG_STATE_HOME/tiercast/origin-<channel>, else
+    /// ~/.local/state/tiercast/origin-<channel>].
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
     /// Largest block in bytes (rounded down to whole 188-byte TS packets). Smaller
     /// blocks lower the latency each hop adds; larger ones cost less per byte.
     #[arg(long, default_value_t = 16 * 1024)]
@@ -59,14 +68,29 @@ pub async fn run(a: Args) -> Result<()> {
         (_, _, _, Some(k)) => anyhow::bail!("--test-source {k}: give 16..=200000 kbit/s"),
         _ => anyhow::bail!("give one of --udp, --tcp, --http, --test-source"),
     };
-    let key = match &a.key_file {
-        Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            OriginKey::from_pkcs8(&bytes)
-                .with_context(|| format!("{} is not an origin key", p.display()))?
-        }
-        None => OriginKey::generate()?,
+    if !tiercast_proto::ids::valid_channel_name(&a.channel) {
+        anyhow::bail!(
+            "channel name '{}' must be 1-64 characters of A-Z a-z 0-9 _ -",
+            a.channel
+        );
+    }
+    let dir = match &a.data_dir {
+        Some(d) => d.clone(),
+        None => default_data_dir(&a.channel)?,
     };
+    let state = OriginState::open(&dir, a.key_file.as_deref())
+        .with_context(|| format!("origin data directory {}", dir.display()))?;
+    if state.key_created {
+        eprintln!(
+            "origin: new key written to {}",
+            dir.join(KEY_FILE).display()
+        );
+    }
+    eprintln!(
+        "origin: data directory {} (next seq {})",
+        dir.display(),
+        state.seq.next()
+    );
     let node = NodeConfig {
         id: a.node.node_id()?,
         role: NodeRole::Origin,
@@ -87,7 +111,8 @@ pub async fn run(a: Args) -> Result<()> {
         },
         channel: a.channel.clone(),
         source,
-        key,
+        key: state.key,
+        seq: Some(state.seq),
         announce_timeout: Duration::from_secs(3600),
         flush_after_ms: 200,
         cutter: cutter_config(a.block_bytes)?,
@@ -120,6 +145,18 @@ pub async fn run(a: Args) -> Result<()> {
     }
     h.shutdown().await;
     Ok(())
+}
+
+/// `$XDG_STATE_HOME/tiercast/origin-<channel>`, else under `~/.local/state`.
+fn default_data_dir(channel: &str) -> Result<std::path::PathBuf> {
+    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(s) => std::path::PathBuf::from(s),
+        None => std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|h| std::path::PathBuf::from(h).join(".local/state"))
+            .context("neither XDG_STATE_HOME nor HOME is set: give --data-dir")?,
+    };
+    Ok(base.join("tiercast").join(format!("origin-{channel}")))
 }
 
 /// A cutter configuration for blocks of at most `block_bytes`, checked.

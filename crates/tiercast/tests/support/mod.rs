@@ -35,7 +35,10 @@ impl Proc {
 
     pub fn tiercast(name: &str, args: &[&str], log_dir: &Path) -> Proc {
         let mut cmd = Command::new(BIN);
-        cmd.args(args).env("RUST_LOG", "info,quinn=warn");
+        // Origins keep their key and seq under the state directory: one per test.
+        cmd.args(args)
+            .env("RUST_LOG", "info,quinn=warn")
+            .env("XDG_STATE_HOME", log_dir.join("state"));
         Proc::spawn(name, &mut cmd, log_dir)
     }
 
