@@ -299,7 +299,9 @@ impl Driver {
             }
             LinkEvent::Down { peer, reason } => {
                 debug!(node = %self.node.id(), %peer, %reason, "link down");
-                if peer != COORDINATOR_ID {
+                if peer == COORDINATOR_ID {
+                    self.node.coordinator_lost(now);
+                } else {
                     self.node.peer_lost(now, peer);
                 }
             }

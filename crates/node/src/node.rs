@@ -241,6 +241,17 @@ impl Node {
         self.predict_tick(now);
     }
 
+    /// The driver's link to the coordinator died (the coordinator restarted, or the
+    /// network failed): register again at once rather than at the next heartbeat
+    /// (D7); parents, children and blocks stay as they are. A coordinator that
+    /// still knows this node answers the retry as before.
+    pub fn coordinator_lost(&mut self, _now: Timestamp) {
+        if self.registered {
+            self.registered = false;
+            self.send_register();
+        }
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }

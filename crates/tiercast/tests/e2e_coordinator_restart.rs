@@ -1,0 +1,132 @@
+//! The coordinator restarted over real sockets (issue 10, Must show 1; D7): with
+//! a channel streaming through two tiers of relays to a protocol viewer, the
+//! coordinator is SIGKILLed and started again with the same arguments. The data
+//! plane does not need it: the viewer misses no block. The new coordinator's
+//! endpoint recognises the old connections (connection ids and stateless-reset
+//! key derived from the cluster key), resets them, and every node registers again
+//! at once; the origin announces its channel again with the id it holds. Within
+//! one heartbeat interval of the coordinator answering HTTP again, `/watch`
+//! answers 302, and every relay keeps the parents it had.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Heartbeat interval of every node (the default).
+const HEARTBEAT: Duration = Duration::from_millis(1000);
+
+fn parents(coordinator: &str) -> Option<BTreeMap<u64, Vec<u64>>> {
+    let s = status_json(coordinator)?;
+    let active = s["channels"].as_array()?.first()?["active"]
+        .as_array()?
+        .clone();
+    Some(
+        active
+            .iter()
+            .filter_map(|a| {
+                let p = a["parents"].as_array()?.iter().filter_map(|p| p.as_u64());
+                Some((a["node"].as_u64()?, p.collect()))
+            })
+            .collect(),
+    )
+}
+
+fn watch_status(coordinator: &str) -> Option<u16> {
+    http_get(
+        &format!("{coordinator}/watch/live"),
+        Duration::from_millis(100),
+    )
+    .ok()
+    .map(|r| r.status)
+}
+
+#[test]
+fn a_restarted_coordinator_serves_the_channel_within_a_heartbeat_and_keeps_the_overlay() {
+    let dir = temp_dir("e2e-coordinator-restart");
+    let cport = free_port();
+    let coordinator = format!("http://127.0.0.1:{cport}");
+    let coord_args = ["coordinator", "--listen", &format!("127.0.0.1:{cport}")];
+    let mut coord = Proc::tiercast("coordinator-1", &coord_args, &dir);
+    let relay = |name: &str, tier: &str| {
+        Proc::tiercast(
+            name,
+            &[
+                "relay",
+                "--coordinator",
+                &coordinator,
+                "--tier",
+                tier,
+                "--capacity",
+                "10",
+            ],
+            &dir,
+        )
+    };
+    let _r1 = relay("relay-t1", "1");
+    let _r2 = relay("relay-t2", "2");
+    let _origin = Proc::tiercast(
+        "origin",
+        &[
+            "origin",
+            "--coordinator",
+            &coordinator,
+            "--channel",
+            "live",
+            "--test-source",
+            "1000",
+        ],
+        &dir,
+    );
+    wait_for("2 relays active", Duration::from_secs(20), || {
+        parents(&coordinator).filter(|p| p.len() == 2)
+    });
+    let report = dir.join("viewer.json");
+    let mut viewer = Proc::tiercast(
+        "viewer",
+        &[
+            "viewer",
+            "--coordinator",
+            &coordinator,
+            "--channel",
+            "live",
+            "--duration",
+            "12",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let before = parents(&coordinator).expect("status");
+    coord.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    let _coord2 = Proc::tiercast("coordinator-2", &coord_args, &dir);
+    let up = wait_for(
+        "the new coordinator answers",
+        Duration::from_secs(10),
+        || watch_status(&coordinator).map(|_| Instant::now()),
+    );
+    let served = wait_for("/watch answers 302 again", Duration::from_secs(10), || {
+        (watch_status(&coordinator)? == 302).then(Instant::now)
+    });
+    let took = served - up;
+    eprintln!("/watch answered 302 {took:?} after the restarted coordinator came up");
+    assert!(
+        took <= HEARTBEAT,
+        "served again within one heartbeat interval ({took:?})"
+    );
+    let after = wait_for("both relays active again", Duration::from_secs(5), || {
+        parents(&coordinator).filter(|p| p.len() == 2)
+    });
+    assert_eq!(before, after, "every relay keeps its parents");
+
+    assert!(viewer.wait_exit(Duration::from_secs(20)).is_some());
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("viewer report")).unwrap();
+    eprintln!("protocol viewer: {v}");
+    assert!(v["blocks_received"].as_u64().unwrap() > 50, "{v}");
+    assert_eq!(v["blocks_missing"], 0, "the data plane went on: {v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
