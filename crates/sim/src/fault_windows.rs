@@ -123,7 +123,9 @@ impl Simulation {
         }
     }
 
-    fn continuity_in(&self, a: u64, b: u64) -> Option<f64> {
+    /// On-time continuity over `[a, b)` µs from the ledger (settled): `None` when
+    /// nothing was expected then. Usable for any window (a second, a recomputation).
+    pub(crate) fn continuity_in(&self, a: u64, b: u64) -> Option<f64> {
         if b <= a {
             return None;
         }
