@@ -51,8 +51,8 @@ impl UploadMeter {
         let mut s: f64 = self.per_second.iter().take(full).sum();
         let part = end_us % SECOND_US;
         if part > 0 {
-            // The last, partial second: its bytes spread evenly is an upper bound only
-            // when the uplink was busy throughout; count it in proportion.
+            // A partial last second (a run's end is usually whole): a bucket does not
+            // keep when within the second its bytes left, so count it in proportion.
             s += self.second(full as u64) * part as f64 / SECOND_US as f64;
         }
         s
