@@ -125,17 +125,23 @@ impl Simulation {
             }
             Mark::Resent | Mark::TooOld => return,
         }
+        let region = self.net.region_of(id);
         let v = &mut self.viewers[vi];
+        v.last_new_at = now;
         if v.first_at == NONE {
             v.first_at = now;
             let startup = now - v.watch_at;
             self.metrics.startup_ms.add(startup / 1000);
+            self.ledger.startup[region as usize].add(startup / 1000);
         }
         let lag = now.saturating_sub(block.origin_time_us);
         self.metrics.lag_ms.add(lag / 1000);
         v.recv_in_sample += 1;
         if lag <= deadline {
             v.on_time += 1;
+            if block.seq >= v.first_seq {
+                self.ledger.got(region, block.seq, 1.0);
+            }
             if v.group != 0 && fault_seq.is_some_and(|f| block.seq >= f) {
                 v.post_on_time += 1;
             }
@@ -181,8 +187,50 @@ impl Simulation {
         }
     }
 
+    /// Whether the origin cut a block lately (see `starving`).
+    pub(crate) fn stream_live(&self) -> bool {
+        self.ingest.next_seq > 0
+            && self.is_alive(self.origin)
+            && self
+                .now
+                .saturating_sub(self.ingest.origin_time(self.ingest.next_seq - 1))
+                <= crate::starving::STARVING_AFTER_MS * 1000
+    }
+
+    /// The sample second whose capacity bound applies to block `seq` (the sample at
+    /// `t` covers `(t-1, t]`).
+    pub(crate) fn window_of_seq(&self, seq: u64) -> u64 {
+        self.ingest.origin_time(seq).div_ceil(1_000_000)
+    }
+
+    /// The ledger's share of a leaving viewer: every seq from its first block (or
+    /// the end of its grace) to the last one due by `t`, across relay and parent
+    /// switches; on-time blocks due after `t` are taken back.
+    fn ledger_blocks(&mut self, vi: usize, t: u64) {
+        let id = self.first_viewer + vi as u32;
+        let region = self.net.region_of(id);
+        let v = &self.viewers[vi];
+        let s_end = t
+            .checked_sub(self.sc.playout_deadline_ms * 1000)
+            .and_then(|x| self.ingest.last_seq_at(x));
+        let first = if v.first_seq != NONE {
+            v.first_seq
+        } else {
+            self.ingest
+                .first_seq_from(v.watch_at + self.sc.startup_grace_ms * 1000)
+        };
+        let due_after: Vec<u64> = v.seqs_above(s_end).filter(|s| *s >= v.first_seq).collect();
+        if let Some(e) = s_end.filter(|e| *e >= first) {
+            self.ledger.expect_range(region, first, e);
+        }
+        for s in due_after {
+            self.ledger.got(region, s, -1.0);
+        }
+    }
+
     /// Adds a departed (or, at the end, a remaining) viewer's blocks to the totals.
     pub(crate) fn finalize_blocks(&mut self, vi: usize, t: u64) {
+        self.ledger_blocks(vi, t);
         let v = self.viewers[vi].clone();
         let all = self.block_tally(&v, t, None);
         self.metrics.expected += all.expected as f64;

@@ -198,9 +198,11 @@ impl Simulation {
                 if self.faults.first_relay_fault_at.is_none() && !ids.is_empty() {
                     self.take_viewer_groups(&ids);
                 }
+                self.fault_opened(i, Some(&ids));
                 for id in ids {
                     self.kill(id, graceful);
                 }
+                self.fault_applied();
             }
             Fault::LinkCut { a, b, until_s, .. } => {
                 let mut pairs = Vec::new();
@@ -219,6 +221,7 @@ impl Simulation {
                         .push(self.now + timeout, Ev::LinkDown { node: *y, peer: *x });
                 }
                 self.faults.cut_pairs.insert(i, pairs);
+                self.fault_opened(i, None);
                 if let Some(u) = until_s {
                     self.queue
                         .push((u * 1e6).round() as u64, Ev::FaultEnd(i as u16));
@@ -233,6 +236,7 @@ impl Simulation {
                     .collect();
                 let pid = self.net.partition(&ids);
                 self.faults.partitions.insert(i, pid);
+                self.fault_opened(i, None);
                 for n in 1..self.slots.len() as u32 {
                     for peer in self.peers_of(n) {
                         if self.net.link_up(n, peer).is_err() {

@@ -88,6 +88,42 @@ impl Checker {
     }
 }
 
+impl crate::world::Simulation {
+    /// `Plant::GapAfterSwitch`: arms on the first viewer starting a second watch
+    /// session after it has had blocks (it was sent to another relay).
+    pub(crate) fn arm_planted_gap(&mut self, id: u32) {
+        let v = &self.viewers[(id - self.first_viewer) as usize];
+        if v.sessions < 2 || v.first_seq == crate::viewer::NONE || self.planted_gap.is_some() {
+            return;
+        }
+        let Some(n) = self.plants.iter().find_map(|p| match p {
+            crate::world::Plant::GapAfterSwitch(n) => Some(*n),
+            _ => None,
+        }) else {
+            return;
+        };
+        self.plants
+            .retain(|p| !matches!(p, crate::world::Plant::GapAfterSwitch(_)));
+        self.planted_gap = Some((id, n));
+        let label = self.label(tiercast_proto::NodeId(id));
+        self.checker.note(format!(
+            "planted gap: viewer {label} switched relays at {:.3}s; its next {n} blocks are not counted",
+            self.now as f64 / 1e6
+        ));
+    }
+
+    /// Whether this stored block is one the planted gap hides.
+    pub(crate) fn planted_gap_skips(&mut self, id: u32) -> bool {
+        match &mut self.planted_gap {
+            Some((v, left)) if *v == id && *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

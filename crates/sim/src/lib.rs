@@ -17,12 +17,17 @@
 //! - [`sample`] — the per-second sample: relays per tier, lower bound, capacity bound.
 //! - [`metrics`], [`report`] — accumulators and metrics.json; [`peer_report`] and
 //!   [`middle_report`] — the peer overlay's figures, per level and region.
+//! - [`ledger`] — expected and on-time per region and slot: efficiency, per-region
+//!   continuity, per-fault windows; [`upload`] — the origin's bytes as sent;
+//!   [`fault_windows`] — each fault's window and orphans; [`starving`] — "fed".
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
 pub mod blocks;
+pub mod fault_windows;
 pub mod faults;
 pub mod invariants;
+pub mod ledger;
 pub mod log;
 pub mod metrics;
 pub mod middle_report;
@@ -37,6 +42,8 @@ pub mod report;
 pub mod run;
 pub mod sample;
 pub mod scenario;
+pub mod starving;
+pub mod upload;
 pub mod viewer;
 pub mod world;
 

@@ -82,8 +82,8 @@ pub(crate) struct Metrics {
     pub delivered_payload_bytes: u64,
     pub media_bytes: u64,
     pub media_cross_region_bytes: u64,
+    /// Counted when queued; metrics.json reports the bytes as sent (`upload`).
     pub origin_upload_bytes: u64,
-    pub origin_bytes_at_sample: u64,
     pub control_bytes: u64,
     pub control_messages: u64,
     pub block_msgs_received: u64,

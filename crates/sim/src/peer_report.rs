@@ -47,17 +47,25 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
                 let t = sim.block_tally(v, end, None);
                 top_exp += t.expected;
                 top_missed += t.expected - t.received;
-                if let Some(f) = sim.ingest.fault_seq {
-                    if v.group != 0 {
-                        let t = sim.block_tally(v, end, Some(f));
-                        after_exp += t.expected;
-                        after_missed += t.expected - t.received;
-                    }
-                }
             }
         } else {
             bot_msgs += u64::from(v.block_msgs);
             bot_stored += u64::from(v.blocks_stored);
+        }
+    }
+    // After the first crash or leave: the top level's members then, each until it
+    // left (or the end), whether or not it is still there at the end.
+    if let (Some(f), Some(top), DataPlane::Blocks) = (
+        sim.ingest.fault_seq,
+        sim.fault_windows.top_at_fault.as_ref(),
+        sim.sc.data_plane,
+    ) {
+        for id in top {
+            let v = &sim.viewers[(id - sim.first_viewer) as usize];
+            let t_end = if v.watching() { end } else { v.end_at };
+            let t = sim.block_tally(v, t_end, Some(f));
+            after_exp += t.expected;
+            after_missed += t.expected - t.received;
         }
     }
     let blocks = sim.sc.data_plane == DataPlane::Blocks;

@@ -286,6 +286,7 @@ impl Simulation {
         self.viewers.push(ViewerStats::new(self.now, p));
         self.metrics.watching += 1;
         self.metrics.viewers_arrived += 1;
+        self.ledger.arrived[region as usize] += 1;
         self.add_machine(id, cfg, Role::Viewer, p, region, up, down);
         let name = self.sc.stream.channel.clone();
         if let Some(n) = self.slots[id as usize].node.as_mut() {

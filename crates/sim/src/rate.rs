@@ -270,6 +270,8 @@ impl Simulation {
         let fault_at = self.faults.first_relay_fault_at;
         let mut skip_one = self.plants.contains(&crate::world::Plant::SkipStarving);
         let mut group_acc = [(0.0f64, 0.0f64); 3];
+        let live_blocks = !rate_mode && self.stream_live();
+        let slot = now / 1_000_000;
         for (vi, v) in self.viewers.iter_mut().enumerate() {
             if !v.watching() {
                 continue;
@@ -281,12 +283,12 @@ impl Simulation {
             if skip_one {
                 // Planted bug: this viewer is neither served, joining nor starving.
                 skip_one = false;
-            } else if share > 0.0 {
-                walk.served += 1;
-            } else if v.first_at == NONE && now < v.watch_at + grace {
-                walk.joining += 1;
             } else {
-                walk.starving += 1;
+                match crate::starving::classify(v, now, grace, live_blocks, share) {
+                    crate::starving::Fed::Served => walk.served += 1,
+                    crate::starving::Fed::Joining => walk.joining += 1,
+                    crate::starving::Fed::Starving => walk.starving += 1,
+                }
             }
             if !rate_mode {
                 continue;
@@ -295,6 +297,8 @@ impl Simulation {
                 if v.first_at == NONE {
                     v.first_at = now;
                     self.metrics.startup_ms.add((now - v.watch_at) / 1000);
+                    self.ledger.startup[self.net.region_of(id) as usize]
+                        .add((now - v.watch_at) / 1000);
                 }
                 self.metrics.lag_ms.add(lag / 1000);
             }
@@ -304,6 +308,9 @@ impl Simulation {
                 let dt_s = dt_s.min(now.saturating_sub(v.watch_at) as f64 / 1e6);
                 walk.expected += dt_s;
                 walk.delivered += share * dt_s;
+                let r = self.net.region_of(id);
+                self.ledger.expect(r, slot, dt_s);
+                self.ledger.got(r, slot, share * dt_s);
                 if v.ejected {
                     walk.ejected_expected += dt_s;
                     walk.ejected_delivered += share * dt_s;

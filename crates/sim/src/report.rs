@@ -18,7 +18,15 @@ pub struct Metrics {
     pub scenario: String,
     pub seed: u64,
     pub data_plane: &'static str,
+    /// Whether transmission loss is modelled: the rate plane carries shares, not
+    /// packets, so a scenario's `network.loss` does not act there.
+    pub loss_modelled: bool,
     pub continuity_index: f64,
+    /// Blocks mode: blocks the viewers should have played, each from its first
+    /// block (or the end of its startup grace) to its last, across relay and parent
+    /// switches, and those of them not played on time.
+    pub blocks_expected: Option<u64>,
+    pub blocks_missed: Option<u64>,
     pub startup_delay_ms_p50: Option<u64>,
     pub startup_delay_ms_p95: Option<u64>,
     pub startup_delay_ms_max: Option<u64>,
@@ -27,10 +35,17 @@ pub struct Metrics {
     pub lag_ms_p50: Option<u64>,
     pub lag_ms_p95: Option<u64>,
     pub delivered_bytes: u64,
+    /// Media bytes the origin's uplink sent by the end (as sent, not as queued).
     pub origin_upload_bytes: u64,
+    /// The busiest timeline second of the origin's upload, and its uplink (bit/s;
+    /// `None`: unlimited).
+    pub origin_upload_bps_max: f64,
+    pub origin_uplink_bps: Option<f64>,
     pub offload: f64,
     pub capacity_bound_bps: Option<f64>,
     pub achieved_rate_bps: f64,
+    /// On-time delivery against min(stream rate, capacity bound), window by window
+    /// (see `ledger`); never above 1 unless the bound is broken (an invariant).
     pub efficiency: Option<f64>,
     pub cross_region_fraction: f64,
     pub control_overhead: f64,
@@ -92,8 +107,24 @@ pub struct Metrics {
     pub invariant_violation_count: u64,
     pub invariant_violations: Vec<String>,
     pub notes: Vec<String>,
+    /// Per region: continuity and startup of the viewers placed there.
+    pub per_region: Vec<RegionFigures>,
+    /// Per fault: continuity during and after it, and its orphans.
+    pub fault_windows: Vec<crate::fault_windows::FaultWindow>,
     /// The peer overlay, when the viewers are peers.
     pub peers: Option<PeerMetrics>,
+}
+
+/// One region's viewers (V11).
+#[derive(Clone, Debug, Serialize)]
+pub struct RegionFigures {
+    pub region: String,
+    pub viewers: u64,
+    pub viewers_started: u64,
+    pub continuity_index: Option<f64>,
+    pub startup_delay_ms_p50: Option<u64>,
+    pub startup_delay_ms_p95: Option<u64>,
+    pub startup_delay_ms_max: Option<u64>,
 }
 
 /// The peer overlay's figures (D1-D4, C2-C7).
@@ -109,7 +140,8 @@ pub struct PeerMetrics {
     /// top level at the end; block messages per stored block there.
     pub top_level_blocks_expected: u64,
     pub top_level_blocks_missed: u64,
-    /// The same from the first crash or leave on (the top-level failures).
+    /// The same from the first crash or leave on (the top-level failures), over the
+    /// peers on the top level right after it, each until it left or the end.
     pub top_level_blocks_expected_after_fault: Option<u64>,
     pub top_level_blocks_missed_after_fault: Option<u64>,
     pub top_level_duplicate_factor: Option<f64>,
@@ -151,11 +183,47 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
+fn region_figures(sim: &Simulation) -> Vec<RegionFigures> {
+    let l = &sim.ledger;
+    (0..sim.net.regions().len())
+        .map(|r| {
+            let (e, g) = l.sums(Some(r), None);
+            let h = &l.startup[r];
+            RegionFigures {
+                region: sim.net.regions().name(r as u16).to_string(),
+                viewers: l.arrived[r],
+                viewers_started: h.count(),
+                continuity_index: (e > 0.0).then(|| g / e),
+                startup_delay_ms_p50: h.percentile(0.50),
+                startup_delay_ms_p95: h.percentile(0.95),
+                startup_delay_ms_max: h.max(),
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate::SimError> {
     let end = sim.end;
     for vi in 0..sim.viewers.len() {
         sim.finalize_viewer(vi, end);
     }
+    sim.ledger.settle();
+    let efficiency = (sim.metrics.bound_samples > 0)
+        .then(|| match sim.sc.data_plane {
+            DataPlane::Blocks => sim.ledger.efficiency(|s| sim.window_of_seq(s)),
+            DataPlane::Rate => sim.ledger.efficiency(|s| s),
+        })
+        .flatten();
+    if let Some(e) = efficiency.filter(|e| *e > 1.0 + 1e-9) {
+        sim.checker.record(
+            "efficiency_above_one",
+            format!("efficiency {e:.6}: on-time delivery beat the capacity bound"),
+        );
+    }
+    let per_region = region_figures(sim);
+    let fault_windows = sim.fault_window_metrics();
+    let origin_sent = sim.origin_sent.total_until(end).round() as u64;
+    let blocks = sim.sc.data_plane == DataPlane::Blocks;
     let m = &sim.metrics;
     let groups: [u64; 3] =
         [1u8, 2, 3].map(|g| sim.viewers.iter().filter(|v| v.group == g).count() as u64);
@@ -186,11 +254,14 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
             DataPlane::Blocks => "blocks",
             DataPlane::Rate => "rate",
         },
+        loss_modelled: sim.sc.data_plane == DataPlane::Blocks,
         continuity_index: if m.expected > 0.0 {
             m.delivered / m.expected
         } else {
             1.0
         },
+        blocks_expected: blocks.then_some(m.expected.round() as u64),
+        blocks_missed: blocks.then_some((m.expected - m.delivered).round() as u64),
         startup_delay_ms_p50: m.startup_ms.percentile(0.50),
         startup_delay_ms_p95: m.startup_ms.percentile(0.95),
         startup_delay_ms_max: m.startup_ms.max(),
@@ -198,12 +269,16 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         lag_ms_p50: m.lag_ms.percentile(0.50),
         lag_ms_p95: m.lag_ms.percentile(0.95),
         delivered_bytes: m.delivered_bytes,
-        origin_upload_bytes: m.origin_upload_bytes,
-        offload: 1.0 - ratio(m.origin_upload_bytes as f64, m.delivered_bytes as f64),
+        origin_upload_bytes: origin_sent,
+        origin_upload_bps_max: sim.origin_sent.max_bps,
+        origin_uplink_bps: match sim.net.uplink_kbps(sim.origin) {
+            0 => None,
+            u => Some(f64::from(u) * 1000.0),
+        },
+        offload: 1.0 - ratio(origin_sent as f64, m.delivered_bytes as f64),
         capacity_bound_bps: bound,
         achieved_rate_bps: achieved,
-        // The most a fixed-rate stream can deliver is min(r, the bound).
-        efficiency: bound.map(|b| ratio(achieved, b.min(sim.sc.stream.rate_kbps as f64 * 1000.0))),
+        efficiency,
         cross_region_fraction: ratio(m.media_cross_region_bytes as f64, m.media_bytes as f64),
         control_overhead: ratio(m.control_bytes as f64, m.media_bytes as f64),
         duplicate_factor: match sim.sc.data_plane {
@@ -265,6 +340,8 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         invariant_violation_count: sim.checker.count,
         invariant_violations: sim.checker.violations.clone(),
         notes: sim.checker.notes.clone(),
+        per_region,
+        fault_windows,
         peers: sim
             .sc
             .peers_mode()

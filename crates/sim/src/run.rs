@@ -172,6 +172,7 @@ impl Simulation {
                     self.metrics.media_bytes += bytes;
                     if from == self.origin {
                         self.metrics.origin_upload_bytes += bytes;
+                        self.origin_sent.sent(d.depart_start, d.depart_end, bytes);
                     }
                     if self.net.region_of(from) != self.net.region_of(to) {
                         self.metrics.media_cross_region_bytes += bytes;
@@ -285,6 +286,9 @@ impl Simulation {
                     self.metrics.unique_blocks_stored += 1;
                     let v = &mut self.viewers[(id - self.first_viewer) as usize];
                     v.blocks_stored = v.blocks_stored.saturating_add(1);
+                    if self.planted_gap_skips(id) {
+                        return;
+                    }
                     self.viewer_block(id, &block);
                     if self.plants.contains(&crate::world::Plant::DoubleCount) {
                         self.plants
@@ -302,6 +306,7 @@ impl Simulation {
             Event::Watching { .. } if self.role(id) == Role::Viewer => {
                 let vi = (id - self.first_viewer) as usize;
                 self.viewers[vi].new_session();
+                self.arm_planted_gap(id);
             }
             Event::WatchDenied { reason, .. } => {
                 self.metrics.watch_denied += 1;

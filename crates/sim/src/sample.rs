@@ -55,7 +55,16 @@ impl Simulation {
                 } else {
                     1.0
                 },
-                walk.origin_bytes * 8.0 / dt,
+                {
+                    // The walk's flows are what the origin sends in this second.
+                    let k = (self.now / 1_000_000).saturating_sub(1);
+                    self.origin_sent.sent(
+                        k * 1_000_000,
+                        (k + 1) * 1_000_000,
+                        walk.origin_bytes as u64,
+                    );
+                    self.origin_sent.second(k) * 8.0 / dt
+                },
             ),
             DataPlane::Blocks => {
                 let per = self.ingest.in_sample.max(1) as f64;
@@ -68,16 +77,22 @@ impl Simulation {
                     v.recv_in_sample = 0;
                 }
                 self.ingest.in_sample = 0;
-                let up = self.metrics.origin_upload_bytes - self.metrics.origin_bytes_at_sample;
-                self.metrics.origin_bytes_at_sample = self.metrics.origin_upload_bytes;
+                // What the origin's uplink sent in the second now ending.
+                let k = (self.now / 1_000_000).saturating_sub(1);
                 (
                     if n > 0 { sum / n as f64 } else { 1.0 },
-                    up as f64 * 8.0 / dt,
+                    self.origin_sent.second(k) * 8.0 / dt,
                 )
             }
         };
         let census = self.census();
         let bound = self.capacity_bound(walk.watching, census.active);
+        self.ledger.bound(
+            self.now / 1_000_000,
+            bound,
+            self.sc.stream.rate_kbps as f64 * 1000.0,
+        );
+        self.check_origin_second(origin_bps);
         self.metrics.on_sample(
             self.now,
             self.sc.steady_from_us(),

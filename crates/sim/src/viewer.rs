@@ -24,6 +24,8 @@ pub(crate) struct ViewerStats {
     /// First block (blocks mode) or first served sample (rate mode).
     pub first_at: u64,
     pub first_seq: u64,
+    /// When it last stored a block it had not had (blocks mode; "fed", see `starving`).
+    pub last_new_at: u64,
     pub highest: u64,
     /// Bit `i` of the 256-bit window: seq `highest - i` was received.
     pub window: [u64; 4],
@@ -62,6 +64,7 @@ impl ViewerStats {
             end_at: NONE,
             first_at: NONE,
             first_seq: NONE,
+            last_new_at: NONE,
             highest: 0,
             window: [0; 4],
             session_floor: NONE,
@@ -141,6 +144,17 @@ impl ViewerStats {
         }
         self.set(d);
         Mark::New
+    }
+
+    /// The received seqs above `s_end` (all of them when `None`) still in the window.
+    pub fn seqs_above(&self, s_end: Option<u64>) -> impl Iterator<Item = u64> + '_ {
+        let n = match (self.first_seq, s_end) {
+            (NONE, _) => 0,
+            (_, Some(e)) if self.highest <= e => 0,
+            (_, Some(e)) => (self.highest - e).min(WINDOW),
+            (_, None) => (self.highest - self.first_seq + 1).min(WINDOW),
+        };
+        (0..n).filter(|i| self.bit(*i)).map(|i| self.highest - i)
     }
 
     /// Received seqs above `s_end` (all still in the window when `highest - s_end < 256`).

@@ -65,6 +65,10 @@ pub enum Plant {
     DoubleCount,
     /// One viewer is left out of the served / joining / starving classification.
     SkipStarving,
+    /// The first viewer to switch relays (a second watch session) does not count
+    /// the next this many blocks it stores: a gap across the switch that the
+    /// accounting must show as missed.
+    GapAfterSwitch(u32),
 }
 
 pub struct Simulation {
@@ -95,6 +99,14 @@ pub struct Simulation {
     pub(crate) tier_caps: BTreeMap<u8, u32>,
     pub(crate) plants: Vec<Plant>,
     pub(crate) memo: crate::rate::Memo,
+    /// Per region and slot: expected and on time (efficiency, regions, fault windows).
+    pub(crate) ledger: crate::ledger::Ledger,
+    /// The origin's bytes as its uplink sent them, per second.
+    pub(crate) origin_sent: crate::upload::UploadMeter,
+    /// Each fault's window and orphans.
+    pub(crate) fault_windows: crate::fault_windows::FaultWindows,
+    /// `Plant::GapAfterSwitch` armed: the viewer and the blocks left to skip.
+    pub(crate) planted_gap: Option<(u32, u32)>,
     /// Events processed (stale timers excluded).
     pub(crate) events: u64,
 }
@@ -194,6 +206,13 @@ impl Simulation {
             tier_caps,
             plants: Vec::new(),
             memo: Default::default(),
+            ledger: crate::ledger::Ledger::new(
+                sc.data_plane == crate::scenario::DataPlane::Blocks,
+                sc.regions.len().max(1),
+            ),
+            origin_sent: Default::default(),
+            fault_windows: Default::default(),
+            planted_gap: None,
             events: 0,
             sc,
             opts,
