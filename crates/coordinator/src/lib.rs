@@ -19,6 +19,7 @@
 //! - [`peers`] — the peer overlay: three levels, multi-tree, mesh, reassignment (D1-D6, C2, C4, C6, C7).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
+//! - [`viewer_moves`] — where each protocol viewer watches; a lost relay's viewers moved (V2, V10).
 //! - [`coordinator`] — the machine and its verbs.
 //! - [`event`] — everything it decides, for logs and the dashboard.
 
@@ -39,6 +40,7 @@ pub mod peers;
 pub mod predict;
 pub mod registry;
 pub mod regroup;
+pub mod viewer_moves;
 pub mod watch;
 
 pub use config::{CoordinatorConfig, PeerConfig};
