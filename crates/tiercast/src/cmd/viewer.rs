@@ -85,6 +85,8 @@ pub struct ViewerReport {
     pub relays: Vec<u32>,
     /// Every relay it was sent to, in order (at most 64).
     pub placements: Vec<RelayPlacement>,
+    /// When the report was made (ms since the Unix epoch).
+    pub reported_unix_ms: u64,
 }
 
 pub fn viewer_runtime(
@@ -210,6 +212,7 @@ pub async fn run(a: Args) -> Result<()> {
     let mut report = report_of(&h, &a.channel).await;
     report.bytes = bytes;
     report.placements = placements;
+    report.reported_unix_ms = unix_ms();
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");
     if let Some(p) = &a.report {
