@@ -76,7 +76,10 @@ fn a_crashed_relays_viewers_are_moved_within_two_heartbeat_intervals() {
     assert_eq!(m.invariant_violations, Vec::<String>::new());
     assert_eq!(m.relays_failed, 1);
     let moved = sim.coordinator().viewer_map().moved;
-    assert!(moved >= 10, "the crashed relay's viewers were moved: {moved}");
+    assert!(
+        moved >= 10,
+        "the crashed relay's viewers were moved: {moved}"
+    );
     let reports: Vec<_> = (0..10_000u32)
         .filter_map(|i| sim.node(NodeId(i)))
         .filter(|n| n.config().role == NodeRole::Viewer)
