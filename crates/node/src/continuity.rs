@@ -12,8 +12,9 @@
 use std::collections::BTreeMap;
 use tiercast_proto::{NodeId, Timestamp};
 
-/// Seqs tracked one by one behind the highest seq received.
-pub const WINDOW_SEQS: u64 = 8192;
+/// Seqs tracked one by one behind the highest seq received (128 bytes a channel:
+/// the simulator runs many viewers; blocks come in order within a switch's backlog).
+pub const WINDOW_SEQS: u64 = 1024;
 const WORDS: usize = (WINDOW_SEQS / 64) as usize;
 
 /// What one channel's accounting says now.
@@ -40,7 +41,7 @@ pub struct SeqContinuity {
     first: Option<u64>,
     highest: u64,
     /// Bit `s % WINDOW_SEQS` set: seq `s` (within the window) was received.
-    bits: Box<[u64; WORDS]>,
+    bits: [u64; WORDS],
     received: u64,
     /// Holes that left the window.
     settled_missing: u64,
@@ -57,7 +58,7 @@ impl Default for SeqContinuity {
         SeqContinuity {
             first: None,
             highest: 0,
-            bits: Box::new([0; WORDS]),
+            bits: [0; WORDS],
             received: 0,
             settled_missing: 0,
             duplicates: 0,
