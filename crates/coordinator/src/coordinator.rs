@@ -41,6 +41,8 @@ pub struct Coordinator {
     pub(crate) peers: BTreeMap<ChannelId, crate::peers::PeerOverlay>,
     /// C2: what parents said they sent.
     pub(crate) sent_log: crate::peers::congestion::SentLog,
+    /// Where each protocol viewer watches (V10: moved when its relay is lost).
+    pub(crate) viewer_map: crate::viewer_moves::ViewerMap,
 }
 
 impl Coordinator {
@@ -63,6 +65,7 @@ impl Coordinator {
             stats: CoordStats::default(),
             peers: BTreeMap::new(),
             sent_log: Default::default(),
+            viewer_map: Default::default(),
         }
     }
 

@@ -20,6 +20,7 @@
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
 //! - [`announce`] — channel announcement, origin identity and takeover, re-registration (X1, X3, D7).
+//! - [`viewer_moves`] — where each protocol viewer watches; a lost relay's viewers moved (V2, V10).
 //! - [`coordinator`] — the machine and its verbs.
 //! - [`event`] — everything it decides, for logs and the dashboard.
 
@@ -41,6 +42,7 @@ pub mod peers;
 pub mod predict;
 pub mod registry;
 pub mod regroup;
+pub mod viewer_moves;
 pub mod watch;
 
 pub use config::{CoordinatorConfig, PeerConfig};

@@ -1,7 +1,8 @@
 //! Heartbeats (D8) keep the coordinator's view current (loads, links, buffers); a
 //! relay silent for `heartbeat_timeout_ms`, or whose link the driver saw die, is
 //! presumed crashed: it leaves every VAN, its child relays get new parents
-//! (connecting before disconnecting), and empty tiers are refilled (V10's crash case).
+//! (connecting before disconnecting), empty tiers are refilled, and its protocol
+//! viewers are sent to another relay ([`crate::viewer_moves`]) (V10's crash case).
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -22,6 +23,7 @@ impl Coordinator {
                 m.highest_seq = Some(m.highest_seq.map_or(last, |h| h.max(last)));
             }
         }
+        self.viewers_reported(now, from, &hb);
         self.registry.heard(now, hb);
         self.stats.heartbeats += 1;
     }
@@ -80,5 +82,6 @@ impl Coordinator {
             }
             self.ensure_chain(now, channel);
         }
+        self.move_viewers_of(now, node);
     }
 }

@@ -155,7 +155,10 @@ impl Coordinator {
         region: String,
     ) {
         match self.watch_in(now, &channel_name, &region) {
-            Ok((channel, relay)) => self.send(from, Message::WatchAt { channel, relay }),
+            Ok((channel, relay)) => {
+                self.viewer_placed(now, from, channel.id, relay.id);
+                self.send(from, Message::WatchAt { channel, relay })
+            }
             Err(reason) => {
                 let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);
                 self.send(

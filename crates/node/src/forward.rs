@@ -46,6 +46,11 @@ impl Node {
             ch.middle.block_pushed(&ch.parents, from, block.seq);
         }
         self.stats.blocks_in += 1;
+        if self.cfg.role == tiercast_proto::NodeRole::Viewer {
+            let limit = self.cfg.max_channels;
+            self.continuity
+                .block(now, &ch.desc.name, from, block.seq, limit);
+        }
         self.store_and_forward(now, block);
     }
 

@@ -19,8 +19,11 @@
 //! - [`pull`] — lazy links: Have / Want, flooding with duplicate elimination (D3).
 //! - [`middle`] — middle level: erasure-coded k+n substreams, recovery shards sent to
 //!   coded children, groups rebuilt from any k, loss measured for n (D5).
-//! - [`watch`] — a protocol viewer asking the coordinator where to watch (V2).
 //! - [`channel_key`] — the origin key a channel's blocks verify against, as the coordinator gives it (X3, D7).
+//! - [`watch`] — a protocol viewer asking the coordinator where to watch (V2), and
+//!   moving to the relay the coordinator names when its relay died (V10).
+//! - [`continuity`] — a protocol viewer's seqs over its whole run: missing blocks
+//!   across relay switches, switches, longest gap (V9, V10).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
 
@@ -29,6 +32,7 @@ pub mod channel;
 pub mod channel_key;
 pub mod children;
 pub mod config;
+pub mod continuity;
 pub mod event;
 pub mod forward;
 pub mod heartbeat;

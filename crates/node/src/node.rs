@@ -59,6 +59,8 @@ pub struct Node {
     pub(crate) stats: NodeStats,
     /// The ΔT look-ahead's rates (V7), when `predict_delta_t_ms` is set on a relay.
     pub(crate) trend: Option<crate::predict::LoadTrend>,
+    /// Protocol viewer: its seqs over the whole run, across relay switches.
+    pub(crate) continuity: crate::continuity::Continuity,
 }
 
 impl Node {
@@ -82,6 +84,7 @@ impl Node {
             watches: BTreeMap::new(),
             announcing: BTreeMap::new(),
             stats: NodeStats::default(),
+            continuity: Default::default(),
         };
         node.send_register();
         node
@@ -127,6 +130,11 @@ impl Node {
 
     pub fn channels(&self) -> impl Iterator<Item = (&ChannelId, &ChannelState)> {
         self.channels.iter()
+    }
+
+    /// Protocol viewer: the seq accounting of every channel it watched.
+    pub fn continuity(&self) -> &crate::continuity::Continuity {
+        &self.continuity
     }
 
     /// Children over all channels (V8: capacity is machine-wide).

@@ -1,6 +1,9 @@
 //! A protocol viewer asks the coordinator where to watch a channel (V2: the
 //! coordinator's redirect), logs in at the relay it is given, and asks again
-//! after a refusal.
+//! after a refusal. A `WatchAt` for a channel it already watches moves it (V10:
+//! the coordinator moves the viewers of a relay presumed crashed): the new relay
+//! is logged in to at the next seq the viewer needs, and the old one is logged off
+//! once the new one accepted (connect before disconnect, V9).
 
 use crate::channel::ChannelState;
 use crate::event::Event;
@@ -37,6 +40,13 @@ impl Node {
             self.watches.insert(desc.name.clone(), None);
         }
         let watcher = matches!(self.cfg.role, NodeRole::Viewer | NodeRole::Peer);
+        if self.cfg.role == NodeRole::Viewer
+            && !self.watches.contains_key(&desc.name)
+            && self.names.get(&desc.name) == Some(&desc.id)
+        {
+            self.move_viewer(now, desc, relay);
+            return;
+        }
         if !watcher || self.watches.remove(&desc.name).is_none() {
             self.invalid(
                 COORDINATOR_ID,
@@ -58,8 +68,46 @@ impl Node {
         ch.logged_in = true;
         ch.keep = true;
         ch.watching_since = Some(now);
-        let from_seq = ch.resume_seq();
+        // A viewer watching again resumes where its accounting stopped.
+        let from_seq = ch
+            .resume_seq()
+            .or_else(|| self.continuity.get(&desc.name).and_then(|c| c.resume_seq()));
         self.send_login(relay_id, id, from_seq);
+        self.events.push_back(Event::Watching {
+            channel: desc,
+            relay: relay_id,
+        });
+    }
+
+    /// The coordinator sends a watching viewer to another relay (its relay was
+    /// presumed crashed): log in there, drop the old relays once it accepts.
+    fn move_viewer(&mut self, now: Timestamp, desc: ChannelDesc, relay: PeerInfo) {
+        let Some(ch) = self.channels.get_mut(&desc.id) else {
+            return;
+        };
+        let relay_id = relay.id;
+        if ch
+            .parents
+            .get(relay_id)
+            .is_some_and(|l| matches!(l.state, ParentState::Connecting | ParentState::Connected))
+        {
+            return; // already there
+        }
+        // The silence backstop counts from the move, not from the dead relay's last block.
+        ch.watching_since = Some(now);
+        let old: Vec<NodeId> = ch
+            .parents
+            .ids()
+            .into_iter()
+            .filter(|p| *p != relay_id)
+            .collect();
+        for p in &old {
+            if let Some(l) = ch.parents.get_mut(*p) {
+                // Its blocks no longer hold the silence deadline back.
+                l.last_block_at = None;
+            }
+        }
+        self.switch_parents(now, desc.id, vec![relay], old);
         self.events.push_back(Event::Watching {
             channel: desc,
             relay: relay_id,
@@ -151,5 +199,184 @@ impl Node {
             self.send(COORDINATOR_ID, Message::Logoff { channel: id });
         }
         self.leave_channel_parents(channel_name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Node, NodeConfig};
+    use bytes::Bytes;
+    use tiercast_proto::{
+        Block, ChannelDesc, ChannelId, Message, NodeId, NodeRole, PeerInfo, Timestamp,
+        COORDINATOR_ID,
+    };
+
+    fn relay(id: u32) -> PeerInfo {
+        PeerInfo {
+            id: NodeId(id),
+            addr: String::new(),
+            http_addr: String::new(),
+        }
+    }
+
+    fn desc() -> ChannelDesc {
+        ChannelDesc {
+            id: ChannelId(1),
+            name: "live".into(),
+            public_key: [0; 32],
+        }
+    }
+
+    fn viewer() -> Node {
+        let cfg = NodeConfig {
+            id: NodeId(100),
+            role: NodeRole::Viewer,
+            capacity: 0,
+            verify_blocks: false,
+            viewer_silence_ms: 3000,
+            ..NodeConfig::default()
+        };
+        let mut n = Node::new(cfg, Timestamp::ZERO);
+        n.handle_message(
+            Timestamp::ZERO,
+            COORDINATOR_ID,
+            Message::Registered {
+                heartbeat_interval_ms: 1000,
+            },
+        );
+        n.watch(Timestamp::ZERO, "live");
+        n
+    }
+
+    fn deliver(n: &mut Node, from: u32, seqs: std::ops::Range<u64>) {
+        for s in seqs {
+            let t = Timestamp::from_millis(s * 40);
+            let b = Block::new(ChannelId(1), s, t, s % 25 == 0, Bytes::from_static(b"x"));
+            n.handle_message(t, NodeId(from), Message::Block(b));
+        }
+    }
+
+    fn sent(n: &mut Node) -> Vec<(NodeId, Message)> {
+        std::iter::from_fn(|| n.poll_transmit())
+            .map(|t| (t.to, t.msg))
+            .collect()
+    }
+
+    /// Must show 4 of issue 10: blocks 0..100 from relay A, the coordinator moves
+    /// the viewer, blocks 130..200 from relay B — the 30 seqs between are missing.
+    #[test]
+    fn a_planted_gap_across_a_relay_switch_is_counted() {
+        let mut n = viewer();
+        let t0 = Timestamp::ZERO;
+        n.handle_message(
+            t0,
+            COORDINATOR_ID,
+            Message::WatchAt {
+                channel: desc(),
+                relay: relay(21),
+            },
+        );
+        n.handle_message(
+            t0,
+            NodeId(21),
+            Message::LoginAccepted {
+                channel: ChannelId(1),
+            },
+        );
+        deliver(&mut n, 21, 0..100);
+        sent(&mut n);
+        // Relay 21 died; the coordinator sends the viewer to relay 22.
+        let moved_at = Timestamp::from_millis(5200);
+        n.handle_message(
+            moved_at,
+            COORDINATOR_ID,
+            Message::WatchAt {
+                channel: desc(),
+                relay: relay(22),
+            },
+        );
+        let out = sent(&mut n);
+        let login = out.iter().find_map(|(to, m)| match m {
+            Message::Login { from_seq, .. } if *to == NodeId(22) => Some(*from_seq),
+            _ => None,
+        });
+        assert_eq!(login, Some(Some(100)), "resumes at the next seq it needs");
+        assert!(
+            !out.iter().any(|(to, _)| *to == NodeId(21)),
+            "the old relay is kept until the new one accepts: {out:?}"
+        );
+        n.handle_message(
+            moved_at,
+            NodeId(22),
+            Message::LoginAccepted {
+                channel: ChannelId(1),
+            },
+        );
+        let out = sent(&mut n);
+        assert!(
+            out.iter()
+                .any(|(to, m)| *to == NodeId(21) && matches!(m, Message::Logoff { .. })),
+            "then the old relay is logged off: {out:?}"
+        );
+        deliver(&mut n, 22, 130..200);
+        let r = n.continuity().get("live").expect("tracked").report();
+        assert_eq!(r.first_seq, Some(0));
+        assert_eq!(r.last_seq, Some(199));
+        assert_eq!(r.received, 170);
+        assert_eq!(r.missing, 30);
+        assert_eq!(r.relay_switches, 1);
+        // Block 99 at 3.96 s, block 130 at 5.2 s.
+        assert_eq!(r.longest_gap_ms, 5200 - 99 * 40);
+        let parents = n.channel(ChannelId(1)).expect("watching").parents.ids();
+        assert_eq!(parents, vec![NodeId(22)]);
+    }
+
+    /// The accounting survives the channel being dropped (its relay fell silent)
+    /// and watched again: the next relay is asked for the next seq needed.
+    #[test]
+    fn watching_again_resumes_and_keeps_counting() {
+        let mut n = viewer();
+        let t0 = Timestamp::ZERO;
+        n.handle_message(
+            t0,
+            COORDINATOR_ID,
+            Message::WatchAt {
+                channel: desc(),
+                relay: relay(21),
+            },
+        );
+        deliver(&mut n, 21, 0..50);
+        sent(&mut n);
+        // Silent for 3 s after block 49 (1.96 s): the viewer asks the coordinator again.
+        let t = Timestamp::from_millis(1960 + 3000);
+        n.handle_timeout(Timestamp::from_millis(4950));
+        assert!(
+            n.channel(ChannelId(1)).is_some(),
+            "not silent long enough yet"
+        );
+        n.handle_timeout(t);
+        assert!(n.channel(ChannelId(1)).is_none());
+        n.handle_timeout(t.plus_millis(500));
+        assert!(sent(&mut n)
+            .iter()
+            .any(|(to, m)| *to == COORDINATOR_ID && matches!(m, Message::Watch { .. })));
+        n.handle_message(
+            t.plus_millis(510),
+            COORDINATOR_ID,
+            Message::WatchAt {
+                channel: desc(),
+                relay: relay(22),
+            },
+        );
+        let login = sent(&mut n).into_iter().find_map(|(to, m)| match m {
+            Message::Login { from_seq, .. } if to == NodeId(22) => Some(from_seq),
+            _ => None,
+        });
+        assert_eq!(login, Some(Some(50)));
+        deliver(&mut n, 22, 140..160);
+        let r = n.continuity().get("live").expect("tracked").report();
+        assert_eq!((r.first_seq, r.last_seq), (Some(0), Some(159)));
+        assert_eq!(r.missing, 90);
+        assert_eq!(r.relay_switches, 1);
     }
 }

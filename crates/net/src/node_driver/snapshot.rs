@@ -36,6 +36,21 @@ pub struct ChannelSnapshot {
     pub playout: Option<PlayoutStats>,
 }
 
+/// A protocol viewer's seq accounting of one channel over its whole run, across
+/// relay switches (see `tiercast_node::continuity`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ContinuitySnapshot {
+    pub channel: String,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub received: u64,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub too_late: u64,
+    pub relay_switches: u64,
+    pub longest_gap_ms: u64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeSnapshot {
     pub id: u32,
@@ -60,6 +75,8 @@ pub struct NodeSnapshot {
     /// the repair budget.
     pub blocks_out: u64,
     pub repairs_refused: u64,
+    /// Protocol viewers: every channel watched, counted across relay switches.
+    pub continuity: Vec<ContinuitySnapshot>,
 }
 
 pub(crate) fn snapshot(
@@ -112,5 +129,23 @@ pub(crate) fn snapshot(
         uplink,
         blocks_out: node.stats().blocks_out,
         repairs_refused: node.stats().repairs_refused,
+        continuity: node
+            .continuity()
+            .iter()
+            .map(|(name, c)| {
+                let r = c.report();
+                ContinuitySnapshot {
+                    channel: name.clone(),
+                    first_seq: r.first_seq,
+                    last_seq: r.last_seq,
+                    received: r.received,
+                    missing: r.missing,
+                    duplicates: r.duplicates,
+                    too_late: r.too_late,
+                    relay_switches: r.relay_switches,
+                    longest_gap_ms: r.longest_gap_ms,
+                }
+            })
+            .collect(),
     }
 }

@@ -1,6 +1,8 @@
 //! `tiercast viewer`: a protocol viewer. It asks the coordinator where to watch,
 //! receives signed blocks through the overlay, and reports how many arrived and how
-//! many are missing (gaps in seq); `--output` writes the stream to a .ts file.
+//! many are missing — every seq between its first block and its last, across relay
+//! switches (V9, V10) — with the relays it watched at and when; `--output` writes
+//! the stream to a .ts file.
 
 use super::common::NodeArgs;
 use anyhow::{Context, Result};
@@ -34,19 +36,57 @@ pub struct Args {
     /// The viewer's region: the coordinator places it on that region's relays.
     #[arg(long, default_value = "")]
     pub region: String,
+    /// When no block came for this long, give up on the relay and ask the
+    /// coordinator again (a backstop: the coordinator moves the viewers of a relay
+    /// it presumes crashed sooner); 0 leaves it to the link's idle timeout.
+    #[arg(long, default_value_t = DEFAULT_SILENCE_MS)]
+    pub silence_ms: u64,
+}
+
+/// The viewer's own silence bound (ms), far below the link's idle timeout.
+pub const DEFAULT_SILENCE_MS: u64 = 3000;
+
+/// Most relay placements kept in a report.
+const RELAY_LOG_LIMIT: usize = 64;
+
+/// One relay the viewer was sent to, with wall-clock times (ms since the Unix
+/// epoch, so a test can compare them with its own clock on the same machine).
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct RelayPlacement {
+    pub relay: u32,
+    /// When the coordinator's `WatchAt` for this relay arrived.
+    pub placed_unix_ms: u64,
+    /// When the relay accepted the LOGIN.
+    pub connected_unix_ms: Option<u64>,
+    /// When the first block was stored after the placement.
+    pub first_block_unix_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Clone)]
 pub struct ViewerReport {
     pub node: u32,
     pub channel: String,
+    /// Distinct seqs received from `first_seq` to `last_seq`, over the whole run.
     pub blocks_received: u64,
     pub first_seq: Option<u64>,
     pub last_seq: Option<u64>,
+    /// Seqs from `first_seq` to `last_seq` never received:
+    /// `last_seq − first_seq + 1 − blocks_received`, across relay switches.
     pub blocks_missing: u64,
     pub duplicates: u64,
+    /// Blocks that came after their seq had been counted missing.
+    pub blocks_too_late: u64,
+    /// Times the relay delivering new blocks changed.
+    pub relay_switches: u64,
+    /// Longest time without a new block, after the first (ms).
+    pub longest_gap_ms: u64,
     pub bytes: u64,
+    /// The relays it watches at when the report is made.
     pub relays: Vec<u32>,
+    /// Every relay it was sent to, in order (at most 64).
+    pub placements: Vec<RelayPlacement>,
+    /// When the report was made (ms since the Unix epoch).
+    pub reported_unix_ms: u64,
 }
 
 pub fn viewer_runtime(
@@ -61,6 +101,7 @@ pub fn viewer_runtime(
             role: NodeRole::Viewer,
             tier: u8::MAX,
             capacity: 0,
+            viewer_silence_ms: DEFAULT_SILENCE_MS,
             ..NodeConfig::default()
         },
         cluster_key: node.cluster.key()?,
@@ -82,12 +123,18 @@ pub async fn report_of(h: &NodeHandle, channel: &str) -> ViewerReport {
     };
     if let Some(s) = h.snapshot().await {
         if let Some(c) = s.channels.iter().find(|c| c.name == channel) {
-            r.blocks_received = c.stored;
+            r.relays = c.parents.clone();
+        }
+        // Counted over the whole run, not since the current relay (its buffer).
+        if let Some(c) = s.continuity.iter().find(|c| c.channel == channel) {
+            r.blocks_received = c.received;
             r.first_seq = c.first_seq;
-            r.last_seq = c.highest_seq;
+            r.last_seq = c.last_seq;
             r.blocks_missing = c.missing;
             r.duplicates = c.duplicates;
-            r.relays = c.parents.clone();
+            r.blocks_too_late = c.too_late;
+            r.relay_switches = c.relay_switches;
+            r.longest_gap_ms = c.longest_gap_ms;
         }
     }
     r
@@ -97,6 +144,7 @@ pub async fn run(a: Args) -> Result<()> {
     let coordinator = a.node.coordinator().await?;
     let mut rt = viewer_runtime(&a.node, a.node.node_id()?, coordinator, a.link_listen)?;
     rt.node.region = a.region.clone();
+    rt.node.viewer_silence_ms = a.silence_ms;
     let h = spawn_node(rt).await?;
     let mut notices = h.subscribe();
     h.command(NodeCommand::Watch(a.channel.clone())).await?;
@@ -107,6 +155,7 @@ pub async fn run(a: Args) -> Result<()> {
         None => None,
     };
     let mut bytes = 0u64;
+    let mut placements: Vec<RelayPlacement> = Vec::new();
     let deadline = async {
         if a.duration == 0 {
             super::common::shutdown_signal().await
@@ -124,12 +173,29 @@ pub async fn run(a: Args) -> Result<()> {
             n = notices.recv() => match n {
                 Ok(n) => match n.event {
                     Event::BlockStored { block } => {
+                        if let Some(p) = placements.last_mut().filter(|p| p.first_block_unix_ms.is_none()) {
+                            p.first_block_unix_ms = Some(unix_ms());
+                        }
                         bytes += block.payload.len() as u64;
                         if let Some(o) = out.as_mut() {
                             o.write_all(&block.payload).context("writing --output")?;
                         }
                     }
-                    Event::Watching { relay, .. } => eprintln!("viewer {}: watching through relay {relay}", h.id),
+                    Event::Watching { relay, .. } => {
+                        eprintln!("viewer {}: watching through relay {relay}", h.id);
+                        if placements.len() < RELAY_LOG_LIMIT {
+                            placements.push(RelayPlacement {
+                                relay: relay.0,
+                                placed_unix_ms: unix_ms(),
+                                ..Default::default()
+                            });
+                        }
+                    }
+                    Event::ParentConnected { parent, .. } => {
+                        if let Some(p) = placements.last_mut().filter(|p| p.relay == parent.0 && p.connected_unix_ms.is_none()) {
+                            p.connected_unix_ms = Some(unix_ms());
+                        }
+                    }
                     Event::WatchDenied { reason, .. } => eprintln!("viewer {}: refused: {reason}; retrying", h.id),
                     _ => {}
                 },
@@ -145,6 +211,8 @@ pub async fn run(a: Args) -> Result<()> {
     }
     let mut report = report_of(&h, &a.channel).await;
     report.bytes = bytes;
+    report.placements = placements;
+    report.reported_unix_ms = unix_ms();
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");
     if let Some(p) = &a.report {
@@ -152,4 +220,11 @@ pub async fn run(a: Args) -> Result<()> {
     }
     h.shutdown().await;
     Ok(())
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -1,0 +1,181 @@
+//! Viewers whose relay dies (issue 10, Must show 3 and the real-socket part of
+//! Must show 4; V10's crash case for protocol viewers, V9 switch, honest
+//! `blocks_missing`): separate processes — coordinator, origin (test source), two
+//! bottom-tier relays, protocol viewers on one of them. That relay is SIGKILLed;
+//! every viewer is receiving from the other relay within two heartbeat intervals of
+//! the kill (the coordinator moved it, not QUIC's idle timeout), and its report
+//! counts the blocks it missed across the switch.
+
+mod support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::*;
+
+const HEARTBEAT_INTERVAL_MS: u64 = 1000;
+/// Below two intervals, as in the simulator's relay-crash scenario.
+const HEARTBEAT_TIMEOUT_MS: u64 = 1500;
+const VIEWERS: usize = 3;
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+#[test]
+fn viewers_of_a_killed_relay_move_and_count_what_they_missed() {
+    let dir = temp_dir("e2e-viewer-failover");
+    let cport = free_port();
+    let coordinator = format!("http://127.0.0.1:{cport}");
+    let _coord = Proc::tiercast(
+        "coordinator",
+        &[
+            "coordinator",
+            "--listen",
+            &format!("127.0.0.1:{cport}"),
+            "--heartbeat-interval-ms",
+            &HEARTBEAT_INTERVAL_MS.to_string(),
+            "--heartbeat-timeout-ms",
+            &HEARTBEAT_TIMEOUT_MS.to_string(),
+        ],
+        &dir,
+    );
+    let relay = |id: &str| {
+        Proc::tiercast(
+            &format!("relay-{id}"),
+            &[
+                "relay",
+                "--coordinator",
+                &coordinator,
+                "--id",
+                id,
+                "--tier",
+                "1",
+                "--capacity",
+                "10",
+            ],
+            &dir,
+        )
+    };
+    let mut relays: std::collections::BTreeMap<u64, Proc> = [11u64, 12]
+        .into_iter()
+        .map(|id| (id, relay(&id.to_string())))
+        .collect();
+    let _origin = Proc::tiercast(
+        "origin",
+        &[
+            "origin",
+            "--coordinator",
+            &coordinator,
+            "--channel",
+            "live",
+            "--test-source",
+            "2000",
+        ],
+        &dir,
+    );
+    let active = |s: &serde_json::Value| -> Option<Vec<u64>> {
+        let a = s["channels"][0]["active"].as_array()?;
+        Some(a.iter().filter_map(|x| x["node"].as_u64()).collect())
+    };
+    let victim = wait_for("one relay active", Duration::from_secs(20), || {
+        let a = active(&status_json(&coordinator)?)?;
+        (a.len() == 1).then(|| a[0])
+    });
+    let survivor = if victim == 11 { 12 } else { 11 };
+
+    let mut viewers: Vec<(Proc, std::path::PathBuf)> = (0..VIEWERS)
+        .map(|i| {
+            let report = dir.join(format!("viewer-{i}.json"));
+            let p = Proc::tiercast(
+                &format!("viewer-{i}"),
+                &[
+                    "viewer",
+                    "--coordinator",
+                    &coordinator,
+                    "--channel",
+                    "live",
+                    "--duration",
+                    "16",
+                    "--report",
+                    report.to_str().unwrap(),
+                ],
+                &dir,
+            );
+            (p, report)
+        })
+        .collect();
+    // Every viewer logged in at the victim (its heartbeat says so), then a steady stream.
+    wait_for("the viewers on one relay", Duration::from_secs(20), || {
+        let s = status_json(&coordinator)?;
+        let load = s["nodes"].as_array()?.iter().find(|n| n["id"] == victim)?["load"].as_u64()?;
+        (load >= VIEWERS as u64).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let killed_at = unix_ms();
+    relays.get_mut(&victim).expect("the victim").kill();
+
+    for (p, _) in viewers.iter_mut() {
+        p.wait_exit(Duration::from_secs(40))
+            .expect("viewer finishes");
+    }
+    let bound_ms = 2 * HEARTBEAT_INTERVAL_MS;
+    for (i, (_, path)) in viewers.iter().enumerate() {
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("viewer report"))
+                .expect("report is JSON");
+        eprintln!("viewer {i} report: {r}");
+        let u = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+        let placements = r["placements"].as_array().expect("placements");
+        assert_eq!(
+            placements.first().map(|p| p["relay"].clone()),
+            Some(victim.into()),
+            "viewer {i} started on the victim: {r}"
+        );
+        let moved = placements
+            .iter()
+            .find(|p| p["relay"] == survivor)
+            .unwrap_or_else(|| panic!("viewer {i} was sent to relay {survivor}: {r}"));
+        let first_block = moved["first_block_unix_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("viewer {i} got blocks from {survivor}: {r}"));
+        let after = first_block.saturating_sub(killed_at);
+        eprintln!("viewer {i}: receiving from relay {survivor} {after} ms after the kill");
+        assert!(
+            after <= bound_ms,
+            "viewer {i} receiving from relay {survivor} {after} ms after the kill \
+             (2 heartbeat intervals = {bound_ms} ms): {r}"
+        );
+        assert_eq!(r["relays"], serde_json::json!([survivor]), "{r}");
+        assert!(u("relay_switches") >= 1, "{r}");
+
+        // The blocks missed across the switch are counted, and consistently.
+        let (first, last, received, missing) = (
+            u("first_seq"),
+            u("last_seq"),
+            u("blocks_received"),
+            u("blocks_missing"),
+        );
+        assert_eq!(missing, last - first + 1 - received, "{r}");
+        assert!(
+            missing > 0,
+            "the seqs produced while it moved are missing: {r}"
+        );
+        // No more than the origin produced during the viewer's longest gap, at the
+        // stream's own rate over the run (with one keyframe interval of slack).
+        let started = placements[0]["first_block_unix_ms"]
+            .as_u64()
+            .expect("first block");
+        let run_ms = u("reported_unix_ms").saturating_sub(started).max(1);
+        let per_ms = (last - first + 1) as f64 / run_ms as f64;
+        let gap_ms = u("longest_gap_ms");
+        let produced_in_gap = (gap_ms as f64 * per_ms).ceil() as u64;
+        assert!(
+            missing <= produced_in_gap + 2,
+            "missing {missing} but the origin produced ~{produced_in_gap} in the {gap_ms} ms gap: {r}"
+        );
+        assert!(gap_ms <= bound_ms + 1000, "{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
