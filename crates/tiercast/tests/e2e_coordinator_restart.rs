@@ -66,38 +66,12 @@ fn a_restarted_coordinator_serves_the_channel_within_a_heartbeat_and_keeps_the_o
     };
     let _r1 = relay("relay-t1", "1");
     let _r2 = relay("relay-t2", "2");
-    let _origin = Proc::tiercast(
-        "origin",
-        &[
-            "origin",
-            "--coordinator",
-            &coordinator,
-            "--channel",
-            "live",
-            "--test-source",
-            "1000",
-        ],
-        &dir,
-    );
+    let _origin = test_origin("origin", &coordinator, 1000, &dir);
     wait_for("2 relays active", Duration::from_secs(20), || {
         parents(&coordinator).filter(|p| p.len() == 2)
     });
     let report = dir.join("viewer.json");
-    let mut viewer = Proc::tiercast(
-        "viewer",
-        &[
-            "viewer",
-            "--coordinator",
-            &coordinator,
-            "--channel",
-            "live",
-            "--duration",
-            "12",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &dir,
-    );
+    let mut viewer = protocol_viewer("viewer", &coordinator, 12, &report, &dir);
     std::thread::sleep(Duration::from_secs(3));
     let before = parents(&coordinator).expect("status");
     coord.kill();
@@ -123,8 +97,7 @@ fn a_restarted_coordinator_serves_the_channel_within_a_heartbeat_and_keeps_the_o
     assert_eq!(before, after, "every relay keeps its parents");
 
     assert!(viewer.wait_exit(Duration::from_secs(20)).is_some());
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).expect("viewer report")).unwrap();
+    let v = read_report(&report);
     eprintln!("protocol viewer: {v}");
     assert!(v["blocks_received"].as_u64().unwrap() > 50, "{v}");
     assert_eq!(v["blocks_missing"], 0, "the data plane went on: {v}");

@@ -122,21 +122,7 @@ fn a_restarted_origin_is_played_at_once_and_a_wrong_second_origin_is_refused() {
     let url = format!("{coordinator}/watch/live");
     let capture = std::thread::spawn(move || http_get_follow(&url, Duration::from_secs(22)));
     let report = dir.join("viewer.json");
-    let mut viewer = Proc::tiercast(
-        "viewer",
-        &[
-            "viewer",
-            "--coordinator",
-            &coordinator,
-            "--channel",
-            "live",
-            "--duration",
-            "20",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &dir,
-    );
+    let mut viewer = protocol_viewer("viewer", &coordinator, 20, &report, &dir);
     // Relays log in to their parents once they have a viewer (V3).
     wait_for(
         "blocks at the tier-2 relay",
@@ -215,8 +201,7 @@ fn a_restarted_origin_is_played_at_once_and_a_wrong_second_origin_is_refused() {
         assert_eq!(ch["duplicates"], 0, "no block dropped as a duplicate: {ch}");
         assert_eq!(ch["rejected"], 0, "no block rejected: {ch}");
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).expect("viewer report")).unwrap();
+    let v = read_report(&report);
     eprintln!("protocol viewer: {v}");
     assert!(v["last_seq"].as_u64().unwrap() > seq_before, "{v}");
     assert_eq!(v["duplicates"], 0, "{v}");

@@ -62,19 +62,7 @@ fn viewers_of_a_killed_relay_move_and_count_what_they_missed() {
         .into_iter()
         .map(|id| (id, relay(&id.to_string())))
         .collect();
-    let _origin = Proc::tiercast(
-        "origin",
-        &[
-            "origin",
-            "--coordinator",
-            &coordinator,
-            "--channel",
-            "live",
-            "--test-source",
-            "2000",
-        ],
-        &dir,
-    );
+    let _origin = test_origin("origin", &coordinator, 2000, &dir);
     let active = |s: &serde_json::Value| -> Option<Vec<u64>> {
         let a = s["channels"][0]["active"].as_array()?;
         Some(a.iter().filter_map(|x| x["node"].as_u64()).collect())
@@ -88,21 +76,7 @@ fn viewers_of_a_killed_relay_move_and_count_what_they_missed() {
     let mut viewers: Vec<(Proc, std::path::PathBuf)> = (0..VIEWERS)
         .map(|i| {
             let report = dir.join(format!("viewer-{i}.json"));
-            let p = Proc::tiercast(
-                &format!("viewer-{i}"),
-                &[
-                    "viewer",
-                    "--coordinator",
-                    &coordinator,
-                    "--channel",
-                    "live",
-                    "--duration",
-                    "16",
-                    "--report",
-                    report.to_str().unwrap(),
-                ],
-                &dir,
-            );
+            let p = protocol_viewer(&format!("viewer-{i}"), &coordinator, 16, &report, &dir);
             (p, report)
         })
         .collect();
@@ -122,9 +96,7 @@ fn viewers_of_a_killed_relay_move_and_count_what_they_missed() {
     }
     let bound_ms = 2 * HEARTBEAT_INTERVAL_MS;
     for (i, (_, path)) in viewers.iter().enumerate() {
-        let r: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(path).expect("viewer report"))
-                .expect("report is JSON");
+        let r = read_report(path);
         eprintln!("viewer {i} report: {r}");
         let u = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
         let placements = r["placements"].as_array().expect("placements");

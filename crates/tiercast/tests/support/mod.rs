@@ -308,3 +308,53 @@ pub fn capture_stream(
         }
     }
 }
+
+/// `tiercast origin` of channel "live" fed by its built-in test source.
+pub fn test_origin(name: &str, coordinator: &str, kbps: u32, dir: &Path) -> Proc {
+    let kbps = kbps.to_string();
+    Proc::tiercast(
+        name,
+        &[
+            "origin",
+            "--coordinator",
+            coordinator,
+            "--channel",
+            "live",
+            "--test-source",
+            &kbps,
+        ],
+        dir,
+    )
+}
+
+/// A protocol viewer of channel "live" for `seconds`, its report written to `report`.
+pub fn protocol_viewer(
+    name: &str,
+    coordinator: &str,
+    seconds: u32,
+    report: &Path,
+    dir: &Path,
+) -> Proc {
+    let seconds = seconds.to_string();
+    Proc::tiercast(
+        name,
+        &[
+            "viewer",
+            "--coordinator",
+            coordinator,
+            "--channel",
+            "live",
+            "--duration",
+            &seconds,
+            "--report",
+            report.to_str().expect("report path is UTF-8"),
+        ],
+        dir,
+    )
+}
+
+/// A protocol viewer's report (JSON), as it wrote it at exit.
+pub fn read_report(report: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(report).unwrap_or_else(|e| panic!("{}: {e}", report.display()));
+    serde_json::from_slice(&bytes).expect("the report is JSON")
+}
