@@ -10,6 +10,7 @@
 //! - `local` — the hubs and playout stages that feed local HTTP viewers.
 //! - `snapshot` — [`NodeSnapshot`], also served as `GET /status`.
 
+mod coordinator_link;
 mod local;
 mod log_limit;
 mod snapshot;
@@ -199,6 +200,7 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         viewer_stats,
         send_errors: 0,
         rejected_log: log_limit::LogLimit::default(),
+        coordinator_link: coordinator_link::CoordinatorLink::new(rt.coordinator.addr),
     };
     let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx));
     info!(node = %id, %addr, http = ?http_addr, "node started");
@@ -228,6 +230,8 @@ struct Driver {
     send_errors: u64,
     /// "block rejected" warnings, at most one a second per channel.
     rejected_log: log_limit::LogLimit,
+    /// What the node says about its coordinator link on stderr.
+    coordinator_link: coordinator_link::CoordinatorLink,
 }
 
 impl Driver {
@@ -301,6 +305,11 @@ impl Driver {
                 debug!(node = %self.node.id(), %peer, %reason, "link down");
                 if peer == COORDINATOR_ID {
                     self.node.coordinator_lost(now);
+                    let retry = self
+                        .node
+                        .register_retry_at()
+                        .map(|t| t.saturating_since(now) / 1000);
+                    self.coordinator_link.down(&reason, retry);
                 } else {
                     self.node.peer_lost(now, peer);
                 }
@@ -466,6 +475,14 @@ impl Driver {
                         warn!(node = %self.node.id(), %channel, %from, reason, suppressed,
                               "block rejected (at most one line a second; all are counted)")
                     }
+                }
+                Event::CoordinatorUnanswered {
+                    attempts,
+                    retry_in_ms,
+                } => self.coordinator_link.unanswered(*attempts, *retry_in_ms),
+                Event::Registered => {
+                    self.coordinator_link.answered();
+                    info!(node = %self.node.id(), event = ?ev, "node event");
                 }
                 Event::Deactivated { channel } => {
                     self.local.deactivated(*channel);

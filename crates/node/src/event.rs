@@ -7,6 +7,11 @@ use tiercast_proto::{Block, ChannelDesc, ChannelId, DenyReason, NodeId, PeerInfo
 pub enum Event {
     Registered,
     RegisterDenied(DenyReason),
+    /// A Register got no answer: sent again (`attempts` so far), next in `retry_in_ms`.
+    CoordinatorUnanswered {
+        attempts: u32,
+        retry_in_ms: u64,
+    },
     /// The origin's channel was announced and is ready for ingest: cut from
     /// `next_seq` on (at least).
     ChannelReady {

@@ -6,7 +6,7 @@ use crate::config::NodeConfig;
 use crate::event::Event;
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{
-    ChannelDesc, ChannelId, Message, NodeId, NodeRole, Register, Timestamp, COORDINATOR_ID,
+    ChannelDesc, ChannelId, Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID,
 };
 
 /// A message to send, addressed by node id (the driver knows the addresses).
@@ -40,6 +40,8 @@ pub struct NodeStats {
 pub struct Node {
     pub(crate) cfg: NodeConfig,
     pub(crate) registered: bool,
+    /// Unanswered registration attempts and the next retry (see [`crate::register`]).
+    pub(crate) registration: crate::register::Registration,
     pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
     pub(crate) names: BTreeMap<String, ChannelId>,
     pub(crate) transmits: VecDeque<Transmit>,
@@ -75,6 +77,7 @@ impl Node {
             repair_tokens: (0.0, now),
             cfg,
             registered: false,
+            registration: Default::default(),
             channels: BTreeMap::new(),
             names: BTreeMap::new(),
             transmits: VecDeque::new(),
@@ -86,22 +89,8 @@ impl Node {
             stats: NodeStats::default(),
             continuity: Default::default(),
         };
-        node.send_register();
+        node.send_register(now);
         node
-    }
-
-    fn send_register(&mut self) {
-        let reg = Register {
-            role: self.cfg.role,
-            tier: self.cfg.tier,
-            region: self.cfg.region.clone(),
-            capacity: self.cfg.capacity,
-            addr: self.cfg.addr.clone(),
-            http_addr: self.cfg.http_addr.clone(),
-            uplink_kbps: self.cfg.uplink_kbps,
-            incarnation: self.cfg.incarnation,
-        };
-        self.send(COORDINATOR_ID, Message::Register(reg));
     }
 
     pub fn id(&self) -> NodeId {
@@ -173,12 +162,13 @@ impl Node {
             Message::Redirect { channel, to } => self.on_redirect(now, from, channel, to),
             Message::Registered { .. } if from_coordinator => self.on_registered(now),
             Message::RegisterDenied { reason } if from_coordinator => {
+                self.registration_answered();
                 if reason == tiercast_proto::DenyReason::NotRegistered && self.registered {
                     // The coordinator restarted or presumed us dead: register again
                     // at once (later denials wait for the heartbeat tick); what we
                     // carry stays.
                     self.registered = false;
-                    self.send_register();
+                    self.send_register(now);
                 }
                 self.events.push_back(Event::RegisterDenied(reason));
             }
@@ -231,10 +221,6 @@ impl Node {
 
     pub fn handle_timeout(&mut self, now: Timestamp) {
         if now >= self.next_heartbeat {
-            if !self.registered {
-                // The coordinator was not reachable (or not up yet): ask again.
-                self.send_register();
-            }
             self.send_heartbeat(now);
             self.monitor_parents(now);
             self.retry_parent_logins();
@@ -244,6 +230,7 @@ impl Node {
             self.pull_tick(now);
             self.next_have = now.plus_millis(self.cfg.have_interval_ms.max(1));
         }
+        self.retry_register(now);
         self.check_viewer_silence(now);
         self.retry_watches(now);
         self.predict_tick(now);
@@ -253,10 +240,10 @@ impl Node {
     /// network failed): register again at once rather than at the next heartbeat
     /// (D7); parents, children and blocks stay as they are. A coordinator that
     /// still knows this node answers the retry as before.
-    pub fn coordinator_lost(&mut self, _now: Timestamp) {
+    pub fn coordinator_lost(&mut self, now: Timestamp) {
         if self.registered {
             self.registered = false;
-            self.send_register();
+            self.send_register(now);
         }
     }
 
@@ -278,7 +265,8 @@ impl Node {
         let trend = self.trend.as_ref().map(|t| t.next_fold());
         let silence = self.viewer_silence_deadline();
         let have = self.has_lazy_links().then_some(self.next_have);
-        [retry, periodic, trend, silence, have]
+        let register = self.register_retry_at();
+        [retry, periodic, trend, silence, have, register]
             .into_iter()
             .flatten()
             .min()
@@ -308,6 +296,7 @@ impl Node {
 
     fn on_registered(&mut self, now: Timestamp) {
         self.registered = true;
+        self.registration_answered();
         self.events.push_back(Event::Registered);
         // Every channel this origin serves is announced again (a restarted
         // coordinator knows none of them; D7), with the id it already has.

@@ -1,0 +1,81 @@
+//! What a node says on its own stderr about its coordinator (issue 10, Must show
+//! 5; D7, X3): with no coordinator listening it says "unreachable" within 5 s and
+//! keeps retrying (with a backoff) until one comes up, then registers; with the
+//! wrong cluster key it says the coordinator refused the key, within 5 s, and
+//! keeps trying.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+
+/// How many lines of the node's log contain `what`.
+fn said(dir: &std::path::Path, name: &str, what: &str) -> usize {
+    std::fs::read_to_string(dir.join(format!("{name}.log")))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(what))
+        .count()
+}
+
+fn relay(name: &str, coordinator: &str, extra: &[&str], dir: &std::path::Path) -> Proc {
+    let mut args = vec!["relay", "--coordinator", coordinator, "--tier", "1"];
+    args.extend_from_slice(extra);
+    Proc::tiercast(name, &args, dir)
+}
+
+#[test]
+fn an_unreachable_coordinator_is_reported_within_5_s_and_retried_until_it_comes() {
+    let dir = temp_dir("node-messages-unreachable");
+    let cport = free_port();
+    let coordinator = format!("http://127.0.0.1:{cport}");
+    let _relay = relay("relay", &coordinator, &[], &dir);
+    wait_for("'unreachable' on stderr", Duration::from_secs(5), || {
+        (said(&dir, "relay", "unreachable") >= 1).then_some(())
+    });
+    wait_for("a second attempt", Duration::from_secs(10), || {
+        (said(&dir, "relay", "unreachable") >= 2).then_some(())
+    });
+    let _coord = Proc::tiercast(
+        "coordinator",
+        &["coordinator", "--listen", &format!("127.0.0.1:{cport}")],
+        &dir,
+    );
+    wait_for(
+        "the relay registers once the coordinator is up",
+        Duration::from_secs(15),
+        || (said(&dir, "relay", "answers: registered") >= 1).then_some(()),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_wrong_cluster_key_is_reported_within_5_s_and_retried() {
+    let dir = temp_dir("node-messages-key");
+    let cport = free_port();
+    let coordinator = format!("http://127.0.0.1:{cport}");
+    let _coord = Proc::tiercast(
+        "coordinator",
+        &["coordinator", "--listen", &format!("127.0.0.1:{cport}")],
+        &dir,
+    );
+    wait_for("the coordinator answers", Duration::from_secs(10), || {
+        status_json(&coordinator)
+    });
+    let wrong = "ab".repeat(32);
+    let _relay = relay("relay", &coordinator, &["--cluster-key", &wrong], &dir);
+    wait_for(
+        "'refused our cluster key' on stderr",
+        Duration::from_secs(5),
+        || (said(&dir, "relay", "refused our cluster key") >= 1).then_some(()),
+    );
+    wait_for("it keeps trying", Duration::from_secs(12), || {
+        (said(&dir, "relay", "refused our cluster key") >= 2).then_some(())
+    });
+    assert_eq!(
+        said(&dir, "relay", "answers: registered"),
+        0,
+        "never registered with the wrong key"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
