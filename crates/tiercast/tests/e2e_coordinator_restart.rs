@@ -51,23 +51,8 @@ fn a_restarted_coordinator_serves_the_channel_within_two_heartbeats_and_keeps_th
     let coordinator = format!("http://127.0.0.1:{cport}");
     let coord_args = ["coordinator", "--listen", &format!("127.0.0.1:{cport}")];
     let mut coord = Proc::tiercast("coordinator-1", &coord_args, &dir);
-    let relay = |name: &str, tier: &str| {
-        Proc::tiercast(
-            name,
-            &[
-                "relay",
-                "--coordinator",
-                &coordinator,
-                "--tier",
-                tier,
-                "--capacity",
-                "10",
-            ],
-            &dir,
-        )
-    };
-    let _r1 = relay("relay-t1", "1");
-    let _r2 = relay("relay-t2", "2");
+    let _r1 = relay_proc("relay-t1", &coordinator, "1", &[], &dir);
+    let _r2 = relay_proc("relay-t2", &coordinator, "2", &[], &dir);
     let _origin = test_origin("origin", &coordinator, 1000, &dir);
     wait_for("2 relays active", Duration::from_secs(20), || {
         parents(&coordinator).filter(|p| p.len() == 2)

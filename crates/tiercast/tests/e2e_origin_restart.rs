@@ -69,25 +69,10 @@ fn a_restarted_origin_is_played_at_once_and_a_wrong_second_origin_is_refused() {
         &dir,
     );
     let (p1, p2) = (free_port(), free_port());
-    let relay = |name: &str, tier: &str, port: u16| {
-        Proc::tiercast(
-            name,
-            &[
-                "relay",
-                "--coordinator",
-                &coordinator,
-                "--tier",
-                tier,
-                "--capacity",
-                "10",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ],
-            &dir,
-        )
-    };
-    let _r1 = relay("relay-t1", "1", p1);
-    let _r2 = relay("relay-t2", "2", p2);
+    let listen = |port: u16| format!("127.0.0.1:{port}");
+    let (l1, l2) = (listen(p1), listen(p2));
+    let _r1 = relay_proc("relay-t1", &coordinator, "1", &["--listen", &l1], &dir);
+    let _r2 = relay_proc("relay-t2", &coordinator, "2", &["--listen", &l2], &dir);
     let ingest = format!("127.0.0.1:{}", free_port());
     // The README's arguments, the same both times.
     let origin_args = [

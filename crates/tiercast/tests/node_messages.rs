@@ -18,18 +18,12 @@ fn said(dir: &std::path::Path, name: &str, what: &str) -> usize {
         .count()
 }
 
-fn relay(name: &str, coordinator: &str, extra: &[&str], dir: &std::path::Path) -> Proc {
-    let mut args = vec!["relay", "--coordinator", coordinator, "--tier", "1"];
-    args.extend_from_slice(extra);
-    Proc::tiercast(name, &args, dir)
-}
-
 #[test]
 fn an_unreachable_coordinator_is_reported_within_5_s_and_retried_until_it_comes() {
     let dir = temp_dir("node-messages-unreachable");
     let cport = free_port();
     let coordinator = format!("http://127.0.0.1:{cport}");
-    let _relay = relay("relay", &coordinator, &[], &dir);
+    let _relay = relay_proc("relay", &coordinator, "1", &[], &dir);
     wait_for("'unreachable' on stderr", Duration::from_secs(5), || {
         (said(&dir, "relay", "unreachable") >= 1).then_some(())
     });
@@ -63,7 +57,7 @@ fn a_wrong_cluster_key_is_reported_within_5_s_and_retried() {
         status_json(&coordinator)
     });
     let wrong = "ab".repeat(32);
-    let _relay = relay("relay", &coordinator, &["--cluster-key", &wrong], &dir);
+    let _relay = relay_proc("relay", &coordinator, "1", &["--cluster-key", &wrong], &dir);
     wait_for(
         "'refused our cluster key' on stderr",
         Duration::from_secs(5),

@@ -358,3 +358,18 @@ pub fn read_report(report: &Path) -> serde_json::Value {
     let bytes = std::fs::read(report).unwrap_or_else(|e| panic!("{}: {e}", report.display()));
     serde_json::from_slice(&bytes).expect("the report is JSON")
 }
+
+/// A relay of `tier` (capacity 10) with extra arguments (`--listen`, `--cluster-key`, ...).
+pub fn relay_proc(name: &str, coordinator: &str, tier: &str, extra: &[&str], dir: &Path) -> Proc {
+    let mut args = vec![
+        "relay",
+        "--coordinator",
+        coordinator,
+        "--tier",
+        tier,
+        "--capacity",
+        "10",
+    ];
+    args.extend_from_slice(extra);
+    Proc::tiercast(name, &args, dir)
+}
