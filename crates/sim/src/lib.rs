@@ -19,7 +19,8 @@
 //!   [`middle_report`] — the peer overlay's figures, per level and region.
 //! - [`ledger`] — expected and on-time per region and slot: efficiency, per-region
 //!   continuity, per-fault windows; [`upload`] — the origin's bytes as sent;
-//!   [`fault_windows`] — each fault's window and orphans; [`starving`] — "fed".
+//!   [`fault_windows`] — each fault's window and orphans; [`recompute_windows`] — the
+//!   seconds around each full recomputation; [`starving`] — "fed".
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
@@ -38,6 +39,7 @@ pub mod population;
 pub mod progress;
 pub mod queue;
 pub mod rate;
+pub mod recompute_windows;
 pub mod report;
 pub mod run;
 pub mod sample;

@@ -111,6 +111,12 @@ pub struct Metrics {
     pub per_region: Vec<RegionFigures>,
     /// Per fault: continuity during and after it, and its orphans.
     pub fault_windows: Vec<crate::fault_windows::FaultWindow>,
+    /// Per full recomputation of the peer overlay: its worst second (C7).
+    pub recomputations: Vec<crate::recompute_windows::RecomputeWindow>,
+    /// The worst second around the recomputations made from `steady_from_s` on:
+    /// on-time continuity, and the timeline's receive ratio.
+    pub recompute_min_second_continuity: Option<f64>,
+    pub recompute_min_second_received: Option<f64>,
     /// The peer overlay, when the viewers are peers.
     pub peers: Option<PeerMetrics>,
 }
@@ -222,6 +228,9 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
     }
     let per_region = region_figures(sim);
     let fault_windows = sim.fault_window_metrics();
+    let recomputations = sim.recompute_window_metrics();
+    let (recompute_min_second_continuity, recompute_min_second_received) =
+        crate::recompute_windows::worst_steady_seconds(&recomputations);
     let origin_sent = sim.origin_sent.total_until(end).round() as u64;
     let blocks = sim.sc.data_plane == DataPlane::Blocks;
     let m = &sim.metrics;
@@ -342,6 +351,9 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         notes: sim.checker.notes.clone(),
         per_region,
         fault_windows,
+        recomputations,
+        recompute_min_second_continuity,
+        recompute_min_second_received,
         peers: sim
             .sc
             .peers_mode()

@@ -272,6 +272,7 @@ impl Simulation {
             CoordEvent::Reassigned { node, removed, .. } => {
                 self.faults.on_reassigned(node.0, removed, self.now)
             }
+            CoordEvent::PeersRecomputed { .. } => self.recomputed(),
             _ => {}
         }
         if self.opts.keep_events {

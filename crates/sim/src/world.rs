@@ -105,6 +105,8 @@ pub struct Simulation {
     pub(crate) origin_sent: crate::upload::UploadMeter,
     /// Each fault's window and orphans.
     pub(crate) fault_windows: crate::fault_windows::FaultWindows,
+    /// When the coordinator made each full recomputation of the peer overlay (µs).
+    pub(crate) recomputes: Vec<u64>,
     /// `Plant::GapAfterSwitch` armed: the viewer and the blocks left to skip.
     pub(crate) planted_gap: Option<(u32, u32)>,
     /// Events processed (stale timers excluded).
@@ -212,6 +214,7 @@ impl Simulation {
             ),
             origin_sent: Default::default(),
             fault_windows: Default::default(),
+            recomputes: Vec::new(),
             planted_gap: None,
             events: 0,
             sc,
