@@ -47,7 +47,30 @@ PARTITION = [
     ("fault_windows.0.continuity_after", "continuity after the heal", 0.995, ">="),
     ("fault_windows.0.rehomed_max_ms", "re-homed after the heal (ms)", 3000, "<="),
 ]
+RESTART = [
+    ("restarts.0.served_again_ms", "served again after it (ms)", None, "<="),
+    ("fault_windows.0.continuity_after", "continuity after it", 0.995, ">="),
+]
 CONDITIONS = [
+    (
+        "origin restart (down 2 s)",
+        "robust/restart-origin.toml",
+        {},
+        [("restarts.0.served_again_ms", "served again after it (ms)", 3000, "<="), RESTART[1]],
+    ),
+    (
+        "coordinator restart, relays",
+        "robust/restart-coordinator.toml",
+        {},
+        [("restarts.0.served_again_ms", "served again after it (ms)", 1000, "<="), RESTART[1]],
+    ),
+    (
+        "coordinator restart, peers",
+        "robust/restart-coordinator-peers.toml",
+        {},
+        [("restarts.0.served_again_ms", "served again after it (ms)", 1000, "<="), RESTART[1]],
+    ),
+    ("20 % of relays restart", "robust/restart-relays.toml", {}, RESTART),
     ("partition of a region, relays", "robust/partition-relays.toml", {}, PARTITION),
     ("partition of a region, peers", "robust/partition-peers.toml", {}, PARTITION),
     (

@@ -80,9 +80,18 @@ impl Simulation {
     }
 
     pub(crate) fn ingest_next(&mut self) {
-        let (Some(channel), true) = (self.channel, self.is_alive(self.origin)) else {
+        let Some(channel) = self.channel else {
             return;
         };
+        if !self.is_alive(self.origin) {
+            // The source keeps going while the origin is down (a restart): its
+            // blocks of the downtime are lost, and counted as expected.
+            self.ingest.next_seq += 1;
+            self.ingest.in_sample += 1;
+            let next = self.ingest.origin_time(self.ingest.next_seq);
+            self.queue.push(next, crate::queue::Ev::Ingest);
+            return;
+        }
         let seq = self.ingest.next_seq;
         let block = Block::new(
             channel,

@@ -132,7 +132,7 @@ impl Simulation {
             .collect()
     }
 
-    fn targets(&mut self, t: &Target) -> Vec<u32> {
+    pub(crate) fn targets(&mut self, t: &Target) -> Vec<u32> {
         if let Some(list) = &t.nodes {
             return list
                 .iter()
@@ -204,6 +204,7 @@ impl Simulation {
                 }
                 self.fault_applied();
             }
+            Fault::Restart { .. } | Fault::CoordinatorRestart { .. } => self.restart_begin(i),
             Fault::LinkCut { a, b, until_s, .. } => {
                 let mut pairs = Vec::new();
                 for x in self.resolve_nodes(a) {
@@ -254,6 +255,9 @@ impl Simulation {
     }
 
     pub(crate) fn fault_end(&mut self, i: usize) {
+        if self.restart_end(i) {
+            return;
+        }
         if let Some(pairs) = self.faults.cut_pairs.remove(&i) {
             for (x, y) in pairs {
                 self.net.restore_link(x, y);
@@ -281,7 +285,7 @@ impl Simulation {
 
     /// A relay or the origin stops; its peers' links go down; its child relays that
     /// were receiving are orphans until they connect to a new parent.
-    fn kill(&mut self, id: u32, graceful: bool) {
+    pub(crate) fn kill(&mut self, id: u32, graceful: bool) {
         let peers = self.peers_of(id);
         let Some(node) = self.slots[id as usize].node.take() else {
             return;
@@ -336,7 +340,12 @@ impl Simulation {
             return;
         }
         if let Some(n) = self.slots[node as usize].node.as_mut() {
-            n.peer_lost(tiercast_proto::Timestamp(self.now), NodeId(peer));
+            let now = tiercast_proto::Timestamp(self.now);
+            if Self::is_coordinator(peer) {
+                n.coordinator_lost(now);
+            } else {
+                n.peer_lost(now, NodeId(peer));
+            }
         }
         self.drain_node(node);
     }

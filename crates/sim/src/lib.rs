@@ -20,7 +20,8 @@
 //! - [`ledger`] — expected and on-time per region and slot: efficiency, per-region
 //!   continuity, per-fault windows; [`upload`] — the origin's bytes as sent;
 //!   [`fault_windows`] — each fault's window and orphans; [`recompute_windows`] — the
-//!   seconds around each full recomputation; [`starving`] — "fed".
+//!   seconds around each full recomputation; [`restarts`] — nodes and the coordinator
+//!   stopped and started again; [`starving`] — "fed".
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
@@ -41,6 +42,7 @@ pub mod queue;
 pub mod rate;
 pub mod recompute_windows;
 pub mod report;
+pub mod restarts;
 pub mod run;
 pub mod sample;
 pub mod scenario;

@@ -30,6 +30,8 @@ pub enum Ev {
     LinkDown { node: u32, peer: u32 },
     /// A leave wave (arrival process `n`) picks its leavers.
     LeaveWave(u16),
+    /// `node`'s link to the coordinator is reset (the coordinator restarted).
+    CoordinatorReset(u32),
 }
 
 pub struct InFlight {

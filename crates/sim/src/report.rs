@@ -117,6 +117,8 @@ pub struct Metrics {
     /// on-time continuity, and the timeline's receive ratio.
     pub recompute_min_second_continuity: Option<f64>,
     pub recompute_min_second_received: Option<f64>,
+    /// Per restart of nodes or of the coordinator: when it was served again (D7).
+    pub restarts: Vec<crate::restarts::RestartFigures>,
     /// The peer overlay, when the viewers are peers.
     pub peers: Option<PeerMetrics>,
 }
@@ -354,6 +356,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         recomputations,
         recompute_min_second_continuity,
         recompute_min_second_received,
+        restarts: sim.restart_metrics(),
         peers: sim
             .sc
             .peers_mode()

@@ -83,6 +83,9 @@ impl Simulation {
                 s.timer_at = NO_TIMER;
                 let now = Timestamp(self.now);
                 if node == 0 {
+                    if self.coordinator_down() {
+                        return;
+                    }
                     self.coord.handle_timeout(now);
                     self.drain_coord();
                 } else if let Some(n) = s.node.as_mut() {
@@ -126,6 +129,10 @@ impl Simulation {
                 self.events += 1;
                 self.link_down(node, peer);
             }
+            Ev::CoordinatorReset(node) => {
+                self.events += 1;
+                self.coordinator_reset(node);
+            }
         }
     }
 
@@ -133,6 +140,10 @@ impl Simulation {
         let InFlight { from, to, msg } = m;
         let now = Timestamp(self.now);
         if to == 0 {
+            if self.coordinator_down() {
+                self.metrics.to_departed += 1;
+                return;
+            }
             self.coord.handle_message(now, NodeId(from), msg);
             self.drain_coord();
             return;
@@ -233,6 +244,7 @@ impl Simulation {
                 break;
             }
         }
+        self.restart_check_coordinator();
         let want = self.coord.poll_timeout();
         self.reschedule(0, want);
     }
@@ -290,6 +302,7 @@ impl Simulation {
                     if self.planted_gap_skips(id) {
                         return;
                     }
+                    self.restart_block(block.seq);
                     self.viewer_block(id, &block);
                     if self.plants.contains(&crate::world::Plant::DoubleCount) {
                         self.plants

@@ -107,6 +107,8 @@ pub struct Simulation {
     pub(crate) fault_windows: crate::fault_windows::FaultWindows,
     /// When the coordinator made each full recomputation of the peer overlay (µs).
     pub(crate) recomputes: Vec<u64>,
+    /// Restarts of nodes and of the coordinator (D7).
+    pub(crate) restarts: crate::restarts::Restarts,
     /// `Plant::GapAfterSwitch` armed: the viewer and the blocks left to skip.
     pub(crate) planted_gap: Option<(u32, u32)>,
     /// Events processed (stale timers excluded).
@@ -215,6 +217,7 @@ impl Simulation {
             origin_sent: Default::default(),
             fault_windows: Default::default(),
             recomputes: Vec::new(),
+            restarts: Default::default(),
             planted_gap: None,
             events: 0,
             sc,

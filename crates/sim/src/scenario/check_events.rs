@@ -176,6 +176,16 @@ impl Scenario {
                 }
                 self.until(f, x.at_s(), *until_s)?;
             }
+            Fault::Restart { down_s, .. } | Fault::CoordinatorRestart { down_s, .. }
+                if !(down_s.is_finite()
+                    && *down_s >= 0.0
+                    && x.at_s() + down_s < self.duration_s) =>
+            {
+                return Err(bad(
+                    format!("{f}.down_s"),
+                    "must be >= 0 and end before duration_s",
+                ));
+            }
             _ => {}
         }
         Ok(())

@@ -131,6 +131,30 @@ pub enum Fault {
         #[serde(default)]
         until_s: Option<f64>,
     },
+    /// Relays or the origin stop dead (as `crash`) and start again `down_s` later
+    /// with their configuration and a new incarnation; a restarted origin keeps its
+    /// key and continues its seq (its data dir), as `tiercast origin` does (D7).
+    Restart {
+        #[serde(default)]
+        nodes: Option<Vec<String>>,
+        #[serde(default)]
+        class: Option<String>,
+        #[serde(default)]
+        tier: Option<u8>,
+        #[serde(default)]
+        fraction: Option<f64>,
+        #[serde(default)]
+        count: Option<u32>,
+        /// Pick only among relays the coordinator has active for the channel.
+        #[serde(default)]
+        active: bool,
+        at_s: f64,
+        down_s: f64,
+    },
+    /// The coordinator stops dead and starts again `down_s` later with no state:
+    /// nodes notice at their link's timeout, or at once when it is back (the new
+    /// process answers their next keep-alive with a stateless reset).
+    CoordinatorRestart { at_s: f64, down_s: f64 },
     /// The listed regions are cut off from the others.
     Partition {
         regions: Vec<String>,
@@ -172,6 +196,33 @@ impl Fault {
                 active: *active,
                 top_peers: *top_peers,
             }),
+            Fault::Restart {
+                nodes,
+                class,
+                tier,
+                fraction,
+                count,
+                active,
+                ..
+            } => Some(Target {
+                nodes: nodes.clone(),
+                class: class.clone(),
+                tier: *tier,
+                fraction: *fraction,
+                count: *count,
+                active: *active,
+                top_peers: false,
+            }),
+            _ => None,
+        }
+    }
+
+    /// How long a restart keeps its nodes down (None for other faults).
+    pub fn down_s(&self) -> Option<f64> {
+        match self {
+            Fault::Restart { down_s, .. } | Fault::CoordinatorRestart { down_s, .. } => {
+                Some(*down_s)
+            }
             _ => None,
         }
     }
@@ -181,6 +232,8 @@ impl Fault {
             Fault::Crash { at_s, .. }
             | Fault::Leave { at_s, .. }
             | Fault::LinkCut { at_s, .. }
+            | Fault::Restart { at_s, .. }
+            | Fault::CoordinatorRestart { at_s, .. }
             | Fault::Partition { at_s, .. } => *at_s,
         }
     }

@@ -1,0 +1,297 @@
+//! Restarts (D7, X5; issue 10's robustness sweep): a relay or the origin, or the
+//! coordinator, stops dead and starts again.
+//!
+//! - `restart`: the nodes crash as in `crash` (their links time out at their
+//!   peers) and `down_s` later a new machine starts under the same id with the
+//!   same configuration and a new incarnation, as `tiercast relay` / `tiercast
+//!   origin` started again with the same arguments. A restarted origin announces
+//!   the channel again with the same key; its seq continues (the data dir), and
+//!   the source's blocks of the downtime are lost (the encoder kept running).
+//! - `coordinator_restart`: the coordinator stops; what is sent to it is lost; a
+//!   node notices at its link's timeout (`network.link_timeout_ms`) and registers
+//!   again with backoff. `down_s` later a new coordinator with no state starts; a
+//!   node whose link had not timed out yet learns it at its next keep-alive (the
+//!   new process answers with a stateless reset): within [`KEEPALIVE_US`] plus one
+//!   latency.
+//!
+//! Measured per restart (metrics.json `restarts`): `served_again_ms` — from the
+//! restart until the coordinator serves the channel again (it knows it, and a relay
+//! is active for it or the peer overlay has members), for a coordinator restart;
+//! until the coordinator has every restarted relay registered again (its new
+//! incarnation: the coordinator can use it — whether it does is its choice), for a
+//! relay restart; until a viewer stores a block the restarted origin cut, for an
+//! origin restart. `not_served` counts the nodes (or the channel) that never were.
+
+use crate::queue::Ev;
+use crate::scenario::Fault;
+use crate::world::{Role, Simulation};
+use rand::Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tiercast_coordinator::Coordinator;
+use tiercast_node::{Node, NodeConfig};
+use tiercast_proto::{NodeId, Timestamp};
+
+/// The drivers' keep-alive on the coordinator link (net/src/link).
+pub const KEEPALIVE_US: u64 = 500_000;
+
+#[derive(Clone, Debug)]
+struct Open {
+    fault: usize,
+    kind: &'static str,
+    at: u64,
+    back_at: Option<u64>,
+    /// First seq cut after the nodes were back.
+    seq_at_back: u64,
+    /// Restarted nodes and when each was served again (empty for the coordinator).
+    nodes: BTreeMap<u32, Option<u64>>,
+    /// Each restarted node's new incarnation.
+    incarnations: BTreeMap<u32, u64>,
+    served_at: Option<u64>,
+}
+
+#[derive(Default)]
+pub(crate) struct Restarts {
+    /// The coordinator is down (between its stop and its start).
+    pub coordinator_down: bool,
+    /// Restarted nodes' configurations, until they start again.
+    configs: BTreeMap<usize, Vec<(u32, NodeConfig)>>,
+    open: Vec<Open>,
+}
+
+/// One restart's figures in metrics.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestartFigures {
+    pub fault: usize,
+    pub kind: &'static str,
+    pub at_s: f64,
+    pub back_s: Option<f64>,
+    pub nodes: u64,
+    /// From the restart (the moment it was back) until served again.
+    pub served_again_ms: Option<u64>,
+    pub not_served: u64,
+}
+
+impl Simulation {
+    /// A `restart` or `coordinator_restart` fault begins: the nodes stop.
+    pub(crate) fn restart_begin(&mut self, i: usize) {
+        let f = self.sc.faults[i].clone();
+        let down_us = (f.down_s().unwrap_or(0.0) * 1e6).round() as u64;
+        self.queue.push(self.now + down_us, Ev::FaultEnd(i as u16));
+        let mut open = Open {
+            fault: i,
+            kind: "coordinator_restart",
+            at: self.now,
+            back_at: None,
+            seq_at_back: 0,
+            nodes: BTreeMap::new(),
+            incarnations: BTreeMap::new(),
+            served_at: None,
+        };
+        match &f {
+            Fault::CoordinatorRestart { .. } => {
+                self.fault_opened(i, Some(&[]));
+                self.restarts.coordinator_down = true;
+                self.net.set_alive(0, false);
+                self.cancel_timer(0);
+                let timeout = self.sc.network.link_timeout_ms * 1000;
+                for n in 1..self.slots.len() as u32 {
+                    if self.is_alive(n) {
+                        self.queue
+                            .push(self.now + timeout, Ev::LinkDown { node: n, peer: 0 });
+                    }
+                }
+            }
+            _ => {
+                open.kind = "restart";
+                let ids = self.targets(&f.target().expect("a restart has targets"));
+                let configs: Vec<(u32, NodeConfig)> = ids
+                    .iter()
+                    .filter_map(|id| {
+                        let n = self.slots[*id as usize].node.as_ref()?;
+                        Some((*id, n.config().clone()))
+                    })
+                    .collect();
+                self.fault_opened(i, Some(&ids));
+                for id in &ids {
+                    self.kill(*id, false);
+                    open.nodes.insert(*id, None);
+                }
+                self.configs_put(i, configs);
+            }
+        }
+        self.restarts.open.push(open);
+    }
+
+    fn configs_put(&mut self, i: usize, c: Vec<(u32, NodeConfig)>) {
+        self.restarts.configs.insert(i, c);
+    }
+
+    /// The restart's nodes (or the coordinator) start again; false if fault `i` is
+    /// not a restart.
+    pub(crate) fn restart_end(&mut self, i: usize) -> bool {
+        let Some(o) = self.restarts.open.iter().position(|o| o.fault == i) else {
+            return false;
+        };
+        let now = self.now;
+        self.restarts.open[o].back_at = Some(now);
+        self.restarts.open[o].seq_at_back = self.ingest.next_seq;
+        if self.restarts.open[o].kind == "coordinator_restart" {
+            self.coordinator_start();
+        } else {
+            for (id, cfg) in self.restarts.configs.remove(&i).unwrap_or_default() {
+                let inc = self.restart_node(id, cfg);
+                self.restarts.open[o].incarnations.insert(id, inc);
+            }
+        }
+        true
+    }
+
+    fn coordinator_start(&mut self) {
+        let now = Timestamp(self.now);
+        self.coord = Coordinator::new(self.sc.coordinator_config(), now);
+        self.restarts.coordinator_down = false;
+        self.net.set_alive(0, true);
+        // Each node's next keep-alive meets the new process: a stateless reset.
+        let r = self.net.regions();
+        let coord_region = self.net.region_of(0);
+        let mut resets = Vec::new();
+        for n in 1..self.slots.len() as u32 {
+            if self.is_alive(n) {
+                let lat = r.latency_us(self.net.region_of(n), coord_region);
+                let wait = self.rng_faults.gen_range(0..KEEPALIVE_US);
+                resets.push((self.now + wait + 2 * lat, n));
+            }
+        }
+        for (at, n) in resets {
+            self.queue.push(at, Ev::CoordinatorReset(n));
+        }
+        self.drain_coord();
+    }
+
+    /// Starts a new machine for `id`; returns its incarnation.
+    fn restart_node(&mut self, id: u32, cfg: NodeConfig) -> u64 {
+        let incarnation = self.rng_faults.gen::<u64>() | 1;
+        let cfg = NodeConfig { incarnation, ..cfg };
+        let now = Timestamp(self.now);
+        self.net.set_alive(id, true);
+        self.slots[id as usize].node = Some(Box::new(Node::new(cfg, now)));
+        self.metrics.nodes_created += 1;
+        if self.role(id) == Role::Origin {
+            let name = self.sc.stream.channel.clone();
+            if let Some(n) = self.slots[id as usize].node.as_mut() {
+                n.announce(&name, [0; 32]);
+            }
+        }
+        self.drain_node(id);
+        incarnation
+    }
+
+    /// `node`'s coordinator link was reset: it registers again at once.
+    pub(crate) fn coordinator_reset(&mut self, node: u32) {
+        if self.restarts.coordinator_down {
+            return;
+        }
+        if let Some(n) = self.slots[node as usize].node.as_mut() {
+            n.coordinator_lost(Timestamp(self.now));
+        }
+        self.drain_node(node);
+    }
+
+    /// After the coordinator's outputs: is the channel served again?
+    pub(crate) fn restart_check_coordinator(&mut self) {
+        if self.restarts.open.is_empty() {
+            return;
+        }
+        let now = self.now;
+        let (origin, reg) = (self.origin, self.coord.registry());
+        for o in self
+            .restarts
+            .open
+            .iter_mut()
+            .filter(|o| o.kind == "restart")
+        {
+            for (id, at) in o.nodes.iter_mut() {
+                let back = o.incarnations.get(id).is_some_and(|inc| {
+                    reg.get(NodeId(*id))
+                        .is_some_and(|r| r.alive && r.incarnation == *inc)
+                });
+                if at.is_none() && *id != origin && back {
+                    *at = Some(now);
+                }
+            }
+        }
+        let name = &self.sc.stream.channel;
+        let served = self.coord.channel_by_name(name).is_some_and(|m| {
+            !m.active.is_empty()
+                || self
+                    .coord
+                    .peer_overlay(m.desc.id)
+                    .is_some_and(|o| o.members.len() > 1)
+        });
+        if !served {
+            return;
+        }
+        for o in self.restarts.open.iter_mut() {
+            if o.kind == "coordinator_restart" && o.back_at.is_some() && o.served_at.is_none() {
+                o.served_at = Some(now);
+            }
+        }
+    }
+
+    /// Viewer `id` stored block `seq`: fed by a restarted origin?
+    pub(crate) fn restart_block(&mut self, seq: u64) {
+        if self.restarts.open.is_empty() {
+            return;
+        }
+        let now = self.now;
+        let origin = self.origin;
+        for o in self.restarts.open.iter_mut() {
+            if o.back_at.is_none() || seq < o.seq_at_back {
+                continue;
+            }
+            if let Some(fed @ None) = o.nodes.get_mut(&origin) {
+                *fed = Some(now);
+            }
+        }
+    }
+
+    /// Every restart's figures.
+    pub(crate) fn restart_metrics(&self) -> Vec<RestartFigures> {
+        self.restarts
+            .open
+            .iter()
+            .map(|o| {
+                let (served, not) = if o.kind == "coordinator_restart" {
+                    (o.served_at, u64::from(o.served_at.is_none()))
+                } else {
+                    let not = o.nodes.values().filter(|t| t.is_none()).count() as u64;
+                    let last = o.nodes.values().flatten().max().copied();
+                    ((not == 0).then_some(last).flatten(), not)
+                };
+                RestartFigures {
+                    fault: o.fault,
+                    kind: o.kind,
+                    at_s: o.at as f64 / 1e6,
+                    back_s: o.back_at.map(|b| b as f64 / 1e6),
+                    nodes: o.nodes.len() as u64,
+                    served_again_ms: o
+                        .back_at
+                        .zip(served)
+                        .map(|(b, s)| s.saturating_sub(b) / 1000),
+                    not_served: not,
+                }
+            })
+            .collect()
+    }
+
+    /// The coordinator is down: messages to it are lost.
+    pub(crate) fn coordinator_down(&self) -> bool {
+        self.restarts.coordinator_down
+    }
+
+    /// The id of the coordinator's slot, for link checks.
+    pub(crate) fn is_coordinator(peer: u32) -> bool {
+        NodeId(peer) == tiercast_proto::COORDINATOR_ID
+    }
+}
