@@ -1,6 +1,9 @@
 //! A protocol viewer asks the coordinator where to watch a channel (V2: the
 //! coordinator's redirect), logs in at the relay it is given, and asks again
-//! after a refusal. A `WatchAt` for a channel it already watches moves it (V10:
+//! after a refusal — or after no answer at all (D7, issue 10's partitions: a
+//! `Watch` lost with the coordinator out of reach is sent again after a backoff
+//! that doubles from one heartbeat interval to [`MAX_WATCH_BACKOFF_INTERVALS`],
+//! ±25 % jitter from the node id, for as long as the node wants the channel). A `WatchAt` for a channel it already watches moves it (V10:
 //! the coordinator moves the viewers of a relay presumed crashed): the new relay
 //! is logged in to at the next seq the viewer needs, and the old one is logged off
 //! once the new one accepted (connect before disconnect, V9).
@@ -14,15 +17,37 @@ use tiercast_proto::{
     COORDINATOR_ID,
 };
 
+/// An unanswered `Watch` waits at most this many heartbeat intervals before it is
+/// sent again (kept short: a viewer without a relay is starving meanwhile).
+pub const MAX_WATCH_BACKOFF_INTERVALS: u64 = 2;
+
+/// A channel asked of the coordinator and not yet answered (or refused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingWatch {
+    /// When the `Watch` is sent (again); `None`: once registered.
+    pub retry_at: Option<Timestamp>,
+    /// Watches sent since the coordinator last answered this one.
+    pub attempts: u32,
+}
+
 impl Node {
     /// Start watching a channel (protocol viewers).
     pub fn watch(&mut self, now: Timestamp, channel_name: &str) {
-        let _ = now;
-        self.watches.insert(channel_name.to_string(), None);
+        let attempts = self.watches.get(channel_name).map_or(0, |w| w.attempts);
         if !self.registered {
             // Sent once the coordinator knows us (see `Registered`).
+            self.watches
+                .insert(channel_name.to_string(), PendingWatch::default());
             return;
         }
+        let wait_us = self.watch_backoff_us(attempts);
+        self.watches.insert(
+            channel_name.to_string(),
+            PendingWatch {
+                retry_at: Some(Timestamp(now.0.saturating_add(wait_us))),
+                attempts: attempts.saturating_add(1),
+            },
+        );
         let region = self.cfg.region.clone();
         self.send(
             COORDINATOR_ID,
@@ -33,11 +58,29 @@ impl Node {
         );
     }
 
+    /// How long an unanswered `Watch` waits before it is sent again.
+    fn watch_backoff_us(&self, attempt: u32) -> u64 {
+        let interval_us = self.cfg.heartbeat_interval_ms.max(1).saturating_mul(1000);
+        crate::register::jittered_backoff_us(
+            interval_us,
+            MAX_WATCH_BACKOFF_INTERVALS,
+            self.cfg.id,
+            attempt,
+            0x5741,
+        )
+    }
+
+    /// When a `Watch` is due (sent again, or after a refusal), if one is.
+    pub fn watch_retry_at(&self) -> Option<Timestamp> {
+        self.watches.values().filter_map(|w| w.retry_at).min()
+    }
+
     pub(crate) fn on_watch_at(&mut self, now: Timestamp, desc: ChannelDesc, relay: PeerInfo) {
         if self.cfg.role == NodeRole::Peer && self.names.contains_key(&desc.name) {
             // Ejected from the overlay and sent to a relay (C6): leave the peers.
             self.leave_channel_parents(&desc.name);
-            self.watches.insert(desc.name.clone(), None);
+            self.watches
+                .insert(desc.name.clone(), PendingWatch::default());
         }
         let watcher = matches!(self.cfg.role, NodeRole::Viewer | NodeRole::Peer);
         if self.cfg.role == NodeRole::Viewer
@@ -124,14 +167,17 @@ impl Node {
         if self.cfg.role == NodeRole::Peer && self.names.contains_key(&name) {
             // Ejected from the overlay (C6): leave the parents, ask again later.
             self.leave_channel_parents(&name);
-            self.watches.insert(name.clone(), None);
+            self.watches.insert(name.clone(), PendingWatch::default());
         }
-        if !self.watches.contains_key(&name) {
+        let Some(w) = self.watches.get_mut(&name) else {
             return;
-        }
+        };
+        // Answered: the next ask starts from the shortest wait.
         let retry = (retry_after_ms as u64).max(self.cfg.watch_retry_ms);
-        self.watches
-            .insert(name.clone(), Some(now.plus_millis(retry)));
+        *w = PendingWatch {
+            retry_at: Some(now.plus_millis(retry)),
+            attempts: 0,
+        };
         self.events.push_back(Event::WatchDenied {
             channel_name: name,
             reason,
@@ -143,7 +189,7 @@ impl Node {
         let due: Vec<String> = self
             .watches
             .iter()
-            .filter(|(_, t)| t.is_some_and(|t| t <= now))
+            .filter(|(_, w)| w.retry_at.is_some_and(|t| t <= now))
             .map(|(n, _)| n.clone())
             .collect();
         for name in due {
@@ -170,8 +216,13 @@ impl Node {
         if !others_ok {
             let name = ch.desc.name.clone();
             self.drop_channel(channel);
-            self.watches
-                .insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
+            self.watches.insert(
+                name,
+                PendingWatch {
+                    retry_at: Some(now.plus_millis(self.cfg.watch_retry_ms)),
+                    attempts: 0,
+                },
+            );
         }
     }
 
