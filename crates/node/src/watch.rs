@@ -2,7 +2,7 @@
 //! coordinator's redirect), logs in at the relay it is given, and asks again
 //! after a refusal — or after no answer at all (D7, issue 10's partitions: a
 //! `Watch` lost with the coordinator out of reach is sent again after a backoff
-//! that doubles from one heartbeat interval to [`MAX_WATCH_BACKOFF_INTERVALS`],
+//! that doubles from half a heartbeat interval to [`MAX_WATCH_BACKOFF_INTERVALS`],
 //! ±25 % jitter from the node id, for as long as the node wants the channel). A `WatchAt` for a channel it already watches moves it (V10:
 //! the coordinator moves the viewers of a relay presumed crashed): the new relay
 //! is logged in to at the next seq the viewer needs, and the old one is logged off
@@ -19,7 +19,13 @@ use tiercast_proto::{
 
 /// An unanswered `Watch` waits at most this many heartbeat intervals before it is
 /// sent again (kept short: a viewer without a relay is starving meanwhile).
-pub const MAX_WATCH_BACKOFF_INTERVALS: u64 = 2;
+pub const MAX_WATCH_BACKOFF_INTERVALS: u64 = 1;
+
+/// A viewer that has had no new block for longer than this (a partition, a long
+/// outage) starts at the new relay's live edge, not where it stopped: a live
+/// player is past those blocks, and their backlog would only delay the current
+/// ones (they are counted missing all the same).
+pub const MAX_RESUME_GAP_MS: u64 = 5000;
 
 /// A channel asked of the coordinator and not yet answered (or refused).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,10 +66,11 @@ impl Node {
 
     /// How long an unanswered `Watch` waits before it is sent again.
     fn watch_backoff_us(&self, attempt: u32) -> u64 {
-        let interval_us = self.cfg.heartbeat_interval_ms.max(1).saturating_mul(1000);
+        // From half an interval, doubling to the cap.
+        let half_us = self.cfg.heartbeat_interval_ms.max(1).saturating_mul(500);
         crate::register::jittered_backoff_us(
-            interval_us,
-            MAX_WATCH_BACKOFF_INTERVALS,
+            half_us,
+            2 * MAX_WATCH_BACKOFF_INTERVALS,
             self.cfg.id,
             attempt,
             0x5741,
@@ -111,10 +118,16 @@ impl Node {
         ch.logged_in = true;
         ch.keep = true;
         ch.watching_since = Some(now);
-        // A viewer watching again resumes where its accounting stopped.
+        // A viewer watching again resumes where its accounting stopped, unless
+        // that is too long ago to be worth a backlog.
+        let acct = self.continuity.get(&desc.name);
+        let stale = acct
+            .and_then(|c| c.last_new_at())
+            .is_some_and(|t| now.saturating_since(t) > MAX_RESUME_GAP_MS * 1000);
         let from_seq = ch
             .resume_seq()
-            .or_else(|| self.continuity.get(&desc.name).and_then(|c| c.resume_seq()));
+            .or_else(|| acct.and_then(|c| c.resume_seq()))
+            .filter(|_| !stale);
         self.send_login(relay_id, id, from_seq);
         self.events.push_back(Event::Watching {
             channel: desc,

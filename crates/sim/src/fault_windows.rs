@@ -11,7 +11,8 @@
 //! For a partition also its re-homing (D7, X5; issue 10, Must show 2): the nodes
 //! that were cut off carrying the channel (relays, viewers, peers in the cut
 //! regions) are checked every [`REHOME_CHECK_MS`] after the heal until each is
-//! registered with the coordinator and has received a block since the heal; the
+//! registered with the coordinator and has received a block since the heal (a
+//! relay left with nobody to feed, which takes no stream, once registered); the
 //! longest such wait is `rehomed_max_ms`, and those still waiting
 //! [`AFTER_WINDOW_S`] after the heal are `not_rehomed` (nodes that left meanwhile
 //! are not counted).
@@ -161,11 +162,14 @@ impl Simulation {
             let Some(n) = self.slots[id as usize].node.as_ref() else {
                 continue; // left meanwhile
             };
-            let fed = ch
-                .and_then(|c| n.channel(c))
+            let chan = ch.and_then(|c| n.channel(c));
+            let fed = chan
                 .and_then(|c| c.newest_block_at())
                 .is_some_and(|t| t.0 >= healed);
-            if n.is_registered() && fed {
+            // A relay left with nobody to feed takes no stream: registered is enough.
+            let wants_nothing = n.config().role == tiercast_proto::NodeRole::Relay
+                && chan.is_none_or(|c| !c.logged_in && c.children.load() == 0);
+            if n.is_registered() && (fed || wants_nothing) {
                 r.rehomed += 1;
                 r.max_us = r.max_us.max(now - healed);
             } else {
