@@ -395,6 +395,50 @@ mod tests {
         assert_eq!(parents, vec![NodeId(22)]);
     }
 
+    /// A `Watch` lost (the coordinator out of reach, a partition) is sent again
+    /// with a growing, bounded, jittered wait until an answer comes; then no more.
+    #[test]
+    fn an_unanswered_watch_is_sent_again_until_answered() {
+        let mut n = viewer();
+        let watches = |n: &mut Node| {
+            sent(n)
+                .iter()
+                .filter(|(to, m)| *to == COORDINATOR_ID && matches!(m, Message::Watch { .. }))
+                .count()
+        };
+        assert_eq!(watches(&mut n), 1, "asked at once");
+        let mut at = vec![0u64];
+        while let Some(t) = n.poll_timeout().filter(|t| t.0 <= 8_000_000) {
+            n.handle_timeout(t);
+            if watches(&mut n) > 0 {
+                at.push(t.0 / 1000);
+            }
+        }
+        let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.len() >= 6, "keeps asking: {at:?}");
+        assert!(
+            gaps[0] >= 375 && gaps[0] <= 625,
+            "first after half an interval: {gaps:?}"
+        );
+        assert!(
+            gaps.iter().all(|g| *g >= 375 && *g <= 1250),
+            "never more than an interval (+25 %): {gaps:?}"
+        );
+        assert!(gaps[2] > gaps[0], "the wait grows: {gaps:?}");
+        let answered = Timestamp::from_millis(8_100);
+        n.handle_message(
+            answered,
+            COORDINATOR_ID,
+            Message::WatchAt {
+                channel: desc(),
+                relay: relay(21),
+            },
+        );
+        sent(&mut n);
+        n.handle_timeout(answered.plus_millis(2_000));
+        assert_eq!(watches(&mut n), 0, "answered: no more asks");
+    }
+
     /// The accounting survives the channel being dropped (its relay fell silent)
     /// and watched again: the next relay is asked for the next seq needed.
     #[test]
