@@ -58,7 +58,7 @@ impl Coordinator {
         self.registry
             .relays_in(region, tier)
             .into_iter()
-            .filter(|n| !m.is_active(*n) && self.has_room(*n))
+            .filter(|n| !m.is_active(*n) && self.has_room(*n) && !self.awaiting_adoption(*n))
             .collect()
     }
 

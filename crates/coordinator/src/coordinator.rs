@@ -208,7 +208,9 @@ impl Coordinator {
             role,
             tier,
         });
-        if role == NodeRole::Relay {
+        // A relay back from a cut is not activated afresh: its first heartbeat says
+        // what it carries, and that is taken back (see `adopt`).
+        if role == NodeRole::Relay && !self.awaiting_adoption(from) {
             let chans: Vec<ChannelId> = self.channels.keys().copied().collect();
             for c in chans {
                 self.ensure_chain(now, c);

@@ -18,6 +18,8 @@
 //! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`peers`] — the peer overlay: three levels, multi-tree, mesh, reassignment (D1-D6, C2, C4, C6, C7).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
+//! - [`adopt`] — a relay back from a partition (or met by a restarted coordinator) is
+//!   made active again with the links it reports, not rebuilt (D7, D8, V10, X5).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
 //! - [`announce`] — channel announcement, origin identity and takeover, re-registration (X1, X3, D7).
 //! - [`viewer_moves`] — where each protocol viewer watches; a lost relay's viewers moved (V2, V10).
@@ -25,6 +27,7 @@
 //! - [`event`] — everything it decides, for logs and the dashboard.
 
 pub mod activation;
+pub mod adopt;
 pub mod announce;
 pub mod config;
 pub mod consolidate;

@@ -23,6 +23,7 @@ impl Coordinator {
                 m.highest_seq = Some(m.highest_seq.map_or(last, |h| h.max(last)));
             }
         }
+        self.adopt_reported(now, from, &hb);
         self.viewers_reported(now, from, &hb);
         self.registry.heard(now, hb);
         self.stats.heartbeats += 1;

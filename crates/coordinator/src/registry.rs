@@ -30,6 +30,10 @@ pub struct NodeRecord {
     pub last_heartbeat: Option<Heartbeat>,
     /// The process start it registered from (see `Register::incarnation`).
     pub incarnation: u64,
+    /// It registered again, same process, after it was presumed gone (a partition
+    /// healed): until its first heartbeat is taken in ([`crate::adopt`]) it is not
+    /// activated afresh, and `last_heartbeat` is still the one from before.
+    pub rejoined_at: Option<Timestamp>,
 }
 
 impl NodeRecord {
@@ -79,6 +83,13 @@ impl Registry {
     }
 
     pub fn register(&mut self, now: Timestamp, id: NodeId, reg: Register) {
+        // The same process back after it was presumed gone: what it last reported
+        // is kept, so its links can be taken back (D7).
+        let returning = self
+            .nodes
+            .get(&id)
+            .filter(|old| !old.alive && old.incarnation == reg.incarnation && old.role == reg.role)
+            .and_then(|old| old.last_heartbeat.clone());
         if let Some(old) = self.nodes.get(&id) {
             let key = (old.region_id, old.tier);
             let was_live_relay = old.alive && old.role == NodeRole::Relay;
@@ -121,7 +132,8 @@ impl Registry {
                 alive: true,
                 reported_load: 0,
                 pending: 0,
-                last_heartbeat: None,
+                rejoined_at: returning.as_ref().map(|_| now),
+                last_heartbeat: returning,
                 incarnation: reg.incarnation,
             },
         );
@@ -228,6 +240,7 @@ impl Registry {
             n.reported_load = hb.load;
             n.pending = 0;
             n.last_heartbeat = Some(hb);
+            n.rejoined_at = None;
         }
     }
 

@@ -163,6 +163,11 @@ impl SeqContinuity {
         self.first.map(|_| self.highest + 1)
     }
 
+    /// When the last new block arrived.
+    pub fn last_new_at(&self) -> Option<Timestamp> {
+        self.last_new_at
+    }
+
     pub fn report(&self) -> ContinuityReport {
         let Some(first) = self.first else {
             return ContinuityReport::default();

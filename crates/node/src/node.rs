@@ -40,6 +40,8 @@ pub struct NodeStats {
 pub struct Node {
     pub(crate) cfg: NodeConfig,
     pub(crate) registered: bool,
+    /// The coordinator answered a Register before (a later answer is a re-registration).
+    pub(crate) registered_before: bool,
     /// Unanswered registration attempts and the next retry (see [`crate::register`]).
     pub(crate) registration: crate::register::Registration,
     pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
@@ -57,7 +59,7 @@ pub struct Node {
     /// registration: after the coordinator restarted or presumed it dead, D7).
     pub(crate) announcing: BTreeMap<String, [u8; 32]>,
     /// Protocol viewer: channels asked of the coordinator, with a retry time.
-    pub(crate) watches: BTreeMap<String, Option<Timestamp>>,
+    pub(crate) watches: BTreeMap<String, crate::watch::PendingWatch>,
     pub(crate) stats: NodeStats,
     /// The ΔT look-ahead's rates (V7), when `predict_delta_t_ms` is set on a relay.
     pub(crate) trend: Option<crate::predict::LoadTrend>,
@@ -77,6 +79,7 @@ impl Node {
             repair_tokens: (0.0, now),
             cfg,
             registered: false,
+            registered_before: false,
             registration: Default::default(),
             channels: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -256,7 +259,7 @@ impl Node {
     }
 
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let retry = self.watches.values().filter_map(|t| *t).min();
+        let retry = self.watch_retry_at();
         // A registered viewer that sends no heartbeats has nothing periodic to do
         // (a million of them would otherwise tick for nothing in the simulator).
         let idle_viewer =
@@ -310,6 +313,29 @@ impl Node {
         }
         let watches: Vec<String> = self.watches.keys().cloned().collect();
         for name in watches {
+            self.watch(now, &name);
+        }
+        if std::mem::replace(&mut self.registered_before, true) {
+            self.rejoined(now);
+        }
+    }
+
+    /// Registered again after the coordinator lost us (a partition, its restart; D7):
+    /// report our links at once, so it takes them back rather than rebuilding, and a
+    /// peer asks for its place in the overlay again (the coordinator dropped it).
+    fn rejoined(&mut self, now: Timestamp) {
+        self.send_heartbeat(now);
+        self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
+        if self.cfg.role != NodeRole::Peer {
+            return;
+        }
+        let carried: Vec<String> = self
+            .channels
+            .values()
+            .filter(|c| c.keep && !self.watches.contains_key(&c.desc.name))
+            .map(|c| c.desc.name.clone())
+            .collect();
+        for name in carried {
             self.watch(now, &name);
         }
     }

@@ -76,15 +76,26 @@ impl Node {
 
     fn register_backoff_us(&self, attempt: u32) -> u64 {
         let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
-        let base = interval_us;
-        let cap = interval_us * MAX_BACKOFF_INTERVALS;
-        let wait = base.saturating_mul(1u64 << attempt.min(16)).min(cap);
-        // ±25 % jitter, a hash of (node id, attempt): nodes that lost the
-        // coordinator together do not come back in step.
-        let h = splitmix(((self.cfg.id.0 as u64) << 32) | attempt as u64);
-        let quarter = wait / 4;
-        wait - quarter + h % (2 * quarter + 1)
+        jittered_backoff_us(interval_us, MAX_BACKOFF_INTERVALS, self.cfg.id, attempt, 0)
     }
+}
+
+/// A wait of `base_us` doubling with `attempt` up to `max_multiple` × `base_us`,
+/// ±25 % jitter, a hash of (node id, attempt): nodes that lost the coordinator
+/// together do not come back in step (and the simulator replays it); `salt` keeps
+/// two kinds of retry of one node apart.
+pub(crate) fn jittered_backoff_us(
+    base_us: u64,
+    max_multiple: u64,
+    node: tiercast_proto::NodeId,
+    attempt: u32,
+    salt: u64,
+) -> u64 {
+    let cap = base_us.saturating_mul(max_multiple.max(1));
+    let wait = base_us.saturating_mul(1u64 << attempt.min(16)).min(cap);
+    let h = splitmix((((node.0 as u64) << 32) | attempt as u64) ^ (salt << 20));
+    let quarter = wait / 4;
+    wait - quarter + h % (2 * quarter + 1)
 }
 
 fn splitmix(mut x: u64) -> u64 {

@@ -1,6 +1,9 @@
 //! A protocol viewer asks the coordinator where to watch a channel (V2: the
 //! coordinator's redirect), logs in at the relay it is given, and asks again
-//! after a refusal. A `WatchAt` for a channel it already watches moves it (V10:
+//! after a refusal — or after no answer at all (D7, issue 10's partitions: a
+//! `Watch` lost with the coordinator out of reach is sent again after a backoff
+//! that doubles from half a heartbeat interval to [`MAX_WATCH_BACKOFF_INTERVALS`],
+//! ±25 % jitter from the node id, for as long as the node wants the channel). A `WatchAt` for a channel it already watches moves it (V10:
 //! the coordinator moves the viewers of a relay presumed crashed): the new relay
 //! is logged in to at the next seq the viewer needs, and the old one is logged off
 //! once the new one accepted (connect before disconnect, V9).
@@ -14,15 +17,43 @@ use tiercast_proto::{
     COORDINATOR_ID,
 };
 
+/// An unanswered `Watch` waits at most this many heartbeat intervals before it is
+/// sent again (kept short: a viewer without a relay is starving meanwhile).
+pub const MAX_WATCH_BACKOFF_INTERVALS: u64 = 1;
+
+/// A viewer that has had no new block for longer than this (a partition, a long
+/// outage) starts at the new relay's live edge, not where it stopped: a live
+/// player is past those blocks, and their backlog would only delay the current
+/// ones (they are counted missing all the same).
+pub const MAX_RESUME_GAP_MS: u64 = 5000;
+
+/// A channel asked of the coordinator and not yet answered (or refused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingWatch {
+    /// When the `Watch` is sent (again); `None`: once registered.
+    pub retry_at: Option<Timestamp>,
+    /// Watches sent since the coordinator last answered this one.
+    pub attempts: u32,
+}
+
 impl Node {
     /// Start watching a channel (protocol viewers).
     pub fn watch(&mut self, now: Timestamp, channel_name: &str) {
-        let _ = now;
-        self.watches.insert(channel_name.to_string(), None);
+        let attempts = self.watches.get(channel_name).map_or(0, |w| w.attempts);
         if !self.registered {
             // Sent once the coordinator knows us (see `Registered`).
+            self.watches
+                .insert(channel_name.to_string(), PendingWatch::default());
             return;
         }
+        let wait_us = self.watch_backoff_us(attempts);
+        self.watches.insert(
+            channel_name.to_string(),
+            PendingWatch {
+                retry_at: Some(Timestamp(now.0.saturating_add(wait_us))),
+                attempts: attempts.saturating_add(1),
+            },
+        );
         let region = self.cfg.region.clone();
         self.send(
             COORDINATOR_ID,
@@ -33,11 +64,30 @@ impl Node {
         );
     }
 
+    /// How long an unanswered `Watch` waits before it is sent again.
+    fn watch_backoff_us(&self, attempt: u32) -> u64 {
+        // From half an interval, doubling to the cap.
+        let half_us = self.cfg.heartbeat_interval_ms.max(1).saturating_mul(500);
+        crate::register::jittered_backoff_us(
+            half_us,
+            2 * MAX_WATCH_BACKOFF_INTERVALS,
+            self.cfg.id,
+            attempt,
+            0x5741,
+        )
+    }
+
+    /// When a `Watch` is due (sent again, or after a refusal), if one is.
+    pub fn watch_retry_at(&self) -> Option<Timestamp> {
+        self.watches.values().filter_map(|w| w.retry_at).min()
+    }
+
     pub(crate) fn on_watch_at(&mut self, now: Timestamp, desc: ChannelDesc, relay: PeerInfo) {
         if self.cfg.role == NodeRole::Peer && self.names.contains_key(&desc.name) {
             // Ejected from the overlay and sent to a relay (C6): leave the peers.
             self.leave_channel_parents(&desc.name);
-            self.watches.insert(desc.name.clone(), None);
+            self.watches
+                .insert(desc.name.clone(), PendingWatch::default());
         }
         let watcher = matches!(self.cfg.role, NodeRole::Viewer | NodeRole::Peer);
         if self.cfg.role == NodeRole::Viewer
@@ -68,10 +118,16 @@ impl Node {
         ch.logged_in = true;
         ch.keep = true;
         ch.watching_since = Some(now);
-        // A viewer watching again resumes where its accounting stopped.
+        // A viewer watching again resumes where its accounting stopped, unless
+        // that is too long ago to be worth a backlog.
+        let acct = self.continuity.get(&desc.name);
+        let stale = acct
+            .and_then(|c| c.last_new_at())
+            .is_some_and(|t| now.saturating_since(t) > MAX_RESUME_GAP_MS * 1000);
         let from_seq = ch
             .resume_seq()
-            .or_else(|| self.continuity.get(&desc.name).and_then(|c| c.resume_seq()));
+            .or_else(|| acct.and_then(|c| c.resume_seq()))
+            .filter(|_| !stale);
         self.send_login(relay_id, id, from_seq);
         self.events.push_back(Event::Watching {
             channel: desc,
@@ -124,14 +180,17 @@ impl Node {
         if self.cfg.role == NodeRole::Peer && self.names.contains_key(&name) {
             // Ejected from the overlay (C6): leave the parents, ask again later.
             self.leave_channel_parents(&name);
-            self.watches.insert(name.clone(), None);
+            self.watches.insert(name.clone(), PendingWatch::default());
         }
-        if !self.watches.contains_key(&name) {
+        let Some(w) = self.watches.get_mut(&name) else {
             return;
-        }
+        };
+        // Answered: the next ask starts from the shortest wait.
         let retry = (retry_after_ms as u64).max(self.cfg.watch_retry_ms);
-        self.watches
-            .insert(name.clone(), Some(now.plus_millis(retry)));
+        *w = PendingWatch {
+            retry_at: Some(now.plus_millis(retry)),
+            attempts: 0,
+        };
         self.events.push_back(Event::WatchDenied {
             channel_name: name,
             reason,
@@ -143,7 +202,7 @@ impl Node {
         let due: Vec<String> = self
             .watches
             .iter()
-            .filter(|(_, t)| t.is_some_and(|t| t <= now))
+            .filter(|(_, w)| w.retry_at.is_some_and(|t| t <= now))
             .map(|(n, _)| n.clone())
             .collect();
         for name in due {
@@ -170,8 +229,13 @@ impl Node {
         if !others_ok {
             let name = ch.desc.name.clone();
             self.drop_channel(channel);
-            self.watches
-                .insert(name, Some(now.plus_millis(self.cfg.watch_retry_ms)));
+            self.watches.insert(
+                name,
+                PendingWatch {
+                    retry_at: Some(now.plus_millis(self.cfg.watch_retry_ms)),
+                    attempts: 0,
+                },
+            );
         }
     }
 
@@ -329,6 +393,50 @@ mod tests {
         assert_eq!(r.longest_gap_ms, 5200 - 99 * 40);
         let parents = n.channel(ChannelId(1)).expect("watching").parents.ids();
         assert_eq!(parents, vec![NodeId(22)]);
+    }
+
+    /// A `Watch` lost (the coordinator out of reach, a partition) is sent again
+    /// with a growing, bounded, jittered wait until an answer comes; then no more.
+    #[test]
+    fn an_unanswered_watch_is_sent_again_until_answered() {
+        let mut n = viewer();
+        let watches = |n: &mut Node| {
+            sent(n)
+                .iter()
+                .filter(|(to, m)| *to == COORDINATOR_ID && matches!(m, Message::Watch { .. }))
+                .count()
+        };
+        assert_eq!(watches(&mut n), 1, "asked at once");
+        let mut at = vec![0u64];
+        while let Some(t) = n.poll_timeout().filter(|t| t.0 <= 8_000_000) {
+            n.handle_timeout(t);
+            if watches(&mut n) > 0 {
+                at.push(t.0 / 1000);
+            }
+        }
+        let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.len() >= 6, "keeps asking: {at:?}");
+        assert!(
+            gaps[0] >= 375 && gaps[0] <= 625,
+            "first after half an interval: {gaps:?}"
+        );
+        assert!(
+            gaps.iter().all(|g| *g >= 375 && *g <= 1250),
+            "never more than an interval (+25 %): {gaps:?}"
+        );
+        assert!(gaps[2] > gaps[0], "the wait grows: {gaps:?}");
+        let answered = Timestamp::from_millis(8_100);
+        n.handle_message(
+            answered,
+            COORDINATOR_ID,
+            Message::WatchAt {
+                channel: desc(),
+                relay: relay(21),
+            },
+        );
+        sent(&mut n);
+        n.handle_timeout(answered.plus_millis(2_000));
+        assert_eq!(watches(&mut n), 0, "answered: no more asks");
     }
 
     /// The accounting survives the channel being dropped (its relay fell silent)

@@ -7,6 +7,15 @@
 //! now across a cut link or a partition. Also kept here: the peers on the overlay's
 //! top level right after the first crash or leave, the members the top level's
 //! after-fault figures are counted over.
+//!
+//! For a partition also its re-homing (D7, X5; issue 10, Must show 2): the nodes
+//! that were cut off carrying the channel (relays, viewers, peers in the cut
+//! regions) are checked every [`REHOME_CHECK_MS`] after the heal until each is
+//! registered with the coordinator and has received a block since the heal (a
+//! relay left with nobody to feed, which takes no stream, once registered); the
+//! longest such wait is `rehomed_max_ms`, and those still waiting
+//! [`AFTER_WINDOW_S`] after the heal are `not_rehomed` (nodes that left meanwhile
+//! are not counted).
 
 use crate::scenario::{DataPlane, Fault};
 use crate::world::Simulation;
@@ -16,12 +25,26 @@ use tiercast_node::parents::ParentState;
 /// Length of the window after a fault's end (s).
 pub const AFTER_WINDOW_S: u64 = 10;
 
+/// How often a healed partition's cut-off nodes are checked for re-homing (ms).
+pub const REHOME_CHECK_MS: u64 = 50;
+
+/// A partition's cut-off nodes after its heal, until each is re-homed.
+#[derive(Clone, Debug, Default)]
+struct Rehoming {
+    healed_at: Option<u64>,
+    waiting: Vec<u32>,
+    max_us: u64,
+    rehomed: u64,
+}
+
 #[derive(Clone, Debug)]
 struct Opened {
     kind: &'static str,
     start_us: u64,
     end_us: u64,
     orphans: u64,
+    /// Partitions: the nodes cut off carrying the channel, then their re-homing.
+    rehoming: Option<Rehoming>,
 }
 
 #[derive(Default)]
@@ -42,6 +65,13 @@ pub struct FaultWindow {
     pub continuity_during: Option<f64>,
     pub continuity_after: Option<f64>,
     pub orphans: u64,
+    /// Partitions: nodes cut off carrying the channel.
+    pub cut_off: Option<u64>,
+    /// Partitions: from the heal until the last cut-off node was registered and fed
+    /// again (ms; over those re-homed within the after window).
+    pub rehomed_max_ms: Option<u64>,
+    /// Partitions: cut-off nodes not registered and fed again by the window's end.
+    pub not_rehomed: Option<u64>,
 }
 
 fn kind(f: &Fault) -> (&'static str, Option<f64>) {
@@ -86,6 +116,10 @@ impl Simulation {
             Some(ids) => self.count_orphans(|c, p| ids.contains(&p) && !ids.contains(&c)),
             None => self.count_orphans(|c, p| self.net.link_up(c, p).is_err()),
         };
+        let rehoming = (kind == "partition").then(|| Rehoming {
+            waiting: self.cut_off_nodes(),
+            ..Rehoming::default()
+        });
         self.fault_windows.opened.push((
             i,
             Opened {
@@ -93,8 +127,60 @@ impl Simulation {
                 start_us,
                 end_us,
                 orphans,
+                rehoming,
             },
         ));
+    }
+
+    /// Nodes carrying the channel that cannot reach the coordinator now.
+    fn cut_off_nodes(&self) -> Vec<u32> {
+        let Some(ch) = self.channel else {
+            return Vec::new();
+        };
+        (1..self.slots.len() as u32)
+            .filter(|id| *id != self.origin && self.net.link_up(*id, 0).is_err())
+            .filter(|id| {
+                self.slots[*id as usize].node.as_ref().is_some_and(|n| {
+                    n.channel(ch).is_some() || n.config().role == tiercast_proto::NodeRole::Viewer
+                })
+            })
+            .collect()
+    }
+
+    /// Fault `i`'s cut-off nodes re-homed so far (called at the heal, then every
+    /// [`REHOME_CHECK_MS`]); true while some are still waiting within the window.
+    pub(crate) fn rehome_check(&mut self, i: usize) -> bool {
+        let now = self.now;
+        let ch = self.channel;
+        let Some(pos) = self.fault_windows.opened.iter().position(|(f, _)| *f == i) else {
+            return false;
+        };
+        let Some(mut r) = self.fault_windows.opened[pos].1.rehoming.take() else {
+            return false;
+        };
+        let healed = *r.healed_at.get_or_insert(now);
+        let waiting = std::mem::take(&mut r.waiting);
+        for id in waiting {
+            let Some(n) = self.slots[id as usize].node.as_ref() else {
+                continue; // left meanwhile
+            };
+            let chan = ch.and_then(|c| n.channel(c));
+            let fed = chan
+                .and_then(|c| c.newest_block_at())
+                .is_some_and(|t| t.0 >= healed);
+            // A relay left with nobody to feed takes no stream: registered is enough.
+            let wants_nothing = n.config().role == tiercast_proto::NodeRole::Relay
+                && chan.is_none_or(|c| !c.logged_in && c.children.load() == 0);
+            if n.is_registered() && (fed || wants_nothing) {
+                r.rehomed += 1;
+                r.max_us = r.max_us.max(now - healed);
+            } else {
+                r.waiting.push(id);
+            }
+        }
+        let again = !r.waiting.is_empty() && now < healed + AFTER_WINDOW_S * 1_000_000;
+        self.fault_windows.opened[pos].1.rehoming = Some(r);
+        again
     }
 
     /// After a crash or leave took its nodes: the first one keeps the top level.
@@ -151,6 +237,12 @@ impl Simulation {
                     continuity_during: self.continuity_in(o.start_us, o.end_us.min(end)),
                     continuity_after: self.continuity_in(o.end_us, after_end),
                     orphans: o.orphans,
+                    cut_off: o
+                        .rehoming
+                        .as_ref()
+                        .map(|r| r.rehomed + r.waiting.len() as u64),
+                    rehomed_max_ms: o.rehoming.as_ref().map(|r| r.max_us / 1000),
+                    not_rehomed: o.rehoming.as_ref().map(|r| r.waiting.len() as u64),
                 }
             })
             .collect()

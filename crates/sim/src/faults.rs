@@ -266,6 +266,14 @@ impl Simulation {
         if let Some(pid) = self.faults.partitions.remove(&i) {
             self.net.heal(pid);
         }
+        // A healed partition: its cut-off nodes are watched until re-homed (the
+        // event comes back every REHOME_CHECK_MS; the heal above is done once).
+        if self.rehome_check(i) {
+            let at = self.now + crate::fault_windows::REHOME_CHECK_MS * 1000;
+            if at <= self.end {
+                self.queue.push(at, Ev::FaultEnd(i as u16));
+            }
+        }
     }
 
     /// Every node a node has a link with for the channel: parents and child nodes.

@@ -1,0 +1,43 @@
+//! A region partitioned for 10 s and healed (issue 10, Must show 2; D7, D8, V10,
+//! X5): the shipped `robust/partition-relays` scenario shrunk to 300 protocol
+//! viewers. Every node cut off while carrying the stream is registered and fed
+//! again within three heartbeat intervals of the heal, and continuity over the
+//! 10 s after the heal is at least 0.995.
+
+use tiercast_sim::{RunOptions, Scenario, Simulation};
+
+const SCENARIO: &str = include_str!("../../../scenarios/robust/partition-relays.toml");
+
+#[test]
+fn a_healed_partition_rehomes_every_node_within_three_intervals() {
+    let text = SCENARIO
+        .replace("count = 1500", "count = 300")
+        .replace("duration_s = 80", "duration_s = 55")
+        .replace("count = 24", "count = 9");
+    assert_ne!(text, SCENARIO);
+    let sc = Scenario::from_toml(&text).unwrap();
+    let hb_ms = sc.strategy.heartbeat_interval_ms;
+    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
+    let m = sim.run().unwrap().metrics;
+    assert_eq!(m.invariant_violations, Vec::<String>::new());
+    let w = &m.fault_windows[0];
+    eprintln!("{w:?}");
+    assert_eq!(w.kind, "partition");
+    let cut = w.cut_off.expect("a partition counts its cut-off nodes");
+    assert!(cut >= 80, "a third of the nodes were cut off: {cut}");
+    assert_eq!(
+        w.not_rehomed,
+        Some(0),
+        "every cut-off node came back: {w:?}"
+    );
+    let rehomed = w.rehomed_max_ms.expect("measured");
+    assert!(
+        rehomed <= 3 * hb_ms,
+        "re-homed {rehomed} ms after the heal (3 intervals = {} ms)",
+        3 * hb_ms
+    );
+    let after = w
+        .continuity_after
+        .expect("blocks were expected after the heal");
+    assert!(after >= 0.995, "continuity after the heal {after}");
+}
