@@ -1,19 +1,21 @@
 //! A peer's parents as the coordinator assigns them (C4, C6, D3, D4): a
 //! `PeerAssign` lists every parent of the channel with what it pushes on the link
 //! (all blocks, some substreams, or a lazy link). New links are logged in to, links
-//! whose feed changed are logged in to again with the new feed, and links no longer
-//! listed are dropped once a new one connects (connect before disconnect, V9).
+//! whose feed changed are logged in to again with the new feed; a link no longer
+//! listed keeps pushing until every new link taking over one of its substreams is
+//! connected, then is dropped (connect before disconnect, V9, C7), and its blocks
+//! still in flight are taken ([`crate::parents`]).
 //! Relays take the same message when they are waypoints of the top-level mesh.
 
 use crate::channel::ChannelState;
 use crate::event::Event;
 use crate::node::Node;
-use crate::parents::ParentState;
+use crate::parents::{feeds_overlap, ParentState};
+use std::collections::BTreeMap;
 use tiercast_proto::{ChannelDesc, Message, NodeId, NodeRole, PeerFeed, Timestamp, COORDINATOR_ID};
 
 /// Most parents one assignment may list.
 pub const MAX_ASSIGNED_PARENTS: usize = 128;
-
 impl Node {
     pub(crate) fn on_peer_assign(
         &mut self,
@@ -63,6 +65,8 @@ impl Node {
             let id = p.peer.id;
             let known = ch.parents.contains(id);
             let changed = ch.parents.assign_feed(p.peer.clone(), p.feed);
+            // Listed again: no longer one to drop once another delivers.
+            ch.parents.keep(id);
             let state = ch.parents.get(id).map(|l| l.state);
             if !known
                 || state == Some(ParentState::Assigned)
@@ -81,34 +85,49 @@ impl Node {
             .into_iter()
             .filter(|id| !parents.iter().any(|p| p.peer.id == *id))
             .collect();
-        let new_links: Vec<NodeId> = logins
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| {
-                ch.parents
-                    .get(*id)
-                    .is_some_and(|l| l.connected_at.is_none())
-            })
-            .collect();
+        // Connect before disconnect (V9, C7): a parent no longer listed keeps pushing
+        // until every new link taking over one of its substreams is connected; one
+        // nothing takes over from (a lazy link) goes at once.
+        let mut takes_over: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
         let mut logoffs = Vec::new();
-        if new_links.is_empty() {
-            for g in gone {
-                if let Some(link) = ch.parents.remove(g) {
+        for g in gone {
+            let Some(old) = ch.parents.get(g).map(|l| l.feed) else {
+                continue;
+            };
+            let successors: Vec<NodeId> = logins
+                .iter()
+                .map(|(id, _)| *id)
+                .filter(|id| {
+                    ch.parents
+                        .get(*id)
+                        .is_some_and(|l| feeds_overlap(l.feed, old))
+                })
+                .collect();
+            if successors.is_empty() {
+                if let Some(link) = ch.parents.retire(g, now) {
                     if link.state != ParentState::Assigned {
                         logoffs.push(g);
                     }
                 }
+                continue;
             }
-        } else {
-            // Connect before disconnect: the first new link to connect drops them.
-            for g in &gone {
-                ch.parents.set_state(*g, ParentState::Disconnecting);
+            ch.parents.set_state(g, ParentState::Disconnecting);
+            for n in successors {
+                takes_over.entry(n).or_default().push(g);
             }
-            for n in &new_links {
-                if let Some(link) = ch.parents.get_mut(*n) {
-                    link.replaces = gone.clone();
-                }
+        }
+        for (n, mut old) in takes_over {
+            // Still waiting to replace others from an earlier assignment: keep them.
+            if let Some(l) = ch.parents.get(n) {
+                let earlier: Vec<NodeId> = l
+                    .replaces
+                    .iter()
+                    .copied()
+                    .filter(|r| !old.contains(r))
+                    .collect();
+                old.extend(earlier);
             }
+            ch.parents.set_replaces(n, old, now);
         }
         if fresh {
             self.events.push_back(Event::Watching {

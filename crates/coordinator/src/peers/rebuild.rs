@@ -5,6 +5,13 @@
 //! are ejected until the rest is feasible ([`crate::ejection`]). Only members
 //! whose parents changed are told. Partial recomputation (re-homing one link) is
 //! in [`super::place`]; [`PeerOverlay::due_for_full`] decides between the two.
+//!
+//! With `PeerConfig::recompute_keeps_parents` (the default) the rebuild minimises
+//! moves: a member keeps its parent in a tree when that parent still may feed it
+//! there (top member, or interior in that tree in the new build, with a free slot,
+//! no cycle); only the others take the builder's choice. A calm overlay's periodic
+//! recomputation then moves few links, and the ones it moves go make-before-break
+//! at the peers (node/src/peer.rs) and in bounded batches ([`super::batches`]).
 
 use super::overlay::{MemberKind, PeerOverlay};
 use super::select::ParentPolicy;
@@ -40,11 +47,29 @@ impl PeerOverlay {
         self.stats.full_recomputations += 1;
         self.last_full = now;
         self.last_top_review = now;
+        // Few joins and leaves since the last one: its trees still stand, keep them.
+        let calm = cfg.recompute_keeps_parents
+            && self.changes_since_full as f64
+                <= cfg.recompute_keep_changes * self.members.len().max(1) as f64;
         self.changes_since_full = 0;
         let before: BTreeMap<NodeId, Vec<PeerFeed>> = self
             .members
             .keys()
             .filter_map(|id| Some((*id, self.assignment(*id)?)))
+            .collect();
+        // Each member's parent per tree and interior tree, to keep where they fit.
+        let old_parents: BTreeMap<NodeId, Vec<Option<NodeId>>> = if calm {
+            self.members
+                .iter()
+                .map(|(id, m)| (*id, m.parents.clone()))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let old_interior: BTreeMap<NodeId, u8> = self
+            .members
+            .iter()
+            .filter_map(|(id, m)| Some((*id, m.interior?)))
             .collect();
         // D1: who is on the top level now.
         let preferred = self.preferred_peers(now, cfg);
@@ -122,9 +147,17 @@ impl PeerOverlay {
         let mut left_over = Vec::new();
         match built {
             Ok(tree) => {
-                for p in &bottom {
-                    let interior = tree.interior_tree(p.id).map(|t| t as u8);
-                    self.update(p.id, |m| m.interior = interior);
+                let built: Vec<(NodeId, Option<u8>)> = bottom
+                    .iter()
+                    .map(|p| (p.id, tree.interior_tree(p.id).map(|t| t as u8)))
+                    .collect();
+                let kept = if calm {
+                    self.kept_interiors(&built, &old_interior, source_slots)
+                } else {
+                    None
+                };
+                for (id, interior) in kept.unwrap_or(built) {
+                    self.update(id, |m| m.interior = interior);
                 }
                 for (t, st) in tree.trees.iter().enumerate() {
                     // Parents before children, so sources are picked near the top.
@@ -132,10 +165,23 @@ impl PeerOverlay {
                         st.depth.iter().map(|(id, d)| (*d, *id)).collect();
                     order.sort();
                     for (_, id) in order {
+                        let t8 = t as u8;
+                        let old = old_parents
+                            .get(&id)
+                            .and_then(|ps| ps.get(t).copied().flatten())
+                            .filter(|p| self.may_feed(*p, id, t8));
+                        if let Some(p) = old {
+                            self.attach(id, t8, p);
+                            continue;
+                        }
                         match st.parent.get(&id) {
-                            Some(Parent::Node(p)) => self.attach(id, t as u8, *p),
-                            Some(Parent::Source) => match self.select_top(id, t as u8) {
-                                Some(p) => self.attach(id, t as u8, p),
+                            // A slot a kept link took: placed incrementally below.
+                            Some(Parent::Node(p)) if !self.may_feed(*p, id, t8) => {
+                                left_over.push(id)
+                            }
+                            Some(Parent::Node(p)) => self.attach(id, t8, *p),
+                            Some(Parent::Source) => match self.select_top(id, t8) {
+                                Some(p) => self.attach(id, t8, p),
                                 None => left_over.push(id),
                             },
                             None => left_over.push(id),
@@ -169,6 +215,48 @@ impl PeerOverlay {
             }
         }
         ejected
+    }
+
+    /// The builder's interior trees with each member's old one kept where it had
+    /// one and can still have children, if every tree can then still be fed
+    /// (its interior slots plus a share of the top level's reach every bottom
+    /// member); `None` when not.
+    fn kept_interiors(
+        &self,
+        built: &[(NodeId, Option<u8>)],
+        old: &BTreeMap<NodeId, u8>,
+        source_slots: u64,
+    ) -> Option<Vec<(NodeId, Option<u8>)>> {
+        let k = usize::from(self.k);
+        let kept: Vec<(NodeId, Option<u8>)> = built
+            .iter()
+            .map(|(id, b)| {
+                let slots = self.members.get(id).map_or(0, |m| m.slots);
+                let o = old.get(id).copied().filter(|t| usize::from(*t) < k);
+                (*id, if slots > 0 { o.or(*b) } else { *b })
+            })
+            .collect();
+        let mut cap = vec![0u64; k];
+        for (id, t) in &kept {
+            if let Some(t) = t {
+                cap[usize::from(*t)] += u64::from(self.members.get(id).map_or(0, |m| m.slots));
+            }
+        }
+        let n = kept.len() as u64;
+        let short: u64 = cap.iter().map(|c| n.saturating_sub(*c)).sum();
+        (short <= source_slots).then_some(kept)
+    }
+
+    /// Whether `parent` may take `child` in `tree` now: a top member, or a bottom
+    /// member interior in that tree, with a free slot, and not below `child`.
+    pub(crate) fn may_feed(&self, parent: NodeId, child: NodeId, tree: u8) -> bool {
+        let Some(p) = self.members.get(&parent) else {
+            return false;
+        };
+        parent != child
+            && p.spare() > 0
+            && (p.top || p.interior == Some(tree))
+            && !self.is_ancestor(child, parent, tree)
     }
 
     /// A top member with spare slots for `child`: its region's first, the origin last.
