@@ -280,3 +280,132 @@ impl PeerOverlay {
             .or_else(|| self.top_order.iter().copied().find(|id| ok(id)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::overlay::{MemberKind, PeerOverlay};
+    use super::super::select::AllowAll;
+    use super::super::tests::{cfg, info, RATE};
+    use crate::config::PeerConfig;
+    use crate::registry::RegionId;
+    use std::collections::BTreeMap;
+    use tiercast_proto::{ChannelDesc, ChannelId, NodeId, Timestamp};
+
+    /// 200 peers joined one by one, then a first full recomputation (the joins
+    /// make it rebuild every link).
+    fn rebuilt(c: &PeerConfig) -> PeerOverlay {
+        let t0 = Timestamp::ZERO;
+        let desc = ChannelDesc {
+            id: ChannelId(1),
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        let mut o = PeerOverlay::new(desc, 4, RATE, 0.0, t0);
+        o.join(
+            t0,
+            info(1),
+            RegionId(0),
+            MemberKind::Origin,
+            4 * RATE,
+            c,
+            &AllowAll,
+        );
+        let ups = [RATE / 2, RATE, 2 * RATE, 3 * RATE];
+        for i in 0..200u32 {
+            let up = ups[i as usize % 4];
+            o.join(
+                t0,
+                info(10 + i),
+                RegionId(0),
+                MemberKind::Peer,
+                up,
+                c,
+                &AllowAll,
+            );
+        }
+        o.full_recompute(t0.plus_millis(5000), c, &AllowAll);
+        o.check().unwrap();
+        o
+    }
+
+    fn parents(o: &PeerOverlay) -> BTreeMap<NodeId, Vec<Option<NodeId>>> {
+        o.members
+            .iter()
+            .map(|(id, m)| (*id, m.parents.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_calm_recomputation_moves_no_link_and_tells_nobody() {
+        let c = cfg();
+        let mut o = rebuilt(&c);
+        let before = parents(&o);
+        o.take_dirty();
+        o.full_recompute(Timestamp::ZERO.plus_millis(25_000), &c, &AllowAll);
+        o.check().unwrap();
+        assert_eq!(parents(&o), before, "every parent still fits");
+        assert!(o.take_dirty().is_empty(), "nobody is told anything");
+    }
+
+    #[test]
+    fn after_many_joins_a_recomputation_places_everyone_kept_or_rebuilt() {
+        let c = PeerConfig {
+            recompute_keeps_parents: false,
+            ..cfg()
+        };
+        let mut o = rebuilt(&c);
+        // Another 30 joins (15 % of the members): past recompute_keep_changes.
+        let t = Timestamp::ZERO.plus_millis(10_000);
+        for i in 0..30u32 {
+            o.join(
+                t,
+                info(500 + i),
+                RegionId(0),
+                MemberKind::Peer,
+                RATE,
+                &c,
+                &AllowAll,
+            );
+        }
+        let keeping = cfg();
+        let mut kept = rebuilt(&keeping);
+        for i in 0..30u32 {
+            kept.join(
+                t,
+                info(500 + i),
+                RegionId(0),
+                MemberKind::Peer,
+                RATE,
+                &keeping,
+                &AllowAll,
+            );
+        }
+        for (ov, c) in [(&mut o, &c), (&mut kept, &keeping)] {
+            ov.full_recompute(t.plus_millis(20_000), c, &AllowAll);
+            ov.check().unwrap();
+            assert!(ov.pending.is_empty());
+            for m in ov.members.values().filter(|m| !m.top) {
+                assert!(m.parents.iter().all(|p| p.is_some()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_kept_parent_must_still_feed_that_tree() {
+        let c = cfg();
+        let o = rebuilt(&c);
+        let bottom = || o.members.iter().filter(|(_, m)| !m.top);
+        // Interior in tree 1 only: may not feed anyone in tree 0.
+        let (other, _) = bottom()
+            .find(|(_, m)| m.interior == Some(1))
+            .expect("an interior member of tree 1");
+        let (child, _) = bottom().find(|(id, _)| *id != other).expect("another");
+        assert!(!o.may_feed(*other, *child, 0));
+        // Nobody may take its own ancestor as a child.
+        let (below, m) = bottom()
+            .find(|(_, m)| m.parents[0].is_some_and(|p| !o.members[&p].top))
+            .expect("a member two levels down in tree 0");
+        let parent = m.parents[0].expect("just checked");
+        assert!(!o.may_feed(*below, parent, 0), "a cycle");
+    }
+}
