@@ -69,6 +69,16 @@ pub struct PeerConfig {
     pub pending_grace_ms: u64,
     /// ...and at least this often (0: never).
     pub full_recompute_ms: u64,
+    /// C7: a full recomputation keeps a member's parent in a tree where it still
+    /// fits (fewest moves); false rebuilds every link from scratch.
+    pub recompute_keeps_parents: bool,
+    /// ...when the joins and leaves since the last full recomputation are at most
+    /// this fraction of the members (its trees still stand); after more, every
+    /// link is rebuilt.
+    pub recompute_keep_changes: f64,
+    /// C7: most members told of new parents per heartbeat interval after a full
+    /// recomputation (the rest wait, parents before children); 0: all at once.
+    pub recompute_batch: usize,
     /// D6: the top level drops its lazy links and runs its push tree alone once
     /// it has been calm this long (0: it always floods).
     pub top_tree_after_ms: u64,
@@ -116,6 +126,9 @@ impl Default for PeerConfig {
             full_threshold: 0.5,
             pending_grace_ms: 2_000,
             full_recompute_ms: 300_000,
+            recompute_keeps_parents: true,
+            recompute_keep_changes: 0.05,
+            recompute_batch: 0,
             top_tree_after_ms: 0,
             uplink_headroom: 0.05,
             top_repair_share: 0.2,
@@ -155,6 +168,9 @@ impl PeerConfig {
         }
         if !(self.top_repair_share.is_finite() && (0.0..0.9).contains(&self.top_repair_share)) {
             return Err("peers.top_repair_share must be in [0, 0.9)".into());
+        }
+        if !(self.recompute_keep_changes.is_finite() && self.recompute_keep_changes >= 0.0) {
+            return Err("peers.recompute_keep_changes must be >= 0".into());
         }
         if !(self.full_threshold.is_finite() && self.full_threshold > 0.0) {
             return Err("peers.full_threshold must be > 0".into());

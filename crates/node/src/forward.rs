@@ -21,6 +21,14 @@ impl Node {
             return;
         };
         let Some(link) = ch.parents.get_mut(from) else {
+            if ch.parents.lately_retired(from, now) {
+                // Left a parent we just dropped before our LOGOFF reached it.
+                if !(verify && ch.verifier.verify(&block).is_err()) {
+                    self.stats.blocks_in += 1;
+                    self.store_and_forward(now, block);
+                }
+                return;
+            }
             ch.foreign_blocks += 1;
             self.invalid(from, "block", "sender is not a parent");
             return;

@@ -1,10 +1,27 @@
 //! Parent links of one channel (V9, the ProxyParent table of V3): each parent is
 //! assigned (known, not logged in), connecting (LOGIN sent), connected (LOGIN
 //! accepted) or disconnecting. A switch adds the new parent with the list of
-//! parents it replaces; those are dropped only once the new one is connected.
+//! parents it replaces — only those whose substreams it takes over — and those are
+//! dropped once every link taking over from them is connected (connect before
+//! disconnect, V9, C7), or after [`REPLACE_TIMEOUT_MS`] if one never is.
+//! A dropped parent's blocks still in flight are taken for [`RETIRED_GRACE_MS`]
+//! (they left its uplink before our LOGOFF reached it).
 
 use std::collections::BTreeMap;
 use tiercast_proto::{Feed, NodeId, PeerInfo, Timestamp};
+
+/// A replaced parent is dropped this long after the switch even if the new one
+/// never connected (it refused or died: the coordinator re-homes).
+pub const REPLACE_TIMEOUT_MS: u64 = 4_000;
+/// Blocks from a parent dropped this recently are still taken.
+pub const RETIRED_GRACE_MS: u64 = 3_000;
+/// Dropped parents remembered for the grace (oldest forgotten first).
+const RETIRED_MAX: usize = 16;
+
+/// Whether two feeds push a common substream (seq mod k for k ≤ 64).
+pub fn feeds_overlap(a: Feed, b: Feed) -> bool {
+    (0..64u64).any(|s| a.pushes(s) && b.pushes(s))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParentState {
@@ -23,6 +40,8 @@ pub struct ParentLink {
     pub blocks: u64,
     /// Parents to drop once this one is connected (connect before disconnect).
     pub replaces: Vec<NodeId>,
+    /// When `replaces` was set (dropped anyway after [`REPLACE_TIMEOUT_MS`]).
+    pub replacing_since: Option<Timestamp>,
     /// Reported to the coordinator as downgraded (V10); cleared when it delivers again.
     pub downgraded: bool,
     /// When the parent accepted our LOGIN.
@@ -34,6 +53,8 @@ pub struct ParentLink {
 #[derive(Clone, Debug, Default)]
 pub struct Parents {
     links: BTreeMap<NodeId, ParentLink>,
+    /// Parents dropped lately, and when (their blocks in flight are still taken).
+    retired: Vec<(NodeId, Timestamp)>,
 }
 
 impl Parents {
@@ -48,6 +69,7 @@ impl Parents {
                 last_block_at: None,
                 blocks: 0,
                 replaces: Vec::new(),
+                replacing_since: None,
                 downgraded: false,
                 connected_at: None,
                 feed: Feed::All,
@@ -112,17 +134,79 @@ impl Parents {
         }
     }
 
-    /// Marks `id` connected; returns the parents it replaces, now to be dropped.
+    /// Marks `id` connected; returns the parents it replaces that no other new
+    /// link still waits for, now to be dropped.
     pub fn connected(&mut self, id: NodeId, now: Timestamp) -> Vec<NodeId> {
         let Some(l) = self.links.get_mut(&id) else {
             return Vec::new();
         };
         l.state = ParentState::Connected;
         l.connected_at = Some(now);
+        l.replacing_since = None;
         let replaced = std::mem::take(&mut l.replaces);
         replaced
             .into_iter()
             .filter(|r| *r != id && self.links.contains_key(r))
+            .filter(|r| !self.links.values().any(|o| o.replaces.contains(r)))
             .collect()
+    }
+
+    /// `id` is to replace `old` (dropped once `id` is connected, or after the timeout).
+    pub fn set_replaces(&mut self, id: NodeId, old: Vec<NodeId>, now: Timestamp) {
+        if let Some(l) = self.links.get_mut(&id) {
+            l.replacing_since = (!old.is_empty()).then_some(now);
+            l.replaces = old;
+        }
+    }
+
+    /// Replacements that have waited past the timeout: the parents they replace,
+    /// now to be dropped.
+    pub fn overdue(&mut self, now: Timestamp) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        for l in self.links.values_mut() {
+            if l.replacing_since
+                .is_some_and(|t| now.saturating_since(t) >= REPLACE_TIMEOUT_MS * 1000)
+            {
+                l.replacing_since = None;
+                out.append(&mut l.replaces);
+            }
+        }
+        out.sort();
+        out.dedup();
+        out.retain(|r| {
+            self.links.contains_key(r) && !self.links.values().any(|o| o.replaces.contains(r))
+        });
+        out
+    }
+
+    /// `id` is a parent again (listed anew): no link waits to replace it any more.
+    pub fn keep(&mut self, id: NodeId) {
+        for l in self.links.values_mut() {
+            l.replaces.retain(|r| *r != id);
+            if l.replaces.is_empty() {
+                l.replacing_since = None;
+            }
+        }
+    }
+
+    /// Removes `id`, remembering it for the grace of its blocks in flight.
+    pub fn retire(&mut self, id: NodeId, now: Timestamp) -> Option<ParentLink> {
+        let link = self.links.remove(&id)?;
+        self.retired.retain(|(r, _)| *r != id);
+        if self.retired.len() >= RETIRED_MAX {
+            self.retired.remove(0);
+        }
+        self.retired.push((id, now));
+        for l in self.links.values_mut() {
+            l.replaces.retain(|r| *r != id);
+        }
+        Some(link)
+    }
+
+    /// Whether `id` was dropped within the grace (its blocks are still taken).
+    pub fn lately_retired(&self, id: NodeId, now: Timestamp) -> bool {
+        self.retired
+            .iter()
+            .any(|(r, t)| *r == id && now.saturating_since(*t) < RETIRED_GRACE_MS * 1000)
     }
 }

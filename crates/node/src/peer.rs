@@ -1,19 +1,21 @@
 //! A peer's parents as the coordinator assigns them (C4, C6, D3, D4): a
 //! `PeerAssign` lists every parent of the channel with what it pushes on the link
 //! (all blocks, some substreams, or a lazy link). New links are logged in to, links
-//! whose feed changed are logged in to again with the new feed, and links no longer
-//! listed are dropped once a new one connects (connect before disconnect, V9).
+//! whose feed changed are logged in to again with the new feed; a link no longer
+//! listed keeps pushing until every new link taking over one of its substreams is
+//! connected, then is dropped (connect before disconnect, V9, C7), and its blocks
+//! still in flight are taken ([`crate::parents`]).
 //! Relays take the same message when they are waypoints of the top-level mesh.
 
 use crate::channel::ChannelState;
 use crate::event::Event;
 use crate::node::Node;
-use crate::parents::ParentState;
+use crate::parents::{feeds_overlap, ParentState};
+use std::collections::BTreeMap;
 use tiercast_proto::{ChannelDesc, Message, NodeId, NodeRole, PeerFeed, Timestamp, COORDINATOR_ID};
 
 /// Most parents one assignment may list.
 pub const MAX_ASSIGNED_PARENTS: usize = 128;
-
 impl Node {
     pub(crate) fn on_peer_assign(
         &mut self,
@@ -63,6 +65,8 @@ impl Node {
             let id = p.peer.id;
             let known = ch.parents.contains(id);
             let changed = ch.parents.assign_feed(p.peer.clone(), p.feed);
+            // Listed again: no longer one to drop once another delivers.
+            ch.parents.keep(id);
             let state = ch.parents.get(id).map(|l| l.state);
             if !known
                 || state == Some(ParentState::Assigned)
@@ -81,34 +85,49 @@ impl Node {
             .into_iter()
             .filter(|id| !parents.iter().any(|p| p.peer.id == *id))
             .collect();
-        let new_links: Vec<NodeId> = logins
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| {
-                ch.parents
-                    .get(*id)
-                    .is_some_and(|l| l.connected_at.is_none())
-            })
-            .collect();
+        // Connect before disconnect (V9, C7): a parent no longer listed keeps pushing
+        // until every new link taking over one of its substreams is connected; one
+        // nothing takes over from (a lazy link) goes at once.
+        let mut takes_over: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
         let mut logoffs = Vec::new();
-        if new_links.is_empty() {
-            for g in gone {
-                if let Some(link) = ch.parents.remove(g) {
+        for g in gone {
+            let Some(old) = ch.parents.get(g).map(|l| l.feed) else {
+                continue;
+            };
+            let successors: Vec<NodeId> = logins
+                .iter()
+                .map(|(id, _)| *id)
+                .filter(|id| {
+                    ch.parents
+                        .get(*id)
+                        .is_some_and(|l| feeds_overlap(l.feed, old))
+                })
+                .collect();
+            if successors.is_empty() {
+                if let Some(link) = ch.parents.retire(g, now) {
                     if link.state != ParentState::Assigned {
                         logoffs.push(g);
                     }
                 }
+                continue;
             }
-        } else {
-            // Connect before disconnect: the first new link to connect drops them.
-            for g in &gone {
-                ch.parents.set_state(*g, ParentState::Disconnecting);
+            ch.parents.set_state(g, ParentState::Disconnecting);
+            for n in successors {
+                takes_over.entry(n).or_default().push(g);
             }
-            for n in &new_links {
-                if let Some(link) = ch.parents.get_mut(*n) {
-                    link.replaces = gone.clone();
-                }
+        }
+        for (n, mut old) in takes_over {
+            // Still waiting to replace others from an earlier assignment: keep them.
+            if let Some(l) = ch.parents.get(n) {
+                let earlier: Vec<NodeId> = l
+                    .replaces
+                    .iter()
+                    .copied()
+                    .filter(|r| !old.contains(r))
+                    .collect();
+                old.extend(earlier);
             }
+            ch.parents.set_replaces(n, old, now);
         }
         if fresh {
             self.events.push_back(Event::Watching {
@@ -124,5 +143,152 @@ impl Node {
             self.events
                 .push_back(Event::ParentDropped { channel, parent: g });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parents::{ParentState, RETIRED_GRACE_MS};
+    use crate::{Node, NodeConfig};
+    use bytes::Bytes;
+    use tiercast_proto::{
+        Block, ChannelDesc, ChannelId, Feed, Message, NodeId, NodeRole, PeerFeed, PeerInfo,
+        SubstreamSet, Timestamp, COORDINATOR_ID,
+    };
+
+    const CH: ChannelId = ChannelId(1);
+
+    fn feed(id: u32, subs: &[u8]) -> PeerFeed {
+        let mut s = SubstreamSet::single(4, subs[0]).unwrap();
+        for x in &subs[1..] {
+            s = s.with(*x);
+        }
+        PeerFeed {
+            peer: PeerInfo {
+                id: NodeId(id),
+                addr: String::new(),
+                http_addr: String::new(),
+            },
+            feed: Feed::Substreams(s),
+        }
+    }
+
+    fn assign(n: &mut Node, t: Timestamp, parents: Vec<PeerFeed>) {
+        let channel = ChannelDesc {
+            id: CH,
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        n.handle_message(t, COORDINATOR_ID, Message::PeerAssign { channel, parents });
+    }
+
+    fn logoffs(n: &mut Node) -> Vec<u32> {
+        std::iter::from_fn(|| n.poll_transmit())
+            .filter(|t| matches!(t.msg, Message::Logoff { .. }))
+            .map(|t| t.to.0)
+            .collect()
+    }
+
+    fn block(seq: u64) -> Message {
+        Message::Block(Block::new(
+            CH,
+            seq,
+            Timestamp(seq),
+            false,
+            Bytes::from_static(b"x"),
+        ))
+    }
+
+    /// A peer fed substreams 0, 1 by node 5 and 2, 3 by node 6.
+    fn peer() -> Node {
+        let cfg = NodeConfig {
+            id: NodeId(9),
+            role: NodeRole::Peer,
+            verify_blocks: false,
+            ..NodeConfig::default()
+        };
+        let mut n = Node::new(cfg, Timestamp::ZERO);
+        assign(
+            &mut n,
+            Timestamp::ZERO,
+            vec![feed(5, &[0, 1]), feed(6, &[2, 3])],
+        );
+        for p in [5, 6] {
+            n.handle_message(
+                Timestamp::ZERO,
+                NodeId(p),
+                Message::LoginAccepted { channel: CH },
+            );
+        }
+        logoffs(&mut n);
+        n
+    }
+
+    #[test]
+    fn an_old_parent_keeps_its_substreams_until_every_link_taking_them_over_connects() {
+        let mut n = peer();
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        // 5's substreams go to 7 (0) and 8 (1); 6 stays.
+        assign(
+            &mut n,
+            t(100),
+            vec![feed(7, &[0]), feed(8, &[1]), feed(6, &[2, 3])],
+        );
+        assert!(
+            logoffs(&mut n).is_empty(),
+            "nothing dropped before a new link connects"
+        );
+        let state = |n: &Node, id| {
+            n.channel(CH)
+                .unwrap()
+                .parents
+                .get(NodeId(id))
+                .map(|l| l.state)
+        };
+        assert_eq!(state(&n, 5), Some(ParentState::Disconnecting));
+        n.handle_message(t(150), NodeId(5), block(4));
+        assert!(
+            n.channel(CH).unwrap().buffer.get(4).is_some(),
+            "5 still feeds"
+        );
+        n.handle_message(t(200), NodeId(7), Message::LoginAccepted { channel: CH });
+        assert!(
+            logoffs(&mut n).is_empty(),
+            "8 still has to take substream 1 over"
+        );
+        n.handle_message(t(300), NodeId(8), Message::LoginAccepted { channel: CH });
+        assert_eq!(logoffs(&mut n), vec![5]);
+        assert_eq!(state(&n, 6), Some(ParentState::Connected), "6 untouched");
+    }
+
+    #[test]
+    fn a_dropped_parents_blocks_in_flight_are_taken_for_the_grace_only() {
+        let mut n = peer();
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        assign(&mut n, t(100), vec![feed(7, &[0, 1]), feed(6, &[2, 3])]);
+        n.handle_message(t(200), NodeId(7), Message::LoginAccepted { channel: CH });
+        assert_eq!(logoffs(&mut n), vec![5]);
+        n.handle_message(t(250), NodeId(5), block(8));
+        assert!(
+            n.channel(CH).unwrap().buffer.get(8).is_some(),
+            "in flight: taken"
+        );
+        let late = 200 + RETIRED_GRACE_MS + 1;
+        n.handle_message(t(late), NodeId(5), block(9));
+        assert!(
+            n.channel(CH).unwrap().buffer.get(9).is_none(),
+            "after the grace: refused"
+        );
+    }
+
+    #[test]
+    fn a_replacement_that_never_connects_drops_the_old_parent_after_the_timeout() {
+        let mut n = peer();
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        assign(&mut n, t(100), vec![feed(7, &[0, 1]), feed(6, &[2, 3])]);
+        n.handle_timeout(t(1100));
+        assert!(logoffs(&mut n).is_empty());
+        n.handle_timeout(t(100 + crate::parents::REPLACE_TIMEOUT_MS + 1000));
+        assert_eq!(logoffs(&mut n), vec![5]);
     }
 }

@@ -161,6 +161,8 @@ impl Node {
 
     /// Every `have_interval_ms`: announce to lazy children, ask lazy parents.
     pub(crate) fn pull_tick(&mut self, now: Timestamp) {
+        // (At least once a heartbeat: `handle_timeout` runs it whenever it is due.)
+        self.drop_overdue_parents(now);
         let delay_us = self.cfg.pull_delay_ms.saturating_mul(1000);
         let mut out: Vec<(NodeId, Message)> = Vec::new();
         for (id, ch) in self.channels.iter_mut() {

@@ -1,5 +1,7 @@
 //! Changing parents without losing a block (V9): the new parent is logged in to
-//! (resuming at the next seq this node needs) before the old one is logged off.
+//! (resuming at the next seq this node needs) before the old one is logged off
+//! (or after a timeout, see [`crate::parents`]); the old one's blocks still in
+//! flight are taken.
 //! Used for SwitchToParent from the coordinator (V10), for a parent's Redirect
 //! (consolidation, V5) and for re-activation with other parents.
 
@@ -11,7 +13,7 @@ use tiercast_proto::{ChannelDesc, ChannelId, DenyReason, Message, NodeId, PeerIn
 impl Node {
     pub(crate) fn switch_parents(
         &mut self,
-        _now: Timestamp,
+        now: Timestamp,
         channel: ChannelId,
         add: Vec<PeerInfo>,
         remove: Vec<NodeId>,
@@ -31,6 +33,7 @@ impl Node {
             let id = p.id;
             let known = ch.parents.contains(id);
             ch.parents.assign(p);
+            ch.parents.keep(id);
             if ch.logged_in
                 && (!known
                     || ch
@@ -44,7 +47,7 @@ impl Node {
         }
         let mut logoffs = Vec::new();
         if ch.logged_in && adding_any && !logins.is_empty() {
-            // Connect before disconnect: the first new parent to connect drops the old ones.
+            // Make before break: the first new parent to deliver drops the old ones.
             let keep: Vec<NodeId> = remove
                 .iter()
                 .copied()
@@ -54,13 +57,11 @@ impl Node {
                 ch.parents.set_state(*r, ParentState::Disconnecting);
             }
             for l in &logins {
-                if let Some(link) = ch.parents.get_mut(*l) {
-                    link.replaces = keep.clone();
-                }
+                ch.parents.set_replaces(*l, keep.clone(), now);
             }
         } else {
             for r in remove {
-                if let Some(link) = ch.parents.remove(r) {
+                if let Some(link) = ch.parents.retire(r, now) {
                     if link.state != ParentState::Assigned {
                         logoffs.push(r);
                     }
@@ -106,13 +107,29 @@ impl Node {
         }
         let dropped = ch.parents.connected(from, now);
         for d in &dropped {
-            ch.parents.remove(*d);
+            ch.parents.retire(*d, now);
         }
         self.events.push_back(Event::ParentConnected {
             channel,
             parent: from,
         });
         for d in dropped {
+            self.send(d, Message::Logoff { channel });
+            self.events
+                .push_back(Event::ParentDropped { channel, parent: d });
+        }
+    }
+
+    /// Replacements that never connected: the parents they replace go now.
+    pub(crate) fn drop_overdue_parents(&mut self, now: Timestamp) {
+        let mut out = Vec::new();
+        for (id, ch) in self.channels.iter_mut() {
+            for d in ch.parents.overdue(now) {
+                ch.parents.retire(d, now);
+                out.push((*id, d));
+            }
+        }
+        for (channel, d) in out {
             self.send(d, Message::Logoff { channel });
             self.events
                 .push_back(Event::ParentDropped { channel, parent: d });

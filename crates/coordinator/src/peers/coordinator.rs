@@ -225,12 +225,22 @@ impl Coordinator {
             }
             if o.due_for_full(now, &pc) {
                 let ejected = o.full_recompute(now, &pc, &AllowAll);
+                if pc.recompute_batch > 0 {
+                    o.hold_dirty();
+                }
                 self.events.push_back(CoordEvent::PeersRecomputed {
                     channel: c,
                     ejected: ejected.len() as u32,
                 });
                 for e in ejected {
                     self.eject(now, c, e);
+                }
+            }
+            if pc.recompute_batch > 0 {
+                // Nearly a heartbeat interval: the tick's own jitter must not skip one.
+                let interval_us = self.cfg.heartbeat_interval_ms * 900;
+                if let Some(o) = self.peers.get_mut(&c) {
+                    o.release_batch(now, pc.recompute_batch, interval_us);
                 }
             }
             self.flush_peers(now, c);
@@ -243,6 +253,8 @@ impl Coordinator {
             return;
         };
         let desc = o.desc.clone();
+        let dirty = o.dirty.clone();
+        o.held.told(&dirty);
         let mut out = o.take_dirty();
         // Retired waypoints drop every link of the overlay (D1).
         out.extend(o.take_retired().into_iter().map(|w| (w, Vec::new())));

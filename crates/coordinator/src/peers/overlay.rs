@@ -142,6 +142,8 @@ pub struct PeerOverlay {
     pub standby: BTreeMap<NodeId, super::waypoints::StandbyWaypoint>,
     /// Waypoints just retired, to be told to drop their links.
     pub(crate) retired: Vec<NodeId>,
+    /// C7: members a full recomputation moved, told in batches ([`super::batches`]).
+    pub held: super::batches::HeldAssignments,
 }
 
 impl PeerOverlay {
@@ -178,6 +180,7 @@ impl PeerOverlay {
             recovery_children: BTreeMap::new(),
             standby: BTreeMap::new(),
             retired: Vec::new(),
+            held: Default::default(),
         }
     }
 

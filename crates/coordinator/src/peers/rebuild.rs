@@ -5,6 +5,13 @@
 //! are ejected until the rest is feasible ([`crate::ejection`]). Only members
 //! whose parents changed are told. Partial recomputation (re-homing one link) is
 //! in [`super::place`]; [`PeerOverlay::due_for_full`] decides between the two.
+//!
+//! With `PeerConfig::recompute_keeps_parents` (the default) the rebuild minimises
+//! moves: a member keeps its parent in a tree when that parent still may feed it
+//! there (top member, or interior in that tree in the new build, with a free slot,
+//! no cycle); only the others take the builder's choice. A calm overlay's periodic
+//! recomputation then moves few links, and the ones it moves go make-before-break
+//! at the peers (node/src/peer.rs) and in bounded batches ([`super::batches`]).
 
 use super::overlay::{MemberKind, PeerOverlay};
 use super::select::ParentPolicy;
@@ -40,11 +47,29 @@ impl PeerOverlay {
         self.stats.full_recomputations += 1;
         self.last_full = now;
         self.last_top_review = now;
+        // Few joins and leaves since the last one: its trees still stand, keep them.
+        let calm = cfg.recompute_keeps_parents
+            && self.changes_since_full as f64
+                <= cfg.recompute_keep_changes * self.members.len().max(1) as f64;
         self.changes_since_full = 0;
         let before: BTreeMap<NodeId, Vec<PeerFeed>> = self
             .members
             .keys()
             .filter_map(|id| Some((*id, self.assignment(*id)?)))
+            .collect();
+        // Each member's parent per tree and interior tree, to keep where they fit.
+        let old_parents: BTreeMap<NodeId, Vec<Option<NodeId>>> = if calm {
+            self.members
+                .iter()
+                .map(|(id, m)| (*id, m.parents.clone()))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let old_interior: BTreeMap<NodeId, u8> = self
+            .members
+            .iter()
+            .filter_map(|(id, m)| Some((*id, m.interior?)))
             .collect();
         // D1: who is on the top level now.
         let preferred = self.preferred_peers(now, cfg);
@@ -122,9 +147,17 @@ impl PeerOverlay {
         let mut left_over = Vec::new();
         match built {
             Ok(tree) => {
-                for p in &bottom {
-                    let interior = tree.interior_tree(p.id).map(|t| t as u8);
-                    self.update(p.id, |m| m.interior = interior);
+                let built: Vec<(NodeId, Option<u8>)> = bottom
+                    .iter()
+                    .map(|p| (p.id, tree.interior_tree(p.id).map(|t| t as u8)))
+                    .collect();
+                let kept = if calm {
+                    self.kept_interiors(&built, &old_interior, source_slots)
+                } else {
+                    None
+                };
+                for (id, interior) in kept.unwrap_or(built) {
+                    self.update(id, |m| m.interior = interior);
                 }
                 for (t, st) in tree.trees.iter().enumerate() {
                     // Parents before children, so sources are picked near the top.
@@ -132,10 +165,23 @@ impl PeerOverlay {
                         st.depth.iter().map(|(id, d)| (*d, *id)).collect();
                     order.sort();
                     for (_, id) in order {
+                        let t8 = t as u8;
+                        let old = old_parents
+                            .get(&id)
+                            .and_then(|ps| ps.get(t).copied().flatten())
+                            .filter(|p| self.may_feed(*p, id, t8));
+                        if let Some(p) = old {
+                            self.attach(id, t8, p);
+                            continue;
+                        }
                         match st.parent.get(&id) {
-                            Some(Parent::Node(p)) => self.attach(id, t as u8, *p),
-                            Some(Parent::Source) => match self.select_top(id, t as u8) {
-                                Some(p) => self.attach(id, t as u8, p),
+                            // A slot a kept link took: placed incrementally below.
+                            Some(Parent::Node(p)) if !self.may_feed(*p, id, t8) => {
+                                left_over.push(id)
+                            }
+                            Some(Parent::Node(p)) => self.attach(id, t8, *p),
+                            Some(Parent::Source) => match self.select_top(id, t8) {
+                                Some(p) => self.attach(id, t8, p),
                                 None => left_over.push(id),
                             },
                             None => left_over.push(id),
@@ -171,6 +217,48 @@ impl PeerOverlay {
         ejected
     }
 
+    /// The builder's interior trees with each member's old one kept where it had
+    /// one and can still have children, if every tree can then still be fed
+    /// (its interior slots plus a share of the top level's reach every bottom
+    /// member); `None` when not.
+    fn kept_interiors(
+        &self,
+        built: &[(NodeId, Option<u8>)],
+        old: &BTreeMap<NodeId, u8>,
+        source_slots: u64,
+    ) -> Option<Vec<(NodeId, Option<u8>)>> {
+        let k = usize::from(self.k);
+        let kept: Vec<(NodeId, Option<u8>)> = built
+            .iter()
+            .map(|(id, b)| {
+                let slots = self.members.get(id).map_or(0, |m| m.slots);
+                let o = old.get(id).copied().filter(|t| usize::from(*t) < k);
+                (*id, if slots > 0 { o.or(*b) } else { *b })
+            })
+            .collect();
+        let mut cap = vec![0u64; k];
+        for (id, t) in &kept {
+            if let Some(t) = t {
+                cap[usize::from(*t)] += u64::from(self.members.get(id).map_or(0, |m| m.slots));
+            }
+        }
+        let n = kept.len() as u64;
+        let short: u64 = cap.iter().map(|c| n.saturating_sub(*c)).sum();
+        (short <= source_slots).then_some(kept)
+    }
+
+    /// Whether `parent` may take `child` in `tree` now: a top member, or a bottom
+    /// member interior in that tree, with a free slot, and not below `child`.
+    pub(crate) fn may_feed(&self, parent: NodeId, child: NodeId, tree: u8) -> bool {
+        let Some(p) = self.members.get(&parent) else {
+            return false;
+        };
+        parent != child
+            && p.spare() > 0
+            && (p.top || p.interior == Some(tree))
+            && !self.is_ancestor(child, parent, tree)
+    }
+
     /// A top member with spare slots for `child`: its region's first, the origin last.
     fn select_top(&self, child: NodeId, tree: u8) -> Option<NodeId> {
         let region = self.members.get(&child)?.region;
@@ -190,5 +278,134 @@ impl PeerOverlay {
                     .max_by_key(|id| self.members[id].spare())
             })
             .or_else(|| self.top_order.iter().copied().find(|id| ok(id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::overlay::{MemberKind, PeerOverlay};
+    use super::super::select::AllowAll;
+    use super::super::tests::{cfg, info, RATE};
+    use crate::config::PeerConfig;
+    use crate::registry::RegionId;
+    use std::collections::BTreeMap;
+    use tiercast_proto::{ChannelDesc, ChannelId, NodeId, Timestamp};
+
+    /// 200 peers joined one by one, then a first full recomputation (the joins
+    /// make it rebuild every link).
+    fn rebuilt(c: &PeerConfig) -> PeerOverlay {
+        let t0 = Timestamp::ZERO;
+        let desc = ChannelDesc {
+            id: ChannelId(1),
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        let mut o = PeerOverlay::new(desc, 4, RATE, 0.0, t0);
+        o.join(
+            t0,
+            info(1),
+            RegionId(0),
+            MemberKind::Origin,
+            4 * RATE,
+            c,
+            &AllowAll,
+        );
+        let ups = [RATE / 2, RATE, 2 * RATE, 3 * RATE];
+        for i in 0..200u32 {
+            let up = ups[i as usize % 4];
+            o.join(
+                t0,
+                info(10 + i),
+                RegionId(0),
+                MemberKind::Peer,
+                up,
+                c,
+                &AllowAll,
+            );
+        }
+        o.full_recompute(t0.plus_millis(5000), c, &AllowAll);
+        o.check().unwrap();
+        o
+    }
+
+    fn parents(o: &PeerOverlay) -> BTreeMap<NodeId, Vec<Option<NodeId>>> {
+        o.members
+            .iter()
+            .map(|(id, m)| (*id, m.parents.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_calm_recomputation_moves_no_link_and_tells_nobody() {
+        let c = cfg();
+        let mut o = rebuilt(&c);
+        let before = parents(&o);
+        o.take_dirty();
+        o.full_recompute(Timestamp::ZERO.plus_millis(25_000), &c, &AllowAll);
+        o.check().unwrap();
+        assert_eq!(parents(&o), before, "every parent still fits");
+        assert!(o.take_dirty().is_empty(), "nobody is told anything");
+    }
+
+    #[test]
+    fn after_many_joins_a_recomputation_places_everyone_kept_or_rebuilt() {
+        let c = PeerConfig {
+            recompute_keeps_parents: false,
+            ..cfg()
+        };
+        let mut o = rebuilt(&c);
+        // Another 30 joins (15 % of the members): past recompute_keep_changes.
+        let t = Timestamp::ZERO.plus_millis(10_000);
+        for i in 0..30u32 {
+            o.join(
+                t,
+                info(500 + i),
+                RegionId(0),
+                MemberKind::Peer,
+                RATE,
+                &c,
+                &AllowAll,
+            );
+        }
+        let keeping = cfg();
+        let mut kept = rebuilt(&keeping);
+        for i in 0..30u32 {
+            kept.join(
+                t,
+                info(500 + i),
+                RegionId(0),
+                MemberKind::Peer,
+                RATE,
+                &keeping,
+                &AllowAll,
+            );
+        }
+        for (ov, c) in [(&mut o, &c), (&mut kept, &keeping)] {
+            ov.full_recompute(t.plus_millis(20_000), c, &AllowAll);
+            ov.check().unwrap();
+            assert!(ov.pending.is_empty());
+            for m in ov.members.values().filter(|m| !m.top) {
+                assert!(m.parents.iter().all(|p| p.is_some()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_kept_parent_must_still_feed_that_tree() {
+        let c = cfg();
+        let o = rebuilt(&c);
+        let bottom = || o.members.iter().filter(|(_, m)| !m.top);
+        // Interior in tree 1 only: may not feed anyone in tree 0.
+        let (other, _) = bottom()
+            .find(|(_, m)| m.interior == Some(1))
+            .expect("an interior member of tree 1");
+        let (child, _) = bottom().find(|(id, _)| *id != other).expect("another");
+        assert!(!o.may_feed(*other, *child, 0));
+        // Nobody may take its own ancestor as a child.
+        let (below, m) = bottom()
+            .find(|(_, m)| m.parents[0].is_some_and(|p| !o.members[&p].top))
+            .expect("a member two levels down in tree 0");
+        let parent = m.parents[0].expect("just checked");
+        assert!(!o.may_feed(*below, parent, 0), "a cycle");
     }
 }

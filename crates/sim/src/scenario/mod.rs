@@ -102,6 +102,13 @@ pub struct PeersSpec {
     pub pending_grace_ms: Option<u64>,
     #[serde(default)]
     pub full_recompute_ms: Option<u64>,
+    /// C7: keep parents that still fit; members told per heartbeat (see `PeerConfig`).
+    #[serde(default)]
+    pub recompute_keeps_parents: Option<bool>,
+    #[serde(default)]
+    pub recompute_keep_changes: Option<f64>,
+    #[serde(default)]
+    pub recompute_batch: Option<usize>,
     #[serde(default)]
     pub top_tree_after_ms: Option<u64>,
     #[serde(default)]
@@ -517,6 +524,11 @@ impl Scenario {
             full_threshold: p.full_threshold.unwrap_or(d.full_threshold),
             pending_grace_ms: p.pending_grace_ms.unwrap_or(d.pending_grace_ms),
             full_recompute_ms: p.full_recompute_ms.unwrap_or(d.full_recompute_ms),
+            recompute_keeps_parents: p
+                .recompute_keeps_parents
+                .unwrap_or(d.recompute_keeps_parents),
+            recompute_keep_changes: p.recompute_keep_changes.unwrap_or(d.recompute_keep_changes),
+            recompute_batch: p.recompute_batch.unwrap_or(d.recompute_batch),
             top_tree_after_ms: p.top_tree_after_ms.unwrap_or(d.top_tree_after_ms),
             repair_link: p.repair_link.unwrap_or(d.repair_link),
             uplink_headroom: p.uplink_headroom.unwrap_or(d.uplink_headroom),
