@@ -17,11 +17,13 @@
 //! - [`middle`] — each region's cluster of high-capacity peers with k+n erasure-coded
 //!   substreams, n from its measured loss; the algorithm per level and region (D2, D5, D6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
+//! - [`links`] — each peer's link cap: slots, push children and repair links within it.
 //! - [`congestion`] — links found congested by comparing heartbeat seqs (C2).
 //! - [`coordinator`] — the coordinator's verbs for peers.
 
 pub mod congestion;
 pub mod coordinator;
+pub mod links;
 pub mod middle;
 pub mod overlay;
 pub mod place;

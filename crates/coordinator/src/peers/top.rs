@@ -391,12 +391,16 @@ impl PeerOverlay {
 
     /// A top member for a bottom member's repair link: one of its region's, spread
     /// by id, else any; never the origin (its uplink is for the top level).
+    /// Only top members with a free link take one (their link cap, [`super::links`]).
     pub(crate) fn repair_parent(&self, id: NodeId) -> Option<NodeId> {
         let region = self.members.get(&id)?.region;
         let pick = |pool: Vec<NodeId>| -> Option<NodeId> {
             (!pool.is_empty()).then(|| pool[id.0 as usize % pool.len()])
         };
-        let not_origin = |n: &NodeId| self.members[n].kind != MemberKind::Origin;
+        let current = self.members.get(&id).and_then(|m| m.lazy.first().copied());
+        let full = self.repair_full(current);
+        let not_origin =
+            |n: &NodeId| self.members[n].kind != MemberKind::Origin && !full.contains(n);
         let own: Vec<NodeId> = self
             .top_order
             .iter()
