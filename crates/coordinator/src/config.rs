@@ -108,6 +108,10 @@ pub struct PeerConfig {
     /// D5: shards a region's middle members must have expected since the last
     /// decision before n is chosen again.
     pub middle_min_shards: u64,
+    /// Child links a peer machine accepts at most (its `capacity`, 256 by default):
+    /// the push tree, the multi-tree and the repair links never give a peer more
+    /// links than this, whatever its uplink (issue 10).
+    pub peer_link_cap: u32,
 }
 
 impl Default for PeerConfig {
@@ -139,6 +143,7 @@ impl Default for PeerConfig {
             max_redundancy: 4,
             target_group_loss: 1e-4,
             middle_min_shards: 200,
+            peer_link_cap: 256,
         }
     }
 }
@@ -153,6 +158,9 @@ impl PeerConfig {
         }
         if self.stream_rate_kbps == 0 {
             return Err("peers.stream_rate_kbps must be > 0".into());
+        }
+        if self.peer_link_cap <= u32::from(self.mesh_c) + 1 {
+            return Err("peers.peer_link_cap must exceed the mesh's links (mesh_c + 1)".into());
         }
         if self.mesh_c == 0 {
             return Err("peers.mesh_c must be >= 1".into());

@@ -64,9 +64,56 @@ pub fn feasibility(
     })
 }
 
+/// Slots kept free after an ejection (C6 near capacity): k plus 1/64 of the
+/// demand. Exactly feasible leaves no slot for a re-home: the first report of a
+/// bad link then waits for a parent, the wait triggers a full recomputation, and
+/// the recomputation moves everyone — the loop a tight population fell into. The
+/// reserve is spread over k trees, so it grows with the demand.
+pub fn reserve_slots(demand_slots: u64, k: usize) -> u64 {
+    k as u64 + demand_slots / 64
+}
+
+/// Slots an ejected node waits for before it is let back in (hysteresis): twice
+/// the reserve, so one re-admission does not eat the room an ejection made.
+pub fn readmit_reserve_slots(demand_slots: u64, k: usize) -> u64 {
+    2 * reserve_slots(demand_slots, k)
+}
+
 /// Ejects the lowest-uplink nodes (lowest priority first among equals) until
-/// the rest is feasible.
+/// the rest is feasible with [`reserve_slots`] to spare — or until only nodes
+/// that supply what they demand are left (ejecting those frees nothing).
 pub fn eject_until_feasible(
+    peers: &[PeerCapacity],
+    source_uplink_bps: u64,
+    stream_rate_bps: u64,
+    k: usize,
+) -> Result<Ejection, PopulationError> {
+    let before = feasibility(peers, source_uplink_bps, stream_rate_bps, k)?;
+    let mut weakest = peers.to_vec();
+    weakest.sort_by_key(|p| (p.uplink_bps, p.priority, p.id));
+    let mut after = before;
+    let mut ejected = Vec::new();
+    let spare_enough =
+        |f: &Feasibility| f.supply_slots >= f.demand_slots + reserve_slots(f.demand_slots, k);
+    for p in &weakest {
+        if spare_enough(&after) {
+            break;
+        }
+        let slots = u64::from(substream_slots(p.uplink_bps, stream_rate_bps, k));
+        if slots >= k as u64 {
+            break; // the rest supply what they demand: ejecting frees nothing
+        }
+        after.supply_slots -= slots;
+        after.demand_slots -= k as u64;
+        ejected.push(p.id);
+    }
+    assert!(after.is_feasible(), "an empty population is feasible");
+    finish(peers, stream_rate_bps, k, before, after, ejected)
+}
+
+/// The exact rule of seed 002, without a reserve: the least ejection that makes
+/// the rest feasible (the bounds below are checked against it).
+pub fn eject_exactly_until_feasible(
     peers: &[PeerCapacity],
     source_uplink_bps: u64,
     stream_rate_bps: u64,
@@ -91,6 +138,17 @@ pub fn eject_until_feasible(
         ejected.push(p.id);
     }
     assert!(after.is_feasible(), "an empty population is feasible");
+    finish(peers, stream_rate_bps, k, before, after, ejected)
+}
+
+fn finish(
+    peers: &[PeerCapacity],
+    stream_rate_bps: u64,
+    k: usize,
+    before: Feasibility,
+    after: Feasibility,
+    ejected: Vec<NodeId>,
+) -> Result<Ejection, PopulationError> {
     Ok(Ejection {
         ejected,
         lower_bound: before.deficit_slots().div_ceil(k as u64) as usize,
@@ -156,7 +214,7 @@ mod tests {
     #[test]
     fn a_feasible_system_ejects_nobody() {
         let peers = vec![peer(1, R, 0), peer(2, 0, 0)];
-        let e = eject_until_feasible(&peers, R, R, 4).expect("valid");
+        let e = eject_exactly_until_feasible(&peers, R, R, 4).expect("valid");
         assert!(e.ejected.is_empty());
         assert_eq!(e.lower_bound, 0);
         assert_eq!(
@@ -178,7 +236,7 @@ mod tests {
             peer(4, 0, 2),
             peer(5, 3 * R / 4, 0),
         ];
-        let e = eject_until_feasible(&peers, 2 * R, R, 4).expect("valid");
+        let e = eject_exactly_until_feasible(&peers, 2 * R, R, 4).expect("valid");
         assert_eq!(e.ejected, vec![NodeId(3), NodeId(4)]);
         assert_eq!(e.lower_bound, 2);
         assert_eq!(raw_bound(&peers, 2 * R, R), 2);
@@ -189,11 +247,11 @@ mod tests {
     fn leaf_only_nodes_count_as_no_supply() {
         // 10 nodes of 0.9r with k = 1 supply nothing: uplink below r/k.
         let peers: Vec<_> = (0..10).map(|i| peer(i, 9 * R / 10, 0)).collect();
-        let e = eject_until_feasible(&peers, 3 * R, R, 1).expect("valid");
+        let e = eject_exactly_until_feasible(&peers, 3 * R, R, 1).expect("valid");
         assert_eq!(e.ejected.len(), 7, "only the source's 3 remain served");
         assert_eq!(e.lower_bound, 7);
         assert_eq!(raw_bound(&peers, 3 * R, R), 0, "raw uplink hides the waste");
-        let fine = eject_until_feasible(&peers, 3 * R, R, 10).expect("valid");
+        let fine = eject_exactly_until_feasible(&peers, 3 * R, R, 10).expect("valid");
         assert!(fine.ejected.is_empty(), "0.9r is 9 of 10 substreams");
     }
 
@@ -201,11 +259,11 @@ mod tests {
     fn bad_input_is_rejected() {
         let peers = vec![peer(1, R, 0), peer(1, R, 0)];
         assert_eq!(
-            eject_until_feasible(&peers, R, R, 2),
+            eject_exactly_until_feasible(&peers, R, R, 2),
             Err(PopulationError::DuplicateNode(NodeId(1)))
         );
         assert_eq!(
-            eject_until_feasible(&[], R, 0, 2),
+            eject_exactly_until_feasible(&[], R, 0, 2),
             Err(PopulationError::ZeroRate)
         );
     }
@@ -216,7 +274,7 @@ mod tests {
         let peers: Vec<_> = (0..1000u32)
             .map(|i| peer(i, if i % 3 == 0 { R / 5 } else { R * 11 / 10 }, i % 2))
             .collect();
-        let e = eject_until_feasible(&peers, 20 * R, R, 8).expect("valid");
+        let e = eject_exactly_until_feasible(&peers, 20 * R, R, 8).expect("valid");
         eprintln!(
             "ejection n=1000 k=8: ejected {} (slot bound {}, raw bound {}), deficit {} slots",
             e.ejected.len(),
@@ -266,7 +324,7 @@ mod tests {
         fn ejection_reaches_feasibility_and_no_earlier_stop_would(
             (peers, source, k) in population(120),
         ) {
-            let e = eject_until_feasible(&peers, source, R, k).expect("valid");
+            let e = eject_exactly_until_feasible(&peers, source, R, k).expect("valid");
             let rest = without(&peers, &e.ejected);
             prop_assert!(feasibility(&rest, source, R, k).expect("valid").is_feasible());
             prop_assert_eq!(e.after, feasibility(&rest, source, R, k).expect("valid"));
@@ -288,7 +346,7 @@ mod tests {
         fn lowest_uplink_first_ejects_the_fewest_possible(
             (peers, source, k) in population(11),
         ) {
-            let e = eject_until_feasible(&peers, source, R, k).expect("valid");
+            let e = eject_exactly_until_feasible(&peers, source, R, k).expect("valid");
             prop_assert_eq!(e.ejected.len(), brute_force_minimum(&peers, source, R, k));
         }
     }

@@ -114,6 +114,16 @@ pub fn substream_slots(uplink_bps: u64, stream_rate_bps: u64, k: usize) -> u32 {
     slots.min(u128::from(u32::MAX)) as u32
 }
 
+/// The part of `uplink_bps` a node can book when it accepts at most `link_cap`
+/// children: each child link carries at least one substream, so more than
+/// `link_cap` substreams of uplink would need more links than the node accepts
+/// (a node of 14× the rate and a cap of 8 serves 8 substreams, not 56).
+pub fn uplink_within_links(uplink_bps: u64, stream_rate_bps: u64, k: usize, link_cap: u32) -> u64 {
+    let per_slot = stream_rate_bps.div_ceil(k.max(1) as u64).max(1);
+    let most = u128::from(link_cap) * u128::from(per_slot);
+    u128::from(uplink_bps).min(most) as u64
+}
+
 /// Checks k, the rate and duplicate ids; returns the nodes best first:
 /// (uplink, priority) descending, then id.
 pub(crate) fn validated_order(

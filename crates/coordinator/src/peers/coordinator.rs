@@ -285,6 +285,7 @@ impl PeerOverlay {
         // (slots_for applies the headroom, as the ejection rule does.)
         let top_use: u64 = self.top_children.values().map(|s| s.len() as u64 * k).sum();
         let demand = (self.bottom_count() as u64 + 1) * k + top_use;
-        supply >= demand
+        // Hysteresis (C6 near capacity): back in only with room to spare.
+        supply >= demand + crate::ejection::readmit_reserve_slots(demand, usize::from(self.k))
     }
 }

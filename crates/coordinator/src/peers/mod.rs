@@ -18,12 +18,14 @@
 //!   substreams, n from its measured loss; the algorithm per level and region (D2, D5, D6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
 //! - [`batches`] — a full recomputation's moves told in bounded batches, parents first (C7).
+//! - [`links`] — each peer's link cap: slots, push children and repair links within it.
 //! - [`congestion`] — links found congested by comparing heartbeat seqs (C2).
 //! - [`coordinator`] — the coordinator's verbs for peers.
 
 pub mod batches;
 pub mod congestion;
 pub mod coordinator;
+pub mod links;
 pub mod middle;
 pub mod overlay;
 pub mod place;

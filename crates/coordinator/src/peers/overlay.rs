@@ -96,6 +96,10 @@ pub struct PeerOverlay {
     pub headroom: f64,
     /// Fraction of a top member's booked uplink kept for repairs.
     pub top_repair_share: f64,
+    /// Child links a peer accepts (PeerConfig::peer_link_cap), and the links a
+    /// top member keeps for its mesh neighbours ([`super::links`]).
+    pub link_cap: u32,
+    pub mesh_links: u32,
     pub members: BTreeMap<NodeId, Member>,
     /// Per tree: parent → children (bottom trees; top members feed any tree).
     pub children: Vec<BTreeMap<NodeId, BTreeSet<NodeId>>>,
@@ -155,6 +159,8 @@ impl PeerOverlay {
             rate_bps: rate_bps.max(1),
             headroom: headroom.clamp(0.0, 0.9),
             top_repair_share: 0.0,
+            link_cap: u32::MAX,
+            mesh_links: 0,
             members: BTreeMap::new(),
             children: vec![BTreeMap::new(); trees],
             top_children: BTreeMap::new(),
@@ -187,12 +193,13 @@ impl PeerOverlay {
     /// Substream children an uplink can feed, after the headroom.
     pub fn slots_for(&self, uplink_bps: u64) -> u32 {
         substream_slots(self.usable(uplink_bps), self.rate_bps, usize::from(self.k))
+            .min(self.link_cap)
     }
 
     /// Substream children of a member on the top level (repairs keep a share).
     pub fn top_slots_for(&self, uplink_bps: u64) -> u32 {
         let u = (self.usable(uplink_bps) as f64 * (1.0 - self.top_repair_share)) as u64;
-        substream_slots(u, self.rate_bps, usize::from(self.k))
+        substream_slots(u, self.rate_bps, usize::from(self.k)).min(self.top_link_slots())
     }
 
     /// Slots of a member as it is now (top or bottom).
@@ -206,7 +213,8 @@ impl PeerOverlay {
 
     /// The part of an uplink the overlay books.
     pub fn usable(&self, uplink_bps: u64) -> u64 {
-        (uplink_bps as f64 * (1.0 - self.headroom)) as u64
+        let u = (uplink_bps as f64 * (1.0 - self.headroom)) as u64;
+        crate::multitree::uplink_within_links(u, self.rate_bps, usize::from(self.k), self.link_cap)
     }
 
     pub fn len(&self) -> usize {

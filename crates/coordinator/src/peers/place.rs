@@ -24,6 +24,7 @@ impl PeerOverlay {
         policy: &dyn ParentPolicy,
     ) -> bool {
         let id = info.id;
+        self.set_link_cap(cfg);
         if self.members.contains_key(&id) {
             return self.pending.is_empty() || !self.pending.contains(&id);
         }
@@ -129,6 +130,16 @@ impl PeerOverlay {
 
     pub(crate) fn set_repair_link(&mut self, id: NodeId) {
         let Some(first) = self.repair_parent(id) else {
+            // No top member with a link to spare: no repair link — and none left
+            // over (a peer back from the top level kept its mesh links).
+            if let Some(m) = self
+                .members
+                .get_mut(&id)
+                .filter(|m| !m.top && !m.lazy.is_empty())
+            {
+                m.lazy.clear();
+                self.dirty.insert(id);
+            }
             return;
         };
         let Some(m) = self.members.get(&id) else {

@@ -73,18 +73,30 @@ impl PeerOverlay {
     pub fn preferred_peers(&self, now: Timestamp, cfg: &PeerConfig) -> Vec<NodeId> {
         let need = (cfg.top_uplink_factor * self.rate_bps as f64) as u64;
         let stable_us = cfg.stable_ms.saturating_mul(1000);
+        // Incumbency (hysteresis): a member already on the top level stays while
+        // its history is above twice the tolerance, and wins ties of uplink with a
+        // newcomer — swapping equals costs a re-link of the push tree and a re-home
+        // of every bottom child of both, which a tight population cannot absorb.
+        let tolerated = |m: &super::overlay::Member| {
+            let tol = if m.top {
+                cfg.history_tolerance.saturating_mul(2)
+            } else {
+                cfg.history_tolerance
+            };
+            m.history >= -tol
+        };
         let mut eligible: Vec<_> = self
             .members
             .values()
             .filter(|m| m.kind == MemberKind::Peer)
-            .filter(|m| m.uplink_bps >= need && m.history >= -cfg.history_tolerance)
-            .filter(|m| now.saturating_since(m.joined_at) >= stable_us)
-            .map(|m| (std::cmp::Reverse(m.uplink_bps), m.info.id, m.region))
+            .filter(|m| m.uplink_bps >= need && tolerated(m))
+            .filter(|m| m.top || now.saturating_since(m.joined_at) >= stable_us)
+            .map(|m| (std::cmp::Reverse(m.uplink_bps), !m.top, m.info.id, m.region))
             .collect();
         eligible.sort();
+        let eligible = eligible.into_iter().map(|(u, _, id, r)| (u, id, r));
         let mut per_region: BTreeMap<_, usize> = BTreeMap::new();
         eligible
-            .into_iter()
             .filter(|(_, _, r)| {
                 let n = per_region.entry(*r).or_default();
                 *n += 1;
@@ -379,12 +391,16 @@ impl PeerOverlay {
 
     /// A top member for a bottom member's repair link: one of its region's, spread
     /// by id, else any; never the origin (its uplink is for the top level).
+    /// Only top members with a free link take one (their link cap, [`super::links`]).
     pub(crate) fn repair_parent(&self, id: NodeId) -> Option<NodeId> {
         let region = self.members.get(&id)?.region;
         let pick = |pool: Vec<NodeId>| -> Option<NodeId> {
             (!pool.is_empty()).then(|| pool[id.0 as usize % pool.len()])
         };
-        let not_origin = |n: &NodeId| self.members[n].kind != MemberKind::Origin;
+        let current = self.members.get(&id).and_then(|m| m.lazy.first().copied());
+        let full = self.repair_full(current);
+        let not_origin =
+            |n: &NodeId| self.members[n].kind != MemberKind::Origin && !full.contains(n);
         let own: Vec<NodeId> = self
             .top_order
             .iter()

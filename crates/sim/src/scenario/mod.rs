@@ -538,6 +538,7 @@ impl Scenario {
             max_redundancy: p.max_redundancy.unwrap_or(d.max_redundancy),
             target_group_loss: p.target_group_loss.unwrap_or(d.target_group_loss),
             middle_min_shards: p.middle_min_shards.unwrap_or(d.middle_min_shards),
+            peer_link_cap: p.capacity,
             ..d
         }
     }
