@@ -329,10 +329,24 @@ impl Node {
         if self.cfg.role != NodeRole::Peer {
             return;
         }
+        // Only a channel it is no longer fed on: a peer still receiving (the
+        // coordinator restarted, or its parents were on its side of a cut) keeps
+        // its links — asking again would make the coordinator place it from
+        // scratch and move it (measured: continuity 0.16 after a coordinator
+        // restart under 1 500 peers when every peer asked again).
+        let fresh_us = 2 * self.cfg.heartbeat_interval_ms * 1000;
         let carried: Vec<String> = self
             .channels
             .values()
             .filter(|c| c.keep && !self.watches.contains_key(&c.desc.name))
+            .filter(|c| {
+                !c.parents.ids().into_iter().any(|p| {
+                    c.parents
+                        .get(p)
+                        .and_then(|l| l.last_block_at)
+                        .is_some_and(|t| now.saturating_since(t) <= fresh_us)
+                })
+            })
             .map(|c| c.desc.name.clone())
             .collect();
         for name in carried {
