@@ -177,7 +177,7 @@ fn a_leaving_peer_is_replaced_in_its_trees_without_a_gap() {
 }
 
 #[test]
-fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound() {
+fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound_and_its_reserve() {
     let mut cfg = config();
     cfg.peers.pending_grace_ms = 100;
     // The origin feeds 2 streams; 30 peers at 0.5r and 10 at 2r: Σ slots short.
@@ -192,9 +192,15 @@ fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound() {
     let o = bus.coordinator.peer_overlay(ChannelId(1)).unwrap();
     o.check().unwrap();
     assert!(o.stats.ejected > 0, "something must go");
-    assert_eq!(
-        o.stats.ejected, o.stats.ejected_lower_bound,
-        "minimal ejection: ejected {:?}",
+    // Minimal up to the reserve (ejection.rs: k + demand/64 slots kept free so a
+    // re-home finds room): the 0.5r peers ejected beyond the exact bound hold
+    // those few slots — at most k of them here.
+    assert!(
+        o.stats.ejected >= o.stats.ejected_lower_bound
+            && o.stats.ejected <= o.stats.ejected_lower_bound + 4,
+        "ejection within the reserve of minimal: ejected {} (bound {}) {:?}",
+        o.stats.ejected,
+        o.stats.ejected_lower_bound,
         o.ejected
     );
     assert!(o.pending.is_empty(), "the rest is placed: {:?}", o.pending);
