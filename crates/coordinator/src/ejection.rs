@@ -88,27 +88,9 @@ pub fn eject_until_feasible(
     stream_rate_bps: u64,
     k: usize,
 ) -> Result<Ejection, PopulationError> {
-    let before = feasibility(peers, source_uplink_bps, stream_rate_bps, k)?;
-    let mut weakest = peers.to_vec();
-    weakest.sort_by_key(|p| (p.uplink_bps, p.priority, p.id));
-    let mut after = before;
-    let mut ejected = Vec::new();
-    let spare_enough =
-        |f: &Feasibility| f.supply_slots >= f.demand_slots + reserve_slots(f.demand_slots, k);
-    for p in &weakest {
-        if spare_enough(&after) {
-            break;
-        }
-        let slots = u64::from(substream_slots(p.uplink_bps, stream_rate_bps, k));
-        if slots >= k as u64 {
-            break; // the rest supply what they demand: ejecting frees nothing
-        }
-        after.supply_slots -= slots;
-        after.demand_slots -= k as u64;
-        ejected.push(p.id);
-    }
-    assert!(after.is_feasible(), "an empty population is feasible");
-    finish(peers, stream_rate_bps, k, before, after, ejected)
+    eject_weakest_until(peers, source_uplink_bps, stream_rate_bps, k, |f| {
+        f.supply_slots >= f.demand_slots + reserve_slots(f.demand_slots, k)
+    })
 }
 
 /// The exact rule of seed 002, without a reserve: the least ejection that makes
@@ -119,20 +101,33 @@ pub fn eject_exactly_until_feasible(
     stream_rate_bps: u64,
     k: usize,
 ) -> Result<Ejection, PopulationError> {
+    eject_weakest_until(peers, source_uplink_bps, stream_rate_bps, k, |f| {
+        f.is_feasible()
+    })
+}
+
+/// Ejects the weakest first until `enough` holds of the rest, or until only nodes
+/// that supply what they demand are left (ejecting those frees nothing).
+fn eject_weakest_until(
+    peers: &[PeerCapacity],
+    source_uplink_bps: u64,
+    stream_rate_bps: u64,
+    k: usize,
+    enough: impl Fn(&Feasibility) -> bool,
+) -> Result<Ejection, PopulationError> {
     let before = feasibility(peers, source_uplink_bps, stream_rate_bps, k)?;
     let mut weakest = peers.to_vec();
     weakest.sort_by_key(|p| (p.uplink_bps, p.priority, p.id));
     let mut after = before;
     let mut ejected = Vec::new();
     for p in &weakest {
-        if after.is_feasible() {
+        if enough(&after) {
             break;
         }
         let slots = u64::from(substream_slots(p.uplink_bps, stream_rate_bps, k));
-        assert!(
-            slots < k as u64,
-            "nodes at or above the stream rate remain only once the rest is feasible"
-        );
+        if slots >= k as u64 {
+            break; // the rest supply what they demand: ejecting frees nothing
+        }
         after.supply_slots -= slots;
         after.demand_slots -= k as u64;
         ejected.push(p.id);
