@@ -277,7 +277,7 @@ impl Simulation {
     }
 
     /// Every node a node has a link with for the channel: parents and child nodes.
-    fn peers_of(&self, id: u32) -> Vec<u32> {
+    pub(crate) fn peers_of(&self, id: u32) -> Vec<u32> {
         let Some(n) = self.slots[id as usize].node.as_ref() else {
             return Vec::new();
         };

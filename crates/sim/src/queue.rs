@@ -28,6 +28,10 @@ pub enum Ev {
     FaultEnd(u16),
     /// `node` notices its link to `peer` is gone (if it still is).
     LinkDown { node: u32, peer: u32 },
+    /// `node`'s link to `peer` meets `peer`'s new process (a stateless reset: the
+    /// peer restarted before the link timed out), so it goes down whatever
+    /// `peer`'s state is now.
+    LinkReset { node: u32, peer: u32 },
     /// A leave wave (arrival process `n`) picks its leavers.
     LeaveWave(u16),
     /// `node`'s link to the coordinator is reset (the coordinator restarted).

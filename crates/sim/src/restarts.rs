@@ -48,6 +48,8 @@ struct Open {
     /// Each restarted node's new incarnation.
     incarnations: BTreeMap<u32, u64>,
     served_at: Option<u64>,
+    /// Each restarted node's peers when it stopped (their links still up).
+    linked: BTreeMap<u32, Vec<u32>>,
 }
 
 #[derive(Default)]
@@ -87,6 +89,7 @@ impl Simulation {
             nodes: BTreeMap::new(),
             incarnations: BTreeMap::new(),
             served_at: None,
+            linked: BTreeMap::new(),
         };
         match &f {
             Fault::CoordinatorRestart { .. } => {
@@ -114,6 +117,8 @@ impl Simulation {
                     .collect();
                 self.fault_opened(i, Some(&ids));
                 for id in &ids {
+                    let peers = self.peers_of(*id);
+                    open.linked.insert(*id, peers);
                     self.kill(*id, false);
                     open.nodes.insert(*id, None);
                 }
@@ -139,9 +144,12 @@ impl Simulation {
         if self.restarts.open[o].kind == "coordinator_restart" {
             self.coordinator_start();
         } else {
+            let down_us = now.saturating_sub(self.restarts.open[o].at);
             for (id, cfg) in self.restarts.configs.remove(&i).unwrap_or_default() {
                 let inc = self.restart_node(id, cfg);
                 self.restarts.open[o].incarnations.insert(id, inc);
+                let peers = self.restarts.open[o].linked.remove(&id).unwrap_or_default();
+                self.reset_links_to(id, peers, down_us);
             }
         }
         true
@@ -185,6 +193,37 @@ impl Simulation {
         }
         self.drain_node(id);
         incarnation
+    }
+
+    /// `id` started again before its peers' links to the old process timed out
+    /// (their `LinkDown` then finds the link up and is ignored): each peer's next
+    /// keep-alive meets the new process, which answers with a stateless reset (the
+    /// real driver's endpoints derive the reset key from the cluster key and the
+    /// node id), within [`KEEPALIVE_US`] plus a round trip.
+    fn reset_links_to(&mut self, id: u32, peers: Vec<u32>, down_us: u64) {
+        if down_us >= self.sc.network.link_timeout_ms * 1000 {
+            return; // their links timed out while it was down
+        }
+        let r = self.net.regions();
+        let mut resets = Vec::new();
+        for p in peers {
+            if p != 0 && self.is_alive(p) {
+                let lat = r.latency_us(self.net.region_of(p), self.net.region_of(id));
+                let wait = self.rng_faults.gen_range(0..KEEPALIVE_US);
+                resets.push((self.now + wait + 2 * lat, p));
+            }
+        }
+        for (at, p) in resets {
+            self.queue.push(at, Ev::LinkReset { node: p, peer: id });
+        }
+    }
+
+    /// `node`'s link to `peer` was reset by `peer`'s new process.
+    pub(crate) fn link_reset(&mut self, node: u32, peer: u32) {
+        if let Some(n) = self.slots[node as usize].node.as_mut() {
+            n.peer_lost(Timestamp(self.now), NodeId(peer));
+        }
+        self.drain_node(node);
     }
 
     /// `node`'s coordinator link was reset: it registers again at once.

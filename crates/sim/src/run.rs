@@ -129,6 +129,10 @@ impl Simulation {
                 self.events += 1;
                 self.link_down(node, peer);
             }
+            Ev::LinkReset { node, peer } => {
+                self.events += 1;
+                self.link_reset(node, peer);
+            }
             Ev::CoordinatorReset(node) => {
                 self.events += 1;
                 self.coordinator_reset(node);
