@@ -132,6 +132,17 @@ impl BlockBuffer {
             .find(|&s| self.get(s).is_some_and(|b| b.is_keyframe()))
     }
 
+    /// Where a child asking for blocks from `from` resumes: at `from` when the
+    /// window reaches back to it or nothing was ever evicted (the child lacks only
+    /// what this buffer has after it — holes such as a restarted origin's downtime
+    /// are skipped, not a reason to drop the backlog), `None` when the window has
+    /// moved past it (the caller starts it at a keyframe instead).
+    pub fn resume_from(&self, from: u64) -> Option<u64> {
+        let start = self.window_start();
+        let nothing_evicted = self.first_seq.is_some_and(|f| f >= start);
+        (from >= start || nothing_evicted).then_some(from)
+    }
+
     /// Blocks held from `from` to the highest, in seq order (holes skipped).
     pub fn blocks_from(&self, from: u64) -> impl Iterator<Item = &Block> + '_ {
         let hi = self.highest.map(|h| h + 1).unwrap_or(0);
@@ -218,6 +229,33 @@ mod tests {
         let seqs: Vec<u64> = b.blocks_from(6).map(|x| x.seq).collect();
         assert_eq!(seqs, vec![6, 7, 8, 9]);
         assert_eq!(b.lowest_held(), Some(0));
+    }
+
+    #[test]
+    fn a_resume_skips_holes_but_not_a_window_that_moved_on() {
+        // A restarted origin's downtime: 10..=13 never existed here.
+        let mut b = BlockBuffer::new(16);
+        for s in (0..10).chain(14..18) {
+            b.insert(blk(s, s.is_multiple_of(4)));
+        }
+        assert_eq!(b.resume_from(10), Some(10));
+        let seqs: Vec<u64> = b.blocks_from(10).map(|x| x.seq).collect();
+        assert_eq!(seqs, vec![14, 15, 16, 17]);
+        // A caught-up child gets nothing again.
+        assert_eq!(b.resume_from(18), Some(18));
+        assert_eq!(b.blocks_from(18).count(), 0);
+        // A buffer that started after the child's seq sends all it has.
+        let mut late = BlockBuffer::new(16);
+        for s in 30..34 {
+            late.insert(blk(s, s == 30));
+        }
+        assert_eq!(late.resume_from(20), Some(20));
+        assert_eq!(late.blocks_from(20).count(), 4);
+        // Once the window has moved past the seq, the caller falls back.
+        for s in 34..60 {
+            late.insert(blk(s, false));
+        }
+        assert_eq!(late.resume_from(20), None);
     }
 
     proptest! {

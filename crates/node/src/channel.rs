@@ -80,9 +80,12 @@ impl ChannelState {
     }
 
     /// Protocol viewer: since when its stream has been silent (its last block, or
-    /// its login if none came yet).
+    /// its login, move or last ask of the coordinator if that came later).
     pub fn silent_since(&self) -> Option<Timestamp> {
-        self.newest_block_at().or(self.watching_since)
+        match (self.newest_block_at(), self.watching_since) {
+            (Some(b), Some(w)) => Some(b.max(w)),
+            (b, w) => b.or(w),
+        }
     }
 
     /// Where a (re)connecting child or parent should resume.

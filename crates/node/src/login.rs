@@ -91,10 +91,11 @@ impl Node {
             link.last_seq_sent = None;
         }
         link.feed = feed;
-        // Send what the child asked for, or start a new child at the latest
-        // keyframe; a child that only changes its feed gets no backlog.
+        // Send what the child asked for (what this buffer holds of it), or start
+        // a new child at the latest keyframe; a child that only changes its feed
+        // gets no backlog.
         let start = from_seq
-            .filter(|s| ch.buffer.get(*s).is_some())
+            .and_then(|s| ch.buffer.resume_from(s))
             .or_else(|| fresh.then(|| ch.buffer.latest_keyframe()).flatten());
         let backlog: Vec<_> = match start {
             Some(s) => ch
