@@ -98,13 +98,6 @@ pub enum CoordEvent {
         channel: ChannelId,
         to: NodeId,
     },
-    /// A viewer asked again while the whole channel was stalled (no node reported a
-    /// newer block for a heartbeat interval): it stays at its live relay.
-    KeptWhileStalled {
-        channel: ChannelId,
-        viewer: NodeId,
-        relay: NodeId,
-    },
     Denied {
         channel_name: String,
         reason: DenyReason,

@@ -20,10 +20,7 @@ impl Coordinator {
         }
         for c in &hb.channels {
             if let (Some(m), Some(last)) = (self.channels.get_mut(&c.channel), c.last_seq) {
-                if m.highest_seq.is_none_or(|h| last > h) {
-                    m.highest_seq = Some(last);
-                    m.highest_seq_at = Some(now);
-                }
+                m.highest_seq = Some(m.highest_seq.map_or(last, |h| h.max(last)));
             }
         }
         self.adopt_reported(now, from, &hb);

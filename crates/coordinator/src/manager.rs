@@ -41,9 +41,6 @@ pub struct ChannelManager {
     /// The highest block seq any node reported holding (heartbeats): a restarted
     /// origin cuts above it (D7).
     pub highest_seq: Option<u64>,
-    /// When `highest_seq` last grew: the channel is stalled (its origin down or
-    /// restarting) when that is long ago.
-    pub highest_seq_at: Option<Timestamp>,
 }
 
 impl ChannelManager {
@@ -57,7 +54,6 @@ impl ChannelManager {
             farms: BTreeMap::new(),
             next_order: 0,
             highest_seq: None,
-            highest_seq_at: None,
         }
     }
 

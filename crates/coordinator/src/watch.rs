@@ -6,8 +6,7 @@
 //! still expanding with room), else any active relay of that tier with room, else an
 //! idle relay activated for it, else an active relay of a tier above with room;
 //! when all are full the answer is "tier full, retry later". With farms on (V6)
-//! the members of the tier's current server farm come first, in turn. A viewer
-//! asking again while the whole channel is stalled stays where it is (D7).
+//! the members of the tier's current server farm come first, in turn.
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -155,10 +154,6 @@ impl Coordinator {
         channel_name: String,
         region: String,
     ) {
-        if let Some((channel, relay)) = self.stay_while_stalled(now, from, &channel_name) {
-            self.send(from, Message::WatchAt { channel, relay });
-            return;
-        }
         match self.watch_in(now, &channel_name, &region) {
             Ok((channel, relay)) => {
                 self.viewer_placed(now, from, channel.id, relay.id);
@@ -176,36 +171,5 @@ impl Coordinator {
                 )
             }
         }
-    }
-
-    /// A viewer asking again while no node has reported a newer block for a
-    /// heartbeat interval (the origin is down or restarting) stays at its relay
-    /// when that relay is alive and active: every relay is as starved as its own,
-    /// and moving would only churn the tree (its old relay emptied, consolidated,
-    /// activated again). Nothing is booked: it is already counted there.
-    fn stay_while_stalled(
-        &mut self,
-        now: Timestamp,
-        viewer: NodeId,
-        channel_name: &str,
-    ) -> Option<(ChannelDesc, PeerInfo)> {
-        let channel = *self.names.get(channel_name)?;
-        let m = self.channels.get(&channel)?;
-        let stall_us = self.cfg.heartbeat_interval_ms.saturating_mul(1000);
-        let stalled = m
-            .highest_seq_at
-            .is_some_and(|t| now.saturating_since(t) > stall_us);
-        let relay = self.viewer_map.relay_of(viewer, channel)?;
-        if !stalled || !m.active.contains_key(&relay) || !self.registry.is_alive(relay) {
-            return None;
-        }
-        let desc = m.desc.clone();
-        let info = self.registry.get(relay)?.info.clone();
-        self.events.push_back(CoordEvent::KeptWhileStalled {
-            channel,
-            viewer,
-            relay,
-        });
-        Some((desc, info))
     }
 }

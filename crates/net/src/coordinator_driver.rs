@@ -218,16 +218,11 @@ impl Driver {
         }
         while let Some(ev) = self.machine.poll_event() {
             match &ev {
-                CoordEvent::Redirected { .. } | CoordEvent::KeptWhileStalled { .. } => {
-                    debug!(event = ?ev, "coordinator event")
-                }
+                CoordEvent::Redirected { .. } => debug!(event = ?ev, "coordinator event"),
                 CoordEvent::Invalid { .. } => warn!(event = ?ev, "coordinator event"),
                 _ => info!(event = ?ev, "coordinator event"),
             }
-            if !matches!(
-                ev,
-                CoordEvent::Redirected { .. } | CoordEvent::KeptWhileStalled { .. }
-            ) {
+            if !matches!(ev, CoordEvent::Redirected { .. }) {
                 if self.history.len() >= HISTORY {
                     self.history.pop_front();
                 }

@@ -80,12 +80,9 @@ impl ChannelState {
     }
 
     /// Protocol viewer: since when its stream has been silent (its last block, or
-    /// its login, move or last ask of the coordinator if that came later).
+    /// its login if none came yet).
     pub fn silent_since(&self) -> Option<Timestamp> {
-        match (self.newest_block_at(), self.watching_since) {
-            (Some(b), Some(w)) => Some(b.max(w)),
-            (b, w) => b.or(w),
-        }
+        self.newest_block_at().or(self.watching_since)
     }
 
     /// Where a (re)connecting child or parent should resume.

@@ -18,11 +18,6 @@ pub enum Event {
         desc: ChannelDesc,
         next_seq: u64,
     },
-    /// Protocol viewer: no block came for `viewer_silence_ms`; the coordinator is
-    /// asked again where to watch (the relay is kept until it answers).
-    StreamSilent {
-        channel_name: String,
-    },
     /// The coordinator refused the origin's channel.
     AnnounceDenied {
         channel_name: String,

@@ -61,13 +61,8 @@ impl Node {
             .min()
     }
 
-    /// Protocol viewer: asks the coordinator again about a channel that fell
-    /// silent (V10 for the viewer's own link), keeping its relay meanwhile: the
-    /// coordinator moves it when the relay is dead or starved while the stream
-    /// flows elsewhere, and answers the same relay when the whole channel stalled
-    /// (an origin restart) — leaving then would only churn the tree. Asked once per
-    /// `viewer_silence_ms` of silence; a relay whose link dies is left at once
-    /// (`peer_lost`).
+    /// Protocol viewer: gives up on relays that fell silent and asks the coordinator
+    /// again (V10 for the viewer's own link).
     pub(crate) fn check_viewer_silence(&mut self, now: Timestamp) {
         let Some(deadline) = self.viewer_silence_deadline() else {
             return;
@@ -76,28 +71,20 @@ impl Node {
             return;
         }
         let silence = self.cfg.viewer_silence_ms;
-        let mut names = Vec::new();
-        for c in self.channels.values_mut() {
-            let silent = c.logged_in
-                && c.silent_since()
-                    .is_some_and(|t| now >= t.plus_millis(silence));
-            if silent {
-                c.watching_since = Some(now);
-                names.push(c.desc.name.clone());
-            }
-        }
-        let region = self.cfg.region.clone();
-        for channel_name in names {
-            self.events.push_back(Event::StreamSilent {
-                channel_name: channel_name.clone(),
-            });
-            self.send(
-                COORDINATOR_ID,
-                Message::Watch {
-                    channel_name,
-                    region: region.clone(),
-                },
-            );
+        let silent: Vec<(ChannelId, NodeId)> = self
+            .channels
+            .values()
+            .filter(|c| c.logged_in)
+            .filter(|c| {
+                c.silent_since()
+                    .is_some_and(|t| now >= t.plus_millis(silence))
+            })
+            .flat_map(|c| c.parents.ids().into_iter().map(move |p| (c.desc.id, p)))
+            .collect();
+        for (channel, p) in silent {
+            // In case it is alive after all, it should not keep counting us.
+            self.send(p, Message::Logoff { channel });
+            self.peer_lost(now, p);
         }
     }
 
@@ -262,42 +249,16 @@ mod tests {
         let sent: Vec<(NodeId, &'static str)> = std::iter::from_fn(|| n.poll_transmit())
             .map(|t| (t.to, t.msg.kind()))
             .collect();
-        assert_eq!(sent, vec![(coord, "watch")], "asks, keeping its relay");
-        assert!(n.channel(ch).is_some(), "the relay is kept meanwhile");
-        // Not again before another silence period.
+        assert_eq!(sent, vec![(NodeId(21), "logoff")]);
+        assert!(
+            n.channel(ch).is_none(),
+            "the channel is dropped until the coordinator answers"
+        );
+        // The coordinator is asked again after the retry delay.
         n.handle_timeout(Timestamp::from_millis(3500));
-        assert!(n.poll_transmit().is_none());
-        // Another relay is named: it logs in there, then leaves the old one.
-        n.handle_message(
-            Timestamp::from_millis(3600),
-            coord,
-            Message::WatchAt {
-                channel: ChannelDesc {
-                    id: ch,
-                    name: "live".into(),
-                    public_key: [0; 32],
-                },
-                relay: peer(22),
-            },
-        );
-        let sent: Vec<(NodeId, &'static str)> = std::iter::from_fn(|| n.poll_transmit())
-            .map(|t| (t.to, t.msg.kind()))
+        let sent: Vec<&'static str> = std::iter::from_fn(|| n.poll_transmit())
+            .map(|t| t.msg.kind())
             .collect();
-        assert_eq!(sent, vec![(NodeId(22), "login")]);
-        n.handle_message(
-            Timestamp::from_millis(3700),
-            NodeId(22),
-            Message::LoginAccepted { channel: ch },
-        );
-        let sent: Vec<(NodeId, &'static str)> = std::iter::from_fn(|| n.poll_transmit())
-            .map(|t| (t.to, t.msg.kind()))
-            .collect();
-        assert!(sent.contains(&(NodeId(21), "logoff")), "{sent:?}");
-        // Asked again after the next silence period, from the move.
-        n.handle_timeout(Timestamp::from_millis(5700));
-        let sent: Vec<(NodeId, &'static str)> = std::iter::from_fn(|| n.poll_transmit())
-            .map(|t| (t.to, t.msg.kind()))
-            .collect();
-        assert_eq!(sent, vec![(coord, "watch")]);
+        assert_eq!(sent, vec!["watch"]);
     }
 }

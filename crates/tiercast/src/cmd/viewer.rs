@@ -197,9 +197,6 @@ pub async fn run(a: Args) -> Result<()> {
                         }
                     }
                     Event::WatchDenied { reason, .. } => eprintln!("viewer {}: refused: {reason}; retrying", h.id),
-                    Event::StreamSilent { channel_name } => {
-                        eprintln!("viewer {}: no block of {channel_name} for {} ms; asking the coordinator again", h.id, a.silence_ms)
-                    }
                     _ => {}
                 },
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
