@@ -104,12 +104,12 @@ impl Coordinator {
         tier: Tier,
         for_node: NodeId,
     ) -> Vec<NodeId> {
-        let Some(m) = self.channels.get(&channel) else {
+        if !self.channels.contains_key(&channel) {
             return Vec::new();
-        };
+        }
         let region = self.region_of(for_node);
         let Some(upper) = self.registry.tier_above(region, tier) else {
-            return vec![m.origin];
+            return self.origin_or_stand_ins(channel, tier, for_node);
         };
         let k = self.cfg.parents_per_relay;
         let mut chosen: Vec<NodeId> = Vec::new();
@@ -176,6 +176,40 @@ impl Coordinator {
             }
         }
         chosen.truncate(k);
+        chosen
+    }
+
+    /// Parents for a relay with no tier above it in its region: the origin while it
+    /// has room; when it is full, active relays of a tier above in other regions with
+    /// room stand in (a full origin refuses, and the refused relay would be
+    /// downgraded and reassigned back to it again and again); the origin when none has.
+    fn origin_or_stand_ins(&self, channel: ChannelId, tier: Tier, for_node: NodeId) -> Vec<NodeId> {
+        let Some(m) = self.channels.get(&channel) else {
+            return Vec::new();
+        };
+        if self.has_room(m.origin) {
+            return vec![m.origin];
+        }
+        let region = self.region_of(for_node);
+        let mut chosen: Vec<NodeId> = Vec::new();
+        for upper in 1..tier {
+            for r in self.registry.regions_with_relays() {
+                if r == region {
+                    continue;
+                }
+                for n in m.active_in(r, upper) {
+                    if chosen.len() < self.cfg.parents_per_relay
+                        && n != for_node
+                        && self.has_room(n)
+                    {
+                        chosen.push(n);
+                    }
+                }
+            }
+        }
+        if chosen.is_empty() {
+            chosen.push(m.origin);
+        }
         chosen
     }
 

@@ -1,7 +1,8 @@
-//! CONSOLIDATE (V5): a contracting relay whose load fell below the min threshold
-//! asks to be made idle. The request is ignored for the last relay of its tier and
-//! when no other relay of the tier has room; otherwise the relay's viewers are sent
-//! to the most recently activated relay of the tier, its child relays are switched
+//! CONSOLIDATE (V5, V11): a contracting relay whose load fell below the min threshold
+//! asks to be made idle. The request is ignored for the last relay of its tier in its
+//! region (its viewers would be sent to another region) and when no other relay of the
+//! tier there has room; otherwise the relay's viewers are sent to the most recently
+//! activated relay of the tier in the region, its child relays are switched
 //! there by the coordinator, and the relay leaves the VAN (it logs off from its
 //! parents once its last child is gone). With `prediction` on (V7, seed 001 [0063])
 //! it is also ignored when the consolidation would force a new activation within
@@ -36,12 +37,12 @@ impl Coordinator {
         };
         let tier = a.tier;
         let others: Vec<NodeId> = m
-            .active_in_tier(tier)
+            .active_in(self.region_of(from), tier)
             .into_iter()
             .filter(|n| *n != from)
             .collect();
         if others.is_empty() {
-            self.ignore_consolidate(channel, from, "last active relay of its tier");
+            self.ignore_consolidate(channel, from, "last active relay of its tier in its region");
             return;
         }
         let moving = load;

@@ -71,6 +71,7 @@ impl ChannelManager {
             .entry((region, tier))
             .or_default()
             .insert(self.next_order, node);
+        self.book(&parents, 1);
         self.active.insert(
             node,
             ActiveRelay {

@@ -39,6 +39,10 @@ pub struct ChannelState {
     /// The node wants the stream for itself (a peer playing it, a member of the
     /// top mesh): its parents stay logged in without children.
     pub keep: bool,
+    /// The lowest seq a child asked to resume at while this buffer was still empty:
+    /// where this node's own LOGIN at its parents resumes (a relay just activated
+    /// for viewers moved off a silent one, V9: they keep an unbroken run).
+    pub children_resume_at: Option<u64>,
     /// Have/Want state of the lazy links (D3).
     pub pull: crate::pull::Pull,
     /// Erasure-coded substreams: encoders, decoders, loss (D5).
@@ -62,6 +66,7 @@ impl ChannelState {
             foreign_blocks: 0,
             watching_since: None,
             keep: false,
+            children_resume_at: None,
             pull: crate::pull::Pull::default(),
             middle: crate::middle::Middle::default(),
         }
@@ -88,5 +93,11 @@ impl ChannelState {
     /// Where a (re)connecting child or parent should resume.
     pub fn resume_seq(&self) -> Option<u64> {
         self.buffer.highest_seq().map(|h| h + 1)
+    }
+
+    /// Where this node's LOGIN at its parents resumes: after its newest block, or
+    /// with none yet where its children asked to resume.
+    pub fn parent_resume_seq(&self) -> Option<u64> {
+        self.resume_seq().or(self.children_resume_at)
     }
 }

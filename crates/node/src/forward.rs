@@ -63,12 +63,42 @@ impl Node {
     }
 
     /// The origin's own blocks, cut and signed by its ingest.
+    /// Before the coordinator has confirmed an announce (just after a restart), the
+    /// block is held (bounded) and stored when the channel is announced.
     pub fn ingest_block(&mut self, now: Timestamp, block: Block) {
         if !self.channels.contains_key(&block.channel) {
-            self.invalid(self.cfg.id, "block", "ingest for a channel not announced");
+            if !self.announce_pending() {
+                self.invalid(self.cfg.id, "block", "ingest for a channel not announced");
+                return;
+            }
+            if self.held_ingest.len() >= self.cfg.buffer_blocks {
+                self.held_ingest.pop_front();
+            }
+            self.held_ingest.push_back(block);
             return;
         }
         self.store_and_forward(now, block);
+    }
+
+    /// An announced channel the coordinator has not confirmed yet.
+    fn announce_pending(&self) -> bool {
+        self.announcing.keys().any(|n| {
+            self.names
+                .get(n)
+                .is_none_or(|id| !self.channels.contains_key(id))
+        })
+    }
+
+    /// Stores the held ingest blocks of a channel just announced; others stay held.
+    pub(crate) fn store_held_ingest(&mut self, now: Timestamp, channel: ChannelId) {
+        let (mine, rest): (VecDeque<Block>, VecDeque<Block>) =
+            std::mem::take(&mut self.held_ingest)
+                .into_iter()
+                .partition(|b| b.channel == channel);
+        self.held_ingest = rest;
+        for b in mine {
+            self.store_and_forward(now, b);
+        }
     }
 
     /// Stores a block and forwards it to the children whose feed pushes it; the

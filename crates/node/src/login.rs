@@ -84,6 +84,9 @@ impl Node {
             .get_mut(&channel)
             .expect("admit checked the channel");
         let fresh = !ch.children.nodes.contains_key(&from);
+        if let (true, Some(s)) = (ch.buffer.is_empty(), from_seq) {
+            ch.children_resume_at = Some(ch.children_resume_at.map_or(s, |c| c.min(s)));
+        }
         let link = ch.children.nodes.entry(from).or_default();
         if link.feed != feed {
             // What was sent on the old feed says nothing about the new one (a
@@ -284,7 +287,7 @@ impl Node {
             return;
         }
         ch.logged_in = true;
-        let from_seq = ch.resume_seq();
+        let from_seq = ch.parent_resume_seq();
         let to_login = ch.parents.in_state(ParentState::Assigned);
         for p in &to_login {
             ch.parents.set_state(*p, ParentState::Connecting);
@@ -303,7 +306,7 @@ impl Node {
             if !ch.logged_in {
                 continue;
             }
-            let from_seq = ch.resume_seq();
+            let from_seq = ch.parent_resume_seq();
             for p in ch.parents.in_state(ParentState::Assigned) {
                 ch.parents.set_state(p, ParentState::Connecting);
                 logins.push((p, *id, from_seq));

@@ -58,6 +58,10 @@ pub struct Node {
     /// Origin: every channel it serves, with its key (announced again at every
     /// registration: after the coordinator restarted or presumed it dead, D7).
     pub(crate) announcing: BTreeMap<String, [u8; 32]>,
+    /// Origin: blocks its ingest cut while an announce was unanswered (a restart
+    /// before the coordinator confirmed the channel, D7), at most `buffer_blocks`;
+    /// stored once the channel is announced, so its children still get them.
+    pub(crate) held_ingest: VecDeque<tiercast_proto::Block>,
     /// Protocol viewer: channels asked of the coordinator, with a retry time.
     pub(crate) watches: BTreeMap<String, crate::watch::PendingWatch>,
     pub(crate) stats: NodeStats,
@@ -89,6 +93,7 @@ impl Node {
             next_viewer: 1,
             watches: BTreeMap::new(),
             announcing: BTreeMap::new(),
+            held_ingest: VecDeque::new(),
             stats: NodeStats::default(),
             continuity: Default::default(),
         };
@@ -189,7 +194,7 @@ impl Node {
                 });
             }
             Message::Announced { channel, next_seq } if from_coordinator => {
-                self.on_announced(channel, next_seq)
+                self.on_announced(now, channel, next_seq)
             }
             Message::Activate {
                 channel,
@@ -354,7 +359,7 @@ impl Node {
         }
     }
 
-    pub(crate) fn on_announced(&mut self, desc: ChannelDesc, next_seq: u64) {
+    pub(crate) fn on_announced(&mut self, now: Timestamp, desc: ChannelDesc, next_seq: u64) {
         if self.cfg.role != NodeRole::Origin || !self.announcing.contains_key(&desc.name) {
             self.invalid(
                 COORDINATOR_ID,
@@ -377,10 +382,12 @@ impl Node {
         self.channels
             .entry(desc.id)
             .or_insert_with(|| ChannelState::new(desc.clone(), 0, self.cfg.buffer_blocks));
+        let id = desc.id;
         if fresh {
             self.events
                 .push_back(Event::ChannelReady { desc, next_seq });
         }
+        self.store_held_ingest(now, id);
     }
 
     pub(crate) fn send(&mut self, to: NodeId, msg: Message) {

@@ -26,7 +26,7 @@ impl Node {
             );
             return;
         };
-        let from_seq = ch.resume_seq();
+        let from_seq = ch.parent_resume_seq();
         let mut logins = Vec::new();
         let adding_any = add.iter().any(|p| !ch.parents.contains(p.id));
         for p in add {

@@ -347,6 +347,11 @@ impl Simulation {
         if !self.is_alive(node) || self.net.link_up(node, peer).is_ok() {
             return;
         }
+        self.lose_link(node, peer);
+    }
+
+    /// `node`'s link to `peer` is gone (timed out, or reset by `peer`'s new process).
+    pub(crate) fn lose_link(&mut self, node: u32, peer: u32) {
         if let Some(n) = self.slots[node as usize].node.as_mut() {
             let now = tiercast_proto::Timestamp(self.now);
             if Self::is_coordinator(peer) {

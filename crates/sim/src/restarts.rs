@@ -204,26 +204,15 @@ impl Simulation {
         if down_us >= self.sc.network.link_timeout_ms * 1000 {
             return; // their links timed out while it was down
         }
-        let r = self.net.regions();
-        let mut resets = Vec::new();
         for p in peers {
             if p != 0 && self.is_alive(p) {
+                let r = self.net.regions();
                 let lat = r.latency_us(self.net.region_of(p), self.net.region_of(id));
                 let wait = self.rng_faults.gen_range(0..KEEPALIVE_US);
-                resets.push((self.now + wait + 2 * lat, p));
+                let at = self.now + wait + 2 * lat;
+                self.queue.push(at, Ev::LinkReset { node: p, peer: id });
             }
         }
-        for (at, p) in resets {
-            self.queue.push(at, Ev::LinkReset { node: p, peer: id });
-        }
-    }
-
-    /// `node`'s link to `peer` was reset by `peer`'s new process.
-    pub(crate) fn link_reset(&mut self, node: u32, peer: u32) {
-        if let Some(n) = self.slots[node as usize].node.as_mut() {
-            n.peer_lost(Timestamp(self.now), NodeId(peer));
-        }
-        self.drain_node(node);
     }
 
     /// `node`'s coordinator link was reset: it registers again at once.

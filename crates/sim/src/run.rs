@@ -131,7 +131,7 @@ impl Simulation {
             }
             Ev::LinkReset { node, peer } => {
                 self.events += 1;
-                self.link_reset(node, peer);
+                self.lose_link(node, peer);
             }
             Ev::CoordinatorReset(node) => {
                 self.events += 1;
