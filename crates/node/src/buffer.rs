@@ -143,6 +143,17 @@ impl BlockBuffer {
         (from >= start || nothing_evicted).then_some(from)
     }
 
+    /// The first seq held whose block was cut at most `max_age_us` before the
+    /// newest one (by the origin's clock): where a resuming child's backlog is cut
+    /// off (a live player is past older blocks, and they would delay the current).
+    pub fn newer_than(&self, max_age_us: u64) -> Option<u64> {
+        let newest = self.get(self.highest?)?.origin_time_us;
+        let floor = newest.saturating_sub(max_age_us);
+        let hi = self.highest?;
+        let lo = self.window_start().max(self.first_seq.unwrap_or(0));
+        (lo..=hi).find(|s| self.get(*s).is_some_and(|b| b.origin_time_us >= floor))
+    }
+
     /// Blocks held from `from` to the highest, in seq order (holes skipped).
     pub fn blocks_from(&self, from: u64) -> impl Iterator<Item = &Block> + '_ {
         let hi = self.highest.map(|h| h + 1).unwrap_or(0);
@@ -256,6 +267,19 @@ mod tests {
             late.insert(blk(s, false));
         }
         assert_eq!(late.resume_from(20), None);
+    }
+
+    #[test]
+    fn a_backlog_is_cut_to_the_newest_blocks_by_origin_time() {
+        // Block s cut at s µs: blocks at most 3 µs older than the newest (9).
+        let mut b = BlockBuffer::new(16);
+        for s in (0..4).chain(6..10) {
+            b.insert(blk(s, false));
+        }
+        assert_eq!(b.newer_than(3), Some(6));
+        assert_eq!(b.newer_than(1), Some(8));
+        assert_eq!(b.newer_than(100), Some(0));
+        assert_eq!(BlockBuffer::new(8).newer_than(3), None);
     }
 
     proptest! {

@@ -21,10 +21,11 @@ use tiercast_proto::{
 /// sent again (kept short: a viewer without a relay is starving meanwhile).
 pub const MAX_WATCH_BACKOFF_INTERVALS: u64 = 1;
 
-/// A viewer that has had no new block for longer than this (a partition, a long
-/// outage) starts at the new relay's live edge, not where it stopped: a live
-/// player is past those blocks, and their backlog would only delay the current
-/// ones (they are counted missing all the same).
+/// A resuming child (a viewer back after a partition or a long outage, a relay
+/// logging in again) gets at most this much of the stream (by the origin's clock,
+/// up to the newest block) of what it asked for: a live player is past older
+/// blocks, and their backlog would only delay the current ones (they are counted
+/// missing all the same).
 pub const MAX_RESUME_GAP_MS: u64 = 5000;
 
 /// A channel asked of the coordinator and not yet answered (or refused).
@@ -118,16 +119,12 @@ impl Node {
         ch.logged_in = true;
         ch.keep = true;
         ch.watching_since = Some(now);
-        // A viewer watching again resumes where its accounting stopped, unless
-        // that is too long ago to be worth a backlog.
+        // A viewer watching again resumes where its accounting stopped (the relay
+        // sends at most the last `MAX_RESUME_GAP_MS` of it).
         let acct = self.continuity.get(&desc.name);
-        let stale = acct
-            .and_then(|c| c.last_new_at())
-            .is_some_and(|t| now.saturating_since(t) > MAX_RESUME_GAP_MS * 1000);
         let from_seq = ch
             .resume_seq()
-            .or_else(|| acct.and_then(|c| c.resume_seq()))
-            .filter(|_| !stale);
+            .or_else(|| acct.and_then(|c| c.resume_seq()));
         self.send_login(relay_id, id, from_seq);
         self.events.push_back(Event::Watching {
             channel: desc,

@@ -1,21 +1,19 @@
-//! Full recomputation without outage (C7, issue 10's Must show 2), shrunk from
-//! `scenarios/robust/full-recompute.toml` to 300 calm peers: once the flash crowd
-//! has been rebuilt from scratch, each periodic full recomputation keeps every
-//! parent that still fits, so the seconds around it (2 s before to 10 s after, by
-//! the on-time ledger) stay as good as the rest; rebuilding every link instead
-//! knocks peers out for seconds.
+//! Full recomputation without outage (C7, issue 10's Must show 2) on
+//! `scenarios/robust/full-recompute.toml` (1 000 peers), averaged over three seeds:
+//! once the flash crowd has been rebuilt from scratch, each periodic full
+//! recomputation keeps every parent that still fits, so the seconds around it (2 s
+//! before to 10 s after, by the on-time ledger) stay better than when every link is
+//! rebuilt. (At 300 peers the two rules measure the same, 0.869 against 0.867 over
+//! seeds 33..35; a single seed there came out either way.)
 
 use std::path::Path;
 use tiercast_sim::{RunOptions, Scenario, Simulation};
 
-fn scenario(edit: impl Fn(String) -> String) -> Scenario {
+fn scenario(seed: u64, edit: impl Fn(String) -> String) -> Scenario {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/robust/full-recompute.toml");
     let text = std::fs::read_to_string(&path).expect("scenario file");
-    let text = text
-        .replace("seed = 31", "seed = 33")
-        .replace("count = 1000", "count = 300")
-        .replace("duration_s = 120", "duration_s = 90");
+    let text = text.replace("seed = 31", &format!("seed = {seed}"));
     Scenario::from_toml(&edit(text)).expect("valid scenario")
 }
 
@@ -31,18 +29,33 @@ fn worst_second(sc: Scenario) -> f64 {
         .fold(1.0, f64::min)
 }
 
+/// Seeds the comparison is averaged over: one seed is one trajectory of a chaotic
+/// system (on seed 33 alone either rule can come out ahead by a few hundredths).
+const SEEDS: [u64; 3] = [31, 32, 33];
+
+fn mean_worst(edit: impl Fn(String) -> String) -> (f64, f64) {
+    let w: Vec<f64> = SEEDS
+        .iter()
+        .map(|s| worst_second(scenario(*s, &edit)))
+        .collect();
+    let min = w.iter().copied().fold(1.0, f64::min);
+    (w.iter().sum::<f64>() / w.len() as f64, min)
+}
+
 #[test]
 fn a_calm_full_recomputation_keeps_the_links_and_every_second_around_it() {
-    let kept = worst_second(scenario(|t| t));
-    let rebuilt = worst_second(scenario(|t| {
+    let (kept, kept_min) = mean_worst(|t| t);
+    let (rebuilt, rebuilt_min) = mean_worst(|t| {
         t.replace(
             "full_recompute_ms = 20000",
             "full_recompute_ms = 20000\nrecompute_keeps_parents = false",
         )
-    }));
-    eprintln!("worst second around a recomputation: kept {kept:.4}, rebuilt {rebuilt:.4}");
-    // The issue's bound is 0.99; the merged code measures 0.938 here (0.979 before
-    // the tight-population changes joined it), so this checks the gain, not the bound.
+    });
+    eprintln!(
+        "worst second around a recomputation, mean over seeds {SEEDS:?}: kept {kept:.4} \
+         (worst {kept_min:.4}), rebuilt {rebuilt:.4} (worst {rebuilt_min:.4})"
+    );
+    // The issue's bound is 0.99, not met (see BENCHMARKS); this checks the gain.
     assert!(kept >= 0.9, "kept: {kept}");
     assert!(
         rebuilt < kept - 0.02,
