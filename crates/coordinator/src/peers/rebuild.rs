@@ -52,6 +52,9 @@ impl PeerOverlay {
             && self.changes_since_full as f64
                 <= cfg.recompute_keep_changes * self.members.len().max(1) as f64;
         self.changes_since_full = 0;
+        // Members changed since the last flush (a promotion by the top review in
+        // the same tick) have not been told yet: `before` is not what they know.
+        let untold: Vec<NodeId> = self.dirty.iter().copied().collect();
         let before: BTreeMap<NodeId, Vec<PeerFeed>> = self
             .members
             .keys()
@@ -206,12 +209,17 @@ impl PeerOverlay {
             }
         }
         self.refresh_middle(cfg);
-        // Tell only those whose parents changed.
+        // Tell only those whose parents changed, and those not yet told.
         self.dirty.clear();
         for id in self.members.keys() {
             let now_assigned = self.assignment(*id);
             if before.get(id) != now_assigned.as_ref() {
                 self.dirty.insert(*id);
+            }
+        }
+        for id in untold {
+            if self.members.contains_key(&id) {
+                self.dirty.insert(id);
             }
         }
         ejected
@@ -345,6 +353,22 @@ mod tests {
         o.check().unwrap();
         assert_eq!(parents(&o), before, "every parent still fits");
         assert!(o.take_dirty().is_empty(), "nobody is told anything");
+    }
+
+    #[test]
+    fn a_member_changed_but_not_yet_told_is_told_after_a_calm_recomputation() {
+        // A top review promoted a peer in the same tick, just before the
+        // recomputation: its new place equals the one `before` sees, yet the peer
+        // itself still knows its old parents (seed 34 of the coordinator-restart
+        // scenario: 15 of the origin's 15 push children never told for 35 s).
+        let c = cfg();
+        let mut o = rebuilt(&c);
+        o.take_dirty();
+        let untold = NodeId(42);
+        o.dirty.insert(untold);
+        o.full_recompute(Timestamp::ZERO.plus_millis(25_000), &c, &AllowAll);
+        let told: Vec<NodeId> = o.take_dirty().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(told, vec![untold], "told, and nobody else");
     }
 
     #[test]
