@@ -168,3 +168,32 @@ impl ChannelManager {
         m
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiercast_proto::ChannelId;
+
+    #[test]
+    fn an_activated_relay_books_its_parents_until_it_leaves() {
+        let desc = ChannelDesc {
+            id: ChannelId(1),
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        let (origin, t1) = (NodeId(1), NodeId(2));
+        let mut m = ChannelManager::new(desc, origin);
+        let t0 = Timestamp::ZERO;
+        m.add_active(t0, t1, RegionId(0), 1, vec![origin]);
+        m.add_active(t0, NodeId(3), RegionId(0), 2, vec![t1, origin]);
+        assert_eq!(m.relay_children_of(origin), 2);
+        assert_eq!(m.relay_children_of(t1), 1);
+        m.replace_parents(NodeId(3), vec![t1]);
+        assert_eq!(m.relay_children_of(origin), 1);
+        m.remove_active(NodeId(3));
+        assert_eq!(m.relay_children_of(t1), 0);
+        // Activated again (a re-activation replaces the old entry): booked once.
+        m.add_active(t0, t1, RegionId(0), 1, vec![origin]);
+        assert_eq!(m.relay_children_of(origin), 1);
+    }
+}

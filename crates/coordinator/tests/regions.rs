@@ -82,3 +82,67 @@ fn viewers_go_to_their_regions_relays() {
     let m = bus.coordinator.channel(ChannelId(1)).unwrap();
     assert_eq!(m.active_in_tier(2).len(), 2);
 }
+
+#[test]
+fn a_consolidating_relay_sends_its_children_to_its_own_region_only() {
+    let mut bus = Bus::new(CoordinatorConfig::default());
+    bus.add_node(1, NodeRole::Origin, 0, 100, 0);
+    for (id, tier, region) in [(11, 1, "eu"), (21, 2, "eu"), (12, 1, "us"), (22, 2, "us")] {
+        bus.add_node_with(relay(id, tier, region));
+    }
+    bus.node(1).announce("live", [0; 32]);
+    bus.settle();
+    let consolidate = |bus: &mut Bus, from: u32| {
+        let now = bus.now;
+        bus.coordinator.handle_message(
+            now,
+            NodeId(from),
+            tiercast_proto::Message::Consolidate {
+                channel: ChannelId(1),
+                load: 0,
+            },
+        );
+        bus.settle();
+    };
+    // The last active relay of the EU bottom tier: the US one has room, but the
+    // EU viewers are not sent across.
+    consolidate(&mut bus, 21);
+    assert!(
+        !bus.coord_events
+            .iter()
+            .any(|e| matches!(e, CoordEvent::Consolidated { node, .. } if node.0 == 21)),
+        "{:?}",
+        bus.coord_events
+    );
+    assert!(bus.coord_events.iter().any(|e| matches!(
+        e,
+        CoordEvent::ConsolidateIgnored { node, why, .. }
+            if node.0 == 21 && why.contains("in its region")
+    )));
+    // A second EU bottom relay: now 21 consolidates, into it.
+    bus.add_node_with(relay(23, 2, "eu"));
+    bus.settle();
+    let m = bus.coordinator.channel(ChannelId(1)).unwrap();
+    if !m.is_active(NodeId(23)) {
+        // Activate it the way an expansion would.
+        let now = bus.now;
+        bus.coordinator.handle_message(
+            now,
+            NodeId(21),
+            tiercast_proto::Message::Distribute {
+                channel: ChannelId(1),
+                load: 10,
+            },
+        );
+        bus.settle();
+    }
+    consolidate(&mut bus, 21);
+    assert!(
+        bus.coord_events.iter().any(|e| matches!(
+            e,
+            CoordEvent::Consolidated { node, moved_to, .. } if node.0 == 21 && moved_to.0 == 23
+        )),
+        "{:?}",
+        bus.coord_events
+    );
+}
