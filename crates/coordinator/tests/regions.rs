@@ -92,21 +92,18 @@ fn a_consolidating_relay_sends_its_children_to_its_own_region_only() {
     }
     bus.node(1).announce("live", [0; 32]);
     bus.settle();
-    let consolidate = |bus: &mut Bus, from: u32| {
+    let tell = |bus: &mut Bus, from: u32, msg: tiercast_proto::Message| {
         let now = bus.now;
-        bus.coordinator.handle_message(
-            now,
-            NodeId(from),
-            tiercast_proto::Message::Consolidate {
-                channel: ChannelId(1),
-                load: 0,
-            },
-        );
+        bus.coordinator.handle_message(now, NodeId(from), msg);
         bus.settle();
+    };
+    let consolidate = tiercast_proto::Message::Consolidate {
+        channel: ChannelId(1),
+        load: 0,
     };
     // The last active relay of the EU bottom tier: the US one has room, but the
     // EU viewers are not sent across.
-    consolidate(&mut bus, 21);
+    tell(&mut bus, 21, consolidate.clone());
     assert!(
         !bus.coord_events
             .iter()
@@ -119,24 +116,18 @@ fn a_consolidating_relay_sends_its_children_to_its_own_region_only() {
         CoordEvent::ConsolidateIgnored { node, why, .. }
             if node.0 == 21 && why.contains("in its region")
     )));
-    // A second EU bottom relay: now 21 consolidates, into it.
+    // A second EU bottom relay, activated the way an expansion would: now 21
+    // consolidates, into it.
     bus.add_node_with(relay(23, 2, "eu"));
     bus.settle();
+    let distribute = tiercast_proto::Message::Distribute {
+        channel: ChannelId(1),
+        load: 10,
+    };
+    tell(&mut bus, 21, distribute);
     let m = bus.coordinator.channel(ChannelId(1)).unwrap();
-    if !m.is_active(NodeId(23)) {
-        // Activate it the way an expansion would.
-        let now = bus.now;
-        bus.coordinator.handle_message(
-            now,
-            NodeId(21),
-            tiercast_proto::Message::Distribute {
-                channel: ChannelId(1),
-                load: 10,
-            },
-        );
-        bus.settle();
-    }
-    consolidate(&mut bus, 21);
+    assert!(m.is_active(NodeId(23)), "{:?}", bus.coord_events);
+    tell(&mut bus, 21, consolidate);
     assert!(
         bus.coord_events.iter().any(|e| matches!(
             e,
