@@ -140,30 +140,10 @@ impl Coordinator {
             self.activate(now, channel, n, upper);
             chosen.push(n);
         }
-        if chosen.len() < k {
-            // The region's tier above is short (a crash took one of few relays): an
-            // active relay of the same tier in another region stands in, so a relay
-            // keeps redundant parents (V9) — better far than single.
-            let others: Vec<NodeId> = self
-                .registry
-                .regions_with_relays()
-                .into_iter()
-                .filter(|r| *r != region)
-                .flat_map(|r| {
-                    self.channels
-                        .get(&channel)
-                        .map(|m| m.active_in(r, upper))
-                        .unwrap_or_default()
-                })
-                .filter(|n| *n != for_node && !chosen.contains(n) && self.has_room(*n))
-                .collect();
-            for n in others {
-                if chosen.len() >= k {
-                    break;
-                }
-                chosen.push(n);
-            }
-        }
+        // The region's tier above is short (a crash took one of few relays): an
+        // active relay of the same tier in another region stands in, so a relay
+        // keeps redundant parents (V9) — better far than single.
+        self.stand_ins(channel, region, upper, for_node, &mut chosen);
         if chosen.is_empty() {
             // Every relay above is full: take the most recent one anyway (it will refuse
             // or DISTRIBUTE), never leave a relay without a path.
@@ -184,33 +164,50 @@ impl Coordinator {
     /// room stand in (a full origin refuses, and the refused relay would be
     /// downgraded and reassigned back to it again and again); the origin when none has.
     fn origin_or_stand_ins(&self, channel: ChannelId, tier: Tier, for_node: NodeId) -> Vec<NodeId> {
-        let Some(m) = self.channels.get(&channel) else {
+        let Some(origin) = self.channels.get(&channel).map(|m| m.origin) else {
             return Vec::new();
         };
-        if self.has_room(m.origin) {
-            return vec![m.origin];
+        if self.has_room(origin) {
+            return vec![origin];
         }
         let region = self.region_of(for_node);
         let mut chosen: Vec<NodeId> = Vec::new();
         for upper in 1..tier {
-            for r in self.registry.regions_with_relays() {
-                if r == region {
-                    continue;
+            self.stand_ins(channel, region, upper, for_node, &mut chosen);
+        }
+        if chosen.is_empty() {
+            chosen.push(origin);
+        }
+        chosen
+    }
+
+    /// Adds to `chosen`, up to `parents_per_relay`, active relays of `tier` in
+    /// regions other than `region` that have room.
+    fn stand_ins(
+        &self,
+        channel: ChannelId,
+        region: RegionId,
+        tier: Tier,
+        for_node: NodeId,
+        chosen: &mut Vec<NodeId>,
+    ) {
+        let Some(m) = self.channels.get(&channel) else {
+            return;
+        };
+        let k = self.cfg.parents_per_relay;
+        for r in self.registry.regions_with_relays() {
+            if r == region {
+                continue;
+            }
+            for n in m.active_in(r, tier) {
+                if chosen.len() >= k {
+                    return;
                 }
-                for n in m.active_in(r, upper) {
-                    if chosen.len() < self.cfg.parents_per_relay
-                        && n != for_node
-                        && self.has_room(n)
-                    {
-                        chosen.push(n);
-                    }
+                if n != for_node && !chosen.contains(&n) && self.has_room(n) {
+                    chosen.push(n);
                 }
             }
         }
-        if chosen.is_empty() {
-            chosen.push(m.origin);
-        }
-        chosen
     }
 
     /// The relay new children of a tier go to: the most recently activated one still

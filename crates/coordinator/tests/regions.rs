@@ -32,8 +32,8 @@ fn viewer(id: u32, region: &str) -> NodeConfig {
     }
 }
 
-#[test]
-fn viewers_go_to_their_regions_relays() {
+/// An origin and two relay tiers in each of "eu" and "us", the channel announced.
+fn two_region_chains() -> Bus {
     let mut bus = Bus::new(CoordinatorConfig::default());
     bus.add_node(1, NodeRole::Origin, 0, 100, 0);
     for (id, tier, region) in [(11, 1, "eu"), (21, 2, "eu"), (12, 1, "us"), (22, 2, "us")] {
@@ -41,6 +41,12 @@ fn viewers_go_to_their_regions_relays() {
     }
     bus.node(1).announce("live", [0; 32]);
     bus.settle();
+    bus
+}
+
+#[test]
+fn viewers_go_to_their_regions_relays() {
+    let mut bus = two_region_chains();
     // Each region has its own chain from the origin.
     let parents: Vec<(u32, Vec<u32>)> = bus
         .coord_events
@@ -85,13 +91,7 @@ fn viewers_go_to_their_regions_relays() {
 
 #[test]
 fn a_consolidating_relay_sends_its_children_to_its_own_region_only() {
-    let mut bus = Bus::new(CoordinatorConfig::default());
-    bus.add_node(1, NodeRole::Origin, 0, 100, 0);
-    for (id, tier, region) in [(11, 1, "eu"), (21, 2, "eu"), (12, 1, "us"), (22, 2, "us")] {
-        bus.add_node_with(relay(id, tier, region));
-    }
-    bus.node(1).announce("live", [0; 32]);
-    bus.settle();
+    let mut bus = two_region_chains();
     let tell = |bus: &mut Bus, from: u32, msg: tiercast_proto::Message| {
         let now = bus.now;
         bus.coordinator.handle_message(now, NodeId(from), msg);

@@ -147,9 +147,8 @@ impl BlockBuffer {
     /// newest one (by the origin's clock): where a resuming child's backlog is cut
     /// off (a live player is past older blocks, and they would delay the current).
     pub fn newer_than(&self, max_age_us: u64) -> Option<u64> {
-        let newest = self.get(self.highest?)?.origin_time_us;
-        let floor = newest.saturating_sub(max_age_us);
         let hi = self.highest?;
+        let floor = self.get(hi)?.origin_time_us.saturating_sub(max_age_us);
         let lo = self.window_start().max(self.first_seq.unwrap_or(0));
         (lo..=hi).find(|s| self.get(*s).is_some_and(|b| b.origin_time_us >= floor))
     }
