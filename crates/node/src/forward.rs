@@ -47,7 +47,8 @@ impl Node {
         link.blocks += 1;
         link.downgraded = false;
         let coded = matches!(link.feed, Feed::Coded(c) if c.contains_seq(block.seq));
-        if link.feed == Feed::Lazy {
+        let repaired = ch.pull.was_asked(block.seq) && ch.buffer.get(block.seq).is_none();
+        if link.feed == Feed::Lazy || repaired {
             ch.pull.pulled += 1;
         }
         if coded {
@@ -144,7 +145,8 @@ impl Node {
             .get_mut(&channel)
             .and_then(|c| c.children.nodes.get_mut(&child))
         {
-            link.last_seq_sent = Some(block.seq);
+            // (A repair sent on a push link is older: the highest sent stands.)
+            link.last_seq_sent = Some(link.last_seq_sent.map_or(block.seq, |s| s.max(block.seq)));
             link.last_sent_at = Some(now);
             link.blocks_sent += 1;
         }

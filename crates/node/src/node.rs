@@ -159,6 +159,7 @@ impl Node {
             } => self.on_login(now, from, channel, from_seq, feed),
             Message::Have { channel, highest } => self.on_have(now, from, channel, highest),
             Message::Want { channel, seqs } => self.on_want(now, from, channel, seqs),
+            Message::WantUnmet { channel, seqs } => self.on_want_unmet(now, from, channel, seqs),
             Message::PeerAssign { channel, parents } if from_coordinator => {
                 self.on_peer_assign(now, channel, parents)
             }

@@ -4,8 +4,16 @@
 //! for a block announced `pull_delay_ms` ago that its push parent still has not
 //! delivered — so a block reaches every node of a c-connected mesh while the push
 //! tree is broken, and in steady state each node receives it about once.
+//!
+//! A missing seq is also asked of the push parents that pushed later ones: a
+//! peer's push parent holds the whole stream, so when one parent dies the others'
+//! repair budgets fill its substreams, not the lazy parent's alone. A parent that
+//! cannot send what was wanted (not held, or over its repair budget) says so
+//! (`WantUnmet`), and the child asks the next holder at its next round instead of
+//! waiting out the pull delay.
 
 use crate::node::Node;
+use crate::parents::ParentState;
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{ChannelId, Feed, Message, NodeId, Timestamp, MAX_WANT_SEQS};
 
@@ -24,15 +32,17 @@ const WANT_PER_TICK: usize = 16;
 pub struct Pull {
     /// (when heard, highest seq announced, by whom), oldest first.
     heard: VecDeque<(Timestamp, u64, NodeId)>,
-    /// Seq → when it was last asked for, and how many times.
+    /// Seq → when it may be asked for again, and how many times it was.
     asked: BTreeMap<u64, (Timestamp, u32)>,
     /// Lazy parent → the highest seq it announced: a repair is spread over every
     /// parent that holds it (one parent's repair budget is about one stream),
     /// and a seq asked again goes to the next holder (the last may have refused).
     announced: BTreeMap<NodeId, u64>,
-    /// Blocks asked for, and blocks that came back.
+    /// Blocks asked for, blocks that came back, and seqs a parent said it did
+    /// not send (`WantUnmet`).
     pub wants_sent: u64,
     pub pulled: u64,
+    pub unmet: u64,
 }
 
 impl Pull {
@@ -45,10 +55,19 @@ impl Pull {
         *a = (*a).max(highest);
     }
 
-    /// Who is asked for `seq` on its `tries`-th ask: the holders of it in turn
-    /// (`by`, who announced the newest ripe seq, when none is known to).
-    fn holder(&self, seq: u64, tries: u32, by: NodeId) -> NodeId {
-        let holders = || self.announced.iter().filter(|(_, h)| **h >= seq);
+    /// Who is asked for `seq` on its `tries`-th ask: the holders of it in turn —
+    /// lazy parents that announced it, and push parents that pushed it or later
+    /// (`pushed`: a peer's push parent holds the whole stream, not only what it
+    /// pushes us, so a dead sibling's substream is repaired by every parent's
+    /// budget, not by the lazy one's alone) — or `by`, who announced the newest
+    /// ripe seq, when none is known to.
+    fn holder(&self, seq: u64, tries: u32, by: NodeId, pushed: &[(NodeId, u64)]) -> NodeId {
+        let holders = || {
+            self.announced
+                .iter()
+                .chain(pushed.iter().map(|(id, h)| (id, h)))
+                .filter(|(_, h)| **h >= seq)
+        };
         match holders().count() {
             0 => by,
             n => {
@@ -56,6 +75,11 @@ impl Pull {
                 holders().nth(pick).map_or(by, |(id, _)| *id)
             }
         }
+    }
+
+    /// `seq` was asked for (a block from a push parent may be a repair too).
+    pub(crate) fn was_asked(&self, seq: u64) -> bool {
+        self.asked.contains_key(&seq)
     }
 
     /// The highest seq announced at least `delay_us` ago, and who announced it;
@@ -129,16 +153,66 @@ impl Node {
             self.invalid(from, "want", "too many seqs");
             return;
         }
-        let blocks: Vec<_> = seqs
+        let held: Vec<_> = seqs
             .iter()
-            .filter_map(|s| ch.buffer.get(*s).cloned())
+            .map(|s| (*s, ch.buffer.get(*s).cloned()))
             .collect();
-        for b in blocks {
-            if !self.take_repair_tokens(now, b.wire_len() as f64) {
-                ch_refused(&mut self.stats);
-                break;
+        // What cannot be sent now is said at once: the child asks another holder
+        // at its next round rather than after a whole pull delay.
+        let mut unmet = Vec::new();
+        let mut over_budget = false;
+        for (seq, b) in held {
+            let Some(b) = b else {
+                unmet.push(seq);
+                continue;
+            };
+            if over_budget || !self.take_repair_tokens(now, b.wire_len() as f64) {
+                if !over_budget {
+                    ch_refused(&mut self.stats);
+                    over_budget = true;
+                }
+                unmet.push(seq);
+                continue;
             }
             self.send_block_to_child(now, channel, from, b);
+        }
+        if !unmet.is_empty() {
+            self.send(
+                from,
+                Message::WantUnmet {
+                    channel,
+                    seqs: unmet,
+                },
+            );
+        }
+    }
+
+    /// A parent did not send these wanted seqs: each is due again at the next
+    /// round, where it goes to the next holder (its tries are counted).
+    pub(crate) fn on_want_unmet(
+        &mut self,
+        now: Timestamp,
+        from: NodeId,
+        channel: ChannelId,
+        seqs: Vec<u64>,
+    ) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            self.invalid(from, "want_unmet", "channel not carried");
+            return;
+        };
+        if !ch.parents.contains(from) {
+            self.invalid(from, "want_unmet", "sender is not a parent");
+            return;
+        }
+        if seqs.len() > MAX_WANT_SEQS {
+            self.invalid(from, "want_unmet", "too many seqs");
+            return;
+        }
+        for s in seqs {
+            if let Some((due, _)) = ch.pull.asked.get_mut(&s) {
+                *due = (*due).min(now);
+                ch.pull.unmet += 1;
+            }
         }
     }
 
@@ -205,6 +279,12 @@ impl Node {
             ch.pull.asked.retain(|s, _| *s >= floor);
             let parents = &ch.parents;
             ch.pull.announced.retain(|id, _| parents.contains(*id));
+            let pushed: Vec<(NodeId, u64)> = parents
+                .iter()
+                .filter(|(_, l)| l.feed != Feed::Lazy && l.state == ParentState::Connected)
+                .filter(|(_, l)| !l.downgraded)
+                .filter_map(|(id, l)| Some((*id, l.last_seq?)))
+                .collect();
             let mut wants: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
             let mut asked = 0;
             for s in floor..=top {
@@ -214,13 +294,14 @@ impl Node {
                 if ch.buffer.get(s).is_some() {
                     continue;
                 }
-                let (last, tries) = ch.pull.asked.get(&s).copied().unwrap_or((now, 0));
-                if tries > 0 && now.saturating_since(last) < delay_us {
+                let (due, tries) = ch.pull.asked.get(&s).copied().unwrap_or((now, 0));
+                if tries > 0 && now < due {
                     continue;
                 }
-                ch.pull.asked.insert(s, (now, tries.saturating_add(1)));
+                let again = now.plus_millis(self.cfg.pull_delay_ms);
+                ch.pull.asked.insert(s, (again, tries.saturating_add(1)));
                 wants
-                    .entry(ch.pull.holder(s, tries, by))
+                    .entry(ch.pull.holder(s, tries, by, &pushed))
                     .or_default()
                     .push(s);
                 asked += 1;
@@ -467,5 +548,189 @@ mod tests {
             },
         );
         assert!(sent(&mut n).iter().all(|(_, m)| !m.is_block()));
+    }
+
+    #[test]
+    fn a_want_the_parent_cannot_meet_is_answered_with_what_it_did_not_send() {
+        let mut n = peer();
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        n.handle_message(
+            t(0),
+            NodeId(7),
+            Message::Login {
+                channel: CH,
+                from_seq: None,
+                feed: Feed::Lazy,
+            },
+        );
+        for s in 0..40u64 {
+            n.handle_message(t(1), NodeId(5), block(s));
+        }
+        sent(&mut n);
+        // 25 000 bytes of repair a second: about a dozen 2 KB blocks, then the
+        // rest is unmet; seq 99 is not held at all.
+        let asked: Vec<u64> = (0..40).chain([99]).collect();
+        n.handle_message(
+            t(5000),
+            NodeId(7),
+            Message::Want {
+                channel: CH,
+                seqs: asked.clone(),
+            },
+        );
+        let out = sent(&mut n);
+        let served: Vec<u64> = out
+            .iter()
+            .filter_map(|(_, m)| match m {
+                Message::Block(b) => Some(b.seq),
+                _ => None,
+            })
+            .collect();
+        let unmet: Vec<u64> = out
+            .iter()
+            .filter_map(|(to, m)| match m {
+                Message::WantUnmet { seqs, .. } if *to == NodeId(7) => Some(seqs.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert!(!served.is_empty() && served.len() < 40, "{served:?}");
+        let mut all: Vec<u64> = served.iter().chain(&unmet).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, asked, "every seq is either sent or said unmet");
+        assert_eq!(unmet.last(), Some(&99));
+        // A want met in full gets no answer besides its blocks.
+        n.handle_message(
+            t(9000),
+            NodeId(7),
+            Message::Want {
+                channel: CH,
+                seqs: vec![1],
+            },
+        );
+        assert!(sent(&mut n)
+            .iter()
+            .all(|(_, m)| !matches!(m, Message::WantUnmet { .. })));
+    }
+
+    #[test]
+    fn an_unmet_want_goes_to_the_next_holder_at_the_next_round_not_after_the_delay() {
+        let mut n = peer_with_lazy(&[6, 7]);
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        for s in [0u64, 1, 3] {
+            n.handle_message(t(10), NodeId(5), block(s));
+        }
+        for l in [6, 7] {
+            n.handle_message(
+                t(20),
+                NodeId(l),
+                Message::Have {
+                    channel: CH,
+                    highest: 3,
+                },
+            );
+        }
+        n.handle_timeout(t(1100));
+        let first = wants_by(&mut n);
+        let (holder, seqs) = first.iter().next().expect("seq 2 is asked");
+        assert_eq!(seqs, &vec![2]);
+        let other = if *holder == 6 { 7 } else { 6 };
+        n.handle_timeout(t(1300));
+        assert!(wants_by(&mut n).is_empty(), "unanswered: wait the delay");
+        n.handle_message(
+            t(1350),
+            NodeId(*holder),
+            Message::WantUnmet {
+                channel: CH,
+                seqs: vec![2],
+            },
+        );
+        n.handle_timeout(t(1500));
+        assert_eq!(
+            wants_by(&mut n).get(&other),
+            Some(&vec![2]),
+            "the other holder is asked at the next round"
+        );
+        assert_eq!(n.channel(CH).unwrap().pull.unmet, 1);
+        // From a node that is not a parent, the answer is ignored.
+        n.handle_message(
+            t(1600),
+            NodeId(8),
+            Message::WantUnmet {
+                channel: CH,
+                seqs: vec![2],
+            },
+        );
+        n.handle_timeout(t(1700));
+        assert!(wants_by(&mut n).is_empty());
+        assert_eq!(n.channel(CH).unwrap().pull.unmet, 1);
+    }
+
+    #[test]
+    fn a_dead_siblings_substream_is_also_asked_of_the_push_parents_that_hold_later_seqs() {
+        // Push parent 5 carries substreams 0 and 1, parent 4 carries 2 and 3 and
+        // dies after seq 1; lazy parent 6 announces.
+        let cfg = NodeConfig {
+            id: NodeId(9),
+            role: NodeRole::Peer,
+            uplink_kbps: 1000,
+            verify_blocks: false,
+            ..NodeConfig::default()
+        };
+        let mut n = Node::new(cfg, Timestamp::ZERO);
+        let desc = ChannelDesc {
+            id: CH,
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        let two = |a, b| Feed::Substreams(SubstreamSet::single(4, a).unwrap().with(b));
+        n.handle_message(
+            Timestamp::ZERO,
+            COORDINATOR_ID,
+            Message::PeerAssign {
+                channel: desc,
+                parents: vec![feed(4, two(2, 3)), feed(5, two(0, 1)), feed(6, Feed::Lazy)],
+            },
+        );
+        for p in [4, 5, 6] {
+            n.handle_message(
+                Timestamp::ZERO,
+                NodeId(p),
+                Message::LoginAccepted { channel: CH },
+            );
+        }
+        sent(&mut n);
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
+        // Seqs 0..16: 5 delivers its substreams throughout, 4 only up to seq 3.
+        for s in 0..16u64 {
+            let from = if s % 4 < 2 { 5 } else { 4 };
+            if from == 5 || s < 4 {
+                n.handle_message(t(10), NodeId(from), block(s));
+            }
+        }
+        n.handle_message(
+            t(20),
+            NodeId(6),
+            Message::Have {
+                channel: CH,
+                highest: 15,
+            },
+        );
+        n.handle_timeout(t(1100));
+        let by = wants_by(&mut n);
+        let mut all: Vec<u64> = by.values().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![6, 7, 10, 11, 14, 15], "the dead substreams");
+        assert!(
+            by.contains_key(&5) && by.contains_key(&6),
+            "spread over the lazy parent and the live push parent: {by:?}"
+        );
+        assert!(!by.contains_key(&4), "not the parent that stopped: {by:?}");
+        // A repair on a push link counts as pulled.
+        let to_five = by[&5].clone();
+        for s in &to_five {
+            n.handle_message(t(1150), NodeId(5), block(*s));
+        }
+        assert_eq!(n.channel(CH).unwrap().pull.pulled, to_five.len() as u64);
     }
 }

@@ -252,6 +252,13 @@ pub enum Message {
         index: u8,
         data: Vec<u8>,
     },
+    /// Parent to child, the answer to a `Want` it could not meet in full: these
+    /// seqs were not sent — not held, or over the repair budget — so the child asks
+    /// the next holder at its next round instead of waiting out its pull delay (D3).
+    WantUnmet {
+        channel: ChannelId,
+        seqs: Vec<u64>,
+    },
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -285,6 +292,7 @@ impl Message {
             Message::Redirect { .. } => "redirect",
             Message::Have { .. } => "have",
             Message::Want { .. } => "want",
+            Message::WantUnmet { .. } => "want_unmet",
             Message::PeerAssign { .. } => "peer_assign",
             Message::Shard { .. } => "shard",
             Message::Block(_) => "block",

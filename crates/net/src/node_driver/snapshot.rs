@@ -29,9 +29,11 @@ pub struct ChannelSnapshot {
     pub missing: u64,
     pub duplicates: u64,
     pub rejected: u64,
-    /// Blocks asked of lazy parents, and blocks that came back (D3 repair).
+    /// Blocks asked of lazy parents, blocks that came back, and seqs a parent
+    /// answered it did not send (D3 repair).
     pub wants_sent: u64,
     pub pulled: u64,
+    pub wants_unmet: u64,
     /// The local stream's reorder stage (peers).
     pub playout: Option<PlayoutStats>,
 }
@@ -116,6 +118,7 @@ pub(crate) fn snapshot(
                 rejected: c.rejected_blocks,
                 wants_sent: c.pull.wants_sent,
                 pulled: c.pull.pulled,
+                wants_unmet: c.pull.unmet,
                 playout: local.playout_stats(*id),
             })
             .collect(),
