@@ -5,16 +5,18 @@
 //! delivered — so a block reaches every node of a c-connected mesh while the push
 //! tree is broken, and in steady state each node receives it about once.
 //!
-//! A missing seq is also asked of the push parents that pushed later ones: a
-//! peer's push parent holds the whole stream, so when one parent dies the others'
-//! repair budgets fill its substreams, not the lazy parent's alone. A parent that
-//! cannot send what was wanted (not held, or over its repair budget) says so
-//! (`WantUnmet`), and the child asks the next holder at its next round instead of
-//! waiting out the pull delay.
+//! A parent that cannot send what was wanted (not held, or over its repair
+//! budget) says so (`WantUnmet`), and the child asks the next holder at its next
+//! round instead of waiting out the pull delay; from then on the push parents
+//! that pushed later seqs are holders too: a peer's push parent holds the whole
+//! stream, so when one parent dies and the lazy parent's budget is spent, the
+//! others' budgets fill its substreams. (Asked of push parents first, repairs
+//! queue behind their booked pushes on tight uplinks: the simulator's loss ×
+//! churn continuity fell from 0.96 to 0.59.)
 
 use crate::node::Node;
 use crate::parents::ParentState;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tiercast_proto::{ChannelId, Feed, Message, NodeId, Timestamp, MAX_WANT_SEQS};
 
 const _: () = assert!(WANT_PER_TICK <= MAX_WANT_SEQS);
@@ -34,6 +36,8 @@ pub struct Pull {
     heard: VecDeque<(Timestamp, u64, NodeId)>,
     /// Seq → when it may be asked for again, and how many times it was.
     asked: BTreeMap<u64, (Timestamp, u32)>,
+    /// Seqs a parent answered it did not send: asked of the push parents too.
+    unmet_seqs: BTreeSet<u64>,
     /// Lazy parent → the highest seq it announced: a repair is spread over every
     /// parent that holds it (one parent's repair budget is about one stream),
     /// and a seq asked again goes to the next holder (the last may have refused).
@@ -56,11 +60,12 @@ impl Pull {
     }
 
     /// Who is asked for `seq` on its `tries`-th ask: the holders of it in turn —
-    /// lazy parents that announced it, and push parents that pushed it or later
-    /// (`pushed`: a peer's push parent holds the whole stream, not only what it
-    /// pushes us, so a dead sibling's substream is repaired by every parent's
-    /// budget, not by the lazy one's alone) — or `by`, who announced the newest
-    /// ripe seq, when none is known to.
+    /// lazy parents that announced it, and the push parents in `pushed` that
+    /// pushed it or later (given once a parent answered it unmet: a peer's push
+    /// parent holds the whole stream, not only what it pushes us, so a dead
+    /// sibling's substream is repaired by every parent's budget when the lazy
+    /// one's is spent) — or `by`, who announced the newest ripe seq, when none is
+    /// known to.
     fn holder(&self, seq: u64, tries: u32, by: NodeId, pushed: &[(NodeId, u64)]) -> NodeId {
         let holders = || {
             self.announced
@@ -212,6 +217,7 @@ impl Node {
             if let Some((due, _)) = ch.pull.asked.get_mut(&s) {
                 *due = (*due).min(now);
                 ch.pull.unmet += 1;
+                ch.pull.unmet_seqs.insert(s);
             }
         }
     }
@@ -277,6 +283,7 @@ impl Node {
                 .unwrap_or(announced.saturating_sub(2))
                 .max(announced.saturating_sub(PULL_WINDOW));
             ch.pull.asked.retain(|s, _| *s >= floor);
+            ch.pull.unmet_seqs.retain(|s| *s >= floor);
             let parents = &ch.parents;
             ch.pull.announced.retain(|id, _| parents.contains(*id));
             let pushed: Vec<(NodeId, u64)> = parents
@@ -299,9 +306,22 @@ impl Node {
                     continue;
                 }
                 let again = now.plus_millis(self.cfg.pull_delay_ms);
+                // A substream no live push parent delivers (its parent died).
+                let orphaned = !ch.parents.iter().any(|(_, l)| {
+                    l.feed.pushes(s)
+                        && l.state == ParentState::Connected
+                        && !l.downgraded
+                        && l.last_block_at
+                            .is_some_and(|t| now.saturating_since(t) < delay_us)
+                });
+                let holders_too: &[(NodeId, u64)] = if orphaned && ch.pull.unmet_seqs.contains(&s) {
+                    &pushed
+                } else {
+                    &[]
+                };
                 ch.pull.asked.insert(s, (again, tries.saturating_add(1)));
                 wants
-                    .entry(ch.pull.holder(s, tries, by, &pushed))
+                    .entry(ch.pull.holder(s, tries, by, holders_too))
                     .or_default()
                     .push(s);
                 asked += 1;
@@ -634,7 +654,6 @@ mod tests {
         let first = wants_by(&mut n);
         let (holder, seqs) = first.iter().next().expect("seq 2 is asked");
         assert_eq!(seqs, &vec![2]);
-        let other = if *holder == 6 { 7 } else { 6 };
         n.handle_timeout(t(1300));
         assert!(wants_by(&mut n).is_empty(), "unanswered: wait the delay");
         n.handle_message(
@@ -646,11 +665,15 @@ mod tests {
             },
         );
         n.handle_timeout(t(1500));
+        let again = wants_by(&mut n);
         assert_eq!(
-            wants_by(&mut n).get(&other),
-            Some(&vec![2]),
-            "the other holder is asked at the next round"
+            again.values().flatten().collect::<Vec<_>>(),
+            vec![&2],
+            "asked again at the next round, not after the delay: {again:?}"
         );
+        // Push parent 5 has been silent for the delay: the seq's substream is
+        // orphaned, so after the unmet answer 5 may be asked too (tries rotate).
+        assert!(again.keys().all(|k| [5, 6, 7].contains(k)));
         assert_eq!(n.channel(CH).unwrap().pull.unmet, 1);
         // From a node that is not a parent, the answer is ignored.
         n.handle_message(
@@ -667,7 +690,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_siblings_substream_is_also_asked_of_the_push_parents_that_hold_later_seqs() {
+    fn a_dead_siblings_substream_the_lazy_parent_cannot_send_is_asked_of_the_live_push_parents() {
         // Push parent 5 carries substreams 0 and 1, parent 4 carries 2 and 3 and
         // dies after seq 1; lazy parent 6 announces.
         let cfg = NodeConfig {
@@ -717,6 +740,22 @@ mod tests {
             },
         );
         n.handle_timeout(t(1100));
+        let first = wants_by(&mut n);
+        assert_eq!(
+            first.get(&6),
+            Some(&vec![6, 7, 10, 11, 14, 15]),
+            "first the lazy parent alone: {first:?}"
+        );
+        // Its budget is spent: the dead substreams go to the live push parent too.
+        n.handle_message(
+            t(1150),
+            NodeId(6),
+            Message::WantUnmet {
+                channel: CH,
+                seqs: vec![6, 7, 10, 11, 14, 15],
+            },
+        );
+        n.handle_timeout(t(1300));
         let by = wants_by(&mut n);
         let mut all: Vec<u64> = by.values().flatten().copied().collect();
         all.sort_unstable();
@@ -729,7 +768,7 @@ mod tests {
         // A repair on a push link counts as pulled.
         let to_five = by[&5].clone();
         for s in &to_five {
-            n.handle_message(t(1150), NodeId(5), block(*s));
+            n.handle_message(t(1350), NodeId(5), block(*s));
         }
         assert_eq!(n.channel(CH).unwrap().pull.pulled, to_five.len() as u64);
     }
