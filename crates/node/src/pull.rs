@@ -517,8 +517,8 @@ mod tests {
         assert!(wants(&mut n).is_empty(), "nothing missing any more");
     }
 
-    #[test]
-    fn a_parent_answers_wants_within_its_repair_budget_and_announces_to_lazy_children() {
+    /// [`peer`] holding seqs 0..40, with node 7 logged in as its lazy child.
+    fn peer_serving_lazy_child_7() -> Node {
         let mut n = peer();
         let t = |ms| Timestamp::ZERO.plus_millis(ms);
         n.handle_message(
@@ -534,6 +534,13 @@ mod tests {
             n.handle_message(t(1), NodeId(5), block(s));
         }
         sent(&mut n);
+        n
+    }
+
+    #[test]
+    fn a_parent_answers_wants_within_its_repair_budget_and_announces_to_lazy_children() {
+        let mut n = peer_serving_lazy_child_7();
+        let t = |ms| Timestamp::ZERO.plus_millis(ms);
         n.handle_timeout(t(200));
         let haves: Vec<u64> = sent(&mut n)
             .into_iter()
@@ -572,21 +579,8 @@ mod tests {
 
     #[test]
     fn a_want_the_parent_cannot_meet_is_answered_with_what_it_did_not_send() {
-        let mut n = peer();
+        let mut n = peer_serving_lazy_child_7();
         let t = |ms| Timestamp::ZERO.plus_millis(ms);
-        n.handle_message(
-            t(0),
-            NodeId(7),
-            Message::Login {
-                channel: CH,
-                from_seq: None,
-                feed: Feed::Lazy,
-            },
-        );
-        for s in 0..40u64 {
-            n.handle_message(t(1), NodeId(5), block(s));
-        }
-        sent(&mut n);
         // 25 000 bytes of repair a second: about a dozen 2 KB blocks, then the
         // rest is unmet; seq 99 is not held at all.
         let asked: Vec<u64> = (0..40).chain([99]).collect();
