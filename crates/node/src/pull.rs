@@ -7,10 +7,11 @@
 //!
 //! A parent that cannot send what was wanted (not held, or over its repair
 //! budget) says so (`WantUnmet`), and the child asks the next holder at its next
-//! round instead of waiting out the pull delay; from then on the push parents
-//! that pushed later seqs are holders too: a peer's push parent holds the whole
-//! stream, so when one parent dies and the lazy parent's budget is spent, the
-//! others' budgets fill its substreams. (Asked of push parents first, repairs
+//! round instead of waiting out the pull delay; from then on, when no live push
+//! parent delivers that seq's substream, the push parents that pushed later seqs
+//! are holders too: a peer's push parent holds the whole stream, so when one
+//! parent dies and the lazy parent's budget is spent, the others' budgets fill
+//! its substreams. (Asked of push parents first, repairs
 //! queue behind their booked pushes on tight uplinks: the simulator's loss ×
 //! churn continuity fell from 0.96 to 0.59.)
 
@@ -61,7 +62,8 @@ impl Pull {
 
     /// Who is asked for `seq` on its `tries`-th ask: the holders of it in turn —
     /// lazy parents that announced it, and the push parents in `pushed` that
-    /// pushed it or later (given once a parent answered it unmet: a peer's push
+    /// pushed it or later (given once a parent answered it unmet and its
+    /// substream is orphaned: a peer's push
     /// parent holds the whole stream, not only what it pushes us, so a dead
     /// sibling's substream is repaired by every parent's budget when the lazy
     /// one's is spent) — or `by`, who announced the newest ripe seq, when none is
