@@ -63,11 +63,10 @@ impl Pull {
     /// Who is asked for `seq` on its `tries`-th ask: the holders of it in turn —
     /// lazy parents that announced it, and the push parents in `pushed` that
     /// pushed it or later (given once a parent answered it unmet and its
-    /// substream is orphaned: a peer's push
-    /// parent holds the whole stream, not only what it pushes us, so a dead
-    /// sibling's substream is repaired by every parent's budget when the lazy
-    /// one's is spent) — or `by`, who announced the newest ripe seq, when none is
-    /// known to.
+    /// substream is orphaned: a peer's push parent holds the whole stream, not
+    /// only what it pushes us, so a dead sibling's substream is repaired by every
+    /// parent's budget when the lazy one's is spent) — or `by`, who announced the
+    /// newest ripe seq, when none is known to.
     fn holder(&self, seq: u64, tries: u32, by: NodeId, pushed: &[(NodeId, u64)]) -> NodeId {
         let holders = || {
             self.announced
