@@ -123,6 +123,11 @@ pub enum CoordEvent {
         to: NodeId,
     },
     /// A peer joined a channel's overlay (D2).
+    /// A peer the coordinator had lost was taken back with the links it reports.
+    PeerAdopted {
+        channel: ChannelId,
+        peer: NodeId,
+    },
     PeerJoined {
         channel: ChannelId,
         peer: NodeId,

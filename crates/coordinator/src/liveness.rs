@@ -24,6 +24,9 @@ impl Coordinator {
             }
         }
         self.adopt_reported(now, from, &hb);
+        if !self.peers.is_empty() {
+            self.peers_reported(now, from, &hb);
+        }
         self.viewers_reported(now, from, &hb);
         self.registry.heard(now, hb);
         self.stats.heartbeats += 1;

@@ -304,6 +304,7 @@ mod tests {
                         peer: NodeId(1000 + i as u32),
                         last_seq: None,
                         last_block_time_us: None,
+                        ..LinkReport::default()
                     })
                     .collect(),
                 local_viewers: viewers,

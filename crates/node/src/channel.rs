@@ -33,6 +33,8 @@ pub struct ChannelState {
     pub rejected_blocks: u64,
     /// Blocks from a node that is not a parent.
     pub foreign_blocks: u64,
+    /// Senders of those, told LOGOFF again ([`crate::foreign`]).
+    pub foreign: crate::foreign::ForeignSenders,
     /// Protocol viewer: when it logged in at its relay (the silence baseline before
     /// the first block).
     pub watching_since: Option<Timestamp>,
@@ -64,6 +66,7 @@ impl ChannelState {
             consolidated: false,
             rejected_blocks: 0,
             foreign_blocks: 0,
+            foreign: Default::default(),
             watching_since: None,
             keep: false,
             children_resume_at: None,

@@ -29,7 +29,7 @@ impl Node {
                 }
                 return;
             }
-            ch.foreign_blocks += 1;
+            self.foreign_push(now, from, channel);
             self.invalid(from, "block", "sender is not a parent");
             return;
         };

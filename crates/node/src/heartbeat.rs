@@ -20,6 +20,7 @@ impl Node {
                         peer: *p,
                         last_seq: l.last_seq,
                         last_block_time_us: l.last_block_at.map(|t| t.as_micros()),
+                        feed: l.feed,
                     })
                     .collect(),
                 children: ch
@@ -30,6 +31,7 @@ impl Node {
                         peer: *c,
                         last_seq: l.last_seq_sent,
                         last_block_time_us: l.last_sent_at.map(|t| t.as_micros()),
+                        feed: l.feed,
                     })
                     .collect(),
                 local_viewers: ch.children.viewers.len() as u32,

@@ -11,6 +11,7 @@
 //! - [`login`] — LOGIN / LOGOFF, DISTRIBUTE and CONSOLIDATE at the thresholds (V3, V4, V5).
 //! - [`predict`] — the ΔT look-ahead: early DISTRIBUTE, CONSOLIDATE only when contracting (V7).
 //! - [`forward`] — receiving blocks from parents and forwarding them to children (V9).
+//! - [`foreign`] — a node pushing without being a parent (its LOGOFF was lost) is told LOGOFF again (V9).
 //! - [`switch`] — SwitchToParent and Redirect: connect the new parent before dropping the old (V9).
 //! - [`heartbeat`] — the D8 heartbeat report.
 //! - [`strategy`] — forwarding strategies: flooding (D3), substreams (D4), erasure groups (D5).
@@ -35,6 +36,7 @@ pub mod children;
 pub mod config;
 pub mod continuity;
 pub mod event;
+pub mod foreign;
 pub mod forward;
 pub mod heartbeat;
 pub mod login;

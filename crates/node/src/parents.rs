@@ -160,9 +160,16 @@ impl Parents {
     }
 
     /// Replacements that have waited past the timeout: the parents they replace,
-    /// now to be dropped.
+    /// now to be dropped — and any parent left disconnecting with no link taking
+    /// over from it any more (its replacement was itself dropped: nothing would
+    /// ever end it, and its parent would push to us unbooked for good).
     pub fn overdue(&mut self, now: Timestamp) -> Vec<NodeId> {
-        let mut out = Vec::new();
+        let mut out: Vec<NodeId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.state == ParentState::Disconnecting)
+            .map(|(id, _)| *id)
+            .collect();
         for l in self.links.values_mut() {
             if l.replacing_since
                 .is_some_and(|t| now.saturating_since(t) >= REPLACE_TIMEOUT_MS * 1000)
@@ -208,5 +215,35 @@ impl Parents {
         self.retired
             .iter()
             .any(|(r, t)| *r == id && now.saturating_since(*t) < RETIRED_GRACE_MS * 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: u32) -> PeerInfo {
+        PeerInfo {
+            id: NodeId(id),
+            addr: String::new(),
+            http_addr: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_parent_left_disconnecting_when_its_replacement_is_dropped_is_dropped_too() {
+        let mut p = Parents::default();
+        let now = Timestamp(1_000_000);
+        p.assign(info(5));
+        p.set_state(NodeId(5), ParentState::Connected);
+        // 6 takes over 5's substreams; 5 pushes until 6 is connected.
+        p.assign(info(6));
+        p.set_state(NodeId(6), ParentState::Connecting);
+        p.set_state(NodeId(5), ParentState::Disconnecting);
+        p.set_replaces(NodeId(6), vec![NodeId(5)], now);
+        assert!(p.overdue(now).is_empty(), "6 is still on its way");
+        // A later assignment drops 6 before it connected: nothing waits for 5 now.
+        p.retire(NodeId(6), now);
+        assert_eq!(p.overdue(now), vec![NodeId(5)]);
     }
 }

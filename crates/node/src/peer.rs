@@ -65,6 +65,7 @@ impl Node {
             let id = p.peer.id;
             let known = ch.parents.contains(id);
             let changed = ch.parents.assign_feed(p.peer.clone(), p.feed);
+            ch.foreign.forget(id);
             // Listed again: no longer one to drop once another delivers.
             ch.parents.keep(id);
             let state = ch.parents.get(id).map(|l| l.state);

@@ -133,6 +133,7 @@ impl Node {
             return;
         };
         if !ch.parents.contains(from) {
+            self.foreign_push(now, from, channel);
             self.invalid(from, "have", "sender is not a parent");
             return;
         }

@@ -34,6 +34,10 @@ impl Node {
             let known = ch.parents.contains(id);
             ch.parents.assign(p);
             ch.parents.keep(id);
+            if ch.parents.get(id).map(|l| l.state) == Some(ParentState::Disconnecting) {
+                // Named again while it waited to be replaced: it stays, as it is.
+                ch.parents.set_state(id, ParentState::Connected);
+            }
             if ch.logged_in
                 && (!known
                     || ch

@@ -3,6 +3,7 @@
 //! per child — plus the last seq received per parent and sent per child (C2), so the
 //! coordinator can compare the two ends of every link.
 
+use crate::feed::Feed;
 use crate::ids::{ChannelId, NodeId};
 use serde::{Deserialize, Serialize};
 
@@ -47,10 +48,14 @@ pub struct ChannelReport {
     pub groups_rebuilt: u64,
 }
 
-/// One end of a link: the last block seq seen on it and when.
+/// One end of a link: the last block seq seen on it and when, and what the link
+/// pushes (a parent link: the feed received; a child link: the feed sent) — so a
+/// coordinator that lost the node can take its links back ([`Feed::All`] for
+/// relays and viewers).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkReport {
     pub peer: NodeId,
     pub last_seq: Option<u64>,
     pub last_block_time_us: Option<u64>,
+    pub feed: Feed,
 }

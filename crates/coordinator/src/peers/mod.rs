@@ -17,6 +17,8 @@
 //! - [`middle`] — each region's cluster of high-capacity peers with k+n erasure-coded
 //!   substreams, n from its measured loss; the algorithm per level and region (D2, D5, D6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
+//! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
+//!   with the links it reports (D7).
 //! - [`batches`] — a full recomputation's moves told in bounded batches, parents first (C7).
 //! - [`links`] — each peer's link cap: slots, push children and repair links within it.
 //! - [`congestion`] — links found congested by comparing heartbeat seqs (C2).
@@ -30,6 +32,7 @@ pub mod middle;
 pub mod overlay;
 pub mod place;
 pub mod rebuild;
+pub mod rejoin;
 pub mod select;
 pub mod top;
 pub mod top_algorithm;

@@ -81,6 +81,8 @@ pub struct PeerStats {
     pub push_room_bumps: u64,
     /// D6: times the calm top level switched from flooding to a plain tree.
     pub top_tree_switches: u64,
+    /// D7: peers taken back from their reported links ([`super::rejoin`]).
+    pub adopted: u64,
 }
 
 /// Members with spare slots, most spare first.
@@ -148,6 +150,9 @@ pub struct PeerOverlay {
     pub(crate) retired: Vec<NodeId>,
     /// C7: members a full recomputation moved, told in batches ([`super::batches`]).
     pub held: super::batches::HeldAssignments,
+    /// Registered peers still receiving on links of this overlay but not members,
+    /// since when: waiting to be taken back ([`super::rejoin`]).
+    pub(crate) rejoining: BTreeMap<NodeId, Timestamp>,
 }
 
 impl PeerOverlay {
@@ -187,6 +192,7 @@ impl PeerOverlay {
             standby: BTreeMap::new(),
             retired: Vec::new(),
             held: Default::default(),
+            rejoining: BTreeMap::new(),
         }
     }
 

@@ -30,6 +30,7 @@ impl PeerOverlay {
         }
         self.stats.joins += 1;
         self.changes_since_full += 1;
+        self.rejoining.remove(&id);
         let top = kind != MemberKind::Peer;
         let slots = self.slots_of(top, uplink_bps);
         self.insert_member(Member {
@@ -233,6 +234,7 @@ impl PeerOverlay {
         self.members.remove(&id);
         self.pending.remove(&id);
         self.dirty.remove(&id);
+        self.rejoining.remove(&id);
         self.lagging.retain(|(p, c), _| *p != id && *c != id);
         if was_top {
             self.top_children.remove(&id);

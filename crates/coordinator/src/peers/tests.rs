@@ -84,6 +84,7 @@ fn report(node: u32, parents: &[(u32, Option<u64>)], children: &[(u32, Option<u6
         peer: NodeId(*p),
         last_seq: *s,
         last_block_time_us: None,
+        ..LinkReport::default()
     };
     Heartbeat {
         node: NodeId(node),

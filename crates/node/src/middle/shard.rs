@@ -9,6 +9,8 @@ use crate::node::Node;
 use bytes::Bytes;
 use tiercast_proto::{Block, ChannelId, Message, NodeId, Timestamp};
 
+const NOT_A_PARENT: &str = "sender is not a parent";
+
 impl Node {
     /// A recovery shard from a coded parent.
     pub(crate) fn on_shard(&mut self, now: Timestamp, from: NodeId, shard: Message) {
@@ -25,6 +27,9 @@ impl Node {
         };
         let refused = self.check_shard(from, channel, group, k, n, index);
         if let Err(why) = refused {
+            if why == NOT_A_PARENT {
+                self.foreign_push(now, from, channel);
+            }
             self.stats.shards_invalid += 1;
             self.invalid(from, "shard", why);
             return;
@@ -72,7 +77,7 @@ impl Node {
         index: u8,
     ) -> Result<(), &'static str> {
         let ch = self.channels.get(&channel).ok_or("channel not carried")?;
-        let link = ch.parents.get(from).ok_or("sender is not a parent")?;
+        let link = ch.parents.get(from).ok_or(NOT_A_PARENT)?;
         let c = link.feed.coded().ok_or("the link is not coded")?;
         if (c.k, c.n) != (k, n) {
             return Err("k+n differ from the link's");

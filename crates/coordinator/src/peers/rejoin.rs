@@ -1,0 +1,340 @@
+//! Taking a peer back from what it reports (D7, D8, C6; issue 10's partitions and
+//! coordinator restarts). A peer the coordinator presumed gone — its region was cut
+//! off — or never knew — the coordinator restarted — registers again and keeps
+//! streaming; its heartbeats list, per channel, the parents it takes substreams
+//! from (with the feed of each link) and the children it feeds. A registered peer
+//! that is not a member of a channel's overlay but still receives on a pushing link
+//! is adopted: it becomes a bottom member again, interior in the tree most of its
+//! children take from it, keeping in every tree the reported parent that can still
+//! carry it there (a member, top or interior in that tree, with a spare slot, no
+//! cycle); the trees left are placed as for a join (C4, C6). Its `PeerAssign` then
+//! lists mostly the links it already has, so nothing moves that need not.
+//!
+//! Parents come back in their own time (a registration backoff), so a peer whose
+//! pushing parents are not all members yet waits up to [`ADOPT_WAIT_HEARTBEATS`]
+//! heartbeat intervals for them: the overlay is taken back from the top down, not
+//! rebuilt from the bottom up. A peer no longer fed asks to watch again itself
+//! (`Node::rejoined`), a peer ejected (C6) is never taken back this way.
+
+use super::overlay::{Member, MemberKind, PeerOverlay};
+use super::select::{AllowAll, ParentPolicy};
+use crate::config::PeerConfig;
+use crate::coordinator::Coordinator;
+use crate::event::CoordEvent;
+use crate::registry::RegionId;
+use std::cmp::Reverse;
+use tiercast_proto::{
+    ChannelId, ChannelReport, Feed, Heartbeat, NodeId, NodeRole, PeerInfo, Timestamp,
+};
+
+/// Heartbeat intervals a peer waits for its reported parents to be members again.
+pub const ADOPT_WAIT_HEARTBEATS: u64 = 2;
+
+/// A link's feed carries substream `tree` of `k`.
+fn pushes_tree(feed: &Feed, k: u8, tree: u8) -> bool {
+    match feed {
+        Feed::All => true,
+        Feed::Substreams(s) => s.k == k && s.mask & (1u64 << tree) != 0,
+        Feed::Coded(c) => c.k == k && c.mask & (1u64 << tree) != 0,
+        Feed::Lazy => false,
+    }
+}
+
+/// The pushing parents a report lists that delivered within `fresh_us` of the
+/// heartbeat (node clock), with their feeds.
+fn fed_links(r: &ChannelReport, local_time_us: u64, fresh_us: u64) -> Vec<(NodeId, Feed)> {
+    r.parents
+        .iter()
+        .filter(|l| l.feed != Feed::Lazy)
+        .filter(|l| {
+            l.last_block_time_us
+                .is_some_and(|t| local_time_us.saturating_sub(t) <= fresh_us)
+        })
+        .map(|l| (l.peer, l.feed))
+        .collect()
+}
+
+impl PeerOverlay {
+    /// Makes `info` a bottom member again with the parents it reports
+    /// (`reported`: parent and feed; `child_feeds`: what it pushes to each child).
+    /// False when it already is a member.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn take_back(
+        &mut self,
+        now: Timestamp,
+        info: PeerInfo,
+        region: RegionId,
+        uplink_bps: u64,
+        reported: &[(NodeId, Feed)],
+        child_feeds: &[Feed],
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+    ) -> bool {
+        let id = info.id;
+        if self.members.contains_key(&id) {
+            return false;
+        }
+        self.set_link_cap(cfg);
+        self.rejoining.remove(&id);
+        self.stats.adopted += 1;
+        self.changes_since_full += 1;
+        let slots = self.slots_for(uplink_bps);
+        self.insert_member(Member {
+            info,
+            region,
+            kind: MemberKind::Peer,
+            uplink_bps,
+            slots,
+            used: 0,
+            top: false,
+            interior: None,
+            joined_at: now,
+            history: 0,
+            parents: vec![None; usize::from(self.k)],
+            eager: None,
+            lazy: Vec::new(),
+            middle: false,
+            recovery: Vec::new(),
+            shard_counters: (0, 0, 0),
+        });
+        self.middle_on_join(id, cfg);
+        let k = self.k;
+        if slots > 0 {
+            let fed = |t: &u8| child_feeds.iter().filter(|f| pushes_tree(f, k, *t)).count();
+            if let Some(t) = (0..k)
+                .filter(|t| fed(t) > 0)
+                .max_by_key(|t| (fed(t), Reverse(*t)))
+            {
+                self.update(id, |m| m.interior = Some(t));
+            }
+        }
+        for t in 0..k {
+            let Some(q) = reported
+                .iter()
+                .find(|(_, f)| pushes_tree(f, k, t))
+                .map(|(q, _)| *q)
+            else {
+                continue;
+            };
+            let carries = self
+                .members
+                .get(&q)
+                .is_some_and(|m| q != id && (m.top || m.interior == Some(t)) && m.spare() > 0);
+            if carries && !self.is_ancestor(id, q, t) {
+                self.attach(id, t, q);
+            }
+        }
+        self.place(id, false, cfg, policy);
+        true
+    }
+}
+
+impl Coordinator {
+    /// A heartbeat from a registered peer: every channel it still receives on but
+    /// is not a member of is taken back (see the module docs).
+    pub(crate) fn peers_reported(&mut self, now: Timestamp, from: NodeId, hb: &Heartbeat) {
+        let Some(r) = self
+            .registry
+            .get(from)
+            .filter(|r| r.alive && r.role == NodeRole::Peer)
+        else {
+            return;
+        };
+        let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
+        let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
+        let fresh_us = 2 * interval_us;
+        let pc = self.cfg.peers.clone();
+        let mut adopted: Vec<ChannelId> = Vec::new();
+        for c in &hb.channels {
+            let Some(o) = self.peers.get_mut(&c.channel) else {
+                continue;
+            };
+            if o.members.contains_key(&from) || o.ejected.contains(&from) {
+                continue;
+            }
+            let fed = fed_links(c, hb.local_time_us, fresh_us);
+            // Fed by the overlay (a member or a peer), not by a relay it was sent to.
+            let from_overlay = fed.iter().any(|(p, _)| {
+                o.members.contains_key(p)
+                    || self
+                        .registry
+                        .get(*p)
+                        .is_some_and(|r| r.role == NodeRole::Peer)
+            });
+            if fed.is_empty() || !from_overlay {
+                continue;
+            }
+            let since = *o.rejoining.entry(from).or_insert(now);
+            let parents_back = fed.iter().all(|(p, _)| o.members.contains_key(p));
+            let waited = now.saturating_since(since) >= ADOPT_WAIT_HEARTBEATS * interval_us;
+            if !parents_back && !waited {
+                continue;
+            }
+            let child_feeds: Vec<Feed> = c.children.iter().map(|l| l.feed).collect();
+            if o.take_back(
+                now,
+                info.clone(),
+                region,
+                uplink,
+                &fed,
+                &child_feeds,
+                &pc,
+                &AllowAll,
+            ) {
+                adopted.push(c.channel);
+            }
+        }
+        for channel in adopted {
+            self.events.push_back(CoordEvent::PeerAdopted {
+                channel,
+                peer: from,
+            });
+            self.flush_peers(now, channel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::overlay::{MemberKind, PeerOverlay};
+    use super::super::select::AllowAll;
+    use super::super::tests::{cfg, info, RATE};
+    use crate::registry::RegionId;
+    use tiercast_proto::{ChannelDesc, ChannelId, Feed, NodeId, SubstreamSet, Timestamp};
+
+    fn overlay_of(peers: std::ops::RangeInclusive<u32>, uplink: u64) -> PeerOverlay {
+        let now = Timestamp(0);
+        let desc = ChannelDesc {
+            id: ChannelId(1),
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        let mut o = PeerOverlay::new(desc, 4, RATE, 0.0, now);
+        let c = cfg();
+        o.join(
+            now,
+            info(1),
+            RegionId(0),
+            MemberKind::Origin,
+            4 * RATE,
+            &c,
+            &AllowAll,
+        );
+        for id in peers {
+            o.join(
+                now,
+                info(id),
+                RegionId(0),
+                MemberKind::Peer,
+                uplink,
+                &c,
+                &AllowAll,
+            );
+        }
+        o
+    }
+
+    /// What `id` would report: its parent per tree, as substream feeds.
+    fn reported(o: &PeerOverlay, id: u32) -> Vec<(NodeId, Feed)> {
+        let m = &o.members[&NodeId(id)];
+        m.parents
+            .iter()
+            .enumerate()
+            .map(|(t, p)| {
+                let s = SubstreamSet::single(4, t as u8).expect("t < 4");
+                (p.expect("placed"), Feed::Substreams(s))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_peer_taken_back_keeps_the_parents_it_reports_where_they_can_carry_it() {
+        let c = cfg();
+        let mut o = overlay_of(2..=12, 3 * RATE);
+        // Placed afresh, 12 takes peers (the origin comes last)...
+        let fresh = o.members[&NodeId(12)].parents.clone();
+        assert!(fresh.iter().all(|p| p.is_some_and(|p| p != NodeId(1))));
+        // ...but it was fed by the origin on every substream when it was cut off.
+        o.remove(NodeId(12), &c, &AllowAll);
+        let all = Feed::Substreams(SubstreamSet::all(4).expect("k = 4"));
+        let now = Timestamp(10_000_000);
+        let rep = [(NodeId(1), all)];
+        assert!(o.take_back(
+            now,
+            info(12),
+            RegionId(0),
+            3 * RATE,
+            &rep,
+            &[],
+            &c,
+            &AllowAll
+        ));
+        assert_eq!(o.members[&NodeId(12)].parents, vec![Some(NodeId(1)); 4]);
+        assert!(o.pending.is_empty());
+        o.check().expect("booked once, acyclic");
+        // A member already: nothing to take back.
+        assert!(!o.take_back(
+            now,
+            info(12),
+            RegionId(0),
+            3 * RATE,
+            &rep,
+            &[],
+            &c,
+            &AllowAll
+        ));
+    }
+
+    #[test]
+    fn a_reported_parent_that_is_gone_or_full_is_replaced_and_the_rest_kept() {
+        let c = cfg();
+        let mut o = overlay_of(2..=12, 3 * RATE);
+        let mut rep = reported(&o, 12);
+        o.remove(NodeId(12), &c, &AllowAll);
+        // Tree 0's parent is not a member (it never came back); tree 1 came
+        // from the origin, which a fresh placement would not pick.
+        rep[0].0 = NodeId(99);
+        rep[1].0 = NodeId(1);
+        let now = Timestamp(10_000_000);
+        assert!(o.take_back(
+            now,
+            info(12),
+            RegionId(0),
+            3 * RATE,
+            &rep,
+            &[],
+            &c,
+            &AllowAll
+        ));
+        let m = &o.members[&NodeId(12)];
+        assert!(m.parents[0].is_some_and(|p| p != NodeId(99)), "placed anew");
+        for (t, (p, _)) in rep.iter().enumerate().skip(1) {
+            assert_eq!(m.parents[t], Some(*p), "tree {t} kept");
+        }
+        o.check().expect("booked once, acyclic");
+    }
+
+    #[test]
+    fn a_peer_taken_back_is_interior_in_the_tree_its_children_take_from_it() {
+        let c = cfg();
+        let mut o = overlay_of(2..=6, 3 * RATE);
+        let rep = reported(&o, 6);
+        // Not the tree it was interior in (the one a fresh placement refills).
+        let was = o.members[&NodeId(6)].interior.expect("has slots");
+        let other = (was + 1) % 4;
+        o.remove(NodeId(6), &c, &AllowAll);
+        let kids = [Feed::Substreams(SubstreamSet::single(4, other).expect("< 4")); 3];
+        let now = Timestamp(10_000_000);
+        assert!(o.take_back(
+            now,
+            info(6),
+            RegionId(0),
+            3 * RATE,
+            &rep,
+            &kids,
+            &c,
+            &AllowAll
+        ));
+        assert_eq!(o.members[&NodeId(6)].interior, Some(other));
+    }
+}
