@@ -25,7 +25,6 @@
 //!   moving to the relay the coordinator names when its relay died (V10).
 //! - [`continuity`] — a protocol viewer's seqs over its whole run: missing blocks
 //!   across relay switches, switches, longest gap (V9, V10).
-//! - [`repair_budget`] — repairs get what the pushes leave of the uplink, up to a share (D3).
 //! - [`register`] — registering with the coordinator, again with a bounded backoff when unanswered (D7, D8).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
@@ -49,7 +48,6 @@ pub mod peer;
 pub mod predict;
 pub mod pull;
 pub mod register;
-pub mod repair_budget;
 pub mod strategy;
 pub mod switch;
 pub mod watch;

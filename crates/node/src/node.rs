@@ -51,8 +51,8 @@ pub struct Node {
     pub(crate) next_heartbeat: Timestamp,
     /// Next Have/Want round of the lazy links (D3).
     pub(crate) next_have: Timestamp,
-    /// Bytes of repair (answers to `Want`) allowed ([`crate::repair_budget`]).
-    pub(crate) repair: crate::repair_budget::RepairBudget,
+    /// Bytes of repair (answers to `Want`) allowed now, and when last refilled.
+    pub(crate) repair_tokens: (f64, Timestamp),
     pub(crate) heartbeat_seq: u64,
     pub(crate) next_viewer: u64,
     /// Origin: every channel it serves, with its key (announced again at every
@@ -80,7 +80,7 @@ impl Node {
             trend,
             next_heartbeat: now.plus_millis(cfg.heartbeat_interval_ms),
             next_have: now.plus_millis(cfg.have_interval_ms.max(1)),
-            repair: crate::repair_budget::RepairBudget::new(now),
+            repair_tokens: (0.0, now),
             cfg,
             registered: false,
             registered_before: false,

@@ -224,14 +224,21 @@ impl Node {
         }
     }
 
-    /// The repair budget ([`crate::repair_budget`]): true when `bytes` may be sent now.
+    /// The repair budget: `repair_share` of the declared uplink, at most a
+    /// second's worth saved up. True when `bytes` may be sent now.
     fn take_repair_tokens(&mut self, now: Timestamp, bytes: f64) -> bool {
-        let (up, share, out) = (
-            self.cfg.uplink_kbps,
-            self.cfg.repair_share,
-            self.stats.bytes_out,
-        );
-        self.repair.take(now, bytes as u64, up, share, out)
+        if self.cfg.uplink_kbps == 0 {
+            return true;
+        }
+        let rate = f64::from(self.cfg.uplink_kbps) * 1000.0 / 8.0 * self.cfg.repair_share;
+        let (tokens, at) = self.repair_tokens;
+        let refilled = (tokens + rate * now.saturating_since(at) as f64 / 1e6).min(rate);
+        if refilled < bytes {
+            self.repair_tokens = (refilled, now);
+            return false;
+        }
+        self.repair_tokens = (refilled - bytes, now);
+        true
     }
 
     /// Every `have_interval_ms`: announce to lazy children, ask lazy parents.
