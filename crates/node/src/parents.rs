@@ -161,15 +161,38 @@ impl Parents {
 
     /// Replacements that have waited past the timeout: the parents they replace,
     /// now to be dropped — and any parent left disconnecting with no link taking
-    /// over from it any more (its replacement was itself dropped: nothing would
-    /// ever end it, and its parent would push to us unbooked for good).
+    /// over from it any more (its replacement was itself dropped): nothing would
+    /// ever end it, and it would push to us unbooked for good. It goes when a
+    /// connected parent pushes every substream it does; when it alone still
+    /// brings one, it stays, connected again (the coordinator may not know us —
+    /// it restarted — and would never give that substream to another).
     pub fn overdue(&mut self, now: Timestamp) -> Vec<NodeId> {
-        let mut out: Vec<NodeId> = self
+        let orphans: Vec<NodeId> = self
             .links
             .iter()
-            .filter(|(_, l)| l.state == ParentState::Disconnecting)
+            .filter(|(id, l)| {
+                l.state == ParentState::Disconnecting
+                    && !self.links.values().any(|o| o.replaces.contains(id))
+            })
             .map(|(id, _)| *id)
             .collect();
+        let mut out = Vec::new();
+        for r in orphans {
+            let feed = self.links[&r].feed;
+            let covered = (0..64u64).filter(|s| feed.pushes(*s)).all(|s| {
+                self.links.iter().any(|(id, l)| {
+                    *id != r
+                        && l.state == ParentState::Connected
+                        && l.feed != Feed::Lazy
+                        && l.feed.pushes(s)
+                })
+            });
+            if covered {
+                out.push(r);
+            } else if let Some(l) = self.links.get_mut(&r) {
+                l.state = ParentState::Connected;
+            }
+        }
         for l in self.links.values_mut() {
             if l.replacing_since
                 .is_some_and(|t| now.saturating_since(t) >= REPLACE_TIMEOUT_MS * 1000)
@@ -231,7 +254,8 @@ mod tests {
     }
 
     #[test]
-    fn a_parent_left_disconnecting_when_its_replacement_is_dropped_is_dropped_too() {
+    fn a_parent_left_disconnecting_when_its_replacement_is_dropped_goes_once_another_brings_its_substreams(
+    ) {
         let mut p = Parents::default();
         let now = Timestamp(1_000_000);
         p.assign(info(5));
@@ -242,8 +266,19 @@ mod tests {
         p.set_state(NodeId(5), ParentState::Disconnecting);
         p.set_replaces(NodeId(6), vec![NodeId(5)], now);
         assert!(p.overdue(now).is_empty(), "6 is still on its way");
-        // A later assignment drops 6 before it connected: nothing waits for 5 now.
+        // A later assignment drops 6 before it connected: nothing waits for 5 now,
+        // and 5 alone brings its substreams — it stays, connected again.
         p.retire(NodeId(6), now);
+        assert!(p.overdue(now).is_empty());
+        assert_eq!(p.get(NodeId(5)).unwrap().state, ParentState::Connected);
+        // Left disconnecting again by a replacement that is dropped, while 7
+        // (connected) brings every substream 5 does: 5 goes.
+        p.assign(info(7));
+        p.set_state(NodeId(7), ParentState::Connected);
+        p.assign(info(8));
+        p.set_state(NodeId(5), ParentState::Disconnecting);
+        p.set_replaces(NodeId(8), vec![NodeId(5)], now);
+        p.retire(NodeId(8), now);
         assert_eq!(p.overdue(now), vec![NodeId(5)]);
     }
 }
