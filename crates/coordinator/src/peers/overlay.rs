@@ -55,6 +55,38 @@ pub struct Member {
 }
 
 impl Member {
+    /// A member just in: nothing booked, no links, no history.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        info: PeerInfo,
+        region: RegionId,
+        kind: MemberKind,
+        uplink_bps: u64,
+        slots: u32,
+        top: bool,
+        now: Timestamp,
+        k: u8,
+    ) -> Self {
+        Member {
+            info,
+            region,
+            kind,
+            uplink_bps,
+            slots,
+            used: 0,
+            top,
+            interior: None,
+            joined_at: now,
+            history: 0,
+            parents: vec![None; usize::from(k)],
+            eager: None,
+            lazy: Vec::new(),
+            middle: false,
+            recovery: Vec::new(),
+            shard_counters: (0, 0, 0),
+        }
+    }
+
     pub fn spare(&self) -> u32 {
         self.slots.saturating_sub(self.used)
     }

@@ -33,24 +33,9 @@ impl PeerOverlay {
         self.rejoining.remove(&id);
         let top = kind != MemberKind::Peer;
         let slots = self.slots_of(top, uplink_bps);
-        self.insert_member(Member {
-            info,
-            region,
-            kind,
-            uplink_bps,
-            slots,
-            used: 0,
-            top,
-            interior: None,
-            joined_at: now,
-            history: 0,
-            parents: vec![None; usize::from(self.k)],
-            eager: None,
-            lazy: Vec::new(),
-            middle: false,
-            recovery: Vec::new(),
-            shard_counters: (0, 0, 0),
-        });
+        self.insert_member(Member::new(
+            info, region, kind, uplink_bps, slots, top, now, self.k,
+        ));
         if top {
             self.rebuild_top(usize::from(cfg.mesh_c));
             return true;

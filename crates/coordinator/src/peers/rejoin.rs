@@ -79,24 +79,16 @@ impl PeerOverlay {
         self.stats.adopted += 1;
         self.changes_since_full += 1;
         let slots = self.slots_for(uplink_bps);
-        self.insert_member(Member {
+        self.insert_member(Member::new(
             info,
             region,
-            kind: MemberKind::Peer,
+            MemberKind::Peer,
             uplink_bps,
             slots,
-            used: 0,
-            top: false,
-            interior: None,
-            joined_at: now,
-            history: 0,
-            parents: vec![None; usize::from(self.k)],
-            eager: None,
-            lazy: Vec::new(),
-            middle: false,
-            recovery: Vec::new(),
-            shard_counters: (0, 0, 0),
-        });
+            false,
+            now,
+            self.k,
+        ));
         self.middle_on_join(id, cfg);
         let k = self.k;
         if slots > 0 {
