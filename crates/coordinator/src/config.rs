@@ -134,7 +134,7 @@ impl Default for PeerConfig {
             recompute_keep_changes: 0.05,
             recompute_batch: 0,
             top_tree_after_ms: 0,
-            uplink_headroom: 0.1,
+            uplink_headroom: 0.05,
             top_repair_share: 0.2,
             repair_link: true,
             default_server_uplink_kbps: 100_000,
