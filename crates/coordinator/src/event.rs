@@ -122,12 +122,12 @@ pub enum CoordEvent {
         node: NodeId,
         to: NodeId,
     },
-    /// A peer joined a channel's overlay (D2).
     /// A peer the coordinator had lost was taken back with the links it reports.
     PeerAdopted {
         channel: ChannelId,
         peer: NodeId,
     },
+    /// A peer joined a channel's overlay (D2).
     PeerJoined {
         channel: ChannelId,
         peer: NodeId,

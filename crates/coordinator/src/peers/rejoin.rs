@@ -226,6 +226,27 @@ mod tests {
         o
     }
 
+    /// Peer `id` (uplink 3·r) taken back with `rep` and its children's `kids`.
+    fn take_back(
+        o: &mut PeerOverlay,
+        now: Timestamp,
+        id: u32,
+        rep: &[(NodeId, Feed)],
+        kids: &[Feed],
+    ) -> bool {
+        let c = cfg();
+        o.take_back(
+            now,
+            info(id),
+            RegionId(0),
+            3 * RATE,
+            rep,
+            kids,
+            &c,
+            &AllowAll,
+        )
+    }
+
     /// What `id` would report: its parent per tree, as substream feeds.
     fn reported(o: &PeerOverlay, id: u32) -> Vec<(NodeId, Feed)> {
         let m = &o.members[&NodeId(id)];
@@ -251,30 +272,12 @@ mod tests {
         let all = Feed::Substreams(SubstreamSet::all(4).expect("k = 4"));
         let now = Timestamp(10_000_000);
         let rep = [(NodeId(1), all)];
-        assert!(o.take_back(
-            now,
-            info(12),
-            RegionId(0),
-            3 * RATE,
-            &rep,
-            &[],
-            &c,
-            &AllowAll
-        ));
+        assert!(take_back(&mut o, now, 12, &rep, &[]));
         assert_eq!(o.members[&NodeId(12)].parents, vec![Some(NodeId(1)); 4]);
         assert!(o.pending.is_empty());
         o.check().expect("booked once, acyclic");
         // A member already: nothing to take back.
-        assert!(!o.take_back(
-            now,
-            info(12),
-            RegionId(0),
-            3 * RATE,
-            &rep,
-            &[],
-            &c,
-            &AllowAll
-        ));
+        assert!(!take_back(&mut o, now, 12, &rep, &[]));
     }
 
     #[test]
@@ -288,16 +291,7 @@ mod tests {
         rep[0].0 = NodeId(99);
         rep[1].0 = NodeId(1);
         let now = Timestamp(10_000_000);
-        assert!(o.take_back(
-            now,
-            info(12),
-            RegionId(0),
-            3 * RATE,
-            &rep,
-            &[],
-            &c,
-            &AllowAll
-        ));
+        assert!(take_back(&mut o, now, 12, &rep, &[]));
         let m = &o.members[&NodeId(12)];
         assert!(m.parents[0].is_some_and(|p| p != NodeId(99)), "placed anew");
         for (t, (p, _)) in rep.iter().enumerate().skip(1) {
@@ -317,16 +311,7 @@ mod tests {
         o.remove(NodeId(6), &c, &AllowAll);
         let kids = [Feed::Substreams(SubstreamSet::single(4, other).expect("< 4")); 3];
         let now = Timestamp(10_000_000);
-        assert!(o.take_back(
-            now,
-            info(6),
-            RegionId(0),
-            3 * RATE,
-            &rep,
-            &kids,
-            &c,
-            &AllowAll
-        ));
+        assert!(take_back(&mut o, now, 6, &rep, &kids));
         assert_eq!(o.members[&NodeId(6)].interior, Some(other));
     }
 }

@@ -9,8 +9,6 @@ use crate::node::Node;
 use bytes::Bytes;
 use tiercast_proto::{Block, ChannelId, Message, NodeId, Timestamp};
 
-const NOT_A_PARENT: &str = "sender is not a parent";
-
 impl Node {
     /// A recovery shard from a coded parent.
     pub(crate) fn on_shard(&mut self, now: Timestamp, from: NodeId, shard: Message) {
@@ -27,7 +25,11 @@ impl Node {
         };
         let refused = self.check_shard(from, channel, group, k, n, index);
         if let Err(why) = refused {
-            if why == NOT_A_PARENT {
+            let parent = self
+                .channels
+                .get(&channel)
+                .map(|c| c.parents.contains(from));
+            if parent == Some(false) {
                 self.foreign_push(now, from, channel);
             }
             self.stats.shards_invalid += 1;
@@ -77,7 +79,7 @@ impl Node {
         index: u8,
     ) -> Result<(), &'static str> {
         let ch = self.channels.get(&channel).ok_or("channel not carried")?;
-        let link = ch.parents.get(from).ok_or(NOT_A_PARENT)?;
+        let link = ch.parents.get(from).ok_or("sender is not a parent")?;
         let c = link.feed.coded().ok_or("the link is not coded")?;
         if (c.k, c.n) != (k, n) {
             return Err("k+n differ from the link's");
