@@ -188,41 +188,17 @@ impl Coordinator {
 
 #[cfg(test)]
 mod tests {
-    use super::super::overlay::{MemberKind, PeerOverlay};
+    use super::super::overlay::PeerOverlay;
     use super::super::select::AllowAll;
-    use super::super::tests::{cfg, info, RATE};
+    use super::super::tests::{cfg, info, join_peers, with_origin, RATE};
     use crate::registry::RegionId;
-    use tiercast_proto::{ChannelDesc, ChannelId, Feed, NodeId, SubstreamSet, Timestamp};
+    use tiercast_proto::{Feed, NodeId, SubstreamSet, Timestamp};
 
+    /// The origin (node 1, 4·r) and peers `peers` of `uplink`.
     fn overlay_of(peers: std::ops::RangeInclusive<u32>, uplink: u64) -> PeerOverlay {
-        let now = Timestamp(0);
-        let desc = ChannelDesc {
-            id: ChannelId(1),
-            name: "live".into(),
-            public_key: [0; 32],
-        };
-        let mut o = PeerOverlay::new(desc, 4, RATE, 0.0, now);
-        let c = cfg();
-        o.join(
-            now,
-            info(1),
-            RegionId(0),
-            MemberKind::Origin,
-            4 * RATE,
-            &c,
-            &AllowAll,
-        );
-        for id in peers {
-            o.join(
-                now,
-                info(id),
-                RegionId(0),
-                MemberKind::Peer,
-                uplink,
-                &c,
-                &AllowAll,
-            );
-        }
+        let (now, c) = (Timestamp(0), cfg());
+        let mut o = with_origin(now, &c, 4 * RATE);
+        join_peers(&mut o, now, &c, *peers.start()..*peers.end() + 1, uplink);
         o
     }
 

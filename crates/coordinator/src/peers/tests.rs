@@ -44,7 +44,7 @@ fn join(o: &mut PeerOverlay, now: Timestamp, id: u32, kind: MemberKind, uplink: 
 }
 
 /// An overlay whose origin (node 1) has `uplink`, under `c`.
-fn with_origin(t0: Timestamp, c: &PeerConfig, uplink: u64) -> PeerOverlay {
+pub(crate) fn with_origin(t0: Timestamp, c: &PeerConfig, uplink: u64) -> PeerOverlay {
     let mut o = overlay(t0);
     o.join(
         t0,
@@ -59,7 +59,7 @@ fn with_origin(t0: Timestamp, c: &PeerConfig, uplink: u64) -> PeerOverlay {
 }
 
 /// Peers `ids`, each with `uplink`, joining at `now` under `c`.
-fn join_peers(
+pub(crate) fn join_peers(
     o: &mut PeerOverlay,
     now: Timestamp,
     c: &PeerConfig,
