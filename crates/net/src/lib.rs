@@ -10,7 +10,6 @@
 //! - [`coordinator_driver`] — runs the `Coordinator` machine: links, HTTP API, timers.
 //! - [`origin`] — ingest → cut → sign → the origin node (X1, X3).
 //! - [`origin_state`] — the origin's key and next seq, kept across restarts (X1, X3, D7).
-//! - [`uplink`] — the uplink cap: a token bucket over per-child queues (C4).
 
 pub mod clock;
 pub mod coordinator_driver;
@@ -22,4 +21,3 @@ pub mod link;
 pub mod node_driver;
 pub mod origin;
 pub mod origin_state;
-pub mod uplink;

@@ -1,8 +1,8 @@
 //! The tokio driver of one `Node` machine (origin, relay, peer or protocol
 //! viewer): a `select!` loop over the QUIC links, the viewer HTTP requests, the
-//! command channel and the timers (the machine's, the playout's, the uplink's).
+//! command channel and the timers (the machine's, its uplink cap's among them, and the playout's).
 //! After every input it drains the machine: transmits go to the links — a
-//! peer's blocks for other nodes through its uplink cap (C4) —
+//! peer's blocks already paced by its uplink cap in the machine (C4) —
 //! `BlockStored` events fan out to HTTP viewers through a bounded broadcast per
 //! channel (zero-copy `Bytes`; through the playout stage on a peer, D4), and every
 //! event is published to subscribers (demo tables, benchmarks, tests).
@@ -25,13 +25,12 @@ use crate::http::{
     ViewerStream,
 };
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
-use crate::uplink::{UplinkConfig, UplinkPacer};
 use local::LocalViewers;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tiercast_node::{Event, Node, NodeConfig};
-use tiercast_proto::{Block, DenyReason, Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID};
+use tiercast_proto::{Block, DenyReason, Message, NodeId, NodeRole, COORDINATOR_ID};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -173,17 +172,6 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
     }
 
     let clock = Clock::default();
-    // A peer's uplink is a home connection: what it declared is all it has. A
-    // relay's declaration is what the coordinator may book for peers; its spare
-    // (repairs, HTTP viewers) is not capped here.
-    let pacer = match (rt.node.role, rt.node.uplink_kbps) {
-        (NodeRole::Peer, kbps) if kbps > 0 => {
-            let cfg = UplinkConfig::new(kbps);
-            cfg.validate().map_err(DriverError::Config)?;
-            Some(UplinkPacer::new(cfg, clock.now()))
-        }
-        _ => None,
-    };
     let id = rt.node.id;
     let node = Node::new(rt.node.clone(), clock.now());
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
@@ -194,7 +182,6 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         clock,
         coordinator: rt.coordinator.clone(),
         local: LocalViewers::new(rt.live_queue_blocks, rt.playout.clone()),
-        pacer,
         watching: BTreeSet::new(),
         notices: notices.clone(),
         viewer_stats,
@@ -221,8 +208,6 @@ struct Driver {
     coordinator: CoordinatorUrl,
     /// Hubs (and playout stages) of the local HTTP viewers.
     local: LocalViewers,
-    /// The uplink cap, when the node declared an uplink.
-    pacer: Option<UplinkPacer>,
     /// Channels this node was asked to watch (a peer's viewers wait for them).
     watching: BTreeSet<String>,
     notices: broadcast::Sender<Notice>,
@@ -244,7 +229,7 @@ impl Driver {
         self.drain();
         loop {
             let node_due = self.node.poll_timeout();
-            let deadline = [node_due, self.local.poll_timeout(), self.pacer_due()]
+            let deadline = [node_due, self.local.poll_timeout()]
                 .into_iter()
                 .flatten()
                 .min()
@@ -398,59 +383,23 @@ impl Driver {
         }
     }
 
-    fn pacer_due(&self) -> Option<Timestamp> {
-        self.pacer.as_ref().and_then(|p| p.poll_timeout())
-    }
-
-    /// Sends one message; blocks for other nodes wait for the uplink cap.
-    fn transmit(&mut self, now: Timestamp, to: NodeId, msg: Message) {
-        let msg = match (msg, self.pacer.as_mut()) {
-            (Message::Block(block), Some(pacer)) if to != COORDINATOR_ID => {
-                pacer.push(now, to, block);
-                return;
-            }
-            (msg, _) => msg,
-        };
+    /// Sends one message (a peer's blocks already left its uplink cap in the node).
+    fn transmit(&mut self, to: NodeId, msg: Message) {
         if let Err(e) = self.links.send(to, msg) {
             self.send_errors += 1;
             debug!(node = %self.node.id(), %to, error = %e, "send failed");
         }
     }
 
-    /// Sends the blocks the uplink cap lets out now.
-    fn pace(&mut self, now: Timestamp) {
-        let Some(pacer) = self.pacer.as_mut() else {
-            return;
-        };
-        while let Some((to, block)) = pacer.poll_send(now) {
-            if let Err(e) = self.links.send(to, Message::Block(block)) {
-                self.send_errors += 1;
-                debug!(node = %self.node.id(), %to, error = %e, "send failed");
-            }
-        }
-    }
-
-    /// A child left a channel: if it is no child of ours any more, its queue goes.
-    fn child_gone(&mut self, child: NodeId) {
-        let still = self
-            .node
-            .channels()
-            .any(|(_, c)| c.children.nodes.contains_key(&child));
-        if let (false, Some(p)) = (still, self.pacer.as_mut()) {
-            p.forget(child);
-        }
-    }
-
     fn drain(&mut self) {
         let now = self.clock.now();
         while let Some(t) = self.node.poll_transmit() {
-            self.transmit(now, t.to, t.msg);
+            self.transmit(t.to, t.msg);
         }
         while let Some(ev) = self.node.poll_event() {
             match &ev {
                 Event::BlockStored { block } => self.local.block_stored(now, block),
-                Event::ChildLeft { child, .. } => {
-                    self.child_gone(*child);
+                Event::ChildLeft { .. } => {
                     debug!(node = %self.node.id(), event = ?ev, "node event")
                 }
                 Event::Invalid {
@@ -502,7 +451,6 @@ impl Driver {
                 event: ev,
             });
         }
-        self.pace(now);
     }
 
     fn snapshot(&self) -> NodeSnapshot {
@@ -510,7 +458,7 @@ impl Driver {
             &self.node,
             &self.links.stats(),
             &self.local,
-            self.pacer.as_ref().map(|p| p.stats()),
+            self.node.uplink_stats(),
             self.send_errors,
             self.viewer_stats
                 .active

@@ -45,6 +45,9 @@ pub struct NodeConfig {
     pub pull_delay_ms: u64,
     /// Upload a peer offers the overlay (kbit/s), sent at registration.
     pub uplink_kbps: u32,
+    /// A peer's block that waited this long for its uplink cap is dropped rather
+    /// than sent late (the child pulls it elsewhere, D3); 0: never.
+    pub uplink_max_wait_ms: u64,
     /// Blocks sent in answer to `Want`s are limited to this share of
     /// `uplink_kbps` (a token bucket; unlimited when no uplink is declared), so
     /// repairs never crowd out the pushed substreams.
@@ -80,6 +83,7 @@ impl Default for NodeConfig {
             have_interval_ms: 200,
             pull_delay_ms: 1000,
             uplink_kbps: 0,
+            uplink_max_wait_ms: 1000,
             repair_share: 0.2,
             incarnation: 0,
             max_channels: 64,
@@ -129,6 +133,12 @@ impl NodeConfig {
         }
         if self.role == NodeRole::Peer && self.uplink_kbps == 0 && self.capacity > 0 {
             return Err("a peer that serves others needs uplink_kbps > 0".into());
+        }
+        if self.uplink_max_wait_ms > 60_000 {
+            return Err(format!(
+                "uplink_max_wait_ms must be 0 (off) or <= 60000, got {}",
+                self.uplink_max_wait_ms
+            ));
         }
         if !(self.repair_share.is_finite() && self.repair_share > 0.0 && self.repair_share <= 1.0) {
             return Err("repair_share must be in (0, 1]".into());

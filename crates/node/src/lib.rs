@@ -25,6 +25,8 @@
 //!   moving to the relay the coordinator names when its relay died (V10).
 //! - [`continuity`] — a protocol viewer's seqs over its whole run: missing blocks
 //!   across relay switches, switches, longest gap (V9, V10).
+//! - [`uplink`] — a peer's uplink cap: a token bucket over per-child queues that
+//!   drops blocks too late to matter and charges control to the same budget (C4).
 //! - [`register`] — registering with the coordinator, again with a bounded backoff when unanswered (D7, D8).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
@@ -50,6 +52,7 @@ pub mod pull;
 pub mod register;
 pub mod strategy;
 pub mod switch;
+pub mod uplink;
 pub mod watch;
 
 pub use buffer::{BlockBuffer, InsertOutcome};

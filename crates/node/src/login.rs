@@ -180,6 +180,7 @@ impl Node {
                 channel,
                 child: from,
             });
+            self.forget_child_queue(from);
             self.note_logoff();
             self.after_logoff(channel);
         }

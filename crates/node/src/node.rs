@@ -4,6 +4,7 @@
 use crate::channel::ChannelState;
 use crate::config::NodeConfig;
 use crate::event::Event;
+use crate::uplink::{UplinkConfig, UplinkPacer, UplinkStats};
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{
     ChannelDesc, ChannelId, Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID,
@@ -69,6 +70,9 @@ pub struct Node {
     pub(crate) trend: Option<crate::predict::LoadTrend>,
     /// Protocol viewer: its seqs over the whole run, across relay switches.
     pub(crate) continuity: crate::continuity::Continuity,
+    /// A peer's uplink cap (C4): its blocks for other nodes leave at its declared
+    /// rate, everything else is charged to it.
+    pub(crate) pacer: Option<UplinkPacer>,
 }
 
 impl Node {
@@ -76,7 +80,13 @@ impl Node {
     pub fn new(cfg: NodeConfig, now: Timestamp) -> Self {
         let trend = (cfg.role == NodeRole::Relay && cfg.predict_delta_t_ms > 0)
             .then(|| crate::predict::LoadTrend::new(now, cfg.predict_delta_t_ms));
+        let pacer = (cfg.role == NodeRole::Peer && cfg.uplink_kbps > 0).then(|| {
+            let mut up = UplinkConfig::new(cfg.uplink_kbps);
+            up.max_wait_ms = cfg.uplink_max_wait_ms;
+            UplinkPacer::new(up, now)
+        });
         let mut node = Node {
+            pacer,
             trend,
             next_heartbeat: now.plus_millis(cfg.heartbeat_interval_ms),
             next_have: now.plus_millis(cfg.have_interval_ms.max(1)),
@@ -117,6 +127,11 @@ impl Node {
         &self.stats
     }
 
+    /// The uplink cap's counters, when this node paces its uplink (a peer).
+    pub fn uplink_stats(&self) -> Option<UplinkStats> {
+        self.pacer.as_ref().map(|p| p.stats())
+    }
+
     pub fn channel(&self, id: ChannelId) -> Option<&ChannelState> {
         self.channels.get(&id)
     }
@@ -140,6 +155,12 @@ impl Node {
     }
 
     pub fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
+        self.pace_from(now);
+        self.dispatch(now, from, msg);
+        self.pace(now);
+    }
+
+    fn dispatch(&mut self, now: Timestamp, from: NodeId, msg: Message) {
         let from_coordinator = from == COORDINATOR_ID;
         if from_coordinator {
             if let Message::Activate { channel, .. }
@@ -229,6 +250,7 @@ impl Node {
     }
 
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.pace_from(now);
         if now >= self.next_heartbeat {
             self.send_heartbeat(now);
             self.monitor_parents(now);
@@ -243,6 +265,7 @@ impl Node {
         self.check_viewer_silence(now);
         self.retry_watches(now);
         self.predict_tick(now);
+        self.pace(now);
     }
 
     /// The driver's link to the coordinator died (the coordinator restarted, or the
@@ -275,7 +298,8 @@ impl Node {
         let silence = self.viewer_silence_deadline();
         let have = self.has_lazy_links().then_some(self.next_have);
         let register = self.register_retry_at();
-        [retry, periodic, trend, silence, have, register]
+        let paced = self.pacer.as_ref().and_then(|p| p.poll_timeout());
+        [retry, periodic, trend, silence, have, register, paced]
             .into_iter()
             .flatten()
             .min()
@@ -391,11 +415,54 @@ impl Node {
         self.store_held_ingest(now, id);
     }
 
+    /// Queues a message; a paced node's blocks for other nodes wait for its uplink
+    /// cap instead ([`Node::pace`] releases them).
     pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
         if !msg.is_media() {
             self.stats.control_out += 1;
         }
+        if let Some(pacer) = self.pacer.as_mut() {
+            match msg {
+                Message::Block(block) if to != COORDINATOR_ID => {
+                    pacer.push_now(to, block);
+                    return;
+                }
+                ref other => pacer.charge(tiercast_proto::codec::frame_len(other)),
+            }
+        }
         self.transmits.push_back(Transmit { to, msg });
+    }
+
+    /// An input arrived at `now`: the uplink cap's clock moves on first, so the
+    /// blocks this input makes wait from now.
+    fn pace_from(&mut self, now: Timestamp) {
+        if let Some(pacer) = self.pacer.as_mut() {
+            pacer.advance(now);
+        }
+    }
+
+    /// Moves the blocks the uplink cap lets out now to the transmit queue.
+    fn pace(&mut self, now: Timestamp) {
+        let Some(pacer) = self.pacer.as_mut() else {
+            return;
+        };
+        while let Some((to, block)) = pacer.poll_send(now) {
+            self.transmits.push_back(Transmit {
+                to,
+                msg: Message::Block(block),
+            });
+        }
+    }
+
+    /// `child` is no child on any channel any more: its queued blocks go.
+    pub(crate) fn forget_child_queue(&mut self, child: NodeId) {
+        let still = self
+            .channels
+            .values()
+            .any(|c| c.children.nodes.contains_key(&child));
+        if let (false, Some(p)) = (still, self.pacer.as_mut()) {
+            p.forget(child);
+        }
     }
 
     pub(crate) fn invalid(&mut self, from: NodeId, kind: &'static str, why: &'static str) {

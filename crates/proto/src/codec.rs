@@ -57,6 +57,22 @@ pub fn encode_frame(msg: &Message, out: &mut BytesMut) -> Result<(), CodecError>
     Ok(())
 }
 
+/// Bytes `msg` occupies on the wire as a frame (length field included), without
+/// encoding it: what an uplink cap charges and the simulator's network carries.
+pub fn frame_len(msg: &Message) -> usize {
+    match msg {
+        Message::Block(b) => 4 + 2 + BLOCK_HEADER_LEN + b.payload.len(),
+        other => {
+            let body = postcard::serialize_with_flavor::<Message, _, usize>(
+                other,
+                postcard::ser_flavors::Size::default(),
+            )
+            .unwrap_or(0);
+            4 + 2 + body
+        }
+    }
+}
+
 /// Encodes a block's frame head (length, version, kind, header) so a driver can send
 /// it followed by the payload `Bytes` with a vectored write, never copying the payload.
 pub fn encode_block_head(b: &Block) -> Bytes {

@@ -15,17 +15,7 @@ use tiercast_proto::{Message, NodeId, Timestamp};
 
 /// Bytes a message occupies on the wire: the frame (length, version, kind) and body.
 pub fn wire_bytes(msg: &Message) -> u64 {
-    match msg {
-        Message::Block(b) => wire_bytes_block(b),
-        other => {
-            let body = postcard::serialize_with_flavor::<Message, _, usize>(
-                other,
-                postcard::ser_flavors::Size::default(),
-            )
-            .unwrap_or(0);
-            (4 + 2 + body) as u64
-        }
-    }
+    tiercast_proto::codec::frame_len(msg) as u64
 }
 
 /// Wire bytes of a block frame.

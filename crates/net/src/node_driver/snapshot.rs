@@ -7,9 +7,9 @@
 use super::local::LocalViewers;
 use crate::http::PlayoutStats;
 use crate::link::LinkStatsSnapshot;
-use crate::uplink::UplinkStats;
 use serde::Serialize;
 use tiercast_node::channel::Phase;
+use tiercast_node::uplink::UplinkStats;
 use tiercast_node::Node;
 
 #[derive(Clone, Debug, Serialize)]

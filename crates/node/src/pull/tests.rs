@@ -37,6 +37,20 @@ fn sent(n: &mut Node) -> Vec<(NodeId, Message)> {
         .collect()
 }
 
+/// What the node sends until its uplink cap (a peer's) has let every queued block out.
+fn sent_paced(n: &mut Node) -> Vec<(NodeId, Message)> {
+    let mut out = sent(n);
+    for _ in 0..10_000 {
+        if n.uplink_stats().is_none_or(|u| u.queued_blocks == 0) {
+            break;
+        }
+        let due = n.poll_timeout().expect("queued blocks keep a timer");
+        n.handle_timeout(due);
+        out.extend(sent(n));
+    }
+    out
+}
+
 /// A peer with a push parent (node 5, all substreams) and a lazy parent (node 6).
 fn peer() -> Node {
     peer_with_lazy(&[6])
@@ -255,7 +269,7 @@ fn a_want_the_parent_cannot_meet_is_answered_with_what_it_did_not_send() {
             seqs: asked.clone(),
         },
     );
-    let out = sent(&mut n);
+    let out = sent_paced(&mut n);
     let served: Vec<u64> = out
         .iter()
         .filter_map(|(_, m)| match m {
@@ -384,4 +398,70 @@ fn a_dead_siblings_substream_the_lazy_parent_cannot_send_is_asked_of_the_live_pu
         n.handle_message(t(1350), NodeId(5), block(*s));
     }
     assert_eq!(n.channel(CH).unwrap().pull.pulled, to_five.len() as u64);
+}
+
+/// The uplink cap (C4) as the node runs it: a peer pushing a stream twice its
+/// declared uplink to a child sends no faster than its uplink in any second, never
+/// sends a block that waited longer than `uplink_max_wait_ms`, and counts the rest.
+#[test]
+fn a_peer_pushes_no_faster_than_its_uplink_and_drops_what_would_arrive_late() {
+    let mut n = peer();
+    let all = SubstreamSet::all(4).unwrap();
+    n.handle_message(
+        Timestamp::ZERO,
+        NodeId(7),
+        Message::Login {
+            channel: CH,
+            from_seq: None,
+            feed: Feed::Substreams(all),
+        },
+    );
+    sent(&mut n);
+    // 2 Mbit/s of 2 KB blocks (one every 8 ms) for 5 s; the uplink is 1 Mbit/s.
+    let mut out: Vec<(Timestamp, u64)> = Vec::new();
+    let mut now = Timestamp::ZERO;
+    for s in 0..625u64 {
+        let at = Timestamp::ZERO.plus_millis(8 * s);
+        while let Some(due) = n.poll_timeout().filter(|d| *d < at) {
+            now = due.max(now);
+            n.handle_timeout(now);
+            out.extend(pushed_to_7(&mut n, now));
+        }
+        now = at;
+        n.handle_message(now, NodeId(5), block(s));
+        out.extend(pushed_to_7(&mut n, now));
+    }
+    let frame = (4 + 2 + tiercast_proto::codec::BLOCK_HEADER_LEN + 2000) as u64;
+    // 125 000 B/s plus the 100 ms bucket.
+    for w in 0..5u64 {
+        let bytes = frame
+            * out
+                .iter()
+                .filter(|(t, _)| t.as_micros() / 1_000_000 == w)
+                .count() as u64;
+        assert!(bytes <= 125_000 + 12_500, "second {w}: {bytes} B");
+    }
+    let max_wait_us = n.config().uplink_max_wait_ms * 1000;
+    for (t, seq) in &out {
+        let made = Timestamp::ZERO.plus_millis(8 * seq);
+        assert!(
+            t.saturating_since(made) <= max_wait_us,
+            "seq {seq} sent at {t:?}"
+        );
+    }
+    let up = n.uplink_stats().expect("a peer paces its uplink");
+    // Half the stream cannot leave: it is counted, full queue or too late.
+    assert!(up.stale_blocks + up.dropped_blocks > 250, "{up:?}");
+    assert_eq!(up.sent_blocks, out.len() as u64);
+    assert!(up.charged_bytes > 0, "control is charged: {up:?}");
+}
+
+fn pushed_to_7(n: &mut Node, now: Timestamp) -> Vec<(Timestamp, u64)> {
+    sent(n)
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Message::Block(b) if to == NodeId(7) => Some((now, b.seq)),
+            _ => None,
+        })
+        .collect()
 }

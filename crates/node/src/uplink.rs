@@ -1,15 +1,22 @@
-//! The uplink cap (C4): a peer that declared an uplink (`NodeConfig.uplink_kbps`,
-//! sent at registration and booked by the coordinator) sends its children no more
-//! than that. Every block bound for another node waits in that child's queue; one
-//! token bucket at the declared rate releases the oldest waiting block (over all
-//! children, so each sees blocks in the order they were made); a child's queue
-//! holds at most `max_queue_blocks`, and one more drops that child's oldest block,
-//! counted — a late block is worth less than the next one.
+//! The uplink cap (C4) and its pacing, in the core so that the network driver and
+//! the simulator run the same rule. A peer that declared an uplink
+//! (`NodeConfig.uplink_kbps`, sent at registration and booked by the coordinator)
+//! sends no more than that: every block bound for another node waits in that
+//! node's queue, and one token bucket at the declared rate releases the oldest
+//! waiting block (over all children, so each sees blocks in the order they were
+//! made). Everything else the node sends (control, shards) leaves at once but is
+//! charged to the same bucket, so the queue below the pacer (the socket, the
+//! simulator's uplink) stays short and control never waits behind seconds of media.
 //!
-//! Sans-IO: the driver [`UplinkPacer::push`]es blocks, sends what
-//! [`UplinkPacer::poll_send`] releases, and wakes at [`UplinkPacer::poll_timeout`].
+//! A late block is worth less than the next one: a queue holds at most
+//! `max_queue_blocks` (one more drops that queue's oldest), and a block that waited
+//! `max_wait_ms` is dropped when it reaches the head — both counted. The child pulls
+//! what it misses from another holder (D3) while it is still useful.
+//!
+//! Sans-IO: the node [`UplinkPacer::push`]es blocks and releases what
+//! [`UplinkPacer::poll_send`] lets out; its [`UplinkPacer::poll_timeout`] is one of
+//! the node's timers.
 
-use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{Block, NodeId, Timestamp};
 
@@ -21,6 +28,8 @@ pub struct UplinkConfig {
     pub burst_ms: u64,
     /// Blocks queued per child at most.
     pub max_queue_blocks: usize,
+    /// A block that waited this long is dropped rather than sent late; 0: never.
+    pub max_wait_ms: u64,
 }
 
 impl UplinkConfig {
@@ -29,6 +38,7 @@ impl UplinkConfig {
             rate_kbps,
             burst_ms: 100,
             max_queue_blocks: 64,
+            max_wait_ms: 0,
         }
     }
 
@@ -45,12 +55,18 @@ impl UplinkConfig {
         if self.max_queue_blocks == 0 {
             return Err("uplink max_queue_blocks must be >= 1".into());
         }
+        if self.max_wait_ms > 60_000 {
+            return Err(format!(
+                "uplink max_wait_ms must be 0 (off) or <= 60000, got {}",
+                self.max_wait_ms
+            ));
+        }
         Ok(())
     }
 }
 
-/// Counters of the pacer (bytes are block wire bytes: header + payload).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// Counters of the pacer (bytes are frame bytes on the wire: length, header, payload).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct UplinkStats {
     pub rate_kbps: u32,
     pub sent_blocks: u64,
@@ -58,11 +74,21 @@ pub struct UplinkStats {
     /// Oldest blocks dropped because a child's queue was full.
     pub dropped_blocks: u64,
     pub dropped_bytes: u64,
+    /// Blocks dropped because they waited `max_wait_ms` (they would arrive late).
+    pub stale_blocks: u64,
+    pub stale_bytes: u64,
     /// Blocks discarded because their child left.
     pub discarded_blocks: u64,
     pub queued_blocks: u64,
+    /// Bytes sent beside the paced blocks (control, shards) and charged to the bucket.
+    pub charged_bytes: u64,
     /// Longest time a sent block waited in its queue (µs).
     pub max_wait_us: u64,
+}
+
+/// Bytes a block's frame takes on the wire.
+fn frame_bytes(b: &Block) -> usize {
+    4 + 2 + b.wire_len()
 }
 
 #[derive(Debug)]
@@ -112,13 +138,26 @@ impl UplinkPacer {
         self.stats
     }
 
+    /// Brings the bucket to `now` (the node calls it as every input arrives, so a
+    /// block pushed during that input is stamped with the input's time).
+    pub fn advance(&mut self, now: Timestamp) {
+        self.refill(now);
+    }
+
+    /// Queues a block for `child`, stamped with the time of the last
+    /// [`UplinkPacer::advance`]; a full queue loses its oldest block.
+    pub fn push_now(&mut self, child: NodeId, block: Block) {
+        let now = self.refilled_at;
+        self.push(now, child, block);
+    }
+
     /// Queues a block for `child`; a full queue loses its oldest block.
     pub fn push(&mut self, now: Timestamp, child: NodeId, block: Block) {
         let q = self.queues.entry(child).or_default();
         if q.len() >= self.cfg.max_queue_blocks {
             if let Some(old) = q.pop_front() {
                 self.stats.dropped_blocks += 1;
-                self.stats.dropped_bytes += old.block.wire_len() as u64;
+                self.stats.dropped_bytes += frame_bytes(&old.block) as u64;
                 self.stats.queued_blocks -= 1;
             }
         }
@@ -129,6 +168,12 @@ impl UplinkPacer {
         });
         self.next_order += 1;
         self.stats.queued_blocks += 1;
+    }
+
+    /// Bytes sent beside the queues (they leave at once): the bucket pays for them.
+    pub fn charge(&mut self, bytes: usize) {
+        self.tokens -= bytes as i64;
+        self.stats.charged_bytes += bytes as u64;
     }
 
     /// The child is gone: what waited for it is dropped.
@@ -142,17 +187,13 @@ impl UplinkPacer {
     /// The next block the bucket lets out now, oldest first over all children.
     pub fn poll_send(&mut self, now: Timestamp) -> Option<(NodeId, Block)> {
         self.refill(now);
+        self.drop_stale(now);
         let (child, size) = self.head()?;
         if self.tokens < size.min(self.burst_bytes) {
             return None;
         }
-        let q = self.queues.get_mut(&child).expect("head() found it");
-        let item = q.pop_front().expect("head() found it");
-        if q.is_empty() {
-            self.queues.remove(&child);
-        }
+        let item = self.pop(child);
         self.tokens -= size;
-        self.stats.queued_blocks -= 1;
         self.stats.sent_blocks += 1;
         self.stats.sent_bytes += size as u64;
         self.stats.max_wait_us = self.stats.max_wait_us.max(now.saturating_since(item.at));
@@ -170,11 +211,41 @@ impl UplinkPacer {
         Some(Timestamp(self.refilled_at.as_micros() + us))
     }
 
+    /// Drops the oldest blocks while they waited `max_wait_ms` or more.
+    fn drop_stale(&mut self, now: Timestamp) {
+        if self.cfg.max_wait_ms == 0 {
+            return;
+        }
+        let max_us = self.cfg.max_wait_ms * 1000;
+        while let Some((child, _)) = self.head() {
+            let waited = self.queues[&child]
+                .front()
+                .map_or(0, |f| now.saturating_since(f.at));
+            if waited < max_us {
+                return;
+            }
+            let item = self.pop(child);
+            self.stats.stale_blocks += 1;
+            self.stats.stale_bytes += frame_bytes(&item.block) as u64;
+        }
+    }
+
+    /// Takes the head block of `child`'s queue (which [`UplinkPacer::head`] found).
+    fn pop(&mut self, child: NodeId) -> Queued {
+        let q = self.queues.get_mut(&child).expect("head() found it");
+        let item = q.pop_front().expect("head() found it");
+        if q.is_empty() {
+            self.queues.remove(&child);
+        }
+        self.stats.queued_blocks -= 1;
+        item
+    }
+
     /// The child whose head block is the oldest, and that block's size.
     fn head(&self) -> Option<(NodeId, i64)> {
         self.queues
             .iter()
-            .filter_map(|(c, q)| q.front().map(|f| (f.order, *c, f.block.wire_len())))
+            .filter_map(|(c, q)| q.front().map(|f| (f.order, *c, frame_bytes(&f.block))))
             .min()
             .map(|(_, c, size)| (c, size as i64))
     }
@@ -203,7 +274,7 @@ mod tests {
     use bytes::Bytes;
     use tiercast_proto::ChannelId;
 
-    const HEAD: usize = tiercast_proto::codec::BLOCK_HEADER_LEN;
+    const HEAD: usize = 4 + 2 + tiercast_proto::codec::BLOCK_HEADER_LEN;
 
     fn blk(seq: u64, payload: usize) -> Block {
         Block::new(
@@ -322,5 +393,53 @@ mod tests {
         }
         assert_eq!(sent, 2);
         assert!(now < Timestamp::from_secs(5));
+    }
+
+    #[test]
+    fn a_block_that_waited_too_long_is_dropped_not_sent_late() {
+        // 800 kbit/s = 100 000 B/s, blocks of 10 000 B: one leaves every 100 ms.
+        let mut cfg = UplinkConfig::new(800);
+        cfg.max_wait_ms = 450;
+        let mut p = UplinkPacer::new(cfg, Timestamp(0));
+        for s in 0..10 {
+            p.push(Timestamp(0), NodeId(1), blk(s, 10_000 - HEAD));
+        }
+        let sent = run(&mut p, Timestamp(0), Timestamp::from_secs(10));
+        // Blocks 0..4 leave at 0, 100, 200, 300, 400 ms; the rest waited 450 ms.
+        let seqs: Vec<u64> = sent.iter().map(|(_, _, s)| *s).collect();
+        assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
+        assert!(sent
+            .iter()
+            .all(|(t, _, _)| *t < Timestamp::from_millis(450)));
+        let st = p.stats();
+        assert_eq!((st.stale_blocks, st.stale_bytes), (5, 50_000));
+        assert_eq!(st.queued_blocks, 0);
+        assert_eq!(p.poll_timeout(), None, "nothing left to wait for");
+    }
+
+    #[test]
+    fn bytes_sent_beside_the_queues_delay_the_blocks_by_their_time_at_the_rate() {
+        // 800 kbit/s = 100 000 B/s; the bucket (10 000 B) is spent by a block, then
+        // 50 000 B of control go out at once: the next block waits for both.
+        let mut p = UplinkPacer::new(UplinkConfig::new(800), Timestamp(0));
+        p.push(Timestamp(0), NodeId(1), blk(0, 10_000 - HEAD));
+        assert!(p.poll_send(Timestamp(0)).is_some());
+        p.charge(50_000);
+        p.push(Timestamp(0), NodeId(1), blk(1, 10_000 - HEAD));
+        let sent = run(&mut p, Timestamp(0), Timestamp::from_secs(10));
+        assert_eq!(sent, vec![(Timestamp::from_millis(600), NodeId(1), 1)]);
+        assert_eq!(p.stats().charged_bytes, 50_000);
+    }
+
+    #[test]
+    fn the_configuration_is_checked() {
+        assert!(UplinkConfig::new(0).validate().is_err());
+        let mut c = UplinkConfig::new(1000);
+        assert!(c.validate().is_ok());
+        c.max_wait_ms = 60_001;
+        assert!(c.validate().unwrap_err().contains("max_wait_ms"));
+        c.max_wait_ms = 0;
+        c.burst_ms = 0;
+        assert!(c.validate().is_err());
     }
 }
