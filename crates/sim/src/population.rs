@@ -267,6 +267,11 @@ impl Simulation {
             verify_blocks: false,
             watch_retry_ms: self.sc.strategy.watch_retry_ms,
             uplink_kbps: up.max(1),
+            uplink_max_wait_ms: self
+                .sc
+                .peers
+                .uplink_max_wait_ms
+                .unwrap_or(NodeConfig::default().uplink_max_wait_ms),
             parent_silence_ms: self.sc.strategy.parent_silence_ms.unwrap_or(2000),
             ..NodeConfig::default()
         };

@@ -131,6 +131,10 @@ pub struct PeersSpec {
     /// Peers' heartbeat interval; default: `strategy.heartbeat_interval_ms`.
     #[serde(default)]
     pub heartbeat_interval_ms: Option<u64>,
+    /// C4: a peer's block that waited this long for its uplink cap is dropped
+    /// (`NodeConfig::uplink_max_wait_ms`; 0: never).
+    #[serde(default)]
+    pub uplink_max_wait_ms: Option<u64>,
     /// Blocks a peer buffers (its children resume and pull from there).
     #[serde(default = "d_peer_buffer")]
     pub buffer_blocks: usize,

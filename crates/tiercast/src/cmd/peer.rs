@@ -31,6 +31,10 @@ pub struct Args {
     /// which books children against it, and enforced on what is sent to them.
     #[arg(long, default_value_t = 4000, value_name = "KBPS")]
     pub uplink_kbps: u32,
+    /// A block that waited this long for the uplink cap is dropped rather than sent
+    /// late (its child pulls it elsewhere); 0 never drops (ms).
+    #[arg(long, default_value_t = NodeConfig::default().uplink_max_wait_ms, value_name = "MS")]
+    pub uplink_max_wait_ms: u64,
     /// Node link address (UDP, QUIC) where child peers connect.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
@@ -78,10 +82,12 @@ pub fn runtime(
         capacity: a.capacity,
         buffer_blocks: a.buffer_blocks,
         uplink_kbps: a.uplink_kbps,
+        uplink_max_wait_ms: a.uplink_max_wait_ms,
         pull_delay_ms: a.pull_delay_ms,
         ..NodeConfig::default()
     };
-    node.validate().map_err(anyhow::Error::msg)?;
+    node.validate()
+        .map_err(|e| anyhow::anyhow!("peer configuration: {e}"))?;
     let playout = PlayoutConfig {
         delay_ms: a.playout_ms,
         ..PlayoutConfig::default()
