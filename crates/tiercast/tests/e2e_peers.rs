@@ -309,7 +309,7 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
         skipped_total += skipped;
         gaps_total += u(&p["gaps"]);
         pulled_total += u(&c["pulled"]);
-        uplink_drops += u(&s["uplink"]["dropped_blocks"]);
+        uplink_drops += u(&s["uplink"]["dropped_blocks"]) + u(&s["uplink"]["stale_blocks"]);
         max_wait_us = max_wait_us.max(u(&s["uplink"]["max_wait_us"]));
         peers_bytes_in += u(&s["bytes_in"]);
         peers_sent += u(&s["uplink"]["sent_bytes"]);
@@ -333,7 +333,7 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
         all_on_time
     );
     eprintln!(
-        "repairs pulled {pulled_total}; uplink-cap drops {uplink_drops}; longest wait at a capped uplink {:.0} ms",
+        "repairs pulled {pulled_total}; uplink-cap drops (queue full or waited too long) {uplink_drops}; longest wait at a capped uplink {:.0} ms",
         max_wait_us as f64 / 1000.0
     );
     eprintln!(
