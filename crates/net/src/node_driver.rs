@@ -458,7 +458,6 @@ impl Driver {
             &self.node,
             &self.links.stats(),
             &self.local,
-            self.node.uplink_stats(),
             self.send_errors,
             self.viewer_stats
                 .active

@@ -94,6 +94,15 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
+    /// The uplink cap a peer that declared an uplink runs (C4); none otherwise.
+    pub fn uplink(&self) -> Option<crate::uplink::UplinkConfig> {
+        (self.role == NodeRole::Peer && self.uplink_kbps > 0).then(|| {
+            let mut up = crate::uplink::UplinkConfig::new(self.uplink_kbps);
+            up.max_wait_ms = self.uplink_max_wait_ms;
+            up
+        })
+    }
+
     pub fn max_threshold(&self) -> u32 {
         if self.max_threshold == 0 {
             self.capacity
@@ -134,11 +143,8 @@ impl NodeConfig {
         if self.role == NodeRole::Peer && self.uplink_kbps == 0 && self.capacity > 0 {
             return Err("a peer that serves others needs uplink_kbps > 0".into());
         }
-        if self.uplink_max_wait_ms > 60_000 {
-            return Err(format!(
-                "uplink_max_wait_ms must be 0 (off) or <= 60000, got {}",
-                self.uplink_max_wait_ms
-            ));
+        if let Some(up) = self.uplink() {
+            up.validate()?;
         }
         if !(self.repair_share.is_finite() && self.repair_share > 0.0 && self.repair_share <= 1.0) {
             return Err("repair_share must be in (0, 1]".into());

@@ -4,7 +4,7 @@
 use crate::channel::ChannelState;
 use crate::config::NodeConfig;
 use crate::event::Event;
-use crate::uplink::{UplinkConfig, UplinkPacer, UplinkStats};
+use crate::uplink::{UplinkPacer, UplinkStats};
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{
     ChannelDesc, ChannelId, Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID,
@@ -80,11 +80,7 @@ impl Node {
     pub fn new(cfg: NodeConfig, now: Timestamp) -> Self {
         let trend = (cfg.role == NodeRole::Relay && cfg.predict_delta_t_ms > 0)
             .then(|| crate::predict::LoadTrend::new(now, cfg.predict_delta_t_ms));
-        let pacer = (cfg.role == NodeRole::Peer && cfg.uplink_kbps > 0).then(|| {
-            let mut up = UplinkConfig::new(cfg.uplink_kbps);
-            up.max_wait_ms = cfg.uplink_max_wait_ms;
-            UplinkPacer::new(up, now)
-        });
+        let pacer = cfg.uplink().map(|up| UplinkPacer::new(up, now));
         let mut node = Node {
             pacer,
             trend,

@@ -18,6 +18,7 @@
 //! the node's timers.
 
 use std::collections::{BTreeMap, VecDeque};
+use tiercast_proto::codec::block_frame_len;
 use tiercast_proto::{Block, NodeId, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +58,7 @@ impl UplinkConfig {
         }
         if self.max_wait_ms > 60_000 {
             return Err(format!(
-                "uplink max_wait_ms must be 0 (off) or <= 60000, got {}",
+                "uplink_max_wait_ms must be 0 (off) or <= 60000, got {}",
                 self.max_wait_ms
             ));
         }
@@ -84,11 +85,6 @@ pub struct UplinkStats {
     pub charged_bytes: u64,
     /// Longest time a sent block waited in its queue (µs).
     pub max_wait_us: u64,
-}
-
-/// Bytes a block's frame takes on the wire.
-fn frame_bytes(b: &Block) -> usize {
-    4 + 2 + b.wire_len()
 }
 
 #[derive(Debug)]
@@ -157,7 +153,7 @@ impl UplinkPacer {
         if q.len() >= self.cfg.max_queue_blocks {
             if let Some(old) = q.pop_front() {
                 self.stats.dropped_blocks += 1;
-                self.stats.dropped_bytes += frame_bytes(&old.block) as u64;
+                self.stats.dropped_bytes += block_frame_len(&old.block) as u64;
                 self.stats.queued_blocks -= 1;
             }
         }
@@ -226,7 +222,7 @@ impl UplinkPacer {
             }
             let item = self.pop(child);
             self.stats.stale_blocks += 1;
-            self.stats.stale_bytes += frame_bytes(&item.block) as u64;
+            self.stats.stale_bytes += block_frame_len(&item.block) as u64;
         }
     }
 
@@ -245,7 +241,7 @@ impl UplinkPacer {
     fn head(&self) -> Option<(NodeId, i64)> {
         self.queues
             .iter()
-            .filter_map(|(c, q)| q.front().map(|f| (f.order, *c, frame_bytes(&f.block))))
+            .filter_map(|(c, q)| q.front().map(|f| (f.order, *c, block_frame_len(&f.block))))
             .min()
             .map(|(_, c, size)| (c, size as i64))
     }

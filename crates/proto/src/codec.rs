@@ -61,7 +61,7 @@ pub fn encode_frame(msg: &Message, out: &mut BytesMut) -> Result<(), CodecError>
 /// encoding it: what an uplink cap charges and the simulator's network carries.
 pub fn frame_len(msg: &Message) -> usize {
     match msg {
-        Message::Block(b) => 4 + 2 + BLOCK_HEADER_LEN + b.payload.len(),
+        Message::Block(b) => block_frame_len(b),
         other => {
             let body = postcard::serialize_with_flavor::<Message, _, usize>(
                 other,
@@ -71,6 +71,11 @@ pub fn frame_len(msg: &Message) -> usize {
             4 + 2 + body
         }
     }
+}
+
+/// Bytes a block's frame takes on the wire (length field, version, kind, header, payload).
+pub fn block_frame_len(b: &Block) -> usize {
+    4 + 2 + BLOCK_HEADER_LEN + b.payload.len()
 }
 
 /// Encodes a block's frame head (length, version, kind, header) so a driver can send

@@ -10,7 +10,6 @@ use crate::world::{Role, Simulation, NO_TIMER};
 use std::time::Instant;
 use tiercast_coordinator::CoordEvent;
 use tiercast_node::Event;
-use tiercast_proto::codec::BLOCK_HEADER_LEN;
 use tiercast_proto::{Message, NodeId, Timestamp};
 
 /// Bytes a message occupies on the wire: the frame (length, version, kind) and body.
@@ -20,7 +19,7 @@ pub fn wire_bytes(msg: &Message) -> u64 {
 
 /// Wire bytes of a block frame.
 pub fn wire_bytes_block(b: &tiercast_proto::Block) -> u64 {
-    (4 + 2 + BLOCK_HEADER_LEN + b.payload.len()) as u64
+    tiercast_proto::codec::block_frame_len(b) as u64
 }
 
 impl Simulation {

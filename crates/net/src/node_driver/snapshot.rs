@@ -85,7 +85,6 @@ pub(crate) fn snapshot(
     node: &Node,
     links: &LinkStatsSnapshot,
     local: &LocalViewers,
-    uplink: Option<UplinkStats>,
     send_errors: u64,
     http_viewers_active: u64,
 ) -> NodeSnapshot {
@@ -129,7 +128,7 @@ pub(crate) fn snapshot(
         queue_full_drops: links.queue_full_drops,
         send_errors,
         http_viewers_active,
-        uplink,
+        uplink: node.uplink_stats(),
         blocks_out: node.stats().blocks_out,
         repairs_refused: node.stats().repairs_refused,
         continuity: node
