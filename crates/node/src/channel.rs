@@ -49,6 +49,9 @@ pub struct ChannelState {
     pub pull: crate::pull::Pull,
     /// Erasure-coded substreams: encoders, decoders, loss (D5).
     pub middle: crate::middle::Middle,
+    /// When a block above the highest held last arrived: the stream advances here
+    /// (blocks swapped inside a cut region, all older, do not count).
+    pub advanced_at: Option<Timestamp>,
 }
 
 impl ChannelState {
@@ -71,6 +74,7 @@ impl ChannelState {
             keep: false,
             children_resume_at: None,
             pull: crate::pull::Pull::default(),
+            advanced_at: None,
             middle: crate::middle::Middle::default(),
         }
     }

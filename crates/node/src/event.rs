@@ -91,6 +91,11 @@ pub enum Event {
         by: NodeId,
         reason: DenyReason,
     },
+    /// A LOGIN at `parent` got no answer for `parent_silence_ms`: sent again.
+    LoginUnanswered {
+        channel: ChannelId,
+        parent: NodeId,
+    },
     Watching {
         channel: ChannelDesc,
         relay: NodeId,

@@ -113,10 +113,14 @@ impl Node {
             let Some(ch) = self.channels.get_mut(&channel) else {
                 continue;
             };
+            let highest = ch.buffer.highest_seq();
             if ch.buffer.insert(block.clone()) != InsertOutcome::Stored {
                 continue;
             }
             let seq = block.seq;
+            if highest.is_none_or(|h| seq > h) {
+                ch.advanced_at = Some(now);
+            }
             let children: Vec<NodeId> = ch
                 .children
                 .nodes

@@ -98,16 +98,17 @@ impl Node {
         // a new child at the latest keyframe; a child that only changes its feed
         // gets no backlog. A relay or the origin sends at most the last
         // `MAX_RESUME_GAP_MS` of it (hundreds of viewers and their relays come
-        // back at once after a partition); a peer's few children keep the whole
-        // backlog (bounded there too, the peer overlay's recomputation figure
-        // fell from 0.938 to 0.894).
-        let bound = self.cfg.role != tiercast_proto::NodeRole::Peer;
+        // back at once after a partition); a peer at most the last
+        // `PEER_RESUME_GAP_MS` (see there).
+        let gap_ms = if self.cfg.role == tiercast_proto::NodeRole::Peer {
+            crate::watch::PEER_RESUME_GAP_MS
+        } else {
+            crate::watch::MAX_RESUME_GAP_MS
+        };
         let start = from_seq
             .and_then(|s| ch.buffer.resume_from(s))
             .map(|s| {
-                let recent = bound
-                    .then(|| ch.buffer.newer_than(crate::watch::MAX_RESUME_GAP_MS * 1000))
-                    .flatten();
+                let recent = ch.buffer.newer_than(gap_ms * 1000);
                 recent.map_or(s, |r| s.max(r))
             })
             .or_else(|| fresh.then(|| ch.buffer.latest_keyframe()).flatten());

@@ -3,7 +3,10 @@
 //! another parent of the same channel kept delivering — to the coordinator with
 //! `LinkDowngrade`, once, until that parent delivers again or is replaced. The
 //! coordinator answers with SwitchToParent, a migration to a sibling, or a new
-//! parent.
+//! parent. A LOGIN left unanswered for `parent_silence_ms` (lost in a partition, or
+//! the parent gone) counts as a refusal: the link goes back to assigned, is
+//! reported the same way, and its LOGIN is sent again on the heartbeat timer
+//! (issue 10: a request that got no answer is retried).
 
 use crate::event::Event;
 use crate::node::Node;
@@ -18,7 +21,21 @@ impl Node {
             return;
         }
         let mut reports = Vec::new();
-        for (id, ch) in self.channels.iter() {
+        let mut unanswered = Vec::new();
+        for (id, ch) in self.channels.iter_mut() {
+            for p in ch.parents.ids() {
+                let Some(l) = ch.parents.get_mut(p) else {
+                    continue;
+                };
+                if l.state != ParentState::Connecting {
+                    continue;
+                }
+                match l.connecting_seen {
+                    None => l.connecting_seen = Some(now),
+                    Some(t) if now.saturating_since(t) >= silence_us => unanswered.push((*id, p)),
+                    Some(_) => {}
+                }
+            }
             if !ch.logged_in {
                 continue;
             }
@@ -40,6 +57,15 @@ impl Node {
                     reports.push((*id, *p));
                 }
             }
+        }
+        for (channel, parent) in unanswered {
+            let Some(ch) = self.channels.get_mut(&channel) else {
+                continue;
+            };
+            ch.parents.set_state(parent, ParentState::Assigned);
+            self.events
+                .push_back(Event::LoginUnanswered { channel, parent });
+            reports.push((channel, parent));
         }
         for (channel, parent) in reports {
             self.report_downgrade(channel, parent);
@@ -192,6 +218,90 @@ mod tests {
         assert_eq!(downgrades(&mut n), vec![NodeId(11)]);
         n.handle_timeout(Timestamp::from_millis(4000));
         assert!(downgrades(&mut n).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn a_login_that_gets_no_answer_is_reported_and_sent_again() {
+        let cfg = NodeConfig {
+            id: NodeId(21),
+            verify_blocks: false,
+            heartbeat_interval_ms: 1000,
+            parent_silence_ms: 2000,
+            ..NodeConfig::default()
+        };
+        let mut n = Node::new(cfg, Timestamp::ZERO);
+        let coord = tiercast_proto::COORDINATOR_ID;
+        n.handle_message(
+            Timestamp::ZERO,
+            coord,
+            Message::Registered {
+                heartbeat_interval_ms: 1000,
+            },
+        );
+        let ch = ChannelId(1);
+        let desc = ChannelDesc {
+            id: ch,
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        n.handle_message(
+            Timestamp::ZERO,
+            coord,
+            Message::Activate {
+                channel: desc,
+                tier: 2,
+                parents: vec![peer(11), peer(12)],
+            },
+        );
+        // A child makes the node log in at both parents; only 12 answers (the
+        // LOGIN to 11 was lost in a partition).
+        n.handle_message(
+            Timestamp::ZERO,
+            NodeId(99),
+            Message::Login {
+                channel: ch,
+                from_seq: None,
+                feed: tiercast_proto::Feed::All,
+            },
+        );
+        let logins = |n: &mut Node| -> (Vec<u32>, Vec<u32>) {
+            let (mut l, mut d) = (Vec::new(), Vec::new());
+            while let Some(t) = n.poll_transmit() {
+                match t.msg {
+                    Message::Login { .. } => l.push(t.to.0),
+                    Message::LinkDowngrade { parent, .. } => d.push(parent.0),
+                    _ => {}
+                }
+            }
+            (l, d)
+        };
+        assert_eq!(logins(&mut n).0, vec![11, 12]);
+        n.handle_message(
+            Timestamp::ZERO,
+            NodeId(12),
+            Message::LoginAccepted { channel: ch },
+        );
+        let mut again = Vec::new();
+        for s in 1..=6u64 {
+            let t = Timestamp::from_millis(s * 1000);
+            n.handle_timeout(t);
+            let (l, d) = logins(&mut n);
+            if !l.is_empty() || !d.is_empty() {
+                again.push((s, l, d));
+            }
+        }
+        // Seen waiting at 1 s, unanswered for 2 s at 3 s: reported once and sent
+        // again; the second LOGIN unanswered too, sent again 2 s later (reported
+        // once until it delivers).
+        assert_eq!(
+            again,
+            vec![(3, vec![11], vec![11]), (6, vec![11], vec![])],
+            "the lost LOGIN is retried, the answered one is not"
+        );
+        let unanswered = std::iter::from_fn(|| n.poll_event())
+            .filter(|e| matches!(e, crate::Event::LoginUnanswered { .. }))
+            .count();
+        assert_eq!(unanswered, 2);
     }
 
     #[test]

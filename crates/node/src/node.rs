@@ -355,7 +355,9 @@ impl Node {
         if self.cfg.role != NodeRole::Peer {
             return;
         }
-        // Only a channel it is no longer fed on: a peer still receiving (the
+        // Only a channel it is no longer fed on — its stream has not advanced for
+        // two intervals (blocks swapped inside a cut region are all older than
+        // what it holds and do not count): a peer still receiving (the
         // coordinator restarted, or its parents were on its side of a cut) keeps
         // its links — asking again would make the coordinator place it from
         // scratch and move it (measured: continuity 0.16 after a coordinator
@@ -366,12 +368,8 @@ impl Node {
             .values()
             .filter(|c| c.keep && !self.watches.contains_key(&c.desc.name))
             .filter(|c| {
-                !c.parents.ids().into_iter().any(|p| {
-                    c.parents
-                        .get(p)
-                        .and_then(|l| l.last_block_at)
-                        .is_some_and(|t| now.saturating_since(t) <= fresh_us)
-                })
+                !c.advanced_at
+                    .is_some_and(|t| now.saturating_since(t) <= fresh_us)
             })
             .map(|c| c.desc.name.clone())
             .collect();

@@ -48,6 +48,10 @@ pub struct ParentLink {
     pub connected_at: Option<Timestamp>,
     /// What the parent pushes on this link (D3, D4).
     pub feed: Feed,
+    /// When the parent monitor first saw this link waiting for the answer to its
+    /// LOGIN (cleared on every change of state): a LOGIN lost in a partition is
+    /// sent again rather than waited for forever ([`crate::monitor`]).
+    pub connecting_seen: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -73,6 +77,7 @@ impl Parents {
                 downgraded: false,
                 connected_at: None,
                 feed: Feed::All,
+                connecting_seen: None,
             });
     }
 
@@ -131,6 +136,7 @@ impl Parents {
     pub fn set_state(&mut self, id: NodeId, state: ParentState) {
         if let Some(l) = self.links.get_mut(&id) {
             l.state = state;
+            l.connecting_seen = None;
         }
     }
 
@@ -141,6 +147,7 @@ impl Parents {
             return Vec::new();
         };
         l.state = ParentState::Connected;
+        l.connecting_seen = None;
         l.connected_at = Some(now);
         l.replacing_since = None;
         let replaced = std::mem::take(&mut l.replaces);

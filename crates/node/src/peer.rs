@@ -226,6 +226,39 @@ mod tests {
     }
 
     #[test]
+    fn a_resuming_child_gets_at_most_the_last_second_of_backlog() {
+        let mut n = peer();
+        // 5 s of blocks, 10 a second (origin time seq·100 ms).
+        for s in 0..50u64 {
+            let t = Timestamp::from_millis(s * 100);
+            let b = Block::new(CH, s, t, s % 10 == 0, Bytes::from_static(b"x"));
+            let from = if s % 4 < 2 { 5 } else { 6 };
+            n.handle_message(t, NodeId(from), Message::Block(b));
+        }
+        let _ = std::iter::from_fn(|| n.poll_transmit()).count();
+        // A child asks to resume at seq 0: the blocks older than the newest by more
+        // than the bound would only hold back the live ones.
+        let now = Timestamp::from_millis(5000);
+        n.handle_message(
+            now,
+            NodeId(30),
+            Message::Login {
+                channel: CH,
+                from_seq: Some(0),
+                feed: Feed::All,
+            },
+        );
+        let sent: Vec<u64> = std::iter::from_fn(|| n.poll_transmit())
+            .filter_map(|t| match t.msg {
+                Message::Block(b) if t.to == NodeId(30) => Some(b.seq),
+                _ => None,
+            })
+            .collect();
+        let bound = crate::watch::PEER_RESUME_GAP_MS / 100;
+        assert_eq!(sent, (49 - bound..50).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn an_old_parent_keeps_its_substreams_until_every_link_taking_them_over_connects() {
         let mut n = peer();
         let t = |ms| Timestamp::ZERO.plus_millis(ms);

@@ -221,6 +221,15 @@ impl Simulation {
         (e > 0.0).then(|| g / e)
     }
 
+    /// On-time continuity of one region over `[a, b)` µs (the ledger settled).
+    pub(crate) fn region_continuity_in(&self, region: usize, a: u64, b: u64) -> Option<f64> {
+        if b <= a {
+            return None;
+        }
+        let (e, g) = self.ledger.sums(Some(region), Some(self.slots_of(a, b)));
+        (e > 0.0).then(|| g / e)
+    }
+
     /// Every fault's window (the ledger settled).
     pub(crate) fn fault_window_metrics(&self) -> Vec<FaultWindow> {
         let end = self.end;

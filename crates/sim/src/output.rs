@@ -1,5 +1,6 @@
 //! The files of a run (X5): metrics.json, timeline.csv (one row per virtual second:
-//! t, viewers, active relays per tier, continuity, origin upload), nodes.csv (id,
+//! t, viewers, active relays per tier, continuity, origin upload), timeline_regions.csv
+//! (each region's continuity per second, with more than one region), nodes.csv (id,
 //! label, role, class, tier, region, uplink and downlink — to read events.log by
 //! label), and the timeline plots. events.log is written while the run goes.
 
@@ -20,6 +21,9 @@ pub(crate) fn write_all(sim: &Simulation, report: &mut Report) -> Result<(), Sim
     };
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     write_timeline(sim, &dir.join("timeline.csv"))?;
+    if sim.net.regions().len() > 1 {
+        write_region_timeline(sim, &dir.join("timeline_regions.csv"))?;
+    }
     if sim.sc.output.nodes_csv {
         write_nodes(sim, &dir.join("nodes.csv"))?;
     }
@@ -57,6 +61,31 @@ fn write_timeline(sim: &Simulation, path: &Path) -> Result<(), SimError> {
             ",{},{},{:.6},{:.0}",
             r.active_relays, r.lower_bound, r.continuity, r.origin_upload_bps
         ));
+        writeln!(w, "{line}").map_err(|e| io(path, e))?;
+    }
+    w.flush().map_err(|e| io(path, e))
+}
+
+/// One row per virtual second: each region's on-time continuity over the blocks
+/// (or samples) of that second, from the ledger — where a fault's loss fell.
+fn write_region_timeline(sim: &Simulation, path: &Path) -> Result<(), SimError> {
+    let f = File::create(path).map_err(|e| io(path, e))?;
+    let mut w = BufWriter::new(f);
+    let regions = sim.net.regions();
+    let mut head = String::from("t_s");
+    for r in 0..regions.len() {
+        head.push_str(&format!(",continuity_{}", regions.name(r as u16)));
+    }
+    writeln!(w, "{head}").map_err(|e| io(path, e))?;
+    let secs = sim.end / 1_000_000;
+    for t in 1..=secs {
+        let mut line = t.to_string();
+        for r in 0..regions.len() {
+            match sim.region_continuity_in(r, (t - 1) * 1_000_000, t * 1_000_000) {
+                Some(c) => line.push_str(&format!(",{c:.6}")),
+                None => line.push(','),
+            }
+        }
         writeln!(w, "{line}").map_err(|e| io(path, e))?;
     }
     w.flush().map_err(|e| io(path, e))
