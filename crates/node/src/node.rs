@@ -368,8 +368,8 @@ impl Node {
             .values()
             .filter(|c| c.keep && !self.watches.contains_key(&c.desc.name))
             .filter(|c| {
-                !c.advanced_at
-                    .is_some_and(|t| now.saturating_since(t) <= fresh_us)
+                c.advanced_at
+                    .is_none_or(|t| now.saturating_since(t) > fresh_us)
             })
             .map(|c| c.desc.name.clone())
             .collect();
