@@ -130,7 +130,7 @@ impl Node {
                 channel,
                 child: from,
             });
-            self.after_login(channel);
+            self.after_login(now, channel);
         }
     }
 
@@ -138,7 +138,7 @@ impl Node {
     /// serves it from `channel(..).buffer` starting at the latest keyframe.
     pub fn viewer_login(
         &mut self,
-        _now: Timestamp,
+        now: Timestamp,
         channel_name: &str,
     ) -> Result<(ChannelId, ViewerId), DenyReason> {
         let channel = self
@@ -156,7 +156,7 @@ impl Node {
         ch.children.viewers.insert(viewer);
         self.events
             .push_back(Event::ViewerJoined { channel, viewer });
-        self.after_login(channel);
+        self.after_login(now, channel);
         Ok((channel, viewer))
     }
 
@@ -215,8 +215,8 @@ impl Node {
         Ok(())
     }
 
-    fn after_login(&mut self, channel: ChannelId) {
-        self.ensure_logged_in(channel);
+    fn after_login(&mut self, now: Timestamp, channel: ChannelId) {
+        self.ensure_logged_in(now, channel);
         if self.cfg.role != NodeRole::Relay {
             return;
         }
@@ -292,7 +292,7 @@ impl Node {
     }
 
     /// Logs in at every assigned parent if the channel has children to feed.
-    pub(crate) fn ensure_logged_in(&mut self, channel: ChannelId) {
+    pub(crate) fn ensure_logged_in(&mut self, now: Timestamp, channel: ChannelId) {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
@@ -303,7 +303,7 @@ impl Node {
         let from_seq = ch.parent_resume_seq();
         let to_login = ch.parents.in_state(ParentState::Assigned);
         for p in &to_login {
-            ch.parents.set_state(*p, ParentState::Connecting);
+            ch.parents.logging_in(*p, now);
         }
         for p in to_login {
             self.send_login(p, channel, from_seq);
@@ -313,7 +313,7 @@ impl Node {
     /// Parents that dropped out (a lost link) while the node still has children are
     /// logged in to again, once per heartbeat interval, until the coordinator
     /// replaces them.
-    pub(crate) fn retry_parent_logins(&mut self) {
+    pub(crate) fn retry_parent_logins(&mut self, now: Timestamp) {
         let mut logins = Vec::new();
         for (id, ch) in self.channels.iter_mut() {
             if !ch.logged_in {
@@ -321,13 +321,28 @@ impl Node {
             }
             let from_seq = ch.parent_resume_seq();
             for p in ch.parents.in_state(ParentState::Assigned) {
-                ch.parents.set_state(p, ParentState::Connecting);
+                ch.parents.logging_in(p, now);
                 logins.push((p, *id, from_seq));
             }
         }
         for (p, channel, from_seq) in logins {
             self.send_login(p, channel, from_seq);
         }
+    }
+
+    /// Every LOGIN still unanswered is sent again (the node heard back from the
+    /// coordinator after a silence: the path that lost them is back), except in
+    /// the channels `skip`.
+    pub(crate) fn relogin_unanswered(&mut self, now: Timestamp, skip: &[ChannelId]) {
+        for (id, ch) in self.channels.iter_mut() {
+            if skip.contains(id) {
+                continue;
+            }
+            for p in ch.parents.in_state(ParentState::Connecting) {
+                ch.parents.set_state(p, ParentState::Assigned);
+            }
+        }
+        self.retry_parent_logins(now);
     }
 
     /// LOGIN at `parent` with the feed its link was assigned.

@@ -290,18 +290,22 @@ mod tests {
                 again.push((s, l, d));
             }
         }
-        // Seen waiting at 1 s, unanswered for 2 s at 3 s: reported once and sent
-        // again; the second LOGIN unanswered too, sent again 2 s later (reported
-        // once until it delivers).
+        // Sent at 0, unanswered for 2 s at 2 s: reported once and sent again; the
+        // second LOGIN unanswered too, sent again every 2 s (reported once until
+        // it delivers).
         assert_eq!(
             again,
-            vec![(3, vec![11], vec![11]), (6, vec![11], vec![])],
+            vec![
+                (2, vec![11], vec![11]),
+                (4, vec![11], vec![]),
+                (6, vec![11], vec![])
+            ],
             "the lost LOGIN is retried, the answered one is not"
         );
         let unanswered = std::iter::from_fn(|| n.poll_event())
             .filter(|e| matches!(e, crate::Event::LoginUnanswered { .. }))
             .count();
-        assert_eq!(unanswered, 2);
+        assert_eq!(unanswered, 3);
     }
 
     #[test]

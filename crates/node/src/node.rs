@@ -250,7 +250,7 @@ impl Node {
         if now >= self.next_heartbeat {
             self.send_heartbeat(now);
             self.monitor_parents(now);
-            self.retry_parent_logins();
+            self.retry_parent_logins(now);
             self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }
         if now >= self.next_have {
@@ -352,29 +352,34 @@ impl Node {
     fn rejoined(&mut self, now: Timestamp) {
         self.send_heartbeat(now);
         self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
-        if self.cfg.role != NodeRole::Peer {
-            return;
-        }
-        // Only a channel it is no longer fed on — its stream has not advanced for
-        // two intervals (blocks swapped inside a cut region are all older than
-        // what it holds and do not count): a peer still receiving (the
-        // coordinator restarted, or its parents were on its side of a cut) keeps
-        // its links — asking again would make the coordinator place it from
-        // scratch and move it (measured: continuity 0.16 after a coordinator
-        // restart under 1 500 peers when every peer asked again).
+        // A peer asks again only for a channel it is no longer fed on — its stream
+        // has not advanced for two intervals (blocks swapped inside a cut region
+        // are all older than what it holds and do not count): a peer still
+        // receiving (the coordinator restarted, or its parents were on its side of
+        // a cut) keeps its links — asking again would make the coordinator place
+        // it from scratch and move it (measured: continuity 0.16 after a
+        // coordinator restart under 1 500 peers when every peer asked again).
         let fresh_us = 2 * self.cfg.heartbeat_interval_ms * 1000;
-        let carried: Vec<String> = self
+        let peer = self.cfg.role == NodeRole::Peer;
+        let unfed: Vec<ChannelId> = self
             .channels
-            .values()
-            .filter(|c| c.keep && !self.watches.contains_key(&c.desc.name))
-            .filter(|c| {
+            .iter()
+            .filter(|(_, c)| peer && c.keep && !self.watches.contains_key(&c.desc.name))
+            .filter(|(_, c)| {
                 c.advanced_at
                     .is_none_or(|t| now.saturating_since(t) > fresh_us)
             })
-            .map(|c| c.desc.name.clone())
+            .map(|(id, _)| *id)
             .collect();
-        for name in carried {
-            self.watch(now, &name);
+        // The channels it keeps: the coordinator hears us again, so may the parents
+        // whose LOGIN the cut swallowed — asked again now, not when overdue. (An
+        // unfed peer's old parents are the coordinator's to replace: logging in
+        // there as well overloads them with children already re-homed.)
+        self.relogin_unanswered(now, &unfed);
+        for channel in unfed {
+            if let Some(name) = self.channels.get(&channel).map(|c| c.desc.name.clone()) {
+                self.watch(now, &name);
+            }
         }
     }
 

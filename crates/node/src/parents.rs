@@ -48,9 +48,9 @@ pub struct ParentLink {
     pub connected_at: Option<Timestamp>,
     /// What the parent pushes on this link (D3, D4).
     pub feed: Feed,
-    /// When the parent monitor first saw this link waiting for the answer to its
-    /// LOGIN (cleared on every change of state): a LOGIN lost in a partition is
-    /// sent again rather than waited for forever ([`crate::monitor`]).
+    /// When its LOGIN was sent (connecting; cleared on every other change of
+    /// state): a LOGIN lost in a partition is sent again rather than waited for
+    /// forever ([`crate::monitor`]).
     pub connecting_seen: Option<Timestamp>,
 }
 
@@ -137,6 +137,15 @@ impl Parents {
         if let Some(l) = self.links.get_mut(&id) {
             l.state = state;
             l.connecting_seen = None;
+        }
+    }
+
+    /// A LOGIN is sent to `id` now: connecting, and when (unanswered for long, it is
+    /// sent again, [`crate::monitor`]).
+    pub fn logging_in(&mut self, id: NodeId, now: Timestamp) {
+        if let Some(l) = self.links.get_mut(&id) {
+            l.state = ParentState::Connecting;
+            l.connecting_seen = Some(now);
         }
     }
 

@@ -73,7 +73,7 @@ impl Node {
                 || state == Some(ParentState::Assigned)
                 || state == Some(ParentState::Disconnecting)
             {
-                ch.parents.set_state(id, ParentState::Connecting);
+                ch.parents.logging_in(id, now);
                 logins.push((id, from_seq));
             } else if changed {
                 // Same parent, other substreams: no backlog, just the new feed.

@@ -45,7 +45,7 @@ impl Node {
                         .get(id)
                         .is_some_and(|l| l.state == ParentState::Assigned))
             {
-                ch.parents.set_state(id, ParentState::Connecting);
+                ch.parents.logging_in(id, now);
                 logins.push(id);
             }
         }

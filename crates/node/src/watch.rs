@@ -124,7 +124,7 @@ impl Node {
             .entry(id)
             .or_insert_with(|| ChannelState::new(desc.clone(), u8::MAX, buffer_blocks));
         ch.parents.assign(relay);
-        ch.parents.set_state(relay_id, ParentState::Connecting);
+        ch.parents.logging_in(relay_id, now);
         ch.logged_in = true;
         ch.keep = true;
         ch.watching_since = Some(now);
