@@ -98,16 +98,31 @@ impl Node {
         // a new child at the latest keyframe; a child that only changes its feed
         // gets no backlog. A relay or the origin sends at most the last
         // `MAX_RESUME_GAP_MS` of it (hundreds of viewers and their relays come
-        // back at once after a partition); a peer at most the last
-        // `PEER_RESUME_GAP_MS` (see there).
-        let gap_ms = if self.cfg.role == tiercast_proto::NodeRole::Peer {
-            crate::watch::PEER_RESUME_GAP_MS
+        // back at once after a partition); a peer sends a child that asks for
+        // more than the last `PEER_RESYNC_MS` only the last `PEER_RESUME_GAP_MS`
+        // (see there), a child less far behind all it asked for.
+        let peer = self.cfg.role == tiercast_proto::NodeRole::Peer;
+        let (gap_ms, resync_ms) = if peer {
+            (
+                crate::watch::PEER_RESUME_GAP_MS,
+                crate::watch::PEER_RESYNC_MS,
+            )
         } else {
-            crate::watch::MAX_RESUME_GAP_MS
+            (
+                crate::watch::MAX_RESUME_GAP_MS,
+                crate::watch::MAX_RESUME_GAP_MS,
+            )
         };
         let start = from_seq
             .and_then(|s| ch.buffer.resume_from(s))
             .map(|s| {
+                let far_behind = ch
+                    .buffer
+                    .newer_than(resync_ms * 1000)
+                    .is_some_and(|r| s < r);
+                if !far_behind {
+                    return s;
+                }
                 let recent = ch.buffer.newer_than(gap_ms * 1000);
                 recent.map_or(s, |r| s.max(r))
             })

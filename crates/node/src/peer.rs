@@ -226,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn a_resuming_child_gets_at_most_the_last_second_of_backlog() {
+    fn a_child_far_behind_gets_the_last_second_of_backlog_one_near_all_it_asks() {
         let mut n = peer();
         // 5 s of blocks, 10 a second (origin time seq·100 ms).
         for s in 0..50u64 {
@@ -236,26 +236,29 @@ mod tests {
             n.handle_message(t, NodeId(from), Message::Block(b));
         }
         let _ = std::iter::from_fn(|| n.poll_transmit()).count();
-        // A child asks to resume at seq 0: the blocks older than the newest by more
-        // than the bound would only hold back the live ones.
-        let now = Timestamp::from_millis(5000);
-        n.handle_message(
-            now,
-            NodeId(30),
-            Message::Login {
-                channel: CH,
-                from_seq: Some(0),
-                feed: Feed::All,
-            },
-        );
-        let sent: Vec<u64> = std::iter::from_fn(|| n.poll_transmit())
-            .filter_map(|t| match t.msg {
-                Message::Block(b) if t.to == NodeId(30) => Some(b.seq),
-                _ => None,
-            })
-            .collect();
-        let bound = crate::watch::PEER_RESUME_GAP_MS / 100;
-        assert_eq!(sent, (49 - bound..50).collect::<Vec<_>>());
+        let resume = |n: &mut Node, child: u32, from: u64| -> Vec<u64> {
+            n.handle_message(
+                Timestamp::from_millis(5000),
+                NodeId(child),
+                Message::Login {
+                    channel: CH,
+                    from_seq: Some(from),
+                    feed: Feed::All,
+                },
+            );
+            std::iter::from_fn(|| n.poll_transmit())
+                .filter_map(|t| match t.msg {
+                    Message::Block(b) if t.to == NodeId(child) => Some(b.seq),
+                    _ => None,
+                })
+                .collect()
+        };
+        // 4.9 s behind (cut off): older blocks would only hold back the live ones.
+        let gap = crate::watch::PEER_RESUME_GAP_MS / 100;
+        assert_eq!(resume(&mut n, 30, 0), (49 - gap..50).collect::<Vec<_>>());
+        // 2 s behind (a parent switch): everything it asked for.
+        let near = 49 - (crate::watch::PEER_RESYNC_MS / 100 - 10);
+        assert_eq!(resume(&mut n, 31, near), (near..50).collect::<Vec<_>>());
     }
 
     #[test]
