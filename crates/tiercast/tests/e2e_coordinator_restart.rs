@@ -5,10 +5,12 @@
 //! endpoint recognises the old connections (connection ids and stateless-reset
 //! key derived from the cluster key), resets them, and every node registers again
 //! at once; the origin announces its channel again with the id it holds. Within
-//! two heartbeat intervals of the coordinator answering HTTP again (0.4 s on an
-//! idle machine; the issue asks one interval, which a loaded machine misses: the
-//! first packet to reach the new coordinator may wait for QUIC's backed-off
-//! retransmission), `/watch` answers 302, and every relay keeps its parents.
+//! one heartbeat interval of the coordinator answering HTTP again, `/watch`
+//! answers 302, and every relay keeps its parents. (The node's link to the
+//! coordinator idles out after 2 s and each handshake with it is started afresh
+//! after at most 1 s: before, the first packet to reach the new coordinator
+//! waited for QUIC's backed-off retransmissions, 1.4 s after it came up. Down
+//! 0.3 / 1 / 2 / 4 s: served again 0.20 / 0.80 / 0.40 / 0.20 s after it is up.)
 
 mod support;
 
@@ -45,7 +47,7 @@ fn watch_status(coordinator: &str) -> Option<u16> {
 }
 
 #[test]
-fn a_restarted_coordinator_serves_the_channel_within_two_heartbeats_and_keeps_the_overlay() {
+fn a_restarted_coordinator_serves_the_channel_within_a_heartbeat_and_keeps_the_overlay() {
     let dir = temp_dir("e2e-coordinator-restart");
     let cport = free_port();
     let coordinator = format!("http://127.0.0.1:{cport}");
@@ -75,8 +77,8 @@ fn a_restarted_coordinator_serves_the_channel_within_two_heartbeats_and_keeps_th
     let took = served - up;
     eprintln!("/watch answered 302 {took:?} after the restarted coordinator came up");
     assert!(
-        took <= 2 * HEARTBEAT,
-        "served again within two heartbeat intervals ({took:?})"
+        took <= HEARTBEAT,
+        "served again within one heartbeat interval ({took:?})"
     );
     let after = wait_for("both relays active again", Duration::from_secs(5), || {
         parents(&coordinator).filter(|p| p.len() == 2)

@@ -211,7 +211,11 @@ impl Links {
         cfg: LinkConfig,
     ) -> Result<(Links, mpsc::Receiver<LinkEvent>), LinkError> {
         cfg.validate()?;
-        let (server, client) = tls::endpoint_configs(&cfg)?;
+        let tls::EndpointConfigs {
+            server,
+            client,
+            coordinator_client,
+        } = tls::endpoint_configs(&cfg)?;
         let bind_err = |source| LinkError::Bind {
             addr: listen,
             source,
@@ -232,6 +236,7 @@ impl Links {
         let shared = Arc::new(Shared {
             cfg,
             endpoint: endpoint.clone(),
+            coordinator_client,
             local_addr,
             state: Mutex::new(State::default()),
             lifecycle: tokio::sync::Mutex::new(()),

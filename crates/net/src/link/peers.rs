@@ -70,6 +70,8 @@ impl Outgoing {
 pub(crate) struct Shared {
     pub cfg: LinkConfig,
     pub endpoint: quinn::Endpoint,
+    /// Dials to the coordinator use it (a short idle timeout, [`super::tls`]).
+    pub coordinator_client: quinn::ClientConfig,
     pub local_addr: SocketAddr,
     pub state: Mutex<State>,
     /// Serialises `Up`/`Down` decisions with their delivery, so they reach the

@@ -280,8 +280,9 @@ async fn garbage_hello_is_refused_without_harm() {
     let key = ClusterKey::random();
     let (listener, mut listener_rx) = node(1, key.clone()).await;
     // A client speaking our TLS and ALPN but sending a bad Hello.
-    let (_, client_cfg) =
-        tls::endpoint_configs(&LinkConfig::new(NodeId(5), key)).expect("tls config");
+    let client_cfg = tls::endpoint_configs(&LinkConfig::new(NodeId(5), key))
+        .expect("tls config")
+        .client;
     let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().expect("literal address"))
         .expect("client endpoint");
     client.set_default_client_config(client_cfg);
