@@ -118,13 +118,7 @@ impl Coordinator {
                 public_key,
                 channel,
             } => self.on_announce(now, from, channel_name, public_key, channel),
-            Message::Heartbeat(hb) => {
-                self.forecast_heartbeat(from, &hb);
-                if !self.peers.is_empty() {
-                    self.peer_heartbeat(now, &hb);
-                }
-                self.on_heartbeat(now, from, hb)
-            }
+            Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
             Message::Distribute { channel, load } => self.on_distribute(now, from, channel, load),
             Message::Consolidate { channel, load } => self.on_consolidate(now, from, channel, load),
             Message::LinkDowngrade { channel, parent } => {

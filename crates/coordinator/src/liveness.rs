@@ -18,6 +18,12 @@ impl Coordinator {
             self.invalid(from, "heartbeat", "node not registered");
             return;
         }
+        // Only now is the report its sender's own (issue 11: a node could report
+        // congestion on another peer's links and have them re-homed).
+        self.forecast_heartbeat(from, &hb);
+        if !self.peers.is_empty() {
+            self.peer_heartbeat(now, &hb);
+        }
         for c in &hb.channels {
             if let (Some(m), Some(last)) = (self.channels.get_mut(&c.channel), c.last_seq) {
                 m.highest_seq = Some(m.highest_seq.map_or(last, |h| h.max(last)));

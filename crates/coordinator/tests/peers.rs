@@ -274,3 +274,70 @@ fn an_ejected_peer_watches_from_a_relay_when_one_has_room() {
         );
     }
 }
+
+/// Issue 11: a heartbeat is used only once its sender is checked. Peer A sends
+/// heartbeats in peer X's name saying X gets nothing from its parent P; before,
+/// the coordinator folded them into its congestion monitor (and its load
+/// forecast) before it noticed that the name did not match the link, and
+/// re-homed X. Now they are refused and move nobody.
+#[test]
+fn a_heartbeat_in_another_peers_name_moves_nobody() {
+    use tiercast_proto::{ChannelReport, Heartbeat, LinkReport, Message};
+    let mut cfg = config();
+    cfg.peers.congestion_heartbeats = 2;
+    let (mut bus, key) = start(cfg, 8000);
+    for i in 0..8u32 {
+        add_peer(&mut bus, 10 + i, 4000);
+    }
+    bus.advance(3000);
+    for seq in 0..64 {
+        ingest(&mut bus, &key, seq);
+    }
+    // Parents' heartbeats report what they sent to each child.
+    bus.advance(2500);
+    let o = bus.coordinator.peer_overlay(ChannelId(1)).expect("overlay");
+    let (x, p, tree) = (10..18u32)
+        .find_map(|i| {
+            let m = &o.members[&NodeId(i)];
+            m.parents
+                .iter()
+                .enumerate()
+                .find_map(|(t, q)| q.filter(|q| q.0 >= 10).map(|q| (i, q.0, t)))
+        })
+        .expect("a peer fed by a peer");
+    let liar = (10..18u32)
+        .find(|i| *i != x && *i != p)
+        .expect("a third peer");
+    let (congested, invalid) = (
+        o.stats.congested_links,
+        bus.coordinator.stats().invalid_messages,
+    );
+    let forged = Heartbeat {
+        node: NodeId(x),
+        channels: vec![ChannelReport {
+            channel: ChannelId(1),
+            parents: vec![LinkReport {
+                peer: NodeId(p),
+                last_seq: None,
+                ..LinkReport::default()
+            }],
+            ..ChannelReport::default()
+        }],
+        ..Heartbeat::default()
+    };
+    // Past the parents' last reports by more than the monitor's lag allowance.
+    for _ in 0..4 {
+        let now = bus.now.plus_millis(600);
+        bus.coordinator
+            .handle_message(now, NodeId(liar), Message::Heartbeat(forged.clone()));
+    }
+    bus.settle();
+    assert_eq!(bus.coordinator.stats().invalid_messages, invalid + 4);
+    let o = bus.coordinator.peer_overlay(ChannelId(1)).expect("overlay");
+    assert_eq!(o.stats.congested_links, congested, "no link blamed");
+    assert_eq!(
+        o.members[&NodeId(x)].parents[tree],
+        Some(NodeId(p)),
+        "X kept P"
+    );
+}

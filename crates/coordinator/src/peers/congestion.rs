@@ -23,6 +23,16 @@ impl SentLog {
     pub fn forget(&mut self, node: NodeId) {
         self.sent.retain(|(p, c), _| *p != node && *c != node);
     }
+
+    /// Links remembered: at most the overlay's push links (a report's other
+    /// children are not kept).
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
 }
 
 /// A block the parent sent this long ago must have arrived on a healthy link
@@ -53,6 +63,12 @@ impl PeerOverlay {
             return Vec::new();
         };
         for c in &report.children {
+            // Only a link the overlay has: a heartbeat naming any child id must not
+            // grow the log (issue 11), and a link gone is forgotten.
+            if !self.pushes_to(me, c.peer) {
+                log.sent.remove(&(me, c.peer));
+                continue;
+            }
             if let Some(seq) = c.last_seq {
                 let e = log.sent.entry((me, c.peer)).or_insert([(seq, now); 2]);
                 *e = [(seq, now), e[0]];

@@ -550,3 +550,25 @@ fn a_calm_top_level_runs_a_plain_tree_and_floods_again_when_it_changes() {
     o2.review_top_algorithm(t(1_000_000), &cfg());
     assert!(!o2.top_tree);
 }
+
+/// Issue 11: the congestion monitor remembers a parent's report only for the
+/// links the overlay has — a heartbeat naming a thousand child ids does not grow
+/// it, and a link gone is forgotten.
+#[test]
+fn the_sent_log_keeps_only_links_the_overlay_has() {
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay(t0);
+    join(&mut o, t0, 1, MemberKind::Origin, 10 * RATE);
+    join(&mut o, t0, 2, MemberKind::Peer, RATE);
+    let c = cfg();
+    let mut log = SentLog::default();
+    let strangers: Vec<(u32, Option<u64>)> = (100..1100).map(|i| (i, Some(5))).collect();
+    o.congestion_from(t0, &mut log, &report(1, &[], &strangers), &c);
+    assert!(log.is_empty(), "no such links: {}", log.len());
+    o.congestion_from(t0, &mut log, &report(1, &[], &[(2, Some(5))]), &c);
+    assert_eq!(log.len(), 1, "the origin feeds peer 2");
+    // Peer 2 gone from the origin's trees: the next report forgets the link.
+    o.remove(NodeId(2), &c, &AllowAll);
+    o.congestion_from(t0, &mut log, &report(1, &[], &[(2, Some(6))]), &c);
+    assert!(log.is_empty());
+}
