@@ -157,13 +157,9 @@ mod tests {
         v
     }
 
-    #[test]
-    fn a_silent_parent_is_reported_once_while_another_delivers() {
-        let cfg = NodeConfig {
-            id: NodeId(21),
-            verify_blocks: false,
-            ..NodeConfig::default()
-        };
+    /// Relay 21, registered, active in channel 1 with parents 11 and 12, and a
+    /// child (99) that makes it log in at both.
+    fn relay_with_two_parents(cfg: NodeConfig) -> (Node, ChannelId) {
         let mut n = Node::new(cfg, Timestamp::ZERO);
         let coord = tiercast_proto::COORDINATOR_ID;
         n.handle_message(
@@ -197,6 +193,17 @@ mod tests {
                 feed: tiercast_proto::Feed::All,
             },
         );
+        (n, ch)
+    }
+
+    #[test]
+    fn a_silent_parent_is_reported_once_while_another_delivers() {
+        let cfg = NodeConfig {
+            id: NodeId(21),
+            verify_blocks: false,
+            ..NodeConfig::default()
+        };
+        let (mut n, ch) = relay_with_two_parents(cfg);
         n.handle_message(
             Timestamp::ZERO,
             NodeId(11),
@@ -229,41 +236,9 @@ mod tests {
             parent_silence_ms: 2000,
             ..NodeConfig::default()
         };
-        let mut n = Node::new(cfg, Timestamp::ZERO);
-        let coord = tiercast_proto::COORDINATOR_ID;
-        n.handle_message(
-            Timestamp::ZERO,
-            coord,
-            Message::Registered {
-                heartbeat_interval_ms: 1000,
-            },
-        );
-        let ch = ChannelId(1);
-        let desc = ChannelDesc {
-            id: ch,
-            name: "live".into(),
-            public_key: [0; 32],
-        };
-        n.handle_message(
-            Timestamp::ZERO,
-            coord,
-            Message::Activate {
-                channel: desc,
-                tier: 2,
-                parents: vec![peer(11), peer(12)],
-            },
-        );
-        // A child makes the node log in at both parents; only 12 answers (the
-        // LOGIN to 11 was lost in a partition).
-        n.handle_message(
-            Timestamp::ZERO,
-            NodeId(99),
-            Message::Login {
-                channel: ch,
-                from_seq: None,
-                feed: tiercast_proto::Feed::All,
-            },
-        );
+        // The child makes it log in at both parents; only 12 answers (the LOGIN
+        // to 11 was lost in a partition).
+        let (mut n, ch) = relay_with_two_parents(cfg);
         let logins = |n: &mut Node| -> (Vec<u32>, Vec<u32>) {
             let (mut l, mut d) = (Vec::new(), Vec::new());
             while let Some(t) = n.poll_transmit() {
