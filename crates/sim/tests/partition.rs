@@ -15,19 +15,19 @@ fn a_healed_partition_rehomes_every_node_within_three_intervals() {
         .replace("duration_s = 80", "duration_s = 55")
         .replace("count = 24", "count = 9");
     assert_ne!(text, SCENARIO);
-    let sc = Scenario::from_toml(&text).unwrap();
+    let after = rehomed_within_three_intervals(&text);
+    assert!(after >= 0.995, "continuity after the heal {after}");
+}
+
+/// Runs the scenario `text`: no invariant broken, a third of the nodes cut off by
+/// its partition, every one registered and fed again within three heartbeat
+/// intervals of the heal. Returns the continuity over the 10 s after the heal.
+fn rehomed_within_three_intervals(text: &str) -> f64 {
+    let sc = Scenario::from_toml(text).unwrap();
     let hb_ms = sc.strategy.heartbeat_interval_ms;
     let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
     let m = sim.run().unwrap().metrics;
     assert_eq!(m.invariant_violations, Vec::<String>::new());
-    let after = rehomed_within_three_intervals(&m, hb_ms);
-    assert!(after >= 0.995, "continuity after the heal {after}");
-}
-
-/// The run's partition: a third of the nodes cut off, every one registered and
-/// fed again within three heartbeat intervals of the heal. Returns the
-/// continuity over the 10 s after the heal.
-fn rehomed_within_three_intervals(m: &tiercast_sim::Metrics, hb_ms: u64) -> f64 {
     let w = &m.fault_windows[0];
     eprintln!("{w:?}");
     assert_eq!(w.kind, "partition");
@@ -64,11 +64,6 @@ fn a_healed_partition_under_peers_rehomes_every_peer_within_three_intervals() {
         .replace("count = 1500", "count = 300")
         .replace("duration_s = 80", "duration_s = 60");
     assert_ne!(text, PEERS);
-    let sc = Scenario::from_toml(&text).unwrap();
-    let hb_ms = sc.strategy.heartbeat_interval_ms;
-    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
-    let m = sim.run().unwrap().metrics;
-    assert_eq!(m.invariant_violations, Vec::<String>::new());
-    let after = rehomed_within_three_intervals(&m, hb_ms);
+    let after = rehomed_within_three_intervals(&text);
     assert!(after >= 0.97, "continuity after the heal {after}");
 }
