@@ -5,12 +5,27 @@
 //! the `candidates` members with the most spare uplink in the child's region are
 //! looked at (then other regions'), and among them the best history, then the
 //! shallowest, wins. The origin comes last: its uplink is kept for the top level.
+//! A member deeper than ⌈log₂ members⌉ in that tree comes after every shallower
+//! one, and while all the candidates looked at are that deep the search goes on
+//! (up to [`DEEP_SCAN_LIMIT`] members): after a wave of joiners the most spare
+//! uplink is the newest joiners', and picking among them alone chained each
+//! joiner under the one before (issue 10's partition under peers).
 
 use super::overlay::{MemberKind, PeerOverlay};
 use tiercast_proto::NodeId;
 
 /// A candidate's rank, lower is better (see `select_parent`).
-type RankKey = (bool, bool, i32, u32, u32);
+type RankKey = (bool, bool, bool, i32, u32, u32);
+
+/// Members looked at in one region at most while every candidate so far is
+/// deeper than the bound (see `select_parent`).
+const DEEP_SCAN_LIMIT: usize = 512;
+
+/// The depth past which a parent is taken only when no shallower one is found:
+/// ⌈log₂ members⌉, at least 4 — a balanced tree of fan-out 2 is that deep.
+fn depth_bound(members: usize) -> u32 {
+    (usize::BITS - members.max(1).leading_zeros()).max(4)
+}
 
 /// Why no parent was found, for the event log and the peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +67,7 @@ impl PeerOverlay {
         };
         let mut saw_any = false;
         let mut saw_allowed = false;
+        let bound = depth_bound(self.members.len());
         let mut regions: Vec<_> = vec![me.region];
         regions.extend(
             self.regions_with_spare(tree)
@@ -60,8 +76,12 @@ impl PeerOverlay {
         );
         for region in regions {
             let mut best: Option<(RankKey, NodeId)> = None;
-            let mut looked = 0;
+            let (mut looked, mut scanned) = (0, 0);
             for p in self.spare_in(tree, region) {
+                scanned += 1;
+                if scanned > DEEP_SCAN_LIMIT && best.is_some() {
+                    break;
+                }
                 if p == child || avoid.contains(&p) {
                     continue;
                 }
@@ -74,21 +94,27 @@ impl PeerOverlay {
                 }
                 saw_allowed = true;
                 let m = &self.members[&p];
+                let depth = self.depth(p, tree);
                 // Lower is better: origin last (whatever the others' history: its
                 // uplink is kept for the top level), a middle member fed from the
-                // levels above (D2), history (bad first out), depth, less spare.
+                // levels above (D2), not deeper than the bound, history (bad first
+                // out), depth, less spare.
                 let key = (
                     m.kind == MemberKind::Origin,
                     me.middle && !(m.top || m.middle),
+                    depth > bound,
                     -m.history.min(0),
-                    self.depth(p, tree),
+                    depth,
                     u32::MAX - m.spare(),
                 );
                 if best.as_ref().is_none_or(|(k, _)| key < *k) {
                     best = Some((key, p));
                 }
                 looked += 1;
-                if looked >= candidates.max(1) {
+                // The most-spare members may all be deep (a wave of joiners, each
+                // placed under the one before): look further for a shallow one.
+                let shallow = best.as_ref().is_some_and(|(k, _)| !k.2);
+                if looked >= candidates.max(1) && shallow {
                     break;
                 }
             }

@@ -572,3 +572,28 @@ fn the_sent_log_keeps_only_links_the_overlay_has() {
     o.congestion_from(t0, &mut log, &report(1, &[], &[(2, Some(6))]), &c);
     assert!(log.is_empty());
 }
+
+/// A wave of joiners (a region back from a partition) is not chained: the members
+/// with the most spare uplink are the newest joiners themselves, and picking among
+/// them put each one under the one before (seed 40 of the peer partition: depth
+/// 23 against 6 before the cut). A parent deeper than ⌈log₂ members⌉ is taken
+/// only when no shallower one has room.
+#[test]
+fn a_wave_of_joiners_is_not_chained() {
+    let t0 = Timestamp::ZERO;
+    let c = cfg();
+    let mut o = with_origin(t0, &c, 8 * RATE);
+    join_peers(&mut o, t0, &c, 10..300, 2 * RATE);
+    // A second wave of strong peers, each bringing more room than any member has.
+    join_peers(&mut o, t0, &c, 300..500, 6 * RATE);
+    o.check().expect("booked once, acyclic");
+    let bound = usize::BITS - o.members.len().leading_zeros();
+    let deepest = o
+        .members
+        .keys()
+        .flat_map(|id| (0..o.k).map(move |t| (*id, t)))
+        .map(|(id, t)| o.depth(id, t))
+        .max()
+        .expect("members");
+    assert!(deepest <= bound + 1, "deepest {deepest}, bound {bound}");
+}
