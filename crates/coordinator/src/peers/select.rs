@@ -19,7 +19,7 @@ type RankKey = (bool, bool, bool, i32, u32, u32);
 
 /// Members looked at in one region at most while every candidate so far is
 /// deeper than the bound (see `select_parent`).
-const DEEP_SCAN_LIMIT: usize = 512;
+const DEEP_SCAN_LIMIT: usize = 64;
 
 /// The depth past which a parent is taken only when no shallower one is found:
 /// ⌈log₂ members⌉, at least 4 — a balanced tree of fan-out 2 is that deep.
