@@ -23,18 +23,8 @@ impl Node {
         let mut reports = Vec::new();
         let mut unanswered = Vec::new();
         for (id, ch) in self.channels.iter_mut() {
-            for p in ch.parents.ids() {
-                let Some(l) = ch.parents.get_mut(p) else {
-                    continue;
-                };
-                if l.state != ParentState::Connecting {
-                    continue;
-                }
-                match l.connecting_seen {
-                    None => l.connecting_seen = Some(now),
-                    Some(t) if now.saturating_since(t) >= silence_us => unanswered.push((*id, p)),
-                    Some(_) => {}
-                }
+            for p in ch.parents.logins_unanswered(now, silence_us) {
+                unanswered.push((*id, p));
             }
             if !ch.logged_in {
                 continue;

@@ -133,6 +133,22 @@ impl Parents {
             .collect()
     }
 
+    /// Parents whose LOGIN has waited `after_us` or more for an answer (a link
+    /// set connecting without a send time starts its clock now).
+    pub fn logins_unanswered(&mut self, now: Timestamp, after_us: u64) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        for (id, l) in self.links.iter_mut() {
+            if l.state != ParentState::Connecting {
+                continue;
+            }
+            let since = *l.connecting_seen.get_or_insert(now);
+            if now.saturating_since(since) >= after_us {
+                out.push(*id);
+            }
+        }
+        out
+    }
+
     pub fn set_state(&mut self, id: NodeId, state: ParentState) {
         if let Some(l) = self.links.get_mut(&id) {
             l.state = state;

@@ -214,19 +214,20 @@ impl Simulation {
     /// On-time continuity over `[a, b)` µs from the ledger (settled): `None` when
     /// nothing was expected then. Usable for any window (a second, a recomputation).
     pub(crate) fn continuity_in(&self, a: u64, b: u64) -> Option<f64> {
-        if b <= a {
-            return None;
-        }
-        let (e, g) = self.ledger.sums(None, Some(self.slots_of(a, b)));
-        (e > 0.0).then(|| g / e)
+        self.region_continuity_in(None, a, b)
     }
 
-    /// On-time continuity of one region over `[a, b)` µs (the ledger settled).
-    pub(crate) fn region_continuity_in(&self, region: usize, a: u64, b: u64) -> Option<f64> {
+    /// The same for one region (`None`: all of them).
+    pub(crate) fn region_continuity_in(
+        &self,
+        region: Option<usize>,
+        a: u64,
+        b: u64,
+    ) -> Option<f64> {
         if b <= a {
             return None;
         }
-        let (e, g) = self.ledger.sums(Some(region), Some(self.slots_of(a, b)));
+        let (e, g) = self.ledger.sums(region, Some(self.slots_of(a, b)));
         (e > 0.0).then(|| g / e)
     }
 

@@ -81,7 +81,7 @@ fn write_region_timeline(sim: &Simulation, path: &Path) -> Result<(), SimError> 
     for t in 1..=secs {
         let mut line = t.to_string();
         for r in 0..regions.len() {
-            match sim.region_continuity_in(r, (t - 1) * 1_000_000, t * 1_000_000) {
+            match sim.region_continuity_in(Some(r), (t - 1) * 1_000_000, t * 1_000_000) {
                 Some(c) => line.push_str(&format!(",{c:.6}")),
                 None => line.push(','),
             }

@@ -61,16 +61,7 @@ async fn connect_and_admit(
     peer: NodeId,
     addr: SocketAddr,
 ) -> Result<(Connection, Admitted), String> {
-    let conn = if peer == tiercast_proto::COORDINATOR_ID {
-        connect_coordinator(shared, addr).await?
-    } else {
-        shared
-            .endpoint
-            .connect(addr, SERVER_NAME)
-            .map_err(|e| format!("cannot dial {addr}: {e}"))?
-            .await
-            .map_err(|e| format!("cannot connect to {addr}: {}", describe_close(&e)))?
-    };
+    let conn = handshake(shared, peer, addr).await?;
     let admitted = match admit_outgoing(&conn, &shared.cfg.cluster_key, shared.cfg.node_id).await {
         Ok(admitted) => admitted,
         Err(e) => {
@@ -95,17 +86,28 @@ async fn connect_and_admit(
 const COORDINATOR_HANDSHAKE_ATTEMPTS_MS: [u64; 9] =
     [500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000];
 
-/// Dials the coordinator (its own client configuration, [`super::tls`]).
-async fn connect_coordinator(shared: &Shared, addr: SocketAddr) -> Result<Connection, String> {
+/// The QUIC handshake with `peer` at `addr`. The coordinator is dialled with its
+/// own client configuration ([`super::tls`]) and handshakes started afresh
+/// ([`COORDINATOR_HANDSHAKE_ATTEMPTS_MS`]); any other node once.
+async fn handshake(shared: &Shared, peer: NodeId, addr: SocketAddr) -> Result<Connection, String> {
+    let coordinator = peer == tiercast_proto::COORDINATOR_ID;
     let dial = || {
-        shared
-            .endpoint
-            .connect_with(shared.coordinator_client.clone(), addr, SERVER_NAME)
-            .map_err(|e| format!("cannot dial {addr}: {e}"))
+        if coordinator {
+            let cfg = shared.coordinator_client.clone();
+            shared.endpoint.connect_with(cfg, addr, SERVER_NAME)
+        } else {
+            shared.endpoint.connect(addr, SERVER_NAME)
+        }
+        .map_err(|e| format!("cannot dial {addr}: {e}"))
     };
     let failed =
         |e: quinn::ConnectionError| format!("cannot connect to {addr}: {}", describe_close(&e));
-    for ms in COORDINATOR_HANDSHAKE_ATTEMPTS_MS {
+    let attempts: &[u64] = if coordinator {
+        &COORDINATOR_HANDSHAKE_ATTEMPTS_MS
+    } else {
+        &[]
+    };
+    for &ms in attempts {
         match tokio::time::timeout(Duration::from_millis(ms), dial()?).await {
             Ok(r) => return r.map_err(failed),
             Err(_) => debug!(%addr, ms, "coordinator handshake slow; dialing afresh"),
