@@ -52,6 +52,10 @@ pub struct ChannelState {
     /// When a block above the highest held last arrived: the stream advances here
     /// (blocks swapped inside a cut region, all older, do not count).
     pub advanced_at: Option<Timestamp>,
+    /// A peer kept this channel's links when it registered again (it looked fed),
+    /// at this time: if the stream has not advanced one interval later, its
+    /// parents were fed from inside the cut and it asks again (`Node::rejoined`).
+    pub kept_at_rejoin: Option<Timestamp>,
 }
 
 impl ChannelState {
@@ -75,6 +79,7 @@ impl ChannelState {
             children_resume_at: None,
             pull: crate::pull::Pull::default(),
             advanced_at: None,
+            kept_at_rejoin: None,
             middle: crate::middle::Middle::default(),
         }
     }

@@ -251,6 +251,7 @@ impl Node {
             self.send_heartbeat(now);
             self.monitor_parents(now);
             self.retry_parent_logins(now);
+            self.recheck_kept(now);
             self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
         }
         if now >= self.next_have {
@@ -376,8 +377,39 @@ impl Node {
         // unfed peer's old parents are the coordinator's to replace: logging in
         // there as well overloads them with children already re-homed.)
         self.relogin_unanswered(now, &unfed);
+        // A kept channel whose stream then stalls is asked again one interval
+        // later (`recheck_kept`): its parents' last blocks came from inside the
+        // cut.
+        for (id, c) in self.channels.iter_mut() {
+            if peer && c.keep && !unfed.contains(id) {
+                c.kept_at_rejoin = Some(now);
+            }
+        }
         for channel in unfed {
             if let Some(name) = self.channels.get(&channel).map(|c| c.desc.name.clone()) {
+                self.watch(now, &name);
+            }
+        }
+    }
+
+    /// One interval after a re-registration: a channel kept then whose stream has
+    /// not advanced since was fed only from inside the cut (its parents' last
+    /// blocks), so the peer asks for its place again.
+    fn recheck_kept(&mut self, now: Timestamp) {
+        let interval_us = self.cfg.heartbeat_interval_ms * 1000;
+        let mut unfed = Vec::new();
+        for c in self.channels.values_mut() {
+            let Some(at) = c.kept_at_rejoin else { continue };
+            if now.saturating_since(at) < interval_us {
+                continue;
+            }
+            c.kept_at_rejoin = None;
+            if c.keep && c.advanced_at.is_none_or(|t| t <= at) {
+                unfed.push(c.desc.name.clone());
+            }
+        }
+        for name in unfed {
+            if !self.watches.contains_key(&name) {
                 self.watch(now, &name);
             }
         }

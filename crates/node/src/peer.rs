@@ -262,6 +262,40 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_that_kept_its_links_at_a_reregistration_asks_again_if_its_stream_stalls() {
+        // Registered, fed until 1.5 s, registered again at 2 s (the coordinator
+        // lost it): it looks fed and keeps its links. Its parents were fed from
+        // inside a cut: `stall` — nothing more arrives, and one interval later it
+        // asks for its place again; otherwise the stream goes on and it does not.
+        let watches_at_3s = |stall: bool| -> usize {
+            let mut n = peer();
+            let registered = Message::Registered {
+                heartbeat_interval_ms: 1000,
+            };
+            n.handle_message(Timestamp::ZERO, COORDINATOR_ID, registered.clone());
+            let feed_until = |n: &mut Node, from: u64, to: u64| {
+                for s in from..to {
+                    let t = Timestamp::from_millis(s * 100);
+                    let b = Block::new(CH, s, t, s % 10 == 0, Bytes::from_static(b"x"));
+                    n.handle_message(t, NodeId(if s % 4 < 2 { 5 } else { 6 }), Message::Block(b));
+                }
+            };
+            feed_until(&mut n, 0, 16);
+            n.handle_message(Timestamp::from_millis(2000), COORDINATOR_ID, registered);
+            if !stall {
+                feed_until(&mut n, 20, 30);
+            }
+            let _ = std::iter::from_fn(|| n.poll_transmit()).count();
+            n.handle_timeout(Timestamp::from_millis(3000));
+            std::iter::from_fn(|| n.poll_transmit())
+                .filter(|t| matches!(t.msg, Message::Watch { .. }))
+                .count()
+        };
+        assert_eq!(watches_at_3s(true), 1, "stalled: asks again");
+        assert_eq!(watches_at_3s(false), 0, "still fed: keeps its place");
+    }
+
+    #[test]
     fn an_old_parent_keeps_its_substreams_until_every_link_taking_them_over_connects() {
         let mut n = peer();
         let t = |ms| Timestamp::ZERO.plus_millis(ms);

@@ -3,12 +3,17 @@
 //! (uplink above the top level's bar) is placed next to the top level and may
 //! pre-empt a weaker leaf there, which becomes its child; when a member leaves,
 //! each child it fed takes a new parent in that tree, keeping its own subtree.
+//! A joiner whose parent in its interior tree would leave it deeper than the
+//! bound takes the place of a shallow leaf instead (`insert_shallow`).
 
 use super::overlay::{Member, MemberKind, PeerOverlay};
 use super::select::ParentPolicy;
 use crate::config::PeerConfig;
 use crate::registry::RegionId;
 use tiercast_proto::{NodeId, PeerInfo, Timestamp};
+
+/// Members looked at, breadth first, for a shallow leaf a joiner takes the place of.
+const INSERT_SCAN_LIMIT: usize = 512;
 
 impl PeerOverlay {
     /// A new member (a peer, a waypoint or the origin); bottom members are placed.
@@ -94,6 +99,10 @@ impl PeerOverlay {
                 continue;
             }
             match self.select_parent(id, t, &[], cfg.candidates, policy) {
+                Ok(p)
+                    if interior == Some(t)
+                        && self.too_deep_under(p, t)
+                        && self.insert_shallow(id, t) => {}
                 Ok(p) => self.attach(id, t, p),
                 Err(_) => {
                     if interior == Some(t) && self.preempt(id, t) {
@@ -191,6 +200,68 @@ impl PeerOverlay {
         self.detach(weak, tree);
         self.attach(id, tree, parent);
         self.attach(weak, tree, id);
+        self.stats.preemptions += 1;
+        true
+    }
+
+    /// Whether a child of `parent` in `tree` would be deeper than the bound.
+    fn too_deep_under(&self, parent: NodeId, tree: u8) -> bool {
+        self.depth(parent, tree) >= super::select::depth_bound(self.members.len())
+    }
+
+    /// `id` (interior in `tree`, with room for a child of its own) takes the place
+    /// of the shallowest leaf found in that tree, which becomes its child: only
+    /// the newest joiners have spare uplink in a tight population, and placing
+    /// each under the one before chained them 40 deep (issue 10's full
+    /// recomputation: a flash crowd of 1 000 peers at Σu 1.25). The search runs
+    /// breadth first from the top level over at most [`INSERT_SCAN_LIMIT`]
+    /// members; a leaf under a parent of the joiner's region wins a tie.
+    fn insert_shallow(&mut self, id: NodeId, tree: u8) -> bool {
+        let Some(me) = self.members.get(&id) else {
+            return false;
+        };
+        if me.slots < 2 || me.parents[usize::from(tree)].is_some() {
+            return false;
+        }
+        let region = me.region;
+        let t = usize::from(tree);
+        let bound = super::select::depth_bound(self.members.len());
+        let mut level: Vec<NodeId> = self.top_order.clone();
+        let mut seen = 0usize;
+        let mut depth = 0u32;
+        let mut found: Option<(bool, NodeId, NodeId)> = None;
+        while !level.is_empty() && depth < bound && seen < INSERT_SCAN_LIMIT && found.is_none() {
+            let mut next = Vec::new();
+            for p in &level {
+                seen += 1;
+                let local = self.members.get(p).is_some_and(|m| m.region == region);
+                for w in self.children[t].get(p).into_iter().flatten() {
+                    let leaf = self.children[t].get(w).is_none_or(|c| c.is_empty());
+                    let peer = self
+                        .members
+                        .get(w)
+                        .is_some_and(|m| m.kind == MemberKind::Peer && !m.top);
+                    if *w == id || !peer {
+                        continue;
+                    }
+                    if leaf {
+                        if found.is_none_or(|(l, _, _)| local && !l) {
+                            found = Some((local, *w, *p));
+                        }
+                    } else {
+                        next.push(*w);
+                    }
+                }
+            }
+            level = next;
+            depth += 1;
+        }
+        let Some((_, leaf, parent)) = found else {
+            return false;
+        };
+        self.detach(leaf, tree);
+        self.attach(id, tree, parent);
+        self.attach(leaf, tree, id);
         self.stats.preemptions += 1;
         true
     }

@@ -597,3 +597,53 @@ fn a_wave_of_joiners_is_not_chained() {
         .expect("members");
     assert!(deepest <= bound + 1, "deepest {deepest}, bound {bound}");
 }
+
+/// The deepest placed member in any tree (one waiting for a parent is not).
+fn deepest(o: &PeerOverlay) -> u32 {
+    o.members
+        .keys()
+        .flat_map(|id| (0..o.k).map(move |t| (*id, t)))
+        .map(|(id, t)| o.depth(id, t))
+        .filter(|d| *d < 1024)
+        .max()
+        .expect("members")
+}
+
+#[test]
+fn joiners_after_a_tight_recomputation_take_shallow_leaves_places() {
+    // A tight population rebuilt by a full recomputation has no spare slot near
+    // the top: only the joiners that follow bring room. Placed under the one
+    // before, each wave was chained 40 deep (issue 10's full recomputation).
+    let t0 = Timestamp::ZERO;
+    let c = cfg();
+    let mut o = with_origin(t0, &c, 4 * RATE);
+    // The scenario's mix over two regions: 2, 4, 6 and 10 substreams' worth of
+    // uplink (1, 3, 5, 9 slots after the 5 % headroom).
+    let mix = |id: u32| [RATE / 2, RATE, 3 * RATE / 2, 5 * RATE / 2][id as usize % 4] * 95 / 100;
+    let add = |o: &mut PeerOverlay, now: Timestamp, ids: std::ops::Range<u32>| {
+        for id in ids {
+            let region = RegionId((id / 4 % 2) as u16);
+            o.join(
+                now,
+                info(id),
+                region,
+                MemberKind::Peer,
+                mix(id),
+                &c,
+                &AllowAll,
+            );
+        }
+    };
+    add(&mut o, t0, 10..500);
+    o.full_recompute(t0.plus_millis(5000), &c, &AllowAll);
+    add(&mut o, t0.plus_millis(6000), 500..1000);
+    o.check().expect("booked once, acyclic");
+    let bound = usize::BITS - o.members.len().leading_zeros();
+    let deepest = deepest(&o);
+    assert!(deepest <= bound + 1, "deepest {deepest}, bound {bound}");
+    // Without the insertion no joiner takes a leaf's place (and none is strong).
+    assert!(
+        o.stats.preemptions > 0,
+        "no joiner took a shallow leaf's place"
+    );
+}
