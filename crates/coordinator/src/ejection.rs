@@ -64,13 +64,16 @@ pub fn feasibility(
     })
 }
 
-/// Slots kept free after an ejection (C6 near capacity): k plus 1/64 of the
+/// Slots kept free after an ejection (C6 near capacity): k plus 1/256 of the
 /// demand. Exactly feasible leaves no slot for a re-home: the first report of a
-/// bad link then waits for a parent, the wait triggers a full recomputation, and
-/// the recomputation moves everyone — the loop a tight population fell into. The
-/// reserve is spread over k trees, so it grows with the demand.
+/// bad link then waits for a parent and the wait triggers a full recomputation —
+/// which moved everyone when it rebuilt every link. The reserve is spread over k
+/// trees, so it grows with the demand. It was 1/64 while a recomputation moved
+/// everyone; since it keeps the links that fit (`peers/rebuild.rs`), 1/64 ejected
+/// 9–21 peers where 0–1 had to go (the full recomputation's 1 000 peers, seeds 32
+/// and 39), each of them unfed for the rest of the run.
 pub fn reserve_slots(demand_slots: u64, k: usize) -> u64 {
-    k as u64 + demand_slots / 64
+    k as u64 + demand_slots / 256
 }
 
 /// Slots an ejected node waits for before it is let back in (hysteresis): twice

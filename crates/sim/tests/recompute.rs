@@ -7,7 +7,10 @@
 //! media queued up to 2 s in the simulator's uplink FIFO) keeping also won 0.04 in
 //! the worst second; with the cap both rules measure within 0.002 (0.962 / 0.961),
 //! and with unanswered LOGINs retried and a peer's resume backlog bounded to 1 s
-//! 0.9715 / 0.9713, keeping sending 9 % fewer assignments.
+//! 0.9715 / 0.9713, keeping sending 9 % fewer assignments. Since a recomputation
+//! after many changes keeps the links within the depth bound too, and joiners take
+//! shallow leaves' places: kept 0.9943 (worst 0.9830, 4 632 assignments) against
+//! rebuilt 0.9031 (worst 0.8149, 13 076).
 
 use std::path::Path;
 use tiercast_sim::{RunOptions, Scenario, Simulation};
@@ -66,13 +69,10 @@ fn a_calm_full_recomputation_keeps_the_links_and_every_second_around_it() {
          {rebuilt_min:.4}, {rebuilt_sent} assignments)"
     );
     // The issue's bound is 0.99, not met on every seed (see BENCHMARKS).
-    assert!(kept >= 0.96, "kept: {kept}");
+    assert!(kept >= 0.98, "kept: {kept}");
+    assert!(kept > rebuilt, "keeping costs: {kept} vs {rebuilt}");
     assert!(
-        kept >= rebuilt - 0.005,
-        "keeping costs: {kept} vs {rebuilt}"
-    );
-    assert!(
-        kept_sent * 20 < rebuilt_sent * 19,
+        kept_sent * 2 < rebuilt_sent,
         "keeping moves fewer links: {kept_sent} vs {rebuilt_sent} assignments"
     );
 }

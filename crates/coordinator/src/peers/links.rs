@@ -66,14 +66,21 @@ impl PeerOverlay {
         self.top_order
             .iter()
             .copied()
-            .filter(|n| Some(*n) != keep)
             .filter(|n| {
                 let Some(m) = self.members.get(n) else {
                     return true;
                 };
-                // Every slot may become a distinct child link.
+                // Every slot may become a distinct child link. The link the
+                // asking member has is counted already: it may stay while the
+                // links are within the cap (not whatever their number: a member
+                // keeping its link past the cap made 41 links of a cap of 40).
                 let pushed = m.slots + self.mesh_links;
-                pushed + repairs.get(n).copied().unwrap_or(0) >= self.link_cap
+                let links = pushed + repairs.get(n).copied().unwrap_or(0);
+                if Some(*n) == keep {
+                    links > self.link_cap
+                } else {
+                    links >= self.link_cap
+                }
             })
             .collect()
     }

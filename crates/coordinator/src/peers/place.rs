@@ -148,11 +148,13 @@ impl PeerOverlay {
                 let o = &self.members[n];
                 (o.kind == MemberKind::Origin, o.region != m.region)
             };
+            // ...with a link to spare (a link cap of 40 was passed by one here).
+            let full = self.repair_full(m.lazy.first().copied());
             let mut others: Vec<NodeId> = self
                 .top_order
                 .iter()
                 .copied()
-                .filter(|n| *n != id && !pushes(n))
+                .filter(|n| *n != id && !pushes(n) && !full.contains(n))
                 .collect();
             let best = others.iter().map(class).min();
             others.retain(|n| Some(class(n)) == best);
