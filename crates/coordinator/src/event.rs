@@ -137,10 +137,17 @@ pub enum CoordEvent {
         channel: ChannelId,
         peer: NodeId,
     },
-    /// The overlay cannot carry this peer (C6).
+    /// The overlay cannot carry this peer (C6): it left the overlay.
     PeerEjected {
         channel: ChannelId,
         peer: NodeId,
+    },
+    /// An ejected peer asked again and still cannot be carried: told to retry
+    /// after `retry_after_ms`, which doubles with every refusal (C6).
+    PeerTurnedAway {
+        channel: ChannelId,
+        peer: NodeId,
+        retry_after_ms: u32,
     },
     /// Full recomputation of a channel's overlay (C7).
     PeersRecomputed {

@@ -192,7 +192,7 @@ fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound_and_its_r
     let o = bus.coordinator.peer_overlay(ChannelId(1)).unwrap();
     o.check().unwrap();
     assert!(o.stats.ejected > 0, "something must go");
-    // Minimal up to the reserve (ejection.rs: k + demand/64 slots kept free so a
+    // Minimal up to the reserve (ejection.rs: k + demand/256 slots kept free so a
     // re-home finds room): the 0.5r peers ejected beyond the exact bound hold
     // those few slots — at most k of them here.
     assert!(
@@ -237,6 +237,69 @@ fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound_and_its_r
             "member {m} gets everything"
         );
     }
+}
+
+#[test]
+fn an_ejected_peer_asking_again_waits_twice_as_long_each_time_and_is_not_ejected_again_within_a_minute(
+) {
+    // Issue 11's scarcity: ejected peers came back every 2 s and were turned away
+    // thousands of times a run.
+    let mut cfg = config();
+    cfg.peers.pending_grace_ms = 100;
+    let (mut bus, _key) = start(cfg, 4000);
+    for i in 0..30u32 {
+        add_peer(&mut bus, 100 + i, 1000);
+    }
+    for i in 0..10u32 {
+        add_peer(&mut bus, 200 + i, 4000);
+    }
+    bus.advance(3000);
+    let ejected: Vec<NodeId> = bus
+        .coordinator
+        .peer_overlay(ChannelId(1))
+        .unwrap()
+        .ejected
+        .iter()
+        .copied()
+        .collect();
+    let first = *ejected.first().expect("something must go");
+    bus.node_events.clear();
+    bus.coord_events.clear();
+    bus.advance(90_000);
+    // Each ask of `first` turned away with twice the last wait, up to a minute.
+    let waits: Vec<u32> = bus
+        .node_events
+        .iter()
+        .filter(|(n, _)| *n == first)
+        .filter_map(|(_, e)| match e {
+            Event::WatchDenied {
+                reason: DenyReason::Ejected,
+                retry_after_ms,
+                ..
+            } => Some(*retry_after_ms),
+            _ => None,
+        })
+        .collect();
+    assert!(waits.len() >= 3, "asked again: {waits:?}");
+    for w in waits.windows(2) {
+        assert!(
+            w[1] == 2 * w[0] || w[1] == 60_000,
+            "each wait doubles up to 60 s: {waits:?}"
+        );
+    }
+    let turned_away = bus
+        .coord_events
+        .iter()
+        .filter(|e| matches!(e, CoordEvent::PeerTurnedAway { peer, .. } if *peer == first))
+        .count();
+    assert_eq!(turned_away, waits.len(), "each refusal is an event");
+    // Not one of them was let back in and ejected again within the minute.
+    let again = bus
+        .coord_events
+        .iter()
+        .filter(|e| matches!(e, CoordEvent::PeerEjected { peer, .. } if ejected.contains(peer)))
+        .count();
+    assert_eq!(again, 0, "ejected again");
 }
 
 #[test]

@@ -102,11 +102,49 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         congested_links: stats.congested_links,
         ejected: stats.ejected,
         ejected_lower_bound: stats.ejected_lower_bound,
+        ejected_again: sim
+            .ejections
+            .values()
+            .map(|t| t.len().saturating_sub(1) as u64)
+            .sum(),
+        ejected_in_a_minute_max: sim
+            .ejections
+            .values()
+            .map(|t| most_within(t, 60_000_000))
+            .max()
+            .unwrap_or(0),
+        turned_away: sim.turned_away,
         pending_at_end: overlay.map_or(0, |o| o.pending.len() as u64),
         assignments_sent: stats.assignments_sent,
         blocks_pulled: pulled,
         push_room_bumps: stats.push_room_bumps,
         top_tree_switches: stats.top_tree_switches,
         regions: crate::middle_report::middle_metrics(sim),
+    }
+}
+
+/// The most of the sorted times `t` that fall within one window of `span` µs.
+fn most_within(t: &[u64], span: u64) -> u64 {
+    let mut most = 0;
+    let mut a = 0;
+    for b in 0..t.len() {
+        while t[b] - t[a] >= span {
+            a += 1;
+        }
+        most = most.max(b - a + 1);
+    }
+    most as u64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ejections_are_counted_per_sliding_minute() {
+        let s = 1_000_000;
+        assert_eq!(super::most_within(&[], 60 * s), 0);
+        assert_eq!(super::most_within(&[5 * s], 60 * s), 1);
+        // 0, 59 s: one minute; 61 s starts a window without the first.
+        assert_eq!(super::most_within(&[0, 59 * s, 61 * s], 60 * s), 2);
+        assert_eq!(super::most_within(&[0, 60 * s, 120 * s], 60 * s), 1);
     }
 }

@@ -164,6 +164,12 @@ pub struct PeerMetrics {
     pub ejected: u64,
     /// The least any choice of peers could have ejected (summed over ejections).
     pub ejected_lower_bound: u64,
+    /// Ejections of peers ejected before (re-admitted, then ejected again).
+    pub ejected_again: u64,
+    /// The most times one peer was ejected within any 60 s (issue 11: at most 1).
+    pub ejected_in_a_minute_max: u64,
+    /// Asks of ejected peers turned away (each told a doubling retry time).
+    pub turned_away: u64,
     pub pending_at_end: u64,
     pub assignments_sent: u64,
     /// Blocks pulled over lazy links (Have/Want) at the peers alive at the end.

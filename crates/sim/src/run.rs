@@ -278,6 +278,10 @@ impl Simulation {
                 self.faults.on_reassigned(node.0, removed, self.now)
             }
             CoordEvent::PeersRecomputed { .. } => self.recomputed(),
+            CoordEvent::PeerEjected { peer, .. } => {
+                self.ejections.entry(peer.0).or_default().push(self.now)
+            }
+            CoordEvent::PeerTurnedAway { .. } => self.turned_away += 1,
             _ => {}
         }
         if self.opts.keep_events {

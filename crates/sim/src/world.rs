@@ -107,6 +107,11 @@ pub struct Simulation {
     pub(crate) fault_windows: crate::fault_windows::FaultWindows,
     /// When the coordinator made each full recomputation of the peer overlay (µs).
     pub(crate) recomputes: Vec<u64>,
+    /// Per peer, when the coordinator ejected it (C6; how often one peer is
+    /// ejected again).
+    pub(crate) ejections: std::collections::BTreeMap<u32, Vec<u64>>,
+    /// Asks of ejected peers turned away (C6).
+    pub(crate) turned_away: u64,
     /// Restarts of nodes and of the coordinator (D7).
     pub(crate) restarts: crate::restarts::Restarts,
     /// `Plant::GapAfterSwitch` armed: the viewer and the blocks left to skip.
@@ -217,6 +222,8 @@ impl Simulation {
             origin_sent: Default::default(),
             fault_windows: Default::default(),
             recomputes: Vec::new(),
+            ejections: Default::default(),
+            turned_away: 0,
             restarts: Default::default(),
             planted_gap: None,
             events: 0,

@@ -14,6 +14,16 @@ use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
 use tiercast_proto::{ChannelId, DenyReason, Heartbeat, Message, NodeId, NodeRole, Timestamp};
 
+/// The longest wait an ejected peer is told before it asks again (s).
+pub const MAX_TURN_AWAY_S: u32 = 60;
+
+/// An ejected peer is not let back in for this long after its ejection (s): the
+/// aggregate check that re-admits it (`PeerOverlay::would_fit`) and the rule of a
+/// full recomputation that ejects do not count the top level's room alike, and
+/// 15 peers of 1 000 were let back in and ejected again within the minute (the
+/// full recomputation's seed 38).
+pub const READMIT_HOLD_S: u32 = 60;
+
 impl Coordinator {
     pub fn peer_overlay(&self, channel: ChannelId) -> Option<&PeerOverlay> {
         self.peers.get(&channel)
@@ -79,12 +89,19 @@ impl Coordinator {
             self.deny_watch(from, name, DenyReason::UnknownChannel);
             return;
         };
-        if o.ejected.contains(&from) && !o.would_fit(uplink) {
-            // Still cannot be carried: answer at once, touching nobody.
-            self.eject(now, channel, from);
+        let held = o
+            .ejected_at
+            .get(&from)
+            .is_some_and(|t| now.saturating_since(*t) < u64::from(READMIT_HOLD_S) * 1_000_000);
+        if o.ejected.contains(&from) && (held || !o.would_fit(uplink)) {
+            // Still cannot be carried, or ejected too lately to be let back in
+            // only to be ejected again: answer at once, touching nobody.
+            self.turn_away(now, channel, from);
             return;
         }
         o.ejected.remove(&from);
+        o.turned_away.remove(&from);
+        o.ejected_at.remove(&from);
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, &AllowAll);
         self.events.push_back(CoordEvent::PeerJoined {
             channel,
@@ -95,6 +112,16 @@ impl Coordinator {
 
     fn deny_watch(&mut self, to: NodeId, channel_name: String, reason: DenyReason) {
         let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);
+        self.deny_watch_after(to, channel_name, reason, retry_after_ms);
+    }
+
+    fn deny_watch_after(
+        &mut self,
+        to: NodeId,
+        channel_name: String,
+        reason: DenyReason,
+        retry_after_ms: u32,
+    ) {
         self.send(
             to,
             Message::WatchDenied {
@@ -105,13 +132,37 @@ impl Coordinator {
         );
     }
 
-    /// An ejected peer goes to a relay when one has room, else is told why.
-    fn eject(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
+    /// An ejected peer that asks again while the overlay still cannot carry it:
+    /// a relay with room takes it, else it is told why and to wait twice as long as
+    /// the last time (from `retry_after_s` up to [`MAX_TURN_AWAY_S`]) — ejected
+    /// peers had come back every 2 s, turned away thousands of times a run.
+    fn turn_away(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
         let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
             return;
         };
-        self.events
-            .push_back(CoordEvent::PeerEjected { channel, peer });
+        let base_ms = self.cfg.retry_after_s.saturating_mul(1000).max(1);
+        let times = self.peers.get_mut(&channel).map_or(1, |o| {
+            let n = o.turned_away.entry(peer).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        });
+        let retry_after_ms = base_ms
+            .saturating_mul(1u32 << (times - 1).min(16))
+            .min(MAX_TURN_AWAY_S * 1000)
+            .max(base_ms);
+        self.events.push_back(CoordEvent::PeerTurnedAway {
+            channel,
+            peer,
+            retry_after_ms,
+        });
+        if self.send_to_relay(now, &name, peer) {
+            return;
+        }
+        self.deny_watch_after(peer, name, DenyReason::Ejected, retry_after_ms);
+    }
+
+    /// A peer the overlay cannot carry goes to a relay with room, if any.
+    fn send_to_relay(&mut self, now: Timestamp, name: &str, peer: NodeId) -> bool {
         let region = self
             .registry
             .get(peer)
@@ -122,10 +173,26 @@ impl Coordinator {
             .iter()
             .any(|(_, r)| r.alive && r.role == NodeRole::Relay);
         if has_relays {
-            if let Ok((channel, relay)) = self.watch_in(now, &name, &region) {
+            if let Ok((channel, relay)) = self.watch_in(now, name, &region) {
                 self.send(peer, Message::WatchAt { channel, relay });
-                return;
+                return true;
             }
+        }
+        false
+    }
+
+    /// An ejected peer goes to a relay when one has room, else is told why.
+    fn eject(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
+        let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
+            return;
+        };
+        self.events
+            .push_back(CoordEvent::PeerEjected { channel, peer });
+        if let Some(o) = self.peers.get_mut(&channel) {
+            o.ejected_at.insert(peer, now);
+        }
+        if self.send_to_relay(now, &name, peer) {
+            return;
         }
         self.deny_watch(peer, name, DenyReason::Ejected);
     }
@@ -143,6 +210,9 @@ impl Coordinator {
         if only.is_none() {
             for o in self.peers.values_mut() {
                 o.standby.remove(&peer);
+                o.ejected.remove(&peer);
+                o.turned_away.remove(&peer);
+                o.ejected_at.remove(&peer);
             }
         }
         for c in chans {

@@ -155,6 +155,10 @@ pub struct PeerOverlay {
     pub pending_since: Option<Timestamp>,
     /// Peers turned away because the overlay cannot carry them (C6).
     pub ejected: BTreeSet<NodeId>,
+    /// Ejected peers turned away since they were ejected (their retry wait doubles).
+    pub turned_away: BTreeMap<NodeId, u32>,
+    /// When each ejected peer was ejected (held out for a minute after).
+    pub ejected_at: BTreeMap<NodeId, Timestamp>,
     /// Members whose parent list changed and must be told.
     pub(crate) dirty: BTreeSet<NodeId>,
     pub changes_since_full: u64,
@@ -208,6 +212,8 @@ impl PeerOverlay {
             tree_capacity: vec![0; trees],
             pending: BTreeSet::new(),
             ejected: BTreeSet::new(),
+            turned_away: BTreeMap::new(),
+            ejected_at: BTreeMap::new(),
             dirty: BTreeSet::new(),
             changes_since_full: 0,
             pending_since: None,
