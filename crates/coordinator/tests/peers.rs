@@ -176,11 +176,11 @@ fn a_leaving_peer_is_replaced_in_its_trees_without_a_gap() {
     }
 }
 
-#[test]
-fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound_and_its_reserve() {
+/// An overlay that cannot carry its peers, 3 s after they asked: the origin
+/// feeds 2 streams; 30 peers at 0.5r and 10 at 2r: Σ slots short.
+fn infeasible() -> (Bus, OriginKey) {
     let mut cfg = config();
     cfg.peers.pending_grace_ms = 100;
-    // The origin feeds 2 streams; 30 peers at 0.5r and 10 at 2r: Σ slots short.
     let (mut bus, key) = start(cfg, 4000);
     for i in 0..30u32 {
         add_peer(&mut bus, 100 + i, 1000);
@@ -189,6 +189,12 @@ fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound_and_its_r
         add_peer(&mut bus, 200 + i, 4000);
     }
     bus.advance(3000);
+    (bus, key)
+}
+
+#[test]
+fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound_and_its_reserve() {
+    let (mut bus, key) = infeasible();
     let o = bus.coordinator.peer_overlay(ChannelId(1)).unwrap();
     o.check().unwrap();
     assert!(o.stats.ejected > 0, "something must go");
@@ -244,16 +250,7 @@ fn an_ejected_peer_asking_again_waits_twice_as_long_each_time_and_is_not_ejected
 ) {
     // Issue 11's scarcity: ejected peers came back every 2 s and were turned away
     // thousands of times a run.
-    let mut cfg = config();
-    cfg.peers.pending_grace_ms = 100;
-    let (mut bus, _key) = start(cfg, 4000);
-    for i in 0..30u32 {
-        add_peer(&mut bus, 100 + i, 1000);
-    }
-    for i in 0..10u32 {
-        add_peer(&mut bus, 200 + i, 4000);
-    }
-    bus.advance(3000);
+    let (mut bus, _key) = infeasible();
     let ejected: Vec<NodeId> = bus
         .coordinator
         .peer_overlay(ChannelId(1))
