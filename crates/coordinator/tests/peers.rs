@@ -246,7 +246,7 @@ fn an_infeasible_overlay_ejects_the_weakest_and_no_more_than_the_bound_and_its_r
 }
 
 #[test]
-fn an_ejected_peer_asking_again_waits_twice_as_long_each_time_and_is_not_ejected_again_within_a_minute(
+fn an_ejected_peer_asking_again_waits_twice_as_long_each_time_and_stays_out_while_it_cannot_be_carried(
 ) {
     // Issue 11's scarcity: ejected peers came back every 2 s and were turned away
     // thousands of times a run.

@@ -17,11 +17,13 @@ use tiercast_proto::{ChannelId, DenyReason, Heartbeat, Message, NodeId, NodeRole
 /// The longest wait an ejected peer is told before it asks again (s).
 pub const MAX_TURN_AWAY_S: u32 = 60;
 
-/// An ejected peer is not let back in for this long after its ejection (s): the
+/// A peer ejected a second time is not let back in for this long after (s): the
 /// aggregate check that re-admits it (`PeerOverlay::would_fit`) and the rule of a
 /// full recomputation that ejects do not count the top level's room alike, and
 /// 15 peers of 1 000 were let back in and ejected again within the minute (the
-/// full recomputation's seed 38).
+/// full recomputation's seed 38). After a first ejection it may come back as soon
+/// as it fits: ejected in a flash crowd's first seconds, held out for a minute
+/// while the crowd brought room, cost the top mesh's seed 33 154 blocks.
 pub const READMIT_HOLD_S: u32 = 60;
 
 impl Coordinator {
@@ -89,10 +91,9 @@ impl Coordinator {
             self.deny_watch(from, name, DenyReason::UnknownChannel);
             return;
         };
-        let held = o
-            .ejected_at
-            .get(&from)
-            .is_some_and(|t| now.saturating_since(*t) < u64::from(READMIT_HOLD_S) * 1_000_000);
+        let held = o.ejected_at.get(&from).is_some_and(|(t, times)| {
+            *times >= 2 && now.saturating_since(*t) < u64::from(READMIT_HOLD_S) * 1_000_000
+        });
         if o.ejected.contains(&from) && (held || !o.would_fit(uplink)) {
             // Still cannot be carried, or ejected too lately to be let back in
             // only to be ejected again: answer at once, touching nobody.
@@ -101,7 +102,6 @@ impl Coordinator {
         }
         o.ejected.remove(&from);
         o.turned_away.remove(&from);
-        o.ejected_at.remove(&from);
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, &AllowAll);
         self.events.push_back(CoordEvent::PeerJoined {
             channel,
@@ -189,7 +189,8 @@ impl Coordinator {
         self.events
             .push_back(CoordEvent::PeerEjected { channel, peer });
         if let Some(o) = self.peers.get_mut(&channel) {
-            o.ejected_at.insert(peer, now);
+            let e = o.ejected_at.entry(peer).or_insert((now, 0));
+            *e = (now, e.1.saturating_add(1));
         }
         if self.send_to_relay(now, &name, peer) {
             return;

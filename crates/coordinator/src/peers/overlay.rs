@@ -157,8 +157,9 @@ pub struct PeerOverlay {
     pub ejected: BTreeSet<NodeId>,
     /// Ejected peers turned away since they were ejected (their retry wait doubles).
     pub turned_away: BTreeMap<NodeId, u32>,
-    /// When each ejected peer was ejected (held out for a minute after).
-    pub ejected_at: BTreeMap<NodeId, Timestamp>,
+    /// When each peer ejected more than once was last ejected, and how many times
+    /// it was (held out for a minute after its second ejection on).
+    pub ejected_at: BTreeMap<NodeId, (Timestamp, u32)>,
     /// Members whose parent list changed and must be told.
     pub(crate) dirty: BTreeSet<NodeId>,
     pub changes_since_full: u64,
