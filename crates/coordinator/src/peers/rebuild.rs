@@ -14,7 +14,8 @@
 //! first; only the others take the builder's choice. A periodic recomputation then
 //! moves few links, and the ones it moves go make-before-break at the peers
 //! (node/src/peer.rs) and in bounded batches ([`super::batches`]). When the kept
-//! links leave a member without a parent, every link is built anew at once.
+//! links leave more than one member in [`REBUILD_PENDING_SHARE`] without a parent,
+//! every link is built anew at once.
 
 use super::overlay::{MemberKind, PeerOverlay};
 use super::select::ParentPolicy;
