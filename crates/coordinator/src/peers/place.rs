@@ -218,6 +218,7 @@ impl PeerOverlay {
     /// recomputation: a flash crowd of 1 000 peers at Σu 1.25). The search runs
     /// breadth first from the top level over at most [`INSERT_SCAN_LIMIT`]
     /// members; a leaf under a parent of the joiner's region wins a tie.
+    /// A middle member (D2) is never the leaf: it is fed from the levels above.
     fn insert_shallow(&mut self, id: NodeId, tree: u8) -> bool {
         let Some(me) = self.members.get(&id) else {
             return false;
@@ -242,7 +243,7 @@ impl PeerOverlay {
                     let peer = self
                         .members
                         .get(w)
-                        .is_some_and(|m| m.kind == MemberKind::Peer && !m.top);
+                        .is_some_and(|m| m.kind == MemberKind::Peer && !m.top && !m.middle);
                     if *w == id || !peer {
                         continue;
                     }
