@@ -196,14 +196,20 @@ impl PeerOverlay {
         let Some((_, weak, parent)) = best else {
             return false;
         };
-        if self.members[&id].parents[t].is_some() {
+        self.take_leaf_place(id, tree, weak, parent);
+        true
+    }
+
+    /// `id` takes `leaf`'s place under `parent` in `tree`, and `leaf` becomes its
+    /// child there (a pre-emption: `preempt`, `insert_shallow`).
+    fn take_leaf_place(&mut self, id: NodeId, tree: u8, leaf: NodeId, parent: NodeId) {
+        if self.members[&id].parents[usize::from(tree)].is_some() {
             self.detach(id, tree);
         }
-        self.detach(weak, tree);
+        self.detach(leaf, tree);
         self.attach(id, tree, parent);
-        self.attach(weak, tree, id);
+        self.attach(leaf, tree, id);
         self.stats.preemptions += 1;
-        true
     }
 
     /// Whether a child of `parent` in `tree` would be deeper than the bound.
@@ -262,10 +268,7 @@ impl PeerOverlay {
         let Some((_, leaf, parent)) = found else {
             return false;
         };
-        self.detach(leaf, tree);
-        self.attach(id, tree, parent);
-        self.attach(leaf, tree, id);
-        self.stats.preemptions += 1;
+        self.take_leaf_place(id, tree, leaf, parent);
         true
     }
 
