@@ -55,7 +55,15 @@ impl Node {
     }
 
     pub(crate) fn send_heartbeat(&mut self, now: Timestamp) {
-        if !self.registered || !self.cfg.send_heartbeats {
+        if self.registered {
+            self.send_heartbeat_now(now);
+        }
+    }
+
+    /// Sends a heartbeat registered or not (a re-registering node sends its links
+    /// right behind its Register).
+    pub(crate) fn send_heartbeat_now(&mut self, now: Timestamp) {
+        if !self.cfg.send_heartbeats {
             return;
         }
         let hb = self.heartbeat(now);

@@ -43,6 +43,9 @@ pub struct Node {
     pub(crate) registered: bool,
     /// The coordinator answered a Register before (a later answer is a re-registration).
     pub(crate) registered_before: bool,
+    /// What `rejoined` sends went right behind a Register (not sent again when it
+    /// is answered).
+    rejoin_sent: bool,
     /// Unanswered registration attempts and the next retry (see [`crate::register`]).
     pub(crate) registration: crate::register::Registration,
     pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
@@ -90,6 +93,7 @@ impl Node {
             cfg,
             registered: false,
             registered_before: false,
+            rejoin_sent: false,
             registration: Default::default(),
             channels: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -192,9 +196,14 @@ impl Node {
                 if reason == tiercast_proto::DenyReason::NotRegistered && self.registered {
                     // The coordinator restarted or presumed us dead: register again
                     // at once (later denials wait for the heartbeat tick); what we
-                    // carry stays.
+                    // carry stays. It is there and answering, so what we would
+                    // send once it answers goes now, right behind the Register on
+                    // the same ordered link: one round trip to the coordinator
+                    // sooner back in the overlay (a healed partition's peers).
                     self.registered = false;
                     self.send_register(now);
+                    self.rejoined(now);
+                    self.rejoin_sent = true;
                 }
                 self.events.push_back(Event::RegisterDenied(reason));
             }
@@ -338,11 +347,21 @@ impl Node {
         for (name, key) in channels {
             self.send_announce(&name, key);
         }
-        let watches: Vec<String> = self.watches.keys().cloned().collect();
+        // (A Watch already sent behind the Register has its own retry.)
+        let watches: Vec<String> = self
+            .watches
+            .iter()
+            .filter(|(_, w)| !w.behind_register)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for w in self.watches.values_mut() {
+            w.behind_register = false;
+        }
         for name in watches {
             self.watch(now, &name);
         }
-        if std::mem::replace(&mut self.registered_before, true) {
+        let sent = std::mem::take(&mut self.rejoin_sent);
+        if std::mem::replace(&mut self.registered_before, true) && !sent {
             self.rejoined(now);
         }
     }
@@ -350,8 +369,10 @@ impl Node {
     /// Registered again after the coordinator lost us (a partition, its restart; D7):
     /// report our links at once, so it takes them back rather than rebuilding, and a
     /// peer asks for its place in the overlay again (the coordinator dropped it).
+    /// Sent when the coordinator answers our Register, or right behind the Register
+    /// when it told us it lost us (it is there: the link is ordered).
     fn rejoined(&mut self, now: Timestamp) {
-        self.send_heartbeat(now);
+        self.send_heartbeat_now(now);
         self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
         // A peer asks again only for a channel it is no longer fed on — its stream
         // has not advanced for two intervals (blocks swapped inside a cut region
@@ -387,7 +408,7 @@ impl Node {
         }
         for channel in unfed {
             if let Some(name) = self.channels.get(&channel).map(|c| c.desc.name.clone()) {
-                self.watch(now, &name);
+                self.send_watch(now, &name);
             }
         }
     }

@@ -296,6 +296,52 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_the_coordinator_lost_sends_its_links_and_its_watch_right_behind_its_register() {
+        // Fed until 1.5 s, then cut off; at 5 s its heartbeat meets "not
+        // registered". Register, heartbeat (its links) and Watch (it is unfed) go
+        // at once, in that order on the one ordered link — not a round trip later —
+        // and the coordinator's answer to the Register sends none of them again.
+        let mut n = peer();
+        let registered = Message::Registered {
+            heartbeat_interval_ms: 1000,
+        };
+        n.handle_message(Timestamp::ZERO, COORDINATOR_ID, registered.clone());
+        for s in 0..16 {
+            let t = Timestamp::from_millis(s * 100);
+            let b = Block::new(CH, s, t, s % 10 == 0, Bytes::from_static(b"x"));
+            n.handle_message(t, NodeId(if s % 4 < 2 { 5 } else { 6 }), Message::Block(b));
+        }
+        let _ = std::iter::from_fn(|| n.poll_transmit()).count();
+        let to_coordinator = |n: &mut Node| -> Vec<&'static str> {
+            std::iter::from_fn(|| n.poll_transmit())
+                .filter(|t| t.to == COORDINATOR_ID)
+                .map(|t| t.msg.kind())
+                .collect()
+        };
+        n.handle_message(
+            Timestamp::from_millis(5000),
+            COORDINATOR_ID,
+            Message::RegisterDenied {
+                reason: tiercast_proto::DenyReason::NotRegistered,
+            },
+        );
+        assert_eq!(
+            to_coordinator(&mut n),
+            vec!["register", "heartbeat", "watch"],
+            "all three at once, the Register first"
+        );
+        n.handle_message(Timestamp::from_millis(5300), COORDINATOR_ID, registered);
+        assert_eq!(
+            to_coordinator(&mut n),
+            Vec::<&str>::new(),
+            "nothing sent twice when the Register is answered"
+        );
+        // Unanswered, the Watch is asked again on its own retry.
+        n.handle_timeout(Timestamp::from_millis(6500));
+        assert!(to_coordinator(&mut n).contains(&"watch"));
+    }
+
+    #[test]
     fn an_old_parent_keeps_its_substreams_until_every_link_taking_them_over_connects() {
         let mut n = peer();
         let t = |ms| Timestamp::ZERO.plus_millis(ms);

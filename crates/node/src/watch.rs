@@ -55,24 +55,34 @@ pub struct PendingWatch {
     pub retry_at: Option<Timestamp>,
     /// Watches sent since the coordinator last answered this one.
     pub attempts: u32,
+    /// Sent right behind a Register (a re-registration, see `Node::rejoined`):
+    /// not sent again when the coordinator answers the Register.
+    pub behind_register: bool,
 }
 
 impl Node {
     /// Start watching a channel (protocol viewers).
     pub fn watch(&mut self, now: Timestamp, channel_name: &str) {
-        let attempts = self.watches.get(channel_name).map_or(0, |w| w.attempts);
         if !self.registered {
             // Sent once the coordinator knows us (see `Registered`).
             self.watches
                 .insert(channel_name.to_string(), PendingWatch::default());
             return;
         }
+        self.send_watch(now, channel_name);
+    }
+
+    /// Sends a `Watch` now, registered or not (a re-registering node sends it right
+    /// behind its Register on the same ordered link), and arms its retry.
+    pub(crate) fn send_watch(&mut self, now: Timestamp, channel_name: &str) {
+        let attempts = self.watches.get(channel_name).map_or(0, |w| w.attempts);
         let wait_us = self.watch_backoff_us(attempts);
         self.watches.insert(
             channel_name.to_string(),
             PendingWatch {
                 retry_at: Some(Timestamp(now.0.saturating_add(wait_us))),
                 attempts: attempts.saturating_add(1),
+                behind_register: !self.registered,
             },
         );
         let region = self.cfg.region.clone();
@@ -194,7 +204,8 @@ impl Node {
         reason: DenyReason,
         retry_after_ms: u32,
     ) {
-        if self.cfg.role == NodeRole::Peer && self.names.contains_key(&name) {
+        let not_registered = reason == DenyReason::NotRegistered;
+        if self.cfg.role == NodeRole::Peer && self.names.contains_key(&name) && !not_registered {
             // Ejected from the overlay (C6): leave the parents, ask again later.
             self.leave_channel_parents(&name);
             self.watches.insert(name.clone(), PendingWatch::default());
@@ -207,6 +218,7 @@ impl Node {
         *w = PendingWatch {
             retry_at: Some(now.plus_millis(retry)),
             attempts: 0,
+            behind_register: false,
         };
         self.events.push_back(Event::WatchDenied {
             channel_name: name,
@@ -251,6 +263,7 @@ impl Node {
                 PendingWatch {
                     retry_at: Some(now.plus_millis(self.cfg.watch_retry_ms)),
                     attempts: 0,
+                    behind_register: false,
                 },
             );
         }

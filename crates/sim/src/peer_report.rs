@@ -26,15 +26,17 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
     let mut top_peers = 0u64;
     let (mut after_exp, mut after_missed) = (0u64, 0u64);
     let mut pulled = 0u64;
+    let mut up = crate::report::UplinkTotals::default();
     for (vi, v) in sim.viewers.iter().enumerate() {
         let id = sim.first_viewer + vi as u32;
-        if let Some(ch) = sim
-            .slots
-            .get(id as usize)
-            .and_then(|s| s.node.as_ref())
-            .and_then(|n| sim.channel.and_then(|c| n.channel(c)))
-        {
+        let node = sim.slots.get(id as usize).and_then(|s| s.node.as_ref());
+        if let Some(ch) = node.and_then(|n| sim.channel.and_then(|c| n.channel(c))) {
             pulled += ch.pull.pulled;
+        }
+        if let Some(u) = node.and_then(|n| n.uplink_stats()) {
+            up.sent_blocks += u.sent_blocks;
+            up.dropped_blocks += u.dropped_blocks;
+            up.stale_blocks += u.stale_blocks;
         }
         if v.end_at != end && !v.watching() {
             continue;
@@ -117,6 +119,7 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         pending_at_end: overlay.map_or(0, |o| o.pending.len() as u64),
         assignments_sent: stats.assignments_sent,
         blocks_pulled: pulled,
+        uplink: up,
         push_room_bumps: stats.push_room_bumps,
         top_tree_switches: stats.top_tree_switches,
         regions: crate::middle_report::middle_metrics(sim),

@@ -174,6 +174,8 @@ pub struct PeerMetrics {
     pub assignments_sent: u64,
     /// Blocks pulled over lazy links (Have/Want) at the peers alive at the end.
     pub blocks_pulled: u64,
+    /// The peers' uplink caps (C4), summed over the peers present at the end.
+    pub uplink: UplinkTotals,
     /// D3/D6: top members that gave up bottom children for the push tree, and
     /// the calm top level's switches from flooding to a plain tree.
     pub push_room_bumps: u64,
@@ -377,4 +379,14 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
     }
     crate::output::write_all(sim, &mut report)?;
     Ok(report)
+}
+
+/// The uplink caps' counters summed over peers (`tiercast_node::uplink::UplinkStats`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct UplinkTotals {
+    pub sent_blocks: u64,
+    /// Lost to a full queue.
+    pub dropped_blocks: u64,
+    /// Dropped after waiting `uplink_max_wait_ms`.
+    pub stale_blocks: u64,
 }
