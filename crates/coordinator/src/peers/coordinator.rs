@@ -249,6 +249,7 @@ impl Coordinator {
     /// C2: compares the heartbeat with what the parents said they sent.
     pub(crate) fn peer_heartbeat(&mut self, now: Timestamp, hb: &Heartbeat) {
         let pc = self.cfg.peers.clone();
+        let fresh_us = 2 * self.cfg.heartbeat_interval_ms.max(1) * 1000;
         let chans: Vec<ChannelId> = hb.channels.iter().map(|c| c.channel).collect();
         for c in chans {
             let Some(o) = self.peers.get_mut(&c) else {
@@ -258,6 +259,10 @@ impl Coordinator {
                 continue;
             }
             if let Some(r) = hb.channels.iter().find(|r| r.channel == c) {
+                let fed = !super::rejoin::fed_links(r, hb.local_time_us, fresh_us).is_empty();
+                o.update(hb.node, |m| {
+                    m.proven = fed || m.top || m.kind == MemberKind::Origin
+                });
                 o.middle_report(
                     hb.node,
                     r.shards_expected,

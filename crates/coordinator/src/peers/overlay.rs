@@ -52,6 +52,11 @@ pub struct Member {
     pub recovery: Vec<Option<NodeId>>,
     /// Last heartbeat's (shards expected, shards received, groups rebuilt).
     pub shard_counters: (u64, u64, u64),
+    /// Fed: a heartbeat since it joined showed a pushing link that delivered
+    /// lately (the origin always is). A parent not yet proven comes after every
+    /// proven one (`select_parent`): a healed region's peers, all back at once,
+    /// were placed under one another while none of them was fed yet.
+    pub proven: bool,
 }
 
 impl Member {
@@ -84,6 +89,7 @@ impl Member {
             middle: false,
             recovery: Vec::new(),
             shard_counters: (0, 0, 0),
+            proven: kind == MemberKind::Origin,
         }
     }
 

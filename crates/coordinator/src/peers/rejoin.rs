@@ -42,7 +42,11 @@ fn pushes_tree(feed: &Feed, k: u8, tree: u8) -> bool {
 
 /// The pushing parents a report lists that delivered within `fresh_us` of the
 /// heartbeat (node clock), with their feeds.
-fn fed_links(r: &ChannelReport, local_time_us: u64, fresh_us: u64) -> Vec<(NodeId, Feed)> {
+pub(crate) fn fed_links(
+    r: &ChannelReport,
+    local_time_us: u64,
+    fresh_us: u64,
+) -> Vec<(NodeId, Feed)> {
     r.parents
         .iter()
         .filter(|l| l.feed != Feed::Lazy)
@@ -79,7 +83,7 @@ impl PeerOverlay {
         self.stats.adopted += 1;
         self.changes_since_full += 1;
         let slots = self.slots_for(uplink_bps);
-        self.insert_member(Member::new(
+        let mut member = Member::new(
             info,
             region,
             MemberKind::Peer,
@@ -88,7 +92,10 @@ impl PeerOverlay {
             false,
             now,
             self.k,
-        ));
+        );
+        // Taken back because it reported being fed.
+        member.proven = true;
+        self.insert_member(member);
         self.middle_on_join(id, cfg);
         let k = self.k;
         if slots > 0 {

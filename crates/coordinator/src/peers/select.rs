@@ -14,12 +14,19 @@
 //! cut-off region whose peers all come back at once), a shallow parent in
 //! another region is taken first (12 seeds: after the heal 0.9840 → 0.9865,
 //! worst seed 0.9655 → 0.9796).
+//!
+//! A member not yet proven fed (`Member::proven`: no heartbeat since it joined
+//! showed a pushing link delivering) comes after every proven one at the same
+//! rank and, like a deep one, makes its region yield: a healed region's peers all
+//! ask again within a second, and each was placed under others not fed yet, so
+//! the stream reached them only level by level (12 seeds, after the heal: see
+//! `docs/BENCHMARKS.md`, 2026-12-05 seventh).
 
 use super::overlay::{MemberKind, PeerOverlay};
 use tiercast_proto::NodeId;
 
 /// A candidate's rank, lower is better (see `select_parent`).
-type RankKey = (bool, bool, bool, i32, u32, u32);
+type RankKey = (bool, bool, bool, bool, i32, u32, u32);
 
 /// Members looked at in one region at most while every candidate so far is
 /// deeper than the bound (see `select_parent`).
@@ -102,12 +109,13 @@ impl PeerOverlay {
                 let depth = self.depth(p, tree);
                 // Lower is better: origin last (whatever the others' history: its
                 // uplink is kept for the top level), a middle member fed from the
-                // levels above (D2), not deeper than the bound, history (bad first
-                // out), depth, less spare.
+                // levels above (D2), not deeper than the bound, proven fed,
+                // history (bad first out), depth, less spare.
                 let key = (
                     m.kind == MemberKind::Origin,
                     me.middle && !(m.top || m.middle),
                     depth > bound,
+                    !m.proven,
                     -m.history.min(0),
                     depth,
                     u32::MAX - m.spare(),
@@ -118,8 +126,8 @@ impl PeerOverlay {
                 looked += 1;
                 // The most-spare members may all be deep (a wave of joiners, each
                 // placed under the one before): look further for a shallow one.
-                let shallow = best.as_ref().is_some_and(|(k, _)| !k.2);
-                if looked >= candidates.max(1) && shallow {
+                let good = best.as_ref().is_some_and(|(k, _)| !k.2 && !k.3);
+                if looked >= candidates.max(1) && good {
                     break;
                 }
             }
@@ -127,7 +135,7 @@ impl PeerOverlay {
             // than the bound (its members just came back, each under the one
             // before) is left for a shallow parent in the next region.
             match best {
-                Some((k, p)) if !k.2 => return Ok(p),
+                Some((k, p)) if !k.2 && !k.3 => return Ok(p),
                 Some((k, p)) if deep.as_ref().is_none_or(|(d, _)| k < *d) => {
                     deep = Some((k, p));
                 }
