@@ -154,6 +154,7 @@ impl Simulation {
             if v.group != 0 && fault_seq.is_some_and(|f| block.seq >= f) {
                 v.post_on_time += 1;
             }
+            self.member_block(vi, region, block.seq);
         }
         self.metrics.delivered_bytes += crate::run::wire_bytes_block(block);
         self.metrics.delivered_payload_bytes += block.payload.len() as u64;
@@ -240,6 +241,7 @@ impl Simulation {
     /// Adds a departed (or, at the end, a remaining) viewer's blocks to the totals.
     pub(crate) fn finalize_blocks(&mut self, vi: usize, t: u64) {
         self.ledger_blocks(vi, t);
+        self.member_stretch_ends(vi, t);
         let v = self.viewers[vi].clone();
         let all = self.block_tally(&v, t, None);
         self.metrics.expected += all.expected as f64;

@@ -204,7 +204,7 @@ impl Simulation {
     }
 
     /// Ledger slots of `[a, b)` µs: block seqs cut then, or the samples in `(a, b]`.
-    fn slots_of(&self, a: u64, b: u64) -> (u64, u64) {
+    pub(crate) fn slots_of(&self, a: u64, b: u64) -> (u64, u64) {
         match self.sc.data_plane {
             DataPlane::Blocks => (self.ingest.first_seq_from(a), self.ingest.first_seq_from(b)),
             DataPlane::Rate => (a / 1_000_000 + 1, b / 1_000_000 + 1),

@@ -48,6 +48,11 @@ impl Ledger {
         }
     }
 
+    /// Whether it counts blocks (else rate-mode samples).
+    pub fn blocks(&self) -> bool {
+        self.blocks
+    }
+
     /// Blocks mode: a viewer was expected to play seqs `first..=last`.
     pub fn expect_range(&mut self, region: u16, first: u64, last: u64) {
         debug_assert!(self.blocks && !self.settled);
@@ -108,6 +113,20 @@ impl Ledger {
         (e, g)
     }
 
+    /// Slots (of any region) where more arrived on time than was expected: none
+    /// unless the bookkeeping is broken (the simulator records it as a violation).
+    pub fn slots_over(&self) -> usize {
+        let mut n = 0;
+        for (e, g) in self.expected.iter().zip(&self.got) {
+            n += g
+                .iter()
+                .enumerate()
+                .filter(|(s, x)| **x > e.get(*s).copied().unwrap_or(0.0) + 1e-9)
+                .count();
+        }
+        n
+    }
+
     /// Σ on time / Σ expected · min(1, bound/rate); `window(slot)` is the sample second
     /// whose bound applies to a slot. `None` when nothing was expected.
     pub fn efficiency(&self, window: impl Fn(u64) -> u64) -> Option<f64> {
@@ -151,6 +170,9 @@ mod tests {
         assert_eq!(l.sums(Some(1), None), (5.0, 5.0));
         // Capacity to spare everywhere: efficiency is the continuity.
         assert_eq!(l.efficiency(|s| s), Some(12.0 / 15.0));
+        assert_eq!(l.slots_over(), 0);
+        l.got(1, 2, 1.0);
+        assert_eq!(l.slots_over(), 1, "a block nobody expected");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //!   [`fault_windows`] — each fault's window and orphans; [`recompute_windows`] — the
 //!   seconds around each full recomputation; [`restarts`] — nodes and the coordinator
 //!   stopped and started again; [`starving`] — "fed".
+//! - [`members_ledger`] — the same over the overlay's members at the time (C6, C7).
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
@@ -31,6 +32,7 @@ pub mod faults;
 pub mod invariants;
 pub mod ledger;
 pub mod log;
+pub mod members_ledger;
 pub mod metrics;
 pub mod middle_report;
 pub mod output;

@@ -28,6 +28,9 @@ pub struct RecomputeWindow {
     pub min_second_continuity: Option<f64>,
     /// The second it happened in, counted from the recomputation (may be negative).
     pub worst_second_offset_s: Option<i64>,
+    /// The worst whole second's continuity over the overlay's members at the time
+    /// (peers it ejected are not counted while out; see `members_ledger`).
+    pub min_second_continuity_members: Option<f64>,
     /// Continuity over the whole window.
     pub continuity: Option<f64>,
     /// The worst second of the timeline's receive ratio in the window (blocks
@@ -50,6 +53,7 @@ impl Simulation {
                 let a = at.saturating_sub(BEFORE_S * 1_000_000);
                 let b = (at + AFTER_S * 1_000_000).min(self.end);
                 let mut worst: Option<(f64, i64)> = None;
+                let mut worst_members: Option<f64> = None;
                 let mut s = a;
                 while s + 1_000_000 <= b {
                     if let Some(c) = self.continuity_in(s, s + 1_000_000) {
@@ -57,6 +61,9 @@ impl Simulation {
                         if worst.is_none_or(|(w, _)| c < w) {
                             worst = Some((c, off));
                         }
+                    }
+                    if let Some(c) = self.members_continuity_in(s, s + 1_000_000) {
+                        worst_members = Some(worst_members.map_or(c, |w| w.min(c)));
                     }
                     s += 1_000_000;
                 }
@@ -72,12 +79,21 @@ impl Simulation {
                     steady: at >= steady_us,
                     min_second_continuity: worst.map(|w| w.0),
                     worst_second_offset_s: worst.map(|w| w.1),
+                    min_second_continuity_members: worst_members,
                     continuity: self.continuity_in(a, b),
                     min_second_received,
                 }
             })
             .collect()
     }
+}
+
+/// The worst second of the members around the steady recomputations.
+pub fn worst_steady_members_second(ws: &[RecomputeWindow]) -> Option<f64> {
+    ws.iter()
+        .filter(|w| w.steady)
+        .filter_map(|w| w.min_second_continuity_members)
+        .reduce(f64::min)
 }
 
 /// The worst on-time second and the worst receive-ratio second around the

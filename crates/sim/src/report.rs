@@ -116,6 +116,8 @@ pub struct Metrics {
     /// The worst second around the recomputations made from `steady_from_s` on:
     /// on-time continuity, and the timeline's receive ratio.
     pub recompute_min_second_continuity: Option<f64>,
+    /// The same over the overlay's members at the time (`members_ledger`).
+    pub recompute_min_second_continuity_members: Option<f64>,
     pub recompute_min_second_received: Option<f64>,
     /// Per restart of nodes or of the coordinator: when it was served again (D7).
     pub restarts: Vec<crate::restarts::RestartFigures>,
@@ -224,6 +226,14 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         sim.finalize_viewer(vi, end);
     }
     sim.ledger.settle();
+    sim.members_ledger.settle();
+    let over = sim.members_ledger.slots_over();
+    if over > 0 {
+        sim.checker.record(
+            "members_ledger_over",
+            format!("{over} slots where members got more on time than expected"),
+        );
+    }
     let efficiency = (sim.metrics.bound_samples > 0)
         .then(|| match sim.sc.data_plane {
             DataPlane::Blocks => sim.ledger.efficiency(|s| sim.window_of_seq(s)),
@@ -241,6 +251,8 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
     let recomputations = sim.recompute_window_metrics();
     let (recompute_min_second_continuity, recompute_min_second_received) =
         crate::recompute_windows::worst_steady_seconds(&recomputations);
+    let recompute_min_second_continuity_members =
+        crate::recompute_windows::worst_steady_members_second(&recomputations);
     let origin_sent = sim.origin_sent.total_until(end).round() as u64;
     let blocks = sim.sc.data_plane == DataPlane::Blocks;
     let m = &sim.metrics;
@@ -363,6 +375,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         fault_windows,
         recomputations,
         recompute_min_second_continuity,
+        recompute_min_second_continuity_members,
         recompute_min_second_received,
         restarts: sim.restart_metrics(),
         peers: sim

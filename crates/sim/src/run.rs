@@ -279,7 +279,15 @@ impl Simulation {
             }
             CoordEvent::PeersRecomputed { .. } => self.recomputed(),
             CoordEvent::PeerEjected { peer, .. } => {
-                self.ejections.entry(peer.0).or_default().push(self.now)
+                self.ejections.entry(peer.0).or_default().push(self.now);
+                if let Some(vi) = self.viewer_index(peer.0) {
+                    self.member_ejected(vi);
+                }
+            }
+            CoordEvent::PeerJoined { peer, .. } => {
+                if let Some(vi) = self.viewer_index(peer.0) {
+                    self.member_admitted(vi);
+                }
             }
             CoordEvent::PeerTurnedAway { .. } => self.turned_away += 1,
             _ => {}

@@ -41,6 +41,11 @@ pub(crate) struct ViewerStats {
     pub sessions: u16,
     /// Peers: turned away by the overlay at least once (C6).
     pub ejected: bool,
+    /// First seq of its current stretch as a member of the overlay (`NONE`: none
+    /// yet, or out; see `members_ledger`).
+    pub member_from: u64,
+    /// Ejected and not admitted again (C6).
+    pub out: bool,
     /// Blocks mode: block messages received and blocks stored (duplicates per level).
     pub block_msgs: u32,
     pub blocks_stored: u32,
@@ -75,6 +80,8 @@ impl ViewerStats {
             group: 0,
             sessions: 0,
             ejected: false,
+            member_from: NONE,
+            out: false,
             block_msgs: 0,
             blocks_stored: 0,
         }

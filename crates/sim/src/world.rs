@@ -101,6 +101,8 @@ pub struct Simulation {
     pub(crate) memo: crate::rate::Memo,
     /// Per region and slot: expected and on time (efficiency, regions, fault windows).
     pub(crate) ledger: crate::ledger::Ledger,
+    /// The same over the overlay's members at the time (`members_ledger`).
+    pub(crate) members_ledger: crate::ledger::Ledger,
     /// The origin's bytes as its uplink sent them, per second.
     pub(crate) origin_sent: crate::upload::UploadMeter,
     /// Each fault's window and orphans.
@@ -216,6 +218,10 @@ impl Simulation {
             plants: Vec::new(),
             memo: Default::default(),
             ledger: crate::ledger::Ledger::new(
+                sc.data_plane == crate::scenario::DataPlane::Blocks,
+                sc.regions.len().max(1),
+            ),
+            members_ledger: crate::ledger::Ledger::new(
                 sc.data_plane == crate::scenario::DataPlane::Blocks,
                 sc.regions.len().max(1),
             ),

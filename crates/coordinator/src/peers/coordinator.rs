@@ -87,6 +87,17 @@ impl Coordinator {
         };
         let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
         let pc = self.cfg.peers.clone();
+        // Back from a cut with its stream stalled (its heartbeat, sent right
+        // behind its Register, says so): not a parent to pick until it is fed.
+        let fresh_us = 2 * self.cfg.heartbeat_interval_ms.max(1) * 1000;
+        let unfed = r
+            .last_heartbeat
+            .as_ref()
+            .and_then(|hb| {
+                let c = hb.channels.iter().find(|c| c.channel == channel)?;
+                Some(super::rejoin::fed_links(c, hb.local_time_us, fresh_us).is_empty())
+            })
+            .unwrap_or(false);
         let Some(o) = self.overlay_for(now, channel) else {
             self.deny_watch(from, name, DenyReason::UnknownChannel);
             return;
@@ -103,6 +114,9 @@ impl Coordinator {
         o.ejected.remove(&from);
         o.turned_away.remove(&from);
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, &AllowAll);
+        if unfed {
+            o.update(from, |m| m.proven = false);
+        }
         self.events.push_back(CoordEvent::PeerJoined {
             channel,
             peer: from,
@@ -261,7 +275,12 @@ impl Coordinator {
             if let Some(r) = hb.channels.iter().find(|r| r.channel == c) {
                 let fed = !super::rejoin::fed_links(r, hb.local_time_us, fresh_us).is_empty();
                 o.update(hb.node, |m| {
-                    m.proven = fed || m.top || m.kind == MemberKind::Origin
+                    let settled = now.saturating_since(m.joined_at) >= fresh_us;
+                    if fed || m.top || m.kind == MemberKind::Origin {
+                        m.proven = true;
+                    } else if settled {
+                        m.proven = false;
+                    }
                 });
                 o.middle_report(
                     hb.node,

@@ -650,8 +650,8 @@ fn joiners_after_a_tight_recomputation_take_shallow_leaves_places() {
 
 #[test]
 fn a_joiner_takes_parents_proven_fed_before_unproven_ones_of_its_own_region() {
-    // Region 1's members came back at once (a healed partition) and none has yet
-    // reported being fed; region 0's are fed. A joiner in region 1 takes its
+    // Region 1's members came back at once (a healed partition) with their
+    // streams stalled, and none has yet reported being fed; region 0's are fed. A joiner in region 1 takes its
     // parents in region 0 — and, once region 1's members report being fed, there.
     let t0 = Timestamp::ZERO;
     let c = cfg();
@@ -668,8 +668,8 @@ fn a_joiner_takes_parents_proven_fed_before_unproven_ones_of_its_own_region() {
             &AllowAll,
         );
     }
-    for id in 2..6 {
-        o.update(NodeId(id), |m| m.proven = true);
+    for id in 10..14 {
+        o.update(NodeId(id), |m| m.proven = false);
     }
     let parents_of = |o: &PeerOverlay, id: u32| -> Vec<u32> {
         o.members[&NodeId(id)]
