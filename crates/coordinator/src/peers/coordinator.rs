@@ -274,14 +274,9 @@ impl Coordinator {
             }
             if let Some(r) = hb.channels.iter().find(|r| r.channel == c) {
                 let fed = !super::rejoin::fed_links(r, hb.local_time_us, fresh_us).is_empty();
-                o.update(hb.node, |m| {
-                    let settled = now.saturating_since(m.joined_at) >= fresh_us;
-                    if fed || m.top || m.kind == MemberKind::Origin {
-                        m.proven = true;
-                    } else if settled {
-                        m.proven = false;
-                    }
-                });
+                if fed || o.members.get(&hb.node).is_some_and(|m| m.top) {
+                    o.update(hb.node, |m| m.proven = true);
+                }
                 o.middle_report(
                     hb.node,
                     r.shards_expected,
