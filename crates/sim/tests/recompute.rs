@@ -24,8 +24,9 @@ fn scenario(seed: u64, edit: impl Fn(String) -> String) -> Scenario {
 }
 
 /// The worst on-time second around the recomputations made after 30 s, and the
-/// assignments the coordinator sent over the run.
-fn worst_second(sc: Scenario) -> (f64, u64) {
+/// assignments the coordinator sent over the run, and the worst such second over
+/// the overlay's members at the time (`members_ledger`).
+fn worst_second(sc: Scenario) -> (f64, u64, f64) {
     let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
     let m = sim.run().unwrap().metrics;
     assert_eq!(m.invariant_violation_count, 0);
@@ -35,29 +36,40 @@ fn worst_second(sc: Scenario) -> (f64, u64) {
         .iter()
         .map(|w| w.min_second_continuity.expect("blocks expected"))
         .fold(1.0, f64::min);
-    (worst, m.peers.expect("a peer overlay").assignments_sent)
+    let members = late
+        .iter()
+        .filter_map(|w| w.min_second_continuity_members)
+        .fold(1.0, f64::min);
+
+    (
+        worst,
+        m.peers.expect("a peer overlay").assignments_sent,
+        members,
+    )
 }
 
 /// Seeds the comparison is averaged over: one seed is one trajectory of a chaotic
 /// system (on seed 33 alone either rule can come out ahead by a few hundredths).
 const SEEDS: [u64; 3] = [31, 32, 33];
 
-/// Mean and worst of the worst seconds, and the assignments summed over the seeds.
-fn mean_worst(edit: impl Fn(String) -> String) -> (f64, f64, u64) {
-    let runs: Vec<(f64, u64)> = SEEDS
+/// Mean and worst of the worst seconds, the assignments summed over the seeds, and
+/// the members' worst second over the seeds.
+fn mean_worst(edit: impl Fn(String) -> String) -> (f64, f64, u64, f64) {
+    let runs: Vec<(f64, u64, f64)> = SEEDS
         .iter()
         .map(|s| worst_second(scenario(*s, &edit)))
         .collect();
     let w: Vec<f64> = runs.iter().map(|r| r.0).collect();
     let min = w.iter().copied().fold(1.0, f64::min);
     let sent = runs.iter().map(|r| r.1).sum();
-    (w.iter().sum::<f64>() / w.len() as f64, min, sent)
+    let members = runs.iter().map(|r| r.2).fold(1.0, f64::min);
+    (w.iter().sum::<f64>() / w.len() as f64, min, sent, members)
 }
 
 #[test]
 fn a_calm_full_recomputation_keeps_the_links_and_every_second_around_it() {
-    let (kept, kept_min, kept_sent) = mean_worst(|t| t);
-    let (rebuilt, rebuilt_min, rebuilt_sent) = mean_worst(|t| {
+    let (kept, kept_min, kept_sent, kept_members) = mean_worst(|t| t);
+    let (rebuilt, rebuilt_min, rebuilt_sent, _) = mean_worst(|t| {
         t.replace(
             "full_recompute_ms = 20000",
             "full_recompute_ms = 20000\nrecompute_keeps_parents = false",
@@ -66,7 +78,14 @@ fn a_calm_full_recomputation_keeps_the_links_and_every_second_around_it() {
     eprintln!(
         "worst second around a recomputation, mean over seeds {SEEDS:?}: kept {kept:.4} \
          (worst {kept_min:.4}, {kept_sent} assignments), rebuilt {rebuilt:.4} (worst \
-         {rebuilt_min:.4}, {rebuilt_sent} assignments)"
+         {rebuilt_min:.4}, {rebuilt_sent} assignments); kept, the members' worst second \
+         {kept_members:.4}"
+    );
+    // Over the overlay's members at the time the issue's bound holds in every
+    // second: what every viewer loses beyond it is the ejected peers' (C6).
+    assert!(
+        kept_members >= 0.99,
+        "the members' worst second: {kept_members}"
     );
     // The issue's bound is 0.99, not met on every seed (see BENCHMARKS).
     assert!(kept >= 0.98, "kept: {kept}");
