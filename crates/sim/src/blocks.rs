@@ -220,9 +220,7 @@ impl Simulation {
         let id = self.first_viewer + vi as u32;
         let region = self.net.region_of(id);
         let v = &self.viewers[vi];
-        let s_end = t
-            .checked_sub(self.sc.playout_deadline_ms * 1000)
-            .and_then(|x| self.ingest.last_seq_at(x));
+        let s_end = self.last_seq_due(t);
         let first = if v.first_seq != NONE {
             v.first_seq
         } else {
@@ -230,12 +228,13 @@ impl Simulation {
                 .first_seq_from(v.watch_at + self.sc.startup_grace_ms * 1000)
         };
         let due_after: Vec<u64> = v.seqs_above(s_end).filter(|s| *s >= v.first_seq).collect();
-        if let Some(e) = s_end.filter(|e| *e >= first) {
-            self.ledger.expect_range(region, first, e);
-        }
-        for s in due_after {
-            self.ledger.got(region, s, -1.0);
-        }
+        self.ledger.close_range(region, first, s_end, due_after);
+    }
+
+    /// The last seq due at a viewer by `t` (cut a playout deadline before it).
+    pub(crate) fn last_seq_due(&self, t: u64) -> Option<u64> {
+        t.checked_sub(self.sc.playout_deadline_ms * 1000)
+            .and_then(|x| self.ingest.last_seq_at(x))
     }
 
     /// Adds a departed (or, at the end, a remaining) viewer's blocks to the totals.

@@ -61,6 +61,24 @@ impl Ledger {
         *at(e, last as usize + 1) -= 1.0;
     }
 
+    /// Blocks mode: a viewer's stretch from `first` ends — it was expected every seq
+    /// up to `last_due` (the last due by the stretch's end), and the blocks it got
+    /// on time that were due later (`due_after`) are taken back.
+    pub fn close_range(
+        &mut self,
+        region: u16,
+        first: u64,
+        last_due: Option<u64>,
+        due_after: impl IntoIterator<Item = u64>,
+    ) {
+        if let Some(e) = last_due.filter(|e| *e >= first) {
+            self.expect_range(region, first, e);
+        }
+        for s in due_after {
+            self.got(region, s, -1.0);
+        }
+    }
+
     /// Rate mode: `x` stream-seconds were expected in sample `slot`.
     pub fn expect(&mut self, region: u16, slot: u64, x: f64) {
         *at(&mut self.expected[region as usize], slot as usize) += x;

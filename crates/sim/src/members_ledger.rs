@@ -56,16 +56,10 @@ impl Simulation {
             return;
         }
         let region = self.net.region_of(self.first_viewer + vi as u32);
-        let s_end = t
-            .checked_sub(self.sc.playout_deadline_ms * 1000)
-            .and_then(|x| self.ingest.last_seq_at(x));
+        let s_end = self.last_seq_due(t);
         let due_after: Vec<u64> = v.seqs_above(s_end).filter(|s| *s >= from).collect();
-        if let Some(e) = s_end.filter(|e| *e >= from) {
-            self.members_ledger.expect_range(region, from, e);
-        }
-        for s in due_after {
-            self.members_ledger.got(region, s, -1.0);
-        }
+        self.members_ledger
+            .close_range(region, from, s_end, due_after);
         self.viewers[vi].member_from = NONE;
     }
 

@@ -89,7 +89,7 @@ impl Coordinator {
         let pc = self.cfg.peers.clone();
         // Back from a cut with its stream stalled (its heartbeat, sent right
         // behind its Register, says so): not a parent to pick until it is fed.
-        let fresh_us = 2 * self.cfg.heartbeat_interval_ms.max(1) * 1000;
+        let fresh_us = super::rejoin::fed_window_us(self.cfg.heartbeat_interval_ms);
         let unfed = r
             .last_heartbeat
             .as_ref()
@@ -263,7 +263,7 @@ impl Coordinator {
     /// C2: compares the heartbeat with what the parents said they sent.
     pub(crate) fn peer_heartbeat(&mut self, now: Timestamp, hb: &Heartbeat) {
         let pc = self.cfg.peers.clone();
-        let fresh_us = 2 * self.cfg.heartbeat_interval_ms.max(1) * 1000;
+        let fresh_us = super::rejoin::fed_window_us(self.cfg.heartbeat_interval_ms);
         let chans: Vec<ChannelId> = hb.channels.iter().map(|c| c.channel).collect();
         for c in chans {
             let Some(o) = self.peers.get_mut(&c) else {

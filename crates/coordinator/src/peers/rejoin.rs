@@ -42,6 +42,12 @@ fn pushes_tree(feed: &Feed, k: u8, tree: u8) -> bool {
 
 /// The pushing parents a report lists that delivered within `fresh_us` of the
 /// heartbeat (node clock), with their feeds.
+/// How lately a pushing link must have delivered for its child to count as fed:
+/// two heartbeat intervals.
+pub(crate) fn fed_window_us(heartbeat_interval_ms: u64) -> u64 {
+    2 * heartbeat_interval_ms.max(1) * 1000
+}
+
 pub(crate) fn fed_links(
     r: &ChannelReport,
     local_time_us: u64,
@@ -141,7 +147,7 @@ impl Coordinator {
         };
         let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
         let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
-        let fresh_us = 2 * interval_us;
+        let fresh_us = fed_window_us(self.cfg.heartbeat_interval_ms);
         let pc = self.cfg.peers.clone();
         let mut adopted: Vec<ChannelId> = Vec::new();
         for c in &hb.channels {

@@ -154,3 +154,75 @@ impl PeerOverlay {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AllowAll;
+    use crate::peers::overlay::{MemberKind, PeerOverlay};
+    use crate::peers::tests::{cfg, info, join_peers, with_origin, RATE};
+    use crate::registry::RegionId;
+    use tiercast_proto::{NodeId, Timestamp};
+
+    #[test]
+    fn a_joiner_takes_parents_proven_fed_before_unproven_ones_of_its_own_region() {
+        // Region 1's members came back at once (a healed partition) with their
+        // streams stalled, and none has yet reported being fed; region 0's are fed. A joiner in region 1 takes its
+        // parents in region 0 — and, once region 1's members report being fed, there.
+        let t0 = Timestamp::ZERO;
+        let c = cfg();
+        let mut o = with_origin(t0, &c, 4 * RATE);
+        join_peers(&mut o, t0, &c, 2..6, 2 * RATE);
+        for id in 10..14 {
+            o.join(
+                t0,
+                info(id),
+                RegionId(1),
+                MemberKind::Peer,
+                2 * RATE,
+                &c,
+                &AllowAll,
+            );
+        }
+        for id in 10..14 {
+            o.update(NodeId(id), |m| m.proven = false);
+        }
+        let parents_of = |o: &PeerOverlay, id: u32| -> Vec<u32> {
+            o.members[&NodeId(id)]
+                .parents
+                .iter()
+                .map(|p| p.expect("placed").0)
+                .collect()
+        };
+        o.join(
+            t0,
+            info(20),
+            RegionId(1),
+            MemberKind::Peer,
+            0,
+            &c,
+            &AllowAll,
+        );
+        let p = parents_of(&o, 20);
+        assert!(
+            p.iter().all(|p| (1..6).contains(p)),
+            "fed parents of region 0 (or the origin), not region 1's: {p:?}"
+        );
+        for id in 10..14 {
+            o.update(NodeId(id), |m| m.proven = true);
+        }
+        o.join(
+            t0,
+            info(21),
+            RegionId(1),
+            MemberKind::Peer,
+            0,
+            &c,
+            &AllowAll,
+        );
+        let p = parents_of(&o, 21);
+        assert!(
+            p.iter().all(|p| (10..14).contains(p)),
+            "its own region's, once fed: {p:?}"
+        );
+    }
+}
