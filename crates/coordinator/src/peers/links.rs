@@ -10,7 +10,7 @@
 
 use super::overlay::PeerOverlay;
 use crate::config::PeerConfig;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use tiercast_proto::NodeId;
 
 impl PeerOverlay {
@@ -42,12 +42,7 @@ impl PeerOverlay {
                 .map(|(c, _)| *c),
         );
         kids.extend(self.mesh.get(&id).into_iter().flatten().copied());
-        kids.extend(
-            self.members
-                .values()
-                .filter(|m| !m.top && m.lazy.contains(&id))
-                .map(|m| m.info.id),
-        );
+        kids.extend(self.repaired_by(id));
         kids.len() as u32
     }
 
@@ -56,12 +51,6 @@ impl PeerOverlay {
     pub(crate) fn repair_full(&self, keep: Option<NodeId>) -> BTreeSet<NodeId> {
         if self.link_cap == u32::MAX {
             return BTreeSet::new();
-        }
-        let mut repairs: BTreeMap<NodeId, u32> = BTreeMap::new();
-        for m in self.members.values().filter(|m| !m.top) {
-            for l in &m.lazy {
-                *repairs.entry(*l).or_default() += 1;
-            }
         }
         self.top_order
             .iter()
@@ -75,7 +64,7 @@ impl PeerOverlay {
                 // links are within the cap (not whatever their number: a member
                 // keeping its link past the cap made 41 links of a cap of 40).
                 let pushed = m.slots + self.mesh_links;
-                let links = pushed + repairs.get(n).copied().unwrap_or(0);
+                let links = pushed + self.repaired_by(*n).count() as u32;
                 if Some(*n) == keep {
                     links > self.link_cap
                 } else {

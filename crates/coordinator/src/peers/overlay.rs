@@ -160,6 +160,9 @@ pub struct PeerOverlay {
     spare: Vec<BTreeMap<RegionId, SpareSet>>,
     /// Per region: top members with spare slots (they feed any tree).
     top_spare: BTreeMap<RegionId, SpareSet>,
+    /// Top member → the bottom members whose repair link it is (their `lazy`),
+    /// kept with the spare index so a join never scans every member.
+    repair_of: BTreeMap<NodeId, BTreeSet<NodeId>>,
     /// Slots of the interior members of each tree.
     pub tree_capacity: Vec<u64>,
     /// Members still missing a parent in some tree.
@@ -223,6 +226,7 @@ impl PeerOverlay {
             mesh: BTreeMap::new(),
             spare: vec![BTreeMap::new(); trees],
             top_spare: BTreeMap::new(),
+            repair_of: BTreeMap::new(),
             tree_capacity: vec![0; trees],
             pending: BTreeSet::new(),
             ejected: BTreeSet::new(),
@@ -307,6 +311,16 @@ impl PeerOverlay {
     }
 
     pub(crate) fn unindex(&mut self, id: NodeId) {
+        if let Some(m) = self.members.get(&id).filter(|m| !m.top) {
+            for l in &m.lazy {
+                if let Some(set) = self.repair_of.get_mut(l) {
+                    set.remove(&id);
+                    if set.is_empty() {
+                        self.repair_of.remove(l);
+                    }
+                }
+            }
+        }
         if let Some((tree, region, key)) = self.index_key(id) {
             let set = match tree {
                 None => self.top_spare.get_mut(&region),
@@ -319,6 +333,11 @@ impl PeerOverlay {
     }
 
     pub(crate) fn index(&mut self, id: NodeId) {
+        if let Some(m) = self.members.get(&id).filter(|m| !m.top) {
+            for l in &m.lazy {
+                self.repair_of.entry(*l).or_default().insert(id);
+            }
+        }
         if let Some((tree, region, key)) = self.index_key(id) {
             let map = match tree {
                 None => &mut self.top_spare,
@@ -328,8 +347,9 @@ impl PeerOverlay {
         }
     }
 
-    /// Changes a member's booking (or slots, top flag, interior tree) keeping the
-    /// index in step.
+    /// Changes a member's booking (or slots, top flag, interior tree, repair
+    /// link) keeping the indexes in step: a bottom member's `lazy` is changed
+    /// here only, never in place.
     pub(crate) fn update(&mut self, id: NodeId, f: impl FnOnce(&mut Member)) {
         self.unindex(id);
         let before = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
@@ -346,6 +366,11 @@ impl PeerOverlay {
             }
         }
         self.index(id);
+    }
+
+    /// The bottom members whose repair link `id` is.
+    pub(crate) fn repaired_by(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.repair_of.get(&id).into_iter().flatten().copied()
     }
 
     /// Candidates with spare slots in `tree` of `region`, most spare first.
@@ -592,6 +617,15 @@ impl PeerOverlay {
             if m.used > m.slots {
                 return Err(format!("{id}: {} slots booked of {}", m.used, m.slots));
             }
+        }
+        let mut repair_of: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+        for (id, m) in self.members.iter().filter(|(_, m)| !m.top) {
+            for l in &m.lazy {
+                repair_of.entry(*l).or_default().insert(*id);
+            }
+        }
+        if repair_of != self.repair_of {
+            return Err("the repair-link index is out of step with the members".into());
         }
         Ok(())
     }

@@ -127,12 +127,12 @@ impl PeerOverlay {
         let Some(first) = self.repair_parent(id) else {
             // No top member with a link to spare: no repair link — and none left
             // over (a peer back from the top level kept its mesh links).
-            if let Some(m) = self
+            if self
                 .members
-                .get_mut(&id)
-                .filter(|m| !m.top && !m.lazy.is_empty())
+                .get(&id)
+                .is_some_and(|m| !m.top && !m.lazy.is_empty())
             {
-                m.lazy.clear();
+                self.update(id, |m| m.lazy.clear());
                 self.dirty.insert(id);
             }
             return;
@@ -163,11 +163,8 @@ impl PeerOverlay {
             Some(first)
         };
         let lazy: Vec<NodeId> = r.into_iter().collect();
-        let Some(m) = self.members.get_mut(&id) else {
-            return;
-        };
-        if m.lazy != lazy {
-            m.lazy = lazy;
+        if self.members.get(&id).is_some_and(|m| m.lazy != lazy) {
+            self.update(id, |m| m.lazy = lazy);
             self.dirty.insert(id);
         }
     }
@@ -301,12 +298,7 @@ impl PeerOverlay {
         if was_top {
             self.top_children.remove(&id);
             self.rebuild_top(usize::from(cfg.mesh_c));
-            let relink: Vec<NodeId> = self
-                .members
-                .iter()
-                .filter(|(_, m)| !m.top && m.lazy.contains(&id))
-                .map(|(n, _)| *n)
-                .collect();
+            let relink: Vec<NodeId> = self.repaired_by(id).collect();
             for n in relink {
                 self.set_repair_link(n);
             }
