@@ -27,6 +27,9 @@ pub struct NodeStats {
     pub invalid_messages: u64,
     /// `Want`s cut short by the repair budget.
     pub repairs_refused: u64,
+    /// New children started at the live edge: their backlog (from the latest
+    /// keyframe) did not fit the repair budget.
+    pub backlogs_skipped: u64,
     /// Middle level (D5, [`crate::middle`]): recovery shards taken from coded
     /// parents and sent to coded children; shards refused (not from a coded
     /// parent, not in its feed, wrong size, duplicate, unrebuildable group).

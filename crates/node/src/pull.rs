@@ -3,7 +3,9 @@
 //! highest seq it holds (`Have`) every `have_interval_ms`; the child asks (`Want`)
 //! for a block announced `pull_delay_ms` ago that its push parent still has not
 //! delivered — so a block reaches every node of a c-connected mesh while the push
-//! tree is broken, and in steady state each node receives it about once.
+//! tree is broken, and in steady state each node receives it about once. A block
+//! whose live push parent has not reached its seq yet is on its way, not missing:
+//! it is not asked for (with substreams, one slow path is not a gap).
 //!
 //! A parent that cannot send what was wanted (not held, or over its repair
 //! budget) says so (`WantUnmet`), and the child asks the next holder at its next
@@ -226,7 +228,7 @@ impl Node {
 
     /// The repair budget: `repair_share` of the declared uplink, at most a
     /// second's worth saved up. True when `bytes` may be sent now.
-    fn take_repair_tokens(&mut self, now: Timestamp, bytes: f64) -> bool {
+    pub(crate) fn take_repair_tokens(&mut self, now: Timestamp, bytes: f64) -> bool {
         if self.cfg.uplink_kbps == 0 {
             return true;
         }
@@ -303,6 +305,23 @@ impl Node {
                     break;
                 }
                 if ch.buffer.get(s).is_some() {
+                    continue;
+                }
+                // Not a gap but on its way: the live push parent of its substream
+                // has not reached it yet (that path is slower than another
+                // substream's). Pulled, it would come twice and spend a holder's
+                // uplink on the duplicate (a tight population's top members spent
+                // their whole repair budget so, every second).
+                let on_its_way = ch.parents.iter().any(|(_, l)| {
+                    l.feed != Feed::Lazy
+                        && l.feed.pushes(s)
+                        && l.state == ParentState::Connected
+                        && !l.downgraded
+                        && l.last_seq.is_some_and(|h| h < s)
+                        && l.last_block_at
+                            .is_some_and(|t| now.saturating_since(t) < delay_us)
+                });
+                if on_its_way {
                     continue;
                 }
                 let (due, tries) = ch.pull.asked.get(&s).copied().unwrap_or((now, 0));

@@ -111,6 +111,12 @@ impl Coordinator {
             self.turn_away(now, channel, from);
             return;
         }
+        if !o.ejected.contains(&from) && !o.admits_newcomer(from, uplink) {
+            // Admitted, it would be fed by taking from the members until the
+            // next recomputation ejected someone: it waits for room instead.
+            self.wait_for_room(now, channel, from);
+            return;
+        }
         o.ejected.remove(&from);
         o.turned_away.remove(&from);
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, &AllowAll);
@@ -164,6 +170,26 @@ impl Coordinator {
             .saturating_mul(1u32 << (times - 1).min(16))
             .min(MAX_TURN_AWAY_S * 1000)
             .max(base_ms);
+        self.events.push_back(CoordEvent::PeerTurnedAway {
+            channel,
+            peer,
+            retry_after_ms,
+        });
+        if self.send_to_relay(now, &name, peer) {
+            return;
+        }
+        self.deny_watch_after(peer, name, DenyReason::Ejected, retry_after_ms);
+    }
+
+    /// A newcomer that takes more than it gives while the overlay has no room:
+    /// a relay with room takes it, else it asks again after `retry_after_s`
+    /// (not doubled: it was never a burden) and is let in once a peer with
+    /// uplink to spare, or a leave, makes room.
+    fn wait_for_room(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
+        let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
+            return;
+        };
+        let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000).max(1);
         self.events.push_back(CoordEvent::PeerTurnedAway {
             channel,
             peer,
@@ -358,24 +384,5 @@ impl Coordinator {
                 },
             );
         }
-    }
-}
-
-impl PeerOverlay {
-    /// Whether one more bottom member of this uplink keeps the overlay feasible
-    /// (aggregate slots, C6).
-    pub fn would_fit(&self, uplink_bps: u64) -> bool {
-        let k = u64::from(self.k);
-        let supply: u64 = self
-            .members
-            .values()
-            .map(|m| u64::from(m.slots))
-            .sum::<u64>()
-            + u64::from(self.slots_for(uplink_bps));
-        // (slots_for applies the headroom, as the ejection rule does.)
-        let top_use: u64 = self.top_children.values().map(|s| s.len() as u64 * k).sum();
-        let demand = (self.bottom_count() as u64 + 1) * k + top_use;
-        // Hysteresis (C6 near capacity): back in only with room to spare.
-        supply >= demand + crate::ejection::readmit_reserve_slots(demand, usize::from(self.k))
     }
 }

@@ -16,6 +16,7 @@
 //! - [`waypoints`] — waypoint relays only where a region has no preferred peer (D1).
 //! - [`middle`] — each region's cluster of high-capacity peers with k+n erasure-coded
 //!   substreams, n from its measured loss; the algorithm per level and region (D2, D5, D6).
+//! - [`admission`] — whether a newcomer, or an ejected peer back, can be carried (C6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
 //! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
 //!   with the links it reports (D7).
@@ -24,6 +25,7 @@
 //! - [`congestion`] — links found congested by comparing heartbeat seqs (C2).
 //! - [`coordinator`] — the coordinator's verbs for peers.
 
+pub mod admission;
 pub mod batches;
 pub mod congestion;
 pub mod coordinator;

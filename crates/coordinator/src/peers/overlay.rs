@@ -163,6 +163,10 @@ pub struct PeerOverlay {
     /// Top member → the bottom members whose repair link it is (their `lazy`),
     /// kept with the spare index so a join never scans every member.
     repair_of: BTreeMap<NodeId, BTreeSet<NodeId>>,
+    /// Slots of every member, and how many members are on the top level, kept
+    /// with the spare index: the admission check of every join reads them.
+    slots_total: u64,
+    top_members: usize,
     /// Slots of the interior members of each tree.
     pub tree_capacity: Vec<u64>,
     /// Members still missing a parent in some tree.
@@ -227,6 +231,8 @@ impl PeerOverlay {
             spare: vec![BTreeMap::new(); trees],
             top_spare: BTreeMap::new(),
             repair_of: BTreeMap::new(),
+            slots_total: 0,
+            top_members: 0,
             tree_capacity: vec![0; trees],
             pending: BTreeSet::new(),
             ejected: BTreeSet::new(),
@@ -288,7 +294,12 @@ impl PeerOverlay {
     }
 
     pub fn bottom_count(&self) -> usize {
-        self.members.values().filter(|m| !m.top).count()
+        self.members.len() - self.top_members
+    }
+
+    /// Slots of every member (top and bottom).
+    pub(crate) fn slots_total(&self) -> u64 {
+        self.slots_total
     }
 
     /// Adds a member (not placed yet).
@@ -311,6 +322,10 @@ impl PeerOverlay {
     }
 
     pub(crate) fn unindex(&mut self, id: NodeId) {
+        if let Some(m) = self.members.get(&id) {
+            self.slots_total -= u64::from(m.slots);
+            self.top_members -= usize::from(m.top);
+        }
         if let Some(m) = self.members.get(&id).filter(|m| !m.top) {
             for l in &m.lazy {
                 if let Some(set) = self.repair_of.get_mut(l) {
@@ -333,6 +348,10 @@ impl PeerOverlay {
     }
 
     pub(crate) fn index(&mut self, id: NodeId) {
+        if let Some(m) = self.members.get(&id) {
+            self.slots_total += u64::from(m.slots);
+            self.top_members += usize::from(m.top);
+        }
         if let Some(m) = self.members.get(&id).filter(|m| !m.top) {
             for l in &m.lazy {
                 self.repair_of.entry(*l).or_default().insert(id);
@@ -626,6 +645,14 @@ impl PeerOverlay {
         }
         if repair_of != self.repair_of {
             return Err("the repair-link index is out of step with the members".into());
+        }
+        let slots: u64 = self.members.values().map(|m| u64::from(m.slots)).sum();
+        let top = self.members.values().filter(|m| m.top).count();
+        if (slots, top) != (self.slots_total, self.top_members) {
+            return Err(format!(
+                "slots {} / top members {} counted, {slots} / {top} held",
+                self.slots_total, self.top_members
+            ));
         }
         Ok(())
     }

@@ -465,3 +465,68 @@ fn pushed_to_7(n: &mut Node, now: Timestamp) -> Vec<(Timestamp, u64)> {
         })
         .collect()
 }
+
+#[test]
+fn a_block_its_live_push_parent_has_not_reached_yet_is_on_its_way_not_pulled() {
+    // Parent 5 pushes substreams 0 and 1, parent 8 pushes 2 and 3 along a slower
+    // path; node 6 is the lazy parent.
+    let two = |a, b| Feed::Substreams(SubstreamSet::single(4, a).unwrap().with(b));
+    let mut n = peer_with_parents(&[(5, two(0, 1)), (8, two(2, 3)), (6, Feed::Lazy)]);
+    let t = |ms| Timestamp::ZERO.plus_millis(ms);
+    for s in (0..=20u64).filter(|s| s % 4 < 2) {
+        n.handle_message(t(10), NodeId(5), block(s));
+    }
+    // Parent 8 is alive (its last block came just now) but behind: up to seq 7.
+    for s in [2u64, 3, 6, 7] {
+        n.handle_message(t(1050), NodeId(8), block(s));
+    }
+    announce(&mut n, t(20), &[6], 20);
+    n.handle_timeout(t(1100));
+    assert!(
+        wants(&mut n).is_empty(),
+        "substreams 2 and 3 above seq 7 are on their way from parent 8"
+    );
+    // Parent 8 moves on to 14 without 10 and 11: those are gaps now.
+    n.handle_message(t(1150), NodeId(8), block(14));
+    n.handle_timeout(t(2100));
+    assert_eq!(wants(&mut n), vec![10, 11], "only what parent 8 passed by");
+}
+
+#[test]
+fn a_new_childs_start_at_the_keyframe_comes_out_of_the_repair_budget_whole_or_not_at_all() {
+    let mut n = peer();
+    // 5 s of 4 KB blocks from push parent 5, ten a second, a keyframe every ten.
+    for s in 0..50u64 {
+        let t = Timestamp::from_millis(s * 100);
+        let b = Block::new(CH, s, t, s % 10 == 0, Bytes::from(vec![0u8; 4000]));
+        n.handle_message(t, NodeId(5), Message::Block(b));
+    }
+    let _ = sent_paced(&mut n);
+    let now = Timestamp::from_millis(5000);
+    let login = |n: &mut Node, child: u32, feed: Feed| -> Vec<u64> {
+        n.handle_message(
+            now,
+            NodeId(child),
+            Message::Login {
+                channel: CH,
+                from_seq: None,
+                feed,
+            },
+        );
+        sent_paced(n)
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::Block(b) if to == NodeId(child) => Some(b.seq),
+                _ => None,
+            })
+            .collect()
+    };
+    // Peer 9's repair budget: a second of 20 % of 1000 kbit/s, 25 kB.
+    let one = Feed::Substreams(SubstreamSet::single(4, 0).unwrap());
+    assert_eq!(login(&mut n, 31, one), vec![40, 44, 48], "12 kB: fits");
+    assert!(
+        login(&mut n, 30, Feed::All).is_empty(),
+        "40 kB more does not: it starts at the live edge"
+    );
+    assert_eq!(n.stats().backlogs_skipped, 1);
+}
