@@ -22,11 +22,13 @@
 //!   [`fault_windows`] — each fault's window and orphans; [`recompute_windows`] — the
 //!   seconds around each full recomputation; [`restarts`] — nodes and the coordinator
 //!   stopped and started again; [`starving`] — "fed".
+//! - [`carried`] — the peers the overlay carries at the end against the least it could leave out (C6).
 //! - [`members_ledger`] — the same over the overlay's members at the time (C6, C7).
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
 pub mod blocks;
+pub mod carried;
 pub mod fault_windows;
 pub mod faults;
 pub mod invariants;

@@ -71,13 +71,21 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         }
     }
     let blocks = sim.sc.data_plane == DataPlane::Blocks;
+    let carried = crate::carried::carried_at_end(sim).unwrap_or((0, 0));
+    let never_turned_away = ratio(
+        m.delivered - m.ejected_delivered,
+        m.expected - m.ejected_expected,
+    )
+    .unwrap_or(1.0);
     PeerMetrics {
         substreams: sim.sc.peers.substreams,
-        continuity_index_admitted: ratio(
-            m.delivered - m.ejected_delivered,
-            m.expected - m.ejected_expected,
-        )
-        .unwrap_or(1.0),
+        continuity_index_admitted: if blocks {
+            let (expected, on_time) = sim.members_ledger.sums(None, None);
+            ratio(on_time, expected).unwrap_or(1.0)
+        } else {
+            never_turned_away
+        },
+        continuity_index_never_turned_away: never_turned_away,
         members_at_end: overlay.map_or(0, |o| o.members.len() as u64),
         top_level_members: overlay.map_or(0, |o| o.top_order.len() as u64),
         top_level_peers: top_peers,
@@ -104,6 +112,9 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         congested_links: stats.congested_links,
         ejected: stats.ejected,
         ejected_lower_bound: stats.ejected_lower_bound,
+        swapped_out: stats.swapped_out,
+        not_carried_at_end: carried.0,
+        not_carried_lower_bound: carried.1,
         ejected_again: sim
             .ejections
             .values()

@@ -141,8 +141,15 @@ pub struct RegionFigures {
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerMetrics {
     pub substreams: u8,
-    /// Continuity over the peers never ejected.
+    /// Continuity over the overlay's members while it carries them (blocks mode:
+    /// the members' ledger — from a peer's first block after it was admitted
+    /// until it is ejected or leaves; a peer told to wait for room counts from
+    /// when it is let in). Rate mode: over the peers never turned away.
     pub continuity_index_admitted: f64,
+    /// Continuity over the peers never turned away nor ejected, whole lives
+    /// (the figure called "admitted" until 2026-12-05: it leaves out every peer
+    /// that was once told to wait, even for its time as a member).
+    pub continuity_index_never_turned_away: f64,
     pub members_at_end: u64,
     pub top_level_members: u64,
     pub top_level_peers: u64,
@@ -166,6 +173,14 @@ pub struct PeerMetrics {
     pub ejected: u64,
     /// The least any choice of peers could have ejected (summed over ejections).
     pub ejected_lower_bound: u64,
+    /// Of `ejected`: members that gave their place to a stronger newcomer while
+    /// the overlay was full (the number carried unchanged; not in the bound).
+    pub swapped_out: u64,
+    /// Watching peers the overlay does not carry at the end (waiting for room or
+    /// ejected), and the least that had to be left out for the same peers
+    /// (seed 002's exact rule, `carried`).
+    pub not_carried_at_end: u64,
+    pub not_carried_lower_bound: u64,
     /// Ejections of peers ejected before (re-admitted, then ejected again).
     pub ejected_again: u64,
     /// The most times one peer was ejected within any 60 s (issue 11: at most 1).

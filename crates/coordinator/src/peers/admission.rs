@@ -10,6 +10,8 @@
 //! slots and the top level's size are kept with the spare index.
 
 use super::overlay::PeerOverlay;
+use super::select::ParentPolicy;
+use crate::config::PeerConfig;
 use tiercast_proto::NodeId;
 
 impl PeerOverlay {
@@ -27,7 +29,13 @@ impl PeerOverlay {
     /// Whether one more bottom member of this uplink keeps the overlay feasible.
     pub fn fits(&self, uplink_bps: u64) -> bool {
         let (supply, demand) = self.supply_and_demand(uplink_bps);
-        supply >= demand
+        supply >= demand + self.reserve(demand)
+    }
+
+    /// The slots a full recomputation keeps free ([`crate::ejection::reserve_slots`]):
+    /// admitted into them, a peer would be ejected again at the next one.
+    fn reserve(&self, demand: u64) -> u64 {
+        crate::ejection::reserve_slots(demand, usize::from(self.k))
     }
 
     /// Whether an ejected peer of this uplink may come back: it fits with a
@@ -35,6 +43,63 @@ impl PeerOverlay {
     pub fn would_fit(&self, uplink_bps: u64) -> bool {
         let (supply, demand) = self.supply_and_demand(uplink_bps);
         supply >= demand + crate::ejection::readmit_reserve_slots(demand, usize::from(self.k))
+    }
+
+    /// The member a newcomer of this uplink replaces when it is not let in
+    /// otherwise: the weakest bottom peer, if it gives less than the newcomer
+    /// and the overlay fits with the newcomer in its place. A full recomputation
+    /// ejects the weakest first; a flash crowd let in weak peers first come and
+    /// turned away stronger ones later (seed 33: 588 members carried at the end
+    /// where ejection had kept 684).
+    pub fn replaced_by(&self, uplink_bps: u64) -> Option<NodeId> {
+        let (weak_slots, weak) = self.weakest()?;
+        let new = self.slots_for(uplink_bps);
+        // Out goes the weak member's demand (k) and its slots; in comes the
+        // newcomer's demand and slots.
+        let (supply, demand) = self.supply_and_demand(uplink_bps);
+        let k = u64::from(self.k);
+        let after = supply - u64::from(weak_slots);
+        (weak_slots < new && after >= demand - k + self.reserve(demand - k)).then_some(weak)
+    }
+
+    /// `weak` gives its place to a newcomer ([`Self::replaced_by`]): it leaves
+    /// the overlay, its children re-homed, and is ejected (C6).
+    pub fn swap_out(&mut self, weak: NodeId, cfg: &PeerConfig, policy: &dyn ParentPolicy) {
+        self.eject_member(weak, cfg, policy);
+        self.stats.swapped_out += 1;
+    }
+
+    /// `id` leaves the overlay as ejected (C6): its children re-homed.
+    pub(crate) fn eject_member(&mut self, id: NodeId, cfg: &PeerConfig, policy: &dyn ParentPolicy) {
+        if !self.members.contains_key(&id) {
+            return;
+        }
+        self.remove(id, cfg, policy);
+        // `remove` counts a leave; this one is an ejection.
+        self.stats.leaves -= 1;
+        self.stats.ejected += 1;
+        self.ejected.insert(id);
+    }
+
+    /// Weak members (they give less than they take) still without a parent in
+    /// some tree after a full recomputation placed everyone it could: the
+    /// overlay cannot carry them though the aggregate says it can (slots come in
+    /// whole trees), so they go rather than wait unfed (C6). Returns them.
+    pub(crate) fn eject_unplaceable(
+        &mut self,
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+    ) -> Vec<NodeId> {
+        let stuck: Vec<NodeId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|id| self.weakest_contains(*id))
+            .collect();
+        for id in &stuck {
+            self.eject_member(*id, cfg, policy);
+        }
+        stuck
     }
 
     /// Whether `id`, never ejected, is let in now: a member already (asking
@@ -58,8 +123,7 @@ mod tests {
     const RATE: u64 = 2_000_000;
 
     #[test]
-    fn a_weak_newcomer_waits_while_the_slots_are_short_and_comes_in_once_a_strong_peer_brings_room()
-    {
+    fn a_weak_newcomer_waits_while_the_slots_are_short_a_stronger_one_takes_the_weakest_place() {
         let cfg = PeerConfig::default();
         let desc = ChannelDesc {
             id: ChannelId(1),
@@ -91,9 +155,21 @@ mod tests {
             o.admits_newcomer(NodeId(id), 4 * RATE),
             "one that gives what it takes always is"
         );
+        // A newcomer at the rate gives 3 slots of 4: it takes the place of the
+        // weakest member (1 slot), the number carried unchanged.
+        let members = o.members.len();
+        let (_, weakest) = o.weakest().expect("weak members");
+        assert_eq!(o.replaced_by(RATE), Some(weakest));
+        assert_eq!(o.replaced_by(weak), None, "never for one as weak");
+        o.swap_out(weakest, &cfg, &AllowAll);
+        join(&mut o, id, MemberKind::Peer, RATE);
+        assert_eq!(o.members.len(), members);
+        assert!(o.ejected.contains(&weakest) && !o.members.contains_key(&weakest));
+        assert_eq!((o.stats.ejected, o.stats.swapped_out), (1, 1));
+        o.check().expect("counted slots in step");
         join(&mut o, 200, MemberKind::Peer, 4 * RATE);
         assert!(
-            o.admits_newcomer(NodeId(id), weak),
+            o.admits_newcomer(NodeId(id + 1), weak),
             "room brought by the strong one"
         );
         o.check().expect("counted slots in step");

@@ -113,10 +113,18 @@ impl Coordinator {
         }
         if !o.ejected.contains(&from) && !o.admits_newcomer(from, uplink) {
             // Admitted, it would be fed by taking from the members until the
-            // next recomputation ejected someone: it waits for room instead.
-            self.wait_for_room(now, channel, from);
-            return;
+            // next recomputation ejected someone: it takes a weaker member's
+            // place, or waits for room.
+            let Some(weak) = o.replaced_by(uplink) else {
+                self.wait_for_room(now, channel, from);
+                return;
+            };
+            o.swap_out(weak, &pc, &AllowAll);
+            self.eject(now, channel, weak);
         }
+        let Some(o) = self.peers.get_mut(&channel) else {
+            return;
+        };
         o.ejected.remove(&from);
         o.turned_away.remove(&from);
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, &AllowAll);

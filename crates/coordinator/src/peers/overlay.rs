@@ -117,6 +117,10 @@ pub struct PeerStats {
     pub ejected: u64,
     /// Summed over ejections: the least any choice of nodes could have ejected.
     pub ejected_lower_bound: u64,
+    /// Of `ejected`: members that gave their place to a newcomer with more
+    /// uplink while the overlay was full ([`super::admission`]); the number
+    /// carried stays the same, so the lower bound does not count them.
+    pub swapped_out: u64,
     pub assignments_sent: u64,
     /// D1: waypoints retired because their region has preferred peers, and recalled.
     pub waypoints_retired: u64,
@@ -167,6 +171,9 @@ pub struct PeerOverlay {
     /// with the spare index: the admission check of every join reads them.
     slots_total: u64,
     top_members: usize,
+    /// Bottom peers that give less than they take (slots < k), weakest first:
+    /// the one a stronger newcomer replaces when the overlay is full.
+    weakest: BTreeSet<(u32, NodeId)>,
     /// Slots of the interior members of each tree.
     pub tree_capacity: Vec<u64>,
     /// Members still missing a parent in some tree.
@@ -233,6 +240,7 @@ impl PeerOverlay {
             repair_of: BTreeMap::new(),
             slots_total: 0,
             top_members: 0,
+            weakest: BTreeSet::new(),
             tree_capacity: vec![0; trees],
             pending: BTreeSet::new(),
             ejected: BTreeSet::new(),
@@ -302,6 +310,23 @@ impl PeerOverlay {
         self.slots_total
     }
 
+    fn is_weak(&self, m: &Member) -> bool {
+        !m.top && m.kind == MemberKind::Peer && m.slots < u32::from(self.k)
+    }
+
+    /// Whether `id` is a bottom peer that gives less than it takes.
+    pub(crate) fn weakest_contains(&self, id: NodeId) -> bool {
+        self.members
+            .get(&id)
+            .is_some_and(|m| self.weakest.contains(&(m.slots, id)))
+    }
+
+    /// The bottom peer that gives the least (slots, then id), if it gives less
+    /// than it takes.
+    pub(crate) fn weakest(&self) -> Option<(u32, NodeId)> {
+        self.weakest.first().copied()
+    }
+
     /// Adds a member (not placed yet).
     pub(crate) fn insert_member(&mut self, m: Member) {
         let id = m.info.id;
@@ -325,6 +350,7 @@ impl PeerOverlay {
         if let Some(m) = self.members.get(&id) {
             self.slots_total -= u64::from(m.slots);
             self.top_members -= usize::from(m.top);
+            self.weakest.remove(&(m.slots, id));
         }
         if let Some(m) = self.members.get(&id).filter(|m| !m.top) {
             for l in &m.lazy {
@@ -351,6 +377,9 @@ impl PeerOverlay {
         if let Some(m) = self.members.get(&id) {
             self.slots_total += u64::from(m.slots);
             self.top_members += usize::from(m.top);
+            if self.is_weak(m) {
+                self.weakest.insert((m.slots, id));
+            }
         }
         if let Some(m) = self.members.get(&id).filter(|m| !m.top) {
             for l in &m.lazy {
@@ -645,6 +674,15 @@ impl PeerOverlay {
         }
         if repair_of != self.repair_of {
             return Err("the repair-link index is out of step with the members".into());
+        }
+        let weakest: BTreeSet<(u32, NodeId)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| self.is_weak(m))
+            .map(|(id, m)| (m.slots, *id))
+            .collect();
+        if weakest != self.weakest {
+            return Err("the weakest-peer index is out of step with the members".into());
         }
         let slots: u64 = self.members.values().map(|m| u64::from(m.slots)).sum();
         let top = self.members.values().filter(|m| m.top).count();

@@ -289,6 +289,7 @@ impl PeerOverlay {
             }
         }
         self.refresh_middle(cfg);
+        ejected.extend(self.eject_unplaceable(cfg, policy));
         ejected
     }
 
