@@ -143,6 +143,12 @@ impl Simulation {
             self.metrics.startup_ms.add(startup / 1000);
             self.ledger.startup[region as usize].add(startup / 1000);
         }
+        if v.playable_at == NONE && block.is_keyframe() {
+            v.playable_at = now;
+            self.metrics
+                .startup_playable_ms
+                .add((now - v.watch_at) / 1000);
+        }
         let lag = now.saturating_sub(block.origin_time_us);
         self.metrics.lag_ms.add(lag / 1000);
         v.recv_in_sample += 1;

@@ -76,6 +76,9 @@ pub(crate) struct Metrics {
     pub group_expected: [f64; 3],
     pub group_delivered: [f64; 3],
     pub startup_ms: Histogram,
+    /// Blocks mode: from the watch to the first keyframe held (a player starts
+    /// there; a child started at the live edge waits for the next one).
+    pub startup_playable_ms: Histogram,
     pub lag_ms: Histogram,
     pub delivered_bytes: u64,
     /// The stream's own bytes among them (no block headers): the achieved rate.

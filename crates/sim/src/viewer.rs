@@ -23,6 +23,8 @@ pub(crate) struct ViewerStats {
     pub end_at: u64,
     /// First block (blocks mode) or first served sample (rate mode).
     pub first_at: u64,
+    /// Blocks mode: the first keyframe held (`NONE` before).
+    pub playable_at: u64,
     pub first_seq: u64,
     /// When it last stored a block it had not had (blocks mode; "fed", see `starving`).
     pub last_new_at: u64,
@@ -68,6 +70,7 @@ impl ViewerStats {
             watch_at: now,
             end_at: NONE,
             first_at: NONE,
+            playable_at: NONE,
             first_seq: NONE,
             last_new_at: NONE,
             highest: 0,

@@ -87,6 +87,18 @@ fn every_shipped_scenario_stays_within_its_bounds() {
         }
         assert_eq!(m.loss_modelled, m.data_plane == "blocks");
         assert!(!m.per_region.is_empty());
+        // A player starts at a keyframe: never before the first block, and only
+        // the blocks plane carries keyframes.
+        if m.data_plane == "blocks" {
+            let (first, playable) = (m.startup_delay_ms_p50, m.startup_playable_ms_p50);
+            assert!(
+                playable.is_some_and(|p| first.is_some_and(|f| p >= f)),
+                "{}: playable startup {playable:?} before the first block {first:?}",
+                m.scenario
+            );
+        } else {
+            assert_eq!(m.startup_playable_ms_p50, None, "{}", m.scenario);
+        }
     }
 }
 
