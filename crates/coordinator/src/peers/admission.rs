@@ -118,20 +118,15 @@ mod tests {
     use crate::peers::select::AllowAll;
     use crate::peers::tests::info;
     use crate::registry::RegionId;
-    use tiercast_proto::{ChannelDesc, ChannelId, NodeId, Timestamp};
+    use tiercast_proto::{NodeId, Timestamp};
 
     const RATE: u64 = 2_000_000;
 
     #[test]
     fn a_weak_newcomer_waits_while_the_slots_are_short_a_stronger_one_takes_the_weakest_place() {
         let cfg = PeerConfig::default();
-        let desc = ChannelDesc {
-            id: ChannelId(1),
-            name: "live".into(),
-            public_key: [0; 32],
-        };
         let t0 = Timestamp(0);
-        let mut o = PeerOverlay::new(desc, cfg.substreams, RATE, cfg.uplink_headroom, t0);
+        let mut o = crate::peers::tests::overlay_with(&cfg, t0);
         let r = RegionId(0);
         let join = |o: &mut PeerOverlay, id: u32, kind, up: u64| {
             o.join(t0, info(id), r, kind, up, &cfg, &AllowAll);

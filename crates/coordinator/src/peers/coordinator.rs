@@ -178,6 +178,19 @@ impl Coordinator {
             .saturating_mul(1u32 << (times - 1).min(16))
             .min(MAX_TURN_AWAY_S * 1000)
             .max(base_ms);
+        self.refuse(now, channel, name, peer, retry_after_ms);
+    }
+
+    /// A peer the overlay does not take now: an event, then a relay with room,
+    /// else `WatchDenied{Ejected}` and when to ask again.
+    fn refuse(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        name: String,
+        peer: NodeId,
+        retry_after_ms: u32,
+    ) {
         self.events.push_back(CoordEvent::PeerTurnedAway {
             channel,
             peer,
@@ -198,15 +211,7 @@ impl Coordinator {
             return;
         };
         let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000).max(1);
-        self.events.push_back(CoordEvent::PeerTurnedAway {
-            channel,
-            peer,
-            retry_after_ms,
-        });
-        if self.send_to_relay(now, &name, peer) {
-            return;
-        }
-        self.deny_watch_after(peer, name, DenyReason::Ejected, retry_after_ms);
+        self.refuse(now, channel, name, peer, retry_after_ms);
     }
 
     /// A peer the overlay cannot carry goes to a relay with room, if any.

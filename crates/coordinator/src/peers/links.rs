@@ -82,7 +82,7 @@ mod tests {
     use crate::peers::select::AllowAll;
     use crate::peers::tests::info;
     use crate::registry::RegionId;
-    use tiercast_proto::{ChannelDesc, ChannelId, Timestamp};
+    use tiercast_proto::Timestamp;
 
     const RATE: u64 = 2_000_000;
 
@@ -95,14 +95,8 @@ mod tests {
             top_per_region: 16,
             ..PeerConfig::default()
         };
-        let desc = ChannelDesc {
-            id: ChannelId(1),
-            name: "live".into(),
-            public_key: [0; 32],
-        };
         let t0 = Timestamp(0);
-        let mut o = PeerOverlay::new(desc, cfg.substreams, RATE, cfg.uplink_headroom, t0);
-        o.top_repair_share = cfg.top_repair_share;
+        let mut o = crate::peers::tests::overlay_with(&cfg, t0);
         let r = RegionId(0);
         o.join(
             t0,

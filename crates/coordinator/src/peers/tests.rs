@@ -31,6 +31,19 @@ fn overlay(now: Timestamp) -> PeerOverlay {
     PeerOverlay::new(desc, 4, RATE, 0.0, now)
 }
 
+/// A fresh overlay of channel 1 at 2 Mbit/s with `c`'s substreams, headroom and
+/// repair share.
+pub(crate) fn overlay_with(c: &PeerConfig, t0: Timestamp) -> PeerOverlay {
+    let desc = ChannelDesc {
+        id: ChannelId(1),
+        name: "live".into(),
+        public_key: [0; 32],
+    };
+    let mut o = PeerOverlay::new(desc, c.substreams, RATE, c.uplink_headroom, t0);
+    o.top_repair_share = c.top_repair_share;
+    o
+}
+
 pub(crate) fn info(id: u32) -> PeerInfo {
     PeerInfo {
         id: NodeId(id),
