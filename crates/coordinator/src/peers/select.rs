@@ -172,16 +172,19 @@ mod tests {
         let c = cfg();
         let mut o = with_origin(t0, &c, 4 * RATE);
         join_peers(&mut o, t0, &c, 2..6, 2 * RATE);
-        for id in 10..14 {
+        let join_r1 = |o: &mut PeerOverlay, id: u32, uplink: u64| {
             o.join(
                 t0,
                 info(id),
                 RegionId(1),
                 MemberKind::Peer,
-                2 * RATE,
+                uplink,
                 &c,
                 &AllowAll,
             );
+        };
+        for id in 10..14 {
+            join_r1(&mut o, id, 2 * RATE);
         }
         for id in 10..14 {
             o.update(NodeId(id), |m| m.proven = false);
@@ -193,15 +196,7 @@ mod tests {
                 .map(|p| p.expect("placed").0)
                 .collect()
         };
-        o.join(
-            t0,
-            info(20),
-            RegionId(1),
-            MemberKind::Peer,
-            0,
-            &c,
-            &AllowAll,
-        );
+        join_r1(&mut o, 20, 0);
         let p = parents_of(&o, 20);
         assert!(
             p.iter().all(|p| (1..6).contains(p)),
@@ -210,15 +205,7 @@ mod tests {
         for id in 10..14 {
             o.update(NodeId(id), |m| m.proven = true);
         }
-        o.join(
-            t0,
-            info(21),
-            RegionId(1),
-            MemberKind::Peer,
-            0,
-            &c,
-            &AllowAll,
-        );
+        join_r1(&mut o, 21, 0);
         let p = parents_of(&o, 21);
         assert!(
             p.iter().all(|p| (10..14).contains(p)),
