@@ -83,6 +83,12 @@ CONDITIONS = [
         ],
     ),
     (
+        "tight, strong peers (Σu 1.05)",
+        "robust/tight-strong-105.toml",
+        {},
+        [("peers.continuity_index_admitted", "admitted continuity", 0.995, ">=")],
+    ),
+    (
         "tight, strong peers (Σu 1.10)",
         "robust/tight-strong.toml",
         {},
@@ -91,6 +97,12 @@ CONDITIONS = [
     (
         "tight, strong peers (Σu 1.20)",
         "robust/tight-strong-120.toml",
+        {},
+        [("peers.continuity_index_admitted", "admitted continuity", 0.995, ">=")],
+    ),
+    (
+        "tight, strong peers (Σu 1.25)",
+        "robust/tight-strong-125.toml",
         {},
         [("peers.continuity_index_admitted", "admitted continuity", 0.995, ">=")],
     ),

@@ -2,7 +2,10 @@
 //! than its uplink (checked against the network model's own departure accounting),
 //! no block is counted twice at a viewer (checked where viewers' blocks are
 //! counted), and every watching viewer is either served by a path to the origin or
-//! counted as joining or starving (checked at each sample). A violation is a bug in the
+//! counted as joining or starving (checked at each sample), and the coordinator's
+//! peer overlay keeps its books (`PeerOverlay::check`: every link booked at its
+//! parent, no parent booked past its slots, the indexes in step; each sample up to
+//! [`OVERLAY_CHECK_EVERY_MEMBERS`] members, less often above). A violation is a bug in the
 //! simulator or the machines: it is recorded in metrics.json and makes
 //! `tiercast sim` exit non-zero. `Plant` (in `world`) lets a test plant one.
 
@@ -11,6 +14,11 @@ use tiercast_netmodel::Delivery;
 
 /// Violations kept verbatim (later ones are only counted).
 const KEEP: usize = 100;
+
+/// Up to this many members the peer overlay's books are checked every sample;
+/// above, every [`OVERLAY_CHECK_SPARSE_S`] seconds (the check walks every link).
+pub(crate) const OVERLAY_CHECK_EVERY_MEMBERS: usize = 50_000;
+const OVERLAY_CHECK_SPARSE_S: u64 = 30;
 
 #[derive(Default)]
 pub(crate) struct Checker {
@@ -89,6 +97,21 @@ impl Checker {
 }
 
 impl crate::world::Simulation {
+    /// The coordinator's peer overlay keeps its books (see the module's doc).
+    pub(crate) fn check_overlay_books(&mut self) {
+        let Some(o) = self.channel.and_then(|c| self.coord.peer_overlay(c)) else {
+            return;
+        };
+        let second = self.now / 1_000_000;
+        if o.len() > OVERLAY_CHECK_EVERY_MEMBERS && !second.is_multiple_of(OVERLAY_CHECK_SPARSE_S) {
+            return;
+        }
+        if let Err(e) = o.check() {
+            self.checker
+                .record("overlay_books", format!("at {second}s: {e}"));
+        }
+    }
+
     /// `Plant::GapAfterSwitch`: arms on the first viewer starting a second watch
     /// session after it has had blocks (it was sent to another relay).
     pub(crate) fn arm_planted_gap(&mut self, id: u32) {

@@ -47,6 +47,7 @@ impl Simulation {
         let walk = self.walk_paths(dt);
         self.checker
             .check_classification(self.now, &walk, self.metrics.watching);
+        self.check_overlay_books();
         self.metrics.starving_viewer_samples += walk.starving;
         let (continuity, origin_bps) = match self.sc.data_plane {
             DataPlane::Rate => (

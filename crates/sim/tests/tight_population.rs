@@ -50,9 +50,9 @@ fn a_tight_population_with_strong_peers_is_carried_within_link_caps() {
     );
 }
 
-/// What the overlay reaches at this size today (0.756 measured; the exactly
-/// feasible ejection of before reached about 0.26 at full size). The goal of
-/// Must show 2 is 0.995: not reached — the flash crowd's full recomputations
-/// still move everyone, and refused LOGINs (588 here with a cap of 16) are not
-/// yet backed off at the node.
-const ADMITTED_AT_LEAST: f64 = 0.70;
+/// What the overlay reaches at this size today: 0.9886 measured, since a tree
+/// short of slots borrows the top level's (`peers/lend.rs`) and a pre-empting
+/// joiner needs a free slot of its own (before: 0.756, and a parent booked past
+/// its slots fed a chain 20 deep 5.6 s late). Must show 2's bar, 0.995 at full
+/// size on every one of 12 seeds, is measured by `scripts/robust-sweep.py`.
+const ADMITTED_AT_LEAST: f64 = 0.98;

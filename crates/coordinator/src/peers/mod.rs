@@ -21,6 +21,7 @@
 //! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
 //!   with the links it reports (D7).
 //! - [`batches`] — a full recomputation's moves told in bounded batches, parents first (C7).
+//! - [`lend`] — a tree short of slots borrows one of the top level's from a tree with room (C6, C10).
 //! - [`links`] — each peer's link cap: slots, push children and repair links within it.
 //! - [`congestion`] — links found congested by comparing heartbeat seqs (C2).
 //! - [`coordinator`] — the coordinator's verbs for peers.
@@ -29,6 +30,7 @@ pub mod admission;
 pub mod batches;
 pub mod congestion;
 pub mod coordinator;
+pub mod lend;
 pub mod links;
 pub mod middle;
 pub mod overlay;

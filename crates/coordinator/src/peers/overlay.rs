@@ -121,6 +121,9 @@ pub struct PeerStats {
     /// uplink while the overlay was full ([`super::admission`]); the number
     /// carried stays the same, so the lower bound does not count them.
     pub swapped_out: u64,
+    /// Joiners placed in a tree short of slots by a top member's slot another
+    /// tree lent ([`super::lend`]).
+    pub top_slots_lent: u64,
     pub assignments_sent: u64,
     /// D1: waypoints retired because their region has preferred peers, and recalled.
     pub waypoints_retired: u64,

@@ -108,6 +108,9 @@ impl PeerOverlay {
                     if interior == Some(t) && self.preempt(id, t) {
                         continue;
                     }
+                    if self.borrow_top_slot(id, t, cfg, policy) {
+                        continue;
+                    }
                     complete = false;
                 }
             }
@@ -173,7 +176,9 @@ impl PeerOverlay {
     /// directly off the top level in that tree; the leaf becomes its child.
     fn preempt(&mut self, id: NodeId, tree: u8) -> bool {
         let my_slots = self.members[&id].slots;
-        if my_slots == 0 {
+        // The leaf becomes its child: a slot of its own must be free (a member
+        // placed again by a recomputation may have its children already).
+        if self.members[&id].spare() == 0 {
             return false;
         }
         let t = usize::from(tree);
@@ -210,7 +215,7 @@ impl PeerOverlay {
     }
 
     /// Whether a child of `parent` in `tree` would be deeper than the bound.
-    fn too_deep_under(&self, parent: NodeId, tree: u8) -> bool {
+    pub(crate) fn too_deep_under(&self, parent: NodeId, tree: u8) -> bool {
         self.depth(parent, tree) >= super::select::depth_bound(self.members.len())
     }
 
@@ -226,7 +231,7 @@ impl PeerOverlay {
         let Some(me) = self.members.get(&id) else {
             return false;
         };
-        if me.slots < 2 || me.parents[usize::from(tree)].is_some() {
+        if me.slots < 2 || me.spare() == 0 || me.parents[usize::from(tree)].is_some() {
             return false;
         }
         let region = me.region;
