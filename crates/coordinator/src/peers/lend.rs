@@ -117,7 +117,7 @@ mod tests {
         };
         let t0 = Timestamp(0);
         let mut o = crate::peers::tests::overlay_with(&cfg, t0);
-        let mut join = |o: &mut PeerOverlay, id: u32, kind, up: u64| {
+        let join = |o: &mut PeerOverlay, id: u32, kind, up: u64| {
             o.join(t0, info(id), RegionId(0), kind, up, &cfg, &AllowAll)
         };
         // The origin's two slots push the whole stream to the waypoint W (3 slots).
