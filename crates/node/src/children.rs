@@ -14,6 +14,9 @@ pub struct ChildLink {
     pub feed: Feed,
     /// Lazy child: the highest seq last announced to it with `Have`.
     pub have_sent: Option<u64>,
+    /// A new child's first seq (its backlog's first, or the live edge when it
+    /// had none): an older block stored later (a repair) is not pushed to it.
+    pub starts_at: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -102,7 +102,11 @@ impl Node {
         }
     }
 
-    /// Stores a block and forwards it to the children whose feed pushes it; the
+    /// Stores a block and forwards it to the children whose feed pushes it (not
+    /// to a child that started after it: a block repaired late, pushed alone
+    /// to a child that joined at the live edge, was a start its player could
+    /// not play on from — the tight population's joiners missed the 40 blocks
+    /// between it and their first live one); the
     /// middle level (D5, [`crate::middle`]) then sends the recovery shards of a
     /// group it completes, and the blocks its group lets this node rebuild take
     /// the same path.
@@ -125,7 +129,7 @@ impl Node {
                 .children
                 .nodes
                 .iter()
-                .filter(|(_, l)| l.feed.pushes(seq))
+                .filter(|(_, l)| l.feed.pushes(seq) && l.starts_at.is_none_or(|s| seq >= s))
                 .map(|(id, _)| *id)
                 .collect();
             for c in children {

@@ -18,6 +18,11 @@ use tiercast_proto::{
     ViewerId, COORDINATOR_ID,
 };
 
+/// A new child without a backlog is pushed what is stored later only if it is
+/// at most this much older than the newest block at its LOGIN (the slack between
+/// substream paths); older, it is a repair it joined after.
+const START_SLACK_MS: u64 = 1000;
+
 impl Node {
     /// The coordinator made this node active for a channel with these parents.
     pub(crate) fn on_activate(
@@ -147,6 +152,18 @@ impl Node {
             if !self.take_repair_tokens(now, bytes) {
                 self.stats.backlogs_skipped += 1;
                 backlog.clear();
+            }
+        }
+        if fresh && from_seq.is_none() {
+            let ch = self
+                .channels
+                .get_mut(&channel)
+                .expect("admit checked the channel");
+            // Near the live edge: substreams come by paths of their own, a
+            // second apart at most, so the newest second is pushed to it.
+            let live_edge = ch.buffer.newer_than(START_SLACK_MS * 1000);
+            if let Some(link) = ch.children.nodes.get_mut(&from) {
+                link.starts_at = backlog.first().map(|b| b.seq).or(live_edge);
             }
         }
         self.send(from, Message::LoginAccepted { channel });

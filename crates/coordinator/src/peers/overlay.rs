@@ -193,6 +193,10 @@ pub struct PeerOverlay {
     /// Members whose parent list changed and must be told.
     pub(crate) dirty: BTreeSet<NodeId>,
     pub changes_since_full: u64,
+    /// The deepest a link has been made since the last full recomputation: a
+    /// child's depth in its tree when attached ([`super::rebuild`]'s depth
+    /// trigger). Moves of a subtree deepen it unseen until the next attach below.
+    pub deepest_link: u32,
     pub last_full: Timestamp,
     pub last_top_review: Timestamp,
     pub stats: PeerStats,
@@ -251,6 +255,7 @@ impl PeerOverlay {
             ejected_at: BTreeMap::new(),
             dirty: BTreeSet::new(),
             changes_since_full: 0,
+            deepest_link: 0,
             pending_since: None,
             last_full: now,
             last_top_review: now,
@@ -452,6 +457,8 @@ impl PeerOverlay {
 
     /// `child` takes `parent` in `tree` (books one slot).
     pub(crate) fn attach(&mut self, child: NodeId, tree: u8, parent: NodeId) {
+        let depth = self.depth(parent, tree).saturating_add(1);
+        self.deepest_link = self.deepest_link.max(depth);
         self.update(parent, |m| m.used += 1);
         self.children[usize::from(tree)]
             .entry(parent)

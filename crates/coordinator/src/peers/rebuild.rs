@@ -15,7 +15,8 @@
 //! moves few links, and the ones it moves go make-before-break at the peers
 //! (node/src/peer.rs) and in bounded batches ([`super::batches`]). When the kept
 //! links leave more than one member in [`REBUILD_PENDING_SHARE`] without a parent,
-//! every link is built anew at once.
+//! every link is built anew at once. A link made more than twice the depth bound
+//! deep brings a recomputation too ([`TOO_DEEP_FACTOR`]).
 
 use super::overlay::{MemberKind, PeerOverlay};
 use super::select::ParentPolicy;
@@ -32,6 +33,16 @@ use tiercast_proto::{NodeId, PeerFeed, Timestamp};
 /// 0.99924 / lag p95 1605 ms against 0.99878 / 2107 ms with 3 (0.99948 / 1435 ms
 /// when every link was rebuilt).
 const KEEP_DEPTH_SLACK: u32 = 3;
+
+/// A full recomputation is due when a link has been made deeper than this many
+/// times the depth bound ([`super::select::depth_bound`]) since the last one, and
+/// [`TOO_DEEP_WAIT_MS`] have passed since it. Joins, leaves, pre-emptions and
+/// lent slots each keep to the bound where they can, but after a flash crowd a
+/// tight population's tree 3 was a chain 27 deep (1-slot members interior, 10
+/// Mbit/s members at depth 17) and 41 members played 5 s late to the end
+/// (Σu 1.20 seed 37); a recomputation builds it highest capacity first.
+const TOO_DEEP_FACTOR: u32 = 2;
+const TOO_DEEP_WAIT_MS: u64 = 5_000;
 
 /// A recomputation that keeps links and leaves more than one member in this many
 /// waiting for a parent builds every link anew instead. Measured on the tight
@@ -55,6 +66,14 @@ impl PeerOverlay {
                     .pending_since
                     .is_some_and(|t| now.saturating_since(t) >= cfg.pending_grace_ms * 1000))
             || (cfg.full_recompute_ms > 0 && since >= cfg.full_recompute_ms * 1000)
+            || (self.too_deep() && since >= TOO_DEEP_WAIT_MS * 1000)
+    }
+
+    /// A link has been made more than [`TOO_DEEP_FACTOR`] times the depth bound
+    /// deep since the last full recomputation.
+    fn too_deep(&self) -> bool {
+        let bound = super::select::depth_bound(self.members.len());
+        self.deepest_link > bound.saturating_mul(TOO_DEEP_FACTOR)
     }
 
     /// Recomputes everything; returns the peers ejected (they leave the overlay).
@@ -67,11 +86,14 @@ impl PeerOverlay {
         self.stats.full_recomputations += 1;
         self.last_full = now;
         self.last_top_review = now;
-        // Few joins and leaves since the last one: its trees still stand, keep them.
+        // Few joins and leaves since the last one: its trees still stand, keep
+        // them — unless they grew too deep (then only links within the bound).
         let calm = cfg.recompute_keeps_parents
+            && !self.too_deep()
             && self.changes_since_full as f64
                 <= cfg.recompute_keep_changes * self.members.len().max(1) as f64;
         self.changes_since_full = 0;
+        self.deepest_link = 0;
         // Members changed since the last flush (a promotion by the top review in
         // the same tick) have not been told yet: `before` is not what they know.
         let untold: Vec<NodeId> = self.dirty.iter().copied().collect();
