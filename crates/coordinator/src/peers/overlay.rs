@@ -197,6 +197,9 @@ pub struct PeerOverlay {
     /// child's depth in its tree when attached ([`super::rebuild`]'s depth
     /// trigger). Moves of a subtree deepen it unseen until the next attach below.
     pub deepest_link: u32,
+    /// `deepest_link` right after the last full recomputation: as deep as the
+    /// population's own best build goes.
+    pub built_depth: u32,
     pub last_full: Timestamp,
     pub last_top_review: Timestamp,
     pub stats: PeerStats,
@@ -256,6 +259,7 @@ impl PeerOverlay {
             dirty: BTreeSet::new(),
             changes_since_full: 0,
             deepest_link: 0,
+            built_depth: 0,
             pending_since: None,
             last_full: now,
             last_top_review: now,

@@ -70,10 +70,15 @@ impl PeerOverlay {
     }
 
     /// A link has been made more than [`TOO_DEEP_FACTOR`] times the depth bound
-    /// deep since the last full recomputation.
-    fn too_deep(&self) -> bool {
+    /// deep since the last full recomputation, and deeper by the bound than that
+    /// recomputation's own build went (a population that can only be carried
+    /// deep, 1-slot members, is not rebuilt over and over).
+    pub(crate) fn too_deep(&self) -> bool {
         let bound = super::select::depth_bound(self.members.len());
-        self.deepest_link > bound.saturating_mul(TOO_DEEP_FACTOR)
+        let limit = bound
+            .saturating_mul(TOO_DEEP_FACTOR)
+            .max(self.built_depth.saturating_add(bound));
+        self.deepest_link > limit
     }
 
     /// Recomputes everything; returns the peers ejected (they leave the overlay).
@@ -111,6 +116,7 @@ impl PeerOverlay {
             // unfed, seed 37 at Σu 1.20). Every link is built anew.
             ejected.extend(self.rebuild(now, cfg, policy, None));
         }
+        self.built_depth = self.deepest_link;
         // Tell only those whose parents changed, and those not yet told.
         self.dirty.clear();
         for id in self.members.keys() {

@@ -660,3 +660,70 @@ fn joiners_after_a_tight_recomputation_take_shallow_leaves_places() {
         "no joiner took a shallow leaf's place"
     );
 }
+
+#[test]
+fn a_tree_grown_past_twice_the_depth_bound_brings_a_full_recomputation_once() {
+    let c = PeerConfig {
+        substreams: 2,
+        uplink_headroom: 0.0,
+        top_repair_share: 0.0,
+        repair_link: false,
+        full_threshold: 1e9,
+        full_recompute_ms: 0,
+        ..PeerConfig::default()
+    };
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay_with(&c, t0);
+    o.join(
+        t0,
+        info(1),
+        RegionId(0),
+        MemberKind::Origin,
+        2 * RATE,
+        &c,
+        &AllowAll,
+    );
+    for id in 10..50 {
+        o.join(
+            t0,
+            info(id),
+            RegionId(0),
+            MemberKind::Peer,
+            RATE,
+            &c,
+            &AllowAll,
+        );
+    }
+    o.check().expect("books kept");
+    assert!(o.pending.is_empty(), "all placed: {:?}", o.pending);
+    // The deepest link made is the deepest member.
+    let deepest = o
+        .members
+        .keys()
+        .flat_map(|id| (0..2).map(|t| o.depth(*id, t)))
+        .max();
+    assert_eq!(Some(o.deepest_link), deepest);
+    assert!(!o.too_deep(), "joins keep to the bound: {}", o.deepest_link);
+    // Moves of whole subtrees (re-homing, lent slots) deepen it past twice the bound.
+    let bound = super::select::depth_bound(o.len());
+    o.deepest_link = 2 * bound + 1;
+    assert!(o.too_deep());
+    // Not at once (a crowd's joins make their own recomputations), after 5 s.
+    assert!(!o.due_for_full(Timestamp::from_millis(4_000), &c));
+    let t = Timestamp::from_millis(5_000);
+    assert!(o.due_for_full(t, &c));
+    o.full_recompute(t, &c, &AllowAll);
+    assert!(
+        o.built_depth < 2 * bound,
+        "{} against {bound}",
+        o.built_depth
+    );
+    assert!(!o.due_for_full(Timestamp::from_millis(60_000), &c));
+    // A population its own best build carries deep is not rebuilt over and
+    // over: the limit is the build's depth plus the bound.
+    o.built_depth = 3 * bound;
+    o.deepest_link = 3 * bound + 1;
+    assert!(!o.too_deep());
+    o.deepest_link = 4 * bound + 1;
+    assert!(o.too_deep());
+}

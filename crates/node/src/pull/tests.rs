@@ -530,3 +530,51 @@ fn a_new_childs_start_at_the_keyframe_comes_out_of_the_repair_budget_whole_or_no
     );
     assert_eq!(n.stats().backlogs_skipped, 1);
 }
+
+#[test]
+fn a_new_child_started_at_the_live_edge_is_not_pushed_a_block_repaired_from_before_its_start() {
+    let mut n = peer();
+    // 5 s of 4 KB blocks from push parent 5, ten a second; 25 and 45 are late.
+    let stream = |s: u64| {
+        let t = Timestamp::from_millis(s * 100);
+        (
+            t,
+            Block::new(CH, s, t, s % 10 == 0, Bytes::from(vec![0u8; 4000])),
+        )
+    };
+    for s in (0..50u64).filter(|s| *s != 25 && *s != 45) {
+        let (t, b) = stream(s);
+        n.handle_message(t, NodeId(5), Message::Block(b));
+    }
+    let _ = sent_paced(&mut n);
+    let now = Timestamp::from_millis(5000);
+    let pushed_to_30 = |n: &mut Node| -> Vec<u64> {
+        sent_paced(n)
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::Block(b) if to == NodeId(30) => Some(b.seq),
+                _ => None,
+            })
+            .collect()
+    };
+    // A backlog of 40 kB is more than the repair budget: child 30 starts at
+    // the live edge.
+    n.handle_message(
+        now,
+        NodeId(30),
+        Message::Login {
+            channel: CH,
+            from_seq: None,
+            feed: Feed::All,
+        },
+    );
+    assert!(pushed_to_30(&mut n).is_empty());
+    assert_eq!(n.stats().backlogs_skipped, 1);
+    // 25 comes late (a repair): 2.4 s older than the newest at the LOGIN, the
+    // child joined after it. 45 is within the second substream paths differ by.
+    for s in [25u64, 45, 50] {
+        let (_, b) = stream(s);
+        n.handle_message(now, NodeId(5), Message::Block(b));
+    }
+    assert_eq!(pushed_to_30(&mut n), vec![45, 50]);
+}
