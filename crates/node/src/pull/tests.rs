@@ -539,7 +539,7 @@ fn a_new_child_started_at_the_live_edge_is_not_pushed_a_block_repaired_from_befo
         let t = Timestamp::from_millis(s * 100);
         (
             t,
-            Block::new(CH, s, t, s % 10 == 0, Bytes::from(vec![0u8; 4000])),
+            Block::new(CH, s, t, s.is_multiple_of(10), Bytes::from(vec![0u8; 4000])),
         )
     };
     for s in (0..50u64).filter(|s| *s != 25 && *s != 45) {
