@@ -3,10 +3,21 @@
 //! is interior in, its parent per substream, and for each parent its children per
 //! tree. An index of spare slots per tree and region serves parent selection (C4,
 //! C6: "a priority queue by spare uplink").
+//!
+//! A member's depth in each tree is remembered once walked (`Member::depth_memo`)
+//! and trusted while the tree's generation (`depth_gen`) has not moved: attaching
+//! or detaching a member with no children of its own forgets its depth alone;
+//! anything that moves a subtree (a link of a member with children, released
+//! children, a member on or off the top level, parents rewritten by a rebuild)
+//! moves the generation and so forgets every depth in that tree. Parent selection
+//! reads the depth of every candidate it looks at, and at 10⁶ peers walking each
+//! path up through the member map was most of a join's cost. [`PeerOverlay::check`]
+//! compares every remembered depth with a fresh walk.
 
 use super::middle::RegionPlan;
 use crate::multitree::substream_slots;
 use crate::registry::RegionId;
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{
@@ -64,6 +75,12 @@ pub struct Member {
     /// after its join demoted (peers-churn-10k 0.99878 → 0.99818, lag p95 2107 →
     /// 2400 ms).
     pub proven: bool,
+    /// Per tree: the depth last walked, with the tree's generation then
+    /// (`gen << 32 | depth`; generation 0: not known). See [`PeerOverlay::depth`].
+    pub(crate) depth_memo: Box<[Cell<u64>]>,
+    /// Per tree: its children there (`PeerOverlay::children`), counted with the
+    /// member so a search over many members asks one map whether each is a leaf.
+    pub(crate) kids: Box<[u32]>,
 }
 
 impl Member {
@@ -97,6 +114,8 @@ impl Member {
             recovery: Vec::new(),
             shard_counters: (0, 0, 0),
             proven: true,
+            depth_memo: vec![Cell::new(0); usize::from(k)].into_boxed_slice(),
+            kids: vec![0; usize::from(k)].into_boxed_slice(),
         }
     }
 
@@ -217,6 +236,9 @@ pub struct PeerOverlay {
     /// Registered peers still receiving on links of this overlay but not members,
     /// since when: waiting to be taken back ([`super::rejoin`]).
     pub(crate) rejoining: BTreeMap<NodeId, Timestamp>,
+    /// Per tree: the generation a remembered depth must carry to be trusted
+    /// (never 0; see [`Self::depth`]).
+    depth_gen: Vec<u32>,
 }
 
 impl PeerOverlay {
@@ -263,6 +285,7 @@ impl PeerOverlay {
             retired: Vec::new(),
             held: Default::default(),
             rejoining: BTreeMap::new(),
+            depth_gen: vec![1; trees],
         }
     }
 
@@ -328,8 +351,10 @@ impl PeerOverlay {
     }
 
     /// Adds a member (not placed yet).
-    pub(crate) fn insert_member(&mut self, m: Member) {
+    pub(crate) fn insert_member(&mut self, mut m: Member) {
         let id = m.info.id;
+        m.depth_memo = vec![Cell::new(0); usize::from(self.k)].into_boxed_slice();
+        m.kids = vec![0; usize::from(self.k)].into_boxed_slice();
         self.members.insert(id, m);
         self.index(id);
     }
@@ -401,8 +426,16 @@ impl PeerOverlay {
     pub(crate) fn update(&mut self, id: NodeId, f: impl FnOnce(&mut Member)) {
         self.unindex(id);
         let before = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
+        let mut moved = false;
         if let Some(m) = self.members.get_mut(&id) {
+            let (top, parents) = (m.top, m.parents.clone());
             f(m);
+            moved = m.top != top || m.parents != parents;
+        }
+        if moved {
+            // On or off the top level, or parents rewritten (a rebuild): every
+            // depth below it may change.
+            self.forget_all_depths();
         }
         let after = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
         if before != after {
@@ -449,11 +482,15 @@ impl PeerOverlay {
 
     /// `child` takes `parent` in `tree` (books one slot).
     pub(crate) fn attach(&mut self, child: NodeId, tree: u8, parent: NodeId) {
+        self.moving(child, tree);
         self.update(parent, |m| m.used += 1);
-        self.children[usize::from(tree)]
+        let added = self.children[usize::from(tree)]
             .entry(parent)
             .or_default()
             .insert(child);
+        if added {
+            self.count_kids(parent, tree, |n| *n += 1);
+        }
         if let Some(m) = self.members.get_mut(&child) {
             m.parents[usize::from(tree)] = Some(parent);
         }
@@ -462,6 +499,15 @@ impl PeerOverlay {
 
     /// `child` drops its parent in `tree` (frees the slot).
     pub(crate) fn detach(&mut self, child: NodeId, tree: u8) -> Option<NodeId> {
+        if self.members.get(&child).is_some_and(|m| {
+            m.parents
+                .get(usize::from(tree))
+                .copied()
+                .flatten()
+                .is_some()
+        }) {
+            self.moving(child, tree);
+        }
         let parent = self
             .members
             .get_mut(&child)?
@@ -469,14 +515,39 @@ impl PeerOverlay {
             .get_mut(usize::from(tree))?
             .take()?;
         if let Some(set) = self.children[usize::from(tree)].get_mut(&parent) {
-            set.remove(&child);
+            let removed = set.remove(&child);
             if set.is_empty() {
                 self.children[usize::from(tree)].remove(&parent);
+            }
+            if removed {
+                self.count_kids(parent, tree, |n| *n = n.saturating_sub(1));
             }
         }
         self.update(parent, |m| m.used = m.used.saturating_sub(1));
         self.dirty.insert(child);
         Some(parent)
+    }
+
+    /// Changes `id`'s count of children in `tree` (kept with `children`).
+    fn count_kids(&mut self, id: NodeId, tree: u8, f: impl FnOnce(&mut u32)) {
+        if let Some(n) = self
+            .members
+            .get_mut(&id)
+            .and_then(|m| m.kids.get_mut(usize::from(tree)))
+        {
+            f(n);
+        }
+    }
+
+    /// Every bottom tree emptied (a rebuild; parents are cleared by the caller).
+    pub(crate) fn clear_children(&mut self) {
+        for c in self.children.iter_mut() {
+            c.clear();
+        }
+        for m in self.members.values_mut() {
+            m.kids.iter_mut().for_each(|n| *n = 0);
+        }
+        self.forget_all_depths();
     }
 
     /// Takes `id`'s children out of every tree (their parent in that tree is
@@ -488,6 +559,8 @@ impl PeerOverlay {
             let Some(kids) = self.children[usize::from(t)].remove(&id) else {
                 continue;
             };
+            self.forget_depths(t);
+            self.count_kids(id, t, |n| *n = 0);
             for c in kids {
                 if let Some(cm) = self.members.get_mut(&c) {
                     cm.parents[usize::from(t)] = None;
@@ -513,8 +586,55 @@ impl PeerOverlay {
         }
     }
 
+    // ---- depths ----
+
+    /// Every remembered depth in `tree` is forgotten (a subtree moves).
+    fn forget_depths(&mut self, tree: u8) {
+        let g = &mut self.depth_gen[usize::from(tree)];
+        *g = g.wrapping_add(1);
+        if *g == 0 {
+            // Wrapped: a remembered generation could match again; forget them all.
+            *g = 1;
+            for m in self.members.values() {
+                if let Some(c) = m.depth_memo.get(usize::from(tree)) {
+                    c.set(0);
+                }
+            }
+        }
+    }
+
+    fn forget_all_depths(&mut self) {
+        for t in 0..self.k {
+            self.forget_depths(t);
+        }
+    }
+
+    /// `id` takes or drops its parent in `tree`: its own depth changes, and with
+    /// children of its own there, theirs.
+    fn moving(&mut self, id: NodeId, tree: u8) {
+        if self.children[usize::from(tree)].contains_key(&id) {
+            self.forget_depths(tree);
+        } else if let Some(c) = self
+            .members
+            .get(&id)
+            .and_then(|m| m.depth_memo.get(usize::from(tree)))
+        {
+            c.set(0);
+        }
+    }
+
     /// Whether `ancestor` is on `node`'s path to the top level in `tree`.
+    /// A member without children in that tree is on no path but its own: no
+    /// walk (a joiner, looking at every candidate parent).
     pub(crate) fn is_ancestor(&self, ancestor: NodeId, node: NodeId, tree: u8) -> bool {
+        if ancestor != node && !self.children[usize::from(tree)].contains_key(&ancestor) {
+            return false;
+        }
+        self.is_ancestor_walk(ancestor, node, tree)
+    }
+
+    /// [`Self::is_ancestor`] by walking up from `node`.
+    fn is_ancestor_walk(&self, ancestor: NodeId, node: NodeId, tree: u8) -> bool {
         let mut cur = node;
         for _ in 0..=self.members.len() {
             if cur == ancestor {
@@ -531,8 +651,65 @@ impl PeerOverlay {
         false
     }
 
-    /// Hops from the top level in `tree` (top members are at 0).
+    /// Hops from the top level in `tree` (top members are at 0; a member cut off
+    /// from it counts 1024 more). The walk up stops at the first member whose
+    /// depth is remembered for the tree's generation, and remembers the depth of
+    /// every member it passed: a joiner's candidates are a few hops from members
+    /// already walked. Only depths below 1024 are remembered.
     pub fn depth(&self, node: NodeId, tree: u8) -> u32 {
+        match self.members.get(&node) {
+            Some(m) => self.depth_of(node, m, tree),
+            None => 0,
+        }
+    }
+
+    /// [`Self::depth`] of `node`, whose entry `m` the caller holds.
+    pub(crate) fn depth_of(&self, node: NodeId, m: &Member, tree: u8) -> u32 {
+        const PATH: usize = 32;
+        let t = usize::from(tree);
+        let Some(gen) = self.depth_gen.get(t).map(|g| u64::from(*g)) else {
+            return self.depth_walk(node, tree);
+        };
+        // The members passed (hop i at `path[i]`), each `found - i` deep.
+        let mut path: [Option<&Member>; PATH] = [None; PATH];
+        let mut cur = m;
+        let mut d: u32 = 0;
+        let (found, passed) = loop {
+            if cur.top {
+                break (d, d);
+            }
+            let memo = cur.depth_memo.get(t).map_or(0, Cell::get);
+            if memo >> 32 == gen {
+                break (d + (memo as u32), d);
+            }
+            if let Some(slot) = path.get_mut(d as usize) {
+                *slot = Some(cur);
+            }
+            match cur.parents.get(t).copied().flatten() {
+                Some(p) if d < 1024 => match self.members.get(&p) {
+                    Some(pm) => {
+                        cur = pm;
+                        d += 1;
+                    }
+                    None => break (d + 1, d + 1),
+                },
+                // Cut off from the top level: walked the long way.
+                _ => return self.depth_walk(node, tree),
+            }
+        };
+        if found >= 1024 {
+            return self.depth_walk(node, tree);
+        }
+        for (i, m) in path.iter().enumerate().take(passed as usize) {
+            if let Some(c) = m.and_then(|m| m.depth_memo.get(t)) {
+                c.set(gen << 32 | u64::from(found - i as u32));
+            }
+        }
+        found
+    }
+
+    /// [`Self::depth`] by walking up from `node`, remembering nothing.
+    fn depth_walk(&self, node: NodeId, tree: u8) -> u32 {
         let mut cur = node;
         let mut d = 0;
         while let Some(m) = self.members.get(&cur) {
@@ -614,7 +791,8 @@ impl PeerOverlay {
     }
 
     /// Checks the bookkeeping (tests and the simulator's invariants): every link
-    /// booked once, no member above its slots, every bottom tree acyclic.
+    /// booked once and listed at both ends, no member above its slots, every
+    /// bottom tree acyclic, every remembered depth the one walked.
     pub fn check(&self) -> Result<(), String> {
         let mut used: BTreeMap<NodeId, u32> = BTreeMap::new();
         for (t, tree) in self.children.iter().enumerate() {
@@ -624,10 +802,43 @@ impl PeerOverlay {
                     if m.parents[t] != Some(*p) {
                         return Err(format!("{c} listed under {p} in tree {t} but not linked"));
                     }
-                    if self.is_ancestor(*c, *p, t as u8) {
+                    if self.is_ancestor_walk(*c, *p, t as u8) {
                         return Err(format!("cycle through {c} in tree {t}"));
                     }
                     *used.entry(*p).or_default() += 1;
+                }
+            }
+        }
+        for (id, m) in &self.members {
+            for (t, p) in m.parents.iter().enumerate() {
+                let Some(p) = p else { continue };
+                let listed = self.children[t].get(p).is_some_and(|s| s.contains(id));
+                if !self.members.contains_key(p) || !listed {
+                    return Err(format!("{id} linked to {p} in tree {t} but not listed"));
+                }
+            }
+            for (t, n) in m.kids.iter().enumerate() {
+                let listed = self
+                    .children
+                    .get(t)
+                    .and_then(|c| c.get(id))
+                    .map_or(0, |s| s.len());
+                if *n as usize != listed {
+                    return Err(format!(
+                        "{id}: {n} children counted in tree {t}, {listed} listed"
+                    ));
+                }
+            }
+            for (t, memo) in m.depth_memo.iter().enumerate() {
+                let memo = memo.get();
+                if memo >> 32 == u64::from(self.depth_gen[t]) {
+                    let walked = self.depth_walk(*id, t as u8);
+                    if memo as u32 != walked {
+                        return Err(format!(
+                            "{id}: depth {} remembered in tree {t}, {walked} walked",
+                            memo as u32
+                        ));
+                    }
                 }
             }
         }
@@ -693,5 +904,104 @@ impl PeerOverlay {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MemberKind, PeerOverlay};
+    use crate::config::PeerConfig;
+    use crate::peers::select::AllowAll;
+    use crate::peers::tests::{cfg, info, with_origin, RATE};
+    use crate::registry::RegionId;
+    use tiercast_proto::{NodeId, Timestamp};
+
+    /// Every remembered depth still the walked one (`check`), then every depth
+    /// read (remembered again) and compared with a walk.
+    fn depths_hold(o: &PeerOverlay, step: &str) {
+        o.check().unwrap_or_else(|e| panic!("{step}: {e}"));
+        for id in o.members.keys() {
+            for t in 0..o.k {
+                assert_eq!(o.depth(*id, t), o.depth_walk(*id, t), "{step}: {id} in {t}");
+            }
+        }
+        o.check().unwrap_or_else(|e| panic!("{step}, read: {e}"));
+    }
+
+    #[test]
+    fn remembered_depths_follow_joins_leaves_moves_promotions_and_rebuilds() {
+        let t0 = Timestamp::ZERO;
+        let c = PeerConfig {
+            top_uplink_factor: 4.0,
+            stable_ms: 5000,
+            history_tolerance: 1,
+            ..cfg()
+        };
+        let mut o = with_origin(t0, &c, 6 * RATE);
+        let ups = [RATE / 2, RATE, 2 * RATE, 3 * RATE, 5 * RATE];
+        for i in 0..150u32 {
+            let up = ups[i as usize % ups.len()];
+            let region = RegionId((i % 2) as u16);
+            o.join(
+                t0,
+                info(10 + i),
+                region,
+                MemberKind::Peer,
+                up,
+                &c,
+                &AllowAll,
+            );
+            depths_hold(&o, &format!("join {i}"));
+            if i % 9 == 4 {
+                // A member with children leaves: its subtrees move.
+                let busy = o
+                    .members
+                    .values()
+                    .filter(|m| !m.top && m.kids.iter().any(|n| *n > 0))
+                    .map(|m| m.info.id)
+                    .nth(i as usize % 3);
+                if let Some(id) = busy {
+                    o.remove(id, &c, &AllowAll);
+                    depths_hold(&o, &format!("leave of {id} at {i}"));
+                }
+            }
+            if i % 11 == 6 {
+                // A parent reported bad: its child re-homed with its subtree.
+                let link = o.members.values().find_map(|m| {
+                    let t = m.kids.iter().position(|n| *n > 0)?;
+                    Some((m.info.id, m.parents[t]?))
+                });
+                if let Some((child, parent)) = link {
+                    o.link_bad(child, parent, &c, &AllowAll);
+                    depths_hold(&o, &format!("link {parent}→{child} bad at {i}"));
+                }
+            }
+        }
+        assert!(
+            o.review_top(t0.plus_millis(6000), &c, &AllowAll),
+            "promoted"
+        );
+        depths_hold(&o, "promotion");
+        let demote = o.top_order.iter().copied().find(|id| *id != NodeId(1));
+        if let Some(id) = demote {
+            o.members.get_mut(&id).unwrap().history = -5;
+            o.review_top(t0.plus_millis(12_000), &c, &AllowAll);
+            depths_hold(&o, "demotion");
+        }
+        o.full_recompute(t0.plus_millis(20_000), &c, &AllowAll);
+        depths_hold(&o, "full recomputation");
+        for i in 0..40u32 {
+            let region = RegionId((i % 2) as u16);
+            o.join(
+                t0,
+                info(500 + i),
+                region,
+                MemberKind::Peer,
+                RATE,
+                &c,
+                &AllowAll,
+            );
+            depths_hold(&o, &format!("join {i} after the rebuild"));
+        }
     }
 }

@@ -162,9 +162,7 @@ impl PeerOverlay {
                 m.lazy.clear();
             });
         }
-        for c in self.children.iter_mut() {
-            c.clear();
-        }
+        self.clear_children();
         self.top_children.clear();
         self.pending.clear();
         self.pending_since = None;
