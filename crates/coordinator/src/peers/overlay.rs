@@ -11,8 +11,13 @@
 //! children, a member on or off the top level, parents rewritten by a rebuild)
 //! moves the generation and so forgets every depth in that tree. Parent selection
 //! reads the depth of every candidate it looks at, and at 10⁶ peers walking each
-//! path up through the member map was most of a join's cost. [`PeerOverlay::check`]
-//! compares every remembered depth with a fresh walk.
+//! path up through the member map was most of a join's cost. Kept with the
+//! children maps as well: whether a member has children in a tree
+//! (`Member::kid_trees`) and how many of its children there are bottom peers
+//! without children of their own (`Member::leaves`), which the search for a
+//! shallow leaf (`insert_shallow`) reads instead of every child's entries.
+//! [`PeerOverlay::check`] compares every remembered depth with a fresh walk and
+//! both with the children maps.
 
 use super::middle::RegionPlan;
 use crate::multitree::substream_slots;
@@ -78,9 +83,14 @@ pub struct Member {
     /// Per tree: the depth last walked, with the tree's generation then
     /// (`gen << 32 | depth`; generation 0: not known). See [`PeerOverlay::depth`].
     pub(crate) depth_memo: Box<[Cell<u64>]>,
-    /// Per tree: its children there (`PeerOverlay::children`), counted with the
-    /// member so a search over many members asks one map whether each is a leaf.
-    pub(crate) kids: Box<[u32]>,
+    /// Bit t: it has children in tree t (`PeerOverlay::children`), kept with
+    /// the member so a search over many members reads whether each is a leaf
+    /// where it reads the member (trees 0..64; see [`PeerOverlay::has_kids`]).
+    pub(crate) kid_trees: u64,
+    /// Per tree: its children there that are bottom peers without children of
+    /// their own (`PeerOverlay::leaf_share`): a member counting none offers no
+    /// leaf to `insert_shallow`, which then passes it by unread.
+    pub(crate) leaves: Box<[u32]>,
 }
 
 impl Member {
@@ -115,7 +125,8 @@ impl Member {
             shard_counters: (0, 0, 0),
             proven: true,
             depth_memo: vec![Cell::new(0); usize::from(k)].into_boxed_slice(),
-            kids: vec![0; usize::from(k)].into_boxed_slice(),
+            kid_trees: 0,
+            leaves: vec![0; usize::from(k)].into_boxed_slice(),
         }
     }
 
@@ -354,7 +365,8 @@ impl PeerOverlay {
     pub(crate) fn insert_member(&mut self, mut m: Member) {
         let id = m.info.id;
         m.depth_memo = vec![Cell::new(0); usize::from(self.k)].into_boxed_slice();
-        m.kids = vec![0; usize::from(self.k)].into_boxed_slice();
+        m.kid_trees = 0;
+        m.leaves = vec![0; usize::from(self.k)].into_boxed_slice();
         self.members.insert(id, m);
         self.index(id);
     }
@@ -426,16 +438,29 @@ impl PeerOverlay {
     pub(crate) fn update(&mut self, id: NodeId, f: impl FnOnce(&mut Member)) {
         self.unindex(id);
         let before = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
-        let mut moved = false;
+        let mut moved = None;
         if let Some(m) = self.members.get_mut(&id) {
-            let (top, parents) = (m.top, m.parents.clone());
+            let (kind, top, parents) = (m.kind, m.top, m.parents.clone());
             f(m);
-            moved = m.top != top || m.parents != parents;
+            if m.kind != kind || m.top != top || m.parents != parents {
+                moved = Some((kind, top, parents));
+            }
         }
-        if moved {
+        if let Some((kind, top, parents)) = moved {
             // On or off the top level, or parents rewritten (a rebuild): every
-            // depth below it may change.
+            // depth below it may change, and its share in its parents' leaves.
             self.forget_all_depths();
+            for t in 0..self.k {
+                let was = parents.get(usize::from(t)).copied().flatten();
+                let kids = self
+                    .members
+                    .get(&id)
+                    .is_some_and(|m| self.has_kids(id, m, t));
+                if let Some(p) = was.filter(|_| kind == MemberKind::Peer && !top && !kids) {
+                    self.add_leaf(p, t, false);
+                }
+                self.leaf_share(id, t, true);
+            }
         }
         let after = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
         if before != after {
@@ -489,11 +514,13 @@ impl PeerOverlay {
             .or_default()
             .insert(child);
         if added {
-            self.count_kids(parent, tree, |n| *n += 1);
+            self.mark_kids(parent, tree, true);
         }
+        self.leaf_share(child, tree, false);
         if let Some(m) = self.members.get_mut(&child) {
             m.parents[usize::from(tree)] = Some(parent);
         }
+        self.leaf_share(child, tree, true);
         self.dirty.insert(child);
     }
 
@@ -508,6 +535,7 @@ impl PeerOverlay {
         }) {
             self.moving(child, tree);
         }
+        self.leaf_share(child, tree, false);
         let parent = self
             .members
             .get_mut(&child)?
@@ -515,12 +543,10 @@ impl PeerOverlay {
             .get_mut(usize::from(tree))?
             .take()?;
         if let Some(set) = self.children[usize::from(tree)].get_mut(&parent) {
-            let removed = set.remove(&child);
+            set.remove(&child);
             if set.is_empty() {
                 self.children[usize::from(tree)].remove(&parent);
-            }
-            if removed {
-                self.count_kids(parent, tree, |n| *n = n.saturating_sub(1));
+                self.mark_kids(parent, tree, false);
             }
         }
         self.update(parent, |m| m.used = m.used.saturating_sub(1));
@@ -528,14 +554,58 @@ impl PeerOverlay {
         Some(parent)
     }
 
-    /// Changes `id`'s count of children in `tree` (kept with `children`).
-    fn count_kids(&mut self, id: NodeId, tree: u8, f: impl FnOnce(&mut u32)) {
+    /// Whether `id` (whose entry `m` the caller holds) has children in `tree`.
+    pub(crate) fn has_kids(&self, id: NodeId, m: &Member, tree: u8) -> bool {
+        match 1u64.checked_shl(u32::from(tree)) {
+            Some(bit) => m.kid_trees & bit != 0,
+            None => self.children[usize::from(tree)].contains_key(&id),
+        }
+    }
+
+    /// Keeps `Member::kid_trees` with `children` (a first child, the last gone).
+    /// A leaf no more, or again: its share in its parent's leaves follows.
+    fn mark_kids(&mut self, id: NodeId, tree: u8, any: bool) {
+        self.leaf_share(id, tree, false);
+        if let Some(bit) = 1u64.checked_shl(u32::from(tree)) {
+            if let Some(m) = self.members.get_mut(&id) {
+                if any {
+                    m.kid_trees |= bit;
+                } else {
+                    m.kid_trees &= !bit;
+                }
+            }
+        }
+        self.leaf_share(id, tree, true);
+    }
+
+    /// Whether `id` (entry `m`) is one of its parent's `Member::leaves` in
+    /// `tree`: a bottom peer without children there.
+    fn counts_as_leaf(&self, id: NodeId, m: &Member, tree: u8) -> bool {
+        m.kind == MemberKind::Peer && !m.top && !self.has_kids(id, m, tree)
+    }
+
+    /// Adds (`add`) or takes back `id`'s share in its parent's leaves in `tree`:
+    /// called around every change of its parent there, its children there, or
+    /// its kind or top flag.
+    fn leaf_share(&mut self, id: NodeId, tree: u8, add: bool) {
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        let Some(p) = m.parents.get(usize::from(tree)).copied().flatten() else {
+            return;
+        };
+        if self.counts_as_leaf(id, m, tree) {
+            self.add_leaf(p, tree, add);
+        }
+    }
+
+    fn add_leaf(&mut self, parent: NodeId, tree: u8, add: bool) {
         if let Some(n) = self
             .members
-            .get_mut(&id)
-            .and_then(|m| m.kids.get_mut(usize::from(tree)))
+            .get_mut(&parent)
+            .and_then(|m| m.leaves.get_mut(usize::from(tree)))
         {
-            f(n);
+            *n = if add { *n + 1 } else { n.saturating_sub(1) };
         }
     }
 
@@ -545,9 +615,25 @@ impl PeerOverlay {
             c.clear();
         }
         for m in self.members.values_mut() {
-            m.kids.iter_mut().for_each(|n| *n = 0);
+            m.kid_trees = 0;
+            m.leaves.iter_mut().for_each(|n| *n = 0);
         }
         self.forget_all_depths();
+        // Members still linked (none after a rebuild's clearing) count again.
+        let linked: Vec<(NodeId, u8)> = self
+            .members
+            .iter()
+            .flat_map(|(id, m)| {
+                m.parents
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(t, _)| (*id, t as u8))
+            })
+            .collect();
+        for (id, t) in linked {
+            self.leaf_share(id, t, true);
+        }
     }
 
     /// Takes `id`'s children out of every tree (their parent in that tree is
@@ -560,13 +646,14 @@ impl PeerOverlay {
                 continue;
             };
             self.forget_depths(t);
-            self.count_kids(id, t, |n| *n = 0);
             for c in kids {
+                self.leaf_share(c, t, false);
                 if let Some(cm) = self.members.get_mut(&c) {
                     cm.parents[usize::from(t)] = None;
                 }
                 orphans.push((c, t));
             }
+            self.mark_kids(id, t, false);
         }
         orphans
     }
@@ -652,10 +739,13 @@ impl PeerOverlay {
     }
 
     /// Hops from the top level in `tree` (top members are at 0; a member cut off
-    /// from it counts 1024 more). The walk up stops at the first member whose
-    /// depth is remembered for the tree's generation, and remembers the depth of
-    /// every member it passed: a joiner's candidates are a few hops from members
-    /// already walked. Only depths below 1024 are remembered.
+    /// from it counts 1024 more: hops to the member without a parent, + 1024).
+    /// The walk up stops at the first member whose depth is remembered for the
+    /// tree's generation, and remembers the depth of every member it passed: a
+    /// joiner's candidates are a few hops from members already walked, and a
+    /// rebuild's members placed last look at candidates cut off (their parents
+    /// not placed yet) again and again. A walk of 1024 hops or more is walked
+    /// as before and not remembered.
     pub fn depth(&self, node: NodeId, tree: u8) -> u32 {
         match self.members.get(&node) {
             Some(m) => self.depth_of(node, m, tree),
@@ -670,20 +760,29 @@ impl PeerOverlay {
         let Some(gen) = self.depth_gen.get(t).map(|g| u64::from(*g)) else {
             return self.depth_walk(node, tree);
         };
-        // The members passed (hop i at `path[i]`), each `found - i` deep.
+        // The members passed (hop i at `path[i]`, past PATH in `spill`), each
+        // `found - i` deep: hops to the top level, or to the member without a
+        // parent that cut them off (+1024).
         let mut path: [Option<&Member>; PATH] = [None; PATH];
+        let mut spill: Vec<&Member> = Vec::new();
         let mut cur = m;
         let mut d: u32 = 0;
-        let (found, passed) = loop {
+        // (hops, cut off, members passed)
+        let (hops, cut, passed) = loop {
             if cur.top {
-                break (d, d);
+                break (d, false, d);
             }
             let memo = cur.depth_memo.get(t).map_or(0, Cell::get);
             if memo >> 32 == gen {
-                break (d + (memo as u32), d);
+                let v = memo as u32;
+                break match v.checked_sub(1024) {
+                    None => (d + v, false, d),
+                    Some(h) => (d + h, true, d),
+                };
             }
-            if let Some(slot) = path.get_mut(d as usize) {
-                *slot = Some(cur);
+            match path.get_mut(d as usize) {
+                Some(slot) => *slot = Some(cur),
+                None => spill.push(cur),
             }
             match cur.parents.get(t).copied().flatten() {
                 Some(p) if d < 1024 => match self.members.get(&p) {
@@ -691,17 +790,20 @@ impl PeerOverlay {
                         cur = pm;
                         d += 1;
                     }
-                    None => break (d + 1, d + 1),
+                    None => break (d + 1, false, d + 1),
                 },
-                // Cut off from the top level: walked the long way.
-                _ => return self.depth_walk(node, tree),
+                None => break (d, true, d + 1),
+                Some(_) => return self.depth_walk(node, tree),
             }
         };
-        if found >= 1024 {
+        if hops >= 1024 {
+            // Past 1024 hops the walk's cap decides: walked the long way.
             return self.depth_walk(node, tree);
         }
-        for (i, m) in path.iter().enumerate().take(passed as usize) {
-            if let Some(c) = m.and_then(|m| m.depth_memo.get(t)) {
+        let found = if cut { hops + 1024 } else { hops };
+        let passed_members = path.iter().flatten().chain(spill.iter());
+        for (i, m) in passed_members.enumerate().take(passed as usize) {
+            if let Some(c) = m.depth_memo.get(t) {
                 c.set(gen << 32 | u64::from(found - i as u32));
             }
         }
@@ -797,6 +899,9 @@ impl PeerOverlay {
         let mut used: BTreeMap<NodeId, u32> = BTreeMap::new();
         for (t, tree) in self.children.iter().enumerate() {
             for (p, kids) in tree {
+                if kids.is_empty() {
+                    return Err(format!("{p} listed with no children in tree {t}"));
+                }
                 for c in kids {
                     let m = self.members.get(c).ok_or(format!("child {c} unknown"))?;
                     if m.parents[t] != Some(*p) {
@@ -817,15 +922,28 @@ impl PeerOverlay {
                     return Err(format!("{id} linked to {p} in tree {t} but not listed"));
                 }
             }
-            for (t, n) in m.kids.iter().enumerate() {
-                let listed = self
-                    .children
-                    .get(t)
-                    .and_then(|c| c.get(id))
-                    .map_or(0, |s| s.len());
-                if *n as usize != listed {
+            for t in 0..self.k {
+                let listed = self.children[usize::from(t)].contains_key(id);
+                if self.has_kids(*id, m, t) != listed {
                     return Err(format!(
-                        "{id}: {n} children counted in tree {t}, {listed} listed"
+                        "{id}: has children in tree {t}: {listed}, not as marked"
+                    ));
+                }
+            }
+            for t in 0..self.k {
+                let leaves = self.children[usize::from(t)]
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| {
+                        self.members
+                            .get(c)
+                            .is_some_and(|cm| self.counts_as_leaf(**c, cm, t))
+                    })
+                    .count();
+                if m.leaves.get(usize::from(t)).map(|n| *n as usize) != Some(leaves) {
+                    return Err(format!(
+                        "{id}: leaves counted in tree {t} not the {leaves} it has"
                     ));
                 }
             }
@@ -929,7 +1047,7 @@ mod tests {
     }
 
     #[test]
-    fn remembered_depths_follow_joins_leaves_moves_promotions_and_rebuilds() {
+    fn remembered_depths_and_leaves_follow_joins_leaves_moves_promotions_and_rebuilds() {
         let t0 = Timestamp::ZERO;
         let c = PeerConfig {
             top_uplink_factor: 4.0,
@@ -957,7 +1075,7 @@ mod tests {
                 let busy = o
                     .members
                     .values()
-                    .filter(|m| !m.top && m.kids.iter().any(|n| *n > 0))
+                    .filter(|m| !m.top && m.kid_trees != 0)
                     .map(|m| m.info.id)
                     .nth(i as usize % 3);
                 if let Some(id) = busy {
@@ -968,12 +1086,29 @@ mod tests {
             if i % 11 == 6 {
                 // A parent reported bad: its child re-homed with its subtree.
                 let link = o.members.values().find_map(|m| {
-                    let t = m.kids.iter().position(|n| *n > 0)?;
-                    Some((m.info.id, m.parents[t]?))
+                    let t = (0..o.k).find(|t| o.has_kids(m.info.id, m, *t))?;
+                    Some((m.info.id, m.parents[usize::from(t)]?))
                 });
                 if let Some((child, parent)) = link {
                     o.link_bad(child, parent, &c, &AllowAll);
                     depths_hold(&o, &format!("link {parent}→{child} bad at {i}"));
+                }
+            }
+            if i % 13 == 8 {
+                // A member with children loses its parent: its subtree is cut off
+                // (1024 more), remembered so, then placed again.
+                let cut = o.members.values().find_map(|m| {
+                    let t = (0..o.k).find(|t| {
+                        o.has_kids(m.info.id, m, *t) && m.parents[usize::from(*t)].is_some()
+                    })?;
+                    Some((m.info.id, t))
+                });
+                if let Some((id, t)) = cut {
+                    o.detach(id, t);
+                    depths_hold(&o, &format!("{id} cut off in {t} at {i}"));
+                    assert!(o.depth(id, t) >= 1024, "cut off");
+                    o.place(id, false, &c, &AllowAll);
+                    depths_hold(&o, &format!("{id} placed again in {t} at {i}"));
                 }
             }
         }
