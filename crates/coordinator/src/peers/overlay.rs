@@ -3,10 +3,26 @@
 //! is interior in, its parent per substream, and for each parent its children per
 //! tree. An index of spare slots per tree and region serves parent selection (C4,
 //! C6: "a priority queue by spare uplink").
+//!
+//! A member's depth in each tree is remembered once walked (`Member::depth_memo`)
+//! and trusted while the tree's generation (`depth_gen`) has not moved: attaching
+//! or detaching a member with no children of its own forgets its depth alone;
+//! anything that moves a subtree (a link of a member with children, released
+//! children, a member on or off the top level, parents rewritten by a rebuild)
+//! moves the generation and so forgets every depth in that tree. Parent selection
+//! reads the depth of every candidate it looks at, and at 10⁶ peers walking each
+//! path up through the member map was most of a join's cost. Kept with the
+//! children maps as well: whether a member has children in a tree
+//! (`Member::kid_trees`) and how many of its children there are bottom peers
+//! without children of their own (`Member::leaves`), which the search for a
+//! shallow leaf (`insert_shallow`) reads instead of every child's entries.
+//! [`PeerOverlay::check`] compares every remembered depth with a fresh walk and
+//! both with the children maps.
 
 use super::middle::RegionPlan;
 use crate::multitree::substream_slots;
 use crate::registry::RegionId;
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{
@@ -64,6 +80,17 @@ pub struct Member {
     /// after its join demoted (peers-churn-10k 0.99878 → 0.99818, lag p95 2107 →
     /// 2400 ms).
     pub proven: bool,
+    /// Per tree: the depth last walked, with the tree's generation then
+    /// (`gen << 32 | depth`; generation 0: not known). See [`PeerOverlay::depth`].
+    pub(crate) depth_memo: Box<[Cell<u64>]>,
+    /// Bit t: it has children in tree t (`PeerOverlay::children`), kept with
+    /// the member so a search over many members reads whether each is a leaf
+    /// where it reads the member (trees 0..64; see [`PeerOverlay::has_kids`]).
+    pub(crate) kid_trees: u64,
+    /// Per tree: its children there that are bottom peers without children of
+    /// their own (`PeerOverlay::leaf_share`): a member counting none offers no
+    /// leaf to `insert_shallow`, which then passes it by unread.
+    pub(crate) leaves: Box<[u32]>,
 }
 
 impl Member {
@@ -97,6 +124,9 @@ impl Member {
             recovery: Vec::new(),
             shard_counters: (0, 0, 0),
             proven: true,
+            depth_memo: vec![Cell::new(0); usize::from(k)].into_boxed_slice(),
+            kid_trees: 0,
+            leaves: vec![0; usize::from(k)].into_boxed_slice(),
         }
     }
 
@@ -227,7 +257,14 @@ pub struct PeerOverlay {
     /// Registered peers still receiving on links of this overlay but not members,
     /// since when: waiting to be taken back ([`super::rejoin`]).
     pub(crate) rejoining: BTreeMap<NodeId, Timestamp>,
+    /// Per tree: the generation a remembered depth must carry to be trusted
+    /// (never 0; see [`Self::depth`]).
+    depth_gen: Vec<u32>,
 }
+
+/// What [`PeerOverlay::depth`] adds for a member whose path does not reach the
+/// top level (cut off, or not placed yet).
+pub(crate) const UNLINKED_DEPTH: u32 = 1024;
 
 impl PeerOverlay {
     pub fn new(desc: ChannelDesc, k: u8, rate_bps: u64, headroom: f64, now: Timestamp) -> Self {
@@ -275,6 +312,7 @@ impl PeerOverlay {
             retired: Vec::new(),
             held: Default::default(),
             rejoining: BTreeMap::new(),
+            depth_gen: vec![1; trees],
         }
     }
 
@@ -340,8 +378,11 @@ impl PeerOverlay {
     }
 
     /// Adds a member (not placed yet).
-    pub(crate) fn insert_member(&mut self, m: Member) {
+    pub(crate) fn insert_member(&mut self, mut m: Member) {
         let id = m.info.id;
+        m.depth_memo = vec![Cell::new(0); usize::from(self.k)].into_boxed_slice();
+        m.kid_trees = 0;
+        m.leaves = vec![0; usize::from(self.k)].into_boxed_slice();
         self.members.insert(id, m);
         self.index(id);
     }
@@ -413,8 +454,29 @@ impl PeerOverlay {
     pub(crate) fn update(&mut self, id: NodeId, f: impl FnOnce(&mut Member)) {
         self.unindex(id);
         let before = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
+        let mut moved = None;
         if let Some(m) = self.members.get_mut(&id) {
+            let (kind, top, parents) = (m.kind, m.top, m.parents.clone());
             f(m);
+            if m.kind != kind || m.top != top || m.parents != parents {
+                moved = Some((kind, top, parents));
+            }
+        }
+        if let Some((kind, top, parents)) = moved {
+            // On or off the top level, or parents rewritten (a rebuild): every
+            // depth below it may change, and its share in its parents' leaves.
+            self.forget_all_depths();
+            for t in 0..self.k {
+                let was = parents.get(usize::from(t)).copied().flatten();
+                let kids = self
+                    .members
+                    .get(&id)
+                    .is_some_and(|m| self.has_kids(id, m, t));
+                if let Some(p) = was.filter(|_| kind == MemberKind::Peer && !top && !kids) {
+                    self.add_leaf(p, t, false);
+                }
+                self.leaf_share(id, t, true);
+            }
         }
         let after = self.members.get(&id).map(|m| (m.interior, m.slots, m.top));
         if before != after {
@@ -461,21 +523,41 @@ impl PeerOverlay {
 
     /// `child` takes `parent` in `tree` (books one slot).
     pub(crate) fn attach(&mut self, child: NodeId, tree: u8, parent: NodeId) {
+        // A parent not yet linked to the top level (a rebuild attaching its
+        // subtree first) has no depth yet: its sentinel (1024 +) is not counted.
         let depth = self.depth(parent, tree).saturating_add(1);
-        self.deepest_link = self.deepest_link.max(depth);
+        if depth < UNLINKED_DEPTH {
+            self.deepest_link = self.deepest_link.max(depth);
+        }
+        self.moving(child, tree);
         self.update(parent, |m| m.used += 1);
-        self.children[usize::from(tree)]
+        let added = self.children[usize::from(tree)]
             .entry(parent)
             .or_default()
             .insert(child);
+        if added {
+            self.mark_kids(parent, tree, true);
+        }
+        self.leaf_share(child, tree, false);
         if let Some(m) = self.members.get_mut(&child) {
             m.parents[usize::from(tree)] = Some(parent);
         }
+        self.leaf_share(child, tree, true);
         self.dirty.insert(child);
     }
 
     /// `child` drops its parent in `tree` (frees the slot).
     pub(crate) fn detach(&mut self, child: NodeId, tree: u8) -> Option<NodeId> {
+        if self.members.get(&child).is_some_and(|m| {
+            m.parents
+                .get(usize::from(tree))
+                .copied()
+                .flatten()
+                .is_some()
+        }) {
+            self.moving(child, tree);
+        }
+        self.leaf_share(child, tree, false);
         let parent = self
             .members
             .get_mut(&child)?
@@ -486,11 +568,94 @@ impl PeerOverlay {
             set.remove(&child);
             if set.is_empty() {
                 self.children[usize::from(tree)].remove(&parent);
+                self.mark_kids(parent, tree, false);
             }
         }
         self.update(parent, |m| m.used = m.used.saturating_sub(1));
         self.dirty.insert(child);
         Some(parent)
+    }
+
+    /// Whether `id` (whose entry `m` the caller holds) has children in `tree`.
+    pub(crate) fn has_kids(&self, id: NodeId, m: &Member, tree: u8) -> bool {
+        match 1u64.checked_shl(u32::from(tree)) {
+            Some(bit) => m.kid_trees & bit != 0,
+            None => self.children[usize::from(tree)].contains_key(&id),
+        }
+    }
+
+    /// Keeps `Member::kid_trees` with `children` (a first child, the last gone).
+    /// A leaf no more, or again: its share in its parent's leaves follows.
+    fn mark_kids(&mut self, id: NodeId, tree: u8, any: bool) {
+        self.leaf_share(id, tree, false);
+        if let Some(bit) = 1u64.checked_shl(u32::from(tree)) {
+            if let Some(m) = self.members.get_mut(&id) {
+                if any {
+                    m.kid_trees |= bit;
+                } else {
+                    m.kid_trees &= !bit;
+                }
+            }
+        }
+        self.leaf_share(id, tree, true);
+    }
+
+    /// Whether `id` (entry `m`) is one of its parent's `Member::leaves` in
+    /// `tree`: a bottom peer without children there.
+    fn counts_as_leaf(&self, id: NodeId, m: &Member, tree: u8) -> bool {
+        m.kind == MemberKind::Peer && !m.top && !self.has_kids(id, m, tree)
+    }
+
+    /// Adds (`add`) or takes back `id`'s share in its parent's leaves in `tree`:
+    /// called around every change of its parent there, its children there, or
+    /// its kind or top flag.
+    fn leaf_share(&mut self, id: NodeId, tree: u8, add: bool) {
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        let Some(p) = m.parents.get(usize::from(tree)).copied().flatten() else {
+            return;
+        };
+        if self.counts_as_leaf(id, m, tree) {
+            self.add_leaf(p, tree, add);
+        }
+    }
+
+    fn add_leaf(&mut self, parent: NodeId, tree: u8, add: bool) {
+        if let Some(n) = self
+            .members
+            .get_mut(&parent)
+            .and_then(|m| m.leaves.get_mut(usize::from(tree)))
+        {
+            *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        }
+    }
+
+    /// Every bottom tree emptied (a rebuild; parents are cleared by the caller).
+    pub(crate) fn clear_children(&mut self) {
+        for c in self.children.iter_mut() {
+            c.clear();
+        }
+        for m in self.members.values_mut() {
+            m.kid_trees = 0;
+            m.leaves.iter_mut().for_each(|n| *n = 0);
+        }
+        self.forget_all_depths();
+        // Members still linked (none after a rebuild's clearing) count again.
+        let linked: Vec<(NodeId, u8)> = self
+            .members
+            .iter()
+            .flat_map(|(id, m)| {
+                m.parents
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(t, _)| (*id, t as u8))
+            })
+            .collect();
+        for (id, t) in linked {
+            self.leaf_share(id, t, true);
+        }
     }
 
     /// Takes `id`'s children out of every tree (their parent in that tree is
@@ -502,12 +667,15 @@ impl PeerOverlay {
             let Some(kids) = self.children[usize::from(t)].remove(&id) else {
                 continue;
             };
+            self.forget_depths(t);
             for c in kids {
+                self.leaf_share(c, t, false);
                 if let Some(cm) = self.members.get_mut(&c) {
                     cm.parents[usize::from(t)] = None;
                 }
                 orphans.push((c, t));
             }
+            self.mark_kids(id, t, false);
         }
         orphans
     }
@@ -527,8 +695,55 @@ impl PeerOverlay {
         }
     }
 
+    // ---- depths ----
+
+    /// Every remembered depth in `tree` is forgotten (a subtree moves).
+    fn forget_depths(&mut self, tree: u8) {
+        let g = &mut self.depth_gen[usize::from(tree)];
+        *g = g.wrapping_add(1);
+        if *g == 0 {
+            // Wrapped: a remembered generation could match again; forget them all.
+            *g = 1;
+            for m in self.members.values() {
+                if let Some(c) = m.depth_memo.get(usize::from(tree)) {
+                    c.set(0);
+                }
+            }
+        }
+    }
+
+    fn forget_all_depths(&mut self) {
+        for t in 0..self.k {
+            self.forget_depths(t);
+        }
+    }
+
+    /// `id` takes or drops its parent in `tree`: its own depth changes, and with
+    /// children of its own there, theirs.
+    fn moving(&mut self, id: NodeId, tree: u8) {
+        if self.children[usize::from(tree)].contains_key(&id) {
+            self.forget_depths(tree);
+        } else if let Some(c) = self
+            .members
+            .get(&id)
+            .and_then(|m| m.depth_memo.get(usize::from(tree)))
+        {
+            c.set(0);
+        }
+    }
+
     /// Whether `ancestor` is on `node`'s path to the top level in `tree`.
+    /// A member without children in that tree is on no path but its own: no
+    /// walk (a joiner, looking at every candidate parent).
     pub(crate) fn is_ancestor(&self, ancestor: NodeId, node: NodeId, tree: u8) -> bool {
+        if ancestor != node && !self.children[usize::from(tree)].contains_key(&ancestor) {
+            return false;
+        }
+        self.is_ancestor_walk(ancestor, node, tree)
+    }
+
+    /// [`Self::is_ancestor`] by walking up from `node`.
+    fn is_ancestor_walk(&self, ancestor: NodeId, node: NodeId, tree: u8) -> bool {
         let mut cur = node;
         for _ in 0..=self.members.len() {
             if cur == ancestor {
@@ -545,8 +760,80 @@ impl PeerOverlay {
         false
     }
 
-    /// Hops from the top level in `tree` (top members are at 0).
+    /// Hops from the top level in `tree` (top members are at 0; a member cut off
+    /// from it counts 1024 more: hops to the member without a parent, + 1024).
+    /// The walk up stops at the first member whose depth is remembered for the
+    /// tree's generation, and remembers the depth of every member it passed: a
+    /// joiner's candidates are a few hops from members already walked, and a
+    /// rebuild's members placed last look at candidates cut off (their parents
+    /// not placed yet) again and again. A walk of 1024 hops or more is walked
+    /// as before and not remembered.
     pub fn depth(&self, node: NodeId, tree: u8) -> u32 {
+        match self.members.get(&node) {
+            Some(m) => self.depth_of(node, m, tree),
+            None => 0,
+        }
+    }
+
+    /// [`Self::depth`] of `node`, whose entry `m` the caller holds.
+    pub(crate) fn depth_of(&self, node: NodeId, m: &Member, tree: u8) -> u32 {
+        const PATH: usize = 32;
+        let t = usize::from(tree);
+        let Some(gen) = self.depth_gen.get(t).map(|g| u64::from(*g)) else {
+            return self.depth_walk(node, tree);
+        };
+        // The members passed (hop i at `path[i]`, past PATH in `spill`), each
+        // `found - i` deep: hops to the top level, or to the member without a
+        // parent that cut them off (+1024).
+        let mut path: [Option<&Member>; PATH] = [None; PATH];
+        let mut spill: Vec<&Member> = Vec::new();
+        let mut cur = m;
+        let mut d: u32 = 0;
+        // (hops, cut off, members passed)
+        let (hops, cut, passed) = loop {
+            if cur.top {
+                break (d, false, d);
+            }
+            let memo = cur.depth_memo.get(t).map_or(0, Cell::get);
+            if memo >> 32 == gen {
+                let v = memo as u32;
+                break match v.checked_sub(1024) {
+                    None => (d + v, false, d),
+                    Some(h) => (d + h, true, d),
+                };
+            }
+            match path.get_mut(d as usize) {
+                Some(slot) => *slot = Some(cur),
+                None => spill.push(cur),
+            }
+            match cur.parents.get(t).copied().flatten() {
+                Some(p) if d < 1024 => match self.members.get(&p) {
+                    Some(pm) => {
+                        cur = pm;
+                        d += 1;
+                    }
+                    None => break (d + 1, false, d + 1),
+                },
+                None => break (d, true, d + 1),
+                Some(_) => return self.depth_walk(node, tree),
+            }
+        };
+        if hops >= 1024 {
+            // Past 1024 hops the walk's cap decides: walked the long way.
+            return self.depth_walk(node, tree);
+        }
+        let found = if cut { hops + 1024 } else { hops };
+        let passed_members = path.iter().flatten().chain(spill.iter());
+        for (i, m) in passed_members.enumerate().take(passed as usize) {
+            if let Some(c) = m.depth_memo.get(t) {
+                c.set(gen << 32 | u64::from(found - i as u32));
+            }
+        }
+        found
+    }
+
+    /// [`Self::depth`] by walking up from `node`, remembering nothing.
+    fn depth_walk(&self, node: NodeId, tree: u8) -> u32 {
         let mut cur = node;
         let mut d = 0;
         while let Some(m) = self.members.get(&cur) {
@@ -628,20 +915,70 @@ impl PeerOverlay {
     }
 
     /// Checks the bookkeeping (tests and the simulator's invariants): every link
-    /// booked once, no member above its slots, every bottom tree acyclic.
+    /// booked once and listed at both ends, no member above its slots, every
+    /// bottom tree acyclic, every remembered depth the one walked.
     pub fn check(&self) -> Result<(), String> {
         let mut used: BTreeMap<NodeId, u32> = BTreeMap::new();
         for (t, tree) in self.children.iter().enumerate() {
             for (p, kids) in tree {
+                if kids.is_empty() {
+                    return Err(format!("{p} listed with no children in tree {t}"));
+                }
                 for c in kids {
                     let m = self.members.get(c).ok_or(format!("child {c} unknown"))?;
                     if m.parents[t] != Some(*p) {
                         return Err(format!("{c} listed under {p} in tree {t} but not linked"));
                     }
-                    if self.is_ancestor(*c, *p, t as u8) {
+                    if self.is_ancestor_walk(*c, *p, t as u8) {
                         return Err(format!("cycle through {c} in tree {t}"));
                     }
                     *used.entry(*p).or_default() += 1;
+                }
+            }
+        }
+        for (id, m) in &self.members {
+            for (t, p) in m.parents.iter().enumerate() {
+                let Some(p) = p else { continue };
+                let listed = self.children[t].get(p).is_some_and(|s| s.contains(id));
+                if !self.members.contains_key(p) || !listed {
+                    return Err(format!("{id} linked to {p} in tree {t} but not listed"));
+                }
+            }
+            for t in 0..self.k {
+                let listed = self.children[usize::from(t)].contains_key(id);
+                if self.has_kids(*id, m, t) != listed {
+                    return Err(format!(
+                        "{id}: has children in tree {t}: {listed}, not as marked"
+                    ));
+                }
+            }
+            for t in 0..self.k {
+                let leaves = self.children[usize::from(t)]
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| {
+                        self.members
+                            .get(c)
+                            .is_some_and(|cm| self.counts_as_leaf(**c, cm, t))
+                    })
+                    .count();
+                if m.leaves.get(usize::from(t)).map(|n| *n as usize) != Some(leaves) {
+                    return Err(format!(
+                        "{id}: leaves counted in tree {t} not the {leaves} it has"
+                    ));
+                }
+            }
+            for (t, memo) in m.depth_memo.iter().enumerate() {
+                let memo = memo.get();
+                if memo >> 32 == u64::from(self.depth_gen[t]) {
+                    let walked = self.depth_walk(*id, t as u8);
+                    if memo as u32 != walked {
+                        return Err(format!(
+                            "{id}: depth {} remembered in tree {t}, {walked} walked",
+                            memo as u32
+                        ));
+                    }
                 }
             }
         }
@@ -707,5 +1044,121 @@ impl PeerOverlay {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MemberKind, PeerOverlay};
+    use crate::config::PeerConfig;
+    use crate::peers::select::AllowAll;
+    use crate::peers::tests::{cfg, info, with_origin, RATE};
+    use crate::registry::RegionId;
+    use tiercast_proto::{NodeId, Timestamp};
+
+    /// Every remembered depth still the walked one (`check`), then every depth
+    /// read (remembered again) and compared with a walk.
+    fn depths_hold(o: &PeerOverlay, step: &str) {
+        o.check().unwrap_or_else(|e| panic!("{step}: {e}"));
+        for id in o.members.keys() {
+            for t in 0..o.k {
+                assert_eq!(o.depth(*id, t), o.depth_walk(*id, t), "{step}: {id} in {t}");
+            }
+        }
+        o.check().unwrap_or_else(|e| panic!("{step}, read: {e}"));
+    }
+
+    #[test]
+    fn remembered_depths_and_leaves_follow_joins_leaves_moves_promotions_and_rebuilds() {
+        let t0 = Timestamp::ZERO;
+        let c = PeerConfig {
+            top_uplink_factor: 4.0,
+            stable_ms: 5000,
+            history_tolerance: 1,
+            ..cfg()
+        };
+        let mut o = with_origin(t0, &c, 6 * RATE);
+        let ups = [RATE / 2, RATE, 2 * RATE, 3 * RATE, 5 * RATE];
+        for i in 0..150u32 {
+            let up = ups[i as usize % ups.len()];
+            let region = RegionId((i % 2) as u16);
+            o.join(
+                t0,
+                info(10 + i),
+                region,
+                MemberKind::Peer,
+                up,
+                &c,
+                &AllowAll,
+            );
+            depths_hold(&o, &format!("join {i}"));
+            if i % 9 == 4 {
+                // A member with children leaves: its subtrees move.
+                let busy = o
+                    .members
+                    .values()
+                    .filter(|m| !m.top && m.kid_trees != 0)
+                    .map(|m| m.info.id)
+                    .nth(i as usize % 3);
+                if let Some(id) = busy {
+                    o.remove(id, &c, &AllowAll);
+                    depths_hold(&o, &format!("leave of {id} at {i}"));
+                }
+            }
+            if i % 11 == 6 {
+                // A parent reported bad: its child re-homed with its subtree.
+                let link = o.members.values().find_map(|m| {
+                    let t = (0..o.k).find(|t| o.has_kids(m.info.id, m, *t))?;
+                    Some((m.info.id, m.parents[usize::from(t)]?))
+                });
+                if let Some((child, parent)) = link {
+                    o.link_bad(child, parent, &c, &AllowAll);
+                    depths_hold(&o, &format!("link {parent}→{child} bad at {i}"));
+                }
+            }
+            if i % 13 == 8 {
+                // A member with children loses its parent: its subtree is cut off
+                // (1024 more), remembered so, then placed again.
+                let cut = o.members.values().find_map(|m| {
+                    let t = (0..o.k).find(|t| {
+                        o.has_kids(m.info.id, m, *t) && m.parents[usize::from(*t)].is_some()
+                    })?;
+                    Some((m.info.id, t))
+                });
+                if let Some((id, t)) = cut {
+                    o.detach(id, t);
+                    depths_hold(&o, &format!("{id} cut off in {t} at {i}"));
+                    assert!(o.depth(id, t) >= 1024, "cut off");
+                    o.place(id, false, &c, &AllowAll);
+                    depths_hold(&o, &format!("{id} placed again in {t} at {i}"));
+                }
+            }
+        }
+        assert!(
+            o.review_top(t0.plus_millis(6000), &c, &AllowAll),
+            "promoted"
+        );
+        depths_hold(&o, "promotion");
+        let demote = o.top_order.iter().copied().find(|id| *id != NodeId(1));
+        if let Some(id) = demote {
+            o.members.get_mut(&id).unwrap().history = -5;
+            o.review_top(t0.plus_millis(12_000), &c, &AllowAll);
+            depths_hold(&o, "demotion");
+        }
+        o.full_recompute(t0.plus_millis(20_000), &c, &AllowAll);
+        depths_hold(&o, "full recomputation");
+        for i in 0..40u32 {
+            let region = RegionId((i % 2) as u16);
+            o.join(
+                t0,
+                info(500 + i),
+                region,
+                MemberKind::Peer,
+                RATE,
+                &c,
+                &AllowAll,
+            );
+            depths_hold(&o, &format!("join {i} after the rebuild"));
+        }
     }
 }

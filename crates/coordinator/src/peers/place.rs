@@ -225,8 +225,17 @@ impl PeerOverlay {
     /// each under the one before chained them 40 deep (issue 10's full
     /// recomputation: a flash crowd of 1 000 peers at Σu 1.25). The search runs
     /// breadth first from the top level over at most [`INSERT_SCAN_LIMIT`]
-    /// members; a leaf under a parent of the joiner's region wins a tie.
+    /// members (whole levels: the last one may pass it); a leaf under a parent of
+    /// the joiner's region wins a tie, else the first found.
     /// A middle member (D2) is never the leaf: it is fed from the levels above.
+    ///
+    /// Cost: every child of the levels above the leaf's is looked at (one
+    /// lookup each: `Member::kid_trees` says whether it is a leaf). In the last
+    /// level searched (the leaf's, or the one past the limit) a member whose
+    /// `Member::leaves` is 0 is passed by, the search stops at the first leaf
+    /// under a parent of the joiner's region, and once a leaf is found only such
+    /// parents are looked at: at 10⁶ peers that level runs to thousands of
+    /// members, each with children to read.
     fn insert_shallow(&mut self, id: NodeId, tree: u8) -> bool {
         let Some(me) = self.members.get(&id) else {
             return false;
@@ -237,30 +246,52 @@ impl PeerOverlay {
         let region = me.region;
         let t = usize::from(tree);
         let bound = super::select::depth_bound(self.members.len());
-        let mut level: Vec<NodeId> = self.top_order.clone();
+        // Each member of the level with whether it is of the joiner's region and
+        // its count of leaf children (`Member::leaves`).
+        let entry = |m: &Member| (m.region == region, m.leaves.get(t).copied().unwrap_or(0));
+        let mut level: Vec<(NodeId, (bool, u32))> = self
+            .top_order
+            .iter()
+            .map(|p| (*p, self.members.get(p).map_or((false, 0), entry)))
+            .collect();
         let mut seen = 0usize;
         let mut depth = 0u32;
         let mut found: Option<(bool, NodeId, NodeId)> = None;
         while !level.is_empty() && depth < bound && seen < INSERT_SCAN_LIMIT && found.is_none() {
+            // Whether a next level would be searched should this one offer no
+            // leaf: when not, a member without leaf children is passed by.
+            let further = depth + 1 < bound && seen + level.len() < INSERT_SCAN_LIMIT;
             let mut next = Vec::new();
-            for p in &level {
+            for &(p, (p_local, leaves)) in &level {
                 seen += 1;
-                let local = self.members.get(p).is_some_and(|m| m.region == region);
-                for w in self.children[t].get(p).into_iter().flatten() {
-                    let leaf = self.children[t].get(w).is_none_or(|c| c.is_empty());
-                    let peer = self
+                match found {
+                    // A leaf under a parent of the region: nothing beats it.
+                    Some((true, _, _)) => break,
+                    // Only a leaf under a parent of the region would.
+                    Some((false, _, _)) if !p_local => continue,
+                    _ => {}
+                }
+                if leaves == 0 && (found.is_some() || !further) {
+                    continue;
+                }
+                for w in self.children[t].get(&p).into_iter().flatten() {
+                    let Some(wm) = self
                         .members
                         .get(w)
-                        .is_some_and(|m| m.kind == MemberKind::Peer && !m.top && !m.middle);
-                    if *w == id || !peer {
+                        .filter(|m| m.kind == MemberKind::Peer && !m.top && !m.middle)
+                    else {
+                        continue;
+                    };
+                    if *w == id {
                         continue;
                     }
-                    if leaf {
-                        if found.is_none_or(|(l, _, _)| local && !l) {
-                            found = Some((local, *w, *p));
-                        }
-                    } else {
-                        next.push(*w);
+                    if !self.has_kids(*w, wm, tree) {
+                        // The first leaf under `p` is the one it offers (and the
+                        // next level is not searched).
+                        found = Some((p_local, *w, p));
+                        break;
+                    } else if found.is_none() && further {
+                        next.push((*w, entry(wm)));
                     }
                 }
             }

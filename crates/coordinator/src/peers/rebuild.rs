@@ -70,14 +70,18 @@ impl PeerOverlay {
     }
 
     /// A link has been made more than [`TOO_DEEP_FACTOR`] times the depth bound
-    /// deep since the last full recomputation, and deeper by the bound than that
-    /// recomputation's own build went (a population that can only be carried
-    /// deep, 1-slot members, is not rebuilt over and over).
+    /// deep since the last full recomputation — or, when that recomputation's
+    /// own build went deeper than that (a population that can only be carried
+    /// deep, 1-slot members), deeper than the build by the bound: it is not
+    /// rebuilt over and over.
     pub(crate) fn too_deep(&self) -> bool {
         let bound = super::select::depth_bound(self.members.len());
-        let limit = bound
-            .saturating_mul(TOO_DEEP_FACTOR)
-            .max(self.built_depth.saturating_add(bound));
+        let twice = bound.saturating_mul(TOO_DEEP_FACTOR);
+        let limit = if self.built_depth > twice {
+            self.built_depth.saturating_add(bound)
+        } else {
+            twice
+        };
         self.deepest_link > limit
     }
 
@@ -190,9 +194,7 @@ impl PeerOverlay {
                 m.lazy.clear();
             });
         }
-        for c in self.children.iter_mut() {
-            c.clear();
-        }
+        self.clear_children();
         self.top_children.clear();
         self.pending.clear();
         self.pending_since = None;

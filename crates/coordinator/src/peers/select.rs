@@ -21,6 +21,12 @@
 //! ask again within a second, and each was placed under others not fed yet, so
 //! the stream reached them only level by level (12 seeds, after the heal: see
 //! `docs/BENCHMARKS.md`, 2026-12-05 seventh).
+//!
+//! Cost: each candidate looked at costs its depth, remembered by the overlay
+//! (a walk up only to the first member walked before, see
+//! [`PeerOverlay::depth`]), and, for a child with a subtree of its own in that
+//! tree (a re-homed member), a walk up from the candidate to rule out its
+//! descendants; a joiner has none and needs no walk.
 
 use super::overlay::{MemberKind, PeerOverlay};
 use tiercast_proto::NodeId;
@@ -79,6 +85,8 @@ impl PeerOverlay {
         let mut saw_any = false;
         let mut saw_allowed = false;
         let bound = depth_bound(self.members.len());
+        // Without children in this tree (a joiner) no candidate is below it.
+        let has_subtree = self.children[usize::from(tree)].contains_key(&child);
         let mut deep: Option<(RankKey, NodeId)> = None;
         let mut regions: Vec<_> = vec![me.region];
         regions.extend(
@@ -98,7 +106,7 @@ impl PeerOverlay {
                     continue;
                 }
                 saw_any = true;
-                if self.is_ancestor(child, p, tree) {
+                if has_subtree && self.is_ancestor(child, p, tree) {
                     continue;
                 }
                 if !policy.allows(self, child, p) {
@@ -106,7 +114,7 @@ impl PeerOverlay {
                 }
                 saw_allowed = true;
                 let m = &self.members[&p];
-                let depth = self.depth(p, tree);
+                let depth = self.depth_of(p, m, tree);
                 // Lower is better: origin last (whatever the others' history: its
                 // uplink is kept for the top level), a middle member fed from the
                 // levels above (D2), not deeper than the bound, proven fed,
