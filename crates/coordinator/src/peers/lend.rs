@@ -63,17 +63,17 @@ impl PeerOverlay {
                     continue;
                 }
                 for other in (0..self.k).filter(|u| *u != tree) {
-                    let t = usize::from(other);
-                    let kids = self.children[t].get(top).into_iter().flatten();
+                    let kids = self.children[usize::from(other)]
+                        .get(top)
+                        .into_iter()
+                        .flatten();
                     for c in kids {
-                        let lent = self.members.get(c);
                         // The joiner itself may be the one moved (it took the
                         // top member's slot in that tree a moment ago).
-                        if lent.is_none_or(|m| m.top || m.middle) {
+                        let Some(m) = self.members.get(c).filter(|m| !m.top && !m.middle) else {
                             continue;
-                        }
-                        let leaf = self.children[t].get(c).is_none_or(|s| s.is_empty());
-                        if leaves_only != leaf {
+                        };
+                        if leaves_only == self.has_kids(*c, m, other) {
                             continue;
                         }
                         let Ok(p) = self.select_parent(*c, other, &[*top], cfg.candidates, policy)
