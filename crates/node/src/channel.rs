@@ -56,6 +56,12 @@ pub struct ChannelState {
     /// at this time: if the stream has not advanced one interval later, its
     /// parents were fed from inside the cut and it asks again (`Node::rejoined`).
     pub kept_at_rejoin: Option<Timestamp>,
+    /// A fresh peer's first blocks, held until its start across its substream
+    /// parents is known ([`crate::start`]).
+    pub start_gate: Option<crate::start::StartGate>,
+    /// The seq this node's own playing starts at, once its gate opened: older
+    /// blocks are stored and forwarded, never played.
+    pub play_from: Option<u64>,
 }
 
 impl ChannelState {
@@ -80,6 +86,8 @@ impl ChannelState {
             pull: crate::pull::Pull::default(),
             advanced_at: None,
             kept_at_rejoin: None,
+            start_gate: None,
+            play_from: None,
             middle: crate::middle::Middle::default(),
         }
     }

@@ -136,7 +136,7 @@ impl Node {
                 self.send_block_to_child(now, channel, c, block.clone());
             }
             let rebuilt = self.middle_stored(now, &block);
-            self.events.push_back(Event::BlockStored { block });
+            self.play(now, block);
             queue.extend(rebuilt);
         }
     }

@@ -17,6 +17,7 @@
 //! - [`strategy`] — forwarding strategies: flooding (D3), substreams (D4), erasure groups (D5).
 //! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
 //! - [`peer`] — a peer's parents as the coordinator assigns them, with their feeds (C4, C6, D4).
+//! - [`start`] — a fresh peer's start, one for all its substream parents (D4, V9).
 //! - [`pull`] — lazy links: Have / Want, flooding with duplicate elimination (D3).
 //! - [`middle`] — middle level: erasure-coded k+n substreams, recovery shards sent to
 //!   coded children, groups rebuilt from any k, loss measured for n (D5).
@@ -50,6 +51,7 @@ pub mod peer;
 pub mod predict;
 pub mod pull;
 pub mod register;
+pub mod start;
 pub mod strategy;
 pub mod switch;
 pub mod uplink;

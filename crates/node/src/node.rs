@@ -30,6 +30,9 @@ pub struct NodeStats {
     /// New children started at the live edge: their backlog (from the latest
     /// keyframe) did not fit the repair budget.
     pub backlogs_skipped: u64,
+    /// Blocks a fresh peer dropped as older than its start across its
+    /// substream parents ([`crate::start`]).
+    pub start_blocks_dropped: u64,
     /// Middle level (D5, [`crate::middle`]): recovery shards taken from coded
     /// parents and sent to coded children; shards refused (not from a coded
     /// parent, not in its feed, wrong size, duplicate, unrebuildable group).
@@ -274,6 +277,7 @@ impl Node {
         self.check_viewer_silence(now);
         self.retry_watches(now);
         self.predict_tick(now);
+        self.open_due_start_gates(now);
         self.pace(now);
     }
 
@@ -308,10 +312,13 @@ impl Node {
         let have = self.has_lazy_links().then_some(self.next_have);
         let register = self.register_retry_at();
         let paced = self.pacer.as_ref().and_then(|p| p.poll_timeout());
-        [retry, periodic, trend, silence, have, register, paced]
-            .into_iter()
-            .flatten()
-            .min()
+        let start = self.start_gate_deadline();
+        [
+            retry, periodic, trend, silence, have, register, paced, start,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The origin starts a channel (its blocks will be signed with `public_key`'s pair).

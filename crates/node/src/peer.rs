@@ -59,6 +59,14 @@ impl Node {
             ch.watching_since = Some(now);
         }
         let from_seq = ch.resume_seq();
+        // Nothing stored yet and several substream parents: one start for all
+        // of them ([`crate::start`]).
+        if ch.buffer.is_empty()
+            && ch.start_gate.is_none()
+            && crate::start::StartGate::needed(parents.iter().map(|p| &p.feed))
+        {
+            ch.start_gate = Some(crate::start::StartGate::default());
+        }
         // (parent, resume at) for each LOGIN to send.
         let mut logins: Vec<(NodeId, Option<u64>)> = Vec::new();
         for p in &parents {
