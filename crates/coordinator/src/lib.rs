@@ -20,6 +20,7 @@
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`adopt`] — a relay back from a partition (or met by a restarted coordinator) is
 //!   made active again with the links it reports, not rebuilt (D7, D8, V10, X5).
+//! - [`heartbeat_gate`] — a heartbeat is checked against the books before it is used (C1, D8).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
 //! - [`announce`] — channel announcement, origin identity and takeover, re-registration (X1, X3, D7).
 //! - [`viewer_moves`] — where each protocol viewer watches; a lost relay's viewers moved (V2, V10).
@@ -37,6 +38,7 @@ pub mod downgrade;
 pub mod ejection;
 pub mod event;
 pub mod farm;
+pub mod heartbeat_gate;
 pub mod idle;
 pub mod liveness;
 pub mod manager;
