@@ -17,6 +17,7 @@
 //! - [`multitree`] — k substream trees built greedily, one tree at a time (D4, C10).
 //! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`peers`] — the peer overlay: three levels, multi-tree, mesh, reassignment (D1-D6, C2, C4, C6, C7).
+//! - [`policy`] — operators' policies: the TOML file, its check, per-kind questions (C3).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`adopt`] — a relay back from a partition (or met by a restarted coordinator) is
 //!   made active again with the links it reports, not rebuilt (D7, D8, V10, X5).
@@ -44,6 +45,7 @@ pub mod liveness;
 pub mod manager;
 pub mod multitree;
 pub mod peers;
+pub mod policy;
 pub mod predict;
 pub mod registry;
 pub mod regroup;
