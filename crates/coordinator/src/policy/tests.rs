@@ -291,3 +291,11 @@ fn outside_input_never_panics() {
         assert!(check(src, &known()).is_err(), "{src:?}");
     }
 }
+
+#[test]
+fn the_documented_example_is_the_shipped_one() {
+    let doc = include_str!("../../../../docs/POLICIES.md");
+    let start = doc.rfind("```toml\n").expect("an example in POLICIES.md") + "```toml\n".len();
+    let len = doc[start..].find("```").expect("closed");
+    assert_eq!(&doc[start..start + len], EXAMPLE);
+}
