@@ -34,6 +34,8 @@ pub struct Coordinator {
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<CoordEvent>,
     next_check: Timestamp,
+    /// When this coordinator started (a new one is still learning the nodes).
+    pub(crate) started: Timestamp,
     pub(crate) stats: CoordStats,
     /// Login/logoff rate predictions (V7; fed only when `prediction` is on).
     pub(crate) forecast: crate::predict::Forecast,
@@ -49,6 +51,7 @@ impl Coordinator {
     pub fn new(cfg: CoordinatorConfig, now: Timestamp) -> Self {
         Coordinator {
             next_check: now.plus_millis(cfg.heartbeat_interval_ms),
+            started: now,
             forecast: crate::predict::Forecast::new(
                 now,
                 cfg.smoothing_alpha,
@@ -175,6 +178,15 @@ impl Coordinator {
                 from,
                 Message::RegisterDenied {
                     reason: DenyReason::Invalid("node limit reached".into()),
+                },
+            );
+            return;
+        }
+        if !self.registry.region_fits(&reg.region) {
+            self.send(
+                from,
+                Message::RegisterDenied {
+                    reason: DenyReason::Invalid("region limit reached".into()),
                 },
             );
             return;

@@ -17,9 +17,11 @@
 //! - [`multitree`] — k substream trees built greedily, one tree at a time (D4, C10).
 //! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`peers`] — the peer overlay: three levels, multi-tree, mesh, reassignment (D1-D6, C2, C4, C6, C7).
+//! - [`policy`] — operators' policies: the TOML file, its check, per-kind questions (C3).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`adopt`] — a relay back from a partition (or met by a restarted coordinator) is
 //!   made active again with the links it reports, not rebuilt (D7, D8, V10, X5).
+//! - [`heartbeat_gate`] — a heartbeat is checked against the books before it is used (C1, D8).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
 //! - [`announce`] — channel announcement, origin identity and takeover, re-registration (X1, X3, D7).
 //! - [`viewer_moves`] — where each protocol viewer watches; a lost relay's viewers moved (V2, V10).
@@ -37,11 +39,13 @@ pub mod downgrade;
 pub mod ejection;
 pub mod event;
 pub mod farm;
+pub mod heartbeat_gate;
 pub mod idle;
 pub mod liveness;
 pub mod manager;
 pub mod multitree;
 pub mod peers;
+pub mod policy;
 pub mod predict;
 pub mod registry;
 pub mod regroup;

@@ -3,6 +3,7 @@
 //! presumed crashed: it leaves every VAN, its child relays get new parents
 //! (connecting before disconnecting), empty tiers are refilled, and its protocol
 //! viewers are sent to another relay ([`crate::viewer_moves`]) (V10's crash case).
+//! A heartbeat is used only once [`crate::heartbeat_gate`] let it in (issue 11).
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -10,16 +11,11 @@ use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
 
 impl Coordinator {
     pub(crate) fn on_heartbeat(&mut self, now: Timestamp, from: NodeId, hb: Heartbeat) {
-        if hb.node != from {
-            self.invalid(from, "heartbeat", "node id does not match the link");
+        // Checked before any field is read; a refused report changes nothing.
+        if let Some(fault) = self.heartbeat_fault(now, from, &hb) {
+            self.invalid(from, "heartbeat", fault.why());
             return;
         }
-        if !self.registry.is_alive(from) {
-            self.invalid(from, "heartbeat", "node not registered");
-            return;
-        }
-        // Only now is the report its sender's own (issue 11: a node could report
-        // congestion on another peer's links and have them re-homed).
         self.forecast_heartbeat(from, &hb);
         if !self.peers.is_empty() {
             self.peer_heartbeat(now, &hb);

@@ -143,8 +143,14 @@ impl Forecast {
     }
 
     /// A relay's heartbeat: its load per channel; channels it no longer reports
-    /// count as logged off.
-    pub fn observed_heartbeat(&mut self, tier: Tier, hb: &Heartbeat) {
+    /// count as logged off. Only channels `known` says exist are kept, so a report
+    /// naming invented channels does not grow the maps (issue 11).
+    pub fn observed_heartbeat(
+        &mut self,
+        tier: Tier,
+        hb: &Heartbeat,
+        known: impl Fn(ChannelId) -> bool,
+    ) {
         let relay = hb.node;
         let gone: Vec<ChannelId> = self
             .known
@@ -157,10 +163,16 @@ impl Forecast {
             self.observed_load(c, t, relay, 0);
             self.known.remove(&(relay, c));
         }
-        for r in &hb.channels {
+        for r in hb.channels.iter().filter(|r| known(r.channel)) {
             let load = (r.children.len() as u32).saturating_add(r.local_viewers);
             self.observed_load(r.channel, tier, relay, load);
         }
+    }
+
+    /// Entries kept (per relay and channel, per relay, per channel and tier): bounded
+    /// by the relays and channels the coordinator knows.
+    pub fn tracked(&self) -> usize {
+        self.known.len() + self.relays.len() + self.tiers.len()
     }
 
     /// A relay left (crashed or unregistered): forget it.
@@ -242,7 +254,9 @@ impl Coordinator {
         match self.registry.get(from) {
             Some(r) if r.role == NodeRole::Relay => {
                 let tier = r.tier;
-                self.forecast.observed_heartbeat(tier, hb);
+                let channels = &self.channels;
+                self.forecast
+                    .observed_heartbeat(tier, hb, |c| channels.contains_key(&c));
             }
             _ => {}
         }
@@ -325,7 +339,7 @@ mod tests {
         }
         // The heartbeat shows the 300 redirected viewers and 2 more (HTTP viewers that
         // came directly): 2 logins more, no logoff.
-        f.observed_heartbeat(t, &hb(7, 1, 0, 302));
+        f.observed_heartbeat(t, &hb(7, 1, 0, 302), |_| true);
         assert!(!f.fold_if_due(Timestamp::from_millis(999)));
         assert!(f.fold_if_due(Timestamp::from_millis(1000)));
         // y = 302 / 1000 ms: S = 0.9 · 0.302
@@ -333,7 +347,7 @@ mod tests {
         assert!((f.relay_login_rate(r) - 0.2718).abs() < 1e-12);
         assert_eq!(f.relay_logoff_rate(r), 0.0);
         // 100 leave during the next second (y = 0.1 per ms), nobody arrives.
-        f.observed_heartbeat(t, &hb(7, 1, 0, 202));
+        f.observed_heartbeat(t, &hb(7, 1, 0, 202), |_| true);
         f.fold_if_due(Timestamp::from_millis(2000));
         assert!((f.relay_logoff_rate(r) - 0.09).abs() < 1e-12);
         assert!((f.sys_logoff_rate(c, t) - 0.09).abs() < 1e-12);
@@ -342,7 +356,7 @@ mod tests {
         // A channel no longer reported: its load left.
         let mut empty = hb(7, 1, 0, 0);
         empty.channels.clear();
-        f.observed_heartbeat(t, &empty);
+        f.observed_heartbeat(t, &empty, |_| true);
         f.fold_if_due(Timestamp::from_millis(3000));
         assert!(f.relay_logoff_rate(r) > 0.18);
     }

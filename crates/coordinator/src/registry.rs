@@ -59,7 +59,21 @@ pub struct Registry {
     region_ids: BTreeMap<String, RegionId>,
 }
 
+/// Most distinct region names the registry interns: a registration naming one
+/// more is refused (region names come from outside; issue 11's bounded maps).
+pub const MAX_REGIONS: usize = 4096;
+
 impl Registry {
+    /// Whether a registration naming `name` fits ([`MAX_REGIONS`]).
+    pub fn region_fits(&self, name: &str) -> bool {
+        self.region_ids.contains_key(name) || self.region_names.len() < MAX_REGIONS
+    }
+
+    /// Distinct region names interned.
+    pub fn region_count(&self) -> usize {
+        self.region_names.len()
+    }
+
     /// The id of a region name, interning it.
     pub fn intern_region(&mut self, name: &str) -> RegionId {
         if let Some(id) = self.region_ids.get(name) {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod keygen;
 pub mod origin;
 pub mod peer;
+pub mod policy;
 pub mod relay;
 pub mod sim;
 pub mod viewer;
