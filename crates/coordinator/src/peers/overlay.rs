@@ -527,7 +527,7 @@ impl PeerOverlay {
         // subtree first) has no depth yet: its sentinel (1024 +) is not counted.
         let depth = self.depth(parent, tree).saturating_add(1);
         if depth < UNLINKED_DEPTH {
-            self.deepest_link = self.deepest_link.max(depth);
+            self.note_link_depth(child, tree, depth);
         }
         self.moving(child, tree);
         self.update(parent, |m| m.used += 1);

@@ -85,6 +85,48 @@ impl PeerOverlay {
         self.deepest_link > limit
     }
 
+    /// A link puts `child` `depth` hops from the top level in `tree`: with the
+    /// subtree it brings along (a member moved with its children), its deepest
+    /// descendant is that much deeper. Counting the child alone missed a chain
+    /// 30 deep built by moving members that had children (Σu 1.05 seed 41: 12
+    /// members played 5 s late from 60 s to the end, no recomputation came).
+    pub(crate) fn note_link_depth(&mut self, child: NodeId, tree: u8, depth: u32) {
+        let cap = super::select::depth_bound(self.members.len())
+            .saturating_mul(TOO_DEEP_FACTOR + 1)
+            .max(1);
+        let below = self.subtree_height(child, tree, cap);
+        self.deepest_link = self.deepest_link.max(depth.saturating_add(below));
+    }
+
+    /// Levels below `node` in `tree` (0 for a leaf), counted up to `cap`.
+    fn subtree_height(&self, node: NodeId, tree: u8, cap: u32) -> u32 {
+        let kids = |id: &NodeId| {
+            self.members
+                .get(id)
+                .is_some_and(|m| self.has_kids(*id, m, tree))
+        };
+        if !kids(&node) {
+            return 0;
+        }
+        let t = usize::from(tree);
+        let mut level = vec![node];
+        let mut height = 0;
+        while height < cap {
+            let next: Vec<NodeId> = level
+                .iter()
+                .filter(|id| kids(id))
+                .filter_map(|id| self.children[t].get(id))
+                .flat_map(|c| c.iter().copied())
+                .collect();
+            if next.is_empty() {
+                break;
+            }
+            height += 1;
+            level = next;
+        }
+        height
+    }
+
     /// Recomputes everything; returns the peers ejected (they leave the overlay).
     pub(crate) fn full_recompute(
         &mut self,

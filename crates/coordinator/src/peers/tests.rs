@@ -735,3 +735,69 @@ fn a_tree_grown_past_twice_the_depth_bound_brings_a_full_recomputation_once() {
     o.deepest_link = 4 * bound + 1;
     assert!(o.too_deep());
 }
+
+#[test]
+fn a_member_moved_with_its_subtree_counts_the_depth_of_its_deepest_descendant() {
+    let c = PeerConfig {
+        substreams: 2,
+        uplink_headroom: 0.0,
+        top_repair_share: 0.0,
+        repair_link: false,
+        full_threshold: 1e9,
+        full_recompute_ms: 0,
+        ..PeerConfig::default()
+    };
+    let t0 = Timestamp::ZERO;
+    let mut o = overlay_with(&c, t0);
+    o.join(
+        t0,
+        info(1),
+        RegionId(0),
+        MemberKind::Origin,
+        2 * RATE,
+        &c,
+        &AllowAll,
+    );
+    for id in 10..50 {
+        o.join(
+            t0,
+            info(id),
+            RegionId(0),
+            MemberKind::Peer,
+            RATE,
+            &c,
+            &AllowAll,
+        );
+    }
+    let ids: Vec<NodeId> = o.members.keys().copied().collect();
+    let under = |o: &PeerOverlay, mut n: NodeId, x: NodeId| {
+        while let Some(p) = o.members.get(&n).and_then(|m| m.parents[0]) {
+            if p == x {
+                return true;
+            }
+            n = p;
+        }
+        false
+    };
+    // A member with children in tree 0, moved under the deepest member not
+    // in its own subtree: the link is one hop deeper than that member, its
+    // descendants deeper still.
+    let x = *ids
+        .iter()
+        .find(|id| {
+            o.members[*id].parents[0].is_some()
+                && o.children[0].get(*id).is_some_and(|c| !c.is_empty())
+        })
+        .expect("an interior member");
+    let to = *ids
+        .iter()
+        .filter(|id| **id != x && !under(&o, **id, x))
+        .max_by_key(|id| o.depth(**id, 0))
+        .expect("a member outside its subtree");
+    o.detach(x, 0);
+    o.deepest_link = 0;
+    o.attach(x, 0, to);
+    let deepest = ids.iter().map(|id| o.depth(*id, 0)).max().unwrap();
+    assert!(deepest > o.depth(x, 0), "x brought its subtree along");
+    assert_eq!(o.deepest_link, deepest);
+}
