@@ -365,7 +365,7 @@ impl Node {
                 continue;
             }
             let from_seq = ch.parent_resume_seq();
-            for p in ch.parents.in_state(ParentState::Assigned) {
+            for p in ch.parents.to_log_in(now) {
                 ch.parents.logging_in(p, now);
                 logins.push((p, *id, from_seq));
             }

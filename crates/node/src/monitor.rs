@@ -340,4 +340,60 @@ mod tests {
             .collect();
         assert_eq!(sent, vec!["watch"]);
     }
+
+    #[test]
+    fn a_refused_login_is_sent_again_after_1_2_4_then_every_8_intervals_and_an_accepted_one_resets_it(
+    ) {
+        let cfg = NodeConfig {
+            id: NodeId(21),
+            verify_blocks: false,
+            heartbeat_interval_ms: 1000,
+            parent_silence_ms: 60_000,
+            ..NodeConfig::default()
+        };
+        let (mut n, ch) = relay_with_two_parents(cfg);
+        n.handle_message(
+            Timestamp::ZERO,
+            NodeId(12),
+            Message::LoginAccepted { channel: ch },
+        );
+        let logins_to_11 = |n: &mut Node| {
+            std::iter::from_fn(|| n.poll_transmit())
+                .filter(|t| matches!(t.msg, Message::Login { .. }) && t.to == NodeId(11))
+                .count()
+        };
+        let _ = logins_to_11(&mut n);
+        // Parent 11 refuses every LOGIN at once.
+        let deny = |n: &mut Node, ms: u64| {
+            n.handle_message(
+                Timestamp::from_millis(ms),
+                NodeId(11),
+                Message::LoginDenied {
+                    channel: ch,
+                    reason: tiercast_proto::DenyReason::Full,
+                },
+            );
+        };
+        deny(&mut n, 0);
+        let mut sent_at = Vec::new();
+        for s in 1..=40u64 {
+            n.handle_timeout(Timestamp::from_millis(s * 1000));
+            if logins_to_11(&mut n) > 0 {
+                sent_at.push(s);
+                deny(&mut n, s * 1000);
+            }
+        }
+        assert_eq!(sent_at, vec![1, 3, 7, 15, 23, 31, 39]);
+        // Accepted at last: the next refusal waits one interval again.
+        n.handle_timeout(Timestamp::from_millis(47_000));
+        assert_eq!(logins_to_11(&mut n), 1);
+        n.handle_message(
+            Timestamp::from_millis(47_000),
+            NodeId(11),
+            Message::LoginAccepted { channel: ch },
+        );
+        deny(&mut n, 48_000);
+        n.handle_timeout(Timestamp::from_millis(49_000));
+        assert_eq!(logins_to_11(&mut n), 1);
+    }
 }

@@ -52,7 +52,17 @@ pub struct ParentLink {
     /// state): a LOGIN lost in a partition is sent again rather than waited for
     /// forever ([`crate::monitor`]).
     pub connecting_seen: Option<Timestamp>,
+    /// LOGINs refused in a row (reset when one is accepted), and when the next
+    /// may go: a refused child backs off ([`LOGIN_BACKOFF_MAX`]).
+    pub denied: u32,
+    pub retry_at: Option<Timestamp>,
 }
+
+/// A refused LOGIN is sent again after 1, 2, 4, then every 8 heartbeat
+/// intervals (a parent that refuses is full, or has a link cap: asked every
+/// interval, a tight population's refused children asked hundreds of times a
+/// second in all; the coordinator, told of the refusal, finds another parent).
+pub const LOGIN_BACKOFF_MAX: u32 = 8;
 
 #[derive(Clone, Debug, Default)]
 pub struct Parents {
@@ -78,6 +88,8 @@ impl Parents {
                 connected_at: None,
                 feed: Feed::All,
                 connecting_seen: None,
+                denied: 0,
+                retry_at: None,
             });
     }
 
@@ -125,6 +137,28 @@ impl Parents {
     }
 
     /// Parents in a given state.
+    /// `id` refused our LOGIN at `now`: back to assigned, asked again after
+    /// the backoff (`interval_ms` doubled per refusal in a row, at most
+    /// [`LOGIN_BACKOFF_MAX`] intervals).
+    pub fn denied(&mut self, id: NodeId, now: Timestamp, interval_ms: u64) {
+        if let Some(l) = self.links.get_mut(&id) {
+            l.state = ParentState::Assigned;
+            l.denied = l.denied.saturating_add(1);
+            let factor = 1u64 << (l.denied - 1).min(LOGIN_BACKOFF_MAX.ilog2());
+            l.retry_at = Some(now.plus_millis(interval_ms.saturating_mul(factor)));
+        }
+    }
+
+    /// Assigned parents whose LOGIN may go now (not backing off).
+    pub fn to_log_in(&self, now: Timestamp) -> Vec<NodeId> {
+        self.links
+            .iter()
+            .filter(|(_, l)| l.state == ParentState::Assigned)
+            .filter(|(_, l)| l.retry_at.is_none_or(|t| now >= t))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     pub fn in_state(&self, state: ParentState) -> Vec<NodeId> {
         self.links
             .iter()
@@ -173,6 +207,8 @@ impl Parents {
         };
         l.state = ParentState::Connected;
         l.connecting_seen = None;
+        l.denied = 0;
+        l.retry_at = None;
         l.connected_at = Some(now);
         l.replacing_since = None;
         let replaced = std::mem::take(&mut l.replaces);

@@ -152,14 +152,15 @@ impl Node {
             by: from,
             reason,
         });
-        let Some(link) = self
+        let interval = self.cfg.heartbeat_interval_ms;
+        let Some(ch) = self
             .channels
             .get_mut(&channel)
-            .and_then(|c| c.parents.get_mut(from))
+            .filter(|c| c.parents.contains(from))
         else {
             return;
         };
-        link.state = ParentState::Assigned;
+        ch.parents.denied(from, now, interval);
         match self.cfg.role {
             // A parent that refuses us (full, or no longer carrying the channel) is a
             // bad link: the coordinator finds another (V10).
