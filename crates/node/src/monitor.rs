@@ -384,16 +384,27 @@ mod tests {
             }
         }
         assert_eq!(sent_at, vec![1, 3, 7, 15, 23, 31, 39]);
-        // Accepted at last: the next refusal waits one interval again.
-        n.handle_timeout(Timestamp::from_millis(47_000));
-        assert_eq!(logins_to_11(&mut n), 1);
+        // A parent that does not carry the channel is asked at the next interval.
         n.handle_message(
-            Timestamp::from_millis(47_000),
+            Timestamp::from_millis(40_500),
+            NodeId(11),
+            Message::LoginDenied {
+                channel: ch,
+                reason: tiercast_proto::DenyReason::NotActive,
+            },
+        );
+        n.handle_timeout(Timestamp::from_millis(41_000));
+        assert_eq!(logins_to_11(&mut n), 1, "not full: no backoff");
+        // Accepted at last: the next refusal waits one interval again.
+        n.handle_message(
+            Timestamp::from_millis(41_000),
             NodeId(11),
             Message::LoginAccepted { channel: ch },
         );
-        deny(&mut n, 48_000);
-        n.handle_timeout(Timestamp::from_millis(49_000));
+        deny(&mut n, 41_500);
+        n.handle_timeout(Timestamp::from_millis(42_000));
+        assert_eq!(logins_to_11(&mut n), 0, "one interval from the refusal");
+        n.handle_timeout(Timestamp::from_millis(43_000));
         assert_eq!(logins_to_11(&mut n), 1);
     }
 }

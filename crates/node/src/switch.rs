@@ -147,6 +147,7 @@ impl Node {
         channel: ChannelId,
         reason: DenyReason,
     ) {
+        let full = reason == DenyReason::Full;
         self.events.push_back(Event::LoginDenied {
             channel,
             by: from,
@@ -160,7 +161,7 @@ impl Node {
         else {
             return;
         };
-        ch.parents.denied(from, now, interval);
+        ch.parents.denied(from, now, interval, full);
         match self.cfg.role {
             // A parent that refuses us (full, or no longer carrying the channel) is a
             // bad link: the coordinator finds another (V10).
