@@ -161,7 +161,9 @@ impl Node {
             return;
         };
         let opened = gate.open(k);
-        ch.play_from = opened.start;
+        // From the first block played on (a player does not go back for the
+        // start block coming after it).
+        ch.play_from = opened.blocks.first().map(|b| b.seq).or(opened.start);
         self.stats.start_blocks_dropped += opened.dropped;
         self.events.extend(
             opened
