@@ -45,6 +45,8 @@ pub struct Coordinator {
     pub(crate) sent_log: crate::peers::congestion::SentLog,
     /// Where each protocol viewer watches (V10: moved when its relay is lost).
     pub(crate) viewer_map: crate::viewer_moves::ViewerMap,
+    /// The operators' policies in force (C3; `policy_store.rs`).
+    pub(crate) policy: crate::policy_store::InstalledPolicies,
 }
 
 impl Coordinator {
@@ -69,6 +71,7 @@ impl Coordinator {
             peers: BTreeMap::new(),
             sent_log: Default::default(),
             viewer_map: Default::default(),
+            policy: Default::default(),
         }
     }
 
@@ -129,8 +132,13 @@ impl Coordinator {
                     self.on_link_downgrade(now, from, channel, parent)
                 }
             }
-            Message::Watch { channel_name, .. } if self.is_peer(from) => {
-                self.on_peer_watch(now, from, channel_name)
+            Message::Watch {
+                channel_name,
+                region,
+            } if self.is_peer(from) => {
+                if !self.peer_watch_geo_blocked(from, &channel_name, &region) {
+                    self.on_peer_watch(now, from, channel_name)
+                }
             }
             Message::Watch {
                 channel_name,

@@ -91,7 +91,12 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     )
     .await?;
     let (api_tx, api_rx) = mpsc::channel(4096);
-    let api_task = tokio::spawn(serve_api(listener, api_tx, Arc::new(ApiStats::default())));
+    let api_task = tokio::spawn(serve_api(
+        listener,
+        api_tx,
+        Arc::new(ApiStats::default()),
+        rt.cluster_key.clone(),
+    ));
     let (status_tx, status_rx) = mpsc::channel(16);
     let (events, _) = broadcast::channel(4096);
     let clock = Clock::default();
@@ -183,11 +188,12 @@ impl Driver {
         match req {
             ApiRequest::Watch {
                 channel,
+                region,
                 client,
                 reply,
-                ..
             } => {
-                let answer = match self.machine.watch(now, &channel) {
+                let region = region.unwrap_or_default();
+                let answer = match self.machine.watch_in(now, &channel, &region) {
                     Ok((_, relay)) => WatchAnswer::Redirect(format!(
                         "http://{}/live/{channel}.ts",
                         relay.http_addr
@@ -195,6 +201,10 @@ impl Driver {
                     Err(DenyReason::UnknownChannel) => WatchAnswer::NotFound(format!(
                         "unknown channel '{channel}': no origin is broadcasting it"
                     )),
+                    Err(DenyReason::GeoBlocked { reason }) => WatchAnswer::Refused {
+                        status: 451,
+                        reason,
+                    },
                     Err(reason) => WatchAnswer::Unavailable {
                         retry_after_s: self.machine.config().retry_after_s,
                         reason: reason.to_string(),
@@ -205,6 +215,13 @@ impl Driver {
             }
             ApiRequest::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            ApiRequest::ApplyPolicy { source, reply } => {
+                let answer = self
+                    .machine
+                    .apply_policies(now, &source)
+                    .map_err(|e| e.to_string());
+                let _ = reply.send(answer);
             }
         }
     }
