@@ -2,8 +2,11 @@
 //! UDP port of the coordinator's address) and the HTTP API on the TCP port of the
 //! same address (`/watch/<channel>` → 302 to the chosen relay, `/status` JSON).
 //! Every decision is logged as an event and kept in a short history for `/status`.
+//! With a data directory, the policies in force are kept in the embedded store
+//! (`coordinator_store`) and installed again at start (issue 11 item 6).
 
 use crate::clock::Clock;
+use crate::coordinator_store::CoordinatorStore;
 use crate::error::DriverError;
 use crate::http::{serve_api, ApiRequest, ApiStats, WatchAnswer};
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
@@ -15,7 +18,7 @@ use tiercast_coordinator::{CoordEvent, Coordinator, CoordinatorConfig};
 use tiercast_proto::{DenyReason, Message, COORDINATOR_ID};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Events kept for `/status`.
 const HISTORY: usize = 200;
@@ -26,6 +29,8 @@ pub struct CoordinatorRuntime {
     pub listen: SocketAddr,
     pub cluster_key: ClusterKey,
     pub config: CoordinatorConfig,
+    /// Where the embedded store lives (`None`: nothing survives a restart).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 pub struct CoordinatorHandle {
@@ -72,6 +77,10 @@ impl Drop for CoordinatorHandle {
 
 pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHandle, DriverError> {
     rt.config.validate().map_err(DriverError::Config)?;
+    let store = match &rt.data_dir {
+        Some(dir) => Some(CoordinatorStore::open(dir)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(rt.listen)
         .await
         .map_err(|source| DriverError::Listen {
@@ -100,8 +109,13 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     let (status_tx, status_rx) = mpsc::channel(16);
     let (events, _) = broadcast::channel(4096);
     let clock = Clock::default();
+    let mut machine = Coordinator::new(rt.config.clone(), clock.now());
+    if let Some(store) = &store {
+        restore(&mut machine, store, clock.now());
+    }
     let driver = Driver {
-        machine: Coordinator::new(rt.config.clone(), clock.now()),
+        machine,
+        store,
         links,
         clock,
         history: VecDeque::new(),
@@ -119,8 +133,24 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     })
 }
 
+/// Installs the policy file kept in `store`, re-checked; a file that no longer
+/// passes is left out (logged), and the coordinator starts without policies.
+fn restore(machine: &mut Coordinator, store: &CoordinatorStore, now: tiercast_proto::Timestamp) {
+    match store.policy_source() {
+        Ok(Some(source)) => match machine.restore_policies(now, &source) {
+            Ok(rules) => info!(rules, store = %store.path().display(), "policies restored"),
+            Err(e) => {
+                error!(error = %e, store = %store.path().display(), "stored policy file no longer passes its check: starting without policies")
+            }
+        },
+        Ok(None) => {}
+        Err(e) => error!(error = %e, "stored policies unreadable: starting without policies"),
+    }
+}
+
 struct Driver {
     machine: Coordinator,
+    store: Option<CoordinatorStore>,
     links: Links,
     clock: Clock,
     history: VecDeque<(u64, String)>,
@@ -221,8 +251,20 @@ impl Driver {
                     .machine
                     .apply_policies(now, &source)
                     .map_err(|e| e.to_string());
+                // Saved before the answer: an operator told "ok" finds the file
+                // in force after a restart.
+                if answer.is_ok() {
+                    self.save_policies();
+                }
                 let _ = reply.send(answer);
             }
+        }
+    }
+
+    fn save_policies(&mut self) {
+        let Some(store) = &self.store else { return };
+        if let Err(e) = store.save_policy(&self.machine.installed_policies().source) {
+            error!(error = %e, "policies installed but not saved: a restart will lose them");
         }
     }
 

@@ -140,3 +140,33 @@ fn policy_apply_geo_blocks_a_region_with_451_and_refuses_bad_files_and_keys() {
     assert_eq!(watch(&coordinator, "cn").map(|r| r.status), Some(302));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 11 item 6: the policies in force survive a coordinator killed with
+/// SIGKILL and started again with the same `--data-dir`: the geo block answers
+/// 451 again once the origin has announced its channel to the new coordinator.
+#[test]
+fn a_coordinator_restarted_with_its_data_dir_keeps_the_geo_block() {
+    let dir = temp_dir("e2e-policy-restart");
+    let cport = free_port();
+    let coordinator = format!("http://127.0.0.1:{cport}");
+    let data = dir.join("coordinator-data");
+    let data_arg = data.to_str().expect("UTF-8 path").to_string();
+    let (mut coord, _nodes) = start_cluster(&dir, cport, &["--data-dir", &data_arg]);
+    let geo = dir.join("geo.toml");
+    std::fs::write(&geo, GEO).unwrap();
+    let (ok, out) = apply(&coordinator, &geo, &[]);
+    assert!(ok, "{out}");
+    assert_eq!(watch(&coordinator, "cn").map(|r| r.status), Some(451));
+
+    coord.kill();
+    let listen = format!("127.0.0.1:{cport}");
+    let args = ["coordinator", "--listen", &listen, "--data-dir", &data_arg];
+    let _coord2 = Proc::tiercast("coordinator-2", &args, &dir);
+    wait_for("the channel is back", Duration::from_secs(15), || {
+        (watch(&coordinator, "eu")?.status == 302).then_some(())
+    });
+    let r = watch(&coordinator, "cn").expect("answer");
+    assert_eq!(r.status, 451, "{}", r.text());
+    assert_eq!(r.text().trim(), "live rights do not cover this region");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -70,6 +70,7 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         listen: "127.0.0.1:0".parse()?,
         cluster_key: key.clone(),
         config: CoordinatorConfig::default(),
+        data_dir: None,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;

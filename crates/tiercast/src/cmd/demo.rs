@@ -89,6 +89,7 @@ pub async fn run(a: Args) -> Result<()> {
         listen: a.listen,
         cluster_key: key.clone(),
         config: CoordinatorConfig::default(),
+        data_dir: None,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;
