@@ -47,6 +47,8 @@ pub struct Coordinator {
     pub(crate) viewer_map: crate::viewer_moves::ViewerMap,
     /// The operators' policies in force (C3; `policy_store.rs`).
     pub(crate) policy: crate::policy_store::InstalledPolicies,
+    /// What the coordinator remembers of every node (issue 11 item 5).
+    pub(crate) history: crate::history::History,
 }
 
 impl Coordinator {
@@ -72,6 +74,7 @@ impl Coordinator {
             sent_log: Default::default(),
             viewer_map: Default::default(),
             policy: Default::default(),
+            history: crate::history::History::new(crate::history::HistoryConfig::default()),
         }
     }
 
@@ -97,6 +100,20 @@ impl Coordinator {
 
     pub fn config(&self) -> &CoordinatorConfig {
         &self.cfg
+    }
+
+    /// The history store (read-only; the driver exports it to persist it).
+    pub fn history(&self) -> &crate::history::History {
+        &self.history
+    }
+
+    /// Node histories kept before a restart (from the driver's store).
+    pub fn restore_history(
+        &mut self,
+        now: Timestamp,
+        records: impl IntoIterator<Item = (NodeId, crate::history::record::NodeHistory)>,
+    ) {
+        self.history.import(now, records);
     }
 
     pub fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
@@ -209,6 +226,7 @@ impl Coordinator {
             );
             return;
         }
+        self.history.registered(now, from, reg.uplink_kbps);
         self.registry.register(now, from, reg);
         let heartbeat_interval_ms = self.cfg.heartbeat_interval_ms.min(u32::MAX as u64) as u32;
         self.send(

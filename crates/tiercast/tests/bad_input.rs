@@ -23,6 +23,7 @@ async fn coordinator(key: &ClusterKey) -> (CoordinatorHandle, CoordinatorUrl) {
         cluster_key: key.clone(),
         config: CoordinatorConfig::default(),
         data_dir: None,
+        history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
     })
     .await
     .unwrap();

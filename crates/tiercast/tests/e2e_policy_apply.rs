@@ -141,26 +141,60 @@ fn policy_apply_geo_blocks_a_region_with_451_and_refuses_bad_files_and_keys() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Issue 11 item 6: the policies in force survive a coordinator killed with
-/// SIGKILL and started again with the same `--data-dir`: the geo block answers
-/// 451 again once the origin has announced its channel to the new coordinator.
+/// Nodes whose history in `/status` counts at least `sessions` sessions.
+fn nodes_with_sessions(coordinator: &str, sessions: u64) -> usize {
+    status_json(coordinator)
+        .and_then(|s| {
+            let h = s["history"].as_array()?.clone();
+            Some(
+                h.iter()
+                    .filter(|n| n["sessions"].as_u64().unwrap_or(0) >= sessions)
+                    .count(),
+            )
+        })
+        .unwrap_or(0)
+}
+
+/// Issue 11 items 5 and 6: the policies in force and the node history survive
+/// a coordinator killed with SIGKILL and started again with the same
+/// `--data-dir`: the geo block answers 451 again once the origin has announced
+/// its channel to the new coordinator, and the relays' and the origin's history
+/// goes on (their registrations with the new coordinator are second sessions).
 #[test]
-fn a_coordinator_restarted_with_its_data_dir_keeps_the_geo_block() {
+fn a_coordinator_restarted_with_its_data_dir_keeps_the_geo_block_and_the_history() {
     let dir = temp_dir("e2e-policy-restart");
     let cport = free_port();
     let coordinator = format!("http://127.0.0.1:{cport}");
     let data = dir.join("coordinator-data");
     let data_arg = data.to_str().expect("UTF-8 path").to_string();
-    let (mut coord, _nodes) = start_cluster(&dir, cport, &["--data-dir", &data_arg]);
+    let save = ["--history-save-ms", "200"];
+    let (mut coord, _nodes) =
+        start_cluster(&dir, cport, &["--data-dir", &data_arg, save[0], save[1]]);
     let geo = dir.join("geo.toml");
     std::fs::write(&geo, GEO).unwrap();
     let (ok, out) = apply(&coordinator, &geo, &[]);
     assert!(ok, "{out}");
     assert_eq!(watch(&coordinator, "cn").map(|r| r.status), Some(451));
+    assert_eq!(
+        nodes_with_sessions(&coordinator, 1),
+        3,
+        "2 relays, 1 origin"
+    );
+    assert_eq!(nodes_with_sessions(&coordinator, 2), 0);
+    // Two saves of the history at least.
+    std::thread::sleep(Duration::from_millis(500));
 
     coord.kill();
     let listen = format!("127.0.0.1:{cport}");
-    let args = ["coordinator", "--listen", &listen, "--data-dir", &data_arg];
+    let args = [
+        "coordinator",
+        "--listen",
+        &listen,
+        "--data-dir",
+        &data_arg,
+        save[0],
+        save[1],
+    ];
     let _coord2 = Proc::tiercast("coordinator-2", &args, &dir);
     wait_for("the channel is back", Duration::from_secs(15), || {
         (watch(&coordinator, "eu")?.status == 302).then_some(())
@@ -168,5 +202,10 @@ fn a_coordinator_restarted_with_its_data_dir_keeps_the_geo_block() {
     let r = watch(&coordinator, "cn").expect("answer");
     assert_eq!(r.status, 451, "{}", r.text());
     assert_eq!(r.text().trim(), "live rights do not cover this region");
+    wait_for(
+        "every node in its second session",
+        Duration::from_secs(10),
+        || (nodes_with_sessions(&coordinator, 2) == 3).then_some(()),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -41,6 +41,9 @@ pub struct Args {
     /// (~/.local/state/tiercast/coordinator).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// How often the node history is saved to the data directory (ms).
+    #[arg(long, default_value_t = tiercast_net::coordinator_driver::HISTORY_SAVE_MS)]
+    pub history_save_ms: u64,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -65,6 +68,7 @@ pub async fn run(a: Args) -> Result<()> {
         cluster_key: a.cluster.key()?,
         config,
         data_dir: Some(data_dir.clone()),
+        history_save_ms: a.history_save_ms,
     })
     .await?;
     println!("coordinator data directory {}", data_dir.display());

@@ -1,0 +1,114 @@
+//! What two consecutive heartbeats of one node say about its history (issue 11
+//! item 5): the uplink it achieved — the stream-rate share of each child link
+//! whose last seq moved on, plus its local viewers — and, per parent link, whether
+//! it stalled (the parent's seq stood still while the node's stream went on).
+//! Pure functions of the two reports; no state.
+
+use tiercast_proto::{Heartbeat, NodeId};
+
+/// A heartbeat read against the one before it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeartbeatReading {
+    /// Uplink achieved over the interval (kbit/s).
+    pub achieved_kbps: f64,
+    /// Per parent link present in both reports: stalled or not.
+    pub parent_links: Vec<(NodeId, bool)>,
+}
+
+/// Reads `hb` against `prev` (the node's previous heartbeat), for a stream of
+/// `stream_kbps`. `None` without a previous report to compare with.
+pub fn read(
+    prev: Option<&Heartbeat>,
+    hb: &Heartbeat,
+    stream_kbps: u32,
+) -> Option<HeartbeatReading> {
+    let prev = prev?;
+    let rate = f64::from(stream_kbps);
+    let mut reading = HeartbeatReading::default();
+    for c in &hb.channels {
+        let Some(pc) = prev.channels.iter().find(|p| p.channel == c.channel) else {
+            continue;
+        };
+        reading.achieved_kbps += f64::from(c.local_viewers) * rate;
+        for child in &c.children {
+            let before = pc.children.iter().find(|p| p.peer == child.peer);
+            let moved = match (before.and_then(|b| b.last_seq), child.last_seq) {
+                (Some(b), Some(a)) => a > b,
+                _ => false,
+            };
+            if moved {
+                reading.achieved_kbps += child.feed.share() * rate;
+            }
+        }
+        // The node's stream went on: its highest seq moved.
+        let stream_moved = matches!((pc.last_seq, c.last_seq), (Some(b), Some(a)) if a > b);
+        if !stream_moved {
+            continue;
+        }
+        for parent in &c.parents {
+            let Some(before) = pc.parents.iter().find(|p| p.peer == parent.peer) else {
+                continue;
+            };
+            if parent.feed.share() == 0.0 {
+                continue; // lazy links push nothing: no stall to see
+            }
+            let stalled = match (before.last_seq, parent.last_seq) {
+                (Some(b), Some(a)) => a <= b,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            };
+            reading.parent_links.push((parent.peer, stalled));
+        }
+    }
+    Some(reading)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiercast_proto::{ChannelId, ChannelReport, Feed, LinkReport};
+
+    fn link(peer: u32, last: u64) -> LinkReport {
+        LinkReport {
+            peer: NodeId(peer),
+            last_seq: Some(last),
+            feed: Feed::All,
+            ..LinkReport::default()
+        }
+    }
+
+    fn hb(last: u64, parents: Vec<LinkReport>, children: Vec<LinkReport>) -> Heartbeat {
+        Heartbeat {
+            node: NodeId(5),
+            channels: vec![ChannelReport {
+                channel: ChannelId(1),
+                parents,
+                children,
+                last_seq: Some(last),
+                ..ChannelReport::default()
+            }],
+            ..Heartbeat::default()
+        }
+    }
+
+    #[test]
+    fn children_that_moved_count_as_uplink_and_a_still_parent_is_a_stall() {
+        let a = hb(
+            10,
+            vec![link(1, 10), link(2, 10)],
+            vec![link(7, 10), link(8, 10)],
+        );
+        let b = hb(
+            20,
+            vec![link(1, 20), link(2, 10)],
+            vec![link(7, 20), link(8, 10)],
+        );
+        assert_eq!(read(None, &b, 2000), None);
+        let r = read(Some(&a), &b, 2000).unwrap();
+        assert_eq!(r.achieved_kbps, 2000.0, "one child of two moved");
+        assert_eq!(r.parent_links, vec![(NodeId(1), false), (NodeId(2), true)]);
+        // The whole stream stood still: nobody's stall.
+        let c = hb(20, vec![link(1, 20), link(2, 10)], vec![]);
+        assert!(read(Some(&b), &c, 2000).unwrap().parent_links.is_empty());
+    }
+}
