@@ -23,7 +23,7 @@ use tracing::debug;
 use super::accept::{accept_loop, ConnectionCounters, BUSY_RETRY_AFTER_S};
 use super::operator_auth;
 use super::request::{
-    read_request, truncate, Method, RequestHead, HEAD_TIMEOUT_MS, MAX_HEAD_BYTES,
+    read_request, truncate, Method, RequestError, RequestHead, HEAD_TIMEOUT_MS, MAX_HEAD_BYTES,
 };
 use super::response::Response;
 use crate::link::ClusterKey;
@@ -31,6 +31,8 @@ use tiercast_coordinator::policy_store::MAX_POLICY_BYTES;
 
 /// Concurrent API connections at most.
 pub const API_MAX_CONNECTIONS: usize = 10_000;
+/// `POST /policy` bodies read at once at most.
+pub const MAX_POLICY_UPLOADS: usize = 4;
 /// How long a request may wait for the coordinator's answer.
 pub const API_REPLY_TIMEOUT_MS: u64 = 5_000;
 
@@ -128,6 +130,7 @@ struct Context {
     reply_timeout: Duration,
     stats: Arc<ApiStats>,
     operator_key: ClusterKey,
+    policy_uploads: Arc<tokio::sync::Semaphore>,
 }
 
 pub(crate) async fn serve_api_with(
@@ -143,6 +146,7 @@ pub(crate) async fn serve_api_with(
         reply_timeout,
         stats: stats.clone(),
         operator_key,
+        policy_uploads: Arc::new(tokio::sync::Semaphore::new(MAX_POLICY_UPLOADS)),
     });
     let until = async move { requests.closed().await };
     accept_loop(
@@ -234,16 +238,35 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
 async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<Context>) {
     let stats = &context.stats;
     let head_timeout = Duration::from_millis(HEAD_TIMEOUT_MS);
-    let request = read_request(&mut stream, MAX_HEAD_BYTES, MAX_POLICY_BYTES, head_timeout);
+    // Only `POST /policy` takes a body, and only a few are read at once: an
+    // unauthenticated client cannot make the server hold many large bodies.
+    let mut upload_permit = None;
+    let max_body = |head: &RequestHead| {
+        if head.path != "/policy" {
+            return Ok(0);
+        }
+        match context.policy_uploads.clone().try_acquire_owned() {
+            Ok(permit) => {
+                upload_permit = Some(permit);
+                Ok(MAX_POLICY_BYTES)
+            }
+            Err(_) => Err(RequestError::Busy(format!(
+                "{MAX_POLICY_UPLOADS} policy uploads already in progress; retry shortly"
+            ))),
+        }
+    };
+    let request = read_request(&mut stream, MAX_HEAD_BYTES, max_body, head_timeout);
     let (head, body) = match request.await {
         Ok(read) => read,
         Err(e) => {
             debug!(%peer, reason = %e, "api request unreadable");
             if let Some(status) = e.status() {
                 stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-                Response::text(status, e.to_string())
-                    .send(stream, false)
-                    .await;
+                let mut response = Response::text(status, e.to_string());
+                if status == 503 {
+                    response = response.header("Retry-After", BUSY_RETRY_AFTER_S.to_string());
+                }
+                response.send(stream, false).await;
             }
             return;
         }
@@ -259,7 +282,11 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
                 Err(response) => response,
             }
         }
-        Ok(Route::ApplyPolicy) => apply_policy(&context, &head, body).await,
+        Ok(Route::ApplyPolicy) => {
+            let response = apply_policy(&context, &head, body).await;
+            drop(upload_permit);
+            response
+        }
         Ok(Route::Watch { channel, region }) => {
             stats.watches.fetch_add(1, Ordering::Relaxed);
             let (reply, answer) = oneshot::channel();

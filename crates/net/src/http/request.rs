@@ -82,6 +82,8 @@ pub enum RequestError {
     Io(#[from] std::io::Error),
     #[error("body of {0} bytes is larger than {1}")]
     BodyTooLarge(u64, usize),
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl RequestError {
@@ -94,6 +96,7 @@ impl RequestError {
             RequestError::TooLarge(_) | RequestError::TooManyHeaders(_) => Some(431),
             RequestError::Malformed(_) => Some(400),
             RequestError::BodyTooLarge(..) => Some(413),
+            RequestError::Busy(_) => Some(503),
         }
     }
 }
@@ -111,17 +114,19 @@ pub async fn read_request_head<R: AsyncRead + Unpin>(
     }
 }
 
-/// Reads one request head and its body (`Content-Length` bytes, at most
-/// `max_body`), all within `timeout`. A request without `Content-Length` has an
-/// empty body.
+/// Reads one request head and its body (`Content-Length` bytes, at most what
+/// `max_body` allows for that head — 0 for a route that takes none; it may also
+/// refuse the request, e.g. when too many bodies are being read), all within
+/// `timeout`. A request without `Content-Length` has an empty body.
 pub async fn read_request<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_head: usize,
-    max_body: usize,
+    max_body: impl FnOnce(&RequestHead) -> Result<usize, RequestError>,
     timeout: Duration,
 ) -> Result<(RequestHead, Vec<u8>), RequestError> {
     let read = async {
         let (head, mut body) = read_head_unbounded_in_time(reader, max_head).await?;
+        let max_body = max_body(&head)?;
         // No Content-Length: no body (RFC 9112 §6.3; chunked bodies are not taken).
         let len = head.content_length.unwrap_or(0);
         if len > max_body as u64 {
@@ -356,7 +361,8 @@ mod tests {
             let (mut client, mut server) = tokio::io::duplex(64 * 1024);
             client.write_all(text).await.unwrap();
             drop(client);
-            read_request(&mut server, MAX_HEAD_BYTES, 16, Duration::from_secs(5)).await
+            let max = |h: &RequestHead| Ok(if h.path == "/nobody" { 0 } else { 16 });
+            read_request(&mut server, MAX_HEAD_BYTES, max, Duration::from_secs(5)).await
         };
         let (head, body) =
             read(b"POST /policy HTTP/1.1\r\nContent-Length: 5\r\nAuthorization: x y\r\n\r\nhello")
@@ -371,6 +377,10 @@ mod tests {
         assert!(body.is_empty(), "no Content-Length, no body");
         assert_eq!(
             status(read(b"POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n").await),
+            Some(413)
+        );
+        assert_eq!(
+            status(read(b"GET /nobody HTTP/1.1\r\nContent-Length: 1\r\n\r\nx").await),
             Some(413)
         );
         assert_eq!(

@@ -255,6 +255,13 @@ async fn api_policy_needs_a_signature_by_the_cluster_key_and_answers_the_check()
     );
     let reply = get(api.addr, "/policy").await;
     assert_eq!(reply.status, 405);
+    // Only /policy takes a body.
+    let reply = exchange(
+        api.addr,
+        b"GET /status HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!(reply.status, 413);
 }
 
 #[tokio::test]
