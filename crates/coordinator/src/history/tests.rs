@@ -162,3 +162,18 @@ fn records_survive_the_store_encoding_with_sessions_closed_and_garbage_is_refuse
         assert!(codec::decode(garbage).is_none(), "{garbage:?}");
     }
 }
+
+proptest::proptest! {
+    /// Bytes from the store are outside input: any bytes decode or are refused.
+    #[test]
+    fn any_bytes_decode_or_are_refused_never_a_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+        let _ = codec::decode(&bytes);
+        let mut with_version = vec![codec::VERSION];
+        with_version.extend_from_slice(&bytes);
+        if let Some(h) = codec::decode(&with_version) {
+            let mut hist = History::new(HistoryConfig { max_nodes: 4, max_parents: 2 });
+            hist.import(t(0), [(NodeId(1), h)]);
+            proptest::prop_assert!(hist.get(NodeId(1)).unwrap().parents.len() <= 2);
+        }
+    }
+}

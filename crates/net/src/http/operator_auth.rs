@@ -139,4 +139,16 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        /// An `Authorization` header is outside input: any text is refused or
+        /// accepted, never a panic, and never accepted without the key's mac.
+        #[test]
+        fn any_header_is_refused_without_a_panic(header in "\\PC{0,120}") {
+            let key = ClusterKey([9; 32]);
+            proptest::prop_assert!(verify(&key, Some(&header), "/policy", 1000, b"x").is_err());
+            let with_scheme = format!("{AUTH_SCHEME} {header}");
+            proptest::prop_assert!(verify(&key, Some(&with_scheme), "/policy", 1000, b"x").is_err());
+        }
+    }
 }
