@@ -4,6 +4,7 @@
 //! it stalled (the parent's seq stood still while the node's stream went on).
 //! Pure functions of the two reports; no state.
 
+use std::collections::BTreeMap;
 use tiercast_proto::{Heartbeat, NodeId};
 
 /// A heartbeat read against the one before it.
@@ -26,13 +27,17 @@ pub fn read(
     let rate = f64::from(stream_kbps);
     let mut reading = HeartbeatReading::default();
     for c in &hb.channels {
+        // Channels per node are few (at most 64).
         let Some(pc) = prev.channels.iter().find(|p| p.channel == c.channel) else {
             continue;
         };
         reading.achieved_kbps += f64::from(c.local_viewers) * rate;
+        // Indexed: a relay may report thousands of children.
+        let before_children: BTreeMap<NodeId, Option<u64>> =
+            pc.children.iter().map(|l| (l.peer, l.last_seq)).collect();
         for child in &c.children {
-            let before = pc.children.iter().find(|p| p.peer == child.peer);
-            let moved = match (before.and_then(|b| b.last_seq), child.last_seq) {
+            let before = before_children.get(&child.peer).copied().flatten();
+            let moved = match (before, child.last_seq) {
                 (Some(b), Some(a)) => a > b,
                 _ => false,
             };
@@ -45,14 +50,16 @@ pub fn read(
         if !stream_moved {
             continue;
         }
+        let before_parents: BTreeMap<NodeId, Option<u64>> =
+            pc.parents.iter().map(|l| (l.peer, l.last_seq)).collect();
         for parent in &c.parents {
-            let Some(before) = pc.parents.iter().find(|p| p.peer == parent.peer) else {
+            let Some(before) = before_parents.get(&parent.peer).copied() else {
                 continue;
             };
             if parent.feed.share() == 0.0 {
                 continue; // lazy links push nothing: no stall to see
             }
-            let stalled = match (before.last_seq, parent.last_seq) {
+            let stalled = match (before, parent.last_seq) {
                 (Some(b), Some(a)) => a <= b,
                 (_, None) => true,
                 (None, Some(_)) => false,
