@@ -4,8 +4,40 @@
 //! it stalled (the parent's seq stood still while the node's stream went on).
 //! Pure functions of the two reports; no state.
 
-use std::collections::BTreeMap;
-use tiercast_proto::{Heartbeat, NodeId};
+use tiercast_proto::{Heartbeat, LinkReport, NodeId};
+
+/// Links scanned in place up to this many; beyond, sorted once and searched (a
+/// relay may report thousands of children: no quadratic scan per heartbeat).
+const SCAN_LINKS: usize = 16;
+
+/// The previous report's links, looked up by peer.
+enum Links<'a> {
+    Few(&'a [LinkReport]),
+    Sorted(Vec<(NodeId, Option<u64>)>),
+}
+
+impl<'a> Links<'a> {
+    fn new(links: &'a [LinkReport]) -> Self {
+        if links.len() <= SCAN_LINKS {
+            return Links::Few(links);
+        }
+        let mut v: Vec<(NodeId, Option<u64>)> =
+            links.iter().map(|l| (l.peer, l.last_seq)).collect();
+        v.sort_unstable_by_key(|(p, _)| *p);
+        Links::Sorted(v)
+    }
+
+    /// `Some(last seq)` when the peer's link was reported.
+    fn get(&self, peer: NodeId) -> Option<Option<u64>> {
+        match self {
+            Links::Few(l) => l.iter().find(|x| x.peer == peer).map(|x| x.last_seq),
+            Links::Sorted(v) => v
+                .binary_search_by_key(&peer, |(p, _)| *p)
+                .ok()
+                .map(|i| v[i].1),
+        }
+    }
+}
 
 /// A heartbeat read against the one before it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -32,11 +64,9 @@ pub fn read(
             continue;
         };
         reading.achieved_kbps += f64::from(c.local_viewers) * rate;
-        // Indexed: a relay may report thousands of children.
-        let before_children: BTreeMap<NodeId, Option<u64>> =
-            pc.children.iter().map(|l| (l.peer, l.last_seq)).collect();
+        let before_children = Links::new(&pc.children);
         for child in &c.children {
-            let before = before_children.get(&child.peer).copied().flatten();
+            let before = before_children.get(child.peer).flatten();
             let moved = match (before, child.last_seq) {
                 (Some(b), Some(a)) => a > b,
                 _ => false,
@@ -50,10 +80,9 @@ pub fn read(
         if !stream_moved {
             continue;
         }
-        let before_parents: BTreeMap<NodeId, Option<u64>> =
-            pc.parents.iter().map(|l| (l.peer, l.last_seq)).collect();
+        let before_parents = Links::new(&pc.parents);
         for parent in &c.parents {
-            let Some(before) = before_parents.get(&parent.peer).copied() else {
+            let Some(before) = before_parents.get(parent.peer) else {
                 continue;
             };
             if parent.feed.share() == 0.0 {
@@ -96,6 +125,16 @@ mod tests {
             }],
             ..Heartbeat::default()
         }
+    }
+
+    #[test]
+    fn many_children_are_looked_up_like_few() {
+        let before: Vec<LinkReport> = (0..100).map(|i| link(1000 - i, 5)).collect();
+        let after: Vec<LinkReport> = (0..100)
+            .map(|i| link(1000 - i, 5 + (i % 2) as u64))
+            .collect();
+        let r = read(Some(&hb(1, vec![], before)), &hb(2, vec![], after), 10).unwrap();
+        assert_eq!(r.achieved_kbps, 500.0, "50 of 100 children moved");
     }
 
     #[test]

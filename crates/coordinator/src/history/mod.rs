@@ -24,6 +24,14 @@ use record::NodeHistory;
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{Heartbeat, NodeId, Timestamp};
 
+/// The eviction order keeps sightings to this granularity (10 s), so a node's
+/// heartbeats move it in the order only once per bucket, not every time.
+pub const SEEN_BUCKET_US: u64 = 10_000_000;
+
+fn bucket(t: Timestamp) -> u64 {
+    t.0 / SEEN_BUCKET_US
+}
+
 /// Bounds of the history store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryConfig {
@@ -46,8 +54,8 @@ impl Default for HistoryConfig {
 pub struct History {
     cfg: HistoryConfig,
     nodes: BTreeMap<NodeId, NodeHistory>,
-    /// (last seen, node): the eviction order.
-    by_last_seen: BTreeSet<(Timestamp, NodeId)>,
+    /// (the [`SEEN_BUCKET_US`] of the last sighting, node): the eviction order.
+    by_last_seen: BTreeSet<(u64, NodeId)>,
     /// Nodes forgotten to stay within `max_nodes`.
     pub evicted: u64,
 }
@@ -102,12 +110,17 @@ impl History {
         stream_kbps: u32,
     ) {
         let id = hb.node;
-        if !self.nodes.contains_key(&id) {
+        let Some(h) = self.nodes.get_mut(&id) else {
             return; // only registered nodes have a history
-        }
+        };
         let reading = heartbeat::read(prev, hb, stream_kbps);
         let max_parents = self.cfg.max_parents;
-        let h = self.entry(now, id);
+        let h = if bucket(h.last_seen) == bucket(now) {
+            h.last_seen = now;
+            h
+        } else {
+            self.entry(now, id)
+        };
         let Some(reading) = reading else { return };
         h.uplink_sample(reading.achieved_kbps);
         for (parent, stalled) in &reading.parent_links {
@@ -163,7 +176,7 @@ impl History {
             while h.parents.len() > self.cfg.max_parents {
                 h.parents.pop_last();
             }
-            self.by_last_seen.insert((now, id));
+            self.by_last_seen.insert((bucket(now), id));
             self.nodes.insert(id, h);
         }
     }
@@ -172,7 +185,12 @@ impl History {
     /// and marked seen at `now`.
     fn entry(&mut self, now: Timestamp, id: NodeId) -> &mut NodeHistory {
         if let Some(h) = self.nodes.get(&id) {
-            self.by_last_seen.remove(&(h.last_seen, id));
+            if bucket(h.last_seen) == bucket(now) {
+                let h = self.nodes.get_mut(&id).expect("found above");
+                h.last_seen = now;
+                return h;
+            }
+            self.by_last_seen.remove(&(bucket(h.last_seen), id));
         } else {
             while self.nodes.len() >= self.cfg.max_nodes.max(1) {
                 let Some((_, old)) = self.by_last_seen.pop_first() else {
@@ -182,7 +200,7 @@ impl History {
                 self.evicted += 1;
             }
         }
-        self.by_last_seen.insert((now, id));
+        self.by_last_seen.insert((bucket(now), id));
         let h = self.nodes.entry(id).or_default();
         h.last_seen = now;
         h
