@@ -45,6 +45,10 @@ pub struct Coordinator {
     pub(crate) sent_log: crate::peers::congestion::SentLog,
     /// Where each protocol viewer watches (V10: moved when its relay is lost).
     pub(crate) viewer_map: crate::viewer_moves::ViewerMap,
+    /// The operators' policies in force (C3; `policy_store.rs`).
+    pub(crate) policy: crate::policy_store::InstalledPolicies,
+    /// What the coordinator remembers of every node (issue 11 item 5).
+    pub(crate) history: crate::history::History,
 }
 
 impl Coordinator {
@@ -69,6 +73,8 @@ impl Coordinator {
             peers: BTreeMap::new(),
             sent_log: Default::default(),
             viewer_map: Default::default(),
+            policy: Default::default(),
+            history: crate::history::History::new(crate::history::HistoryConfig::default()),
         }
     }
 
@@ -94,6 +100,20 @@ impl Coordinator {
 
     pub fn config(&self) -> &CoordinatorConfig {
         &self.cfg
+    }
+
+    /// The history store (read-only; the driver exports it to persist it).
+    pub fn history(&self) -> &crate::history::History {
+        &self.history
+    }
+
+    /// Node histories kept before a restart (from the driver's store).
+    pub fn restore_history(
+        &mut self,
+        now: Timestamp,
+        records: impl IntoIterator<Item = (NodeId, crate::history::record::NodeHistory)>,
+    ) {
+        self.history.import(now, records);
     }
 
     pub fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
@@ -129,8 +149,13 @@ impl Coordinator {
                     self.on_link_downgrade(now, from, channel, parent)
                 }
             }
-            Message::Watch { channel_name, .. } if self.is_peer(from) => {
-                self.on_peer_watch(now, from, channel_name)
+            Message::Watch {
+                channel_name,
+                region,
+            } if self.is_peer(from) => {
+                if !self.peer_watch_geo_blocked(from, &channel_name, &region) {
+                    self.on_peer_watch(now, from, channel_name)
+                }
             }
             Message::Watch {
                 channel_name,
@@ -201,6 +226,7 @@ impl Coordinator {
             );
             return;
         }
+        self.history.registered(now, from, reg.uplink_kbps);
         self.registry.register(now, from, reg);
         let heartbeat_interval_ms = self.cfg.heartbeat_interval_ms.min(u32::MAX as u64) as u32;
         self.send(

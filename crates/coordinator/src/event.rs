@@ -154,6 +154,23 @@ pub enum CoordEvent {
         channel: ChannelId,
         ejected: u32,
     },
+    /// A viewer was refused by a geo block (C3, C4's reason): the rule and what
+    /// it was told.
+    GeoBlocked {
+        channel_name: String,
+        region: String,
+        rule: String,
+        reason: String,
+    },
+    /// An operators' policy file was installed (C3): `rules` are in force.
+    PoliciesInstalled {
+        rules: usize,
+    },
+    /// A policy file was refused (C3): the running policies stay.
+    PoliciesRefused {
+        line: usize,
+        reason: String,
+    },
     Invalid {
         from: NodeId,
         kind: &'static str,

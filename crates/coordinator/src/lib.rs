@@ -18,6 +18,9 @@
 //! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`peers`] — the peer overlay: three levels, multi-tree, mesh, reassignment (D1-D6, C2, C4, C6, C7).
 //! - [`policy`] — operators' policies: the TOML file, its check, per-kind questions (C3).
+//! - [`history`] — the history store: sessions, availability, uplink, parent stalls; ranking (C1, C4, D1).
+//! - [`geo_block`] — a viewer in a geo-blocked region refused with the reason (C3, C4).
+//! - [`policy_store`] — the policies in force: applied whole or refused, restored (C1, C3).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`adopt`] — a relay back from a partition (or met by a restarted coordinator) is
 //!   made active again with the links it reports, not rebuilt (D7, D8, V10, X5).
@@ -39,13 +42,16 @@ pub mod downgrade;
 pub mod ejection;
 pub mod event;
 pub mod farm;
+pub mod geo_block;
 pub mod heartbeat_gate;
+pub mod history;
 pub mod idle;
 pub mod liveness;
 pub mod manager;
 pub mod multitree;
 pub mod peers;
 pub mod policy;
+pub mod policy_store;
 pub mod predict;
 pub mod registry;
 pub mod regroup;

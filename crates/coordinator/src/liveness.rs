@@ -30,6 +30,12 @@ impl Coordinator {
             self.peers_reported(now, from, &hb);
         }
         self.viewers_reported(now, from, &hb);
+        let prev = self
+            .registry
+            .get(from)
+            .and_then(|r| r.last_heartbeat.as_ref());
+        self.history
+            .heard(now, prev, &hb, self.cfg.peers.stream_rate_kbps);
         self.registry.heard(now, hb);
         self.stats.heartbeats += 1;
     }
@@ -57,6 +63,7 @@ impl Coordinator {
             return;
         }
         self.registry.mark_dead(node);
+        self.history.lost(now, node);
         self.events.push_back(CoordEvent::NodeTimedOut { node });
         if !self.peers.is_empty() {
             self.peer_left(now, node, None);

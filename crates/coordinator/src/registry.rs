@@ -85,6 +85,11 @@ impl Registry {
         id
     }
 
+    /// Every region name interned, in the order first seen.
+    pub fn region_names(&self) -> impl Iterator<Item = &str> {
+        self.region_names.iter().map(String::as_str)
+    }
+
     pub fn region_id(&self, name: &str) -> Option<RegionId> {
         self.region_ids.get(name).copied()
     }

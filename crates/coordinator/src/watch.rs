@@ -6,7 +6,8 @@
 //! still expanding with room), else any active relay of that tier with room, else an
 //! idle relay activated for it, else an active relay of a tier above with room;
 //! when all are full the answer is "tier full, retry later". With farms on (V6)
-//! the members of the tier's current server farm come first, in turn.
+//! the members of the tier's current server farm come first, in turn. A viewer
+//! a geo block refuses is told so first (`geo_block.rs`).
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -30,6 +31,11 @@ impl Coordinator {
         channel_name: &str,
         region: &str,
     ) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
+        if self.names.contains_key(channel_name) {
+            if let Some(refused) = self.geo_refusal(channel_name, region) {
+                return Err(refused);
+            }
+        }
         let result = self.choose_viewer_relay(now, channel_name, region);
         match &result {
             Ok((desc, relay)) => {
@@ -154,6 +160,7 @@ impl Coordinator {
         channel_name: String,
         region: String,
     ) {
+        let region = self.watch_region(from, &region);
         match self.watch_in(now, &channel_name, &region) {
             Ok((channel, relay)) => {
                 self.viewer_placed(now, from, channel.id, relay.id);

@@ -2,8 +2,13 @@
 //! UDP port of the coordinator's address) and the HTTP API on the TCP port of the
 //! same address (`/watch/<channel>` → 302 to the chosen relay, `/status` JSON).
 //! Every decision is logged as an event and kept in a short history for `/status`.
+//! With a data directory, the policies in force are kept in the embedded store
+//! (`coordinator_store`) and installed again at start, and the node history is
+//! saved every `history_save_ms`, off the event loop (a crash loses at most that
+//! much of it) (issue 11 items 5, 6).
 
 use crate::clock::Clock;
+use crate::coordinator_store::CoordinatorStore;
 use crate::error::DriverError;
 use crate::http::{serve_api, ApiRequest, ApiStats, WatchAnswer};
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
@@ -11,11 +16,13 @@ use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tiercast_coordinator::history::codec;
 use tiercast_coordinator::{CoordEvent, Coordinator, CoordinatorConfig};
-use tiercast_proto::{DenyReason, Message, COORDINATOR_ID};
+use tiercast_proto::{DenyReason, Message, NodeId, COORDINATOR_ID};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Events kept for `/status`.
 const HISTORY: usize = 200;
@@ -26,7 +33,16 @@ pub struct CoordinatorRuntime {
     pub listen: SocketAddr,
     pub cluster_key: ClusterKey,
     pub config: CoordinatorConfig,
+    /// Where the embedded store lives (`None`: nothing survives a restart).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// How often the node history is saved to the store (ms).
+    pub history_save_ms: u64,
 }
+
+/// Default of [`CoordinatorRuntime::history_save_ms`].
+pub const HISTORY_SAVE_MS: u64 = 10_000;
+/// Node histories listed in `/status` at most.
+const STATUS_HISTORY: usize = 1000;
 
 pub struct CoordinatorHandle {
     pub addr: SocketAddr,
@@ -72,6 +88,10 @@ impl Drop for CoordinatorHandle {
 
 pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHandle, DriverError> {
     rt.config.validate().map_err(DriverError::Config)?;
+    let store = match &rt.data_dir {
+        Some(dir) => Some(Arc::new(CoordinatorStore::open(dir)?)),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(rt.listen)
         .await
         .map_err(|source| DriverError::Listen {
@@ -91,19 +111,30 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     )
     .await?;
     let (api_tx, api_rx) = mpsc::channel(4096);
-    let api_task = tokio::spawn(serve_api(listener, api_tx, Arc::new(ApiStats::default())));
+    let api_task = tokio::spawn(serve_api(
+        listener,
+        api_tx,
+        Arc::new(ApiStats::default()),
+        rt.cluster_key.clone(),
+    ));
     let (status_tx, status_rx) = mpsc::channel(16);
     let (events, _) = broadcast::channel(4096);
     let clock = Clock::default();
+    let mut machine = Coordinator::new(rt.config.clone(), clock.now());
+    if let Some(store) = &store {
+        restore(&mut machine, store, clock.now());
+    }
     let driver = Driver {
-        machine: Coordinator::new(rt.config.clone(), clock.now()),
+        machine,
+        store,
         links,
         clock,
         history: VecDeque::new(),
         events: events.clone(),
         send_errors: 0,
     };
-    let task = tokio::spawn(driver.run(link_rx, api_rx, status_rx));
+    let save_every = Duration::from_millis(rt.history_save_ms.max(100));
+    let task = tokio::spawn(driver.run(link_rx, api_rx, status_rx, save_every));
     info!(%addr, "coordinator started (HTTP on TCP, links on UDP)");
     Ok(CoordinatorHandle {
         addr,
@@ -114,8 +145,43 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     })
 }
 
+/// Installs the policy file kept in `store`, re-checked (a file that no longer
+/// passes is left out, logged: the coordinator starts without policies), and the
+/// node history (records that do not decode are skipped and counted).
+fn restore(machine: &mut Coordinator, store: &CoordinatorStore, now: tiercast_proto::Timestamp) {
+    match store.node_histories() {
+        Ok(rows) => {
+            let total = rows.len();
+            let records: Vec<_> = rows
+                .into_iter()
+                .filter_map(|(id, bytes)| Some((NodeId(id), codec::decode(&bytes)?)))
+                .collect();
+            if records.len() < total {
+                warn!(
+                    skipped = total - records.len(),
+                    "node history records that do not decode"
+                );
+            }
+            machine.restore_history(now, records);
+            info!(nodes = machine.history().len(), "node history restored");
+        }
+        Err(e) => error!(error = %e, "stored node history unreadable: starting without it"),
+    }
+    match store.policy_source() {
+        Ok(Some(source)) => match machine.restore_policies(now, &source) {
+            Ok(rules) => info!(rules, store = %store.path().display(), "policies restored"),
+            Err(e) => {
+                error!(error = %e, store = %store.path().display(), "stored policy file no longer passes its check: starting without policies")
+            }
+        },
+        Ok(None) => {}
+        Err(e) => error!(error = %e, "stored policies unreadable: starting without policies"),
+    }
+}
+
 struct Driver {
     machine: Coordinator,
+    store: Option<Arc<CoordinatorStore>>,
     links: Links,
     clock: Clock,
     history: VecDeque<(u64, String)>,
@@ -129,7 +195,10 @@ impl Driver {
         mut link_rx: mpsc::Receiver<LinkEvent>,
         mut api_rx: mpsc::Receiver<ApiRequest>,
         mut status_rx: mpsc::Receiver<oneshot::Sender<Value>>,
+        save_every: Duration,
     ) {
+        let mut save = tokio::time::interval(save_every);
+        save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.machine.poll_timeout().map(|t| self.clock.instant(t));
             tokio::select! {
@@ -144,6 +213,7 @@ impl Driver {
                 Some(reply) = status_rx.recv() => {
                     let _ = reply.send(self.status());
                 }
+                _ = save.tick(), if self.store.is_some() => self.save_history(),
                 _ = async {
                     match deadline {
                         Some(d) => tokio::time::sleep_until(d).await,
@@ -183,11 +253,12 @@ impl Driver {
         match req {
             ApiRequest::Watch {
                 channel,
+                region,
                 client,
                 reply,
-                ..
             } => {
-                let answer = match self.machine.watch(now, &channel) {
+                let region = region.unwrap_or_default();
+                let answer = match self.machine.watch_in(now, &channel, &region) {
                     Ok((_, relay)) => WatchAnswer::Redirect(format!(
                         "http://{}/live/{channel}.ts",
                         relay.http_addr
@@ -195,6 +266,10 @@ impl Driver {
                     Err(DenyReason::UnknownChannel) => WatchAnswer::NotFound(format!(
                         "unknown channel '{channel}': no origin is broadcasting it"
                     )),
+                    Err(DenyReason::GeoBlocked { reason }) => WatchAnswer::Refused {
+                        status: 451,
+                        reason,
+                    },
                     Err(reason) => WatchAnswer::Unavailable {
                         retry_after_s: self.machine.config().retry_after_s,
                         reason: reason.to_string(),
@@ -206,6 +281,43 @@ impl Driver {
             ApiRequest::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            ApiRequest::ApplyPolicy { source, reply } => {
+                let answer = self
+                    .machine
+                    .apply_policies(now, &source)
+                    .map_err(|e| e.to_string());
+                // Saved before the answer: an operator told "ok" finds the file
+                // in force after a restart.
+                if answer.is_ok() {
+                    self.save_policies();
+                }
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    fn save_history(&mut self) {
+        let Some(store) = &self.store else { return };
+        let records: Vec<(u32, Vec<u8>)> = self
+            .machine
+            .history()
+            .export(self.clock.now())
+            .iter()
+            .map(|(id, h)| (id.0, codec::encode(h)))
+            .collect();
+        let store = store.clone();
+        // The write (an fsync) runs beside the loop; redb orders write transactions.
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.save_node_histories(&records) {
+                warn!(error = %e, "node history not saved");
+            }
+        });
+    }
+
+    fn save_policies(&mut self) {
+        let Some(store) = &self.store else { return };
+        if let Err(e) = store.save_policy(&self.machine.installed_policies().source) {
+            error!(error = %e, "policies installed but not saved: a restart will lose them");
         }
     }
 
@@ -272,8 +384,26 @@ impl Driver {
                 })
             })
             .collect();
+        let now = self.clock.now();
+        let history: Vec<Value> = self
+            .machine
+            .history()
+            .iter()
+            .take(STATUS_HISTORY)
+            .map(|(id, h)| {
+                json!({
+                    "node": id.0, "sessions": h.sessions,
+                    "availability": h.availability(now),
+                    "declared_uplink_kbps": h.declared_uplink_kbps,
+                    "achieved_uplink_kbps": h.achieved_uplink_kbps.round(),
+                    "fed_stall_rate": h.fed_stall_rate(),
+                    "score": self.machine.history().score(now, *id),
+                })
+            })
+            .collect();
         let s = self.machine.stats();
         json!({
+            "history": history,
             "nodes": nodes,
             "channels": channels,
             "stats": {

@@ -14,6 +14,8 @@ pub enum DriverError {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Store(#[from] crate::coordinator_store::StoreError),
     #[error("the driver has stopped")]
     Stopped,
 }

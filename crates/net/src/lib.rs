@@ -8,11 +8,13 @@
 //! - [`clock`] — the driver's monotonic clock as a `Timestamp`.
 //! - [`node_driver`] — runs a `Node` machine: links, viewer HTTP, timers, commands.
 //! - [`coordinator_driver`] — runs the `Coordinator` machine: links, HTTP API, timers.
+//! - [`coordinator_store`] — the coordinator's embedded store (redb): policies, node history.
 //! - [`origin`] — ingest → cut → sign → the origin node (X1, X3).
 //! - [`origin_state`] — the origin's key and next seq, kept across restarts (X1, X3, D7).
 
 pub mod clock;
 pub mod coordinator_driver;
+pub mod coordinator_store;
 pub mod endpoint;
 pub mod error;
 pub mod http;

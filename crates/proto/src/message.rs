@@ -92,6 +92,9 @@ pub enum DenyReason {
     /// The peers' uplinks cannot carry every peer and no relay has room: the peers
     /// with the least uplink are turned away (C6).
     Ejected,
+    /// An operators' geo block refuses the channel in the viewer's region (C3,
+    /// C4's reason; HTTP 451): `reason` is the policy's text for the viewer.
+    GeoBlocked { reason: String },
 }
 
 impl fmt::Display for DenyReason {
@@ -113,6 +116,7 @@ impl fmt::Display for DenyReason {
                 f,
                 "ejected: the peers' upload cannot carry every peer and no relay has room"
             ),
+            DenyReason::GeoBlocked { reason } => write!(f, "not available here: {reason}"),
         }
     }
 }

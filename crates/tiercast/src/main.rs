@@ -6,7 +6,7 @@
 //! - [`cmd::demo`] — X6: a whole overlay on one machine with a live table.
 //! - [`cmd::bench`] — benchmarks that print figures (per-hop latency).
 //! - [`cmd::sim`] — X5: the discrete-event simulator on a scenario file.
-//! - [`cmd::policy`] — C3: `policy check FILE`, the operators' policy file checked.
+//! - [`cmd::policy`] — C3: `policy check FILE`, `policy apply FILE --coordinator URL`.
 
 mod cmd;
 
@@ -43,7 +43,7 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Simulate a scenario file with the real machines: metrics.json, events.log, timeline, plots.
     Sim(cmd::sim::Args),
-    /// Operators' policies (docs/POLICIES.md): `policy check FILE` prints `ok: N rules` or the line and the reason.
+    /// Operators' policies (docs/POLICIES.md): `policy check FILE` / `policy apply FILE --coordinator URL` print `ok: N rules` or the line and the reason.
     Policy(cmd::policy::Args),
 }
 

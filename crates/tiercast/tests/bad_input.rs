@@ -22,6 +22,8 @@ async fn coordinator(key: &ClusterKey) -> (CoordinatorHandle, CoordinatorUrl) {
         listen: "127.0.0.1:0".parse().unwrap(),
         cluster_key: key.clone(),
         config: CoordinatorConfig::default(),
+        data_dir: None,
+        history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
     })
     .await
     .unwrap();

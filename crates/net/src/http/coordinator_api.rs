@@ -1,10 +1,13 @@
 //! The coordinator's HTTP API: `GET /watch/<channel>[.ts][?region=NAME]` asks
 //! the coordinator (through [`ApiRequest::Watch`]) where the viewer should go
 //! and answers `302 Found` with `Location` (or 404 / 503); `GET /status` serves
-//! the coordinator's JSON status; `GET /health` answers `ok`.
+//! the coordinator's JSON status; `GET /health` answers `ok`; `POST /policy`
+//! (signed with the cluster key, `operator_auth`) installs an operators' policy
+//! file: `200 ok: N rules`, `400 line L: reason`, `401`.
 //!
-//! Features: V2 (redirect viewers to a relay), X3 (connection cap, head size
-//! and time limits, reply timeout, clear errors). The server stops accepting
+//! Features: V2 (redirect viewers to a relay), C3 (policies applied live), C4's
+//! reason (`451` for a geo block), X3 (connection cap, head and body size and
+//! time limits, reply timeout, clear errors). The server stops accepting
 //! when the coordinator drops its `Receiver<ApiRequest>`.
 
 use std::net::SocketAddr;
@@ -18,13 +21,18 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use super::accept::{accept_loop, ConnectionCounters, BUSY_RETRY_AFTER_S};
+use super::operator_auth;
 use super::request::{
-    read_request_head, truncate, Method, RequestHead, HEAD_TIMEOUT_MS, MAX_HEAD_BYTES,
+    read_request, truncate, Method, RequestError, RequestHead, HEAD_TIMEOUT_MS, MAX_HEAD_BYTES,
 };
 use super::response::Response;
+use crate::link::ClusterKey;
+use tiercast_coordinator::policy_store::MAX_POLICY_BYTES;
 
 /// Concurrent API connections at most.
 pub const API_MAX_CONNECTIONS: usize = 10_000;
+/// `POST /policy` bodies read at once at most.
+pub const MAX_POLICY_UPLOADS: usize = 4;
 /// How long a request may wait for the coordinator's answer.
 pub const API_REPLY_TIMEOUT_MS: u64 = 5_000;
 
@@ -43,6 +51,12 @@ pub enum ApiRequest {
     Status {
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// An operator (signature checked) installs a policy file: the number of
+    /// rules in force, or the refusal (`line L: reason`).
+    ApplyPolicy {
+        source: String,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
 }
 
 /// The coordinator's answer to a `Watch`.
@@ -54,6 +68,8 @@ pub enum WatchAnswer {
     NotFound(String),
     /// `503` with `Retry-After`.
     Unavailable { retry_after_s: u32, reason: String },
+    /// Refused by a policy: `451` (geo block) or `403`, with the reason.
+    Refused { status: u16, reason: String },
 }
 
 /// Counters of the API server (read them any time; all relaxed).
@@ -73,6 +89,8 @@ pub struct ApiStats {
     pub redirects: AtomicU64,
     /// `Status` requests handed to the coordinator.
     pub status_requests: AtomicU64,
+    /// `POST /policy` refused for a missing or wrong signature.
+    pub unauthorized: AtomicU64,
 }
 
 impl ConnectionCounters for ApiStats {
@@ -88,11 +106,12 @@ impl ConnectionCounters for ApiStats {
 }
 
 /// Serves the API on `listener` until the coordinator drops the receiving end
-/// of `requests`.
+/// of `requests`; operator requests must be signed with `operator_key`.
 pub async fn serve_api(
     listener: TcpListener,
     requests: mpsc::Sender<ApiRequest>,
     stats: Arc<ApiStats>,
+    operator_key: ClusterKey,
 ) {
     let reply_timeout = Duration::from_millis(API_REPLY_TIMEOUT_MS);
     serve_api_with(
@@ -101,6 +120,7 @@ pub async fn serve_api(
         stats,
         API_MAX_CONNECTIONS,
         reply_timeout,
+        operator_key,
     )
     .await
 }
@@ -109,6 +129,8 @@ struct Context {
     requests: mpsc::Sender<ApiRequest>,
     reply_timeout: Duration,
     stats: Arc<ApiStats>,
+    operator_key: ClusterKey,
+    policy_uploads: Arc<tokio::sync::Semaphore>,
 }
 
 pub(crate) async fn serve_api_with(
@@ -117,11 +139,14 @@ pub(crate) async fn serve_api_with(
     stats: Arc<ApiStats>,
     max_connections: usize,
     reply_timeout: Duration,
+    operator_key: ClusterKey,
 ) {
     let context = Arc::new(Context {
         requests: requests.clone(),
         reply_timeout,
         stats: stats.clone(),
+        operator_key,
+        policy_uploads: Arc::new(tokio::sync::Semaphore::new(MAX_POLICY_UPLOADS)),
     });
     let until = async move { requests.closed().await };
     accept_loop(
@@ -140,6 +165,7 @@ pub(crate) async fn serve_api_with(
 enum Route {
     Health,
     Status,
+    ApplyPolicy,
     Watch {
         channel: String,
         region: Option<String>,
@@ -147,6 +173,15 @@ enum Route {
 }
 
 fn route(head: &RequestHead) -> Result<Route, Response> {
+    if head.path == "/policy" {
+        return match &head.method {
+            Method::Other(m) if m == "POST" => Ok(Route::ApplyPolicy),
+            _ => Err(
+                Response::text(405, "use POST /policy with the policy file as the body")
+                    .header("Allow", "POST"),
+            ),
+        };
+    }
     if let Method::Other(method) = &head.method {
         return Err(Response::text(
             405,
@@ -203,15 +238,35 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
 async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<Context>) {
     let stats = &context.stats;
     let head_timeout = Duration::from_millis(HEAD_TIMEOUT_MS);
-    let head = match read_request_head(&mut stream, MAX_HEAD_BYTES, head_timeout).await {
-        Ok(head) => head,
+    // Only `POST /policy` takes a body, and only a few are read at once: an
+    // unauthenticated client cannot make the server hold many large bodies.
+    let mut upload_permit = None;
+    let max_body = |head: &RequestHead| {
+        if head.path != "/policy" {
+            return Ok(0);
+        }
+        match context.policy_uploads.clone().try_acquire_owned() {
+            Ok(permit) => {
+                upload_permit = Some(permit);
+                Ok(MAX_POLICY_BYTES)
+            }
+            Err(_) => Err(RequestError::Busy(format!(
+                "{MAX_POLICY_UPLOADS} policy uploads already in progress; retry shortly"
+            ))),
+        }
+    };
+    let request = read_request(&mut stream, MAX_HEAD_BYTES, max_body, head_timeout);
+    let (head, body) = match request.await {
+        Ok(read) => read,
         Err(e) => {
             debug!(%peer, reason = %e, "api request unreadable");
             if let Some(status) = e.status() {
                 stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-                Response::text(status, e.to_string())
-                    .send(stream, false)
-                    .await;
+                let mut response = Response::text(status, e.to_string());
+                if status == 503 {
+                    response = response.header("Retry-After", BUSY_RETRY_AFTER_S.to_string());
+                }
+                response.send(stream, false).await;
             }
             return;
         }
@@ -226,6 +281,11 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
                 Ok(value) => Response::json(&value),
                 Err(response) => response,
             }
+        }
+        Ok(Route::ApplyPolicy) => {
+            let response = apply_policy(&context, &head, body).await;
+            drop(upload_permit);
+            response
         }
         Ok(Route::Watch { channel, region }) => {
             stats.watches.fetch_add(1, Ordering::Relaxed);
@@ -247,6 +307,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
                     retry_after_s,
                     reason,
                 }) => Response::unavailable(retry_after_s, reason),
+                Ok(WatchAnswer::Refused { status, reason }) => Response::text(status, reason),
                 Err(response) => response,
             }
         }
@@ -262,6 +323,33 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
         debug!(%peer, path = truncate(&head.path, 64), status = response.status(), reason = response.body_text(), "api request refused");
     }
     response.send(stream, head_only).await;
+}
+
+/// `POST /policy`: the signature checked, then the file handed to the coordinator.
+async fn apply_policy(context: &Context, head: &RequestHead, body: Vec<u8>) -> Response {
+    let now_unix_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Err(e) = operator_auth::verify(
+        &context.operator_key,
+        head.authorization.as_deref(),
+        &head.path,
+        now_unix_s,
+        &body,
+    ) {
+        context.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+        return Response::text(401, e.to_string())
+            .header("WWW-Authenticate", operator_auth::AUTH_SCHEME);
+    }
+    let Ok(source) = String::from_utf8(body) else {
+        return Response::text(400, "line 1: the policy file is not UTF-8");
+    };
+    let (reply, answer) = oneshot::channel();
+    match ask(context, ApiRequest::ApplyPolicy { source, reply }, answer).await {
+        Ok(Ok(rules)) => Response::text(200, format!("ok: {rules} rules")),
+        Ok(Err(refusal)) => Response::text(400, refusal),
+        Err(response) => response,
+    }
 }
 
 /// Hands `request` to the coordinator and waits for `answer`; `Err` is the
@@ -319,5 +407,10 @@ mod tests {
         assert_eq!(route_of("/watch/"), Err(400));
         assert_eq!(route_of("/watch/a?region=e/u"), Err(400));
         assert_eq!(route_of("/other"), Err(404));
+        assert_eq!(route_of("/policy"), Err(405));
+        let post = parse_head(b"POST /policy HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(route(&post), Ok(Route::ApplyPolicy));
+        let post = parse_head(b"POST /status HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(route(&post).map_err(|r| r.status()), Err(405));
     }
 }

@@ -10,12 +10,17 @@
 //! - [`viewer`] — `GET /live/<channel>.ts` on a relay: join, backlog, live blocks.
 //! - [`playout`] — a peer's reorder stage: out-of-order blocks in, a continuous
 //!   in-order stream out, gaps given up after a delay with a resync at a keyframe (D4).
-//! - [`coordinator_api`] — `GET /watch/<channel>` (302), `/status`, `/health`.
+//! - [`coordinator_api`] — `GET /watch/<channel>` (302, 451), `/status`, `/health`,
+//!   `POST /policy`.
+//! - [`operator_auth`] — operator requests signed with the cluster key (HMAC, time-bound).
+//! - [`operator_client`] — the operator's side: a signed `POST` to the coordinator.
 //! - `accept` — the shared accept loop with its connection cap.
 //! - `viewer_stream` — the per-viewer pump: batching, vectored writes, lag resync.
 
 mod accept;
 pub mod coordinator_api;
+pub mod operator_auth;
+pub mod operator_client;
 pub mod playout;
 pub mod request;
 pub mod response;

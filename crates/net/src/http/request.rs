@@ -1,6 +1,7 @@
 //! Reads one HTTP/1.1 request head from a socket with `httparse`, within a size
 //! limit (16 KiB) and a deadline (10 s), and splits the target into path and
-//! query. Bodies are never read: every route served here is `GET`/`HEAD`.
+//! query. Bodies are read only by [`read_request`], for the one operator route
+//! that takes one (`POST /policy`), within their own size limit.
 //!
 //! Features: X2 (viewer HTTP), V2 (coordinator redirect API), X3 (bounded
 //! resources, clear errors: every failure is a typed [`RequestError`] that knows
@@ -39,6 +40,10 @@ pub struct RequestHead {
     pub query: Option<String>,
     /// `0` for HTTP/1.0, `1` for HTTP/1.1.
     pub version_minor: u8,
+    /// `Content-Length`, when present and a number.
+    pub content_length: Option<u64>,
+    /// `Authorization`, when present and UTF-8.
+    pub authorization: Option<String>,
 }
 
 impl RequestHead {
@@ -75,6 +80,10 @@ pub enum RequestError {
     Malformed(String),
     #[error("reading the request failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("body of {0} bytes is larger than {1}")]
+    BodyTooLarge(u64, usize),
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl RequestError {
@@ -86,6 +95,8 @@ impl RequestError {
             RequestError::Timeout(_) => Some(408),
             RequestError::TooLarge(_) | RequestError::TooManyHeaders(_) => Some(431),
             RequestError::Malformed(_) => Some(400),
+            RequestError::BodyTooLarge(..) => Some(413),
+            RequestError::Busy(_) => Some(503),
         }
     }
 }
@@ -98,15 +109,52 @@ pub async fn read_request_head<R: AsyncRead + Unpin>(
     timeout: Duration,
 ) -> Result<RequestHead, RequestError> {
     match tokio::time::timeout(timeout, read_head_unbounded_in_time(reader, max_bytes)).await {
+        Ok(result) => result.map(|(head, _)| head),
+        Err(_elapsed) => Err(RequestError::Timeout(timeout.as_millis() as u64)),
+    }
+}
+
+/// Reads one request head and its body (`Content-Length` bytes, at most what
+/// `max_body` allows for that head — 0 for a route that takes none; it may also
+/// refuse the request, e.g. when too many bodies are being read), all within
+/// `timeout`. A request without `Content-Length` has an empty body.
+pub async fn read_request<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_head: usize,
+    max_body: impl FnOnce(&RequestHead) -> Result<usize, RequestError>,
+    timeout: Duration,
+) -> Result<(RequestHead, Vec<u8>), RequestError> {
+    let read = async {
+        let (head, mut body) = read_head_unbounded_in_time(reader, max_head).await?;
+        let max_body = max_body(&head)?;
+        // No Content-Length: no body (RFC 9112 §6.3; chunked bodies are not taken).
+        let len = head.content_length.unwrap_or(0);
+        if len > max_body as u64 {
+            return Err(RequestError::BodyTooLarge(len, max_body));
+        }
+        let len = len as usize;
+        let mut chunk = [0u8; READ_CHUNK_BYTES];
+        while body.len() < len {
+            let n = reader.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(RequestError::Truncated);
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        body.truncate(len);
+        Ok((head, body))
+    };
+    match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
         Err(_elapsed) => Err(RequestError::Timeout(timeout.as_millis() as u64)),
     }
 }
 
+/// The head and the bytes read past it (the start of a body).
 async fn read_head_unbounded_in_time<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_bytes: usize,
-) -> Result<RequestHead, RequestError> {
+) -> Result<(RequestHead, Vec<u8>), RequestError> {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES.min(max_bytes));
     let mut chunk = [0u8; READ_CHUNK_BYTES];
     loop {
@@ -124,7 +172,9 @@ async fn read_head_unbounded_in_time<R: AsyncRead + Unpin>(
         // Parsing only once the blank line is there keeps a byte-at-a-time
         // sender from costing one full parse per byte.
         if contains_head_end(&buf[searched_up_to..]) {
-            return parse_head(&buf);
+            let (head, len) = parse_head_len(&buf)?;
+            let rest = buf.get(len..).unwrap_or_default().to_vec();
+            return Ok((head, rest));
         }
         if buf.len() >= max_bytes {
             return Err(RequestError::TooLarge(max_bytes));
@@ -138,10 +188,15 @@ fn contains_head_end(bytes: &[u8]) -> bool {
 
 /// Parses a complete request head (the bytes must hold the blank line).
 pub fn parse_head(bytes: &[u8]) -> Result<RequestHead, RequestError> {
+    parse_head_len(bytes).map(|(head, _)| head)
+}
+
+/// Parses a complete request head; also returns its length in bytes.
+fn parse_head_len(bytes: &[u8]) -> Result<(RequestHead, usize), RequestError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    match request.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
+    let head_len = match request.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             return Err(RequestError::Malformed("incomplete request head".into()))
         }
@@ -149,7 +204,25 @@ pub fn parse_head(bytes: &[u8]) -> Result<RequestHead, RequestError> {
             return Err(RequestError::TooManyHeaders(MAX_HEADERS))
         }
         Err(e) => return Err(RequestError::Malformed(e.to_string())),
-    }
+    };
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(|v| v.trim().to_string())
+    };
+    let content_length = match header("content-length") {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            RequestError::Malformed(format!(
+                "Content-Length {:?} is not a number",
+                truncate(&v, 32)
+            ))
+        })?),
+    };
+    let authorization = header("authorization");
     let method = match request.method {
         Some("GET") => Method::Get,
         Some("HEAD") => Method::Head,
@@ -163,12 +236,17 @@ pub fn parse_head(bytes: &[u8]) -> Result<RequestHead, RequestError> {
     let version_minor = request
         .version
         .ok_or_else(|| RequestError::Malformed("no HTTP version".into()))?;
-    Ok(RequestHead {
-        method,
-        path,
-        query,
-        version_minor,
-    })
+    Ok((
+        RequestHead {
+            method,
+            path,
+            query,
+            version_minor,
+            content_length,
+            authorization,
+        },
+        head_len,
+    ))
 }
 
 /// Splits an origin-form target (`/path?query`) into its parts. Percent-encoding
@@ -274,6 +352,45 @@ mod tests {
             .unwrap();
         assert_eq!(head.path, "/health");
         drop(tokio::time::timeout(Duration::from_secs(5), writer).await);
+    }
+
+    #[tokio::test]
+    async fn reads_a_body_of_content_length_and_refuses_what_does_not_fit() {
+        use tokio::io::AsyncWriteExt;
+        let read = |text: &'static [u8]| async move {
+            let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+            client.write_all(text).await.unwrap();
+            drop(client);
+            let max = |h: &RequestHead| Ok(if h.path == "/nobody" { 0 } else { 16 });
+            read_request(&mut server, MAX_HEAD_BYTES, max, Duration::from_secs(5)).await
+        };
+        let (head, body) =
+            read(b"POST /policy HTTP/1.1\r\nContent-Length: 5\r\nAuthorization: x y\r\n\r\nhello")
+                .await
+                .unwrap();
+        assert_eq!(body, b"hello");
+        assert_eq!(head.authorization.as_deref(), Some("x y"));
+        let (_, body) = read(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(body.is_empty());
+        let status = |r: Result<_, RequestError>| r.unwrap_err().status();
+        let (_, body) = read(b"POST / HTTP/1.1\r\n\r\nabc").await.unwrap();
+        assert!(body.is_empty(), "no Content-Length, no body");
+        assert_eq!(
+            status(read(b"POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n").await),
+            Some(413)
+        );
+        assert_eq!(
+            status(read(b"GET /nobody HTTP/1.1\r\nContent-Length: 1\r\n\r\nx").await),
+            Some(413)
+        );
+        assert_eq!(
+            status(read(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n").await),
+            Some(400)
+        );
+        assert!(matches!(
+            read(b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc").await,
+            Err(RequestError::Truncated)
+        ));
     }
 
     #[tokio::test]

@@ -70,6 +70,8 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         listen: "127.0.0.1:0".parse()?,
         cluster_key: key.clone(),
         config: CoordinatorConfig::default(),
+        data_dir: None,
+        history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;

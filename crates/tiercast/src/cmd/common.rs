@@ -123,3 +123,16 @@ pub fn write_report(value: &impl serde::Serialize, path: &std::path::Path) -> Re
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
+
+/// `$XDG_STATE_HOME/tiercast/NAME` (else `~/.local/state/tiercast/NAME`): where a
+/// role keeps what survives its restarts when no `--data-dir` is given.
+pub fn default_data_dir(name: &str) -> Result<std::path::PathBuf> {
+    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(s) => std::path::PathBuf::from(s),
+        None => std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|h| std::path::PathBuf::from(h).join(".local/state"))
+            .context("neither XDG_STATE_HOME nor HOME is set: give --data-dir")?,
+    };
+    Ok(base.join("tiercast").join(name))
+}

@@ -1,5 +1,6 @@
 //! `tiercast coordinator`: runs the coordinator until Ctrl-C; its flags shape the
-//! relay hierarchy and the peer overlay (D2, D4: substreams and stream rate).
+//! relay hierarchy and the peer overlay (D2, D4: substreams and stream rate);
+//! `--data-dir` holds its embedded store (policies, node history; issue 11 item 6).
 
 use super::common::{shutdown_signal, ClusterArgs};
 use anyhow::Result;
@@ -35,6 +36,14 @@ pub struct Args {
     /// push tree alone, without lazy links (0: it always floods).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub top_tree_after_ms: u64,
+    /// Where the coordinator keeps its embedded store (policies in force, node
+    /// history). Default: $XDG_STATE_HOME/tiercast/coordinator
+    /// (~/.local/state/tiercast/coordinator).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// How often the node history is saved to the data directory (ms).
+    #[arg(long, default_value_t = tiercast_net::coordinator_driver::HISTORY_SAVE_MS)]
+    pub history_save_ms: u64,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -50,12 +59,19 @@ pub async fn run(a: Args) -> Result<()> {
     config.peers.stream_rate_kbps = a.stream_kbps;
     config.peers.mesh_c = a.peer_mesh_c;
     config.peers.top_tree_after_ms = a.top_tree_after_ms;
+    let data_dir = match a.data_dir {
+        Some(d) => d,
+        None => super::common::default_data_dir("coordinator")?,
+    };
     let h = spawn_coordinator(CoordinatorRuntime {
         listen: a.listen,
         cluster_key: a.cluster.key()?,
         config,
+        data_dir: Some(data_dir.clone()),
+        history_save_ms: a.history_save_ms,
     })
     .await?;
+    println!("coordinator data directory {}", data_dir.display());
     println!(
         "coordinator listening on {} (watch: {}/watch/<channel>, status: {}/status)",
         h.addr,

@@ -89,6 +89,8 @@ pub async fn run(a: Args) -> Result<()> {
         listen: a.listen,
         cluster_key: key.clone(),
         config: CoordinatorConfig::default(),
+        data_dir: None,
+        history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;

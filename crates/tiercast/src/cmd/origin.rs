@@ -76,7 +76,7 @@ pub async fn run(a: Args) -> Result<()> {
     }
     let dir = match &a.data_dir {
         Some(d) => d.clone(),
-        None => default_data_dir(&a.channel)?,
+        None => super::common::default_data_dir(&format!("origin-{}", a.channel))?,
     };
     let state = OriginState::open(&dir, a.key_file.as_deref())
         .with_context(|| format!("origin data directory {}", dir.display()))?;
@@ -148,17 +148,6 @@ pub async fn run(a: Args) -> Result<()> {
 }
 
 /// `$XDG_STATE_HOME/tiercast/origin-<channel>`, else under `~/.local/state`.
-fn default_data_dir(channel: &str) -> Result<std::path::PathBuf> {
-    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        Some(s) => std::path::PathBuf::from(s),
-        None => std::env::var_os("HOME")
-            .filter(|v| !v.is_empty())
-            .map(|h| std::path::PathBuf::from(h).join(".local/state"))
-            .context("neither XDG_STATE_HOME nor HOME is set: give --data-dir")?,
-    };
-    Ok(base.join("tiercast").join(format!("origin-{channel}")))
-}
-
 /// A cutter configuration for blocks of at most `block_bytes`, checked.
 pub fn cutter_config(block_bytes: usize) -> Result<tiercast_media::CutterConfig> {
     if block_bytes > 1024 * 1024 {

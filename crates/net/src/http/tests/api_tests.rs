@@ -10,6 +10,10 @@ use tokio::sync::mpsc;
 
 use super::{exchange, get, within};
 use crate::http::coordinator_api::{serve_api_with, ApiRequest, ApiStats, WatchAnswer};
+use crate::http::operator_auth::sign;
+use crate::link::ClusterKey;
+
+const KEY: ClusterKey = ClusterKey([3; 32]);
 
 /// A `Watch` as the fake coordinator saw it.
 #[derive(Debug)]
@@ -38,6 +42,13 @@ async fn start(reply_timeout: Duration) -> Api {
         let mut unanswered = Vec::new();
         while let Some(request) = coordinator.recv().await {
             match request {
+                ApiRequest::ApplyPolicy { source, reply } => {
+                    let _ = reply.send(if source.contains("bad") {
+                        Err("line 2: bad rule".into())
+                    } else {
+                        Ok(source.lines().count())
+                    });
+                }
                 ApiRequest::Status { reply } => {
                     let _ = reply.send(serde_json::json!({"nodes": 3, "channels": ["a"]}));
                 }
@@ -49,6 +60,10 @@ async fn start(reply_timeout: Duration) -> Api {
                 } => {
                     let answer = match channel.as_str() {
                         "missing" => WatchAnswer::NotFound("no channel named missing".into()),
+                        "blocked" => WatchAnswer::Refused {
+                            status: 451,
+                            reason: "not in your region".into(),
+                        },
                         "busy" => WatchAnswer::Unavailable {
                             retry_after_s: 4,
                             reason: "no relay has room".into(),
@@ -80,6 +95,7 @@ async fn start(reply_timeout: Duration) -> Api {
         stats.clone(),
         100,
         reply_timeout,
+        KEY,
     ));
     Api {
         addr,
@@ -190,4 +206,71 @@ async fn api_bad_requests_are_400_405_431() {
     );
     assert_eq!(exchange(api.addr, big.as_bytes()).await.status, 431);
     assert_eq!(api.stats.bad_requests.load(Ordering::Relaxed), 6);
+}
+
+fn post_policy(body: &str, auth: Option<String>) -> Vec<u8> {
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    format!(
+        "POST /policy HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn api_policy_needs_a_signature_by_the_cluster_key_and_answers_the_check() {
+    let api = start(Duration::from_secs(5)).await;
+    let body = "a = 1\nb = 2\n";
+    let signed =
+        |key: &ClusterKey, body: &str| Some(sign(key, "/policy", unix_now(), body.as_bytes()));
+    let reply = exchange(api.addr, &post_policy(body, None)).await;
+    assert_eq!(reply.status, 401, "{}", reply.body_text());
+    let reply = exchange(
+        api.addr,
+        &post_policy(body, signed(&ClusterKey([4; 32]), body)),
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{}", reply.body_text());
+    // Signed for another body.
+    let reply = exchange(api.addr, &post_policy(body, signed(&KEY, "other"))).await;
+    assert_eq!(reply.status, 401, "{}", reply.body_text());
+    assert_eq!(api.stats.unauthorized.load(Ordering::Relaxed), 3);
+    let reply = exchange(api.addr, &post_policy(body, signed(&KEY, body))).await;
+    assert_eq!(
+        (reply.status, reply.body_text().trim()),
+        (200, "ok: 2 rules")
+    );
+    let bad = "x\nbad\n";
+    let reply = exchange(api.addr, &post_policy(bad, signed(&KEY, bad))).await;
+    assert_eq!(
+        (reply.status, reply.body_text().trim()),
+        (400, "line 2: bad rule")
+    );
+    let reply = get(api.addr, "/policy").await;
+    assert_eq!(reply.status, 405);
+    // Only /policy takes a body.
+    let reply = exchange(
+        api.addr,
+        b"GET /status HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!(reply.status, 413);
+}
+
+#[tokio::test]
+async fn api_watch_refused_by_policy_is_451_with_the_reason() {
+    let api = start(Duration::from_secs(5)).await;
+    let reply = get(api.addr, "/watch/blocked?region=cn").await;
+    assert_eq!(reply.status, 451);
+    assert!(reply
+        .head
+        .starts_with("HTTP/1.1 451 Unavailable For Legal Reasons\r\n"));
+    assert_eq!(reply.body_text().trim(), "not in your region");
 }

@@ -1,0 +1,211 @@
+//! The history store (C1's history database; issue 11 item 5): what the
+//! coordinator remembers of every node it has known — sessions, availability
+//! (time alive over time known), uplink achieved against declared, and how often
+//! each parent link stalled — and a ranking of candidate parents from it, for the
+//! parent selection (C4) and the choice of preferred nodes (D1) to use. Not wired
+//! into parent selection yet.
+//!
+//! Sans-IO: the coordinator feeds it (registration, heartbeat, loss); the driver
+//! persists it through [`History::export`] / [`History::import`]. Bounded: at most
+//! `max_nodes` nodes (the least recently seen evicted), at most `max_parents`
+//! parent links per node (the least recently reported evicted).
+//!
+//! - [`record`] — one node's history and its figures.
+//! - [`heartbeat`] — two consecutive heartbeats read: uplink achieved, parent stalls.
+//! - [`rank`] — a score per node and candidates ranked by it.
+//! - [`codec`] — records encoded for the store, decoded without trusting the bytes.
+
+pub mod codec;
+pub mod heartbeat;
+pub mod rank;
+pub mod record;
+
+use record::NodeHistory;
+use std::collections::{BTreeMap, BTreeSet};
+use tiercast_proto::{Heartbeat, NodeId, Timestamp};
+
+/// The eviction order keeps sightings to this granularity (10 s), so a node's
+/// heartbeats move it in the order only once per bucket, not every time.
+pub const SEEN_BUCKET_US: u64 = 10_000_000;
+
+fn bucket(t: Timestamp) -> u64 {
+    t.0 / SEEN_BUCKET_US
+}
+
+/// Bounds of the history store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// Nodes remembered at most; the least recently seen is forgotten first.
+    pub max_nodes: usize,
+    /// Parent links remembered per node at most.
+    pub max_parents: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            max_nodes: 100_000,
+            max_parents: 16,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    cfg: HistoryConfig,
+    nodes: BTreeMap<NodeId, NodeHistory>,
+    /// (the [`SEEN_BUCKET_US`] of the last sighting, node): the eviction order.
+    by_last_seen: BTreeSet<(u64, NodeId)>,
+    /// Nodes forgotten to stay within `max_nodes`.
+    pub evicted: u64,
+}
+
+impl History {
+    pub fn new(cfg: HistoryConfig) -> Self {
+        History {
+            cfg,
+            ..History::default()
+        }
+    }
+
+    pub fn config(&self) -> &HistoryConfig {
+        &self.cfg
+    }
+
+    pub fn get(&self, id: NodeId) -> Option<&NodeHistory> {
+        self.nodes.get(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &NodeHistory)> {
+        self.nodes.iter()
+    }
+
+    /// A node registered (a new session), declaring `uplink_kbps` (0: none).
+    pub fn registered(&mut self, now: Timestamp, id: NodeId, uplink_kbps: u32) {
+        self.entry(now, id).open_session(now, uplink_kbps);
+    }
+
+    /// A node was lost (timeout or link down): its session closes.
+    pub fn lost(&mut self, now: Timestamp, id: NodeId) {
+        if self.nodes.contains_key(&id) {
+            self.entry(now, id).close_session(now);
+        }
+    }
+
+    /// A heartbeat `hb` of a registered node, `prev` its previous one, for a
+    /// stream of `stream_kbps`.
+    pub fn heard(
+        &mut self,
+        now: Timestamp,
+        prev: Option<&Heartbeat>,
+        hb: &Heartbeat,
+        stream_kbps: u32,
+    ) {
+        let id = hb.node;
+        let Some(h) = self.nodes.get_mut(&id) else {
+            return; // only registered nodes have a history
+        };
+        let reading = heartbeat::read(prev, hb, stream_kbps);
+        let max_parents = self.cfg.max_parents;
+        let h = if bucket(h.last_seen) == bucket(now) {
+            h.last_seen = now;
+            h
+        } else {
+            self.entry(now, id)
+        };
+        let Some(reading) = reading else { return };
+        h.uplink_sample(reading.achieved_kbps);
+        for (parent, stalled) in &reading.parent_links {
+            let link = h.parents.entry(*parent).or_default();
+            link.reports = link.reports.saturating_add(1);
+            link.stalls = link.stalls.saturating_add(u64::from(*stalled));
+            link.last_report = now;
+            if h.parents.len() > max_parents {
+                let oldest = h
+                    .parents
+                    .iter()
+                    .min_by_key(|(p, l)| (l.last_report, **p))
+                    .map(|(p, _)| *p);
+                if let Some(p) = oldest {
+                    h.parents.remove(&p);
+                }
+            }
+        }
+        // The parent's own record: what its children saw of it (known parents only).
+        for (parent, stalled) in reading.parent_links {
+            if let Some(p) = self.nodes.get_mut(&parent) {
+                p.fed_reports = p.fed_reports.saturating_add(1);
+                p.fed_stalls = p.fed_stalls.saturating_add(u64::from(stalled));
+            }
+        }
+    }
+
+    /// Every record, open periods closed at `now`, for the store.
+    pub fn export(&self, now: Timestamp) -> Vec<(NodeId, NodeHistory)> {
+        self.nodes
+            .iter()
+            .map(|(id, h)| (*id, h.closed_at(now)))
+            .collect()
+    }
+
+    /// Records kept before a restart (sessions closed; a node's next
+    /// registration opens its next one); beyond `max_nodes`, the rest is left out.
+    pub fn import(
+        &mut self,
+        now: Timestamp,
+        records: impl IntoIterator<Item = (NodeId, NodeHistory)>,
+    ) {
+        for (id, mut h) in records {
+            if self.nodes.contains_key(&id) {
+                continue;
+            }
+            if self.nodes.len() >= self.cfg.max_nodes {
+                break;
+            }
+            h.alive_since = None;
+            h.known_since = None;
+            h.last_seen = now;
+            while h.parents.len() > self.cfg.max_parents {
+                h.parents.pop_last();
+            }
+            self.by_last_seen.insert((bucket(now), id));
+            self.nodes.insert(id, h);
+        }
+    }
+
+    /// The node's record, created (evicting the least recently seen when full)
+    /// and marked seen at `now`.
+    fn entry(&mut self, now: Timestamp, id: NodeId) -> &mut NodeHistory {
+        if let Some(h) = self.nodes.get(&id) {
+            if bucket(h.last_seen) == bucket(now) {
+                let h = self.nodes.get_mut(&id).expect("found above");
+                h.last_seen = now;
+                return h;
+            }
+            self.by_last_seen.remove(&(bucket(h.last_seen), id));
+        } else {
+            while self.nodes.len() >= self.cfg.max_nodes.max(1) {
+                let Some((_, old)) = self.by_last_seen.pop_first() else {
+                    break;
+                };
+                self.nodes.remove(&old);
+                self.evicted += 1;
+            }
+        }
+        self.by_last_seen.insert((bucket(now), id));
+        let h = self.nodes.entry(id).or_default();
+        h.last_seen = now;
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests;
