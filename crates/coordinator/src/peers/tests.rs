@@ -669,8 +669,9 @@ fn joiners_after_a_tight_recomputation_take_shallow_leaves_places() {
     );
 }
 
-#[test]
-fn a_tree_grown_past_twice_the_depth_bound_brings_a_full_recomputation_once() {
+/// An origin and 40 peers at the rate, 2 substreams, no periodic or threshold
+/// recomputation: every join keeps to the depth bound.
+fn forty_peers_on_two_trees() -> (PeerConfig, PeerOverlay) {
     let c = PeerConfig {
         substreams: 2,
         uplink_headroom: 0.0,
@@ -702,6 +703,12 @@ fn a_tree_grown_past_twice_the_depth_bound_brings_a_full_recomputation_once() {
             &AllowAll,
         );
     }
+    (c, o)
+}
+
+#[test]
+fn a_tree_grown_past_twice_the_depth_bound_brings_a_full_recomputation_once() {
+    let (c, mut o) = forty_peers_on_two_trees();
     o.check().expect("books kept");
     assert!(o.pending.is_empty(), "all placed: {:?}", o.pending);
     // The deepest link made is the deepest member.
@@ -738,37 +745,7 @@ fn a_tree_grown_past_twice_the_depth_bound_brings_a_full_recomputation_once() {
 
 #[test]
 fn a_member_moved_with_its_subtree_counts_the_depth_of_its_deepest_descendant() {
-    let c = PeerConfig {
-        substreams: 2,
-        uplink_headroom: 0.0,
-        top_repair_share: 0.0,
-        repair_link: false,
-        full_threshold: 1e9,
-        full_recompute_ms: 0,
-        ..PeerConfig::default()
-    };
-    let t0 = Timestamp::ZERO;
-    let mut o = overlay_with(&c, t0);
-    o.join(
-        t0,
-        info(1),
-        RegionId(0),
-        MemberKind::Origin,
-        2 * RATE,
-        &c,
-        &AllowAll,
-    );
-    for id in 10..50 {
-        o.join(
-            t0,
-            info(id),
-            RegionId(0),
-            MemberKind::Peer,
-            RATE,
-            &c,
-            &AllowAll,
-        );
-    }
+    let (_, mut o) = forty_peers_on_two_trees();
     let ids: Vec<NodeId> = o.members.keys().copied().collect();
     let under = |o: &PeerOverlay, mut n: NodeId, x: NodeId| {
         while let Some(p) = o.members.get(&n).and_then(|m| m.parents[0]) {
