@@ -21,6 +21,7 @@
 //! - [`history`] — the history store: sessions, availability, uplink, parent stalls; ranking (C1, C4, D1).
 //! - [`geo_block`] — a viewer in a geo-blocked region refused with the reason (C3, C4).
 //! - [`policy_store`] — the policies in force: applied whole or refused, restored (C1, C3).
+//! - [`link_caps`] — caps between regions from the policies, handed to the overlays (C3, C4).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`adopt`] — a relay back from a partition (or met by a restarted coordinator) is
 //!   made active again with the links it reports, not rebuilt (D7, D8, V10, X5).
@@ -46,6 +47,7 @@ pub mod geo_block;
 pub mod heartbeat_gate;
 pub mod history;
 pub mod idle;
+pub mod link_caps;
 pub mod liveness;
 pub mod manager;
 pub mod multitree;

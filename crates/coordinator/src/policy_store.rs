@@ -95,6 +95,8 @@ impl Coordinator {
                 };
                 self.events
                     .push_back(CoordEvent::PoliciesInstalled { rules });
+                // Caps are in force at once (`link_caps.rs`), not at the next tick.
+                self.enforce_link_caps(now);
                 Ok(rules)
             }
             Err(e) => {

@@ -24,6 +24,7 @@
 //!   stopped and started again; [`starving`] — "fed".
 //! - [`carried`] — the peers the overlay carries at the end against the least it could leave out (C6).
 //! - [`members_ledger`] — the same over the overlay's members at the time (C6, C7).
+//! - [`policies`] — operators' policy files applied at their time; traffic between regions against caps (C3).
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
@@ -40,6 +41,7 @@ pub mod middle_report;
 pub mod output;
 pub mod peer_report;
 pub mod plot;
+pub mod policies;
 pub mod population;
 pub mod progress;
 pub mod queue;

@@ -210,7 +210,13 @@ impl Simulation {
         let id = self.slots.len() as u32;
         let place = self.population.procs[p as usize].place.clone();
         let region = pick_region(&place, self.net.regions(), &mut self.rng_caps);
-        let up = draw_kbps(&self.sc.viewers.uplink_kbps, &mut self.rng_caps);
+        let up_dist = self
+            .sc
+            .regions
+            .get(usize::from(region))
+            .and_then(|r| r.viewer_uplink_kbps.as_ref())
+            .unwrap_or(&self.sc.viewers.uplink_kbps);
+        let up = draw_kbps(up_dist, &mut self.rng_caps);
         let down = draw_kbps(&self.sc.viewers.downlink_kbps, &mut self.rng_caps);
         if self.sc.peers_mode() {
             return self.spawn_peer(p, id, region, up, down);

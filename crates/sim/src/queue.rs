@@ -36,6 +36,8 @@ pub enum Ev {
     LeaveWave(u16),
     /// `node`'s link to the coordinator is reset (the coordinator restarted).
     CoordinatorReset(u32),
+    /// Policy step `n` of the scenario is applied.
+    Policy(u16),
 }
 
 pub struct InFlight {

@@ -127,6 +127,8 @@ pub struct Metrics {
     pub restarts: Vec<crate::restarts::RestartFigures>,
     /// The peer overlay, when the viewers are peers.
     pub peers: Option<PeerMetrics>,
+    /// Policy steps and the traffic between regions against their caps (C3).
+    pub policies: Option<crate::policies::PolicyFigures>,
 }
 
 /// One region's viewers (V11).
@@ -403,6 +405,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
             .sc
             .peers_mode()
             .then(|| crate::peer_report::peer_metrics(sim)),
+        policies: sim.policy_figures(),
     };
     let mut report = Report {
         metrics,

@@ -50,6 +50,10 @@ impl Simulation {
         for (i, ev) in self.population.initial_events(&mut self.rng_arrivals) {
             self.queue.push(i, ev);
         }
+        for (i, p) in self.sc.policies.iter().enumerate() {
+            self.queue
+                .push((p.at_s * 1e6).round() as u64, Ev::Policy(i as u16));
+        }
         for (i, f) in self.sc.faults.clone().iter().enumerate() {
             self.queue
                 .push((f.at_s() * 1e6).round() as u64, Ev::FaultStart(i as u16));
@@ -126,6 +130,10 @@ impl Simulation {
                 self.events += 1;
                 self.coordinator_reset(node);
             }
+            Ev::Policy(i) => {
+                self.events += 1;
+                self.apply_policy_step(i);
+            }
         }
     }
 
@@ -180,6 +188,7 @@ impl Simulation {
                     }
                     if self.net.region_of(from) != self.net.region_of(to) {
                         self.metrics.media_cross_region_bytes += bytes;
+                        self.meter_pair(from, to, d.depart_start, d.depart_end, bytes);
                     }
                 } else {
                     self.metrics.control_bytes += bytes;

@@ -48,6 +48,7 @@ impl Simulation {
         self.checker
             .check_classification(self.now, &walk, self.metrics.watching);
         self.check_overlay_books();
+        self.sample_caps();
         self.metrics.starving_viewer_samples += walk.starving;
         let (continuity, origin_bps) = match self.sc.data_plane {
             DataPlane::Rate => (

@@ -105,6 +105,8 @@ pub struct Simulation {
     pub(crate) members_ledger: crate::ledger::Ledger,
     /// The origin's bytes as its uplink sent them, per second.
     pub(crate) origin_sent: crate::upload::UploadMeter,
+    /// Media between region pairs per second, against the policies' caps.
+    pub(crate) pair_meter: crate::policies::RegionPairMeter,
     /// Each fault's window and orphans.
     pub(crate) fault_windows: crate::fault_windows::FaultWindows,
     /// When the coordinator made each full recomputation of the peer overlay (µs).
@@ -226,6 +228,7 @@ impl Simulation {
                 sc.regions.len().max(1),
             ),
             origin_sent: Default::default(),
+            pair_meter: Default::default(),
             fault_windows: Default::default(),
             recomputes: Vec::new(),
             ejections: Default::default(),

@@ -31,6 +31,11 @@ impl Coordinator {
         self.peers.get(&channel)
     }
 
+    /// Every channel's peer overlay (read-only).
+    pub fn peer_overlays(&self) -> impl Iterator<Item = &PeerOverlay> {
+        self.peers.values()
+    }
+
     fn server_uplink_bps(&self, id: NodeId) -> u64 {
         let declared = self.registry.get(id).map_or(0, |r| r.uplink_kbps);
         let kbps = if declared > 0 {

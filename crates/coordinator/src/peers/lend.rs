@@ -59,7 +59,11 @@ impl PeerOverlay {
                     .members
                     .get(top)
                     .is_none_or(|m| m.kind == MemberKind::Origin);
-                if *top == id || origin || !policy.allows(self, id, *top) {
+                if *top == id
+                    || origin
+                    || !self.cap_allows(id, *top)
+                    || !policy.allows(self, id, *top)
+                {
                     continue;
                 }
                 for other in (0..self.k).filter(|u| *u != tree) {

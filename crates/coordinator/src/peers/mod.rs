@@ -9,6 +9,7 @@
 //!
 //! Modules:
 //! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
+//! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
 //! - [`select`] — parent selection: feasible → policy → history → nearest (C4, C6).
 //! - [`place`] — joins, leaves, re-homing orphans, pre-emption by a strong joiner (C6).
 //! - [`top`] — preferred nodes and waypoints (D1), the c-connected mesh and its push tree (D3).
@@ -28,6 +29,7 @@
 
 pub mod admission;
 pub mod batches;
+pub mod caps;
 pub mod congestion;
 pub mod coordinator;
 pub mod lend;

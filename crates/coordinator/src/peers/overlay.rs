@@ -260,6 +260,8 @@ pub struct PeerOverlay {
     /// Per tree: the generation a remembered depth must carry to be trusted
     /// (never 0; see [`Self::depth`]).
     depth_gen: Vec<u32>,
+    /// Caps on region pairs and the links booked against them ([`super::caps`]).
+    pub(crate) caps: super::caps::RegionCaps,
 }
 
 /// What [`PeerOverlay::depth`] adds for a member whose path does not reach the
@@ -313,6 +315,7 @@ impl PeerOverlay {
             held: Default::default(),
             rejoining: BTreeMap::new(),
             depth_gen: vec![1; trees],
+            caps: Default::default(),
         }
     }
 
@@ -543,6 +546,7 @@ impl PeerOverlay {
             m.parents[usize::from(tree)] = Some(parent);
         }
         self.leaf_share(child, tree, true);
+        self.note_link(child, tree, parent, true);
         self.dirty.insert(child);
     }
 
@@ -564,6 +568,7 @@ impl PeerOverlay {
             .parents
             .get_mut(usize::from(tree))?
             .take()?;
+        self.note_link(child, tree, parent, false);
         if let Some(set) = self.children[usize::from(tree)].get_mut(&parent) {
             set.remove(&child);
             if set.is_empty() {
@@ -636,6 +641,7 @@ impl PeerOverlay {
         for c in self.children.iter_mut() {
             c.clear();
         }
+        self.forget_bottom_links();
         for m in self.members.values_mut() {
             m.kid_trees = 0;
             m.leaves.iter_mut().for_each(|n| *n = 0);
@@ -673,6 +679,7 @@ impl PeerOverlay {
                 if let Some(cm) = self.members.get_mut(&c) {
                     cm.parents[usize::from(t)] = None;
                 }
+                self.note_link(c, t, id, false);
                 orphans.push((c, t));
             }
             self.mark_kids(id, t, false);

@@ -190,6 +190,9 @@ impl PeerOverlay {
                 if *w == id || !leaf || wm.slots >= my_slots {
                     continue;
                 }
+                if !self.cap_allows(id, *p) || !self.cap_allows(*w, id) {
+                    continue;
+                }
                 if best.is_none_or(|(s, _, _)| wm.slots < s) {
                     best = Some((wm.slots, *w, *p));
                 }
@@ -301,6 +304,9 @@ impl PeerOverlay {
         let Some((_, leaf, parent)) = found else {
             return false;
         };
+        if !self.cap_allows(id, parent) || !self.cap_allows(leaf, id) {
+            return false;
+        }
         self.take_leaf_place(id, tree, leaf, parent);
         true
     }

@@ -405,6 +405,7 @@ impl PeerOverlay {
             && p.spare() > 0
             && (p.top || p.interior == Some(tree))
             && !self.is_ancestor(child, parent, tree)
+            && self.cap_allows(child, parent)
     }
 
     /// A top member with spare slots for `child`: its region's first, the origin last.
@@ -422,10 +423,15 @@ impl PeerOverlay {
                 self.top_order
                     .iter()
                     .copied()
-                    .filter(|id| ok(id) && not_origin(id))
+                    .filter(|id| ok(id) && not_origin(id) && self.cap_allows(child, *id))
                     .max_by_key(|id| self.members[id].spare())
             })
-            .or_else(|| self.top_order.iter().copied().find(|id| ok(id)))
+            .or_else(|| {
+                self.top_order
+                    .iter()
+                    .copied()
+                    .find(|id| ok(id) && self.cap_allows(child, *id))
+            })
     }
 }
 

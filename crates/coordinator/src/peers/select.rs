@@ -51,7 +51,8 @@ pub enum NoParent {
     NoSpareUplink,
     /// Every member with spare uplink is below the child in this tree.
     OnlyDescendants,
-    /// The policy hook refused every candidate.
+    /// The policies refused every candidate that was not below the child (a
+    /// link cap between regions, [`super::caps`], or the policy hook).
     Policy,
 }
 
@@ -84,6 +85,7 @@ impl PeerOverlay {
         };
         let mut saw_any = false;
         let mut saw_allowed = false;
+        let mut saw_refused = false;
         let bound = depth_bound(self.members.len());
         // Without children in this tree (a joiner) no candidate is below it.
         let has_subtree = self.children[usize::from(tree)].contains_key(&child);
@@ -109,7 +111,8 @@ impl PeerOverlay {
                 if has_subtree && self.is_ancestor(child, p, tree) {
                     continue;
                 }
-                if !policy.allows(self, child, p) {
+                if !self.cap_allows(child, p) || !policy.allows(self, child, p) {
+                    saw_refused = true;
                     continue;
                 }
                 saw_allowed = true;
@@ -153,12 +156,13 @@ impl PeerOverlay {
         if let Some((_, p)) = deep {
             return Ok(p);
         }
+        debug_assert!(!saw_allowed, "an allowed candidate is always taken");
         Err(if !saw_any {
             NoParent::NoSpareUplink
-        } else if !saw_allowed {
-            NoParent::OnlyDescendants
-        } else {
+        } else if saw_refused {
             NoParent::Policy
+        } else {
+            NoParent::OnlyDescendants
         })
     }
 }

@@ -56,6 +56,9 @@ pub struct Scenario {
     pub arrivals: Vec<Arrival>,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Operators' policy files applied at their time (C3; `policies.rs`).
+    #[serde(default)]
+    pub policies: Vec<crate::policies::PolicyStep>,
     #[serde(default)]
     pub strategy: Strategy,
     /// The peer overlay, when `viewers.role = "peer"` (D1-D4, C2-C7).
@@ -176,6 +179,10 @@ pub struct Stream {
 #[serde(deny_unknown_fields)]
 pub struct RegionSpec {
     pub name: String,
+    /// Uplinks of the viewers arriving in this region (its access networks);
+    /// default: `viewers.uplink_kbps`.
+    #[serde(default)]
+    pub viewer_uplink_kbps: Option<tiercast_netmodel::Distribution>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -404,6 +411,7 @@ fn d_grace() -> u64 {
 fn d_regions() -> Vec<RegionSpec> {
     vec![RegionSpec {
         name: "default".into(),
+        viewer_uplink_kbps: None,
     }]
 }
 fn d_block_bytes() -> u32 {

@@ -171,6 +171,11 @@ impl Scenario {
         self.validate_strategy()?;
         let v = &self.viewers;
         dist("viewers.uplink_kbps".into(), &v.uplink_kbps)?;
+        for (i, r) in self.regions.iter().enumerate() {
+            if let Some(d) = &r.viewer_uplink_kbps {
+                dist(format!("regions[{i}].viewer_uplink_kbps"), d)?;
+            }
+        }
         dist("viewers.downlink_kbps".into(), &v.downlink_kbps)?;
         if v.buffer_blocks < 8 {
             return Err(bad("viewers.buffer_blocks", "must be >= 8"));
@@ -194,6 +199,13 @@ impl Scenario {
         }
         for (i, f) in self.faults.iter().enumerate() {
             self.validate_fault(&format!("faults[{i}]"), f, &regions)?;
+        }
+        if self.policies.len() > usize::from(u16::MAX) {
+            return Err(bad("policies", "at most 65535 steps"));
+        }
+        for (i, p) in self.policies.iter().enumerate() {
+            crate::policies::validate_step(self, p)
+                .map_err(|e| bad(format!("policies[{i}]"), e))?;
         }
         Ok(())
     }

@@ -1,0 +1,363 @@
+//! Caps on the links between two regions (C3's network policy `link_cap`, pruned
+//! by C4's parent selection, booked as assigned like uplink). The coordinator
+//! gives the overlay each capped region pair's share of the cap
+//! ([`PeerOverlay::set_region_caps`], from the policy store through the
+//! reservation ledger, C5); the overlay then:
+//!
+//! - books every substream link that crosses a capped pair (`r/k` each) as it is
+//!   made and unbooks it as it goes ([`PeerOverlay::note_link`], called by
+//!   `attach`, `detach`, `release_children`, `clear_children`), and recounts the
+//!   top level's push links across it (`r` each) at every tick;
+//! - refuses a parent across a pair whose booked rate would pass its cap
+//!   ([`PeerOverlay::cap_allows`]: `select_parent`, a rebuild's `may_feed`, its
+//!   top-level fall-back), so the child takes one in its own region or waits,
+//!   with [`super::select::NoParent::Policy`] as the reason;
+//! - sheds links while a pair is over its cap (a lowered cap, or the top level's
+//!   links that came after), newest-booked first: each is re-homed without
+//!   crossing, or left waiting ([`PeerOverlay::shed_over_caps`]).
+//!
+//! Without a cap nothing is tracked: a population of a million pays nothing.
+//! Top-level links are not refused (the stream must reach a region's top
+//! members), only counted; a region whose top level alone passes the cap has
+//! every bottom link across it shed.
+
+use super::overlay::PeerOverlay;
+use crate::registry::RegionId;
+use std::collections::BTreeMap;
+use tiercast_proto::NodeId;
+
+/// A region pair, smaller id first.
+pub type RegionPair = (RegionId, RegionId);
+
+/// The pair of regions `a` and `b` in either order; `None` within one region.
+pub fn region_pair(a: RegionId, b: RegionId) -> Option<RegionPair> {
+    match a.cmp(&b) {
+        std::cmp::Ordering::Less => Some((a, b)),
+        std::cmp::Ordering::Greater => Some((b, a)),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// The overlay's caps and what it booked against them.
+#[derive(Clone, Debug, Default)]
+pub struct RegionCaps {
+    /// Cap per pair (bit/s).
+    caps: BTreeMap<RegionPair, u64>,
+    /// Bottom links across a capped pair: (child, tree) → (pair, booking order).
+    crossing: BTreeMap<(NodeId, u8), (RegionPair, u64)>,
+    /// Bottom links per capped pair.
+    links: BTreeMap<RegionPair, u64>,
+    /// Top-level push links across each capped pair (bit/s), at the last recount.
+    top_bps: BTreeMap<RegionPair, u64>,
+    /// Booking counter (the order links were made, for shedding newest first).
+    next: u64,
+    /// Links shed because a pair was over its cap, ever.
+    pub shed: u64,
+}
+
+impl RegionCaps {
+    /// Whether any pair is capped.
+    pub fn any(&self) -> bool {
+        !self.caps.is_empty()
+    }
+
+    /// The cap on `pair` (bit/s), if any.
+    pub fn cap(&self, pair: RegionPair) -> Option<u64> {
+        self.caps.get(&pair).copied()
+    }
+
+    /// Every capped pair with its cap.
+    pub fn caps(&self) -> impl Iterator<Item = (RegionPair, u64)> + '_ {
+        self.caps.iter().map(|(p, c)| (*p, *c))
+    }
+}
+
+impl PeerOverlay {
+    /// The caps in force on region pairs (bit/s); an absent pair is uncapped.
+    /// A change recounts what crosses each capped pair.
+    pub fn set_region_caps(&mut self, caps: BTreeMap<RegionPair, u64>) {
+        if caps == self.caps.caps {
+            return;
+        }
+        let shed = self.caps.shed;
+        self.caps = RegionCaps {
+            caps,
+            shed,
+            ..Default::default()
+        };
+        if !self.caps.any() {
+            return;
+        }
+        let links: Vec<(NodeId, u8, NodeId)> = self
+            .members
+            .iter()
+            .flat_map(|(id, m)| {
+                m.parents
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(t, p)| Some((*id, t as u8, (*p)?)))
+            })
+            .collect();
+        for (child, tree, parent) in links {
+            self.note_link(child, tree, parent, true);
+        }
+        self.recount_top_links();
+    }
+
+    /// The caps and their bookings (read-only).
+    pub fn region_caps(&self) -> &RegionCaps {
+        &self.caps
+    }
+
+    /// What the overlay has booked across `pair` (bit/s): its substream links and
+    /// the top level's push links.
+    pub fn booked_across(&self, pair: RegionPair) -> u64 {
+        let links = self.caps.links.get(&pair).copied().unwrap_or(0);
+        links * self.sub_rate() + self.caps.top_bps.get(&pair).copied().unwrap_or(0)
+    }
+
+    fn sub_rate(&self) -> u64 {
+        self.rate_bps / u64::from(self.k)
+    }
+
+    fn pair_of(&self, child: NodeId, parent: NodeId) -> Option<RegionPair> {
+        let c = self.members.get(&child)?.region;
+        let p = self.members.get(&parent)?.region;
+        region_pair(c, p)
+    }
+
+    /// Whether one more substream link from `parent` to `child` stays within the
+    /// cap of their region pair.
+    pub(crate) fn cap_allows(&self, child: NodeId, parent: NodeId) -> bool {
+        if !self.caps.any() {
+            return true;
+        }
+        let Some(pair) = self.pair_of(child, parent) else {
+            return true;
+        };
+        self.caps
+            .cap(pair)
+            .is_none_or(|cap| self.booked_across(pair) + self.sub_rate() <= cap)
+    }
+
+    /// A substream link was made (`add`) or dropped.
+    pub(crate) fn note_link(&mut self, child: NodeId, tree: u8, parent: NodeId, add: bool) {
+        if !self.caps.any() {
+            return;
+        }
+        if let Some((pair, _)) = self.caps.crossing.remove(&(child, tree)) {
+            if let Some(n) = self.caps.links.get_mut(&pair) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        if !add {
+            return;
+        }
+        let Some(pair) = self.pair_of(child, parent) else {
+            return;
+        };
+        if self.caps.cap(pair).is_none() {
+            return;
+        }
+        self.caps.next += 1;
+        self.caps
+            .crossing
+            .insert((child, tree), (pair, self.caps.next));
+        *self.caps.links.entry(pair).or_default() += 1;
+    }
+
+    /// Every bottom link was dropped (a rebuild).
+    pub(crate) fn forget_bottom_links(&mut self) {
+        self.caps.crossing.clear();
+        self.caps.links.clear();
+    }
+
+    /// Counts the top level's push links across each capped pair again.
+    pub(crate) fn recount_top_links(&mut self) {
+        if !self.caps.any() {
+            return;
+        }
+        let mut top: BTreeMap<RegionPair, u64> = BTreeMap::new();
+        for id in &self.top_order {
+            let Some(m) = self.members.get(id) else {
+                continue;
+            };
+            let Some(parent) = m.eager.and_then(|p| self.members.get(&p)) else {
+                continue;
+            };
+            if let Some(pair) = region_pair(m.region, parent.region) {
+                if self.caps.cap(pair).is_some() {
+                    *top.entry(pair).or_default() += self.rate_bps;
+                }
+            }
+        }
+        self.caps.top_bps = top;
+    }
+
+    /// Sheds substream links across every pair over its cap, newest first: each
+    /// is re-homed without crossing, or its child waits. Returns the links shed.
+    pub(crate) fn shed_over_caps(
+        &mut self,
+        cfg: &crate::config::PeerConfig,
+        policy: &dyn super::select::ParentPolicy,
+    ) -> u64 {
+        self.recount_top_links();
+        let over: Vec<RegionPair> = self
+            .caps
+            .caps()
+            .filter(|(p, cap)| self.booked_across(*p) > *cap)
+            .map(|(p, _)| p)
+            .collect();
+        let mut shed = 0;
+        for pair in over {
+            let mut links: Vec<(u64, NodeId, u8)> = self
+                .caps
+                .crossing
+                .iter()
+                .filter(|(_, (p, _))| *p == pair)
+                .map(|((c, t), (_, order))| (*order, *c, *t))
+                .collect();
+            links.sort_unstable_by(|a, b| b.cmp(a));
+            let cap = self.caps.cap(pair).unwrap_or(u64::MAX);
+            for (_, child, tree) in links {
+                if self.booked_across(pair) <= cap {
+                    break;
+                }
+                let old = self.detach(child, tree);
+                shed += 1;
+                self.stats.reassignments += 1;
+                let avoid: Vec<NodeId> = old.into_iter().collect();
+                match self.select_parent(child, tree, &avoid, cfg.candidates, policy) {
+                    Ok(p) => self.attach(child, tree, p),
+                    Err(_) => {
+                        self.pending.insert(child);
+                    }
+                }
+            }
+        }
+        self.caps.shed += shed;
+        shed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::region_pair;
+    use crate::peers::overlay::{MemberKind, PeerOverlay};
+    use crate::peers::select::{AllowAll, NoParent};
+    use crate::peers::tests::{cfg, info, join_peers, with_origin, RATE};
+    use crate::registry::RegionId;
+    use std::collections::BTreeMap;
+    use tiercast_proto::{NodeId, Timestamp};
+
+    const EU: RegionId = RegionId(0);
+    const US: RegionId = RegionId(1);
+
+    /// Region 0 (the origin's) has strong peers 2..6; region 1's peers 10.. give
+    /// nothing, so every one of their substream links crosses the pair.
+    fn two_regions(us_peers: std::ops::Range<u32>) -> PeerOverlay {
+        let t0 = Timestamp::ZERO;
+        let c = cfg();
+        let mut o = with_origin(t0, &c, 4 * RATE);
+        join_peers(&mut o, t0, &c, 2..6, 8 * RATE);
+        for id in us_peers {
+            o.join(t0, info(id), US, MemberKind::Peer, 0, &c, &AllowAll);
+        }
+        o
+    }
+
+    fn crossing_links(o: &PeerOverlay) -> u64 {
+        o.members
+            .values()
+            .flat_map(|m| m.parents.iter().flatten().map(move |p| (m.region, *p)))
+            .filter(|(r, p)| o.members[p].region != *r)
+            .count() as u64
+    }
+
+    #[test]
+    fn a_cap_between_two_regions_bounds_the_links_across_and_the_rest_wait_with_a_reason() {
+        let uncapped = two_regions(10..16);
+        let sub = RATE / 4;
+        assert_eq!(
+            crossing_links(&uncapped),
+            6 * 4,
+            "unrestricted: all 24 links cross"
+        );
+
+        let mut o = two_regions(10..10);
+        let pair = region_pair(EU, US).expect("two regions");
+        o.set_region_caps(BTreeMap::from([(pair, 5 * sub)]));
+        let c = cfg();
+        for id in 10..16 {
+            o.join(
+                Timestamp::ZERO,
+                info(id),
+                US,
+                MemberKind::Peer,
+                0,
+                &c,
+                &AllowAll,
+            );
+        }
+        assert_eq!(crossing_links(&o), 5, "never more than the cap carries");
+        assert_eq!(o.booked_across(pair), 5 * sub);
+        assert!(!o.pending.is_empty(), "the others wait");
+        let waiting = *o.pending.iter().next().expect("one waits");
+        let tree = (0..4u8)
+            .find(|t| o.members[&waiting].parents[usize::from(*t)].is_none())
+            .expect("a tree without a parent");
+        assert_eq!(
+            o.select_parent(waiting, tree, &[], 4, &AllowAll),
+            Err(NoParent::Policy),
+            "the reason is the policy"
+        );
+        o.check().expect("invariants");
+    }
+
+    #[test]
+    fn a_lowered_cap_sheds_the_newest_links_and_a_lifted_one_lets_the_waiting_in() {
+        let mut o = two_regions(10..14);
+        let pair = region_pair(EU, US).expect("two regions");
+        let sub = RATE / 4;
+        assert_eq!(crossing_links(&o), 16);
+        o.set_region_caps(BTreeMap::from([(pair, 7 * sub)]));
+        assert_eq!(
+            o.booked_across(pair),
+            16 * sub,
+            "a new cap counts what is there"
+        );
+        let c = cfg();
+        let shed = o.shed_over_caps(&c, &AllowAll);
+        assert_eq!(shed, 9);
+        assert_eq!(crossing_links(&o), 7);
+        assert_eq!(o.region_caps().shed, 9);
+        assert!(
+            o.pending.contains(&NodeId(13)),
+            "the newest joiner lost links first"
+        );
+        o.check().expect("invariants");
+
+        o.set_region_caps(BTreeMap::new());
+        o.retry_pending(Timestamp::ZERO, &c, &AllowAll);
+        assert_eq!(crossing_links(&o), 16, "without the cap every link is back");
+        assert!(o.pending.is_empty());
+    }
+
+    #[test]
+    fn a_full_recomputation_keeps_within_the_cap() {
+        let mut o = two_regions(10..20);
+        let pair = region_pair(EU, US).expect("two regions");
+        let sub = RATE / 4;
+        o.set_region_caps(BTreeMap::from([(pair, 12 * sub)]));
+        let c = cfg();
+        o.shed_over_caps(&c, &AllowAll);
+        o.full_recompute(Timestamp::ZERO.plus_millis(30_000), &c, &AllowAll);
+        assert!(
+            crossing_links(&o) <= 12,
+            "{} links across",
+            crossing_links(&o)
+        );
+        assert_eq!(o.booked_across(pair), crossing_links(&o) * sub);
+        o.check().expect("invariants");
+    }
+}
