@@ -22,6 +22,8 @@
 //! - [`geo_block`] — a viewer in a geo-blocked region refused with the reason (C3, C4).
 //! - [`policy_store`] — the policies in force: applied whole or refused, restored (C1, C3).
 //! - [`link_caps`] — caps between regions from the policies, handed to the overlays (C3, C4).
+//! - [`reservation`] — bandwidth reservations on capped links: soft state refreshed by
+//!   the managers, partitioned among them, measurement-based in measured mode (C5).
 //! - [`idle`] — relays that feed nobody for a while are made idle (V5).
 //! - [`adopt`] — a relay back from a partition (or met by a restarted coordinator) is
 //!   made active again with the links it reports, not rebuilt (D7, D8, V10, X5).
@@ -57,6 +59,7 @@ pub mod policy_store;
 pub mod predict;
 pub mod registry;
 pub mod regroup;
+pub mod reservation;
 pub mod viewer_moves;
 pub mod watch;
 
