@@ -49,10 +49,13 @@ pub struct Coordinator {
     pub(crate) policy: crate::policy_store::InstalledPolicies,
     /// What the coordinator remembers of every node (issue 11 item 5).
     pub(crate) history: crate::history::History,
+    /// Reservations of the managers on capped links (C5; `link_caps.rs`).
+    pub(crate) reservations: crate::reservation::Reservations,
 }
 
 impl Coordinator {
     pub fn new(cfg: CoordinatorConfig, now: Timestamp) -> Self {
+        let cfg_hb = cfg.heartbeat_interval_ms.max(1);
         Coordinator {
             next_check: now.plus_millis(cfg.heartbeat_interval_ms),
             started: now,
@@ -75,6 +78,12 @@ impl Coordinator {
             viewer_map: Default::default(),
             policy: Default::default(),
             history: crate::history::History::new(crate::history::HistoryConfig::default()),
+            reservations: crate::reservation::Reservations::new(
+                crate::reservation::ReservationConfig {
+                    ttl_ms: 3 * cfg_hb,
+                    ..Default::default()
+                },
+            ),
         }
     }
 

@@ -3,6 +3,12 @@
 //! overlay at each tick and right after policies are installed — so a changed cap
 //! is in force within one heartbeat interval — and the links over a cap shed.
 //!
+//! Several managers (one per channel here) share a cap through the reservation
+//! ledger (C5, [`crate::reservation`]): each holds one reservation per capped link,
+//! the rate its links across book, refreshed at every tick (soft state: a manager
+//! gone stops refreshing and its reservation expires after three heartbeat
+//! intervals); a manager may book up to the cap less what the others hold.
+//!
 //! Caps apply to viewers of the free class (every peer, until viewers carry a
 //! class); a cap declared for premium viewers only does not bind them.
 
@@ -10,6 +16,7 @@ use crate::coordinator::Coordinator;
 use crate::peers::caps::{region_pair, RegionPair};
 use crate::policy::ViewerClass;
 use crate::registry::RegionId;
+use crate::reservation::{ConnId, LinkKey, ManagerId};
 use std::collections::BTreeMap;
 use tiercast_proto::{ChannelId, Timestamp};
 
@@ -40,23 +47,72 @@ impl Coordinator {
         caps
     }
 
-    /// Every peer overlay takes the caps in force and sheds what is over them.
+    /// Every peer overlay takes its share of the caps in force, sheds what is
+    /// over it, and refreshes its reservations.
     pub(crate) fn enforce_link_caps(&mut self, now: Timestamp) {
         let caps = self.region_caps_bps();
+        if caps.is_empty() && self.reservations.is_empty() && !self.any_overlay_capped() {
+            return;
+        }
+        self.reservations.set_caps(
+            now,
+            caps.iter()
+                .filter_map(|(p, c)| Some((LinkKey::regions(p.0, p.1)?, *c))),
+        );
+        self.reservations.handle_timeout(now);
         let pc = self.cfg.peers.clone();
         let chans: Vec<ChannelId> = self.peers.keys().copied().collect();
         for c in chans {
+            let mgr = ManagerId(c.0);
+            let conn = manager_conn(c);
+            let allowed: BTreeMap<RegionPair, u64> = caps
+                .iter()
+                .filter_map(|(p, cap)| {
+                    let link = LinkKey::regions(p.0, p.1)?;
+                    let own = self
+                        .reservations
+                        .reservation(link, conn)
+                        .map_or(0, |r| r.counted_bps);
+                    let others = self.reservations.booked(link).saturating_sub(own);
+                    Some((*p, cap.saturating_sub(others)))
+                })
+                .collect();
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
-            if caps.is_empty() && !o.region_caps().any() {
-                continue;
-            }
-            o.set_region_caps(caps.clone());
+            o.set_region_caps(allowed);
             let shed = o.shed_over_caps(&pc, &crate::peers::select::AllowAll);
+            let booked: Vec<(LinkKey, u64)> = caps
+                .keys()
+                .filter_map(|p| Some((LinkKey::regions(p.0, p.1)?, o.booked_across(*p))))
+                .collect();
+            for (link, bps) in booked {
+                // Within its allowance by construction; a refusal (another
+                // manager booked in between) leaves the old reservation, and the
+                // next tick's allowance sheds the difference.
+                let _ = self.reservations.reserve(now, mgr, link, conn, bps);
+            }
             if shed > 0 {
                 self.flush_peers(now, c);
             }
         }
+    }
+
+    fn any_overlay_capped(&self) -> bool {
+        self.peers.values().any(|o| o.region_caps().any())
+    }
+
+    /// The reservation ledger (read-only).
+    pub fn reservations(&self) -> &crate::reservation::Reservations {
+        &self.reservations
+    }
+}
+
+/// A manager's one reservation on a link: the aggregate of its links across it.
+fn manager_conn(channel: ChannelId) -> ConnId {
+    ConnId {
+        child: tiercast_proto::NodeId(channel.0),
+        parent: tiercast_proto::NodeId(0),
+        tree: ConnId::WHOLE_STREAM,
     }
 }

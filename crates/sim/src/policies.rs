@@ -6,9 +6,10 @@
 //! against the caps in force (blocks data plane: bytes counted over the time the
 //! sender's uplink transmits them, as the origin's upload is).
 //!
-//! A second counts against a cap when the cap was in force at its start and at
-//! its end (the larger of the two if it changed in between); a second in which a
-//! cap came or went is not held to it.
+//! A second `[k, k+1)` is held to a cap when the cap was in force at `k − 1`, `k`
+//! and `k + 1` (against the largest of the three): one second of grace after a
+//! cap comes in force, for the coordinator's tick and the nodes' hand-overs. The
+//! seconds over are listed (the first 100).
 
 use crate::scenario::Scenario;
 use crate::upload::UploadMeter;
@@ -64,6 +65,8 @@ pub struct PairFigures {
     /// Seconds held to a cap, and those over it.
     pub capped_seconds: u64,
     pub seconds_over_cap: u64,
+    /// The seconds over (their start, s; the first 100).
+    pub over_cap_at_s: Vec<u64>,
     pub bytes: f64,
 }
 
@@ -165,23 +168,26 @@ impl Simulation {
                 max_ratio_to_cap: None,
                 capped_seconds: 0,
                 seconds_over_cap: 0,
+                over_cap_at_s: Vec::new(),
                 bytes: meter.total_until(self.end),
             };
             for k in 0..seconds {
                 let bps = meter.second(k) * 8.0;
-                if std::env::var_os("TC_DBG_PAIRS").is_some() {
-                    eprintln!("PAIR {k} {bps:.0} {:?}", cap_at(k + 1));
-                }
                 f.max_second_bps = f.max_second_bps.max(bps);
-                let (Some(c0), Some(c1)) = (cap_at(k), cap_at(k + 1)) else {
+                let (Some(c_1), Some(c0), Some(c1)) =
+                    (cap_at(k.wrapping_sub(1)), cap_at(k), cap_at(k + 1))
+                else {
                     continue;
                 };
-                let cap = c0.max(c1) as f64;
+                let cap = c_1.max(c0).max(c1) as f64;
                 f.capped_seconds += 1;
                 let r = bps / cap.max(1.0);
                 f.max_ratio_to_cap = Some(f.max_ratio_to_cap.map_or(r, |x: f64| x.max(r)));
                 if bps > cap {
                     f.seconds_over_cap += 1;
+                    if f.over_cap_at_s.len() < 100 {
+                        f.over_cap_at_s.push(k);
+                    }
                 }
             }
             pairs.push(f);
@@ -203,5 +209,61 @@ impl Simulation {
             pairs,
             links_shed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{validate_step, PolicyStep};
+    use crate::scenario::Scenario;
+
+    fn scenario() -> Scenario {
+        let mut sc: Scenario = toml::from_str(
+            r#"
+name = "t"
+seed = 1
+duration_s = 30
+data_plane = "blocks"
+[stream]
+rate_kbps = 2000
+[[regions]]
+name = "eu"
+[[regions]]
+name = "us"
+[latency]
+matrix_ms = [[8, 45], [45, 8]]
+[[node_classes]]
+name = "S"
+role = "origin"
+region = "eu"
+capacity = 10
+uplink_kbps = { kind = "fixed", value = 20000 }
+"#,
+        )
+        .expect("parses");
+        sc.policies.clear();
+        sc
+    }
+
+    fn step(text: &str) -> PolicyStep {
+        PolicyStep {
+            at_s: 5.0,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_policy_step_naming_an_unknown_region_or_out_of_the_run_is_refused_with_the_line() {
+        let sc = scenario();
+        let cap = "[[network.link_cap]]\nname = \"c\"\nregions = [\"eu\", \"us\"]\ncap_mbps = 60\n";
+        assert_eq!(validate_step(&sc, &step(cap)), Ok(()));
+        let e = validate_step(&sc, &step(&cap.replace("\"us\"", "\"asia\""))).unwrap_err();
+        assert!(e.starts_with("text, line 3"), "{e}");
+        assert!(e.contains("asia"), "{e}");
+        let late = PolicyStep {
+            at_s: 31.0,
+            text: cap.into(),
+        };
+        assert!(validate_step(&sc, &late).is_err());
     }
 }

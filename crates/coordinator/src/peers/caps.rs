@@ -23,7 +23,7 @@
 
 use super::overlay::PeerOverlay;
 use crate::registry::RegionId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::NodeId;
 
 /// A region pair, smaller id first.
@@ -36,6 +36,16 @@ pub fn region_pair(a: RegionId, b: RegionId) -> Option<RegionPair> {
         std::cmp::Ordering::Greater => Some((b, a)),
         std::cmp::Ordering::Equal => None,
     }
+}
+
+/// Share of a cap the overlay books: the rest is left for what a link carries
+/// beyond its substream's rate (framing, repair pulls, the overlap of a
+/// connect-before-disconnect hand-over). Measured on `region-cap`: booked to
+/// the cap itself, 30 of 70 seconds carried 1–4 % over it.
+pub const CAP_BOOKABLE_SHARE: f64 = 0.95;
+
+fn bookable(cap: u64) -> u64 {
+    (cap as f64 * CAP_BOOKABLE_SHARE) as u64
 }
 
 /// The overlay's caps and what it booked against them.
@@ -137,7 +147,7 @@ impl PeerOverlay {
         };
         self.caps
             .cap(pair)
-            .is_none_or(|cap| self.booked_across(pair) + self.sub_rate() <= cap)
+            .is_none_or(|cap| self.booked_across(pair) + self.sub_rate() <= bookable(cap))
     }
 
     /// A substream link was made (`add`) or dropped.
@@ -194,6 +204,110 @@ impl PeerOverlay {
         self.caps.top_bps = top;
     }
 
+    fn top_regions(&self) -> BTreeSet<RegionId> {
+        self.top_order
+            .iter()
+            .filter_map(|id| Some(self.members.get(id)?.region))
+            .collect()
+    }
+
+    /// Substream slots the caps let into region `r` from the regions with top
+    /// members (after the top level's own links across); `None` when `r` has
+    /// top members, or a way in that no cap bounds.
+    fn slots_across(&self, r: RegionId, top_regions: &BTreeSet<RegionId>) -> Option<u64> {
+        if top_regions.contains(&r) || top_regions.is_empty() {
+            return None;
+        }
+        let sub = self.sub_rate().max(1);
+        top_regions.iter().try_fold(0u64, |acc, t| {
+            let pair = region_pair(r, *t)?;
+            let cap = bookable(self.caps.cap(pair)?);
+            let top = self.caps.top_bps.get(&pair).copied().unwrap_or(0);
+            Some(acc + cap.saturating_sub(top) / sub)
+        })
+    }
+
+    /// Whether one more bottom member of this uplink in `region` keeps the
+    /// region feasible when only capped links lead into it: its members' slots
+    /// and what the caps let across cover their k each, with the reserve a full
+    /// recomputation keeps (`readmit`: the larger one an ejected peer needs).
+    /// True when no cap bounds the region. Cost: O(members) under a cap.
+    pub fn region_fits(&self, region: RegionId, uplink_bps: u64, readmit: bool) -> bool {
+        if !self.caps.any() {
+            return true;
+        }
+        let Some(across) = self.slots_across(region, &self.top_regions()) else {
+            return true;
+        };
+        let k = u64::from(self.k);
+        let (mut supply, mut n) = (across + u64::from(self.slots_for(uplink_bps)), 1u64);
+        for m in self
+            .members
+            .values()
+            .filter(|m| m.region == region && !m.top)
+        {
+            supply += u64::from(m.slots);
+            n += 1;
+        }
+        let demand = n * k;
+        let reserve = if readmit {
+            crate::ejection::readmit_reserve_slots(demand, usize::from(self.k))
+        } else {
+            crate::ejection::reserve_slots(demand, usize::from(self.k))
+        };
+        supply >= demand + reserve
+    }
+
+    /// The rebuild's groups: each region with bottom members, no top member,
+    /// and only capped pairs to the regions that have top members, is a group
+    /// of its own whose source is what its caps let across (in substream
+    /// slots, at most the top level's); the rest is one group with what is left
+    /// of the top level's `source_slots`. Without caps: one group.
+    pub(crate) fn cap_groups(
+        &self,
+        bottom: Vec<crate::multitree::PeerCapacity>,
+        source_slots: u64,
+    ) -> Vec<(Vec<crate::multitree::PeerCapacity>, u64)> {
+        if !self.caps.any() {
+            return vec![(bottom, source_slots)];
+        }
+        let top_regions = self.top_regions();
+        let mut by_region: BTreeMap<RegionId, Vec<crate::multitree::PeerCapacity>> =
+            BTreeMap::new();
+        for p in bottom {
+            let r = self.members.get(&p.id).map_or(RegionId(0), |m| m.region);
+            by_region.entry(r).or_default().push(p);
+        }
+        let mut capped = Vec::new();
+        let mut rest = Vec::new();
+        for (r, members) in by_region {
+            match self.slots_across(r, &top_regions) {
+                Some(slots) => capped.push((members, slots)),
+                None => rest.extend(members),
+            }
+        }
+        // The uncapped group keeps what it lacks of the top level's slots (its
+        // members' own slots short of their k each, with the reserve; at least
+        // one per tree), the capped groups share the rest in region order.
+        let k = u64::from(self.k);
+        let sub = self.sub_rate().max(1);
+        let own: u64 = rest.iter().map(|p| p.uplink_bps / sub).sum();
+        let demand = rest.len() as u64 * k;
+        let need = (demand + crate::ejection::reserve_slots(demand, usize::from(self.k)))
+            .saturating_sub(own)
+            .max(k);
+        let mut left = source_slots.saturating_sub(need);
+        let mut groups = Vec::new();
+        for (members, slots) in capped {
+            let slots = slots.min(left);
+            left -= slots;
+            groups.push((members, slots));
+        }
+        let left = source_slots - groups.iter().map(|(_, s)| s).sum::<u64>();
+        groups.insert(0, (rest, left));
+        groups
+    }
+
     /// Sheds substream links across every pair over its cap, newest first: each
     /// is re-homed without crossing, or its child waits. Returns the links shed.
     pub(crate) fn shed_over_caps(
@@ -205,7 +319,7 @@ impl PeerOverlay {
         let over: Vec<RegionPair> = self
             .caps
             .caps()
-            .filter(|(p, cap)| self.booked_across(*p) > *cap)
+            .filter(|(p, cap)| self.booked_across(*p) > bookable(*cap))
             .map(|(p, _)| p)
             .collect();
         let mut shed = 0;
@@ -218,7 +332,7 @@ impl PeerOverlay {
                 .map(|((c, t), (_, order))| (*order, *c, *t))
                 .collect();
             links.sort_unstable_by(|a, b| b.cmp(a));
-            let cap = self.caps.cap(pair).unwrap_or(u64::MAX);
+            let cap = self.caps.cap(pair).map_or(u64::MAX, bookable);
             for (_, child, tree) in links {
                 if self.booked_across(pair) <= cap {
                     break;
@@ -249,6 +363,11 @@ mod tests {
     use crate::registry::RegionId;
     use std::collections::BTreeMap;
     use tiercast_proto::{NodeId, Timestamp};
+
+    /// A cap that books exactly `links` substream links.
+    fn cap_for(links: u64) -> u64 {
+        ((links * (RATE / 4)) as f64 / super::CAP_BOOKABLE_SHARE).ceil() as u64
+    }
 
     const EU: RegionId = RegionId(0);
     const US: RegionId = RegionId(1);
@@ -286,7 +405,7 @@ mod tests {
 
         let mut o = two_regions(10..10);
         let pair = region_pair(EU, US).expect("two regions");
-        o.set_region_caps(BTreeMap::from([(pair, 5 * sub)]));
+        o.set_region_caps(BTreeMap::from([(pair, cap_for(5))]));
         let c = cfg();
         for id in 10..16 {
             o.join(
@@ -320,7 +439,7 @@ mod tests {
         let pair = region_pair(EU, US).expect("two regions");
         let sub = RATE / 4;
         assert_eq!(crossing_links(&o), 16);
-        o.set_region_caps(BTreeMap::from([(pair, 7 * sub)]));
+        o.set_region_caps(BTreeMap::from([(pair, cap_for(7))]));
         assert_eq!(
             o.booked_across(pair),
             16 * sub,
@@ -348,7 +467,7 @@ mod tests {
         let mut o = two_regions(10..20);
         let pair = region_pair(EU, US).expect("two regions");
         let sub = RATE / 4;
-        o.set_region_caps(BTreeMap::from([(pair, 12 * sub)]));
+        o.set_region_caps(BTreeMap::from([(pair, cap_for(12))]));
         let c = cfg();
         o.shed_over_caps(&c, &AllowAll);
         o.full_recompute(Timestamp::ZERO.plus_millis(30_000), &c, &AllowAll);

@@ -110,13 +110,17 @@ impl Coordinator {
         let held = o.ejected_at.get(&from).is_some_and(|(t, times)| {
             *times >= 2 && now.saturating_since(*t) < u64::from(READMIT_HOLD_S) * 1_000_000
         });
-        if o.ejected.contains(&from) && (held || !o.would_fit(uplink)) {
+        if o.ejected.contains(&from)
+            && (held || !o.would_fit(uplink) || !o.region_fits(region, uplink, true))
+        {
             // Still cannot be carried, or ejected too lately to be let back in
             // only to be ejected again: answer at once, touching nobody.
             self.turn_away(now, channel, from);
             return;
         }
-        if !o.ejected.contains(&from) && !o.admits_newcomer(from, uplink) {
+        let room = o.admits_newcomer(from, uplink)
+            && (o.members.contains_key(&from) || o.region_fits(region, uplink, false));
+        if !o.ejected.contains(&from) && !room {
             // Admitted, it would be fed by taking from the members until the
             // next recomputation ejected someone: it takes a weaker member's
             // place, or waits for room.

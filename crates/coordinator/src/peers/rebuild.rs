@@ -26,6 +26,19 @@ use crate::multitree::{build_multitree, MultiTreeError, Parent, PeerCapacity};
 use std::collections::BTreeMap;
 use tiercast_proto::{NodeId, PeerFeed, Timestamp};
 
+/// What a rebuild carries from the old trees into one group's attachment.
+struct BuiltGroup<'a> {
+    /// Each member's old parent per tree, with its old depth there.
+    old_parents: &'a BTreeMap<NodeId, Vec<Option<(u32, NodeId)>>>,
+    old_interior: &'a BTreeMap<NodeId, u8>,
+    /// Old links are kept where they fit, up to `keep_depth`.
+    keep: bool,
+    keep_depth: u32,
+    /// The group's source slots (the top level's, or what its caps let across).
+    source_slots: u64,
+    left_over: &'a mut Vec<NodeId>,
+}
+
 /// After many changes, a kept link may leave its member this much deeper than
 /// the depth bound of [`super::select`] (deeper, it takes the builder's parent).
 /// 0 measured (seeds 31..42): a partition's re-homing past 3 intervals on one
@@ -252,15 +265,15 @@ impl PeerOverlay {
         if !self.top_order.is_empty() {
             self.rebuild_top(usize::from(cfg.mesh_c));
         }
-        // The bottom: who stays (ejection), then the trees.
+        // The bottom: who stays (ejection), then the trees — per group: a region
+        // fed only across capped links is a group of its own, with what its caps
+        // let across as its source ([`super::caps`]); everyone else is one group.
         let source_slots: u64 = self
             .top_order
             .iter()
             .map(|id| u64::from(self.members[id].spare()))
             .sum();
-        let sub_rate = self.rate_bps / u64::from(self.k);
-        let source_uplink = source_slots.saturating_mul(sub_rate.max(1));
-        let mut bottom: Vec<PeerCapacity> = self
+        let bottom: Vec<PeerCapacity> = self
             .members
             .values()
             .filter(|m| !m.top)
@@ -271,15 +284,23 @@ impl PeerOverlay {
             })
             .collect();
         let mut ejected = Vec::new();
-        if let Ok(e) =
-            eject_until_feasible(&bottom, source_uplink, self.rate_bps, usize::from(self.k))
-        {
-            if !e.ejected.is_empty() {
-                self.stats.ejected += e.ejected.len() as u64;
-                self.stats.ejected_lower_bound += e.tight_bound as u64;
-                bottom.retain(|p| !e.ejected.contains(&p.id));
-                ejected = e.ejected;
+        let mut left_over = Vec::new();
+        let mut groups = Vec::new();
+        self.recount_top_links();
+        for (mut group, slots) in self.cap_groups(bottom, source_slots) {
+            let sub_rate = self.rate_bps / u64::from(self.k);
+            let source_uplink = slots.saturating_mul(sub_rate.max(1));
+            if let Ok(e) =
+                eject_until_feasible(&group, source_uplink, self.rate_bps, usize::from(self.k))
+            {
+                if !e.ejected.is_empty() {
+                    self.stats.ejected += e.ejected.len() as u64;
+                    self.stats.ejected_lower_bound += e.tight_bound as u64;
+                    group.retain(|p| !e.ejected.contains(&p.id));
+                    ejected.extend(e.ejected);
+                }
             }
+            groups.push((group, slots, source_uplink));
         }
         for id in &ejected {
             self.leave_middle(*id);
@@ -288,66 +309,19 @@ impl PeerOverlay {
             self.unindex(*id);
             self.members.remove(id);
         }
-        let built = build_multitree(&bottom, source_uplink, self.rate_bps, usize::from(self.k));
-        let mut left_over = Vec::new();
-        match built {
-            Ok(tree) => {
-                let built: Vec<(NodeId, Option<u8>)> = bottom
-                    .iter()
-                    .map(|p| (p.id, tree.interior_tree(p.id).map(|t| t as u8)))
-                    .collect();
-                let kept = if keep.is_some() {
-                    self.kept_interiors(&built, &old_interior, source_slots)
-                } else {
-                    None
-                };
-                for (id, interior) in kept.unwrap_or(built) {
-                    self.update(id, |m| m.interior = interior);
-                }
-                for (t, st) in tree.trees.iter().enumerate() {
-                    let t8 = t as u8;
-                    // The kept links, by their old depth: a parent is attached
-                    // before its children, and its new depth decides.
-                    let mut kept: Vec<(u32, NodeId, NodeId)> = old_parents
-                        .iter()
-                        .filter(|(id, _)| st.depth.contains_key(*id))
-                        .filter_map(|(id, ps)| {
-                            ps.get(t).copied().flatten().map(|(d, p)| (d, *id, p))
-                        })
-                        .collect();
-                    kept.sort();
-                    for (_, id, p) in kept {
-                        if self.may_feed(p, id, t8) && self.depth(p, t8) < keep_depth {
-                            self.attach(id, t8, p);
-                        }
-                    }
-                    // Parents before children, so sources are picked near the top.
-                    let mut order: Vec<(u32, NodeId)> =
-                        st.depth.iter().map(|(id, d)| (*d, *id)).collect();
-                    order.sort();
-                    for (_, id) in order {
-                        if self.members[&id].parents[t].is_some() {
-                            continue;
-                        }
-                        match st.parent.get(&id) {
-                            // A slot a kept link took: placed incrementally below.
-                            Some(Parent::Node(p)) if !self.may_feed(*p, id, t8) => {
-                                left_over.push(id)
-                            }
-                            Some(Parent::Node(p)) => self.attach(id, t8, *p),
-                            Some(Parent::Source) => match self.select_top(id, t8) {
-                                Some(p) => self.attach(id, t8, p),
-                                None => left_over.push(id),
-                            },
-                            None => left_over.push(id),
-                        }
-                    }
-                }
-            }
-            Err(MultiTreeError::Infeasible { .. }) | Err(MultiTreeError::Population(_)) => {
-                left_over = bottom.iter().map(|p| p.id).collect();
-            }
+        for (group, slots, source_uplink) in &groups {
+            let built = build_multitree(group, *source_uplink, self.rate_bps, usize::from(self.k));
+            let mut plan = BuiltGroup {
+                old_parents: &old_parents,
+                old_interior: &old_interior,
+                keep: keep.is_some(),
+                keep_depth,
+                source_slots: *slots,
+                left_over: &mut left_over,
+            };
+            self.attach_group(group, built, &mut plan);
         }
+        let bottom: Vec<PeerCapacity> = groups.into_iter().flat_map(|(g, _, _)| g).collect();
         // Whatever the builder could not place goes through incremental placement.
         left_over.sort();
         left_over.dedup();
@@ -363,6 +337,76 @@ impl PeerOverlay {
         self.refresh_middle(cfg);
         ejected.extend(self.eject_unplaceable(cfg, policy));
         ejected
+    }
+
+    /// Attaches one group's built trees: kept links first where they fit, then
+    /// the builder's; what cannot be attached is left over for incremental
+    /// placement.
+    fn attach_group(
+        &mut self,
+        bottom: &[PeerCapacity],
+        built: Result<crate::multitree::MultiTree, MultiTreeError>,
+        plan: &mut BuiltGroup<'_>,
+    ) {
+        match built {
+            Ok(tree) => {
+                let built: Vec<(NodeId, Option<u8>)> = bottom
+                    .iter()
+                    .map(|p| (p.id, tree.interior_tree(p.id).map(|t| t as u8)))
+                    .collect();
+                let kept = if plan.keep {
+                    self.kept_interiors(&built, plan.old_interior, plan.source_slots)
+                } else {
+                    None
+                };
+                for (id, interior) in kept.unwrap_or(built) {
+                    self.update(id, |m| m.interior = interior);
+                }
+                for (t, st) in tree.trees.iter().enumerate() {
+                    let t8 = t as u8;
+                    // The kept links, by their old depth: a parent is attached
+                    // before its children, and its new depth decides.
+                    let mut kept: Vec<(u32, NodeId, NodeId)> = plan
+                        .old_parents
+                        .iter()
+                        .filter(|(id, _)| st.depth.contains_key(*id))
+                        .filter_map(|(id, ps)| {
+                            ps.get(t).copied().flatten().map(|(d, p)| (d, *id, p))
+                        })
+                        .collect();
+                    kept.sort();
+                    for (_, id, p) in kept {
+                        if self.may_feed(p, id, t8) && self.depth(p, t8) < plan.keep_depth {
+                            self.attach(id, t8, p);
+                        }
+                    }
+                    // Parents before children, so sources are picked near the top.
+                    let mut order: Vec<(u32, NodeId)> =
+                        st.depth.iter().map(|(id, d)| (*d, *id)).collect();
+                    order.sort();
+                    for (_, id) in order {
+                        if self.members[&id].parents[t].is_some() {
+                            continue;
+                        }
+                        match st.parent.get(&id) {
+                            // A slot a kept link took: placed incrementally below.
+                            Some(Parent::Node(p)) if !self.may_feed(*p, id, t8) => {
+                                plan.left_over.push(id)
+                            }
+                            Some(Parent::Node(p)) => self.attach(id, t8, *p),
+                            Some(Parent::Source) => match self.select_top(id, t8) {
+                                Some(p) => self.attach(id, t8, p),
+                                None => plan.left_over.push(id),
+                            },
+                            None => plan.left_over.push(id),
+                        }
+                    }
+                }
+            }
+            Err(MultiTreeError::Infeasible { .. }) | Err(MultiTreeError::Population(_)) => {
+                plan.left_over.extend(bottom.iter().map(|p| p.id));
+            }
+        }
     }
 
     /// The builder's interior trees with each member's old one kept where it had
