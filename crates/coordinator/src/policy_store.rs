@@ -5,9 +5,9 @@
 //! an event ([`CoordEvent::PoliciesInstalled`]) the driver persists; the machine
 //! itself keeps the file's text in memory only (no I/O here).
 //!
-//! C7: a change of policies is not yet a recomputation trigger — parent selection
-//! (`peers/`) does not read the policies yet, so a recomputation would change
-//! nothing; the trigger belongs with that wiring.
+//! A new file's caps between regions are handed to the peer overlays at once
+//! (`link_caps.rs`). C7: a change of policies is not yet a full recomputation
+//! trigger.
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;

@@ -67,6 +67,8 @@ pub struct PairFigures {
     pub seconds_over_cap: u64,
     /// The seconds over (their start, s; the first 100).
     pub over_cap_at_s: Vec<u64>,
+    /// The mean of the seconds held to a cap, over their cap (1 = at the cap).
+    pub mean_ratio_to_cap: Option<f64>,
     pub bytes: f64,
 }
 
@@ -169,8 +171,10 @@ impl Simulation {
                 capped_seconds: 0,
                 seconds_over_cap: 0,
                 over_cap_at_s: Vec::new(),
+                mean_ratio_to_cap: None,
                 bytes: meter.total_until(self.end),
             };
+            let mut ratio_sum = 0.0;
             for k in 0..seconds {
                 let bps = meter.second(k) * 8.0;
                 f.max_second_bps = f.max_second_bps.max(bps);
@@ -182,6 +186,7 @@ impl Simulation {
                 let cap = c_1.max(c0).max(c1) as f64;
                 f.capped_seconds += 1;
                 let r = bps / cap.max(1.0);
+                ratio_sum += r;
                 f.max_ratio_to_cap = Some(f.max_ratio_to_cap.map_or(r, |x: f64| x.max(r)));
                 if bps > cap {
                     f.seconds_over_cap += 1;
@@ -189,6 +194,9 @@ impl Simulation {
                         f.over_cap_at_s.push(k);
                     }
                 }
+            }
+            if f.capped_seconds > 0 {
+                f.mean_ratio_to_cap = Some(ratio_sum / f.capped_seconds as f64);
             }
             pairs.push(f);
         }

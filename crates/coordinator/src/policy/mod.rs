@@ -1,5 +1,7 @@
 //! The operators' policies (C3), the model and its checker; the questions the
-//! parent selection (C4) will ask of them. Not yet applied to any decision.
+//! parent selection (C4) asks of them. In force: geo blocks (`geo_block.rs`) and
+//! caps between regions (`link_caps.rs`, `peers/caps.rs`); the others are not yet
+//! applied to any decision.
 //!
 //! - [`file`] — the TOML schema (`docs/POLICIES.md`), read with serde.
 //! - [`check`] — a file refused with the line and the reason; unknown regions and

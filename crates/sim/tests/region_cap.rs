@@ -1,0 +1,73 @@
+//! A cap between two regions (issue 11, Must show 3; C3, C4, C5), shrunk to CI
+//! size: `scenarios/policies/region-cap.toml` with 300 peers. Uncapped, the overlay
+//! carries far more between eu and us than the cap; capped, the admitted peers
+//! keep their continuity, what the cap cannot carry is ejected, and most seconds
+//! held to the cap stay within it. Not every second does yet — nor their mean at
+//! this size (1.04 of the cap): the hand-overs after the cap comes in and after
+//! each full recomputation overlap old and new links for some seconds (issue 11,
+//! what is left). The test prints them; it fails if the cap stops binding.
+
+use std::path::Path;
+use tiercast_sim::{RunOptions, Scenario, Simulation};
+
+fn run(file: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/policies")
+        .join(file);
+    let text = std::fs::read_to_string(&path).expect("scenario file");
+    let text = text
+        .replace("count = 600", "count = 300")
+        .replace("cap_mbps = 60", "cap_mbps = 30")
+        .replace("duration_s = 90", "duration_s = 60");
+    let sc = Scenario::from_toml(&text).expect("valid scenario");
+    let m = Simulation::new(sc, RunOptions::default())
+        .expect("simulation")
+        .run()
+        .expect("run")
+        .metrics;
+    serde_json::to_value(&m).expect("json")
+}
+
+fn pair(m: &serde_json::Value) -> &serde_json::Value {
+    &m["policies"]["pairs"][0]
+}
+
+#[test]
+fn a_cap_between_two_regions_is_kept_and_the_admitted_peers_are_carried() {
+    let cap = 30e6;
+    let off = run("region-cap-off.toml");
+    let on = run("region-cap.toml");
+    let off_max = pair(&off)["max_second_bps"].as_f64().expect("traffic");
+    assert!(
+        off_max > 3.0 * cap,
+        "uncapped, eu-us carries {off_max} bit/s"
+    );
+    let p = pair(&on);
+    assert_eq!(p["cap_bps"].as_f64(), Some(cap));
+    let (held, over) = (
+        p["capped_seconds"].as_u64().expect("held"),
+        p["seconds_over_cap"].as_u64().expect("over"),
+    );
+    eprintln!(
+        "capped: {over} of {held} seconds over, at {:?}, worst {:?} of the cap; \
+         uncapped max {off_max:.0} bit/s",
+        p["over_cap_at_s"], p["max_ratio_to_cap"]
+    );
+    assert!(held >= 35, "{held} seconds held to the cap");
+    let mean = p["mean_ratio_to_cap"].as_f64().expect("mean");
+    eprintln!("held seconds carry {mean:.3} of the cap on average");
+    assert!(
+        mean < 1.2,
+        "held seconds carry {mean} of the cap on average"
+    );
+    assert!(over * 2 < held, "{over} of {held} seconds over the cap");
+    let admitted = on["peers"]["continuity_index_admitted"]
+        .as_f64()
+        .expect("peers");
+    assert!(admitted >= 0.995, "admitted continuity {admitted}");
+    assert!(
+        on["peers"]["ejected"].as_u64().expect("ejected") > 0,
+        "the cap cannot carry every us peer: some are told to wait"
+    );
+    assert!(on["policies"]["links_shed"].as_u64().expect("shed") > 0);
+}
