@@ -181,7 +181,7 @@ impl Coordinator {
         if now >= self.next_check {
             self.check_liveness(now);
             self.idle_empty_relays(now);
-            self.enforce_link_caps(now);
+            self.enforce_link_caps(now, false);
             self.peers_tick(now);
             // Four checks per interval: a crash is noticed within timeout + interval/4.
             self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));

@@ -48,8 +48,10 @@ impl Coordinator {
     }
 
     /// Every peer overlay takes its share of the caps in force, sheds what is
-    /// over it, and refreshes its reservations.
-    pub(crate) fn enforce_link_caps(&mut self, now: Timestamp) {
+    /// over it, and refreshes its reservations; `policy_changed`: a new policy
+    /// file was just installed, and an overlay whose caps it changed is
+    /// recomputed in full (C7).
+    pub(crate) fn enforce_link_caps(&mut self, now: Timestamp, policy_changed: bool) {
         let caps = self.region_caps_bps();
         if caps.is_empty() && self.reservations.is_empty() && !self.any_overlay_capped() {
             return;
@@ -80,7 +82,25 @@ impl Coordinator {
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
-            o.set_region_caps(allowed);
+            let changed = o.set_region_caps(allowed);
+            if changed && policy_changed {
+                // C7: a policy change is a trigger. The overlay is rebuilt at once
+                // with the new caps (a region reached only across them becomes a
+                // group of its own), rather than shed now and rebuilt when its
+                // members have waited: one hand-over, not two.
+                let ejected = o.full_recompute(now, &pc, &crate::peers::select::AllowAll);
+                self.events
+                    .push_back(crate::event::CoordEvent::PeersRecomputed {
+                        channel: c,
+                        ejected: ejected.len() as u32,
+                    });
+                for e in ejected {
+                    self.eject(now, c, e);
+                }
+            }
+            let Some(o) = self.peers.get_mut(&c) else {
+                continue;
+            };
             let shed = o.shed_over_caps(&pc, &crate::peers::select::AllowAll);
             let booked: Vec<(LinkKey, u64)> = caps
                 .keys()

@@ -6,8 +6,8 @@
 //! itself keeps the file's text in memory only (no I/O here).
 //!
 //! A new file's caps between regions are handed to the peer overlays at once
-//! (`link_caps.rs`). C7: a change of policies is not yet a full recomputation
-//! trigger.
+//! (`link_caps.rs`), and an overlay whose caps changed is recomputed in full
+//! (C7: a policy change is a trigger; other rules do not act on parents yet).
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -96,7 +96,7 @@ impl Coordinator {
                 self.events
                     .push_back(CoordEvent::PoliciesInstalled { rules });
                 // Caps are in force at once (`link_caps.rs`), not at the next tick.
-                self.enforce_link_caps(now);
+                self.enforce_link_caps(now, true);
                 Ok(rules)
             }
             Err(e) => {

@@ -1,11 +1,10 @@
 //! A cap between two regions (issue 11, Must show 3; C3, C4, C5), shrunk to CI
 //! size: `scenarios/policies/region-cap.toml` with 300 peers. Uncapped, the overlay
 //! carries far more between eu and us than the cap; capped, the admitted peers
-//! keep their continuity, what the cap cannot carry is ejected, and most seconds
-//! held to the cap stay within it. Not every second does yet — nor their mean at
-//! this size (1.04 of the cap): the hand-overs after the cap comes in and after
-//! each full recomputation overlap old and new links for some seconds (issue 11,
-//! what is left). The test prints them; it fails if the cap stops binding.
+//! keep their continuity, what the cap cannot carry is ejected, and no second
+//! held to the cap (from one second after it came in) passes it. At full size a
+//! second or two right after the policy's recomputation still does (the new
+//! links' catch-up; `docs/BENCHMARKS.md`, "Caps between regions").
 
 use std::path::Path;
 use tiercast_sim::{RunOptions, Scenario, Simulation};
@@ -57,10 +56,10 @@ fn a_cap_between_two_regions_is_kept_and_the_admitted_peers_are_carried() {
     let mean = p["mean_ratio_to_cap"].as_f64().expect("mean");
     eprintln!("held seconds carry {mean:.3} of the cap on average");
     assert!(
-        mean < 1.2,
+        mean <= 1.0,
         "held seconds carry {mean} of the cap on average"
     );
-    assert!(over * 2 < held, "{over} of {held} seconds over the cap");
+    assert_eq!(over, 0, "seconds over the cap: {:?}", p["over_cap_at_s"]);
     let admitted = on["peers"]["continuity_index_admitted"]
         .as_f64()
         .expect("peers");
@@ -69,5 +68,4 @@ fn a_cap_between_two_regions_is_kept_and_the_admitted_peers_are_carried() {
         on["peers"]["ejected"].as_u64().expect("ejected") > 0,
         "the cap cannot carry every us peer: some are told to wait"
     );
-    assert!(on["policies"]["links_shed"].as_u64().expect("shed") > 0);
 }

@@ -16,6 +16,9 @@
 //!   links that came after), newest-booked first: each is re-homed without
 //!   crossing, or left waiting ([`PeerOverlay::shed_over_caps`]).
 //!
+//! A bottom member's repair link (pulls, not booked) is never across a capped
+//! pair: it takes a top member of its own region or an uncapped one, or none.
+//!
 //! Without a cap nothing is tracked: a population of a million pays nothing.
 //! Top-level links are not refused (the stream must reach a region's top
 //! members), only counted; a region whose top level alone passes the cap has
@@ -84,10 +87,11 @@ impl RegionCaps {
 
 impl PeerOverlay {
     /// The caps in force on region pairs (bit/s); an absent pair is uncapped.
-    /// A change recounts what crosses each capped pair.
-    pub fn set_region_caps(&mut self, caps: BTreeMap<RegionPair, u64>) {
+    /// A change recounts what crosses each capped pair; returns whether the
+    /// caps changed.
+    pub fn set_region_caps(&mut self, caps: BTreeMap<RegionPair, u64>) -> bool {
         if caps == self.caps.caps {
-            return;
+            return false;
         }
         let shed = self.caps.shed;
         self.caps = RegionCaps {
@@ -96,7 +100,7 @@ impl PeerOverlay {
             ..Default::default()
         };
         if !self.caps.any() {
-            return;
+            return true;
         }
         let links: Vec<(NodeId, u8, NodeId)> = self
             .members
@@ -112,6 +116,29 @@ impl PeerOverlay {
             self.note_link(child, tree, parent, true);
         }
         self.recount_top_links();
+        // Repair links (pulls, not booked) leave capped pairs.
+        let across: Vec<NodeId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| !m.top)
+            .filter(|(_, m)| {
+                m.lazy.iter().any(|p| {
+                    self.members
+                        .get(p)
+                        .is_some_and(|pm| self.pair_capped(m.region, pm.region))
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in across {
+            self.set_repair_link(id);
+        }
+        true
+    }
+
+    /// Whether links between regions `a` and `b` are capped.
+    pub(crate) fn pair_capped(&self, a: RegionId, b: RegionId) -> bool {
+        self.caps.any() && region_pair(a, b).is_some_and(|p| self.caps.cap(p).is_some())
     }
 
     /// The caps and their bookings (read-only).

@@ -244,7 +244,7 @@ impl Coordinator {
     }
 
     /// An ejected peer goes to a relay when one has room, else is told why.
-    fn eject(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
+    pub(crate) fn eject(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
         let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
             return;
         };

@@ -158,6 +158,7 @@ impl PeerOverlay {
                 .iter()
                 .copied()
                 .filter(|n| *n != id && !pushes(n) && !full.contains(n))
+                .filter(|n| !self.pair_capped(m.region, self.members[n].region))
                 .collect();
             let best = others.iter().map(class).min();
             others.retain(|n| Some(class(n)) == best);

@@ -407,7 +407,17 @@ impl PeerOverlay {
             .copied()
             .filter(|n| not_origin(n) && self.members[n].region == region)
             .collect();
-        pick(own).or_else(|| pick(self.top_order.iter().copied().filter(not_origin).collect()))
+        // Not across a capped pair: repair pulls are not booked against a cap.
+        let uncapped = |n: &NodeId| !self.pair_capped(region, self.members[n].region);
+        pick(own).or_else(|| {
+            pick(
+                self.top_order
+                    .iter()
+                    .copied()
+                    .filter(|n| not_origin(n) && uncapped(n))
+                    .collect(),
+            )
+        })
     }
 }
 
