@@ -18,6 +18,8 @@
 //! - [`middle`] — each region's cluster of high-capacity peers with k+n erasure-coded
 //!   substreams, n from its measured loss; the algorithm per level and region (D2, D5, D6).
 //! - [`admission`] — whether a newcomer, or an ejected peer back, can be carried (C6).
+//! - [`multitree`] — k substream trees built greedily, one tree at a time (D4, C10).
+//! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
 //! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
 //!   with the links it reports (D7).
@@ -32,9 +34,11 @@ pub mod batches;
 pub mod caps;
 pub mod congestion;
 pub mod coordinator;
+pub mod ejection;
 pub mod lend;
 pub mod links;
 pub mod middle;
+pub mod multitree;
 pub mod overlay;
 pub mod place;
 pub mod rebuild;

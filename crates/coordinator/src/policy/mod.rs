@@ -1,8 +1,14 @@
-//! The operators' policies (C3), the model and its checker; the questions the
-//! parent selection (C4) asks of them. In force: geo blocks (`geo_block.rs`) and
-//! caps between regions (`link_caps.rs`, `peers/caps.rs`); the others are not yet
-//! applied to any decision.
+//! The policy store (C1's policy database, seed 002): the operators' policies
+//! (C3), the model and its checker, the rules in force, and the questions the
+//! parent selection (C4) asks of them. In force: geo blocks ([`geo_block`]) and
+//! caps between regions ([`link_caps`], `peers/caps.rs`) with their reservations
+//! ([`reservation`], C5); the other rules are not yet applied to any decision.
 //!
+//! - [`store`] — the policies in force: installed whole or refused, restored.
+//! - [`geo_block`] — a viewer in a geo-blocked region refused with the reason.
+//! - [`link_caps`] — caps between regions handed to the peer overlays (C3 → C4).
+//! - [`reservation`] — soft-state reservations on capped links, partitioned among
+//!   the managers (C5).
 //! - [`file`] — the TOML schema (`docs/POLICIES.md`), read with serde.
 //! - [`check`] — a file refused with the line and the reason; unknown regions and
 //!   channels refused when the known ones are given.
@@ -15,9 +21,13 @@
 pub mod check;
 pub mod client;
 pub mod file;
+pub mod geo_block;
+pub mod link_caps;
 pub mod network;
 pub mod provider;
+pub mod reservation;
 pub mod rules;
+pub mod store;
 
 #[cfg(test)]
 mod tests;

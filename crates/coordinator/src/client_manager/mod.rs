@@ -1,0 +1,12 @@
+//! The client manager (C1, seed 002): every registered node, its heartbeats and
+//! its liveness.
+//!
+//! - [`registry`] — the static overlay: registered nodes by region and tier (V1),
+//!   their declared uplinks and load; bounded region names.
+//! - [`heartbeat_gate`] — a heartbeat is checked against the books before any of
+//!   its fields is used: its sender, its channels, the links it names (C1, D8).
+//! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
+
+pub mod heartbeat_gate;
+pub mod liveness;
+pub mod registry;
