@@ -401,8 +401,29 @@ impl Driver {
                 })
             })
             .collect();
+        // Caps between regions in force in each peer overlay (C3, C5).
+        let region_names: Vec<&str> = self.machine.registry().region_names().collect();
+        let name = |r: tiercast_coordinator::registry::RegionId| {
+            region_names.get(usize::from(r.0)).copied().unwrap_or("?")
+        };
+        let link_caps: Vec<Value> = self
+            .machine
+            .peer_overlays()
+            .flat_map(|o| {
+                o.region_caps().caps().map(move |(pair, allowed)| {
+                    json!({
+                        "channel": o.desc.name,
+                        "regions": [name(pair.0), name(pair.1)],
+                        "allowed_bps": allowed,
+                        "booked_bps": o.booked_across(pair),
+                        "links_shed": o.region_caps().shed,
+                    })
+                })
+            })
+            .collect();
         let s = self.machine.stats();
         json!({
+            "link_caps": link_caps,
             "history": history,
             "nodes": nodes,
             "channels": channels,

@@ -10,7 +10,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use support::*;
 
@@ -21,27 +20,6 @@ regions = ["cn"]
 channels = ["live"]
 reason = "live rights do not cover this region"
 "#;
-
-/// `tiercast policy apply FILE --coordinator URL [extra]`: (success, stdout
-/// when it succeeded, else stdout + stderr).
-fn apply(coordinator: &str, file: &Path, extra: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(["policy", "apply"])
-        .arg(file)
-        .args(["--coordinator", coordinator])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run tiercast policy apply");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    if out.status.success() {
-        return (true, stdout);
-    }
-    (
-        false,
-        format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
-    )
-}
 
 fn watch(coordinator: &str, region: &str) -> Option<HttpResponse> {
     http_get(
@@ -99,7 +77,7 @@ fn policy_apply_geo_blocks_a_region_with_451_and_refuses_bad_files_and_keys() {
 
     let geo = dir.join("geo.toml");
     std::fs::write(&geo, GEO).unwrap();
-    let (ok, out) = apply(&coordinator, &geo, &[]);
+    let (ok, out) = apply_policy(&coordinator, &geo, &[]);
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "ok: 1 rules");
 
@@ -112,7 +90,7 @@ fn policy_apply_geo_blocks_a_region_with_451_and_refuses_bad_files_and_keys() {
     // Unknown region: refused with the line, and the geo block stays.
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, GEO.replace("\"cn\"", "\"mars\"")).unwrap();
-    let (ok, out) = apply(&coordinator, &bad, &[]);
+    let (ok, out) = apply_policy(&coordinator, &bad, &[]);
     assert!(!ok, "{out}");
     assert!(out.contains("line 4") && out.contains("mars"), "{out}");
     assert_eq!(watch(&coordinator, "cn").map(|r| r.status), Some(451));
@@ -121,7 +99,7 @@ fn policy_apply_geo_blocks_a_region_with_451_and_refuses_bad_files_and_keys() {
     let empty = dir.join("empty.toml");
     std::fs::write(&empty, "").unwrap();
     let other_key = "11".repeat(32);
-    let (ok, out) = apply(&coordinator, &empty, &["--cluster-key", &other_key]);
+    let (ok, out) = apply_policy(&coordinator, &empty, &["--cluster-key", &other_key]);
     assert!(!ok && out.contains("401"), "{out}");
     assert_eq!(unsigned_post(cport, ""), 401);
     assert_eq!(watch(&coordinator, "cn").map(|r| r.status), Some(451));
@@ -135,7 +113,7 @@ fn policy_apply_geo_blocks_a_region_with_451_and_refuses_bad_files_and_keys() {
     );
 
     // An empty file lifts the block.
-    let (ok, out) = apply(&coordinator, &empty, &[]);
+    let (ok, out) = apply_policy(&coordinator, &empty, &[]);
     assert!(ok && out.trim() == "ok: 0 rules", "{out}");
     assert_eq!(watch(&coordinator, "cn").map(|r| r.status), Some(302));
     let _ = std::fs::remove_dir_all(&dir);
@@ -172,7 +150,7 @@ fn a_coordinator_restarted_with_its_data_dir_keeps_the_geo_block_and_the_history
         start_cluster(&dir, cport, &["--data-dir", &data_arg, save[0], save[1]]);
     let geo = dir.join("geo.toml");
     std::fs::write(&geo, GEO).unwrap();
-    let (ok, out) = apply(&coordinator, &geo, &[]);
+    let (ok, out) = apply_policy(&coordinator, &geo, &[]);
     assert!(ok, "{out}");
     assert_eq!(watch(&coordinator, "cn").map(|r| r.status), Some(451));
     assert_eq!(

@@ -19,6 +19,9 @@ pub struct ChannelSnapshot {
     pub tier: u8,
     pub phase: &'static str,
     pub parents: Vec<u32>,
+    /// Each parent with the share of the stream it pushes on its link (1: every
+    /// block; 1/k per substream; 0: a lazy link).
+    pub parent_shares: Vec<(u32, f64)>,
     pub child_nodes: Vec<u32>,
     pub viewers: u32,
     pub first_seq: Option<u64>,
@@ -106,6 +109,11 @@ pub(crate) fn snapshot(
                     Phase::Contracting => "contracting",
                 },
                 parents: c.parents.ids().iter().map(|p| p.0).collect(),
+                parent_shares: c
+                    .parents
+                    .iter()
+                    .map(|(p, l)| (p.0, l.feed.share()))
+                    .collect(),
                 child_nodes: c.children.nodes.keys().map(|n| n.0).collect(),
                 viewers: c.children.viewers.len() as u32,
                 first_seq: c.buffer.first_seq(),

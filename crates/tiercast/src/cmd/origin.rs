@@ -21,6 +21,10 @@ pub struct Args {
     /// Channel name (A-Z a-z 0-9 _ -).
     #[arg(long, default_value = "live")]
     pub channel: String,
+    /// Region name (peers of this region are fed first; caps between regions
+    /// count the origin's links as its region's).
+    #[arg(long, default_value = "")]
+    pub region: String,
     /// Receive MPEG-TS datagrams here (ffmpeg -f mpegts udp://ADDR).
     #[arg(long)]
     pub udp: Option<SocketAddr>,
@@ -95,6 +99,7 @@ pub async fn run(a: Args) -> Result<()> {
         id: a.node.node_id()?,
         role: NodeRole::Origin,
         tier: 0,
+        region: a.region.clone(),
         capacity: a.capacity,
         ..NodeConfig::default()
     };

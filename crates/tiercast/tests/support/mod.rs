@@ -373,3 +373,24 @@ pub fn relay_proc(name: &str, coordinator: &str, tier: &str, extra: &[&str], dir
     args.extend_from_slice(extra);
     Proc::tiercast(name, &args, dir)
 }
+
+/// `tiercast policy apply FILE --coordinator URL [extra]`: (success, stdout
+/// when it succeeded, else stdout + stderr).
+pub fn apply_policy(coordinator: &str, file: &Path, extra: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(["policy", "apply"])
+        .arg(file)
+        .args(["--coordinator", coordinator])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run tiercast policy apply");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.success() {
+        return (true, stdout);
+    }
+    (
+        false,
+        format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
