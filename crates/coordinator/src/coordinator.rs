@@ -181,6 +181,7 @@ impl Coordinator {
         if now >= self.next_check {
             self.check_liveness(now);
             self.idle_empty_relays(now);
+            self.apply_provider_rules();
             self.enforce_link_caps(now, false);
             self.peers_tick(now);
             // Four checks per interval: a crash is noticed within timeout + interval/4.

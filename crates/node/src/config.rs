@@ -45,6 +45,8 @@ pub struct NodeConfig {
     pub pull_delay_ms: u64,
     /// Upload a peer offers the overlay (kbit/s), sent at registration.
     pub uplink_kbps: u32,
+    /// A premium viewer (sent at registration; C3's `premium_first`).
+    pub premium: bool,
     /// A peer's block that waited this long for its uplink cap is dropped rather
     /// than sent late (the child pulls it elsewhere, D3); 0: never.
     pub uplink_max_wait_ms: u64,
@@ -83,6 +85,7 @@ impl Default for NodeConfig {
             have_interval_ms: 200,
             pull_delay_ms: 1000,
             uplink_kbps: 0,
+            premium: false,
             uplink_max_wait_ms: 1000,
             repair_share: 0.2,
             incarnation: 0,

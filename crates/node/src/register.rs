@@ -31,6 +31,7 @@ impl Node {
             addr: self.cfg.addr.clone(),
             http_addr: self.cfg.http_addr.clone(),
             uplink_kbps: self.cfg.uplink_kbps,
+            premium: self.cfg.premium,
             incarnation: self.cfg.incarnation,
         };
         let wait_us = self.register_backoff_us(self.registration.attempts);

@@ -62,6 +62,10 @@ pub struct Register {
     pub http_addr: String,
     /// Upload a peer offers the overlay, kbit/s (0 for other roles).
     pub uplink_kbps: u32,
+    /// The viewer's class (C3's provider rules): a premium viewer is served
+    /// before free ones where a `premium_first` policy says so. Declared by the
+    /// node (which the cluster key admits); signed viewer tokens are not built.
+    pub premium: bool,
     /// Drawn once per process start: a Register with the id of a live node but
     /// another incarnation is that node restarted (its old state is dropped); the
     /// same incarnation again is a retry (answered `Registered` again).

@@ -45,6 +45,7 @@ pub(crate) fn carried_at_end(sim: &Simulation) -> Option<(u64, u64)> {
             id,
             uplink_bps: o.usable(u64::from(sim.net.uplink_kbps(id.0)) * 1000),
             priority: 0,
+            protected: false,
         });
     }
     let bound = eject_exactly_until_feasible(

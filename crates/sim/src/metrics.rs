@@ -66,6 +66,9 @@ pub(crate) struct Metrics {
     /// Expected and delivered of viewers the overlay ejected (C6).
     pub ejected_expected: f64,
     pub ejected_delivered: f64,
+    /// Expected and delivered of premium viewers (C3).
+    pub premium_expected: f64,
+    pub premium_delivered: f64,
     pub watching: u64,
     pub viewers_arrived: u64,
     pub viewer_seconds: f64,

@@ -126,6 +126,22 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
             .map(|t| most_within(t, 60_000_000))
             .max()
             .unwrap_or(0),
+        premium_peers: sim.viewers.iter().filter(|v| v.premium).count() as u64,
+        premium_ejected: sim
+            .viewers
+            .iter()
+            .filter(|v| v.premium && v.ejected)
+            .count() as u64,
+        continuity_premium: (m.premium_expected > 0.0)
+            .then(|| m.premium_delivered / m.premium_expected),
+        continuity_free: (m.premium_expected > 0.0)
+            .then(|| {
+                ratio(
+                    m.delivered - m.premium_delivered,
+                    m.expected - m.premium_expected,
+                )
+            })
+            .flatten(),
         turned_away: sim.turned_away,
         pending_at_end: overlay.map_or(0, |o| o.pending.len() as u64),
         assignments_sent: stats.assignments_sent,

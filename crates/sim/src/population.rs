@@ -219,7 +219,9 @@ impl Simulation {
         let up = draw_kbps(up_dist, &mut self.rng_caps);
         let down = draw_kbps(&self.sc.viewers.downlink_kbps, &mut self.rng_caps);
         if self.sc.peers_mode() {
-            return self.spawn_peer(p, id, region, up, down);
+            let fraction = self.sc.viewers.premium_fraction;
+            let premium = fraction > 0.0 && self.rng_caps.gen::<f64>() < fraction;
+            return self.spawn_peer(p, id, region, up, down, premium);
         }
         let cfg = NodeConfig {
             id: NodeId(id),
@@ -254,10 +256,12 @@ impl Simulation {
         region: tiercast_netmodel::RegionId,
         up: u32,
         down: u32,
+        premium: bool,
     ) -> u32 {
         let cfg = NodeConfig {
             id: NodeId(id),
             role: NodeRole::Peer,
+            premium,
             tier: u8::MAX,
             region: self.net.regions().name(region).to_string(),
             capacity: self.sc.peers.capacity,
@@ -282,7 +286,11 @@ impl Simulation {
             ..NodeConfig::default()
         };
         self.metrics.peer_uplink_kbps_live += f64::from(up);
-        self.start_watching(p, id, cfg, region, up, down)
+        let id = self.start_watching(p, id, cfg, region, up, down);
+        if let Some(v) = self.viewers.last_mut() {
+            v.premium = premium;
+        }
+        id
     }
 
     fn start_watching(
@@ -355,6 +363,10 @@ impl Simulation {
         if self.viewers[vi].ejected {
             self.metrics.ejected_expected += self.metrics.expected - e0;
             self.metrics.ejected_delivered += self.metrics.delivered - d0;
+        }
+        if self.viewers[vi].premium {
+            self.metrics.premium_expected += self.metrics.expected - e0;
+            self.metrics.premium_delivered += self.metrics.delivered - d0;
         }
     }
 

@@ -191,6 +191,13 @@ pub struct PeerMetrics {
     pub ejected_again: u64,
     /// The most times one peer was ejected within any 60 s (issue 11: at most 1).
     pub ejected_in_a_minute_max: u64,
+    /// Premium peers (`viewers.premium_fraction`), those ejected at least once,
+    /// and the continuity of premium and of free peers, every second of each
+    /// counted (ejected ones at zero while out); `null` without premium peers.
+    pub premium_peers: u64,
+    pub premium_ejected: u64,
+    pub continuity_premium: Option<f64>,
+    pub continuity_free: Option<f64>,
     /// Asks of ejected peers turned away (each told a doubling retry time).
     pub turned_away: u64,
     pub pending_at_end: u64,

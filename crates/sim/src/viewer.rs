@@ -43,6 +43,8 @@ pub(crate) struct ViewerStats {
     pub sessions: u16,
     /// Peers: turned away by the overlay at least once (C6).
     pub ejected: bool,
+    /// Peers: a premium viewer (C3's `premium_first`).
+    pub premium: bool,
     /// First seq of its current stretch as a member of the overlay (`NONE`: none
     /// yet, or out; see `members_ledger`).
     pub member_from: u64,
@@ -83,6 +85,7 @@ impl ViewerStats {
             group: 0,
             sessions: 0,
             ejected: false,
+            premium: false,
             member_from: NONE,
             out: false,
             block_msgs: 0,

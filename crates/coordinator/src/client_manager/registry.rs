@@ -21,6 +21,8 @@ pub struct NodeRecord {
     pub capacity: u32,
     /// Upload it declared (peers; 0 when not declared).
     pub uplink_kbps: u32,
+    /// A premium viewer (declared at registration; C3's `premium_first`).
+    pub premium: bool,
     pub registered_at: Timestamp,
     pub last_heard: Timestamp,
     pub alive: bool,
@@ -146,6 +148,7 @@ impl Registry {
                 region_id,
                 capacity: reg.capacity,
                 uplink_kbps: reg.uplink_kbps,
+                premium: reg.premium,
                 registered_at: now,
                 last_heard: now,
                 alive: true,

@@ -12,13 +12,14 @@
 use super::overlay::PeerOverlay;
 use super::select::ParentPolicy;
 use crate::config::PeerConfig;
+use crate::registry::RegionId;
 use tiercast_proto::NodeId;
 
 impl PeerOverlay {
     /// Slots the members (and a newcomer of this uplink) have, and the slots
     /// needed to feed every bottom member (and the newcomer) and the top level's
     /// push links.
-    fn supply_and_demand(&self, uplink_bps: u64) -> (u64, u64) {
+    pub(crate) fn supply_and_demand(&self, uplink_bps: u64) -> (u64, u64) {
         let k = u64::from(self.k);
         let supply = self.slots_total() + u64::from(self.slots_for(uplink_bps));
         let top_use: u64 = self.top_children.values().map(|s| s.len() as u64 * k).sum();
@@ -34,7 +35,7 @@ impl PeerOverlay {
 
     /// The slots a full recomputation keeps free ([`crate::ejection::reserve_slots`]):
     /// admitted into them, a peer would be ejected again at the next one.
-    fn reserve(&self, demand: u64) -> u64 {
+    pub(crate) fn reserve(&self, demand: u64) -> u64 {
         crate::ejection::reserve_slots(demand, usize::from(self.k))
     }
 
@@ -43,23 +44,6 @@ impl PeerOverlay {
     pub fn would_fit(&self, uplink_bps: u64) -> bool {
         let (supply, demand) = self.supply_and_demand(uplink_bps);
         supply >= demand + crate::ejection::readmit_reserve_slots(demand, usize::from(self.k))
-    }
-
-    /// The member a newcomer of this uplink replaces when it is not let in
-    /// otherwise: the weakest bottom peer, if it gives less than the newcomer
-    /// and the overlay fits with the newcomer in its place. A full recomputation
-    /// ejects the weakest first; a flash crowd let in weak peers first come and
-    /// turned away stronger ones later (seed 33: 588 members carried at the end
-    /// where ejection had kept 684).
-    pub fn replaced_by(&self, uplink_bps: u64) -> Option<NodeId> {
-        let (weak_slots, weak) = self.weakest()?;
-        let new = self.slots_for(uplink_bps);
-        // Out goes the weak member's demand (k) and its slots; in comes the
-        // newcomer's demand and slots.
-        let (supply, demand) = self.supply_and_demand(uplink_bps);
-        let k = u64::from(self.k);
-        let after = supply - u64::from(weak_slots);
-        (weak_slots < new && after >= demand - k + self.reserve(demand - k)).then_some(weak)
     }
 
     /// `weak` gives its place to a newcomer ([`Self::replaced_by`]): it leaves
@@ -90,14 +74,24 @@ impl PeerOverlay {
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) -> Vec<NodeId> {
-        let stuck: Vec<NodeId> = self
+        let (premium, mut stuck): (Vec<NodeId>, Vec<NodeId>) = self
             .pending
             .iter()
             .copied()
             .filter(|id| self.weakest_contains(*id))
-            .collect();
+            .partition(|id| self.protected(*id));
         for id in &stuck {
             self.eject_member(*id, cfg, policy);
+        }
+        // Under `premium_first`, a premium member left unplaced takes the
+        // weakest free member's place instead ([`super::premium`]).
+        for id in premium {
+            let region = self.members.get(&id).map_or(RegionId(0), |m| m.region);
+            if let Some((_, free)) = self.weakest_replaceable(region) {
+                self.eject_member(free, cfg, policy);
+                stuck.push(free);
+                self.place(id, false, cfg, policy);
+            }
         }
         stuck
     }
@@ -154,8 +148,8 @@ mod tests {
         // weakest member (1 slot), the number carried unchanged.
         let members = o.members.len();
         let (_, weakest) = o.weakest().expect("weak members");
-        assert_eq!(o.replaced_by(RATE), Some(weakest));
-        assert_eq!(o.replaced_by(weak), None, "never for one as weak");
+        assert_eq!(o.replaced_by(RATE, false, r), Some(weakest));
+        assert_eq!(o.replaced_by(weak, false, r), None, "never for one as weak");
         o.swap_out(weakest, &cfg, &AllowAll);
         join(&mut o, id, MemberKind::Peer, RATE);
         assert_eq!(o.members.len(), members);

@@ -260,14 +260,33 @@ impl PeerOverlay {
     /// recomputation keeps (`readmit`: the larger one an ejected peer needs).
     /// True when no cap bounds the region. Cost: O(members) under a cap.
     pub fn region_fits(&self, region: RegionId, uplink_bps: u64, readmit: bool) -> bool {
-        if !self.caps.any() {
-            return true;
-        }
-        let Some(across) = self.slots_across(region, &self.top_regions()) else {
+        let Some((supply, n)) = self.capped_group_books(region) else {
             return true;
         };
-        let k = u64::from(self.k);
-        let (mut supply, mut n) = (across + u64::from(self.slots_for(uplink_bps)), 1u64);
+        let supply = supply + u64::from(self.slots_for(uplink_bps));
+        let demand = (n + 1) * u64::from(self.k);
+        let reserve = if readmit {
+            crate::ejection::readmit_reserve_slots(demand, usize::from(self.k))
+        } else {
+            crate::ejection::reserve_slots(demand, usize::from(self.k))
+        };
+        supply >= demand + reserve
+    }
+
+    /// Whether `region` is reached only across caps (a rebuild's group of its own).
+    pub(crate) fn capped_group(&self, region: RegionId) -> bool {
+        self.caps.any() && self.slots_across(region, &self.top_regions()).is_some()
+    }
+
+    /// A capped group's books: the slots its bottom members have plus what its
+    /// caps let across, and how many bottom members it has; `None` when
+    /// `region` is not reached only across caps. O(members).
+    pub(crate) fn capped_group_books(&self, region: RegionId) -> Option<(u64, u64)> {
+        if !self.caps.any() {
+            return None;
+        }
+        let across = self.slots_across(region, &self.top_regions())?;
+        let (mut supply, mut n) = (across, 0u64);
         for m in self
             .members
             .values()
@@ -276,13 +295,7 @@ impl PeerOverlay {
             supply += u64::from(m.slots);
             n += 1;
         }
-        let demand = n * k;
-        let reserve = if readmit {
-            crate::ejection::readmit_reserve_slots(demand, usize::from(self.k))
-        } else {
-            crate::ejection::reserve_slots(demand, usize::from(self.k))
-        };
-        supply >= demand + reserve
+        Some((supply, n))
     }
 
     /// The rebuild's groups: each region with bottom members, no top member,

@@ -91,6 +91,7 @@ impl Coordinator {
             return;
         };
         let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
+        let premium = r.premium;
         let pc = self.cfg.peers.clone();
         // Back from a cut with its stream stalled (its heartbeat, sent right
         // behind its Register, says so): not a parent to pick until it is fed.
@@ -124,7 +125,7 @@ impl Coordinator {
             // Admitted, it would be fed by taking from the members until the
             // next recomputation ejected someone: it takes a weaker member's
             // place, or waits for room.
-            let Some(weak) = o.replaced_by(uplink) else {
+            let Some(weak) = o.replaced_by(uplink, premium, region) else {
                 self.wait_for_room(now, channel, from);
                 return;
             };
@@ -137,6 +138,7 @@ impl Coordinator {
         o.ejected.remove(&from);
         o.turned_away.remove(&from);
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, &AllowAll);
+        o.update(from, |m| m.premium = premium);
         if unfed {
             o.update(from, |m| m.proven = false);
         }

@@ -82,7 +82,8 @@ pub fn readmit_reserve_slots(demand_slots: u64, k: usize) -> u64 {
     2 * reserve_slots(demand_slots, k)
 }
 
-/// Ejects the lowest-uplink nodes (lowest priority first among equals) until
+/// Ejects the lowest-uplink nodes (lowest priority first among equals; protected
+/// ones only after every other) until
 /// the rest is feasible with [`reserve_slots`] to spare — or until only nodes
 /// that supply what they demand are left (ejecting those frees nothing).
 pub fn eject_until_feasible(
@@ -120,7 +121,7 @@ fn eject_weakest_until(
 ) -> Result<Ejection, PopulationError> {
     let before = feasibility(peers, source_uplink_bps, stream_rate_bps, k)?;
     let mut weakest = peers.to_vec();
-    weakest.sort_by_key(|p| (p.uplink_bps, p.priority, p.id));
+    weakest.sort_by_key(|p| (p.protected, p.uplink_bps, p.priority, p.id));
     let mut after = before;
     let mut ejected = Vec::new();
     for p in &weakest {
@@ -129,7 +130,9 @@ fn eject_weakest_until(
         }
         let slots = u64::from(substream_slots(p.uplink_bps, stream_rate_bps, k));
         if slots >= k as u64 {
-            break; // the rest supply what they demand: ejecting frees nothing
+            // It supplies what it demands: ejecting it frees nothing (the rest of
+            // its class are as strong; protected weak ones may follow).
+            continue;
         }
         after.supply_slots -= slots;
         after.demand_slots -= k as u64;
@@ -190,6 +193,7 @@ mod tests {
             id: NodeId(id),
             uplink_bps,
             priority,
+            protected: false,
         }
     }
 
@@ -238,6 +242,34 @@ mod tests {
         assert_eq!(e.ejected, vec![NodeId(3), NodeId(4)]);
         assert_eq!(e.lower_bound, 2);
         assert_eq!(raw_bound(&peers, 2 * R, R), 2);
+        assert!(e.after.is_feasible());
+    }
+
+    #[test]
+    fn protected_nodes_go_only_after_every_unprotected_one_strong_ones_never() {
+        // Nodes 3 and 4 protected (premium under a `premium_first` rule): as weak
+        // as node 2 and of lower priority, yet node 2 goes; node 6 (slots ≥ k)
+        // never does.
+        let mut peers = vec![
+            peer(1, R / 4, 0),
+            peer(2, 0, 3),
+            peer(3, 0, 1),
+            peer(4, 0, 2),
+            peer(5, 3 * R / 4, 0),
+            peer(6, 2 * R, 0),
+        ];
+        peers[2].protected = true;
+        peers[3].protected = true;
+        let e = eject_exactly_until_feasible(&peers, 2 * R, R, 4).expect("valid");
+        assert_eq!(e.ejected, vec![NodeId(2)]);
+        assert!(e.after.is_feasible());
+        // Protected ones go when nothing else is left to eject.
+        peers[0].protected = true;
+        peers[1].protected = true;
+        peers[4].protected = true;
+        let e = eject_exactly_until_feasible(&peers, R, R, 4).expect("valid");
+        assert!(e.ejected.iter().all(|id| [1, 2, 3, 4, 5].contains(&id.0)));
+        assert!(!e.ejected.contains(&NodeId(6)));
         assert!(e.after.is_feasible());
     }
 

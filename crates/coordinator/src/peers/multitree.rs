@@ -34,8 +34,11 @@ pub const MAX_SUBSTREAMS: usize = 255;
 pub struct PeerCapacity {
     pub id: NodeId,
     pub uplink_bps: u64,
-    /// Higher is served first when capacities tie (premium before free).
+    /// Higher is served first when capacities tie (history).
     pub priority: u32,
+    /// Ejected only after every unprotected node (a premium viewer under a
+    /// `premium_first` rule, `peers/premium.rs`).
+    pub protected: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -91,6 +91,8 @@ pub struct Member {
     /// their own (`PeerOverlay::leaf_share`): a member counting none offers no
     /// leaf to `insert_shallow`, which then passes it by unread.
     pub(crate) leaves: Box<[u32]>,
+    /// A premium viewer (its registration; [`super::premium`]).
+    pub premium: bool,
 }
 
 impl Member {
@@ -127,6 +129,7 @@ impl Member {
             depth_memo: vec![Cell::new(0); usize::from(k)].into_boxed_slice(),
             kid_trees: 0,
             leaves: vec![0; usize::from(k)].into_boxed_slice(),
+            premium: false,
         }
     }
 
@@ -262,6 +265,9 @@ pub struct PeerOverlay {
     depth_gen: Vec<u32>,
     /// Caps on region pairs and the links booked against them ([`super::caps`]).
     pub(crate) caps: super::caps::RegionCaps,
+    /// The `premium_first` rule in force for this channel: `Some(preempt)`
+    /// ([`super::premium`]).
+    pub(crate) premium_first: Option<bool>,
 }
 
 /// What [`PeerOverlay::depth`] adds for a member whose path does not reach the
@@ -316,6 +322,7 @@ impl PeerOverlay {
             rejoining: BTreeMap::new(),
             depth_gen: vec![1; trees],
             caps: Default::default(),
+            premium_first: None,
         }
     }
 
@@ -378,6 +385,11 @@ impl PeerOverlay {
     /// than it takes.
     pub(crate) fn weakest(&self) -> Option<(u32, NodeId)> {
         self.weakest.first().copied()
+    }
+
+    /// Bottom peers that give less than they take, weakest first.
+    pub(crate) fn weakest_iter(&self) -> impl Iterator<Item = (u32, NodeId)> + '_ {
+        self.weakest.iter().copied()
     }
 
     /// Adds a member (not placed yet).

@@ -281,6 +281,7 @@ impl PeerOverlay {
                 id: m.info.id,
                 uplink_bps: self.usable(m.uplink_bps),
                 priority: (m.history + 1000).max(0) as u32,
+                protected: self.premium_first.is_some() && m.premium,
             })
             .collect();
         let mut ejected = Vec::new();

@@ -7,6 +7,7 @@
 //! - [`store`] — the policies in force: installed whole or refused, restored.
 //! - [`geo_block`] — a viewer in a geo-blocked region refused with the reason.
 //! - [`link_caps`] — caps between regions handed to the peer overlays (C3 → C4).
+//! - [`provider_rules`] — `premium_first` handed to the peer overlays (C3 → C6).
 //! - [`reservation`] — soft-state reservations on capped links, partitioned among
 //!   the managers (C5).
 //! - [`file`] — the TOML schema (`docs/POLICIES.md`), read with serde.
@@ -25,6 +26,7 @@ pub mod geo_block;
 pub mod link_caps;
 pub mod network;
 pub mod provider;
+pub mod provider_rules;
 pub mod reservation;
 pub mod rules;
 pub mod store;

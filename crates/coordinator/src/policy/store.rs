@@ -96,6 +96,7 @@ impl Coordinator {
                 self.events
                     .push_back(CoordEvent::PoliciesInstalled { rules });
                 // Caps are in force at once (`link_caps.rs`), not at the next tick.
+                self.apply_provider_rules();
                 self.enforce_link_caps(now, true);
                 Ok(rules)
             }

@@ -308,6 +308,10 @@ pub struct Viewers {
     /// Protocol viewers, or peers that upload (the peer overlay).
     #[serde(default)]
     pub role: ViewerRole,
+    /// Share of the peers that are premium viewers (C3's `premium_first`); 0:
+    /// none (and no draw is made, so other figures stay as they were).
+    #[serde(default)]
+    pub premium_fraction: f64,
 }
 
 impl Default for Viewers {
@@ -318,6 +322,7 @@ impl Default for Viewers {
             buffer_blocks: d_viewer_buffer(),
             label: d_label(),
             role: ViewerRole::Viewer,
+            premium_fraction: 0.0,
         }
     }
 }

@@ -180,6 +180,9 @@ impl Scenario {
         if v.buffer_blocks < 8 {
             return Err(bad("viewers.buffer_blocks", "must be >= 8"));
         }
+        if !(0.0..=1.0).contains(&v.premium_fraction) {
+            return Err(bad("viewers.premium_fraction", "must be within 0..=1"));
+        }
         if v.label.is_empty() {
             return Err(bad("viewers.label", "must not be empty"));
         }

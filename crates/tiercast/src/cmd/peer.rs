@@ -31,6 +31,10 @@ pub struct Args {
     /// which books children against it, and enforced on what is sent to them.
     #[arg(long, default_value_t = 4000, value_name = "KBPS")]
     pub uplink_kbps: u32,
+    /// A premium viewer: served before free ones where a `premium_first` policy
+    /// says so (docs/POLICIES.md).
+    #[arg(long)]
+    pub premium: bool,
     /// A block that waited this long for the uplink cap is dropped rather than sent
     /// late (its child pulls it elsewhere); 0 never drops (ms).
     #[arg(long, default_value_t = NodeConfig::default().uplink_max_wait_ms, value_name = "MS")]
@@ -82,6 +86,7 @@ pub fn runtime(
         capacity: a.capacity,
         buffer_blocks: a.buffer_blocks,
         uplink_kbps: a.uplink_kbps,
+        premium: a.premium,
         uplink_max_wait_ms: a.uplink_max_wait_ms,
         pull_delay_ms: a.pull_delay_ms,
         ..NodeConfig::default()

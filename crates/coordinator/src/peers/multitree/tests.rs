@@ -10,6 +10,7 @@ fn peer(id: u32, uplink_bps: u64, priority: u32) -> PeerCapacity {
         id: NodeId(id),
         uplink_bps,
         priority,
+        protected: false,
     }
 }
 
