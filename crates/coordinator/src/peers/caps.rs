@@ -102,16 +102,7 @@ impl PeerOverlay {
         if !self.caps.any() {
             return true;
         }
-        let links: Vec<(NodeId, u8, NodeId)> = self
-            .members
-            .iter()
-            .flat_map(|(id, m)| {
-                m.parents
-                    .iter()
-                    .enumerate()
-                    .filter_map(move |(t, p)| Some((*id, t as u8, (*p)?)))
-            })
-            .collect();
+        let links: Vec<(NodeId, u8, NodeId)> = self.bottom_links().collect();
         for (child, tree, parent) in links {
             self.note_link(child, tree, parent, true);
         }

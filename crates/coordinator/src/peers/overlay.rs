@@ -387,6 +387,16 @@ impl PeerOverlay {
         self.weakest.first().copied()
     }
 
+    /// Every substream link of the bottom trees: (child, tree, parent).
+    pub(crate) fn bottom_links(&self) -> impl Iterator<Item = (NodeId, u8, NodeId)> + '_ {
+        self.members.iter().flat_map(|(id, m)| {
+            m.parents
+                .iter()
+                .enumerate()
+                .filter_map(move |(t, p)| Some((*id, t as u8, (*p)?)))
+        })
+    }
+
     /// Bottom peers that give less than they take, weakest first.
     pub(crate) fn weakest_iter(&self) -> impl Iterator<Item = (u32, NodeId)> + '_ {
         self.weakest.iter().copied()
@@ -660,17 +670,7 @@ impl PeerOverlay {
         }
         self.forget_all_depths();
         // Members still linked (none after a rebuild's clearing) count again.
-        let linked: Vec<(NodeId, u8)> = self
-            .members
-            .iter()
-            .flat_map(|(id, m)| {
-                m.parents
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.is_some())
-                    .map(|(t, _)| (*id, t as u8))
-            })
-            .collect();
+        let linked: Vec<(NodeId, u8)> = self.bottom_links().map(|(c, t, _)| (c, t)).collect();
         for (id, t) in linked {
             self.leaf_share(id, t, true);
         }
