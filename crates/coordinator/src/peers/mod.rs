@@ -9,7 +9,10 @@
 //!
 //! Modules:
 //! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
+//! - [`books`] — the overlay's books checked: links, slots, acyclic trees, depths.
 //! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
+//! - [`depth`] — each member's depth per tree, remembered; ancestry (D4, C4).
+//! - [`spare`] — the spare index: members with spare slots per tree and region.
 //! - [`select`] — parent selection: feasible → policy → history → nearest (C4, C6).
 //! - [`place`] — joins, leaves, re-homing orphans, pre-emption by a strong joiner (C6).
 //! - [`top`] — preferred nodes and waypoints (D1), the c-connected mesh and its push tree (D3).
@@ -32,9 +35,11 @@
 
 pub mod admission;
 pub mod batches;
+pub mod books;
 pub mod caps;
 pub mod congestion;
 pub mod coordinator;
+pub mod depth;
 pub mod ejection;
 pub mod lend;
 pub mod links;
@@ -46,6 +51,7 @@ pub mod premium;
 pub mod rebuild;
 pub mod rejoin;
 pub mod select;
+pub mod spare;
 pub mod top;
 pub mod top_algorithm;
 pub mod waypoints;

@@ -171,9 +171,9 @@ pub struct PeerStats {
 }
 
 /// Members with spare slots, most spare first.
-type SpareSet = BTreeSet<(Reverse<u32>, NodeId)>;
+pub(crate) type SpareSet = BTreeSet<(Reverse<u32>, NodeId)>;
 /// Where a member sits in the spare index: its tree (None: top), region and key.
-type IndexKey = (Option<u8>, RegionId, (Reverse<u32>, NodeId));
+pub(crate) type IndexKey = (Option<u8>, RegionId, (Reverse<u32>, NodeId));
 
 pub struct PeerOverlay {
     pub desc: ChannelDesc,
@@ -197,19 +197,19 @@ pub struct PeerOverlay {
     /// The c-connected mesh of the top level.
     pub mesh: BTreeMap<NodeId, BTreeSet<NodeId>>,
     /// Per tree, per region: interior members with spare slots, most spare first.
-    spare: Vec<BTreeMap<RegionId, SpareSet>>,
+    pub(crate) spare: Vec<BTreeMap<RegionId, SpareSet>>,
     /// Per region: top members with spare slots (they feed any tree).
-    top_spare: BTreeMap<RegionId, SpareSet>,
+    pub(crate) top_spare: BTreeMap<RegionId, SpareSet>,
     /// Top member → the bottom members whose repair link it is (their `lazy`),
     /// kept with the spare index so a join never scans every member.
-    repair_of: BTreeMap<NodeId, BTreeSet<NodeId>>,
+    pub(crate) repair_of: BTreeMap<NodeId, BTreeSet<NodeId>>,
     /// Slots of every member, and how many members are on the top level, kept
     /// with the spare index: the admission check of every join reads them.
-    slots_total: u64,
-    top_members: usize,
+    pub(crate) slots_total: u64,
+    pub(crate) top_members: usize,
     /// Bottom peers that give less than they take (slots < k), weakest first:
     /// the one a stronger newcomer replaces when the overlay is full.
-    weakest: BTreeSet<(u32, NodeId)>,
+    pub(crate) weakest: BTreeSet<(u32, NodeId)>,
     /// Slots of the interior members of each tree.
     pub tree_capacity: Vec<u64>,
     /// Members still missing a parent in some tree.
@@ -262,7 +262,7 @@ pub struct PeerOverlay {
     pub(crate) rejoining: BTreeMap<NodeId, Timestamp>,
     /// Per tree: the generation a remembered depth must carry to be trusted
     /// (never 0; see [`Self::depth`]).
-    depth_gen: Vec<u32>,
+    pub(crate) depth_gen: Vec<u32>,
     /// Caps on region pairs and the links booked against them ([`super::caps`]).
     pub(crate) caps: super::caps::RegionCaps,
     /// The `premium_first` rule in force for this channel: `Some(preempt)`
@@ -370,7 +370,7 @@ impl PeerOverlay {
         self.slots_total
     }
 
-    fn is_weak(&self, m: &Member) -> bool {
+    pub(crate) fn is_weak(&self, m: &Member) -> bool {
         !m.top && m.kind == MemberKind::Peer && m.slots < u32::from(self.k)
     }
 
@@ -410,67 +410,6 @@ impl PeerOverlay {
         m.leaves = vec![0; usize::from(self.k)].into_boxed_slice();
         self.members.insert(id, m);
         self.index(id);
-    }
-
-    // ---- the spare index ----
-
-    fn index_key(&self, id: NodeId) -> Option<IndexKey> {
-        let m = self.members.get(&id)?;
-        let spare = m.spare();
-        if spare == 0 {
-            return None;
-        }
-        let tree = if m.top { None } else { Some(m.interior?) };
-        Some((tree, m.region, (Reverse(spare), id)))
-    }
-
-    pub(crate) fn unindex(&mut self, id: NodeId) {
-        if let Some(m) = self.members.get(&id) {
-            self.slots_total -= u64::from(m.slots);
-            self.top_members -= usize::from(m.top);
-            self.weakest.remove(&(m.slots, id));
-        }
-        if let Some(m) = self.members.get(&id).filter(|m| !m.top) {
-            for l in &m.lazy {
-                if let Some(set) = self.repair_of.get_mut(l) {
-                    set.remove(&id);
-                    if set.is_empty() {
-                        self.repair_of.remove(l);
-                    }
-                }
-            }
-        }
-        if let Some((tree, region, key)) = self.index_key(id) {
-            let set = match tree {
-                None => self.top_spare.get_mut(&region),
-                Some(t) => self.spare[usize::from(t)].get_mut(&region),
-            };
-            if let Some(s) = set {
-                s.remove(&key);
-            }
-        }
-    }
-
-    pub(crate) fn index(&mut self, id: NodeId) {
-        if let Some(m) = self.members.get(&id) {
-            self.slots_total += u64::from(m.slots);
-            self.top_members += usize::from(m.top);
-            if self.is_weak(m) {
-                self.weakest.insert((m.slots, id));
-            }
-        }
-        if let Some(m) = self.members.get(&id).filter(|m| !m.top) {
-            for l in &m.lazy {
-                self.repair_of.entry(*l).or_default().insert(id);
-            }
-        }
-        if let Some((tree, region, key)) = self.index_key(id) {
-            let map = match tree {
-                None => &mut self.top_spare,
-                Some(t) => &mut self.spare[usize::from(t)],
-            };
-            map.entry(region).or_default().insert(key);
-        }
     }
 
     /// Changes a member's booking (or slots, top flag, interior tree, repair
@@ -513,35 +452,6 @@ impl PeerOverlay {
             }
         }
         self.index(id);
-    }
-
-    /// The bottom members whose repair link `id` is.
-    pub(crate) fn repaired_by(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
-        self.repair_of.get(&id).into_iter().flatten().copied()
-    }
-
-    /// Candidates with spare slots in `tree` of `region`, most spare first.
-    pub(crate) fn spare_in(&self, tree: u8, region: RegionId) -> impl Iterator<Item = NodeId> + '_ {
-        let bottom = self.spare[usize::from(tree)]
-            .get(&region)
-            .into_iter()
-            .flat_map(|s| s.iter().map(|(_, id)| *id));
-        let top = self
-            .top_spare
-            .get(&region)
-            .into_iter()
-            .flat_map(|s| s.iter().map(|(_, id)| *id));
-        top.chain(bottom)
-    }
-
-    /// Regions that have any spare slot in `tree`.
-    pub(crate) fn regions_with_spare(&self, tree: u8) -> BTreeSet<RegionId> {
-        self.spare[usize::from(tree)]
-            .iter()
-            .chain(self.top_spare.iter())
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(r, _)| *r)
-            .collect()
     }
 
     // ---- links ----
@@ -629,7 +539,7 @@ impl PeerOverlay {
 
     /// Whether `id` (entry `m`) is one of its parent's `Member::leaves` in
     /// `tree`: a bottom peer without children there.
-    fn counts_as_leaf(&self, id: NodeId, m: &Member, tree: u8) -> bool {
+    pub(crate) fn counts_as_leaf(&self, id: NodeId, m: &Member, tree: u8) -> bool {
         m.kind == MemberKind::Peer && !m.top && !self.has_kids(id, m, tree)
     }
 
@@ -714,162 +624,6 @@ impl PeerOverlay {
         }
     }
 
-    // ---- depths ----
-
-    /// Every remembered depth in `tree` is forgotten (a subtree moves).
-    fn forget_depths(&mut self, tree: u8) {
-        let g = &mut self.depth_gen[usize::from(tree)];
-        *g = g.wrapping_add(1);
-        if *g == 0 {
-            // Wrapped: a remembered generation could match again; forget them all.
-            *g = 1;
-            for m in self.members.values() {
-                if let Some(c) = m.depth_memo.get(usize::from(tree)) {
-                    c.set(0);
-                }
-            }
-        }
-    }
-
-    fn forget_all_depths(&mut self) {
-        for t in 0..self.k {
-            self.forget_depths(t);
-        }
-    }
-
-    /// `id` takes or drops its parent in `tree`: its own depth changes, and with
-    /// children of its own there, theirs.
-    fn moving(&mut self, id: NodeId, tree: u8) {
-        if self.children[usize::from(tree)].contains_key(&id) {
-            self.forget_depths(tree);
-        } else if let Some(c) = self
-            .members
-            .get(&id)
-            .and_then(|m| m.depth_memo.get(usize::from(tree)))
-        {
-            c.set(0);
-        }
-    }
-
-    /// Whether `ancestor` is on `node`'s path to the top level in `tree`.
-    /// A member without children in that tree is on no path but its own: no
-    /// walk (a joiner, looking at every candidate parent).
-    pub(crate) fn is_ancestor(&self, ancestor: NodeId, node: NodeId, tree: u8) -> bool {
-        if ancestor != node && !self.children[usize::from(tree)].contains_key(&ancestor) {
-            return false;
-        }
-        self.is_ancestor_walk(ancestor, node, tree)
-    }
-
-    /// [`Self::is_ancestor`] by walking up from `node`.
-    fn is_ancestor_walk(&self, ancestor: NodeId, node: NodeId, tree: u8) -> bool {
-        let mut cur = node;
-        for _ in 0..=self.members.len() {
-            if cur == ancestor {
-                return true;
-            }
-            let Some(m) = self.members.get(&cur) else {
-                return false;
-            };
-            match m.parents.get(usize::from(tree)).copied().flatten() {
-                Some(p) => cur = p,
-                None => return false,
-            }
-        }
-        false
-    }
-
-    /// Hops from the top level in `tree` (top members are at 0; a member cut off
-    /// from it counts 1024 more: hops to the member without a parent, + 1024).
-    /// The walk up stops at the first member whose depth is remembered for the
-    /// tree's generation, and remembers the depth of every member it passed: a
-    /// joiner's candidates are a few hops from members already walked, and a
-    /// rebuild's members placed last look at candidates cut off (their parents
-    /// not placed yet) again and again. A walk of 1024 hops or more is walked
-    /// as before and not remembered.
-    pub fn depth(&self, node: NodeId, tree: u8) -> u32 {
-        match self.members.get(&node) {
-            Some(m) => self.depth_of(node, m, tree),
-            None => 0,
-        }
-    }
-
-    /// [`Self::depth`] of `node`, whose entry `m` the caller holds.
-    pub(crate) fn depth_of(&self, node: NodeId, m: &Member, tree: u8) -> u32 {
-        const PATH: usize = 32;
-        let t = usize::from(tree);
-        let Some(gen) = self.depth_gen.get(t).map(|g| u64::from(*g)) else {
-            return self.depth_walk(node, tree);
-        };
-        // The members passed (hop i at `path[i]`, past PATH in `spill`), each
-        // `found - i` deep: hops to the top level, or to the member without a
-        // parent that cut them off (+1024).
-        let mut path: [Option<&Member>; PATH] = [None; PATH];
-        let mut spill: Vec<&Member> = Vec::new();
-        let mut cur = m;
-        let mut d: u32 = 0;
-        // (hops, cut off, members passed)
-        let (hops, cut, passed) = loop {
-            if cur.top {
-                break (d, false, d);
-            }
-            let memo = cur.depth_memo.get(t).map_or(0, Cell::get);
-            if memo >> 32 == gen {
-                let v = memo as u32;
-                break match v.checked_sub(1024) {
-                    None => (d + v, false, d),
-                    Some(h) => (d + h, true, d),
-                };
-            }
-            match path.get_mut(d as usize) {
-                Some(slot) => *slot = Some(cur),
-                None => spill.push(cur),
-            }
-            match cur.parents.get(t).copied().flatten() {
-                Some(p) if d < 1024 => match self.members.get(&p) {
-                    Some(pm) => {
-                        cur = pm;
-                        d += 1;
-                    }
-                    None => break (d + 1, false, d + 1),
-                },
-                None => break (d, true, d + 1),
-                Some(_) => return self.depth_walk(node, tree),
-            }
-        };
-        if hops >= 1024 {
-            // Past 1024 hops the walk's cap decides: walked the long way.
-            return self.depth_walk(node, tree);
-        }
-        let found = if cut { hops + 1024 } else { hops };
-        let passed_members = path.iter().flatten().chain(spill.iter());
-        for (i, m) in passed_members.enumerate().take(passed as usize) {
-            if let Some(c) = m.depth_memo.get(t) {
-                c.set(gen << 32 | u64::from(found - i as u32));
-            }
-        }
-        found
-    }
-
-    /// [`Self::depth`] by walking up from `node`, remembering nothing.
-    fn depth_walk(&self, node: NodeId, tree: u8) -> u32 {
-        let mut cur = node;
-        let mut d = 0;
-        while let Some(m) = self.members.get(&cur) {
-            if m.top {
-                return d;
-            }
-            match m.parents.get(usize::from(tree)).copied().flatten() {
-                Some(p) if d < 1024 => {
-                    cur = p;
-                    d += 1;
-                }
-                _ => return d + 1024,
-            }
-        }
-        d
-    }
-
     /// The parent list a member is told (`PeerAssign`).
     pub fn assignment(&self, id: NodeId) -> Option<Vec<PeerFeed>> {
         let m = self.members.get(&id)?;
@@ -931,253 +685,5 @@ impl PeerOverlay {
             })
             .filter_map(|id| Some((id, self.assignment(id)?)))
             .collect()
-    }
-
-    /// Checks the bookkeeping (tests and the simulator's invariants): every link
-    /// booked once and listed at both ends, no member above its slots, every
-    /// bottom tree acyclic, every remembered depth the one walked.
-    pub fn check(&self) -> Result<(), String> {
-        let mut used: BTreeMap<NodeId, u32> = BTreeMap::new();
-        for (t, tree) in self.children.iter().enumerate() {
-            for (p, kids) in tree {
-                if kids.is_empty() {
-                    return Err(format!("{p} listed with no children in tree {t}"));
-                }
-                for c in kids {
-                    let m = self.members.get(c).ok_or(format!("child {c} unknown"))?;
-                    if m.parents[t] != Some(*p) {
-                        return Err(format!("{c} listed under {p} in tree {t} but not linked"));
-                    }
-                    if self.is_ancestor_walk(*c, *p, t as u8) {
-                        return Err(format!("cycle through {c} in tree {t}"));
-                    }
-                    *used.entry(*p).or_default() += 1;
-                }
-            }
-        }
-        for (id, m) in &self.members {
-            for (t, p) in m.parents.iter().enumerate() {
-                let Some(p) = p else { continue };
-                let listed = self.children[t].get(p).is_some_and(|s| s.contains(id));
-                if !self.members.contains_key(p) || !listed {
-                    return Err(format!("{id} linked to {p} in tree {t} but not listed"));
-                }
-            }
-            for t in 0..self.k {
-                let listed = self.children[usize::from(t)].contains_key(id);
-                if self.has_kids(*id, m, t) != listed {
-                    return Err(format!(
-                        "{id}: has children in tree {t}: {listed}, not as marked"
-                    ));
-                }
-            }
-            for t in 0..self.k {
-                let leaves = self.children[usize::from(t)]
-                    .get(id)
-                    .into_iter()
-                    .flatten()
-                    .filter(|c| {
-                        self.members
-                            .get(c)
-                            .is_some_and(|cm| self.counts_as_leaf(**c, cm, t))
-                    })
-                    .count();
-                if m.leaves.get(usize::from(t)).map(|n| *n as usize) != Some(leaves) {
-                    return Err(format!(
-                        "{id}: leaves counted in tree {t} not the {leaves} it has"
-                    ));
-                }
-            }
-            for (t, memo) in m.depth_memo.iter().enumerate() {
-                let memo = memo.get();
-                if memo >> 32 == u64::from(self.depth_gen[t]) {
-                    let walked = self.depth_walk(*id, t as u8);
-                    if memo as u32 != walked {
-                        return Err(format!(
-                            "{id}: depth {} remembered in tree {t}, {walked} walked",
-                            memo as u32
-                        ));
-                    }
-                }
-            }
-        }
-        for (p, kids) in &self.top_children {
-            *used.entry(*p).or_default() += kids.len() as u32 * u32::from(self.k);
-        }
-        for (p, links) in self.recovery_links() {
-            if !self.members.get(&p).is_some_and(|m| m.top) {
-                return Err(format!("recovery parent {p} is not on the top level"));
-            }
-            *used.entry(p).or_default() += links;
-        }
-        for (id, m) in &self.members {
-            if !m.recovery.is_empty() && !m.middle {
-                return Err(format!(
-                    "{id} has recovery parents but is not a middle member"
-                ));
-            }
-            for (j, p) in m.recovery.iter().enumerate() {
-                let linked = p.is_some_and(|p| {
-                    self.recovery_children
-                        .get(&p)
-                        .is_some_and(|s| s.contains(&(*id, j as u8)))
-                });
-                if p.is_some() && !linked {
-                    return Err(format!("{id}: recovery {j} not booked at its parent"));
-                }
-            }
-        }
-        for (id, m) in &self.members {
-            let u = used.get(id).copied().unwrap_or(0);
-            if u != m.used {
-                return Err(format!("{id}: booked {} but feeds {u}", m.used));
-            }
-            if m.used > m.slots {
-                return Err(format!("{id}: {} slots booked of {}", m.used, m.slots));
-            }
-        }
-        let mut repair_of: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
-        for (id, m) in self.members.iter().filter(|(_, m)| !m.top) {
-            for l in &m.lazy {
-                repair_of.entry(*l).or_default().insert(*id);
-            }
-        }
-        if repair_of != self.repair_of {
-            return Err("the repair-link index is out of step with the members".into());
-        }
-        let weakest: BTreeSet<(u32, NodeId)> = self
-            .members
-            .iter()
-            .filter(|(_, m)| self.is_weak(m))
-            .map(|(id, m)| (m.slots, *id))
-            .collect();
-        if weakest != self.weakest {
-            return Err("the weakest-peer index is out of step with the members".into());
-        }
-        let slots: u64 = self.members.values().map(|m| u64::from(m.slots)).sum();
-        let top = self.members.values().filter(|m| m.top).count();
-        if (slots, top) != (self.slots_total, self.top_members) {
-            return Err(format!(
-                "slots {} / top members {} counted, {slots} / {top} held",
-                self.slots_total, self.top_members
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{MemberKind, PeerOverlay};
-    use crate::config::PeerConfig;
-    use crate::peers::select::AllowAll;
-    use crate::peers::tests::{cfg, info, with_origin, RATE};
-    use crate::registry::RegionId;
-    use tiercast_proto::{NodeId, Timestamp};
-
-    /// Every remembered depth still the walked one (`check`), then every depth
-    /// read (remembered again) and compared with a walk.
-    fn depths_hold(o: &PeerOverlay, step: &str) {
-        o.check().unwrap_or_else(|e| panic!("{step}: {e}"));
-        for id in o.members.keys() {
-            for t in 0..o.k {
-                assert_eq!(o.depth(*id, t), o.depth_walk(*id, t), "{step}: {id} in {t}");
-            }
-        }
-        o.check().unwrap_or_else(|e| panic!("{step}, read: {e}"));
-    }
-
-    #[test]
-    fn remembered_depths_and_leaves_follow_joins_leaves_moves_promotions_and_rebuilds() {
-        let t0 = Timestamp::ZERO;
-        let c = PeerConfig {
-            top_uplink_factor: 4.0,
-            stable_ms: 5000,
-            history_tolerance: 1,
-            ..cfg()
-        };
-        let mut o = with_origin(t0, &c, 6 * RATE);
-        let ups = [RATE / 2, RATE, 2 * RATE, 3 * RATE, 5 * RATE];
-        for i in 0..150u32 {
-            let up = ups[i as usize % ups.len()];
-            let region = RegionId((i % 2) as u16);
-            o.join(
-                t0,
-                info(10 + i),
-                region,
-                MemberKind::Peer,
-                up,
-                &c,
-                &AllowAll,
-            );
-            depths_hold(&o, &format!("join {i}"));
-            if i % 9 == 4 {
-                // A member with children leaves: its subtrees move.
-                let busy = o
-                    .members
-                    .values()
-                    .filter(|m| !m.top && m.kid_trees != 0)
-                    .map(|m| m.info.id)
-                    .nth(i as usize % 3);
-                if let Some(id) = busy {
-                    o.remove(id, &c, &AllowAll);
-                    depths_hold(&o, &format!("leave of {id} at {i}"));
-                }
-            }
-            if i % 11 == 6 {
-                // A parent reported bad: its child re-homed with its subtree.
-                let link = o.members.values().find_map(|m| {
-                    let t = (0..o.k).find(|t| o.has_kids(m.info.id, m, *t))?;
-                    Some((m.info.id, m.parents[usize::from(t)]?))
-                });
-                if let Some((child, parent)) = link {
-                    o.link_bad(child, parent, &c, &AllowAll);
-                    depths_hold(&o, &format!("link {parent}→{child} bad at {i}"));
-                }
-            }
-            if i % 13 == 8 {
-                // A member with children loses its parent: its subtree is cut off
-                // (1024 more), remembered so, then placed again.
-                let cut = o.members.values().find_map(|m| {
-                    let t = (0..o.k).find(|t| {
-                        o.has_kids(m.info.id, m, *t) && m.parents[usize::from(*t)].is_some()
-                    })?;
-                    Some((m.info.id, t))
-                });
-                if let Some((id, t)) = cut {
-                    o.detach(id, t);
-                    depths_hold(&o, &format!("{id} cut off in {t} at {i}"));
-                    assert!(o.depth(id, t) >= 1024, "cut off");
-                    o.place(id, false, &c, &AllowAll);
-                    depths_hold(&o, &format!("{id} placed again in {t} at {i}"));
-                }
-            }
-        }
-        assert!(
-            o.review_top(t0.plus_millis(6000), &c, &AllowAll),
-            "promoted"
-        );
-        depths_hold(&o, "promotion");
-        let demote = o.top_order.iter().copied().find(|id| *id != NodeId(1));
-        if let Some(id) = demote {
-            o.members.get_mut(&id).unwrap().history = -5;
-            o.review_top(t0.plus_millis(12_000), &c, &AllowAll);
-            depths_hold(&o, "demotion");
-        }
-        o.full_recompute(t0.plus_millis(20_000), &c, &AllowAll);
-        depths_hold(&o, "full recomputation");
-        for i in 0..40u32 {
-            let region = RegionId((i % 2) as u16);
-            o.join(
-                t0,
-                info(500 + i),
-                region,
-                MemberKind::Peer,
-                RATE,
-                &c,
-                &AllowAll,
-            );
-            depths_hold(&o, &format!("join {i} after the rebuild"));
-        }
     }
 }
