@@ -85,13 +85,21 @@ impl PeerOverlay {
         }
         // Under `premium_first`, a premium member left unplaced takes the
         // weakest free member's place instead ([`super::premium`]).
+        // With no unprotected member left to replace, it goes as any other:
+        // waiting, it would leave its own children in that tree unfed (a
+        // premium us member of `region-cap-premium` seed 35 starved its subtree
+        // for 64 s, neither it nor they ever re-homed).
         for id in premium {
             let region = self.members.get(&id).map_or(RegionId(0), |m| m.region);
             if let Some((_, free)) = self.weakest_replaceable(region) {
                 self.eject_member(free, cfg, policy);
                 stuck.push(free);
-                self.place(id, false, cfg, policy);
+                if self.place(id, false, cfg, policy) {
+                    continue;
+                }
             }
+            self.eject_member(id, cfg, policy);
+            stuck.push(id);
         }
         stuck
     }
