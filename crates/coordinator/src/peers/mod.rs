@@ -58,6 +58,8 @@ pub mod waypoints;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod top_tests;
 
 pub use middle::{Algorithm, RegionPlan};
 pub use overlay::{Member, MemberKind, PeerOverlay, PeerStats};
