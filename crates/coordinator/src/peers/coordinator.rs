@@ -245,6 +245,18 @@ impl Coordinator {
         false
     }
 
+    /// A full recomputation of `channel`'s overlay was made: its event, and
+    /// the peers it ejected sent to a relay or told why.
+    pub(crate) fn recomputed(&mut self, now: Timestamp, channel: ChannelId, ejected: Vec<NodeId>) {
+        self.events.push_back(CoordEvent::PeersRecomputed {
+            channel,
+            ejected: ejected.len() as u32,
+        });
+        for e in ejected {
+            self.eject(now, channel, e);
+        }
+    }
+
     /// An ejected peer goes to a relay when one has room, else is told why.
     pub(crate) fn eject(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
         let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
@@ -368,13 +380,7 @@ impl Coordinator {
                 if pc.recompute_batch > 0 {
                     o.hold_dirty();
                 }
-                self.events.push_back(CoordEvent::PeersRecomputed {
-                    channel: c,
-                    ejected: ejected.len() as u32,
-                });
-                for e in ejected {
-                    self.eject(now, c, e);
-                }
+                self.recomputed(now, c, ejected);
             }
             if pc.recompute_batch > 0 {
                 // Nearly a heartbeat interval: the tick's own jitter must not skip one.

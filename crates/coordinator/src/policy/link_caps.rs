@@ -89,14 +89,7 @@ impl Coordinator {
                 // group of its own), rather than shed now and rebuilt when its
                 // members have waited: one hand-over, not two.
                 let ejected = o.full_recompute(now, &pc, &crate::peers::select::AllowAll);
-                self.events
-                    .push_back(crate::event::CoordEvent::PeersRecomputed {
-                        channel: c,
-                        ejected: ejected.len() as u32,
-                    });
-                for e in ejected {
-                    self.eject(now, c, e);
-                }
+                self.recomputed(now, c, ejected);
             }
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
