@@ -155,7 +155,7 @@ mod tests {
         // A newcomer at the rate gives 3 slots of 4: it takes the place of the
         // weakest member (1 slot), the number carried unchanged.
         let members = o.members.len();
-        let (_, weakest) = o.weakest().expect("weak members");
+        let (_, weakest) = o.weakest_replaceable(r).expect("weak members");
         assert_eq!(o.replaced_by(RATE, false, r), Some(weakest));
         assert_eq!(o.replaced_by(weak, false, r), None, "never for one as weak");
         o.swap_out(weakest, &cfg, &AllowAll);

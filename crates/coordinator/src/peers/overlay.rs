@@ -381,12 +381,6 @@ impl PeerOverlay {
             .is_some_and(|m| self.weakest.contains(&(m.slots, id)))
     }
 
-    /// The bottom peer that gives the least (slots, then id), if it gives less
-    /// than it takes.
-    pub(crate) fn weakest(&self) -> Option<(u32, NodeId)> {
-        self.weakest.first().copied()
-    }
-
     /// Every substream link of the bottom trees: (child, tree, parent).
     pub(crate) fn bottom_links(&self) -> impl Iterator<Item = (NodeId, u8, NodeId)> + '_ {
         self.members.iter().flat_map(|(id, m)| {
