@@ -13,7 +13,7 @@ use super::overlay::PeerOverlay;
 use super::select::ParentPolicy;
 use crate::config::PeerConfig;
 use crate::registry::RegionId;
-use tiercast_proto::NodeId;
+use tiercast_proto::{NodeId, Timestamp};
 
 impl PeerOverlay {
     /// Slots the members (and a newcomer of this uplink) have, and the slots
@@ -71,6 +71,7 @@ impl PeerOverlay {
     /// whole trees), so they go rather than wait unfed (C6). Returns them.
     pub(crate) fn eject_unplaceable(
         &mut self,
+        now: Timestamp,
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) -> Vec<NodeId> {
@@ -91,7 +92,7 @@ impl PeerOverlay {
         // for 64 s, neither it nor they ever re-homed).
         for id in premium {
             let region = self.members.get(&id).map_or(RegionId(0), |m| m.region);
-            if let Some((_, free)) = self.weakest_replaceable(region) {
+            if let Some((_, free)) = self.weakest_replaceable(region, now) {
                 self.eject_member(free, cfg, policy);
                 stuck.push(free);
                 if self.place(id, false, cfg, policy) {
@@ -155,9 +156,13 @@ mod tests {
         // A newcomer at the rate gives 3 slots of 4: it takes the place of the
         // weakest member (1 slot), the number carried unchanged.
         let members = o.members.len();
-        let (_, weakest) = o.weakest_replaceable(r).expect("weak members");
-        assert_eq!(o.replaced_by(RATE, false, r), Some(weakest));
-        assert_eq!(o.replaced_by(weak, false, r), None, "never for one as weak");
+        let (_, weakest) = o.weakest_replaceable(r, t0).expect("weak members");
+        assert_eq!(o.replaced_by(RATE, false, r, t0), Some(weakest));
+        assert_eq!(
+            o.replaced_by(weak, false, r, t0),
+            None,
+            "never for one as weak"
+        );
         o.swap_out(weakest, &cfg, &AllowAll);
         join(&mut o, id, MemberKind::Peer, RATE);
         assert_eq!(o.members.len(), members);

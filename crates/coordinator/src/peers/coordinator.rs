@@ -125,7 +125,7 @@ impl Coordinator {
             // Admitted, it would be fed by taking from the members until the
             // next recomputation ejected someone: it takes a weaker member's
             // place, or waits for room.
-            let Some(weak) = o.replaced_by(uplink, premium, region) else {
+            let Some(weak) = o.replaced_by(uplink, premium, region, now) else {
                 self.wait_for_room(now, channel, from);
                 return;
             };

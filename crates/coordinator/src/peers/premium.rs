@@ -14,9 +14,10 @@
 //! Without the rule a viewer's class changes nothing. A viewer's class is what its
 //! node declared at registration (`Register::premium`).
 
+use super::coordinator::READMIT_HOLD_S;
 use super::overlay::PeerOverlay;
 use crate::registry::RegionId;
-use tiercast_proto::NodeId;
+use tiercast_proto::{NodeId, Timestamp};
 
 /// How many of the weakest members, beyond the first, are looked at for a leaf.
 const LEAF_SCAN: usize = 64;
@@ -32,13 +33,31 @@ impl PeerOverlay {
         self.premium_first.is_some() && self.members.get(&id).is_some_and(|m| m.premium)
     }
 
+    /// Whether `id` was last ejected less than [`READMIT_HOLD_S`] ago (C6's
+    /// scarcity: no peer ejected twice in a minute). Back in, a newcomer does not
+    /// replace it before that minute is out (`tight-strong` seed 41: 13 of 15
+    /// double ejections were swap after swap), and a full recomputation ejects
+    /// it only after every other member as weak (`super::rebuild`).
+    pub(crate) fn back_within_hold(&self, id: NodeId, now: Timestamp) -> bool {
+        self.ejected_at
+            .get(&id)
+            .is_some_and(|(t, _)| now.saturating_since(*t) < u64::from(READMIT_HOLD_S) * 1_000_000)
+    }
+
     /// The weakest bottom member a newcomer of `region` may replace: in its
     /// group (its region when that is reached only across caps, else any region
     /// that is not), and under a `premium_first` rule a free one.
-    pub(crate) fn weakest_replaceable(&self, region: RegionId) -> Option<(u32, NodeId)> {
+    pub(crate) fn weakest_replaceable(
+        &self,
+        region: RegionId,
+        now: Timestamp,
+    ) -> Option<(u32, NodeId)> {
         let plain = !self.region_caps().any() && self.premium_first.is_none();
         let capped = !plain && self.capped_group(region);
         let mut candidates = self.weakest_iter().filter(|(_, id)| {
+            if self.back_within_hold(*id, now) {
+                return false;
+            }
             if plain {
                 return true;
             }
@@ -72,8 +91,14 @@ impl PeerOverlay {
     /// flash crowd let in weak peers first come and turned away stronger ones
     /// later (seed 33: 588 members carried at the end where ejection had kept
     /// 684).
-    pub fn replaced_by(&self, uplink_bps: u64, premium: bool, region: RegionId) -> Option<NodeId> {
-        let (weak_slots, weak) = self.weakest_replaceable(region)?;
+    pub fn replaced_by(
+        &self,
+        uplink_bps: u64,
+        premium: bool,
+        region: RegionId,
+        now: Timestamp,
+    ) -> Option<NodeId> {
+        let (weak_slots, weak) = self.weakest_replaceable(region, now)?;
         let new = self.slots_for(uplink_bps);
         // Out goes the weak member's demand (k) and its slots; in comes the
         // newcomer's demand and slots — counted in the newcomer's group when
@@ -121,28 +146,29 @@ mod tests {
     fn under_premium_first_a_newcomer_never_replaces_a_premium_member_and_a_premium_one_may_preempt(
     ) {
         let cfg = PeerConfig::default();
+        let t0 = Timestamp(0);
         let (mut o, next) = full(&cfg);
         let weak = RATE / 2;
         let r = RegionId(0);
         // Without the rule: the weakest member (the lowest id among equals) goes
         // for a stronger newcomer; an equal one replaces nobody.
         let weakest = o
-            .replaced_by(RATE, false, r)
+            .replaced_by(RATE, false, r, t0)
             .expect("a stronger newcomer replaces");
         assert_eq!(
-            o.replaced_by(weak, true, r),
+            o.replaced_by(weak, true, r, t0),
             None,
             "no rule: a class changes nothing"
         );
         // premium_first without pre-emption: only a free member is replaced.
         o.set_premium_first(Some(false));
         let free = o
-            .replaced_by(RATE, false, r)
+            .replaced_by(RATE, false, r, t0)
             .expect("a free member to replace");
         assert!(!o.members[&free].premium, "{free:?} is free");
         assert!(o.members[&weakest].premium == (weakest.0 % 2 == 0));
         assert_eq!(
-            o.replaced_by(weak, true, r),
+            o.replaced_by(weak, true, r, t0),
             None,
             "no pre-emption declared"
         );
@@ -150,10 +176,10 @@ mod tests {
         // takes its place; a free one does not.
         o.set_premium_first(Some(true));
         let taken = o
-            .replaced_by(weak, true, r)
+            .replaced_by(weak, true, r, t0)
             .expect("a premium newcomer pre-empts");
         assert!(!o.members[&taken].premium);
-        assert_eq!(o.replaced_by(weak, false, r), None);
+        assert_eq!(o.replaced_by(weak, false, r, t0), None);
         // Every free member gone: nobody left to replace.
         let free_ids: Vec<NodeId> = o
             .members
@@ -165,7 +191,7 @@ mod tests {
             o.swap_out(id, &cfg, &AllowAll);
         }
         assert_eq!(
-            o.replaced_by(weak, true, r),
+            o.replaced_by(weak, true, r, t0),
             None,
             "premium members are never replaced"
         );
@@ -175,10 +201,11 @@ mod tests {
     #[test]
     fn among_the_weakest_a_leaf_is_replaced_before_a_member_that_feeds_children() {
         let cfg = PeerConfig::default();
+        let t0 = Timestamp(0);
         let (o, _) = full(&cfg);
         let r = RegionId(0);
         let replaced = o
-            .replaced_by(RATE, false, r)
+            .replaced_by(RATE, false, r, t0)
             .expect("a stronger newcomer replaces");
         assert_eq!(o.members[&replaced].used, 0, "{replaced:?} feeds nobody");
         let (slots, _) = o.weakest_iter().next().expect("weak members");
@@ -195,6 +222,30 @@ mod tests {
         assert!(
             feeding < replaced,
             "{feeding:?} comes first by id and was passed over for a leaf"
+        );
+    }
+
+    #[test]
+    fn a_member_back_within_a_minute_of_its_ejection_is_not_replaced_before_the_minute_is_out() {
+        let cfg = PeerConfig::default();
+        let (mut o, _) = full(&cfg);
+        let r = RegionId(0);
+        let t = Timestamp(0).plus_millis(10_000);
+        let first = o
+            .replaced_by(RATE, false, r, t)
+            .expect("a weak member to replace");
+        // It had been ejected 5 s ago and came back.
+        o.ejected_at
+            .insert(first, (Timestamp(0).plus_millis(5_000), 1));
+        let other = o
+            .replaced_by(RATE, false, r, t)
+            .expect("another weak member");
+        assert_ne!(other, first, "held for the minute after its ejection");
+        let later = Timestamp(0).plus_millis(65_000);
+        assert_eq!(
+            o.replaced_by(RATE, false, r, later),
+            Some(first),
+            "replaceable again"
         );
     }
 }

@@ -57,6 +57,12 @@ const KEEP_DEPTH_SLACK: u32 = 3;
 const TOO_DEEP_FACTOR: u32 = 2;
 const TOO_DEEP_WAIT_MS: u64 = 5_000;
 
+/// Added to the priority of a member ejected less than a minute ago and back
+/// ([`PeerOverlay::back_within_hold`]): among members as weak, the others are
+/// ejected first, so no peer is ejected twice in a minute where the count of
+/// ejections allows it (C6's scarcity). Above any history score.
+const BACK_WITHIN_HOLD_PRIORITY: u32 = 1_000_000;
+
 /// A recomputation that keeps links and leaves more than one member in this many
 /// waiting for a parent builds every link anew instead. Measured on the tight
 /// populations (Σu 1.10, seeds 31..42): a few waiting members are placed by the
@@ -280,7 +286,12 @@ impl PeerOverlay {
             .map(|m| PeerCapacity {
                 id: m.info.id,
                 uplink_bps: self.usable(m.uplink_bps),
-                priority: (m.history + 1000).max(0) as u32,
+                priority: (m.history + 1000).max(0) as u32
+                    + if self.back_within_hold(m.info.id, now) {
+                        BACK_WITHIN_HOLD_PRIORITY
+                    } else {
+                        0
+                    },
                 protected: self.premium_first.is_some() && m.premium,
             })
             .collect();
@@ -336,7 +347,7 @@ impl PeerOverlay {
             }
         }
         self.refresh_middle(cfg);
-        ejected.extend(self.eject_unplaceable(cfg, policy));
+        ejected.extend(self.eject_unplaceable(now, cfg, policy));
         ejected
     }
 
