@@ -159,7 +159,7 @@ mod tests {
     fn feed(line: &mut DelayLine<u64>, seqs: std::ops::Range<u64>) -> Vec<u64> {
         let mut out = Vec::new();
         for seq in seqs {
-            line.push(seq * S / 10, seq % 10 == 0, seq);
+            line.push(seq * S / 10, seq.is_multiple_of(10), seq);
             out.extend(std::iter::from_fn(|| line.pop_due()));
         }
         out
@@ -194,14 +194,14 @@ mod tests {
         // 3 s of delay but room for 25 blocks (2.5 s): the line cannot hold it.
         let mut line = DelayLine::new(3 * S, 25);
         for seq in 0..200u64 {
-            line.push(seq * S / 10, seq % 10 == 0, seq);
+            line.push(seq * S / 10, seq.is_multiple_of(10), seq);
             assert!(line.len() <= 25);
             while let Some(out) = line.pop_due() {
                 assert!(seq - out >= 30, "{out} left at {seq}: less than 3 s behind");
             }
         }
         assert!(
-            line.skipped() > 0 && line.skipped() % 10 == 0,
+            line.skipped() > 0 && line.skipped().is_multiple_of(10),
             "whole GOPs: {}",
             line.skipped()
         );
@@ -212,7 +212,7 @@ mod tests {
             ChannelId(1),
             seq,
             Timestamp(seq * S / 10),
-            seq % 10 == 0,
+            seq.is_multiple_of(10),
             Bytes::from_static(b"x"),
         )
     }

@@ -159,7 +159,7 @@ mod tests {
         }
         LiveBlock {
             seq,
-            keyframe: seq % 10 == 0,
+            keyframe: seq.is_multiple_of(10),
             origin_time_us: seq * 100_000,
             payload: Bytes::from(ts),
         }
