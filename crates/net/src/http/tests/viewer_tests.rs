@@ -113,7 +113,7 @@ async fn bad_paths_methods_and_names_are_refused() {
     let post = exchange(server.addr, b"POST /live/news.ts HTTP/1.1\r\n\r\n").await;
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
-    assert_eq!(server.stats.bad_requests.load(Ordering::Relaxed), 6);
+    assert_eq!(server.stats.bad_requests.load(Ordering::Relaxed), 9);
 }
 
 #[tokio::test]
