@@ -21,6 +21,8 @@ pub struct CoordStats {
     pub consolidate_events: u64,
     pub redirects: u64,
     pub denied: u64,
+    /// HTTP viewers sent to an audio-only feed (C3), asked for or as a fall-back.
+    pub audio_redirects: u64,
     pub heartbeats: u64,
     pub invalid_messages: u64,
 }

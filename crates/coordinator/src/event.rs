@@ -98,6 +98,12 @@ pub enum CoordEvent {
         channel: ChannelId,
         to: NodeId,
     },
+    /// No relay had room for a full-feed viewer; an `audio_fallback` rule sent it
+    /// to `to`'s audio-only feed (C3).
+    AudioFallback {
+        channel: ChannelId,
+        to: NodeId,
+    },
     Denied {
         channel_name: String,
         reason: DenyReason,

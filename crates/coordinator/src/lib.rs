@@ -39,7 +39,7 @@ pub use peers::{ejection, multitree};
 pub use policy::{geo_block, link_caps, reservation, store as policy_store};
 pub use van::{
     activation, adopt, consolidate, distribute, downgrade, farm, idle, manager, predict, regroup,
-    viewer_moves, watch,
+    viewer_moves, watch, watch_feed,
 };
 
 pub use config::{CoordinatorConfig, PeerConfig};

@@ -2,6 +2,8 @@
 //! no clock (feature X1; keyframe marks serve X2).
 //!
 //! Modules:
+//! - [`audio_only`] — [`AudioOnlyFilter`]: the audio-only feed (C3): PAT kept, PMT
+//!   rewritten to its audio streams, video and other PIDs dropped, the clock kept.
 //! - [`ts`] — one 188-byte packet: PID, flags, random access, PCR, payload.
 //! - [`psi`] — PAT and PMT: which PID is the video; writing them for tests.
 //! - [`probe`] — is this MPEG-TS at all, and if not, what does it look like.
@@ -11,6 +13,7 @@
 //! - [`test_video`] — a tiny valid H.264 stream (flat grey frames, numbered).
 //! - [`test_source`] — [`TestSource`]: a constant-bitrate TS built from it.
 
+pub mod audio_only;
 pub mod cutter;
 pub mod probe;
 pub mod psi;
@@ -18,6 +21,7 @@ pub mod test_source;
 pub mod test_video;
 pub mod ts;
 
+pub use audio_only::{AudioOnlyFilter, AudioOnlyStats};
 pub use cutter::{
     BlockCutter, CutBlock, CutterConfig, CutterConfigError, CutterStats, IngestError,
 };

@@ -254,14 +254,16 @@ impl Driver {
             ApiRequest::Watch {
                 channel,
                 region,
+                feed,
                 client,
                 reply,
             } => {
                 let region = region.unwrap_or_default();
-                let answer = match self.machine.watch_in(now, &channel, &region) {
-                    Ok((_, relay)) => WatchAnswer::Redirect(format!(
-                        "http://{}/live/{channel}.ts",
-                        relay.http_addr
+                let answer = match self.machine.watch_feed(now, &channel, &region, feed) {
+                    Ok(grant) => WatchAnswer::Redirect(format!(
+                        "http://{}{}",
+                        grant.relay.http_addr,
+                        grant.relay_path()
                     )),
                     Err(DenyReason::UnknownChannel) => WatchAnswer::NotFound(format!(
                         "unknown channel '{channel}': no origin is broadcasting it"

@@ -30,6 +30,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tiercast_node::{Event, Node, NodeConfig};
+use tiercast_proto::viewer_feed::FeedKind;
 use tiercast_proto::{Block, DenyReason, Message, NodeId, NodeRole, COORDINATOR_ID};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -329,11 +330,20 @@ impl Driver {
     fn on_viewer_request(&mut self, req: ViewerRequest) {
         let now = self.clock.now();
         match req {
-            ViewerRequest::Join { channel, reply } => {
-                let answer = match self.node.viewer_login(now, &channel) {
+            ViewerRequest::Join {
+                channel,
+                feed,
+                reply,
+            } => {
+                let login = match feed.kind {
+                    FeedKind::Full => self.node.viewer_login(now, &channel),
+                    FeedKind::Audio => self.node.audio_viewer_login(now, &channel),
+                };
+                let answer = match login {
                     Ok((ch, viewer)) => {
                         let state = self.node.channel(ch).expect("logged in just now");
-                        let (live, backlog) = self.local.join(ch, &state.buffer);
+                        let delay_us = u64::from(feed.delay_s) * 1_000_000;
+                        let (live, backlog) = self.local.join(ch, &state.buffer, delay_us);
                         Ok(ViewerStream {
                             viewer,
                             backlog,
@@ -353,11 +363,23 @@ impl Driver {
                             )))
                         }
                     }
+                    Err(DenyReason::Full) if feed.kind == FeedKind::Audio => {
+                        // Not back to the coordinator: it might send the viewer here again.
+                        Err(ViewerRefusal::Unavailable {
+                            retry_after_s: 2,
+                            reason: format!(
+                                "no room for audio-only viewers here ({} slots taken)",
+                                self.node.config().audio_capacity
+                            ),
+                        })
+                    }
                     Err(DenyReason::Full) | Err(DenyReason::NotActive) => {
                         // Another relay can take this viewer: the coordinator knows which.
-                        Err(ViewerRefusal::Redirect(
+                        Err(ViewerRefusal::Redirect(format!(
+                            "{}{}",
                             self.coordinator.watch_url(&channel),
-                        ))
+                            feed.query()
+                        )))
                     }
                     Err(other) => Err(ViewerRefusal::NotFound(other.to_string())),
                 };

@@ -1,6 +1,8 @@
 //! The ConnectionState table of V3 for one channel: child nodes (relays of the
 //! tier below, protocol viewers) with what was last sent to each (D8, C2), and
-//! local viewers (HTTP players on this node). Both count as load.
+//! local viewers (HTTP players on this node). Both count as load. Audio-only
+//! viewers (C3, `audio_viewers.rs`) keep the channel here but count in no load:
+//! they take slots of their own (`NodeConfig::audio_capacity`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{Feed, NodeId, Timestamp, ViewerId};
@@ -23,6 +25,8 @@ pub struct ChildLink {
 pub struct Children {
     pub nodes: BTreeMap<NodeId, ChildLink>,
     pub viewers: BTreeSet<ViewerId>,
+    /// Local viewers of the audio-only feed (C3): not load, but not nobody.
+    pub audio_viewers: BTreeSet<ViewerId>,
 }
 
 impl Children {
@@ -31,7 +35,7 @@ impl Children {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.viewers.is_empty()
+        self.nodes.is_empty() && self.viewers.is_empty() && self.audio_viewers.is_empty()
     }
 
     pub fn has_lazy(&self) -> bool {

@@ -11,6 +11,9 @@ pub struct NodeConfig {
     pub region: String,
     /// Most children (child nodes + local viewers) over all channels (V8).
     pub capacity: u32,
+    /// Audio-only viewers (C3) taken beyond `capacity`, over all channels: they are
+    /// a few percent of a full viewer's bytes, so they do not count as load.
+    pub audio_capacity: u32,
     /// DISTRIBUTE when the machine-wide load reaches this (V4). 0 means `capacity`.
     pub max_threshold: u32,
     /// CONSOLIDATE when contracting and the load falls below this (V5).
@@ -72,6 +75,7 @@ impl Default for NodeConfig {
             tier: 1,
             region: String::new(),
             capacity: 100,
+            audio_capacity: 400,
             max_threshold: 0,
             min_threshold: 2,
             heartbeat_interval_ms: 1000,

@@ -29,15 +29,19 @@
 //! - [`uplink`] — a peer's uplink cap: a token bucket over per-child queues that
 //!   drops blocks too late to matter and charges control to the same budget (C4).
 //! - [`register`] — registering with the coordinator, again with a bounded backoff when unanswered (D7, D8).
+//! - [`audio_viewers`] — local viewers of the audio-only feed, in slots of their own (C3).
+//! - [`delay_line`] — a delayed viewer's blocks, released `delay` behind live (C3).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
 
+pub mod audio_viewers;
 pub mod buffer;
 pub mod channel;
 pub mod channel_key;
 pub mod children;
 pub mod config;
 pub mod continuity;
+pub mod delay_line;
 pub mod event;
 pub mod foreign;
 pub mod forward;
@@ -59,5 +63,6 @@ pub mod watch;
 
 pub use buffer::{BlockBuffer, InsertOutcome};
 pub use config::NodeConfig;
+pub use delay_line::{DelayLine, DelayedStart};
 pub use event::Event;
 pub use node::{Node, Transmit};

@@ -209,7 +209,7 @@ impl Node {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
-        if ch.children.viewers.remove(&viewer) {
+        if ch.children.viewers.remove(&viewer) || ch.children.audio_viewers.remove(&viewer) {
             self.events.push_back(Event::ViewerLeft { channel, viewer });
             self.note_logoff();
             self.after_logoff(channel);
@@ -245,7 +245,11 @@ impl Node {
         }
     }
 
-    fn admit(&self, channel: ChannelId, child: Option<NodeId>) -> Result<(), DenyReason> {
+    pub(crate) fn admit(
+        &self,
+        channel: ChannelId,
+        child: Option<NodeId>,
+    ) -> Result<(), DenyReason> {
         if self.cfg.role == NodeRole::Viewer {
             return Err(DenyReason::Invalid("a viewer does not serve others".into()));
         }
@@ -299,7 +303,9 @@ impl Node {
             return;
         };
         let load = ch.load();
-        if load == 0 && ch.logged_in && !ch.parents.is_empty() && !ch.keep {
+        // Audio-only viewers are no load, but they still need the blocks.
+        let nobody = ch.children.is_empty();
+        if nobody && ch.logged_in && !ch.parents.is_empty() && !ch.keep {
             // Last child gone: log off from the parents (V3).
             ch.logged_in = false;
             let parents = ch.parents.ids();
@@ -313,7 +319,7 @@ impl Node {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
-        if ch.consolidated && load == 0 {
+        if ch.consolidated && nobody {
             self.drop_channel(channel);
             return;
         }
@@ -422,7 +428,7 @@ impl Node {
         ch.consolidate_pending = false;
         let desc = ch.desc.clone();
         let children: Vec<NodeId> = ch.children.nodes.keys().copied().collect();
-        let has_viewers = !ch.children.viewers.is_empty();
+        let has_viewers = !ch.children.viewers.is_empty() || !ch.children.audio_viewers.is_empty();
         for c in children {
             self.send(
                 c,

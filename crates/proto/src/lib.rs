@@ -9,6 +9,7 @@
 //! - [`feed`] — what a link carries: all, some substreams (D4), Have/Want only (D3),
 //!   or some of the k+n erasure-coded substreams (D5).
 //! - [`redundancy`] — the recovery shards n a cluster needs for its measured loss (D5).
+//! - [`viewer_feed`] — an HTTP viewer's `feed=` and `delay=` (C3: audio-only, delayed).
 //! - [`heartbeat`] — the D8 heartbeat report.
 //! - [`codec`] — length-prefixed, versioned framing with size limits.
 //! - [`smoothing`] — double exponential smoothing of login/logoff rates (V7), shared by
@@ -26,6 +27,7 @@ pub mod message;
 pub mod redundancy;
 pub mod smoothing;
 pub mod time;
+pub mod viewer_feed;
 
 pub use auth::{OriginKey, OriginVerifier};
 pub use block::Block;

@@ -1,7 +1,8 @@
 //! From the policy store to the peer overlays (C3's provider rules → C6): the
 //! `premium_first` rule of each channel, handed to its overlay at every tick and
 //! right after a policy file is installed (`peers/premium.rs` applies it).
-//! Audio fall-back, delayed feeds and source preferences are not applied yet.
+//! Audio fall-back and delayed feeds are applied to HTTP viewers by
+//! `van/watch_feed.rs`; source preferences are not applied yet.
 
 use crate::coordinator::Coordinator;
 

@@ -13,6 +13,7 @@
 //! - [`adopt`] — a relay back from a partition (or met by a restarted coordinator)
 //!   is made active again with the links it reports, not rebuilt (D7, D8, V10, X5).
 //! - [`watch`] — choosing the relay a viewer is redirected to (V2).
+//! - [`watch_feed`] — an HTTP viewer's feed: the delay and the audio-only fall-back (C3).
 //! - [`viewer_moves`] — where each protocol viewer watches; a lost relay's viewers
 //!   moved (V2, V10).
 
@@ -28,3 +29,4 @@ pub mod predict;
 pub mod regroup;
 pub mod viewer_moves;
 pub mod watch;
+pub mod watch_feed;

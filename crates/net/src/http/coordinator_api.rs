@@ -1,6 +1,9 @@
-//! The coordinator's HTTP API: `GET /watch/<channel>[.ts][?region=NAME]` asks
+//! The coordinator's HTTP API: `GET /watch/<channel>[.ts][?region=NAME]
+//! [&feed=full|audio][&delay=SECONDS]` asks
 //! the coordinator (through [`ApiRequest::Watch`]) where the viewer should go
-//! and answers `302 Found` with `Location` (or 404 / 503); `GET /status` serves
+//! and answers `302 Found` with `Location` — the relay's `/live/<channel>.ts`,
+//! with `?feed=audio` / `?delay=N` when the policies give that feed (C3) — (or
+//! 400 / 404 / 503); `GET /status` serves
 //! the coordinator's JSON status; `GET /health` answers `ok`; `POST /policy`
 //! (signed with the cluster key, `operator_auth`) installs an operators' policy
 //! file: `200 ok: N rules`, `400 line L: reason`, `401`.
@@ -16,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tiercast_proto::ids::valid_channel_name;
+use tiercast_proto::viewer_feed::ViewerFeed;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
@@ -43,6 +47,8 @@ pub enum ApiRequest {
         channel: String,
         /// From `?region=NAME`, if given and not empty.
         region: Option<String>,
+        /// From `?feed=` and `?delay=` (C3): what the viewer asked for.
+        feed: ViewerFeed,
         /// The viewer's address as seen by this server.
         client: SocketAddr,
         reply: oneshot::Sender<WatchAnswer>,
@@ -169,6 +175,7 @@ enum Route {
     Watch {
         channel: String,
         region: Option<String>,
+        feed: ViewerFeed,
     },
 }
 
@@ -229,9 +236,12 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
             ))
         }
     };
+    let feed = ViewerFeed::from_params(head.query_param("feed"), head.query_param("delay"))
+        .map_err(|e| Response::text(400, e.to_string()))?;
     Ok(Route::Watch {
         channel: channel.to_string(),
         region,
+        feed,
     })
 }
 
@@ -287,12 +297,17 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
             drop(upload_permit);
             response
         }
-        Ok(Route::Watch { channel, region }) => {
+        Ok(Route::Watch {
+            channel,
+            region,
+            feed,
+        }) => {
             stats.watches.fetch_add(1, Ordering::Relaxed);
             let (reply, answer) = oneshot::channel();
             let request = ApiRequest::Watch {
                 channel: channel.clone(),
                 region: region.clone(),
+                feed,
                 client: peer,
                 reply,
             };
@@ -394,6 +409,7 @@ mod tests {
         let watch = |channel: &str, region: Option<&str>| Route::Watch {
             channel: channel.into(),
             region: region.map(String::from),
+            feed: ViewerFeed::LIVE,
         };
         assert_eq!(route_of("/watch/a"), Ok(watch("a", None)));
         assert_eq!(
@@ -406,6 +422,16 @@ mod tests {
         assert_eq!(route_of("/watch/a.b"), Err(400));
         assert_eq!(route_of("/watch/"), Err(400));
         assert_eq!(route_of("/watch/a?region=e/u"), Err(400));
+        assert_eq!(
+            route_of("/watch/a?feed=audio&delay=30"),
+            Ok(Route::Watch {
+                channel: "a".into(),
+                region: None,
+                feed: ViewerFeed::from_params(Some("audio"), Some("30")).unwrap(),
+            })
+        );
+        assert_eq!(route_of("/watch/a?feed=video"), Err(400));
+        assert_eq!(route_of("/watch/a?delay=soon"), Err(400));
         assert_eq!(route_of("/other"), Err(404));
         assert_eq!(route_of("/policy"), Err(405));
         let post = parse_head(b"POST /policy HTTP/1.1\r\n\r\n").unwrap();

@@ -16,6 +16,8 @@
 //! - [`operator_client`] — the operator's side: a signed `POST` to the coordinator.
 //! - `accept` — the shared accept loop with its connection cap.
 //! - `viewer_stream` — the per-viewer pump: batching, vectored writes, lag resync.
+//! - `viewer_feed` — the audio-only and delayed feeds (C3): a viewer's blocks shaped
+//!   (audio filter, delay line) between the live channel and its socket.
 
 mod accept;
 pub mod coordinator_api;
@@ -25,6 +27,7 @@ pub mod playout;
 pub mod request;
 pub mod response;
 pub mod viewer;
+mod viewer_feed;
 mod viewer_stream;
 
 #[cfg(test)]
@@ -36,5 +39,5 @@ pub use request::{read_request_head, Method, RequestError, RequestHead};
 pub use response::Response;
 pub use viewer::{
     serve_viewers, LiveBlock, ViewerLimits, ViewerRefusal, ViewerRequest, ViewerServerStats,
-    ViewerStream,
+    ViewerStream, DELAY_BLOCKS_PER_S,
 };

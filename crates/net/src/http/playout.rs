@@ -302,6 +302,7 @@ mod tests {
         LiveBlock {
             seq,
             keyframe,
+            origin_time_us: seq,
             payload: Bytes::from(vec![seq as u8; 4]),
         }
     }

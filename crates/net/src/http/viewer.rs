@@ -1,6 +1,9 @@
 //! The relay's viewer endpoint: `GET /live/<channel>.ts` asks the node driver
 //! (through [`ViewerRequest::Join`]) for a [`ViewerStream`], then serves the
 //! backlog and the live blocks as one MPEG-TS body that runs until close;
+//! `?feed=audio` asks for the audio-only feed, `?delay=SECONDS` for a feed that
+//! many seconds behind live (C3; `viewer_feed`: 400 with the reason for a bad
+//! value or a delay past `max_delay_s`);
 //! `GET /health` answers `ok`; `GET /status` answers the node's snapshot as JSON.
 //! Refusals from the driver become 404 / 302 / 503.
 //!
@@ -29,7 +32,9 @@ use tracing::{debug, info};
 use super::accept::{accept_loop, ConnectionCounters, BUSY_RETRY_AFTER_S};
 use super::request::{read_request_head, truncate, Method, RequestHead, MAX_HEAD_BYTES};
 use super::response::{close_gracefully, stream_head, write_with_timeout, Response};
+use super::viewer_feed::{pump_feed, FeedShaper};
 use super::viewer_stream::{pump, StreamEnd};
+use tiercast_proto::viewer_feed::ViewerFeed;
 
 /// How long a `Join` may wait for the driver's answer.
 pub const JOIN_REPLY_TIMEOUT_MS: u64 = 5_000;
@@ -40,6 +45,8 @@ pub struct LiveBlock {
     pub seq: u64,
     /// The block starts a keyframe: a player can start (or resync) here.
     pub keyframe: bool,
+    /// When the origin cut it (µs, the origin's clock): paces a delayed feed (C3).
+    pub origin_time_us: u64,
     pub payload: Bytes,
 }
 
@@ -66,6 +73,8 @@ pub enum ViewerRefusal {
 pub enum ViewerRequest {
     Join {
         channel: String,
+        /// Audio-only and/or delayed (C3); `ViewerFeed::LIVE` for the plain stream.
+        feed: ViewerFeed,
         reply: oneshot::Sender<Result<ViewerStream, ViewerRefusal>>,
     },
     Leave {
@@ -89,7 +98,14 @@ pub struct ViewerLimits {
     pub head_timeout_ms: u64,
     /// A viewer whose socket stays unwritable this long is dropped.
     pub write_timeout_ms: u64,
+    /// Longest `delay=` served (C3's delayed feed); a longer one is answered 400.
+    /// A delayed viewer holds at most `max_delay_s` × [`DELAY_BLOCKS_PER_S`] blocks.
+    pub max_delay_s: u32,
 }
+
+/// Blocks per second of delay a delayed viewer may hold (ffmpeg's streams run at
+/// about 10 to 20: a block per PAT, every ~100 ms, and one per 64 KiB).
+pub const DELAY_BLOCKS_PER_S: usize = 50;
 
 impl Default for ViewerLimits {
     fn default() -> Self {
@@ -97,6 +113,7 @@ impl Default for ViewerLimits {
             max_connections: 10_000,
             head_timeout_ms: 10_000,
             write_timeout_ms: 10_000,
+            max_delay_s: 60,
         }
     }
 }
@@ -109,6 +126,13 @@ impl ViewerLimits {
         }
         if self.head_timeout_ms == 0 || self.write_timeout_ms == 0 {
             return Err("viewer head_timeout_ms and write_timeout_ms must be at least 1".into());
+        }
+        if self.max_delay_s > tiercast_proto::viewer_feed::MAX_DELAY_S {
+            return Err(format!(
+                "max_delay_s {} is beyond {} s",
+                self.max_delay_s,
+                tiercast_proto::viewer_feed::MAX_DELAY_S
+            ));
         }
         Ok(())
     }
@@ -160,6 +184,7 @@ struct Context {
     head_timeout: Duration,
     write_timeout: Duration,
     join_timeout: Duration,
+    max_delay_s: u32,
     stats: Arc<ViewerServerStats>,
 }
 
@@ -178,6 +203,7 @@ pub(crate) async fn serve_viewers_with(
         head_timeout: Duration::from_millis(limits.head_timeout_ms.max(1)),
         write_timeout: Duration::from_millis(limits.write_timeout_ms.max(1)),
         join_timeout,
+        max_delay_s: limits.max_delay_s,
         stats: stats.clone(),
     });
     let until = async move { requests.closed().await };
@@ -196,7 +222,7 @@ pub(crate) async fn serve_viewers_with(
 enum Route {
     Health,
     Status,
-    Live(String),
+    Live(String, ViewerFeed),
 }
 
 fn route(head: &RequestHead) -> Result<Route, Response> {
@@ -221,7 +247,11 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
         .strip_prefix("/live/")
         .and_then(|rest| rest.strip_suffix(".ts"));
     match channel {
-        Some(name) if valid_channel_name(name) => Ok(Route::Live(name.to_string())),
+        Some(name) if valid_channel_name(name) => {
+            let feed = ViewerFeed::from_params(head.query_param("feed"), head.query_param("delay"))
+                .map_err(|e| Response::text(400, e.to_string()))?;
+            Ok(Route::Live(name.to_string(), feed))
+        }
         Some(name) => Err(Response::text(
             400,
             format!(
@@ -258,7 +288,17 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
     match route(&head) {
         Ok(Route::Health) => Response::text(200, "ok").send(stream, head_only).await,
         Ok(Route::Status) => status(&context).await.send(stream, head_only).await,
-        Ok(Route::Live(channel)) => serve_live(stream, peer, channel, head_only, &context).await,
+        Ok(Route::Live(_, feed)) if feed.delay_s > context.max_delay_s => {
+            stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+            let reason = format!(
+                "delay {} s is beyond this relay's limit of {} s (relay --max-delay-s)",
+                feed.delay_s, context.max_delay_s
+            );
+            Response::text(400, reason).send(stream, head_only).await
+        }
+        Ok(Route::Live(channel, feed)) => {
+            serve_live(stream, peer, channel, feed, head_only, &context).await
+        }
         Err(response) => {
             stats.bad_requests.fetch_add(1, Ordering::Relaxed);
             debug!(%peer, status = response.status(), reason = response.body_text(), "viewer request refused");
@@ -286,10 +326,15 @@ async fn status(context: &Context) -> Response {
 }
 
 /// Asks the driver for the channel; `Err` is the response to send instead.
-async fn join(context: &Context, channel: &str) -> Result<ViewerStream, Response> {
+async fn join(
+    context: &Context,
+    channel: &str,
+    feed: ViewerFeed,
+) -> Result<ViewerStream, Response> {
     let (reply, mut answer) = oneshot::channel();
     let request = ViewerRequest::Join {
         channel: channel.to_string(),
+        feed,
         reply,
     };
     let asked = async {
@@ -341,11 +386,12 @@ async fn serve_live(
     mut stream: TcpStream,
     peer: SocketAddr,
     channel: String,
+    feed: ViewerFeed,
     head_only: bool,
     context: &Context,
 ) {
     let stats = &context.stats;
-    let viewer_stream = match join(context, &channel).await {
+    let viewer_stream = match join(context, &channel, feed).await {
         Ok(viewer_stream) => viewer_stream,
         Err(response) => {
             stats.refused.fetch_add(1, Ordering::Relaxed);
@@ -372,16 +418,31 @@ async fn serve_live(
         }
         return;
     }
-    info!(%peer, channel, ?viewer, backlog = backlog.len(), "viewer joined");
-    let (end, delivery) = pump(
-        &mut stream,
-        head,
-        backlog,
-        live,
-        context.write_timeout,
-        stats,
-    )
-    .await;
+    info!(%peer, channel, ?viewer, backlog = backlog.len(), feed = %feed.query(), "viewer joined");
+    let (end, delivery) = if feed.is_live_full() {
+        pump(
+            &mut stream,
+            head,
+            backlog,
+            live,
+            context.write_timeout,
+            stats,
+        )
+        .await
+    } else {
+        let max_held = (feed.delay_s as usize).saturating_mul(DELAY_BLOCKS_PER_S);
+        let shaper = FeedShaper::new(feed, max_held);
+        pump_feed(
+            &mut stream,
+            head,
+            backlog,
+            live,
+            shaper,
+            context.write_timeout,
+            stats,
+        )
+        .await
+    };
     let why = match &end {
         StreamEnd::ChannelClosed => "channel closed".to_string(),
         StreamEnd::WriteFailed(e) => format!("client gone: {e}"),

@@ -69,7 +69,7 @@ pub(crate) enum Next {
 }
 
 impl Next {
-    fn from_recv(result: Result<LiveBlock, RecvError>) -> Next {
+    pub(crate) fn from_recv(result: Result<LiveBlock, RecvError>) -> Next {
         match result {
             Ok(block) => Next::Block(block),
             Err(RecvError::Lagged(n)) => Next::Lagged(n),
@@ -77,7 +77,7 @@ impl Next {
         }
     }
 
-    fn from_try_recv(result: Result<LiveBlock, TryRecvError>) -> Next {
+    pub(crate) fn from_try_recv(result: Result<LiveBlock, TryRecvError>) -> Next {
         match result {
             Ok(block) => Next::Block(block),
             Err(TryRecvError::Lagged(n)) => Next::Lagged(n),
@@ -104,6 +104,11 @@ impl Cursor {
 
     /// The payload to send for `block`, or `None` to drop it.
     pub(crate) fn admit(&mut self, block: LiveBlock) -> Option<Bytes> {
+        self.admit_block(block).map(|b| b.payload)
+    }
+
+    /// The block itself when the viewer gets it, or `None` to drop it.
+    pub(crate) fn admit_block(&mut self, block: LiveBlock) -> Option<LiveBlock> {
         if let Some((first, last)) = self.backlog_seqs {
             if (first..=last).contains(&block.seq) {
                 return None;
@@ -123,7 +128,7 @@ impl Cursor {
             }
             self.resyncing = false;
         }
-        Some(block.payload)
+        Some(block)
     }
 
     /// The viewer missed `n` blocks: wait for the next keyframe.
@@ -325,6 +330,7 @@ mod tests {
         LiveBlock {
             seq,
             keyframe,
+            origin_time_us: seq,
             payload: Bytes::from(vec![seq as u8; 3]),
         }
     }

@@ -5,7 +5,8 @@
 //! its blocks first pass a [`Playout`] stage that puts them back in order, and its
 //! viewers start from the playout's current GOP. A peer keeps its channels' hubs
 //! when the node leaves a channel (ejected, re-homed): the players stay connected
-//! and resume at the next keyframe once blocks flow again.
+//! and resume at the next keyframe once blocks flow again. A delayed viewer (C3)
+//! starts in the relay's buffer the delay back (`BlockBuffer::delayed_start`).
 
 use crate::http::{LiveBlock, Playout, PlayoutConfig, PlayoutStats};
 use std::collections::BTreeMap;
@@ -85,6 +86,7 @@ impl LocalViewers {
         &mut self,
         channel: ChannelId,
         buffer: &BlockBuffer,
+        delay_us: u64,
     ) -> (broadcast::Receiver<LiveBlock>, Vec<LiveBlock>) {
         let cap = self.live_queue_blocks;
         let live = self
@@ -95,6 +97,11 @@ impl LocalViewers {
         let backlog = match (&self.playout, self.playouts.get(&channel)) {
             (Some(_), Some(p)) => p.backlog(),
             (Some(_), None) => Vec::new(),
+            // A delayed viewer (C3) starts the delay back, or as far back as held.
+            (None, _) if delay_us > 0 => match buffer.delayed_start(delay_us) {
+                Some(start) => buffer.blocks_from(start.seq).map(live_block).collect(),
+                None => Vec::new(),
+            },
             (None, _) => match buffer.latest_keyframe() {
                 Some(k) => buffer.blocks_from(k).map(live_block).collect(),
                 None => Vec::new(),
@@ -148,6 +155,7 @@ pub(crate) fn live_block(b: &Block) -> LiveBlock {
     LiveBlock {
         seq: b.seq,
         keyframe: b.is_keyframe(),
+        origin_time_us: b.origin_time_us,
         payload: b.payload.clone(),
     }
 }

@@ -46,7 +46,19 @@ pub struct Args {
     /// on top of what is booked (0 < share <= 1).
     #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
     pub repair_share: f64,
+    /// Audio-only viewers (`?feed=audio`, C3) taken beyond --capacity, over all
+    /// channels; past it they are answered 503.
+    #[arg(long, default_value_t = 400)]
+    pub audio_capacity: u32,
+    /// Longest delay served (`?delay=N`, C3's delayed feed; at most 3600); a longer
+    /// one is answered 400. The buffer is raised to hold it: at least
+    /// max-delay-s x 20 blocks (a block per ~100 ms PAT, more at high bitrates).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub max_delay_s: u32,
 }
+
+/// Blocks per second of stream the buffer is sized for when it must hold a delay.
+const BUFFER_BLOCKS_PER_DELAY_S: usize = 20;
 
 pub fn runtime(
     a: &Args,
@@ -60,12 +72,22 @@ pub fn runtime(
         capacity: a.capacity,
         max_threshold: a.max_threshold.unwrap_or(0),
         min_threshold: a.min_threshold,
-        buffer_blocks: a.buffer_blocks,
+        buffer_blocks: a
+            .buffer_blocks
+            .max(a.max_delay_s as usize * BUFFER_BLOCKS_PER_DELAY_S),
+        audio_capacity: a.audio_capacity,
         uplink_kbps: a.uplink_kbps,
         repair_share: a.repair_share,
         ..NodeConfig::default()
     };
     node.validate().map_err(anyhow::Error::msg)?;
+    if a.max_delay_s > tiercast_proto::viewer_feed::MAX_DELAY_S {
+        anyhow::bail!(
+            "--max-delay-s {} is beyond {} s",
+            a.max_delay_s,
+            tiercast_proto::viewer_feed::MAX_DELAY_S
+        );
+    }
     if a.tier == 0 {
         anyhow::bail!("--tier must be >= 1 (tier 0 is the origin)");
     }
@@ -75,7 +97,10 @@ pub fn runtime(
         coordinator,
         listen: a.link_listen.unwrap_or(a.listen),
         http_listen: Some(a.listen),
-        viewer_limits: ViewerLimits::default(),
+        viewer_limits: ViewerLimits {
+            max_delay_s: a.max_delay_s,
+            ..ViewerLimits::default()
+        },
         live_queue_blocks: 256,
         playout: None,
     })

@@ -57,6 +57,7 @@ async fn start(reply_timeout: Duration) -> Api {
                     region,
                     client,
                     reply,
+                    ..
                 } => {
                     let answer = match channel.as_str() {
                         "missing" => WatchAnswer::NotFound("no channel named missing".into()),

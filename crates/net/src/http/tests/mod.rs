@@ -97,6 +97,7 @@ pub(super) fn block(seq: u64, keyframe: bool, size: usize) -> LiveBlock {
     LiveBlock {
         seq,
         keyframe,
+        origin_time_us: seq * 100_000,
         payload: Bytes::from(payload),
     }
 }

@@ -48,7 +48,7 @@ pub(super) async fn start(
     tokio::spawn(async move {
         while let Some(request) = hub.recv().await {
             match request {
-                ViewerRequest::Join { channel, reply } => on_join(&channel, reply),
+                ViewerRequest::Join { channel, reply, .. } => on_join(&channel, reply),
                 ViewerRequest::Leave {
                     channel,
                     viewer,

@@ -95,10 +95,25 @@ async fn bad_paths_methods_and_names_are_refused() {
     assert_eq!(other.status, 404);
     assert!(other.body_text().contains("/live/<channel>.ts"));
     assert_eq!(get(server.addr, "/live/a%2Fb.ts").await.status, 400);
+    // C3's feeds: an unknown feed, a delay that is no number or past the limit (60 s).
+    let feed = get(server.addr, "/live/news.ts?feed=video").await;
+    assert_eq!(feed.status, 400);
+    assert!(feed.body_text().contains("feed=full or feed=audio"));
+    assert_eq!(
+        get(server.addr, "/live/news.ts?delay=soon").await.status,
+        400
+    );
+    let long = get(server.addr, "/live/news.ts?delay=61").await;
+    assert_eq!(long.status, 400);
+    assert!(
+        long.body_text().contains("limit of 60 s"),
+        "{}",
+        long.body_text()
+    );
     let post = exchange(server.addr, b"POST /live/news.ts HTTP/1.1\r\n\r\n").await;
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
-    assert_eq!(server.stats.bad_requests.load(Ordering::Relaxed), 6);
+    assert_eq!(server.stats.bad_requests.load(Ordering::Relaxed), 9);
 }
 
 #[tokio::test]
