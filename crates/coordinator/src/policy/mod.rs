@@ -40,6 +40,8 @@ pub mod store;
 pub mod watch_rules;
 
 #[cfg(test)]
+mod parent_rules_tests;
+#[cfg(test)]
 mod tests;
 
 pub use check::{check, Known, PolicyError};
