@@ -60,7 +60,8 @@ impl Coordinator {
         let hour = self.utc_hour(now);
         let new_hour = self.relay_hour != Some(hour);
         self.relay_hour = Some(hour);
-        if !force && !(new_hour && self.policy.policies.has_relay_rules()) {
+        let due = new_hour && self.policy.policies.has_relay_rules();
+        if !force && !due {
             return;
         }
         let chans: Vec<ChannelId> = self.peers.keys().copied().collect();
