@@ -9,6 +9,11 @@ pub struct CoordinatorConfig {
     pub heartbeat_timeout_ms: u64,
     /// `Retry-After` given to viewers when the whole entry tier is full.
     pub retry_after_s: u32,
+    /// The Unix time (s) of `Timestamp` 0: what the hour-of-day rules
+    /// (`no_relay_hours`, C3) read the clock against. 0 (the default, and the
+    /// simulator's): its clock starts at midnight UTC. The network driver sets
+    /// it to the wall clock when it starts (its `Timestamp` counts from then).
+    pub clock_epoch_unix_s: u64,
     /// Most channels and nodes the coordinator accepts.
     pub max_channels: usize,
     pub max_nodes: usize,
@@ -206,6 +211,7 @@ impl Default for CoordinatorConfig {
             heartbeat_interval_ms: 1000,
             heartbeat_timeout_ms: 3500,
             retry_after_s: 2,
+            clock_epoch_unix_s: 0,
             max_channels: 1024,
             max_nodes: 2_000_000,
             prediction: false,

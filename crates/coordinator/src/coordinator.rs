@@ -53,6 +53,12 @@ pub struct Coordinator {
     pub(crate) history: crate::history::History,
     /// Reservations of the managers on capped links (C5; `link_caps.rs`).
     pub(crate) reservations: crate::reservation::Reservations,
+    /// The policies' parent-selection rules (C3 → C4; `policy/parent_rules.rs`),
+    /// with the count of regions known when built; `None`: no such rule.
+    pub(crate) parent_rules: Option<std::sync::Arc<crate::policy::parent_rules::ParentRules>>,
+    pub(crate) parent_rules_regions: usize,
+    /// The UTC hour the relaying rules were last applied for (`relay_rules.rs`).
+    pub(crate) relay_hour: Option<u8>,
 }
 
 impl Coordinator {
@@ -86,6 +92,9 @@ impl Coordinator {
                     ..Default::default()
                 },
             ),
+            parent_rules: None,
+            parent_rules_regions: 0,
+            relay_hour: None,
         }
     }
 
@@ -164,7 +173,9 @@ impl Coordinator {
                 channel_name,
                 region,
             } if self.is_peer(from) => {
-                if !self.peer_watch_geo_blocked(from, &channel_name, &region) {
+                if !self.peer_watch_geo_blocked(from, &channel_name, &region)
+                    && !self.peer_watch_refused(from, &channel_name, &region)
+                {
                     self.on_peer_watch(now, from, channel_name)
                 }
             }
@@ -184,6 +195,8 @@ impl Coordinator {
             self.check_liveness(now);
             self.idle_empty_relays(now);
             self.apply_provider_rules();
+            self.refresh_parent_rules(false);
+            self.enforce_relay_rules(now, false);
             self.enforce_link_caps(now, false);
             self.peers_tick(now);
             // Four checks per interval: a crash is noticed within timeout + interval/4.

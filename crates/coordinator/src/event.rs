@@ -168,6 +168,15 @@ pub enum CoordEvent {
         rule: String,
         reason: String,
     },
+    /// A viewer was refused by a client rule (C3: its device class, or a
+    /// content category refused to its class or region): the rule and the reason.
+    WatchRefused {
+        channel_name: String,
+        region: String,
+        device_class: String,
+        rule: String,
+        reason: String,
+    },
     /// An operators' policy file was installed (C3): `rules` are in force.
     PoliciesInstalled {
         rules: usize,

@@ -220,7 +220,7 @@ fn maps_keyed_by_reported_ids_stay_bounded_under_a_flood() {
                 addr: String::new(),
                 http_addr: String::new(),
                 uplink_kbps: 0,
-                premium: false,
+                class: Default::default(),
                 incarnation: 1,
             }),
         );

@@ -120,7 +120,11 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     let (status_tx, status_rx) = mpsc::channel(16);
     let (events, _) = broadcast::channel(4096);
     let clock = Clock::default();
-    let mut machine = Coordinator::new(rt.config.clone(), clock.now());
+    // Hour-of-day policies read the machine's clock from this Unix time.
+    let mut config = rt.config.clone();
+    config.clock_epoch_unix_s =
+        crate::clock::wall_micros().saturating_sub(clock.now().0) / 1_000_000;
+    let mut machine = Coordinator::new(config, clock.now());
     if let Some(store) = &store {
         restore(&mut machine, store, clock.now());
     }
@@ -270,6 +274,10 @@ impl Driver {
                     )),
                     Err(DenyReason::GeoBlocked { reason }) => WatchAnswer::Refused {
                         status: 451,
+                        reason,
+                    },
+                    Err(DenyReason::PolicyRefused { reason }) => WatchAnswer::Refused {
+                        status: 403,
                         reason,
                     },
                     Err(reason) => WatchAnswer::Unavailable {

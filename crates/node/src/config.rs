@@ -50,6 +50,8 @@ pub struct NodeConfig {
     pub uplink_kbps: u32,
     /// A premium viewer (sent at registration; C3's `premium_first`).
     pub premium: bool,
+    /// Its device class (sent at registration; C3's client rules).
+    pub device_class: tiercast_proto::DeviceClass,
     /// A peer's block that waited this long for its uplink cap is dropped rather
     /// than sent late (the child pulls it elsewhere, D3); 0: never.
     pub uplink_max_wait_ms: u64,
@@ -90,6 +92,7 @@ impl Default for NodeConfig {
             pull_delay_ms: 1000,
             uplink_kbps: 0,
             premium: false,
+            device_class: tiercast_proto::DeviceClass::Unspecified,
             uplink_max_wait_ms: 1000,
             repair_share: 0.2,
             incarnation: 0,

@@ -31,7 +31,7 @@ impl Node {
             addr: self.cfg.addr.clone(),
             http_addr: self.cfg.http_addr.clone(),
             uplink_kbps: self.cfg.uplink_kbps,
-            premium: self.cfg.premium,
+            class: tiercast_proto::NodeClass::new(self.cfg.premium, self.cfg.device_class),
             incarnation: self.cfg.incarnation,
         };
         let wait_us = self.register_backoff_us(self.registration.attempts);

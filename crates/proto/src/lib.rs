@@ -5,6 +5,7 @@
 //! - [`time`] — `Timestamp` (µs since an arbitrary epoch; 0 at simulator start).
 //! - [`block`] — `Block`: `(channel, seq, origin timestamp, payload)`, keyframe flag (X1, V9).
 //! - [`auth`] — origin signatures over blocks, checked by every node (X3).
+//! - [`class`] — a node's declared class: premium, device class (one byte, C3).
 //! - [`message`] — every message between nodes and the coordinator (V2–V5, V9, D8).
 //! - [`feed`] — what a link carries: all, some substreams (D4), Have/Want only (D3),
 //!   or some of the k+n erasure-coded substreams (D5).
@@ -19,6 +20,7 @@
 
 pub mod auth;
 pub mod block;
+pub mod class;
 pub mod codec;
 pub mod feed;
 pub mod heartbeat;
@@ -31,6 +33,7 @@ pub mod viewer_feed;
 
 pub use auth::{OriginKey, OriginVerifier};
 pub use block::Block;
+pub use class::{DeviceClass, NodeClass};
 pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_BYTES};
 pub use feed::{CodedSet, Feed, SubstreamSet, MAX_FEED_SUBSTREAMS, MAX_WANT_SEQS};
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};

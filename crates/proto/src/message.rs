@@ -5,6 +5,7 @@
 //! them only so the driver can dial a node it was told about.
 
 use crate::block::Block;
+use crate::class::NodeClass;
 use crate::feed::Feed;
 use crate::heartbeat::Heartbeat;
 use crate::ids::{ChannelId, NodeId, Tier};
@@ -62,10 +63,11 @@ pub struct Register {
     pub http_addr: String,
     /// Upload a peer offers the overlay, kbit/s (0 for other roles).
     pub uplink_kbps: u32,
-    /// The viewer's class (C3's provider rules): a premium viewer is served
-    /// before free ones where a `premium_first` policy says so. Declared by the
-    /// node (which the cluster key admits); signed viewer tokens are not built.
-    pub premium: bool,
+    /// The node's class (C3's provider and client rules), one byte: premium
+    /// (served before free ones where a `premium_first` policy says so) and its
+    /// device class (relaying and watching rules). Declared by the node (which
+    /// the cluster key admits); signed viewer tokens are not built.
+    pub class: NodeClass,
     /// Drawn once per process start: a Register with the id of a live node but
     /// another incarnation is that node restarted (its old state is dropped); the
     /// same incarnation again is a retry (answered `Registered` again).
@@ -99,6 +101,9 @@ pub enum DenyReason {
     /// An operators' geo block refuses the channel in the viewer's region (C3,
     /// C4's reason; HTTP 451): `reason` is the policy's text for the viewer.
     GeoBlocked { reason: String },
+    /// An operators' client rule refuses the channel to this device class or
+    /// content category (C3; HTTP 403): `reason` says which.
+    PolicyRefused { reason: String },
 }
 
 impl fmt::Display for DenyReason {
@@ -121,6 +126,7 @@ impl fmt::Display for DenyReason {
                 "ejected: the peers' upload cannot carry every peer and no relay has room"
             ),
             DenyReason::GeoBlocked { reason } => write!(f, "not available here: {reason}"),
+            DenyReason::PolicyRefused { reason } => write!(f, "refused by policy: {reason}"),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct NodeRecord {
     pub uplink_kbps: u32,
     /// A premium viewer (declared at registration; C3's `premium_first`).
     pub premium: bool,
+    /// Its device class (declared at registration; C3's client rules).
+    pub device_class: tiercast_proto::DeviceClass,
     pub registered_at: Timestamp,
     pub last_heard: Timestamp,
     pub alive: bool,
@@ -148,7 +150,8 @@ impl Registry {
                 region_id,
                 capacity: reg.capacity,
                 uplink_kbps: reg.uplink_kbps,
-                premium: reg.premium,
+                premium: reg.class.premium(),
+                device_class: reg.class.device(),
                 registered_at: now,
                 last_heard: now,
                 alive: true,

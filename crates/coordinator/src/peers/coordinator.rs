@@ -9,9 +9,9 @@
 //! An ejected peer is sent to a relay when one has room, else told why (C6).
 
 use super::overlay::{MemberKind, PeerOverlay};
-use super::select::AllowAll;
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
+use crate::policy::parent_rules::parent_policy;
 use tiercast_proto::{ChannelId, DenyReason, Heartbeat, Message, NodeId, NodeRole, Timestamp};
 
 /// The longest wait an ejected peer is told before it asks again (s).
@@ -48,6 +48,8 @@ impl Coordinator {
 
     /// The channel's overlay, created with the origin and the waypoints.
     fn overlay_for(&mut self, now: Timestamp, channel: ChannelId) -> Option<&mut PeerOverlay> {
+        let rules = self.parent_rules.clone();
+        let policy = parent_policy(&rules);
         if !self.peers.contains_key(&channel) {
             let m = self.channels.get(&channel)?;
             let desc = m.desc.clone();
@@ -74,7 +76,7 @@ impl Coordinator {
                 };
                 let (info, region) = (r.info.clone(), r.region_id);
                 let uplink = self.server_uplink_bps(id);
-                o.join(now, info, region, kind, uplink, &pc, &AllowAll);
+                o.join(now, info, region, kind, uplink, &pc, policy);
             }
             self.peers.insert(channel, o);
         }
@@ -83,6 +85,8 @@ impl Coordinator {
 
     /// A peer asks to watch a channel: it joins the overlay.
     pub(crate) fn on_peer_watch(&mut self, now: Timestamp, from: NodeId, name: String) {
+        let rules = self.parent_rules.clone();
+        let policy = parent_policy(&rules);
         let Some(channel) = self.names.get(&name).copied() else {
             self.deny_watch(from, name, DenyReason::UnknownChannel);
             return;
@@ -91,6 +95,8 @@ impl Coordinator {
             return;
         };
         let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
+        // C3: a node that may not relay now joins with no uplink (`relay_rules.rs`).
+        let uplink = if self.may_relay(now, from) { uplink } else { 0 };
         let premium = r.premium;
         let pc = self.cfg.peers.clone();
         // Back from a cut with its stream stalled (its heartbeat, sent right
@@ -129,7 +135,7 @@ impl Coordinator {
                 self.wait_for_room(now, channel, from);
                 return;
             };
-            o.swap_out(weak, &pc, &AllowAll);
+            o.swap_out(weak, &pc, policy);
             self.eject(now, channel, weak);
         }
         let Some(o) = self.peers.get_mut(&channel) else {
@@ -137,7 +143,7 @@ impl Coordinator {
         };
         o.ejected.remove(&from);
         o.turned_away.remove(&from);
-        o.join(now, info, region, MemberKind::Peer, uplink, &pc, &AllowAll);
+        o.join(now, info, region, MemberKind::Peer, uplink, &pc, policy);
         o.update(from, |m| m.premium = premium);
         if unfed {
             o.update(from, |m| m.proven = false);
@@ -276,6 +282,8 @@ impl Coordinator {
 
     /// A peer left a channel (its LOGOFF to the coordinator) or every channel (crash).
     pub(crate) fn peer_left(&mut self, now: Timestamp, peer: NodeId, only: Option<ChannelId>) {
+        let rules = self.parent_rules.clone();
+        let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();
         let chans: Vec<ChannelId> = self
             .peers
@@ -294,7 +302,7 @@ impl Coordinator {
         }
         for c in chans {
             if let Some(o) = self.peers.get_mut(&c) {
-                o.remove(peer, &pc, &AllowAll);
+                o.remove(peer, &pc, policy);
             }
             self.events
                 .push_back(CoordEvent::PeerLeft { channel: c, peer });
@@ -310,6 +318,8 @@ impl Coordinator {
         channel: ChannelId,
         parent: NodeId,
     ) -> bool {
+        let rules = self.parent_rules.clone();
+        let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();
         let Some(o) = self.peers.get_mut(&channel) else {
             return false;
@@ -317,13 +327,15 @@ impl Coordinator {
         if !o.members.contains_key(&from) {
             return false;
         }
-        o.link_bad(from, parent, &pc, &AllowAll);
+        o.link_bad(from, parent, &pc, policy);
         self.flush_peers(now, channel);
         true
     }
 
     /// C2: compares the heartbeat with what the parents said they sent.
     pub(crate) fn peer_heartbeat(&mut self, now: Timestamp, hb: &Heartbeat) {
+        let rules = self.parent_rules.clone();
+        let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();
         let fresh_us = super::rejoin::fed_window_us(self.cfg.heartbeat_interval_ms);
         let chans: Vec<ChannelId> = hb.channels.iter().map(|c| c.channel).collect();
@@ -348,7 +360,7 @@ impl Coordinator {
             }
             let congested = o.congestion_from(now, &mut self.sent_log, hb, &pc);
             for (parent, child) in &congested {
-                o.link_bad(*child, *parent, &pc, &AllowAll);
+                o.link_bad(*child, *parent, &pc, policy);
             }
             if !congested.is_empty() {
                 self.flush_peers(now, c);
@@ -358,25 +370,27 @@ impl Coordinator {
 
     /// Periodic: members waiting for a parent retry; full recomputation when due (C7).
     pub(crate) fn peers_tick(&mut self, now: Timestamp) {
+        let rules = self.parent_rules.clone();
+        let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();
         let chans: Vec<ChannelId> = self.peers.keys().copied().collect();
         for c in chans {
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
-            o.retry_pending(now, &pc, &AllowAll);
+            o.retry_pending(now, &pc, policy);
             let review = now.saturating_since(o.last_top_review) >= pc.top_review_ms.max(1) * 1000;
             if review {
                 // D1: promote and demote in place (a partial recomputation).
                 o.last_top_review = now;
                 o.review_top_algorithm(now, &pc);
-                o.review_top(now, &pc, &AllowAll);
-                o.review_waypoints(now, &pc, &AllowAll);
+                o.review_top(now, &pc, policy);
+                o.review_waypoints(now, &pc, policy);
                 // D5, D6: each region's redundancy from its loss, its cluster.
                 o.review_middle(&pc);
             }
             if o.due_for_full(now, &pc) {
-                let ejected = o.full_recompute(now, &pc, &AllowAll);
+                let ejected = o.full_recompute(now, &pc, policy);
                 if pc.recompute_batch > 0 {
                     o.hold_dirty();
                 }

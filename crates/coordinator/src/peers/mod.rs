@@ -57,7 +57,7 @@ pub mod top_algorithm;
 pub mod waypoints;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod top_tests;
 

@@ -95,17 +95,17 @@ impl PeerOverlay {
             if self.members[&id].parents[usize::from(t)].is_some() {
                 continue;
             }
-            if strong && interior == Some(t) && self.preempt(id, t) {
+            if strong && interior == Some(t) && self.preempt(id, t, policy) {
                 continue;
             }
             match self.select_parent(id, t, &[], cfg.candidates, policy) {
                 Ok(p)
                     if interior == Some(t)
                         && self.too_deep_under(p, t)
-                        && self.insert_shallow(id, t) => {}
+                        && self.insert_shallow(id, t, policy) => {}
                 Ok(p) => self.attach(id, t, p),
                 Err(_) => {
-                    if interior == Some(t) && self.preempt(id, t) {
+                    if interior == Some(t) && self.preempt(id, t, policy) {
                         continue;
                     }
                     if self.borrow_top_slot(id, t, cfg, policy) {
@@ -175,7 +175,7 @@ impl PeerOverlay {
 
     /// `id` (interior in `tree`) takes the place of the weakest leaf hanging
     /// directly off the top level in that tree; the leaf becomes its child.
-    fn preempt(&mut self, id: NodeId, tree: u8) -> bool {
+    fn preempt(&mut self, id: NodeId, tree: u8, policy: &dyn ParentPolicy) -> bool {
         let my_slots = self.members[&id].slots;
         // The leaf becomes its child: a slot of its own must be free (a member
         // placed again by a recomputation may have its children already).
@@ -192,6 +192,9 @@ impl PeerOverlay {
                     continue;
                 }
                 if !self.cap_allows(id, *p) || !self.cap_allows(*w, id) {
+                    continue;
+                }
+                if !policy.allows(self, id, *p) || !policy.allows(self, *w, id) {
                     continue;
                 }
                 if best.is_none_or(|(s, _, _)| wm.slots < s) {
@@ -240,7 +243,7 @@ impl PeerOverlay {
     /// under a parent of the joiner's region, and once a leaf is found only such
     /// parents are looked at: at 10⁶ peers that level runs to thousands of
     /// members, each with children to read.
-    fn insert_shallow(&mut self, id: NodeId, tree: u8) -> bool {
+    fn insert_shallow(&mut self, id: NodeId, tree: u8, policy: &dyn ParentPolicy) -> bool {
         let Some(me) = self.members.get(&id) else {
             return false;
         };
@@ -306,6 +309,9 @@ impl PeerOverlay {
             return false;
         };
         if !self.cap_allows(id, parent) || !self.cap_allows(leaf, id) {
+            return false;
+        }
+        if !policy.allows(self, id, parent) || !policy.allows(self, leaf, id) {
             return false;
         }
         self.take_leaf_place(id, tree, leaf, parent);

@@ -37,6 +37,8 @@ struct BuiltGroup<'a> {
     /// The group's source slots (the top level's, or what its caps let across).
     source_slots: u64,
     left_over: &'a mut Vec<NodeId>,
+    /// The policies' hook (C3): the plan's links it refuses are placed again.
+    policy: &'a dyn ParentPolicy,
 }
 
 /// After many changes, a kept link may leave its member this much deeper than
@@ -330,6 +332,7 @@ impl PeerOverlay {
                 keep_depth,
                 source_slots: *slots,
                 left_over: &mut left_over,
+                policy,
             };
             self.attach_group(group, built, &mut plan);
         }
@@ -388,7 +391,10 @@ impl PeerOverlay {
                         .collect();
                     kept.sort();
                     for (_, id, p) in kept {
-                        if self.may_feed(p, id, t8) && self.depth(p, t8) < plan.keep_depth {
+                        if self.may_feed(p, id, t8)
+                            && self.depth(p, t8) < plan.keep_depth
+                            && plan.policy.allows(self, id, p)
+                        {
                             self.attach(id, t8, p);
                         }
                     }
@@ -402,11 +408,14 @@ impl PeerOverlay {
                         }
                         match st.parent.get(&id) {
                             // A slot a kept link took: placed incrementally below.
-                            Some(Parent::Node(p)) if !self.may_feed(*p, id, t8) => {
+                            Some(Parent::Node(p))
+                                if !self.may_feed(*p, id, t8)
+                                    || !plan.policy.allows(self, id, *p) =>
+                            {
                                 plan.left_over.push(id)
                             }
                             Some(Parent::Node(p)) => self.attach(id, t8, *p),
-                            Some(Parent::Source) => match self.select_top(id, t8) {
+                            Some(Parent::Source) => match self.select_top(id, t8, plan.policy) {
                                 Some(p) => self.attach(id, t8, p),
                                 None => plan.left_over.push(id),
                             },
@@ -465,9 +474,11 @@ impl PeerOverlay {
     }
 
     /// A top member with spare slots for `child`: its region's first, the origin last.
-    fn select_top(&self, child: NodeId, tree: u8) -> Option<NodeId> {
+    fn select_top(&self, child: NodeId, tree: u8, policy: &dyn ParentPolicy) -> Option<NodeId> {
         let region = self.members.get(&child)?.region;
-        let ok = |id: &NodeId| self.members[id].top && self.members[id].spare() > 0;
+        let ok = |id: &NodeId| {
+            self.members[id].top && self.members[id].spare() > 0 && policy.allows(self, child, *id)
+        };
         let not_origin = |id: &NodeId| self.members[id].kind != MemberKind::Origin;
         let _ = tree;
         self.top_order

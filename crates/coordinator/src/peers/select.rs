@@ -28,7 +28,8 @@
 //! tree (a re-homed member), a walk up from the candidate to rule out its
 //! descendants; a joiner has none and needs no walk.
 
-use super::overlay::{MemberKind, PeerOverlay};
+use super::overlay::{Member, MemberKind, PeerOverlay};
+use crate::registry::RegionId;
 use tiercast_proto::NodeId;
 
 /// A candidate's rank, lower is better (see `select_parent`).
@@ -56,9 +57,32 @@ pub enum NoParent {
     Policy,
 }
 
-/// Decides whether `parent` may feed `child` (C3 policies plug in here).
+/// Decides whether `parent` may feed `child` (C3 policies plug in here:
+/// `policy/parent_rules.rs`), and what to look at first. Every method but
+/// `allows` has a default that changes nothing.
 pub trait ParentPolicy {
     fn allows(&self, overlay: &PeerOverlay, child: NodeId, parent: NodeId) -> bool;
+
+    /// Members `child` should take a parent among before any other that is no
+    /// better placed (its affinity groups), pushed onto `out`.
+    fn preferred(&self, _child: NodeId, _out: &mut Vec<NodeId>) {}
+
+    /// Whether regions `a` and `b` are joined by a peering link (searched
+    /// before other regions).
+    fn peering(&self, _a: RegionId, _b: RegionId) -> bool {
+        false
+    }
+
+    /// Whether any peering link is declared (else the regions keep their order).
+    fn prefers_peering(&self) -> bool {
+        false
+    }
+
+    /// The rules applied in this one's place when it leaves a child with no
+    /// parent (a declared fall-back, C3).
+    fn fallback(&self) -> Option<&dyn ParentPolicy> {
+        None
+    }
 }
 
 /// No policy: every feasible parent is allowed.
@@ -90,12 +114,54 @@ impl PeerOverlay {
         // Without children in this tree (a joiner) no candidate is below it.
         let has_subtree = self.children[usize::from(tree)].contains_key(&child);
         let mut deep: Option<(RankKey, NodeId)> = None;
+        let rank = |p: NodeId, m: &Member| -> RankKey {
+            let depth = self.depth_of(p, m, tree);
+            // Lower is better: origin last (whatever the others' history: its
+            // uplink is kept for the top level), a middle member fed from the
+            // levels above (D2), not deeper than the bound, proven fed,
+            // history (bad first out), depth, less spare.
+            (
+                m.kind == MemberKind::Origin,
+                me.middle && !(m.top || m.middle),
+                depth > bound,
+                !m.proven,
+                -m.history.min(0),
+                depth,
+                u32::MAX - m.spare(),
+            )
+        };
+        // C3's affinity: a `should` partner that can feed it and is placed no
+        // worse than the best of the search below is taken first.
+        let mut partners = Vec::new();
+        policy.preferred(child, &mut partners);
+        let mut partner: Option<(RankKey, NodeId)> = None;
+        for p in partners {
+            if avoid.contains(&p)
+                || !self.may_feed(p, child, tree)
+                || !policy.allows(self, child, p)
+            {
+                continue;
+            }
+            let key = rank(p, &self.members[&p]);
+            if partner.as_ref().is_none_or(|(k, _)| key < *k) {
+                partner = Some((key, p));
+            }
+        }
+        if let Some((k, p)) = partner {
+            if !k.0 && !k.1 && !k.2 && !k.3 {
+                return Ok(p);
+            }
+        }
         let mut regions: Vec<_> = vec![me.region];
         regions.extend(
             self.regions_with_spare(tree)
                 .into_iter()
                 .filter(|r| *r != me.region),
         );
+        if policy.prefers_peering() {
+            // C3's peering links: other regions across one first (stable).
+            regions[1..].sort_by_key(|r| !policy.peering(me.region, *r));
+        }
         for region in regions {
             let mut best: Option<(RankKey, NodeId)> = None;
             let (mut looked, mut scanned) = (0, 0);
@@ -116,21 +182,7 @@ impl PeerOverlay {
                     continue;
                 }
                 saw_allowed = true;
-                let m = &self.members[&p];
-                let depth = self.depth_of(p, m, tree);
-                // Lower is better: origin last (whatever the others' history: its
-                // uplink is kept for the top level), a middle member fed from the
-                // levels above (D2), not deeper than the bound, proven fed,
-                // history (bad first out), depth, less spare.
-                let key = (
-                    m.kind == MemberKind::Origin,
-                    me.middle && !(m.top || m.middle),
-                    depth > bound,
-                    !m.proven,
-                    -m.history.min(0),
-                    depth,
-                    u32::MAX - m.spare(),
-                );
+                let key = rank(p, &self.members[&p]);
                 if best.as_ref().is_none_or(|(k, _)| key < *k) {
                     best = Some((key, p));
                 }
@@ -156,7 +208,16 @@ impl PeerOverlay {
         if let Some((_, p)) = deep {
             return Ok(p);
         }
+        if let Some((_, p)) = partner {
+            return Ok(p);
+        }
         debug_assert!(!saw_allowed, "an allowed candidate is always taken");
+        if saw_refused {
+            if let Some(fallback) = policy.fallback() {
+                // C3: the declared fall-back, only when the rules leave nothing.
+                return self.select_parent(child, tree, avoid, candidates, fallback);
+            }
+        }
         Err(if !saw_any {
             NoParent::NoSpareUplink
         } else if saw_refused {

@@ -145,11 +145,13 @@ impl Checker<'_> {
             if let Some(off) = &r.utc_offset_h {
                 self.within(off, -12, 14, "utc_offset_h")?;
             }
+            self.device_classes(&r.device_classes)?;
         }
         for r in &f.client.device_class {
             if r.classes.is_empty() {
                 return self.fail(r.name.span(), "no device classes");
             }
+            self.device_classes(&r.classes)?;
         }
         for r in &f.client.content_category {
             if r.categories.is_empty() {
@@ -170,6 +172,7 @@ impl Checker<'_> {
                 );
             }
             self.regions(&r.regions)?;
+            self.device_classes(&r.device_classes)?;
         }
         for r in &f.client.affinity {
             let m = r.members.get_ref();
@@ -243,6 +246,24 @@ impl Checker<'_> {
 
     fn regions(&self, names: &[Name]) -> Checked {
         self.known_names(names, self.known.regions.as_ref(), "region")
+    }
+
+    /// Device classes are a fixed set (`tiercast_proto::DeviceClass`, the one a
+    /// node declares in a byte of its `Register`).
+    fn device_classes(&self, names: &[Name]) -> Checked {
+        for n in names {
+            if tiercast_proto::DeviceClass::from_name(n.get_ref()).is_none() {
+                return self.fail(
+                    n.span(),
+                    format!(
+                        "unknown device class `{}`: one of {}",
+                        n.get_ref(),
+                        tiercast_proto::DeviceClass::names()
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn channels(&self, names: &[Name]) -> Checked {

@@ -49,11 +49,16 @@ impl Coordinator {
 
     /// Every peer overlay takes its share of the caps in force, sheds what is
     /// over it, and refreshes its reservations; `policy_changed`: a new policy
-    /// file was just installed, and an overlay whose caps it changed is
-    /// recomputed in full (C7).
+    /// file was just installed, and every overlay is recomputed in full with
+    /// it (C7: any policy change is a trigger — caps, affinity groups, caps
+    /// between nodes, peering, relaying rules).
     pub(crate) fn enforce_link_caps(&mut self, now: Timestamp, policy_changed: bool) {
         let caps = self.region_caps_bps();
-        if caps.is_empty() && self.reservations.is_empty() && !self.any_overlay_capped() {
+        if !policy_changed
+            && caps.is_empty()
+            && self.reservations.is_empty()
+            && !self.any_overlay_capped()
+        {
             return;
         }
         self.reservations.set_caps(
@@ -63,6 +68,8 @@ impl Coordinator {
         );
         self.reservations.handle_timeout(now);
         let pc = self.cfg.peers.clone();
+        let rules = self.parent_rules.clone();
+        let policy = crate::policy::parent_rules::parent_policy(&rules);
         let chans: Vec<ChannelId> = self.peers.keys().copied().collect();
         for c in chans {
             let mgr = ManagerId(c.0);
@@ -82,19 +89,20 @@ impl Coordinator {
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
-            let changed = o.set_region_caps(allowed);
-            if changed && policy_changed {
+            o.set_region_caps(allowed);
+            if policy_changed {
                 // C7: a policy change is a trigger. The overlay is rebuilt at once
-                // with the new caps (a region reached only across them becomes a
-                // group of its own), rather than shed now and rebuilt when its
-                // members have waited: one hand-over, not two.
-                let ejected = o.full_recompute(now, &pc, &crate::peers::select::AllowAll);
+                // with the new rules (a region reached only across caps becomes a
+                // group of its own; links a new rule refuses are made anew),
+                // rather than shed now and rebuilt when its members have waited:
+                // one hand-over, not two.
+                let ejected = o.full_recompute(now, &pc, policy);
                 self.recomputed(now, c, ejected);
             }
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
-            let shed = o.shed_over_caps(&pc, &crate::peers::select::AllowAll);
+            let shed = o.shed_over_caps(&pc, policy);
             let booked: Vec<(LinkKey, u64)> = caps
                 .keys()
                 .filter_map(|p| Some((LinkKey::regions(p.0, p.1)?, o.booked_across(*p))))

@@ -6,8 +6,13 @@
 //!
 //! - [`store`] — the policies in force: installed whole or refused, restored.
 //! - [`geo_block`] — a viewer in a geo-blocked region refused with the reason.
+//! - [`watch_rules`] — a device class or content category refused with the reason.
 //! - [`link_caps`] — caps between regions handed to the peer overlays (C3 → C4).
+//! - [`parent_rules`] — affinity groups, caps between nodes and peering links as
+//!   the parent selection's hook (C3 → C4).
 //! - [`provider_rules`] — `premium_first` handed to the peer overlays (C3 → C6).
+//! - [`relay_rules`] — no relaying during given hours or for a device class: such
+//!   a node joins with no uplink, its children re-homed when its hours begin.
 //! - [`reservation`] — soft-state reservations on capped links, partitioned among
 //!   the managers (C5).
 //! - [`file`] — the TOML schema (`docs/POLICIES.md`), read with serde.
@@ -25,12 +30,17 @@ pub mod file;
 pub mod geo_block;
 pub mod link_caps;
 pub mod network;
+pub mod parent_rules;
 pub mod provider;
 pub mod provider_rules;
+pub mod relay_rules;
 pub mod reservation;
 pub mod rules;
 pub mod store;
+pub mod watch_rules;
 
+#[cfg(test)]
+mod parent_rules_tests;
 #[cfg(test)]
 mod tests;
 

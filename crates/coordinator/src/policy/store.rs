@@ -5,9 +5,10 @@
 //! an event ([`CoordEvent::PoliciesInstalled`]) the driver persists; the machine
 //! itself keeps the file's text in memory only (no I/O here).
 //!
-//! A new file's caps between regions are handed to the peer overlays at once
-//! (`link_caps.rs`), and an overlay whose caps changed is recomputed in full
-//! (C7: a policy change is a trigger; other rules do not act on parents yet).
+//! A new file's rules are handed to the peer overlays at once (caps between
+//! regions: `link_caps.rs`; parent rules: `parent_rules.rs`; relaying rules:
+//! `relay_rules.rs`) and every overlay is recomputed in full (C7: any policy
+//! change is a trigger).
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -95,8 +96,11 @@ impl Coordinator {
                 };
                 self.events
                     .push_back(CoordEvent::PoliciesInstalled { rules });
-                // Caps are in force at once (`link_caps.rs`), not at the next tick.
+                // In force at once, not at the next tick: parent rules, relaying
+                // rules, then caps and the full recomputation (C7) with them all.
+                self.refresh_parent_rules(true);
                 self.apply_provider_rules();
+                self.enforce_relay_rules(now, true);
                 self.enforce_link_caps(now, true);
                 Ok(rules)
             }

@@ -127,6 +127,42 @@ fn a_bad_hour_range_is_refused_with_its_line() {
 }
 
 #[test]
+fn a_device_class_outside_the_fixed_set_is_refused_with_its_line() {
+    for (kind, field) in [
+        (
+            "device_class",
+            "classes = [\"mobile\", \"toaster\"]\ndeny = \"relay\"",
+        ),
+        (
+            "no_relay_hours",
+            "hours = [9, 17]\ndevice_classes = [\"toaster\"]",
+        ),
+        (
+            "content_category",
+            "categories = [\"sports\"]\ndevice_classes = [\"toaster\"]",
+        ),
+    ] {
+        let src = format!(
+            "[categories]\nsports = [\"match\"]\n\n[[client.{kind}]]\nname = \"r\"\n{field}\n"
+        );
+        let line = refused(&src, "unknown device class `toaster`");
+        let expected = src
+            .lines()
+            .position(|l| l.contains("toaster"))
+            .expect("named")
+            + 1;
+        assert_eq!(line, expected, "{kind}");
+    }
+    for d in tiercast_proto::DeviceClass::ALL {
+        let src = format!(
+            "[[client.device_class]]\nname = \"r\"\nclasses = [\"{}\"]\ndeny = \"relay\"\n",
+            d.name()
+        );
+        ok(&src);
+    }
+}
+
+#[test]
 fn a_fallback_naming_a_missing_rule_is_refused_with_its_line() {
     let src =
         "[[network.link_cap]]\nname = \"a\"\nnodes = [1, 2]\ncap_mbps = 1\nfallback = \"b\"\n";
@@ -240,7 +276,7 @@ fn relaying_follows_hours_and_device_classes() {
     assert!(!p.relay_allowed("desktop", 8));
     assert!(!p.relay_allowed("desktop", 15));
     assert!(p.relay_allowed("desktop", 16));
-    assert!(p.relay_allowed("laptop", 12), "other classes relay");
+    assert!(p.relay_allowed("tv", 12), "other classes relay");
     assert!(!p.relay_allowed("mobile", 3), "phones never relay");
     let night = ok("[[client.no_relay_hours]]\nname = \"n\"\nhours = [22, 6]\n");
     assert!(!night.relay_allowed("any", 23));
@@ -253,12 +289,12 @@ fn relaying_follows_hours_and_device_classes() {
 fn content_and_device_restrictions_refuse_with_a_reason() {
     let p = ok(EXAMPLE);
     let r = p
-        .watch_refused("late-show", "kids-tablet", "eu-west")
+        .watch_refused("late-show", "tablet", "eu-west")
         .expect("refused");
     assert_eq!(r.rule, "no-mature-for-kids");
     assert!(r.reason.contains("mature"));
     assert!(p.watch_refused("late-show", "desktop", "eu-west").is_none());
-    assert!(p.watch_refused("match", "kids-tablet", "eu-west").is_none());
+    assert!(p.watch_refused("match", "tablet", "eu-west").is_none());
     let src = "[[client.device_class]]\nname = \"no-tv\"\nclasses = [\"tv\"]\ndeny = \"watch\"\n";
     let r = ok(src).watch_refused("match", "tv", "cn").expect("refused");
     assert_eq!(r.rule, "no-tv");

@@ -7,7 +7,8 @@
 //! idle relay activated for it, else an active relay of a tier above with room;
 //! when all are full the answer is "tier full, retry later". With farms on (V6)
 //! the members of the tier's current server farm come first, in turn. A viewer
-//! a geo block refuses is told so first (`geo_block.rs`).
+//! a geo block refuses is told so first (`geo_block.rs`), then one a client rule
+//! refuses (`watch_rules.rs`; an HTTP viewer declares no device class).
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -33,6 +34,10 @@ impl Coordinator {
     ) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
         if self.names.contains_key(channel_name) {
             if let Some(refused) = self.geo_refusal(channel_name, region) {
+                return Err(refused);
+            }
+            let device = tiercast_proto::DeviceClass::Unspecified;
+            if let Some(refused) = self.client_refusal(channel_name, device, region) {
                 return Err(refused);
             }
         }

@@ -35,6 +35,10 @@ pub struct Args {
     /// says so (docs/POLICIES.md).
     #[arg(long)]
     pub premium: bool,
+    /// Its device class (unspecified, desktop, mobile, tablet, tv, set-top):
+    /// client policies may forbid a class to relay or to watch (docs/POLICIES.md).
+    #[arg(long, default_value = "unspecified", value_parser = parse_device_class, value_name = "CLASS")]
+    pub device_class: tiercast_proto::DeviceClass,
     /// A block that waited this long for the uplink cap is dropped rather than sent
     /// late (its child pulls it elsewhere); 0 never drops (ms).
     #[arg(long, default_value_t = NodeConfig::default().uplink_max_wait_ms, value_name = "MS")]
@@ -87,6 +91,7 @@ pub fn runtime(
         buffer_blocks: a.buffer_blocks,
         uplink_kbps: a.uplink_kbps,
         premium: a.premium,
+        device_class: a.device_class,
         uplink_max_wait_ms: a.uplink_max_wait_ms,
         pull_delay_ms: a.pull_delay_ms,
         ..NodeConfig::default()
@@ -137,4 +142,14 @@ pub async fn run(a: Args) -> Result<()> {
     let _ = h.command(NodeCommand::Unwatch(a.channel.clone())).await;
     h.shutdown().await;
     Ok(())
+}
+
+/// A device class name, as `--device-class` takes it.
+fn parse_device_class(s: &str) -> Result<tiercast_proto::DeviceClass, String> {
+    tiercast_proto::DeviceClass::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown device class '{s}': one of {}",
+            tiercast_proto::DeviceClass::names()
+        )
+    })
 }
