@@ -9,7 +9,6 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
 fi
-export TIERCAST_REQUIRE_FFMPEG=1
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -1,8 +1,8 @@
 //! End-to-end checks against real ffmpeg (X1, X2): the block cutter on a 3 s
 //! H.264 stream with a keyframe every second gives three keyframe blocks, each
 //! starting with PAT and PMT; the built-in test source is read and decoded by
-//! ffprobe/ffmpeg without a single error. Skipped, with a note, when ffmpeg is
-//! not installed.
+//! ffprobe/ffmpeg without a single error. These tests need ffmpeg and ffprobe and
+//! FAIL without them (`scripts/test.sh` installs them).
 
 use std::process::{Command, Stdio};
 
@@ -10,21 +10,25 @@ use tiercast_media::psi::{parse_pat, parse_pmt};
 use tiercast_media::ts::pid_of;
 use tiercast_media::{BlockCutter, CutterConfig, TestSource, TsPacket, PACKET_SIZE};
 
-fn ffmpeg_available() -> bool {
-    Command::new("ffmpeg")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Panics unless ffmpeg and ffprobe run: these tests never pass without them.
+fn require_ffmpeg() {
+    for tool in ["ffmpeg", "ffprobe"] {
+        let ran = Command::new(tool)
+            .arg("-version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        assert!(
+            ran.as_ref().is_ok_and(|s| s.success()),
+            "{tool} is required by this test and could not be run ({ran:?}): install ffmpeg \
+             (scripts/test.sh installs it with apt)"
+        );
+    }
 }
 
 #[test]
 fn ffmpeg_h264_stream_gives_one_keyframe_block_per_gop() {
-    if !ffmpeg_available() {
-        eprintln!("note: ffmpeg not installed, skipping ffmpeg_h264_stream_gives_one_keyframe_block_per_gop");
-        return;
-    }
+    require_ffmpeg();
     let output = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i"])
         .arg("testsrc2=size=320x240:rate=25")
@@ -95,12 +99,7 @@ fn ffmpeg_h264_stream_gives_one_keyframe_block_per_gop() {
 
 #[test]
 fn test_source_is_read_and_decoded_without_errors() {
-    if !ffmpeg_available() {
-        eprintln!(
-            "note: ffmpeg not installed, skipping test_source_is_read_and_decoded_without_errors"
-        );
-        return;
-    }
+    require_ffmpeg();
     let path = std::env::temp_dir().join(format!("tiercast-test-source-{}.ts", std::process::id()));
     std::fs::write(&path, TestSource::new(800, 1000).generate(5_000_000)).expect("write temp file");
     let probe = Command::new("ffprobe")

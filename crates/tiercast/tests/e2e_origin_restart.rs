@@ -44,9 +44,7 @@ fn longest_prefix_run(hay: &[String], needle: &[String]) -> (usize, usize) {
 
 #[test]
 fn a_restarted_origin_is_played_at_once_and_a_wrong_second_origin_is_refused() {
-    if !have_ffmpeg() {
-        return;
-    }
+    require_ffmpeg();
     let dir = temp_dir("e2e-origin-restart");
     let src = dir.join("src.ts");
     let st = Command::new("ffmpeg")

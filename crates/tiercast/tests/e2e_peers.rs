@@ -46,9 +46,7 @@ fn u(v: &Value) -> u64 {
 
 #[test]
 fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
-    if !have_ffmpeg() {
-        return;
-    }
+    require_ffmpeg();
     let started = Instant::now();
     let dir = temp_dir("e2e-peers");
 

@@ -12,9 +12,7 @@ use support::*;
 
 #[test]
 fn ffmpeg_stream_through_three_tiers_to_two_viewers() {
-    if !have_ffmpeg() {
-        return;
-    }
+    require_ffmpeg();
     let dir = temp_dir("e2e-stream");
     let src = dir.join("src.ts");
     let st = Command::new("ffmpeg")

@@ -193,20 +193,24 @@ pub fn status_json(coordinator: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&r.body).ok()
 }
 
-/// True when ffmpeg and ffprobe are installed; panics when they are required (CI).
-pub fn have_ffmpeg() -> bool {
-    let ok = Command::new("ffmpeg")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var_os("TIERCAST_REQUIRE_FFMPEG").is_some() {
-        panic!("ffmpeg is required (TIERCAST_REQUIRE_FFMPEG is set) but not installed");
+/// Panics, with what to do, unless ffmpeg and ffprobe are installed and run: a
+/// test that needs them fails without them, it never passes silently.
+pub fn require_ffmpeg() {
+    for tool in ["ffmpeg", "ffprobe"] {
+        let ran = Command::new(tool)
+            .arg("-version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match ran {
+            Ok(s) if s.success() => {}
+            Ok(s) => panic!("{tool} -version failed ({s}): this test needs a working {tool}"),
+            Err(e) => panic!(
+                "{tool} is required by this test and could not be run ({e}): install ffmpeg \
+                 (scripts/test.sh installs it with apt)"
+            ),
+        }
     }
-    if !ok {
-        eprintln!("ffmpeg not installed: skipping (scripts/test.sh installs it)");
-    }
-    ok
 }
 
 /// `ffmpeg -f framemd5` of a file: (hashes in order, stderr of the decode).

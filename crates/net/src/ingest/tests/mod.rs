@@ -1,6 +1,7 @@
 //! Loopback tests of the ingest servers (X1), fed by the built-in test
-//! source and, when installed, by a real ffmpeg: shared helpers and the
-//! server-wide tests here, per protocol in `udp_tcp` and `http`.
+//! source and by a real ffmpeg (required: the ffmpeg test fails without it):
+//! shared helpers and the server-wide tests here, per protocol in `udp_tcp`
+//! and `http`.
 
 mod http;
 mod udp_tcp;
@@ -92,21 +93,23 @@ async fn ingest_stops_when_the_receiver_is_gone() {
     .expect("server stops");
 }
 
-fn ffmpeg_available() -> bool {
-    std::process::Command::new("ffmpeg")
+/// Panics unless ffmpeg runs: a test that needs it never passes without it.
+fn require_ffmpeg() {
+    let ran = std::process::Command::new("ffmpeg")
         .arg("-version")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .status();
+    assert!(
+        ran.as_ref().is_ok_and(|s| s.success()),
+        "ffmpeg is required by this test and could not be run ({ran:?}): install ffmpeg \
+         (scripts/test.sh installs it with apt)"
+    );
 }
 
 #[tokio::test]
 async fn ffmpeg_pushes_over_http_post() {
-    if !ffmpeg_available() {
-        eprintln!("note: ffmpeg not installed, skipping ffmpeg_pushes_over_http_post");
-        return;
-    }
+    require_ffmpeg();
     let (handle, mut rx) = start(IngestListen::Http).await;
     let url = format!("http://{}/ingest", handle.local_addr);
     let mut ffmpeg = tokio::process::Command::new("ffmpeg")
