@@ -64,6 +64,12 @@ pub fn start_cluster(dir: &Path, cport: u16, coord_extra: &[&str]) -> (Proc, Vec
     wait_for("the eu relay serves live", Duration::from_secs(20), || {
         (watch(&coordinator, "eu")?.status == 302).then_some(())
     });
+    // Both relays and the origin registered before a policy names their regions
+    // (a file naming a region no node has registered in is refused: under load
+    // the cn relay registered after the first apply).
+    wait_for("every node registered", Duration::from_secs(20), || {
+        (nodes_with_sessions(&coordinator, 1) >= 3).then_some(())
+    });
     (coord, nodes)
 }
 
