@@ -36,6 +36,7 @@
 
 pub mod ledger;
 
+mod apply;
 
 #[cfg(test)]
 mod tests;
