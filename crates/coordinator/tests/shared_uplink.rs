@@ -40,8 +40,14 @@ fn start() -> Bus {
         bus.node(1).announce(name, key.public_key());
         bus.settle();
     }
-    assert_eq!(bus.coordinator.channel_by_name("a").map(|m| m.desc.id), Some(A));
-    assert_eq!(bus.coordinator.channel_by_name("b").map(|m| m.desc.id), Some(B));
+    assert_eq!(
+        bus.coordinator.channel_by_name("a").map(|m| m.desc.id),
+        Some(A)
+    );
+    assert_eq!(
+        bus.coordinator.channel_by_name("b").map(|m| m.desc.id),
+        Some(B)
+    );
     bus
 }
 
@@ -159,7 +165,10 @@ fn a_peer_on_two_channels_has_its_uplink_shared_and_gets_it_back_when_it_leaves_
         for (c, id) in [(A, 20 + i), (B, 40 + i)] {
             if let Some(u) = seen(&bus, c, id) {
                 assert_eq!(u, 1_000_000, "peer {id} on one channel");
-                assert_eq!(bus.coordinator.uplink_ledger().share(NodeId(id), c), Some(u));
+                assert_eq!(
+                    bus.coordinator.uplink_ledger().share(NodeId(id), c),
+                    Some(u)
+                );
                 members += 1;
             }
         }
@@ -175,7 +184,10 @@ fn a_crashed_peer_leaves_no_share_behind() {
     add_peer(&mut bus, 10, 8000, &["a", "b"]);
     add_peer(&mut bus, 11, 1000, &["a"]);
     assert_eq!(bus.coordinator.uplink_ledger().len(), 2);
-    assert_eq!(bus.coordinator.uplink_ledger().booked(NodeId(10)), 8_000_000);
+    assert_eq!(
+        bus.coordinator.uplink_ledger().booked(NodeId(10)),
+        8_000_000
+    );
     bus.nodes.remove(&NodeId(10));
     bus.advance(20_000);
     assert_eq!(seen(&bus, A, 10), None);

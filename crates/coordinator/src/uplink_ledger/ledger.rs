@@ -67,7 +67,10 @@ fn split(declared: u64, holds: &BTreeMap<ChannelId, Hold>) -> BTreeMap<ChannelId
         .iter()
         .map(|(c, h)| {
             let share = u128::from(declared) * u128::from(h.weight) / total.max(1);
-            (*c, u64::try_from(share).expect("a share is at most the declared uplink"))
+            (
+                *c,
+                u64::try_from(share).expect("a share is at most the declared uplink"),
+            )
         })
         .collect()
 }
@@ -195,7 +198,10 @@ impl UplinkLedger {
         let shares = split(n.declared_bps, &n.holds);
         let mut changed = Vec::new();
         for (c, share) in shares {
-            let h = n.holds.get_mut(&c).expect("split keeps the holds' channels");
+            let h = n
+                .holds
+                .get_mut(&c)
+                .expect("split keeps the holds' channels");
             if h.share_bps != share && Some(c) != except {
                 changed.push((c, share));
             }
