@@ -126,7 +126,16 @@ fn a_peer_on_two_channels_has_its_uplink_shared_and_gets_it_back_when_it_leaves_
     bus.advance(3000);
     books_hold(&bus);
     let used_before = bus.coordinator.peer_overlay(A).unwrap().members[&NodeId(10)].used;
-    assert!(used_before > 0, "the strong peer feeds others on a");
+    let half_slots = bus
+        .coordinator
+        .peer_overlay(A)
+        .unwrap()
+        .slots_for(4_000_000);
+    assert!(
+        used_before > half_slots,
+        "its children on a ({used_before}) do not fit half its uplink ({half_slots}): \
+         the shrink re-homes them"
+    );
 
     // Peer 10 watches b as well: each channel sees half of its uplink.
     let now = bus.now;
@@ -135,6 +144,8 @@ fn a_peer_on_two_channels_has_its_uplink_shared_and_gets_it_back_when_it_leaves_
     assert_eq!(seen(&bus, A, 10), Some(4_000_000));
     assert_eq!(seen(&bus, B, 10), Some(4_000_000));
     books_hold(&bus);
+    let m = &bus.coordinator.peer_overlay(A).unwrap().members[&NodeId(10)];
+    assert!(m.used <= half_slots, "placed again within its share");
     // Peers on both channels come and go; the books hold at every step.
     for i in 0..6 {
         add_peer(&mut bus, 60 + i, 4000, &["a", "b"]);
