@@ -59,11 +59,14 @@ pub struct Coordinator {
     pub(crate) parent_rules_regions: usize,
     /// The UTC hour the relaying rules were last applied for (`relay_rules.rs`).
     pub(crate) relay_hour: Option<u8>,
+    /// Each node's uplink shared by the channels it is on (C9; `uplink_ledger/`).
+    pub(crate) uplinks: crate::uplink_ledger::UplinkLedger,
 }
 
 impl Coordinator {
     pub fn new(cfg: CoordinatorConfig, now: Timestamp) -> Self {
         let cfg_hb = cfg.heartbeat_interval_ms.max(1);
+        let uplinks = crate::uplink_ledger::UplinkLedger::new(cfg.max_nodes);
         Coordinator {
             next_check: now.plus_millis(cfg.heartbeat_interval_ms),
             started: now,
@@ -95,6 +98,7 @@ impl Coordinator {
             parent_rules: None,
             parent_rules_regions: 0,
             relay_hour: None,
+            uplinks,
         }
     }
 
@@ -197,6 +201,7 @@ impl Coordinator {
             self.apply_provider_rules();
             self.refresh_parent_rules(false);
             self.enforce_relay_rules(now, false);
+            self.enforce_uplink_shares(now);
             self.enforce_link_caps(now, false);
             self.peers_tick(now);
             // Four checks per interval: a crash is noticed within timeout + interval/4.

@@ -14,6 +14,8 @@
 //!   force, geo blocks, caps, reservations (C1, C3, C4, C5).
 //! - [`history`] — the history store: sessions, availability, uplink, parent stalls;
 //!   ranking (C1, C4, D1).
+//! - [`uplink_ledger`] — each node's uplink booked once, machine-wide, and shared
+//!   by the managers of the channels it is on (C9, V8).
 //!
 //! Not parts yet (issue 11): the service manager (managers are created where a
 //! channel starts or its first peer watches), the network-condition monitor
@@ -31,6 +33,7 @@ pub mod event;
 pub mod history;
 pub mod peers;
 pub mod policy;
+pub mod uplink_ledger;
 pub mod van;
 
 pub use client_manager::{heartbeat_gate, liveness, registry};

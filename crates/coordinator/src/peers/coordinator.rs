@@ -95,8 +95,15 @@ impl Coordinator {
             return;
         };
         let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
-        // C3: a node that may not relay now joins with no uplink (`relay_rules.rs`).
-        let uplink = if self.may_relay(now, from) { uplink } else { 0 };
+        // C9: the overlay sees the channel's share of the node's uplink (all of
+        // it on one channel, `uplink_ledger/`); C3: a node that may not relay
+        // now joins with no uplink (`relay_rules.rs`).
+        let declared = uplink;
+        let uplink = if self.may_relay(now, from) {
+            self.uplink_quote(channel, from, declared)
+        } else {
+            0
+        };
         let premium = r.premium;
         let pc = self.cfg.peers.clone();
         // Back from a cut with its stream stalled (its heartbeat, sent right
@@ -138,6 +145,8 @@ impl Coordinator {
             o.swap_out(weak, &pc, policy);
             self.eject(now, channel, weak);
         }
+        let share = self.book_uplink(now, channel, from, declared);
+        debug_assert!(uplink <= share, "the share quoted is the share booked");
         let Some(o) = self.peers.get_mut(&channel) else {
             return;
         };
@@ -270,6 +279,7 @@ impl Coordinator {
         };
         self.events
             .push_back(CoordEvent::PeerEjected { channel, peer });
+        self.release_uplink(now, channel, peer);
         if let Some(o) = self.peers.get_mut(&channel) {
             let e = o.ejected_at.entry(peer).or_insert((now, 0));
             *e = (now, e.1.saturating_add(1));
@@ -307,6 +317,12 @@ impl Coordinator {
             self.events
                 .push_back(CoordEvent::PeerLeft { channel: c, peer });
             self.flush_peers(now, c);
+            if only.is_some() {
+                self.release_uplink(now, c, peer);
+            }
+        }
+        if only.is_none() {
+            self.forget_uplink(peer);
         }
     }
 

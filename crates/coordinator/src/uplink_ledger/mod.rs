@@ -1,0 +1,44 @@
+//! The machine-wide uplink ledger (C9; V8's "bandwidth enforced machine-wide"):
+//! a node on several channels has its declared uplink booked once and shared by
+//! those channels' managers, instead of each channel's peer overlay booking all
+//! of it as if the node served that channel alone.
+//!
+//! - [`ledger`] — the books: per node, its declared uplink and each channel's
+//!   share; acquire, release, bounds. Pure, no coordinator.
+//! - `apply` — the coordinator's side: a peer's share is taken when it joins a
+//!   channel's overlay (`peers/coordinator.rs`), given back when it leaves, is
+//!   ejected or crashes, and the other channels' overlays see their member's
+//!   new share at once (grown in place; shrunk in place when its children still
+//!   fit, else it is placed again and its children re-homed, as C6 does for a
+//!   leave).
+//!
+//! **The split rule: proportional to each channel's stream rate.** A channel's
+//! share is `⌊U·rᶜ / Σr⌋` over the channels the node is on. Why this rule:
+//! - one channel gets exactly `U`, so a node on one channel is booked exactly as
+//!   before (the simulator's figures do not move);
+//! - the floors never add up to more than `U`: never over-booked;
+//! - it does not depend on the order the node joined its channels, so a
+//!   coordinator rebuilt from heartbeats (D7) finds the same shares, and a
+//!   channel the node joined first cannot starve the later ones (the
+//!   "first gets what it needs" rule left a second channel nothing from a strong
+//!   peer whose first overlay had booked its whole uplink);
+//! - weighting by rate gives each channel uplink in proportion to what one child
+//!   costs there: a node with `U = 2r` on two channels of rate `r` offers each
+//!   `k` substream slots, as two nodes of uplink `r` would.
+//!
+//! The cost: joining a second channel shrinks the first's share at once, which
+//! may re-home some of the node's children there (only when its booked slots no
+//! longer fit the smaller share).
+//!
+//! Not shared yet: relays' capacity (the VAN books a relay per channel by
+//! viewers, and a waypoint joins every channel's top level with its whole
+//! uplink); the origin's uplink is per channel by design.
+
+pub mod ledger;
+
+mod apply;
+
+#[cfg(test)]
+mod tests;
+
+pub use ledger::{Grant, ShareError, UplinkLedger, MAX_CHANNELS_PER_NODE};
