@@ -84,10 +84,12 @@ impl Coordinator {
             if m.kind != MemberKind::Peer {
                 continue;
             }
+            // Its channel's share of the uplink (C9), the whole of it on one channel.
             let declared = self
                 .registry
                 .get(*id)
                 .map_or(0, |r| u64::from(r.uplink_kbps) * 1000);
+            let declared = self.uplinks.share(*id, channel).unwrap_or(declared);
             let may = self.may_relay(now, *id);
             if !may && m.uplink_bps > 0 {
                 stop.push(*id);
