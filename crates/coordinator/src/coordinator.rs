@@ -43,8 +43,8 @@ pub struct Coordinator {
     pub(crate) forecast: crate::predict::Forecast,
     /// Peer overlays per channel (D2-D4).
     pub(crate) peers: BTreeMap<ChannelId, crate::peers::PeerOverlay>,
-    /// C2: what parents said they sent.
-    pub(crate) sent_log: crate::peers::congestion::SentLog,
+    /// The network-condition monitor: links measured, congestion found (C1, C2).
+    pub(crate) network: crate::network_monitor::NetworkMonitor,
     /// Where each protocol viewer watches (V10: moved when its relay is lost).
     pub(crate) viewer_map: crate::viewer_moves::ViewerMap,
     /// The operators' policies in force (C3; `policy_store.rs`).
@@ -82,7 +82,7 @@ impl Coordinator {
             events: VecDeque::new(),
             stats: CoordStats::default(),
             peers: BTreeMap::new(),
-            sent_log: Default::default(),
+            network: Default::default(),
             viewer_map: Default::default(),
             policy: Default::default(),
             history: crate::history::History::new(crate::history::HistoryConfig::default()),

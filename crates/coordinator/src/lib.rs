@@ -10,14 +10,15 @@
 //! - [`van`] — the relays' manager per channel: the Virtual Active Network (V1–V11).
 //! - [`peers`] — the peer overlay's manager per channel: three levels, multi-tree,
 //!   mesh, reassignment, ejection, caps between regions (D1–D6, C2, C4, C6, C7, C10).
+//! - [`network_monitor`] — the network-condition monitor: a graph of links and
+//!   region pairs measured from heartbeats; congested links found (C1, C2).
 //! - [`policy`] — the policy store: the operators' file, its check, the rules in
 //!   force, geo blocks, caps, reservations (C1, C3, C4, C5).
 //! - [`history`] — the history store: sessions, availability, uplink, parent stalls;
 //!   ranking (C1, C4, D1).
 //!
 //! Not parts yet (issue 11): the service manager (managers are created where a
-//! channel starts or its first peer watches), the network-condition monitor
-//! (congestion is found in `peers/congestion.rs`), one manager per (channel,
+//! channel starts or its first peer watches), one manager per (channel,
 //! region) behind one interface, and parts that mutate only their own fields.
 //!
 //! The modules' former flat paths (`registry`, `manager`, `multitree`…) are kept
@@ -29,6 +30,7 @@ pub mod content_directory;
 pub mod coordinator;
 pub mod event;
 pub mod history;
+pub mod network_monitor;
 pub mod peers;
 pub mod policy;
 pub mod van;

@@ -291,7 +291,7 @@ impl Coordinator {
             .filter(|(c, o)| only.is_none_or(|x| x == **c) && o.members.contains_key(&peer))
             .map(|(c, _)| *c)
             .collect();
-        self.sent_log.forget(peer);
+        self.network.forget_sent(peer);
         if only.is_none() {
             for o in self.peers.values_mut() {
                 o.standby.remove(&peer);
@@ -358,7 +358,7 @@ impl Coordinator {
                     r.groups_rebuilt,
                 );
             }
-            let congested = o.congestion_from(now, &mut self.sent_log, hb, &pc);
+            let congested = o.congestion_from(now, &mut self.network, hb, &pc);
             for (parent, child) in &congested {
                 o.link_bad(*child, *parent, &pc, policy);
             }
