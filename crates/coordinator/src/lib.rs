@@ -7,6 +7,7 @@
 //!   to the parts ([`config`], [`event`]: its configuration and everything it decides).
 //! - [`client_manager`] — registrations, heartbeats checked before use, liveness (C1, D8).
 //! - [`content_directory`] — channels: announcement, names, origins (X1, X3, D7).
+//! - [`service_manager`] — creates the managers: the only part that adds one (C1).
 //! - [`van`] — the relays' manager per channel: the Virtual Active Network (V1–V11).
 //! - [`peers`] — the peer overlay's manager per channel: three levels, multi-tree,
 //!   mesh, reassignment, ejection, caps between regions (D1–D6, C2, C4, C6, C7, C10).
@@ -17,8 +18,7 @@
 //! - [`history`] — the history store: sessions, availability, uplink, parent stalls;
 //!   ranking (C1, C4, D1).
 //!
-//! Not parts yet (issue 11): the service manager (managers are created where a
-//! channel starts or its first peer watches), one manager per (channel,
+//! Not parts yet (issue 11): one manager per (channel,
 //! region) behind one interface, and parts that mutate only their own fields.
 //!
 //! The modules' former flat paths (`registry`, `manager`, `multitree`…) are kept
@@ -33,6 +33,7 @@ pub mod history;
 pub mod network_monitor;
 pub mod peers;
 pub mod policy;
+pub mod service_manager;
 pub mod van;
 
 pub use client_manager::{heartbeat_gate, liveness, registry};
