@@ -11,9 +11,12 @@
 //! managers split and merged per region, C8).
 //!
 //! - [`managers`] — the map of managers of one kind, by channel.
+//! - [`interface`] — one read-only view over the managers of both strategies.
 
+pub mod interface;
 pub mod managers;
 
+pub use interface::{ManagerView, Strategy};
 pub use managers::ManagerMap;
 
 use crate::coordinator::Coordinator;
