@@ -30,7 +30,8 @@ pub struct CoordStats {
 pub struct Coordinator {
     pub(crate) cfg: CoordinatorConfig,
     pub(crate) registry: Registry,
-    pub(crate) channels: BTreeMap<ChannelId, ChannelManager>,
+    /// The relays' VAN manager per channel (created by `service_manager`).
+    pub(crate) channels: crate::service_manager::ManagerMap<ChannelManager>,
     pub(crate) names: BTreeMap<String, ChannelId>,
     pub(crate) next_channel: u32,
     pub(crate) transmits: VecDeque<Transmit>,
@@ -41,10 +42,10 @@ pub struct Coordinator {
     pub(crate) stats: CoordStats,
     /// Login/logoff rate predictions (V7; fed only when `prediction` is on).
     pub(crate) forecast: crate::predict::Forecast,
-    /// Peer overlays per channel (D2-D4).
-    pub(crate) peers: BTreeMap<ChannelId, crate::peers::PeerOverlay>,
-    /// C2: what parents said they sent.
-    pub(crate) sent_log: crate::peers::congestion::SentLog,
+    /// Peer overlays per channel (D2-D4; created by `service_manager`).
+    pub(crate) peers: crate::service_manager::ManagerMap<crate::peers::PeerOverlay>,
+    /// The network-condition monitor: links measured, congestion found (C1, C2).
+    pub(crate) network: crate::network_monitor::NetworkMonitor,
     /// Where each protocol viewer watches (V10: moved when its relay is lost).
     pub(crate) viewer_map: crate::viewer_moves::ViewerMap,
     /// The operators' policies in force (C3; `policy_store.rs`).
@@ -78,14 +79,14 @@ impl Coordinator {
             ),
             cfg,
             registry: Registry::default(),
-            channels: BTreeMap::new(),
+            channels: Default::default(),
             names: BTreeMap::new(),
             next_channel: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: CoordStats::default(),
-            peers: BTreeMap::new(),
-            sent_log: Default::default(),
+            peers: Default::default(),
+            network: Default::default(),
             viewer_map: Default::default(),
             policy: Default::default(),
             history: crate::history::History::new(crate::history::HistoryConfig::default()),

@@ -7,9 +7,12 @@
 //!   to the parts ([`config`], [`event`]: its configuration and everything it decides).
 //! - [`client_manager`] — registrations, heartbeats checked before use, liveness (C1, D8).
 //! - [`content_directory`] — channels: announcement, names, origins (X1, X3, D7).
+//! - [`service_manager`] — creates the managers: the only part that adds one (C1).
 //! - [`van`] — the relays' manager per channel: the Virtual Active Network (V1–V11).
 //! - [`peers`] — the peer overlay's manager per channel: three levels, multi-tree,
 //!   mesh, reassignment, ejection, caps between regions (D1–D6, C2, C4, C6, C7, C10).
+//! - [`network_monitor`] — the network-condition monitor: a graph of links and
+//!   region pairs measured from heartbeats; congested links found (C1, C2).
 //! - [`policy`] — the policy store: the operators' file, its check, the rules in
 //!   force, geo blocks, caps, reservations (C1, C3, C4, C5).
 //! - [`history`] — the history store: sessions, availability, uplink, parent stalls;
@@ -17,9 +20,7 @@
 //! - [`uplink_ledger`] — each node's uplink booked once, machine-wide, and shared
 //!   by the managers of the channels it is on (C9, V8).
 //!
-//! Not parts yet (issue 11): the service manager (managers are created where a
-//! channel starts or its first peer watches), the network-condition monitor
-//! (congestion is found in `peers/congestion.rs`), one manager per (channel,
+//! Not parts yet (issue 11): one manager per (channel,
 //! region) behind one interface, and parts that mutate only their own fields.
 //!
 //! The modules' former flat paths (`registry`, `manager`, `multitree`…) are kept
@@ -31,8 +32,10 @@ pub mod content_directory;
 pub mod coordinator;
 pub mod event;
 pub mod history;
+pub mod network_monitor;
 pub mod peers;
 pub mod policy;
+pub mod service_manager;
 pub mod uplink_ledger;
 pub mod van;
 

@@ -431,8 +431,20 @@ impl Driver {
                 })
             })
             .collect();
+        // Every manager, whatever its strategy, through the one read-only view (C1).
+        let managers: Vec<Value> = self
+            .machine
+            .managers()
+            .map(|m| {
+                json!({
+                    "channel": m.channel().name, "strategy": m.strategy().name(),
+                    "carried": m.carried(),
+                })
+            })
+            .collect();
         let s = self.machine.stats();
         json!({
+            "managers": managers,
             "link_caps": link_caps,
             "history": history,
             "nodes": nodes,

@@ -14,7 +14,7 @@
 //! - [`foreign`] — a node pushing without being a parent (its LOGOFF was lost) is told LOGOFF again (V9).
 //! - [`switch`] — SwitchToParent and Redirect: connect the new parent before dropping the old (V9).
 //! - [`heartbeat`] — the D8 heartbeat report.
-//! - [`strategy`] — forwarding strategies: flooding (D3), substreams (D4), erasure groups (D5).
+//! - [`strategy`] — forwarding strategies: erasure groups (D5).
 //! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
 //! - [`peer`] — a peer's parents as the coordinator assigns them, with their feeds (C4, C6, D4).
 //! - [`start`] — a fresh peer's start, one for all its substream parents (D4, V9).

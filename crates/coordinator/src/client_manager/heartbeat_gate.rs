@@ -17,7 +17,8 @@
 //! Links to nodes the coordinator knows but did not assign there (a switch in
 //! progress, a viewer redirected by a relay) are legitimate for a heartbeat or
 //! two and are not refused; what each consumer keeps from them is bounded by the
-//! overlay's own links (see `peers::congestion::SentLog`) or by `max_nodes`.
+//! overlay's own links (see `network_monitor::congestion`), by
+//! `network_monitor::MAX_LINKS` or by `max_nodes`.
 
 use crate::coordinator::Coordinator;
 use std::collections::BTreeSet;

@@ -17,6 +17,9 @@ impl Coordinator {
             return;
         }
         self.forecast_heartbeat(from, &hb);
+        let registry = &self.registry;
+        self.network
+            .record_heartbeat(now, &hb, |id| registry.get(id).map(|r| r.region_id));
         if !self.peers.is_empty() {
             self.peer_heartbeat(now, &hb);
         }
@@ -64,6 +67,7 @@ impl Coordinator {
         }
         self.registry.mark_dead(node);
         self.history.lost(now, node);
+        self.network.node_gone(node);
         self.events.push_back(CoordEvent::NodeTimedOut { node });
         if !self.peers.is_empty() {
             self.peer_left(now, node, None);

@@ -19,7 +19,6 @@
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
-use crate::manager::ChannelManager;
 use tiercast_proto::{ChannelDesc, ChannelId, DenyReason, Message, NodeId, NodeRole, Timestamp};
 
 impl Coordinator {
@@ -65,7 +64,7 @@ impl Coordinator {
                     name: name.clone(),
                     public_key,
                 };
-                self.channels.insert(id, ChannelManager::new(desc, from));
+                self.start_van_manager(desc, from);
                 self.names.insert(name.clone(), id);
                 self.events.push_back(CoordEvent::ChannelStarted {
                     channel: id,

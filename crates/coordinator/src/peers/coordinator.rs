@@ -36,49 +36,10 @@ impl Coordinator {
         self.peers.values()
     }
 
-    fn server_uplink_bps(&self, id: NodeId) -> u64 {
-        let declared = self.registry.get(id).map_or(0, |r| r.uplink_kbps);
-        let kbps = if declared > 0 {
-            declared
-        } else {
-            self.cfg.peers.default_server_uplink_kbps
-        };
-        u64::from(kbps) * 1000
-    }
-
-    /// The channel's overlay, created with the origin and the waypoints.
+    /// The channel's overlay, created by the service manager on first use.
     fn overlay_for(&mut self, now: Timestamp, channel: ChannelId) -> Option<&mut PeerOverlay> {
-        let rules = self.parent_rules.clone();
-        let policy = parent_policy(&rules);
-        if !self.peers.contains_key(&channel) {
-            let m = self.channels.get(&channel)?;
-            let desc = m.desc.clone();
-            let origin = m.origin;
-            let pc = self.cfg.peers.clone();
-            let mut o = PeerOverlay::new(
-                desc,
-                pc.substreams,
-                u64::from(pc.stream_rate_kbps) * 1000,
-                pc.uplink_headroom,
-                now,
-            );
-            o.top_repair_share = pc.top_repair_share.clamp(0.0, 0.9);
-            let mut servers = vec![(origin, MemberKind::Origin)];
-            servers.extend(
-                self.registry
-                    .iter()
-                    .filter(|(_, r)| r.alive && r.role == NodeRole::Relay && r.tier == 1)
-                    .map(|(id, _)| (*id, MemberKind::Waypoint)),
-            );
-            for (id, kind) in servers {
-                let Some(r) = self.registry.get(id).filter(|r| r.alive) else {
-                    continue;
-                };
-                let (info, region) = (r.info.clone(), r.region_id);
-                let uplink = self.server_uplink_bps(id);
-                o.join(now, info, region, kind, uplink, &pc, policy);
-            }
-            self.peers.insert(channel, o);
+        if !self.start_peer_overlay(now, channel) {
+            return None;
         }
         self.peers.get_mut(&channel)
     }
@@ -301,7 +262,7 @@ impl Coordinator {
             .filter(|(c, o)| only.is_none_or(|x| x == **c) && o.members.contains_key(&peer))
             .map(|(c, _)| *c)
             .collect();
-        self.sent_log.forget(peer);
+        self.network.forget_sent(peer);
         if only.is_none() {
             for o in self.peers.values_mut() {
                 o.standby.remove(&peer);
@@ -374,7 +335,7 @@ impl Coordinator {
                     r.groups_rebuilt,
                 );
             }
-            let congested = o.congestion_from(now, &mut self.sent_log, hb, &pc);
+            let congested = o.congestion_from(now, &mut self.network, hb, &pc);
             for (parent, child) in &congested {
                 o.link_bad(*child, *parent, &pc, policy);
             }

@@ -30,7 +30,7 @@
 //! - [`batches`] — a full recomputation's moves told in bounded batches, parents first (C7).
 //! - [`lend`] — a tree short of slots borrows one of the top level's from a tree with room (C6, C10).
 //! - [`links`] — each peer's link cap: slots, push children and repair links within it.
-//! - [`congestion`] — links found congested by comparing heartbeat seqs (C2).
+//! - [`congestion`] — which links push (compared for C2 by [`crate::network_monitor`]).
 //! - [`coordinator`] — the coordinator's verbs for peers.
 
 pub mod admission;

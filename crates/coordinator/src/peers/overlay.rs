@@ -236,9 +236,9 @@ pub struct PeerOverlay {
     pub last_full: Timestamp,
     pub last_top_review: Timestamp,
     pub stats: PeerStats,
-    /// C2: (parent, child) → consecutive heartbeats the child lagged behind what
-    /// the parent says it sent.
-    pub(crate) lagging: BTreeMap<(NodeId, NodeId), u32>,
+    /// Members removed since the last heartbeat compared (C2): the network
+    /// monitor forgets their links' lag counts before the next comparison.
+    pub(crate) departed: BTreeSet<NodeId>,
     /// Members blamed (history lowered) since the last review.
     pub(crate) blamed: BTreeSet<NodeId>,
     /// D6: the top level runs its push tree alone (no lazy links); it has been
@@ -309,7 +309,7 @@ impl PeerOverlay {
             last_full: now,
             last_top_review: now,
             stats: PeerStats::default(),
-            lagging: BTreeMap::new(),
+            departed: BTreeSet::new(),
             blamed: BTreeSet::new(),
             top_tree: false,
             top_calm_since: now,

@@ -343,7 +343,7 @@ impl PeerOverlay {
         self.pending.remove(&id);
         self.dirty.remove(&id);
         self.rejoining.remove(&id);
-        self.lagging.retain(|(p, c), _| *p != id && *c != id);
+        self.departed.insert(id);
         if was_top {
             self.top_children.remove(&id);
             self.rebuild_top(usize::from(cfg.mesh_c));

@@ -1,11 +1,11 @@
-//! Forwarding strategies of the three-level hierarchy (D3, D4, D5): pure,
-//! sans-IO building blocks the forwarding engine picks per level.
+//! Forwarding strategies of the three-level hierarchy: pure, sans-IO building
+//! blocks the forwarding engine uses.
 //!
-//! - [`flood`] — flooding with duplicate elimination on a c-connected mesh (D3, top level).
-//! - [`substream`] — substream `seq mod k` of the multi-tree, split and merge (D4, bottom level).
 //! - [`erasure`] — Reed–Solomon `k+n` groups, any k rebuild a group; n from loss (D5, middle
 //!   level), wired into forwarding by [`crate::middle`].
+//!
+//! Flooding on the top level's mesh (D3) is done by lazy links ([`crate::pull`]) and
+//! substreams `seq mod k` (D4) by [`tiercast_proto::feed`]'s `Feed::Substreams`, so
+//! no other strategy lives here.
 
 pub mod erasure;
-pub mod flood;
-pub mod substream;

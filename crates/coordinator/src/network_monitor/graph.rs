@@ -1,0 +1,198 @@
+//! The graph of links the network-condition monitor keeps (C1, seed 002: "network
+//! conditions as a graph, with servers as nodes and attributes such as network
+//! load stored as weights"): per link parent → child and channel, the rate the
+//! child measured from its heartbeats and how often the link stood still, and per
+//! pair of regions the totals of those links.
+//!
+//! A link is known from its child's heartbeats only: each one replaces the
+//! child's links (a parent it no longer names is dropped). Bounded: at most
+//! [`MAX_LINKS`] links, new ones beyond are not recorded (counted).
+
+use crate::client_manager::registry::RegionId;
+use std::collections::{BTreeMap, BTreeSet};
+use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
+
+/// Most links recorded (a heartbeat's links are bounded by the gate; their number
+/// across nodes is not).
+pub const MAX_LINKS: usize = 1 << 18;
+
+/// One link on one channel, as its child last reported it.
+#[derive(Clone, Copy, Debug)]
+struct LinkState {
+    last_seq: Option<u64>,
+    at: Timestamp,
+    /// Blocks per second delivered (seq advance × the feed's share), ×1000.
+    rate_milli: u64,
+    reports: u32,
+    stalls: u32,
+    regions: (RegionId, RegionId),
+}
+
+/// Totals of the links between two regions (from → to).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionPairTotals {
+    /// Links known between the two regions.
+    pub links: u32,
+    /// Their measured rates summed: blocks per second × 1000.
+    pub rate_milli_blocks_per_s: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LinkGraph {
+    /// (child, parent, channel) → the link.
+    links: BTreeMap<(NodeId, NodeId, ChannelId), LinkState>,
+    regions: BTreeMap<(RegionId, RegionId), RegionPairTotals>,
+    pub(crate) refused: u64,
+}
+
+/// A link's measured condition, summed over the channels it carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LinkMeasure {
+    /// Blocks per second delivered.
+    pub rate_blocks_per_s: f64,
+    /// Share of the child's reports in which the link moved nothing (a parent
+    /// seq standing still) — the loss heartbeats can show.
+    pub stall_share: f64,
+    pub reports: u32,
+}
+
+impl LinkGraph {
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    fn add(&mut self, s: &LinkState) {
+        let t = self.regions.entry(s.regions).or_default();
+        t.links += 1;
+        t.rate_milli_blocks_per_s += s.rate_milli;
+    }
+
+    fn sub(&mut self, s: &LinkState) {
+        if let Some(t) = self.regions.get_mut(&s.regions) {
+            t.links = t.links.saturating_sub(1);
+            t.rate_milli_blocks_per_s = t.rate_milli_blocks_per_s.saturating_sub(s.rate_milli);
+            if t.links == 0 {
+                self.regions.remove(&s.regions);
+            }
+        }
+    }
+
+    /// The child's heartbeat: its parent links measured, the others dropped.
+    pub(crate) fn record(
+        &mut self,
+        now: Timestamp,
+        hb: &Heartbeat,
+        region_of: impl Fn(NodeId) -> Option<RegionId>,
+    ) {
+        let child = hb.node;
+        let mut reported = BTreeSet::new();
+        let child_region = region_of(child).unwrap_or_default();
+        for c in &hb.channels {
+            for p in &c.parents {
+                let key = (child, p.peer, c.channel);
+                reported.insert(key);
+                let old = self.links.get(&key).copied();
+                if old.is_none() && self.links.len() >= MAX_LINKS {
+                    self.refused += 1;
+                    continue;
+                }
+                let regions = (region_of(p.peer).unwrap_or_default(), child_region);
+                let mut s = old.unwrap_or(LinkState {
+                    last_seq: p.last_seq,
+                    at: now,
+                    rate_milli: 0,
+                    reports: 0,
+                    stalls: 0,
+                    regions,
+                });
+                if let Some(o) = old {
+                    self.sub(&o);
+                    let dt_us = now.saturating_since(o.at);
+                    let moved = match (o.last_seq, p.last_seq) {
+                        (Some(b), Some(a)) => a.saturating_sub(b),
+                        (None, Some(_)) | (_, None) => 0,
+                    };
+                    if dt_us > 0 {
+                        let per_s = moved as f64 * p.feed.share() * 1e6 / dt_us as f64;
+                        s.rate_milli = (per_s * 1000.0) as u64;
+                    }
+                    s.reports = s.reports.saturating_add(1);
+                    if moved == 0 && p.feed.share() > 0.0 {
+                        s.stalls = s.stalls.saturating_add(1);
+                    }
+                }
+                s.last_seq = p.last_seq;
+                s.at = now;
+                s.regions = regions;
+                self.add(&s);
+                self.links.insert(key, s);
+            }
+        }
+        let gone: Vec<_> = self
+            .child_links(child)
+            .filter(|k| !reported.contains(k))
+            .collect();
+        for k in gone {
+            if let Some(s) = self.links.remove(&k) {
+                self.sub(&s);
+            }
+        }
+    }
+
+    fn child_links(&self, child: NodeId) -> impl Iterator<Item = (NodeId, NodeId, ChannelId)> + '_ {
+        let lo = (child, NodeId(0), ChannelId(0));
+        let hi = (child, NodeId(u32::MAX), ChannelId(u32::MAX));
+        self.links.range(lo..=hi).map(|(k, _)| *k)
+    }
+
+    /// The links the node reported as a child are dropped (it is gone); links it
+    /// fed go when their children report without it.
+    pub(crate) fn forget(&mut self, node: NodeId) {
+        let gone: Vec<_> = self.child_links(node).collect();
+        for k in gone {
+            if let Some(s) = self.links.remove(&k) {
+                self.sub(&s);
+            }
+        }
+    }
+
+    /// The link parent → child, summed over its channels.
+    pub(crate) fn link(&self, parent: NodeId, child: NodeId) -> Option<LinkMeasure> {
+        let lo = (child, parent, ChannelId(0));
+        let hi = (child, parent, ChannelId(u32::MAX));
+        let mut m = LinkMeasure::default();
+        let mut stalls = 0u32;
+        let mut any = false;
+        for s in self.links.range(lo..=hi).map(|(_, s)| s) {
+            any = true;
+            m.rate_blocks_per_s += s.rate_milli as f64 / 1000.0;
+            m.reports = m.reports.saturating_add(s.reports);
+            stalls = stalls.saturating_add(s.stalls);
+        }
+        if m.reports > 0 {
+            m.stall_share = f64::from(stalls) / f64::from(m.reports);
+        }
+        any.then_some(m)
+    }
+
+    /// The channels the link parent → child carries.
+    pub(crate) fn channels_of(
+        &self,
+        parent: NodeId,
+        child: NodeId,
+    ) -> impl Iterator<Item = ChannelId> + '_ {
+        let lo = (child, parent, ChannelId(0));
+        let hi = (child, parent, ChannelId(u32::MAX));
+        self.links.range(lo..=hi).map(|((_, _, ch), _)| *ch)
+    }
+
+    pub(crate) fn region_pair(&self, from: RegionId, to: RegionId) -> RegionPairTotals {
+        self.regions.get(&(from, to)).copied().unwrap_or_default()
+    }
+
+    pub(crate) fn region_pairs(
+        &self,
+    ) -> impl Iterator<Item = ((RegionId, RegionId), RegionPairTotals)> + '_ {
+        self.regions.iter().map(|(k, v)| (*k, *v))
+    }
+}
