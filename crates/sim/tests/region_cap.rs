@@ -81,4 +81,10 @@ fn a_cap_between_two_regions_is_kept_and_the_admitted_peers_are_carried() {
         on["peers"]["ejected"].as_u64().expect("ejected") > 0,
         "the cap cannot carry every us peer: some are told to wait"
     );
+    // Held out for a minute after an ejection under the cap, no peer is let
+    // back in only to be ejected again within it (C6's scarcity).
+    let again = on["peers"]["ejected_in_a_minute_max"]
+        .as_u64()
+        .expect("peers");
+    assert!(again <= 1, "one peer ejected {again} times in a minute");
 }
