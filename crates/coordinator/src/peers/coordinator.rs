@@ -130,7 +130,8 @@ impl Coordinator {
         self.flush_peers(now, channel);
     }
 
-    fn deny_watch(&mut self, to: NodeId, channel_name: String, reason: DenyReason) {
+    /// Tells `to` it may not watch `channel_name`, and when to ask again.
+    pub(crate) fn deny_watch(&mut self, to: NodeId, channel_name: String, reason: DenyReason) {
         let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);
         self.deny_watch_after(to, channel_name, reason, retry_after_ms);
     }

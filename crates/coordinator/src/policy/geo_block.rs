@@ -13,7 +13,7 @@
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
 use crate::policy::ViewerClass;
-use tiercast_proto::{DenyReason, Message, NodeId};
+use tiercast_proto::{DenyReason, NodeId};
 
 /// The class of a viewer until viewer tokens say otherwise.
 pub const DEFAULT_VIEWER_CLASS: ViewerClass = ViewerClass::Free;
@@ -67,15 +67,7 @@ impl Coordinator {
         let Some(reason) = self.geo_refusal(channel_name, &region) else {
             return false;
         };
-        let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);
-        self.send(
-            from,
-            Message::WatchDenied {
-                channel_name: channel_name.to_string(),
-                reason,
-                retry_after_ms,
-            },
-        );
+        self.deny_watch(from, channel_name.to_string(), reason);
         true
     }
 }

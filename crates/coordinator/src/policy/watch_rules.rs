@@ -13,7 +13,7 @@
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
-use tiercast_proto::{DenyReason, DeviceClass, Message, NodeId};
+use tiercast_proto::{DenyReason, DeviceClass, NodeId};
 
 impl Coordinator {
     /// `Some(PolicyRefused)` (and the event) when a client rule refuses
@@ -59,15 +59,7 @@ impl Coordinator {
         let Some(reason) = self.client_refusal(channel_name, device, &region) else {
             return false;
         };
-        let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000);
-        self.send(
-            from,
-            Message::WatchDenied {
-                channel_name: channel_name.to_string(),
-                reason,
-                retry_after_ms,
-            },
-        );
+        self.deny_watch(from, channel_name.to_string(), reason);
         true
     }
 }
