@@ -59,20 +59,11 @@ fn a_cap_between_two_regions_is_kept_and_the_admitted_peers_are_carried() {
         mean <= 1.0,
         "held seconds carry {mean} of the cap on average"
     );
-    // The policy comes at 20 s: only its catch-up may pass the cap, and not by half.
-    let at: Vec<u64> = p["over_cap_at_s"]
-        .as_array()
-        .expect("seconds")
-        .iter()
-        .filter_map(|v| v.as_u64())
-        .collect();
-    assert_eq!(at.len() as u64, over);
-    assert!(
-        at.iter().all(|s| (20..=23).contains(s)),
-        "seconds over the cap outside the policy's catch-up: {at:?}"
-    );
+    // Never passed in a held second: bookings stay under 95 % of the cap and
+    // joins behind it are paced by the unbooked 5 % (`peers/cap_joins.rs`).
+    assert_eq!(over, 0, "seconds over the cap: {:?}", p["over_cap_at_s"]);
     let worst = p["max_ratio_to_cap"].as_f64().expect("worst");
-    assert!(worst <= 1.5, "worst held second {worst} of the cap");
+    assert!(worst <= 1.0, "worst held second {worst} of the cap");
     let admitted = on["peers"]["continuity_index_admitted"]
         .as_f64()
         .expect("peers");

@@ -98,8 +98,19 @@ impl Coordinator {
             self.turn_away(now, channel, from);
             return;
         }
-        let room = o.admits_newcomer(from, uplink)
-            && (o.members.contains_key(&from) || o.region_fits(region, uplink, false));
+        let member = o.members.contains_key(&from);
+        if !member && !o.cap_join_allowed(now, region) {
+            // Its start backlog would cross a cap already spent this second
+            // ([`super::cap_joins`]): it comes back.
+            if o.ejected.contains(&from) {
+                self.turn_away(now, channel, from);
+            } else {
+                self.wait_for_room(now, channel, from);
+            }
+            return;
+        }
+        let room =
+            o.admits_newcomer(from, uplink) && (member || o.region_fits(region, uplink, false));
         if !o.ejected.contains(&from) && !room {
             // Admitted, it would be fed by taking from the members until the
             // next recomputation ejected someone: it takes a weaker member's
@@ -118,6 +129,9 @@ impl Coordinator {
         };
         o.ejected.remove(&from);
         o.turned_away.remove(&from);
+        if !member {
+            o.charge_cap_join(now, region);
+        }
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, policy);
         o.update(from, |m| m.premium = premium);
         if unfed {

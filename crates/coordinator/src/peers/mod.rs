@@ -36,6 +36,7 @@
 pub mod admission;
 pub mod batches;
 pub mod books;
+pub mod cap_joins;
 pub mod caps;
 pub mod congestion;
 pub mod coordinator;

@@ -265,6 +265,9 @@ pub struct PeerOverlay {
     pub(crate) depth_gen: Vec<u32>,
     /// Caps on region pairs and the links booked against them ([`super::caps`]).
     pub(crate) caps: super::caps::RegionCaps,
+    /// Per region reached only across caps: when its join bucket was last
+    /// counted and the bits left in it ([`super::cap_joins`]).
+    pub(crate) cap_joins: BTreeMap<RegionId, (Timestamp, f64)>,
     /// The `premium_first` rule in force for this channel: `Some(preempt)`
     /// ([`super::premium`]).
     pub(crate) premium_first: Option<bool>,
@@ -322,6 +325,7 @@ impl PeerOverlay {
             rejoining: BTreeMap::new(),
             depth_gen: vec![1; trees],
             caps: Default::default(),
+            cap_joins: BTreeMap::new(),
             premium_first: None,
         }
     }
