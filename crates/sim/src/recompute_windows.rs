@@ -31,6 +31,8 @@ pub struct RecomputeWindow {
     /// The worst whole second's continuity over the overlay's members at the time
     /// (peers it ejected are not counted while out; see `members_ledger`).
     pub min_second_continuity_members: Option<f64>,
+    /// The second the members' worst happened in, counted from the recomputation.
+    pub worst_members_second_offset_s: Option<i64>,
     /// Continuity over the whole window.
     pub continuity: Option<f64>,
     /// The worst second of the timeline's receive ratio in the window (blocks
@@ -53,7 +55,7 @@ impl Simulation {
                 let a = at.saturating_sub(BEFORE_S * 1_000_000);
                 let b = (at + AFTER_S * 1_000_000).min(self.end);
                 let mut worst: Option<(f64, i64)> = None;
-                let mut worst_members: Option<f64> = None;
+                let mut worst_members: Option<(f64, i64)> = None;
                 let mut s = a;
                 while s + 1_000_000 <= b {
                     if let Some(c) = self.continuity_in(s, s + 1_000_000) {
@@ -63,7 +65,10 @@ impl Simulation {
                         }
                     }
                     if let Some(c) = self.members_continuity_in(s, s + 1_000_000) {
-                        worst_members = Some(worst_members.map_or(c, |w| w.min(c)));
+                        let off = (s as i64 - at as i64).div_euclid(1_000_000);
+                        if worst_members.is_none_or(|(w, _)| c < w) {
+                            worst_members = Some((c, off));
+                        }
                     }
                     s += 1_000_000;
                 }
@@ -79,7 +84,8 @@ impl Simulation {
                     steady: at >= steady_us,
                     min_second_continuity: worst.map(|w| w.0),
                     worst_second_offset_s: worst.map(|w| w.1),
-                    min_second_continuity_members: worst_members,
+                    min_second_continuity_members: worst_members.map(|w| w.0),
+                    worst_members_second_offset_s: worst_members.map(|w| w.1),
                     continuity: self.continuity_in(a, b),
                     min_second_received,
                 }
