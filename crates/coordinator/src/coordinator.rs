@@ -178,9 +178,7 @@ impl Coordinator {
                 channel_name,
                 region,
             } if self.is_peer(from) => {
-                if !self.peer_watch_geo_blocked(from, &channel_name, &region)
-                    && !self.peer_watch_refused(from, &channel_name, &region)
-                {
+                if !self.peer_watch_refused(from, &channel_name, &region) {
                     self.on_peer_watch(now, from, channel_name)
                 }
             }

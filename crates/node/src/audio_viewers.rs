@@ -26,11 +26,7 @@ impl Node {
         now: Timestamp,
         channel_name: &str,
     ) -> Result<(ChannelId, ViewerId), DenyReason> {
-        let channel = self
-            .names
-            .get(channel_name)
-            .copied()
-            .ok_or(DenyReason::NotActive)?;
+        let channel = self.channel_named(channel_name)?;
         if self.audio_viewers() >= self.cfg.audio_capacity {
             return Err(DenyReason::Full);
         }

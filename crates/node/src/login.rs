@@ -179,6 +179,15 @@ impl Node {
         }
     }
 
+    /// The channel a local viewer names, or `NotActive` when this node does not
+    /// carry it.
+    pub(crate) fn channel_named(&self, channel_name: &str) -> Result<ChannelId, DenyReason> {
+        self.names
+            .get(channel_name)
+            .copied()
+            .ok_or(DenyReason::NotActive)
+    }
+
     /// A local viewer (HTTP player) asks for a channel. Returns its id; the driver
     /// serves it from `channel(..).buffer` starting at the latest keyframe.
     pub fn viewer_login(
@@ -186,11 +195,7 @@ impl Node {
         now: Timestamp,
         channel_name: &str,
     ) -> Result<(ChannelId, ViewerId), DenyReason> {
-        let channel = self
-            .names
-            .get(channel_name)
-            .copied()
-            .ok_or(DenyReason::NotActive)?;
+        let channel = self.channel_named(channel_name)?;
         self.admit(channel, None)?;
         let viewer = ViewerId(self.next_viewer);
         self.next_viewer += 1;

@@ -52,22 +52,4 @@ impl Coordinator {
             .map(|r| r.region.clone())
             .unwrap_or_default()
     }
-
-    /// A peer's `Watch` refused by a geo block: `WatchDenied` sent, `true`.
-    pub(crate) fn peer_watch_geo_blocked(
-        &mut self,
-        from: NodeId,
-        channel_name: &str,
-        region: &str,
-    ) -> bool {
-        if !self.names.contains_key(channel_name) {
-            return false;
-        }
-        let region = self.watch_region(from, region);
-        let Some(reason) = self.geo_refusal(channel_name, &region) else {
-            return false;
-        };
-        self.deny_watch(from, channel_name.to_string(), reason);
-        true
-    }
 }

@@ -41,7 +41,8 @@ impl Coordinator {
         })
     }
 
-    /// A peer's `Watch` refused by a client rule: `WatchDenied` sent, `true`.
+    /// A peer's `Watch` refused by a geo block or else a client rule:
+    /// `WatchDenied` sent, `true`.
     pub(crate) fn peer_watch_refused(
         &mut self,
         from: NodeId,
@@ -56,7 +57,11 @@ impl Coordinator {
             .registry
             .get(from)
             .map_or(DeviceClass::Unspecified, |r| r.device_class);
-        let Some(reason) = self.client_refusal(channel_name, device, &region) else {
+        let refusal = match self.geo_refusal(channel_name, &region) {
+            Some(r) => Some(r),
+            None => self.client_refusal(channel_name, device, &region),
+        };
+        let Some(reason) = refusal else {
             return false;
         };
         self.deny_watch(from, channel_name.to_string(), reason);
