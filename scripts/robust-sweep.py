@@ -10,11 +10,14 @@ holds only when the worst seed meets it.
 
 Usage:
   scripts/robust-sweep.py [--first 31] [--seeds 12] [--jobs 2] [--only NAME]...
-                          [--scale 1.0] [--check] [--out DIR]
+                          [--scale 1.0] [--check] [--out DIR] [--peers-set K=V]...
   --scale F   multiplies every arrival's size (count =, population =) by F: the
               small version CI runs uses --seeds 2 --scale 0.2.
   --check     exits 1 when a condition's worst seed misses its bound.
   --out DIR   keeps each run's outputs under DIR/<scenario>-<seed>/.
+  --peers-set K=V  adds `K = V` to every scenario's [peers] table (an experiment:
+              e.g. uplink_max_wait_ms=2000); scenarios without one are unchanged.
+The binary is $CARGO_TARGET_DIR/release/tiercast (target/ by default).
 Progress goes to stderr, one line per run.
 """
 
@@ -29,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "tiercast"
+BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "tiercast"
 
 
 def dig(m, path):
@@ -143,6 +146,8 @@ def edit(text, seed, scale, edits):
                 line = f"{m.group(1)}{max(1, round(int(m.group(2)) * scale))}"
             out.append(line)
         text = "\n".join(out)
+    for kv in edits.get("peers_set", []):
+        text = re.sub(r"(?m)^\[peers\]$", lambda m: f"[peers]\n{kv.replace('=', ' = ', 1)}", text)
     if "mesh_c" in edits:
         text = re.sub(r"(?m)^mesh_c = .*$", f"mesh_c = {edits['mesh_c']}", text)
     if "count" in edits:
@@ -179,7 +184,10 @@ def main():
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--out")
+    ap.add_argument("--peers-set", action="append", default=[])
     a = ap.parse_args()
+    if any("=" not in kv for kv in a.peers_set):
+        sys.exit("robust-sweep: --peers-set takes KEY=VALUE")
     if a.seeds < 1 or a.jobs < 1 or not (0 < a.scale <= 10):
         sys.exit("robust-sweep: --seeds and --jobs must be ≥ 1, --scale in (0, 10]")
     r = subprocess.run(["cargo", "build", "--release", "-q", "-p", "tiercast"], cwd=ROOT)
@@ -188,7 +196,7 @@ def main():
     conds = [c for c in CONDITIONS if not a.only or any(o in c[1] or o in c[0] for o in a.only)]
     if not conds:
         sys.exit(f"robust-sweep: no condition matches {a.only}")
-    jobs = [(c[0], c[1], c[2], s, a.scale, a.out)
+    jobs = [(c[0], c[1], {**c[2], "peers_set": a.peers_set}, s, a.scale, a.out)
             for c in conds for s in range(a.first, a.first + a.seeds)]
     results = {}
     failed = []

@@ -4,7 +4,14 @@
 use crate::buffer::BlockBuffer;
 use crate::children::Children;
 use crate::parents::Parents;
-use tiercast_proto::{ChannelDesc, OriginVerifier, Tier, Timestamp};
+use tiercast_proto::{ChannelDesc, Feed, OriginVerifier, Tier, Timestamp};
+
+/// How far back (by the origin's clock, from the newest block held) a peer's
+/// LOGIN at a new parent reaches for a hole in that parent's feed
+/// ([`ChannelState::resume_seq_for`]): well inside the parent's full-backlog
+/// range (`watch::PEER_RESYNC_MS`), and blocks this recent are still ahead of the
+/// playout position.
+pub const FEED_HOLE_LOOKBACK_MS: u64 = 1500;
 
 /// V4/V5 phases of an active node for one channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,9 +122,65 @@ impl ChannelState {
         self.buffer.highest_seq().map(|h| h + 1)
     }
 
+    /// Where a LOGIN at a new parent of `feed` resumes: at the oldest block of
+    /// that feed missing in the last [`FEED_HOLE_LOOKBACK_MS`], else after the
+    /// newest block. The parent this one replaces may have held those blocks in
+    /// its queue for us when we logged off from it (a parent switched while its
+    /// uplink was behind: its queue is dropped at the LOGOFF), and a substream's
+    /// path may lag the others; resuming after the newest block of any
+    /// substream lost them for this node's whole subtree (`full-recompute` seed
+    /// 33: one substream's 426 and 430 for 100 peers).
+    pub fn resume_seq_for(&self, feed: &Feed) -> Option<u64> {
+        let hi = self.buffer.highest_seq()?;
+        let lo = self
+            .buffer
+            .newer_than(FEED_HOLE_LOOKBACK_MS * 1000)
+            .unwrap_or(hi);
+        (lo..=hi)
+            .find(|s| feed.pushes(*s) && self.buffer.get(*s).is_none())
+            .or(Some(hi + 1))
+    }
+
     /// Where this node's LOGIN at its parents resumes: after its newest block, or
     /// with none yet where its children asked to resume.
     pub fn parent_resume_seq(&self) -> Option<u64> {
         self.resume_seq().or(self.children_resume_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use tiercast_proto::{Block, ChannelId, SubstreamSet};
+
+    fn state_holding(seqs: impl Iterator<Item = u64>) -> ChannelState {
+        let desc = ChannelDesc {
+            id: ChannelId(1),
+            name: "live".into(),
+            public_key: [0; 32],
+        };
+        let mut ch = ChannelState::new(desc, 2, 64);
+        for s in seqs {
+            // 100 ms apart by the origin's clock.
+            let b = Block::new(ChannelId(1), s, Timestamp(s * 100_000), false, Bytes::new());
+            ch.buffer.insert(b);
+        }
+        ch
+    }
+
+    #[test]
+    fn a_login_at_a_new_parent_asks_again_for_a_recent_hole_of_its_feed() {
+        // Substream 2 of 4 lost 22 (its old parent's queue dropped at the LOGOFF).
+        let ch = state_holding((0..=30).filter(|s| *s != 22));
+        let sub = |i| Feed::Substreams(SubstreamSet::single(4, i).expect("k = 4"));
+        assert_eq!(ch.resume_seq_for(&sub(2)), Some(22), "the hole in its feed");
+        assert_eq!(ch.resume_seq_for(&sub(1)), Some(31), "no hole in this feed");
+        assert_eq!(ch.resume_seq_for(&Feed::All), Some(22));
+        // A hole older than FEED_HOLE_LOOKBACK_MS (1.5 s = 15 blocks) is let go.
+        let old = state_holding((0..=30).filter(|s| *s != 10));
+        assert_eq!(old.resume_seq_for(&sub(2)), Some(31));
+        let empty = state_holding(std::iter::empty());
+        assert_eq!(empty.resume_seq_for(&sub(2)), None, "nothing held yet");
     }
 }

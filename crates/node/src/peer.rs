@@ -82,7 +82,7 @@ impl Node {
                 || state == Some(ParentState::Disconnecting)
             {
                 ch.parents.logging_in(id, now);
-                logins.push((id, from_seq));
+                logins.push((id, ch.resume_seq_for(&p.feed).or(from_seq)));
             } else if changed {
                 // Same parent, other substreams: no backlog, just the new feed.
                 logins.push((id, None));
