@@ -5,10 +5,12 @@
 # ratio (relay scenarios), and for peer scenarios admitted continuity, top-level
 # misses after the fault, ejected, not carried at the end against its exact bound.
 # Usage: scripts/rerun-sim-figures.sh [scenario-name ...]   (default: all but the
-# two 1M scenarios; name them to include them: flash-crowd-1m peers-1m)
+# two 1M scenarios; name them to include them: flash-crowd-1m peers-1m). The binary is
+# $CARGO_TARGET_DIR/release/tiercast (target/ by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p tiercast
+bin=${CARGO_TARGET_DIR:-target}/release/tiercast
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
   names=(flash-crowd-100k churn-100k relay-crash relay-crash-all-tiers burst-prediction-off
@@ -20,7 +22,7 @@ mkdir -p "$out"
 for n in "${names[@]}"; do
   sc=scenarios/$n.toml
   [ -f "$sc" ] || { echo "no scenario $sc" >&2; exit 2; }
-  /usr/bin/time -v target/release/tiercast sim "$sc" --out "$out/$n" --quiet \
+  /usr/bin/time -v "$bin" sim "$sc" --out "$out/$n" --quiet \
     2> "$out/$n.time" > "$out/$n.log" || { echo "$n: FAILED (see $out/$n.time)"; continue; }
   python3 - "$out/$n/metrics.json" "$out/$n.time" "$n" <<'PY'
 import json, re, sys
