@@ -1,10 +1,15 @@
-//! The `Coordinator` machine: registration, channel announcement, and the dispatch
-//! of node messages to DISTRIBUTE, CONSOLIDATE, watch and liveness.
+//! The `Coordinator` machine, the router of the control center (C1): it owns the
+//! parts and hands each message and tick to the part it belongs to — a
+//! registration and a heartbeat to the client manager, an announce to the
+//! content directory, and what the managers do (watch, LOGOFF, LinkDowngrade,
+//! DISTRIBUTE, CONSOLIDATE, the tick, a node registered) through the routed
+//! verbs of `service_manager/verbs.rs`, never into a strategy's fields.
 
 use crate::config::CoordinatorConfig;
 use crate::event::CoordEvent;
 use crate::manager::ChannelManager;
 use crate::registry::Registry;
+use crate::service_manager::verbs::{LoadAsk, ManagerVerbs, Peers, Van};
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{ChannelId, DenyReason, Message, NodeId, NodeRole, Register, Timestamp};
 
@@ -157,9 +162,10 @@ impl Coordinator {
             );
             return;
         }
-        if let Some(r) = self.registry.get_mut(from) {
-            r.last_heard = now;
-        }
+        self.registry.heard_from(from, now);
+        // Each message goes to its part; what a manager does goes through the
+        // routed verbs (`service_manager/verbs.rs`), to the peer overlay for a
+        // peer's watch and LOGOFF, to the VAN for the relays' and viewers'.
         match msg {
             Message::Announce {
                 channel_name,
@@ -167,27 +173,27 @@ impl Coordinator {
                 channel,
             } => self.on_announce(now, from, channel_name, public_key, channel),
             Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
-            Message::Distribute { channel, load } => self.on_distribute(now, from, channel, load),
-            Message::Consolidate { channel, load } => self.on_consolidate(now, from, channel, load),
+            Message::Distribute { channel, load } => {
+                Van::on_load(self, now, from, channel, load, LoadAsk::Distribute);
+            }
+            Message::Consolidate { channel, load } => {
+                Van::on_load(self, now, from, channel, load, LoadAsk::Consolidate);
+            }
             Message::LinkDowngrade { channel, parent } => {
-                if !self.peer_link_bad(now, from, channel, parent) {
-                    self.on_link_downgrade(now, from, channel, parent)
+                if !Peers::on_link_downgrade(self, now, from, channel, parent) {
+                    Van::on_link_downgrade(self, now, from, channel, parent);
                 }
             }
             Message::Watch {
                 channel_name,
                 region,
-            } if self.is_peer(from) => {
-                if !self.peer_watch_refused(from, &channel_name, &region) {
-                    self.on_peer_watch(now, from, channel_name)
-                }
-            }
+            } if self.is_peer(from) => Peers::on_watch(self, now, from, channel_name, region),
             Message::Watch {
                 channel_name,
                 region,
-            } => self.on_watch(now, from, channel_name, region),
+            } => Van::on_watch(self, now, from, channel_name, region),
             Message::Logoff { channel } if self.is_peer(from) => {
-                self.peer_left(now, from, Some(channel))
+                Peers::on_leave(self, now, from, Some(channel))
             }
             other => self.invalid(from, other.kind(), "not a message for the coordinator"),
         }
@@ -196,13 +202,15 @@ impl Coordinator {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         if now >= self.next_check {
             self.check_liveness(now);
-            self.idle_empty_relays(now);
+            Van::on_tick(self, now);
+            // The policies in force (C3-C5) and the uplink shares (C9), applied
+            // before the overlays' own tick uses them.
             self.apply_provider_rules();
             self.refresh_parent_rules(false);
             self.enforce_relay_rules(now, false);
             self.enforce_uplink_shares(now);
             self.enforce_link_caps(now, false);
-            self.peers_tick(now);
+            Peers::on_tick(self, now);
             // Four checks per interval: a crash is noticed within timeout + interval/4.
             self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));
         }
@@ -270,14 +278,8 @@ impl Coordinator {
             role,
             tier,
         });
-        // A relay back from a cut is not activated afresh: its first heartbeat says
-        // what it carries, and that is taken back (see `adopt`).
-        if role == NodeRole::Relay && !self.awaiting_adoption(from) {
-            let chans: Vec<ChannelId> = self.channels.keys().copied().collect();
-            for c in chans {
-                self.ensure_chain(now, c);
-            }
-        }
+        Van::on_registered(self, now, from, role);
+        Peers::on_registered(self, now, from, role);
     }
 
     fn is_peer(&self, id: NodeId) -> bool {

@@ -7,7 +7,9 @@
 //!   to the parts ([`config`], [`event`]: its configuration and everything it decides).
 //! - [`client_manager`] — registrations, heartbeats checked before use, liveness (C1, D8).
 //! - [`content_directory`] — channels: announcement, names, origins (X1, X3, D7).
-//! - [`service_manager`] — creates the managers: the only part that adds one (C1).
+//! - [`service_manager`] — creates the managers: the only part that adds one; the
+//!   one interface over both strategies — a read-only view and the routed verbs
+//!   (watch, leave, heartbeat report, link downgrade, load report, tick) (C1).
 //! - [`van`] — the relays' manager per channel: the Virtual Active Network (V1–V11).
 //! - [`peers`] — the peer overlay's manager per channel: three levels, multi-tree,
 //!   mesh, reassignment, ejection, caps between regions (D1–D6, C2, C4, C6, C7, C10).
@@ -20,8 +22,9 @@
 //! - [`uplink_ledger`] — each node's uplink booked once, machine-wide, and shared
 //!   by the managers of the channels it is on (C9, V8).
 //!
-//! Not parts yet (issue 11): one manager per (channel,
-//! region) behind one interface, and parts that mutate only their own fields.
+//! Not parts yet (issue 11): one manager per (channel, region); the policy store
+//! and the uplink ledger still hand the peer overlays their caps, rules and
+//! shares by calling the overlays' methods, not through the routed verbs.
 //!
 //! The modules' former flat paths (`registry`, `manager`, `multitree`…) are kept
 //! as re-exports for the drivers and the simulator.

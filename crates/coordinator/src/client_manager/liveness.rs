@@ -1,13 +1,17 @@
 //! Heartbeats (D8) keep the coordinator's view current (loads, links, buffers); a
-//! relay silent for `heartbeat_timeout_ms`, or whose link the driver saw die, is
-//! presumed crashed: it leaves every VAN, its child relays get new parents
-//! (connecting before disconnecting), empty tiers are refilled, and its protocol
-//! viewers are sent to another relay ([`crate::viewer_moves`]) (V10's crash case).
-//! A heartbeat is used only once [`crate::heartbeat_gate`] let it in (issue 11).
+//! node silent for `heartbeat_timeout_ms`, or whose link the driver saw die, is
+//! presumed crashed (C1, D8): the client manager marks it, the history and the
+//! network monitor forget its session and links, and every manager is told it
+//! left (the routed verb `on_leave`, `service_manager/verbs.rs`): the peer
+//! overlays re-home its children, the VANs re-home its child relays and move its
+//! protocol viewers (V10's crash case). A heartbeat is used only once
+//! [`crate::heartbeat_gate`] let it in (issue 11), then handed to the network
+//! monitor, the managers (`on_report`), the history and the registry.
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
-use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
+use crate::service_manager::verbs::{ManagerVerbs, Peers, Van};
+use tiercast_proto::{Heartbeat, NodeId, Timestamp};
 
 impl Coordinator {
     pub(crate) fn on_heartbeat(&mut self, now: Timestamp, from: NodeId, hb: Heartbeat) {
@@ -16,23 +20,14 @@ impl Coordinator {
             self.invalid(from, "heartbeat", fault.why());
             return;
         }
-        self.forecast_heartbeat(from, &hb);
         let registry = &self.registry;
         self.network
             .record_heartbeat(now, &hb, |id| registry.get(id).map(|r| r.region_id));
-        if !self.peers.is_empty() {
-            self.peer_heartbeat(now, &hb);
-        }
-        for c in &hb.channels {
-            if let (Some(m), Some(last)) = (self.channels.get_mut(&c.channel), c.last_seq) {
-                m.highest_seq = Some(m.highest_seq.map_or(last, |h| h.max(last)));
-            }
-        }
-        self.adopt_reported(now, from, &hb);
-        if !self.peers.is_empty() {
-            self.peers_reported(now, from, &hb);
-        }
-        self.viewers_reported(now, from, &hb);
+        // The managers read it after the monitor (C2 compares with its books),
+        // the peer overlays first: their PeerAssigns go out before the orders
+        // of a relay's adoption, as they always did.
+        Peers::on_report(self, now, from, &hb);
+        Van::on_report(self, now, from, &hb);
         let prev = self
             .registry
             .get(from)
@@ -59,46 +54,14 @@ impl Coordinator {
 
     /// A node is gone (heartbeat timeout, or its link died): re-home what it fed.
     pub fn node_lost(&mut self, now: Timestamp, node: NodeId) {
-        let Some(r) = self.registry.get_mut(node) else {
-            return;
-        };
-        if !r.alive {
+        if !self.registry.is_alive(node) {
             return;
         }
         self.registry.mark_dead(node);
         self.history.lost(now, node);
         self.network.node_gone(node);
         self.events.push_back(CoordEvent::NodeTimedOut { node });
-        if !self.peers.is_empty() {
-            self.peer_left(now, node, None);
-        }
-        let channels: Vec<ChannelId> = self.channels.keys().copied().collect();
-        for channel in channels {
-            let m = self.channels.get_mut(&channel).expect("listed above");
-            let was_active = m.remove_active(node).is_some();
-            let orphans = m.children_of(node);
-            if !was_active && orphans.is_empty() {
-                continue;
-            }
-            for c in orphans {
-                let Some(a) = self.channels[&channel].active.get(&c) else {
-                    continue;
-                };
-                let old = a.parents.clone();
-                let tier = a.tier;
-                let mut new: Vec<NodeId> = old.iter().copied().filter(|p| *p != node).collect();
-                for p in self.choose_parents(now, channel, tier, c) {
-                    if new.len() >= self.cfg.parents_per_relay {
-                        break;
-                    }
-                    if !new.contains(&p) {
-                        new.push(p);
-                    }
-                }
-                self.set_parents(channel, c, new, old);
-            }
-            self.ensure_chain(now, channel);
-        }
-        self.move_viewers_of(now, node);
+        Peers::on_leave(self, now, node, None);
+        Van::on_leave(self, now, node, None);
     }
 }

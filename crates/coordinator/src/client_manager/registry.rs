@@ -168,8 +168,22 @@ impl Registry {
         self.nodes.get(&id)
     }
 
-    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut NodeRecord> {
-        self.nodes.get_mut(&id)
+    // No `get_mut`: other parts change a record only by the narrow methods below.
+
+    /// A message from `id` arrived (any kind): it is heard from now.
+    pub fn heard_from(&mut self, id: NodeId, now: Timestamp) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.last_heard = now;
+        }
+    }
+
+    /// `n` more children were sent to `id` (a viewer redirected, a relay given
+    /// it as a parent, children moved to it) and are not in its reported load
+    /// yet: counted until its next heartbeat or load report.
+    pub fn book_pending(&mut self, id: NodeId, n: u32) {
+        if let Some(r) = self.nodes.get_mut(&id) {
+            r.pending = r.pending.saturating_add(n);
+        }
     }
 
     pub fn is_alive(&self, id: NodeId) -> bool {

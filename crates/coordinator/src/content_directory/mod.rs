@@ -9,3 +9,26 @@
 //! for managers split per region (C8, issue 12).
 
 pub mod announce;
+
+use crate::coordinator::Coordinator;
+use crate::service_manager::ManagerView;
+use tiercast_proto::ChannelId;
+
+impl Coordinator {
+    /// The channel announced under `name`.
+    pub(crate) fn channel_named(&self, name: &str) -> Option<ChannelId> {
+        self.names.get(name).copied()
+    }
+
+    /// The name `channel` was announced under (its VAN manager's description).
+    pub(crate) fn channel_name(&self, channel: ChannelId) -> Option<String> {
+        self.channels
+            .get(&channel)
+            .map(|m| m.channel().name.clone())
+    }
+
+    /// Whether some channel has a peer overlay yet (created at a first peer watch).
+    pub(crate) fn has_peer_overlays(&self) -> bool {
+        !self.peers.is_empty()
+    }
+}

@@ -112,6 +112,42 @@ impl PeerOverlay {
             || self.slots_for(uplink_bps) >= u32::from(self.k)
             || self.fits(uplink_bps)
     }
+
+    /// An ejected peer turned away once more: how many times since its ejection
+    /// (its retry wait doubles with each).
+    pub(crate) fn turned_away_again(&mut self, peer: NodeId) -> u32 {
+        let n = self.turned_away.entry(peer).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// `peer` was ejected at `now`: when, and how many times it was.
+    pub(crate) fn ejected_again(&mut self, now: Timestamp, peer: NodeId) {
+        let e = self.ejected_at.entry(peer).or_insert((now, 0));
+        *e = (now, e.1.saturating_add(1));
+    }
+
+    /// Whether `peer`, ejected, is held out at `now` after `times` ejections.
+    pub(crate) fn held_out(&self, now: Timestamp, peer: NodeId, times: u32, hold_us: u64) -> bool {
+        self.ejected_at
+            .get(&peer)
+            .is_some_and(|(t, n)| *n >= times && now.saturating_since(*t) < hold_us)
+    }
+
+    /// `peer` is let in: no longer counted as ejected or turned away.
+    pub(crate) fn let_in(&mut self, peer: NodeId) {
+        self.ejected.remove(&peer);
+        self.turned_away.remove(&peer);
+    }
+
+    /// `peer` is gone from every channel: its standby waypoint and its
+    /// ejections are forgotten.
+    pub(crate) fn forget_refusals(&mut self, peer: NodeId) {
+        self.standby.remove(&peer);
+        self.ejected.remove(&peer);
+        self.turned_away.remove(&peer);
+        self.ejected_at.remove(&peer);
+    }
 }
 
 #[cfg(test)]

@@ -45,10 +45,10 @@ impl Coordinator {
     }
 
     /// A peer asks to watch a channel: it joins the overlay.
-    pub(crate) fn on_peer_watch(&mut self, now: Timestamp, from: NodeId, name: String) {
+    pub(super) fn on_peer_watch(&mut self, now: Timestamp, from: NodeId, name: String) {
         let rules = self.parent_rules.clone();
         let policy = parent_policy(&rules);
-        let Some(channel) = self.names.get(&name).copied() else {
+        let Some(channel) = self.channel_named(&name) else {
             self.deny_watch(from, name, DenyReason::UnknownChannel);
             return;
         };
@@ -87,9 +87,7 @@ impl Coordinator {
         // each tree gets, and a peer let back in was ejected again at the next
         // recomputation (`region-cap` seed 31: 36 times within a minute).
         let times_held = if o.capped_group(region) { 1 } else { 2 };
-        let held = o.ejected_at.get(&from).is_some_and(|(t, times)| {
-            *times >= times_held && now.saturating_since(*t) < u64::from(READMIT_HOLD_S) * 1_000_000
-        });
+        let held = o.held_out(now, from, times_held, u64::from(READMIT_HOLD_S) * 1_000_000);
         if o.ejected.contains(&from)
             && (held || !o.would_fit(uplink) || !o.region_fits(region, uplink, true))
         {
@@ -127,8 +125,7 @@ impl Coordinator {
         let Some(o) = self.peers.get_mut(&channel) else {
             return;
         };
-        o.ejected.remove(&from);
-        o.turned_away.remove(&from);
+        o.let_in(from);
         if !member {
             o.charge_cap_join(now, region);
         }
@@ -172,15 +169,14 @@ impl Coordinator {
     /// the last time (from `retry_after_s` up to [`MAX_TURN_AWAY_S`]) — ejected
     /// peers had come back every 2 s, turned away thousands of times a run.
     fn turn_away(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
-        let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
+        let Some(name) = self.channel_name(channel) else {
             return;
         };
         let base_ms = self.cfg.retry_after_s.saturating_mul(1000).max(1);
-        let times = self.peers.get_mut(&channel).map_or(1, |o| {
-            let n = o.turned_away.entry(peer).or_insert(0);
-            *n = n.saturating_add(1);
-            *n
-        });
+        let times = self
+            .peers
+            .get_mut(&channel)
+            .map_or(1, |o| o.turned_away_again(peer));
         let retry_after_ms = base_ms
             .saturating_mul(1u32 << (times - 1).min(16))
             .min(MAX_TURN_AWAY_S * 1000)
@@ -214,7 +210,7 @@ impl Coordinator {
     /// (not doubled: it was never a burden) and is let in once a peer with
     /// uplink to spare, or a leave, makes room.
     fn wait_for_room(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
-        let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
+        let Some(name) = self.channel_name(channel) else {
             return;
         };
         let retry_after_ms = self.cfg.retry_after_s.saturating_mul(1000).max(1);
@@ -255,15 +251,14 @@ impl Coordinator {
 
     /// An ejected peer goes to a relay when one has room, else is told why.
     pub(crate) fn eject(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
-        let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
+        let Some(name) = self.channel_name(channel) else {
             return;
         };
         self.events
             .push_back(CoordEvent::PeerEjected { channel, peer });
         self.release_uplink(now, channel, peer);
         if let Some(o) = self.peers.get_mut(&channel) {
-            let e = o.ejected_at.entry(peer).or_insert((now, 0));
-            *e = (now, e.1.saturating_add(1));
+            o.ejected_again(now, peer);
         }
         if self.send_to_relay(now, &name, peer) {
             return;
@@ -272,7 +267,7 @@ impl Coordinator {
     }
 
     /// A peer left a channel (its LOGOFF to the coordinator) or every channel (crash).
-    pub(crate) fn peer_left(&mut self, now: Timestamp, peer: NodeId, only: Option<ChannelId>) {
+    pub(super) fn peer_left(&mut self, now: Timestamp, peer: NodeId, only: Option<ChannelId>) {
         let rules = self.parent_rules.clone();
         let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();
@@ -285,10 +280,7 @@ impl Coordinator {
         self.network.forget_sent(peer);
         if only.is_none() {
             for o in self.peers.values_mut() {
-                o.standby.remove(&peer);
-                o.ejected.remove(&peer);
-                o.turned_away.remove(&peer);
-                o.ejected_at.remove(&peer);
+                o.forget_refusals(peer);
             }
         }
         for c in chans {
@@ -308,7 +300,7 @@ impl Coordinator {
     }
 
     /// A member reported a bad parent link; true when the overlay handled it.
-    pub(crate) fn peer_link_bad(
+    pub(super) fn peer_link_bad(
         &mut self,
         now: Timestamp,
         from: NodeId,
@@ -330,7 +322,7 @@ impl Coordinator {
     }
 
     /// C2: compares the heartbeat with what the parents said they sent.
-    pub(crate) fn peer_heartbeat(&mut self, now: Timestamp, hb: &Heartbeat) {
+    pub(super) fn peer_heartbeat(&mut self, now: Timestamp, hb: &Heartbeat) {
         let rules = self.parent_rules.clone();
         let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();
@@ -366,7 +358,7 @@ impl Coordinator {
     }
 
     /// Periodic: members waiting for a parent retry; full recomputation when due (C7).
-    pub(crate) fn peers_tick(&mut self, now: Timestamp) {
+    pub(super) fn peers_tick(&mut self, now: Timestamp) {
         let rules = self.parent_rules.clone();
         let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();

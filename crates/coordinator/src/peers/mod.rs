@@ -31,7 +31,10 @@
 //! - [`lend`] — a tree short of slots borrows one of the top level's from a tree with room (C6, C10).
 //! - [`links`] — each peer's link cap: slots, push children and repair links within it.
 //! - [`congestion`] — which links push (compared for C2 by [`crate::network_monitor`]).
-//! - [`coordinator`] — the coordinator's verbs for peers.
+//! - [`coordinator`] — the bodies of the peer overlay's verbs (watch, leave,
+//!   report, tick), with ejection and refusal.
+//! - [`verbs`] — the peer overlay behind the routed verbs the coordinator hands
+//!   every manager (C1, `service_manager/verbs.rs`).
 
 pub mod admission;
 pub mod batches;
@@ -55,6 +58,7 @@ pub mod select;
 pub mod spare;
 pub mod top;
 pub mod top_algorithm;
+pub mod verbs;
 pub mod waypoints;
 
 #[cfg(test)]

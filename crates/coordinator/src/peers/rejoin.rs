@@ -137,7 +137,7 @@ impl PeerOverlay {
 impl Coordinator {
     /// A heartbeat from a registered peer: every channel it still receives on but
     /// is not a member of is taken back (see the module docs).
-    pub(crate) fn peers_reported(&mut self, now: Timestamp, from: NodeId, hb: &Heartbeat) {
+    pub(super) fn peers_reported(&mut self, now: Timestamp, from: NodeId, hb: &Heartbeat) {
         let Some(r) = self
             .registry
             .get(from)

@@ -2,7 +2,8 @@
 //! the relays' VAN manager and the peer overlay each show the channel they manage,
 //! their strategy and how many nodes they carry, so drivers and the HTTP status
 //! read every manager alike ([`crate::Coordinator::managers`]) without reaching
-//! into either one's fields.
+//! into either one's fields. What the router hands the managers to do is the
+//! other half of the interface, [`super::verbs`].
 
 use crate::coordinator::Coordinator;
 use crate::manager::ChannelManager;

@@ -1,6 +1,8 @@
-//! The coordinator's map of managers of one kind, by channel (C1): read and
-//! changed in place by any part, but a manager is added only by the service
-//! manager ([`super`]) — `insert` is visible there alone.
+//! The coordinator's map of managers of one kind, by channel (C1): changed in
+//! place by the strategy's own verbs (`van/`, `peers/`) and, for the peer
+//! overlays, by the policy store and the uplink ledger (their caps, rules and
+//! shares); a manager is added only by the service manager ([`super`]) —
+//! `insert` is visible there alone.
 
 use std::collections::btree_map::{self, BTreeMap};
 use tiercast_proto::ChannelId;

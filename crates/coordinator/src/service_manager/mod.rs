@@ -12,9 +12,12 @@
 //!
 //! - [`managers`] — the map of managers of one kind, by channel.
 //! - [`interface`] — one read-only view over the managers of both strategies.
+//! - [`verbs`] — the routed verbs: the one interface through which the router
+//!   hands messages and ticks to the managers of both strategies.
 
 pub mod interface;
 pub mod managers;
+pub mod verbs;
 
 pub use interface::{ManagerView, Strategy};
 pub use managers::ManagerMap;

@@ -28,7 +28,7 @@ const MAX_ADOPT_DEPTH: u8 = 8;
 impl Coordinator {
     /// `from`'s heartbeat is the first since it registered: adopt every channel it
     /// reports links in and is not active in. Returns the channels adopted.
-    pub(crate) fn adopt_reported(
+    pub(super) fn adopt_reported(
         &mut self,
         now: Timestamp,
         from: NodeId,

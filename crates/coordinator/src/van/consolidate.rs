@@ -14,7 +14,7 @@ use crate::event::CoordEvent;
 use tiercast_proto::{ChannelId, Message, NodeId, Timestamp};
 
 impl Coordinator {
-    pub(crate) fn on_consolidate(
+    pub(super) fn on_consolidate(
         &mut self,
         _now: Timestamp,
         from: NodeId,
@@ -68,9 +68,7 @@ impl Coordinator {
                 return;
             }
         }
-        if let Some(r) = self.registry.get_mut(target) {
-            r.pending = r.pending.saturating_add(moving);
-        }
+        self.registry.book_pending(target, moving);
         self.move_children(channel, from, target);
         self.stats.consolidate_events += 1;
         self.events.push_back(CoordEvent::Consolidated {

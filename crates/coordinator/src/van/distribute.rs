@@ -29,7 +29,7 @@ enum Plan {
 }
 
 impl Coordinator {
-    pub(crate) fn on_distribute(
+    pub(super) fn on_distribute(
         &mut self,
         now: Timestamp,
         from: NodeId,

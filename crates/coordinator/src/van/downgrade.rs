@@ -9,7 +9,7 @@ use crate::event::CoordEvent;
 use tiercast_proto::{ChannelId, NodeId, Timestamp};
 
 impl Coordinator {
-    pub(crate) fn on_link_downgrade(
+    pub(super) fn on_link_downgrade(
         &mut self,
         now: Timestamp,
         from: NodeId,

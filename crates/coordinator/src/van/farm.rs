@@ -213,9 +213,7 @@ impl Coordinator {
                 if p == origin {
                     continue;
                 }
-                if let Some(r) = self.registry.get_mut(p) {
-                    r.pending = r.pending.saturating_add(1);
-                }
+                self.registry.book_pending(p, 1);
             }
             nodes.push(node);
         }

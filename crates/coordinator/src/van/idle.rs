@@ -10,7 +10,7 @@ use crate::event::CoordEvent;
 use tiercast_proto::{ChannelId, NodeId, Timestamp};
 
 impl Coordinator {
-    pub(crate) fn idle_empty_relays(&mut self, now: Timestamp) {
+    pub(super) fn idle_empty_relays(&mut self, now: Timestamp) {
         let after_us = self.cfg.idle_relay_ms.saturating_mul(1000);
         if after_us == 0 {
             return;

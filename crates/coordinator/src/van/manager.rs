@@ -57,6 +57,11 @@ impl ChannelManager {
         }
     }
 
+    /// A node reported holding block `seq`: the highest one is remembered.
+    pub fn saw_seq(&mut self, seq: u64) {
+        self.highest_seq = Some(self.highest_seq.map_or(seq, |h| h.max(seq)));
+    }
+
     pub fn add_active(
         &mut self,
         now: Timestamp,

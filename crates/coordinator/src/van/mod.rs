@@ -16,6 +16,8 @@
 //! - [`watch_feed`] — an HTTP viewer's feed: the delay and the audio-only fall-back (C3).
 //! - [`viewer_moves`] — where each protocol viewer watches; a lost relay's viewers
 //!   moved (V2, V10).
+//! - [`verbs`] — the VAN manager behind the routed verbs the coordinator hands
+//!   every manager (C1, `service_manager/verbs.rs`).
 
 pub mod activation;
 pub mod adopt;
@@ -27,6 +29,7 @@ pub mod idle;
 pub mod manager;
 pub mod predict;
 pub mod regroup;
+pub mod verbs;
 pub mod viewer_moves;
 pub mod watch;
 pub mod watch_feed;

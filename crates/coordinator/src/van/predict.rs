@@ -247,7 +247,7 @@ impl Coordinator {
         }
     }
 
-    pub(crate) fn forecast_heartbeat(&mut self, from: NodeId, hb: &Heartbeat) {
+    pub(super) fn forecast_heartbeat(&mut self, from: NodeId, hb: &Heartbeat) {
         if !self.cfg.prediction || hb.node != from {
             return;
         }

@@ -137,7 +137,7 @@ impl Coordinator {
     /// (they may have come by a Redirect, V5); entries of that relay it no longer
     /// lists are dropped once they are older than the heartbeat timeout (a viewer
     /// just sent there may not have logged in yet).
-    pub(crate) fn viewers_reported(&mut self, now: Timestamp, relay: NodeId, hb: &Heartbeat) {
+    pub(super) fn viewers_reported(&mut self, now: Timestamp, relay: NodeId, hb: &Heartbeat) {
         if self.registry.get(relay).map(|r| r.role) != Some(NodeRole::Relay) {
             return;
         }
@@ -182,7 +182,7 @@ impl Coordinator {
             if !self.is_viewer(viewer) {
                 continue;
             }
-            let Some(name) = self.channels.get(&channel).map(|m| m.desc.name.clone()) else {
+            let Some(name) = self.channel_name(channel) else {
                 continue;
             };
             let region = self

@@ -32,7 +32,7 @@ impl Coordinator {
         channel_name: &str,
         region: &str,
     ) -> Result<(ChannelDesc, PeerInfo), DenyReason> {
-        if self.names.contains_key(channel_name) {
+        if self.channel_named(channel_name).is_some() {
             if let Some(refused) = self.geo_refusal(channel_name, region) {
                 return Err(refused);
             }
@@ -45,9 +45,7 @@ impl Coordinator {
         match &result {
             Ok((desc, relay)) => {
                 self.forecast_redirect(desc.id, relay.id);
-                if let Some(r) = self.registry.get_mut(relay.id) {
-                    r.pending = r.pending.saturating_add(1);
-                }
+                self.registry.book_pending(relay.id, 1);
                 self.stats.redirects += 1;
                 self.events.push_back(CoordEvent::Redirected {
                     channel: desc.id,
@@ -158,7 +156,7 @@ impl Coordinator {
         None
     }
 
-    pub(crate) fn on_watch(
+    pub(super) fn on_watch(
         &mut self,
         now: Timestamp,
         from: NodeId,
