@@ -178,7 +178,9 @@ impl Coordinator {
                 channel_name,
                 region,
             } if self.is_peer(from) => {
-                if !self.peer_watch_refused(from, &channel_name, &region) {
+                if !self.peer_watch_refused(from, &channel_name, &region)
+                    && !self.placed_on_servers(now, from, &channel_name)
+                {
                     self.on_peer_watch(now, from, channel_name)
                 }
             }

@@ -37,8 +37,18 @@ impl Coordinator {
             .registry
             .get(from)
             .and_then(|r| r.last_heartbeat.as_ref());
-        self.history
+        let since_us = prev.map(|p| hb.local_time_us.saturating_sub(p.local_time_us));
+        let achieved = self
+            .history
             .heard(now, prev, &hb, self.cfg.peers.stream_rate_kbps);
+        // What a server sent counts against traffic budgets (C3); a member's
+        // record, and its parents', as the parent selection ranks them (C4, D1).
+        if let (Some(kbps), Some(us)) = (achieved, since_us) {
+            self.count_server_traffic(now, from, kbps, us);
+        }
+        if !self.peers.is_empty() {
+            self.regrade_members(now, &hb);
+        }
         self.registry.heard(now, hb);
         self.stats.heartbeats += 1;
     }

@@ -137,6 +137,7 @@ impl Coordinator {
         if unfed {
             o.update(from, |m| m.proven = false);
         }
+        self.grade_member(now, channel, from);
         self.events.push_back(CoordEvent::PeerJoined {
             channel,
             peer: from,

@@ -14,6 +14,7 @@
 //! - [`depth`] — each member's depth per tree, remembered; ancestry (D4, C4).
 //! - [`spare`] — the spare index: members with spare slots per tree and region.
 //! - [`select`] — parent selection: feasible → policy → history → nearest (C4, C6).
+//! - [`history_rank`] — the history store's grade of each member, for selection and D1.
 //! - [`place`] — joins, leaves, re-homing orphans, pre-emption by a strong joiner (C6).
 //! - [`top`] — preferred nodes and waypoints (D1), the c-connected mesh and its push tree (D3).
 //! - [`top_algorithm`] — the top level floods, or runs a plain tree once calm (D6).
@@ -41,6 +42,7 @@ pub mod caps;
 pub mod congestion;
 pub mod coordinator;
 pub mod depth;
+pub mod history_rank;
 pub mod ejection;
 pub mod lend;
 pub mod links;

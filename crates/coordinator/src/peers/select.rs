@@ -29,11 +29,13 @@
 //! descendants; a joiner has none and needs no walk.
 
 use super::overlay::{Member, MemberKind, PeerOverlay};
+use crate::history::grade::Grade;
 use crate::registry::RegionId;
+use std::cmp::Reverse;
 use tiercast_proto::NodeId;
 
 /// A candidate's rank, lower is better (see `select_parent`).
-type RankKey = (bool, bool, bool, bool, i32, u32, u32);
+type RankKey = (bool, bool, bool, bool, i32, Reverse<Grade>, u32, u32);
 
 /// Members looked at in one region at most while every candidate so far is
 /// deeper than the bound (see `select_parent`).
@@ -119,13 +121,15 @@ impl PeerOverlay {
             // Lower is better: origin last (whatever the others' history: its
             // uplink is kept for the top level), a middle member fed from the
             // levels above (D2), not deeper than the bound, proven fed,
-            // history (bad first out), depth, less spare.
+            // blamed lately (bad first out), the history store's record
+            // (good, neutral, bad), depth, less spare.
             (
                 m.kind == MemberKind::Origin,
                 me.middle && !(m.top || m.middle),
                 depth > bound,
                 !m.proven,
                 -m.history.min(0),
+                Reverse(m.record),
                 depth,
                 u32::MAX - m.spare(),
             )
