@@ -110,7 +110,7 @@ impl Coordinator {
             return;
         }
         let room =
-            o.admits_newcomer(from, uplink) && (member || o.region_fits(region, uplink, false));
+            o.admits_newcomer(from, uplink) && (member || o.region_fits_as(region, uplink, false, premium));
         if !o.ejected.contains(&from) && !room {
             // Admitted, it would be fed by taking from the members until the
             // next recomputation ejected someone: it takes a weaker member's
@@ -134,6 +134,7 @@ impl Coordinator {
         }
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, policy);
         o.update(from, |m| m.premium = premium);
+        o.place_premium_now(from, &pc, policy);
         if unfed {
             o.update(from, |m| m.proven = false);
         }

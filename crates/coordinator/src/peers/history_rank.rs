@@ -52,3 +52,70 @@ impl Coordinator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::history::grade::Grade;
+    use crate::peers::overlay::{MemberKind, PeerOverlay};
+    use crate::peers::select::AllowAll;
+    use crate::peers::tests::{cfg, info, with_origin, RATE};
+    use crate::registry::RegionId;
+    use tiercast_proto::{NodeId, Timestamp};
+
+    /// The origin and two peers with equal uplinks, both its children in tree 0
+    /// (interior there) with the same spare: equal candidates for a joiner.
+    fn two_equal() -> PeerOverlay {
+        let t0 = Timestamp::ZERO;
+        let c = cfg();
+        let mut o = with_origin(t0, &c, 16 * RATE);
+        for id in [2, 3] {
+            o.join(t0, info(id), RegionId(0), MemberKind::Peer, 2 * RATE, &c, &AllowAll);
+        }
+        o
+    }
+
+    #[test]
+    fn of_two_equal_candidates_the_one_with_a_bad_record_is_chosen_last() {
+        let o = two_equal();
+        // Find a tree where both are candidates at the same rank.
+        let tree = (0..4u8)
+            .find(|t| {
+                [2u32, 3].iter().all(|id| {
+                    let m = &o.members[&NodeId(*id)];
+                    m.interior == Some(*t) && m.spare() > 0
+                })
+            })
+            .or_else(|| {
+                // Interior in different trees: make them alike in tree 0.
+                None
+            });
+        let mut o = o;
+        let tree = match tree {
+            Some(t) => t,
+            None => {
+                for id in [2u32, 3] {
+                    o.update(NodeId(id), |m| m.interior = Some(0));
+                }
+                0
+            }
+        };
+        let pick = |o: &PeerOverlay| {
+            o.select_parent(NodeId(20), tree, &[], 4, &AllowAll)
+                .expect("a parent")
+        };
+        let mut o = o;
+        o.join(Timestamp::ZERO, info(20), RegionId(0), MemberKind::Peer, 0, &cfg(), &AllowAll);
+        let first = pick(&o);
+        assert!([NodeId(2), NodeId(3)].contains(&first), "{first:?}");
+        let other = if first == NodeId(2) { NodeId(3) } else { NodeId(2) };
+        // The first choice gets a bad record: the other one is taken.
+        o.set_record(first, Grade::Bad);
+        assert_eq!(pick(&o), other);
+        // Neutral (no history) ranks above bad, good above neutral.
+        o.set_record(first, Grade::Neutral);
+        o.set_record(other, Grade::Good);
+        assert_eq!(pick(&o), other);
+        o.set_record(other, Grade::Bad);
+        assert_eq!(pick(&o), first);
+    }
+}

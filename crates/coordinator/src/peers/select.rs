@@ -106,6 +106,20 @@ impl PeerOverlay {
         candidates: usize,
         policy: &dyn ParentPolicy,
     ) -> Result<NodeId, NoParent> {
+        self.select_parent_within(child, tree, avoid, candidates, policy, false)
+    }
+
+    /// `select_parent`, the caps between regions read with their premium
+    /// fall-backs when `on_fallback` ([`super::cap_fallback`]).
+    fn select_parent_within(
+        &self,
+        child: NodeId,
+        tree: u8,
+        avoid: &[NodeId],
+        candidates: usize,
+        policy: &dyn ParentPolicy,
+        on_fallback: bool,
+    ) -> Result<NodeId, NoParent> {
         let Some(me) = self.members.get(&child) else {
             return Err(NoParent::NoSpareUplink);
         };
@@ -181,7 +195,12 @@ impl PeerOverlay {
                 if has_subtree && self.is_ancestor(child, p, tree) {
                     continue;
                 }
-                if !self.cap_allows(child, p) || !policy.allows(self, child, p) {
+                let capped = if on_fallback {
+                    !self.cap_fallback_allows(child, p)
+                } else {
+                    !self.cap_allows(child, p)
+                };
+                if capped || !policy.allows(self, child, p) {
                     saw_refused = true;
                     continue;
                 }
@@ -216,10 +235,25 @@ impl PeerOverlay {
             return Ok(p);
         }
         debug_assert!(!saw_allowed, "an allowed candidate is always taken");
+        if saw_refused && !on_fallback && self.may_cross_on_fallback(child) {
+            // C3: a premium child the caps between regions leave with nothing
+            // crosses on their declared fall-back.
+            let across = self.select_parent_within(child, tree, avoid, candidates, policy, true);
+            if across.is_ok() {
+                return across;
+            }
+        }
         if saw_refused {
             if let Some(fallback) = policy.fallback() {
                 // C3: the declared fall-back, only when the rules leave nothing.
-                return self.select_parent(child, tree, avoid, candidates, fallback);
+                return self.select_parent_within(
+                    child,
+                    tree,
+                    avoid,
+                    candidates,
+                    fallback,
+                    on_fallback,
+                );
             }
         }
         Err(if !saw_any {
