@@ -62,10 +62,14 @@ fn add_peer(bus: &mut Bus, id: u32) {
     bus.settle();
 }
 
+/// Watching on the relay as its viewer (`WatchAt`), not as a member of the
+/// overlay (where the relay may be a waypoint parent too).
 fn on_relay(bus: &Bus, id: u32) -> bool {
-    bus.node_events
-        .iter()
-        .any(|(n, e)| n.0 == id && matches!(e, Event::Watching { relay, .. } if relay.0 == 11))
+    !in_overlay(bus, id)
+        && bus
+            .node_events
+            .iter()
+            .any(|(n, e)| n.0 == id && matches!(e, Event::Watching { relay, .. } if relay.0 == 11))
 }
 
 fn in_overlay(bus: &Bus, id: u32) -> bool {
@@ -102,7 +106,10 @@ prefer = "servers"
     // The relay is full: the fall-back is the peers, not a refusal.
     add_peer(&mut bus, 22);
     assert!(!on_relay(&bus, 22));
-    assert!(in_overlay(&bus, 22), "no relay has room: the peers carry it");
+    assert!(
+        in_overlay(&bus, 22),
+        "no relay has room: the peers carry it"
+    );
     assert_eq!(placed_by(&bus, 22), None);
 }
 
@@ -150,17 +157,25 @@ strictness = 3
     let mut traffic = Vec::new();
     for s in 0..20 {
         for _ in 0..10 {
-            bus.ingest_signed(&key, seq, seq % 10 == 0, bytes::Bytes::from(vec![0u8; 188 * 7]));
+            bus.ingest_signed(
+                &key,
+                seq,
+                seq % 10 == 0,
+                bytes::Bytes::from(vec![0u8; 188 * 7]),
+            );
             seq += 1;
             bus.advance(100);
         }
         traffic.push((s, bus.coordinator.server_traffic_gb(bus.now, Period::Day)));
     }
     let used = bus.coordinator.server_traffic_gb(bus.now, Period::Day);
-    assert!(used >= 0.002, "the servers' traffic passed the threshold: {traffic:?}");
+    assert!(
+        used >= 0.002,
+        "the servers' traffic passed the threshold: {traffic:?}"
+    );
     // About the relay's one viewer and the origin's one relay at 2 Mbit/s for 20 s
     // (10 MB); counted from heartbeats, never more than that.
-    assert!(used <= 0.0101, "{used} GB");
+    assert!((0.008..=0.0101).contains(&used), "{used} GB");
     add_peer(&mut bus, 21);
     assert!(in_overlay(&bus, 21), "over the budget: peers");
     assert!(!on_relay(&bus, 21));

@@ -186,7 +186,11 @@ fn a_parent_whose_children_saw_it_stall_grades_bad_a_steady_one_good_an_unknown_
     for n in [steady, staller, child_a, child_b] {
         h.registered(t(0), n, 4000);
     }
-    assert_eq!(h.grade(t(0), steady, 2000), Grade::Neutral, "no reports yet");
+    assert_eq!(
+        h.grade(t(0), steady, 2000),
+        Grade::Neutral,
+        "no reports yet"
+    );
     // Child a is fed by `steady` (its seq moves), child b by `staller` (stuck
     // at 1 while b's stream goes on).
     let mut prev_a = hb(5, 0, &[(1, 0)], &[]);

@@ -97,15 +97,24 @@ mod tests {
         // 2024-02-29 (a Thursday) 23:00 UTC and 2024-03-01 00:00 UTC.
         let feb29 = 1_709_247_600;
         let mar1 = feb29 + 3600;
-        assert_ne!(period_key(Period::Day, feb29), period_key(Period::Day, mar1));
+        assert_ne!(
+            period_key(Period::Day, feb29),
+            period_key(Period::Day, mar1)
+        );
         assert_ne!(
             period_key(Period::Month, feb29),
             period_key(Period::Month, mar1)
         );
-        assert_eq!(period_key(Period::Week, feb29), period_key(Period::Week, mar1));
+        assert_eq!(
+            period_key(Period::Week, feb29),
+            period_key(Period::Week, mar1)
+        );
         // Monday 2024-03-04 00:00 UTC starts a new week.
         let mon = mar1 + 3 * DAY_S;
-        assert_ne!(period_key(Period::Week, mon - 1), period_key(Period::Week, mon));
+        assert_ne!(
+            period_key(Period::Week, mon - 1),
+            period_key(Period::Week, mon)
+        );
         assert_eq!(year_month(0), (1970, 0));
     }
 

@@ -67,7 +67,11 @@ impl PeerOverlay {
 
     /// What shedding over `pair`'s cap keeps, given its links across
     /// (`(order, child, tree)`): premium links while within the fall-back.
-    pub(crate) fn fallback_keep(&self, pair: RegionPair, links: &[(u64, NodeId, u8)]) -> FallbackKeep {
+    pub(crate) fn fallback_keep(
+        &self,
+        pair: RegionPair,
+        links: &[(u64, NodeId, u8)],
+    ) -> FallbackKeep {
         let Some(f) = self.fallback_cap(pair) else {
             return FallbackKeep::default();
         };
@@ -112,7 +116,6 @@ impl FallbackKeep {
 }
 
 impl PeerOverlay {
-
     /// A premium member just in and left waiting: placed again now that its
     /// class is known (its join searched as a free viewer's).
     pub(crate) fn place_premium_now(
@@ -165,7 +168,15 @@ mod tests {
 
     fn join(o: &mut PeerOverlay, id: u32, premium: bool) {
         let c = cfg();
-        o.join(Timestamp::ZERO, info(id), US, MemberKind::Peer, 0, &c, &AllowAll);
+        o.join(
+            Timestamp::ZERO,
+            info(id),
+            US,
+            MemberKind::Peer,
+            0,
+            &c,
+            &AllowAll,
+        );
         o.update(NodeId(id), |m| m.premium = premium);
         o.place_premium_now(NodeId(id), &c, &AllowAll);
     }

@@ -271,7 +271,13 @@ impl PeerOverlay {
 
     /// As [`Self::region_fits`], for a premium newcomer when `premium`: the
     /// caps' slots counted with their premium fall-backs ([`super::cap_fallback`]).
-    pub fn region_fits_as(&self, region: RegionId, uplink_bps: u64, readmit: bool, premium: bool) -> bool {
+    pub fn region_fits_as(
+        &self,
+        region: RegionId,
+        uplink_bps: u64,
+        readmit: bool,
+        premium: bool,
+    ) -> bool {
         let Some((supply, n)) = self.capped_group_books_as(region, premium) else {
             return true;
         };
@@ -287,7 +293,10 @@ impl PeerOverlay {
 
     /// Whether `region` is reached only across caps (a rebuild's group of its own).
     pub(crate) fn capped_group(&self, region: RegionId) -> bool {
-        self.caps.any() && self.slots_across(region, &self.top_regions(), false).is_some()
+        self.caps.any()
+            && self
+                .slots_across(region, &self.top_regions(), false)
+                .is_some()
     }
 
     /// A capped group's books: the slots its bottom members have plus what its
@@ -302,7 +311,11 @@ impl PeerOverlay {
 
     /// As [`Self::capped_group_books`], the caps' slots counted with the
     /// premium fall-back caps when `premium`.
-    pub(crate) fn capped_group_books_as(&self, region: RegionId, premium: bool) -> Option<(u64, u64)> {
+    pub(crate) fn capped_group_books_as(
+        &self,
+        region: RegionId,
+        premium: bool,
+    ) -> Option<(u64, u64)> {
         if !self.caps.any() {
             return None;
         }

@@ -109,8 +109,8 @@ impl Coordinator {
             }
             return;
         }
-        let room =
-            o.admits_newcomer(from, uplink) && (member || o.region_fits_as(region, uplink, false, premium));
+        let room = o.admits_newcomer(from, uplink)
+            && (member || o.region_fits_as(region, uplink, false, premium));
         if !o.ejected.contains(&from) && !room {
             // Admitted, it would be fed by taking from the members until the
             // next recomputation ejected someone: it takes a weaker member's

@@ -24,9 +24,7 @@ impl PeerOverlay {
 impl Coordinator {
     /// A member's record from the history store, after it joined `channel`.
     pub(crate) fn grade_member(&mut self, now: Timestamp, channel: ChannelId, id: NodeId) {
-        let grade = self
-            .history
-            .grade(now, id, self.cfg.peers.stream_rate_kbps);
+        let grade = self.history.grade(now, id, self.cfg.peers.stream_rate_kbps);
         if let Some(o) = self.peers.get_mut(&channel) {
             o.set_record(id, grade);
         }
@@ -62,52 +60,58 @@ mod tests {
     use crate::registry::RegionId;
     use tiercast_proto::{NodeId, Timestamp};
 
-    /// The origin and two peers with equal uplinks, both its children in tree 0
-    /// (interior there) with the same spare: equal candidates for a joiner.
+    /// The origin and two peers under it in every tree, both then given the same
+    /// slots in tree 0: equal candidates for a joiner (same depth, same spare).
     fn two_equal() -> PeerOverlay {
         let t0 = Timestamp::ZERO;
         let c = cfg();
         let mut o = with_origin(t0, &c, 16 * RATE);
         for id in [2, 3] {
-            o.join(t0, info(id), RegionId(0), MemberKind::Peer, 2 * RATE, &c, &AllowAll);
+            o.join(
+                t0,
+                info(id),
+                RegionId(0),
+                MemberKind::Peer,
+                0,
+                &c,
+                &AllowAll,
+            );
+        }
+        for id in [2u32, 3] {
+            o.update(NodeId(id), |m| {
+                m.uplink_bps = 2 * RATE;
+                m.slots = 8;
+                m.interior = Some(0);
+            });
         }
         o
     }
 
     #[test]
     fn of_two_equal_candidates_the_one_with_a_bad_record_is_chosen_last() {
-        let o = two_equal();
-        // Find a tree where both are candidates at the same rank.
-        let tree = (0..4u8)
-            .find(|t| {
-                [2u32, 3].iter().all(|id| {
-                    let m = &o.members[&NodeId(*id)];
-                    m.interior == Some(*t) && m.spare() > 0
-                })
-            })
-            .or_else(|| {
-                // Interior in different trees: make them alike in tree 0.
-                None
-            });
-        let mut o = o;
-        let tree = match tree {
-            Some(t) => t,
-            None => {
-                for id in [2u32, 3] {
-                    o.update(NodeId(id), |m| m.interior = Some(0));
-                }
-                0
-            }
-        };
+        let mut o = two_equal();
+        let (a, b) = (&o.members[&NodeId(2)], &o.members[&NodeId(3)]);
+        assert_eq!((a.spare(), a.parents[0]), (b.spare(), b.parents[0]));
+        o.join(
+            Timestamp::ZERO,
+            info(20),
+            RegionId(0),
+            MemberKind::Peer,
+            0,
+            &cfg(),
+            &AllowAll,
+        );
         let pick = |o: &PeerOverlay| {
-            o.select_parent(NodeId(20), tree, &[], 4, &AllowAll)
+            o.select_parent(NodeId(20), 0, &[], 4, &AllowAll)
                 .expect("a parent")
         };
-        let mut o = o;
-        o.join(Timestamp::ZERO, info(20), RegionId(0), MemberKind::Peer, 0, &cfg(), &AllowAll);
         let first = pick(&o);
         assert!([NodeId(2), NodeId(3)].contains(&first), "{first:?}");
-        let other = if first == NodeId(2) { NodeId(3) } else { NodeId(2) };
+        let other = if first == NodeId(2) {
+            NodeId(3)
+        } else {
+            NodeId(2)
+        };
         // The first choice gets a bad record: the other one is taken.
         o.set_record(first, Grade::Bad);
         assert_eq!(pick(&o), other);

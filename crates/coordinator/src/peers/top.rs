@@ -9,9 +9,9 @@
 //! is missing — flooding with duplicate elimination, where a block crosses each
 //! node about once until the tree breaks.
 
-use crate::history::grade::Grade;
 use super::overlay::{MemberKind, PeerOverlay};
 use crate::config::PeerConfig;
+use crate::history::grade::Grade;
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{NodeId, Timestamp};
 

@@ -62,7 +62,8 @@ impl Coordinator {
             r.pending = r.pending.saturating_add(1);
         }
         self.stats.redirects += 1;
-        self.events.push_back(CoordEvent::Redirected { channel, to: relay });
+        self.events
+            .push_back(CoordEvent::Redirected { channel, to: relay });
     }
 
     /// The region whose relays serve viewers of `name` (V11).
