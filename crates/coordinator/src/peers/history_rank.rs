@@ -3,8 +3,9 @@
 //! joins and refreshed by every heartbeat that can change it — the sender's own
 //! (sessions, uplink achieved) and its parents' (their children's stall reports).
 //! `select_parent` ranks a better grade first among the candidates of a region
-//! (after the depth bound and proven-fed, before depth: a cheap comparison of a
-//! byte), and `preferred_peers` takes no newcomer with a bad record onto the top
+//! at the same depth (a tie-breaker after the depth bound, proven-fed, recent
+//! blame and depth, before spare: a cheap comparison of a byte; ranked before
+//! depth it made tight-strong's lag p95 worse, `docs/BENCHMARKS.md`), and `preferred_peers` takes no newcomer with a bad record onto the top
 //! level. A node the store does not know is neutral.
 
 use super::overlay::PeerOverlay;
