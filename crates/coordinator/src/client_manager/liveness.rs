@@ -7,7 +7,7 @@
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
-use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
+use tiercast_proto::{ChannelId, Heartbeat, NodeId, NodeRole, Timestamp};
 
 impl Coordinator {
     pub(crate) fn on_heartbeat(&mut self, now: Timestamp, from: NodeId, hb: Heartbeat) {
@@ -33,21 +33,20 @@ impl Coordinator {
             self.peers_reported(now, from, &hb);
         }
         self.viewers_reported(now, from, &hb);
-        let prev = self
-            .registry
-            .get(from)
-            .and_then(|r| r.last_heartbeat.as_ref());
+        let r = self.registry.get(from);
+        let prev = r.and_then(|r| r.last_heartbeat.as_ref());
+        let server = r.is_some_and(|r| matches!(r.role, NodeRole::Relay | NodeRole::Origin));
         let since_us = prev.map(|p| hb.local_time_us.saturating_sub(p.local_time_us));
         let achieved = self
             .history
             .heard(now, prev, &hb, self.cfg.peers.stream_rate_kbps);
-        // What a server sent counts against traffic budgets (C3); a member's
-        // record, and its parents', as the parent selection ranks them (C4, D1).
-        if let (Some(kbps), Some(us)) = (achieved, since_us) {
-            self.count_server_traffic(now, from, kbps, us);
+        // What a server sent counts against traffic budgets (C3); grades the
+        // heartbeat changed, as the parent selection ranks them (C4, D1).
+        if let (true, Some(kbps), Some(us)) = (server, achieved, since_us) {
+            self.count_server_traffic(now, kbps, us);
         }
         if !self.peers.is_empty() {
-            self.regrade_members(now, &hb);
+            self.regrade_members(&hb);
         }
         self.registry.heard(now, hb);
         self.stats.heartbeats += 1;

@@ -17,6 +17,7 @@
 //! achieves only what the coordinator gives it, so a low ratio mostly says
 //! "underused"; under-delivery on what it was given is what the stall rate counts.
 
+use super::record::NodeHistory;
 use super::History;
 use tiercast_proto::{NodeId, Timestamp};
 
@@ -44,9 +45,20 @@ pub enum Grade {
 impl History {
     /// The node's grade at `now` (a stream of `stream_kbps` for "one stream rate").
     pub fn grade(&self, now: Timestamp, id: NodeId, stream_kbps: u32) -> Grade {
-        let Some(h) = self.get(id) else {
-            return Grade::Neutral;
-        };
+        self.get(id)
+            .map_or(Grade::Neutral, |h| grade_of(h, now, stream_kbps))
+    }
+
+    /// The nodes whose grade the last [`History::heard`] changed, with the new
+    /// grade (the sender and the parents it reported; usually none).
+    pub fn regraded(&self) -> &[(NodeId, Grade)] {
+        &self.regraded
+    }
+}
+
+/// The grade of one record at `now`.
+pub fn grade_of(h: &NodeHistory, now: Timestamp, stream_kbps: u32) -> Grade {
+    {
         let judged = h.fed_reports >= MIN_FED_REPORTS;
         let stalls = h.fed_stall_rate();
         if (judged && stalls > BAD_STALL_RATE)

@@ -65,6 +65,8 @@ pub struct History {
     pub evicted: u64,
     /// What the operator's servers sent so far in each period ([`traffic`]).
     servers: traffic::TrafficMeter,
+    /// Grades the last `heard` changed ([`History::regraded`]); cleared by each.
+    regraded: Vec<(NodeId, grade::Grade)>,
 }
 
 impl History {
@@ -117,6 +119,7 @@ impl History {
         hb: &Heartbeat,
         stream_kbps: u32,
     ) -> Option<f64> {
+        self.regraded.clear();
         let id = hb.node;
         let h = self.nodes.get_mut(&id)?; // only registered nodes have a history
         let reading = heartbeat::read(prev, hb, stream_kbps);
@@ -129,6 +132,7 @@ impl History {
         };
         let reading = reading?;
         let achieved = reading.achieved_kbps;
+        let before = grade::grade_of(h, now, stream_kbps);
         h.uplink_sample(achieved);
         for (parent, stalled) in &reading.parent_links {
             let link = h.parents.entry(*parent).or_default();
@@ -146,11 +150,20 @@ impl History {
                 }
             }
         }
+        let after = grade::grade_of(h, now, stream_kbps);
+        if after != before {
+            self.regraded.push((id, after));
+        }
         // The parent's own record: what its children saw of it (known parents only).
         for (parent, stalled) in reading.parent_links {
             if let Some(p) = self.nodes.get_mut(&parent) {
+                let before = grade::grade_of(p, now, stream_kbps);
                 p.fed_reports = p.fed_reports.saturating_add(1);
                 p.fed_stalls = p.fed_stalls.saturating_add(u64::from(stalled));
+                let after = grade::grade_of(p, now, stream_kbps);
+                if after != before {
+                    self.regraded.push((parent, after));
+                }
             }
         }
         Some(achieved)

@@ -1,7 +1,8 @@
 //! The history store's record on the overlay's members (C4's "rank by history",
 //! D1's "good history"): each member carries its [`Grade`] (one byte), set when it
-//! joins and refreshed by every heartbeat that can change it — the sender's own
-//! (sessions, uplink achieved) and its parents' (their children's stall reports).
+//! joins and refreshed when a heartbeat changes it — the sender's own (uplink
+//! achieved) or its parents' (their children's stall reports): the history store
+//! says which grades the heartbeat changed, so an unchanged one costs nothing.
 //! `select_parent` ranks a better grade first among the candidates of a region
 //! at the same depth (a tie-breaker after the depth bound, proven-fed, recent
 //! blame and depth, before spare: a cheap comparison of a byte; ranked before
@@ -31,22 +32,19 @@ impl Coordinator {
         }
     }
 
-    /// After the history store read `hb`: the sender's record and its parents',
-    /// on every channel's overlay it is a member of. O(parents) lookups.
-    pub(crate) fn regrade_members(&mut self, now: Timestamp, hb: &Heartbeat) {
-        let rate = self.cfg.peers.stream_rate_kbps;
+    /// After the history store read `hb`: the grades it changed (the sender's,
+    /// its parents'; usually none) set on the overlays of `hb`'s channels.
+    pub(crate) fn regrade_members(&mut self, hb: &Heartbeat) {
+        if self.history.regraded().is_empty() {
+            return;
+        }
+        let changed = self.history.regraded().to_vec();
         for c in &hb.channels {
             let Some(o) = self.peers.get_mut(&c.channel) else {
                 continue;
             };
-            if !o.members.contains_key(&hb.node) {
-                continue;
-            }
-            o.set_record(hb.node, self.history.grade(now, hb.node, rate));
-            for p in &c.parents {
-                if o.members.contains_key(&p.peer) {
-                    o.set_record(p.peer, self.history.grade(now, p.peer, rate));
-                }
+            for (id, grade) in &changed {
+                o.set_record(*id, *grade);
             }
         }
     }

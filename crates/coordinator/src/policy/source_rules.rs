@@ -95,22 +95,9 @@ impl Coordinator {
         self.history.server_traffic().used_gb(p, self.unix_s(now))
     }
 
-    /// A heartbeat of `from` read against its previous one `interval_us` before:
-    /// it achieved `kbps`; counted when `from` is a server (a relay or an origin).
-    pub(crate) fn count_server_traffic(
-        &mut self,
-        now: Timestamp,
-        from: NodeId,
-        kbps: f64,
-        interval_us: u64,
-    ) {
-        let server = self
-            .registry
-            .get(from)
-            .is_some_and(|r| matches!(r.role, NodeRole::Relay | NodeRole::Origin));
-        if !server {
-            return;
-        }
+    /// A server's (a relay's or an origin's) heartbeat read against its previous
+    /// one `interval_us` before: it achieved `kbps`.
+    pub(crate) fn count_server_traffic(&mut self, now: Timestamp, kbps: f64, interval_us: u64) {
         let us = interval_us.min(crate::history::traffic::MAX_INTERVAL_US);
         let bytes = kbps * 1000.0 / 8.0 * us as f64 / 1e6;
         let unix_s = self.unix_s(now);
