@@ -187,7 +187,15 @@ impl Coordinator {
             Message::Watch {
                 channel_name,
                 region,
-            } if self.is_peer(from) => Peers::on_watch(self, now, from, channel_name, region),
+            } if self.is_peer(from) => {
+                // Refused by a rule, or sent to a relay by the servers-or-peers
+                // rule in force (C3), it never reaches the overlay.
+                if !self.peer_watch_refused(from, &channel_name, &region)
+                    && !self.placed_on_servers(now, from, &channel_name)
+                {
+                    Peers::on_watch(self, now, from, channel_name, region)
+                }
+            }
             Message::Watch {
                 channel_name,
                 region,

@@ -155,6 +155,15 @@ pub enum CoordEvent {
         peer: NodeId,
         retry_after_ms: u32,
     },
+    /// A peer that asked to watch was sent to a relay, not into the peer
+    /// overlay, because the policies in force prefer servers (C3's
+    /// `prefer_source` or a `traffic_budget`; `rule` names the one that decided).
+    PlacedOnServers {
+        channel: ChannelId,
+        peer: NodeId,
+        relay: NodeId,
+        rule: String,
+    },
     /// Full recomputation of a channel's overlay (C7).
     PeersRecomputed {
         channel: ChannelId,

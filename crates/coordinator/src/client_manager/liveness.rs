@@ -11,7 +11,7 @@
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
 use crate::service_manager::verbs::{ManagerVerbs, Peers, Van};
-use tiercast_proto::{Heartbeat, NodeId, Timestamp};
+use tiercast_proto::{Heartbeat, NodeId, NodeRole, Timestamp};
 
 impl Coordinator {
     pub(crate) fn on_heartbeat(&mut self, now: Timestamp, from: NodeId, hb: Heartbeat) {
@@ -28,12 +28,21 @@ impl Coordinator {
         // of a relay's adoption, as they always did.
         Peers::on_report(self, now, from, &hb);
         Van::on_report(self, now, from, &hb);
-        let prev = self
-            .registry
-            .get(from)
-            .and_then(|r| r.last_heartbeat.as_ref());
-        self.history
+        let r = self.registry.get(from);
+        let prev = r.and_then(|r| r.last_heartbeat.as_ref());
+        let server = r.is_some_and(|r| matches!(r.role, NodeRole::Relay | NodeRole::Origin));
+        let since_us = prev.map(|p| hb.local_time_us.saturating_sub(p.local_time_us));
+        let achieved = self
+            .history
             .heard(now, prev, &hb, self.cfg.peers.stream_rate_kbps);
+        // What a server sent counts against traffic budgets (C3); grades the
+        // heartbeat changed, as the parent selection ranks them (C4, D1).
+        if let (true, Some(kbps), Some(us)) = (server, achieved, since_us) {
+            self.count_server_traffic(now, kbps, us);
+        }
+        if !self.peers.is_empty() {
+            self.regrade_members(&hb);
+        }
         self.registry.heard(now, hb);
         self.stats.heartbeats += 1;
     }

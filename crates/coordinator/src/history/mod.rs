@@ -2,8 +2,9 @@
 //! coordinator remembers of every node it has known — sessions, availability
 //! (time alive over time known), uplink achieved against declared, and how often
 //! each parent link stalled — and a ranking of candidate parents from it, for the
-//! parent selection (C4) and the choice of preferred nodes (D1) to use. Not wired
-//! into parent selection yet.
+//! parent selection (C4) and the choice of preferred nodes (D1): each peer
+//! overlay member carries its [`grade::Grade`], refreshed from here by
+//! `peers/history_rank.rs`.
 //!
 //! Sans-IO: the coordinator feeds it (registration, heartbeat, loss); the driver
 //! persists it through [`History::export`] / [`History::import`]. Bounded: at most
@@ -13,12 +14,16 @@
 //! - [`record`] — one node's history and its figures.
 //! - [`heartbeat`] — two consecutive heartbeats read: uplink achieved, parent stalls.
 //! - [`rank`] — a score per node and candidates ranked by it.
+//! - [`grade`] — a node's record in one byte (bad, neutral, good) for selection.
+//! - [`traffic`] — bytes the servers sent so far in each period (traffic budgets).
 //! - [`codec`] — records encoded for the store, decoded without trusting the bytes.
 
 pub mod codec;
+pub mod grade;
 pub mod heartbeat;
 pub mod rank;
 pub mod record;
+pub mod traffic;
 
 use record::NodeHistory;
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,6 +63,10 @@ pub struct History {
     by_last_seen: BTreeSet<(u64, NodeId)>,
     /// Nodes forgotten to stay within `max_nodes`.
     pub evicted: u64,
+    /// What the operator's servers sent so far in each period ([`traffic`]).
+    servers: traffic::TrafficMeter,
+    /// Grades the last `heard` changed ([`History::regraded`]); cleared by each.
+    regraded: Vec<(NodeId, grade::Grade)>,
 }
 
 impl History {
@@ -101,18 +110,18 @@ impl History {
     }
 
     /// A heartbeat `hb` of a registered node, `prev` its previous one, for a
-    /// stream of `stream_kbps`.
+    /// stream of `stream_kbps`. Returns the uplink it achieved over the interval
+    /// (kbit/s), when there was a previous report to read it against.
     pub fn heard(
         &mut self,
         now: Timestamp,
         prev: Option<&Heartbeat>,
         hb: &Heartbeat,
         stream_kbps: u32,
-    ) {
+    ) -> Option<f64> {
+        self.regraded.clear();
         let id = hb.node;
-        let Some(h) = self.nodes.get_mut(&id) else {
-            return; // only registered nodes have a history
-        };
+        let h = self.nodes.get_mut(&id)?; // only registered nodes have a history
         let reading = heartbeat::read(prev, hb, stream_kbps);
         let max_parents = self.cfg.max_parents;
         let h = if bucket(h.last_seen) == bucket(now) {
@@ -121,8 +130,10 @@ impl History {
         } else {
             self.entry(now, id)
         };
-        let Some(reading) = reading else { return };
-        h.uplink_sample(reading.achieved_kbps);
+        let reading = reading?;
+        let achieved = reading.achieved_kbps;
+        let before = grade::grade_of(h, now, stream_kbps);
+        h.uplink_sample(achieved);
         for (parent, stalled) in &reading.parent_links {
             let link = h.parents.entry(*parent).or_default();
             link.reports = link.reports.saturating_add(1);
@@ -139,13 +150,33 @@ impl History {
                 }
             }
         }
+        let after = grade::grade_of(h, now, stream_kbps);
+        if after != before {
+            self.regraded.push((id, after));
+        }
         // The parent's own record: what its children saw of it (known parents only).
         for (parent, stalled) in reading.parent_links {
             if let Some(p) = self.nodes.get_mut(&parent) {
+                let before = grade::grade_of(p, now, stream_kbps);
                 p.fed_reports = p.fed_reports.saturating_add(1);
                 p.fed_stalls = p.fed_stalls.saturating_add(u64::from(stalled));
+                let after = grade::grade_of(p, now, stream_kbps);
+                if after != before {
+                    self.regraded.push((parent, after));
+                }
             }
         }
+        Some(achieved)
+    }
+
+    /// A server sent about `bytes` by Unix time `unix_s` (traffic budgets, C3).
+    pub fn servers_sent(&mut self, unix_s: u64, bytes: f64) {
+        self.servers.add(unix_s, bytes);
+    }
+
+    /// What the servers sent so far in each period.
+    pub fn server_traffic(&self) -> &traffic::TrafficMeter {
+        &self.servers
     }
 
     /// Every record, open periods closed at `now`, for the store.

@@ -177,3 +177,42 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_parent_whose_children_saw_it_stall_grades_bad_a_steady_one_good_an_unknown_one_neutral() {
+    use grade::Grade;
+    let mut h = History::default();
+    let (steady, staller, child_a, child_b) = (NodeId(1), NodeId(2), NodeId(5), NodeId(6));
+    for n in [steady, staller, child_a, child_b] {
+        h.registered(t(0), n, 4000);
+    }
+    assert_eq!(
+        h.grade(t(0), steady, 2000),
+        Grade::Neutral,
+        "no reports yet"
+    );
+    // Child a is fed by `steady` (its seq moves), child b by `staller` (stuck
+    // at 1 while b's stream goes on).
+    let mut prev_a = hb(5, 0, &[(1, 0)], &[]);
+    let mut prev_b = hb(6, 0, &[(2, 1)], &[]);
+    let mut changes = Vec::new();
+    for s in 1..=10u64 {
+        let a = hb(5, s, &[(1, s)], &[]);
+        let b = hb(6, s, &[(2, 1)], &[]);
+        h.heard(t(s), Some(&prev_a), &a, 2000);
+        changes.extend_from_slice(h.regraded());
+        h.heard(t(s), Some(&prev_b), &b, 2000);
+        changes.extend_from_slice(h.regraded());
+        (prev_a, prev_b) = (a, b);
+    }
+    assert_eq!(h.grade(t(10), steady, 2000), Grade::Good);
+    assert_eq!(h.grade(t(10), staller, 2000), Grade::Bad);
+    // Each change reported once, by the heartbeat that made it.
+    assert_eq!(changes, vec![(steady, Grade::Good), (staller, Grade::Bad)]);
+    assert_eq!(h.grade(t(10), NodeId(99), 2000), Grade::Neutral, "unknown");
+    // A node back for a second session after being away most of the time.
+    h.lost(t(10), child_a);
+    h.registered(t(90), child_a, 4000);
+    assert_eq!(h.grade(t(91), child_a, 2000), Grade::Bad);
+    assert!(Grade::Good > Grade::Neutral && Grade::Neutral > Grade::Bad);
+}

@@ -47,7 +47,7 @@ pub fn region_pair(a: RegionId, b: RegionId) -> Option<RegionPair> {
 /// the cap itself, 30 of 70 seconds carried 1–4 % over it.
 pub const CAP_BOOKABLE_SHARE: f64 = 0.95;
 
-fn bookable(cap: u64) -> u64 {
+pub(super) fn bookable(cap: u64) -> u64 {
     (cap as f64 * CAP_BOOKABLE_SHARE) as u64
 }
 
@@ -66,6 +66,9 @@ pub struct RegionCaps {
     next: u64,
     /// Links shed because a pair was over its cap, ever.
     pub shed: u64,
+    /// The declared fall-back cap per pair for premium viewers (bit/s;
+    /// [`super::cap_fallback`]).
+    pub(super) fallback: BTreeMap<RegionPair, u64>,
 }
 
 impl RegionCaps {
@@ -94,9 +97,11 @@ impl PeerOverlay {
             return false;
         }
         let shed = self.caps.shed;
+        let fallback = std::mem::take(&mut self.caps.fallback);
         self.caps = RegionCaps {
             caps,
             shed,
+            fallback,
             ..Default::default()
         };
         if !self.caps.any() {
@@ -144,11 +149,11 @@ impl PeerOverlay {
         links * self.sub_rate() + self.caps.top_bps.get(&pair).copied().unwrap_or(0)
     }
 
-    fn sub_rate(&self) -> u64 {
+    pub(super) fn sub_rate(&self) -> u64 {
         self.rate_bps / u64::from(self.k)
     }
 
-    fn pair_of(&self, child: NodeId, parent: NodeId) -> Option<RegionPair> {
+    pub(super) fn pair_of(&self, child: NodeId, parent: NodeId) -> Option<RegionPair> {
         let c = self.members.get(&child)?.region;
         let p = self.members.get(&parent)?.region;
         region_pair(c, p)
@@ -222,7 +227,7 @@ impl PeerOverlay {
         self.caps.top_bps = top;
     }
 
-    fn top_regions(&self) -> BTreeSet<RegionId> {
+    pub(super) fn top_regions(&self) -> BTreeSet<RegionId> {
         self.top_order
             .iter()
             .filter_map(|id| Some(self.members.get(id)?.region))
@@ -232,14 +237,24 @@ impl PeerOverlay {
     /// Substream slots the caps let into region `r` from the regions with top
     /// members (after the top level's own links across); `None` when `r` has
     /// top members, or a way in that no cap bounds.
-    fn slots_across(&self, r: RegionId, top_regions: &BTreeSet<RegionId>) -> Option<u64> {
+    pub(super) fn slots_across(
+        &self,
+        r: RegionId,
+        top_regions: &BTreeSet<RegionId>,
+        premium: bool,
+    ) -> Option<u64> {
         if top_regions.contains(&r) || top_regions.is_empty() {
             return None;
         }
         let sub = self.sub_rate().max(1);
         top_regions.iter().try_fold(0u64, |acc, t| {
             let pair = region_pair(r, *t)?;
-            let cap = bookable(self.caps.cap(pair)?);
+            let cap = self.caps.cap(pair)?;
+            let cap = bookable(if premium {
+                self.fallback_cap(pair).unwrap_or(cap)
+            } else {
+                cap
+            });
             let top = self.caps.top_bps.get(&pair).copied().unwrap_or(0);
             Some(acc + cap.saturating_sub(top) / sub)
         })
@@ -251,7 +266,19 @@ impl PeerOverlay {
     /// recomputation keeps (`readmit`: the larger one an ejected peer needs).
     /// True when no cap bounds the region. Cost: O(members) under a cap.
     pub fn region_fits(&self, region: RegionId, uplink_bps: u64, readmit: bool) -> bool {
-        let Some((supply, n)) = self.capped_group_books(region) else {
+        self.region_fits_as(region, uplink_bps, readmit, false)
+    }
+
+    /// As [`Self::region_fits`], for a premium newcomer when `premium`: the
+    /// caps' slots counted with their premium fall-backs ([`super::cap_fallback`]).
+    pub fn region_fits_as(
+        &self,
+        region: RegionId,
+        uplink_bps: u64,
+        readmit: bool,
+        premium: bool,
+    ) -> bool {
+        let Some((supply, n)) = self.capped_group_books_as(region, premium) else {
             return true;
         };
         let supply = supply + u64::from(self.slots_for(uplink_bps));
@@ -266,7 +293,10 @@ impl PeerOverlay {
 
     /// Whether `region` is reached only across caps (a rebuild's group of its own).
     pub(crate) fn capped_group(&self, region: RegionId) -> bool {
-        self.caps.any() && self.slots_across(region, &self.top_regions()).is_some()
+        self.caps.any()
+            && self
+                .slots_across(region, &self.top_regions(), false)
+                .is_some()
     }
 
     /// A capped group's books: the slots its bottom members have plus what its
@@ -276,7 +306,20 @@ impl PeerOverlay {
         if !self.caps.any() {
             return None;
         }
-        let across = self.slots_across(region, &self.top_regions())?;
+        self.capped_group_books_as(region, false)
+    }
+
+    /// As [`Self::capped_group_books`], the caps' slots counted with the
+    /// premium fall-back caps when `premium`.
+    pub(crate) fn capped_group_books_as(
+        &self,
+        region: RegionId,
+        premium: bool,
+    ) -> Option<(u64, u64)> {
+        if !self.caps.any() {
+            return None;
+        }
+        let across = self.slots_across(region, &self.top_regions(), premium)?;
         let (mut supply, mut n) = (across, 0u64);
         for m in self
             .members
@@ -312,7 +355,7 @@ impl PeerOverlay {
         let mut capped = Vec::new();
         let mut rest = Vec::new();
         for (r, members) in by_region {
-            match self.slots_across(r, &top_regions) {
+            match self.slots_across(r, &top_regions, false) {
                 Some(slots) => capped.push((members, slots)),
                 None => rest.extend(members),
             }
@@ -364,10 +407,17 @@ impl PeerOverlay {
                 .collect();
             links.sort_unstable_by(|a, b| b.cmp(a));
             let cap = self.caps.cap(pair).map_or(u64::MAX, bookable);
+            // Premium links within a declared fall-back stay; free ones go
+            // until what they book is within the cap ([`super::cap_fallback`]).
+            let mut keep = self.fallback_keep(pair, &links);
             for (_, child, tree) in links {
-                if self.booked_across(pair) <= cap {
+                if self.booked_across(pair) <= cap || keep.within(self, pair, cap) {
                     break;
                 }
+                if keep.keeps(self, child, pair) {
+                    continue;
+                }
+                keep.shed(self, child);
                 let old = self.detach(child, tree);
                 shed += 1;
                 self.stats.reassignments += 1;

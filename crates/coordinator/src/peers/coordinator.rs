@@ -107,8 +107,8 @@ impl Coordinator {
             }
             return;
         }
-        let room =
-            o.admits_newcomer(from, uplink) && (member || o.region_fits(region, uplink, false));
+        let room = o.admits_newcomer(from, uplink)
+            && (member || o.region_fits_as(region, uplink, false, premium));
         if !o.ejected.contains(&from) && !room {
             // Admitted, it would be fed by taking from the members until the
             // next recomputation ejected someone: it takes a weaker member's
@@ -131,9 +131,11 @@ impl Coordinator {
         }
         o.join(now, info, region, MemberKind::Peer, uplink, &pc, policy);
         o.update(from, |m| m.premium = premium);
+        o.place_premium_now(from, &pc, policy);
         if unfed {
             o.update(from, |m| m.proven = false);
         }
+        self.grade_member(now, channel, from);
         self.events.push_back(CoordEvent::PeerJoined {
             channel,
             peer: from,

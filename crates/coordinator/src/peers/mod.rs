@@ -11,9 +11,11 @@
 //! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
 //! - [`books`] — the overlay's books checked: links, slots, acyclic trees, depths.
 //! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
+//! - [`cap_fallback`] — a region cap's declared fall-back for premium viewers (C3, C4).
 //! - [`depth`] — each member's depth per tree, remembered; ancestry (D4, C4).
 //! - [`spare`] — the spare index: members with spare slots per tree and region.
 //! - [`select`] — parent selection: feasible → policy → history → nearest (C4, C6).
+//! - [`history_rank`] — the history store's grade of each member, for selection and D1.
 //! - [`place`] — joins, leaves, re-homing orphans, pre-emption by a strong joiner (C6).
 //! - [`top`] — preferred nodes and waypoints (D1), the c-connected mesh and its push tree (D3).
 //! - [`top_algorithm`] — the top level floods, or runs a plain tree once calm (D6).
@@ -39,12 +41,14 @@
 pub mod admission;
 pub mod batches;
 pub mod books;
+pub mod cap_fallback;
 pub mod cap_joins;
 pub mod caps;
 pub mod congestion;
 pub mod coordinator;
 pub mod depth;
 pub mod ejection;
+pub mod history_rank;
 pub mod lend;
 pub mod links;
 pub mod middle;

@@ -93,6 +93,8 @@ pub struct Member {
     pub(crate) leaves: Box<[u32]>,
     /// A premium viewer (its registration; [`super::premium`]).
     pub premium: bool,
+    /// Its record in the history store (C4, D1; [`super::history_rank`]).
+    pub record: crate::history::grade::Grade,
 }
 
 impl Member {
@@ -130,6 +132,7 @@ impl Member {
             kid_trees: 0,
             leaves: vec![0; usize::from(k)].into_boxed_slice(),
             premium: false,
+            record: crate::history::grade::Grade::Neutral,
         }
     }
 

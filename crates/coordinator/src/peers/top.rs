@@ -11,6 +11,7 @@
 
 use super::overlay::{MemberKind, PeerOverlay};
 use crate::config::PeerConfig;
+use crate::history::grade::Grade;
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{NodeId, Timestamp};
 
@@ -91,10 +92,16 @@ impl PeerOverlay {
             .filter(|m| m.kind == MemberKind::Peer)
             .filter(|m| m.uplink_bps >= need && tolerated(m))
             .filter(|m| m.top || now.saturating_since(m.joined_at) >= stable_us)
-            .map(|m| (std::cmp::Reverse(m.uplink_bps), !m.top, m.info.id, m.region))
+            // D1's good history: no newcomer with a bad record in the history
+            // store; on ties of uplink the better record first.
+            .filter(|m| m.top || m.record != Grade::Bad)
+            .map(|m| {
+                let (up, rec) = (std::cmp::Reverse(m.uplink_bps), std::cmp::Reverse(m.record));
+                (up, !m.top, rec, m.info.id, m.region)
+            })
             .collect();
         eligible.sort();
-        let eligible = eligible.into_iter().map(|(u, _, id, r)| (u, id, r));
+        let eligible = eligible.into_iter().map(|(u, _, _, id, r)| (u, id, r));
         let mut per_region: BTreeMap<_, usize> = BTreeMap::new();
         eligible
             .filter(|(_, _, r)| {

@@ -17,11 +17,10 @@ impl ManagerVerbs for PeerOverlay {
         now: Timestamp,
         from: NodeId,
         channel_name: String,
-        region: String,
+        _region: String,
     ) {
-        if !co.peer_watch_refused(from, &channel_name, &region) {
-            co.on_peer_watch(now, from, channel_name);
-        }
+        // The router asked the policy rules first (refusals, servers or peers).
+        co.on_peer_watch(now, from, channel_name);
     }
 
     fn on_leave(co: &mut Coordinator, now: Timestamp, node: NodeId, channel: Option<ChannelId>) {

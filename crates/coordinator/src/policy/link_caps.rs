@@ -9,8 +9,10 @@
 //! gone stops refreshing and its reservation expires after three heartbeat
 //! intervals); a manager may book up to the cap less what the others hold.
 //!
-//! Caps apply to viewers of the free class (every peer, until viewers carry a
-//! class); a cap declared for premium viewers only does not bind them.
+//! Caps apply to viewers of the free class; a cap's declared `fallback`, when it
+//! covers premium viewers, is handed over beside it as the premium-only cap
+//! (`peers/cap_fallback.rs`): a premium peer left with no parent by the cap
+//! crosses within it.
 
 use crate::coordinator::Coordinator;
 use crate::peers::caps::{region_pair, RegionPair};
@@ -23,6 +25,16 @@ use tiercast_proto::{ChannelId, Timestamp};
 impl Coordinator {
     /// The caps in force between every two regions the registry knows (bit/s).
     pub fn region_caps_bps(&self) -> BTreeMap<RegionPair, u64> {
+        self.region_caps_for(false)
+    }
+
+    /// The premium fall-backs declared for those caps (bit/s): a pair is in it
+    /// when its cap names a `fallback` that covers premium viewers.
+    pub fn region_cap_fallbacks_bps(&self) -> BTreeMap<RegionPair, u64> {
+        self.region_caps_for(true)
+    }
+
+    fn region_caps_for(&self, fallback: bool) -> BTreeMap<RegionPair, u64> {
         let mut caps = BTreeMap::new();
         let names: Vec<(RegionId, &str)> = self
             .registry
@@ -35,13 +47,19 @@ impl Coordinator {
                 let Some(pair) = region_pair(*a, *b) else {
                     continue;
                 };
-                if let Some(cap) = self
-                    .policy
-                    .policies
-                    .region_link_cap(an, bn, ViewerClass::Free)
-                {
-                    caps.insert(pair, (cap.mbps * 1e6).round().max(0.0) as u64);
-                }
+                let policies = &self.policy.policies;
+                let Some(cap) = policies.region_link_cap(an, bn, ViewerClass::Free) else {
+                    continue;
+                };
+                let cap = if fallback {
+                    match policies.cap_fallback(&cap, ViewerClass::Premium) {
+                        Some(f) => f,
+                        None => continue,
+                    }
+                } else {
+                    cap
+                };
+                caps.insert(pair, (cap.mbps * 1e6).round().max(0.0) as u64);
             }
         }
         caps
@@ -54,6 +72,7 @@ impl Coordinator {
     /// between nodes, peering, relaying rules).
     pub(crate) fn enforce_link_caps(&mut self, now: Timestamp, policy_changed: bool) {
         let caps = self.region_caps_bps();
+        let fallbacks = self.region_cap_fallbacks_bps();
         if !policy_changed
             && caps.is_empty()
             && self.reservations.is_empty()
@@ -74,22 +93,27 @@ impl Coordinator {
         for c in chans {
             let mgr = ManagerId(c.0);
             let conn = manager_conn(c);
+            let others = |p: &RegionPair| -> Option<u64> {
+                let link = LinkKey::regions(p.0, p.1)?;
+                let own = self
+                    .reservations
+                    .reservation(link, conn)
+                    .map_or(0, |r| r.counted_bps);
+                Some(self.reservations.booked(link).saturating_sub(own))
+            };
             let allowed: BTreeMap<RegionPair, u64> = caps
                 .iter()
-                .filter_map(|(p, cap)| {
-                    let link = LinkKey::regions(p.0, p.1)?;
-                    let own = self
-                        .reservations
-                        .reservation(link, conn)
-                        .map_or(0, |r| r.counted_bps);
-                    let others = self.reservations.booked(link).saturating_sub(own);
-                    Some((*p, cap.saturating_sub(others)))
-                })
+                .filter_map(|(p, cap)| Some((*p, cap.saturating_sub(others(p)?))))
+                .collect();
+            let allowed_fallbacks: BTreeMap<RegionPair, u64> = fallbacks
+                .iter()
+                .filter_map(|(p, cap)| Some((*p, cap.saturating_sub(others(p)?))))
                 .collect();
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
             o.set_region_caps(allowed);
+            o.set_region_cap_fallbacks(allowed_fallbacks);
             if policy_changed {
                 // C7: a policy change is a trigger. The overlay is rebuilt at once
                 // with the new rules (a region reached only across caps becomes a

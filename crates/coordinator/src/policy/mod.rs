@@ -2,7 +2,7 @@
 //! (C3), the model and its checker, the rules in force, and the questions the
 //! parent selection (C4) asks of them. In force: geo blocks ([`geo_block`]) and
 //! caps between regions ([`link_caps`], `peers/caps.rs`) with their reservations
-//! ([`reservation`], C5); the other rules are not yet applied to any decision.
+//! ([`reservation`], C5), and the others listed below.
 //!
 //! - [`store`] — the policies in force: installed whole or refused, restored.
 //! - [`geo_block`] — a viewer in a geo-blocked region refused with the reason.
@@ -11,6 +11,8 @@
 //! - [`parent_rules`] — affinity groups, caps between nodes and peering links as
 //!   the parent selection's hook (C3 → C4).
 //! - [`provider_rules`] — `premium_first` handed to the peer overlays (C3 → C6).
+//! - [`source_rules`] — servers or peers (`prefer_source`, `traffic_budget`):
+//!   where a peer's `Watch` is placed.
 //! - [`relay_rules`] — no relaying during given hours or for a device class: such
 //!   a node joins with no uplink, its children re-homed when its hours begin.
 //! - [`reservation`] — soft-state reservations on capped links, partitioned among
@@ -36,6 +38,7 @@ pub mod provider_rules;
 pub mod relay_rules;
 pub mod reservation;
 pub mod rules;
+pub mod source_rules;
 pub mod store;
 pub mod watch_rules;
 

@@ -43,15 +43,7 @@ impl Coordinator {
         }
         let result = self.choose_viewer_relay(now, channel_name, region);
         match &result {
-            Ok((desc, relay)) => {
-                self.forecast_redirect(desc.id, relay.id);
-                self.registry.book_pending(relay.id, 1);
-                self.stats.redirects += 1;
-                self.events.push_back(CoordEvent::Redirected {
-                    channel: desc.id,
-                    to: relay.id,
-                });
-            }
+            Ok((desc, relay)) => self.redirected(desc.id, relay.id),
             Err(reason) => {
                 self.stats.denied += 1;
                 self.events.push_back(CoordEvent::Denied {
@@ -61,6 +53,15 @@ impl Coordinator {
             }
         }
         result
+    }
+
+    /// A viewer was sent to `relay`: booked, counted, logged.
+    pub(crate) fn redirected(&mut self, channel: tiercast_proto::ChannelId, relay: NodeId) {
+        self.forecast_redirect(channel, relay);
+        self.registry.book_pending(relay, 1);
+        self.stats.redirects += 1;
+        self.events
+            .push_back(CoordEvent::Redirected { channel, to: relay });
     }
 
     /// The region whose relays serve viewers of `name` (V11).
@@ -73,7 +74,7 @@ impl Coordinator {
             .or_else(|| self.registry.regions_with_relays().first().copied())
     }
 
-    fn choose_viewer_relay(
+    pub(crate) fn choose_viewer_relay(
         &mut self,
         now: Timestamp,
         channel_name: &str,
