@@ -168,3 +168,71 @@ fn a_lost_relay_gives_back_every_share() {
         }
     }
 }
+
+/// A peer (id) watching `channel`.
+fn peer(bus: &mut Bus, id: u32, channel: &str) {
+    bus.add_node_with(NodeConfig {
+        id: NodeId(id),
+        role: NodeRole::Peer,
+        tier: 0,
+        uplink_kbps: 4000,
+        capacity: 64,
+        addr: format!("sim:{id}"),
+        http_addr: format!("sim:{id}"),
+        ..NodeConfig::default()
+    });
+    let now = bus.now;
+    bus.node(id).watch(now, channel);
+    bus.settle();
+}
+
+#[test]
+fn a_waypoint_joins_each_peer_overlay_with_its_channel_share() {
+    let mut cfg = CoordinatorConfig::default();
+    cfg.peers.substreams = 4;
+    cfg.peers.stream_rate_kbps = 2000;
+    cfg.peers.repair_link = false;
+    let mut bus = Bus::new(cfg);
+    bus.add_node_with(NodeConfig {
+        id: NodeId(1),
+        role: NodeRole::Origin,
+        tier: 0,
+        uplink_kbps: 20_000,
+        addr: "sim:1".into(),
+        http_addr: "sim:1".into(),
+        ..NodeConfig::default()
+    });
+    bus.add_node_with(NodeConfig {
+        id: NodeId(11),
+        role: NodeRole::Relay,
+        tier: 1,
+        capacity: 20,
+        uplink_kbps: 40_000,
+        addr: "sim:11".into(),
+        http_addr: "sim:11".into(),
+        ..NodeConfig::default()
+    });
+    bus.node(1).announce("a", [1; 32]);
+    bus.settle();
+    peer(&mut bus, 20, "a");
+    let uplink = |bus: &Bus, c: ChannelId| {
+        let o = bus.coordinator.peer_overlay(c)?;
+        o.members.get(&NodeId(11)).map(|m| m.uplink_bps)
+    };
+    assert_eq!(uplink(&bus, A), Some(40_000_000), "alone on a: all of it");
+    bus.node(1).announce("b", [2; 32]);
+    bus.settle();
+    assert_eq!(active(&bus, B), vec![11]);
+    // The VAN took b's share: a's overlay sees its waypoint shrink at once.
+    assert_eq!(uplink(&bus, A), Some(20_000_000));
+    peer(&mut bus, 21, "b");
+    assert_eq!(uplink(&bus, B), Some(20_000_000), "b's share, not all of it");
+    let ledger = bus.coordinator.uplink_ledger();
+    assert_eq!(ledger.booked(NodeId(11)), 40_000_000);
+    bus.advance(3_000);
+    for c in [A, B] {
+        let o = bus.coordinator.peer_overlay(c).unwrap();
+        o.check().expect("the overlay's books hold");
+        assert!(o.members[&NodeId(11)].uplink_bps <= 20_000_000);
+    }
+}
