@@ -102,7 +102,12 @@ fn a_relay_shared_by_two_channels_gives_each_its_share_and_the_rest_to_others() 
     viewers(&mut bus, 103..=106, "a");
     let a = placed(&bus, 103..=106);
     assert_eq!(a.iter().filter(|r| **r == 11).count(), 2, "{a:?}");
-    let load11 = bus.coordinator.registry().get(NodeId(11)).unwrap().reported_load;
+    let load11 = bus
+        .coordinator
+        .registry()
+        .get(NodeId(11))
+        .unwrap()
+        .reported_load;
     assert!(load11 <= CAPACITY, "11 carries {load11}");
 }
 
@@ -147,7 +152,10 @@ fn a_lost_relay_gives_back_every_share() {
     bus.settle();
     viewers(&mut bus, 100..=101, "a");
     viewers(&mut bus, 200..=201, "b");
-    assert_eq!(bus.coordinator.uplink_ledger().shares(NodeId(11)).count(), 2);
+    assert_eq!(
+        bus.coordinator.uplink_ledger().shares(NodeId(11)).count(),
+        2
+    );
     assert!(bus
         .coordinator
         .uplink_ledger()
@@ -226,7 +234,11 @@ fn a_waypoint_joins_each_peer_overlay_with_its_channel_share() {
     // The VAN took b's share: a's overlay sees its waypoint shrink at once.
     assert_eq!(uplink(&bus, A), Some(20_000_000));
     peer(&mut bus, 21, "b");
-    assert_eq!(uplink(&bus, B), Some(20_000_000), "b's share, not all of it");
+    assert_eq!(
+        uplink(&bus, B),
+        Some(20_000_000),
+        "b's share, not all of it"
+    );
     let ledger = bus.coordinator.uplink_ledger();
     assert_eq!(ledger.booked(NodeId(11)), 40_000_000);
     bus.advance(3_000);
