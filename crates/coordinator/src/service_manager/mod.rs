@@ -6,7 +6,8 @@
 //! One manager per channel and overlay strategy today: the relays' VAN manager
 //! (`van::manager::ChannelManager`) when the channel is announced, the peer
 //! overlay (`peers::PeerOverlay`) at its first peer's watch, with the origin and
-//! the waypoint relays on its top level. Managers are never retired yet: a
+//! the waypoint relays on its top level (a waypoint with its channel's share of
+//! its uplink, C9: `uplink_ledger`). Managers are never retired yet: a
 //! channel lives as long as the coordinator (retiring one is issue 12's, with
 //! managers split and merged per region, C8).
 //!
@@ -80,7 +81,14 @@ impl Coordinator {
                 continue;
             };
             let (info, region) = (r.info.clone(), r.region_id);
-            let uplink = self.server_uplink_bps(id);
+            let declared = self.server_uplink_bps(id);
+            // C9: a waypoint serves this channel with its share of its uplink
+            // (all of it when no other channel holds one); the origin's is
+            // the channel's own.
+            let uplink = match kind {
+                MemberKind::Waypoint => self.book_uplink(now, channel, id, declared),
+                _ => declared,
+            };
             o.join(now, info, region, kind, uplink, &pc, policy);
         }
         self.peers.insert(channel, o);

@@ -16,7 +16,7 @@ impl Coordinator {
     }
 
     /// A channel's weight in the split: its stream rate (bps).
-    fn channel_weight(&self, channel: ChannelId) -> u64 {
+    pub(super) fn channel_weight(&self, channel: ChannelId) -> u64 {
         self.peers.get(&channel).map_or_else(
             || u64::from(self.cfg.peers.stream_rate_kbps) * 1000,
             |o| o.rate_bps,
@@ -85,21 +85,42 @@ impl Coordinator {
     /// relay now keeps none (the relaying rules give it back). Grown or shrunk in
     /// place while its booked children fit; else it is placed again with the
     /// share and its children re-homed (C6), its premium, history and fed state
-    /// kept. The members whose parents changed are told.
-    fn apply_share(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId, share: u64) {
-        let uplink = if self.may_relay(now, peer) { share } else { 0 };
+    /// kept. The members whose parents changed are told. A waypoint relay
+    /// (`relays.rs`) is treated alike; the relaying rules are the peers'.
+    pub(super) fn apply_share(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        peer: NodeId,
+        share: u64,
+    ) {
+        let waypoint = self
+            .peers
+            .get(&channel)
+            .and_then(|o| o.members.get(&peer))
+            .is_some_and(|m| m.kind == MemberKind::Waypoint);
+        let uplink = if waypoint || self.may_relay(now, peer) {
+            share
+        } else {
+            0
+        };
         let rules = self.parent_rules.clone();
         let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();
         let Some(o) = self.peers.get_mut(&channel) else {
             return;
         };
+        if let Some(s) = o.standby.get_mut(&peer) {
+            // A waypoint on standby comes back with its share of today.
+            s.uplink_bps = share;
+        }
         let Some(m) = o.members.get(&peer) else {
             return;
         };
-        if m.kind != MemberKind::Peer || m.uplink_bps == uplink {
+        if !matches!(m.kind, MemberKind::Peer | MemberKind::Waypoint) || m.uplink_bps == uplink {
             return;
         }
+        let kind = m.kind;
         let slots = o.slots_of(m.top, uplink);
         if slots >= m.used {
             o.update(peer, |m| {
@@ -110,7 +131,7 @@ impl Coordinator {
             let (info, region) = (m.info.clone(), m.region);
             let (premium, history, proven) = (m.premium, m.history, m.proven);
             o.remove(peer, &pc, policy);
-            o.join(now, info, region, MemberKind::Peer, uplink, &pc, policy);
+            o.join(now, info, region, kind, uplink, &pc, policy);
             o.update(peer, |m| {
                 m.premium = premium;
                 m.history = history;

@@ -30,13 +30,18 @@
 //! may re-home some of the node's children there (only when its booked slots no
 //! longer fit the smaller share).
 //!
-//! Not shared yet: relays' capacity (the VAN books a relay per channel by
-//! viewers, and a waypoint joins every channel's top level with its whole
-//! uplink); the origin's uplink is per channel by design.
+//! - `relays` — the relays' side: a channel's VAN takes a share of a relay when
+//!   it activates it and gives it back when the relay leaves the channel or is
+//!   lost; activation, `/watch` redirection, DISTRIBUTE and CONSOLIDATE count a
+//!   shared relay's room within the channel's share; a waypoint joins the
+//!   channel's peer overlay with that same share, not its whole uplink.
+//!
+//! Not shared: the origin's uplink is per channel by design.
 
 pub mod ledger;
 
 mod apply;
+mod relays;
 
 #[cfg(test)]
 mod tests;

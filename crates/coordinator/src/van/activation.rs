@@ -45,7 +45,8 @@ impl Coordinator {
         }
     }
 
-    /// Live relays of a region's tier not active for the channel, with room on the machine.
+    /// Live relays of a region's tier not active for the channel, with room on the
+    /// machine and within the share the channel would get of it (C9).
     pub(crate) fn idle_relays(
         &self,
         channel: ChannelId,
@@ -58,7 +59,9 @@ impl Coordinator {
         self.registry
             .relays_in(region, tier)
             .into_iter()
-            .filter(|n| !m.is_active(*n) && self.has_room(*n) && !self.awaiting_adoption(*n))
+            .filter(|n| {
+                !m.is_active(*n) && self.has_room_for(*n, channel) && !self.awaiting_adoption(*n)
+            })
             .collect()
     }
 
@@ -77,6 +80,7 @@ impl Coordinator {
         };
         m.add_active(now, node, region, tier, parents.clone());
         let desc = m.desc.clone();
+        self.book_relay(now, channel, node);
         let infos = self.peer_infos(&parents);
         self.send(
             node,
@@ -125,7 +129,7 @@ impl Coordinator {
             if chosen.len() >= k {
                 break;
             }
-            if !chosen.contains(&n) && n != for_node && self.has_room(n) {
+            if !chosen.contains(&n) && n != for_node && self.has_room_for(n, channel) {
                 chosen.push(n);
             }
         }
@@ -167,7 +171,7 @@ impl Coordinator {
         let Some(origin) = self.channels.get(&channel).map(|m| m.origin) else {
             return Vec::new();
         };
-        if self.has_room(origin) {
+        if self.has_room_for(origin, channel) {
             return vec![origin];
         }
         let region = self.region_of(for_node);
@@ -203,7 +207,7 @@ impl Coordinator {
                 if chosen.len() >= k {
                     return;
                 }
-                if n != for_node && !chosen.contains(&n) && self.has_room(n) {
+                if n != for_node && !chosen.contains(&n) && self.has_room_for(n, channel) {
                     chosen.push(n);
                 }
             }
@@ -211,7 +215,8 @@ impl Coordinator {
     }
 
     /// The relay new children of a tier go to: the most recently activated one still
-    /// expanding with room; else any active one with room.
+    /// expanding with room (machine-wide and within the channel's share, C9);
+    /// else any active one with room.
     pub(crate) fn entry_of_tier(
         &self,
         channel: ChannelId,
@@ -223,6 +228,7 @@ impl Coordinator {
             self.registry
                 .get(*n)
                 .is_some_and(|r| r.has_room() && r.alive)
+                && self.share_room(*n, channel) > 0
         };
         m.newest_in(region, tier)
             .find(|n| m.active[n].phase == RelayPhase::Expanding && room(n))

@@ -89,6 +89,7 @@ impl Coordinator {
             return false;
         };
         m.add_active(now, node, region, tier, Vec::new());
+        self.book_relay(now, channel, node);
         let mut new = keep;
         if new.len() < self.cfg.parents_per_relay {
             for p in self.choose_parents(now, channel, tier, node) {

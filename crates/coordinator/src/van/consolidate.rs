@@ -16,7 +16,7 @@ use tiercast_proto::{ChannelId, Message, NodeId, Timestamp};
 impl Coordinator {
     pub(super) fn on_consolidate(
         &mut self,
-        _now: Timestamp,
+        now: Timestamp,
         from: NodeId,
         channel: ChannelId,
         load: u32,
@@ -50,13 +50,17 @@ impl Coordinator {
             self.registry
                 .get(*n)
                 .is_some_and(|r| r.alive && self.load_of(*n).saturating_add(moving) <= r.capacity)
+                && moving <= self.share_room(*n, channel)
         });
         let Some(target) = target else {
             self.ignore_consolidate(channel, from, "no other relay of the tier has room");
             return;
         };
         if self.cfg.prediction {
-            let room: u64 = others.iter().map(|n| self.room_of(*n) as u64).sum();
+            let room: u64 = others
+                .iter()
+                .map(|n| self.room_for(*n, channel) as u64)
+                .sum();
             let left = room.saturating_sub(moving as u64) as f64;
             let sp = self.cfg.stability_sp_ms;
             if self.forecast.growth_over(channel, tier, sp) > left {
@@ -69,7 +73,7 @@ impl Coordinator {
             }
         }
         self.registry.book_pending(target, moving);
-        self.move_children(channel, from, target);
+        self.move_children(now, channel, from, target);
         self.stats.consolidate_events += 1;
         self.events.push_back(CoordEvent::Consolidated {
             channel,
@@ -81,12 +85,20 @@ impl Coordinator {
     /// Takes `from` out of the channel's VAN and moves its children to `to`, a relay
     /// of the same tier: child relays are switched by the coordinator (connecting
     /// before disconnecting), viewers are redirected by `from` itself (ConsolidateOrder).
-    pub(crate) fn move_children(&mut self, channel: ChannelId, from: NodeId, to: NodeId) {
+    /// `from`'s share of its uplink for the channel goes back (C9).
+    pub(crate) fn move_children(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        from: NodeId,
+        to: NodeId,
+    ) {
         let Some(m) = self.channels.get_mut(&channel) else {
             return;
         };
         let child_relays = m.children_of(from);
         m.remove_active(from);
+        self.release_relay(now, channel, from);
         let Some(to_info) = self.registry.get(to).map(|r| r.info.clone()) else {
             return;
         };

@@ -139,7 +139,7 @@ impl Coordinator {
                 if covered >= deficit || m >= self.cfg.max_farm_size {
                     break;
                 }
-                covered += self.room_of(n) as u64;
+                covered += self.room_for(n, channel) as u64;
                 m += 1;
             }
             self.events.push_back(CoordEvent::PredictedDistribute {

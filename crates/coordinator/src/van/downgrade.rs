@@ -37,7 +37,7 @@ impl Coordinator {
             // The parent is the origin: nothing can stand in for it.
             return;
         };
-        let room = |c: &Coordinator, n: NodeId| c.has_room(n);
+        let room = |c: &Coordinator, n: NodeId| c.has_room_for(n, channel);
         // 1. Another active relay of the parent tier.
         let alternative = m
             .newest_in(region, upper)
@@ -57,7 +57,7 @@ impl Coordinator {
                 && !m.active.get(n).is_some_and(|s| s.parents.contains(&parent))
         });
         if let Some(s) = sibling {
-            self.migrate_children(channel, from, s);
+            self.migrate_children(now, channel, from, s);
             return;
         }
         // 3. A new parent.
@@ -72,8 +72,14 @@ impl Coordinator {
     }
 
     /// Moves every child of `from` to the sibling `to` and takes `from` out of the VAN.
-    pub(crate) fn migrate_children(&mut self, channel: ChannelId, from: NodeId, to: NodeId) {
-        self.move_children(channel, from, to);
+    pub(crate) fn migrate_children(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        from: NodeId,
+        to: NodeId,
+    ) {
+        self.move_children(now, channel, from, to);
         self.events.push_back(CoordEvent::Migrated {
             channel,
             node: from,

@@ -101,7 +101,7 @@ impl Coordinator {
             m.active
                 .get(&n)
                 .is_some_and(|a| a.phase == RelayPhase::Expanding)
-                && self.room_of(n) > 0
+                && self.room_for(n, channel) > 0
         })?;
         let node = farm.members[pick];
         let farm = self

@@ -46,7 +46,7 @@ impl Coordinator {
         }
         for (channel, node, other) in idle {
             // It has no children: the order only makes it leave the channel.
-            self.move_children(channel, node, other);
+            self.move_children(now, channel, node, other);
             self.stats.consolidate_events += 1;
             self.events.push_back(CoordEvent::Idled { channel, node });
         }

@@ -287,12 +287,13 @@ impl Coordinator {
             .map_or(0, |r| r.capacity.saturating_sub(self.load_of(node)))
     }
 
-    /// Room left in the tier's active relays for the channel.
+    /// Room left in the tier's active relays for the channel (each within the
+    /// channel's share of it, C9).
     pub(crate) fn tier_room(&self, channel: ChannelId, tier: Tier) -> u64 {
         self.channels.get(&channel).map_or(0, |m| {
             m.active_in_tier(tier)
                 .into_iter()
-                .map(|n| self.room_of(n) as u64)
+                .map(|n| self.room_for(n, channel) as u64)
                 .sum()
         })
     }

@@ -60,7 +60,10 @@ impl Coordinator {
             .filter(|n| *n != except && self.registry.is_alive(*n))
             .map(|n| {
                 let loff = self.forecast.relay_logoff_rate(n);
-                (n, min_group_size(rate, loff, self.room_of(n) as f64, dt))
+                (
+                    n,
+                    min_group_size(rate, loff, self.room_for(n, channel) as f64, dt),
+                )
             })
             .collect()
     }

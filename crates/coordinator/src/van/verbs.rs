@@ -115,5 +115,6 @@ impl Coordinator {
             self.ensure_chain(now, channel);
         }
         self.move_viewers_of(now, node);
+        self.relay_shares_lost(node);
     }
 }
