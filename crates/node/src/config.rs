@@ -53,14 +53,12 @@ pub struct NodeConfig {
     /// Its device class (sent at registration; C3's client rules).
     pub device_class: tiercast_proto::DeviceClass,
     /// A peer's block that waited this long for its uplink cap is dropped rather
-    /// than sent late (the child pulls it elsewhere, D3); 0: never. 2 s: an
-    /// interior peer booked to 90 % of its uplink that takes a parent switch's
-    /// backlog (or a new child's) drains it at its 10 % headroom, so its queue
-    /// stays a second deep for seconds; at 1 s every child lost the same blocks,
-    /// and so did their subtrees (`full-recompute` seed 33). Seeds 31..36, 1 s
-    /// against 2 s: partition after the heal 0.9968 / 0.9986, recomputation's
-    /// members' worst second 0.9985 / 1.0000, loss × churn lag p95 1758 /
-    /// 1714 ms, tight 0.9995 / 0.9996 (docs/BENCHMARKS.md).
+    /// than sent late (the child pulls it elsewhere, D3); 0: never. 1 s: 1.5 s
+    /// and 2 s keep an interior peer's switch backlog from being dropped for
+    /// its whole subtree (`full-recompute` seed 33), but in a flash crowd's
+    /// steady overload they only delay every block further down the trees
+    /// (`tight-strong-125` seed 37: admitted 0.9987 at 1 s, 0.9923 at 1.5 s,
+    /// 0.9937 at 2 s; docs/BENCHMARKS.md).
     pub uplink_max_wait_ms: u64,
     /// Blocks sent in answer to `Want`s are limited to this share of
     /// `uplink_kbps` (a token bucket; unlimited when no uplink is declared), so
@@ -100,7 +98,7 @@ impl Default for NodeConfig {
             uplink_kbps: 0,
             premium: false,
             device_class: tiercast_proto::DeviceClass::Unspecified,
-            uplink_max_wait_ms: 2000,
+            uplink_max_wait_ms: 1000,
             repair_share: 0.2,
             incarnation: 0,
             max_channels: 64,
