@@ -84,6 +84,14 @@ pub struct PeerConfig {
     /// C7: most members told of new parents per heartbeat interval after a full
     /// recomputation (the rest wait, parents before children); 0: all at once.
     pub recompute_batch: usize,
+    /// C4/D1: members carry their history grade, so parent selection ranks a
+    /// better record first among equals and the top level takes no newcomer
+    /// with a bad one. Off by default: stalls a partition or a flash crowd
+    /// causes are held against the parents that had them, and the trees built
+    /// around them did worse (`robust/partition-peers` seed 31 after the heal
+    /// 0.9976 off / 0.9904 on, `tight-strong-105` seed 34 admitted 0.9981 /
+    /// 0.9949; docs/BENCHMARKS.md).
+    pub history_rank: bool,
     /// D6: the top level drops its lazy links and runs its push tree alone once
     /// it has been calm this long (0: it always floods).
     pub top_tree_after_ms: u64,
@@ -138,6 +146,7 @@ impl Default for PeerConfig {
             recompute_keeps_parents: true,
             recompute_keep_changes: 0.05,
             recompute_batch: 0,
+            history_rank: false,
             top_tree_after_ms: 0,
             uplink_headroom: 0.05,
             top_repair_share: 0.2,

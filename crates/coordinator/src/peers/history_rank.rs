@@ -7,7 +7,9 @@
 //! at the same depth (a tie-breaker after the depth bound, proven-fed, recent
 //! blame and depth, before spare: a cheap comparison of a byte; ranked before
 //! depth it made tight-strong's lag p95 worse, `docs/BENCHMARKS.md`), and `preferred_peers` takes no newcomer with a bad record onto the top
-//! level. A node the store does not know is neutral.
+//! level. A node the store does not know is neutral. Only with
+//! `PeerConfig::history_rank` (off by default: measured worse under partitions
+//! and flash crowds); off, every member stays neutral.
 
 use super::overlay::PeerOverlay;
 use crate::coordinator::Coordinator;
@@ -26,6 +28,9 @@ impl PeerOverlay {
 impl Coordinator {
     /// A member's record from the history store, after it joined `channel`.
     pub(crate) fn grade_member(&mut self, now: Timestamp, channel: ChannelId, id: NodeId) {
+        if !self.cfg.peers.history_rank {
+            return;
+        }
         let grade = self.history.grade(now, id, self.cfg.peers.stream_rate_kbps);
         if let Some(o) = self.peers.get_mut(&channel) {
             o.set_record(id, grade);
@@ -35,7 +40,7 @@ impl Coordinator {
     /// After the history store read `hb`: the grades it changed (the sender's,
     /// its parents'; usually none) set on the overlays of `hb`'s channels.
     pub(crate) fn regrade_members(&mut self, hb: &Heartbeat) {
-        if self.history.regraded().is_empty() {
+        if !self.cfg.peers.history_rank || self.history.regraded().is_empty() {
             return;
         }
         let changed = self.history.regraded().to_vec();

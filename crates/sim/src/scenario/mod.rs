@@ -112,6 +112,9 @@ pub struct PeersSpec {
     pub recompute_keep_changes: Option<f64>,
     #[serde(default)]
     pub recompute_batch: Option<usize>,
+    /// `PeerConfig::history_rank` (C4, D1): rank parents by history.
+    #[serde(default)]
+    pub history_rank: Option<bool>,
     #[serde(default)]
     pub top_tree_after_ms: Option<u64>,
     #[serde(default)]
@@ -546,6 +549,7 @@ impl Scenario {
                 .unwrap_or(d.recompute_keeps_parents),
             recompute_keep_changes: p.recompute_keep_changes.unwrap_or(d.recompute_keep_changes),
             recompute_batch: p.recompute_batch.unwrap_or(d.recompute_batch),
+            history_rank: p.history_rank.unwrap_or(d.history_rank),
             top_tree_after_ms: p.top_tree_after_ms.unwrap_or(d.top_tree_after_ms),
             repair_link: p.repair_link.unwrap_or(d.repair_link),
             uplink_headroom: p.uplink_headroom.unwrap_or(d.uplink_headroom),
