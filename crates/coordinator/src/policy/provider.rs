@@ -2,7 +2,7 @@
 //! watch answer (C4's reason): geo blocks, premium before free, audio before
 //! video, a delayed feed for free viewers, servers or peers preferred.
 
-use super::file::{Source, ViewerClass};
+use super::file::{PreferSource, Source, ViewerClass};
 use super::rules::{applies, names_contain, strictest, Policies, Refusal};
 
 impl Policies {
@@ -79,6 +79,16 @@ impl Policies {
 
     /// Servers or peers preferred for a viewer of `class` of `channel`.
     pub fn preferred_source(&self, channel: &str, class: ViewerClass) -> Option<Source> {
+        self.prefer_source_rule(channel, class).map(|r| r.prefer)
+    }
+
+    /// The strictest `prefer_source` rule in force for a viewer of `class` of
+    /// `channel`.
+    pub(crate) fn prefer_source_rule(
+        &self,
+        channel: &str,
+        class: ViewerClass,
+    ) -> Option<&PreferSource> {
         strictest(
             self,
             self.file
@@ -89,6 +99,5 @@ impl Policies {
             |r| &r.name,
             |r| &r.strictness,
         )
-        .map(|r| r.prefer)
     }
 }

@@ -19,7 +19,7 @@
 //! ([`Coordinator::count_server_traffic`]).
 
 use super::file::{Period, Source, ViewerClass};
-use super::rules::{applies, strictest, Policies};
+use super::rules::{strictest, Policies};
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
 use tiercast_proto::{Message, NodeId, NodeRole, Timestamp};
@@ -40,17 +40,9 @@ impl Policies {
         class: ViewerClass,
         used_gb: impl Fn(Period) -> f64,
     ) -> Option<SourceChoice<'_>> {
-        let provider = strictest(
-            self,
-            self.file
-                .provider
-                .prefer_source
-                .iter()
-                .filter(|r| r.viewers.covers(class) && applies(&r.channels, channel)),
-            |r| &r.name,
-            |r| &r.strictness,
-        )
-        .map(|r| (*r.strictness.get_ref(), r.prefer, r.name.get_ref()));
+        let provider = self
+            .prefer_source_rule(channel, class)
+            .map(|r| (*r.strictness.get_ref(), r.prefer, r.name.get_ref()));
         let budget = strictest(
             self,
             self.file
