@@ -34,21 +34,12 @@ viewers = "premium"
 "#;
 
 fn add_peer(bus: &mut Bus, id: u32, region: &str, uplink_kbps: u32, premium: bool) {
-    bus.add_node_with(NodeConfig {
-        id: NodeId(id),
-        role: NodeRole::Peer,
-        tier: 0,
-        uplink_kbps,
-        capacity: 64,
+    let cfg = NodeConfig {
         region: region.into(),
         premium,
-        addr: format!("sim:{id}"),
-        http_addr: format!("sim:{id}"),
-        ..NodeConfig::default()
-    });
-    let now = bus.now;
-    bus.node(id).watch(now, "live");
-    bus.settle();
+        ..Bus::peer_config(id, uplink_kbps)
+    };
+    bus.add_watching(cfg, "live");
 }
 
 /// Substream parents the overlay gave `id` (0 when not a member).

@@ -28,20 +28,11 @@ deny = "watch"
 "#;
 
 fn add_peer(bus: &mut Bus, id: u32, uplink_kbps: u32, device_class: DeviceClass) {
-    bus.add_node_with(NodeConfig {
-        id: NodeId(id),
-        role: NodeRole::Peer,
-        tier: 0,
-        uplink_kbps,
-        capacity: 64,
+    let cfg = NodeConfig {
         device_class,
-        addr: format!("sim:{id}"),
-        http_addr: format!("sim:{id}"),
-        ..NodeConfig::default()
-    });
-    let now = bus.now;
-    bus.node(id).watch(now, "live");
-    bus.settle();
+        ..Bus::peer_config(id, uplink_kbps)
+    };
+    bus.add_watching(cfg, "live");
 }
 
 /// Whether `id` feeds anyone in the overlay (a substream or a push link).

@@ -179,19 +179,7 @@ fn a_lost_relay_gives_back_every_share() {
 
 /// A peer (id) watching `channel`.
 fn peer(bus: &mut Bus, id: u32, channel: &str) {
-    bus.add_node_with(NodeConfig {
-        id: NodeId(id),
-        role: NodeRole::Peer,
-        tier: 0,
-        uplink_kbps: 4000,
-        capacity: 64,
-        addr: format!("sim:{id}"),
-        http_addr: format!("sim:{id}"),
-        ..NodeConfig::default()
-    });
-    let now = bus.now;
-    bus.node(id).watch(now, channel);
-    bus.settle();
+    bus.add_watching(Bus::peer_config(id, 4000), channel);
 }
 
 #[test]

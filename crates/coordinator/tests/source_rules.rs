@@ -47,19 +47,7 @@ fn cluster(relay_capacity: u32) -> (Bus, OriginKey) {
 }
 
 fn add_peer(bus: &mut Bus, id: u32) {
-    bus.add_node_with(NodeConfig {
-        id: NodeId(id),
-        role: NodeRole::Peer,
-        tier: 0,
-        uplink_kbps: 4000,
-        capacity: 64,
-        addr: format!("sim:{id}"),
-        http_addr: format!("sim:{id}"),
-        ..NodeConfig::default()
-    });
-    let now = bus.now;
-    bus.node(id).watch(now, "live");
-    bus.settle();
+    bus.add_watching(Bus::peer_config(id, 4000), "live");
 }
 
 /// Watching on the relay as its viewer (`WatchAt`), not as a member of the

@@ -50,6 +50,32 @@ impl Bus {
         self.add_node_with(cfg);
     }
 
+    /// A peer's configuration: `uplink_kbps`, room for 64 children, sim
+    /// addresses; change the rest with `NodeConfig { region, ..peer_config(..) }`.
+    #[allow(dead_code)]
+    pub fn peer_config(id: u32, uplink_kbps: u32) -> NodeConfig {
+        NodeConfig {
+            id: NodeId(id),
+            role: NodeRole::Peer,
+            tier: 0,
+            uplink_kbps,
+            capacity: 64,
+            addr: format!("sim:{id}"),
+            http_addr: format!("sim:{id}"),
+            ..NodeConfig::default()
+        }
+    }
+
+    /// Adds a node, registers it and has it watch `channel`, settled.
+    #[allow(dead_code)]
+    pub fn add_watching(&mut self, cfg: NodeConfig, channel: &str) {
+        let id = cfg.id.0;
+        self.add_node_with(cfg);
+        let now = self.now;
+        self.node(id).watch(now, channel);
+        self.settle();
+    }
+
     /// Adds a node with any configuration (e.g. a region), and registers it.
     pub fn add_node_with(&mut self, cfg: NodeConfig) {
         cfg.validate().expect("test config is valid");
