@@ -29,6 +29,8 @@
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
 //! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
 //!   with the links it reports (D7).
+//! - [`reshape`] — a member's uplink changed from outside: a C9 share, C3's relaying
+//!   hours (asked by the uplink ledger and the policy store, never written by them).
 //! - [`batches`] — a full recomputation's moves told in bounded batches, parents first (C7).
 //! - [`lend`] — a tree short of slots borrows one of the top level's from a tree with room (C6, C10).
 //! - [`links`] — each peer's link cap: slots, push children and repair links within it.
@@ -58,6 +60,7 @@ pub mod place;
 pub mod premium;
 pub mod rebuild;
 pub mod rejoin;
+pub mod reshape;
 pub mod select;
 pub mod spare;
 pub mod top;

@@ -18,7 +18,6 @@ use super::file::DeviceDeny;
 use super::parent_rules::parent_policy;
 use super::Policies;
 use crate::coordinator::Coordinator;
-use crate::peers::MemberKind;
 use tiercast_proto::{ChannelId, DeviceClass, NodeId, Timestamp};
 
 impl Policies {
@@ -80,21 +79,18 @@ impl Coordinator {
         };
         let mut stop = Vec::new();
         let mut resume = Vec::new();
-        for (id, m) in &o.members {
-            if m.kind != MemberKind::Peer {
-                continue;
-            }
+        for (id, uplink) in o.peer_uplinks() {
             // Its channel's share of the uplink (C9), the whole of it on one channel.
             let declared = self
                 .registry
-                .get(*id)
+                .get(id)
                 .map_or(0, |r| u64::from(r.uplink_kbps) * 1000);
-            let declared = self.uplinks.share(*id, channel).unwrap_or(declared);
-            let may = self.may_relay(now, *id);
-            if !may && m.uplink_bps > 0 {
-                stop.push(*id);
-            } else if may && m.uplink_bps == 0 && declared > 0 {
-                resume.push((*id, declared));
+            let declared = self.uplinks.share(id, channel).unwrap_or(declared);
+            let may = self.may_relay(now, id);
+            if !may && uplink > 0 {
+                stop.push(id);
+            } else if may && uplink == 0 && declared > 0 {
+                resume.push((id, declared));
             }
         }
         if stop.is_empty() && resume.is_empty() {
@@ -107,25 +103,10 @@ impl Coordinator {
             return false;
         };
         for id in stop {
-            let Some(m) = o.members.get(&id) else {
-                continue;
-            };
-            let (info, region, premium, history) = (m.info.clone(), m.region, m.premium, m.history);
-            // Its children are re-homed as when it leaves; it is placed again
-            // with no uplink (a leaf in every tree).
-            o.remove(id, &pc, policy);
-            o.join(now, info, region, MemberKind::Peer, 0, &pc, policy);
-            o.update(id, |m| {
-                m.premium = premium;
-                m.history = history;
-            });
+            o.stop_relaying(now, id, &pc, policy);
         }
         for (id, declared) in resume {
-            let slots = o.slots_for(declared);
-            o.update(id, |m| {
-                m.uplink_bps = declared;
-                m.slots = slots;
-            });
+            o.resume_relaying(id, declared);
         }
         true
     }

@@ -72,8 +72,8 @@ impl Coordinator {
                 let over = self
                     .peers
                     .get(&channel)
-                    .and_then(|o| o.members.get(&peer))
-                    .is_some_and(|m| m.uplink_bps > share);
+                    .and_then(|o| o.member_uplink(peer))
+                    .is_some_and(|(_, uplink)| uplink > share);
                 if over {
                     self.apply_share(now, channel, peer, share);
                 }
@@ -97,8 +97,8 @@ impl Coordinator {
         let waypoint = self
             .peers
             .get(&channel)
-            .and_then(|o| o.members.get(&peer))
-            .is_some_and(|m| m.kind == MemberKind::Waypoint);
+            .and_then(|o| o.member_uplink(peer))
+            .is_some_and(|(kind, _)| kind == MemberKind::Waypoint);
         let uplink = if waypoint || self.may_relay(now, peer) {
             share
         } else {
@@ -110,33 +110,9 @@ impl Coordinator {
         let Some(o) = self.peers.get_mut(&channel) else {
             return;
         };
-        if let Some(s) = o.standby.get_mut(&peer) {
-            // A waypoint on standby comes back with its share of today.
-            s.uplink_bps = share;
-        }
-        let Some(m) = o.members.get(&peer) else {
+        // (A waypoint on standby comes back with its share of today.)
+        if !o.set_member_uplink(now, peer, uplink, share, &pc, policy) {
             return;
-        };
-        if !matches!(m.kind, MemberKind::Peer | MemberKind::Waypoint) || m.uplink_bps == uplink {
-            return;
-        }
-        let kind = m.kind;
-        let slots = o.slots_of(m.top, uplink);
-        if slots >= m.used {
-            o.update(peer, |m| {
-                m.uplink_bps = uplink;
-                m.slots = slots;
-            });
-        } else {
-            let (info, region) = (m.info.clone(), m.region);
-            let (premium, history, proven) = (m.premium, m.history, m.proven);
-            o.remove(peer, &pc, policy);
-            o.join(now, info, region, kind, uplink, &pc, policy);
-            o.update(peer, |m| {
-                m.premium = premium;
-                m.history = history;
-                m.proven = proven;
-            });
         }
         self.flush_peers(now, channel);
     }

@@ -42,10 +42,7 @@ impl Coordinator {
     /// grow at once), unless the channel's peer overlay still has it as a
     /// waypoint (then the share is that overlay's until the relay is lost).
     pub(crate) fn release_relay(&mut self, now: Timestamp, channel: ChannelId, relay: NodeId) {
-        let waypoint = self
-            .peers
-            .get(&channel)
-            .is_some_and(|o| o.members.contains_key(&relay) || o.standby.contains_key(&relay));
+        let waypoint = self.peers.get(&channel).is_some_and(|o| o.holds(relay));
         if waypoint {
             return;
         }
