@@ -128,6 +128,7 @@ impl Coordinator {
         if !room {
             return Move::NoRoom;
         }
+        let kept = self.source_switches.placement(channel, peer);
         let joiner = Joiner {
             info,
             region,
@@ -150,6 +151,10 @@ impl Coordinator {
             self.events
                 .push_back(CoordEvent::PeerLeft { channel, peer });
             self.flush_peers(now, channel);
+            if let Some((relay, at)) = kept {
+                let limit = self.cfg.max_nodes;
+                self.source_switches.placed(at, channel, peer, relay, limit);
+            }
             return Move::NoRoom;
         }
         self.source_switches.forget(channel, peer);

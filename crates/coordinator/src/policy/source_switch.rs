@@ -76,6 +76,15 @@ impl SourceSwitches {
         self.on_servers.contains_key(&(channel, peer))
     }
 
+    /// The relay the servers rule sent `peer` to for `channel`, and when.
+    pub(crate) fn placement(
+        &self,
+        channel: ChannelId,
+        peer: NodeId,
+    ) -> Option<(NodeId, Timestamp)> {
+        self.on_servers.get(&(channel, peer)).copied()
+    }
+
     /// The relay-placed peers of `channel`: (peer, relay, when placed).
     pub(crate) fn on_servers_of(&self, channel: ChannelId) -> Vec<(NodeId, NodeId, Timestamp)> {
         let lo = (channel, NodeId(0));
