@@ -56,7 +56,7 @@ fn cluster(relay_capacity: Option<u32>, share: f64) -> (Bus, OriginKey) {
 fn stream(bus: &mut Bus, key: &OriginKey, seq: &mut u64, ms: u64) {
     for _ in 0..ms / 100 {
         let payload = bytes::Bytes::from(vec![0u8; 188 * 7]);
-        bus.ingest_signed(key, *seq, *seq % 10 == 0, payload);
+        bus.ingest_signed(key, *seq, seq.is_multiple_of(10), payload);
         *seq += 1;
         bus.advance(100);
     }
