@@ -41,6 +41,12 @@ pub struct CoordinatorConfig {
     /// An active relay that has fed nobody for this long (activated ahead of load, or
     /// emptied while still expanding) is made idle (V5: zero load → idle); 0 = never.
     pub idle_relay_ms: u64,
+    /// C3: when the servers-or-peers rule in force changes, at most this share
+    /// of the peers it affects is moved per heartbeat interval (per channel and
+    /// viewer class), in (0, 1]...
+    pub source_switch_share: f64,
+    /// ...and at least this many (≥ 1).
+    pub source_switch_min: u32,
     /// The peer overlay (seeds 002, 003).
     pub peers: PeerConfig,
 }
@@ -232,6 +238,8 @@ impl Default for CoordinatorConfig {
             smoothing_beta: tiercast_proto::smoothing::SEED_SMOOTHING_BETA,
             max_farm_size: 16,
             idle_relay_ms: 30_000,
+            source_switch_share: 0.05,
+            source_switch_min: 1,
             peers: PeerConfig::default(),
         }
     }
@@ -270,6 +278,18 @@ impl CoordinatorConfig {
             if !tiercast_proto::smoothing::valid_weight(w) {
                 return Err(format!("{name} must be in (0, 1), got {w}"));
             }
+        }
+        if !(self.source_switch_share.is_finite()
+            && self.source_switch_share > 0.0
+            && self.source_switch_share <= 1.0)
+        {
+            return Err(format!(
+                "source_switch_share must be in (0, 1], got {}",
+                self.source_switch_share
+            ));
+        }
+        if self.source_switch_min == 0 {
+            return Err("source_switch_min must be >= 1".into());
         }
         self.peers.validate()?;
         if self.max_farm_size == 0 || self.max_farm_size > 1024 {

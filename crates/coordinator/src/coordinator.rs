@@ -30,6 +30,10 @@ pub struct CoordStats {
     pub audio_redirects: u64,
     pub heartbeats: u64,
     pub invalid_messages: u64,
+    /// Peers moved from the overlay to a relay, and from a relay into the
+    /// overlay, because the servers-or-peers rule in force changed (C3).
+    pub source_moves_to_servers: u64,
+    pub source_moves_to_peers: u64,
 }
 
 pub struct Coordinator {
@@ -65,6 +69,8 @@ pub struct Coordinator {
     pub(crate) parent_rules_regions: usize,
     /// The UTC hour the relaying rules were last applied for (`relay_rules.rs`).
     pub(crate) relay_hour: Option<u8>,
+    /// The servers-or-peers rule in force and the peers it sent to relays (C3).
+    pub(crate) source_switches: crate::policy::source_switch::SourceSwitches,
     /// Each node's uplink shared by the channels it is on (C9; `uplink_ledger/`).
     pub(crate) uplinks: crate::uplink_ledger::UplinkLedger,
 }
@@ -104,6 +110,7 @@ impl Coordinator {
             parent_rules: None,
             parent_rules_regions: 0,
             relay_hour: None,
+            source_switches: Default::default(),
             uplinks,
         }
     }
@@ -201,6 +208,7 @@ impl Coordinator {
                 region,
             } => Van::on_watch(self, now, from, channel_name, region),
             Message::Logoff { channel } if self.is_peer(from) => {
+                self.source_switches.forget(channel, from);
                 Peers::on_leave(self, now, from, Some(channel))
             }
             other => self.invalid(from, other.kind(), "not a message for the coordinator"),
@@ -218,6 +226,8 @@ impl Coordinator {
             self.enforce_relay_rules(now, false);
             self.enforce_uplink_shares(now);
             self.enforce_link_caps(now, false);
+            // A switch of servers or peers moves some peers already placed (C3).
+            self.source_switch_tick(now);
             Peers::on_tick(self, now);
             // Four checks per interval: a crash is noticed within timeout + interval/4.
             self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));

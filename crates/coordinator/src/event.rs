@@ -164,6 +164,27 @@ pub enum CoordEvent {
         relay: NodeId,
         rule: String,
     },
+    /// The servers-or-peers rule in force for `class` of `channel` changed (a
+    /// policy install, a traffic budget crossing its threshold): `affected`
+    /// peers placed before it no longer match and are moved, a few per
+    /// heartbeat interval (`policy/source_switch.rs`). `rule` is "" when no
+    /// rule is left (the peers).
+    SourceSwitched {
+        channel: ChannelId,
+        class: crate::policy::ViewerClass,
+        source: crate::policy::Source,
+        rule: String,
+        affected: u32,
+    },
+    /// A peer already placed was moved by such a switch: `to` servers, from the
+    /// overlay to `relay`; `to` peers, from `relay` into the overlay.
+    SourceMoved {
+        channel: ChannelId,
+        peer: NodeId,
+        relay: NodeId,
+        to: crate::policy::Source,
+        rule: String,
+    },
     /// Full recomputation of a channel's overlay (C7).
     PeersRecomputed {
         channel: ChannelId,

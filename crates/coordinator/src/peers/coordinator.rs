@@ -26,6 +26,21 @@ pub const MAX_TURN_AWAY_S: u32 = 60;
 /// while the crowd brought room, cost the top mesh's seed 33 154 blocks.
 pub const READMIT_HOLD_S: u32 = 60;
 
+/// A peer let into an overlay, as its admission saw it.
+pub(super) struct Joiner {
+    pub info: tiercast_proto::PeerInfo,
+    pub region: crate::registry::RegionId,
+    /// The uplink share the overlay books (0: it may not relay now).
+    pub uplink: u64,
+    /// The uplink it declared (bits/s).
+    pub declared: u64,
+    pub premium: bool,
+    /// Back from a cut with its stream stalled: not a parent until fed.
+    pub unfed: bool,
+    /// A member already (asking again).
+    pub member: bool,
+}
+
 impl Coordinator {
     pub fn peer_overlay(&self, channel: ChannelId) -> Option<&PeerOverlay> {
         self.peers.get(&channel)
@@ -37,7 +52,11 @@ impl Coordinator {
     }
 
     /// The channel's overlay, created by the service manager on first use.
-    fn overlay_for(&mut self, now: Timestamp, channel: ChannelId) -> Option<&mut PeerOverlay> {
+    pub(super) fn overlay_for(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+    ) -> Option<&mut PeerOverlay> {
         if !self.start_peer_overlay(now, channel) {
             return None;
         }
@@ -120,27 +139,59 @@ impl Coordinator {
             o.swap_out(weak, &pc, policy);
             self.eject(now, channel, weak);
         }
-        let share = self.book_uplink(now, channel, from, declared);
-        debug_assert!(uplink <= share, "the share quoted is the share booked");
+        let joiner = Joiner {
+            info,
+            region,
+            uplink,
+            declared,
+            premium,
+            unfed,
+            member,
+        };
+        self.admit_peer(now, channel, joiner);
+        self.flush_peers(now, channel);
+    }
+
+    /// `joiner` is let into `channel`'s overlay (its admission decided): its
+    /// uplink share booked, placed, graded; true when it has a parent in every
+    /// tree. The caller flushes the assignments.
+    pub(super) fn admit_peer(&mut self, now: Timestamp, channel: ChannelId, j: Joiner) -> bool {
+        let rules = self.parent_rules.clone();
+        let policy = parent_policy(&rules);
+        let pc = self.cfg.peers.clone();
+        let from = j.info.id;
+        // In the overlay now, no longer a viewer the servers rule placed (C3).
+        self.source_switches.forget(channel, from);
+        let share = self.book_uplink(now, channel, from, j.declared);
+        debug_assert!(j.uplink <= share, "the share quoted is the share booked");
         let Some(o) = self.peers.get_mut(&channel) else {
-            return;
+            return false;
         };
         o.let_in(from);
-        if !member {
-            o.charge_cap_join(now, region);
+        if !j.member {
+            o.charge_cap_join(now, j.region);
         }
-        o.join(now, info, region, MemberKind::Peer, uplink, &pc, policy);
-        o.update(from, |m| m.premium = premium);
+        o.join(
+            now,
+            j.info,
+            j.region,
+            MemberKind::Peer,
+            j.uplink,
+            &pc,
+            policy,
+        );
+        o.update(from, |m| m.premium = j.premium);
         o.place_premium_now(from, &pc, policy);
-        if unfed {
+        if j.unfed {
             o.update(from, |m| m.proven = false);
         }
+        let placed = o.members.contains_key(&from) && !o.pending.contains(&from);
         self.grade_member(now, channel, from);
         self.events.push_back(CoordEvent::PeerJoined {
             channel,
             peer: from,
         });
-        self.flush_peers(now, channel);
+        placed
     }
 
     /// Tells `to` it may not watch `channel_name`, and when to ask again.

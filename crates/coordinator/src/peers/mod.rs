@@ -27,6 +27,8 @@
 //! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`premium`] — premium viewers before free ones: ejection, replacement, pre-emption (C3, C6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
+//! - [`source_moves`] — a peer moved between the overlay and a relay when the
+//!   servers-or-peers rule in force changes (C3, C6, C7).
 //! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
 //!   with the links it reports (D7).
 //! - [`reshape`] — a member's uplink changed from outside: a C9 share, C3's relaying
@@ -62,6 +64,7 @@ pub mod rebuild;
 pub mod rejoin;
 pub mod reshape;
 pub mod select;
+pub mod source_moves;
 pub mod spare;
 pub mod top;
 pub mod top_algorithm;

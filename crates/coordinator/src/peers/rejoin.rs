@@ -157,6 +157,11 @@ impl Coordinator {
             if o.members.contains_key(&from) || o.ejected.contains(&from) {
                 continue;
             }
+            // Sent to a relay by the servers rule (C3): fed by that relay as a
+            // viewer, even when it is a waypoint of the overlay too.
+            if self.source_switches.on_servers(c.channel, from) {
+                continue;
+            }
             let fed = fed_links(c, hb.local_time_us, fresh_us);
             // Fed by the overlay (a member or a peer), not by a relay it was sent to.
             let from_overlay = fed.iter().any(|(p, _)| {

@@ -13,6 +13,8 @@
 //! - [`provider_rules`] — `premium_first` handed to the peer overlays (C3 → C6).
 //! - [`source_rules`] — servers or peers (`prefer_source`, `traffic_budget`):
 //!   where a peer's `Watch` is placed.
+//! - [`source_switch`] — that rule changing (an install, a budget crossing its
+//!   threshold): the peers already placed moved, a bounded number per interval.
 //! - [`relay_rules`] — no relaying during given hours or for a device class: such
 //!   a node joins with no uplink, its children re-homed when its hours begin.
 //! - [`reservation`] — soft-state reservations on capped links, partitioned among
@@ -39,6 +41,7 @@ pub mod relay_rules;
 pub mod reservation;
 pub mod rules;
 pub mod source_rules;
+pub mod source_switch;
 pub mod store;
 pub mod watch_rules;
 

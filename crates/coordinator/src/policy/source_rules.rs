@@ -16,7 +16,9 @@
 //! `Viewer`) takes no peer parents: it always goes to a relay.
 //!
 //! Traffic is counted from the servers' heartbeats
-//! ([`Coordinator::count_server_traffic`]).
+//! ([`Coordinator::count_server_traffic`]). When the rule in force changes, the
+//! peers already placed are moved, a few per heartbeat interval
+//! ([`super::source_switch`]); the peers placed here on a relay are kept for it.
 
 use super::file::{Period, Source, ViewerClass};
 use super::rules::{strictest, Policies};
@@ -147,6 +149,9 @@ impl Coordinator {
             relay: relay.id,
             rule,
         });
+        let limit = self.cfg.max_nodes;
+        self.source_switches
+            .placed(now, channel.id, from, relay.id, limit);
         self.send(from, Message::WatchAt { channel, relay });
         true
     }

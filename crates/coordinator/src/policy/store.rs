@@ -102,6 +102,8 @@ impl Coordinator {
                 self.apply_provider_rules();
                 self.enforce_relay_rules(now, true);
                 self.enforce_link_caps(now, true);
+                // Servers or peers switched: moves start at the next tick.
+                self.detect_source_switches(now);
                 Ok(rules)
             }
             Err(e) => {
