@@ -10,8 +10,8 @@ mod support;
 use support::Bus;
 use tiercast_coordinator::policy::Period;
 use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
-use tiercast_node::{Event, NodeConfig};
-use tiercast_proto::{ChannelId, NodeId, NodeRole, OriginKey};
+use tiercast_node::Event;
+use tiercast_proto::{ChannelId, NodeId, OriginKey};
 
 /// An origin, one relay with room for `relay_capacity` viewers, channel "live".
 fn cluster(relay_capacity: u32) -> (Bus, OriginKey) {
@@ -20,26 +20,8 @@ fn cluster(relay_capacity: u32) -> (Bus, OriginKey) {
     cfg.peers.stream_rate_kbps = 2000;
     cfg.peers.repair_link = false;
     let mut bus = Bus::new(cfg);
-    bus.add_node_with(NodeConfig {
-        id: NodeId(1),
-        role: NodeRole::Origin,
-        tier: 0,
-        capacity: 100,
-        uplink_kbps: 16_000,
-        addr: "sim:1".into(),
-        http_addr: "sim:1".into(),
-        ..NodeConfig::default()
-    });
-    bus.add_node_with(NodeConfig {
-        id: NodeId(11),
-        role: NodeRole::Relay,
-        tier: 1,
-        capacity: relay_capacity,
-        min_threshold: 0,
-        addr: "sim:11".into(),
-        http_addr: "sim:11".into(),
-        ..NodeConfig::default()
-    });
+    bus.add_node_with(Bus::origin_config(1, 16_000));
+    bus.add_node_with(Bus::relay_config(11, relay_capacity));
     let key = OriginKey::generate().expect("key");
     bus.node(1).announce("live", key.public_key());
     bus.settle();

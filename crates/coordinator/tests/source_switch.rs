@@ -12,8 +12,8 @@ mod support;
 use support::Bus;
 use tiercast_coordinator::policy::Source;
 use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
-use tiercast_node::{Event, NodeConfig};
-use tiercast_proto::{ChannelId, NodeId, NodeRole, OriginKey};
+use tiercast_node::Event;
+use tiercast_proto::{ChannelId, NodeId, OriginKey};
 
 /// An origin, one relay with room for `relay_capacity` viewers (none: no relay),
 /// channel "live"; `share` of the affected peers moved per heartbeat interval.
@@ -24,27 +24,9 @@ fn cluster(relay_capacity: Option<u32>, share: f64) -> (Bus, OriginKey) {
     cfg.peers.repair_link = false;
     cfg.source_switch_share = share;
     let mut bus = Bus::new(cfg);
-    bus.add_node_with(NodeConfig {
-        id: NodeId(1),
-        role: NodeRole::Origin,
-        tier: 0,
-        capacity: 100,
-        uplink_kbps: 16_000,
-        addr: "sim:1".into(),
-        http_addr: "sim:1".into(),
-        ..NodeConfig::default()
-    });
+    bus.add_node_with(Bus::origin_config(1, 16_000));
     if let Some(capacity) = relay_capacity {
-        bus.add_node_with(NodeConfig {
-            id: NodeId(11),
-            role: NodeRole::Relay,
-            tier: 1,
-            capacity,
-            min_threshold: 0,
-            addr: "sim:11".into(),
-            http_addr: "sim:11".into(),
-            ..NodeConfig::default()
-        });
+        bus.add_node_with(Bus::relay_config(11, capacity));
     }
     let key = OriginKey::generate().expect("key");
     bus.node(1).announce("live", key.public_key());

@@ -34,6 +34,18 @@ pub(crate) enum Move {
 }
 
 impl Coordinator {
+    /// `peer` leaves `channel`'s overlay (its children re-homed as on a leave)
+    /// and its uplink share goes back.
+    fn out_of_overlay(&mut self, now: Timestamp, channel: ChannelId, peer: NodeId) {
+        let rules = self.parent_rules.clone();
+        let policy = parent_policy(&rules);
+        let pc = self.cfg.peers.clone();
+        if let Some(o) = self.peers.get_mut(&channel) {
+            o.remove(peer, &pc, policy);
+        }
+        self.release_uplink(now, channel, peer);
+    }
+
     /// Servers now in force: `peer`, a member of `channel`'s overlay, goes to a
     /// relay with room.
     pub(crate) fn move_to_servers(
@@ -67,13 +79,7 @@ impl Coordinator {
             return Move::NoRoom;
         };
         self.redirected(channel, relay.id);
-        let rules = self.parent_rules.clone();
-        let policy = parent_policy(&rules);
-        let pc = self.cfg.peers.clone();
-        if let Some(o) = self.peers.get_mut(&channel) {
-            o.remove(peer, &pc, policy);
-        }
-        self.release_uplink(now, channel, peer);
+        self.out_of_overlay(now, channel, peer);
         self.stats.source_moves_to_servers += 1;
         self.events.push_back(CoordEvent::SourceMoved {
             channel,
@@ -141,13 +147,7 @@ impl Coordinator {
         if !self.admit_peer(now, channel, joiner) {
             // Not a parent in every tree: told only some, it would drop its
             // relay once they connected and miss the rest. It stays there.
-            let rules = self.parent_rules.clone();
-            let policy = parent_policy(&rules);
-            let pc = self.cfg.peers.clone();
-            if let Some(o) = self.peers.get_mut(&channel) {
-                o.remove(peer, &pc, policy);
-            }
-            self.release_uplink(now, channel, peer);
+            self.out_of_overlay(now, channel, peer);
             self.events
                 .push_back(CoordEvent::PeerLeft { channel, peer });
             self.flush_peers(now, channel);

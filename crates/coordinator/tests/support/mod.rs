@@ -50,6 +50,36 @@ impl Bus {
         self.add_node_with(cfg);
     }
 
+    /// An origin's configuration: room for 100 children, `uplink_kbps`, sim addresses.
+    #[allow(dead_code)]
+    pub fn origin_config(id: u32, uplink_kbps: u32) -> NodeConfig {
+        NodeConfig {
+            id: NodeId(id),
+            role: NodeRole::Origin,
+            tier: 0,
+            capacity: 100,
+            uplink_kbps,
+            addr: format!("sim:{id}"),
+            http_addr: format!("sim:{id}"),
+            ..NodeConfig::default()
+        }
+    }
+
+    /// A tier-1 relay's configuration: room for `capacity` viewers, never idle.
+    #[allow(dead_code)]
+    pub fn relay_config(id: u32, capacity: u32) -> NodeConfig {
+        NodeConfig {
+            id: NodeId(id),
+            role: NodeRole::Relay,
+            tier: 1,
+            capacity,
+            min_threshold: 0,
+            addr: format!("sim:{id}"),
+            http_addr: format!("sim:{id}"),
+            ..NodeConfig::default()
+        }
+    }
+
     /// A peer's configuration: `uplink_kbps`, room for 64 children, sim
     /// addresses; change the rest with `NodeConfig { region, ..peer_config(..) }`.
     #[allow(dead_code)]
