@@ -26,6 +26,7 @@
 //! - [`multitree`] — k substream trees built greedily, one tree at a time (D4, C10).
 //! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`premium`] — premium viewers before free ones: ejection, replacement, pre-emption (C3, C6).
+//! - [`premium_preempt`] — a premium member with no parent in a tree takes a free leaf's (C3, C6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
 //! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
 //!   with the links it reports (D7).
@@ -56,6 +57,7 @@ pub mod multitree;
 pub mod overlay;
 pub mod place;
 pub mod premium;
+pub mod premium_preempt;
 pub mod rebuild;
 pub mod rejoin;
 pub mod select;
