@@ -117,14 +117,16 @@ impl FallbackKeep {
 
 impl PeerOverlay {
     /// A premium member just in and left waiting: placed again now that its
-    /// class is known (its join searched as a free viewer's).
+    /// class is known (its join searched as a free viewer's) — on the caps'
+    /// fall-back, or revoking a free member's link (`super::premium_preempt`).
     pub(crate) fn place_premium_now(
         &mut self,
         id: NodeId,
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) {
-        if self.pending.contains(&id) && self.may_cross_on_fallback(id) {
+        if self.pending.contains(&id) && (self.may_cross_on_fallback(id) || self.preempts_free(id))
+        {
             self.place(id, false, cfg, policy);
         }
     }

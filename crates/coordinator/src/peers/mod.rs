@@ -12,6 +12,7 @@
 //! - [`books`] — the overlay's books checked: links, slots, acyclic trees, depths.
 //! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
 //! - [`cap_fallback`] — a region cap's declared fall-back for premium viewers (C3, C4).
+//! - [`cap_joins`] — joins into a region reached only across caps, paced (C3, C6).
 //! - [`depth`] — each member's depth per tree, remembered; ancestry (D4, C4).
 //! - [`spare`] — the spare index: members with spare slots per tree and region.
 //! - [`select`] — parent selection: feasible → policy → history → nearest (C4, C6).
@@ -26,6 +27,7 @@
 //! - [`multitree`] — k substream trees built greedily, one tree at a time (D4, C10).
 //! - [`ejection`] — ejecting the lowest-uplink nodes until the system is feasible (C6).
 //! - [`premium`] — premium viewers before free ones: ejection, replacement, pre-emption (C3, C6).
+//! - [`premium_preempt`] — a premium member with no parent in a tree takes a free leaf's (C3, C6).
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
 //! - [`source_moves`] — a peer moved between the overlay and a relay when the
 //!   servers-or-peers rule in force changes (C3, C6, C7).
@@ -60,6 +62,7 @@ pub mod multitree;
 pub mod overlay;
 pub mod place;
 pub mod premium;
+pub mod premium_preempt;
 pub mod rebuild;
 pub mod rejoin;
 pub mod reshape;

@@ -111,6 +111,10 @@ impl PeerOverlay {
                     if self.borrow_top_slot(id, t, cfg, policy) {
                         continue;
                     }
+                    // C3: a premium member revokes a free leaf's link.
+                    if self.take_free_parent(id, t, cfg, policy) {
+                        continue;
+                    }
                     complete = false;
                 }
             }
