@@ -2,7 +2,7 @@
 """Robustness sweep (issue 10, X5): every condition's scenario family over many seeds.
 
 Runs each scenario of scenarios/robust/ (and top-mesh-failures.toml with every mesh
-c from 2 to 5, c - 1 top-level peers crashing) once per seed with the release
+c from 2 to 5, c - 1 top-level peers crashing; partition-peers also with a 20 s cut) once per seed with the release
 binary, reads metrics.json and prints one markdown table: per condition, the figure
 the issue bounds, its mean, its worst value and the seed that gave it, and whether
 every seed met the bound. One seed is one trajectory of a chaotic system: a claim
@@ -77,6 +77,12 @@ CONDITIONS = [
     ("partition of a region, relays", "robust/partition-relays.toml", {}, PARTITION),
     ("partition of a region, peers", "robust/partition-peers.toml", {}, PARTITION),
     (
+        "partition of a region for 20 s, peers",
+        "robust/partition-peers.toml",
+        {"until_s": 50, "duration_s": 90, "tag": "20s-"},
+        PARTITION,
+    ),
+    (
         "loss 0.5-2 % x churn 20 %/min",
         "robust/loss-churn.toml",
         {},
@@ -148,6 +154,10 @@ def edit(text, seed, scale, edits):
         text = "\n".join(out)
     for kv in edits.get("peers_set", []):
         text = re.sub(r"(?m)^\[peers\]$", lambda m: f"[peers]\n{kv.replace('=', ' = ', 1)}", text)
+    for key in ("until_s", "duration_s"):
+        # A fault's end and the run's length (the partition condition's longer cut).
+        if key in edits:
+            text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {edits[key]}", text)
     if "mesh_c" in edits:
         text = re.sub(r"(?m)^mesh_c = .*$", f"mesh_c = {edits['mesh_c']}", text)
     if "count" in edits:
@@ -163,7 +173,7 @@ def run_one(job):
     with tempfile.TemporaryDirectory() as tmp:
         sc = Path(tmp) / "s.toml"
         sc.write_text(text)
-        out = Path(keep) / f"{Path(path).stem}-{edits.get('mesh_c', '')}{seed}" if keep else Path(tmp) / "out"
+        out = Path(keep) / f"{Path(path).stem}-{edits.get('tag', edits.get('mesh_c', ''))}{seed}" if keep else Path(tmp) / "out"
         r = subprocess.run([str(BIN), "sim", str(sc), "--out", str(out)],
                            capture_output=True, text=True)
         if r.returncode != 0:
