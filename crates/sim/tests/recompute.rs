@@ -10,7 +10,10 @@
 //! 0.9715 / 0.9713, keeping sending 9 % fewer assignments. Since a recomputation
 //! after many changes keeps the links within the depth bound too, and joiners take
 //! shallow leaves' places: kept 0.9943 (worst 0.9830, 4 632 assignments) against
-//! rebuilt 0.9031 (worst 0.8149, 13 076).
+//! rebuilt 0.9031 (worst 0.8149, 13 076). Since a draining pacer's blocks may wait
+//! 2 s (`node/src/uplink.rs`), rebuilding every link no longer costs its worst
+//! second either: both 0.9943 (worst 0.9830), keeping sending 3 639 assignments
+//! against 11 506 — so keeping must be no worse (within 0.001) and move fewer.
 
 use std::path::Path;
 use tiercast_sim::{RunOptions, Scenario, Simulation};
@@ -89,7 +92,10 @@ fn a_calm_full_recomputation_keeps_the_links_and_every_second_around_it() {
     );
     // The bound is 0.99, not met on every seed (see BENCHMARKS).
     assert!(kept >= 0.98, "kept: {kept}");
-    assert!(kept > rebuilt, "keeping costs: {kept} vs {rebuilt}");
+    assert!(
+        kept >= rebuilt - 0.001,
+        "keeping costs: {kept} vs {rebuilt}"
+    );
     assert!(
         kept_sent * 2 < rebuilt_sent,
         "keeping moves fewer links: {kept_sent} vs {rebuilt_sent} assignments"
