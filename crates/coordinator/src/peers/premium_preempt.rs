@@ -101,7 +101,7 @@ mod tests {
     use crate::peers::caps::{region_pair, CAP_BOOKABLE_SHARE};
     use crate::peers::overlay::{MemberKind, PeerOverlay};
     use crate::peers::select::AllowAll;
-    use crate::peers::tests::{cfg, info, join_peers, with_origin, RATE};
+    use crate::peers::tests::{cfg, info, join_classed, join_peers, placed, with_origin, RATE};
     use crate::registry::RegionId;
     use std::collections::BTreeMap;
     use tiercast_proto::{NodeId, Timestamp};
@@ -127,28 +127,8 @@ mod tests {
         o
     }
 
-    /// A US peer joins as the coordinator joins one: placed, then its class set.
     fn join(o: &mut PeerOverlay, id: u32, premium: bool) {
-        let c = cfg();
-        o.join(
-            Timestamp::ZERO,
-            info(id),
-            US,
-            MemberKind::Peer,
-            0,
-            &c,
-            &AllowAll,
-        );
-        o.update(NodeId(id), |m| m.premium = premium);
-        o.place_premium_now(NodeId(id), &c, &AllowAll);
-    }
-
-    fn placed(o: &PeerOverlay, id: u32) -> usize {
-        o.members[&NodeId(id)]
-            .parents
-            .iter()
-            .filter(|p| p.is_some())
-            .count()
+        join_classed(o, id, US, premium);
     }
 
     #[test]

@@ -56,6 +56,32 @@ pub(crate) fn join(o: &mut PeerOverlay, now: Timestamp, id: u32, kind: MemberKin
     o.join(now, info(id), RegionId(0), kind, uplink, &cfg(), &AllowAll);
 }
 
+/// A peer with no uplink joins `region` as the coordinator joins one: placed,
+/// then its class (premium or free, C3) set and placed again if it is premium.
+pub(crate) fn join_classed(o: &mut PeerOverlay, id: u32, region: RegionId, premium: bool) {
+    let c = cfg();
+    o.join(
+        Timestamp::ZERO,
+        info(id),
+        region,
+        MemberKind::Peer,
+        0,
+        &c,
+        &AllowAll,
+    );
+    o.update(NodeId(id), |m| m.premium = premium);
+    o.place_premium_now(NodeId(id), &c, &AllowAll);
+}
+
+/// The trees `id` has a parent in.
+pub(crate) fn placed(o: &PeerOverlay, id: u32) -> usize {
+    o.members[&NodeId(id)]
+        .parents
+        .iter()
+        .filter(|p| p.is_some())
+        .count()
+}
+
 /// An overlay whose origin (node 1) has `uplink`, under `c`.
 pub(crate) fn with_origin(t0: Timestamp, c: &PeerConfig, uplink: u64) -> PeerOverlay {
     let mut o = overlay(t0);
