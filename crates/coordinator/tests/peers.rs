@@ -39,16 +39,7 @@ fn start(cfg: CoordinatorConfig, origin_uplink_kbps: u32) -> (Bus, OriginKey) {
 }
 
 fn add_peer(bus: &mut Bus, id: u32, uplink_kbps: u32) {
-    bus.add_node_with(NodeConfig {
-        id: NodeId(id),
-        role: NodeRole::Peer,
-        tier: 0,
-        uplink_kbps,
-        capacity: 64,
-        addr: format!("sim:{id}"),
-        http_addr: format!("sim:{id}"),
-        ..NodeConfig::default()
-    });
+    bus.add_node_with(Bus::peer_config(id, uplink_kbps));
     let now = bus.now;
     bus.node(id).watch(now, "live");
     bus.settle();

@@ -52,16 +52,7 @@ fn start() -> Bus {
 }
 
 fn add_peer(bus: &mut Bus, id: u32, uplink_kbps: u32, channels: &[&str]) {
-    bus.add_node_with(NodeConfig {
-        id: NodeId(id),
-        role: NodeRole::Peer,
-        tier: 0,
-        uplink_kbps,
-        capacity: 64,
-        addr: format!("sim:{id}"),
-        http_addr: format!("sim:{id}"),
-        ..NodeConfig::default()
-    });
+    bus.add_node_with(Bus::peer_config(id, uplink_kbps));
     for name in channels {
         let now = bus.now;
         bus.node(id).watch(now, name);
