@@ -13,7 +13,7 @@
 //!   member's place) and a parent in every tree is found; it is sent its parents
 //!   (`ParentSet`). Connect before disconnect: the node keeps its relay link,
 //!   still pushing, until every new parent link taking over from it is
-//!   connected, then logs off the relay (`node/src/peer.rs`). A peer the overlay
+//!   connected, then logs off the relay (`node/src/switch.rs`). A peer the overlay
 //!   could place only in part is taken out again and keeps its relay.
 
 use super::coordinator::Joiner;
