@@ -173,7 +173,9 @@ impl Node {
     fn dispatch(&mut self, now: Timestamp, from: NodeId, msg: Message) {
         let from_coordinator = from == COORDINATOR_ID;
         if from_coordinator {
-            if let Message::ParentSet { channel, .. } | Message::WatchAt { channel, .. } = &msg {
+            // (A parent set's description is taken once the set is known to be
+            // current, [`crate::parent_set`].)
+            if let Message::WatchAt { channel, .. } = &msg {
                 self.learn_desc(channel);
             }
         }

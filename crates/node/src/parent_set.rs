@@ -110,6 +110,8 @@ impl Node {
             self.invalid(COORDINATOR_ID, "parent_set", "stale parent set");
             return;
         }
+        // Only a current set may change the channel's key (X3).
+        self.learn_desc(&desc);
         let carried = self.channels.contains_key(&channel);
         let creates = !matches!(
             placement,

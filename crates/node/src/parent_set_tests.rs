@@ -346,6 +346,21 @@ fn a_set_not_newer_than_the_last_applied_is_ignored_and_counted() {
         assert_eq!(parent_ids(&n), vec![7], "version {v}: parents kept");
     }
     assert_eq!(n.stats().invalid_messages, invalid + 2, "both counted");
+    // A stale set never changes the channel's key either (X3).
+    let mut other_key = desc();
+    other_key.public_key = [7; 32];
+    n.handle_message(
+        t(250),
+        COORDINATOR_ID,
+        Message::ParentSet {
+            channel: other_key,
+            version: 2,
+            placement: Placement::Member,
+            parents: vec![all(7)],
+        },
+    );
+    assert_eq!(n.channel(CH).unwrap().desc.public_key, [0; 32]);
+    assert_eq!(n.stats().invalid_messages, invalid + 3);
     assert_eq!(n.parent_set_version(CH), Some(3));
     // A newer one is applied.
     set(&mut n, t(300), 4, Placement::Member, vec![all(7), all(8)]);

@@ -1,7 +1,8 @@
-//! Activating relays (V2, V11; told by a parent set, C1): at start-up, in every region, one relay per tier forms a path from the
-//! origin to the viewers' tier (as many as `parents_per_relay` in the upper tiers,
-//! so every relay gets redundant parents, V9); each activated relay is told its
-//! parents — the entry relay of the tier above first, then others. Relays that
+//! Activating relays (V2, V11; each told by a parent set, C1): at start-up, in
+//! every region, one relay per tier forms a path from the origin to the viewers'
+//! tier (as many as `parents_per_relay` in the upper tiers, so every relay gets
+//! redundant parents, V9); each activated relay is told its parents — the entry
+//! relay of the tier above first, then others. Relays that
 //! register after the channel started fill empty tiers, and relays whose parents
 //! are no longer in the nearest tier above are re-parented.
 
