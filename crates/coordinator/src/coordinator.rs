@@ -73,6 +73,8 @@ pub struct Coordinator {
     pub(crate) source_switches: crate::policy::source_switch::SourceSwitches,
     /// Each node's uplink shared by the channels it is on (C9; `uplink_ledger/`).
     pub(crate) uplinks: crate::uplink_ledger::UplinkLedger,
+    /// The version of the last parent set sent per (node, channel) (C1).
+    pub(crate) parent_sets: crate::client_manager::parent_sets::SetVersions,
 }
 
 impl Coordinator {
@@ -112,6 +114,7 @@ impl Coordinator {
             relay_hour: None,
             source_switches: Default::default(),
             uplinks,
+            parent_sets: Default::default(),
         }
     }
 
@@ -283,6 +286,9 @@ impl Coordinator {
             return;
         }
         self.history.registered(now, from, reg.uplink_kbps);
+        // Registered anew: its parent sets are numbered afresh (the node forgets
+        // the old numbers at its `Registered`).
+        self.parent_sets.forget(from);
         self.registry.register(now, from, reg);
         let heartbeat_interval_ms = self.cfg.heartbeat_interval_ms.min(u32::MAX as u64) as u32;
         self.send(

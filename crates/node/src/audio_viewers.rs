@@ -69,9 +69,13 @@ mod tests {
         node.handle_message(
             Timestamp(0),
             tiercast_proto::COORDINATOR_ID,
-            Message::Activate {
+            Message::ParentSet {
                 channel: desc,
-                tier: 1,
+                version: 1,
+                placement: tiercast_proto::Placement::Tier {
+                    tier: 1,
+                    activate: true,
+                },
                 parents: vec![],
             },
         );

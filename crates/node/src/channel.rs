@@ -48,6 +48,10 @@ pub struct ChannelState {
     /// The node wants the stream for itself (a peer playing it, a member of the
     /// top mesh): its parents stay logged in without children.
     pub keep: bool,
+    /// A member of the peer overlay for this channel (its parents come in
+    /// `Placement::Member` sets, C4, C6): a LOGIN at a new parent asks again for
+    /// the recent holes of the link's feed ([`ChannelState::login_resume_seq`]).
+    pub member: bool,
     /// The lowest seq a child asked to resume at while this buffer was still empty:
     /// where this node's own LOGIN at its parents resumes (a relay just activated
     /// for viewers moved off a silent one, V9: they keep an unbroken run).
@@ -89,6 +93,7 @@ impl ChannelState {
             foreign: Default::default(),
             watching_since: None,
             keep: false,
+            member: false,
             children_resume_at: None,
             pull: crate::pull::Pull::default(),
             advanced_at: None,
@@ -145,6 +150,20 @@ impl ChannelState {
     /// with none yet where its children asked to resume.
     pub fn parent_resume_seq(&self) -> Option<u64> {
         self.resume_seq().or(self.children_resume_at)
+    }
+
+    /// Where a LOGIN at a new (or re-listed) parent pushing `feed` resumes when the
+    /// parents change ([`crate::switch`]): a member of the peer overlay asks again
+    /// for the recent holes of that feed ([`ChannelState::resume_seq_for`]: its
+    /// old parent's paced queue may have held them); a relay or a protocol viewer
+    /// resumes after its newest block, or where its children asked
+    /// ([`ChannelState::parent_resume_seq`]).
+    pub fn login_resume_seq(&self, feed: &Feed) -> Option<u64> {
+        if self.member {
+            self.resume_seq_for(feed).or(self.resume_seq())
+        } else {
+            self.parent_resume_seq()
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The channel's description as the coordinator last gave it (X3, D7): a restarted
 //! or replaced origin may sign with a new key; the coordinator announces it with
-//! `ChannelUpdate` (and in every `Activate`, `PeerAssign` and `WatchAt`), and a node
+//! `ChannelUpdate` (and in every `ParentSet` and `WatchAt`), and a node
 //! carrying the channel verifies blocks against the new key from then on. Only the
 //! coordinator can change a key: a parent's `Redirect` never does.
 
@@ -76,10 +76,17 @@ mod tests {
         n.handle_message(
             Timestamp(2),
             COORDINATOR_ID,
-            Message::Activate {
+            Message::ParentSet {
                 channel: desc.clone(),
-                tier: 1,
-                parents: vec![origin],
+                version: 1,
+                placement: tiercast_proto::Placement::Tier {
+                    tier: 1,
+                    activate: true,
+                },
+                parents: vec![tiercast_proto::PeerFeed {
+                    peer: origin,
+                    feed: tiercast_proto::Feed::All,
+                }],
             },
         );
         n.handle_message(

@@ -12,11 +12,13 @@
 //! - [`predict`] — the ΔT look-ahead: early DISTRIBUTE, CONSOLIDATE only when contracting (V7).
 //! - [`forward`] — receiving blocks from parents and forwarding them to children (V9).
 //! - [`foreign`] — a node pushing without being a parent (its LOGOFF was lost) is told LOGOFF again (V9).
-//! - [`switch`] — SwitchToParent and Redirect: connect the new parent before dropping the old (V9).
+//! - [`parent_set`] — the coordinator's versioned full parent set, for relays and peers
+//!   alike: checked, stale ones ignored, the placement (tier or peer overlay) (C1, V2, C4, C6).
+//! - [`switch`] — the one connect-before-disconnect: parent sets, Redirect, a viewer's
+//!   move; feeds kept per link, blocks in flight taken (V9, V10, C1).
 //! - [`heartbeat`] — the D8 heartbeat report.
 //! - [`strategy`] — forwarding strategies: erasure groups (D5).
 //! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
-//! - [`peer`] — a peer's parents as the coordinator assigns them, with their feeds (C4, C6, D4).
 //! - [`start`] — a fresh peer's start, one for all its substream parents (D4, V9).
 //! - [`pull`] — lazy links: Have / Want, flooding with duplicate elimination (D3).
 //! - [`middle`] — middle level: erasure-coded k+n substreams, recovery shards sent to
@@ -50,8 +52,8 @@ pub mod login;
 pub mod middle;
 pub mod monitor;
 pub mod node;
+pub mod parent_set;
 pub mod parents;
-pub mod peer;
 pub mod predict;
 pub mod pull;
 pub mod register;

@@ -9,13 +9,13 @@
 //! (V7, [`crate::predict`]) DISTRIBUTE is also sent when the max threshold is
 //! foreseen within ΔT, and CONSOLIDATE only while log-offs exceed log-ins.
 
-use crate::channel::{ChannelState, Phase};
+use crate::channel::Phase;
 use crate::event::Event;
 use crate::node::Node;
 use crate::parents::ParentState;
 use tiercast_proto::{
-    ChannelDesc, ChannelId, DenyReason, Feed, Message, NodeId, NodeRole, PeerInfo, Tier, Timestamp,
-    ViewerId, COORDINATOR_ID,
+    ChannelId, DenyReason, Feed, Message, NodeId, NodeRole, PeerInfo, Timestamp, ViewerId,
+    COORDINATOR_ID,
 };
 
 /// A new child without a backlog is pushed what is stored later only if it is
@@ -24,48 +24,6 @@ use tiercast_proto::{
 const START_SLACK_MS: u64 = 1000;
 
 impl Node {
-    /// The coordinator made this node active for a channel with these parents.
-    pub(crate) fn on_activate(
-        &mut self,
-        now: Timestamp,
-        desc: ChannelDesc,
-        tier: Tier,
-        parents: Vec<PeerInfo>,
-    ) {
-        if self.cfg.role != NodeRole::Relay {
-            self.invalid(COORDINATOR_ID, "activate", "only relays are activated");
-            return;
-        }
-        if !self.channels.contains_key(&desc.id) && self.channels.len() >= self.cfg.max_channels {
-            self.invalid(COORDINATOR_ID, "activate", "channel limit reached");
-            return;
-        }
-        let id = desc.id;
-        self.names.insert(desc.name.clone(), id);
-        let buffer_blocks = self.cfg.buffer_blocks;
-        let ch = self
-            .channels
-            .entry(id)
-            .or_insert_with(|| ChannelState::new(desc.clone(), tier, buffer_blocks));
-        ch.tier = tier;
-        ch.phase = Phase::Expanding;
-        ch.consolidated = false;
-        ch.consolidate_pending = false;
-        let old: Vec<NodeId> = ch
-            .parents
-            .ids()
-            .into_iter()
-            .filter(|p| !parents.iter().any(|n| n.id == *p))
-            .collect();
-        let ids = parents.iter().map(|p| p.id).collect();
-        self.events.push_back(Event::Activated {
-            channel: id,
-            tier,
-            parents: ids,
-        });
-        self.switch_parents(now, id, parents, old);
-    }
-
     /// A child node asks for a channel.
     pub(crate) fn on_login(
         &mut self,

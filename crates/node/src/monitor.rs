@@ -2,7 +2,7 @@
 //! bad — its connection died, or it stayed silent for `parent_silence_ms` while
 //! another parent of the same channel kept delivering — to the coordinator with
 //! `LinkDowngrade`, once, until that parent delivers again or is replaced. The
-//! coordinator answers with SwitchToParent, a migration to a sibling, or a new
+//! coordinator answers with a new parent set (C1), a migration to a sibling, or a new
 //! parent. A LOGIN left unanswered for `parent_silence_ms` (lost in a partition, or
 //! the parent gone) counts as a refusal: the link goes back to assigned, is
 //! reported the same way, and its LOGIN is sent again on the heartbeat timer
@@ -168,10 +168,20 @@ mod tests {
         n.handle_message(
             Timestamp::ZERO,
             coord,
-            Message::Activate {
+            Message::ParentSet {
                 channel: desc,
-                tier: 2,
-                parents: vec![peer(11), peer(12)],
+                version: 1,
+                placement: tiercast_proto::Placement::Tier {
+                    tier: 2,
+                    activate: true,
+                },
+                parents: vec![peer(11), peer(12)]
+                    .into_iter()
+                    .map(|peer| tiercast_proto::PeerFeed {
+                        peer,
+                        feed: tiercast_proto::Feed::All,
+                    })
+                    .collect(),
             },
         );
         n.handle_message(

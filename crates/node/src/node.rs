@@ -1,5 +1,6 @@
 //! The `Node` machine: the verbs of DESIGN.md §1 and the dispatch of incoming
-//! messages to the concern that handles them (login, forward, switch, watch).
+//! messages to the concern that handles them (login, forward, parent sets, switch,
+//! watch; V2, V3, V9, C1).
 
 use crate::channel::ChannelState;
 use crate::config::NodeConfig;
@@ -82,6 +83,8 @@ pub struct Node {
     /// A peer's uplink cap (C4): its blocks for other nodes leave at its declared
     /// rate, everything else is charged to it.
     pub(crate) pacer: Option<UplinkPacer>,
+    /// The last parent set applied per channel (C1, [`crate::parent_set`]).
+    pub(crate) set_versions: crate::parent_set::SetVersions,
 }
 
 impl Node {
@@ -112,6 +115,7 @@ impl Node {
             held_ingest: VecDeque::new(),
             stats: NodeStats::default(),
             continuity: Default::default(),
+            set_versions: Default::default(),
         };
         node.send_register(now);
         node
@@ -169,10 +173,9 @@ impl Node {
     fn dispatch(&mut self, now: Timestamp, from: NodeId, msg: Message) {
         let from_coordinator = from == COORDINATOR_ID;
         if from_coordinator {
-            if let Message::Activate { channel, .. }
-            | Message::PeerAssign { channel, .. }
-            | Message::WatchAt { channel, .. } = &msg
-            {
+            // (A parent set's description is taken once the set is known to be
+            // current, [`crate::parent_set`].)
+            if let Message::WatchAt { channel, .. } = &msg {
                 self.learn_desc(channel);
             }
         }
@@ -187,9 +190,12 @@ impl Node {
             Message::Have { channel, highest } => self.on_have(now, from, channel, highest),
             Message::Want { channel, seqs } => self.on_want(now, from, channel, seqs),
             Message::WantUnmet { channel, seqs } => self.on_want_unmet(now, from, channel, seqs),
-            Message::PeerAssign { channel, parents } if from_coordinator => {
-                self.on_peer_assign(now, channel, parents)
-            }
+            Message::ParentSet {
+                channel,
+                version,
+                placement,
+                parents,
+            } if from_coordinator => self.on_parent_set(now, channel, version, placement, parents),
             Message::Logoff { channel } => self.on_logoff(now, from, channel),
             Message::LoginAccepted { channel } => self.on_login_accepted(now, from, channel),
             Message::LoginDenied { channel, reason } => {
@@ -229,16 +235,6 @@ impl Node {
             Message::Announced { channel, next_seq } if from_coordinator => {
                 self.on_announced(now, channel, next_seq)
             }
-            Message::Activate {
-                channel,
-                tier,
-                parents,
-            } if from_coordinator => self.on_activate(now, channel, tier, parents),
-            Message::SwitchToParent {
-                channel,
-                add,
-                remove,
-            } if from_coordinator => self.switch_parents(now, channel, add, remove),
             Message::ConsolidateOrder { channel, move_to } if from_coordinator => {
                 self.on_consolidate_order(now, channel, move_to)
             }
@@ -345,6 +341,8 @@ impl Node {
 
     fn on_registered(&mut self, now: Timestamp) {
         self.registered = true;
+        // The coordinator numbers this node's parent sets afresh from here.
+        self.set_versions.clear();
         self.registration_answered();
         self.events.push_back(Event::Registered);
         // Every channel this origin serves is announced again (a restarted

@@ -293,7 +293,16 @@ mod tests {
             name: "live".into(),
             public_key: [0; 32],
         };
-        n.handle_message(t(0), NodeId(0), Message::PeerAssign { channel, parents });
+        n.handle_message(
+            t(0),
+            NodeId(0),
+            Message::ParentSet {
+                channel,
+                version: 1,
+                placement: tiercast_proto::Placement::Member,
+                parents,
+            },
+        );
         for p in 5..9 {
             let accepted = Message::LoginAccepted {
                 channel: ChannelId(1),

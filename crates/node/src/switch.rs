@@ -1,85 +1,147 @@
-//! Changing parents without losing a block (V9): the new parent is logged in to
-//! (resuming at the next seq this node needs) before the old one is logged off
-//! (or after a timeout, see [`crate::parents`]); the old one's blocks still in
-//! flight are taken.
-//! Used for SwitchToParent from the coordinator (V10), for a parent's Redirect
-//! (consolidation, V5) and for re-activation with other parents.
+//! Changing parents without losing a block (V9, C1): the one make-before-break of
+//! the node, for relays, peers and protocol viewers alike. New parents are logged
+//! in to first (each LOGIN resuming where this node needs its feed); a parent no
+//! longer wanted keeps pushing until every new link taking over one of its
+//! substreams is connected, then is logged off (or after the timeout, see
+//! [`crate::parents`]), and its blocks still in flight are taken. A parent whose
+//! substreams nothing new takes over (a lazy link, or no new parent at all) goes
+//! at once. Links whose feed changed are logged in to again with the new feed.
+//! Used for the coordinator's [`Message::ParentSet`] ([`crate::parent_set`], V10,
+//! C4, C6), for a parent's Redirect (consolidation, V5) and for a protocol viewer
+//! moved to another relay (V10).
 
 use crate::event::Event;
 use crate::node::Node;
-use crate::parents::ParentState;
-use tiercast_proto::{ChannelDesc, ChannelId, DenyReason, Message, NodeId, PeerInfo, Timestamp};
+use crate::parents::{feeds_overlap, ParentState};
+use std::collections::BTreeMap;
+use tiercast_proto::{
+    ChannelDesc, ChannelId, DenyReason, Feed, Message, NodeId, PeerFeed, PeerInfo, Timestamp,
+};
 
 impl Node {
-    pub(crate) fn switch_parents(
+    /// Applies a change of this node's parents for `channel`: `listed` are
+    /// parents it is to have (with their feeds), `drop` those it is to lose — for
+    /// a full parent set, every current parent not listed. Parents in neither are
+    /// left as they are.
+    pub(crate) fn change_parents(
         &mut self,
         now: Timestamp,
         channel: ChannelId,
-        add: Vec<PeerInfo>,
-        remove: Vec<NodeId>,
+        listed: &[PeerFeed],
+        drop: &[NodeId],
     ) {
         let Some(ch) = self.channels.get_mut(&channel) else {
             self.invalid(
                 tiercast_proto::COORDINATOR_ID,
-                "switch_to_parent",
+                "parent_set",
                 "channel not carried",
             );
             return;
         };
-        let from_seq = ch.parent_resume_seq();
-        let mut logins = Vec::new();
-        let adding_any = add.iter().any(|p| !ch.parents.contains(p.id));
-        for p in add {
-            let id = p.id;
+        // (parent, resume at) for each LOGIN to send.
+        let mut logins: Vec<(NodeId, Option<u64>)> = Vec::new();
+        for p in listed {
+            let id = p.peer.id;
             let known = ch.parents.contains(id);
-            ch.parents.assign(p);
+            let changed = ch.parents.assign_feed(p.peer.clone(), p.feed);
+            ch.foreign.forget(id);
+            // Listed again: no longer one to drop once another delivers.
             ch.parents.keep(id);
-            if ch.parents.get(id).map(|l| l.state) == Some(ParentState::Disconnecting) {
-                // Named again while it waited to be replaced: it stays, as it is.
-                ch.parents.set_state(id, ParentState::Connected);
+            let state = ch.parents.get(id).map(|l| l.state);
+            if !ch.logged_in {
+                // Nothing is logged in yet (a relay without children): the
+                // LOGINs go with the first child ([`Node::ensure_logged_in`]).
+                if state == Some(ParentState::Disconnecting) {
+                    ch.parents.set_state(id, ParentState::Connected);
+                }
+                continue;
             }
-            if ch.logged_in
-                && (!known
-                    || ch
-                        .parents
-                        .get(id)
-                        .is_some_and(|l| l.state == ParentState::Assigned))
+            if !known
+                || state == Some(ParentState::Assigned)
+                || state == Some(ParentState::Disconnecting)
             {
                 ch.parents.logging_in(id, now);
-                logins.push(id);
+                logins.push((id, ch.login_resume_seq(&p.feed)));
+            } else if changed {
+                // Same parent, other substreams: no backlog, just the new feed.
+                logins.push((id, None));
             }
         }
+        // Connect before disconnect (V9, C7): a parent to drop keeps pushing until
+        // every new link taking over one of its substreams is connected; one
+        // nothing takes over from goes at once.
+        let mut takes_over: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
         let mut logoffs = Vec::new();
-        if ch.logged_in && adding_any && !logins.is_empty() {
-            // Make before break: the first new parent to deliver drops the old ones.
-            let keep: Vec<NodeId> = remove
+        for g in drop {
+            let g = *g;
+            if listed.iter().any(|p| p.peer.id == g) {
+                continue;
+            }
+            let Some(old) = ch.parents.get(g).map(|l| l.feed) else {
+                continue;
+            };
+            let successors: Vec<NodeId> = logins
                 .iter()
-                .copied()
-                .filter(|r| ch.parents.contains(*r))
+                .map(|(id, _)| *id)
+                .filter(|id| {
+                    ch.parents
+                        .get(*id)
+                        .is_some_and(|l| feeds_overlap(l.feed, old))
+                })
                 .collect();
-            for r in &keep {
-                ch.parents.set_state(*r, ParentState::Disconnecting);
-            }
-            for l in &logins {
-                ch.parents.set_replaces(*l, keep.clone(), now);
-            }
-        } else {
-            for r in remove {
-                if let Some(link) = ch.parents.retire(r, now) {
+            if successors.is_empty() {
+                if let Some(link) = ch.parents.retire(g, now) {
                     if link.state != ParentState::Assigned {
-                        logoffs.push(r);
+                        logoffs.push(g);
                     }
                 }
+                continue;
+            }
+            ch.parents.set_state(g, ParentState::Disconnecting);
+            for n in successors {
+                takes_over.entry(n).or_default().push(g);
             }
         }
-        for l in logins {
-            self.send_login(l, channel, from_seq);
+        for (n, mut old) in takes_over {
+            // Still waiting to replace others from an earlier change: keep them.
+            if let Some(l) = ch.parents.get(n) {
+                let earlier: Vec<NodeId> = l
+                    .replaces
+                    .iter()
+                    .copied()
+                    .filter(|r| !old.contains(r))
+                    .collect();
+                old.extend(earlier);
+            }
+            ch.parents.set_replaces(n, old, now);
         }
-        for r in logoffs {
-            self.send(r, Message::Logoff { channel });
+        for (p, from) in logins {
+            self.send_login(p, channel, from);
+        }
+        for g in logoffs {
+            self.send(g, Message::Logoff { channel });
             self.events
-                .push_back(Event::ParentDropped { channel, parent: r });
+                .push_back(Event::ParentDropped { channel, parent: g });
         }
+    }
+
+    /// Applies a full parent set: every current parent not in `set` is dropped
+    /// (connect before disconnect, [`Node::change_parents`]).
+    pub(crate) fn apply_parent_set(
+        &mut self,
+        now: Timestamp,
+        channel: ChannelId,
+        set: &[PeerFeed],
+    ) {
+        let drop: Vec<NodeId> = self
+            .channels
+            .get(&channel)
+            .map(|c| c.parents.ids())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| !set.iter().any(|p| p.peer.id == *id))
+            .collect();
+        self.change_parents(now, channel, set, &drop);
     }
 
     /// Our parent was consolidated and tells us to go to `to`.
@@ -99,7 +161,11 @@ impl Node {
             self.invalid(from, "redirect", "sender is not a parent");
             return;
         }
-        self.switch_parents(now, channel, vec![to], vec![from]);
+        let to = PeerFeed {
+            peer: to,
+            feed: Feed::All,
+        };
+        self.change_parents(now, channel, &[to], &[from]);
     }
 
     pub(crate) fn on_login_accepted(&mut self, now: Timestamp, from: NodeId, channel: ChannelId) {

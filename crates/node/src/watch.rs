@@ -190,7 +190,11 @@ impl Node {
                 l.last_block_at = None;
             }
         }
-        self.switch_parents(now, desc.id, vec![relay], old);
+        let relay = tiercast_proto::PeerFeed {
+            peer: relay,
+            feed: tiercast_proto::Feed::All,
+        };
+        self.change_parents(now, desc.id, &[relay], &old);
         self.events.push_back(Event::Watching {
             channel: desc,
             relay: relay_id,

@@ -234,6 +234,26 @@ mod tests {
                 http_addr: "x".into(),
             },
         });
+        round_trip(Message::ParentSet {
+            channel: crate::ChannelDesc {
+                id: ChannelId(1),
+                name: "a".into(),
+                public_key: [7; 32],
+            },
+            version: u64::MAX,
+            placement: crate::Placement::Tier {
+                tier: 2,
+                activate: true,
+            },
+            parents: vec![crate::PeerFeed {
+                peer: PeerInfo {
+                    id: crate::NodeId(4),
+                    addr: "127.0.0.1:1".into(),
+                    http_addr: "x".into(),
+                },
+                feed: crate::Feed::Lazy,
+            }],
+        });
         let mut b = Block::new(
             ChannelId(2),
             42,

@@ -39,7 +39,8 @@ pub use feed::{CodedSet, Feed, SubstreamSet, MAX_FEED_SUBSTREAMS, MAX_WANT_SEQS}
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
 pub use ids::{ChannelId, NodeId, Region, Tier, ViewerId};
 pub use message::{
-    ChannelDesc, DenyReason, Message, NodeRole, PeerFeed, PeerInfo, Register, COORDINATOR_ID,
+    ChannelDesc, DenyReason, Message, NodeRole, PeerFeed, PeerInfo, Placement, Register,
+    COORDINATOR_ID, MAX_SET_PARENTS,
 };
 pub use smoothing::{DoubleSmoother, RateSmoother};
 pub use time::Timestamp;

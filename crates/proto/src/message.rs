@@ -1,8 +1,9 @@
 //! Every message of the overlay, between nodes (LOGIN / LOGOFF / Redirect / blocks,
 //! V3, V9) and between nodes and the coordinator (registration, heartbeats D8,
-//! DISTRIBUTE V4, CONSOLIDATE V5, activation and SwitchToParent V2/V10, watch
-//! redirection V2). Addresses never appear in decisions: a [`PeerInfo`] carries
-//! them only so the driver can dial a node it was told about.
+//! DISTRIBUTE V4, CONSOLIDATE V5, watch redirection V2, and the one way a node
+//! is told its parents, relays and peers alike: a versioned full [`Message::ParentSet`]
+//! (V2, V9, V10, C1, C4, C6). Addresses never appear in decisions: a [`PeerInfo`]
+//! carries them only so the driver can dial a node it was told about.
 
 use crate::block::Block;
 use crate::class::NodeClass;
@@ -40,6 +41,23 @@ pub struct PeerInfo {
 pub struct PeerFeed {
     pub peer: PeerInfo,
     pub feed: Feed,
+}
+
+/// Most parents one [`Message::ParentSet`] may list; a longer set is refused.
+pub const MAX_SET_PARENTS: usize = 128;
+
+/// What a [`Message::ParentSet`] makes of the node besides its parents (C1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Placement {
+    /// A relay active for the channel in a tier of the VAN, carrying it for its
+    /// children. `activate`: (re)activated — it starts a new expansion phase and
+    /// accepts children (V2, V4, V7's regrouping); otherwise only its parents
+    /// change (V9, V10).
+    Tier { tier: Tier, activate: bool },
+    /// A member of the peer overlay — a peer, or a relay on its top mesh (a
+    /// waypoint, D1): it wants the stream itself, so its links stay logged in
+    /// without children (C4, C6).
+    Member,
 }
 
 /// A channel as the coordinator describes it to nodes.
@@ -187,17 +205,18 @@ pub enum Message {
     ChannelUpdate {
         channel: ChannelDesc,
     },
-    /// Become active for a channel in a tier, with these parents (ProxyParent, V2/V4).
-    Activate {
+    /// Every parent of the node for the channel, with what each pushes on its
+    /// link (C1: the one way to tell a relay or a peer its parents; V2, V9, V10,
+    /// C4, C6). Parents not listed are dropped once the listed ones that take
+    /// over from them are connected (connect before disconnect). `version` grows
+    /// with each set sent to this node for this channel since it registered: a
+    /// node ignores a set not newer than the last it applied (and counts it as
+    /// invalid). At most [`MAX_SET_PARENTS`] parents.
+    ParentSet {
         channel: ChannelDesc,
-        tier: Tier,
-        parents: Vec<PeerInfo>,
-    },
-    /// Connect to `add` before dropping `remove` (V9, V10).
-    SwitchToParent {
-        channel: ChannelId,
-        add: Vec<PeerInfo>,
-        remove: Vec<NodeId>,
+        version: u64,
+        placement: Placement,
+        parents: Vec<PeerFeed>,
     },
     /// The coordinator accepted a CONSOLIDATE: move your viewers to `move_to` (V5).
     ConsolidateOrder {
@@ -212,12 +231,6 @@ pub enum Message {
         channel_name: String,
         reason: DenyReason,
         retry_after_ms: u32,
-    },
-    /// A peer's parents for a channel, all of them (C4, C6): links not listed are
-    /// dropped once a listed one connects.
-    PeerAssign {
-        channel: ChannelDesc,
-        parents: Vec<PeerFeed>,
     },
 
     // ---- node <-> node ----
@@ -294,8 +307,7 @@ impl Message {
             Message::Announced { .. } => "announced",
             Message::AnnounceDenied { .. } => "announce_denied",
             Message::ChannelUpdate { .. } => "channel_update",
-            Message::Activate { .. } => "activate",
-            Message::SwitchToParent { .. } => "switch_to_parent",
+            Message::ParentSet { .. } => "parent_set",
             Message::ConsolidateOrder { .. } => "consolidate_order",
             Message::WatchAt { .. } => "watch_at",
             Message::WatchDenied { .. } => "watch_denied",
@@ -307,7 +319,6 @@ impl Message {
             Message::Have { .. } => "have",
             Message::Want { .. } => "want",
             Message::WantUnmet { .. } => "want_unmet",
-            Message::PeerAssign { .. } => "peer_assign",
             Message::Shard { .. } => "shard",
             Message::Block(_) => "block",
         }
@@ -316,12 +327,10 @@ impl Message {
     /// Every peer address this message tells about, for the driver's address book.
     pub fn peer_infos(&self) -> Vec<&PeerInfo> {
         match self {
-            Message::Activate { parents, .. } => parents.iter().collect(),
-            Message::SwitchToParent { add, .. } => add.iter().collect(),
+            Message::ParentSet { parents, .. } => parents.iter().map(|p| &p.peer).collect(),
             Message::ConsolidateOrder { move_to, .. } => vec![move_to],
             Message::WatchAt { relay, .. } => vec![relay],
             Message::Redirect { to, .. } => vec![to],
-            Message::PeerAssign { parents, .. } => parents.iter().map(|p| &p.peer).collect(),
             _ => Vec::new(),
         }
     }

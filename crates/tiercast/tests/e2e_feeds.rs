@@ -425,7 +425,7 @@ fn delayed_feed_lags_live_by_the_policy_delay_and_a_full_relay_falls_back_to_aud
     assert_eq!(r.status, 302, "{}", r.text());
     let delayed_url = r.header("Location").expect("Location").to_string();
     assert_eq!(delayed_url, format!("{relay}/live/live.ts?delay={DELAY_S}"));
-    let (delayed, _) = reader(delayed_url, stop.clone());
+    let (delayed, delayed_bytes) = reader(delayed_url, stop.clone());
     let (audio, _) = reader(format!("{relay}/live/live.ts?feed=audio"), stop.clone());
     let started = Instant::now();
 
@@ -434,6 +434,13 @@ fn delayed_feed_lags_live_by_the_policy_delay_and_a_full_relay_falls_back_to_aud
     wait_for("load 2 at the coordinator", Duration::from_secs(6), || {
         (relay_load(&coordinator)? >= 2).then_some(())
     });
+    // The coordinator counts the viewer it redirected before it reaches the
+    // relay: the delayed reader must hold its slot before a third one asks.
+    wait_for(
+        "the delayed reader's first bytes",
+        Duration::from_secs(10),
+        || (delayed_bytes.load(Ordering::Relaxed) > 0).then_some(()),
+    );
     let r = http_get(&format!("{relay}/live/live.ts"), Duration::from_millis(500)).unwrap();
     assert_eq!(
         (r.status, r.header("Location")),

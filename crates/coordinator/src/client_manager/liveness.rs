@@ -24,7 +24,7 @@ impl Coordinator {
         self.network
             .record_heartbeat(now, &hb, |id| registry.get(id).map(|r| r.region_id));
         // The managers read it after the monitor (C2 compares with its books),
-        // the peer overlays first: their PeerAssigns go out before the orders
+        // the peer overlays first: their parent sets go out before the orders
         // of a relay's adoption, as they always did.
         Peers::on_report(self, now, from, &hb);
         Van::on_report(self, now, from, &hb);
@@ -67,6 +67,7 @@ impl Coordinator {
             return;
         }
         self.registry.mark_dead(node);
+        self.parent_sets.forget(node);
         self.history.lost(now, node);
         self.network.node_gone(node);
         self.events.push_back(CoordEvent::NodeTimedOut { node });

@@ -5,7 +5,8 @@
 //! the middle level's shard loss (D5); a periodic check retries members waiting
 //! for a parent, reviews the top and middle levels (D1, D5, D6) and decides on full
 //! recomputation (C7).
-//! Every change ends with a `PeerAssign` to each member whose parents changed.
+//! Every change ends with a parent set (`ParentSet`, C1) to each member whose parents
+//! changed.
 //! An ejected peer is sent to a relay when one has room, else told why (C6).
 
 use super::overlay::{MemberKind, PeerOverlay};
@@ -462,13 +463,7 @@ impl Coordinator {
         out.extend(o.take_retired().into_iter().map(|w| (w, Vec::new())));
         o.stats.assignments_sent += out.len() as u64;
         for (to, parents) in out {
-            self.send(
-                to,
-                Message::PeerAssign {
-                    channel: desc.clone(),
-                    parents,
-                },
-            );
+            self.send_parent_set(to, desc.clone(), tiercast_proto::Placement::Member, parents);
         }
     }
 }

@@ -625,7 +625,7 @@ impl PeerOverlay {
         }
     }
 
-    /// The parent list a member is told (`PeerAssign`).
+    /// The parent list a member is told (its `ParentSet`, C1).
     pub fn assignment(&self, id: NodeId) -> Option<Vec<PeerFeed>> {
         let m = self.members.get(&id)?;
         let mut feeds: BTreeMap<NodeId, Feed> = BTreeMap::new();

@@ -13,7 +13,7 @@
 //! bound (+ [`KEEP_DEPTH_SLACK`]) in the new tree, kept links attached parents
 //! first; only the others take the builder's choice. A periodic recomputation then
 //! moves few links, and the ones it moves go make-before-break at the peers
-//! (node/src/peer.rs) and in bounded batches ([`super::batches`]). When the kept
+//! (node/src/switch.rs) and in bounded batches ([`super::batches`]). When the kept
 //! links leave more than one member in [`REBUILD_PENDING_SHARE`] without a parent,
 //! every link is built anew at once. A link made more than twice the depth bound
 //! deep brings a recomputation too ([`TOO_DEEP_FACTOR`]).

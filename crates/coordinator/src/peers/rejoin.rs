@@ -7,7 +7,7 @@
 //! is adopted: it becomes a bottom member again, interior in the tree most of its
 //! children take from it, keeping in every tree the reported parent that can still
 //! carry it there (a member, top or interior in that tree, with a spare slot, no
-//! cycle); the trees left are placed as for a join (C4, C6). Its `PeerAssign` then
+//! cycle); the trees left are placed as for a join (C4, C6). Its `ParentSet` then
 //! lists mostly the links it already has, so nothing moves that need not.
 //!
 //! Parents come back in their own time (a registration backoff), so a peer whose

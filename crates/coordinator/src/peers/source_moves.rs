@@ -11,9 +11,9 @@
 //! - **to peers**: a peer the servers rule sent to a relay joins the overlay when
 //!   the overlay has room for it (the admission of a new `Watch`, never taking a
 //!   member's place) and a parent in every tree is found; it is sent its parents
-//!   (`PeerAssign`). Connect before disconnect: the node keeps its relay link,
+//!   (`ParentSet`). Connect before disconnect: the node keeps its relay link,
 //!   still pushing, until every new parent link taking over from it is
-//!   connected, then logs off the relay (`node/src/peer.rs`). A peer the overlay
+//!   connected, then logs off the relay (`node/src/switch.rs`). A peer the overlay
 //!   could place only in part is taken out again and keeps its relay.
 
 use super::coordinator::Joiner;

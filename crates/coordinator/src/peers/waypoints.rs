@@ -3,7 +3,7 @@
 //! peer is preferred yet); at each review a waypoint whose region now has a
 //! preferred peer is retired to standby — when the overlay stays feasible
 //! without its uplink (with a margin) — and told to drop its links (an empty
-//! `PeerAssign`); a standby waypoint whose region has lost its preferred peers
+//! `ParentSet`); a standby waypoint whose region has lost its preferred peers
 //! comes back. Retired waypoints still serve viewers the overlay ejects (C6).
 
 use super::overlay::{MemberKind, PeerOverlay};

@@ -1,7 +1,8 @@
-//! Activating relays (V2, V11): at start-up, in every region, one relay per tier forms a path from the
-//! origin to the viewers' tier (as many as `parents_per_relay` in the upper tiers,
-//! so every relay gets redundant parents, V9); each activated relay is told its
-//! parents — the entry relay of the tier above first, then others. Relays that
+//! Activating relays (V2, V11; each told by a parent set, C1): at start-up, in
+//! every region, one relay per tier forms a path from the origin to the viewers'
+//! tier (as many as `parents_per_relay` in the upper tiers, so every relay gets
+//! redundant parents, V9); each activated relay is told its parents — the entry
+//! relay of the tier above first, then others. Relays that
 //! register after the channel started fill empty tiers, and relays whose parents
 //! are no longer in the nearest tier above are re-parented.
 
@@ -9,7 +10,7 @@ use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
 use crate::manager::RelayPhase;
 use crate::registry::RegionId;
-use tiercast_proto::{ChannelId, Message, NodeId, PeerInfo, Tier, Timestamp};
+use tiercast_proto::{ChannelId, Feed, NodeId, PeerFeed, PeerInfo, Placement, Tier, Timestamp};
 
 impl Coordinator {
     /// Makes sure every tier with registered relays has an active one for the channel.
@@ -81,14 +82,15 @@ impl Coordinator {
         m.add_active(now, node, region, tier, parents.clone());
         let desc = m.desc.clone();
         self.book_relay(now, channel, node);
-        let infos = self.peer_infos(&parents);
-        self.send(
+        let feeds = self.parent_feeds(&parents);
+        self.send_parent_set(
             node,
-            Message::Activate {
-                channel: desc,
+            desc,
+            Placement::Tier {
                 tier,
-                parents: infos,
+                activate: true,
             },
+            feeds,
         );
         self.events.push_back(CoordEvent::Activated {
             channel,
@@ -317,7 +319,8 @@ impl Coordinator {
         }
     }
 
-    /// Records new parents for an active relay and sends it SwitchToParent.
+    /// Records new parents for an active relay and sends it its new parent set
+    /// (C1; it connects to the new ones before it drops the old, V9).
     pub(crate) fn set_parents(
         &mut self,
         channel: ChannelId,
@@ -336,14 +339,19 @@ impl Coordinator {
         if added.is_empty() && removed.is_empty() {
             return;
         }
-        let add = self.peer_infos(&added);
-        self.send(
+        let Some(tier) = m.active.get(&node).map(|a| a.tier) else {
+            return;
+        };
+        let desc = m.desc.clone();
+        let feeds = self.parent_feeds(&new);
+        self.send_parent_set(
             node,
-            Message::SwitchToParent {
-                channel,
-                add,
-                remove: removed.clone(),
+            desc,
+            Placement::Tier {
+                tier,
+                activate: false,
             },
+            feeds,
         );
         self.events.push_back(CoordEvent::Reassigned {
             channel,
@@ -351,6 +359,17 @@ impl Coordinator {
             added,
             removed,
         });
+    }
+
+    /// A relay's parents as a parent set lists them: each pushes everything.
+    pub(crate) fn parent_feeds(&self, ids: &[NodeId]) -> Vec<PeerFeed> {
+        self.peer_infos(ids)
+            .into_iter()
+            .map(|peer| PeerFeed {
+                peer,
+                feed: Feed::All,
+            })
+            .collect()
     }
 
     pub(crate) fn peer_infos(&self, ids: &[NodeId]) -> Vec<PeerInfo> {

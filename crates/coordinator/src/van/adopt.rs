@@ -9,9 +9,9 @@
 //! reported parents that are the channel's origin or alive and active (a reported
 //! parent that is itself back but not yet adopted is adopted first, from its own
 //! last report); when none is left it gets new ones (V2's choice), and when some are
-//! missing it is topped up to `parents_per_relay` (V9) — a `SwitchToParent` only for
-//! what changed. Its child relays adopt themselves at their own heartbeats, its
-//! viewers are kept by [`crate::viewer_moves`]. A relay that came back is not
+//! missing it is topped up to `parents_per_relay` (V9) — a parent set
+//! (`ParentSet`, C1) only when they changed. Its child relays adopt themselves at
+//! their own heartbeats, its viewers are kept by [`crate::viewer_moves`]. A relay that came back is not
 //! activated afresh before its heartbeat is in, so the overlay it kept is what the
 //! coordinator takes back.
 //!

@@ -12,7 +12,7 @@ use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
 use crate::manager::RelayPhase;
 use std::collections::BTreeSet;
-use tiercast_proto::{ChannelId, Message, NodeId, Tier, Timestamp};
+use tiercast_proto::{ChannelId, NodeId, Tier, Timestamp};
 
 /// The arrival-rate tuning of [0039]–[0041] for one (channel, tier). Rates are in
 /// proxies per second.
@@ -271,14 +271,15 @@ impl Coordinator {
         }
         let desc = m.desc.clone();
         for (n, parents) in reactivate {
-            let parents = self.peer_infos(&parents);
-            self.send(
+            let parents = self.parent_feeds(&parents);
+            self.send_parent_set(
                 n,
-                Message::Activate {
-                    channel: desc.clone(),
+                desc.clone(),
+                tiercast_proto::Placement::Tier {
                     tier,
-                    parents,
+                    activate: true,
                 },
+                parents,
             );
         }
         if self.cfg.farms {

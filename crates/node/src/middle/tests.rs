@@ -97,7 +97,12 @@ fn peer(id: u32, key: &OriginKey, parents: &[(u32, Feed)]) -> Node {
     n.handle_message(
         t(0),
         COORDINATOR_ID,
-        Message::PeerAssign { channel, parents },
+        Message::ParentSet {
+            channel,
+            version: 1,
+            placement: tiercast_proto::Placement::Member,
+            parents,
+        },
     );
     let logins: Vec<NodeId> = sent(&mut n)
         .into_iter()
@@ -397,7 +402,9 @@ fn a_link_of_originals_is_measured_from_its_second_group_and_a_new_layout_starts
     n.handle_message(
         t(6000),
         COORDINATOR_ID,
-        Message::PeerAssign {
+        Message::ParentSet {
+            version: 2,
+            placement: tiercast_proto::Placement::Member,
             channel: ChannelDesc {
                 id: CH,
                 name: "live".into(),

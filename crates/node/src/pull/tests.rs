@@ -82,8 +82,10 @@ fn peer_with_parents(parents: &[(u32, Feed)]) -> Node {
     n.handle_message(
         Timestamp::ZERO,
         COORDINATOR_ID,
-        Message::PeerAssign {
+        Message::ParentSet {
             channel: desc,
+            version: 1,
+            placement: tiercast_proto::Placement::Member,
             parents: parents.iter().map(|(id, f)| feed(*id, *f)).collect(),
         },
     );
