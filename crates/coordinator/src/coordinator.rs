@@ -78,7 +78,8 @@ pub struct Coordinator {
 impl Coordinator {
     pub fn new(cfg: CoordinatorConfig, now: Timestamp) -> Self {
         let cfg_hb = cfg.heartbeat_interval_ms.max(1);
-        let uplinks = crate::uplink_ledger::UplinkLedger::new(cfg.max_nodes);
+        let uplinks =
+            crate::uplink_ledger::UplinkLedger::new(cfg.max_nodes).with_lending(cfg.uplink_lending);
         Coordinator {
             next_check: now.plus_millis(cfg.heartbeat_interval_ms),
             started: now,
