@@ -73,6 +73,10 @@ pub struct Coordinator {
     pub(crate) source_switches: crate::policy::source_switch::SourceSwitches,
     /// Each node's uplink shared by the channels it is on (C9; `uplink_ledger/`).
     pub(crate) uplinks: crate::uplink_ledger::UplinkLedger,
+    /// Per channel, when its peer overlay last turned a peer away for want of
+    /// room (C9's lending: such a channel borrows, it never lends; one entry
+    /// per channel).
+    pub(crate) unmet_demand: std::collections::BTreeMap<ChannelId, Timestamp>,
 }
 
 impl Coordinator {
@@ -113,6 +117,7 @@ impl Coordinator {
             relay_hour: None,
             source_switches: Default::default(),
             uplinks,
+            unmet_demand: Default::default(),
         }
     }
 

@@ -16,9 +16,12 @@ use tiercast_proto::{ChannelId, DeviceClass, NodeId, NodeRole, OriginKey};
 const RATE_KBPS: u32 = 2000;
 const A: ChannelId = ChannelId(1);
 const B: ChannelId = ChannelId(2);
-/// The strong peer on both channels, and its uplink.
+/// The strong peers on both channels (the first id, how many), their uplink.
 const STRONG: u32 = 10;
+const STRONG_PEERS: u32 = 4;
 const STRONG_KBPS: u32 = 12_000;
+/// Weak peers (half a stream) on one channel.
+const WEAK: u32 = 24;
 
 fn config(lending: bool) -> CoordinatorConfig {
     let mut c = CoordinatorConfig {
@@ -100,23 +103,39 @@ fn books_hold(bus: &Bus) {
     }
 }
 
-/// The strong peer on "a" and "b"; then eight weak peers (half a stream each)
-/// on "b" only, so that b's overlay needs more of the strong peer than its half:
-/// "a" has the strong peer alone and uses none of it. Returns the bus after
-/// the overlays settled.
+/// Strong peers (one per tree) on "a" and "b"; then weak peers (half a
+/// stream each) on "b" only, more than b's overlay can carry with half of the
+/// strong peers: "a" has the strong peers alone and needs little of them.
+/// Returns the bus after the overlays settled.
 fn b_needs_more(lending: bool) -> Bus {
     let mut bus = start(config(lending), 6_000);
-    add_peer(&mut bus, Bus::peer_config(STRONG, STRONG_KBPS), &["a", "b"]);
-    for i in 0..8 {
-        add_peer(&mut bus, Bus::peer_config(40 + i, 1000), &["b"]);
-        bus.advance(500);
+    for s in STRONG..STRONG + STRONG_PEERS {
+        add_peer(&mut bus, Bus::peer_config(s, STRONG_KBPS), &["a", "b"]);
+    }
+    for i in 0..WEAK {
+        add_peer(&mut bus, Bus::peer_config(100 + i, 1000), &["b"]);
+        bus.advance(250);
         books_hold(&bus);
     }
-    for _ in 0..10 {
+    for _ in 0..20 {
         bus.advance(1_000);
         books_hold(&bus);
     }
     bus
+}
+
+/// Per strong peer: (a's share, b's share, slots used on b).
+fn strong_peers(bus: &Bus) -> Vec<(u64, u64, u32)> {
+    let ob = bus.coordinator.peer_overlay(B).unwrap();
+    (STRONG..STRONG + STRONG_PEERS)
+        .map(|s| {
+            (
+                seen(bus, A, s).unwrap(),
+                seen(bus, B, s).unwrap(),
+                ob.members[&NodeId(s)].used,
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -124,57 +143,68 @@ fn an_idle_channel_lends_its_share_and_the_other_carries_more() {
     let off = b_needs_more(false);
     let on = b_needs_more(true);
     let half = u64::from(STRONG_KBPS) * 1000 / 2;
-    assert_eq!(seen(&off, A, STRONG), Some(half), "off: the static split");
-    assert_eq!(seen(&off, B, STRONG), Some(half));
-    let (a, b) = (seen(&on, A, STRONG).unwrap(), seen(&on, B, STRONG).unwrap());
+    let half_slots = on.coordinator.peer_overlay(B).unwrap().slots_for(half);
     println!(
-        "strong peer: off a {half} b {half}, fed on b {}/8; on a {a} b {b}, fed on b {}/8",
+        "off: fed on b {}/{WEAK} strong (a, b, used on b) {:?}",
         fed(&off, B),
-        fed(&on, B)
+        strong_peers(&off)
     );
-    assert!(a < half, "a lends: it keeps {a}");
-    assert!(b > half, "b borrows: it books {b}");
-    assert!(a + b <= 2 * half);
+    println!(
+        "on:  fed on b {}/{WEAK} strong (a, b, used on b) {:?}; half gives {half_slots} slots",
+        fed(&on, B),
+        strong_peers(&on)
+    );
+    for (a, b, _) in strong_peers(&off) {
+        assert_eq!((a, b), (half, half), "off: the static split");
+    }
+    for (a, b, _) in strong_peers(&on) {
+        assert!(a < half, "a lends: it keeps {a}");
+        assert!(b > half, "b borrows: it books {b}");
+        assert!(a + b <= 2 * half);
+    }
     let ledger = on.coordinator.uplink_ledger();
     assert_eq!(ledger.base_share(NodeId(STRONG), A), Some(half));
-    assert_eq!(ledger.share(NodeId(STRONG), B), Some(b));
-    let used_b = on.coordinator.peer_overlay(B).unwrap().members[&NodeId(STRONG)].used;
-    let half_slots = on.coordinator.peer_overlay(B).unwrap().slots_for(half);
     assert!(
-        used_b > half_slots,
-        "b uses the loan: {used_b} slots, {half_slots} in its half"
+        strong_peers(&on)
+            .iter()
+            .any(|(_, _, used)| *used > half_slots),
+        "b uses a loan"
     );
-    assert!(fed(&on, B) >= fed(&off, B));
+    assert!(fed(&on, B) > fed(&off, B), "b carries more with the loans");
 }
 
 #[test]
 fn the_lender_takes_its_share_back_when_its_viewers_need_it() {
     let mut bus = b_needs_more(true);
     let half = u64::from(STRONG_KBPS) * 1000 / 2;
-    let lent_a = seen(&bus, A, STRONG).unwrap();
-    assert!(lent_a < half);
-    // Weak peers arrive on "a": a's overlay needs the strong peer's slots there.
-    for i in 0..8 {
-        add_peer(&mut bus, Bus::peer_config(60 + i, 1000), &["a"]);
-        bus.advance(500);
+    let lent: Vec<u64> = strong_peers(&bus).iter().map(|s| s.0).collect();
+    assert!(lent.iter().all(|a| *a < half));
+    // Weak peers arrive on "a": a's overlay needs the strong peers' slots there.
+    for i in 0..WEAK {
+        add_peer(&mut bus, Bus::peer_config(200 + i, 1000), &["a"]);
+        bus.advance(250);
         books_hold(&bus);
     }
-    for _ in 0..10 {
+    for _ in 0..20 {
         bus.advance(1_000);
         books_hold(&bus);
     }
-    let (a, b) = (
-        seen(&bus, A, STRONG).unwrap(),
-        seen(&bus, B, STRONG).unwrap(),
-    );
-    println!("after a's viewers came: a {a} (was {lent_a}) b {b}");
-    assert!(a > lent_a, "a took back: {a}");
-    let used_a = bus.coordinator.peer_overlay(A).unwrap().members[&NodeId(STRONG)].used;
-    assert!(used_a > 0, "a uses it");
-    assert!(a + b <= 2 * half);
-    let used_b = bus.coordinator.peer_overlay(B).unwrap().members[&NodeId(STRONG)].used;
-    let o = bus.coordinator.peer_overlay(B).unwrap();
-    assert!(used_b <= o.slots_for(b), "b gave back what it booked past its share");
+    let after = strong_peers(&bus);
+    println!("after a's viewers came: (a, b, used on b) {after:?} (a was {lent:?})");
+    let oa = bus.coordinator.peer_overlay(A).unwrap();
+    let ob = bus.coordinator.peer_overlay(B).unwrap();
+    for (s, (a, b, used_b)) in (STRONG..).zip(after) {
+        assert!(a >= half, "{s}: a took its share back: {a}");
+        assert!(a + b <= 2 * half);
+        assert!(
+            used_b <= ob.slots_for(b),
+            "{s}: b gave back what it booked past its share"
+        );
+    }
+    let used_a: u32 = (STRONG..STRONG + STRONG_PEERS)
+        .map(|s| oa.members[&NodeId(s)].used)
+        .sum();
+    assert!(used_a > 0, "a uses them");
 }
 
 /// A desktop on both channels inside its `no_relay_hours`: no uplink in
@@ -215,7 +245,11 @@ device_classes = ["desktop"]
         for c in [A, B] {
             let share = ledger.share(NodeId(STRONG), c).unwrap();
             assert_eq!(share, 4_000_000, "half each: nothing used, nothing lent");
-            assert_eq!(seen(&bus, c, STRONG), Some(share), "{c:?} its share at once");
+            assert_eq!(
+                seen(&bus, c, STRONG),
+                Some(share),
+                "{c:?} its share at once"
+            );
         }
         books_hold(&bus);
     }

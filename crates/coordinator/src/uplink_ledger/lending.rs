@@ -8,8 +8,9 @@
 //!   when its want leaves a band — up at once when it needs more (it *takes
 //!   back*, never beyond its base), down when it holds more than two reserves
 //!   above its use — so a borrower is not shrunk and grown at every check.
-//! - Every other channel (near or past its base, or not measured yet: a
-//!   channel that just joined claims its whole base) is a **borrower**: it gets
+//! - Every other channel (near or past its base, short of uplink — its
+//!   manager turning viewers away —, or not measured yet: a channel that just
+//!   joined claims its whole base) is a **borrower**: it gets
 //!   its base plus the lenders' spare, split by weight (floored).
 //! - With no borrower nothing is lent (every share is its base): a channel
 //!   gives up uplink only when another one can use it.
@@ -36,7 +37,8 @@ pub(super) struct Claim {
     pub weight: u64,
     /// Its static share.
     pub base_bps: u64,
-    /// What it used at the last check (bps); `None` until measured.
+    /// What it used at the last check (bps; `u64::MAX`: it wants all it can
+    /// get, e.g. its manager turns viewers away); `None` until measured.
     pub need_bps: Option<u64>,
     /// Its share until now.
     pub effective_bps: u64,

@@ -95,12 +95,28 @@ fn lending_off_keeps_the_static_split() {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Acquire { node: u32, channel: u32, declared: u64, weight: u64 },
-    Release { node: u32, channel: u32 },
-    Forget { node: u32 },
+    Acquire {
+        node: u32,
+        channel: u32,
+        declared: u64,
+        weight: u64,
+    },
+    Release {
+        node: u32,
+        channel: u32,
+    },
+    Forget {
+        node: u32,
+    },
     /// The channel now uses this part (per mille) of its share.
-    Use { node: u32, channel: u32, per_mille: u64 },
-    Lend { node: u32 },
+    Use {
+        node: u32,
+        channel: u32,
+        per_mille: u64,
+    },
+    Lend {
+        node: u32,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {

@@ -2,7 +2,8 @@
 //! coordinator measures, at its periodic check, what each channel's manager
 //! has booked on every node shared by several channels — a peer overlay its
 //! member's booked substream children, a VAN the children and viewers it
-//! carries on the relay — and hands it to the ledger's lending rule
+//! carries on the relay; a peer overlay short of uplink (peers turned away or
+//! waiting for a parent) as wanting all it can get — and hands it to the ledger's lending rule
 //! ([`super::lending`]); the shares that moved are applied at once (a peer
 //! overlay grows or shrinks its member, re-homing children that no longer
 //! fit; a VAN reads its share when it places the next viewer).
@@ -22,12 +23,41 @@ impl Coordinator {
             let used: Vec<(ChannelId, u64)> = self
                 .uplinks
                 .shares(node)
-                .map(|(c, _)| (c, self.channel_use_bps(node, c)))
+                .map(|(c, _)| {
+                    let hungry = self.short_of_uplink(now, c);
+                    (
+                        c,
+                        if hungry {
+                            u64::MAX
+                        } else {
+                            self.channel_use_bps(node, c)
+                        },
+                    )
+                })
                 .collect();
             for (channel, share) in self.uplinks.lend(node, &used) {
                 self.apply_share(now, channel, node, share);
             }
         }
+    }
+
+    /// Whether `channel`'s peer overlay wants more uplink than it has: a peer
+    /// turned away for want of room within the last heartbeat interval, an
+    /// ejected peer still asking, or a member waiting for a parent. Such a
+    /// channel counts as using all it could get: it borrows, never lends (its
+    /// booked children alone understate it — admission keeps the overlay under
+    /// its members' slots).
+    pub(crate) fn short_of_uplink(&self, now: Timestamp, channel: ChannelId) -> bool {
+        let window_us = self.cfg.heartbeat_interval_ms.saturating_mul(1000);
+        let refused = self
+            .unmet_demand
+            .get(&channel)
+            .is_some_and(|t| now.as_micros().saturating_sub(t.as_micros()) <= window_us);
+        refused
+            || self
+                .peers
+                .get(&channel)
+                .is_some_and(|o| !o.ejected.is_empty() || !o.pending.is_empty())
     }
 
     /// What `channel` uses of `node`'s uplink now (bps): the least uplink its
