@@ -320,9 +320,7 @@ impl Simulation {
     fn on_node_event(&mut self, id: u32, e: Event) {
         match e {
             Event::BlockStored { block } if self.is_second(block.channel) => {
-                if self.role(id) == Role::Viewer {
-                    self.second_block(id, &block);
-                }
+                self.second_block(id, &block)
             }
             Event::BlockStored { block } => match self.role(id) {
                 Role::Viewer => {
@@ -343,11 +341,10 @@ impl Simulation {
                 Role::Relay => self.metrics.unique_blocks_stored += 1,
                 _ => {}
             },
-            Event::ChannelReady { desc, .. } => {
-                if !self.second_ready(&desc) {
-                    self.channel_ready(desc)
-                }
+            Event::ChannelReady { desc, .. } if self.is_second_named(&desc.name) => {
+                self.second_ready(&desc)
             }
+            Event::ChannelReady { desc, .. } => self.channel_ready(desc),
             Event::ParentConnected { parent, .. } => {
                 self.faults.on_parent_connected(id, parent.0, self.now)
             }
@@ -361,12 +358,8 @@ impl Simulation {
                 self.viewers[vi].new_session();
                 self.arm_planted_gap(id);
             }
-            Event::WatchDenied { channel_name, .. }
-                if self.second.as_ref().is_some_and(|s| s.name == channel_name) =>
-            {
-                if let Some(s) = self.second.as_mut() {
-                    s.watch_denied += 1;
-                }
+            Event::WatchDenied { channel_name, .. } if self.is_second_named(&channel_name) => {
+                self.second_denied()
             }
             Event::WatchDenied { reason, .. } => {
                 self.metrics.watch_denied += 1;

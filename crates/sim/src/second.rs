@@ -54,10 +54,38 @@ pub struct ChannelFigures {
     pub blocks_expected: u64,
     pub blocks_missed: u64,
     pub continuity_index: f64,
+    /// Watches of this channel refused or turned away (told to retry).
+    pub watch_denied: u64,
     /// At the end: the uplink this channel borrows from the others on the
     /// nodes they share, and what it lends them (bps, summed; C9's lending).
     pub uplink_borrowed_bps_end: u64,
     pub uplink_lent_bps_end: u64,
+}
+
+impl ChannelFigures {
+    /// From blocks (expected, delivered) and (borrowed, lent) bps.
+    fn new(
+        channel: &str,
+        viewers: u64,
+        (expected, delivered): (f64, f64),
+        watch_denied: u64,
+        (borrowed, lent): (u64, u64),
+    ) -> Self {
+        ChannelFigures {
+            channel: channel.to_string(),
+            viewers,
+            blocks_expected: expected.round() as u64,
+            blocks_missed: (expected - delivered).round() as u64,
+            continuity_index: if expected > 0.0 {
+                delivered / expected
+            } else {
+                0.0
+            },
+            watch_denied,
+            uplink_borrowed_bps_end: borrowed,
+            uplink_lent_bps_end: lent,
+        }
+    }
 }
 
 impl Simulation {
@@ -71,19 +99,22 @@ impl Simulation {
         matches!(msg, Message::Block(b) if self.is_second(b.channel))
     }
 
-    /// The origin announced `desc`: true when it is the second channel (its
-    /// ingest starts).
-    pub(crate) fn second_ready(&mut self, desc: &ChannelDesc) -> bool {
+    /// Whether `name` is the second channel's.
+    pub(crate) fn is_second_named(&self, name: &str) -> bool {
+        self.second.as_ref().is_some_and(|s| s.name == name)
+    }
+
+    /// The origin announced the second channel: its ingest starts.
+    pub(crate) fn second_ready(&mut self, desc: &ChannelDesc) {
         let now = self.now;
         let Some(s) = self.second.as_mut().filter(|s| s.name == desc.name) else {
-            return false;
+            return;
         };
         s.id = Some(desc.id);
         if s.ingest.start.is_none() {
             s.ingest.start = Some(now);
             self.queue.push(now, crate::queue::Ev::IngestSecond);
         }
-        true
     }
 
     /// The origin announces the second channel (at its creation).
@@ -153,9 +184,12 @@ impl Simulation {
         node.unwatch(Timestamp(self.now), &s.name);
     }
 
-    /// A block of the second channel was stored at viewer `id`.
+    /// A block of the second channel was stored at node `id` (counted at a
+    /// viewer watching it).
     pub(crate) fn second_block(&mut self, id: u32, block: &Block) {
-        let vi = id - self.first_viewer;
+        let Some(vi) = id.checked_sub(self.first_viewer) else {
+            return;
+        };
         let now = self.now;
         let deadline = self.sc.playout_deadline_ms * 1000;
         let Some(v) = self.second.as_mut().and_then(|s| s.views.get_mut(&vi)) else {
@@ -187,6 +221,13 @@ impl Simulation {
         }
     }
 
+    /// A viewer was refused (or turned away from) the second channel.
+    pub(crate) fn second_denied(&mut self) {
+        if let Some(s) = self.second.as_mut() {
+            s.watch_denied += 1;
+        }
+    }
+
     /// Viewer `id` was sent to a relay for the second channel (a new session).
     pub(crate) fn second_session(&mut self, id: u32) {
         let vi = id - self.first_viewer;
@@ -215,38 +256,20 @@ impl Simulation {
     pub(crate) fn channel_figures(&self) -> Option<Vec<ChannelFigures>> {
         let s = self.second.as_ref()?;
         let m = &self.metrics;
-        let (first_borrowed, first_lent) = self.lending_of(self.channel);
-        let (second_borrowed, second_lent) = self.lending_of(s.id);
-        let figures =
-            |channel: &str, viewers, expected: f64, delivered: f64, lending: (u64, u64)| {
-                ChannelFigures {
-                    channel: channel.to_string(),
-                    viewers,
-                    blocks_expected: expected.round() as u64,
-                    blocks_missed: (expected - delivered).round() as u64,
-                    continuity_index: if expected > 0.0 {
-                        delivered / expected
-                    } else {
-                        0.0
-                    },
-                    uplink_borrowed_bps_end: lending.0,
-                    uplink_lent_bps_end: lending.1,
-                }
-            };
         Some(vec![
-            figures(
+            ChannelFigures::new(
                 &self.sc.stream.channel,
                 m.viewers_arrived,
-                m.expected,
-                m.delivered,
-                (first_borrowed, first_lent),
+                (m.expected, m.delivered),
+                m.watch_denied,
+                self.lending_of(self.channel),
             ),
-            figures(
+            ChannelFigures::new(
                 &s.name,
                 s.viewers,
-                s.expected,
-                s.delivered,
-                (second_borrowed, second_lent),
+                (s.expected, s.delivered),
+                s.watch_denied,
+                self.lending_of(s.id),
             ),
         ])
     }
