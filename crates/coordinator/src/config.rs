@@ -47,6 +47,10 @@ pub struct CoordinatorConfig {
     pub source_switch_share: f64,
     /// ...and at least this many (≥ 1).
     pub source_switch_min: u32,
+    /// C9: a channel using less than its share of a node on several channels
+    /// lends the rest to the others there (and takes it back when it needs
+    /// it); off, each channel's share is the static split by rate.
+    pub uplink_lending: bool,
     /// The peer overlay (seeds 002, 003).
     pub peers: PeerConfig,
 }
@@ -240,6 +244,7 @@ impl Default for CoordinatorConfig {
             idle_relay_ms: 30_000,
             source_switch_share: 0.05,
             source_switch_min: 1,
+            uplink_lending: true,
             peers: PeerConfig::default(),
         }
     }

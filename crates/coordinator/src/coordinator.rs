@@ -75,12 +75,17 @@ pub struct Coordinator {
     pub(crate) uplinks: crate::uplink_ledger::UplinkLedger,
     /// The version of the last parent set sent per (node, channel) (C1).
     pub(crate) parent_sets: crate::client_manager::parent_sets::SetVersions,
+    /// Per channel, when its peer overlay last turned a peer away for want of
+    /// room (C9's lending: such a channel borrows, it never lends; one entry
+    /// per channel).
+    pub(crate) unmet_demand: std::collections::BTreeMap<ChannelId, Timestamp>,
 }
 
 impl Coordinator {
     pub fn new(cfg: CoordinatorConfig, now: Timestamp) -> Self {
         let cfg_hb = cfg.heartbeat_interval_ms.max(1);
-        let uplinks = crate::uplink_ledger::UplinkLedger::new(cfg.max_nodes);
+        let uplinks =
+            crate::uplink_ledger::UplinkLedger::new(cfg.max_nodes).with_lending(cfg.uplink_lending);
         Coordinator {
             next_check: now.plus_millis(cfg.heartbeat_interval_ms),
             started: now,
@@ -115,6 +120,7 @@ impl Coordinator {
             source_switches: Default::default(),
             uplinks,
             parent_sets: Default::default(),
+            unmet_demand: Default::default(),
         }
     }
 

@@ -70,6 +70,45 @@ pub(crate) struct BlockTally {
     pub received: u64,
 }
 
+/// Blocks of `ingest`'s channel expected and received on time by viewer `v`
+/// whose watch ends at `t` (from `from_seq` on, when given).
+pub(crate) fn tally_blocks(
+    ingest: &Ingest,
+    v: &ViewerStats,
+    t: u64,
+    deadline: u64,
+    grace: u64,
+    from_seq: Option<u64>,
+) -> BlockTally {
+    let zero = BlockTally {
+        expected: 0,
+        received: 0,
+    };
+    let Some(s_end) = t.checked_sub(deadline).and_then(|x| ingest.last_seq_at(x)) else {
+        return zero;
+    };
+    let (first, received) = if v.first_seq != NONE {
+        let first = v.first_seq.max(from_seq.unwrap_or(0));
+        let got = if from_seq.is_some() {
+            v.post_on_time
+        } else {
+            v.on_time
+        };
+        (first, got.saturating_sub(v.received_above(s_end)))
+    } else {
+        let from = ingest.first_seq_from(v.watch_at + grace);
+        (from.max(from_seq.unwrap_or(0)), 0)
+    };
+    if s_end < first {
+        return zero;
+    }
+    let expected = s_end - first + 1;
+    BlockTally {
+        expected,
+        received: received.min(expected),
+    }
+}
+
 impl Simulation {
     pub(crate) fn channel_ready(&mut self, desc: ChannelDesc) {
         self.channel = Some(desc.id);
@@ -172,36 +211,7 @@ impl Simulation {
     pub(crate) fn block_tally(&self, v: &ViewerStats, t: u64, from_seq: Option<u64>) -> BlockTally {
         let deadline = self.sc.playout_deadline_ms * 1000;
         let grace = self.sc.startup_grace_ms * 1000;
-        let zero = BlockTally {
-            expected: 0,
-            received: 0,
-        };
-        let Some(s_end) = t
-            .checked_sub(deadline)
-            .and_then(|x| self.ingest.last_seq_at(x))
-        else {
-            return zero;
-        };
-        let (first, received) = if v.first_seq != NONE {
-            let first = v.first_seq.max(from_seq.unwrap_or(0));
-            let got = if from_seq.is_some() {
-                v.post_on_time
-            } else {
-                v.on_time
-            };
-            (first, got.saturating_sub(v.received_above(s_end)))
-        } else {
-            let from = self.ingest.first_seq_from(v.watch_at + grace);
-            (from.max(from_seq.unwrap_or(0)), 0)
-        };
-        if s_end < first {
-            return zero;
-        }
-        let expected = s_end - first + 1;
-        BlockTally {
-            expected,
-            received: received.min(expected),
-        }
+        tally_blocks(&self.ingest, v, t, deadline, grace, from_seq)
     }
 
     /// Whether the origin cut a block lately (see `starving`).

@@ -12,6 +12,8 @@
 //! - [`population`] — viewers: flash crowds, churn, leave waves.
 //! - [`faults`] — crashes, leaves, link cuts, partitions; orphan re-homing (V10, V11).
 //! - [`blocks`] — the "blocks" data plane: real blocks, per-viewer continuity, lag.
+//! - [`second`] — a second channel from the same origin, watched by some peers
+//!   too, with its own continuity (C9: one uplink shared by two channels).
 //! - [`rate`] — path walks; the "rate" data plane (bandwidth shares along paths).
 //! - [`viewer`] — per-viewer bookkeeping (block window, startup).
 //! - [`sample`] — the per-second sample: relays per tier, lower bound, capacity bound.
@@ -52,6 +54,7 @@ pub mod restarts;
 pub mod run;
 pub mod sample;
 pub mod scenario;
+pub mod second;
 pub mod starving;
 pub mod upload;
 pub mod viewer;

@@ -35,6 +35,10 @@ pub(crate) struct Process {
     /// A leaver of this process is replaced until then (steady population).
     pub replace_until: Option<u64>,
     pub start: u64,
+    /// Its viewers also watch the second channel (C9; `second.rs`).
+    pub both_channels: bool,
+    /// Its own uplink distribution, if any.
+    pub uplink: Option<Distribution>,
 }
 
 #[derive(Default)]
@@ -79,6 +83,8 @@ impl Population {
                     region,
                     region_weights,
                     session_s,
+                    both_channels,
+                    uplink_kbps,
                 } => Process {
                     kind: Kind::Times {
                         times: window_times(*count, us(*start_s), us(*over_s), *spacing, rng),
@@ -91,6 +97,8 @@ impl Population {
                     session: session_s.clone(),
                     replace_until: None,
                     start: us(*start_s),
+                    both_channels: *both_channels,
+                    uplink: uplink_kbps.clone(),
                 },
                 Arrival::Churn {
                     rate_per_s,
@@ -129,6 +137,8 @@ impl Population {
                         },
                         session: Some(session_s.clone()),
                         start: us(*start_s),
+                        both_channels: false,
+                        uplink: None,
                     }
                 }
                 Arrival::LeaveWave {
@@ -147,6 +157,8 @@ impl Population {
                     session: None,
                     replace_until: None,
                     start: us(*at_s),
+                    both_channels: false,
+                    uplink: None,
                 },
             };
             procs.push(p);
@@ -210,11 +222,14 @@ impl Simulation {
         let id = self.slots.len() as u32;
         let place = self.population.procs[p as usize].place.clone();
         let region = pick_region(&place, self.net.regions(), &mut self.rng_caps);
-        let up_dist = self
-            .sc
-            .regions
-            .get(usize::from(region))
-            .and_then(|r| r.viewer_uplink_kbps.as_ref())
+        let own = self.population.procs[p as usize].uplink.as_ref();
+        let up_dist = own
+            .or_else(|| {
+                self.sc
+                    .regions
+                    .get(usize::from(region))
+                    .and_then(|r| r.viewer_uplink_kbps.as_ref())
+            })
             .unwrap_or(&self.sc.viewers.uplink_kbps);
         let up = draw_kbps(up_dist, &mut self.rng_caps);
         let down = draw_kbps(&self.sc.viewers.downlink_kbps, &mut self.rng_caps);
@@ -312,6 +327,9 @@ impl Simulation {
             n.watch(Timestamp(self.now), &name);
         }
         self.drain_node(id);
+        if self.population.procs[p as usize].both_channels {
+            self.watch_second(id);
+        }
         if let Some(d) = self.population.procs[p as usize].session.clone() {
             let len = (d.sample(&mut self.rng_arrivals) * 1e6).round().max(1.0) as u64;
             self.queue.push(self.now + len, Ev::Leave(id));
@@ -330,6 +348,7 @@ impl Simulation {
         };
         let name = self.sc.stream.channel.clone();
         node.unwatch(Timestamp(self.now), &name);
+        self.unwatch_second(id, &mut node);
         self.drain_boxed(id, &mut node);
         drop(node);
         self.cancel_timer(id);
@@ -359,6 +378,7 @@ impl Simulation {
         self.metrics.viewer_seconds += (t - self.viewers[vi].watch_at) as f64 / 1e6;
         if self.sc.data_plane == crate::scenario::DataPlane::Blocks {
             self.finalize_blocks(vi, t);
+            self.finalize_second(vi, t);
         }
         if self.viewers[vi].ejected {
             self.metrics.ejected_expected += self.metrics.expected - e0;

@@ -38,6 +38,8 @@ pub enum Ev {
     CoordinatorReset(u32),
     /// Policy step `n` of the scenario is applied.
     Policy(u16),
+    /// The origin cuts the second channel's next block (`second.rs`).
+    IngestSecond,
 }
 
 pub struct InFlight {

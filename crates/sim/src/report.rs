@@ -129,6 +129,9 @@ pub struct Metrics {
     pub peers: Option<PeerMetrics>,
     /// Policy steps and the traffic between regions against their caps (C3).
     pub policies: Option<crate::policies::PolicyFigures>,
+    /// Per channel, with a second channel only (C9; `second.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<crate::second::ChannelFigures>>,
 }
 
 /// One region's viewers (V11).
@@ -413,6 +416,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
             .peers_mode()
             .then(|| crate::peer_report::peer_metrics(sim)),
         policies: sim.policy_figures(),
+        channels: sim.channel_figures(),
     };
     let mut report = Report {
         metrics,

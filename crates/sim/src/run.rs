@@ -90,6 +90,10 @@ impl Simulation {
                 self.events += 1;
                 self.ingest_next();
             }
+            Ev::IngestSecond => {
+                self.events += 1;
+                self.ingest_second();
+            }
             Ev::Sample => {
                 self.events += 1;
                 self.sample();
@@ -149,11 +153,12 @@ impl Simulation {
             self.drain_coord();
             return;
         }
+        let second = self.second_block_msg(&msg);
         let Some(node) = self.slots[to as usize].node.as_mut() else {
             self.metrics.to_departed += 1;
             return;
         };
-        if msg.is_block() {
+        if msg.is_block() && !second {
             self.metrics.block_msgs_received += 1;
             if to >= self.first_viewer {
                 let v = &mut self.viewers[(to - self.first_viewer) as usize];
@@ -286,6 +291,12 @@ impl Simulation {
             CoordEvent::Reassigned { node, removed, .. } => {
                 self.faults.on_reassigned(node.0, removed, self.now)
             }
+            // The second channel's overlay is not in the first's books.
+            CoordEvent::PeersRecomputed { channel, .. }
+            | CoordEvent::PeerEjected { channel, .. }
+            | CoordEvent::PeerJoined { channel, .. }
+            | CoordEvent::PeerTurnedAway { channel, .. }
+                if self.is_second(*channel) => {}
             CoordEvent::PeersRecomputed { .. } => self.recomputed(),
             CoordEvent::PeerEjected { peer, .. } => {
                 self.ejections.entry(peer.0).or_default().push(self.now);
@@ -308,6 +319,9 @@ impl Simulation {
 
     fn on_node_event(&mut self, id: u32, e: Event) {
         match e {
+            Event::BlockStored { block } if self.is_second(block.channel) => {
+                self.second_block(id, &block)
+            }
             Event::BlockStored { block } => match self.role(id) {
                 Role::Viewer => {
                     self.metrics.unique_blocks_stored += 1;
@@ -327,14 +341,25 @@ impl Simulation {
                 Role::Relay => self.metrics.unique_blocks_stored += 1,
                 _ => {}
             },
+            Event::ChannelReady { desc, .. } if self.is_second_named(&desc.name) => {
+                self.second_ready(&desc)
+            }
             Event::ChannelReady { desc, .. } => self.channel_ready(desc),
             Event::ParentConnected { parent, .. } => {
                 self.faults.on_parent_connected(id, parent.0, self.now)
+            }
+            Event::Watching { channel, .. }
+                if self.role(id) == Role::Viewer && self.is_second(channel.id) =>
+            {
+                self.second_session(id);
             }
             Event::Watching { .. } if self.role(id) == Role::Viewer => {
                 let vi = (id - self.first_viewer) as usize;
                 self.viewers[vi].new_session();
                 self.arm_planted_gap(id);
+            }
+            Event::WatchDenied { channel_name, .. } if self.is_second_named(&channel_name) => {
+                self.second_denied()
             }
             Event::WatchDenied { reason, .. } => {
                 self.metrics.watch_denied += 1;

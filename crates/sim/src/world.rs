@@ -87,6 +87,8 @@ pub struct Simulation {
     pub(crate) origin: u32,
     pub(crate) channel: Option<ChannelId>,
     pub(crate) ingest: Ingest,
+    /// The scenario's second channel, if any (C9; `second.rs`).
+    pub(crate) second: Option<crate::second::SecondChannel>,
     pub(crate) population: Population,
     pub(crate) faults: FaultState,
     pub(crate) metrics: Metrics,
@@ -208,6 +210,7 @@ impl Simulation {
             origin: 0,
             channel: None,
             ingest: Ingest::new(&sc),
+            second: crate::second::SecondChannel::new(&sc),
             population: Population::default(),
             faults: FaultState::default(),
             metrics: Metrics::new(&sc),
@@ -336,6 +339,7 @@ impl Simulation {
                         let _ = now;
                     }
                     self.drain_node(id);
+                    self.announce_second(id);
                 }
             }
         }

@@ -253,6 +253,7 @@ impl Coordinator {
             peer,
             retry_after_ms,
         });
+        self.unmet_demand.insert(channel, now);
         if self.send_to_relay(now, &name, peer) {
             return;
         }

@@ -6,6 +6,8 @@
 //! - [`PeerOverlay::set_member_uplink`] — a share grown or shrunk: in place while
 //!   the member's booked children fit, else placed again with its children
 //!   re-homed (C6), its premium, history and fed state kept.
+//! - [`PeerOverlay::member_need_bps`] — what the member's booked children take
+//!   of its uplink (the channel's use, which the ledger lends around).
 //! - [`PeerOverlay::stop_relaying`] / [`PeerOverlay::resume_relaying`] — a peer
 //!   that may not relay now is placed again with no uplink (a leaf in every tree,
 //!   its children re-homed as when it leaves), and gets its uplink back later.
@@ -19,6 +21,29 @@ impl PeerOverlay {
     /// `id`'s kind and the uplink the overlay books for it, if a member.
     pub(crate) fn member_uplink(&self, id: NodeId) -> Option<(MemberKind, u64)> {
         self.members.get(&id).map(|m| (m.kind, m.uplink_bps))
+    }
+
+    /// The least uplink that still gives `id` the slots its booked children
+    /// take (what the channel uses of the node, C9's lending), if a member.
+    pub(crate) fn member_need_bps(&self, id: NodeId) -> Option<u64> {
+        let m = self.members.get(&id)?;
+        if m.used == 0 {
+            return Some(0);
+        }
+        if self.slots_of(m.top, m.uplink_bps) < m.used {
+            return Some(m.uplink_bps);
+        }
+        // Slots grow with the uplink: the least one giving `used` of them.
+        let (mut lo, mut hi) = (0u64, m.uplink_bps);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.slots_of(m.top, mid) >= m.used {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Some(hi)
     }
 
     /// Whether `id` is a member or a waypoint on standby.

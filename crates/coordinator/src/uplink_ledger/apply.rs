@@ -63,8 +63,10 @@ impl Coordinator {
         self.uplinks.forget(peer);
     }
 
-    /// Periodic: no overlay books more of a shared node than its share.
+    /// Periodic: shares lent and taken back (`usage.rs`), then no overlay books
+    /// more of a shared node than its share.
     pub(crate) fn enforce_uplink_shares(&mut self, now: Timestamp) {
+        self.lend_uplinks(now);
         let nodes: Vec<NodeId> = self.uplinks.shared_nodes().collect();
         for peer in nodes {
             let shares: Vec<(ChannelId, u64)> = self.uplinks.shares(peer).collect();

@@ -9,9 +9,17 @@
 //! add up to more than it (each is floored). See the module doc of
 //! [`super`] for why this rule.
 //!
+//! Lending ([`super::lending`]): at the periodic check the coordinator tells
+//! what each channel uses of a shared node ([`UplinkLedger::lend`]); a channel
+//! under its share lends the rest to the others, and takes it back when it
+//! needs it. [`UplinkLedger::share`] is the share a channel may book now,
+//! [`UplinkLedger::base_share`] its static split; the shares still never add up
+//! to more than the declared uplink.
+//!
 //! Bounded: a node's entry goes when its last share is released; at most
 //! [`MAX_CHANNELS_PER_NODE`] shares per node and `max_nodes` nodes.
 
+use super::lending::{lend_out, Claim};
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{ChannelId, NodeId};
 
@@ -27,18 +35,10 @@ pub enum ShareError {
     TooManyNodes,
 }
 
-/// One channel's hold on a node's uplink.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Hold {
-    /// The channel's weight in the split (its stream rate, bps; at least 1).
-    weight: u64,
-    share_bps: u64,
-}
-
 #[derive(Clone, Debug, Default)]
 struct NodeUplink {
     declared_bps: u64,
-    holds: BTreeMap<ChannelId, Hold>,
+    holds: BTreeMap<ChannelId, Claim>,
 }
 
 /// What [`UplinkLedger::acquire`] granted: the asking channel's share, and the
@@ -57,11 +57,13 @@ pub struct UplinkLedger {
     /// periodic check visits only them).
     shared: BTreeSet<NodeId>,
     max_nodes: usize,
+    /// Channels under their share lend the rest to the others (`lending`).
+    lending: bool,
 }
 
 /// `declared` split between `holds` in proportion to their weights, each
 /// floored: the sum never passes `declared`, and one hold gets all of it.
-fn split(declared: u64, holds: &BTreeMap<ChannelId, Hold>) -> BTreeMap<ChannelId, u64> {
+fn split(declared: u64, holds: &BTreeMap<ChannelId, Claim>) -> BTreeMap<ChannelId, u64> {
     let total: u128 = holds.values().map(|h| u128::from(h.weight)).sum();
     holds
         .iter()
@@ -81,7 +83,20 @@ impl UplinkLedger {
             nodes: BTreeMap::new(),
             shared: BTreeSet::new(),
             max_nodes,
+            lending: true,
         }
+    }
+
+    /// Whether channels under their share lend the rest (on by default); off,
+    /// every share is the static split.
+    pub fn with_lending(mut self, lending: bool) -> Self {
+        self.lending = lending;
+        self
+    }
+
+    /// Whether lending is on.
+    pub fn lends(&self) -> bool {
+        self.lending
     }
 
     /// The share `channel` would hold of `node`'s uplink if it asked now with
@@ -99,17 +114,25 @@ impl UplinkLedger {
                 return 0;
             }
         }
-        holds.insert(
-            channel,
-            Hold {
-                weight: weight.max(1),
-                share_bps: 0,
-            },
-        );
-        split(declared_bps, &holds)
-            .get(&channel)
-            .copied()
-            .unwrap_or(0)
+        Self::hold(&mut holds, channel, weight);
+        let mut n = NodeUplink {
+            declared_bps,
+            holds,
+        };
+        Self::resplit(&mut n, None, self.lending);
+        n.holds.get(&channel).map_or(0, |c| c.effective_bps)
+    }
+
+    /// `channel`'s claim in `holds`, new (not measured: it claims its whole
+    /// base) or kept with its measured use and share, its weight updated.
+    fn hold(holds: &mut BTreeMap<ChannelId, Claim>, channel: ChannelId, weight: u64) {
+        let c = holds.entry(channel).or_insert(Claim {
+            weight: 1,
+            base_bps: 0,
+            need_bps: None,
+            effective_bps: 0,
+        });
+        c.weight = weight.max(1);
     }
 
     /// `channel`'s manager asks for a share of `node`'s uplink (its declared
@@ -132,15 +155,9 @@ impl UplinkLedger {
             return Err(ShareError::TooManyChannels);
         }
         n.declared_bps = declared_bps;
-        n.holds.insert(
-            channel,
-            Hold {
-                weight: weight.max(1),
-                share_bps: 0,
-            },
-        );
-        let changed = Self::resplit(n, Some(channel));
-        let share_bps = n.holds[&channel].share_bps;
+        Self::hold(&mut n.holds, channel, weight);
+        let changed = Self::resplit(n, Some(channel), self.lending);
+        let share_bps = n.holds[&channel].effective_bps;
         if n.holds.len() > 1 {
             self.shared.insert(node);
         }
@@ -164,7 +181,24 @@ impl UplinkLedger {
             self.nodes.remove(&node);
             return Vec::new();
         }
-        Self::resplit(n, None)
+        Self::resplit(n, None, self.lending)
+    }
+
+    /// The periodic check's lending (see [`super::lending`]): `used` is what
+    /// each channel on `node` uses there now (bps: its booked children × rate;
+    /// a channel not named keeps its last measure). Returns the channels whose
+    /// share changed, with their new share, for their managers to apply (a
+    /// borrower's that shrank: its children re-homed or its room reduced).
+    pub fn lend(&mut self, node: NodeId, used: &[(ChannelId, u64)]) -> Vec<(ChannelId, u64)> {
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return Vec::new();
+        };
+        for (channel, bps) in used {
+            if let Some(c) = n.holds.get_mut(channel) {
+                c.need_bps = Some(*bps);
+            }
+        }
+        Self::resplit(n, None, self.lending)
     }
 
     /// Every share of `node` goes (it left every channel, or crashed).
@@ -193,26 +227,38 @@ impl UplinkLedger {
         grown
     }
 
-    /// Recomputes `n`'s shares; returns those that changed, but `except`.
-    fn resplit(n: &mut NodeUplink, except: Option<ChannelId>) -> Vec<(ChannelId, u64)> {
-        let shares = split(n.declared_bps, &n.holds);
-        let mut changed = Vec::new();
-        for (c, share) in shares {
-            let h = n
-                .holds
+    /// Recomputes `n`'s bases and shares; returns the shares that changed,
+    /// but `except`'s.
+    fn resplit(
+        n: &mut NodeUplink,
+        except: Option<ChannelId>,
+        lending: bool,
+    ) -> Vec<(ChannelId, u64)> {
+        let before: Vec<u64> = n.holds.values().map(|c| c.effective_bps).collect();
+        for (c, base) in split(n.declared_bps, &n.holds) {
+            n.holds
                 .get_mut(&c)
-                .expect("split keeps the holds' channels");
-            if h.share_bps != share && Some(c) != except {
-                changed.push((c, share));
-            }
-            h.share_bps = share;
+                .expect("split keeps the holds' channels")
+                .base_bps = base;
         }
-        changed
+        lend_out(&mut n.holds, lending);
+        n.holds
+            .iter()
+            .zip(before)
+            .filter(|((c, h), was)| h.effective_bps != *was && Some(**c) != except)
+            .map(|((c, h), _)| (*c, h.effective_bps))
+            .collect()
     }
 
-    /// `channel`'s share of `node`'s uplink, if it holds one.
+    /// The share `channel` may book of `node`'s uplink now (its base, plus
+    /// what it borrows or less what it lends), if it holds one.
     pub fn share(&self, node: NodeId, channel: ChannelId) -> Option<u64> {
-        Some(self.nodes.get(&node)?.holds.get(&channel)?.share_bps)
+        Some(self.nodes.get(&node)?.holds.get(&channel)?.effective_bps)
+    }
+
+    /// `channel`'s static share of `node`'s uplink (⌊U·rᶜ/Σr⌋), if it holds one.
+    pub fn base_share(&self, node: NodeId, channel: ChannelId) -> Option<u64> {
+        Some(self.nodes.get(&node)?.holds.get(&channel)?.base_bps)
     }
 
     /// `node`'s declared uplink, while some channel holds a share of it.
@@ -220,11 +266,12 @@ impl UplinkLedger {
         self.nodes.get(&node).map(|n| n.declared_bps)
     }
 
-    /// The sum of `node`'s shares (never above its declared uplink).
+    /// The sum of `node`'s shares, loans included (never above its declared
+    /// uplink).
     pub fn booked(&self, node: NodeId) -> u64 {
         self.nodes
             .get(&node)
-            .map_or(0, |n| n.holds.values().map(|h| h.share_bps).sum())
+            .map_or(0, |n| n.holds.values().map(|h| h.effective_bps).sum())
     }
 
     /// The channels holding a share of `node`'s uplink, with the share.
@@ -232,7 +279,7 @@ impl UplinkLedger {
         self.nodes
             .get(&node)
             .into_iter()
-            .flat_map(|n| n.holds.iter().map(|(c, h)| (*c, h.share_bps)))
+            .flat_map(|n| n.holds.iter().map(|(c, h)| (*c, h.effective_bps)))
     }
 
     /// Nodes whose uplink is shared by more than one channel.

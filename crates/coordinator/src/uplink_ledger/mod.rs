@@ -30,6 +30,12 @@
 //! may re-home some of the node's children there (only when its booked slots no
 //! longer fit the smaller share).
 //!
+//! - [`lending`] — a channel that uses less than its share lends the rest to
+//!   the other channels on that node, and takes it back when it needs it; the
+//!   shares never add up to more than the node's uplink. Measured and applied
+//!   at the coordinator's periodic check (`usage`: each channel's booked
+//!   children × rate; `CoordinatorConfig::uplink_lending` switches it off).
+//!
 //! - `relays` — the relays' side: a channel's VAN takes a share of a relay when
 //!   it activates it and gives it back when the relay leaves the channel or is
 //!   lost; activation, `/watch` redirection, DISTRIBUTE and CONSOLIDATE count a
@@ -39,10 +45,14 @@
 //! Not shared: the origin's uplink is per channel by design.
 
 pub mod ledger;
+pub mod lending;
 
 mod apply;
 mod relays;
+mod usage;
 
+#[cfg(test)]
+mod lending_tests;
 #[cfg(test)]
 mod tests;
 

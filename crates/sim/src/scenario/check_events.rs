@@ -21,6 +21,8 @@ impl Scenario {
                 region,
                 region_weights,
                 session_s,
+                both_channels,
+                uplink_kbps,
                 ..
             } => {
                 if *count == 0 || *count > 2_000_000 {
@@ -31,6 +33,12 @@ impl Scenario {
                 placement(f, region, region_weights, regions)?;
                 if let Some(d) = session_s {
                     dist(format!("{f}.session_s"), d)?;
+                }
+                if let Some(d) = uplink_kbps {
+                    dist(format!("{f}.uplink_kbps"), d)?;
+                }
+                if *both_channels && self.second_stream.is_none() {
+                    return Err(bad(format!("{f}.both_channels"), "needs a [second_stream]"));
                 }
             }
             Arrival::Churn {

@@ -35,6 +35,14 @@ pub enum Arrival {
         /// Session length in seconds; default: stay to the end.
         #[serde(default)]
         session_s: Option<Distribution>,
+        /// C9: these viewers also watch the scenario's second channel
+        /// (`[second_stream]`).
+        #[serde(default)]
+        both_channels: bool,
+        /// This crowd's uplinks (kbps); default: its region's, else
+        /// `viewers.uplink_kbps`.
+        #[serde(default)]
+        uplink_kbps: Option<Distribution>,
     },
     /// Poisson arrivals (`rate_per_s`) or a steady `population` (each leaver replaced).
     Churn {

@@ -43,6 +43,10 @@ pub struct Scenario {
     #[serde(default = "d_grace")]
     pub startup_grace_ms: u64,
     pub stream: Stream,
+    /// C9: a second channel from the same origin, at the same rate (blocks
+    /// mode); the crowds with `both_channels` watch it too (`second.rs`).
+    #[serde(default)]
+    pub second_stream: Option<SecondStream>,
     #[serde(default = "d_regions")]
     pub regions: Vec<RegionSpec>,
     #[serde(default)]
@@ -176,6 +180,14 @@ pub struct Stream {
     /// Blocks mode: a keyframe block every this many ms (a new child starts there).
     #[serde(default = "d_keyframe")]
     pub keyframe_interval_ms: u64,
+}
+
+/// `[second_stream]`: the second channel's name (its rate, block size and
+/// keyframes are `[stream]`'s).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondStream {
+    pub channel: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -381,6 +393,10 @@ pub struct Strategy {
     pub smoothing_beta: Option<f64>,
     #[serde(default)]
     pub max_farm_size: Option<usize>,
+    /// C9: a channel under its share of a node on several channels lends the
+    /// rest (`CoordinatorConfig::uplink_lending`; default: on).
+    #[serde(default)]
+    pub uplink_lending: Option<bool>,
 }
 
 impl Default for Strategy {
@@ -518,6 +534,7 @@ impl Scenario {
             smoothing_alpha: s.smoothing_alpha.unwrap_or(d.smoothing_alpha),
             smoothing_beta: s.smoothing_beta.unwrap_or(d.smoothing_beta),
             max_farm_size: s.max_farm_size.unwrap_or(d.max_farm_size),
+            uplink_lending: s.uplink_lending.unwrap_or(d.uplink_lending),
             peers: self.peer_config(),
             ..d
         }

@@ -152,6 +152,7 @@ impl Scenario {
             time("steady_from_s".into(), s, dur)?;
         }
         self.validate_stream()?;
+        self.validate_second_stream()?;
         let regions = self.build_regions()?;
         if let Some(r) = &self.network.coordinator_region {
             if regions.id(r).is_none() {
@@ -209,6 +210,28 @@ impl Scenario {
         for (i, p) in self.policies.iter().enumerate() {
             crate::policies::validate_step(self, p)
                 .map_err(|e| bad(format!("policies[{i}]"), e))?;
+        }
+        Ok(())
+    }
+
+    fn validate_second_stream(&self) -> Result<(), ScenarioError> {
+        let Some(s) = &self.second_stream else {
+            return Ok(());
+        };
+        if !tiercast_proto::ids::valid_channel_name(&s.channel) {
+            return Err(bad(
+                "second_stream.channel",
+                "must be 1-64 chars of A-Za-z0-9_-",
+            ));
+        }
+        if s.channel == self.stream.channel {
+            return Err(bad(
+                "second_stream.channel",
+                "must differ from stream.channel",
+            ));
+        }
+        if self.data_plane != DataPlane::Blocks {
+            return Err(bad("second_stream", "needs data_plane = \"blocks\""));
         }
         Ok(())
     }
