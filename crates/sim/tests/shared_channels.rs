@@ -76,9 +76,9 @@ fn one_channel_has_no_channel_figures_and_a_bad_second_channel_is_named() {
         "no `channels` with one channel"
     );
     let same = scenario("lending-on.toml").replace("channel = \"side\"", "channel = \"live\"");
-    let err = Scenario::from_toml(&same).err().expect("refused");
+    let err = Scenario::from_toml(&same).expect_err("refused");
     assert!(err.to_string().contains("second_stream.channel"), "{err}");
     let orphan = scenario("lending-on.toml").replace("[second_stream]\nchannel = \"side\"\n", "");
-    let err = Scenario::from_toml(&orphan).err().expect("refused");
+    let err = Scenario::from_toml(&orphan).expect_err("refused");
     assert!(err.to_string().contains("both_channels"), "{err}");
 }
