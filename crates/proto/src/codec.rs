@@ -12,7 +12,7 @@ use crate::message::Message;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 const KIND_CONTROL: u8 = 0;
 const KIND_BLOCK: u8 = 1;
 /// Largest frame accepted by default (length field value).
