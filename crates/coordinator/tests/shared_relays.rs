@@ -27,31 +27,13 @@ fn start() -> Bus {
     bus.add_node(1, NodeRole::Origin, 0, 1000, 0);
     for id in 11..=14 {
         bus.add_node_with(NodeConfig {
-            id: NodeId(id),
-            role: NodeRole::Relay,
-            tier: 1,
-            capacity: CAPACITY,
             max_threshold: CAPACITY,
-            min_threshold: 0,
-            addr: format!("sim:{id}"),
-            http_addr: format!("sim:{id}"),
-            ..NodeConfig::default()
+            ..Bus::relay_config(id, CAPACITY)
         });
     }
     bus.node(1).announce("a", [1; 32]);
     bus.settle();
     bus
-}
-
-/// Viewers `ids` watch `channel`; the bus then runs past a heartbeat.
-fn viewers(bus: &mut Bus, ids: std::ops::RangeInclusive<u32>, channel: &str) {
-    for id in ids {
-        bus.add_node(id, NodeRole::Viewer, 255, 0, 0);
-        let now = bus.now;
-        bus.node(id).watch(now, channel);
-        bus.settle();
-    }
-    bus.advance(1_500);
 }
 
 fn placed(bus: &Bus, ids: std::ops::RangeInclusive<u32>) -> Vec<u32> {
@@ -80,7 +62,7 @@ fn a_relay_shared_by_two_channels_gives_each_its_share_and_the_rest_to_others() 
     let whole = ledger.declared(NodeId(11)).expect("the VAN booked 11");
     assert_eq!(ledger.share(NodeId(11), A), Some(whole), "alone: all of it");
     // A carries 3 viewers on 11 (alone there: it could take 10).
-    viewers(&mut bus, 100..=102, "a");
+    bus.add_viewers(100..=102, "a");
     assert_eq!(placed(&bus, 100..=102), vec![11, 11, 11]);
     // B starts: 11 has room, B takes it and the shares split by rate (half).
     bus.node(1).announce("b", [2; 32]);
@@ -92,14 +74,14 @@ fn a_relay_shared_by_two_channels_gives_each_its_share_and_the_rest_to_others() 
     assert_eq!(ledger.booked(NodeId(11)), whole);
     // B's viewers: five (its share of 10) go to 11, though the machine has room
     // for seven; the next ones go to a relay B activates.
-    viewers(&mut bus, 200..=206, "b");
+    bus.add_viewers(200..=206, "b");
     let b = placed(&bus, 200..=206);
     assert_eq!(&b[..5], &[11; 5], "B fills its share of 11: {b:?}");
     assert!(b[5..].iter().all(|r| *r != 11), "not past it: {b:?}");
     assert!(active(&bus, B).len() >= 2, "another relay activated for B");
     // A's next viewers do not go to 11 either: A carries 3 of its 5, but the
     // machine (3 + 5 = 8 of 10) and A's share leave room for two only.
-    viewers(&mut bus, 103..=106, "a");
+    bus.add_viewers(103..=106, "a");
     let a = placed(&bus, 103..=106);
     assert_eq!(a.iter().filter(|r| **r == 11).count(), 2, "{a:?}");
     let load11 = bus
@@ -118,7 +100,7 @@ fn when_one_channel_leaves_a_shared_relay_the_other_gets_its_whole_capacity() {
     bus.settle();
     assert_eq!((active(&bus, A), active(&bus, B)), (vec![11], vec![11]));
     // A: five on 11 (its share), the sixth on a relay A activates (its entry).
-    viewers(&mut bus, 100..=105, "a");
+    bus.add_viewers(100..=105, "a");
     let a = placed(&bus, 100..=105);
     assert_eq!(&a[..5], &[11; 5], "{a:?}");
     assert_ne!(a[5], 11);
@@ -141,7 +123,7 @@ fn when_one_channel_leaves_a_shared_relay_the_other_gets_its_whole_capacity() {
     assert_eq!(ledger.share(NodeId(11), A), None);
     assert_eq!(ledger.share(NodeId(11), B), Some(whole));
     // B can now use all of 11: eight viewers all go there.
-    viewers(&mut bus, 200..=207, "b");
+    bus.add_viewers(200..=207, "b");
     assert_eq!(placed(&bus, 200..=207), vec![11; 8]);
 }
 
@@ -150,8 +132,8 @@ fn a_lost_relay_gives_back_every_share() {
     let mut bus = start();
     bus.node(1).announce("b", [2; 32]);
     bus.settle();
-    viewers(&mut bus, 100..=101, "a");
-    viewers(&mut bus, 200..=201, "b");
+    bus.add_viewers(100..=101, "a");
+    bus.add_viewers(200..=201, "b");
     assert_eq!(
         bus.coordinator.uplink_ledger().shares(NodeId(11)).count(),
         2

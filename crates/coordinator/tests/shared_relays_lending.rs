@@ -30,15 +30,8 @@ fn start(lending: bool) -> Bus {
     bus.add_node(1, NodeRole::Origin, 0, 1000, 0);
     for id in 11..=14 {
         bus.add_node_with(NodeConfig {
-            id: NodeId(id),
-            role: NodeRole::Relay,
-            tier: 1,
-            capacity: CAPACITY,
             max_threshold: CAPACITY,
-            min_threshold: 0,
-            addr: format!("sim:{id}"),
-            http_addr: format!("sim:{id}"),
-            ..NodeConfig::default()
+            ..Bus::relay_config(id, CAPACITY)
         });
     }
     bus.node(1).announce("a", [1; 32]);
@@ -46,17 +39,6 @@ fn start(lending: bool) -> Bus {
     bus.node(1).announce("b", [2; 32]);
     bus.settle();
     bus
-}
-
-/// Viewers `ids` watch `channel`; the bus then runs past a heartbeat.
-fn viewers(bus: &mut Bus, ids: std::ops::RangeInclusive<u32>, channel: &str) {
-    for id in ids {
-        bus.add_node(id, NodeRole::Viewer, 255, 0, 0);
-        let now = bus.now;
-        bus.node(id).watch(now, channel);
-        bus.settle();
-    }
-    bus.advance(1_500);
 }
 
 /// How many of `ids` were placed on relay 11.
@@ -75,12 +57,12 @@ fn load_11(bus: &Bus) -> u32 {
 /// A carries one viewer on 11; B fills its half, then asks for more.
 fn b_asks_for_more(lending: bool) -> Bus {
     let mut bus = start(lending);
-    viewers(&mut bus, 100..=100, "a");
+    bus.add_viewers(100..=100, "a");
     assert_eq!(on_11(&bus, 100..=100), 1);
-    viewers(&mut bus, 200..=204, "b");
+    bus.add_viewers(200..=204, "b");
     assert_eq!(on_11(&bus, 200..=204), 5, "B's half of 11");
     bus.advance(1_000);
-    viewers(&mut bus, 205..=208, "b");
+    bus.add_viewers(205..=208, "b");
     bus
 }
 
@@ -106,7 +88,7 @@ fn a_relay_channel_carrying_little_lends_to_the_other_and_takes_back() {
     assert!(load_11(&bus) <= CAPACITY);
 
     // A's viewers come: A takes its share back, B gets no new viewer on 11.
-    viewers(&mut bus, 101..=104, "a");
+    bus.add_viewers(101..=104, "a");
     bus.advance(2_000);
     let ledger = bus.coordinator.uplink_ledger();
     let a_back = ledger.share(NodeId(11), A).unwrap();
@@ -119,6 +101,6 @@ fn a_relay_channel_carrying_little_lends_to_the_other_and_takes_back() {
     assert!(on_11(&bus, 100..=104) >= 2, "A places viewers on 11 again");
     assert!(ledger.booked(NodeId(11)) <= whole);
     assert!(load_11(&bus) <= CAPACITY);
-    viewers(&mut bus, 209..=209, "b");
+    bus.add_viewers(209..=209, "b");
     assert!(load_11(&bus) <= CAPACITY);
 }

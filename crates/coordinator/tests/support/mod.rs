@@ -106,6 +106,19 @@ impl Bus {
         self.settle();
     }
 
+    /// Viewers `ids` watch `channel`, one after the other; the bus then runs
+    /// past a heartbeat.
+    #[allow(dead_code)]
+    pub fn add_viewers(&mut self, ids: std::ops::RangeInclusive<u32>, channel: &str) {
+        for id in ids {
+            self.add_node(id, NodeRole::Viewer, 255, 0, 0);
+            let now = self.now;
+            self.node(id).watch(now, channel);
+            self.settle();
+        }
+        self.advance(1_500);
+    }
+
     /// Adds a node with any configuration (e.g. a region), and registers it.
     pub fn add_node_with(&mut self, cfg: NodeConfig) {
         cfg.validate().expect("test config is valid");
