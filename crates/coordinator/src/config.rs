@@ -106,7 +106,12 @@ pub struct PeerConfig {
     /// it has been calm this long (0: it always floods).
     pub top_tree_after_ms: u64,
     /// Fraction of a peer's declared uplink kept free for block headers, control
-    /// messages and repairs: slots are floor((1 − headroom)·u·k / r).
+    /// messages and repairs: slots are floor((1 − headroom)·u·k / r). 0.10: a
+    /// pacer booked to a fraction ρ of its uplink drains a burst (children logging
+    /// in with their backlogs after a heal) in ρ/(1 − ρ) times the burst's own
+    /// length, so 0.05 let a strong peer filled to its last slot (10 Mbit/s, 19
+    /// substreams, 95 %) drop stale blocks for 25 s after a healed partition
+    /// (robust/partition-peers, 12 seeds: worst 0.9948 → 0.9972, docs/BENCHMARKS.md).
     pub uplink_headroom: f64,
     /// Fraction of a top member's uplink kept for repairs (the `Want`s of its lazy
     /// mesh neighbours and of the bottom peers it is the repair link of), on top
@@ -158,7 +163,7 @@ impl Default for PeerConfig {
             recompute_batch: 0,
             history_rank: false,
             top_tree_after_ms: 0,
-            uplink_headroom: 0.05,
+            uplink_headroom: 0.10,
             top_repair_share: 0.2,
             repair_link: true,
             default_server_uplink_kbps: 100_000,

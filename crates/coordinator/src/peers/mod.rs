@@ -31,6 +31,7 @@
 //! - [`rebuild`] — full recomputation with the greedy multi-tree, ejection (C6, C7, C10).
 //! - [`source_moves`] — a peer moved between the overlay and a relay when the
 //!   servers-or-peers rule in force changes (C3, C6, C7).
+//! - [`subtree_rehome`] — an orphaned subtree whose tree has room only inside it takes a leaf's parent (C6, D4).
 //! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
 //!   with the links it reports (D7).
 //! - [`reshape`] — a member's uplink changed from outside: a C9 share, C3's relaying
@@ -69,6 +70,7 @@ pub mod reshape;
 pub mod select;
 pub mod source_moves;
 pub mod spare;
+pub mod subtree_rehome;
 pub mod top;
 pub mod top_algorithm;
 pub mod verbs;

@@ -4,7 +4,9 @@
 //! pre-empt a weaker leaf there, which becomes its child; when a member leaves,
 //! each child it fed takes a new parent in that tree, keeping its own subtree.
 //! A joiner whose parent in its interior tree would leave it deeper than the
-//! bound takes the place of a shallow leaf instead (`insert_shallow`).
+//! bound takes the place of a shallow leaf instead (`insert_shallow`); a member
+//! whose subtree holds every spare slot of its tree takes a shallow leaf's parent,
+//! the leaf going into that subtree (`super::subtree_rehome`).
 
 use super::overlay::{Member, MemberKind, PeerOverlay};
 use super::select::ParentPolicy;
@@ -113,6 +115,10 @@ impl PeerOverlay {
                     }
                     // C3: a premium member revokes a free leaf's link.
                     if self.take_free_parent(id, t, cfg, policy) {
+                        continue;
+                    }
+                    // A subtree whose tree has room only below it.
+                    if self.take_leaf_parent(id, t, &[], cfg, policy) {
                         continue;
                     }
                     complete = false;
@@ -254,7 +260,24 @@ impl PeerOverlay {
         if me.slots < 2 || me.spare() == 0 || me.parents[usize::from(tree)].is_some() {
             return false;
         }
-        let region = me.region;
+        let Some((leaf, parent)) = self.shallow_leaf(id, tree) else {
+            return false;
+        };
+        if !self.cap_allows(id, parent) || !self.cap_allows(leaf, id) {
+            return false;
+        }
+        if !policy.allows(self, id, parent) || !policy.allows(self, leaf, id) {
+            return false;
+        }
+        self.take_leaf_place(id, tree, leaf, parent);
+        true
+    }
+
+    /// The shallowest leaf of `tree` found breadth first from the top level
+    /// (see `insert_shallow`), other than `id`, with its parent. A member with
+    /// no parent in `tree` is not reached, nor is anything below it.
+    pub(crate) fn shallow_leaf(&self, id: NodeId, tree: u8) -> Option<(NodeId, NodeId)> {
+        let region = self.members.get(&id)?.region;
         let t = usize::from(tree);
         let bound = super::select::depth_bound(self.members.len());
         // Each member of the level with whether it is of the joiner's region and
@@ -309,17 +332,7 @@ impl PeerOverlay {
             level = next;
             depth += 1;
         }
-        let Some((_, leaf, parent)) = found else {
-            return false;
-        };
-        if !self.cap_allows(id, parent) || !self.cap_allows(leaf, id) {
-            return false;
-        }
-        if !policy.allows(self, id, parent) || !policy.allows(self, leaf, id) {
-            return false;
-        }
-        self.take_leaf_place(id, tree, leaf, parent);
-        true
+        found.map(|(_, leaf, parent)| (leaf, parent))
     }
 
     /// A member leaves (LOGOFF, crash, ejection): its children are re-homed.
@@ -393,6 +406,11 @@ impl PeerOverlay {
                         self.attach(child, tree, o);
                         return false;
                     }
+                }
+                // Every spare slot in the tree may be below it.
+                if self.take_leaf_parent(child, tree, &avoid, cfg, policy) {
+                    self.set_repair_link(child);
+                    return true;
                 }
                 self.pending.insert(child);
                 false
