@@ -4,7 +4,7 @@
 //! and a relay's change of parents taking the same path as a peer's.
 
 use crate::parents::{ParentState, RETIRED_GRACE_MS};
-use crate::test_fixture::{all, assign, block, feed, logoffs, peer, relay, set, CH};
+use crate::test_fixture::{all, assign, block, feed, logoffs, parent_state, peer, relay, set, CH};
 use crate::{Node, NodeConfig};
 use bytes::Bytes;
 use tiercast_proto::{
@@ -141,13 +141,7 @@ fn an_old_parent_keeps_its_substreams_until_every_link_taking_them_over_connects
         logoffs(&mut n).is_empty(),
         "nothing dropped before a new link connects"
     );
-    let state = |n: &Node, id| {
-        n.channel(CH)
-            .unwrap()
-            .parents
-            .get(NodeId(id))
-            .map(|l| l.state)
-    };
+    let state = parent_state;
     assert_eq!(state(&n, 5), Some(ParentState::Disconnecting));
     n.handle_message(t(150), NodeId(5), block(4));
     assert!(
@@ -228,13 +222,7 @@ fn switch_keeps_every_block(mut n: Node, placement: Placement, old: u32, new: u3
             )),
         "the new parent is asked from the next seq: {out:?}"
     );
-    let state = |n: &Node, id| {
-        n.channel(CH)
-            .unwrap()
-            .parents
-            .get(NodeId(id))
-            .map(|l| l.state)
-    };
+    let state = parent_state;
     assert_eq!(state(&n, old), Some(ParentState::Disconnecting));
     // The old parent still feeds while the new one connects.
     deliver(&mut n, old, 10);

@@ -99,6 +99,15 @@ pub(crate) fn parent_ids(n: &Node) -> Vec<u32> {
         .collect()
 }
 
+/// The state of the node's link from parent `id` on channel 1, if any.
+pub(crate) fn parent_state(n: &Node, id: u32) -> Option<crate::parents::ParentState> {
+    n.channel(CH)
+        .unwrap()
+        .parents
+        .get(NodeId(id))
+        .map(|l| l.state)
+}
+
 pub(crate) fn block(seq: u64) -> Message {
     Message::Block(Block::new(
         CH,

@@ -105,6 +105,27 @@ impl Bus {
         }
     }
 
+    /// An origin (node 1) and the tier-1 relays `relays` of `capacity` viewers
+    /// (their DISTRIBUTE threshold too), channel "a" announced.
+    #[allow(dead_code)]
+    pub fn with_relays(
+        cfg: CoordinatorConfig,
+        relays: std::ops::RangeInclusive<u32>,
+        capacity: u32,
+    ) -> Bus {
+        let mut bus = Bus::new(cfg);
+        bus.add_node(1, NodeRole::Origin, 0, 1000, 0);
+        for id in relays {
+            bus.add_node_with(NodeConfig {
+                max_threshold: capacity,
+                ..Bus::relay_config(id, capacity)
+            });
+        }
+        bus.node(1).announce("a", [1; 32]);
+        bus.settle();
+        bus
+    }
+
     /// A configuration for the peer overlay's tests: 4 substreams of a 2 Mbit/s
     /// stream, no repair links.
     #[allow(dead_code)]
