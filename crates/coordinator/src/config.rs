@@ -51,6 +51,13 @@ pub struct CoordinatorConfig {
     /// lends the rest to the others there (and takes it back when it needs
     /// it); off, each channel's share is the static split by rate.
     pub uplink_lending: bool,
+    /// C1: a channel with no origin (gone, and no origin took it over) and no
+    /// viewer — no peer in its overlay, no viewer at its relays — for this long
+    /// has its managers retired by the service manager: its name is forgotten
+    /// and a later announce starts it afresh. 0: channels are never retired;
+    /// otherwise at least `heartbeat_timeout_ms` (a restarting origin has that
+    /// long to come back at the very least).
+    pub channel_retire_after_ms: u64,
     /// The peer overlay (seeds 002, 003).
     pub peers: PeerConfig,
 }
@@ -250,6 +257,7 @@ impl Default for CoordinatorConfig {
             source_switch_share: 0.05,
             source_switch_min: 1,
             uplink_lending: true,
+            channel_retire_after_ms: 60_000,
             peers: PeerConfig::default(),
         }
     }
@@ -301,6 +309,14 @@ impl CoordinatorConfig {
         if self.source_switch_min == 0 {
             return Err("source_switch_min must be >= 1".into());
         }
+        if self.channel_retire_after_ms != 0
+            && self.channel_retire_after_ms < self.heartbeat_timeout_ms
+        {
+            return Err(format!(
+                "channel_retire_after_ms must be 0 (never) or >= heartbeat_timeout_ms ({}), got {}",
+                self.heartbeat_timeout_ms, self.channel_retire_after_ms
+            ));
+        }
         self.peers.validate()?;
         if self.max_farm_size == 0 || self.max_farm_size > 1024 {
             return Err(format!(
@@ -342,5 +358,6 @@ mod tests {
         assert!(bad(|c| c.smoothing_alpha = 0.0).contains("smoothing_alpha"));
         assert!(bad(|c| c.smoothing_beta = 1.0).contains("smoothing_beta"));
         assert!(bad(|c| c.max_farm_size = 0).contains("max_farm_size"));
+        assert!(bad(|c| c.channel_retire_after_ms = 1000).contains("channel_retire_after_ms"));
     }
 }

@@ -3,7 +3,9 @@
 //! registration and a heartbeat to the client manager, an announce to the
 //! content directory, and what the managers do (watch, LOGOFF, LinkDowngrade,
 //! DISTRIBUTE, CONSOLIDATE, the tick, a node registered) through the routed
-//! verbs of `service_manager/verbs.rs`, never into a strategy's fields.
+//! verbs of `service_manager/verbs.rs`, never into a strategy's fields; at the
+//! tick, the service manager retires unused channels' managers
+//! (`service_manager/retire.rs`).
 
 use crate::config::CoordinatorConfig;
 use crate::event::CoordEvent;
@@ -79,6 +81,9 @@ pub struct Coordinator {
     /// room (C9's lending: such a channel borrows, it never lends; one entry
     /// per channel).
     pub(crate) unmet_demand: std::collections::BTreeMap<ChannelId, Timestamp>,
+    /// Channels without origin or viewer, on their way to retirement (C1;
+    /// `service_manager/retire.rs`).
+    pub(crate) retiring: crate::service_manager::retire::Retiring,
 }
 
 impl Coordinator {
@@ -121,6 +126,7 @@ impl Coordinator {
             uplinks,
             parent_sets: Default::default(),
             unmet_demand: Default::default(),
+            retiring: Default::default(),
         }
     }
 
@@ -238,6 +244,9 @@ impl Coordinator {
             // A switch of servers or peers moves some peers already placed (C3).
             self.source_switch_tick(now);
             Peers::on_tick(self, now);
+            // The service manager retires the managers of channels unused for
+            // `channel_retire_after_ms` (C1).
+            self.retire_unused_channels(now);
             // Four checks per interval: a crash is noticed within timeout + interval/4.
             self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));
         }

@@ -14,6 +14,16 @@ pub enum CoordEvent {
         name: String,
         origin: NodeId,
     },
+    /// The service manager retired the channel's managers (C1): it had no
+    /// origin and no viewer for `channel_retire_after_ms`. Its name is free; an
+    /// announce of it starts a new channel. `relays` were active in its VAN,
+    /// `members` in its peer overlay (origin and waypoints included).
+    ChannelRetired {
+        channel: ChannelId,
+        name: String,
+        relays: usize,
+        members: usize,
+    },
     /// Another origin took the channel over (the old one restarted or is gone);
     /// `key_changed`: the nodes carrying it were sent the new key.
     OriginReplaced {

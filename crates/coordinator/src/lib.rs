@@ -7,7 +7,8 @@
 //!   to the parts ([`config`], [`event`]: its configuration and everything it decides).
 //! - [`client_manager`] — registrations, heartbeats checked before use, liveness (C1, D8).
 //! - [`content_directory`] — channels: announcement, names, origins (X1, X3, D7).
-//! - [`service_manager`] — creates the managers: the only part that adds one; the
+//! - [`service_manager`] — creates and retires the managers: the only part that adds
+//!   or removes one; the
 //!   one interface over both strategies — a read-only view and the routed verbs
 //!   (watch, leave, heartbeat report, link downgrade, load report, tick) (C1).
 //! - [`van`] — the relays' manager per channel: the Virtual Active Network (V1–V11).

@@ -6,18 +6,12 @@
 
 mod support;
 
-use support::Bus;
-use tiercast_coordinator::CoordinatorConfig;
+use support::{Bus, CAPPED_EU_US};
 use tiercast_node::{Event, NodeConfig};
 use tiercast_proto::{ChannelId, NodeId, NodeRole, OriginKey};
 
 /// 10 substream links of 0.5 Mbit/s within 95 % of 5.3 Mbit/s; 16 within 8.5.
-const CAPPED: &str = r#"
-[[network.link_cap]]
-name = "atlantic"
-regions = ["eu", "us"]
-cap_mbps = 5.3
-"#;
+const CAPPED: &str = CAPPED_EU_US;
 
 const CAPPED_WITH_FALLBACK: &str = r#"
 [[network.link_cap]]
@@ -59,11 +53,7 @@ fn refused(bus: &Bus, id: u32) -> bool {
 /// Origin and strong peers in "eu", one peer in "us" (10) whose uplink (0.1 Mbit/s) is less than one substream, the
 /// policies applied, then a free (11) and a premium (12) peer of "us".
 fn run(file: &str) -> Bus {
-    let mut cfg = CoordinatorConfig::default();
-    cfg.peers.substreams = 4;
-    cfg.peers.stream_rate_kbps = 2000;
-    cfg.peers.repair_link = false;
-    let mut bus = Bus::new(cfg);
+    let mut bus = Bus::new(Bus::peers_config());
     bus.add_node_with(NodeConfig {
         id: NodeId(1),
         role: NodeRole::Origin,

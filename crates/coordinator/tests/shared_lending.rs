@@ -11,9 +11,8 @@ mod support;
 use support::Bus;
 use tiercast_coordinator::CoordinatorConfig;
 use tiercast_node::NodeConfig;
-use tiercast_proto::{ChannelId, DeviceClass, NodeId, NodeRole, OriginKey};
+use tiercast_proto::{ChannelId, DeviceClass, NodeId};
 
-const RATE_KBPS: u32 = 2000;
 const A: ChannelId = ChannelId(1);
 const B: ChannelId = ChannelId(2);
 /// The strong peers on both channels (the first id, how many), their uplink.
@@ -24,50 +23,24 @@ const STRONG_KBPS: u32 = 12_000;
 const WEAK: u32 = 24;
 
 fn config(lending: bool) -> CoordinatorConfig {
-    let mut c = CoordinatorConfig {
+    CoordinatorConfig {
         uplink_lending: lending,
-        ..CoordinatorConfig::default()
-    };
-    c.peers.substreams = 4;
-    c.peers.stream_rate_kbps = RATE_KBPS;
-    c.peers.repair_link = false;
-    c
+        ..Bus::peers_config()
+    }
 }
 
 /// An origin (node 1, `origin_kbps` per channel) with channels "a" (1) and "b" (2).
 fn start(cfg: CoordinatorConfig, origin_kbps: u32) -> Bus {
-    let mut bus = Bus::new(cfg);
-    bus.add_node_with(NodeConfig {
-        id: NodeId(1),
-        role: NodeRole::Origin,
-        tier: 0,
-        uplink_kbps: origin_kbps,
-        addr: "sim:1".into(),
-        http_addr: "sim:1".into(),
-        ..NodeConfig::default()
-    });
-    for name in ["a", "b"] {
-        let key = OriginKey::generate().unwrap();
-        bus.node(1).announce(name, key.public_key());
-        bus.settle();
-    }
-    bus
+    Bus::with_channels(cfg, origin_kbps, &["a", "b"])
 }
 
 fn add_peer(bus: &mut Bus, cfg: NodeConfig, channels: &[&str]) {
-    let id = cfg.id.0;
-    bus.add_node_with(cfg);
-    for name in channels {
-        let now = bus.now;
-        bus.node(id).watch(now, name);
-        bus.settle();
-    }
+    bus.add_watching_each(cfg, channels);
 }
 
 /// The uplink channel `c`'s overlay books for `id`, if a member.
 fn seen(bus: &Bus, c: ChannelId, id: u32) -> Option<u64> {
-    let o = bus.coordinator.peer_overlay(c)?;
-    o.members.get(&NodeId(id)).map(|m| m.uplink_bps)
+    bus.overlay_uplink(c, id)
 }
 
 /// Members of `c`'s overlay that have a parent in every tree (or are on top).

@@ -23,17 +23,7 @@ fn start() -> Bus {
         idle_relay_ms: 5_000,
         ..CoordinatorConfig::default()
     };
-    let mut bus = Bus::new(cfg);
-    bus.add_node(1, NodeRole::Origin, 0, 1000, 0);
-    for id in 11..=14 {
-        bus.add_node_with(NodeConfig {
-            max_threshold: CAPACITY,
-            ..Bus::relay_config(id, CAPACITY)
-        });
-    }
-    bus.node(1).announce("a", [1; 32]);
-    bus.settle();
-    bus
+    Bus::with_relays(cfg, 11..=14, CAPACITY)
 }
 
 fn placed(bus: &Bus, ids: std::ops::RangeInclusive<u32>) -> Vec<u32> {

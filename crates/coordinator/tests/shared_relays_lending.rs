@@ -11,8 +11,7 @@ mod support;
 
 use support::Bus;
 use tiercast_coordinator::CoordinatorConfig;
-use tiercast_node::NodeConfig;
-use tiercast_proto::{ChannelId, NodeId, NodeRole};
+use tiercast_proto::{ChannelId, NodeId};
 
 const A: ChannelId = ChannelId(1);
 const B: ChannelId = ChannelId(2);
@@ -26,16 +25,7 @@ fn start(lending: bool) -> Bus {
         uplink_lending: lending,
         ..CoordinatorConfig::default()
     };
-    let mut bus = Bus::new(cfg);
-    bus.add_node(1, NodeRole::Origin, 0, 1000, 0);
-    for id in 11..=14 {
-        bus.add_node_with(NodeConfig {
-            max_threshold: CAPACITY,
-            ..Bus::relay_config(id, CAPACITY)
-        });
-    }
-    bus.node(1).announce("a", [1; 32]);
-    bus.settle();
+    let mut bus = Bus::with_relays(cfg, 11..=14, CAPACITY);
     bus.node(1).announce("b", [2; 32]);
     bus.settle();
     bus

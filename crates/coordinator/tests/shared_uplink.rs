@@ -8,38 +8,18 @@ mod support;
 
 use support::Bus;
 use tiercast_coordinator::CoordinatorConfig;
-use tiercast_node::NodeConfig;
-use tiercast_proto::{ChannelId, Message, NodeId, NodeRole, OriginKey};
+use tiercast_proto::{ChannelId, Message, NodeId};
 
-const RATE_KBPS: u32 = 2000;
 const A: ChannelId = ChannelId(1);
 const B: ChannelId = ChannelId(2);
 
 fn config() -> CoordinatorConfig {
-    let mut c = CoordinatorConfig::default();
-    c.peers.substreams = 4;
-    c.peers.stream_rate_kbps = RATE_KBPS;
-    c.peers.repair_link = false;
-    c
+    Bus::peers_config()
 }
 
 /// An origin (node 1) with channels "a" (1) and "b" (2).
 fn start() -> Bus {
-    let mut bus = Bus::new(config());
-    bus.add_node_with(NodeConfig {
-        id: NodeId(1),
-        role: NodeRole::Origin,
-        tier: 0,
-        uplink_kbps: 20_000,
-        addr: "sim:1".into(),
-        http_addr: "sim:1".into(),
-        ..NodeConfig::default()
-    });
-    for name in ["a", "b"] {
-        let key = OriginKey::generate().unwrap();
-        bus.node(1).announce(name, key.public_key());
-        bus.settle();
-    }
+    let bus = Bus::with_channels(config(), 20_000, &["a", "b"]);
     assert_eq!(
         bus.coordinator.channel_by_name("a").map(|m| m.desc.id),
         Some(A)
@@ -52,18 +32,12 @@ fn start() -> Bus {
 }
 
 fn add_peer(bus: &mut Bus, id: u32, uplink_kbps: u32, channels: &[&str]) {
-    bus.add_node_with(Bus::peer_config(id, uplink_kbps));
-    for name in channels {
-        let now = bus.now;
-        bus.node(id).watch(now, name);
-        bus.settle();
-    }
+    bus.add_watching_each(Bus::peer_config(id, uplink_kbps), channels);
 }
 
 /// The uplink channel `c`'s overlay books for `id`, if a member.
 fn seen(bus: &Bus, c: ChannelId, id: u32) -> Option<u64> {
-    let o = bus.coordinator.peer_overlay(c)?;
-    o.members.get(&NodeId(id)).map(|m| m.uplink_bps)
+    bus.overlay_uplink(c, id)
 }
 
 /// Every peer's slots across both overlays fit its declared uplink, and the

@@ -60,6 +60,8 @@ pub mod register;
 pub mod start;
 pub mod strategy;
 pub mod switch;
+#[cfg(test)]
+mod test_fixture;
 pub mod uplink;
 pub mod watch;
 

@@ -267,42 +267,15 @@ mod tests {
 
     #[test]
     fn a_fresh_peer_plays_from_where_every_substream_is_covered_and_forwards_as_blocks_come() {
-        use crate::{Node, NodeConfig};
-        use tiercast_proto::{ChannelDesc, Message, NodeId, NodeRole, PeerFeed, PeerInfo};
-        let cfg = NodeConfig {
-            id: NodeId(9),
-            role: NodeRole::Peer,
-            verify_blocks: false,
-            ..NodeConfig::default()
-        };
-        let mut n = Node::new(cfg, Timestamp::ZERO);
+        use crate::test_fixture::{bare_peer, parent, set};
+        use tiercast_proto::{Message, NodeId, Placement};
+        let mut n = bare_peer();
         let t = Timestamp::from_millis;
         // Parents 5, 6, 7, 8 push substreams 0, 1, 2, 3.
         let parents = (0..4u8)
-            .map(|j| PeerFeed {
-                peer: PeerInfo {
-                    id: NodeId(5 + u32::from(j)),
-                    addr: String::new(),
-                    http_addr: String::new(),
-                },
-                feed: feeds()[usize::from(j)],
-            })
+            .map(|j| parent(5 + u32::from(j), feeds()[usize::from(j)]))
             .collect();
-        let channel = ChannelDesc {
-            id: ChannelId(1),
-            name: "live".into(),
-            public_key: [0; 32],
-        };
-        n.handle_message(
-            t(0),
-            NodeId(0),
-            Message::ParentSet {
-                channel,
-                version: 1,
-                placement: tiercast_proto::Placement::Member,
-                parents,
-            },
-        );
+        set(&mut n, t(0), 1, Placement::Member, parents);
         for p in 5..9 {
             let accepted = Message::LoginAccepted {
                 channel: ChannelId(1),

@@ -280,3 +280,7 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "switch_tests.rs"]
+mod tests;

@@ -4,7 +4,7 @@
 //! C6) alike. The numbers start afresh at each registration (the node forgets
 //! its own when it is registered again) and are dropped when the node leaves;
 //! at most one per (registered node, channel), both bounded
-//! (`max_nodes`, `max_channels`).
+//! (`max_nodes`, `max_channels`); a retired channel's go with it.
 
 use crate::coordinator::Coordinator;
 use std::collections::BTreeMap;
@@ -39,6 +39,16 @@ impl SetVersions {
         for k in keys {
             self.last.remove(&k);
         }
+    }
+
+    /// `channel` was retired: every node's numbers for it go.
+    pub fn forget_channel(&mut self, channel: ChannelId) {
+        self.last.retain(|(_, c), _| *c != channel);
+    }
+
+    /// Versions kept for `channel` (one per node told its parents there).
+    pub fn on_channel(&self, channel: ChannelId) -> usize {
+        self.last.keys().filter(|(_, c)| *c == channel).count()
     }
 
     pub fn len(&self) -> usize {

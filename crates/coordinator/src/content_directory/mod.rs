@@ -6,7 +6,11 @@
 //!
 //! One manager per channel today (a `van::manager::ChannelManager` for its relays,
 //! a `peers::PeerOverlay` for its peers); (channel, region) → manager is the seam
-//! for managers split per region (C8, issue 12).
+//! for managers split per region (C8, issue 12). When the service manager
+//! retires a channel's managers (`service_manager/retire.rs`: no origin and no
+//! viewer for `channel_retire_after_ms`) its name goes too: a watch of it is
+//! answered as for a name never announced, and the next announce of the name
+//! starts a new channel.
 
 pub mod announce;
 

@@ -46,6 +46,14 @@ impl Congestion {
         self.lagging.retain(|(ch, _, _), _| *ch != channel);
     }
 
+    /// Links of `channel` with a lag count.
+    pub(crate) fn lagging_on(&self, channel: ChannelId) -> usize {
+        self.lagging
+            .keys()
+            .filter(|(c, _, _)| *c == channel)
+            .count()
+    }
+
     /// The consecutive lagging reports of the link on `channel`.
     pub(crate) fn lag(&self, channel: ChannelId, parent: NodeId, child: NodeId) -> u32 {
         self.lagging

@@ -156,6 +156,26 @@ impl LinkGraph {
         }
     }
 
+    /// `channel` was retired: its links go (and their region totals).
+    pub(crate) fn forget_channel(&mut self, channel: ChannelId) {
+        let gone: Vec<_> = self
+            .links
+            .keys()
+            .filter(|(_, _, c)| *c == channel)
+            .copied()
+            .collect();
+        for k in gone {
+            if let Some(s) = self.links.remove(&k) {
+                self.sub(&s);
+            }
+        }
+    }
+
+    /// Links known on `channel`.
+    pub(crate) fn on_channel(&self, channel: ChannelId) -> usize {
+        self.links.keys().filter(|(_, _, c)| *c == channel).count()
+    }
+
     /// The link parent → child, summed over its channels.
     pub(crate) fn link(&self, parent: NodeId, child: NodeId) -> Option<LinkMeasure> {
         let lo = (child, parent, ChannelId(0));

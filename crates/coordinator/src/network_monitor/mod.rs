@@ -146,9 +146,15 @@ impl NetworkMonitor {
         self.congestion.forget_member(channel, node);
     }
 
-    /// A channel's overlay is retired.
+    /// A channel is retired: its links and their lag counts go.
     pub fn forget_channel(&mut self, channel: ChannelId) {
         self.congestion.forget_channel(channel);
+        self.graph.forget_channel(channel);
+    }
+
+    /// What is kept of `channel`: links measured on it, and links with a lag count.
+    pub fn on_channel(&self, channel: ChannelId) -> usize {
+        self.graph.on_channel(channel) + self.congestion.lagging_on(channel)
     }
 
     /// A node is gone: the links it reported are dropped from the graph.

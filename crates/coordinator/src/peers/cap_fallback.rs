@@ -134,43 +134,11 @@ impl PeerOverlay {
 
 #[cfg(test)]
 mod tests {
-    use crate::peers::caps::{region_pair, CAP_BOOKABLE_SHARE};
-    use crate::peers::overlay::{MemberKind, PeerOverlay};
+    use crate::peers::caps::region_pair;
     use crate::peers::select::{AllowAll, NoParent};
-    use crate::peers::tests::{cfg, info, join_classed, join_peers, placed, with_origin, RATE};
-    use crate::registry::RegionId;
-    use std::collections::BTreeMap;
-    use tiercast_proto::{NodeId, Timestamp};
-
-    const EU: RegionId = RegionId(0);
-    const US: RegionId = RegionId(1);
-
-    fn cap_for(links: u64) -> u64 {
-        ((links * (RATE / 4)) as f64 / CAP_BOOKABLE_SHARE).ceil() as u64
-    }
-
-    /// EU has the origin and strong peers; US peers give nothing, so each of
-    /// their links crosses; the cap carries 5 links and is full.
-    fn full_cap(fallback_links: Option<u64>) -> PeerOverlay {
-        let t0 = Timestamp::ZERO;
-        let c = cfg();
-        let mut o = with_origin(t0, &c, 4 * RATE);
-        join_peers(&mut o, t0, &c, 2..6, 8 * RATE);
-        let pair = region_pair(EU, US).expect("two regions");
-        o.set_region_caps(BTreeMap::from([(pair, cap_for(5))]));
-        if let Some(f) = fallback_links {
-            o.set_region_cap_fallbacks(BTreeMap::from([(pair, cap_for(f))]));
-        }
-        for id in 10..12 {
-            o.join(t0, info(id), US, MemberKind::Peer, 0, &c, &AllowAll);
-        }
-        assert_eq!(o.booked_across(pair), 5 * (RATE / 4), "the cap is full");
-        o
-    }
-
-    fn join(o: &mut PeerOverlay, id: u32, premium: bool) {
-        join_classed(o, id, US, premium);
-    }
+    use crate::peers::tests::full_cap::{full_cap, join, EU, US};
+    use crate::peers::tests::{cfg, placed, RATE};
+    use tiercast_proto::NodeId;
 
     #[test]
     fn with_the_cap_full_a_premium_viewer_crosses_only_on_a_declared_fallback_a_free_one_waits() {

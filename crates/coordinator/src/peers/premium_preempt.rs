@@ -98,37 +98,15 @@ impl PeerOverlay {
 
 #[cfg(test)]
 mod tests {
-    use crate::peers::caps::{region_pair, CAP_BOOKABLE_SHARE};
-    use crate::peers::overlay::{MemberKind, PeerOverlay};
-    use crate::peers::select::AllowAll;
-    use crate::peers::tests::{cfg, info, join_classed, join_peers, placed, with_origin, RATE};
-    use crate::registry::RegionId;
-    use std::collections::BTreeMap;
-    use tiercast_proto::{NodeId, Timestamp};
+    use crate::peers::caps::region_pair;
+    use crate::peers::overlay::PeerOverlay;
+    use crate::peers::tests::full_cap::{full_cap as full_cap_with, join, EU, US};
+    use crate::peers::tests::{placed, RATE};
+    use tiercast_proto::NodeId;
 
-    const EU: RegionId = RegionId(0);
-    const US: RegionId = RegionId(1);
-
-    /// EU has the origin and strong peers; US peers 10 and 11 (free) give
-    /// nothing, so each of their links crosses; the cap carries 5 links and
-    /// is full.
+    /// The cap between EU and US full of free links, no fall-back.
     fn full_cap() -> PeerOverlay {
-        let t0 = Timestamp::ZERO;
-        let c = cfg();
-        let mut o = with_origin(t0, &c, 4 * RATE);
-        join_peers(&mut o, t0, &c, 2..6, 8 * RATE);
-        let pair = region_pair(EU, US).expect("two regions");
-        let cap = ((5 * (RATE / 4)) as f64 / CAP_BOOKABLE_SHARE).ceil() as u64;
-        o.set_region_caps(BTreeMap::from([(pair, cap)]));
-        for id in 10..12 {
-            o.join(t0, info(id), US, MemberKind::Peer, 0, &c, &AllowAll);
-        }
-        assert_eq!(o.booked_across(pair), 5 * (RATE / 4), "the cap is full");
-        o
-    }
-
-    fn join(o: &mut PeerOverlay, id: u32, premium: bool) {
-        join_classed(o, id, US, premium);
+        full_cap_with(None)
     }
 
     #[test]

@@ -11,6 +11,8 @@ use tiercast_proto::{
     ChannelDesc, ChannelId, ChannelReport, Heartbeat, LinkReport, NodeId, PeerInfo, Timestamp,
 };
 
+pub(crate) mod full_cap;
+
 pub(crate) const RATE: u64 = 2_000_000;
 
 pub(crate) fn cfg() -> PeerConfig {

@@ -143,6 +143,25 @@ impl Coordinator {
         }
     }
 
+    /// `channel` was retired: its manager's reservations on every capped link
+    /// are released at once (not left to expire).
+    pub(crate) fn release_channel_reservations(&mut self, channel: ChannelId) {
+        let (mgr, conn) = (ManagerId(channel.0), manager_conn(channel));
+        let links: Vec<LinkKey> = self.reservations.links().map(|(l, _, _)| l).collect();
+        for link in links {
+            self.reservations.release(mgr, link, conn);
+        }
+    }
+
+    /// Capped links on which `channel`'s manager holds a reservation.
+    pub fn channel_reservations(&self, channel: ChannelId) -> usize {
+        let conn = manager_conn(channel);
+        self.reservations
+            .links()
+            .filter(|(l, _, _)| self.reservations.reservation(*l, conn).is_some())
+            .count()
+    }
+
     fn any_overlay_capped(&self) -> bool {
         self.peers.values().any(|o| o.region_caps().any())
     }

@@ -66,6 +66,23 @@ impl SourceSwitches {
         }
     }
 
+    /// `channel` was retired: its rules in force and its relay-placed peers go.
+    pub(crate) fn forget_channel(&mut self, channel: ChannelId) {
+        self.in_force.retain(|(c, _), _| *c != channel);
+        self.on_servers.retain(|(c, _), _| *c != channel);
+    }
+
+    /// Entries kept for `channel` (rules in force, peers placed on relays).
+    pub fn on_channel(&self, channel: ChannelId) -> usize {
+        let rules = self.in_force.keys().filter(|(c, _)| *c == channel).count();
+        rules
+            + self
+                .on_servers
+                .keys()
+                .filter(|(c, _)| *c == channel)
+                .count()
+    }
+
     /// `peer` no longer watches `channel` at a relay (its LOGOFF, or it joined the overlay).
     pub(crate) fn forget(&mut self, channel: ChannelId, peer: NodeId) {
         self.on_servers.remove(&(channel, peer));

@@ -1,8 +1,8 @@
 //! The coordinator's map of managers of one kind, by channel (C1): changed in
 //! place by the strategy's own verbs (`van/`, `peers/`) and, for the peer
 //! overlays, by the policy store and the uplink ledger (their caps, rules and
-//! shares); a manager is added only by the service manager ([`super`]) —
-//! `insert` is visible there alone.
+//! shares); a manager is added and retired only by the service manager
+//! ([`super`]) — `insert` and `remove` are visible there alone.
 
 use std::collections::btree_map::{self, BTreeMap};
 use tiercast_proto::ChannelId;
@@ -26,6 +26,11 @@ impl<M> ManagerMap<M> {
     pub(super) fn insert(&mut self, channel: ChannelId, manager: M) {
         let old = self.map.insert(channel, manager);
         assert!(old.is_none(), "a channel has one manager of a kind");
+    }
+
+    /// Only the service manager retires managers (`retire.rs`).
+    pub(super) fn remove(&mut self, channel: &ChannelId) -> Option<M> {
+        self.map.remove(channel)
     }
 
     pub fn get(&self, channel: &ChannelId) -> Option<&M> {

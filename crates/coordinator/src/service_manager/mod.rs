@@ -1,25 +1,32 @@
 //! The service manager (C1, seed 002: "if no DCM is currently responsible for the
-//! content, service manager configures a DCM"): it creates the managers and is
-//! the only part that adds one to the coordinator's maps ([`ManagerMap`]'s
-//! `insert` is visible here alone).
+//! content, service manager configures a DCM"): it creates the managers and
+//! retires them, and is the only part that adds one to the coordinator's maps
+//! or removes one ([`ManagerMap`]'s `insert` and `remove` are visible here alone).
 //!
-//! One manager per channel and overlay strategy today: the relays' VAN manager
-//! (`van::manager::ChannelManager`) when the channel is announced, the peer
-//! overlay (`peers::PeerOverlay`) at its first peer's watch, with the origin and
-//! the waypoint relays on its top level (a waypoint with its channel's share of
-//! its uplink, C9: `uplink_ledger`). Managers are never retired yet: a
-//! channel lives as long as the coordinator (retiring one is issue 12's, with
-//! managers split and merged per region, C8).
+//! One manager per channel and overlay strategy today — not yet one per
+//! (channel, region): the relays' VAN manager (`van::manager::ChannelManager`)
+//! when the channel is announced, the peer overlay (`peers::PeerOverlay`) at its
+//! first peer's watch, with the origin and the waypoint relays on its top level
+//! (a waypoint with its channel's share of its uplink, C9: `uplink_ledger`).
+//! Both are retired together when the channel has had no origin and no viewer
+//! for `channel_retire_after_ms` ([`retire`]); managers split and merged per
+//! region (C8) are issue 12's.
 //!
 //! - [`managers`] — the map of managers of one kind, by channel.
 //! - [`interface`] — one read-only view over the managers of both strategies.
 //! - [`verbs`] — the routed verbs: the one interface through which the router
 //!   hands messages and ticks to the managers of both strategies.
+//! - [`retire`] — unused channels' managers retired, every part's state for
+//!   them dropped.
+//! - [`footprint`] — what each part keeps for a channel (read-only).
 
+pub mod footprint;
 pub mod interface;
 pub mod managers;
+pub mod retire;
 pub mod verbs;
 
+pub use footprint::ChannelFootprint;
 pub use interface::{ManagerView, Strategy};
 pub use managers::ManagerMap;
 

@@ -58,6 +58,14 @@ impl Coordinator {
         }
     }
 
+    /// `channel` was retired: every node's share in it goes back, and the
+    /// other channels' shares that grew are applied to their overlays at once.
+    pub(crate) fn release_channel_uplinks(&mut self, now: Timestamp, channel: ChannelId) {
+        for (peer, other, share) in self.uplinks.release_channel(channel) {
+            self.apply_share(now, other, peer, share);
+        }
+    }
+
     /// `peer` is out of every overlay (crashed, or gone).
     pub(crate) fn forget_uplink(&mut self, peer: NodeId) {
         self.uplinks.forget(peer);

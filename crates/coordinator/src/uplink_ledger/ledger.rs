@@ -227,6 +227,14 @@ impl UplinkLedger {
         grown
     }
 
+    /// Nodes holding a share for `channel`.
+    pub fn holders(&self, channel: ChannelId) -> usize {
+        self.nodes
+            .values()
+            .filter(|n| n.holds.contains_key(&channel))
+            .count()
+    }
+
     /// Recomputes `n`'s bases and shares; returns the shares that changed,
     /// but `except`'s.
     fn resplit(

@@ -4,6 +4,7 @@
 
 use super::ledger::UplinkLedger;
 use super::lending::RESERVE_DIVISOR;
+use super::test_books::{apply, booking, Booking};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use tiercast_proto::{ChannelId, NodeId};
@@ -95,19 +96,7 @@ fn lending_off_keeps_the_static_split() {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Acquire {
-        node: u32,
-        channel: u32,
-        declared: u64,
-        weight: u64,
-    },
-    Release {
-        node: u32,
-        channel: u32,
-    },
-    Forget {
-        node: u32,
-    },
+    Book(Booking),
     /// The channel now uses this part (per mille) of its share.
     Use {
         node: u32,
@@ -121,11 +110,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (0..4u32, 0..4u32, 0..50_000_000u64, 1..8_000_000u64).prop_map(
-            |(node, channel, declared, weight)| Step::Acquire { node, channel, declared, weight }
-        ),
-        1 => (0..4u32, 0..4u32).prop_map(|(node, channel)| Step::Release { node, channel }),
-        1 => (0..4u32).prop_map(|node| Step::Forget { node }),
+        5 => booking(4, 4, 1, [3, 1, 1]).prop_map(Step::Book),
         4 => (0..4u32, 0..4u32, 0..=1000u64)
             .prop_map(|(node, channel, per_mille)| Step::Use { node, channel, per_mille }),
         4 => (0..4u32).prop_map(|node| Step::Lend { node }),
@@ -160,20 +145,11 @@ proptest! {
         let mut weights: BTreeMap<(u32, u32), u64> = BTreeMap::new();
         for s in steps {
             match s {
-                Step::Acquire { node, channel, declared, weight } => {
-                    let quoted = l.quote(NodeId(node), ChannelId(channel), declared, weight);
-                    match l.acquire(NodeId(node), ChannelId(channel), declared, weight) {
-                        Ok(g) => {
-                            prop_assert_eq!(g.share_bps, quoted);
-                            weights.insert((node, channel), weight);
-                        }
-                        Err(_) => prop_assert_eq!(quoted, 0),
+                Step::Book(b) => {
+                    if let Some((node, channel, weight)) = apply(&mut l, b)? {
+                        weights.insert((node, channel), weight);
                     }
                 }
-                Step::Release { node, channel } => {
-                    l.release(NodeId(node), ChannelId(channel));
-                }
-                Step::Forget { node } => l.forget(NodeId(node)),
                 Step::Use { node, channel, per_mille } => {
                     if let Some(s) = l.share(NodeId(node), ChannelId(channel)) {
                         let u = u128::from(s) * u128::from(per_mille) / 1000;

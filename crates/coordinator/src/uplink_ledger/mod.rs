@@ -54,6 +54,8 @@ mod usage;
 #[cfg(test)]
 mod lending_tests;
 #[cfg(test)]
+mod test_books;
+#[cfg(test)]
 mod tests;
 
 pub use ledger::{Grant, ShareError, UplinkLedger, MAX_CHANNELS_PER_NODE};

@@ -2,6 +2,7 @@
 //! releases give back, bounds refuse.
 
 use super::ledger::{ShareError, UplinkLedger, MAX_CHANNELS_PER_NODE};
+use super::test_books::{apply, booking, Booking};
 use proptest::prelude::*;
 use tiercast_proto::{ChannelId, NodeId};
 
@@ -122,31 +123,13 @@ fn zero_uplink_and_zero_weight_are_handled() {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Acquire {
-        node: u32,
-        channel: u32,
-        declared: u64,
-        weight: u64,
-    },
-    Release {
-        node: u32,
-        channel: u32,
-    },
-    Forget {
-        node: u32,
-    },
-    EndChannel {
-        channel: u32,
-    },
+    Book(Booking),
+    EndChannel { channel: u32 },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        4 => (0..6u32, 0..5u32, 0..50_000_000u64, 0..8_000_000u64).prop_map(
-            |(node, channel, declared, weight)| Step::Acquire { node, channel, declared, weight }
-        ),
-        2 => (0..6u32, 0..5u32).prop_map(|(node, channel)| Step::Release { node, channel }),
-        1 => (0..6u32).prop_map(|node| Step::Forget { node }),
+        7 => booking(6, 5, 0, [4, 2, 1]).prop_map(Step::Book),
         1 => (0..5u32).prop_map(|channel| Step::EndChannel { channel }),
     ]
 }
@@ -160,17 +143,9 @@ proptest! {
         let mut l = UplinkLedger::new(4);
         for s in steps {
             match s {
-                Step::Acquire { node, channel, declared, weight } => {
-                    let quoted = l.quote(NodeId(node), ChannelId(channel), declared, weight);
-                    match l.acquire(NodeId(node), ChannelId(channel), declared, weight) {
-                        Ok(g) => prop_assert_eq!(g.share_bps, quoted),
-                        Err(_) => prop_assert_eq!(quoted, 0),
-                    }
+                Step::Book(b) => {
+                    apply(&mut l, b)?;
                 }
-                Step::Release { node, channel } => {
-                    l.release(NodeId(node), ChannelId(channel));
-                }
-                Step::Forget { node } => l.forget(NodeId(node)),
                 Step::EndChannel { channel } => {
                     l.release_channel(ChannelId(channel));
                 }

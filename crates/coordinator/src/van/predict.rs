@@ -175,6 +175,18 @@ impl Forecast {
         self.known.len() + self.relays.len() + self.tiers.len()
     }
 
+    /// Entries kept for `channel` (per tier, and per relay on it).
+    pub fn tracked_on(&self, channel: ChannelId) -> usize {
+        let tiers = self.tiers.keys().filter(|(c, _)| *c == channel).count();
+        tiers + self.known.keys().filter(|(_, c)| *c == channel).count()
+    }
+
+    /// `channel` was retired: its tiers' and relays' counts go.
+    pub fn forget_channel(&mut self, channel: ChannelId) {
+        self.tiers.retain(|(c, _), _| *c != channel);
+        self.known.retain(|(_, c), _| *c != channel);
+    }
+
     /// A relay left (crashed or unregistered): forget it.
     pub fn forget_relay(&mut self, relay: NodeId) {
         self.relays.remove(&relay);

@@ -40,6 +40,24 @@ impl ViewerMap {
         self.at.get(&(viewer, channel)).map(|(r, _)| *r)
     }
 
+    /// Protocol viewers placed on `channel`.
+    pub fn on_channel(&self, channel: ChannelId) -> usize {
+        self.at.keys().filter(|(_, c)| *c == channel).count()
+    }
+
+    /// `channel` was retired: its viewers' entries go.
+    pub(crate) fn forget_channel(&mut self, channel: ChannelId) {
+        let keys: Vec<(NodeId, ChannelId)> = self
+            .at
+            .keys()
+            .filter(|(_, c)| *c == channel)
+            .copied()
+            .collect();
+        for k in keys {
+            self.forget(k);
+        }
+    }
+
     /// The viewers (and channels) placed at `relay`.
     pub fn viewers_of(&self, relay: NodeId) -> Vec<(NodeId, ChannelId)> {
         self.by_relay

@@ -6,6 +6,15 @@ use tiercast_coordinator::{CoordEvent, Coordinator, CoordinatorConfig};
 use tiercast_node::{Event, Node, NodeConfig};
 use tiercast_proto::{Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID};
 
+/// A policy file capping the link between regions "eu" and "us" at 5.3 Mbit/s.
+#[allow(dead_code)]
+pub const CAPPED_EU_US: &str = r#"
+[[network.link_cap]]
+name = "atlantic"
+regions = ["eu", "us"]
+cap_mbps = 5.3
+"#;
+
 pub struct Bus {
     pub now: Timestamp,
     pub coordinator: Coordinator,
@@ -94,6 +103,79 @@ impl Bus {
             http_addr: format!("sim:{id}"),
             ..NodeConfig::default()
         }
+    }
+
+    /// An origin (node 1) and the tier-1 relays `relays` of `capacity` viewers
+    /// (their DISTRIBUTE threshold too), channel "a" announced.
+    #[allow(dead_code)]
+    pub fn with_relays(
+        cfg: CoordinatorConfig,
+        relays: std::ops::RangeInclusive<u32>,
+        capacity: u32,
+    ) -> Bus {
+        let mut bus = Bus::new(cfg);
+        bus.add_node(1, NodeRole::Origin, 0, 1000, 0);
+        for id in relays {
+            bus.add_node_with(NodeConfig {
+                max_threshold: capacity,
+                ..Bus::relay_config(id, capacity)
+            });
+        }
+        bus.node(1).announce("a", [1; 32]);
+        bus.settle();
+        bus
+    }
+
+    /// A configuration for the peer overlay's tests: 4 substreams of a 2 Mbit/s
+    /// stream, no repair links.
+    #[allow(dead_code)]
+    pub fn peers_config() -> CoordinatorConfig {
+        let mut c = CoordinatorConfig::default();
+        c.peers.substreams = 4;
+        c.peers.stream_rate_kbps = 2000;
+        c.peers.repair_link = false;
+        c
+    }
+
+    /// A bus whose origin (node 1, `uplink_kbps`) announced `channels` in
+    /// order (ids 1, 2, …), each with a key of its own.
+    #[allow(dead_code)]
+    pub fn with_channels(cfg: CoordinatorConfig, uplink_kbps: u32, channels: &[&str]) -> Bus {
+        let mut bus = Bus::new(cfg);
+        bus.add_node_with(NodeConfig {
+            id: NodeId(1),
+            role: NodeRole::Origin,
+            tier: 0,
+            uplink_kbps,
+            addr: "sim:1".into(),
+            http_addr: "sim:1".into(),
+            ..NodeConfig::default()
+        });
+        for name in channels {
+            let key = tiercast_proto::OriginKey::generate().expect("a key");
+            bus.node(1).announce(name, key.public_key());
+            bus.settle();
+        }
+        bus
+    }
+
+    /// Adds a node and has it watch `channels`, one after the other, settled.
+    #[allow(dead_code)]
+    pub fn add_watching_each(&mut self, cfg: NodeConfig, channels: &[&str]) {
+        let id = cfg.id.0;
+        self.add_node_with(cfg);
+        for name in channels {
+            let now = self.now;
+            self.node(id).watch(now, name);
+            self.settle();
+        }
+    }
+
+    /// The uplink `channel`'s peer overlay books for `id`, if a member.
+    #[allow(dead_code)]
+    pub fn overlay_uplink(&self, channel: tiercast_proto::ChannelId, id: u32) -> Option<u64> {
+        let o = self.coordinator.peer_overlay(channel)?;
+        o.members.get(&NodeId(id)).map(|m| m.uplink_bps)
     }
 
     /// Adds a node, registers it and has it watch `channel`, settled.

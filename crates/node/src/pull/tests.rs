@@ -1,24 +1,11 @@
 //! Tests of the lazy links' Have / Want / WantUnmet repair (D3).
 
+use crate::test_fixture::{parent as feed, CH};
 use crate::{Node, NodeConfig};
 use bytes::Bytes;
 use tiercast_proto::{
-    Block, ChannelDesc, ChannelId, Feed, Message, NodeId, NodeRole, PeerFeed, PeerInfo,
-    SubstreamSet, Timestamp, COORDINATOR_ID,
+    Block, ChannelDesc, Feed, Message, NodeId, NodeRole, SubstreamSet, Timestamp, COORDINATOR_ID,
 };
-
-const CH: ChannelId = ChannelId(1);
-
-fn feed(id: u32, feed: Feed) -> PeerFeed {
-    PeerFeed {
-        peer: PeerInfo {
-            id: NodeId(id),
-            addr: String::new(),
-            http_addr: String::new(),
-        },
-        feed,
-    }
-}
 
 fn block(seq: u64) -> Message {
     // 2 KB: forty of them exceed a second of a 1000 kbps repair share.

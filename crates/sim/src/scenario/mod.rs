@@ -397,6 +397,10 @@ pub struct Strategy {
     /// rest (`CoordinatorConfig::uplink_lending`; default: on).
     #[serde(default)]
     pub uplink_lending: Option<bool>,
+    /// C1: a channel with no origin and no viewer this long is retired
+    /// (`CoordinatorConfig::channel_retire_after_ms`; 0: never; default 60 s).
+    #[serde(default)]
+    pub channel_retire_after_ms: Option<u64>,
 }
 
 impl Default for Strategy {
@@ -535,6 +539,9 @@ impl Scenario {
             smoothing_beta: s.smoothing_beta.unwrap_or(d.smoothing_beta),
             max_farm_size: s.max_farm_size.unwrap_or(d.max_farm_size),
             uplink_lending: s.uplink_lending.unwrap_or(d.uplink_lending),
+            channel_retire_after_ms: s
+                .channel_retire_after_ms
+                .unwrap_or(d.channel_retire_after_ms),
             peers: self.peer_config(),
             ..d
         }

@@ -36,6 +36,11 @@ pub struct Args {
     /// push tree alone, without lazy links (0: it always floods).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub top_tree_after_ms: u64,
+    /// A channel with no origin and no viewer this long has its managers
+    /// retired and its name freed (0: never; else at least the heartbeat
+    /// timeout), in milliseconds.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    pub channel_retire_after_ms: u64,
     /// Where the coordinator keeps its embedded store (policies in force, node
     /// history). Default: $XDG_STATE_HOME/tiercast/coordinator
     /// (~/.local/state/tiercast/coordinator).
@@ -53,6 +58,7 @@ pub async fn run(a: Args) -> Result<()> {
         parents_per_relay: a.parents_per_relay,
         heartbeat_interval_ms: a.heartbeat_interval_ms,
         heartbeat_timeout_ms: a.heartbeat_timeout_ms,
+        channel_retire_after_ms: a.channel_retire_after_ms,
         ..CoordinatorConfig::default()
     };
     config.peers.substreams = a.peer_substreams;
