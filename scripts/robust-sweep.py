@@ -11,12 +11,15 @@ holds only when the worst seed meets it.
 Usage:
   scripts/robust-sweep.py [--first 31] [--seeds 12] [--jobs 2] [--only NAME]...
                           [--scale 1.0] [--check] [--out DIR] [--peers-set K=V]...
+                          [--from DIR]...
   --scale F   multiplies every arrival's size (count =, population =) by F: the
               small version CI runs uses --seeds 2 --scale 0.2.
   --check     exits 1 when a condition's worst seed misses its bound.
   --out DIR   keeps each run's outputs under DIR/<scenario>-<seed>/.
   --peers-set K=V  adds `K = V` to every scenario's [peers] table (an experiment:
               e.g. uplink_max_wait_ms=2000); scenarios without one are unchanged.
+  --from DIR  runs nothing: the table from the runs an earlier --out DIR kept (each
+              run looked for in every DIR given, the last one holding it wins).
 The binary is $CARGO_TARGET_DIR/release/tiercast (target/ by default).
 Progress goes to stderr, one line per run.
 """
@@ -167,13 +170,28 @@ def edit(text, seed, scale, edits):
     return text
 
 
+def run_dir(keep, path, edits, seed):
+    """Where --out keeps one run's outputs."""
+    return Path(keep) / f"{Path(path).stem}-{edits.get('tag', edits.get('mesh_c', ''))}{seed}"
+
+
+def read_one(job, dirs):
+    """A kept run's metrics (--from), or why there is none."""
+    cond, path, edits, seed, _, _ = job
+    found = [run_dir(d, path, edits, seed) / "metrics.json" for d in dirs]
+    found = [f for f in found if f.is_file()]
+    if not found:
+        return cond, seed, None, ["not kept in " + ", ".join(dirs)]
+    return cond, seed, json.loads(found[-1].read_text()), None
+
+
 def run_one(job):
     cond, path, edits, seed, scale, keep = job
     text = edit((ROOT / "scenarios" / path).read_text(), seed, scale, edits)
     with tempfile.TemporaryDirectory() as tmp:
         sc = Path(tmp) / "s.toml"
         sc.write_text(text)
-        out = Path(keep) / f"{Path(path).stem}-{edits.get('tag', edits.get('mesh_c', ''))}{seed}" if keep else Path(tmp) / "out"
+        out = run_dir(keep, path, edits, seed) if keep else Path(tmp) / "out"
         r = subprocess.run([str(BIN), "sim", str(sc), "--out", str(out)],
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -195,14 +213,16 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--peers-set", action="append", default=[])
+    ap.add_argument("--from", dest="from_dirs", action="append", default=[])
     a = ap.parse_args()
     if any("=" not in kv for kv in a.peers_set):
         sys.exit("robust-sweep: --peers-set takes KEY=VALUE")
     if a.seeds < 1 or a.jobs < 1 or not (0 < a.scale <= 10):
         sys.exit("robust-sweep: --seeds and --jobs must be ≥ 1, --scale in (0, 10]")
-    r = subprocess.run(["cargo", "build", "--release", "-q", "-p", "tiercast"], cwd=ROOT)
-    if r.returncode != 0:
-        sys.exit("robust-sweep: the release build failed")
+    if not a.from_dirs:
+        r = subprocess.run(["cargo", "build", "--release", "-q", "-p", "tiercast"], cwd=ROOT)
+        if r.returncode != 0:
+            sys.exit("robust-sweep: the release build failed")
     conds = [c for c in CONDITIONS if not a.only or any(o in c[1] or o in c[0] for o in a.only)]
     if not conds:
         sys.exit(f"robust-sweep: no condition matches {a.only}")
@@ -211,7 +231,9 @@ def main():
     results = {}
     failed = []
     with cf.ThreadPoolExecutor(max_workers=a.jobs) as ex:
-        for i, (cond, seed, m, err) in enumerate(ex.map(run_one, jobs), 1):
+        work = (map(lambda j: read_one(j, a.from_dirs), jobs) if a.from_dirs
+                else ex.map(run_one, jobs))
+        for i, (cond, seed, m, err) in enumerate(work, 1):
             print(f"[{i}/{len(jobs)}] {cond} seed {seed}: {'ok' if m else 'FAILED ' + ' '.join(err)}",
                   file=sys.stderr)
             if m is None:
