@@ -69,6 +69,9 @@ pub struct RegionCaps {
     /// The declared fall-back cap per pair for premium viewers (bit/s;
     /// [`super::cap_fallback`]).
     pub(super) fallback: BTreeMap<RegionPair, u64>,
+    /// Pairs in a hand-over after a new or lowered cap: (until, the ceiling
+    /// new links across book against, bit/s; [`super::cap_handover`]).
+    pub(super) handover: BTreeMap<RegionPair, (tiercast_proto::Timestamp, u64)>,
 }
 
 impl RegionCaps {
@@ -98,10 +101,13 @@ impl PeerOverlay {
         }
         let shed = self.caps.shed;
         let fallback = std::mem::take(&mut self.caps.fallback);
+        let mut handover = std::mem::take(&mut self.caps.handover);
+        handover.retain(|p, _| caps.contains_key(p));
         self.caps = RegionCaps {
             caps,
             shed,
             fallback,
+            handover,
             ..Default::default()
         };
         if !self.caps.any() {
@@ -149,6 +155,11 @@ impl PeerOverlay {
         links * self.sub_rate() + self.caps.top_bps.get(&pair).copied().unwrap_or(0)
     }
 
+    /// The top level's push links across `pair` at the last recount (bit/s).
+    pub(super) fn top_bps_across(&self, pair: RegionPair) -> u64 {
+        self.caps.top_bps.get(&pair).copied().unwrap_or(0)
+    }
+
     pub(super) fn sub_rate(&self) -> u64 {
         self.rate_bps / u64::from(self.k)
     }
@@ -168,9 +179,9 @@ impl PeerOverlay {
         let Some(pair) = self.pair_of(child, parent) else {
             return true;
         };
-        self.caps
-            .cap(pair)
-            .is_none_or(|cap| self.booked_across(pair) + self.sub_rate() <= bookable(cap))
+        self.caps.cap(pair).is_none_or(|cap| {
+            self.booked_across(pair) + self.sub_rate() <= self.bookable_on(pair, cap)
+        })
     }
 
     /// A substream link was made (`add`) or dropped.
@@ -250,11 +261,12 @@ impl PeerOverlay {
         top_regions.iter().try_fold(0u64, |acc, t| {
             let pair = region_pair(r, *t)?;
             let cap = self.caps.cap(pair)?;
-            let cap = bookable(if premium {
-                self.fallback_cap(pair).unwrap_or(cap)
-            } else {
-                cap
-            });
+            // A declared premium fall-back, else the usual share (or a
+            // hand-over's ceiling, [`super::cap_handover`]).
+            let cap = match self.fallback_cap(pair).filter(|_| premium) {
+                Some(f) => bookable(f),
+                None => self.bookable_on(pair, cap),
+            };
             let top = self.caps.top_bps.get(&pair).copied().unwrap_or(0);
             Some(acc + cap.saturating_sub(top) / sub)
         })

@@ -11,6 +11,9 @@
 //! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
 //! - [`books`] — the overlay's books checked: links, slots, acyclic trees, depths.
 //! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
+//! - [`cap_rebuild`] — a full recomputation's links into a capped group, shared out per tree (C3, C7).
+//! - [`cap_handover`] — after a new or lowered cap, new links across book against a lower
+//!   ceiling while the links that stay catch up (C3, C5, C6).
 //! - [`cap_fallback`] — a region cap's declared fall-back for premium viewers (C3, C4).
 //! - [`cap_joins`] — joins into a region reached only across caps, paced (C3, C6).
 //! - [`depth`] — each member's depth per tree, remembered; ancestry (D4, C4).
@@ -49,7 +52,9 @@ pub mod admission;
 pub mod batches;
 pub mod books;
 pub mod cap_fallback;
+pub mod cap_handover;
 pub mod cap_joins;
+pub mod cap_rebuild;
 pub mod caps;
 pub mod congestion;
 pub mod coordinator;

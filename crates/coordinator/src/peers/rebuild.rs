@@ -377,6 +377,13 @@ impl PeerOverlay {
                 for (id, interior) in kept.unwrap_or(built) {
                     self.update(id, |m| m.interior = interior);
                 }
+                // A capped group's links across, shared out per tree
+                // ([`super::cap_rebuild`]): kept ones no longer fill the cap
+                // in the first trees while the group's own slots stay idle.
+                let mut cross = self.cross_budget(bottom, plan.source_slots);
+                let mut may_cross = |o: &Self, child: NodeId, parent: NodeId, tree: u8| {
+                    !o.crosses_cap(child, parent) || cross.as_mut().is_none_or(|b| b.take(tree))
+                };
                 for (t, st) in tree.trees.iter().enumerate() {
                     let t8 = t as u8;
                     // The kept links, by their old depth: a parent is attached
@@ -394,6 +401,7 @@ impl PeerOverlay {
                         if self.may_feed(p, id, t8)
                             && self.depth(p, t8) < plan.keep_depth
                             && plan.policy.allows(self, id, p)
+                            && may_cross(self, id, p, t8)
                         {
                             self.attach(id, t8, p);
                         }
@@ -416,8 +424,8 @@ impl PeerOverlay {
                             }
                             Some(Parent::Node(p)) => self.attach(id, t8, *p),
                             Some(Parent::Source) => match self.select_top(id, t8, plan.policy) {
-                                Some(p) => self.attach(id, t8, p),
-                                None => plan.left_over.push(id),
+                                Some(p) if may_cross(self, id, p, t8) => self.attach(id, t8, p),
+                                _ => plan.left_over.push(id),
                             },
                             None => plan.left_over.push(id),
                         }

@@ -112,7 +112,12 @@ impl Coordinator {
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
-            o.set_region_caps(allowed);
+            if o.set_region_caps(allowed) {
+                // A cap below what crosses: its hand-over's ceiling first, so
+                // the recomputation below builds within it (C3, C5).
+                o.begin_cap_handovers(now);
+            }
+            o.end_cap_handovers(now);
             o.set_region_cap_fallbacks(allowed_fallbacks);
             if policy_changed {
                 // C7: a policy change is a trigger. The overlay is rebuilt at once
