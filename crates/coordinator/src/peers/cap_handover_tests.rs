@@ -5,7 +5,9 @@ use super::{CAP_HANDOVER_MS, CAP_HANDOVER_SHARE};
 use crate::peers::caps::{bookable, region_pair, CAP_BOOKABLE_SHARE};
 use crate::peers::overlay::{MemberKind, PeerOverlay};
 use crate::peers::select::AllowAll;
-use crate::peers::tests::{cfg, info, join_classed, join_peers, placed, with_origin, RATE};
+use crate::peers::tests::{
+    cfg, crossing_links, info, join_classed, join_peers, placed, with_origin, RATE,
+};
 use crate::registry::RegionId;
 use std::collections::BTreeMap;
 use tiercast_proto::{NodeId, Timestamp};
@@ -36,14 +38,6 @@ fn uncapped(premium: u32) -> PeerOverlay {
         }
     }
     o
-}
-
-fn crossing_links(o: &PeerOverlay) -> u64 {
-    o.members
-        .values()
-        .flat_map(|m| m.parents.iter().flatten().map(move |p| (m.region, *p)))
-        .filter(|(r, p)| o.members[p].region != *r)
-        .count() as u64
 }
 
 #[test]

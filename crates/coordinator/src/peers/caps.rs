@@ -452,7 +452,7 @@ mod tests {
     use super::region_pair;
     use crate::peers::overlay::{MemberKind, PeerOverlay};
     use crate::peers::select::{AllowAll, NoParent};
-    use crate::peers::tests::{cfg, info, join_peers, with_origin, RATE};
+    use crate::peers::tests::{cfg, crossing_links, info, join_peers, with_origin, RATE};
     use crate::registry::RegionId;
     use std::collections::BTreeMap;
     use tiercast_proto::{NodeId, Timestamp};
@@ -476,14 +476,6 @@ mod tests {
             o.join(t0, info(id), US, MemberKind::Peer, 0, &c, &AllowAll);
         }
         o
-    }
-
-    fn crossing_links(o: &PeerOverlay) -> u64 {
-        o.members
-            .values()
-            .flat_map(|m| m.parents.iter().flatten().map(move |p| (m.region, *p)))
-            .filter(|(r, p)| o.members[p].region != *r)
-            .count() as u64
     }
 
     #[test]

@@ -84,6 +84,15 @@ pub(crate) fn placed(o: &PeerOverlay, id: u32) -> usize {
         .count()
 }
 
+/// Substream links whose child and parent are in different regions.
+pub(crate) fn crossing_links(o: &PeerOverlay) -> u64 {
+    o.members
+        .values()
+        .flat_map(|m| m.parents.iter().flatten().map(move |p| (m.region, *p)))
+        .filter(|(r, p)| o.members[p].region != *r)
+        .count() as u64
+}
+
 /// An overlay whose origin (node 1) has `uplink`, under `c`.
 pub(crate) fn with_origin(t0: Timestamp, c: &PeerConfig, uplink: u64) -> PeerOverlay {
     let mut o = overlay(t0);
