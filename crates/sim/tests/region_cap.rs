@@ -6,25 +6,14 @@
 //! recomputation (the new links' backlogs, at most 3 s after it: issue 11's
 //! "never exceeded in any second" is not met yet; `docs/BENCHMARKS.md`, "Caps
 //! between regions"). The test prints the seconds over.
-use std::path::Path;
-use tiercast_sim::{RunOptions, Scenario, Simulation};
+mod support;
 
 fn run(file: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios/policies")
-        .join(file);
-    let text = std::fs::read_to_string(&path).expect("scenario file");
-    let text = text
+    let text = support::scenario_text("policies", file)
         .replace("count = 600", "count = 300")
         .replace("cap_mbps = 60", "cap_mbps = 30")
         .replace("duration_s = 90", "duration_s = 60");
-    let sc = Scenario::from_toml(&text).expect("valid scenario");
-    let m = Simulation::new(sc, RunOptions::default())
-        .expect("simulation")
-        .run()
-        .expect("run")
-        .metrics;
-    serde_json::to_value(&m).expect("json")
+    support::metrics_json(&text)
 }
 
 fn pair(m: &serde_json::Value) -> &serde_json::Value {

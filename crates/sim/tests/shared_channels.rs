@@ -4,26 +4,16 @@
 //! channel's unused share carries them, the idle channel loses nothing, and
 //! no uplink queue overflows (booked once). A scenario with one channel has no
 //! `channels` in its metrics; a bad second channel is refused by name.
-use std::path::Path;
-use tiercast_sim::{RunOptions, Scenario, Simulation};
+mod support;
+
+use tiercast_sim::Scenario;
 
 fn scenario(file: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios/shared")
-        .join(file);
-    std::fs::read_to_string(&path)
-        .expect("scenario file")
-        .replace("duration_s = 90", "duration_s = 60")
+    support::scenario_text("shared", file).replace("duration_s = 90", "duration_s = 60")
 }
 
 fn run(text: &str) -> serde_json::Value {
-    let sc = Scenario::from_toml(text).expect("valid scenario");
-    let m = Simulation::new(sc, RunOptions::default())
-        .expect("simulation")
-        .run()
-        .expect("run")
-        .metrics;
-    serde_json::to_value(&m).expect("json")
+    support::metrics_json(text)
 }
 
 fn continuity(m: &serde_json::Value, i: usize) -> f64 {
