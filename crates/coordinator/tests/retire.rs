@@ -3,7 +3,8 @@
 //! `channel_retire_after_ms` is retired — not before — and every part forgets
 //! it (read through `Coordinator::channel_footprint`); a watching peer or a
 //! returning origin keeps it; a `/watch` of a retired name is answered as for an
-//! unknown one, and a later announce of the name starts a new channel.
+//! unknown one, and a later announce of the name starts a new channel; a relay
+//! that carried it is told and forgets it.
 
 mod support;
 
@@ -89,6 +90,7 @@ fn an_unused_channel_is_retired_after_the_timeout_not_before_and_every_part_forg
         Ok(())
     );
     bus.advance(10_000);
+    assert!(bus.node(2).channel(LIVE).is_some(), "the relay carries it");
     let before = bus.coordinator.channel_footprint(LIVE);
     assert!(managed(&bus, LIVE), "{before:?}");
     assert!(before.parent_sets > 0, "{before:?}");
@@ -115,6 +117,9 @@ fn an_unused_channel_is_retired_after_the_timeout_not_before_and_every_part_forg
     assert!(bus.coordinator.peer_overlay(LIVE).is_none());
     assert_eq!(bus.coordinator.managers().count(), 0);
     assert_eq!(bus.coordinator.uplink_ledger().holders(LIVE), 0);
+    // The relay was told: it holds nothing of the channel any more.
+    assert!(bus.node(2).channel(LIVE).is_none());
+    assert!(bus.node(2).channel_id("live").is_none());
 }
 
 #[test]

@@ -32,7 +32,8 @@ pub enum Event {
         tier: Tier,
         parents: Vec<NodeId>,
     },
-    /// The node left the channel (consolidated and empty).
+    /// The node left the channel (consolidated and empty, or retired by the
+    /// coordinator).
     Deactivated {
         channel: ChannelId,
     },

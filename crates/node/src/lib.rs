@@ -30,6 +30,7 @@
 //!   across relay switches, switches, longest gap (V9, V10).
 //! - [`uplink`] — a peer's uplink cap: a token bucket over per-child queues that
 //!   drops blocks too late to matter and charges control to the same budget (C4).
+//! - [`retired`] — a channel the coordinator retired: logged off and forgotten (C1).
 //! - [`register`] — registering with the coordinator, again with a bounded backoff when unanswered (D7, D8).
 //! - [`audio_viewers`] — local viewers of the audio-only feed, in slots of their own (C3).
 //! - [`delay_line`] — a delayed viewer's blocks, released `delay` behind live (C3).
@@ -57,6 +58,7 @@ pub mod parents;
 pub mod predict;
 pub mod pull;
 pub mod register;
+pub mod retired;
 pub mod start;
 pub mod strategy;
 pub mod switch;

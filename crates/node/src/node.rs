@@ -219,6 +219,9 @@ impl Node {
                 }
                 self.events.push_back(Event::RegisterDenied(reason));
             }
+            Message::ChannelRetired { channel } if from_coordinator => {
+                self.on_channel_retired(channel)
+            }
             Message::ChannelUpdate { channel } if from_coordinator => {
                 self.on_channel_update(channel)
             }

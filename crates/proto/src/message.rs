@@ -232,6 +232,12 @@ pub enum Message {
         reason: DenyReason,
         retry_after_ms: u32,
     },
+    /// The service manager retired the channel (C1: no origin and no viewer for
+    /// the coordinator's `channel_retire_after_ms`): log off its parents and
+    /// forget it; a later announce of its name is a new channel.
+    ChannelRetired {
+        channel: ChannelId,
+    },
 
     // ---- node <-> node ----
     /// LOGIN (V3): send me this channel, starting at `from_seq` when you still have it.
@@ -311,6 +317,7 @@ impl Message {
             Message::ConsolidateOrder { .. } => "consolidate_order",
             Message::WatchAt { .. } => "watch_at",
             Message::WatchDenied { .. } => "watch_denied",
+            Message::ChannelRetired { .. } => "channel_retired",
             Message::Login { .. } => "login",
             Message::LoginAccepted { .. } => "login_accepted",
             Message::LoginDenied { .. } => "login_denied",

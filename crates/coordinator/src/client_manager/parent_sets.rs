@@ -46,6 +46,14 @@ impl SetVersions {
         self.last.retain(|(_, c), _| *c != channel);
     }
 
+    /// The nodes told their parents on `channel`.
+    pub fn nodes_on(&self, channel: ChannelId) -> impl Iterator<Item = NodeId> + '_ {
+        self.last
+            .keys()
+            .filter(move |(_, c)| *c == channel)
+            .map(|(n, _)| *n)
+    }
+
     /// Versions kept for `channel` (one per node told its parents there).
     pub fn on_channel(&self, channel: ChannelId) -> usize {
         self.last.keys().filter(|(_, c)| *c == channel).count()

@@ -13,14 +13,16 @@
 //! links measured (C2), the servers-or-peers rules' entries (C3), unmet demand.
 //! A `CoordEvent::ChannelRetired` is logged; a later announce of the name starts
 //! a new channel, and a `/watch` of it meanwhile is answered as for an unknown
-//! channel. The nodes are not told: a retired channel has no viewer, and relays
-//! still carrying it hold no more than they did while it was unused.
+//! channel. Every registered node that may still hold the channel — told its
+//! parents there, or reporting it in its last heartbeat — gets
+//! `Message::ChannelRetired`: it logs off the channel's parents and forgets it
+//! (`node/src/retired.rs`).
 
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
 use crate::peers::MemberKind;
-use std::collections::BTreeMap;
-use tiercast_proto::{ChannelId, NodeId, NodeRole, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+use tiercast_proto::{ChannelId, Message, NodeId, NodeRole, Timestamp};
 
 /// Since when each unused channel has been unused (one entry per channel at
 /// most, so bounded by `max_channels`).
@@ -113,6 +115,7 @@ impl Coordinator {
             self.names.remove(&name);
         }
         self.unmet_demand.remove(&channel);
+        self.tell_retired(channel);
         self.parent_sets.forget_channel(channel);
         self.viewer_map.forget_channel(channel);
         self.forecast.forget_channel(channel);
@@ -126,5 +129,22 @@ impl Coordinator {
             relays: van.active.len(),
             members: overlay.map_or(0, |o| o.members.len()),
         });
+    }
+
+    /// `ChannelRetired` to every live node that may hold `channel`: told its
+    /// parents there, or naming it in its last heartbeat.
+    fn tell_retired(&mut self, channel: ChannelId) {
+        let mut holders: BTreeSet<NodeId> = self.parent_sets.nodes_on(channel).collect();
+        holders.extend(self.registry.iter().filter_map(|(id, r)| {
+            r.last_heartbeat
+                .as_ref()
+                .filter(|hb| hb.channels.iter().any(|c| c.channel == channel))
+                .map(|_| *id)
+        }));
+        for node in holders {
+            if self.registry.is_alive(node) {
+                self.send(node, Message::ChannelRetired { channel });
+            }
+        }
     }
 }
