@@ -4,7 +4,9 @@
 //! again within three heartbeat intervals of the heal, and continuity over the
 //! 10 s after the heal is at least 0.995.
 
-use tiercast_sim::{RunOptions, Scenario, Simulation};
+mod support;
+
+use tiercast_sim::Scenario;
 
 const SCENARIO: &str = include_str!("../../../scenarios/robust/partition-relays.toml");
 
@@ -25,8 +27,7 @@ fn a_healed_partition_rehomes_every_node_within_three_intervals() {
 fn rehomed_within_three_intervals(text: &str) -> f64 {
     let sc = Scenario::from_toml(text).unwrap();
     let hb_ms = sc.strategy.heartbeat_interval_ms;
-    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
-    let m = sim.run().unwrap().metrics;
+    let m = support::run(sc);
     assert_eq!(m.invariant_violations, Vec::<String>::new());
     let w = &m.fault_windows[0];
     eprintln!("{w:?}");

@@ -2,21 +2,9 @@
 //! scale; the full-size runs are in docs/BENCHMARKS.md): the shipped scenarios
 //! shrunk to a size CI can afford, with the same uplink mixes and settings.
 
-use std::path::Path;
-use tiercast_sim::{RunOptions, Scenario, Simulation};
+mod support;
 
-fn scenario(file: &str, edit: impl Fn(String) -> String) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios")
-        .join(file);
-    let text = std::fs::read_to_string(&path).expect("scenario file");
-    Scenario::from_toml(&edit(text)).expect("valid scenario")
-}
-
-fn run(sc: Scenario) -> tiercast_sim::report::Metrics {
-    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
-    sim.run().unwrap().metrics
-}
+use support::{edited as scenario, run};
 
 #[test]
 fn static_peers_reach_the_streaming_capacity_and_carry_the_stream() {

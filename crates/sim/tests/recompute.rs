@@ -15,23 +15,21 @@
 //! second either: both 0.9943 (worst 0.9830), keeping sending 3 639 assignments
 //! against 11 506 — so keeping must be no worse (within 0.001) and move fewer.
 
-use std::path::Path;
-use tiercast_sim::{RunOptions, Scenario, Simulation};
+mod support;
+
+use tiercast_sim::Scenario;
 
 fn scenario(seed: u64, edit: impl Fn(String) -> String) -> Scenario {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/robust/full-recompute.toml");
-    let text = std::fs::read_to_string(&path).expect("scenario file");
-    let text = text.replace("seed = 31", &format!("seed = {seed}"));
-    Scenario::from_toml(&edit(text)).expect("valid scenario")
+    support::edited("robust/full-recompute.toml", |text| {
+        edit(text.replace("seed = 31", &format!("seed = {seed}")))
+    })
 }
 
 /// The worst on-time second around the recomputations made after 30 s, and the
 /// assignments the coordinator sent over the run, and the worst such second over
 /// the overlay's members at the time (`members_ledger`).
 fn worst_second(sc: Scenario) -> (f64, u64, f64) {
-    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
-    let m = sim.run().unwrap().metrics;
+    let m = support::run(sc);
     assert_eq!(m.invariant_violation_count, 0);
     let late: Vec<_> = m.recomputations.iter().filter(|w| w.at_s >= 30.0).collect();
     assert!(late.len() >= 2, "a recomputation every 20 s");

@@ -4,7 +4,9 @@
 //! intervals of the crash (heartbeat timeout 1.5 intervals, checked four times per
 //! interval), and viewers whose relay kept a parent lose nothing.
 
-use tiercast_sim::{RunOptions, Scenario, Simulation};
+mod support;
+
+use tiercast_sim::Scenario;
 
 const SCENARIO: &str = r#"
 name = "relay-crash-small"
@@ -78,8 +80,7 @@ fn orphans_are_rehomed_and_redundant_viewers_keep_playing() {
     let sc = Scenario::from_toml(SCENARIO).unwrap();
     let hb = sc.strategy.heartbeat_interval_ms as f64;
     let timeout = sc.strategy.heartbeat_timeout_ms as f64;
-    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
-    let m = sim.run().unwrap().metrics;
+    let m = support::run(sc);
     assert_eq!(m.invariant_violations, Vec::<String>::new());
     assert_eq!(m.relays_failed, 1);
     assert!(
@@ -123,8 +124,7 @@ fn a_fifth_of_every_tier_crashing_still_rehomes_everyone() {
     assert_ne!(text, SCENARIO, "the fault section was replaced");
     let sc = Scenario::from_toml(&text).unwrap();
     let hb = sc.strategy.heartbeat_interval_ms as f64;
-    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
-    let m = sim.run().unwrap().metrics;
+    let m = support::run(sc);
     assert_eq!(m.invariant_violations, Vec::<String>::new());
     assert!(m.relays_failed >= 2, "{} relays failed", m.relays_failed);
     assert_eq!(m.orphans_unrehomed, 0);

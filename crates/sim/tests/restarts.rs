@@ -5,20 +5,16 @@
 //! key and seq is played again within 3 s; restarted relays are registered again
 //! under their new incarnation within two heartbeat intervals.
 
-use tiercast_sim::{RunOptions, Scenario, Simulation};
+mod support;
 
 fn run(name: &str) -> (tiercast_sim::Metrics, u64) {
-    let path = format!(
-        "{}/../../scenarios/robust/{name}.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let text = text.replace("count = 1500", "count = 300");
-    assert!(text.contains("count = 300"), "{name}: the crowd line moved");
-    let sc = Scenario::from_toml(&text).unwrap();
+    let sc = support::edited(&format!("robust/{name}.toml"), |text| {
+        let text = text.replace("count = 1500", "count = 300");
+        assert!(text.contains("count = 300"), "{name}: the crowd line moved");
+        text
+    });
     let hb = sc.strategy.heartbeat_interval_ms;
-    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
-    (sim.run().unwrap().metrics, hb)
+    (support::run(sc), hb)
 }
 
 #[test]

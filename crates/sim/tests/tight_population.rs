@@ -4,16 +4,9 @@
 //! small enough to bind on the strong peers. The admitted peers must be carried:
 //! the ejection leaves room to re-home and the top level does not swap equals.
 
-use std::path::Path;
-use tiercast_sim::{RunOptions, Scenario, Simulation};
+mod support;
 
-fn scenario(file: &str, edit: impl Fn(String) -> String) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios")
-        .join(file);
-    let text = std::fs::read_to_string(&path).expect("scenario file");
-    Scenario::from_toml(&edit(text)).expect("valid scenario")
-}
+use support::{edited as scenario, run};
 
 #[test]
 fn a_tight_population_with_strong_peers_is_carried_within_link_caps() {
@@ -27,11 +20,7 @@ fn a_tight_population_with_strong_peers_is_carried_within_link_caps() {
                 "top_review_ms = 5000\ncapacity = 16",
             )
     });
-    let m = Simulation::new(sc, RunOptions::default())
-        .unwrap()
-        .run()
-        .unwrap()
-        .metrics;
+    let m = run(sc);
     let p = m.peers.as_ref().expect("peer metrics");
     eprintln!(
         "tight-strong-250: admitted {} all {} ejected {} full {} login denied {}",
