@@ -58,6 +58,12 @@ pub struct CoordinatorConfig {
     /// otherwise at least `heartbeat_timeout_ms` (a restarting origin has that
     /// long to come back at the very least).
     pub channel_retire_after_ms: u64,
+    /// C5: measurement-based reservations on capped links — each manager's
+    /// reservation counts what its links across really carried (the children's
+    /// heartbeats, `network_monitor`) rather than what they book, so a channel
+    /// using less than it booked leaves the rest of the cap to the others. Off
+    /// (the default): the booked rate is counted.
+    pub reservations_measured: bool,
     /// The peer overlay (seeds 002, 003).
     pub peers: PeerConfig,
 }
@@ -258,6 +264,7 @@ impl Default for CoordinatorConfig {
             source_switch_min: 1,
             uplink_lending: true,
             channel_retire_after_ms: 60_000,
+            reservations_measured: false,
             peers: PeerConfig::default(),
         }
     }

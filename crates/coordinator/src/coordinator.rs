@@ -89,6 +89,7 @@ pub struct Coordinator {
 impl Coordinator {
     pub fn new(cfg: CoordinatorConfig, now: Timestamp) -> Self {
         let cfg_hb = cfg.heartbeat_interval_ms.max(1);
+        let measured = cfg.reservations_measured;
         let uplinks =
             crate::uplink_ledger::UplinkLedger::new(cfg.max_nodes).with_lending(cfg.uplink_lending);
         Coordinator {
@@ -116,6 +117,7 @@ impl Coordinator {
             reservations: crate::reservation::Reservations::new(
                 crate::reservation::ReservationConfig {
                     ttl_ms: 3 * cfg_hb,
+                    measured,
                     ..Default::default()
                 },
             ),

@@ -2,7 +2,8 @@
 //! conditions as a graph, with servers as nodes and attributes such as network
 //! load stored as weights"): per link parent → child and channel, the rate the
 //! child measured from its heartbeats and how often the link stood still, and per
-//! pair of regions the totals of those links.
+//! pair of regions the totals of those links, over all channels and per channel
+//! (what a manager's links across a capped pair really carry, C5).
 //!
 //! A link is known from its child's heartbeats only: each one replaces the
 //! child's links (a parent it no longer names is dropped). Bounded: at most
@@ -42,6 +43,8 @@ pub(crate) struct LinkGraph {
     /// (child, parent, channel) → the link.
     links: BTreeMap<(NodeId, NodeId, ChannelId), LinkState>,
     regions: BTreeMap<(RegionId, RegionId), RegionPairTotals>,
+    /// The same totals per channel (bounded by channels × region pairs).
+    channel_regions: BTreeMap<(ChannelId, RegionId, RegionId), RegionPairTotals>,
     pub(crate) refused: u64,
 }
 
@@ -61,20 +64,21 @@ impl LinkGraph {
         self.links.len()
     }
 
-    fn add(&mut self, s: &LinkState) {
-        let t = self.regions.entry(s.regions).or_default();
-        t.links += 1;
-        t.rate_milli_blocks_per_s += s.rate_milli;
+    fn add(&mut self, channel: ChannelId, s: &LinkState) {
+        let (from, to) = s.regions;
+        for t in [
+            self.regions.entry(s.regions).or_default(),
+            self.channel_regions.entry((channel, from, to)).or_default(),
+        ] {
+            t.links += 1;
+            t.rate_milli_blocks_per_s += s.rate_milli;
+        }
     }
 
-    fn sub(&mut self, s: &LinkState) {
-        if let Some(t) = self.regions.get_mut(&s.regions) {
-            t.links = t.links.saturating_sub(1);
-            t.rate_milli_blocks_per_s = t.rate_milli_blocks_per_s.saturating_sub(s.rate_milli);
-            if t.links == 0 {
-                self.regions.remove(&s.regions);
-            }
-        }
+    fn sub(&mut self, channel: ChannelId, s: &LinkState) {
+        let (from, to) = s.regions;
+        take_out(&mut self.regions, s.regions, s.rate_milli);
+        take_out(&mut self.channel_regions, (channel, from, to), s.rate_milli);
     }
 
     /// The child's heartbeat: its parent links measured, the others dropped.
@@ -106,7 +110,7 @@ impl LinkGraph {
                     regions,
                 });
                 if let Some(o) = old {
-                    self.sub(&o);
+                    self.sub(c.channel, &o);
                     let dt_us = now.saturating_since(o.at);
                     let moved = match (o.last_seq, p.last_seq) {
                         (Some(b), Some(a)) => a.saturating_sub(b),
@@ -124,7 +128,7 @@ impl LinkGraph {
                 s.last_seq = p.last_seq;
                 s.at = now;
                 s.regions = regions;
-                self.add(&s);
+                self.add(c.channel, &s);
                 self.links.insert(key, s);
             }
         }
@@ -134,7 +138,7 @@ impl LinkGraph {
             .collect();
         for k in gone {
             if let Some(s) = self.links.remove(&k) {
-                self.sub(&s);
+                self.sub(k.2, &s);
             }
         }
     }
@@ -151,7 +155,7 @@ impl LinkGraph {
         let gone: Vec<_> = self.child_links(node).collect();
         for k in gone {
             if let Some(s) = self.links.remove(&k) {
-                self.sub(&s);
+                self.sub(k.2, &s);
             }
         }
     }
@@ -166,7 +170,7 @@ impl LinkGraph {
             .collect();
         for k in gone {
             if let Some(s) = self.links.remove(&k) {
-                self.sub(&s);
+                self.sub(k.2, &s);
             }
         }
     }
@@ -210,9 +214,33 @@ impl LinkGraph {
         self.regions.get(&(from, to)).copied().unwrap_or_default()
     }
 
+    /// The totals of `channel`'s links from region `from` to region `to`.
+    pub(crate) fn channel_region_pair(
+        &self,
+        channel: ChannelId,
+        from: RegionId,
+        to: RegionId,
+    ) -> RegionPairTotals {
+        self.channel_regions
+            .get(&(channel, from, to))
+            .copied()
+            .unwrap_or_default()
+    }
+
     pub(crate) fn region_pairs(
         &self,
     ) -> impl Iterator<Item = ((RegionId, RegionId), RegionPairTotals)> + '_ {
         self.regions.iter().map(|(k, v)| (*k, *v))
+    }
+}
+
+/// One link's rate out of the totals at `key`; the entry goes with its last link.
+fn take_out<K: Ord>(totals: &mut BTreeMap<K, RegionPairTotals>, key: K, rate_milli: u64) {
+    if let Some(t) = totals.get_mut(&key) {
+        t.links = t.links.saturating_sub(1);
+        t.rate_milli_blocks_per_s = t.rate_milli_blocks_per_s.saturating_sub(rate_milli);
+        if t.links == 0 {
+            totals.remove(&key);
+        }
     }
 }

@@ -7,9 +7,11 @@
 //!
 //! - [`graph`] — links and region pairs measured from heartbeats, bounded.
 //! - [`congestion`] — C2: sent vs received seqs, lagging links, congested ones.
+//! - [`pace`] — each channel's block rate, from the highest seq reported (C5).
 
 pub mod congestion;
 pub mod graph;
+pub mod pace;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +39,7 @@ pub struct LinkCondition {
 pub struct NetworkMonitor {
     graph: graph::LinkGraph,
     congestion: congestion::Congestion,
+    pace: pace::ChannelPace,
     /// (parent, child) → when last found congested.
     congested: BTreeMap<(NodeId, NodeId), Timestamp>,
 }
@@ -50,6 +53,11 @@ impl NetworkMonitor {
         region_of: impl Fn(NodeId) -> Option<RegionId>,
     ) {
         self.graph.record(now, hb, region_of);
+        for c in &hb.channels {
+            if let Some(seq) = c.last_seq {
+                self.pace.observe(now, c.channel, seq);
+            }
+        }
     }
 
     /// C2 for one channel's report in `hb`: the links (parent, child) lagging
@@ -112,6 +120,30 @@ impl NetworkMonitor {
         self.graph.region_pair(from, to)
     }
 
+    /// What `channel`'s links between regions `a` and `b` (both ways) carried at
+    /// their children's last reports, in bit/s of a stream of `stream_bps`: their
+    /// measured block rates as a share of the channel's ([`pace`]). `None` until
+    /// the channel's block rate is known.
+    pub fn carried_between_bps(
+        &self,
+        channel: ChannelId,
+        a: RegionId,
+        b: RegionId,
+        stream_bps: u64,
+    ) -> Option<u64> {
+        let rate = self.pace.rate_milli(channel).filter(|r| *r > 0)?;
+        let across = self
+            .graph
+            .channel_region_pair(channel, a, b)
+            .rate_milli_blocks_per_s
+            + self
+                .graph
+                .channel_region_pair(channel, b, a)
+                .rate_milli_blocks_per_s;
+        let bps = u128::from(across) * u128::from(stream_bps) / u128::from(rate);
+        Some(bps.min(u128::from(u64::MAX)) as u64)
+    }
+
     /// Every region pair with links, in order.
     pub fn region_pairs(
         &self,
@@ -150,11 +182,14 @@ impl NetworkMonitor {
     pub fn forget_channel(&mut self, channel: ChannelId) {
         self.congestion.forget_channel(channel);
         self.graph.forget_channel(channel);
+        self.pace.forget(channel);
     }
 
     /// What is kept of `channel`: links measured on it, and links with a lag count.
     pub fn on_channel(&self, channel: ChannelId) -> usize {
-        self.graph.on_channel(channel) + self.congestion.lagging_on(channel)
+        self.graph.on_channel(channel)
+            + self.congestion.lagging_on(channel)
+            + usize::from(self.pace.tracks(channel))
     }
 
     /// A node is gone: the links it reported are dropped from the graph.

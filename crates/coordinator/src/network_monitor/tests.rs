@@ -117,3 +117,48 @@ fn a_push_link_lagging_n_reports_is_congested_and_remembered() {
     assert_eq!(m.sent_links(), 0);
     assert_eq!(m.congested_links().count(), 0);
 }
+
+/// `node`'s heartbeat on channel 1: one parent link at `parent_seq`, the
+/// channel's highest seq held `held`.
+fn hb_held(node: u32, parent: u32, parent_seq: u64, held: u64) -> Heartbeat {
+    let mut h = hb(node, vec![link(parent, Some(parent_seq))], vec![]);
+    h.channels[0].last_seq = Some(held);
+    h
+}
+
+#[test]
+fn what_a_channels_links_across_carried_is_their_rate_as_a_share_of_the_stream() {
+    let mut m = NetworkMonitor::default();
+    let t0 = Timestamp::ZERO;
+    let t1 = t0.plus_millis(10_000);
+    let stream_bps = 2_000_000;
+    // Child 201 (region 2) fed by 1 (region 0); child 202 by 2, whose link stands still.
+    m.record_heartbeat(t0, &hb_held(201, 1, 0, 0), region);
+    m.record_heartbeat(t0, &hb_held(202, 2, 0, 0), region);
+    assert_eq!(
+        m.carried_between_bps(CH, RegionId(0), RegionId(2), stream_bps),
+        None,
+        "the channel's block rate is not known yet"
+    );
+    m.record_heartbeat(t1, &hb_held(201, 1, 100, 100), region);
+    m.record_heartbeat(t1, &hb_held(202, 2, 0, 0), region);
+    // The channel: 10 blocks/s; the links across: 10 + 0 blocks/s — one stream.
+    let carried = m.carried_between_bps(CH, RegionId(2), RegionId(0), stream_bps);
+    assert_eq!(
+        carried,
+        Some(stream_bps),
+        "both directions of the pair count"
+    );
+    assert_eq!(
+        m.carried_between_bps(CH, RegionId(0), RegionId(1), stream_bps),
+        Some(0),
+        "nothing crosses between regions 0 and 1"
+    );
+    assert_eq!(
+        m.carried_between_bps(ChannelId(2), RegionId(0), RegionId(2), stream_bps),
+        None,
+        "another channel is not measured"
+    );
+    m.forget_channel(CH);
+    assert_eq!(m.on_channel(CH), 0, "a retired channel's pace goes too");
+}

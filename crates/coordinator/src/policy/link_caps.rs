@@ -7,7 +7,10 @@
 //! ledger (C5, [`crate::reservation`]): each holds one reservation per capped link,
 //! the rate its links across book, refreshed at every tick (soft state: a manager
 //! gone stops refreshing and its reservation expires after three heartbeat
-//! intervals); a manager may book up to the cap less what the others hold.
+//! intervals); a manager may book up to the cap less what the others hold — what
+//! they book, or with `reservations_measured` what their links across really
+//! carried at their children's last heartbeats (the network-condition monitor's
+//! measure; until it has one, what they book).
 //!
 //! Caps apply to viewers of the free class; a cap's declared `fallback`, when it
 //! covers premium viewers, is handed over beside it as the premium-only cap
@@ -141,6 +144,10 @@ impl Coordinator {
                 // manager booked in between) leaves the old reservation, and the
                 // next tick's allowance sheds the difference.
                 let _ = self.reservations.reserve(now, mgr, link, conn, bps);
+                if self.cfg.reservations_measured {
+                    let carried = self.carried_across_bps(c, link);
+                    self.reservations.refresh(now, mgr, link, conn, carried);
+                }
             }
             if shed > 0 {
                 self.flush_peers(now, c);
@@ -158,6 +165,15 @@ impl Coordinator {
         }
     }
 
+    /// `channel`'s manager's reservation on the capped `link`, if it holds one.
+    pub fn channel_reservation(
+        &self,
+        channel: ChannelId,
+        link: LinkKey,
+    ) -> Option<&crate::reservation::Reservation> {
+        self.reservations.reservation(link, manager_conn(channel))
+    }
+
     /// Capped links on which `channel`'s manager holds a reservation.
     pub fn channel_reservations(&self, channel: ChannelId) -> usize {
         let conn = manager_conn(channel);
@@ -165,6 +181,15 @@ impl Coordinator {
             .links()
             .filter(|(l, _, _)| self.reservations.reservation(*l, conn).is_some())
             .count()
+    }
+
+    /// C5's measured mode: what `channel`'s links across `link` (a pair of
+    /// regions) really carried at their children's last heartbeats
+    /// (`NetworkMonitor::carried_between_bps`); `None` until that is known.
+    fn carried_across_bps(&self, channel: ChannelId, link: LinkKey) -> Option<u64> {
+        let (a, b) = link.region_ends()?;
+        let stream_bps = u64::from(self.cfg.peers.stream_rate_kbps) * 1000;
+        self.network.carried_between_bps(channel, a, b, stream_bps)
     }
 
     fn any_overlay_capped(&self) -> bool {

@@ -401,6 +401,10 @@ pub struct Strategy {
     /// (`CoordinatorConfig::channel_retire_after_ms`; 0: never; default 60 s).
     #[serde(default)]
     pub channel_retire_after_ms: Option<u64>,
+    /// C5: reservations on capped links count what the links across really
+    /// carried (`CoordinatorConfig::reservations_measured`; default: off).
+    #[serde(default)]
+    pub reservations_measured: Option<bool>,
 }
 
 impl Default for Strategy {
@@ -542,6 +546,7 @@ impl Scenario {
             channel_retire_after_ms: s
                 .channel_retire_after_ms
                 .unwrap_or(d.channel_retire_after_ms),
+            reservations_measured: s.reservations_measured.unwrap_or(d.reservations_measured),
             peers: self.peer_config(),
             ..d
         }

@@ -41,6 +41,12 @@ pub struct Args {
     /// timeout), in milliseconds.
     #[arg(long, default_value_t = 60_000, value_name = "MS")]
     pub channel_retire_after_ms: u64,
+    /// Reservations on links capped by policy count what the links across
+    /// really carried (from the children's heartbeats) instead of what they
+    /// book: a channel using less than it booked leaves the rest of the cap
+    /// to the others (C5).
+    #[arg(long)]
+    pub measured_reservations: bool,
     /// Where the coordinator keeps its embedded store (policies in force, node
     /// history). Default: $XDG_STATE_HOME/tiercast/coordinator
     /// (~/.local/state/tiercast/coordinator).
@@ -59,6 +65,7 @@ pub async fn run(a: Args) -> Result<()> {
         heartbeat_interval_ms: a.heartbeat_interval_ms,
         heartbeat_timeout_ms: a.heartbeat_timeout_ms,
         channel_retire_after_ms: a.channel_retire_after_ms,
+        reservations_measured: a.measured_reservations,
         ..CoordinatorConfig::default()
     };
     config.peers.substreams = a.peer_substreams;

@@ -36,6 +36,14 @@ impl LinkKey {
         }
     }
 
+    /// The two regions of a link between regions.
+    pub fn region_ends(self) -> Option<(RegionId, RegionId)> {
+        match self {
+            LinkKey::Regions(a, b) => Some((a, b)),
+            LinkKey::Nodes(..) => None,
+        }
+    }
+
     /// The same link with its ends sorted; `None` for a link from an end to itself.
     pub fn normalized(self) -> Option<LinkKey> {
         match self {
