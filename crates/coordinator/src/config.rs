@@ -64,6 +64,13 @@ pub struct CoordinatorConfig {
     /// using less than it booked leaves the rest of the cap to the others. Off
     /// (the default): the booked rate is counted.
     pub reservations_measured: bool,
+    /// D7, X7: this process's epoch — the fencing token every order it sends
+    /// carries (`Transmit::epoch`, `Message::Order`). It must grow with every
+    /// restart or takeover: the network driver keeps it in the embedded store
+    /// (or takes it from etcd's lease), the simulator counts restarts. A node
+    /// follows the highest epoch it heard and ignores orders from older ones.
+    /// At least 1.
+    pub epoch: u64,
     /// The peer overlay (seeds 002, 003).
     pub peers: PeerConfig,
 }
@@ -265,6 +272,7 @@ impl Default for CoordinatorConfig {
             uplink_lending: true,
             channel_retire_after_ms: 60_000,
             reservations_measured: false,
+            epoch: 1,
             peers: PeerConfig::default(),
         }
     }
@@ -272,6 +280,9 @@ impl Default for CoordinatorConfig {
 
 impl CoordinatorConfig {
     pub fn validate(&self) -> Result<(), String> {
+        if self.epoch == 0 {
+            return Err("epoch must be at least 1".into());
+        }
         if self.parents_per_relay == 0 || self.parents_per_relay > 8 {
             return Err("parents_per_relay must be 1..=8".into());
         }
@@ -366,5 +377,6 @@ mod tests {
         assert!(bad(|c| c.smoothing_beta = 1.0).contains("smoothing_beta"));
         assert!(bad(|c| c.max_farm_size = 0).contains("max_farm_size"));
         assert!(bad(|c| c.channel_retire_after_ms = 1000).contains("channel_retire_after_ms"));
+        assert!(bad(|c| c.epoch = 0).contains("epoch"));
     }
 }

@@ -15,11 +15,24 @@ use crate::service_manager::verbs::{LoadAsk, ManagerVerbs, Peers, Van};
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{ChannelId, DenyReason, Message, NodeId, NodeRole, Register, Timestamp};
 
-/// A message to send, addressed by node id.
+/// A message to send, addressed by node id, decided in `epoch` (D7, X7: the
+/// coordinator's fencing token, [`CoordinatorConfig::epoch`]). On the wire it
+/// is [`Transmit::into_order`]: every driver sends that, never `msg` bare.
 #[derive(Clone, Debug)]
 pub struct Transmit {
     pub to: NodeId,
     pub msg: Message,
+    pub epoch: u64,
+}
+
+impl Transmit {
+    /// What goes on the wire: `msg` as an order of `epoch`.
+    pub fn into_order(self) -> Message {
+        Message::Order {
+            epoch: self.epoch,
+            order: Box::new(self.msg),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -330,7 +343,8 @@ impl Coordinator {
     }
 
     pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
-        self.transmits.push_back(Transmit { to, msg });
+        let epoch = self.cfg.epoch;
+        self.transmits.push_back(Transmit { to, msg, epoch });
     }
 
     pub(crate) fn invalid(&mut self, from: NodeId, kind: &'static str, why: &'static str) {

@@ -124,6 +124,14 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     let mut config = rt.config.clone();
     config.clock_epoch_unix_s =
         crate::clock::wall_micros().saturating_sub(clock.now().0) / 1_000_000;
+    // D7, X7: the fencing token of this process's orders — one more than the
+    // last start's on the store; without a store, the start's Unix second
+    // (it grows from one start to the next unless the clock goes back).
+    config.epoch = match &store {
+        Some(s) => s.next_epoch()?,
+        None => config.clock_epoch_unix_s.max(1),
+    };
+    info!(epoch = config.epoch, "coordinator epoch");
     let mut machine = Coordinator::new(config, clock.now());
     if let Some(store) = &store {
         restore(&mut machine, store, clock.now());
@@ -333,9 +341,10 @@ impl Driver {
 
     fn drain(&mut self) {
         while let Some(t) = self.machine.poll_transmit() {
-            if let Err(e) = self.links.send(t.to, t.msg) {
+            let to = t.to;
+            if let Err(e) = self.links.send(to, t.into_order()) {
                 self.send_errors += 1;
-                debug!(to = %t.to, error = %e, "send failed");
+                debug!(to = %to, error = %e, "send failed");
             }
         }
         while let Some(ev) = self.machine.poll_event() {
@@ -444,6 +453,7 @@ impl Driver {
             .collect();
         let s = self.machine.stats();
         json!({
+            "epoch": self.machine.config().epoch,
             "managers": managers,
             "link_caps": link_caps,
             "history": history,

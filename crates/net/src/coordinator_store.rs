@@ -1,9 +1,11 @@
 //! The coordinator's embedded store (issue 11 item 6; C1's policy and history
 //! databases): one `redb` file, `coordinator.redb`, under the coordinator's data
 //! directory. It holds what must survive a restart — the operators' policy file
-//! in force (its text: re-checked when loaded) and the history of nodes (one
-//! record per node, opaque bytes the coordinator machine encodes). The driver
-//! loads and saves; the sans-IO machine never sees the store.
+//! in force (its text: re-checked when loaded), the history of nodes (one
+//! record per node, opaque bytes the coordinator machine encodes) and the
+//! coordinator's epoch (D7, X7: one more at every start, so a restarted process's
+//! orders win over its predecessor's). The driver loads and saves; the sans-IO
+//! machine never sees the store.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,9 @@ const POLICY: TableDefinition<&str, &str> = TableDefinition::new("policy");
 const CURRENT: &str = "current";
 /// Node id → its history record (`tiercast_coordinator::history` encoding).
 const NODE_HISTORY: TableDefinition<u32, &[u8]> = TableDefinition::new("node_history");
+/// `"epoch"` → the last epoch a coordinator started with on this store.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const EPOCH: &str = "epoch";
 
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +64,27 @@ impl CoordinatorStore {
         let tx = store.db.begin_write().map_err(store_err)?;
         tx.open_table(POLICY).map_err(store_err)?;
         tx.open_table(NODE_HISTORY).map_err(store_err)?;
+        tx.open_table(META).map_err(store_err)?;
         tx.commit().map_err(store_err)?;
         Ok(store)
+    }
+
+    /// The epoch of a coordinator starting on this store: one more than the last
+    /// one's (1 on a new store), kept before it is returned.
+    pub fn next_epoch(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let epoch = {
+            let mut table = tx.open_table(META).map_err(store_err)?;
+            let last = table
+                .get(EPOCH)
+                .map_err(store_err)?
+                .map_or(0, |v| v.value());
+            let epoch = last.saturating_add(1);
+            table.insert(EPOCH, epoch).map_err(store_err)?;
+            epoch
+        };
+        tx.commit().map_err(store_err)?;
+        Ok(epoch)
     }
 
     pub fn path(&self) -> &Path {
@@ -121,6 +145,20 @@ mod tests {
         let d = std::env::temp_dir().join(format!("tiercast-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn each_start_on_a_store_has_the_next_epoch() {
+        let d = dir("epoch");
+        {
+            let s = CoordinatorStore::open(&d).unwrap();
+            assert_eq!(s.next_epoch().unwrap(), 1);
+        }
+        let s = CoordinatorStore::open(&d).unwrap();
+        assert_eq!(s.next_epoch().unwrap(), 2);
+        assert_eq!(s.next_epoch().unwrap(), 3);
+        drop(s);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

@@ -435,6 +435,9 @@ impl Driver {
                 Event::Invalid { from, kind, why } => {
                     warn!(node = %self.node.id(), %from, kind, why, "invalid message dropped")
                 }
+                Event::StaleOrder { .. } => {
+                    warn!(node = %self.node.id(), event = ?ev, "order of an older coordinator epoch ignored")
+                }
                 Event::BlockRejected {
                     channel,
                     from,

@@ -106,6 +106,17 @@ pub enum Event {
         reason: DenyReason,
         retry_after_ms: u32,
     },
+    /// A coordinator of a newer epoch spoke: its orders are followed from now
+    /// on, an older one's ignored (D7, X7).
+    CoordinatorEpoch {
+        epoch: u64,
+    },
+    /// An order of an older coordinator epoch was ignored.
+    StaleOrder {
+        epoch: u64,
+        current: u64,
+        kind: &'static str,
+    },
     /// A message that is not valid here was dropped.
     Invalid {
         from: NodeId,

@@ -30,6 +30,7 @@
 //!   across relay switches, switches, longest gap (V9, V10).
 //! - [`uplink`] — a peer's uplink cap: a token bucket over per-child queues that
 //!   drops blocks too late to matter and charges control to the same budget (C4).
+//! - [`epoch`] — the coordinator's epoch: orders of an older one ignored (D7, X7).
 //! - [`retired`] — a channel the coordinator retired: logged off and forgotten (C1).
 //! - [`register`] — registering with the coordinator, again with a bounded backoff when unanswered (D7, D8).
 //! - [`audio_viewers`] — local viewers of the audio-only feed, in slots of their own (C3).
@@ -45,6 +46,7 @@ pub mod children;
 pub mod config;
 pub mod continuity;
 pub mod delay_line;
+pub mod epoch;
 pub mod event;
 pub mod foreign;
 pub mod forward;

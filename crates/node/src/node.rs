@@ -43,6 +43,8 @@ pub struct NodeStats {
     /// Groups in which blocks were rebuilt from recovery shards, and those blocks.
     pub groups_rebuilt: u64,
     pub blocks_rebuilt: u64,
+    /// Orders of a coordinator epoch older than the node's ([`crate::epoch`]).
+    pub stale_orders: u64,
 }
 
 pub struct Node {
@@ -85,6 +87,8 @@ pub struct Node {
     pub(crate) pacer: Option<UplinkPacer>,
     /// The last parent set applied per channel (C1, [`crate::parent_set`]).
     pub(crate) set_versions: crate::parent_set::SetVersions,
+    /// The highest coordinator epoch heard (0: none yet, [`crate::epoch`]).
+    pub(crate) coordinator_epoch: u64,
 }
 
 impl Node {
@@ -116,6 +120,7 @@ impl Node {
             stats: NodeStats::default(),
             continuity: Default::default(),
             set_versions: Default::default(),
+            coordinator_epoch: 0,
         };
         node.send_register(now);
         node
@@ -166,7 +171,9 @@ impl Node {
 
     pub fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
         self.pace_from(now);
-        self.dispatch(now, from, msg);
+        if let Some(msg) = self.fence(from, msg) {
+            self.dispatch(now, from, msg);
+        }
         self.pace(now);
     }
 

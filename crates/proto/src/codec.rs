@@ -1,6 +1,9 @@
 //! Framing of messages on a byte stream: `[u32 BE length][u8 version][u8 kind][body]`.
 //! Control messages are postcard; blocks have a fixed binary header followed by the
-//! payload, which is sliced out of the received buffer without copying.
+//! payload, which is sliced out of the received buffer without copying; a
+//! coordinator's order is its epoch (a postcard varint) followed by the control
+//! message it carries (never an order or a block: neither can be written in
+//! postcard, so orders do not nest).
 //!
 //! Outside input never panics here: an oversized frame is skipped (its bytes are
 //! discarded as they arrive) and reported, a malformed one is reported, and the
@@ -12,9 +15,10 @@ use crate::message::Message;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 const KIND_CONTROL: u8 = 0;
 const KIND_BLOCK: u8 = 1;
+const KIND_ORDER: u8 = 2;
 /// Largest frame accepted by default (length field value).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Block header after version and kind: channel, seq, origin time, flags, signature.
@@ -45,6 +49,16 @@ pub fn encode_frame(msg: &Message, out: &mut BytesMut) -> Result<(), CodecError>
             put_block_header(b, out);
             out.extend_from_slice(&b.payload);
         }
+        Message::Order { epoch, order } => {
+            let mut body =
+                postcard::to_allocvec(epoch).map_err(|e| CodecError::Encode(e.to_string()))?;
+            body = postcard::to_extend(order.as_ref(), body)
+                .map_err(|e| CodecError::Encode(e.to_string()))?;
+            out.put_u32((2 + body.len()) as u32);
+            out.put_u8(PROTOCOL_VERSION);
+            out.put_u8(KIND_ORDER);
+            out.extend_from_slice(&body);
+        }
         other => {
             let body =
                 postcard::to_allocvec(other).map_err(|e| CodecError::Encode(e.to_string()))?;
@@ -62,15 +76,25 @@ pub fn encode_frame(msg: &Message, out: &mut BytesMut) -> Result<(), CodecError>
 pub fn frame_len(msg: &Message) -> usize {
     match msg {
         Message::Block(b) => block_frame_len(b),
-        other => {
-            let body = postcard::serialize_with_flavor::<Message, _, usize>(
-                other,
+        Message::Order { epoch, order } => {
+            let epoch_len = postcard::serialize_with_flavor::<u64, _, usize>(
+                epoch,
                 postcard::ser_flavors::Size::default(),
             )
             .unwrap_or(0);
-            4 + 2 + body
+            4 + 2 + epoch_len + control_len(order)
         }
+        other => 4 + 2 + control_len(other),
     }
+}
+
+/// A control message's postcard length.
+fn control_len(msg: &Message) -> usize {
+    postcard::serialize_with_flavor::<Message, _, usize>(
+        msg,
+        postcard::ser_flavors::Size::default(),
+    )
+    .unwrap_or(0)
 }
 
 /// Bytes a block's frame takes on the wire (length field, version, kind, header, payload).
@@ -111,6 +135,16 @@ pub fn decode_frame(mut body: Bytes) -> Result<Message, CodecError> {
             let msg: Message =
                 postcard::from_bytes(&body).map_err(|e| CodecError::Malformed(e.to_string()))?;
             Ok(msg)
+        }
+        KIND_ORDER => {
+            let (epoch, rest) = postcard::take_from_bytes::<u64>(&body)
+                .map_err(|e| CodecError::Malformed(e.to_string()))?;
+            let order: Message =
+                postcard::from_bytes(rest).map_err(|e| CodecError::Malformed(e.to_string()))?;
+            Ok(Message::Order {
+                epoch,
+                order: Box::new(order),
+            })
         }
         KIND_BLOCK => {
             if body.len() < BLOCK_HEADER_LEN {
@@ -263,6 +297,57 @@ mod tests {
         );
         b.signature = [9; 64];
         round_trip(Message::Block(b));
+    }
+
+    #[test]
+    fn an_order_round_trips_with_its_epoch_and_its_frame_length_is_known() {
+        let order = Message::Order {
+            epoch: 300,
+            order: Box::new(Message::ChannelRetired {
+                channel: ChannelId(7),
+            }),
+        };
+        round_trip(order.clone());
+        let mut out = BytesMut::new();
+        encode_frame(&order, &mut out).unwrap();
+        assert_eq!(frame_len(&order), out.len());
+        let bare = Message::ChannelRetired {
+            channel: ChannelId(7),
+        };
+        assert_eq!(
+            frame_len(&order),
+            frame_len(&bare) + 2,
+            "a 2-byte varint epoch"
+        );
+    }
+
+    #[test]
+    fn orders_do_not_nest_or_carry_blocks() {
+        let inner = Message::Order {
+            epoch: 1,
+            order: Box::new(Message::Logoff {
+                channel: ChannelId(1),
+            }),
+        };
+        let b = Block::new(ChannelId(2), 1, Timestamp(1), false, Bytes::new());
+        for order in [inner, Message::Block(b)] {
+            let nested = Message::Order {
+                epoch: 2,
+                order: Box::new(order),
+            };
+            let mut out = BytesMut::new();
+            assert!(matches!(
+                encode_frame(&nested, &mut out),
+                Err(CodecError::Encode(_))
+            ));
+        }
+        // An order frame whose epoch or message is cut short is an error.
+        for body in [&b"\x03\x02"[..], &b"\x03\x02\x80"[..], &b"\x03\x02\x05"[..]] {
+            assert!(
+                decode_frame(Bytes::copy_from_slice(body)).is_err(),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]

@@ -295,6 +295,19 @@ pub enum Message {
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
+    /// Coordinator to node: `order` (any coordinator → node message above) as
+    /// the coordinator of `epoch` decided it (D7, X7: the fencing token of the
+    /// process serving the managers — it grows with every restart or takeover).
+    /// A node follows the highest epoch it has heard and ignores an order from
+    /// an older one, so a coordinator that lost its place cannot fight its
+    /// successor. Framed by the codec as a kind of its own (never nested: the
+    /// inner message is plain postcard, in which neither an order nor a block
+    /// can be written).
+    #[serde(skip)]
+    Order {
+        epoch: u64,
+        order: Box<Message>,
+    },
 }
 
 impl Message {
@@ -328,6 +341,7 @@ impl Message {
             Message::WantUnmet { .. } => "want_unmet",
             Message::Shard { .. } => "shard",
             Message::Block(_) => "block",
+            Message::Order { .. } => "order",
         }
     }
 
@@ -338,6 +352,7 @@ impl Message {
             Message::ConsolidateOrder { move_to, .. } => vec![move_to],
             Message::WatchAt { relay, .. } => vec![relay],
             Message::Redirect { to, .. } => vec![to],
+            Message::Order { order, .. } => order.peer_infos(),
             _ => Vec::new(),
         }
     }

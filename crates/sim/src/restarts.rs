@@ -157,7 +157,13 @@ impl Simulation {
 
     fn coordinator_start(&mut self) {
         let now = Timestamp(self.now);
-        self.coord = Coordinator::new(self.sc.coordinator_config(), now);
+        // The restarted process has the next epoch, as the network driver's
+        // store gives it (D7, X7): the nodes follow its orders.
+        let cfg = tiercast_coordinator::CoordinatorConfig {
+            epoch: self.coord.config().epoch + 1,
+            ..self.sc.coordinator_config()
+        };
+        self.coord = Coordinator::new(cfg, now);
         self.restarts.coordinator_down = false;
         self.net.set_alive(0, true);
         // Each node's next keep-alive meets the new process: a stateless reset.

@@ -241,7 +241,7 @@ impl Simulation {
             let mut moved = false;
             while let Some(t) = self.coord.poll_transmit() {
                 moved = true;
-                self.send(0, t.to.0, t.msg);
+                self.send(0, t.to.0, t.into_order());
             }
             while let Some(e) = self.coord.poll_event() {
                 moved = true;

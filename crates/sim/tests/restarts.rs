@@ -3,23 +3,45 @@
 //! coordinator restarted with no state serves the channel again within one
 //! heartbeat interval and the viewers lose nothing; the origin restarted with its
 //! key and seq is played again within 3 s; restarted relays are registered again
-//! under their new incarnation within two heartbeat intervals.
+//! under their new incarnation within two heartbeat intervals. The restarted
+//! coordinator has the next epoch, and every live node follows it (D7, X7).
 
 mod support;
 
-fn run(name: &str) -> (tiercast_sim::Metrics, u64) {
-    let sc = support::edited(&format!("robust/{name}.toml"), |text| {
+use tiercast_proto::NodeId;
+use tiercast_sim::{RunOptions, Scenario, Simulation};
+
+fn shrunk(name: &str) -> Scenario {
+    support::edited(&format!("robust/{name}.toml"), |text| {
         let text = text.replace("count = 1500", "count = 300");
         assert!(text.contains("count = 300"), "{name}: the crowd line moved");
         text
-    });
+    })
+}
+
+fn run(name: &str) -> (tiercast_sim::Metrics, u64) {
+    let sc = shrunk(name);
     let hb = sc.strategy.heartbeat_interval_ms;
     (support::run(sc), hb)
 }
 
 #[test]
 fn a_restarted_coordinator_serves_the_channel_again_within_one_interval() {
-    let (m, hb) = run("restart-coordinator");
+    let sc = shrunk("restart-coordinator");
+    let hb = sc.strategy.heartbeat_interval_ms;
+    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
+    let m = sim.run().unwrap().metrics;
+    assert_eq!(sim.coordinator().config().epoch, 2, "one restart, one epoch more");
+    let epochs: Vec<u64> = (1..10_000)
+        .filter_map(|i| sim.node(NodeId(i)))
+        .map(|n| n.coordinator_epoch())
+        .collect();
+    assert!(epochs.len() >= 300, "{} live nodes", epochs.len());
+    assert!(
+        epochs.iter().all(|e| *e == 2),
+        "every live node follows the new epoch: {:?}",
+        epochs.iter().filter(|e| **e != 2).count()
+    );
     assert_eq!(m.invariant_violations, Vec::<String>::new());
     let r = &m.restarts[0];
     assert_eq!(r.kind, "coordinator_restart");

@@ -11,6 +11,7 @@
 //! after at most 1 s: before, the first packet to reach the new coordinator
 //! waited for QUIC's backed-off retransmissions, 1.4 s after it came up. Down
 //! 0.3 / 1 / 2 / 4 s: served again 0.20 / 0.80 / 0.40 / 0.20 s after it is up.)
+//! The restarted coordinator's epoch, from its store, is one more than before.
 
 mod support;
 
@@ -63,6 +64,8 @@ fn a_restarted_coordinator_serves_the_channel_within_a_heartbeat_and_keeps_the_o
     let mut viewer = protocol_viewer("viewer", &coordinator, 12, &report, &dir);
     std::thread::sleep(Duration::from_secs(3));
     let before = parents(&coordinator).expect("status");
+    let epoch = status_json(&coordinator).and_then(|s| s["epoch"].as_u64());
+    let epoch = epoch.expect("the coordinator's epoch in /status");
     coord.kill();
     std::thread::sleep(Duration::from_secs(2));
     let _coord2 = Proc::tiercast("coordinator-2", &coord_args, &dir);
@@ -84,6 +87,12 @@ fn a_restarted_coordinator_serves_the_channel_within_a_heartbeat_and_keeps_the_o
         parents(&coordinator).filter(|p| p.len() == 2)
     });
     assert_eq!(before, after, "every relay keeps its parents");
+    let epoch_after = status_json(&coordinator).and_then(|s| s["epoch"].as_u64());
+    assert_eq!(
+        epoch_after,
+        Some(epoch + 1),
+        "the restarted coordinator's orders carry the next epoch (D7, X7)"
+    );
 
     assert!(viewer.wait_exit(Duration::from_secs(20)).is_some());
     let v = read_report(&report);

@@ -263,7 +263,7 @@ impl Bus {
 
     fn collect(&mut self) {
         while let Some(t) = self.coordinator.poll_transmit() {
-            self.queue.push_back((COORDINATOR_ID, t.to, t.msg));
+            self.queue.push_back((COORDINATOR_ID, t.to, t.into_order()));
         }
         while let Some(e) = self.coordinator.poll_event() {
             self.coord_events.push(e);

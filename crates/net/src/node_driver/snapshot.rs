@@ -61,6 +61,10 @@ pub struct NodeSnapshot {
     pub id: u32,
     pub role: String,
     pub registered: bool,
+    /// The coordinator epoch the node follows, and orders of older epochs it
+    /// ignored (D7, X7).
+    pub coordinator_epoch: u64,
+    pub stale_orders: u64,
     pub load: u32,
     pub capacity: u32,
     /// Declared uplink (kbit/s; 0: none declared).
@@ -95,6 +99,8 @@ pub(crate) fn snapshot(
         id: node.id().0,
         role: super::role_name(node.config().role).to_string(),
         registered: node.is_registered(),
+        coordinator_epoch: node.coordinator_epoch(),
+        stale_orders: node.stats().stale_orders,
         load: node.machine_load(),
         capacity: node.config().capacity,
         uplink_kbps: node.config().uplink_kbps,
