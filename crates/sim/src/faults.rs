@@ -205,6 +205,7 @@ impl Simulation {
                 self.fault_applied();
             }
             Fault::Restart { .. } | Fault::CoordinatorRestart { .. } => self.restart_begin(i),
+            Fault::Flaky { .. } => self.flaky_begin(i),
             Fault::LinkCut { a, b, until_s, .. } => {
                 let mut pairs = Vec::new();
                 for x in self.resolve_nodes(a) {

@@ -11,6 +11,7 @@
 //! - [`run`] — the event loop: deliver, drain transmits / events, one timer per machine.
 //! - [`population`] — viewers: flash crowds, churn, leave waves.
 //! - [`faults`] — crashes, leaves, link cuts, partitions; orphan re-homing (V10, V11).
+//! - [`flaky`] — peers that crash and come back under the same id (C4, D1).
 //! - [`blocks`] — the "blocks" data plane: real blocks, per-viewer continuity, lag.
 //! - [`second`] — a second channel from the same origin, watched by some peers
 //!   too, with its own continuity (C9: one uplink shared by two channels).
@@ -34,6 +35,7 @@ pub mod blocks;
 pub mod carried;
 pub mod fault_windows;
 pub mod faults;
+pub mod flaky;
 pub mod invariants;
 pub mod ledger;
 pub mod log;

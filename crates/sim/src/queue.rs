@@ -40,6 +40,10 @@ pub enum Ev {
     Policy(u16),
     /// The origin cuts the second channel's next block (`second.rs`).
     IngestSecond,
+    /// A flaky peer crashes (`flaky.rs`).
+    FlakyDown(u32),
+    /// A flaky peer starts again under its id.
+    FlakyUp(u32),
 }
 
 pub struct InFlight {

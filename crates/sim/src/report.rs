@@ -132,6 +132,9 @@ pub struct Metrics {
     /// Per channel, with a second channel only (C9; `second.rs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<crate::second::ChannelFigures>>,
+    /// With a `flaky` fault only (C4, D1; `flaky.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flaky: Option<crate::flaky::FlakyFigures>,
 }
 
 /// One region's viewers (V11).
@@ -417,6 +420,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
             .then(|| crate::peer_report::peer_metrics(sim)),
         policies: sim.policy_figures(),
         channels: sim.channel_figures(),
+        flaky: sim.flaky_figures(),
     };
     let mut report = Report {
         metrics,

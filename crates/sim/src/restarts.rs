@@ -206,7 +206,7 @@ impl Simulation {
     /// keep-alive meets the new process, which answers with a stateless reset (the
     /// real driver's endpoints derive the reset key from the cluster key and the
     /// node id), within [`KEEPALIVE_US`] plus a round trip.
-    fn reset_links_to(&mut self, id: u32, peers: Vec<u32>, down_us: u64) {
+    pub(crate) fn reset_links_to(&mut self, id: u32, peers: Vec<u32>, down_us: u64) {
         if down_us >= self.sc.network.link_timeout_ms * 1000 {
             return; // their links timed out while it was down
         }

@@ -118,6 +118,14 @@ impl Simulation {
                 self.events += 1;
                 self.fault_start(i as usize);
             }
+            Ev::FlakyDown(id) => {
+                self.events += 1;
+                self.flaky_down(id);
+            }
+            Ev::FlakyUp(id) => {
+                self.events += 1;
+                self.flaky_up(id);
+            }
             Ev::FaultEnd(i) => {
                 self.events += 1;
                 self.fault_end(i as usize);

@@ -49,6 +49,7 @@ impl Simulation {
             .check_classification(self.now, &walk, self.metrics.watching);
         self.check_overlay_books();
         self.sample_caps();
+        self.flaky_sample();
         self.metrics.starving_viewer_samples += walk.starving;
         let (continuity, origin_bps) = match self.sc.data_plane {
             DataPlane::Rate => (

@@ -120,6 +120,8 @@ pub struct Simulation {
     pub(crate) turned_away: u64,
     /// Restarts of nodes and of the coordinator (D7).
     pub(crate) restarts: crate::restarts::Restarts,
+    /// Flaky peers (C4, D1; `flaky.rs`).
+    pub(crate) flaky: crate::flaky::FlakyState,
     /// `Plant::GapAfterSwitch` armed: the viewer and the blocks left to skip.
     pub(crate) planted_gap: Option<(u32, u32)>,
     /// Events processed (stale timers excluded).
@@ -237,6 +239,7 @@ impl Simulation {
             ejections: Default::default(),
             turned_away: 0,
             restarts: Default::default(),
+            flaky: Default::default(),
             planted_gap: None,
             events: 0,
             sc,

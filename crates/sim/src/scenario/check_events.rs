@@ -184,6 +184,38 @@ impl Scenario {
                 }
                 self.until(f, x.at_s(), *until_s)?;
             }
+            Fault::Flaky {
+                fraction,
+                count,
+                every_s,
+                down_s,
+                until_s,
+                ..
+            } => {
+                if !self.peers_mode() {
+                    return Err(bad(f.to_string(), "flaky needs viewers.role = \"peer\""));
+                }
+                match (fraction, count) {
+                    (Some(x), None) if *x > 0.0 && *x <= 1.0 => {}
+                    (None, Some(n)) if *n > 0 => {}
+                    _ => {
+                        return Err(bad(
+                            f.to_string(),
+                            "give exactly one of fraction (0, 1] and count (>= 1)",
+                        ))
+                    }
+                }
+                if !(every_s.is_finite() && *every_s > 0.0) {
+                    return Err(bad(format!("{f}.every_s"), "must be > 0"));
+                }
+                if !(down_s.is_finite() && *down_s > 0.0 && down_s < every_s) {
+                    return Err(bad(
+                        format!("{f}.down_s"),
+                        "must be > 0 and shorter than every_s",
+                    ));
+                }
+                self.until(f, x.at_s(), *until_s)?;
+            }
             Fault::Restart { down_s, .. } | Fault::CoordinatorRestart { down_s, .. }
                 if !(down_s.is_finite()
                     && *down_s >= 0.0

@@ -1,6 +1,6 @@
 //! Arrivals and faults of a scenario (X5; V10's failure cases, V11's partitions):
 //! `[[arrivals]]` (flash crowds, churn, leave waves) and `[[faults]]` (crashes,
-//! leaves, link cuts, partitions), as serde reads them.
+//! leaves, link cuts, partitions, restarts, flaky peers), as serde reads them.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -163,6 +163,25 @@ pub enum Fault {
     /// nodes notice at their link's timeout, or at once when it is back (the new
     /// process answers their next keep-alive with a stateless reset).
     CoordinatorRestart { at_s: f64, down_s: f64 },
+    /// Flaky peers (C4, D1: what the history store is for): `fraction` or `count`
+    /// of the peers watching at `at_s` that declared at least `min_uplink_kbps`
+    /// each crash every `every_s` (the first time uniform in `[at_s, at_s +
+    /// every_s)`) and start again `down_s` later under the same node id (a new
+    /// incarnation), register and watch again; no crash after `until_s`
+    /// (`flaky.rs`).
+    Flaky {
+        #[serde(default)]
+        fraction: Option<f64>,
+        #[serde(default)]
+        count: Option<u32>,
+        #[serde(default)]
+        min_uplink_kbps: u32,
+        at_s: f64,
+        every_s: f64,
+        down_s: f64,
+        #[serde(default)]
+        until_s: Option<f64>,
+    },
     /// The listed regions are cut off from the others.
     Partition {
         regions: Vec<String>,
@@ -242,6 +261,7 @@ impl Fault {
             | Fault::LinkCut { at_s, .. }
             | Fault::Restart { at_s, .. }
             | Fault::CoordinatorRestart { at_s, .. }
+            | Fault::Flaky { at_s, .. }
             | Fault::Partition { at_s, .. } => *at_s,
         }
     }
