@@ -391,9 +391,14 @@ impl Coordinator {
                 continue;
             }
             if let Some(r) = hb.channels.iter().find(|r| r.channel == c) {
-                let fed = !super::rejoin::fed_links(r, hb.local_time_us, fresh_us).is_empty();
-                if fed || o.members.get(&hb.node).is_some_and(|m| m.top) {
-                    o.update(hb.node, |m| m.proven = true);
+                // A member proven already stays so: neither its links read nor
+                // its entry re-indexed (`update`) for nothing, every heartbeat.
+                let unproven = o.members.get(&hb.node).filter(|m| !m.proven);
+                if let Some(top) = unproven.map(|m| m.top) {
+                    let fed = !super::rejoin::fed_links(r, hb.local_time_us, fresh_us).is_empty();
+                    if fed || top {
+                        o.update(hb.node, |m| m.proven = true);
+                    }
                 }
                 o.middle_report(
                     hb.node,

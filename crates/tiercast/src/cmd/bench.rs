@@ -1,3 +1,8 @@
+//! `tiercast bench`: benchmarks that print figures, never assertions.
+//!
+//! `tiercast bench heartbeats`: the coordinator's heartbeat capacity on one core
+//! (issue 12, X7/D8; [`super::bench_heartbeats`]).
+//!
 //! `tiercast bench latency`: per-hop added latency through a chain of relays on
 //! loopback (origin -> relay tier 1 -> ... -> relay tier N -> a protocol viewer),
 //! every node a real QUIC endpoint in this process. Prints p50 / p99 / max per hop
@@ -40,6 +45,8 @@ pub enum Which {
         #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
+    /// The coordinator's heartbeat capacity: heartbeats per CPU-second and memory per node (issue 12).
+    Heartbeats(super::bench_heartbeats::Args),
 }
 
 pub async fn run(a: Args) -> Result<()> {
@@ -50,6 +57,7 @@ pub async fn run(a: Args) -> Result<()> {
             block_bytes,
             seconds,
         } => latency(relays, kbps, block_bytes, seconds).await,
+        Which::Heartbeats(a) => super::bench_heartbeats::run(a),
     }
 }
 

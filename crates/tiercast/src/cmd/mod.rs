@@ -1,6 +1,7 @@
 //! The subcommands of `tiercast`, one file each.
 
 pub mod bench;
+pub mod bench_heartbeats;
 pub mod common;
 pub mod coordinator;
 pub mod demo;
