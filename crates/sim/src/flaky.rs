@@ -24,7 +24,7 @@ use crate::world::Simulation;
 use rand::Rng;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use tiercast_node::{Node, NodeConfig};
+use tiercast_node::NodeConfig;
 use tiercast_proto::{NodeId, Timestamp};
 
 /// One flaky peer.
@@ -178,13 +178,9 @@ impl Simulation {
         if self.sc.peers_mode() {
             self.metrics.peer_uplink_kbps_live += f64::from(self.net.uplink_kbps(id));
         }
-        let incarnation = self.rng_faults.gen::<u64>() | 1;
-        let cfg = NodeConfig { incarnation, ..cfg };
-        let now = Timestamp(self.now);
-        self.net.set_alive(id, true);
-        self.slots[id as usize].node = Some(Box::new(Node::new(cfg, now)));
-        self.metrics.nodes_created += 1;
+        self.restart_node(id, cfg);
         self.flaky.figures.returns += 1;
+        let now = Timestamp(self.now);
         let name = self.sc.stream.channel.clone();
         if let Some(n) = self.slots[id as usize].node.as_mut() {
             n.watch(now, &name);

@@ -183,8 +183,9 @@ impl Simulation {
         self.drain_coord();
     }
 
-    /// Starts a new machine for `id`; returns its incarnation.
-    fn restart_node(&mut self, id: u32, cfg: NodeConfig) -> u64 {
+    /// Starts a new machine for `id` (an origin announces its channel again);
+    /// returns its incarnation. Also a flaky peer's return (`flaky.rs`).
+    pub(crate) fn restart_node(&mut self, id: u32, cfg: NodeConfig) -> u64 {
         let incarnation = self.rng_faults.gen::<u64>() | 1;
         let cfg = NodeConfig { incarnation, ..cfg };
         let now = Timestamp(self.now);
