@@ -85,19 +85,16 @@ impl PeerOverlay {
             self.eject_member(*id, cfg, policy);
         }
         // Under `premium_first`, a premium member left unplaced takes the
-        // weakest free member's place instead ([`super::premium`]).
+        // weakest free members' places instead, up to k of them, or books
+        // past a cap's hand-over ceiling ([`super::premium_swap`]).
         // With no unprotected member left to replace, it goes as any other:
         // waiting, it would leave its own children in that tree unfed (a
         // premium us member of `region-cap-premium` seed 35 starved its subtree
         // for 64 s, neither it nor they ever re-homed).
         for id in premium {
             let region = self.members.get(&id).map_or(RegionId(0), |m| m.region);
-            if let Some((_, free)) = self.weakest_replaceable(region, now) {
-                self.eject_member(free, cfg, policy);
-                stuck.push(free);
-                if self.place(id, false, cfg, policy) {
-                    continue;
-                }
+            if self.premium_takes_free_places(id, region, now, cfg, policy, &mut stuck) {
+                continue;
             }
             self.eject_member(id, cfg, policy);
             stuck.push(id);

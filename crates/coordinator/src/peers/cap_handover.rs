@@ -4,7 +4,9 @@
 //! across are booked against a lower ceiling — [`CAP_HANDOVER_SHARE`] of the
 //! cap, raised to what the capped region's premium members need across
 //! ([`super::cap_rebuild`]'s per-tree share carries them), never above the
-//! usual bookable share. A full recomputation in that window builds the capped
+//! usual bookable share ([`premium_ceiling`]). A premium member a full
+//! recomputation leaves unplaced may book past the ceiling
+//! ([`super::premium_swap`]). A full recomputation in that window builds the capped
 //! region's group with the ceiling as its source; after it, new links may book
 //! up to the usual share again. Links already booked are not shed down to the
 //! ceiling (only above the usual share, [`PeerOverlay::shed_over_caps`]).
@@ -30,6 +32,25 @@ pub const CAP_HANDOVER_SHARE: f64 = 0.75;
 /// How long the hand-over's ceiling holds after the cap comes into force.
 pub const CAP_HANDOVER_MS: u64 = 5_000;
 
+/// The hand-over's ceiling premium members raise it to (bit/s; 0: they do
+/// not): their `need` across with its `margin` of one member's k more, when
+/// the `usual` share carries it; else the usual share itself when it carries
+/// their need without the margin; else nothing (they cannot all be carried
+/// anyway, the lower ceiling stays). `region-cap-premium` seed 35: need 115
+/// slots with the margin, 111 without, 114 in the usual share — kept at the
+/// lower ceiling (90 slots) 6 premium members were ejected at 20 s (premium
+/// continuity 0.92), with the usual share 2 (0.97, worst held second 0.98 ×
+/// the cap).
+pub(crate) fn premium_ceiling(need: u64, margin: u64, usual: u64) -> u64 {
+    if need <= usual {
+        need
+    } else if need.saturating_sub(margin) <= usual {
+        usual
+    } else {
+        0
+    }
+}
+
 impl PeerOverlay {
     /// Starts a hand-over on every capped pair that has more booked across it
     /// than its cap's usual share (a cap new or lowered below what crosses):
@@ -45,10 +66,12 @@ impl PeerOverlay {
             .collect();
         for (pair, cap) in over {
             let low = (cap as f64 * CAP_HANDOVER_SHARE) as u64;
-            // Premium members' need, when the cap can carry it (else they
-            // cannot all be carried anyway: the lower ceiling stays).
-            let premium = self.premium_need_across(pair);
-            let premium = if premium <= bookable(cap) { premium } else { 0 };
+            // Premium members' need, when the cap can carry it.
+            let premium = premium_ceiling(
+                self.premium_need_across(pair),
+                u64::from(self.k) * self.sub_rate(),
+                bookable(cap),
+            );
             let ceiling = low.max(premium).min(bookable(cap));
             self.caps.handover.insert(pair, (until, ceiling));
         }

@@ -109,14 +109,77 @@ fn a_hand_over_leaves_the_capped_regions_premium_members_what_they_need_across()
 
 #[test]
 fn a_hand_over_keeps_its_ceiling_when_the_premium_members_need_more_than_the_cap() {
-    // 24 links needed, 20 bookable: they cannot all be carried anyway.
+    // 24 links needed, 20 without one member's more, 19 bookable: they cannot
+    // all be carried anyway.
     let mut o = uncapped(4);
     let pair = region_pair(EU, US).expect("two regions");
-    let cap = cap_for(20);
+    let cap = cap_for(19);
     o.set_region_caps(BTreeMap::from([(pair, cap)]));
     o.begin_cap_handovers(Timestamp::ZERO);
     assert_eq!(
         o.cap_handover_ceiling(pair),
         Some((cap as f64 * CAP_HANDOVER_SHARE) as u64)
     );
+}
+
+#[test]
+fn a_hand_over_gives_premium_members_the_usual_share_when_it_carries_them_without_the_margin() {
+    // 24 links with the margin, 20 without, 21 bookable: the whole usual
+    // share, not the hand-over's 15.
+    let mut o = uncapped(4);
+    let pair = region_pair(EU, US).expect("two regions");
+    let cap = cap_for(21);
+    o.set_region_caps(BTreeMap::from([(pair, cap)]));
+    o.begin_cap_handovers(Timestamp::ZERO);
+    assert_eq!(o.cap_handover_ceiling(pair), Some(bookable(cap)));
+}
+
+#[test]
+fn the_premium_ceiling_is_the_need_the_usual_share_or_nothing() {
+    use super::premium_ceiling;
+    assert_eq!(premium_ceiling(90, 4, 100), 90, "the need, with its margin");
+    assert_eq!(premium_ceiling(100, 4, 100), 100);
+    assert_eq!(premium_ceiling(103, 4, 100), 100, "the margin cut short");
+    assert_eq!(premium_ceiling(104, 4, 100), 100);
+    assert_eq!(
+        premium_ceiling(105, 4, 100),
+        0,
+        "not carried even without it"
+    );
+    assert_eq!(premium_ceiling(0, 4, 100), 0, "no premium member");
+}
+
+#[test]
+fn a_premium_member_left_unplaced_by_the_hand_over_ceiling_is_placed_within_the_usual_share() {
+    // A hand-over's ceiling of 20 links, the usual share 24: five premium us
+    // members with no uplink fill the ceiling, the sixth finds no link
+    // across and no free member to take one from. Placed past the ceiling
+    // (within the usual share) rather than ejected.
+    let c = cfg();
+    let t = Timestamp::ZERO;
+    let mut o = with_origin(t, &c, 4 * RATE);
+    join_peers(&mut o, t, &c, 2..6, 8 * RATE);
+    o.set_premium_first(Some(true));
+    let pair = region_pair(EU, US).expect("two regions");
+    let cap = cap_for(24);
+    o.set_region_caps(BTreeMap::from([(pair, cap)]));
+    o.caps
+        .handover
+        .insert(pair, (t.plus_millis(CAP_HANDOVER_MS), 20 * SUB));
+    for id in 10..16 {
+        join_classed(&mut o, id, US, true);
+    }
+    assert_eq!(o.booked_across(pair), 20 * SUB, "the ceiling is full");
+    assert!(placed(&o, 15) < 4, "the sixth is short of a parent");
+    let mut out = Vec::new();
+    assert!(o.premium_takes_free_places(NodeId(15), US, t, &c, &AllowAll, &mut out));
+    assert!(out.is_empty(), "no free member to eject");
+    assert_eq!(placed(&o, 15), 4);
+    assert_eq!(o.booked_across(pair), 24 * SUB);
+    assert_eq!(
+        o.cap_handover_ceiling(pair),
+        Some(20 * SUB),
+        "the ceiling holds for the others"
+    );
+    o.check().expect("invariants");
 }

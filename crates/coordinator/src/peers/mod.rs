@@ -69,6 +69,7 @@ pub mod overlay;
 pub mod place;
 pub mod premium;
 pub mod premium_preempt;
+pub mod premium_swap;
 pub mod rebuild;
 pub mod rejoin;
 pub mod reshape;
