@@ -31,7 +31,11 @@ fn a_restarted_coordinator_serves_the_channel_again_within_one_interval() {
     let hb = sc.strategy.heartbeat_interval_ms;
     let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
     let m = sim.run().unwrap().metrics;
-    assert_eq!(sim.coordinator().config().epoch, 2, "one restart, one epoch more");
+    assert_eq!(
+        sim.coordinator().config().epoch,
+        2,
+        "one restart, one epoch more"
+    );
     let epochs: Vec<u64> = (1..10_000)
         .filter_map(|i| sim.node(NodeId(i)))
         .map(|n| n.coordinator_epoch())
