@@ -161,7 +161,7 @@ impl Simulation {
         } else {
             (1..self.first_viewer).collect()
         };
-        let mut pool: Vec<u32> = candidates
+        let pool: Vec<u32> = candidates
             .into_iter()
             .filter(|i| self.is_alive(*i))
             .filter(|i| !t.active || active.binary_search(&NodeId(*i)).is_ok())
@@ -173,7 +173,18 @@ impl Simulation {
                 t.class.as_ref().is_none_or(|n| *n == c.name) && t.tier.is_none_or(|x| x == c.tier)
             })
             .collect();
-        let k = match (t.fraction, t.count) {
+        self.pick_some(pool, t.fraction, t.count)
+    }
+
+    /// `fraction` of `pool` (rounded) or `count` of it, drawn at random with the
+    /// faults' generator, in id order (a fault's targets, a flaky fault's peers).
+    pub(crate) fn pick_some(
+        &mut self,
+        mut pool: Vec<u32>,
+        fraction: Option<f64>,
+        count: Option<u32>,
+    ) -> Vec<u32> {
+        let k = match (fraction, count) {
             (Some(f), _) => (pool.len() as f64 * f).round() as usize,
             (None, Some(n)) => n as usize,
             _ => 0,

@@ -80,24 +80,13 @@ impl Simulation {
             return;
         };
         let us = |s: f64| (s * 1e6).round() as u64;
-        let mut pool: Vec<u32> = (0..self.viewers.len() as u32)
+        let pool: Vec<u32> = (0..self.viewers.len() as u32)
             .filter(|vi| self.viewers[*vi as usize].watching())
             .map(|vi| self.first_viewer + vi)
             .filter(|id| self.is_alive(*id) && !self.flaky.peers.contains_key(id))
             .filter(|id| self.net.uplink_kbps(*id) >= min_uplink_kbps)
             .collect();
-        let k = match (fraction, count) {
-            (Some(f), _) => (pool.len() as f64 * f).round() as usize,
-            (None, Some(n)) => n as usize,
-            _ => 0,
-        }
-        .min(pool.len());
-        for j in 0..k {
-            let x = self.rng_faults.gen_range(j..pool.len());
-            pool.swap(j, x);
-        }
-        pool.truncate(k);
-        pool.sort_unstable();
+        let pool = self.pick_some(pool, fraction, count);
         self.fault_opened(i, Some(&[]));
         let (every_us, down_us) = (us(every_s), us(down_s));
         let until_us = until_s.map_or(self.end, us);

@@ -2,8 +2,9 @@
 //! conditions as a graph, with servers as nodes and attributes such as network
 //! load stored as weights"): per link parent → child and channel, the rate the
 //! child measured from its heartbeats and how often the link stood still, and per
-//! pair of regions the totals of those links, over all channels and per channel
-//! (what a manager's links across a capped pair really carry, C5).
+//! pair of regions the totals of those links, kept per channel and summed over
+//! channels when asked (a channel's: what its links across a capped pair really
+//! carry, C5).
 //!
 //! A link is known from its child's heartbeats only: each one replaces the
 //! child's links (a parent it no longer names is dropped). Bounded: at most
@@ -42,8 +43,8 @@ pub struct RegionPairTotals {
 pub(crate) struct LinkGraph {
     /// (child, parent, channel) → the link.
     links: BTreeMap<(NodeId, NodeId, ChannelId), LinkState>,
-    regions: BTreeMap<(RegionId, RegionId), RegionPairTotals>,
-    /// The same totals per channel (bounded by channels × region pairs).
+    /// Totals per channel and pair of regions (bounded by channels × region
+    /// pairs); a pair's totals over all channels are summed when asked.
     channel_regions: BTreeMap<(ChannelId, RegionId, RegionId), RegionPairTotals>,
     pub(crate) refused: u64,
 }
@@ -66,19 +67,21 @@ impl LinkGraph {
 
     fn add(&mut self, channel: ChannelId, s: &LinkState) {
         let (from, to) = s.regions;
-        for t in [
-            self.regions.entry(s.regions).or_default(),
-            self.channel_regions.entry((channel, from, to)).or_default(),
-        ] {
-            t.links += 1;
-            t.rate_milli_blocks_per_s += s.rate_milli;
-        }
+        let t = self.channel_regions.entry((channel, from, to)).or_default();
+        t.links += 1;
+        t.rate_milli_blocks_per_s += s.rate_milli;
     }
 
     fn sub(&mut self, channel: ChannelId, s: &LinkState) {
         let (from, to) = s.regions;
-        take_out(&mut self.regions, s.regions, s.rate_milli);
-        take_out(&mut self.channel_regions, (channel, from, to), s.rate_milli);
+        let key = (channel, from, to);
+        if let Some(t) = self.channel_regions.get_mut(&key) {
+            t.links = t.links.saturating_sub(1);
+            t.rate_milli_blocks_per_s = t.rate_milli_blocks_per_s.saturating_sub(s.rate_milli);
+            if t.links == 0 {
+                self.channel_regions.remove(&key);
+            }
+        }
     }
 
     /// The child's heartbeat: its parent links measured, the others dropped.
@@ -211,7 +214,9 @@ impl LinkGraph {
     }
 
     pub(crate) fn region_pair(&self, from: RegionId, to: RegionId) -> RegionPairTotals {
-        self.regions.get(&(from, to)).copied().unwrap_or_default()
+        self.region_pair_totals()
+            .remove(&(from, to))
+            .unwrap_or_default()
     }
 
     /// The totals of `channel`'s links from region `from` to region `to`.
@@ -230,17 +235,17 @@ impl LinkGraph {
     pub(crate) fn region_pairs(
         &self,
     ) -> impl Iterator<Item = ((RegionId, RegionId), RegionPairTotals)> + '_ {
-        self.regions.iter().map(|(k, v)| (*k, *v))
+        self.region_pair_totals().into_iter()
     }
-}
 
-/// One link's rate out of the totals at `key`; the entry goes with its last link.
-fn take_out<K: Ord>(totals: &mut BTreeMap<K, RegionPairTotals>, key: K, rate_milli: u64) {
-    if let Some(t) = totals.get_mut(&key) {
-        t.links = t.links.saturating_sub(1);
-        t.rate_milli_blocks_per_s = t.rate_milli_blocks_per_s.saturating_sub(rate_milli);
-        if t.links == 0 {
-            totals.remove(&key);
+    /// Every pair's totals over all channels.
+    fn region_pair_totals(&self) -> BTreeMap<(RegionId, RegionId), RegionPairTotals> {
+        let mut all: BTreeMap<(RegionId, RegionId), RegionPairTotals> = BTreeMap::new();
+        for ((_, from, to), t) in &self.channel_regions {
+            let a = all.entry((*from, *to)).or_default();
+            a.links += t.links;
+            a.rate_milli_blocks_per_s += t.rate_milli_blocks_per_s;
         }
+        all
     }
 }
