@@ -27,7 +27,9 @@ impl Node {
     /// other sender's messages as they are.
     pub(crate) fn fence(&mut self, from: NodeId, msg: Message) -> Option<Message> {
         let Message::Order { epoch, order } = msg else {
-            if from == COORDINATOR_ID && self.coordinator_epoch > 0 && !msg.is_block() {
+            // `ServedElsewhere` is not an order (crate::elsewhere).
+            let order_kind = !msg.is_block() && !matches!(msg, Message::ServedElsewhere { .. });
+            if from == COORDINATOR_ID && self.coordinator_epoch > 0 && order_kind {
                 self.invalid(from, msg.kind(), "a coordinator message without its epoch");
                 return None;
             }

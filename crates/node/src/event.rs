@@ -7,6 +7,12 @@ use tiercast_proto::{Block, ChannelDesc, ChannelId, DenyReason, NodeId, PeerInfo
 pub enum Event {
     Registered,
     RegisterDenied(DenyReason),
+    /// The coordinator link reached a process that does not serve this node
+    /// (D7, X7): point the link at `leader`, or at the next coordinator address
+    /// when `None`; the Register follows [`crate::elsewhere::MOVE_DELAY_MS`] later.
+    CoordinatorElsewhere {
+        leader: Option<String>,
+    },
     /// A Register got no answer: sent again (`attempts` so far), next in `retry_in_ms`.
     CoordinatorUnanswered {
         attempts: u32,

@@ -55,6 +55,8 @@ pub struct Node {
     /// What `rejoined` sends went right behind a Register (not sent again when it
     /// is answered).
     rejoin_sent: bool,
+    /// `ServedElsewhere` answers since the node was last registered ([`crate::elsewhere`]).
+    pub(crate) moves_in_a_row: u32,
     /// Unanswered registration attempts and the next retry (see [`crate::register`]).
     pub(crate) registration: crate::register::Registration,
     pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
@@ -107,6 +109,7 @@ impl Node {
             registered: false,
             registered_before: false,
             rejoin_sent: false,
+            moves_in_a_row: 0,
             registration: Default::default(),
             channels: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -225,6 +228,9 @@ impl Node {
                     self.rejoin_sent = true;
                 }
                 self.events.push_back(Event::RegisterDenied(reason));
+            }
+            Message::ServedElsewhere { leader } if from_coordinator => {
+                self.on_served_elsewhere(now, leader)
             }
             Message::ChannelRetired { channel } if from_coordinator => {
                 self.on_channel_retired(channel)
@@ -351,6 +357,7 @@ impl Node {
 
     fn on_registered(&mut self, now: Timestamp) {
         self.registered = true;
+        self.moves_in_a_row = 0;
         // The coordinator numbers this node's parent sets afresh from here.
         self.set_versions.clear();
         self.registration_answered();

@@ -55,6 +55,10 @@ impl Node {
         }
         let attempts = self.registration.attempts;
         self.send_register(now);
+        if attempts == 0 {
+            // The first Register at a new address (crate::elsewhere), not a retry.
+            return;
+        }
         let retry_in_ms = self
             .registration
             .retry_at

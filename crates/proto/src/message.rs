@@ -292,6 +292,15 @@ pub enum Message {
         channel: ChannelId,
         seqs: Vec<u64>,
     },
+    /// Coordinator to node, from a coordinator process that does not serve this
+    /// node's managers — a standby, or a leader whose lease ended — in answer to
+    /// anything a node sends it (D7, X7): register at `leader` (its `host:port`)
+    /// instead; `None`: no leader is known now, try the next coordinator
+    /// address. Not an order: it carries no epoch and a node takes it whatever
+    /// epoch it follows, since it changes nothing but where the node registers.
+    ServedElsewhere {
+        leader: Option<String>,
+    },
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -340,6 +349,7 @@ impl Message {
             Message::Want { .. } => "want",
             Message::WantUnmet { .. } => "want_unmet",
             Message::Shard { .. } => "shard",
+            Message::ServedElsewhere { .. } => "served_elsewhere",
             Message::Block(_) => "block",
             Message::Order { .. } => "order",
         }
