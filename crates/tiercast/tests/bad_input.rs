@@ -24,6 +24,7 @@ async fn coordinator(key: &ClusterKey) -> (CoordinatorHandle, CoordinatorUrl) {
         config: CoordinatorConfig::default(),
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
+        election: None,
     })
     .await
     .unwrap();

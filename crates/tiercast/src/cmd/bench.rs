@@ -80,6 +80,7 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         config: CoordinatorConfig::default(),
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
+        election: None,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;

@@ -91,6 +91,7 @@ pub async fn run(a: Args) -> Result<()> {
         config: CoordinatorConfig::default(),
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
+        election: None,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;
