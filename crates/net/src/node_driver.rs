@@ -463,6 +463,8 @@ impl Driver {
                 } => {
                     if let Some(next) = self.coordinator_link.unanswered(*attempts, *retry_in_ms) {
                         self.move_coordinator(next);
+                        // Sent at the end of this drain.
+                        self.node.coordinator_moved();
                     }
                 }
                 Event::CoordinatorElsewhere { leader } => {
@@ -491,6 +493,10 @@ impl Driver {
                 node: self.node.id(),
                 event: ev,
             });
+        }
+        // What handling the events queued (a Register to a moved coordinator link).
+        while let Some(t) = self.node.poll_transmit() {
+            self.transmit(t.to, t.msg);
         }
     }
 

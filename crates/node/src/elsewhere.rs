@@ -17,14 +17,13 @@ use crate::node::Node;
 use tiercast_proto::Timestamp;
 
 /// The wait before the Register goes to the new address: the driver has
-/// re-pointed the link by then, and a standby that knows no leader yet is not
-/// asked again at once.
-pub const MOVE_DELAY_MS: u64 = 200;
+/// re-pointed the link by then.
+pub const MOVE_DELAY_MS: u64 = 50;
 
 /// Answers `ServedElsewhere` in a row that keep a node on the short wait; after
 /// that its Register waits out the usual backoff (no leader for a while: every
-/// node must not ask every address five times a second).
-const QUICK_MOVES: u32 = 10;
+/// node must not ask every address many times a second).
+const QUICK_MOVES: u32 = 30;
 
 impl Node {
     pub(crate) fn on_served_elsewhere(&mut self, now: Timestamp, leader: Option<String>) {
@@ -38,6 +37,21 @@ impl Node {
         }
         self.events
             .push_back(Event::CoordinatorElsewhere { leader });
+    }
+}
+
+impl Node {
+    /// The driver pointed the coordinator link at another address after a
+    /// Register went unanswered (the retry went to the old one): a Register
+    /// goes to the new address now, not counted as another attempt.
+    pub fn coordinator_moved(&mut self) {
+        if !self.registered {
+            let reg = self.register_message();
+            self.send(
+                tiercast_proto::COORDINATOR_ID,
+                tiercast_proto::Message::Register(reg),
+            );
+        }
     }
 }
 
@@ -123,7 +137,7 @@ mod tests {
         registered(&mut n, 0, 3);
         let mut t = Timestamp(1_000_000);
         let mut waits = Vec::new();
-        for _ in 0..14 {
+        for _ in 0..(super::QUICK_MOVES + 4) {
             n.handle_message(t, COORDINATOR_ID, Message::ServedElsewhere { leader: None });
             let due = n.register_retry_at().expect("a Register is due");
             waits.push(due.saturating_since(t) / 1000);
@@ -131,7 +145,11 @@ mod tests {
             let _ = to_coordinator(&mut n);
             t = due;
         }
-        assert!(waits[..10].iter().all(|w| *w == MOVE_DELAY_MS), "{waits:?}");
-        assert!(waits[10..].iter().all(|w| *w >= 750), "{waits:?}");
+        let quick = super::QUICK_MOVES as usize;
+        assert!(
+            waits[..quick].iter().all(|w| *w == MOVE_DELAY_MS),
+            "{waits:?}"
+        );
+        assert!(waits[quick..].iter().all(|w| *w >= 750), "{waits:?}");
     }
 }
