@@ -71,6 +71,8 @@ pub struct Node {
     /// Origin: every channel it serves, with its key (announced again at every
     /// registration: after the coordinator restarted or presumed it dead, D7).
     pub(crate) announcing: BTreeMap<String, [u8; 32]>,
+    /// Origin: the channels it stands by for as their backup (D7, `standby.rs`).
+    pub(crate) standby: std::collections::BTreeSet<String>,
     /// Origin: blocks its ingest cut while an announce was unanswered (a restart
     /// before the coordinator confirmed the channel, D7), at most `buffer_blocks`;
     /// stored once the channel is announced, so its children still get them.
@@ -116,6 +118,7 @@ impl Node {
             next_viewer: 1,
             watches: BTreeMap::new(),
             announcing: BTreeMap::new(),
+            standby: Default::default(),
             held_ingest: VecDeque::new(),
             stats: NodeStats::default(),
             continuity: Default::default(),
@@ -242,6 +245,9 @@ impl Node {
                     reason,
                 });
             }
+            Message::StandbyAccepted { channel } if from_coordinator => {
+                self.on_standby_accepted(channel)
+            }
             Message::Announced { channel, next_seq } if from_coordinator => {
                 self.on_announced(now, channel, next_seq)
             }
@@ -345,6 +351,7 @@ impl Node {
                 channel_name: channel_name.to_string(),
                 public_key,
                 channel,
+                backup: self.standby.contains(channel_name),
             },
         );
     }
@@ -473,6 +480,8 @@ impl Node {
             }
         }
         self.names.insert(desc.name.clone(), desc.id);
+        // A standby promoted: from now on it announces as the origin.
+        self.standby.remove(&desc.name);
         let fresh = !self.channels.contains_key(&desc.id);
         self.channels
             .entry(desc.id)
