@@ -162,16 +162,15 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
     if let Some(b) = rt.backup {
         // A backup origin: standing by, or promoted at once (no live primary).
         let standby = next_seq.is_none();
-        let started = crate::origin_backup::start_backup(
-            &node,
-            b,
-            desc.clone(),
+        let start = crate::origin_backup::BackupStart {
+            desc: desc.clone(),
             next_seq,
-            rt.key,
-            rt.seq,
+            key: rt.key,
+            store: rt.seq,
             rx,
-        )
-        .await;
+            notices,
+        };
+        let started = crate::origin_backup::start_backup(&node, b, start).await;
         let (watch, pump) = match started {
             Ok(x) => x,
             Err(e) => {

@@ -12,14 +12,14 @@
 
 use crate::clock::wall_micros;
 use crate::error::DriverError;
-use crate::node_driver::{spawn_node, NodeCommand, NodeHandle};
+use crate::node_driver::{spawn_node, NodeCommand, NodeHandle, Notice};
 use crate::origin::BackupRuntime;
 use crate::origin_state::SeqStore;
 use std::sync::{Arc, Mutex};
 use tiercast_media::CutBlock;
 use tiercast_node::{first_backup_seq, Event, PrimaryWatch, StandbyWindow, WindowBlock};
 use tiercast_proto::{Block, ChannelDesc, ChannelId, OriginKey, Timestamp};
-use tokio::sync::{broadcast::error::RecvError, mpsc};
+use tokio::sync::{broadcast, broadcast::error::RecvError, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -27,16 +27,30 @@ use tracing::{info, warn};
 pub const MAX_WINDOW_BLOCKS: usize = 4096;
 
 /// Starts the watch node and the pump of a backup origin; `next_seq` is Some
-/// when the coordinator made it the origin at once.
+/// when the coordinator made it the origin at once; `notices`: the origin
+/// node's, subscribed before its announce (no promotion is missed).
+pub(crate) struct BackupStart {
+    pub desc: ChannelDesc,
+    pub next_seq: Option<u64>,
+    pub key: OriginKey,
+    pub store: Option<SeqStore>,
+    pub rx: mpsc::Receiver<CutBlock>,
+    pub notices: broadcast::Receiver<Notice>,
+}
+
 pub(crate) async fn start_backup(
     node: &NodeHandle,
     b: BackupRuntime,
-    desc: ChannelDesc,
-    next_seq: Option<u64>,
-    key: OriginKey,
-    store: Option<SeqStore>,
-    rx: mpsc::Receiver<CutBlock>,
+    start: BackupStart,
 ) -> Result<(NodeHandle, JoinHandle<()>), DriverError> {
+    let BackupStart {
+        desc,
+        next_seq,
+        key,
+        store,
+        rx,
+        mut notices,
+    } = start;
     let watch = spawn_node(b.watch).await?;
     let primary = Arc::new(Mutex::new(PrimaryWatch::default()));
     let standing = Arc::new(std::sync::atomic::AtomicBool::new(next_seq.is_none()));
@@ -67,7 +81,6 @@ pub(crate) async fn start_backup(
         window: StandbyWindow::new(b.window_ms, MAX_WINDOW_BLOCKS),
         promoted: None,
     };
-    let mut notices = node.subscribe();
     let mut rx = rx;
     let task = tokio::spawn(async move {
         if let Some(n) = next_seq {

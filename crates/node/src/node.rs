@@ -240,6 +240,7 @@ impl Node {
                 reason,
             } if from_coordinator => {
                 self.announcing.remove(&channel_name);
+                self.standby.remove(&channel_name);
                 self.events.push_back(Event::AnnounceDenied {
                     channel_name,
                     reason,
