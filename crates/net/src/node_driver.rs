@@ -61,6 +61,11 @@ pub enum NodeCommand {
         channel: String,
         public_key: [u8; 32],
     },
+    /// Stand by for the channel as its backup origin (D7, issue 12).
+    AnnounceBackup {
+        channel: String,
+        public_key: [u8; 32],
+    },
     Ingest(Block),
     Watch(String),
     Unwatch(String),
@@ -317,6 +322,10 @@ impl Driver {
                 channel,
                 public_key,
             } => self.node.announce(&channel, public_key),
+            NodeCommand::AnnounceBackup {
+                channel,
+                public_key,
+            } => self.node.announce_backup(&channel, public_key),
             NodeCommand::Ingest(block) => self.node.ingest_block(now, block),
             NodeCommand::Watch(name) => {
                 self.node.watch(now, &name);

@@ -24,6 +24,11 @@ pub enum Event {
         desc: ChannelDesc,
         next_seq: u64,
     },
+    /// The coordinator made this origin the channel's standby (D7): keep the
+    /// ingest ready, feed nobody until a `ChannelReady` promotes it.
+    StandbyAccepted {
+        desc: ChannelDesc,
+    },
     /// The coordinator refused the origin's channel.
     AnnounceDenied {
         channel_name: String,

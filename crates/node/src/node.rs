@@ -73,6 +73,8 @@ pub struct Node {
     /// Origin: every channel it serves, with its key (announced again at every
     /// registration: after the coordinator restarted or presumed it dead, D7).
     pub(crate) announcing: BTreeMap<String, [u8; 32]>,
+    /// Origin: the channels it stands by for as their backup (D7, `standby.rs`).
+    pub(crate) standby: std::collections::BTreeSet<String>,
     /// Origin: blocks its ingest cut while an announce was unanswered (a restart
     /// before the coordinator confirmed the channel, D7), at most `buffer_blocks`;
     /// stored once the channel is announced, so its children still get them.
@@ -119,6 +121,7 @@ impl Node {
             next_viewer: 1,
             watches: BTreeMap::new(),
             announcing: BTreeMap::new(),
+            standby: Default::default(),
             held_ingest: VecDeque::new(),
             stats: NodeStats::default(),
             continuity: Default::default(),
@@ -243,10 +246,14 @@ impl Node {
                 reason,
             } if from_coordinator => {
                 self.announcing.remove(&channel_name);
+                self.standby.remove(&channel_name);
                 self.events.push_back(Event::AnnounceDenied {
                     channel_name,
                     reason,
                 });
+            }
+            Message::StandbyAccepted { channel } if from_coordinator => {
+                self.on_standby_accepted(channel)
             }
             Message::Announced { channel, next_seq } if from_coordinator => {
                 self.on_announced(now, channel, next_seq)
@@ -351,6 +358,7 @@ impl Node {
                 channel_name: channel_name.to_string(),
                 public_key,
                 channel,
+                backup: self.standby.contains(channel_name),
             },
         );
     }
@@ -480,6 +488,8 @@ impl Node {
             }
         }
         self.names.insert(desc.name.clone(), desc.id);
+        // A standby promoted: from now on it announces as the origin.
+        self.standby.remove(&desc.name);
         let fresh = !self.channels.contains_key(&desc.id);
         self.channels
             .entry(desc.id)

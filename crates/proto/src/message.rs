@@ -156,10 +156,16 @@ pub enum Message {
     /// The origin starts a channel, or announces it again after a restart of its
     /// own or of the coordinator's (`channel`: the id it already holds, kept by a
     /// coordinator that does not know the channel).
+    ///
+    /// `backup`: the origin asks to be the channel's hot standby (D7, issue 12):
+    /// it signs with the channel's key and takes the channel over when the
+    /// coordinator promotes it (`Announced`); until then it is answered
+    /// `StandbyAccepted` and feeds nobody.
     Announce {
         channel_name: String,
         public_key: [u8; 32],
         channel: Option<ChannelId>,
+        backup: bool,
     },
     Heartbeat(Heartbeat),
     /// Load reached the max threshold (V4).
@@ -301,6 +307,13 @@ pub enum Message {
     ServedElsewhere {
         leader: Option<String>,
     },
+    /// Coordinator to a backup origin (D7, issue 12): you are the channel's
+    /// standby; keep your ingest ready, feed nobody. An `Announced` later makes
+    /// you its origin (the primary was lost); another `StandbyAccepted` while
+    /// you are its origin hands the channel back to a returning primary.
+    StandbyAccepted {
+        channel: ChannelDesc,
+    },
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -334,6 +347,7 @@ impl Message {
             Message::RegisterDenied { .. } => "register_denied",
             Message::Announced { .. } => "announced",
             Message::AnnounceDenied { .. } => "announce_denied",
+            Message::StandbyAccepted { .. } => "standby_accepted",
             Message::ChannelUpdate { .. } => "channel_update",
             Message::ParentSet { .. } => "parent_set",
             Message::ConsolidateOrder { .. } => "consolidate_order",

@@ -69,6 +69,7 @@ async fn origin(key: &ClusterKey, url: &CoordinatorUrl) -> OriginHandle {
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
         cutter: tiercast_media::CutterConfig::default(),
+        backup: None,
     })
     .await
     .unwrap()
