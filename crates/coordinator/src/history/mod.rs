@@ -67,6 +67,8 @@ pub struct History {
     servers: traffic::TrafficMeter,
     /// Grades the last `heard` changed ([`History::regraded`]); cleared by each.
     regraded: Vec<(NodeId, grade::Grade)>,
+    /// The parent links of the heartbeat being read (a buffer kept between them).
+    parent_links: Vec<(NodeId, bool)>,
 }
 
 impl History {
@@ -121,8 +123,27 @@ impl History {
     ) -> Option<f64> {
         self.regraded.clear();
         let id = hb.node;
-        let h = self.nodes.get_mut(&id)?; // only registered nodes have a history
-        let reading = heartbeat::read(prev, hb, stream_kbps);
+        if !self.nodes.contains_key(&id) {
+            return None; // only registered nodes have a history
+        }
+        let mut parent_links = std::mem::take(&mut self.parent_links);
+        let reading = heartbeat::read_into(prev, hb, stream_kbps, &mut parent_links);
+        let achieved = self.read_heard(now, id, reading, &parent_links, stream_kbps);
+        self.parent_links = parent_links;
+        achieved
+    }
+
+    /// [`History::heard`]'s book-keeping of a reading (`achieved`, and the
+    /// parent links in `parent_links`) of `id`'s heartbeat.
+    fn read_heard(
+        &mut self,
+        now: Timestamp,
+        id: NodeId,
+        reading: Option<f64>,
+        parent_links: &[(NodeId, bool)],
+        stream_kbps: u32,
+    ) -> Option<f64> {
+        let h = self.nodes.get_mut(&id)?;
         let max_parents = self.cfg.max_parents;
         let h = if bucket(h.last_seen) == bucket(now) {
             h.last_seen = now;
@@ -130,11 +151,10 @@ impl History {
         } else {
             self.entry(now, id)
         };
-        let reading = reading?;
-        let achieved = reading.achieved_kbps;
+        let achieved = reading?;
         let before = grade::grade_of(h, now, stream_kbps);
         h.uplink_sample(achieved);
-        for (parent, stalled) in &reading.parent_links {
+        for (parent, stalled) in parent_links {
             let link = h.parents.entry(*parent).or_default();
             link.reports = link.reports.saturating_add(1);
             link.stalls = link.stalls.saturating_add(u64::from(*stalled));
@@ -155,7 +175,7 @@ impl History {
             self.regraded.push((id, after));
         }
         // The parent's own record: what its children saw of it (known parents only).
-        for (parent, stalled) in reading.parent_links {
+        for &(parent, stalled) in parent_links {
             if let Some(p) = self.nodes.get_mut(&parent) {
                 let before = grade::grade_of(p, now, stream_kbps);
                 p.fed_reports = p.fed_reports.saturating_add(1);

@@ -175,7 +175,15 @@ impl NetworkMonitor {
 
     /// A member left `channel`'s overlay: its links' lag counts start again.
     pub fn forget_member(&mut self, channel: ChannelId, node: NodeId) {
-        self.congestion.forget_member(channel, node);
+        self.congestion.forget_members(channel, &[node]);
+    }
+
+    /// Members left `channel`'s overlay: their links' lag counts start again
+    /// (one pass over the books for all of them).
+    pub fn forget_members(&mut self, channel: ChannelId, nodes: &[NodeId]) {
+        if !nodes.is_empty() {
+            self.congestion.forget_members(channel, nodes);
+        }
     }
 
     /// A channel is retired: its links and their lag counts go.
