@@ -10,8 +10,8 @@
 //! child's links (a parent it no longer names is dropped). Bounded: at most
 //! [`MAX_LINKS`] links, new ones beyond are not recorded (counted).
 
+use super::child_links::ChildLinks;
 use crate::client_manager::registry::RegionId;
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
 
@@ -42,8 +42,8 @@ pub struct RegionPairTotals {
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LinkGraph {
-    /// (child, parent, channel) → the link.
-    links: BTreeMap<(NodeId, NodeId, ChannelId), LinkState>,
+    /// (child, parent, channel) → the link, kept per child.
+    links: ChildLinks<LinkState>,
     /// Totals per channel and pair of regions (bounded by channels × region
     /// pairs); a pair's totals over all channels are summed when asked.
     channel_regions: RegionTotals,
@@ -115,8 +115,8 @@ impl LinkGraph {
                 let len = self.links.len();
                 let regions = (region_of(p.peer).unwrap_or_default(), child_region);
                 let totals = &mut self.channel_regions;
-                match self.links.entry(key) {
-                    Entry::Vacant(v) => {
+                match self.links.get_mut(&key) {
+                    None => {
                         if len >= MAX_LINKS {
                             self.refused += 1;
                             continue;
@@ -130,10 +130,10 @@ impl LinkGraph {
                             regions,
                         };
                         add_to(totals, c.channel, &s);
-                        v.insert(s);
+                        self.links.insert(key, s);
                     }
-                    Entry::Occupied(mut e) => {
-                        let o = *e.get();
+                    Some(e) => {
+                        let o = *e;
                         let mut s = o;
                         sub_from(totals, c.channel, &o);
                         let dt_us = now.saturating_since(o.at);
@@ -153,7 +153,7 @@ impl LinkGraph {
                         s.at = now;
                         s.regions = regions;
                         add_to(totals, c.channel, &s);
-                        *e.get_mut() = s;
+                        *e = s;
                     }
                 }
             }
@@ -181,9 +181,9 @@ impl LinkGraph {
     }
 
     fn child_links(&self, child: NodeId) -> impl Iterator<Item = (NodeId, NodeId, ChannelId)> + '_ {
-        let lo = (child, NodeId(0), ChannelId(0));
-        let hi = (child, NodeId(u32::MAX), ChannelId(u32::MAX));
-        self.links.range(lo..=hi).map(|(k, _)| *k)
+        self.links
+            .of_child(child)
+            .map(move |(p, c, _)| (child, p, c))
     }
 
     /// The links the node reported as a child are dropped (it is gone); links it
@@ -203,7 +203,6 @@ impl LinkGraph {
             .links
             .keys()
             .filter(|(_, _, c)| *c == channel)
-            .copied()
             .collect();
         for k in gone {
             if let Some(s) = self.links.remove(&k) {
@@ -219,12 +218,10 @@ impl LinkGraph {
 
     /// The link parent → child, summed over its channels.
     pub(crate) fn link(&self, parent: NodeId, child: NodeId) -> Option<LinkMeasure> {
-        let lo = (child, parent, ChannelId(0));
-        let hi = (child, parent, ChannelId(u32::MAX));
         let mut m = LinkMeasure::default();
         let mut stalls = 0u32;
         let mut any = false;
-        for s in self.links.range(lo..=hi).map(|(_, s)| s) {
+        for (_, s) in self.links.between(child, parent) {
             any = true;
             m.rate_blocks_per_s += s.rate_milli as f64 / 1000.0;
             m.reports = m.reports.saturating_add(s.reports);
@@ -242,9 +239,7 @@ impl LinkGraph {
         parent: NodeId,
         child: NodeId,
     ) -> impl Iterator<Item = ChannelId> + '_ {
-        let lo = (child, parent, ChannelId(0));
-        let hi = (child, parent, ChannelId(u32::MAX));
-        self.links.range(lo..=hi).map(|((_, _, ch), _)| *ch)
+        self.links.between(child, parent).map(|(ch, _)| ch)
     }
 
     pub(crate) fn region_pair(&self, from: RegionId, to: RegionId) -> RegionPairTotals {

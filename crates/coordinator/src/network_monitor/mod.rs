@@ -6,9 +6,11 @@
 //! got ([`congestion`], C2). Its state is private; the managers ask it.
 //!
 //! - [`graph`] — links and region pairs measured from heartbeats, bounded.
+//! - [`child_links`] — the graph's links, kept per child (one lookup a heartbeat).
 //! - [`congestion`] — C2: sent vs received seqs, lagging links, congested ones.
 //! - [`pace`] — each channel's block rate, from the highest seq reported (C5).
 
+pub mod child_links;
 pub mod congestion;
 pub mod graph;
 pub mod pace;
