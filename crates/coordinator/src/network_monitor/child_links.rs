@@ -12,10 +12,13 @@ use tiercast_proto::{ChannelId, NodeId};
 /// (child, parent, channel).
 pub(crate) type LinkKey = (NodeId, NodeId, ChannelId);
 
+/// One child's links: ((parent, channel), value), sorted by (parent, channel).
+type Links<V> = Vec<((NodeId, ChannelId), V)>;
+
 #[derive(Clone, Debug)]
 pub(crate) struct ChildLinks<V> {
     /// child → its links, sorted by (parent, channel); never empty.
-    children: HashMap<NodeId, Vec<((NodeId, ChannelId), V)>>,
+    children: HashMap<NodeId, Links<V>>,
     len: usize,
 }
 
