@@ -145,7 +145,7 @@ impl Coordinator {
         else {
             return;
         };
-        let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
+        let (region, uplink) = (r.region_id, u64::from(r.uplink_kbps) * 1000);
         let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
         let fresh_us = fed_window_us(self.cfg.heartbeat_interval_ms);
         let pc = self.cfg.peers.clone();
@@ -183,7 +183,7 @@ impl Coordinator {
             let child_feeds: Vec<Feed> = c.children.iter().map(|l| l.feed).collect();
             if o.take_back(
                 now,
-                info.clone(),
+                r.info.clone(),
                 region,
                 uplink,
                 &fed,
