@@ -58,16 +58,9 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::MOVE_DELAY_MS;
-    use crate::test_fixture::{parent_ids, peer};
+    use crate::test_fixture::{order, parent_ids, peer};
     use crate::{Event, Node};
     use tiercast_proto::{Message, Timestamp, COORDINATOR_ID};
-
-    fn order(epoch: u64, msg: Message) -> Message {
-        Message::Order {
-            epoch,
-            order: Box::new(msg),
-        }
-    }
 
     /// (Registers, heartbeats) the node sent to the coordinator.
     fn to_coordinator(n: &mut Node) -> (usize, usize) {

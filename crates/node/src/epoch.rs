@@ -58,16 +58,9 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_fixture::{feed, parent_ids, peer, CH};
+    use crate::test_fixture::{feed, order, parent_ids, peer, CH};
     use crate::{Event, Node};
     use tiercast_proto::{Message, NodeId, Placement, Timestamp, COORDINATOR_ID};
-
-    fn order(epoch: u64, msg: Message) -> Message {
-        Message::Order {
-            epoch,
-            order: Box::new(msg),
-        }
-    }
 
     /// Parent set `version` naming parents 7 (substreams 0, 1) and 8 (2, 3).
     fn set(version: u64) -> Message {

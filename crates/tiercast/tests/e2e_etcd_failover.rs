@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -23,22 +22,6 @@ fn leader_of(urls: &[String]) -> Option<(usize, u64)> {
         })
         .collect();
     (leaders.len() == 1).then(|| leaders[0])
-}
-
-fn parents(coordinator: &str) -> Option<BTreeMap<u64, Vec<u64>>> {
-    let s = status_json(coordinator)?;
-    let active = s["channels"].as_array()?.first()?["active"]
-        .as_array()?
-        .clone();
-    Some(
-        active
-            .iter()
-            .filter_map(|a| {
-                let p = a["parents"].as_array()?.iter().filter_map(|p| p.as_u64());
-                Some((a["node"].as_u64()?, p.collect()))
-            })
-            .collect(),
-    )
 }
 
 /// `/watch/live` at `coordinator`: its status and Location.
@@ -79,20 +62,10 @@ fn a_killed_leader_is_replaced_within_3_s_and_an_etcd_member_lost_changes_nothin
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let data = dir.join(format!("coordinator-{i}"));
-            Some(Proc::tiercast(
+            Some(etcd_coordinator(
                 &format!("coordinator-{i}"),
-                &[
-                    "coordinator",
-                    "--listen",
-                    &format!("127.0.0.1:{p}"),
-                    "--etcd",
-                    &etcd_urls,
-                    "--lease-ttl-s",
-                    "1",
-                    "--data-dir",
-                    data.to_str().expect("utf-8"),
-                ],
+                *p,
+                &etcd_urls,
                 &dir,
             ))
         })
@@ -105,29 +78,15 @@ fn a_killed_leader_is_replaced_within_3_s_and_an_etcd_member_lost_changes_nothin
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
-    let _relays: Vec<Proc> = relay_http
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let tier = (i + 1).to_string();
-            let listen = format!("127.0.0.1:{p}");
-            relay_proc(
-                &format!("relay-t{tier}"),
-                &all,
-                &tier,
-                &["--listen", &listen],
-                &dir,
-            )
-        })
-        .collect();
+    let _relays = relays_in_tiers(&all, &relay_http, &dir);
     let _origin = test_origin("origin", &all, 1000, &dir);
     wait_for("2 relays active", Duration::from_secs(20), || {
-        parents(&urls[first]).filter(|p| p.len() == 2)
+        active_parents(&urls[first]).filter(|p| p.len() == 2)
     });
     let report = dir.join("viewer.json");
     let mut viewer = protocol_viewer("viewer", &all, 14, &report, &dir);
     std::thread::sleep(Duration::from_secs(3));
-    let before = parents(&urls[first]).expect("status");
+    let before = active_parents(&urls[first]).expect("status");
     // A standby sends viewers to the leader.
     let standby = (first + 1) % 3;
     let (status, location) = watch(&urls[standby]).expect("the standby answers /watch");
@@ -162,7 +121,7 @@ fn a_killed_leader_is_replaced_within_3_s_and_an_etcd_member_lost_changes_nothin
     );
     assert!(epoch2 > epoch1, "a higher epoch: {epoch2} after {epoch1}");
     let after = wait_for("both relays active again", Duration::from_secs(5), || {
-        parents(&urls[second]).filter(|p| p.len() == 2)
+        active_parents(&urls[second]).filter(|p| p.len() == 2)
     });
     assert_eq!(before, after, "every relay keeps its parents");
     let epochs = wait_for(

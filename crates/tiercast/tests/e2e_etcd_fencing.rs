@@ -110,22 +110,6 @@ fn role(url: &str) -> Option<(String, Option<u64>, Option<String>)> {
     ))
 }
 
-fn parents(coordinator: &str) -> Option<Vec<(u64, Vec<u64>)>> {
-    let s = status_json(coordinator)?;
-    let active = s["channels"].as_array()?.first()?["active"]
-        .as_array()?
-        .clone();
-    let mut v: Vec<(u64, Vec<u64>)> = active
-        .iter()
-        .filter_map(|a| {
-            let p = a["parents"].as_array()?.iter().filter_map(|p| p.as_u64());
-            Some((a["node"].as_u64()?, p.collect()))
-        })
-        .collect();
-    v.sort();
-    Some(v)
-}
-
 #[test]
 fn a_leader_cut_off_from_etcd_stops_ordering_when_its_lease_ends_and_its_successor_wins() {
     let dir = temp_dir("e2e-etcd-fencing");
@@ -136,30 +120,12 @@ fn a_leader_cut_off_from_etcd_stops_ordering_when_its_lease_ends_and_its_success
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
-    let coordinator = |name: &str, port: u16, etcd_url: &str| {
-        let data = dir.join(name);
-        Proc::tiercast(
-            name,
-            &[
-                "coordinator",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--etcd",
-                etcd_url,
-                "--lease-ttl-s",
-                "1",
-                "--data-dir",
-                data.to_str().expect("utf-8"),
-            ],
-            &dir,
-        )
-    };
-    let _a = coordinator("coordinator-a", ports[0], &proxy.url());
+    let _a = etcd_coordinator("coordinator-a", ports[0], &proxy.url(), &dir);
     let epoch_a = wait_for("A leads", Duration::from_secs(20), || {
         let (r, e, _) = role(&urls[0])?;
         (r == "leader").then_some(e?)
     });
-    let _b = coordinator("coordinator-b", ports[1], &etcd.urls[0]);
+    let _b = etcd_coordinator("coordinator-b", ports[1], &etcd.urls[0], &dir);
     wait_for("B stands by", Duration::from_secs(10), || {
         let (r, _, leader) = role(&urls[1])?;
         (r == "standby" && leader.as_deref() == Some(&format!("127.0.0.1:{}", ports[0])))
@@ -167,29 +133,15 @@ fn a_leader_cut_off_from_etcd_stops_ordering_when_its_lease_ends_and_its_success
     });
     let all = urls.join(",");
     let relay_http = [free_port(), free_port()];
-    let _relays: Vec<Proc> = relay_http
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let tier = (i + 1).to_string();
-            let listen = format!("127.0.0.1:{p}");
-            relay_proc(
-                &format!("relay-t{tier}"),
-                &all,
-                &tier,
-                &["--listen", &listen],
-                &dir,
-            )
-        })
-        .collect();
+    let _relays = relays_in_tiers(&all, &relay_http, &dir);
     let _origin = test_origin("origin", &all, 1000, &dir);
     wait_for("2 relays active at A", Duration::from_secs(20), || {
-        parents(&urls[0]).filter(|p| p.len() == 2)
+        active_parents(&urls[0]).filter(|p| p.len() == 2)
     });
     let report = dir.join("viewer.json");
     let mut viewer = protocol_viewer("viewer", &all, 12, &report, &dir);
     std::thread::sleep(Duration::from_secs(3));
-    let before = parents(&urls[0]).expect("A's status");
+    let before = active_parents(&urls[0]).expect("A's status");
 
     let cut_at = Instant::now();
     proxy.cut.store(true, Ordering::Relaxed);
@@ -215,7 +167,7 @@ fn a_leader_cut_off_from_etcd_stops_ordering_when_its_lease_ends_and_its_success
     );
     assert!(epoch_b > epoch_a, "B's epoch {epoch_b} above A's {epoch_a}");
     let after = wait_for("both relays active at B", Duration::from_secs(10), || {
-        parents(&urls[1]).filter(|p| p.len() == 2)
+        active_parents(&urls[1]).filter(|p| p.len() == 2)
     });
     assert_eq!(before, after, "every relay keeps its parents");
     let relay_epochs = wait_for("the relays follow B", Duration::from_secs(10), || {

@@ -495,3 +495,60 @@ pub fn etcd_post(url: &str, path: &str, body: &str) -> Option<(u16, String)> {
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, text))
 }
+
+/// Each active relay of the coordinator's first channel and its parents (from `/status`).
+pub fn active_parents(coordinator: &str) -> Option<std::collections::BTreeMap<u64, Vec<u64>>> {
+    let s = status_json(coordinator)?;
+    let active = s["channels"].as_array()?.first()?["active"]
+        .as_array()?
+        .clone();
+    Some(
+        active
+            .iter()
+            .filter_map(|a| {
+                let p = a["parents"].as_array()?.iter().filter_map(|p| p.as_u64());
+                Some((a["node"].as_u64()?, p.collect()))
+            })
+            .collect(),
+    )
+}
+
+/// A coordinator on `port` standing for election on `etcd` (lease 1 s), its
+/// store under `dir/<name>`.
+pub fn etcd_coordinator(name: &str, port: u16, etcd: &str, dir: &Path) -> Proc {
+    let data = dir.join(name);
+    Proc::tiercast(
+        name,
+        &[
+            "coordinator",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--etcd",
+            etcd,
+            "--lease-ttl-s",
+            "1",
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+        ],
+        dir,
+    )
+}
+
+/// One relay per tier (1, 2, ...), each on its HTTP port of `http_ports`.
+pub fn relays_in_tiers(coordinators: &str, http_ports: &[u16], dir: &Path) -> Vec<Proc> {
+    http_ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let tier = (i + 1).to_string();
+            let listen = format!("127.0.0.1:{p}");
+            relay_proc(
+                &format!("relay-t{tier}"),
+                coordinators,
+                &tier,
+                &["--listen", &listen],
+                dir,
+            )
+        })
+        .collect()
+}
