@@ -510,13 +510,15 @@ impl Driver {
     }
 
     /// Points the coordinator link at `to`, closing the connection to the old
-    /// address (its `Down` is ours, not a loss).
+    /// address (its `Down` is ours, not a loss) and cancelling a dial to it
+    /// still in progress — what `send` queues next must not wait on a dial to
+    /// a dead coordinator.
     fn move_coordinator(&mut self, to: SocketAddr) {
         self.links.set_address(COORDINATOR_ID, to);
         if self.links.is_connected(COORDINATOR_ID) {
             self.moving_coordinator = true;
-            self.links.disconnect(COORDINATOR_ID);
         }
+        self.links.disconnect(COORDINATOR_ID);
     }
 
     fn snapshot(&self) -> NodeSnapshot {
