@@ -104,18 +104,9 @@ fn a_killed_primary_is_replaced_by_its_backup_without_a_freeze_longer_than_a_gop
     assert!(err.is_empty(), "source decodes cleanly: {err}");
     let source_md5: Vec<String> = source.iter().map(|(_, h)| h.clone()).collect();
 
-    let cport = free_port();
-    let coordinator = format!("http://127.0.0.1:{cport}");
-    let _coord = Proc::tiercast(
-        "coordinator",
-        &["coordinator", "--listen", &format!("127.0.0.1:{cport}")],
-        &dir,
-    );
+    let (_coord, coordinator) = coordinator_proc(&dir);
     let (p1, p2) = (free_port(), free_port());
-    let listen = |port: u16| format!("127.0.0.1:{port}");
-    let (l1, l2) = (listen(p1), listen(p2));
-    let _r1 = relay_proc("relay-t1", &coordinator, "1", &["--listen", &l1], &dir);
-    let _r2 = relay_proc("relay-t2", &coordinator, "2", &["--listen", &l2], &dir);
+    let _relays = relays_in_tiers(&coordinator, &[p1, p2], &dir);
     let origin = |name: &str, ingest: &str, extra: &[&str]| {
         let d = dir.join(format!("state-{name}"));
         let mut args = vec![

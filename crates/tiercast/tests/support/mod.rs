@@ -552,3 +552,14 @@ pub fn relays_in_tiers(coordinators: &str, http_ports: &[u16], dir: &Path) -> Ve
         })
         .collect()
 }
+
+/// A coordinator on a free port: the process and its base URL.
+pub fn coordinator_proc(dir: &Path) -> (Proc, String) {
+    let port = free_port();
+    let p = Proc::tiercast(
+        "coordinator",
+        &["coordinator", "--listen", &format!("127.0.0.1:{port}")],
+        dir,
+    );
+    (p, format!("http://127.0.0.1:{port}"))
+}
