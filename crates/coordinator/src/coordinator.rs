@@ -26,8 +26,13 @@ pub struct Transmit {
 }
 
 impl Transmit {
-    /// What goes on the wire: `msg` as an order of `epoch`.
+    /// What goes on the wire: `msg` as an order of `epoch` — but
+    /// `ServedElsewhere` bare: it is not an order, and a node following a newer
+    /// epoch than ours must still read it ([`crate::client_manager`]'s epoch gate).
     pub fn into_order(self) -> Message {
+        if matches!(self.msg, Message::ServedElsewhere { .. }) {
+            return self.msg;
+        }
         Message::Order {
             epoch: self.epoch,
             order: Box::new(self.msg),
@@ -49,6 +54,11 @@ pub struct CoordStats {
     /// overlay, because the servers-or-peers rule in force changed (C3).
     pub source_moves_to_servers: u64,
     pub source_moves_to_peers: u64,
+    /// Heartbeats of nodes following a newer epoch than this coordinator's
+    /// (D7, X7): answered `ServedElsewhere`, not read.
+    pub newer_epoch_heartbeats: u64,
+    /// Orders not sent because a successor holds the managers (D7, X7).
+    pub orders_withheld: u64,
 }
 
 pub struct Coordinator {
@@ -99,6 +109,10 @@ pub struct Coordinator {
     pub(crate) retiring: crate::service_manager::retire::Retiring,
     /// Each channel's standby origin (D7, issue 12; `content_directory/backup.rs`).
     pub(crate) backups: crate::content_directory::backup::BackupSlots,
+    /// The newest epoch a node reported following, when newer than ours: a
+    /// successor holds our managers and we order nothing more (D7, X7;
+    /// `client_manager/epoch_gate.rs`).
+    pub(crate) superseded_by: Option<u64>,
 }
 
 impl Coordinator {
@@ -145,6 +159,7 @@ impl Coordinator {
             unmet_demand: Default::default(),
             retiring: Default::default(),
             backups: Default::default(),
+            superseded_by: None,
         }
     }
 
@@ -187,6 +202,9 @@ impl Coordinator {
     }
 
     pub fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
+        if self.newer_epoch_refused(from, &msg) {
+            return;
+        }
         if let Message::Register(reg) = msg {
             self.on_register(now, from, reg);
             return;
@@ -280,8 +298,17 @@ impl Coordinator {
         self.fold_forecast(now);
     }
 
+    /// The next message to send. Once superseded (a node follows a newer
+    /// epoch: `client_manager/epoch_gate.rs`) only `ServedElsewhere` goes out;
+    /// every order is dropped here and counted in `orders_withheld`.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        loop {
+            let t = self.transmits.pop_front()?;
+            if self.superseded_by.is_none() || matches!(t.msg, Message::ServedElsewhere { .. }) {
+                return Some(t);
+            }
+            self.stats.orders_withheld += 1;
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<CoordEvent> {

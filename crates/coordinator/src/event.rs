@@ -231,4 +231,11 @@ pub enum CoordEvent {
         kind: &'static str,
         why: &'static str,
     },
+    /// A node reported following `epoch`, newer than this coordinator's: a
+    /// successor holds the managers (D7, X7). Sent once per newer epoch; from
+    /// then on this coordinator orders nothing (`Coordinator::superseded_by`).
+    Superseded {
+        epoch: u64,
+        reported_by: NodeId,
+    },
 }

@@ -446,6 +446,10 @@ impl Driver {
             match &ev {
                 CoordEvent::Redirected { .. } => debug!(event = ?ev, "coordinator event"),
                 CoordEvent::Invalid { .. } => warn!(event = ?ev, "coordinator event"),
+                CoordEvent::Superseded { .. } => warn!(
+                    event = ?ev,
+                    "a node follows a newer coordinator epoch: another coordinator holds our managers; no order is sent from now on"
+                ),
                 _ => info!(event = ?ev, "coordinator event"),
             }
             if !matches!(ev, CoordEvent::Redirected { .. }) {
@@ -548,7 +552,8 @@ impl Driver {
         let s = machine.stats();
         json!({
             "epoch": machine.config().epoch,
-            "role": "leader",
+            "role": if machine.superseded_by().is_some() { "superseded" } else { "leader" },
+            "superseded_by": machine.superseded_by(),
             "leader": self.leadership.as_ref().map(|_| self.config_advertise()),
             "managers": managers,
             "link_caps": link_caps,
@@ -560,6 +565,8 @@ impl Driver {
                 "redirects": s.redirects, "denied": s.denied, "heartbeats": s.heartbeats,
                 "invalid_messages": s.invalid_messages, "send_errors": self.send_errors,
                 "orders_dropped": self.orders_dropped,
+                "newer_epoch_heartbeats": s.newer_epoch_heartbeats,
+                "orders_withheld": s.orders_withheld,
             },
             "events": self.history.iter().map(|(t, e)| json!({"ms": t, "event": e})).collect::<Vec<_>>(),
         })

@@ -26,6 +26,10 @@ pub struct NodeConfig {
     pub buffer_blocks: usize,
     /// Check the origin signature of every block (X3). The simulator may turn it off.
     pub verify_blocks: bool,
+    /// Blocks already found genuine, shared with the other nodes of this
+    /// process (the simulator's: each block is hashed and checked once, not
+    /// once per node; the same answer). `None` in a real node.
+    pub verify_memo: Option<tiercast_proto::VerifyMemo>,
     /// A protocol viewer retries `Watch` after a refusal, this long later.
     pub watch_retry_ms: u64,
     /// A connected parent silent this long while another parent delivers is reported
@@ -89,6 +93,7 @@ impl Default for NodeConfig {
             send_heartbeats: true,
             buffer_blocks: 512,
             verify_blocks: true,
+            verify_memo: None,
             watch_retry_ms: 500,
             parent_silence_ms: 2000,
             viewer_silence_ms: 0,

@@ -16,6 +16,7 @@ impl Node {
     pub(crate) fn on_block(&mut self, now: Timestamp, from: NodeId, block: Block) {
         let channel = block.channel;
         let verify = self.cfg.verify_blocks;
+        let memo = verify.then(|| self.cfg.verify_memo.clone()).flatten();
         let Some(ch) = self.channels.get_mut(&channel) else {
             self.invalid(from, "block", "channel not carried");
             return;
@@ -23,7 +24,7 @@ impl Node {
         let Some(link) = ch.parents.get_mut(from) else {
             if ch.parents.lately_retired(from, now) {
                 // Left a parent we just dropped before our LOGOFF reached it.
-                if !(verify && ch.verifier.verify(&block).is_err()) {
+                if !(verify && ch.verifier.verify_with(&block, memo.as_ref()).is_err()) {
                     self.stats.blocks_in += 1;
                     self.store_and_forward(now, block);
                 }
@@ -33,7 +34,7 @@ impl Node {
             self.invalid(from, "block", "sender is not a parent");
             return;
         };
-        if verify && ch.verifier.verify(&block).is_err() {
+        if verify && ch.verifier.verify_with(&block, memo.as_ref()).is_err() {
             ch.rejected_blocks += 1;
             self.events.push_back(Event::BlockRejected {
                 channel,

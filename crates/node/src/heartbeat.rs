@@ -51,6 +51,7 @@ impl Node {
             load: self.machine_load(),
             capacity: self.cfg.capacity,
             channels,
+            epoch: self.coordinator_epoch,
         }
     }
 

@@ -17,6 +17,11 @@ pub struct Heartbeat {
     pub load: u32,
     pub capacity: u32,
     pub channels: Vec<ChannelReport>,
+    /// The coordinator epoch the node follows (D7, X7; 0: none heard yet). A
+    /// coordinator that reads a newer one than its own knows a successor has
+    /// taken its managers over: it answers `ServedElsewhere` and orders
+    /// nothing more (`coordinator/src/client_manager/epoch_gate.rs`).
+    pub epoch: u64,
 }
 
 impl Default for NodeId {

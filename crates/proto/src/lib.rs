@@ -4,7 +4,9 @@
 //! - [`ids`] — `NodeId`, `ChannelId`, `ViewerId`, `Tier`, `Region`.
 //! - [`time`] — `Timestamp` (µs since an arbitrary epoch; 0 at simulator start).
 //! - [`block`] — `Block`: `(channel, seq, origin timestamp, payload)`, keyframe flag (X1, V9).
-//! - [`auth`] — origin signatures over blocks, checked by every node (X3).
+//! - [`auth`] — origin signatures over blocks, checked by every node (X3);
+//!   [`verify_memo`] — blocks already found genuine, shared by the nodes of one
+//!   process (the simulator's).
 //! - [`class`] — a node's declared class: premium, device class (one byte, C3).
 //! - [`message`] — every message between nodes and the coordinator (V2–V5, V9, D8).
 //! - [`feed`] — what a link carries: all, some substreams (D4), Have/Want only (D3),
@@ -29,6 +31,7 @@ pub mod message;
 pub mod redundancy;
 pub mod smoothing;
 pub mod time;
+pub mod verify_memo;
 pub mod viewer_feed;
 
 pub use auth::{OriginKey, OriginVerifier};
@@ -44,3 +47,4 @@ pub use message::{
 };
 pub use smoothing::{DoubleSmoother, RateSmoother};
 pub use time::Timestamp;
+pub use verify_memo::VerifyMemo;

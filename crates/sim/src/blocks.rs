@@ -132,13 +132,14 @@ impl Simulation {
             return;
         }
         let seq = self.ingest.next_seq;
-        let block = Block::new(
+        let mut block = Block::new(
             channel,
             seq,
             Timestamp(self.now),
             seq.is_multiple_of(self.ingest.keyframe_every),
             self.ingest.payload.clone(),
         );
+        self.signing.sign(&mut block);
         let origin = self.origin;
         if let Some(n) = self.slots[origin as usize].node.as_mut() {
             n.ingest_block(Timestamp(self.now), block);
@@ -152,6 +153,9 @@ impl Simulation {
 
     /// A block was stored at viewer `id`.
     pub(crate) fn viewer_block(&mut self, id: u32, block: &Block) {
+        if crate::signing::altered(block, &self.ingest.payload) {
+            self.metrics.tampered_blocks_viewed += 1;
+        }
         let vi = (id - self.first_viewer) as usize;
         let now = self.now;
         let deadline = self.sc.playout_deadline_ms * 1000;

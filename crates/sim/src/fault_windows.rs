@@ -81,6 +81,7 @@ fn kind(f: &Fault) -> (&'static str, Option<f64>) {
         Fault::LinkCut { until_s, .. } => ("link_cut", *until_s),
         Fault::Partition { until_s, .. } => ("partition", *until_s),
         Fault::Flaky { until_s, .. } => ("flaky", *until_s),
+        Fault::Tamper { until_s, .. } => ("tamper", *until_s),
         Fault::Restart { at_s, down_s, .. } => ("restart", Some(at_s + down_s)),
         Fault::CoordinatorRestart { at_s, down_s } => ("coordinator_restart", Some(at_s + down_s)),
     }

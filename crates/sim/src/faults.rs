@@ -217,6 +217,15 @@ impl Simulation {
             }
             Fault::Restart { .. } | Fault::CoordinatorRestart { .. } => self.restart_begin(i),
             Fault::Flaky { .. } => self.flaky_begin(i),
+            Fault::Tamper { until_s, .. } => {
+                let ids = self.targets(&f.target().expect("tamper has targets"));
+                self.fault_opened(i, Some(&ids));
+                self.signing.tamper(i, &ids);
+                if let Some(u) = until_s {
+                    self.queue
+                        .push((u * 1e6).round() as u64, Ev::FaultEnd(i as u16));
+                }
+            }
             Fault::LinkCut { a, b, until_s, .. } => {
                 let mut pairs = Vec::new();
                 for x in self.resolve_nodes(a) {
@@ -278,6 +287,7 @@ impl Simulation {
         if let Some(pid) = self.faults.partitions.remove(&i) {
             self.net.heal(pid);
         }
+        self.signing.honest_again(i);
         // A healed partition: its cut-off nodes are watched until re-homed (the
         // event comes back every REHOME_CHECK_MS; the heal above is done once).
         if self.rehome_check(i) {

@@ -28,6 +28,7 @@
 //! - [`carried`] — the peers the overlay carries at the end against the least it could leave out (C6).
 //! - [`members_ledger`] — the same over the overlay's members at the time (C6, C7).
 //! - [`policies`] — operators' policy files applied at their time; traffic between regions against caps (C3).
+//! - [`signing`] — the origin signs, every node checks; the `tamper` fault (X3).
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
@@ -57,6 +58,7 @@ pub mod run;
 pub mod sample;
 pub mod scenario;
 pub mod second;
+pub mod signing;
 pub mod starving;
 pub mod upload;
 pub mod viewer;

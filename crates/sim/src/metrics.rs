@@ -102,6 +102,8 @@ pub(crate) struct Metrics {
     pub node_invalid: u64,
     /// Blocks (received or rebuilt) that failed the origin signature check.
     pub rejected_blocks: u64,
+    /// Blocks viewers counted whose payload is not the origin's (`signing.rs`).
+    pub tampered_blocks_viewed: u64,
     pub relays_failed: u64,
     pub starving_viewer_samples: u64,
     pub timeline: Vec<Row>,

@@ -249,7 +249,8 @@ impl Simulation {
             heartbeat_interval_ms: self.sc.viewer_heartbeat_ms(),
             send_heartbeats: self.sc.strategy.viewer_heartbeats,
             buffer_blocks: self.sc.viewers.buffer_blocks,
-            verify_blocks: false,
+            verify_blocks: self.signing.verifies(),
+            verify_memo: self.signing.memo(),
             watch_retry_ms: self.sc.strategy.watch_retry_ms,
             // Blocks never pause here, so a silent relay is a dead one; rate mode
             // carries no blocks, which must not read as silence.
@@ -289,7 +290,8 @@ impl Simulation {
                 crate::scenario::DataPlane::Blocks => self.sc.peers.buffer_blocks,
                 crate::scenario::DataPlane::Rate => 8,
             },
-            verify_blocks: false,
+            verify_blocks: self.signing.verifies(),
+            verify_memo: self.signing.memo(),
             watch_retry_ms: self.sc.strategy.watch_retry_ms,
             uplink_kbps: up.max(1),
             uplink_max_wait_ms: self

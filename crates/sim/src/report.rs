@@ -105,8 +105,14 @@ pub struct Metrics {
     pub coordinator_heartbeats: u64,
     pub coordinator_invalid_messages: u64,
     pub node_invalid_messages: u64,
+    /// Whether the origin signed the blocks and every node checked them (X3;
+    /// the scenario's `verify_blocks`, off only for speed).
+    pub blocks_verified: bool,
     /// Blocks (received or rebuilt) that failed the origin signature check.
     pub rejected_blocks: u64,
+    /// Blocks viewers counted whose payload is not the origin's (the `tamper`
+    /// fault's, let through when blocks are not checked).
+    pub tampered_blocks_viewed: u64,
     pub event_log: BTreeMap<String, u64>,
     pub invariant_violation_count: u64,
     pub invariant_violations: Vec<String>,
@@ -402,7 +408,9 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         coordinator_heartbeats: cstats.heartbeats,
         coordinator_invalid_messages: cstats.invalid_messages,
         node_invalid_messages: m.node_invalid,
+        blocks_verified: sim.signing.verifies(),
         rejected_blocks: m.rejected_blocks,
+        tampered_blocks_viewed: m.tampered_blocks_viewed,
         event_log: sim.log.counts.clone(),
         invariant_violation_count: sim.checker.count,
         invariant_violations: sim.checker.violations.clone(),

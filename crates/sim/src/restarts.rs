@@ -194,8 +194,10 @@ impl Simulation {
         self.metrics.nodes_created += 1;
         if self.role(id) == Role::Origin {
             let name = self.sc.stream.channel.clone();
+            // Its key survives the restart (`tiercast origin`'s data dir).
+            let key = self.signing.public_key();
             if let Some(n) = self.slots[id as usize].node.as_mut() {
-                n.announce(&name, [0; 32]);
+                n.announce(&name, key);
             }
         }
         self.drain_node(id);

@@ -183,6 +183,7 @@ impl Simulation {
             self.metrics.to_unknown += 1;
             return;
         }
+        let msg = self.signing.outgoing(from, msg);
         let bytes = wire_bytes(&msg);
         let sent = if msg.is_media() {
             self.net.send(self.now, from, to, bytes)

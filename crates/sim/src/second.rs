@@ -122,8 +122,9 @@ impl Simulation {
         let Some(name) = self.second.as_ref().map(|s| s.name.clone()) else {
             return;
         };
+        let key = self.signing.public_key();
         if let Some(n) = self.slots[origin as usize].node.as_mut() {
-            n.announce(&name, [0; 32]);
+            n.announce(&name, key);
         }
         self.drain_node(origin);
     }
@@ -142,13 +143,14 @@ impl Simulation {
         let seq = s.ingest.next_seq;
         s.ingest.next_seq += 1;
         let next = s.ingest.origin_time(s.ingest.next_seq);
-        let block = Block::new(
+        let mut block = Block::new(
             channel,
             seq,
             Timestamp(now),
             seq.is_multiple_of(s.ingest.keyframe_every),
             s.ingest.payload.clone(),
         );
+        self.signing.sign(&mut block);
         self.queue.push(next, crate::queue::Ev::IngestSecond);
         if !alive {
             return;

@@ -87,6 +87,8 @@ pub struct Simulation {
     pub(crate) origin: u32,
     pub(crate) channel: Option<ChannelId>,
     pub(crate) ingest: Ingest,
+    /// The origin's key and the nodes that alter what they send (X3).
+    pub(crate) signing: crate::signing::Signing,
     /// The scenario's second channel, if any (C9; `second.rs`).
     pub(crate) second: Option<crate::second::SecondChannel>,
     pub(crate) population: Population,
@@ -212,6 +214,9 @@ impl Simulation {
             origin: 0,
             channel: None,
             ingest: Ingest::new(&sc),
+            signing: crate::signing::Signing::new(
+                sc.verify_blocks && sc.data_plane == crate::scenario::DataPlane::Blocks,
+            ),
             second: crate::second::SecondChannel::new(&sc),
             population: Population::default(),
             faults: FaultState::default(),
@@ -313,7 +318,8 @@ impl Simulation {
                         crate::scenario::DataPlane::Blocks => 512,
                         crate::scenario::DataPlane::Rate => 8,
                     }),
-                    verify_blocks: false,
+                    verify_blocks: self.signing.verifies(),
+                    verify_memo: self.signing.memo(),
                     watch_retry_ms: self.sc.strategy.watch_retry_ms,
                     predict_delta_t_ms: self.predict_delta_t_ms(),
                     // Declared, so the peer overlay can book it (relays are waypoints).
@@ -337,8 +343,9 @@ impl Simulation {
                     self.origin = id;
                     let name = self.sc.stream.channel.clone();
                     let now = Timestamp(self.now);
+                    let key = self.signing.public_key();
                     if let Some(n) = self.slots[id as usize].node.as_mut() {
-                        n.announce(&name, [0; 32]);
+                        n.announce(&name, key);
                         let _ = now;
                     }
                     self.drain_node(id);

@@ -21,7 +21,10 @@ fn said(dir: &std::path::Path, name: &str, what: &str) -> usize {
 #[test]
 fn an_unreachable_coordinator_is_reported_within_5_s_and_retried_until_it_comes() {
     let dir = temp_dir("node-messages-unreachable");
-    let cport = free_port();
+    // Held until the coordinator starts: nothing else may take the port while
+    // the relay tries it (a CI run once timed out waiting for the registration).
+    let held = hold_free_port();
+    let cport = held.port;
     let coordinator = format!("http://127.0.0.1:{cport}");
     let _relay = relay_proc("relay", &coordinator, "1", &[], &dir);
     wait_for("'unreachable' on stderr", Duration::from_secs(5), || {
@@ -30,15 +33,25 @@ fn an_unreachable_coordinator_is_reported_within_5_s_and_retried_until_it_comes(
     wait_for("a second attempt", Duration::from_secs(10), || {
         (said(&dir, "relay", "unreachable") >= 2).then_some(())
     });
+    drop(held);
     let _coord = Proc::tiercast(
         "coordinator",
         &["coordinator", "--listen", &format!("127.0.0.1:{cport}")],
         &dir,
     );
-    wait_for(
-        "the relay registers once the coordinator is up",
-        Duration::from_secs(15),
-        || (said(&dir, "relay", "answers: registered") >= 1).then_some(()),
+    if try_wait_for(Duration::from_secs(10), || status_json(&coordinator)).is_none() {
+        panic!(
+            "the coordinator does not answer on {cport}\n{}",
+            log_tails(&dir, 20)
+        );
+    }
+    let registered = try_wait_for(Duration::from_secs(15), || {
+        (said(&dir, "relay", "answers: registered") >= 1).then_some(())
+    });
+    assert!(
+        registered.is_some(),
+        "the relay did not register within 15 s of the coordinator answering\n{}",
+        log_tails(&dir, 30)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -340,6 +340,7 @@ mod tests {
                 last_seq: None,
                 ..Default::default()
             }],
+            epoch: 0,
         }
     }
 

@@ -104,6 +104,7 @@ impl Node {
         restored: Vec<(usize, Bytes)>,
     ) -> Vec<Block> {
         let verify = self.cfg.verify_blocks;
+        let memo = verify.then(|| self.cfg.verify_memo.clone()).flatten();
         let Some(ch) = self.channels.get_mut(&channel) else {
             return Vec::new();
         };
@@ -117,7 +118,9 @@ impl Node {
                 .seq_of(group, i)
                 .and_then(|seq| block_from_body(channel, seq, &body));
             match block {
-                Some(b) if !verify || ch.verifier.verify(&b).is_ok() => blocks.push(b),
+                Some(b) if !verify || ch.verifier.verify_with(&b, memo.as_ref()).is_ok() => {
+                    blocks.push(b)
+                }
                 _ => rejected += 1,
             }
         }

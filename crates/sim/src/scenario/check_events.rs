@@ -166,6 +166,7 @@ impl Scenario {
                 }
                 self.until(f, x.at_s(), *until_s)?;
             }
+            Fault::Tamper { until_s, .. } => self.until(f, x.at_s(), *until_s)?,
             Fault::Partition {
                 regions: rs,
                 until_s,

@@ -182,6 +182,31 @@ pub enum Fault {
         #[serde(default)]
         until_s: Option<f64>,
     },
+    /// X3 (issue 18's liar, issue 13's forged block): the nodes alter the
+    /// payload of every block they send from `at_s` (until `until_s`): their
+    /// children's signature check rejects it (`rejected_blocks`), and a block
+    /// stored altered anywhere is counted in `tampered_blocks_stored`.
+    Tamper {
+        #[serde(default)]
+        nodes: Option<Vec<String>>,
+        #[serde(default)]
+        class: Option<String>,
+        #[serde(default)]
+        tier: Option<u8>,
+        #[serde(default)]
+        fraction: Option<f64>,
+        #[serde(default)]
+        count: Option<u32>,
+        /// Pick only among relays the coordinator has active for the channel.
+        #[serde(default)]
+        active: bool,
+        /// Pick among the peers on the overlay's top level instead (D3).
+        #[serde(default)]
+        top_peers: bool,
+        at_s: f64,
+        #[serde(default)]
+        until_s: Option<f64>,
+    },
     /// The listed regions are cut off from the others.
     Partition {
         regions: Vec<String>,
@@ -206,6 +231,16 @@ impl Fault {
                 ..
             }
             | Fault::Leave {
+                nodes,
+                class,
+                tier,
+                fraction,
+                count,
+                active,
+                top_peers,
+                ..
+            }
+            | Fault::Tamper {
                 nodes,
                 class,
                 tier,
@@ -262,6 +297,7 @@ impl Fault {
             | Fault::Restart { at_s, .. }
             | Fault::CoordinatorRestart { at_s, .. }
             | Fault::Flaky { at_s, .. }
+            | Fault::Tamper { at_s, .. }
             | Fault::Partition { at_s, .. } => *at_s,
         }
     }

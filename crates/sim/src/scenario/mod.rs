@@ -39,6 +39,11 @@ pub struct Scenario {
     /// A block is on time when it reaches the viewer within this of its origin time.
     #[serde(default = "d_deadline")]
     pub playout_deadline_ms: u64,
+    /// X3: the origin signs every block and every node checks it before storing
+    /// or forwarding, as real nodes do (blocks mode; default on). Off only for
+    /// speed at 10⁵⁺ nodes: reported as `blocks_verified` in metrics.json.
+    #[serde(default = "d_verify")]
+    pub verify_blocks: bool,
     /// A viewer that never starts is counted as starving from this long after its watch.
     #[serde(default = "d_grace")]
     pub startup_grace_ms: u64,
@@ -434,6 +439,9 @@ impl Default for Output {
     }
 }
 
+fn d_verify() -> bool {
+    true
+}
 fn d_deadline() -> u64 {
     5000
 }

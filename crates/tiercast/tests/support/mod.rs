@@ -82,6 +82,51 @@ pub fn free_port() -> u16 {
     panic!("no free port");
 }
 
+/// A port held on both TCP and UDP of 127.0.0.1 until dropped: a test that
+/// gives a node an address before anything listens there keeps another
+/// process's ephemeral socket from taking it in the meantime (the coordinator
+/// started later would fail to bind it).
+pub struct HeldPort {
+    pub port: u16,
+    _tcp: TcpListener,
+    _udp: UdpSocket,
+}
+
+pub fn hold_free_port() -> HeldPort {
+    for _ in 0..100 {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let port = tcp.local_addr().expect("addr").port();
+        if let Ok(udp) = UdpSocket::bind(("127.0.0.1", port)) {
+            return HeldPort {
+                port,
+                _tcp: tcp,
+                _udp: udp,
+            };
+        }
+    }
+    panic!("no free port");
+}
+
+/// The last `n` lines of every `*.log` in `dir`, for a failure's message.
+pub fn log_tails(dir: &Path, n: usize) -> String {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    names.retain(|p| p.extension().is_some_and(|e| e == "log"));
+    names.sort();
+    let mut out = String::new();
+    for p in names {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        out.push_str(&format!("--- {} (last {n} lines)\n", p.display()));
+        for l in &lines[lines.len().saturating_sub(n)..] {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 pub fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tiercast-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -90,14 +135,19 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// Polls `f` until it returns Some, or panics with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    try_wait_for(timeout, f).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Polls `f` every 100 ms until it returns Some, or `None` after `timeout`.
+pub fn try_wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
-            return v;
+            return Some(v);
         }
         if Instant::now() > end {
-            panic!("timed out waiting for {what}");
+            return None;
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -180,6 +180,8 @@ impl Books {
                     groups_rebuilt: 0,
                 })
                 .collect(),
+            // The coordinator's own (a node follows the epoch it was ordered in).
+            epoch: 1,
         }
     }
 }
