@@ -75,7 +75,7 @@ fn books(bus: &Bus, node: u32) -> Books {
     let r = c.registry().get(NodeId(node)).expect("registered");
     Books {
         load: r.reported_load,
-        last_heartbeat: r.last_heartbeat().map(std::borrow::Cow::into_owned),
+        last_heartbeat: r.last_heartbeat.clone(),
         heartbeats: c.stats().heartbeats,
         forecast_entries: c.forecast().tracked(),
         active: c

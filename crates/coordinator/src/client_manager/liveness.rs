@@ -28,18 +28,13 @@ impl Coordinator {
         // of a relay's adoption, as they always did.
         Peers::on_report(self, now, from, &hb);
         Van::on_report(self, now, from, &hb);
-        let (server, since_us, achieved) = {
-            let r = self.registry.get(from);
-            // A peer's kept packed: decoded here (`last_report`).
-            let prev = r.and_then(|r| r.last_heartbeat());
-            let prev = prev.as_deref();
-            let server = r.is_some_and(|r| matches!(r.role, NodeRole::Relay | NodeRole::Origin));
-            let since_us = prev.map(|p| hb.local_time_us.saturating_sub(p.local_time_us));
-            let achieved = self
-                .history
-                .heard(now, prev, &hb, self.cfg.peers.stream_rate_kbps);
-            (server, since_us, achieved)
-        };
+        let r = self.registry.get(from);
+        let prev = r.and_then(|r| r.last_heartbeat.as_ref());
+        let server = r.is_some_and(|r| matches!(r.role, NodeRole::Relay | NodeRole::Origin));
+        let since_us = prev.map(|p| hb.local_time_us.saturating_sub(p.local_time_us));
+        let achieved = self
+            .history
+            .heard(now, prev, &hb, self.cfg.peers.stream_rate_kbps);
         // What a server sent counts against traffic budgets (C3); grades the
         // heartbeat changed, as the parent selection ranks them (C4, D1).
         if let (true, Some(kbps), Some(us)) = (server, achieved, since_us) {

@@ -11,7 +11,6 @@
 //!   parent set, numbered per (node, channel) from its registration (C1).
 
 pub mod heartbeat_gate;
-pub mod last_report;
 pub mod liveness;
 pub mod node_table;
 pub mod parent_sets;

@@ -31,23 +31,16 @@ pub struct NodeRecord {
     pub reported_load: u32,
     /// Viewers sent here since the last report.
     pub pending: u32,
-    /// Its last heartbeat (a peer's packed; read it with
-    /// [`NodeRecord::last_heartbeat`]).
-    pub last_report: Option<super::last_report::LastReport>,
+    pub last_heartbeat: Option<Heartbeat>,
     /// The process start it registered from (see `Register::incarnation`).
     pub incarnation: u64,
     /// It registered again, same process, after it was presumed gone (a partition
     /// healed): until its first heartbeat is taken in ([`crate::adopt`]) it is not
-    /// activated afresh, and `last_report` is still the one from before.
+    /// activated afresh, and `last_heartbeat` is still the one from before.
     pub rejoined_at: Option<Timestamp>,
 }
 
 impl NodeRecord {
-    /// Its last heartbeat, as it came (decoded if kept packed).
-    pub fn last_heartbeat(&self) -> Option<std::borrow::Cow<'_, Heartbeat>> {
-        self.last_report.as_ref().map(|r| r.heartbeat())
-    }
-
     pub fn estimated_load(&self) -> u32 {
         self.reported_load.saturating_add(self.pending)
     }
@@ -119,7 +112,7 @@ impl Registry {
             .nodes
             .get(&id)
             .filter(|old| !old.alive && old.incarnation == reg.incarnation && old.role == reg.role)
-            .and_then(|old| old.last_report.clone());
+            .and_then(|old| old.last_heartbeat.clone());
         if let Some(old) = self.nodes.get(&id) {
             let key = (old.region_id, old.tier);
             let was_live_relay = old.alive && old.role == NodeRole::Relay;
@@ -165,7 +158,7 @@ impl Registry {
                 reported_load: 0,
                 pending: 0,
                 rejoined_at: returning.as_ref().map(|_| now),
-                last_report: returning,
+                last_heartbeat: returning,
                 incarnation: reg.incarnation,
             },
         );
@@ -286,7 +279,7 @@ impl Registry {
             n.last_heard = now;
             n.reported_load = hb.load;
             n.pending = 0;
-            n.last_report = Some(super::last_report::LastReport::keep(n.role, hb));
+            n.last_heartbeat = Some(hb);
             n.rejoined_at = None;
         }
     }

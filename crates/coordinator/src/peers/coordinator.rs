@@ -91,7 +91,8 @@ impl Coordinator {
         // behind its Register, says so): not a parent to pick until it is fed.
         let fresh_us = super::rejoin::fed_window_us(self.cfg.heartbeat_interval_ms);
         let unfed = r
-            .last_heartbeat()
+            .last_heartbeat
+            .as_ref()
             .and_then(|hb| {
                 let c = hb.channels.iter().find(|c| c.channel == channel)?;
                 Some(super::rejoin::fed_links(c, hb.local_time_us, fresh_us).is_empty())

@@ -88,10 +88,11 @@ impl Coordinator {
         let Some(r) = self.registry.get(relay).filter(|r| r.alive) else {
             return false;
         };
-        let Some(hb) = r.last_heartbeat() else {
-            return false;
-        };
-        let Some(report) = hb.channels.iter().find(|c| c.channel == channel) else {
+        let Some(report) = r
+            .last_heartbeat
+            .as_ref()
+            .and_then(|hb| hb.channels.iter().find(|c| c.channel == channel))
+        else {
             return false;
         };
         report.local_viewers > 0
@@ -135,7 +136,8 @@ impl Coordinator {
     fn tell_retired(&mut self, channel: ChannelId) {
         let mut holders: BTreeSet<NodeId> = self.parent_sets.nodes_on(channel).collect();
         holders.extend(self.registry.iter().filter_map(|(id, r)| {
-            r.last_heartbeat()
+            r.last_heartbeat
+                .as_ref()
                 .filter(|hb| hb.channels.iter().any(|c| c.channel == channel))
                 .map(|_| *id)
         }));

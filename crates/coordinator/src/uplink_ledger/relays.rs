@@ -83,7 +83,7 @@ impl Coordinator {
         let Some(r) = self.registry.get(relay) else {
             return u32::MAX;
         };
-        let reported = r.last_heartbeat().map_or(0, |hb| {
+        let reported = r.last_heartbeat.as_ref().map_or(0, |hb| {
             hb.channels
                 .iter()
                 .find(|c| c.channel == channel)

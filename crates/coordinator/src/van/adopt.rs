@@ -41,7 +41,7 @@ impl Coordinator {
         let fresh = self
             .registry
             .get(from)
-            .is_some_and(|r| r.role == NodeRole::Relay && r.last_report.is_none());
+            .is_some_and(|r| r.role == NodeRole::Relay && r.last_heartbeat.is_none());
         if !first && !fresh {
             return Vec::new();
         }
@@ -162,12 +162,12 @@ impl Coordinator {
             return false;
         }
         // Back from the same cut, its heartbeat not in yet: adopt it from its last one.
-        let Some(its) = r.last_heartbeat().and_then(|hb| {
-            hb.channels
-                .iter()
-                .find(|c| c.channel == channel)
-                .map(|c| c.parents.iter().map(|l| l.peer).collect::<Vec<NodeId>>())
-        }) else {
+        let Some(its) = r
+            .last_heartbeat
+            .as_ref()
+            .and_then(|hb| hb.channels.iter().find(|c| c.channel == channel))
+            .map(|c| c.parents.iter().map(|l| l.peer).collect::<Vec<NodeId>>())
+        else {
             return false;
         };
         self.adopt(now, channel, p, &its, depth + 1)

@@ -25,7 +25,7 @@ impl Coordinator {
                     continue;
                 };
                 let empty = r.pending == 0
-                    && r.last_heartbeat().is_some_and(|hb| {
+                    && r.last_heartbeat.as_ref().is_some_and(|hb| {
                         hb.channels
                             .iter()
                             .find(|c| c.channel == *channel)
