@@ -32,6 +32,9 @@ impl ParentLinks {
         let i = match self.at(&id) {
             Ok(i) => i,
             Err(i) => {
+                // One more entry's room: a peer's parents are few and change
+                // seldom, so no spare room is kept.
+                self.v.reserve_exact(1);
                 self.v.insert(i, (id, LinkRecord::default()));
                 i
             }

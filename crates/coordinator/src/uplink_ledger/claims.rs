@@ -37,6 +37,8 @@ impl Claims {
         let i = match self.at(&ch) {
             Ok(i) => i,
             Err(i) => {
+                // One more entry's room, not the four a first push reserves.
+                self.v.reserve_exact(1);
                 self.v.insert(i, (ch, new()));
                 i
             }
