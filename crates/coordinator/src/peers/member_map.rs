@@ -130,7 +130,7 @@ mod tests {
         for k in 0..3000u32 {
             let id = NodeId(k.wrapping_mul(2_654_435_761) % 997);
             match k % 5 {
-                0 | 1 | 2 => {
+                0..=2 => {
                     let fresh = member(id.0 + k);
                     assert_eq!(
                         m.insert(id, fresh.clone()).map(|x| x.slots),
