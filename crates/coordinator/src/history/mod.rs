@@ -21,6 +21,7 @@
 pub mod codec;
 pub mod grade;
 pub mod heartbeat;
+pub mod parent_links;
 pub mod rank;
 pub mod record;
 pub mod traffic;
@@ -159,7 +160,7 @@ impl History {
         let before = grade::grade_of(h, now, stream_kbps);
         h.uplink_sample(achieved);
         for (parent, stalled) in parent_links.iter() {
-            let link = h.parents.entry(*parent).or_default();
+            let link = h.parents.get_or_default(*parent);
             link.reports = link.reports.saturating_add(1);
             link.stalls = link.stalls.saturating_add(u64::from(*stalled));
             link.last_report = now;

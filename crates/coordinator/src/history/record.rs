@@ -7,8 +7,7 @@
 //! coordinator restart; the open periods are process-local timestamps.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use tiercast_proto::{NodeId, Timestamp};
+use tiercast_proto::Timestamp;
 
 /// Weight of a new uplink sample in the smoothed figure.
 pub const UPLINK_SMOOTHING: f64 = 0.2;
@@ -55,7 +54,7 @@ pub struct NodeHistory {
     /// Heartbeats the achieved uplink was measured from.
     pub uplink_samples: u64,
     /// As a child: each parent's link (bounded by the history's `max_parents`).
-    pub parents: BTreeMap<NodeId, LinkRecord>,
+    pub parents: super::parent_links::ParentLinks,
     /// As a parent: reports by its children, and stalled ones (all children).
     pub fed_reports: u64,
     pub fed_stalls: u64,

@@ -354,7 +354,7 @@ impl PeerOverlay {
     /// Full recomputation: every recovery link goes (bookings are reset there).
     pub(crate) fn clear_recovery(&mut self) {
         self.recovery_children.clear();
-        for m in self.members.values_mut() {
+        for m in self.members.values_mut_unordered() {
             m.recovery.iter_mut().for_each(|p| *p = None);
         }
     }

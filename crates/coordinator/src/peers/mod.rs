@@ -63,6 +63,7 @@ pub mod ejection;
 pub mod history_rank;
 pub mod lend;
 pub mod links;
+pub mod member_map;
 pub mod middle;
 pub mod multitree;
 pub mod overlay;

@@ -190,7 +190,7 @@ pub struct PeerOverlay {
     /// top member keeps for its mesh neighbours ([`super::links`]).
     pub link_cap: u32,
     pub mesh_links: u32,
-    pub members: BTreeMap<NodeId, Member>,
+    pub members: super::member_map::MemberMap,
     /// Per tree: parent → children (bottom trees; top members feed any tree).
     pub children: Vec<BTreeMap<NodeId, BTreeSet<NodeId>>>,
     /// Top push tree: parent → children (each takes k slots).
@@ -291,7 +291,7 @@ impl PeerOverlay {
             top_repair_share: 0.0,
             link_cap: u32::MAX,
             mesh_links: 0,
-            members: BTreeMap::new(),
+            members: super::member_map::MemberMap::new(),
             children: vec![BTreeMap::new(); trees],
             top_children: BTreeMap::new(),
             top_order: Vec::new(),
@@ -575,7 +575,7 @@ impl PeerOverlay {
             c.clear();
         }
         self.forget_bottom_links();
-        for m in self.members.values_mut() {
+        for m in self.members.values_mut_unordered() {
             m.kid_trees = 0;
             m.leaves.iter_mut().for_each(|n| *n = 0);
         }

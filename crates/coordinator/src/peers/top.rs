@@ -124,7 +124,7 @@ impl PeerOverlay {
     ) -> bool {
         // History heals: one bad mark forgiven per review without blame.
         let blamed = std::mem::take(&mut self.blamed);
-        for m in self.members.values_mut() {
+        for m in self.members.values_mut_unordered() {
             if m.history < 0 && !blamed.contains(&m.info.id) {
                 m.history += 1;
             }

@@ -19,6 +19,7 @@
 //! Bounded: a node's entry goes when its last share is released; at most
 //! [`MAX_CHANNELS_PER_NODE`] shares per node and `max_nodes` nodes.
 
+use super::claims::Claims;
 use super::lending::{lend_out, Claim};
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{ChannelId, NodeId};
@@ -38,7 +39,7 @@ pub enum ShareError {
 #[derive(Clone, Debug, Default)]
 struct NodeUplink {
     declared_bps: u64,
-    holds: BTreeMap<ChannelId, Claim>,
+    holds: Claims,
 }
 
 /// What [`UplinkLedger::acquire`] granted: the asking channel's share, and the
@@ -63,7 +64,7 @@ pub struct UplinkLedger {
 
 /// `declared` split between `holds` in proportion to their weights, each
 /// floored: the sum never passes `declared`, and one hold gets all of it.
-fn split(declared: u64, holds: &BTreeMap<ChannelId, Claim>) -> BTreeMap<ChannelId, u64> {
+fn split(declared: u64, holds: &Claims) -> BTreeMap<ChannelId, u64> {
     let total: u128 = holds.values().map(|h| u128::from(h.weight)).sum();
     holds
         .iter()
@@ -125,8 +126,8 @@ impl UplinkLedger {
 
     /// `channel`'s claim in `holds`, new (not measured: it claims its whole
     /// base) or kept with its measured use and share, its weight updated.
-    fn hold(holds: &mut BTreeMap<ChannelId, Claim>, channel: ChannelId, weight: u64) {
-        let c = holds.entry(channel).or_insert(Claim {
+    fn hold(holds: &mut Claims, channel: ChannelId, weight: u64) {
+        let c = holds.get_or_insert_with(channel, || Claim {
             weight: 1,
             base_bps: 0,
             need_bps: None,

@@ -64,7 +64,7 @@ fn lender_share(c: &Claim) -> Option<u64> {
 }
 
 /// Every claim's effective share under the rule (`lending` off: the bases).
-pub(super) fn lend_out(claims: &mut BTreeMap<ChannelId, Claim>, lending: bool) {
+pub(super) fn lend_out(claims: &mut super::claims::Claims, lending: bool) {
     let kept: BTreeMap<ChannelId, u64> = if lending && claims.len() > 1 {
         claims
             .iter()

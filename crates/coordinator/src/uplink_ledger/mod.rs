@@ -44,6 +44,7 @@
 //!
 //! Not shared: the origin's uplink is per channel by design.
 
+mod claims;
 pub mod ledger;
 pub mod lending;
 

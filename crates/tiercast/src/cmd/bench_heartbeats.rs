@@ -322,6 +322,15 @@ fn print(a: &Args, r: &Report) {
         100.0 * m.tick_cpu_ns as f64 / m.cpu_ns().max(1) as f64,
         m.cpu_ns() as f64 / 1e3 / m.heartbeats.max(1) as f64
     );
+    // The heartbeats alone: the ticks' CPU (periodic work, a recomputation of
+    // the overlays among it) taken out; decoding stays in.
+    let alone_ns = m.cpu_ns().saturating_sub(m.tick_cpu_ns);
+    let alone_per_s = m.heartbeats as f64 / (alone_ns.max(1) as f64 / 1e9);
+    println!(
+        "heartbeats alone (the ticks' CPU taken out): {alone_per_s:.0}/CPU-s ({:.2} µs each), ratio {:.2}",
+        alone_ns as f64 / 1e3 / m.heartbeats.max(1) as f64,
+        alone_per_s / TARGET_PER_SECOND
+    );
     println!(
         "this population needs {needed:.0}/s: {:.0} % of a core; target {TARGET_PER_SECOND:.0}/s: ratio {:.2}",
         100.0 * needed / per_s,
@@ -356,6 +365,7 @@ fn print(a: &Args, r: &Report) {
             "heartbeats": m.heartbeats, "cpu_s": m.cpu_ns() as f64 / 1e9,
             "per_cpu_second": per_s.round(), "decode_share": m.decode_cpu_ns as f64 / m.cpu_ns().max(1) as f64,
             "tick_share": m.tick_cpu_ns as f64 / m.cpu_ns().max(1) as f64,
+            "alone_per_cpu_second": alone_per_s.round(),
             "target_ratio": per_s / TARGET_PER_SECOND,
             "setup_cpu_s": r.setup_cpu_s, "rss_before": r.rss_before, "rss_populated": r.rss_populated,
             "rss_books": r.rss_books, "rss_after": r.rss_after, "invalid": r.invalid_messages,
