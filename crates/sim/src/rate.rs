@@ -272,6 +272,7 @@ impl Simulation {
         let mut group_acc = [(0.0f64, 0.0f64); 3];
         let live_blocks = !rate_mode && self.stream_live();
         let slot = now / 1_000_000;
+        let steady = now >= self.sc.steady_from_us();
         for (vi, v) in self.viewers.iter_mut().enumerate() {
             if !v.watching() {
                 continue;
@@ -308,6 +309,10 @@ impl Simulation {
                 let dt_s = dt_s.min(now.saturating_sub(v.watch_at) as f64 / 1e6);
                 walk.expected += dt_s;
                 walk.delivered += share * dt_s;
+                if steady {
+                    v.steady_expected += dt_s as f32;
+                    v.steady_delivered += (share * dt_s) as f32;
+                }
                 let r = self.net.region_of(id);
                 self.ledger.expect(r, slot, dt_s);
                 self.ledger.got(r, slot, share * dt_s);

@@ -17,6 +17,7 @@
 //! (`Node::rejoined`), a peer ejected (C6) is never taken back this way.
 
 use super::overlay::{Member, MemberKind, PeerOverlay};
+use super::restore::Reported;
 use super::select::{AllowAll, ParentPolicy};
 use crate::config::PeerConfig;
 use crate::coordinator::Coordinator;
@@ -88,6 +89,31 @@ impl PeerOverlay {
         self.rejoining.remove(&id);
         self.stats.adopted += 1;
         self.changes_since_full += 1;
+        // Pushed the whole stream by a top member: it was on the top level, and
+        // comes back there under that push parent (the mesh rebuilt around it).
+        let push_parent = reported
+            .iter()
+            .find(|(q, f)| {
+                *f == Feed::All && *q != id && self.members.get(q).is_some_and(|m| m.top)
+            })
+            .map(|(q, _)| *q);
+        if let Some(q) = push_parent {
+            let slots = self.top_slots_for(uplink_bps);
+            let mut member = Member::new(
+                info,
+                region,
+                MemberKind::Peer,
+                uplink_bps,
+                slots,
+                true,
+                now,
+                self.k,
+            );
+            member.eager = Some(q);
+            self.insert_member(member);
+            self.rebuild_top(usize::from(cfg.mesh_c));
+            return true;
+        }
         let slots = self.slots_for(uplink_bps);
         let mut member = Member::new(
             info,
@@ -149,7 +175,7 @@ impl Coordinator {
         let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
         let fresh_us = fed_window_us(self.cfg.heartbeat_interval_ms);
         let pc = self.cfg.peers.clone();
-        let mut adopted: Vec<ChannelId> = Vec::new();
+        let mut adopted: Vec<(ChannelId, NodeId)> = Vec::new();
         for c in &hb.channels {
             let Some(o) = self.peers.get_mut(&c.channel) else {
                 continue;
@@ -174,31 +200,38 @@ impl Coordinator {
             if fed.is_empty() || !from_overlay {
                 continue;
             }
-            let since = *o.rejoining.entry(from).or_insert(now);
-            let parents_back = fed.iter().all(|(p, _)| o.members.contains_key(p));
+            let since = o.rejoining.since(from, now);
+            let missing: Vec<NodeId> = fed
+                .iter()
+                .map(|(p, _)| *p)
+                .filter(|p| !o.members.contains_key(p))
+                .collect();
             let waited = now.saturating_since(since) >= ADOPT_WAIT_HEARTBEATS * interval_us;
-            if !parents_back && !waited {
+            let report = Reported {
+                info: info.clone(),
+                region,
+                uplink_bps: uplink,
+                fed,
+                child_feeds: c.children.iter().map(|l| l.feed).collect(),
+                links: c.parents.iter().map(|l| (l.peer, l.feed)).collect(),
+            };
+            if !missing.is_empty() && !waited {
+                // Its parents first: it comes back the moment they are (restore.rs).
+                o.rejoining.wait(from, report, &missing);
                 continue;
             }
-            let child_feeds: Vec<Feed> = c.children.iter().map(|l| l.feed).collect();
-            if o.take_back(
-                now,
-                info.clone(),
-                region,
-                uplink,
-                &fed,
-                &child_feeds,
-                &pc,
-                &AllowAll,
-            ) {
-                adopted.push(c.channel);
+            if o.take_back_reported(now, &report, &pc, &AllowAll) {
+                let more = o.take_back_waiting(now, from, &pc, &AllowAll);
+                adopted.extend(std::iter::once(from).chain(more).map(|p| (c.channel, p)));
             }
         }
-        for channel in adopted {
-            self.events.push_back(CoordEvent::PeerAdopted {
-                channel,
-                peer: from,
-            });
+        let channels: std::collections::BTreeSet<ChannelId> =
+            adopted.iter().map(|(c, _)| *c).collect();
+        for (channel, peer) in adopted {
+            self.events
+                .push_back(CoordEvent::PeerAdopted { channel, peer });
+        }
+        for channel in channels {
             self.flush_peers(now, channel);
         }
     }
