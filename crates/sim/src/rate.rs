@@ -273,6 +273,8 @@ impl Simulation {
         let live_blocks = !rate_mode && self.stream_live();
         let slot = now / 1_000_000;
         let steady = now >= self.sc.steady_from_us();
+        // Peers served this sample: their nodes see their stream advance (D7).
+        let mut fed_peers: Vec<u32> = Vec::new();
         for (vi, v) in self.viewers.iter_mut().enumerate() {
             if !v.watching() {
                 continue;
@@ -295,6 +297,9 @@ impl Simulation {
                 continue;
             }
             if share > 0.0 {
+                if peers {
+                    fed_peers.push(id);
+                }
                 if v.first_at == NONE {
                     v.first_at = now;
                     self.metrics.startup_ms.add((now - v.watch_at) / 1000);
@@ -328,6 +333,12 @@ impl Simulation {
             }
         }
         self.memo = memo;
+        let t = tiercast_proto::Timestamp(now);
+        for id in fed_peers {
+            if let Some(n) = self.slots[id as usize].node.as_mut() {
+                n.rate_fed(ch, t);
+            }
+        }
         if rate_mode {
             self.metrics.expected += walk.expected;
             self.metrics.delivered += walk.delivered;

@@ -201,11 +201,6 @@ impl Coordinator {
                 continue;
             }
             let since = o.rejoining.since(from, now);
-            let missing: Vec<NodeId> = fed
-                .iter()
-                .map(|(p, _)| *p)
-                .filter(|p| !o.members.contains_key(p))
-                .collect();
             let waited = now.saturating_since(since) >= ADOPT_WAIT_HEARTBEATS * interval_us;
             let report = Reported {
                 info: info.clone(),
@@ -215,6 +210,12 @@ impl Coordinator {
                 child_feeds: c.children.iter().map(|l| l.feed).collect(),
                 links: c.parents.iter().map(|l| (l.peer, l.feed)).collect(),
             };
+            // The members it waits for (restore.rs).
+            let missing: Vec<NodeId> = report
+                .needs()
+                .into_iter()
+                .filter(|p| !o.members.contains_key(p))
+                .collect();
             if !missing.is_empty() && !waited {
                 // Its parents first: it comes back the moment they are (restore.rs).
                 o.rejoining.wait(from, report, &missing);
