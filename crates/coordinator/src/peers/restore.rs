@@ -43,12 +43,13 @@ pub(crate) struct Reported {
 
 impl Reported {
     /// The members it waits for: a top member (pushed `Feed::All`) its pushing
-    /// parents — its lazy links are mesh neighbours, who wait for theirs; a
-    /// bottom member its pushing parents and its repair link.
+    /// parents that deliver — its lazy links are mesh neighbours, who wait for
+    /// theirs; a bottom member those and its repair link.
     pub(crate) fn needs(&self) -> Vec<NodeId> {
         let top = self.fed.iter().any(|(_, f)| *f == Feed::All);
-        let links = if top { &self.fed } else { &self.links };
-        links.iter().map(|(p, _)| *p).collect()
+        let repair = self.links.iter().filter(|(_, f)| !top && *f == Feed::Lazy);
+        // Not a link that delivers nothing (one being dropped, to a parent gone).
+        self.fed.iter().chain(repair).map(|(p, _)| *p).collect()
     }
 }
 
