@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test of tiercast on a fresh machine: installs what the tests need
-# (ffmpeg for the end-to-end tests), then formatting, lints and the test suite.
+# (ffmpeg and etcd for the end-to-end tests), then formatting, lints and the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
-  echo "== installing ffmpeg (end-to-end tests push and decode real streams)"
+# ffmpeg: end-to-end tests push and decode real streams; etcd-server: several
+# coordinator processes elect their leader on a real etcd cluster (X7).
+NEED=""
+{ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; } || NEED="$NEED ffmpeg"
+command -v etcd >/dev/null || NEED="$NEED etcd-server"
+if [ -n "$NEED" ]; then
+  echo "== installing$NEED"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $NEED >/dev/null
 fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

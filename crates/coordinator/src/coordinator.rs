@@ -97,6 +97,8 @@ pub struct Coordinator {
     /// Channels without origin or viewer, on their way to retirement (C1;
     /// `service_manager/retire.rs`).
     pub(crate) retiring: crate::service_manager::retire::Retiring,
+    /// Each channel's standby origin (D7, issue 12; `content_directory/backup.rs`).
+    pub(crate) backups: crate::content_directory::backup::BackupSlots,
 }
 
 impl Coordinator {
@@ -142,6 +144,7 @@ impl Coordinator {
             parent_sets: Default::default(),
             unmet_demand: Default::default(),
             retiring: Default::default(),
+            backups: Default::default(),
         }
     }
 
@@ -208,7 +211,14 @@ impl Coordinator {
                 channel_name,
                 public_key,
                 channel,
-            } => self.on_announce(now, from, channel_name, public_key, channel),
+                backup,
+            } => {
+                if backup {
+                    self.on_announce_backup(now, from, channel_name, public_key)
+                } else {
+                    self.on_announce(now, from, channel_name, public_key, channel)
+                }
+            }
             Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
             Message::Distribute { channel, load } => {
                 Van::on_load(self, now, from, channel, load, LoadAsk::Distribute);
@@ -217,7 +227,9 @@ impl Coordinator {
                 Van::on_load(self, now, from, channel, load, LoadAsk::Consolidate);
             }
             Message::LinkDowngrade { channel, parent } => {
-                if !Peers::on_link_downgrade(self, now, from, channel, parent) {
+                if !self.backup_on_origin_silent(now, from, channel, parent)
+                    && !Peers::on_link_downgrade(self, now, from, channel, parent)
+                {
                     Van::on_link_downgrade(self, now, from, channel, parent);
                 }
             }

@@ -6,10 +6,21 @@
 //! (`coordinator_store`) and installed again at start, and the node history is
 //! saved every `history_save_ms`, off the event loop (a crash loses at most that
 //! much of it) (issue 11 items 5, 6).
+//!
+//! With an election on etcd (`election`, X7, D7) the process runs the machine
+//! only while it leads: its epoch is the election's, a fresh machine is made
+//! at each election won (restored from the store, then rebuilt from what the
+//! nodes report as they register again), and it is dropped — no order sent
+//! after — when the lease ends. A standby answers every node message with
+//! `ServedElsewhere` (the leader's address) and every `/watch` with a redirect
+//! to the leader's ([`standby`]).
+
+mod standby;
 
 use crate::clock::Clock;
 use crate::coordinator_store::CoordinatorStore;
 use crate::error::DriverError;
+use crate::etcd::{Election, ElectionConfig, Leadership};
 use crate::http::{serve_api, ApiRequest, ApiStats, WatchAnswer};
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
 use serde_json::{json, Value};
@@ -37,6 +48,8 @@ pub struct CoordinatorRuntime {
     pub data_dir: Option<std::path::PathBuf>,
     /// How often the node history is saved to the store (ms).
     pub history_save_ms: u64,
+    /// Several coordinator processes: lead only when elected on etcd (X7).
+    pub election: Option<ElectionConfig>,
 }
 
 /// Default of [`CoordinatorRuntime::history_save_ms`].
@@ -50,6 +63,7 @@ pub struct CoordinatorHandle {
     events: broadcast::Sender<CoordEvent>,
     task: Option<JoinHandle<()>>,
     api_task: JoinHandle<()>,
+    election: Option<Election>,
 }
 
 impl CoordinatorHandle {
@@ -68,7 +82,12 @@ impl CoordinatorHandle {
         self.events.subscribe()
     }
 
+    /// Stops; a leader resigns first (its lease revoked: a standby takes over
+    /// at once rather than after the lease's TTL).
     pub async fn shutdown(mut self) {
+        if let Some(e) = self.election.take() {
+            e.resign().await;
+        }
         self.api_task.abort();
         if let Some(t) = self.task.take() {
             t.abort();
@@ -124,20 +143,38 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     let mut config = rt.config.clone();
     config.clock_epoch_unix_s =
         crate::clock::wall_micros().saturating_sub(clock.now().0) / 1_000_000;
-    // D7, X7: the fencing token of this process's orders — one more than the
-    // last start's on the store; without a store, the start's Unix second
-    // (it grows from one start to the next unless the clock goes back).
-    config.epoch = match &store {
-        Some(s) => s.next_epoch()?,
-        None => config.clock_epoch_unix_s.max(1),
+    let election = match rt.election.clone() {
+        Some(cfg) => Some(Election::spawn(cfg).map_err(DriverError::Config)?),
+        None => None,
     };
-    info!(epoch = config.epoch, "coordinator epoch");
-    let mut machine = Coordinator::new(config, clock.now());
-    if let Some(store) = &store {
-        restore(&mut machine, store, clock.now());
-    }
+    let machine = if election.is_some() {
+        // Made when elected, with the election's epoch.
+        None
+    } else {
+        // D7, X7: the fencing token of this process's orders — one more than the
+        // last start's on the store; without a store, the start's Unix second
+        // (it grows from one start to the next unless the clock goes back).
+        config.epoch = match &store {
+            Some(s) => s.next_epoch()?,
+            None => config.clock_epoch_unix_s.max(1),
+        };
+        info!(epoch = config.epoch, "coordinator epoch");
+        let mut machine = Coordinator::new(config.clone(), clock.now());
+        if let Some(store) = &store {
+            restore(&mut machine, store, clock.now());
+        }
+        Some(machine)
+    };
     let driver = Driver {
         machine,
+        config,
+        leadership: election.as_ref().map(|e| e.leadership.clone()),
+        orders_dropped: 0,
+        served_elsewhere: 0,
+        advertise: rt
+            .election
+            .as_ref()
+            .map_or_else(|| addr.to_string(), |e| e.advertise.clone()),
         store,
         links,
         clock,
@@ -154,6 +191,7 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
         events,
         task: Some(task),
         api_task,
+        election,
     })
 }
 
@@ -192,7 +230,19 @@ fn restore(machine: &mut Coordinator, store: &CoordinatorStore, now: tiercast_pr
 }
 
 struct Driver {
-    machine: Coordinator,
+    /// The machine, while this process serves the managers (always, without
+    /// an election).
+    machine: Option<Coordinator>,
+    /// What a machine is made with when this process is elected.
+    config: CoordinatorConfig,
+    /// The election's view, when there is one.
+    leadership: Option<tokio::sync::watch::Receiver<Leadership>>,
+    /// Orders not sent because the lease had ended when they were decided.
+    orders_dropped: u64,
+    /// This process's address for nodes and viewers (the election's value).
+    advertise: String,
+    /// Node messages a standby answered with where the leader is.
+    served_elsewhere: u64,
     store: Option<Arc<CoordinatorStore>>,
     links: Links,
     clock: Clock,
@@ -211,9 +261,36 @@ impl Driver {
     ) {
         let mut save = tokio::time::interval(save_every);
         save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leadership = self.leadership.clone();
         loop {
-            let deadline = self.machine.poll_timeout().map(|t| self.clock.instant(t));
+            let deadline = self
+                .machine
+                .as_ref()
+                .and_then(|m| m.poll_timeout())
+                .map(|t| self.clock.instant(t));
+            let lease_end = self.lease_end();
             tokio::select! {
+                changed = async {
+                    match leadership.as_mut() {
+                        Some(l) => l.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if changed.is_err() {
+                        // The election task ended: lead no more.
+                        leadership = None;
+                        self.leadership = None;
+                        self.step_down("the election stopped");
+                    } else {
+                        self.on_leadership();
+                    }
+                }
+                _ = async {
+                    match lease_end {
+                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.on_leadership(),
                 ev = link_rx.recv() => {
                     let Some(ev) = ev else { break };
                     self.on_link_event(ev);
@@ -225,7 +302,7 @@ impl Driver {
                 Some(reply) = status_rx.recv() => {
                     let _ = reply.send(self.status());
                 }
-                _ = save.tick(), if self.store.is_some() => self.save_history(),
+                _ = save.tick(), if self.store.is_some() && self.machine.is_some() => self.save_history(),
                 _ = async {
                     match deadline {
                         Some(d) => tokio::time::sleep_until(d).await,
@@ -233,7 +310,9 @@ impl Driver {
                     }
                 } => {
                     let now = self.clock.now();
-                    self.machine.handle_timeout(now);
+                    if let Some(m) = self.machine.as_mut() {
+                        m.handle_timeout(now);
+                    }
                 }
             }
             self.drain();
@@ -253,7 +332,10 @@ impl Driver {
                         }
                     }
                 }
-                self.machine.handle_message(now, from, msg);
+                match self.machine.as_mut() {
+                    Some(m) => m.handle_message(now, from, msg),
+                    None => self.served_elsewhere(from),
+                }
             }
             LinkEvent::Down { peer, reason } => debug!(%peer, %reason, "link down"),
             LinkEvent::Up { .. } => {}
@@ -262,6 +344,10 @@ impl Driver {
 
     fn on_api(&mut self, req: ApiRequest) {
         let now = self.clock.now();
+        let Some(machine) = self.machine.as_mut() else {
+            self.standby_api(req);
+            return;
+        };
         match req {
             ApiRequest::Watch {
                 channel,
@@ -271,7 +357,7 @@ impl Driver {
                 reply,
             } => {
                 let region = region.unwrap_or_default();
-                let answer = match self.machine.watch_feed(now, &channel, &region, feed) {
+                let answer = match machine.watch_feed(now, &channel, &region, feed) {
                     Ok(grant) => WatchAnswer::Redirect(format!(
                         "http://{}{}",
                         grant.relay.http_addr,
@@ -289,7 +375,7 @@ impl Driver {
                         reason,
                     },
                     Err(reason) => WatchAnswer::Unavailable {
-                        retry_after_s: self.machine.config().retry_after_s,
+                        retry_after_s: machine.config().retry_after_s,
                         reason: reason.to_string(),
                     },
                 };
@@ -300,8 +386,7 @@ impl Driver {
                 let _ = reply.send(self.status());
             }
             ApiRequest::ApplyPolicy { source, reply } => {
-                let answer = self
-                    .machine
+                let answer = machine
                     .apply_policies(now, &source)
                     .map_err(|e| e.to_string());
                 // Saved before the answer: an operator told "ok" finds the file
@@ -315,9 +400,10 @@ impl Driver {
     }
 
     fn save_history(&mut self) {
-        let Some(store) = &self.store else { return };
-        let records: Vec<(u32, Vec<u8>)> = self
-            .machine
+        let (Some(store), Some(machine)) = (&self.store, &self.machine) else {
+            return;
+        };
+        let records: Vec<(u32, Vec<u8>)> = machine
             .history()
             .export(self.clock.now())
             .iter()
@@ -333,21 +419,30 @@ impl Driver {
     }
 
     fn save_policies(&mut self) {
-        let Some(store) = &self.store else { return };
-        if let Err(e) = store.save_policy(&self.machine.installed_policies().source) {
+        let (Some(store), Some(machine)) = (&self.store, &self.machine) else {
+            return;
+        };
+        if let Err(e) = store.save_policy(&machine.installed_policies().source) {
             error!(error = %e, "policies installed but not saved: a restart will lose them");
         }
     }
 
     fn drain(&mut self) {
-        while let Some(t) = self.machine.poll_transmit() {
+        // Fencing: nothing decided is sent once the lease has ended.
+        if self.machine.is_some() && !self.may_order() {
+            self.step_down("the lease ended");
+        }
+        let Some(machine) = self.machine.as_mut() else {
+            return;
+        };
+        while let Some(t) = machine.poll_transmit() {
             let to = t.to;
             if let Err(e) = self.links.send(to, t.into_order()) {
                 self.send_errors += 1;
                 debug!(to = %to, error = %e, "send failed");
             }
         }
-        while let Some(ev) = self.machine.poll_event() {
+        while let Some(ev) = machine.poll_event() {
             match &ev {
                 CoordEvent::Redirected { .. } => debug!(event = ?ev, "coordinator event"),
                 CoordEvent::Invalid { .. } => warn!(event = ?ev, "coordinator event"),
@@ -365,7 +460,10 @@ impl Driver {
     }
 
     fn status(&self) -> Value {
-        let reg = self.machine.registry();
+        let Some(machine) = self.machine.as_ref() else {
+            return self.standby_status();
+        };
+        let reg = machine.registry();
         let nodes: Vec<Value> = reg
             .iter()
             .map(|(id, r)| {
@@ -376,8 +474,7 @@ impl Driver {
                 })
             })
             .collect();
-        let channels: Vec<Value> = self
-            .machine
+        let channels: Vec<Value> = machine
             .channels()
             .map(|m| {
                 let active: Vec<Value> = m
@@ -404,8 +501,7 @@ impl Driver {
             })
             .collect();
         let now = self.clock.now();
-        let history: Vec<Value> = self
-            .machine
+        let history: Vec<Value> = machine
             .history()
             .iter()
             .take(STATUS_HISTORY)
@@ -416,17 +512,16 @@ impl Driver {
                     "declared_uplink_kbps": h.declared_uplink_kbps,
                     "achieved_uplink_kbps": h.achieved_uplink_kbps.round(),
                     "fed_stall_rate": h.fed_stall_rate(),
-                    "score": self.machine.history().score(now, *id),
+                    "score": machine.history().score(now, *id),
                 })
             })
             .collect();
         // Caps between regions in force in each peer overlay (C3, C5).
-        let region_names: Vec<&str> = self.machine.registry().region_names().collect();
+        let region_names: Vec<&str> = machine.registry().region_names().collect();
         let name = |r: tiercast_coordinator::registry::RegionId| {
             region_names.get(usize::from(r.0)).copied().unwrap_or("?")
         };
-        let link_caps: Vec<Value> = self
-            .machine
+        let link_caps: Vec<Value> = machine
             .peer_overlays()
             .flat_map(|o| {
                 o.region_caps().caps().map(move |(pair, allowed)| {
@@ -441,8 +536,7 @@ impl Driver {
             })
             .collect();
         // Every manager, whatever its strategy, through the one read-only view (C1).
-        let managers: Vec<Value> = self
-            .machine
+        let managers: Vec<Value> = machine
             .managers()
             .map(|m| {
                 json!({
@@ -451,9 +545,11 @@ impl Driver {
                 })
             })
             .collect();
-        let s = self.machine.stats();
+        let s = machine.stats();
         json!({
-            "epoch": self.machine.config().epoch,
+            "epoch": machine.config().epoch,
+            "role": "leader",
+            "leader": self.leadership.as_ref().map(|_| self.config_advertise()),
             "managers": managers,
             "link_caps": link_caps,
             "history": history,
@@ -463,6 +559,7 @@ impl Driver {
                 "distribute_events": s.distribute_events, "consolidate_events": s.consolidate_events,
                 "redirects": s.redirects, "denied": s.denied, "heartbeats": s.heartbeats,
                 "invalid_messages": s.invalid_messages, "send_errors": self.send_errors,
+                "orders_dropped": self.orders_dropped,
             },
             "events": self.history.iter().map(|(t, e)| json!({"ms": t, "event": e})).collect::<Vec<_>>(),
         })

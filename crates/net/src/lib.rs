@@ -9,7 +9,9 @@
 //! - [`node_driver`] — runs a `Node` machine: links, viewer HTTP, timers, commands.
 //! - [`coordinator_driver`] — runs the `Coordinator` machine: links, HTTP API, timers.
 //! - [`coordinator_store`] — the coordinator's embedded store (redb): policies, node history.
+//! - [`etcd`] — several coordinator processes: leader election and fencing on etcd (X7, D7).
 //! - [`origin`] — ingest → cut → sign → the origin node (X1, X3).
+//! - [`origin_backup`] — a backup origin: standing by, promoted, handed back (D7, issue 12).
 //! - [`origin_state`] — the origin's key and next seq, kept across restarts (X1, X3, D7).
 
 pub mod clock;
@@ -17,9 +19,11 @@ pub mod coordinator_driver;
 pub mod coordinator_store;
 pub mod endpoint;
 pub mod error;
+pub mod etcd;
 pub mod http;
 pub mod ingest;
 pub mod link;
 pub mod node_driver;
 pub mod origin;
+pub mod origin_backup;
 pub mod origin_state;

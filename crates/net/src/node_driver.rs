@@ -61,6 +61,11 @@ pub enum NodeCommand {
         channel: String,
         public_key: [u8; 32],
     },
+    /// Stand by for the channel as its backup origin (D7, issue 12).
+    AnnounceBackup {
+        channel: String,
+        public_key: [u8; 32],
+    },
     Ingest(Block),
     Watch(String),
     Unwatch(String),
@@ -181,14 +186,14 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         node,
         links,
         clock,
-        coordinator: rt.coordinator.clone(),
         local: LocalViewers::new(rt.live_queue_blocks, rt.playout.clone()),
         watching: BTreeSet::new(),
         notices: notices.clone(),
         viewer_stats,
         send_errors: 0,
         rejected_log: log_limit::LogLimit::default(),
-        coordinator_link: coordinator_link::CoordinatorLink::new(rt.coordinator.addr),
+        coordinator_link: coordinator_link::CoordinatorLink::new(&rt.coordinator.all),
+        moving_coordinator: false,
     };
     let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx));
     info!(node = %id, %addr, http = ?http_addr, "node started");
@@ -206,7 +211,6 @@ struct Driver {
     node: Node,
     links: Links,
     clock: Clock,
-    coordinator: CoordinatorUrl,
     /// Hubs (and playout stages) of the local HTTP viewers.
     local: LocalViewers,
     /// Channels this node was asked to watch (a peer's viewers wait for them).
@@ -218,6 +222,8 @@ struct Driver {
     rejected_log: log_limit::LogLimit,
     /// What the node says about its coordinator link on stderr.
     coordinator_link: coordinator_link::CoordinatorLink,
+    /// The coordinator link is being moved to another address by us.
+    moving_coordinator: bool,
 }
 
 impl Driver {
@@ -290,12 +296,17 @@ impl Driver {
             LinkEvent::Down { peer, reason } => {
                 debug!(node = %self.node.id(), %peer, %reason, "link down");
                 if peer == COORDINATOR_ID {
-                    self.node.coordinator_lost(now);
+                    if std::mem::take(&mut self.moving_coordinator) {
+                        // Our own doing: the link was moved to the leader.
+                        return;
+                    }
                     let retry = self
                         .node
                         .register_retry_at()
                         .map(|t| t.saturating_since(now) / 1000);
-                    self.coordinator_link.down(&reason, retry);
+                    let next = self.coordinator_link.down(&reason, retry);
+                    self.links.set_address(COORDINATOR_ID, next);
+                    self.node.coordinator_lost(now);
                 } else {
                     self.node.peer_lost(now, peer);
                 }
@@ -311,6 +322,10 @@ impl Driver {
                 channel,
                 public_key,
             } => self.node.announce(&channel, public_key),
+            NodeCommand::AnnounceBackup {
+                channel,
+                public_key,
+            } => self.node.announce_backup(&channel, public_key),
             NodeCommand::Ingest(block) => self.node.ingest_block(now, block),
             NodeCommand::Watch(name) => {
                 self.node.watch(now, &name);
@@ -375,9 +390,10 @@ impl Driver {
                     }
                     Err(DenyReason::Full) | Err(DenyReason::NotActive) => {
                         // Another relay can take this viewer: the coordinator knows which.
+                        // The coordinator the node talks to now (the leader, X7).
                         Err(ViewerRefusal::Redirect(format!(
-                            "{}{}",
-                            self.coordinator.watch_url(&channel),
+                            "http://{}/watch/{channel}.ts{}",
+                            self.coordinator_link.addr(),
                             feed.query()
                         )))
                     }
@@ -453,7 +469,18 @@ impl Driver {
                 Event::CoordinatorUnanswered {
                     attempts,
                     retry_in_ms,
-                } => self.coordinator_link.unanswered(*attempts, *retry_in_ms),
+                } => {
+                    if let Some(next) = self.coordinator_link.unanswered(*attempts, *retry_in_ms) {
+                        self.move_coordinator(next);
+                        // Sent at the end of this drain.
+                        self.node.coordinator_moved();
+                    }
+                }
+                Event::CoordinatorElsewhere { leader } => {
+                    if let Some(to) = self.coordinator_link.elsewhere(leader.as_deref()) {
+                        self.move_coordinator(to);
+                    }
+                }
                 Event::Registered => {
                     self.coordinator_link.answered();
                     info!(node = %self.node.id(), event = ?ev, "node event");
@@ -476,6 +503,22 @@ impl Driver {
                 event: ev,
             });
         }
+        // What handling the events queued (a Register to a moved coordinator link).
+        while let Some(t) = self.node.poll_transmit() {
+            self.transmit(t.to, t.msg);
+        }
+    }
+
+    /// Points the coordinator link at `to`, closing the connection to the old
+    /// address (its `Down` is ours, not a loss) and cancelling a dial to it
+    /// still in progress — what `send` queues next must not wait on a dial to
+    /// a dead coordinator.
+    fn move_coordinator(&mut self, to: SocketAddr) {
+        self.links.set_address(COORDINATOR_ID, to);
+        if self.links.is_connected(COORDINATOR_ID) {
+            self.moving_coordinator = true;
+        }
+        self.links.disconnect(COORDINATOR_ID);
     }
 
     fn snapshot(&self) -> NodeSnapshot {

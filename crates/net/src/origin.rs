@@ -8,6 +8,10 @@
 //! another live origin with another key — is an error). The first seq is the
 //! greater of the one kept in the data directory (`origin_state`) and the one the
 //! coordinator gives (one above the highest any node reported).
+//!
+//! A backup origin (`backup: Some`, D7, issue 12) announces as the channel's
+//! standby instead; its blocks wait in a window until the coordinator promotes
+//! it (see [`crate::origin_backup`], the rules in `tiercast_node::standby`).
 
 use crate::clock::wall_micros;
 use crate::error::DriverError;
@@ -45,13 +49,28 @@ pub struct OriginRuntime {
     pub flush_after_ms: u64,
     /// How blocks are cut (their largest size bounds the per-hop latency).
     pub cutter: CutterConfig,
+    /// Stand by as the channel's backup origin (None: its primary).
+    pub backup: Option<BackupRuntime>,
+}
+
+/// What a backup origin needs besides an origin's.
+pub struct BackupRuntime {
+    /// The node that watches the channel (a protocol viewer) to follow the
+    /// primary's seqs and cut times.
+    pub watch: NodeRuntime,
+    /// How much of its own ingest the standby holds (ms; at least the time the
+    /// primary's loss takes to be noticed, plus a GOP).
+    pub window_ms: u64,
 }
 
 pub struct OriginHandle {
     pub node: NodeHandle,
     pub channel: ChannelDesc,
     pub ingest_addr: Option<SocketAddr>,
+    /// A backup origin standing by (not yet promoted) when it started.
+    pub standby: bool,
     _ingest: Option<IngestHandle>,
+    watch: Option<NodeHandle>,
     source_task: Option<JoinHandle<()>>,
     pump: JoinHandle<()>,
 }
@@ -63,6 +82,9 @@ impl OriginHandle {
             t.abort();
         }
         self.node.shutdown().await;
+        if let Some(w) = self.watch {
+            w.shutdown().await;
+        }
     }
 }
 
@@ -88,16 +110,25 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
     };
     let node = spawn_node(rt.node).await?;
     let mut notices = node.subscribe();
-    node.command(NodeCommand::Announce {
-        channel: rt.channel.clone(),
-        public_key: rt.key.public_key(),
+    let public_key = rt.key.public_key();
+    let channel_name = rt.channel.clone();
+    node.command(match rt.backup {
+        Some(_) => NodeCommand::AnnounceBackup {
+            channel: channel_name,
+            public_key,
+        },
+        None => NodeCommand::Announce {
+            channel: channel_name,
+            public_key,
+        },
     })
     .await?;
     let wait = async {
         loop {
             match notices.recv().await {
                 Ok(n) => match n.event {
-                    Event::ChannelReady { desc, next_seq } => return Ok((desc, next_seq)),
+                    Event::ChannelReady { desc, next_seq } => return Ok((desc, Some(next_seq))),
+                    Event::StandbyAccepted { desc } => return Ok((desc, None)),
                     Event::AnnounceDenied {
                         channel_name,
                         reason,
@@ -126,6 +157,44 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
             return Err(e);
         }
     };
+    let source_task =
+        source.map(|(kbps, tx)| tokio::spawn(run_test_source(kbps, cutter, tx, rt.flush_after_ms)));
+    if let Some(b) = rt.backup {
+        // A backup origin: standing by, or promoted at once (no live primary).
+        let standby = next_seq.is_none();
+        let start = crate::origin_backup::BackupStart {
+            desc: desc.clone(),
+            next_seq,
+            key: rt.key,
+            store: rt.seq,
+            rx,
+            notices,
+        };
+        let started = crate::origin_backup::start_backup(&node, b, start).await;
+        let (watch, pump) = match started {
+            Ok(x) => x,
+            Err(e) => {
+                node.shutdown().await;
+                return Err(e);
+            }
+        };
+        return Ok(OriginHandle {
+            node,
+            channel: desc,
+            ingest_addr,
+            standby,
+            _ingest: ingest,
+            watch: Some(watch),
+            source_task,
+            pump,
+        });
+    }
+    let Some(next_seq) = next_seq else {
+        node.shutdown().await;
+        return Err(DriverError::Config(
+            "the coordinator made this origin a standby though it did not ask".into(),
+        ));
+    };
     let mut store = rt.seq;
     let first_seq = match &mut store {
         Some(s) => {
@@ -136,8 +205,6 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
         None => next_seq,
     };
     info!(channel = %desc.name, id = %desc.id, first_seq, "channel announced");
-    let source_task =
-        source.map(|(kbps, tx)| tokio::spawn(run_test_source(kbps, cutter, tx, rt.flush_after_ms)));
     let commands = node_commands(&node);
     let key = Arc::new(rt.key);
     let channel = desc.id;
@@ -170,7 +237,9 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
         node,
         channel: desc,
         ingest_addr,
+        standby: false,
         _ingest: ingest,
+        watch: None,
         source_task,
         pump,
     })

@@ -27,7 +27,9 @@ impl Node {
     /// other sender's messages as they are.
     pub(crate) fn fence(&mut self, from: NodeId, msg: Message) -> Option<Message> {
         let Message::Order { epoch, order } = msg else {
-            if from == COORDINATOR_ID && self.coordinator_epoch > 0 && !msg.is_block() {
+            // `ServedElsewhere` is not an order (crate::elsewhere).
+            let order_kind = !msg.is_block() && !matches!(msg, Message::ServedElsewhere { .. });
+            if from == COORDINATOR_ID && self.coordinator_epoch > 0 && order_kind {
                 self.invalid(from, msg.kind(), "a coordinator message without its epoch");
                 return None;
             }
@@ -56,16 +58,9 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_fixture::{feed, parent_ids, peer, CH};
+    use crate::test_fixture::{feed, order, parent_ids, peer, CH};
     use crate::{Event, Node};
     use tiercast_proto::{Message, NodeId, Placement, Timestamp, COORDINATOR_ID};
-
-    fn order(epoch: u64, msg: Message) -> Message {
-        Message::Order {
-            epoch,
-            order: Box::new(msg),
-        }
-    }
 
     /// Parent set `version` naming parents 7 (substreams 0, 1) and 8 (2, 3).
     fn set(version: u64) -> Message {

@@ -7,6 +7,12 @@ use tiercast_proto::{Block, ChannelDesc, ChannelId, DenyReason, NodeId, PeerInfo
 pub enum Event {
     Registered,
     RegisterDenied(DenyReason),
+    /// The coordinator link reached a process that does not serve this node
+    /// (D7, X7): point the link at `leader`, or at the next coordinator address
+    /// when `None`; the Register follows [`crate::elsewhere::MOVE_DELAY_MS`] later.
+    CoordinatorElsewhere {
+        leader: Option<String>,
+    },
     /// A Register got no answer: sent again (`attempts` so far), next in `retry_in_ms`.
     CoordinatorUnanswered {
         attempts: u32,
@@ -17,6 +23,11 @@ pub enum Event {
     ChannelReady {
         desc: ChannelDesc,
         next_seq: u64,
+    },
+    /// The coordinator made this origin the channel's standby (D7): keep the
+    /// ingest ready, feed nobody until a `ChannelReady` promotes it.
+    StandbyAccepted {
+        desc: ChannelDesc,
     },
     /// The coordinator refused the origin's channel.
     AnnounceDenied {

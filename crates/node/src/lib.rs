@@ -32,6 +32,7 @@
 //!   drops blocks too late to matter and charges control to the same budget (C4).
 //! - [`epoch`] — the coordinator's epoch: orders of an older one ignored (D7, X7).
 //! - [`retired`] — a channel the coordinator retired: logged off and forgotten (C1).
+//! - [`elsewhere`] — a coordinator that does not serve us names the leader: register there (D7, X7).
 //! - [`register`] — registering with the coordinator, again with a bounded backoff when unanswered (D7, D8).
 //! - [`audio_viewers`] — local viewers of the audio-only feed, in slots of their own (C3).
 //! - [`delay_line`] — a delayed viewer's blocks, released `delay` behind live (C3).
@@ -46,6 +47,7 @@ pub mod children;
 pub mod config;
 pub mod continuity;
 pub mod delay_line;
+pub mod elsewhere;
 pub mod epoch;
 pub mod event;
 pub mod foreign;
@@ -61,6 +63,7 @@ pub mod predict;
 pub mod pull;
 pub mod register;
 pub mod retired;
+pub mod standby;
 pub mod start;
 pub mod strategy;
 pub mod switch;
@@ -74,3 +77,4 @@ pub use config::NodeConfig;
 pub use delay_line::{DelayLine, DelayedStart};
 pub use event::Event;
 pub use node::{Node, Transmit};
+pub use standby::{first_backup_seq, PrimaryWatch, StandbyWindow, WindowBlock};

@@ -55,6 +55,8 @@ pub struct Node {
     /// What `rejoined` sends went right behind a Register (not sent again when it
     /// is answered).
     rejoin_sent: bool,
+    /// `ServedElsewhere` answers since the node was last registered ([`crate::elsewhere`]).
+    pub(crate) moves_in_a_row: u32,
     /// Unanswered registration attempts and the next retry (see [`crate::register`]).
     pub(crate) registration: crate::register::Registration,
     pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
@@ -71,6 +73,8 @@ pub struct Node {
     /// Origin: every channel it serves, with its key (announced again at every
     /// registration: after the coordinator restarted or presumed it dead, D7).
     pub(crate) announcing: BTreeMap<String, [u8; 32]>,
+    /// Origin: the channels it stands by for as their backup (D7, `standby.rs`).
+    pub(crate) standby: std::collections::BTreeSet<String>,
     /// Origin: blocks its ingest cut while an announce was unanswered (a restart
     /// before the coordinator confirmed the channel, D7), at most `buffer_blocks`;
     /// stored once the channel is announced, so its children still get them.
@@ -107,6 +111,7 @@ impl Node {
             registered: false,
             registered_before: false,
             rejoin_sent: false,
+            moves_in_a_row: 0,
             registration: Default::default(),
             channels: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -116,6 +121,7 @@ impl Node {
             next_viewer: 1,
             watches: BTreeMap::new(),
             announcing: BTreeMap::new(),
+            standby: Default::default(),
             held_ingest: VecDeque::new(),
             stats: NodeStats::default(),
             continuity: Default::default(),
@@ -249,6 +255,9 @@ impl Node {
                 }
                 self.events.push_back(Event::RegisterDenied(reason));
             }
+            Message::ServedElsewhere { leader } if from_coordinator => {
+                self.on_served_elsewhere(now, leader)
+            }
             Message::ChannelRetired { channel } if from_coordinator => {
                 self.on_channel_retired(channel)
             }
@@ -260,10 +269,14 @@ impl Node {
                 reason,
             } if from_coordinator => {
                 self.announcing.remove(&channel_name);
+                self.standby.remove(&channel_name);
                 self.events.push_back(Event::AnnounceDenied {
                     channel_name,
                     reason,
                 });
+            }
+            Message::StandbyAccepted { channel } if from_coordinator => {
+                self.on_standby_accepted(channel)
             }
             Message::Announced { channel, next_seq } if from_coordinator => {
                 self.on_announced(now, channel, next_seq)
@@ -368,12 +381,14 @@ impl Node {
                 channel_name: channel_name.to_string(),
                 public_key,
                 channel,
+                backup: self.standby.contains(channel_name),
             },
         );
     }
 
     fn on_registered(&mut self, now: Timestamp) {
         self.registered = true;
+        self.moves_in_a_row = 0;
         // The coordinator numbers this node's parent sets afresh from here.
         self.set_versions.clear();
         self.registration_answered();
@@ -496,6 +511,8 @@ impl Node {
             }
         }
         self.names.insert(desc.name.clone(), desc.id);
+        // A standby promoted: from now on it announces as the origin.
+        self.standby.remove(&desc.name);
         let fresh = !self.channels.contains_key(&desc.id);
         self.channels
             .entry(desc.id)

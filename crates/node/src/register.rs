@@ -23,7 +23,16 @@ pub struct Registration {
 
 impl Node {
     pub(crate) fn send_register(&mut self, now: Timestamp) {
-        let reg = Register {
+        let reg = self.register_message();
+        let wait_us = self.register_backoff_us(self.registration.attempts);
+        self.registration.attempts = self.registration.attempts.saturating_add(1);
+        self.registration.retry_at = Some(Timestamp(now.0.saturating_add(wait_us)));
+        self.send(COORDINATOR_ID, Message::Register(reg));
+    }
+
+    /// This node's Register.
+    pub(crate) fn register_message(&self) -> Register {
+        Register {
             role: self.cfg.role,
             tier: self.cfg.tier,
             region: self.cfg.region.clone(),
@@ -33,11 +42,7 @@ impl Node {
             uplink_kbps: self.cfg.uplink_kbps,
             class: tiercast_proto::NodeClass::new(self.cfg.premium, self.cfg.device_class),
             incarnation: self.cfg.incarnation,
-        };
-        let wait_us = self.register_backoff_us(self.registration.attempts);
-        self.registration.attempts = self.registration.attempts.saturating_add(1);
-        self.registration.retry_at = Some(Timestamp(now.0.saturating_add(wait_us)));
-        self.send(COORDINATOR_ID, Message::Register(reg));
+        }
     }
 
     /// The coordinator answered (registered or refused): no retry pending.
@@ -55,6 +60,10 @@ impl Node {
         }
         let attempts = self.registration.attempts;
         self.send_register(now);
+        if attempts == 0 {
+            // The first Register at a new address (crate::elsewhere), not a retry.
+            return;
+        }
         let retry_in_ms = self
             .registration
             .retry_at

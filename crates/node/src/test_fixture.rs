@@ -182,3 +182,11 @@ pub(crate) fn relay() -> Node {
     let _ = std::iter::from_fn(|| n.poll_transmit()).count();
     n
 }
+
+/// `msg` as an order of the coordinator of `epoch`.
+pub(crate) fn order(epoch: u64, msg: Message) -> Message {
+    Message::Order {
+        epoch,
+        order: Box::new(msg),
+    }
+}

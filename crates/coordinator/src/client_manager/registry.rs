@@ -52,7 +52,7 @@ impl NodeRecord {
 
 #[derive(Debug, Default)]
 pub struct Registry {
-    nodes: BTreeMap<NodeId, NodeRecord>,
+    nodes: super::node_table::NodeTable<NodeRecord>,
     /// Relays per (region, tier), in registration order (dead ones included).
     tiers: BTreeMap<(RegionId, Tier), Vec<NodeId>>,
     /// Live relays per (region, tier).
@@ -205,6 +205,7 @@ impl Registry {
             .filter_map(|id| self.nodes.get_key_value(id))
     }
 
+    /// Every node by ascending id (sorts: for a status page, not a hot path).
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &NodeRecord)> {
         self.nodes.iter()
     }

@@ -104,9 +104,12 @@ impl Coordinator {
         id: ChannelId,
         public_key: [u8; 32],
     ) -> bool {
+        let key_changed = self.channels[&id].desc.public_key != public_key;
+        if !key_changed && self.primary_returns(now, from, id) {
+            return true;
+        }
         let m = self.channels.get(&id).expect("names and channels agree");
-        let (old, old_key) = (m.origin, m.desc.public_key);
-        let key_changed = old_key != public_key;
+        let old = m.origin;
         if old != from && key_changed && self.registry.is_alive(old) {
             let reason = DenyReason::ChannelLive { origin: old };
             self.stats.denied += 1;

@@ -3,6 +3,8 @@
 //!
 //! - [`announce`] — channel announcement, origin identity and takeover,
 //!   re-registration (X1, X3, D7).
+//! - [`backup`] — the channel's hot-standby origin, promoted when the primary
+//!   is lost (D7, issue 12).
 //!
 //! One manager per channel today (a `van::manager::ChannelManager` for its relays,
 //! a `peers::PeerOverlay` for its peers); (channel, region) → manager is the seam
@@ -13,6 +15,7 @@
 //! starts a new channel.
 
 pub mod announce;
+pub mod backup;
 
 use crate::coordinator::Coordinator;
 use crate::service_manager::ManagerView;

@@ -55,15 +55,33 @@ pub fn read(
     hb: &Heartbeat,
     stream_kbps: u32,
 ) -> Option<HeartbeatReading> {
+    let mut parent_links = Vec::new();
+    let achieved_kbps = read_into(prev, hb, stream_kbps, &mut parent_links)?;
+    Some(HeartbeatReading {
+        achieved_kbps,
+        parent_links,
+    })
+}
+
+/// [`read`] into a buffer the caller keeps between heartbeats: returns the
+/// uplink achieved, and `parent_links` holds (cleared first) the parent links
+/// present in both reports, stalled or not.
+pub fn read_into(
+    prev: Option<&Heartbeat>,
+    hb: &Heartbeat,
+    stream_kbps: u32,
+    parent_links: &mut Vec<(NodeId, bool)>,
+) -> Option<f64> {
+    parent_links.clear();
     let prev = prev?;
     let rate = f64::from(stream_kbps);
-    let mut reading = HeartbeatReading::default();
+    let mut achieved_kbps = 0.0;
     for c in &hb.channels {
         // Channels per node are few (at most 64).
         let Some(pc) = prev.channels.iter().find(|p| p.channel == c.channel) else {
             continue;
         };
-        reading.achieved_kbps += f64::from(c.local_viewers) * rate;
+        achieved_kbps += f64::from(c.local_viewers) * rate;
         let before_children = Links::new(&pc.children);
         for child in &c.children {
             let before = before_children.get(child.peer).flatten();
@@ -72,7 +90,7 @@ pub fn read(
                 _ => false,
             };
             if moved {
-                reading.achieved_kbps += child.feed.share() * rate;
+                achieved_kbps += child.feed.share() * rate;
             }
         }
         // The node's stream went on: its highest seq moved.
@@ -93,10 +111,10 @@ pub fn read(
                 (_, None) => true,
                 (None, Some(_)) => false,
             };
-            reading.parent_links.push((parent.peer, stalled));
+            parent_links.push((parent.peer, stalled));
         }
     }
-    Some(reading)
+    Some(achieved_kbps)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub mod record;
 pub mod traffic;
 
 use record::NodeHistory;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use tiercast_proto::{Heartbeat, NodeId, Timestamp};
 
 /// The eviction order keeps sightings to this granularity (10 s), so a node's
@@ -58,7 +58,9 @@ impl Default for HistoryConfig {
 #[derive(Clone, Debug, Default)]
 pub struct History {
     cfg: HistoryConfig,
-    nodes: BTreeMap<NodeId, NodeHistory>,
+    /// Hashed: each heartbeat looks up its sender and its parents here (issue
+    /// 12); nothing reads it in key order but [`History::iter`], which sorts.
+    nodes: HashMap<NodeId, NodeHistory>,
     /// (the [`SEEN_BUCKET_US`] of the last sighting, node): the eviction order.
     by_last_seen: BTreeSet<(u64, NodeId)>,
     /// Nodes forgotten to stay within `max_nodes`.
@@ -67,6 +69,8 @@ pub struct History {
     servers: traffic::TrafficMeter,
     /// Grades the last `heard` changed ([`History::regraded`]); cleared by each.
     regraded: Vec<(NodeId, grade::Grade)>,
+    /// The parent links of the heartbeat being read (a buffer kept between them).
+    parent_links: Vec<(NodeId, bool)>,
 }
 
 impl History {
@@ -93,8 +97,12 @@ impl History {
         self.nodes.is_empty()
     }
 
+    /// Every record by ascending id (sorts the ids: for the store and reports,
+    /// not a hot path).
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &NodeHistory)> {
-        self.nodes.iter()
+        let mut all: Vec<(&NodeId, &NodeHistory)> = self.nodes.iter().collect();
+        all.sort_unstable_by_key(|(id, _)| **id);
+        all.into_iter()
     }
 
     /// A node registered (a new session), declaring `uplink_kbps` (0: none).
@@ -121,20 +129,36 @@ impl History {
     ) -> Option<f64> {
         self.regraded.clear();
         let id = hb.node;
-        let h = self.nodes.get_mut(&id)?; // only registered nodes have a history
-        let reading = heartbeat::read(prev, hb, stream_kbps);
+        let mut parent_links = std::mem::take(&mut self.parent_links);
+        let achieved = self.read_heard(now, id, prev, hb, &mut parent_links, stream_kbps);
+        self.parent_links = parent_links;
+        achieved
+    }
+
+    /// [`History::heard`] with the buffer of the reading's parent links.
+    fn read_heard(
+        &mut self,
+        now: Timestamp,
+        id: NodeId,
+        prev: Option<&Heartbeat>,
+        hb: &Heartbeat,
+        parent_links: &mut Vec<(NodeId, bool)>,
+        stream_kbps: u32,
+    ) -> Option<f64> {
+        // Only registered nodes have a history.
+        let h = self.nodes.get_mut(&id)?;
+        let reading = heartbeat::read_into(prev, hb, stream_kbps, parent_links);
         let max_parents = self.cfg.max_parents;
-        let h = if bucket(h.last_seen) == bucket(now) {
-            h.last_seen = now;
-            h
-        } else {
-            self.entry(now, id)
-        };
-        let reading = reading?;
-        let achieved = reading.achieved_kbps;
+        // Seen now: moved in the eviction order when its bucket changed.
+        if bucket(h.last_seen) != bucket(now) {
+            self.by_last_seen.remove(&(bucket(h.last_seen), id));
+            self.by_last_seen.insert((bucket(now), id));
+        }
+        h.last_seen = now;
+        let achieved = reading?;
         let before = grade::grade_of(h, now, stream_kbps);
         h.uplink_sample(achieved);
-        for (parent, stalled) in &reading.parent_links {
+        for (parent, stalled) in parent_links.iter() {
             let link = h.parents.entry(*parent).or_default();
             link.reports = link.reports.saturating_add(1);
             link.stalls = link.stalls.saturating_add(u64::from(*stalled));
@@ -155,7 +179,7 @@ impl History {
             self.regraded.push((id, after));
         }
         // The parent's own record: what its children saw of it (known parents only).
-        for (parent, stalled) in reading.parent_links {
+        for &(parent, stalled) in parent_links.iter() {
             if let Some(p) = self.nodes.get_mut(&parent) {
                 let before = grade::grade_of(p, now, stream_kbps);
                 p.fed_reports = p.fed_reports.saturating_add(1);
@@ -181,10 +205,7 @@ impl History {
 
     /// Every record, open periods closed at `now`, for the store.
     pub fn export(&self, now: Timestamp) -> Vec<(NodeId, NodeHistory)> {
-        self.nodes
-            .iter()
-            .map(|(id, h)| (*id, h.closed_at(now)))
-            .collect()
+        self.iter().map(|(id, h)| (*id, h.closed_at(now))).collect()
     }
 
     /// Records kept before a restart (sessions closed; a node's next

@@ -10,8 +10,9 @@
 //! child's links (a parent it no longer names is dropped). Bounded: at most
 //! [`MAX_LINKS`] links, new ones beyond are not recorded (counted).
 
+use super::child_links::ChildLinks;
 use crate::client_manager::registry::RegionId;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
 
 /// Most links recorded (a heartbeat's links are bounded by the gate; their number
@@ -41,12 +42,38 @@ pub struct RegionPairTotals {
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LinkGraph {
-    /// (child, parent, channel) → the link.
-    links: BTreeMap<(NodeId, NodeId, ChannelId), LinkState>,
+    /// (child, parent, channel) → the link, kept per child.
+    links: ChildLinks<LinkState>,
     /// Totals per channel and pair of regions (bounded by channels × region
     /// pairs); a pair's totals over all channels are summed when asked.
-    channel_regions: BTreeMap<(ChannelId, RegionId, RegionId), RegionPairTotals>,
+    channel_regions: RegionTotals,
     pub(crate) refused: u64,
+    /// The links of the heartbeat being recorded (a buffer kept between them).
+    reported: Vec<(NodeId, NodeId, ChannelId)>,
+}
+
+/// Reported links looked up in place up to this many; beyond, sorted and searched.
+const SCAN_LINKS: usize = 16;
+
+type RegionTotals = BTreeMap<(ChannelId, RegionId, RegionId), RegionPairTotals>;
+
+fn add_to(totals: &mut RegionTotals, channel: ChannelId, s: &LinkState) {
+    let (from, to) = s.regions;
+    let t = totals.entry((channel, from, to)).or_default();
+    t.links += 1;
+    t.rate_milli_blocks_per_s += s.rate_milli;
+}
+
+fn sub_from(totals: &mut RegionTotals, channel: ChannelId, s: &LinkState) {
+    let (from, to) = s.regions;
+    let key = (channel, from, to);
+    if let Some(t) = totals.get_mut(&key) {
+        t.links = t.links.saturating_sub(1);
+        t.rate_milli_blocks_per_s = t.rate_milli_blocks_per_s.saturating_sub(s.rate_milli);
+        if t.links == 0 {
+            totals.remove(&key);
+        }
+    }
 }
 
 /// A link's measured condition, summed over the channels it carries.
@@ -65,26 +92,12 @@ impl LinkGraph {
         self.links.len()
     }
 
-    fn add(&mut self, channel: ChannelId, s: &LinkState) {
-        let (from, to) = s.regions;
-        let t = self.channel_regions.entry((channel, from, to)).or_default();
-        t.links += 1;
-        t.rate_milli_blocks_per_s += s.rate_milli;
-    }
-
     fn sub(&mut self, channel: ChannelId, s: &LinkState) {
-        let (from, to) = s.regions;
-        let key = (channel, from, to);
-        if let Some(t) = self.channel_regions.get_mut(&key) {
-            t.links = t.links.saturating_sub(1);
-            t.rate_milli_blocks_per_s = t.rate_milli_blocks_per_s.saturating_sub(s.rate_milli);
-            if t.links == 0 {
-                self.channel_regions.remove(&key);
-            }
-        }
+        sub_from(&mut self.channel_regions, channel, s);
     }
 
     /// The child's heartbeat: its parent links measured, the others dropped.
+    /// One search per reported link, no allocation when no link went.
     pub(crate) fn record(
         &mut self,
         now: Timestamp,
@@ -92,64 +105,85 @@ impl LinkGraph {
         region_of: impl Fn(NodeId) -> Option<RegionId>,
     ) {
         let child = hb.node;
-        let mut reported = BTreeSet::new();
+        let mut reported = std::mem::take(&mut self.reported);
+        reported.clear();
         let child_region = region_of(child).unwrap_or_default();
         for c in &hb.channels {
             for p in &c.parents {
                 let key = (child, p.peer, c.channel);
-                reported.insert(key);
-                let old = self.links.get(&key).copied();
-                if old.is_none() && self.links.len() >= MAX_LINKS {
-                    self.refused += 1;
-                    continue;
-                }
+                reported.push(key);
+                let len = self.links.len();
                 let regions = (region_of(p.peer).unwrap_or_default(), child_region);
-                let mut s = old.unwrap_or(LinkState {
-                    last_seq: p.last_seq,
-                    at: now,
-                    rate_milli: 0,
-                    reports: 0,
-                    stalls: 0,
-                    regions,
-                });
-                if let Some(o) = old {
-                    self.sub(c.channel, &o);
-                    let dt_us = now.saturating_since(o.at);
-                    let moved = match (o.last_seq, p.last_seq) {
-                        (Some(b), Some(a)) => a.saturating_sub(b),
-                        (None, Some(_)) | (_, None) => 0,
-                    };
-                    if dt_us > 0 {
-                        let per_s = moved as f64 * p.feed.share() * 1e6 / dt_us as f64;
-                        s.rate_milli = (per_s * 1000.0) as u64;
+                let totals = &mut self.channel_regions;
+                match self.links.get_mut(&key) {
+                    None => {
+                        if len >= MAX_LINKS {
+                            self.refused += 1;
+                            continue;
+                        }
+                        let s = LinkState {
+                            last_seq: p.last_seq,
+                            at: now,
+                            rate_milli: 0,
+                            reports: 0,
+                            stalls: 0,
+                            regions,
+                        };
+                        add_to(totals, c.channel, &s);
+                        self.links.insert(key, s);
                     }
-                    s.reports = s.reports.saturating_add(1);
-                    if moved == 0 && p.feed.share() > 0.0 {
-                        s.stalls = s.stalls.saturating_add(1);
+                    Some(e) => {
+                        let o = *e;
+                        let mut s = o;
+                        sub_from(totals, c.channel, &o);
+                        let dt_us = now.saturating_since(o.at);
+                        let moved = match (o.last_seq, p.last_seq) {
+                            (Some(b), Some(a)) => a.saturating_sub(b),
+                            (None, Some(_)) | (_, None) => 0,
+                        };
+                        if dt_us > 0 {
+                            let per_s = moved as f64 * p.feed.share() * 1e6 / dt_us as f64;
+                            s.rate_milli = (per_s * 1000.0) as u64;
+                        }
+                        s.reports = s.reports.saturating_add(1);
+                        if moved == 0 && p.feed.share() > 0.0 {
+                            s.stalls = s.stalls.saturating_add(1);
+                        }
+                        s.last_seq = p.last_seq;
+                        s.at = now;
+                        s.regions = regions;
+                        add_to(totals, c.channel, &s);
+                        *e = s;
                     }
                 }
-                s.last_seq = p.last_seq;
-                s.at = now;
-                s.regions = regions;
-                self.add(c.channel, &s);
-                self.links.insert(key, s);
             }
         }
+        if reported.len() > SCAN_LINKS {
+            reported.sort_unstable();
+        }
+        let was_reported = |k: &(NodeId, NodeId, ChannelId)| {
+            if reported.len() > SCAN_LINKS {
+                reported.binary_search(k).is_ok()
+            } else {
+                reported.contains(k)
+            }
+        };
         let gone: Vec<_> = self
             .child_links(child)
-            .filter(|k| !reported.contains(k))
+            .filter(|k| !was_reported(k))
             .collect();
         for k in gone {
             if let Some(s) = self.links.remove(&k) {
                 self.sub(k.2, &s);
             }
         }
+        self.reported = reported;
     }
 
     fn child_links(&self, child: NodeId) -> impl Iterator<Item = (NodeId, NodeId, ChannelId)> + '_ {
-        let lo = (child, NodeId(0), ChannelId(0));
-        let hi = (child, NodeId(u32::MAX), ChannelId(u32::MAX));
-        self.links.range(lo..=hi).map(|(k, _)| *k)
+        self.links
+            .of_child(child)
+            .map(move |(p, c, _)| (child, p, c))
     }
 
     /// The links the node reported as a child are dropped (it is gone); links it
@@ -169,7 +203,6 @@ impl LinkGraph {
             .links
             .keys()
             .filter(|(_, _, c)| *c == channel)
-            .copied()
             .collect();
         for k in gone {
             if let Some(s) = self.links.remove(&k) {
@@ -185,12 +218,10 @@ impl LinkGraph {
 
     /// The link parent → child, summed over its channels.
     pub(crate) fn link(&self, parent: NodeId, child: NodeId) -> Option<LinkMeasure> {
-        let lo = (child, parent, ChannelId(0));
-        let hi = (child, parent, ChannelId(u32::MAX));
         let mut m = LinkMeasure::default();
         let mut stalls = 0u32;
         let mut any = false;
-        for s in self.links.range(lo..=hi).map(|(_, s)| s) {
+        for (_, s) in self.links.between(child, parent) {
             any = true;
             m.rate_blocks_per_s += s.rate_milli as f64 / 1000.0;
             m.reports = m.reports.saturating_add(s.reports);
@@ -208,9 +239,7 @@ impl LinkGraph {
         parent: NodeId,
         child: NodeId,
     ) -> impl Iterator<Item = ChannelId> + '_ {
-        let lo = (child, parent, ChannelId(0));
-        let hi = (child, parent, ChannelId(u32::MAX));
-        self.links.range(lo..=hi).map(|((_, _, ch), _)| *ch)
+        self.links.between(child, parent).map(|(ch, _)| ch)
     }
 
     pub(crate) fn region_pair(&self, from: RegionId, to: RegionId) -> RegionPairTotals {

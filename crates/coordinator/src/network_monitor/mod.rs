@@ -6,9 +6,11 @@
 //! got ([`congestion`], C2). Its state is private; the managers ask it.
 //!
 //! - [`graph`] — links and region pairs measured from heartbeats, bounded.
+//! - [`child_links`] — the graph's links, kept per child (one lookup a heartbeat).
 //! - [`congestion`] — C2: sent vs received seqs, lagging links, congested ones.
 //! - [`pace`] — each channel's block rate, from the highest seq reported (C5).
 
+pub mod child_links;
 pub mod congestion;
 pub mod graph;
 pub mod pace;
@@ -175,7 +177,15 @@ impl NetworkMonitor {
 
     /// A member left `channel`'s overlay: its links' lag counts start again.
     pub fn forget_member(&mut self, channel: ChannelId, node: NodeId) {
-        self.congestion.forget_member(channel, node);
+        self.congestion.forget_members(channel, &[node]);
+    }
+
+    /// Members left `channel`'s overlay: their links' lag counts start again
+    /// (one pass over the books for all of them).
+    pub fn forget_members(&mut self, channel: ChannelId, nodes: &[NodeId]) {
+        if !nodes.is_empty() {
+            self.congestion.forget_members(channel, nodes);
+        }
     }
 
     /// A channel is retired: its links and their lag counts go.

@@ -7,7 +7,7 @@
 //! and the parent's history drops. Only push links are compared: a lazy link
 //! (D3's mesh, a bottom member's repair link) carries blocks only when asked.
 
-use super::overlay::PeerOverlay;
+use super::overlay::{Member, PeerOverlay};
 use crate::config::PeerConfig;
 use crate::network_monitor::NetworkMonitor;
 use tiercast_proto::{Heartbeat, NodeId, Timestamp};
@@ -16,11 +16,7 @@ impl PeerOverlay {
     /// Whether `parent` pushes blocks to `child` now: its push parent on the top
     /// level, its parent in a bottom tree, or a recovery parent of the middle.
     pub(crate) fn pushes_to(&self, parent: NodeId, child: NodeId) -> bool {
-        self.members.get(&child).is_some_and(|m| {
-            m.eager == Some(parent)
-                || m.parents.contains(&Some(parent))
-                || m.recovery.contains(&Some(parent))
-        })
+        self.members.get(&child).is_some_and(|m| fed_by(m, parent))
     }
 
     /// Folds one heartbeat in through the monitor; returns links (parent, child)
@@ -34,16 +30,28 @@ impl PeerOverlay {
     ) -> Vec<(NodeId, NodeId)> {
         let channel = self.desc.id;
         // Members gone since the last report: their lag counts start again.
-        for id in std::mem::take(&mut self.departed) {
-            monitor.forget_member(channel, id);
-        }
+        let departed: Vec<NodeId> = std::mem::take(&mut self.departed).into_iter().collect();
+        monitor.forget_members(channel, &departed);
+        // The sender's own entry is read once for all its parent links.
+        let sender = self.members.get(&hb.node);
         let congested =
             monitor.congested_in(now, channel, hb, cfg.congestion_heartbeats, |p, c| {
-                self.pushes_to(p, c)
+                if c == hb.node {
+                    sender.is_some_and(|m| fed_by(m, p))
+                } else {
+                    self.pushes_to(p, c)
+                }
             });
         if !congested.is_empty() {
             self.stats.congested_links += congested.len() as u64;
         }
         congested
     }
+}
+
+/// Whether `parent` pushes blocks to the member `m` (see [`PeerOverlay::pushes_to`]).
+fn fed_by(m: &Member, parent: NodeId) -> bool {
+    m.eager == Some(parent)
+        || m.parents.contains(&Some(parent))
+        || m.recovery.contains(&Some(parent))
 }

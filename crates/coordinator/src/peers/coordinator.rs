@@ -382,19 +382,18 @@ impl Coordinator {
         let policy = parent_policy(&rules);
         let pc = self.cfg.peers.clone();
         let fresh_us = super::rejoin::fed_window_us(self.cfg.heartbeat_interval_ms);
-        let chans: Vec<ChannelId> = hb.channels.iter().map(|c| c.channel).collect();
-        for c in chans {
+        for r in &hb.channels {
+            let c = r.channel;
             let Some(o) = self.peers.get_mut(&c) else {
                 continue;
             };
-            if !o.members.contains_key(&hb.node) {
+            let Some(m) = o.members.get(&hb.node) else {
                 continue;
-            }
-            if let Some(r) = hb.channels.iter().find(|r| r.channel == c) {
+            };
+            {
                 // A member proven already stays so: neither its links read nor
                 // its entry re-indexed (`update`) for nothing, every heartbeat.
-                let unproven = o.members.get(&hb.node).filter(|m| !m.proven);
-                if let Some(top) = unproven.map(|m| m.top) {
+                if let Some(top) = (!m.proven).then_some(m.top) {
                     let fed = !super::rejoin::fed_links(r, hb.local_time_us, fresh_us).is_empty();
                     if fed || top {
                         o.update(hb.node, |m| m.proven = true);

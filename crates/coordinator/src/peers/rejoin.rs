@@ -171,7 +171,7 @@ impl Coordinator {
         else {
             return;
         };
-        let (info, region, uplink) = (r.info.clone(), r.region_id, u64::from(r.uplink_kbps) * 1000);
+        let (region, uplink) = (r.region_id, u64::from(r.uplink_kbps) * 1000);
         let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
         let fresh_us = fed_window_us(self.cfg.heartbeat_interval_ms);
         let pc = self.cfg.peers.clone();
@@ -203,7 +203,7 @@ impl Coordinator {
             let since = o.rejoining.since(from, now);
             let waited = now.saturating_since(since) >= ADOPT_WAIT_HEARTBEATS * interval_us;
             let report = Reported {
-                info: info.clone(),
+                info: r.info.clone(),
                 region,
                 uplink_bps: uplink,
                 fed,

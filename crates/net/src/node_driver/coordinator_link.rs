@@ -1,60 +1,197 @@
-//! What a node says on its own stderr about its link to the coordinator (D7, X3):
-//! a Register that got no answer ("coordinator 127.0.0.1:7000 unreachable, no
-//! answer to 2 registrations, retrying in 2.1 s"), a coordinator that refused our
-//! cluster key, and the coordinator answering again. The machine decides when to
-//! retry ([`tiercast_node::register`]: a bounded backoff); this only reports it.
+//! The node's link to its coordinator (D7, X3, X7): which of the coordinator
+//! addresses it talks to, and what it says about that link on its own stderr
+//! (a Register that got no answer — "coordinator 127.0.0.1:7000 unreachable, no
+//! answer to 2 registrations, retrying in 2.1 s" —, a coordinator that refused
+//! our cluster key, the coordinator answering again). The machine decides when
+//! to register again ([`tiercast_node::register`], [`tiercast_node::elsewhere`]);
+//! this decides where:
+//!
+//! - the link to the coordinator went down, or a Register got no answer: the
+//!   next address of the list (with one address, the same one);
+//! - a coordinator that does not serve us named the leader: that address
+//!   (added to the list if new) — unless it is the one we just lost, whose
+//!   lease has not run out yet;
+//! - it named no leader (an election under way, or it cannot reach etcd
+//!   itself), or the one we just lost: the next address of the list.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
+
+/// A leader named within this long of losing its address is not believed
+/// (its lease has not run out in etcd yet).
+const LOST_RECENTLY: Duration = Duration::from_secs(5);
+/// Addresses learnt from `ServedElsewhere` kept at most.
+const MAX_ADDRESSES: usize = 16;
 
 #[derive(Debug)]
 pub(crate) struct CoordinatorLink {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
+    current: usize,
+    /// The address whose link went down last, and when.
+    lost: Option<(SocketAddr, Instant)>,
+    /// Addresses that said they know no leader, and when (skipped by `next`
+    /// for a while, but believed when another names them the leader).
+    uninformed: Vec<(SocketAddr, Instant)>,
     /// Trouble was reported since the coordinator last answered.
     troubled: bool,
 }
 
 impl CoordinatorLink {
-    pub(crate) fn new(addr: SocketAddr) -> Self {
+    pub(crate) fn new(addrs: &[SocketAddr]) -> Self {
         CoordinatorLink {
-            addr,
+            addrs: addrs.to_vec(),
+            current: 0,
+            lost: None,
+            uninformed: Vec::new(),
             troubled: false,
         }
     }
 
-    /// The link to the coordinator went down, or a dial to it failed.
-    pub(crate) fn down(&mut self, reason: &str, retry_in_ms: Option<u64>) {
+    /// The address the link goes to now.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addrs[self.current]
+    }
+
+    /// The next address of the list, skipping one lost a moment ago when
+    /// another is left.
+    fn next(&mut self) -> SocketAddr {
+        let n = self.addrs.len();
+        self.uninformed
+            .retain(|(_, at)| at.elapsed() < LOST_RECENTLY);
+        let lost = self.lost.filter(|(_, at)| at.elapsed() < LOST_RECENTLY);
+        let skip = |a: SocketAddr| {
+            lost.is_some_and(|(l, _)| l == a) || self.uninformed.iter().any(|(u, _)| *u == a)
+        };
+        let step = (1..=n)
+            .find(|s| !skip(self.addrs[(self.current + s) % n]))
+            .unwrap_or(1);
+        self.current = (self.current + step) % n;
+        self.addr()
+    }
+
+    /// The link to the coordinator went down, or a dial to it failed: the
+    /// address to register at next.
+    pub(crate) fn down(&mut self, reason: &str, retry_in_ms: Option<u64>) -> SocketAddr {
+        let lost = self.addr();
+        self.lost = Some((lost, Instant::now()));
+        let next = self.next();
         let retry = retry_in_ms.map_or("at once".to_string(), |ms| {
             format!("in {:.1} s", ms as f64 / 1000.0)
         });
         self.troubled = true;
         if reason.contains("cluster key") {
             warn!(
-                "coordinator {} refused our cluster key ({reason}): check --cluster-key / TIERCAST_CLUSTER_KEY; retrying {retry}",
-                self.addr
+                "coordinator {lost} refused our cluster key ({reason}): check --cluster-key / TIERCAST_CLUSTER_KEY; retrying {retry}"
             );
         } else {
-            info!(
-                "link to coordinator {} down ({reason}); registering again",
-                self.addr
-            );
+            info!("link to coordinator {lost} down ({reason}); registering again at {next}");
         }
+        next
     }
 
-    /// A Register got no answer.
-    pub(crate) fn unanswered(&mut self, attempts: u32, retry_in_ms: u64) {
+    /// A Register got no answer: the address to send the next one to, when it
+    /// is another.
+    pub(crate) fn unanswered(&mut self, attempts: u32, retry_in_ms: u64) -> Option<SocketAddr> {
         self.troubled = true;
+        let silent = self.addr();
+        let next = self.next();
         warn!(
-            "coordinator {} unreachable: no answer to {attempts} registration(s), retrying in {:.1} s",
-            self.addr,
+            "coordinator {silent} unreachable: no answer to {attempts} registration(s), retrying in {:.1} s at {next}",
             retry_in_ms as f64 / 1000.0
         );
+        (next != silent).then_some(next)
+    }
+
+    /// The coordinator at the current address does not serve us: where to go
+    /// (`None`: stay and ask again — nowhere else is known).
+    pub(crate) fn elsewhere(&mut self, leader: Option<&str>) -> Option<SocketAddr> {
+        let here = self.addr();
+        let named: Option<SocketAddr> = leader.and_then(|l| l.parse().ok());
+        let just_lost = |l: SocketAddr| {
+            self.lost
+                .is_some_and(|(a, at)| a == l && at.elapsed() < LOST_RECENTLY)
+        };
+        let leader = match named {
+            Some(l) if l != here && !just_lost(l) => l,
+            _ => {
+                if named.is_none() && self.uninformed.len() < MAX_ADDRESSES {
+                    // It cannot tell who leads: ask the others first for a while.
+                    self.uninformed.push((here, Instant::now()));
+                }
+                let next = self.next();
+                return (next != here).then_some(next);
+            }
+        };
+        self.uninformed.retain(|(u, _)| *u != leader);
+        match self.addrs.iter().position(|a| *a == leader) {
+            Some(i) => self.current = i,
+            None if self.addrs.len() < MAX_ADDRESSES => {
+                self.addrs.push(leader);
+                self.current = self.addrs.len() - 1;
+            }
+            None => {
+                self.addrs[self.current] = leader;
+            }
+        }
+        info!(
+            "the coordinator at our address does not serve us: registering at the leader, {leader}"
+        );
+        Some(leader)
     }
 
     /// The coordinator answered a registration.
     pub(crate) fn answered(&mut self) {
         if std::mem::take(&mut self.troubled) {
-            info!("coordinator {} answers: registered", self.addr);
+            info!("coordinator {} answers: registered", self.addr());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(p: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], p))
+    }
+
+    #[test]
+    fn the_next_address_after_a_loss_and_the_named_leader_unless_just_lost() {
+        let mut l = CoordinatorLink::new(&[a(1), a(2), a(3)]);
+        assert_eq!(l.addr(), a(1));
+        assert_eq!(l.down("timed out", None), a(2));
+        // 2 still believes 1 leads (its lease runs on): not believed, on to 3.
+        assert_eq!(l.elsewhere(Some("127.0.0.1:1")), Some(a(3)));
+        // No leader known at 3: on to 1 (lost a moment ago, skipped), 2.
+        assert_eq!(l.elsewhere(None), Some(a(2)));
+        // 2 names the new leader, 3 (which knew of none a moment ago).
+        assert_eq!(l.elsewhere(Some("127.0.0.1:3")), Some(a(3)));
+        assert_eq!(l.addr(), a(3));
+        // Two addresses, the one cut off from etcd knows no leader: the other
+        // names it — it is not believed — and the node stays there.
+        let mut two = CoordinatorLink::new(&[a(1), a(2)]);
+        assert_eq!(two.elsewhere(None), Some(a(2)));
+        assert_eq!(
+            two.elsewhere(Some("garbage")),
+            Some(a(1)),
+            "all uninformed: round"
+        );
+        let mut two = CoordinatorLink::new(&[a(1), a(2)]);
+        assert_eq!(two.down("timed out", None), a(2));
+        assert_eq!(two.elsewhere(Some("127.0.0.1:1")), None);
+        assert_eq!(two.addr(), a(2));
+        // A leader we were not told of is learnt.
+        assert_eq!(l.elsewhere(Some("127.0.0.1:9")), Some(a(9)));
+        assert_eq!(
+            l.unanswered(1, 1000),
+            Some(a(2)),
+            "round the list, 1 (lost) skipped"
+        );
+        // One address: always that one.
+        let mut one = CoordinatorLink::new(&[a(7)]);
+        assert_eq!(one.down("reset", Some(10)), a(7));
+        assert_eq!(one.unanswered(2, 10), None, "nowhere else to go");
+        assert_eq!(one.elsewhere(None), None);
     }
 }

@@ -80,6 +80,7 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         config: CoordinatorConfig::default(),
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
+        election: None,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;
@@ -112,6 +113,7 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
         cutter: super::origin::cutter_config(block_bytes)?,
+        backup: None,
     })
     .await?;
     let viewer = spawn_node(rt(9999, NodeRole::Viewer, u8::MAX, 0)).await?;

@@ -1,13 +1,16 @@
 //! `tiercast coordinator`: runs the coordinator until Ctrl-C; its flags shape the
 //! relay hierarchy and the peer overlay (D2, D4: substreams and stream rate);
 //! `--data-dir` holds its embedded store (policies, node history; issue 11 item 6).
+//! With `--etcd`, several coordinator processes elect a leader on etcd; the
+//! others stand by and take over when its lease ends (X7, D7).
 
 use super::common::{shutdown_signal, ClusterArgs};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
 use std::net::SocketAddr;
 use tiercast_coordinator::CoordinatorConfig;
 use tiercast_net::coordinator_driver::{spawn_coordinator, CoordinatorRuntime};
+use tiercast_net::etcd::ElectionConfig;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -55,11 +58,59 @@ pub struct Args {
     /// How often the node history is saved to the data directory (ms).
     #[arg(long, default_value_t = tiercast_net::coordinator_driver::HISTORY_SAVE_MS)]
     pub history_save_ms: u64,
+    /// Several coordinator processes: etcd members (`http://HOST:PORT`, comma
+    /// separated). One process leads and serves every manager; the others stand
+    /// by, send nodes and viewers to it, and take over when its lease ends.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// With --etcd: the prefix of this cluster's keys in etcd.
+    #[arg(long, default_value = "/tiercast", value_name = "PREFIX")]
+    pub etcd_prefix: String,
+    /// With --etcd: the leader's lease, in seconds — a dead leader is replaced
+    /// within about this long (etcd raises it to its own minimum, 2 s with
+    /// etcd's default timing).
+    #[arg(long, default_value_t = 2, value_name = "S")]
+    pub lease_ttl_s: u64,
+    /// With --etcd: the address nodes and viewers reach this process at
+    /// (HOST:PORT; default: --listen, which must then not be a wildcard).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
+/// The election's settings, or why the flags make none.
+fn election(a: &Args) -> Result<Option<ElectionConfig>> {
+    if a.etcd.is_empty() {
+        return Ok(None);
+    }
+    let advertise = match &a.advertise {
+        Some(addr) => addr.clone(),
+        None if a.listen.ip().is_unspecified() => {
+            bail!("--listen {} is a wildcard: give --advertise HOST:PORT, the address nodes reach this coordinator at", a.listen)
+        }
+        None => a.listen.to_string(),
+    };
+    if !advertise.contains(':') || advertise.contains('/') {
+        bail!("--advertise '{advertise}' must look like HOST:PORT");
+    }
+    if !(1..=60).contains(&a.lease_ttl_s) {
+        bail!("--lease-ttl-s must be 1..=60, not {}", a.lease_ttl_s);
+    }
+    if !a.etcd_prefix.starts_with('/') {
+        bail!("--etcd-prefix '{}' must start with /", a.etcd_prefix);
+    }
+    Ok(Some(ElectionConfig {
+        endpoints: a.etcd.clone(),
+        prefix: a.etcd_prefix.clone(),
+        advertise,
+        ttl_s: a.lease_ttl_s,
+        poll: std::time::Duration::from_millis(100),
+    }))
+}
+
 pub async fn run(a: Args) -> Result<()> {
+    let election = election(&a)?;
     let mut config = CoordinatorConfig {
         parents_per_relay: a.parents_per_relay,
         heartbeat_interval_ms: a.heartbeat_interval_ms,
@@ -82,9 +133,18 @@ pub async fn run(a: Args) -> Result<()> {
         config,
         data_dir: Some(data_dir.clone()),
         history_save_ms: a.history_save_ms,
+        election: election.clone(),
     })
     .await?;
     println!("coordinator data directory {}", data_dir.display());
+    if let Some(e) = &election {
+        println!(
+            "coordinator standing for election on etcd {} (key {}, lease {} s): it serves nodes while it leads",
+            e.endpoints.join(","),
+            e.leader_key(),
+            e.ttl_s
+        );
+    }
     println!(
         "coordinator listening on {} (watch: {}/watch/<channel>, status: {}/status)",
         h.addr,

@@ -91,6 +91,7 @@ pub async fn run(a: Args) -> Result<()> {
         config: CoordinatorConfig::default(),
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
+        election: None,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;
@@ -159,6 +160,7 @@ pub async fn run(a: Args) -> Result<()> {
         announce_timeout: Duration::from_secs(10),
         flush_after_ms: 200,
         cutter: tiercast_media::CutterConfig::default(),
+        backup: None,
     })
     .await?;
     let _ffmpeg = match (use_ffmpeg, origin.ingest_addr) {

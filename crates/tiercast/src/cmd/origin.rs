@@ -1,4 +1,6 @@
-//! `tiercast origin`: ingests one channel and feeds tier 1.
+//! `tiercast origin`: ingests one channel and feeds tier 1; with `--backup`, stands
+//! by as the channel's hot-standby origin (D7, issue 12) and takes the channel
+//! over when the coordinator finds its primary lost.
 
 use super::common::{shutdown_signal, NodeArgs};
 use anyhow::{Context, Result};
@@ -8,7 +10,7 @@ use std::time::Duration;
 use tiercast_net::http::ViewerLimits;
 use tiercast_net::ingest::IngestListen;
 use tiercast_net::node_driver::NodeRuntime;
-use tiercast_net::origin::{spawn_origin, OriginRuntime, OriginSource};
+use tiercast_net::origin::{spawn_origin, BackupRuntime, OriginRuntime, OriginSource};
 use tiercast_net::origin_state::{OriginState, KEY_FILE};
 use tiercast_node::NodeConfig;
 use tiercast_proto::NodeRole;
@@ -58,6 +60,17 @@ pub struct Args {
     /// Most tier-1 relays fed directly.
     #[arg(long, default_value_t = 64)]
     pub capacity: u32,
+    /// Stand by as the channel's backup origin: sign with the channel's key
+    /// (give the primary's `--key-file`), cut this ingest into a window, and
+    /// take the channel over — at the first keyframe after the primary's last
+    /// block, seqs above its — when the primary is lost. A returning primary
+    /// started with `--backup` stands by in turn; started without it, it takes
+    /// the channel back and this origin stands by again.
+    #[arg(long)]
+    pub backup: bool,
+    /// How much of its own ingest a backup holds while standing by (ms).
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub backup_window_ms: u64,
     /// Write the origin node's counters (JSON: bytes out, blocks) here every second and at exit.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
@@ -103,6 +116,24 @@ pub async fn run(a: Args) -> Result<()> {
         capacity: a.capacity,
         ..NodeConfig::default()
     };
+    if !(1_000..=120_000).contains(&a.backup_window_ms) {
+        anyhow::bail!(
+            "--backup-window-ms {}: give 1000..=120000",
+            a.backup_window_ms
+        );
+    }
+    let backup = match a.backup {
+        true => {
+            let listen = SocketAddr::new(a.link_listen.ip(), 0);
+            let id = super::common::random_node_id();
+            let coordinator = a.node.coordinator().await?;
+            Some(BackupRuntime {
+                watch: super::viewer::viewer_runtime(&a.node, id, coordinator, listen)?,
+                window_ms: a.backup_window_ms,
+            })
+        }
+        false => None,
+    };
     let rt = OriginRuntime {
         node: NodeRuntime {
             node,
@@ -121,12 +152,19 @@ pub async fn run(a: Args) -> Result<()> {
         announce_timeout: Duration::from_secs(3600),
         flush_after_ms: 200,
         cutter: cutter_config(a.block_bytes)?,
+        backup,
     };
     eprintln!(
         "origin: announcing channel '{}' to {} ...",
         a.channel, a.node.coordinator
     );
     let h = spawn_origin(rt).await?;
+    if h.standby {
+        println!(
+            "origin {} channel '{}' standing by as its backup",
+            h.node.id, h.channel.name
+        );
+    }
     match h.ingest_addr {
         Some(addr) => println!(
             "origin {} channel '{}' ingesting on {addr}",

@@ -398,3 +398,168 @@ pub fn apply_policy(coordinator: &str, file: &Path, extra: &[&str]) -> (bool, St
         format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
     )
 }
+
+/// Panics, with what to do, unless etcd runs: a test that needs it fails
+/// without it, it never passes silently.
+pub fn require_etcd() {
+    match Command::new("etcd")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("etcd --version failed ({s}): this test needs a working etcd"),
+        Err(e) => panic!(
+            "etcd is required by this test and could not be run ({e}): install Debian's \
+             etcd-server (scripts/test.sh installs it with apt)"
+        ),
+    }
+}
+
+/// A cluster of etcd members on loopback, fast timing (heartbeat 50 ms,
+/// election 500 ms: a lease of 1 s is allowed), killed when dropped.
+pub struct EtcdCluster {
+    pub members: Vec<Option<Proc>>,
+    /// `http://127.0.0.1:PORT` of each member's client port.
+    pub urls: Vec<String>,
+}
+
+impl EtcdCluster {
+    pub fn start(n: usize, dir: &Path) -> EtcdCluster {
+        require_etcd();
+        let client: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let peer: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let initial: Vec<String> = (0..n)
+            .map(|i| format!("e{i}=http://127.0.0.1:{}", peer[i]))
+            .collect();
+        let initial = initial.join(",");
+        let urls: Vec<String> = client
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect();
+        let members = (0..n)
+            .map(|i| {
+                let data = dir.join(format!("etcd-{i}"));
+                let peer_url = format!("http://127.0.0.1:{}", peer[i]);
+                Some(Proc::spawn(
+                    &format!("etcd-{i}"),
+                    Command::new("etcd")
+                        .args(["--name", &format!("e{i}")])
+                        .arg("--data-dir")
+                        .arg(&data)
+                        .args(["--listen-client-urls", &urls[i]])
+                        .args(["--advertise-client-urls", &urls[i]])
+                        .args(["--listen-peer-urls", &peer_url])
+                        .args(["--initial-advertise-peer-urls", &peer_url])
+                        .args(["--initial-cluster", &initial])
+                        .args(["--initial-cluster-state", "new"])
+                        .args(["--initial-cluster-token", "tiercast-test"])
+                        .args(["--heartbeat-interval", "50", "--election-timeout", "500"]),
+                    dir,
+                ))
+            })
+            .collect();
+        let cluster = EtcdCluster { members, urls };
+        for url in &cluster.urls {
+            wait_for(
+                &format!("etcd {url} answers"),
+                Duration::from_secs(30),
+                || etcd_post(url, "kv/range", r#"{"key":"AA=="}"#).filter(|(s, _)| *s == 200),
+            );
+        }
+        cluster
+    }
+
+    /// SIGKILLs member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.members[i].take() {
+            p.kill();
+        }
+    }
+}
+
+/// `POST /v3/<path>` to an etcd member: (status, body).
+pub fn etcd_post(url: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let hostport = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(hostport).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let req = format!(
+        "POST /v3/{path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, text))
+}
+
+/// Each active relay of the coordinator's first channel and its parents (from `/status`).
+pub fn active_parents(coordinator: &str) -> Option<std::collections::BTreeMap<u64, Vec<u64>>> {
+    let s = status_json(coordinator)?;
+    let active = s["channels"].as_array()?.first()?["active"]
+        .as_array()?
+        .clone();
+    Some(
+        active
+            .iter()
+            .filter_map(|a| {
+                let p = a["parents"].as_array()?.iter().filter_map(|p| p.as_u64());
+                Some((a["node"].as_u64()?, p.collect()))
+            })
+            .collect(),
+    )
+}
+
+/// A coordinator on `port` standing for election on `etcd` (lease 1 s), its
+/// store under `dir/<name>`.
+pub fn etcd_coordinator(name: &str, port: u16, etcd: &str, dir: &Path) -> Proc {
+    let data = dir.join(name);
+    Proc::tiercast(
+        name,
+        &[
+            "coordinator",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--etcd",
+            etcd,
+            "--lease-ttl-s",
+            "1",
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+        ],
+        dir,
+    )
+}
+
+/// One relay per tier (1, 2, ...), each on its HTTP port of `http_ports`.
+pub fn relays_in_tiers(coordinators: &str, http_ports: &[u16], dir: &Path) -> Vec<Proc> {
+    http_ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let tier = (i + 1).to_string();
+            let listen = format!("127.0.0.1:{p}");
+            relay_proc(
+                &format!("relay-t{tier}"),
+                coordinators,
+                &tier,
+                &["--listen", &listen],
+                dir,
+            )
+        })
+        .collect()
+}
+
+/// A coordinator on a free port: the process and its base URL.
+pub fn coordinator_proc(dir: &Path) -> (Proc, String) {
+    let port = free_port();
+    let p = Proc::tiercast(
+        "coordinator",
+        &["coordinator", "--listen", &format!("127.0.0.1:{port}")],
+        dir,
+    );
+    (p, format!("http://127.0.0.1:{port}"))
+}

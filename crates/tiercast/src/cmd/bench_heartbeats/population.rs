@@ -172,6 +172,7 @@ pub fn populate(
             channel_name: Plan::channel_name(c),
             public_key: [7; 32],
             channel: None,
+            backup: false,
         };
         step(co, now, Plan::ORIGIN, announce);
     }

@@ -1,0 +1,283 @@
+//! The backup origin over real sockets (issue 12, Must show 2; D7): a primary
+//! and a backup origin, each fed the same H.264 source by its own ffmpeg over
+//! UDP, the backup started with `--backup --key-file` (the primary's key); two
+//! tiers of relays, two HTTP viewers capturing. The primary is SIGKILLed
+//! mid-stream. The backup takes over: each capture decodes without an error,
+//! its longest interval without a new frame (frame pts) is at most one GOP, and
+//! the frames after the switch are one unbroken run of the backup's source
+//! (framemd5). A second backup and a backup with another key are refused with
+//! their reason. Prints the switch time (kill → the backup's blocks at the
+//! viewers' relay) and each capture's longest freeze.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+
+const FPS: usize = 25;
+/// Frames per GOP (`-g`): one second.
+const GOP: usize = 25;
+
+fn relay_channel(port: u16) -> Option<serde_json::Value> {
+    let s = status_json(&format!("http://127.0.0.1:{port}"))?;
+    s["channels"].as_array()?.first().cloned()
+}
+
+/// Decoded frames of a file: (pts in frames of 1/FPS s, framemd5 hash) in
+/// output order, every frame kept as decoded (`-fps_mode passthrough`), and the
+/// decoder's errors. Packets the demuxer flags corrupt are dropped
+/// (`-fflags +discardcorrupt`, as a player honouring MPEG-TS continuity does):
+/// the primary's last block may end mid-frame (blocks are cut on TS packets),
+/// and that truncated frame, followed by the backup's packets, fails the
+/// continuity check; fed to the decoder anyway it breaks the backup's first
+/// GOP (seen in 1 run of 5).
+fn frames(path: &Path) -> (Vec<(f64, String)>, String) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error"])
+        .args(["-fflags", "+discardcorrupt", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    // "#tb 0: 1/25" then "0, dts, pts, duration, size, hash".
+    let tb = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#tb 0: "))
+        .and_then(|t| {
+            let (n, d) = t.trim().split_once('/')?;
+            Some(n.parse::<f64>().ok()? / d.parse::<f64>().ok()?)
+        })
+        .unwrap_or(1.0 / FPS as f64);
+    let frames = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            let pts: f64 = f.get(2)?.parse().ok()?;
+            Some((pts * tb * FPS as f64, f.get(5)?.to_string()))
+        })
+        .collect();
+    (frames, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+/// The longest step forward between consecutive frames' pts, in frames.
+fn longest_freeze(frames: &[(f64, String)]) -> f64 {
+    frames
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn a_killed_primary_is_replaced_by_its_backup_without_a_freeze_longer_than_a_gop() {
+    require_ffmpeg();
+    let dir = temp_dir("e2e-backup-origin");
+    let src = dir.join("src.ts");
+    let st = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi"])
+        .args(["-i", &format!("testsrc2=size=320x240:rate={FPS}")])
+        .args(["-t", "60", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args([
+            "-g",
+            &GOP.to_string(),
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "mpegts",
+        ])
+        .arg(&src)
+        .status()
+        .expect("ffmpeg encodes the source");
+    assert!(st.success());
+    let (source, err) = frames(&src);
+    assert!(err.is_empty(), "source decodes cleanly: {err}");
+    let source_md5: Vec<String> = source.iter().map(|(_, h)| h.clone()).collect();
+
+    let (_coord, coordinator) = coordinator_proc(&dir);
+    let (p1, p2) = (free_port(), free_port());
+    let _relays = relays_in_tiers(&coordinator, &[p1, p2], &dir);
+    let origin = |name: &str, ingest: &str, extra: &[&str]| {
+        let d = dir.join(format!("state-{name}"));
+        let mut args = vec![
+            "origin",
+            "--coordinator",
+            &coordinator,
+            "--channel",
+            "live",
+            "--udp",
+            ingest,
+            "--data-dir",
+            d.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Proc::tiercast(name, &args, &dir)
+    };
+    let (ingest_a, ingest_b) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let mut primary = origin("primary", &ingest_a, &[]);
+    wait_for("2 relays active", Duration::from_secs(20), || {
+        let s = status_json(&coordinator)?;
+        let ch = s["channels"].as_array()?.first()?.clone();
+        (ch["active"].as_array()?.len() == 2).then_some(())
+    });
+    let key = dir.join("state-primary").join("origin.key");
+    let key = key.to_str().unwrap();
+    let _backup = origin("backup", &ingest_b, &["--backup", "--key-file", key]);
+    let log =
+        |name: &str| std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+    wait_for("the backup stands by", Duration::from_secs(15), || {
+        log("backup")
+            .contains("standing by as its backup")
+            .then_some(())
+    });
+
+    // Bad input: a second backup, a backup with another key.
+    let other_key = dir.join("other.key");
+    let st = Command::new(BIN)
+        .args(["keygen", "--out", other_key.to_str().unwrap()])
+        .status()
+        .expect("tiercast keygen");
+    assert!(st.success());
+    let spare = format!("127.0.0.1:{}", free_port());
+    for (name, k, says) in [
+        ("backup-second", key, "live backup origin already"),
+        (
+            "backup-other-key",
+            other_key.to_str().unwrap(),
+            "must sign with the channel's key",
+        ),
+    ] {
+        let mut p = origin(name, &spare, &["--backup", "--key-file", k]);
+        let st = p.wait_exit(Duration::from_secs(15)).expect("it gives up");
+        assert!(!st.success(), "{name} fails");
+        assert!(log(name).contains(says), "{name} says why: {}", log(name));
+    }
+
+    // Each origin's own ffmpeg, the same source, started together.
+    let push = |name: &str, ingest: &str| {
+        Proc::spawn(
+            name,
+            Command::new("ffmpeg")
+                .args(["-hide_banner", "-nostdin", "-v", "error", "-re", "-i"])
+                .arg(&src)
+                .args([
+                    "-c",
+                    "copy",
+                    "-f",
+                    "mpegts",
+                    &format!("udp://{ingest}?pkt_size=1316"),
+                ]),
+            &dir,
+        )
+    };
+    let _push_a = push("ffmpeg-primary", &ingest_a);
+    let _push_b = push("ffmpeg-backup", &ingest_b);
+    let captures: Vec<_> = (0..2)
+        .map(|_| {
+            let url = format!("{coordinator}/watch/live");
+            std::thread::spawn(move || http_get_follow(&url, Duration::from_secs(24)))
+        })
+        .collect();
+    wait_for(
+        "blocks at the tier-2 relay",
+        Duration::from_secs(15),
+        || relay_channel(p2)?["stored"].as_u64().filter(|s| *s > 20),
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let seq_before = relay_channel(p2).expect("relay status")["highest_seq"]
+        .as_u64()
+        .expect("a seq");
+    let killed_at = Instant::now();
+    primary.kill();
+    let switched = wait_for(
+        "the backup's blocks at the tier-2 relay",
+        Duration::from_secs(15),
+        || {
+            let h = relay_channel(p2)?["highest_seq"].as_u64()?;
+            (h > seq_before + 1).then(Instant::now)
+        },
+    ) - killed_at;
+    eprintln!("switch: the backup's blocks at the viewers' relay {switched:?} after the primary's SIGKILL");
+    assert!(
+        log("backup").contains("backup origin promoted"),
+        "the backup says it took over: {}",
+        log("backup")
+    );
+
+    for (i, c) in captures.into_iter().enumerate() {
+        let (relay_url, resp) = c.join().expect("capture").expect("viewer GET");
+        assert_eq!(resp.status, 200, "viewer {i} at {relay_url}");
+        let file = dir.join(format!("viewer-{i}.ts"));
+        std::fs::write(&file, trim_to_last_keyframe(&resp.body)).unwrap();
+        let (got, err) = frames(&file);
+        assert!(
+            err.is_empty(),
+            "capture {i} decodes without an error: {err}"
+        );
+        let md5: Vec<String> = got.iter().map(|(_, h)| h.clone()).collect();
+        // The primary's frames: the source from the capture's start...
+        let a_at = source_md5
+            .iter()
+            .position(|h| *h == md5[0])
+            .expect("the capture starts with a source frame");
+        let a_len = source_md5[a_at..]
+            .iter()
+            .zip(&md5)
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(
+            a_len >= 4 * FPS,
+            "capture {i} starts with a run of the source ({a_len} frames)"
+        );
+        // ...then, from the switch, the backup's: one unbroken run to the end.
+        let tail = &md5[a_len..];
+        assert!(
+            tail.len() >= 4 * FPS,
+            "capture {i}: {} frames after the switch",
+            tail.len()
+        );
+        let b_at = find_run(&source_md5, tail);
+        assert!(
+            b_at.is_some(),
+            "capture {i}: after the switch one unbroken run of the backup's source ({} frames)",
+            tail.len()
+        );
+        assert!(
+            b_at.unwrap() >= a_at + a_len,
+            "capture {i}: the backup goes on after the primary's last frame, repeating none"
+        );
+        let freeze = longest_freeze(&got);
+        let at_switch = got[a_len].0 - got[a_len - 1].0;
+        eprintln!(
+            "capture {i}: source frames {a_at}..{} then the backup's {}..{}; pts step at the switch \
+             {at_switch:.0} frames; longest freeze {freeze:.0} frames ({:.2} s, GOP {GOP})",
+            a_at + a_len,
+            b_at.unwrap(),
+            b_at.unwrap() + tail.len(),
+            freeze / FPS as f64
+        );
+        assert!(
+            freeze <= GOP as f64,
+            "capture {i}: no frozen frame longer than one GOP ({freeze} frames > {GOP})"
+        );
+    }
+    for port in [p1, p2] {
+        let ch = relay_channel(port).expect("relay status");
+        assert_eq!(ch["rejected"], 0, "no block rejected: {ch}");
+        eprintln!("relay :{port}: {ch}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
