@@ -39,6 +39,8 @@
 //!   with the links it reports (D7).
 //! - [`restore`] — after a coordinator restart, the overlay rebuilt top down from
 //!   what its peers report, unchanged where nothing is wrong (D7).
+//! - [`restore_defer`] — a bottom peer taken back before some of its reported
+//!   parents, each such link kept when that parent comes back (D7).
 //! - [`reshape`] — a member's uplink changed from outside: a C9 share, C3's relaying
 //!   hours (asked by the uplink ledger and the policy store, never written by them).
 //! - [`batches`] — a full recomputation's moves told in bounded batches, parents first (C7).
@@ -76,6 +78,7 @@ pub mod rebuild;
 pub mod rejoin;
 pub mod reshape;
 pub mod restore;
+pub mod restore_defer;
 pub mod select;
 pub mod source_moves;
 pub mod spare;

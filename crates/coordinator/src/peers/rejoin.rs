@@ -32,7 +32,7 @@ use tiercast_proto::{
 pub const ADOPT_WAIT_HEARTBEATS: u64 = 2;
 
 /// A link's feed carries substream `tree` of `k`.
-fn pushes_tree(feed: &Feed, k: u8, tree: u8) -> bool {
+pub(crate) fn pushes_tree(feed: &Feed, k: u8, tree: u8) -> bool {
     match feed {
         Feed::All => true,
         Feed::Substreams(s) => s.k == k && s.mask & (1u64 << tree) != 0,
@@ -68,7 +68,9 @@ pub(crate) fn fed_links(
 impl PeerOverlay {
     /// Makes `info` a bottom member again with the parents it reports
     /// (`reported`: parent and feed; `child_feeds`: what it pushes to each child).
-    /// False when it already is a member.
+    /// The trees in `skip` (bit t: tree t) and, with `keep_repair`, its repair
+    /// link are left unplaced: their reported parent is still to come back
+    /// ([`super::restore_defer`]). False when it already is a member.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn take_back(
         &mut self,
@@ -78,6 +80,7 @@ impl PeerOverlay {
         uplink_bps: u64,
         reported: &[(NodeId, Feed)],
         child_feeds: &[Feed],
+        (skip, keep_repair): (u64, bool),
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) -> bool {
@@ -155,7 +158,7 @@ impl PeerOverlay {
                 self.attach(id, t, q);
             }
         }
-        self.place(id, false, cfg, policy);
+        self.place_but(id, false, cfg, policy, skip, keep_repair);
         true
     }
 }
@@ -172,15 +175,26 @@ impl Coordinator {
             return;
         };
         let (region, uplink) = (r.region_id, u64::from(r.uplink_kbps) * 1000);
-        let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
+        let wait_us = ADOPT_WAIT_HEARTBEATS * self.cfg.heartbeat_interval_ms.max(1) * 1000;
         let fresh_us = fed_window_us(self.cfg.heartbeat_interval_ms);
         let pc = self.cfg.peers.clone();
         let mut adopted: Vec<(ChannelId, NodeId)> = Vec::new();
+        let mut placed: Vec<ChannelId> = Vec::new();
         for c in &hb.channels {
             let Some(o) = self.peers.get_mut(&c.channel) else {
                 continue;
             };
-            if o.members.contains_key(&from) || o.ejected.contains(&from) {
+            if o.members.contains_key(&from) {
+                // A member taken back still waiting for a parent: when its wait
+                // ran out, what it waits for is placed afresh (restore_defer.rs).
+                if o.rejoining.deferred_waited(from, now, wait_us)
+                    && o.end_deferral(from, &pc, &AllowAll)
+                {
+                    placed.push(c.channel);
+                }
+                continue;
+            }
+            if o.ejected.contains(&from) {
                 continue;
             }
             // Sent to a relay by the servers rule (C3): fed by that relay as a
@@ -200,8 +214,6 @@ impl Coordinator {
             if fed.is_empty() || !from_overlay {
                 continue;
             }
-            let since = o.rejoining.since(from, now);
-            let waited = now.saturating_since(since) >= ADOPT_WAIT_HEARTBEATS * interval_us;
             let report = Reported {
                 info: r.info.clone(),
                 region,
@@ -210,24 +222,11 @@ impl Coordinator {
                 child_feeds: c.children.iter().map(|l| l.feed).collect(),
                 links: c.parents.iter().map(|l| (l.peer, l.feed)).collect(),
             };
-            // The members it waits for (restore.rs).
-            let missing: Vec<NodeId> = report
-                .needs()
-                .into_iter()
-                .filter(|p| !o.members.contains_key(p))
-                .collect();
-            if !missing.is_empty() && !waited {
-                // Its parents first: it comes back the moment they are (restore.rs).
-                o.rejoining.wait(from, report, &missing);
-                continue;
-            }
-            if o.take_back_reported(now, &report, &pc, &AllowAll) {
-                let more = o.take_back_waiting(now, from, &pc, &AllowAll);
-                adopted.extend(std::iter::once(from).chain(more).map(|p| (c.channel, p)));
-            }
+            let back = o.offer(now, report, wait_us, &pc, &AllowAll);
+            adopted.extend(back.into_iter().map(|p| (c.channel, p)));
         }
         let channels: std::collections::BTreeSet<ChannelId> =
-            adopted.iter().map(|(c, _)| *c).collect();
+            adopted.iter().map(|(c, _)| *c).chain(placed).collect();
         for (channel, peer) in adopted {
             self.events
                 .push_back(CoordEvent::PeerAdopted { channel, peer });
@@ -270,6 +269,7 @@ mod tests {
             3 * RATE,
             rep,
             kids,
+            (0, false),
             &c,
             &AllowAll,
         )

@@ -42,11 +42,16 @@ pub(crate) struct Reported {
 }
 
 impl Reported {
+    /// Pushed the whole stream: it was on the top level.
+    pub(crate) fn is_top(&self) -> bool {
+        self.fed.iter().any(|(_, f)| *f == Feed::All)
+    }
+
     /// The members it waits for: a top member (pushed `Feed::All`) its pushing
     /// parents that deliver — its lazy links are mesh neighbours, who wait for
     /// theirs; a bottom member those and its repair link.
     pub(crate) fn needs(&self) -> Vec<NodeId> {
-        let top = self.fed.iter().any(|(_, f)| *f == Feed::All);
+        let top = self.is_top();
         let repair = self.links.iter().filter(|(_, f)| !top && *f == Feed::Lazy);
         // Not a link that delivers nothing (one being dropped, to a parent gone).
         self.fed.iter().chain(repair).map(|(p, _)| *p).collect()
@@ -67,8 +72,11 @@ pub(crate) struct Waiting {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Rejoins {
     waiting: BTreeMap<NodeId, Waiting>,
-    /// (parent not a member yet, peer waiting for it).
-    awaiting: BTreeSet<(NodeId, NodeId)>,
+    /// (parent not a member yet, peer waiting for it — a member or not).
+    pub(super) awaiting: BTreeSet<(NodeId, NodeId)>,
+    /// Members taken back before some of their reported parents were
+    /// ([`super::restore_defer`]).
+    pub(super) deferred: BTreeMap<NodeId, super::restore_defer::Deferred>,
 }
 
 impl Rejoins {
@@ -97,7 +105,7 @@ impl Rejoins {
         }
     }
 
-    /// Forgets `id` (taken back, joined, or gone).
+    /// Forgets `id` as a non-member waiting (taken back, joined, or gone).
     pub(crate) fn remove(&mut self, id: &NodeId) -> Option<Waiting> {
         let w = self.waiting.remove(id)?;
         for p in w.report.iter().flat_map(|r| r.needs()) {
@@ -106,8 +114,13 @@ impl Rejoins {
         Some(w)
     }
 
+    /// When `id` first reported as a non-member, if it waits.
+    pub(crate) fn first_seen(&self, id: NodeId) -> Option<Timestamp> {
+        self.waiting.get(&id).map(|w| w.since)
+    }
+
     /// The peers that waited for `parent` (it is a member now).
-    fn waited_for(&mut self, parent: NodeId) -> Vec<NodeId> {
+    pub(super) fn waited_for(&mut self, parent: NodeId) -> Vec<NodeId> {
         let kids: Vec<NodeId> = self
             .awaiting
             .range((parent, NodeId(0))..=(parent, NodeId(u32::MAX)))
@@ -124,20 +137,20 @@ impl Rejoins {
         self.waiting.get(&id)?.report.as_ref()
     }
 
-    /// Peers waiting.
+    /// Peers waiting, members or not.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.waiting.len()
+        self.waiting.len() + self.deferred.len()
     }
 
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
+        self.waiting.is_empty() && self.deferred.is_empty()
     }
 }
 
 /// `links` sorted by peer, for comparing a report with an assignment.
-fn sorted(mut links: Vec<(NodeId, Feed)>) -> Vec<(NodeId, Feed)> {
+pub(super) fn sorted(mut links: Vec<(NodeId, Feed)>) -> Vec<(NodeId, Feed)> {
     links.sort_by_key(|(p, _)| *p);
     links
 }
@@ -145,7 +158,9 @@ fn sorted(mut links: Vec<(NodeId, Feed)>) -> Vec<(NodeId, Feed)> {
 impl PeerOverlay {
     /// Takes back `r` (see [`PeerOverlay::take_back`]), keeping its reported
     /// repair link where it still can be one; untold when its links are all kept.
-    /// False when it is a member already.
+    /// A bottom peer's trees whose reported parent is not a member yet, and its
+    /// repair link if that is not, are left for that parent to come back
+    /// ([`super::restore_defer`]). False when it is a member already.
     pub(crate) fn take_back_reported(
         &mut self,
         now: Timestamp,
@@ -154,7 +169,14 @@ impl PeerOverlay {
         policy: &dyn ParentPolicy,
     ) -> bool {
         let id = r.info.id;
+        let since = self.rejoining.first_seen(id).unwrap_or(now);
         let changes = self.changes_since_full;
+        let top = r.is_top();
+        let (skip, trees, repair) = if top {
+            (0, Vec::new(), None)
+        } else {
+            self.to_defer(r)
+        };
         if !self.take_back(
             now,
             r.info.clone(),
@@ -162,17 +184,36 @@ impl PeerOverlay {
             r.uplink_bps,
             &r.fed,
             &r.child_feeds,
+            (skip, repair.is_some()),
             cfg,
             policy,
         ) {
             return false;
         }
-        self.keep_repair_link(id, &r.links);
-        let told = self.assignment(id).unwrap_or_default();
-        let now_links = sorted(told.into_iter().map(|f| (f.peer.id, f.feed)).collect());
-        if now_links == sorted(r.links.clone()) {
-            // Nothing moved: nothing to tell.
-            self.dirty.remove(&id);
+        if repair.is_none() {
+            self.keep_repair_link(id, &r.links);
+        }
+        let awaited: Vec<NodeId> = trees.iter().map(|(_, p)| *p).chain(repair).collect();
+        if skip != 0 || repair.is_some() {
+            self.rejoining.defer(
+                id,
+                super::restore_defer::Deferred {
+                    since,
+                    trees,
+                    repair,
+                    links: r.links.clone(),
+                },
+            );
+        }
+        if top {
+            let told = self.assignment(id).unwrap_or_default();
+            let now_links = sorted(told.into_iter().map(|f| (f.peer.id, f.feed)).collect());
+            if now_links == sorted(r.links.clone()) {
+                // Nothing moved: nothing to tell.
+                self.dirty.remove(&id);
+            }
+        } else {
+            self.untold_if_kept(id, &r.links, awaited.into_iter());
         }
         // Not a change for C7 to count: a take-back that counted made the
         // restarted coordinator recompute the whole overlay it was taking back
@@ -183,7 +224,7 @@ impl PeerOverlay {
 
     /// A bottom member keeps the repair link it reports while that top member can
     /// still be one (not its push parent, a link to spare).
-    fn keep_repair_link(&mut self, id: NodeId, links: &[(NodeId, Feed)]) {
+    pub(super) fn keep_repair_link(&mut self, id: NodeId, links: &[(NodeId, Feed)]) {
         let Some(m) = self.members.get(&id).filter(|m| !m.top) else {
             return;
         };
@@ -207,8 +248,42 @@ impl PeerOverlay {
         }
     }
 
-    /// After `first` was taken back: every peer that waited for it and has all its
-    /// reported parents back now is taken back too, and so on down. Returns those.
+    /// A report of `r.info.id`, registered and fed by this overlay but not a
+    /// member: taken back now when it may be ([`Self::ready`]) or when it has
+    /// waited `wait_us` since its first report, else it waits. Returns the peers
+    /// taken back (it, and those that waited for it, and so on down).
+    pub(crate) fn offer(
+        &mut self,
+        now: Timestamp,
+        r: Reported,
+        wait_us: u64,
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+    ) -> Vec<NodeId> {
+        let id = r.info.id;
+        let since = self.rejoining.since(id, now);
+        let waited = now.saturating_since(since) >= wait_us;
+        // The members it waits for.
+        let missing: Vec<NodeId> = r
+            .needs()
+            .into_iter()
+            .filter(|p| !self.members.contains_key(p))
+            .collect();
+        if !missing.is_empty() && !waited && !self.ready(&r) {
+            // A parent first: it comes back the moment one is.
+            self.rejoining.wait(id, r, &missing);
+            return Vec::new();
+        }
+        if !self.take_back_reported(now, &r, cfg, policy) {
+            return Vec::new();
+        }
+        let more = self.take_back_waiting(now, id, cfg, policy);
+        std::iter::once(id).chain(more).collect()
+    }
+
+    /// After `first` was taken back: every peer that waited for it and may come
+    /// back now ([`Self::ready`]) is taken back too, and so on down; a member that
+    /// waited for it takes it back as its parent. Returns those taken back.
     pub(crate) fn take_back_waiting(
         &mut self,
         now: Timestamp,
@@ -220,10 +295,15 @@ impl PeerOverlay {
         let mut work = vec![first];
         while let Some(x) = work.pop() {
             for kid in self.rejoining.waited_for(x) {
+                if self.members.contains_key(&kid) {
+                    // A member already: it takes `x` back where it reported it.
+                    self.parent_back(kid, x, cfg, policy);
+                    continue;
+                }
                 let Some(r) = self.rejoining.report(kid).cloned() else {
                     continue;
                 };
-                if !r.needs().iter().all(|p| self.members.contains_key(p)) {
+                if !self.ready(&r) {
                     continue;
                 }
                 if self.take_back_reported(now, &r, cfg, policy) {
@@ -314,28 +394,34 @@ mod tests {
         }
     }
 
-    /// An overlay rebuilt from its members' reports, given in `order`, the
-    /// waiting ones taken back as their parents come.
+    /// Two heartbeat intervals of 1 s: the wait for reported parents.
+    const WAIT_US: u64 = 2_000_000;
+
+    /// An overlay rebuilt from its members' reports, given in `order` within
+    /// one wait, each taken back as [`PeerOverlay::offer`] decides.
     fn rebuilt(o: &PeerOverlay, order: &[u32]) -> PeerOverlay {
         let c = cfg();
         let mut n = with_origin(Timestamp(0), &c, 4 * RATE);
         let now = Timestamp(10_000_000);
         for id in order {
-            let r = report_of(o, *id);
-            let missing: Vec<NodeId> = r
-                .needs()
-                .into_iter()
-                .filter(|p| !n.members.contains_key(p))
-                .collect();
-            n.rejoining.since(NodeId(*id), now);
-            if missing.is_empty() {
-                assert!(n.take_back_reported(now, &r, &c, &AllowAll));
-                n.take_back_waiting(now, NodeId(*id), &c, &AllowAll);
-            } else {
-                n.rejoining.wait(NodeId(*id), r, &missing);
-            }
+            n.offer(now, report_of(o, *id), WAIT_US, &c, &AllowAll);
         }
         n
+    }
+
+    /// Every peer of `o` in `ids` has the same parents, interior tree, booked
+    /// slots and repair link in `n`.
+    fn same_places(o: &PeerOverlay, n: &PeerOverlay, ids: std::ops::Range<u32>) {
+        for id in ids {
+            let (a, b) = (&o.members[&NodeId(id)], &n.members[&NodeId(id)]);
+            assert_eq!(a.parents, b.parents, "peer {id} kept its parents");
+            // Interior where it has children (a childless one reports none).
+            if a.kid_trees != 0 {
+                assert_eq!(a.interior, b.interior, "peer {id} interior");
+            }
+            assert_eq!(a.used, b.used, "peer {id} books the same slots");
+            assert_eq!(a.lazy, b.lazy, "peer {id} keeps its repair link");
+        }
     }
 
     #[test]
@@ -355,16 +441,7 @@ mod tests {
             "{} still waiting",
             n.rejoining.len()
         );
-        for id in 2..60u32 {
-            let (a, b) = (&o.members[&NodeId(id)], &n.members[&NodeId(id)]);
-            assert_eq!(a.parents, b.parents, "peer {id} kept its parents");
-            // Interior where it has children (a childless one reports none).
-            if a.kid_trees != 0 {
-                assert_eq!(a.interior, b.interior, "peer {id} interior");
-            }
-            assert_eq!(a.used, b.used, "peer {id} books the same slots");
-            assert_eq!(a.lazy, b.lazy, "peer {id} keeps its repair link");
-        }
+        same_places(&o, &n, 2..60);
         n.check().expect("booked once, acyclic");
         assert!(n.pending.is_empty());
         assert!(n.take_dirty().is_empty(), "nobody is told anything");
@@ -373,6 +450,52 @@ mod tests {
             n.changes_since_full, origin_only,
             "no change for C7 to count"
         );
+    }
+
+    #[test]
+    fn peers_that_are_each_others_parents_in_two_trees_are_taken_back_with_both_links() {
+        let c = cfg();
+        let now = Timestamp(0);
+        let mut o = with_origin(now, &c, 4 * RATE);
+        join_peers(&mut o, now, &c, 2..40, 3 * RATE);
+        join_peers(&mut o, now, &c, 40..60, RATE / 2);
+        // A, interior in tree 0, becomes B's tree-0 parent; B, interior in
+        // tree 1, becomes A's tree-1 parent: a cycle across trees, none within one.
+        let bottom_interior = |t: u8| {
+            (2..40u32)
+                .find(|id| {
+                    let m = &o.members[&NodeId(*id)];
+                    !m.top && m.interior == Some(t) && m.spare() > 0
+                })
+                .map(NodeId)
+                .expect("a bottom peer interior in the tree")
+        };
+        let (a, b) = (bottom_interior(0), bottom_interior(1));
+        o.detach(a, 1);
+        o.detach(b, 0);
+        assert!(o.members[&a].spare() > 0 && o.members[&b].spare() > 0);
+        o.attach(a, 1, b);
+        o.attach(b, 0, a);
+        o.check().expect("booked once, acyclic in every tree");
+        let mut ids: Vec<u32> = (2..60).collect();
+        // Deepest first, and top down: either way each waits for the other.
+        for order in [ids.iter().rev().copied().collect::<Vec<u32>>(), {
+            ids.sort_by_key(|id| (0..4).map(|t| o.depth(NodeId(*id), t)).max());
+            ids.clone()
+        }] {
+            let mut n = rebuilt(&o, &order);
+            assert!(
+                n.rejoining.is_empty(),
+                "{} still waiting",
+                n.rejoining.len()
+            );
+            same_places(&o, &n, 2..60);
+            assert_eq!(n.members[&a].parents[1], Some(b));
+            assert_eq!(n.members[&b].parents[0], Some(a));
+            n.check().expect("booked once, acyclic");
+            assert!(n.pending.is_empty());
+            assert!(n.take_dirty().is_empty(), "nobody is told anything");
+        }
     }
 
     #[test]
@@ -392,30 +515,62 @@ mod tests {
             .expect("a leaf under a peer");
         let order: Vec<u32> = (2..30).filter(|id| *id != gone).collect();
         let mut n = rebuilt(&o, &order);
-        // It waited for `gone`; its wait runs out: taken back with what it has.
-        let r = report_of(&o, leaf);
-        let back: Vec<bool> = (0..4)
-            .map(|t| {
-                let p = o.members[&NodeId(leaf)].parents[t].expect("placed");
-                n.members.contains_key(&p)
-            })
-            .collect();
-        n.rejoining.remove(&NodeId(leaf));
-        assert!(n.take_back_reported(Timestamp(20_000_000), &r, &c, &AllowAll));
+        let was = o.members[&NodeId(leaf)].parents.clone();
+        // A member with every other parent, its trees under `gone` left for
+        // `gone` to come back, and told nothing meanwhile.
+        let m = &n.members[&NodeId(leaf)];
+        for t in 0..4 {
+            let expected = was[t].filter(|p| p.0 != gone);
+            assert_eq!(m.parents[t], expected, "tree {t}");
+        }
+        assert!(n.take_dirty().is_empty(), "nobody is told while waiting");
+        // Its wait runs out: the trees under `gone` are placed afresh.
+        let later = Timestamp(10_000_000 + WAIT_US);
+        assert!(n.rejoining.deferred_waited(NodeId(leaf), later, WAIT_US));
+        assert!(n.end_deferral(NodeId(leaf), &c, &AllowAll));
         let m = &n.members[&NodeId(leaf)];
         assert!(
             m.parents[0].is_some_and(|p| p.0 != gone),
             "placed anew in tree 0"
         );
-        for t in (1..4).filter(|t| back[*t]) {
-            assert_eq!(
-                m.parents[t],
-                o.members[&NodeId(leaf)].parents[t],
-                "tree {t} kept"
-            );
+        for t in 1..4 {
+            if was[t].is_some_and(|p| p.0 != gone) {
+                assert_eq!(m.parents[t], was[t], "tree {t} kept");
+            }
         }
         n.check().expect("booked once, acyclic");
         let told: Vec<NodeId> = n.take_dirty().into_iter().map(|(id, _)| id).collect();
         assert!(told.contains(&NodeId(leaf)), "{told:?}");
+    }
+
+    #[test]
+    fn a_waiting_member_told_something_else_is_told_a_whole_set() {
+        let c = cfg();
+        let now = Timestamp(0);
+        let mut o = with_origin(now, &c, 4 * RATE);
+        join_peers(&mut o, now, &c, 2..30, 3 * RATE);
+        let (leaf, gone) = (2..30u32)
+            .filter_map(|id| {
+                let p = o.members[&NodeId(id)].parents[0]?;
+                (p != NodeId(1)).then_some((id, p.0))
+            })
+            .next()
+            .expect("a peer under a peer");
+        let order: Vec<u32> = (2..30).filter(|id| *id != gone).collect();
+        let mut n = rebuilt(&o, &order);
+        assert!(n.members[&NodeId(leaf)].parents[0].is_none());
+        // Something else about it is to be told: its tree 0 is placed first.
+        n.dirty.insert(NodeId(leaf));
+        n.settle_told(&c, &AllowAll);
+        let told = n.take_dirty();
+        let set = &told
+            .iter()
+            .find(|(id, _)| *id == NodeId(leaf))
+            .expect("told")
+            .1;
+        let m = &n.members[&NodeId(leaf)];
+        assert!(m.parents.iter().all(|p| p.is_some()), "{:?}", m.parents);
+        assert!(set.iter().all(|f| f.peer.id.0 != gone));
+        n.check().expect("booked once, acyclic");
     }
 }
