@@ -41,6 +41,8 @@
 //!   what its peers report, unchanged where nothing is wrong (D7).
 //! - [`restore_defer`] — a bottom peer taken back before some of its reported
 //!   parents, each such link kept when that parent comes back (D7).
+//! - [`restore_top`] — a top peer taken back is not told its mesh while the top
+//!   level is still coming back (D7, D3).
 //! - [`reshape`] — a member's uplink changed from outside: a C9 share, C3's relaying
 //!   hours (asked by the uplink ledger and the policy store, never written by them).
 //! - [`batches`] — a full recomputation's moves told in bounded batches, parents first (C7).
@@ -79,6 +81,7 @@ pub mod rejoin;
 pub mod reshape;
 pub mod restore;
 pub mod restore_defer;
+pub mod restore_top;
 pub mod select;
 pub mod source_moves;
 pub mod spare;

@@ -377,6 +377,7 @@ impl PeerOverlay {
         self.dirty.remove(&id);
         self.rejoining.remove(&id);
         self.rejoining.forget_deferred(id);
+        self.rejoining.top_held.remove(&id);
         self.departed.insert(id);
         if was_top {
             self.top_children.remove(&id);

@@ -10,10 +10,11 @@
 //! cycle); the trees left are placed as for a join (C4, C6). Its `ParentSet` then
 //! lists mostly the links it already has, so nothing moves that need not.
 //!
-//! Parents come back in their own time (a registration backoff), so a peer whose
-//! pushing parents are not all members yet waits up to [`ADOPT_WAIT_HEARTBEATS`]
-//! heartbeat intervals for them: the overlay is taken back from the top down, not
-//! rebuilt from the bottom up. A peer no longer fed asks to watch again itself
+//! Parents come back in their own time (a registration backoff), so a peer none of
+//! whose pushing parents is a member yet waits for one, and a peer taken back keeps
+//! a tree for its reported parent there up to [`ADOPT_WAIT_HEARTBEATS`] heartbeat
+//! intervals from its first report ([`super::restore_defer`]): the overlay is taken
+//! back from the top down, not rebuilt from the bottom up. A peer no longer fed asks to watch again itself
 //! (`Node::rejoined`), a peer ejected (C6) is never taken back this way.
 
 use super::overlay::{Member, MemberKind, PeerOverlay};
@@ -190,6 +191,10 @@ impl Coordinator {
                 if o.rejoining.deferred_waited(from, now, wait_us)
                     && o.end_deferral(from, &pc, &AllowAll)
                 {
+                    placed.push(c.channel);
+                }
+                // A top member held untold (restore_top.rs): told what it has.
+                if o.rejoining.top_held_waited(from, now, wait_us) && o.end_top_hold(from) {
                     placed.push(c.channel);
                 }
                 continue;

@@ -5,10 +5,14 @@
 //! a top member, substreams for a bottom one, lazy links) and its children. The
 //! first such heartbeat of a peer fed by the overlay creates the channel's overlay
 //! (the origin and the waypoints on its top level, as at a first watch); then every
-//! peer is taken back with its links ([`super::rejoin`]) — top down: a peer whose
-//! reported parents are not members yet waits ([`Rejoins`]) and is taken back the
-//! moment its last parent is, so the whole overlay comes back within the round of
-//! heartbeats in which its top level does, not one level per interval.
+//! peer is taken back with its links ([`super::rejoin`]) — top down: a top peer
+//! whose push parent is not a member yet, or a bottom peer none of whose pushing
+//! parents is, waits ([`Rejoins`]) and is taken back the moment one is; a bottom
+//! peer taken back before some of its parents keeps each of those links when that
+//! parent comes back ([`super::restore_defer`]). So the whole overlay comes back
+//! within the round of heartbeats in which its top level does, not one level per
+//! interval, and waits across trees (A waits for B in one tree, B for A in another)
+//! do not block it.
 //!
 //! Nothing is reshaped: a peer fed by a top member's `Feed::All` comes back on the
 //! top level under that push parent (the mesh rebuilt over the members back), a
@@ -77,6 +81,8 @@ pub(crate) struct Rejoins {
     /// Members taken back before some of their reported parents were
     /// ([`super::restore_defer`]).
     pub(super) deferred: BTreeMap<NodeId, super::restore_defer::Deferred>,
+    /// Top members taken back and held untold ([`super::restore_top`]).
+    pub(super) top_held: BTreeMap<NodeId, super::restore_top::TopHeld>,
 }
 
 impl Rejoins {
@@ -140,12 +146,12 @@ impl Rejoins {
     /// Peers waiting, members or not.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.waiting.len() + self.deferred.len()
+        self.waiting.len() + self.deferred.len() + self.top_held.len()
     }
 
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty() && self.deferred.is_empty()
+        self.waiting.is_empty() && self.deferred.is_empty() && self.top_held.is_empty()
     }
 }
 
@@ -205,7 +211,10 @@ impl PeerOverlay {
                 },
             );
         }
-        if top {
+        if self.members.get(&id).is_some_and(|m| m.top) {
+            // Untold while its mesh neighbours come back (restore_top.rs).
+            self.hold_top(id, since, &r.links);
+        } else if top {
             let told = self.assignment(id).unwrap_or_default();
             let now_links = sorted(told.into_iter().map(|f| (f.peer.id, f.feed)).collect());
             if now_links == sorted(r.links.clone()) {
@@ -494,6 +503,39 @@ mod tests {
             assert_eq!(n.members[&b].parents[0], Some(a));
             n.check().expect("booked once, acyclic");
             assert!(n.pending.is_empty());
+            assert!(n.take_dirty().is_empty(), "nobody is told anything");
+        }
+    }
+
+    #[test]
+    fn a_top_level_taken_back_in_any_order_keeps_its_mesh_and_tells_nobody() {
+        let c = crate::config::PeerConfig {
+            stable_ms: 0,
+            ..cfg()
+        };
+        let now = Timestamp(0);
+        let mut o = with_origin(now, &c, 4 * RATE);
+        join_peers(&mut o, now, &c, 2..8, 6 * RATE);
+        o.review_top(now.plus_millis(1000), &c, &AllowAll);
+        join_peers(&mut o, now, &c, 8..40, 3 * RATE);
+        assert!(o.top_order.len() >= 5, "{:?}", o.top_order);
+        o.check().expect("booked once, acyclic");
+        let forward: Vec<u32> = (2..40).collect();
+        let backward: Vec<u32> = (2..40).rev().collect();
+        for order in [forward, backward] {
+            let mut n = rebuilt(&o, &order);
+            assert!(
+                n.rejoining.is_empty(),
+                "{} still waiting",
+                n.rejoining.len()
+            );
+            same_places(&o, &n, 2..40);
+            for id in 2..40u32 {
+                let (a, b) = (&o.members[&NodeId(id)], &n.members[&NodeId(id)]);
+                assert_eq!((a.top, a.eager), (b.top, b.eager), "peer {id}");
+            }
+            assert_eq!(n.mesh, o.mesh);
+            n.check().expect("booked once, acyclic");
             assert!(n.take_dirty().is_empty(), "nobody is told anything");
         }
     }

@@ -80,12 +80,14 @@ impl Rejoins {
         self.deferred.len()
     }
 
-    /// Every member forgets what it waits for (a full recomputation placed it).
+    /// Every member forgets what it waits for (a full recomputation placed it,
+    /// and tells what moved).
     pub(crate) fn clear_deferred(&mut self) {
         let ids: Vec<NodeId> = self.deferred.keys().copied().collect();
         for id in ids {
             self.forget_deferred(id);
         }
+        self.top_held.clear();
     }
 }
 
@@ -236,7 +238,7 @@ impl PeerOverlay {
     /// has what it waits for placed afresh first, so that what it is told is
     /// whole.
     pub(crate) fn settle_told(&mut self, cfg: &PeerConfig, policy: &dyn ParentPolicy) {
-        if self.rejoining.deferred_count() == 0 {
+        if self.rejoining.deferred_count() == 0 && self.rejoining.top_held.is_empty() {
             return;
         }
         let waiting: Vec<NodeId> = self
@@ -247,6 +249,16 @@ impl PeerOverlay {
             .collect();
         for id in waiting {
             self.end_deferral(id, cfg, policy);
+        }
+        // A top member held untold and told now is held no more.
+        let held: Vec<NodeId> = self
+            .dirty
+            .iter()
+            .copied()
+            .filter(|id| self.rejoining.top_held.contains_key(id))
+            .collect();
+        for id in held {
+            self.rejoining.top_held.remove(&id);
         }
     }
 }
