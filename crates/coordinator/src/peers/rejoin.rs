@@ -14,8 +14,9 @@
 //! whose pushing parents is a member yet waits for one, and a peer taken back keeps
 //! a tree for its reported parent there up to [`ADOPT_WAIT_HEARTBEATS`] heartbeat
 //! intervals from its first report ([`super::restore_defer`]): the overlay is taken
-//! back from the top down, not rebuilt from the bottom up. A peer no longer fed asks to watch again itself
-//! (`Node::rejoined`), a peer ejected (C6) is never taken back this way.
+//! back from the top down, not rebuilt from the bottom up. A peer no longer fed
+//! asks to watch again itself (`Node::rejoined`), a peer ejected (C6) is never
+//! taken back this way.
 
 use super::overlay::{Member, MemberKind, PeerOverlay};
 use super::restore::Reported;

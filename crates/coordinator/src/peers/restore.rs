@@ -561,8 +561,8 @@ mod tests {
         // A member with every other parent, its trees under `gone` left for
         // `gone` to come back, and told nothing meanwhile.
         let m = &n.members[&NodeId(leaf)];
-        for t in 0..4 {
-            let expected = was[t].filter(|p| p.0 != gone);
+        for (t, p) in was.iter().enumerate() {
+            let expected = p.filter(|p| p.0 != gone);
             assert_eq!(m.parents[t], expected, "tree {t}");
         }
         assert!(n.take_dirty().is_empty(), "nobody is told while waiting");
@@ -575,9 +575,9 @@ mod tests {
             m.parents[0].is_some_and(|p| p.0 != gone),
             "placed anew in tree 0"
         );
-        for t in 1..4 {
-            if was[t].is_some_and(|p| p.0 != gone) {
-                assert_eq!(m.parents[t], was[t], "tree {t} kept");
+        for (t, p) in was.iter().enumerate().skip(1) {
+            if p.is_some_and(|p| p.0 != gone) {
+                assert_eq!(m.parents[t], *p, "tree {t} kept");
             }
         }
         n.check().expect("booked once, acyclic");

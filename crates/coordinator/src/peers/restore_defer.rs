@@ -25,13 +25,16 @@ use super::select::ParentPolicy;
 use crate::config::PeerConfig;
 use tiercast_proto::{Feed, NodeId, Timestamp};
 
+/// (tree, reported parent there) pairs a member waits for.
+type TreeWaits = Vec<(u8, NodeId)>;
+
 /// What a member taken back still waits for.
 #[derive(Clone, Debug)]
 pub(crate) struct Deferred {
     /// Its first report as a non-member: the wait runs from then.
     pub since: Timestamp,
     /// (tree, its reported parent there, not a member yet).
-    pub trees: Vec<(u8, NodeId)>,
+    pub trees: TreeWaits,
     /// Its reported repair link, not a member yet.
     pub repair: Option<NodeId>,
     /// Every link it reported (what it is not told again when all are kept).
@@ -178,7 +181,7 @@ impl PeerOverlay {
         };
         let told = self.dirty.contains(&id);
         let changes = self.changes_since_full;
-        let (now_back, rest): (Vec<(u8, NodeId)>, Vec<(u8, NodeId)>) =
+        let (now_back, rest): (TreeWaits, TreeWaits) =
             d.trees.iter().partition(|(_, q)| *q == parent);
         d.trees = rest;
         let (mut afresh, mut choose_repair) = (false, false);
