@@ -8,7 +8,7 @@ use crate::event::Event;
 use crate::uplink::{UplinkPacer, UplinkStats};
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{
-    ChannelDesc, ChannelId, Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID,
+    ChannelDesc, ChannelId, Feed, Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID,
 };
 
 /// A message to send, addressed by node id (the driver knows the addresses).
@@ -155,6 +155,29 @@ impl Node {
 
     pub fn channel(&self, id: ChannelId) -> Option<&ChannelState> {
         self.channels.get(&id)
+    }
+
+    /// The simulator's rate data plane, where no block moves: `channel`'s stream
+    /// reached this node at `now` over its connected pushing parent links, as
+    /// their blocks would have (its heartbeats then show it fed, D7/D8).
+    pub fn rate_fed(&mut self, channel: ChannelId, now: Timestamp) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        ch.advanced_at = Some(now);
+        let pushing: Vec<NodeId> = ch
+            .parents
+            .iter()
+            .filter(|(_, l)| {
+                l.feed != Feed::Lazy && l.state == crate::parents::ParentState::Connected
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in pushing {
+            if let Some(l) = ch.parents.get_mut(p) {
+                l.last_block_at = Some(now);
+            }
+        }
     }
 
     pub fn channel_id(&self, name: &str) -> Option<ChannelId> {

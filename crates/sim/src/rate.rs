@@ -272,6 +272,9 @@ impl Simulation {
         let mut group_acc = [(0.0f64, 0.0f64); 3];
         let live_blocks = !rate_mode && self.stream_live();
         let slot = now / 1_000_000;
+        let steady = now >= self.sc.steady_from_us();
+        // Peers served this sample: their nodes see their stream advance (D7).
+        let mut fed_peers: Vec<u32> = Vec::new();
         for (vi, v) in self.viewers.iter_mut().enumerate() {
             if !v.watching() {
                 continue;
@@ -294,6 +297,9 @@ impl Simulation {
                 continue;
             }
             if share > 0.0 {
+                if peers {
+                    fed_peers.push(id);
+                }
                 if v.first_at == NONE {
                     v.first_at = now;
                     self.metrics.startup_ms.add((now - v.watch_at) / 1000);
@@ -308,6 +314,10 @@ impl Simulation {
                 let dt_s = dt_s.min(now.saturating_sub(v.watch_at) as f64 / 1e6);
                 walk.expected += dt_s;
                 walk.delivered += share * dt_s;
+                if steady {
+                    v.steady_expected += dt_s as f32;
+                    v.steady_delivered += (share * dt_s) as f32;
+                }
                 let r = self.net.region_of(id);
                 self.ledger.expect(r, slot, dt_s);
                 self.ledger.got(r, slot, share * dt_s);
@@ -323,6 +333,12 @@ impl Simulation {
             }
         }
         self.memo = memo;
+        let t = tiercast_proto::Timestamp(now);
+        for id in fed_peers {
+            if let Some(n) = self.slots[id as usize].node.as_mut() {
+                n.rate_fed(ch, t);
+            }
+        }
         if rate_mode {
             self.metrics.expected += walk.expected;
             self.metrics.delivered += walk.delivered;

@@ -131,6 +131,14 @@ pub struct Metrics {
     pub recompute_min_second_received: Option<f64>,
     /// Per restart of nodes or of the coordinator: when it was served again (D7).
     pub restarts: Vec<crate::restarts::RestartFigures>,
+    /// `ParentSet`s the coordinator sent in each virtual second (D7: a restart's
+    /// take-back should tell only what it repairs).
+    pub parent_sets_per_s: Vec<u64>,
+    /// On-time continuity of each virtual second (the fault windows' measure).
+    pub continuity_per_s: Vec<Option<f64>>,
+    /// Rate mode: the lowest continuity of one viewer from `steady_from_s` on,
+    /// over those expected to play 30 s or more of it.
+    pub worst_viewer_continuity: Option<f64>,
     /// The peer overlay, when the viewers are peers.
     pub peers: Option<PeerMetrics>,
     /// Policy steps and the traffic between regions against their caps (C3).
@@ -422,6 +430,9 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         recompute_min_second_continuity_members,
         recompute_min_second_received,
         restarts: sim.restart_metrics(),
+        parent_sets_per_s: sim.restarts.parent_sets_per_s.clone(),
+        continuity_per_s: sim.continuity_per_s(),
+        worst_viewer_continuity: sim.worst_viewer_continuity(),
         peers: sim
             .sc
             .peers_mode()

@@ -28,6 +28,7 @@ use crate::world::{Role, Simulation};
 use rand::Rng;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use tiercast_coordinator::peers::MemberKind;
 use tiercast_coordinator::Coordinator;
 use tiercast_node::{Node, NodeConfig};
 use tiercast_proto::{NodeId, Timestamp};
@@ -50,7 +51,19 @@ struct Open {
     served_at: Option<u64>,
     /// Each restarted node's peers when it stopped (their links still up).
     linked: BTreeMap<u32, Vec<u32>>,
+    /// Coordinator restart under peers: when every peer of the old overlay still
+    /// alive was a member of the new one again.
+    members_again: Option<u64>,
+    /// Then (or at the window's end): of those members, how many have their old
+    /// links (top level and push parent, or every substream parent), and of how many.
+    kept: Option<(u64, u64)>,
+    /// When the take-back was last checked.
+    checked_at: u64,
 }
+
+/// A peer's place in the overlay: on the top level, its push parent, its
+/// parent per substream tree.
+type Place = (bool, Option<NodeId>, Vec<Option<NodeId>>);
 
 #[derive(Default)]
 pub(crate) struct Restarts {
@@ -59,6 +72,28 @@ pub(crate) struct Restarts {
     /// Restarted nodes' configurations, until they start again.
     configs: BTreeMap<usize, Vec<(u32, NodeConfig)>>,
     open: Vec<Open>,
+    /// The peers' places in the overlay when the coordinator stopped.
+    places: BTreeMap<u32, Place>,
+    /// `ParentSet`s the coordinator sent per virtual second.
+    pub parent_sets_per_s: Vec<u64>,
+}
+
+impl Restarts {
+    /// The coordinator sent a `ParentSet` at `now`.
+    pub(crate) fn parent_set_sent(&mut self, now: u64) {
+        let s = (now / 1_000_000) as usize;
+        if self.parent_sets_per_s.len() <= s {
+            self.parent_sets_per_s.resize(s + 1, 0);
+        }
+        self.parent_sets_per_s[s] += 1;
+    }
+
+    /// `ParentSet`s sent in `[from_us, from_us + AFTER_WINDOW_S)`, whole seconds.
+    fn parent_sets_after(&self, from_us: u64) -> u64 {
+        let a = from_us.div_ceil(1_000_000) as usize;
+        let b = a + crate::fault_windows::AFTER_WINDOW_S as usize;
+        self.parent_sets_per_s.iter().take(b).skip(a).sum()
+    }
 }
 
 /// One restart's figures in metrics.json.
@@ -72,6 +107,17 @@ pub struct RestartFigures {
     /// From the restart (the moment it was back) until served again.
     pub served_again_ms: Option<u64>,
     pub not_served: u64,
+    /// Coordinator restart under peers: peers of the old overlay, alive when it
+    /// was back.
+    pub peers: Option<u64>,
+    /// From the restart until each of them was a member again (ms; None: not
+    /// within the 10 s after).
+    pub members_again_ms: Option<u64>,
+    /// Of them, the share with every old link kept (top level and push parent,
+    /// or every substream parent) when all were members again (or 10 s after).
+    pub kept_parents: Option<f64>,
+    /// `ParentSet`s the coordinator sent in the 10 whole seconds after the restart.
+    pub parent_sets_after: Option<u64>,
 }
 
 impl Simulation {
@@ -90,10 +136,14 @@ impl Simulation {
             incarnations: BTreeMap::new(),
             served_at: None,
             linked: BTreeMap::new(),
+            members_again: None,
+            kept: None,
+            checked_at: 0,
         };
         match &f {
             Fault::CoordinatorRestart { .. } => {
                 self.fault_opened(i, Some(&[]));
+                self.restarts.places = self.peer_places();
                 self.restarts.coordinator_down = true;
                 self.net.set_alive(0, false);
                 self.cancel_timer(0);
@@ -240,6 +290,7 @@ impl Simulation {
         if self.restarts.open.is_empty() {
             return;
         }
+        self.check_take_back();
         let now = self.now;
         let (origin, reg) = (self.origin, self.coord.registry());
         for o in self
@@ -317,6 +368,15 @@ impl Simulation {
                         .zip(served)
                         .map(|(b, s)| s.saturating_sub(b) / 1000),
                     not_served: not,
+                    peers: o.kept.map(|k| k.1),
+                    members_again_ms: o
+                        .back_at
+                        .zip(o.members_again)
+                        .map(|(b, m)| m.saturating_sub(b) / 1000),
+                    kept_parents: o.kept.map(|(k, n)| k as f64 / n.max(1) as f64),
+                    parent_sets_after: (o.kind == "coordinator_restart")
+                        .then(|| o.back_at.map(|b| self.restarts.parent_sets_after(b)))
+                        .flatten(),
                 }
             })
             .collect()
@@ -330,5 +390,98 @@ impl Simulation {
     /// The id of the coordinator's slot, for link checks.
     pub(crate) fn is_coordinator(peer: u32) -> bool {
         NodeId(peer) == tiercast_proto::COORDINATOR_ID
+    }
+}
+
+impl Simulation {
+    /// Every peer member's place in the channel's overlay now.
+    fn peer_places(&self) -> BTreeMap<u32, Place> {
+        let name = &self.sc.stream.channel;
+        let Some(o) = self
+            .coord
+            .channel_by_name(name)
+            .and_then(|m| self.coord.peer_overlay(m.desc.id))
+        else {
+            return BTreeMap::new();
+        };
+        o.members
+            .values()
+            .filter(|m| m.kind == MemberKind::Peer)
+            .map(|m| (m.info.id.0, (m.top, m.eager, m.parents.clone())))
+            .collect()
+    }
+
+    /// Coordinator restart under peers: every 100 ms after it until the window's
+    /// end, whether every old member still alive is a member again, and then how
+    /// many kept their links.
+    fn check_take_back(&mut self) {
+        let now = self.now;
+        let window = crate::fault_windows::AFTER_WINDOW_S * 1_000_000;
+        let due = self.restarts.open.iter().any(|o| {
+            o.kind == "coordinator_restart"
+                && o.kept.is_none()
+                && o.back_at.is_some()
+                && now >= o.checked_at + 100_000
+        });
+        if !due || self.restarts.places.is_empty() {
+            return;
+        }
+        let name = &self.sc.stream.channel;
+        let o = self
+            .coord
+            .channel_by_name(name)
+            .and_then(|m| self.coord.peer_overlay(m.desc.id));
+        let (mut members, mut kept, mut out) = (0u64, 0u64, 0u64);
+        for (id, place) in &self.restarts.places {
+            if !self.is_alive(*id) {
+                continue;
+            }
+            match o.and_then(|o| o.members.get(&NodeId(*id))) {
+                Some(m) => {
+                    members += 1;
+                    kept += u64::from((m.top, m.eager, &m.parents) == (place.0, place.1, &place.2));
+                }
+                None => out += 1,
+            }
+        }
+        for r in self.restarts.open.iter_mut() {
+            let Some(back) = r.back_at.filter(|_| r.kind == "coordinator_restart") else {
+                continue;
+            };
+            if r.kept.is_some() {
+                continue;
+            }
+            r.checked_at = now;
+            if out == 0 {
+                r.members_again = Some(now);
+            }
+            if out == 0 || now >= back + window {
+                r.kept = Some((kept, members + out));
+            }
+        }
+    }
+
+    /// On-time continuity of each virtual second.
+    pub(crate) fn continuity_per_s(&self) -> Vec<Option<f64>> {
+        let secs = self.sc.duration_s.ceil() as u64;
+        (0..secs)
+            .map(|s| self.continuity_in(s * 1_000_000, (s + 1) * 1_000_000))
+            .collect()
+    }
+
+    /// On-time continuity from `a_s` to `b_s` (virtual seconds), all regions.
+    pub fn continuity_between(&self, a_s: f64, b_s: f64) -> Option<f64> {
+        let us = |s: f64| (s * 1e6).round() as u64;
+        self.continuity_in(us(a_s), us(b_s))
+    }
+
+    /// The lowest continuity of one viewer from `steady_from_s` on (rate mode),
+    /// over those expected to play 30 s or more of it.
+    pub(crate) fn worst_viewer_continuity(&self) -> Option<f64> {
+        self.viewers
+            .iter()
+            .filter(|v| v.steady_expected >= 30.0)
+            .map(|v| f64::from(v.steady_delivered) / f64::from(v.steady_expected))
+            .min_by(|a, b| a.total_cmp(b))
     }
 }

@@ -250,6 +250,9 @@ impl Simulation {
             let mut moved = false;
             while let Some(t) = self.coord.poll_transmit() {
                 moved = true;
+                if matches!(t.msg, tiercast_proto::Message::ParentSet { .. }) {
+                    self.restarts.parent_set_sent(self.now);
+                }
                 self.send(0, t.to.0, t.into_order());
             }
             while let Some(e) = self.coord.poll_event() {

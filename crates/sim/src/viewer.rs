@@ -53,6 +53,10 @@ pub(crate) struct ViewerStats {
     /// Blocks mode: block messages received and blocks stored (duplicates per level).
     pub block_msgs: u32,
     pub blocks_stored: u32,
+    /// Rate mode, from `steady_from_s` on: seconds it was expected to play and
+    /// the share of them it got (its own continuity; `restarts.rs`' worst viewer).
+    pub steady_expected: f32,
+    pub steady_delivered: f32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +94,8 @@ impl ViewerStats {
             out: false,
             block_msgs: 0,
             blocks_stored: 0,
+            steady_expected: 0.0,
+            steady_delivered: 0.0,
         }
     }
 

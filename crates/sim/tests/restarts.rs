@@ -78,3 +78,63 @@ fn restarted_relays_register_again_under_a_new_incarnation() {
         assert!(r.served_again_ms.unwrap() <= 2 * hb, "{r:?}");
     }
 }
+
+/// `scenarios/peers-coordinator-crash-100k.toml` at 10⁴ peers, with its
+/// coordinator restart (80 s, down 2 s) or without it; run to the end.
+fn crash_10k(fault: bool) -> (Simulation, tiercast_sim::Metrics) {
+    let sc = support::edited("peers-coordinator-crash-100k.toml", |text| {
+        let text = text.replace("count = 100000", "count = 10000");
+        assert!(text.contains("count = 10000"), "the crowd line moved");
+        if fault {
+            return text;
+        }
+        // The fault's table, not the header comment that names it.
+        let (a, b) = (text.find("\n[[faults]]"), text.find("\n[peers]"));
+        let (a, b) = (a.expect("a fault"), b.expect("[peers]"));
+        format!("{}{}", &text[..a], &text[b..])
+    });
+    let mut sim = Simulation::new(sc, RunOptions::default()).unwrap();
+    let m = sim.run().unwrap().metrics;
+    (sim, m)
+}
+
+#[test]
+fn a_restarted_coordinator_takes_ten_thousand_peers_back_with_their_parents() {
+    let ((with, m), (without, base)) = (crash_10k(true), crash_10k(false));
+    assert_eq!(m.invariant_violations, Vec::<String>::new());
+    let r = &m.restarts[0];
+    assert_eq!(r.kind, "coordinator_restart");
+    let peers = r.peers.expect("peers counted");
+    assert!(peers >= 9_000, "{r:?}");
+    // Every live peer a member again within 3 of the peers' heartbeat intervals.
+    let hb_ms = 2_000;
+    assert!(
+        r.members_again_ms.is_some_and(|ms| ms <= 3 * hb_ms),
+        "{r:?}"
+    );
+    assert!(r.kept_parents.unwrap() >= 0.95, "{r:?}");
+    // Only the repairs are told: a few ParentSets per hundred peers.
+    let told = r.parent_sets_after.unwrap();
+    assert!(
+        told * 20 <= peers,
+        "{told} ParentSets for {peers} peers: {r:?}"
+    );
+    // The 10 s after the restart play as well as the same seconds without it.
+    let after = with.continuity_between(82.0, 92.0).unwrap();
+    let alone = without.continuity_between(82.0, 92.0).unwrap();
+    assert!(
+        after >= alone - 0.005,
+        "{after} after the restart, {alone} without"
+    );
+    let w = &m.fault_windows[0];
+    assert!(
+        w.continuity_after.is_some_and(|c| (c - after).abs() < 1e-4),
+        "{w:?}"
+    );
+    assert!(
+        m.continuity_index >= base.continuity_index - 0.005,
+        "{} against {}",
+        m.continuity_index,
+        base.continuity_index
+    );
+}

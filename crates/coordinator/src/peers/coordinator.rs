@@ -460,6 +460,8 @@ impl Coordinator {
         let Some(o) = self.peers.get_mut(&channel) else {
             return;
         };
+        // One still waiting for a reported parent is told a whole set (D7).
+        o.settle_told(&self.cfg.peers, &super::select::AllowAll);
         let desc = o.desc.clone();
         let dirty = o.dirty.clone();
         o.held.told(&dirty);

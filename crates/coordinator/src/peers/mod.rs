@@ -37,6 +37,12 @@
 //! - [`subtree_rehome`] — an orphaned subtree whose tree has room only inside it takes a leaf's parent (C6, D4).
 //! - [`rejoin`] — a peer back from a partition or a coordinator restart is taken back
 //!   with the links it reports (D7).
+//! - [`restore`] — after a coordinator restart, the overlay rebuilt top down from
+//!   what its peers report, unchanged where nothing is wrong (D7).
+//! - [`restore_defer`] — a bottom peer taken back before some of its reported
+//!   parents, each such link kept when that parent comes back (D7).
+//! - [`restore_top`] — a top peer taken back is not told its mesh while the top
+//!   level is still coming back (D7, D3).
 //! - [`reshape`] — a member's uplink changed from outside: a C9 share, C3's relaying
 //!   hours (asked by the uplink ledger and the policy store, never written by them).
 //! - [`batches`] — a full recomputation's moves told in bounded batches, parents first (C7).
@@ -74,6 +80,9 @@ pub mod premium_swap;
 pub mod rebuild;
 pub mod rejoin;
 pub mod reshape;
+pub mod restore;
+pub mod restore_defer;
+pub mod restore_top;
 pub mod select;
 pub mod source_moves;
 pub mod spare;

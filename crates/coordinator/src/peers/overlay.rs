@@ -261,8 +261,9 @@ pub struct PeerOverlay {
     /// C7: members a full recomputation moved, told in batches ([`super::batches`]).
     pub held: super::batches::HeldAssignments,
     /// Registered peers still receiving on links of this overlay but not members,
-    /// since when: waiting to be taken back ([`super::rejoin`]).
-    pub(crate) rejoining: BTreeMap<NodeId, Timestamp>,
+    /// since when, with what they reported: waiting to be taken back
+    /// ([`super::rejoin`], [`super::restore`]).
+    pub(crate) rejoining: super::restore::Rejoins,
     /// Per tree: the generation a remembered depth must carry to be trusted
     /// (never 0; see [`Self::depth`]).
     pub(crate) depth_gen: Vec<u32>,
@@ -325,7 +326,7 @@ impl PeerOverlay {
             standby: BTreeMap::new(),
             retired: Vec::new(),
             held: Default::default(),
-            rejoining: BTreeMap::new(),
+            rejoining: Default::default(),
             depth_gen: vec![1; trees],
             caps: Default::default(),
             cap_joins: BTreeMap::new(),

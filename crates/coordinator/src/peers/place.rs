@@ -79,6 +79,22 @@ impl PeerOverlay {
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) -> bool {
+        self.place_but(id, strong, cfg, policy, 0, false)
+    }
+
+    /// [`Self::place`] but for the trees in `skip` (bit t: tree t) and, with
+    /// `keep_repair`, its repair link: left as they are for a reported parent
+    /// still to come back ([`super::restore_defer`]); true when it has a parent
+    /// in every tree not skipped.
+    pub(crate) fn place_but(
+        &mut self,
+        id: NodeId,
+        strong: bool,
+        cfg: &PeerConfig,
+        policy: &dyn ParentPolicy,
+        skip: u64,
+        keep_repair: bool,
+    ) -> bool {
         let Some(m) = self.members.get(&id) else {
             return false;
         };
@@ -94,7 +110,7 @@ impl PeerOverlay {
         let interior = self.members[&id].interior;
         let mut complete = true;
         for t in 0..self.k {
-            if self.members[&id].parents[usize::from(t)].is_some() {
+            if self.members[&id].parents[usize::from(t)].is_some() || skip & (1 << t) != 0 {
                 continue;
             }
             if strong && interior == Some(t) && self.preempt(id, t, policy) {
@@ -125,7 +141,7 @@ impl PeerOverlay {
                 }
             }
         }
-        if cfg.repair_link {
+        if cfg.repair_link && !keep_repair {
             self.set_repair_link(id);
         }
         if complete {
@@ -360,6 +376,8 @@ impl PeerOverlay {
         self.pending.remove(&id);
         self.dirty.remove(&id);
         self.rejoining.remove(&id);
+        self.rejoining.forget_deferred(id);
+        self.rejoining.top_held.remove(&id);
         self.departed.insert(id);
         if was_top {
             self.top_children.remove(&id);

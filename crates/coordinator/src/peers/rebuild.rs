@@ -156,6 +156,8 @@ impl PeerOverlay {
         policy: &dyn ParentPolicy,
     ) -> Vec<NodeId> {
         self.stats.full_recomputations += 1;
+        // Every member is placed in every tree: none waits for a parent (D7).
+        self.rejoining.clear_deferred();
         self.last_full = now;
         self.last_top_review = now;
         // Few joins and leaves since the last one: its trees still stand, keep

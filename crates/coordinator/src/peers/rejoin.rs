@@ -10,13 +10,16 @@
 //! cycle); the trees left are placed as for a join (C4, C6). Its `ParentSet` then
 //! lists mostly the links it already has, so nothing moves that need not.
 //!
-//! Parents come back in their own time (a registration backoff), so a peer whose
-//! pushing parents are not all members yet waits up to [`ADOPT_WAIT_HEARTBEATS`]
-//! heartbeat intervals for them: the overlay is taken back from the top down, not
-//! rebuilt from the bottom up. A peer no longer fed asks to watch again itself
-//! (`Node::rejoined`), a peer ejected (C6) is never taken back this way.
+//! Parents come back in their own time (a registration backoff), so a peer none of
+//! whose pushing parents is a member yet waits for one, and a peer taken back keeps
+//! a tree for its reported parent there up to [`ADOPT_WAIT_HEARTBEATS`] heartbeat
+//! intervals from its first report ([`super::restore_defer`]): the overlay is taken
+//! back from the top down, not rebuilt from the bottom up. A peer no longer fed
+//! asks to watch again itself (`Node::rejoined`), a peer ejected (C6) is never
+//! taken back this way.
 
 use super::overlay::{Member, MemberKind, PeerOverlay};
+use super::restore::Reported;
 use super::select::{AllowAll, ParentPolicy};
 use crate::config::PeerConfig;
 use crate::coordinator::Coordinator;
@@ -31,7 +34,7 @@ use tiercast_proto::{
 pub const ADOPT_WAIT_HEARTBEATS: u64 = 2;
 
 /// A link's feed carries substream `tree` of `k`.
-fn pushes_tree(feed: &Feed, k: u8, tree: u8) -> bool {
+pub(crate) fn pushes_tree(feed: &Feed, k: u8, tree: u8) -> bool {
     match feed {
         Feed::All => true,
         Feed::Substreams(s) => s.k == k && s.mask & (1u64 << tree) != 0,
@@ -67,7 +70,9 @@ pub(crate) fn fed_links(
 impl PeerOverlay {
     /// Makes `info` a bottom member again with the parents it reports
     /// (`reported`: parent and feed; `child_feeds`: what it pushes to each child).
-    /// False when it already is a member.
+    /// The trees in `skip` (bit t: tree t) and, with `keep_repair`, its repair
+    /// link are left unplaced: their reported parent is still to come back
+    /// ([`super::restore_defer`]). False when it already is a member.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn take_back(
         &mut self,
@@ -77,6 +82,7 @@ impl PeerOverlay {
         uplink_bps: u64,
         reported: &[(NodeId, Feed)],
         child_feeds: &[Feed],
+        (skip, keep_repair): (u64, bool),
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) -> bool {
@@ -88,6 +94,31 @@ impl PeerOverlay {
         self.rejoining.remove(&id);
         self.stats.adopted += 1;
         self.changes_since_full += 1;
+        // Pushed the whole stream by a top member: it was on the top level, and
+        // comes back there under that push parent (the mesh rebuilt around it).
+        let push_parent = reported
+            .iter()
+            .find(|(q, f)| {
+                *f == Feed::All && *q != id && self.members.get(q).is_some_and(|m| m.top)
+            })
+            .map(|(q, _)| *q);
+        if let Some(q) = push_parent {
+            let slots = self.top_slots_for(uplink_bps);
+            let mut member = Member::new(
+                info,
+                region,
+                MemberKind::Peer,
+                uplink_bps,
+                slots,
+                true,
+                now,
+                self.k,
+            );
+            member.eager = Some(q);
+            self.insert_member(member);
+            self.rebuild_top(usize::from(cfg.mesh_c));
+            return true;
+        }
         let slots = self.slots_for(uplink_bps);
         let mut member = Member::new(
             info,
@@ -129,7 +160,7 @@ impl PeerOverlay {
                 self.attach(id, t, q);
             }
         }
-        self.place(id, false, cfg, policy);
+        self.place_but(id, false, cfg, policy, skip, keep_repair);
         true
     }
 }
@@ -146,15 +177,30 @@ impl Coordinator {
             return;
         };
         let (region, uplink) = (r.region_id, u64::from(r.uplink_kbps) * 1000);
-        let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
+        let wait_us = ADOPT_WAIT_HEARTBEATS * self.cfg.heartbeat_interval_ms.max(1) * 1000;
         let fresh_us = fed_window_us(self.cfg.heartbeat_interval_ms);
         let pc = self.cfg.peers.clone();
-        let mut adopted: Vec<ChannelId> = Vec::new();
+        let mut adopted: Vec<(ChannelId, NodeId)> = Vec::new();
+        let mut placed: Vec<ChannelId> = Vec::new();
         for c in &hb.channels {
             let Some(o) = self.peers.get_mut(&c.channel) else {
                 continue;
             };
-            if o.members.contains_key(&from) || o.ejected.contains(&from) {
+            if o.members.contains_key(&from) {
+                // A member taken back still waiting for a parent: when its wait
+                // ran out, what it waits for is placed afresh (restore_defer.rs).
+                if o.rejoining.deferred_waited(from, now, wait_us)
+                    && o.end_deferral(from, &pc, &AllowAll)
+                {
+                    placed.push(c.channel);
+                }
+                // A top member held untold (restore_top.rs): told what it has.
+                if o.rejoining.top_held_waited(from, now, wait_us) && o.end_top_hold(from) {
+                    placed.push(c.channel);
+                }
+                continue;
+            }
+            if o.ejected.contains(&from) {
                 continue;
             }
             // Sent to a relay by the servers rule (C3): fed by that relay as a
@@ -174,31 +220,24 @@ impl Coordinator {
             if fed.is_empty() || !from_overlay {
                 continue;
             }
-            let since = *o.rejoining.entry(from).or_insert(now);
-            let parents_back = fed.iter().all(|(p, _)| o.members.contains_key(p));
-            let waited = now.saturating_since(since) >= ADOPT_WAIT_HEARTBEATS * interval_us;
-            if !parents_back && !waited {
-                continue;
-            }
-            let child_feeds: Vec<Feed> = c.children.iter().map(|l| l.feed).collect();
-            if o.take_back(
-                now,
-                r.info.clone(),
+            let report = Reported {
+                info: r.info.clone(),
                 region,
-                uplink,
-                &fed,
-                &child_feeds,
-                &pc,
-                &AllowAll,
-            ) {
-                adopted.push(c.channel);
-            }
+                uplink_bps: uplink,
+                fed,
+                child_feeds: c.children.iter().map(|l| l.feed).collect(),
+                links: c.parents.iter().map(|l| (l.peer, l.feed)).collect(),
+            };
+            let back = o.offer(now, report, wait_us, &pc, &AllowAll);
+            adopted.extend(back.into_iter().map(|p| (c.channel, p)));
         }
-        for channel in adopted {
-            self.events.push_back(CoordEvent::PeerAdopted {
-                channel,
-                peer: from,
-            });
+        let channels: std::collections::BTreeSet<ChannelId> =
+            adopted.iter().map(|(c, _)| *c).chain(placed).collect();
+        for (channel, peer) in adopted {
+            self.events
+                .push_back(CoordEvent::PeerAdopted { channel, peer });
+        }
+        for channel in channels {
             self.flush_peers(now, channel);
         }
     }
@@ -236,6 +275,7 @@ mod tests {
             3 * RATE,
             rep,
             kids,
+            (0, false),
             &c,
             &AllowAll,
         )

@@ -32,6 +32,8 @@ impl ManagerVerbs for PeerOverlay {
     }
 
     fn on_report(co: &mut Coordinator, now: Timestamp, from: NodeId, hb: &Heartbeat) {
+        // A restarted coordinator: the overlay its peers still report (D7).
+        co.peers_restore(now, from, hb);
         if co.has_peer_overlays() {
             co.peer_heartbeat(now, hb);
             co.peers_reported(now, from, hb);
