@@ -7,7 +7,7 @@ mod support;
 
 use support::Bus;
 use tiercast_coordinator::{CoordEvent, Coordinator, CoordinatorConfig};
-use tiercast_proto::{ChannelId, Message, NodeId, NodeRole, OriginKey, Register};
+use tiercast_proto::{ChannelId, Message, NodeId, NodeRole, Register};
 
 fn config(epoch: u64) -> CoordinatorConfig {
     CoordinatorConfig {
@@ -19,17 +19,7 @@ fn config(epoch: u64) -> CoordinatorConfig {
 /// Origin 1, relays 11 (tier 1) and 21 (tier 2), viewer 100 watching "live",
 /// under a coordinator of epoch 4.
 fn cluster() -> Bus {
-    let mut bus = Bus::new(config(4));
-    bus.add_node(1, NodeRole::Origin, 0, 100, 0);
-    bus.add_node(11, NodeRole::Relay, 1, 10, 1);
-    bus.add_node(21, NodeRole::Relay, 2, 10, 1);
-    bus.add_node(100, NodeRole::Viewer, 255, 0, 0);
-    let key = OriginKey::generate().unwrap();
-    bus.node(1).announce("live", key.public_key());
-    bus.settle();
-    let now = bus.now;
-    bus.node(100).watch(now, "live");
-    bus.settle();
+    let mut bus = Bus::two_tiers(config(4));
     bus.advance(3000);
     bus
 }

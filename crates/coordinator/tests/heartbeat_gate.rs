@@ -8,7 +8,7 @@ mod support;
 use support::Bus;
 use tiercast_coordinator::{CoordEvent, CoordinatorConfig};
 use tiercast_proto::{
-    ChannelId, ChannelReport, Heartbeat, LinkReport, Message, NodeId, NodeRole, OriginKey, Register,
+    ChannelId, ChannelReport, Heartbeat, LinkReport, Message, NodeId, NodeRole, Register,
 };
 
 /// Origin 1, relays 11 (tier 1) and 21 (tier 2), viewer 100 watching "live"; the
@@ -18,17 +18,7 @@ fn cluster() -> Bus {
         prediction: true,
         ..CoordinatorConfig::default()
     };
-    let mut bus = Bus::new(cfg);
-    bus.add_node(1, NodeRole::Origin, 0, 100, 0);
-    bus.add_node(11, NodeRole::Relay, 1, 10, 1);
-    bus.add_node(21, NodeRole::Relay, 2, 10, 1);
-    bus.add_node(100, NodeRole::Viewer, 255, 0, 0);
-    let key = OriginKey::generate().unwrap();
-    bus.node(1).announce("live", key.public_key());
-    bus.settle();
-    let now = bus.now;
-    bus.node(100).watch(now, "live");
-    bus.settle();
+    let mut bus = Bus::two_tiers(cfg);
     // Past the window in which a new coordinator takes reports naming nodes it
     // has not met yet (heartbeat_timeout_ms).
     bus.advance(5000);

@@ -59,6 +59,24 @@ impl Bus {
         self.add_node_with(cfg);
     }
 
+    /// Origin 1, relays 11 (tier 1) and 21 (tier 2), viewer 100 watching
+    /// "live" (announced with a fresh key), settled.
+    #[allow(dead_code)]
+    pub fn two_tiers(cfg: CoordinatorConfig) -> Bus {
+        let mut bus = Bus::new(cfg);
+        bus.add_node(1, NodeRole::Origin, 0, 100, 0);
+        bus.add_node(11, NodeRole::Relay, 1, 10, 1);
+        bus.add_node(21, NodeRole::Relay, 2, 10, 1);
+        bus.add_node(100, NodeRole::Viewer, 255, 0, 0);
+        let key = tiercast_proto::OriginKey::generate().expect("a key");
+        bus.node(1).announce("live", key.public_key());
+        bus.settle();
+        let now = bus.now;
+        bus.node(100).watch(now, "live");
+        bus.settle();
+        bus
+    }
+
     /// An origin's configuration: room for 100 children, `uplink_kbps`, sim addresses.
     #[allow(dead_code)]
     pub fn origin_config(id: u32, uplink_kbps: u32) -> NodeConfig {
