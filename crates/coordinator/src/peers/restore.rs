@@ -408,6 +408,19 @@ mod tests {
 
     /// An overlay rebuilt from its members' reports, given in `order` within
     /// one wait, each taken back as [`PeerOverlay::offer`] decides.
+    /// The first of peers 2..30 whose tree-0 parent is a peer (not the
+    /// origin), with that parent; `leaf`: one with no children of its own.
+    fn under_a_peer(o: &PeerOverlay, leaf: bool) -> (u32, u32) {
+        (2..30u32)
+            .filter_map(|id| {
+                let p = o.members[&NodeId(id)].parents[0]?;
+                let childless = o.children.iter().all(|t| !t.contains_key(&NodeId(id)));
+                (p != NodeId(1) && (childless || !leaf)).then_some((id, p.0))
+            })
+            .next()
+            .expect("a peer under a peer")
+    }
+
     fn rebuilt(o: &PeerOverlay, order: &[u32]) -> PeerOverlay {
         let c = cfg();
         let mut n = with_origin(Timestamp(0), &c, 4 * RATE);
@@ -547,14 +560,7 @@ mod tests {
         let mut o = with_origin(now, &c, 4 * RATE);
         join_peers(&mut o, now, &c, 2..30, 3 * RATE);
         // A leaf whose tree-0 parent is a peer that will not come back.
-        let (leaf, gone) = (2..30u32)
-            .filter_map(|id| {
-                let p = o.members[&NodeId(id)].parents[0]?;
-                (p != NodeId(1) && o.children.iter().all(|t| !t.contains_key(&NodeId(id))))
-                    .then_some((id, p.0))
-            })
-            .next()
-            .expect("a leaf under a peer");
+        let (leaf, gone) = under_a_peer(&o, true);
         let order: Vec<u32> = (2..30).filter(|id| *id != gone).collect();
         let mut n = rebuilt(&o, &order);
         let was = o.members[&NodeId(leaf)].parents.clone();
@@ -591,13 +597,7 @@ mod tests {
         let now = Timestamp(0);
         let mut o = with_origin(now, &c, 4 * RATE);
         join_peers(&mut o, now, &c, 2..30, 3 * RATE);
-        let (leaf, gone) = (2..30u32)
-            .filter_map(|id| {
-                let p = o.members[&NodeId(id)].parents[0]?;
-                (p != NodeId(1)).then_some((id, p.0))
-            })
-            .next()
-            .expect("a peer under a peer");
+        let (leaf, gone) = under_a_peer(&o, false);
         let order: Vec<u32> = (2..30).filter(|id| *id != gone).collect();
         let mut n = rebuilt(&o, &order);
         assert!(n.members[&NodeId(leaf)].parents[0].is_none());
