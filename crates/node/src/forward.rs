@@ -36,13 +36,19 @@ impl Node {
         };
         if verify && ch.verifier.verify_with(&block, memo.as_ref()).is_err() {
             ch.rejected_blocks += 1;
+            link.forged_run = link.forged_run.saturating_add(1);
+            let report = link.forged_run == crate::parents::FORGED_RUN_REPORTED;
             self.events.push_back(Event::BlockRejected {
                 channel,
                 from,
                 reason: "bad origin signature",
             });
+            if report {
+                self.report_downgrade(channel, from);
+            }
             return;
         }
+        link.forged_run = 0;
         link.last_seq = Some(link.last_seq.map_or(block.seq, |s| s.max(block.seq)));
         link.last_block_at = Some(now);
         link.blocks += 1;

@@ -6,7 +6,9 @@
 //! parent. A LOGIN left unanswered for `parent_silence_ms` (lost in a partition, or
 //! the parent gone) counts as a refusal: the link goes back to assigned, is
 //! reported the same way, and its LOGIN is sent again on the heartbeat timer
-//! (issue 10: a request that got no answer is retried).
+//! (issue 10: a request that got no answer is retried). A parent whose blocks
+//! fail the origin signature check [`crate::parents::FORGED_RUN_REPORTED`]
+//! times in a row is reported the same way at once (`forward.rs`, X3).
 
 use crate::event::Event;
 use crate::node::Node;

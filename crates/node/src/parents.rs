@@ -56,7 +56,18 @@ pub struct ParentLink {
     /// may go: a refused child backs off ([`LOGIN_BACKOFF_MAX`]).
     pub denied: u32,
     pub retry_at: Option<Timestamp>,
+    /// Blocks from this parent that failed the origin signature check in a
+    /// row (reset by a genuine one): at [`FORGED_RUN_REPORTED`] the parent is
+    /// reported as bad (X3, V10).
+    pub forged_run: u32,
 }
+
+/// Forged blocks in a row after which a parent is reported to the
+/// coordinator (`LinkDowngrade`), whatever the other parents deliver: a liar
+/// whose children have no honest parent would otherwise never be reported —
+/// a stream that nobody delivers reads as stalled. A few old-key blocks in
+/// flight after a key change stay under it.
+pub const FORGED_RUN_REPORTED: u32 = 8;
 
 /// A LOGIN refused because the parent is full is sent again after 1, 2, 4,
 /// then every 8 heartbeat intervals (asked every interval, a tight
@@ -93,6 +104,7 @@ impl Parents {
                 connecting_seen: None,
                 denied: 0,
                 retry_at: None,
+                forged_run: 0,
             });
     }
 

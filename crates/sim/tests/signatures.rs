@@ -98,3 +98,26 @@ fn without_the_check_altered_blocks_reach_the_viewers() {
         "unchecked, the altered blocks are played"
     );
 }
+
+/// Two of the three tier-1 relays lie: a tier-2 relay under both gets no
+/// genuine block from anyone, which reads as a stalled stream — unless a run
+/// of forged blocks is itself reported (`parents::FORGED_RUN_REPORTED`).
+/// Before that rule its viewers starved for the rest of the run (continuity
+/// 0.34 on seeds 1..3).
+#[test]
+fn relays_whose_parents_all_lie_report_them_and_are_moved_to_an_honest_one() {
+    let text = SCENARIO.replace(
+        "kind = \"tamper\"\ntier = 1\ncount = 1",
+        "kind = \"tamper\"\ntier = 1\ncount = 2",
+    );
+    assert_ne!(text, SCENARIO, "two liars");
+    let m = support::run(Scenario::from_toml(&text).unwrap());
+    assert_eq!(m.invariant_violations, Vec::<String>::new());
+    assert!(m.rejected_blocks > 0);
+    assert_eq!(m.tampered_blocks_viewed, 0);
+    assert!(
+        m.continuity_index >= 0.99,
+        "moved off the liars: {}",
+        m.continuity_index
+    );
+}
