@@ -160,6 +160,24 @@ pub struct PeerConfig {
     /// the push tree, the multi-tree and the repair links never give a peer more
     /// links than this, whatever its uplink (issue 10).
     pub peer_link_cap: u32,
+    /// C8: a bottom cluster with more peers than this splits in
+    /// `cluster_split_ways` by network prefix (0: never)...
+    pub cluster_split_above: u32,
+    /// ...and two neighbouring clusters of a region with fewer together merge
+    /// (`content_directory/clusters.rs`).
+    pub cluster_merge_below: u32,
+    pub cluster_split_ways: u8,
+}
+
+impl PeerConfig {
+    /// When the bottom clusters split and merge (C8).
+    pub fn cluster_rules(&self) -> crate::content_directory::clusters::ClusterRules {
+        crate::content_directory::clusters::ClusterRules {
+            split_above: self.cluster_split_above,
+            merge_below: self.cluster_merge_below,
+            ways: self.cluster_split_ways,
+        }
+    }
 }
 
 impl Default for PeerConfig {
@@ -193,6 +211,9 @@ impl Default for PeerConfig {
             target_group_loss: 1e-4,
             middle_min_shards: 200,
             peer_link_cap: 256,
+            cluster_split_above: 50_000,
+            cluster_merge_below: 12_500,
+            cluster_split_ways: 2,
         }
     }
 }
@@ -208,6 +229,9 @@ impl PeerConfig {
         if self.stream_rate_kbps == 0 {
             return Err("peers.stream_rate_kbps must be > 0".into());
         }
+        self.cluster_rules()
+            .check()
+            .map_err(|e| format!("peers.{e}"))?;
         if self.peer_link_cap <= u32::from(self.mesh_c) + 1 {
             return Err("peers.peer_link_cap must exceed the mesh's links (mesh_c + 1)".into());
         }

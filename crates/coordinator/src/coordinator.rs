@@ -292,6 +292,8 @@ impl Coordinator {
             // The service manager retires the managers of channels unused for
             // `channel_retire_after_ms` (C1).
             self.retire_unused_channels(now);
+            // ...and splits and merges the peer overlays' bottom clusters (C8).
+            self.review_clusters();
             // Four checks per interval: a crash is noticed within timeout + interval/4.
             self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));
         }

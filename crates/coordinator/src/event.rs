@@ -18,6 +18,13 @@ pub enum CoordEvent {
     /// origin and no viewer for `channel_retire_after_ms`. Its name is free; an
     /// announce of it starts a new channel. `relays` were active in its VAN,
     /// `members` in its peer overlay (origin and waypoints included).
+    /// C8: the service manager split a bottom cluster of the channel's peer
+    /// overlay or merged two; `members_moved` were re-labelled (their links stay).
+    ClustersChanged {
+        channel: ChannelId,
+        change: crate::content_directory::clusters::ClusterChange,
+        members_moved: u64,
+    },
     ChannelRetired {
         channel: ChannelId,
         name: String,

@@ -549,6 +549,19 @@ impl Driver {
                 })
             })
             .collect();
+        // The content directory's bottom clusters (C1, C8): (channel, region,
+        // network prefixes) → the cluster's manager, with its members.
+        let clusters: Vec<Value> = machine
+            .peer_overlays()
+            .flat_map(|o| {
+                o.clusters().iter().map(move |(r, c)| {
+                    json!({
+                        "channel": o.desc.name, "region": name(r), "manager": c.id.0,
+                        "prefix_buckets": [c.lo, c.hi], "members": c.members,
+                    })
+                })
+            })
+            .collect();
         let s = machine.stats();
         json!({
             "epoch": machine.config().epoch,
@@ -556,6 +569,7 @@ impl Driver {
             "superseded_by": machine.superseded_by(),
             "leader": self.leadership.as_ref().map(|_| self.config_advertise()),
             "managers": managers,
+            "clusters": clusters,
             "link_caps": link_caps,
             "history": history,
             "nodes": nodes,

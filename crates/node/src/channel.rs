@@ -73,6 +73,9 @@ pub struct ChannelState {
     /// The seq this node's own playing starts at, once its gate opened: older
     /// blocks are stored and forwarded, never played.
     pub play_from: Option<u64>,
+    /// The bottom cluster manager the coordinator last told this node it
+    /// belongs to (C8, [`crate::cluster`]); reported in every heartbeat.
+    pub cluster: tiercast_proto::ClusterId,
 }
 
 impl ChannelState {
@@ -100,6 +103,7 @@ impl ChannelState {
             kept_at_rejoin: None,
             start_gate: None,
             play_from: None,
+            cluster: Default::default(),
             middle: crate::middle::Middle::default(),
         }
     }

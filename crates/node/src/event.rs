@@ -34,6 +34,11 @@ pub enum Event {
         channel_name: String,
         reason: DenyReason,
     },
+    /// The coordinator moved this node to another bottom cluster manager (C8).
+    ClusterAssigned {
+        channel: ChannelId,
+        cluster: tiercast_proto::ClusterId,
+    },
     /// The coordinator gave a new origin key for a channel this node carries.
     ChannelKeyChanged {
         channel: ChannelId,

@@ -42,6 +42,7 @@ impl Node {
                 shards_expected: ch.middle.shards_expected,
                 shards_received: ch.middle.shards_received,
                 groups_rebuilt: ch.middle.groups_rebuilt,
+                cluster: ch.cluster,
             })
             .collect();
         Heartbeat {

@@ -44,6 +44,7 @@ pub mod buffer;
 pub mod channel;
 pub mod channel_key;
 pub mod children;
+pub mod cluster;
 pub mod config;
 pub mod continuity;
 pub mod delay_line;

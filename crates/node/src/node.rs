@@ -261,6 +261,9 @@ impl Node {
             Message::ChannelRetired { channel } if from_coordinator => {
                 self.on_channel_retired(channel)
             }
+            Message::ClusterAssigned { channel, cluster } if from_coordinator => {
+                self.on_cluster_assigned(channel, cluster)
+            }
             Message::ChannelUpdate { channel } if from_coordinator => {
                 self.on_channel_update(channel)
             }

@@ -4,7 +4,7 @@
 //! coordinator can compare the two ends of every link.
 
 use crate::feed::Feed;
-use crate::ids::{ChannelId, NodeId};
+use crate::ids::{ChannelId, ClusterId, NodeId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,10 @@ pub struct ChannelReport {
     pub shards_received: u64,
     /// Groups that needed recovery shards to be whole.
     pub groups_rebuilt: u64,
+    /// The bottom cluster manager the node was last told it belongs to for this
+    /// channel (C8; `ClusterId(0)`: none told). A coordinator that has moved the
+    /// node answers with `Message::ClusterAssigned`.
+    pub cluster: ClusterId,
 }
 
 /// One end of a link: the last block seq seen on it and when, and what the link

@@ -26,6 +26,20 @@ impl fmt::Display for ChannelId {
     }
 }
 
+/// A bottom cluster's manager (C1, C8: seed 002's DCM of one cluster of the
+/// bottom level): a logical id, unique within a channel's overlay, that a node
+/// reports in its heartbeats and is told in their answers. 0: none told yet.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct ClusterId(pub u32);
+
+impl fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "m{}", self.0)
+    }
+}
+
 /// A viewer local to one node (an HTTP player connection), counted as a child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ViewerId(pub u64);

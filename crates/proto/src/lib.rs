@@ -40,7 +40,7 @@ pub use class::{DeviceClass, NodeClass};
 pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_BYTES};
 pub use feed::{CodedSet, Feed, SubstreamSet, MAX_FEED_SUBSTREAMS, MAX_WANT_SEQS};
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
-pub use ids::{ChannelId, NodeId, Region, Tier, ViewerId};
+pub use ids::{ChannelId, ClusterId, NodeId, Region, Tier, ViewerId};
 pub use message::{
     ChannelDesc, DenyReason, Message, NodeRole, PeerFeed, PeerInfo, Placement, Register,
     COORDINATOR_ID, MAX_SET_PARENTS,

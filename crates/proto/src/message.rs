@@ -9,7 +9,7 @@ use crate::block::Block;
 use crate::class::NodeClass;
 use crate::feed::Feed;
 use crate::heartbeat::Heartbeat;
-use crate::ids::{ChannelId, NodeId, Tier};
+use crate::ids::{ChannelId, ClusterId, NodeId, Tier};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -244,6 +244,15 @@ pub enum Message {
     ChannelRetired {
         channel: ChannelId,
     },
+    /// In answer to a heartbeat that names another cluster for the channel (C8,
+    /// seed 002: "the clients can be informed in heartbeat message responses
+    /// which DCMs to join"): the node's bottom cluster manager is now `cluster`
+    /// (after a split or a merge, or its first placement); it reports it from
+    /// its next heartbeat on. Its parents do not change with it.
+    ClusterAssigned {
+        channel: ChannelId,
+        cluster: ClusterId,
+    },
 
     // ---- node <-> node ----
     /// LOGIN (V3): send me this channel, starting at `from_seq` when you still have it.
@@ -354,6 +363,7 @@ impl Message {
             Message::WatchAt { .. } => "watch_at",
             Message::WatchDenied { .. } => "watch_denied",
             Message::ChannelRetired { .. } => "channel_retired",
+            Message::ClusterAssigned { .. } => "cluster_assigned",
             Message::Login { .. } => "login",
             Message::LoginAccepted { .. } => "login_accepted",
             Message::LoginDenied { .. } => "login_denied",

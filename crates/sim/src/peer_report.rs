@@ -149,6 +149,13 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         uplink: up,
         push_room_bumps: stats.push_room_bumps,
         top_tree_switches: stats.top_tree_switches,
+        clusters: crate::report::ClusterMetrics {
+            splits: stats.cluster_splits,
+            merges: stats.cluster_merges,
+            members_moved: stats.cluster_moves,
+            told: stats.clusters_told,
+            most: overlay.map_or(0, |o| o.clusters().most_clusters as u64),
+        },
         regions: crate::middle_report::middle_metrics(sim),
     }
 }

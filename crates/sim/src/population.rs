@@ -280,6 +280,7 @@ impl Simulation {
             premium,
             tier: u8::MAX,
             region: self.net.regions().name(region).to_string(),
+            addr: peer_addr(self.sc.viewers.networks_per_region, region, id),
             capacity: self.sc.peers.capacity,
             max_threshold: 0,
             min_threshold: 0,
@@ -431,4 +432,16 @@ impl Simulation {
             }
         }
     }
+}
+
+/// A peer's address behind one of its region's `networks` /24 prefixes (C8),
+/// chosen from its id without a draw (other figures stay as they were); empty
+/// when the scenario declares no networks.
+fn peer_addr(networks: u16, region: tiercast_netmodel::RegionId, id: u32) -> String {
+    if networks == 0 {
+        return String::new();
+    }
+    let net = id.wrapping_mul(0x9E37_79B1).rotate_left(7) % u32::from(networks);
+    let r = usize::from(region) % 256;
+    format!("10.{r}.{net}.{}:9000", id % 251 + 1)
 }

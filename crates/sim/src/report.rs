@@ -230,8 +230,21 @@ pub struct PeerMetrics {
     /// the calm top level's switches from flooding to a plain tree.
     pub push_room_bumps: u64,
     pub top_tree_switches: u64,
+    /// C8: the bottom clusters' splits and merges, members re-labelled by them,
+    /// `ClusterAssigned` answers sent, and the most clusters at once.
+    pub clusters: ClusterMetrics,
     /// Per region: the algorithm of each level and the middle level's figures.
     pub regions: Vec<crate::middle_report::RegionMiddle>,
+}
+
+/// C8's figures (see [`PeerMetrics::clusters`]).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ClusterMetrics {
+    pub splits: u64,
+    pub merges: u64,
+    pub members_moved: u64,
+    pub told: u64,
+    pub most: u64,
 }
 
 /// What a run returns: the metrics, and the coordinator's events when kept.

@@ -5,6 +5,8 @@
 //!   re-registration (X1, X3, D7).
 //! - [`backup`] — the channel's hot-standby origin, promoted when the primary
 //!   is lost (D7, issue 12).
+//! - [`clusters`] — (channel, region, network prefix) → the manager of a bottom
+//!   cluster of the peer overlay; clusters split and merge by size (C1, C8).
 //!
 //! One manager per channel today (a `van::manager::ChannelManager` for its relays,
 //! a `peers::PeerOverlay` for its peers); (channel, region) → manager is the seam
@@ -16,6 +18,7 @@
 
 pub mod announce;
 pub mod backup;
+pub mod clusters;
 
 use crate::coordinator::Coordinator;
 use crate::service_manager::ManagerView;

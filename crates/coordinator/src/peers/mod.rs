@@ -11,6 +11,8 @@
 //! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
 //! - [`books`] — the overlay's books checked: links, slots, acyclic trees, depths.
 //! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
+//! - [`clusters`] — the bottom clusters: split and merged by size, members
+//!   told theirs in heartbeat answers, parents looked for in their own first (C1, C8).
 //! - [`cap_rebuild`] — a full recomputation's links into a capped group, shared out per tree (C3, C7).
 //! - [`cap_handover`] — after a new or lowered cap, new links across book against a lower
 //!   ceiling while the links that stay catch up (C3, C5, C6).
@@ -62,6 +64,7 @@ pub mod cap_handover;
 pub mod cap_joins;
 pub mod cap_rebuild;
 pub mod caps;
+pub mod clusters;
 pub mod congestion;
 pub mod coordinator;
 pub mod depth;

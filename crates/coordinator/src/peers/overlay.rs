@@ -95,6 +95,10 @@ pub struct Member {
     pub premium: bool,
     /// Its record in the history store (C4, D1; [`super::history_rank`]).
     pub record: crate::history::grade::Grade,
+    /// Its network prefix's bucket and the bottom cluster it belongs to (C1,
+    /// C8; a peer's, set when it is inserted: [`super::clusters`]).
+    pub bucket: u8,
+    pub cluster: tiercast_proto::ClusterId,
 }
 
 impl Member {
@@ -133,6 +137,8 @@ impl Member {
             leaves: vec![0; usize::from(k)].into_boxed_slice(),
             premium: false,
             record: crate::history::grade::Grade::Neutral,
+            bucket: 0,
+            cluster: tiercast_proto::ClusterId(0),
         }
     }
 
@@ -171,6 +177,12 @@ pub struct PeerStats {
     pub top_tree_switches: u64,
     /// D7: peers taken back from their reported links ([`super::rejoin`]).
     pub adopted: u64,
+    /// C8: bottom clusters split and merged, members re-labelled by them, and
+    /// `ClusterAssigned` answers sent ([`super::clusters`]).
+    pub cluster_splits: u64,
+    pub cluster_merges: u64,
+    pub cluster_moves: u64,
+    pub clusters_told: u64,
 }
 
 /// Members with spare slots, most spare first.
@@ -275,6 +287,10 @@ pub struct PeerOverlay {
     /// The `premium_first` rule in force for this channel: `Some(preempt)`
     /// ([`super::premium`]).
     pub(crate) premium_first: Option<bool>,
+    /// The bottom clusters' directory and when they split and merge (C1, C8;
+    /// [`super::clusters`]).
+    pub(crate) clusters: crate::content_directory::clusters::ClusterDirectory,
+    pub(crate) cluster_rules: crate::content_directory::clusters::ClusterRules,
 }
 
 /// What [`PeerOverlay::depth`] adds for a member whose path does not reach the
@@ -331,6 +347,12 @@ impl PeerOverlay {
             caps: Default::default(),
             cap_joins: BTreeMap::new(),
             premium_first: None,
+            clusters: Default::default(),
+            cluster_rules: crate::content_directory::clusters::ClusterRules {
+                split_above: 0,
+                merge_below: 0,
+                ways: 2,
+            },
         }
     }
 
@@ -410,8 +432,28 @@ impl PeerOverlay {
         m.depth_memo = vec![Cell::new(0); usize::from(self.k)].into_boxed_slice();
         m.kid_trees = 0;
         m.leaves = vec![0; usize::from(self.k)].into_boxed_slice();
-        self.members.insert(id, m);
+        if m.kind == MemberKind::Peer {
+            m.bucket = crate::content_directory::clusters::prefix_bucket(&m.info.addr);
+            m.cluster = self.clusters.join(m.region, m.bucket);
+        }
+        if let Some(old) = self.members.insert(id, m) {
+            self.leave_cluster(&old);
+        }
         self.index(id);
+    }
+
+    /// Takes a member out of the indexes, the map and its cluster.
+    pub(crate) fn remove_member(&mut self, id: NodeId) -> Option<Member> {
+        self.unindex(id);
+        let m = self.members.remove(&id)?;
+        self.leave_cluster(&m);
+        Some(m)
+    }
+
+    fn leave_cluster(&mut self, m: &Member) {
+        if m.kind == MemberKind::Peer {
+            self.clusters.leave(m.region, m.bucket);
+        }
     }
 
     /// Changes a member's booking (or slots, top flag, interior tree, repair

@@ -371,8 +371,7 @@ impl PeerOverlay {
             m.interior = None;
             m.used = 0;
         });
-        self.unindex(id);
-        self.members.remove(&id);
+        self.remove_member(id);
         self.pending.remove(&id);
         self.dirty.remove(&id);
         self.rejoining.remove(&id);

@@ -322,8 +322,7 @@ impl PeerOverlay {
             self.leave_middle(*id);
             self.ejected.insert(*id);
             self.update(*id, |m| m.slots = 0);
-            self.unindex(*id);
-            self.members.remove(id);
+            self.remove_member(*id);
         }
         for (group, slots, source_uplink) in &groups {
             let built = build_multitree(group, *source_uplink, self.rate_bps, usize::from(self.k));

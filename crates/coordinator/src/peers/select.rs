@@ -182,13 +182,32 @@ impl PeerOverlay {
             // C3's peering links: other regions across one first (stable).
             regions[1..].sort_by_key(|r| !policy.peering(me.region, *r));
         }
-        for region in regions {
+        // C8: a bottom peer of a region split into clusters looks in its own
+        // cluster first (with the region's shared top and middle members), then
+        // in its whole region, then in the others ([`super::clusters`]).
+        let own_cluster =
+            (me.kind == MemberKind::Peer && !me.top && self.clusters.clusters_in(me.region) > 1)
+                .then_some(me.cluster);
+        let scopes = own_cluster
+            .map(|c| (me.region, Some(c)))
+            .into_iter()
+            .chain(regions.into_iter().map(|r| (r, None)));
+        for (region, cluster) in scopes {
             let mut best: Option<(RankKey, NodeId)> = None;
             let (mut looked, mut scanned) = (0, 0);
             for p in self.spare_in(tree, region) {
                 scanned += 1;
                 if scanned > DEEP_SCAN_LIMIT && best.is_some() {
                     break;
+                }
+                if let Some(c) = cluster {
+                    // Bounded: a cluster with no room is left for the region.
+                    if scanned > DEEP_SCAN_LIMIT {
+                        break;
+                    }
+                    if !self.in_cluster_of(c, p) {
+                        continue;
+                    }
                 }
                 if p == child || avoid.contains(&p) {
                     continue;

@@ -37,6 +37,7 @@ impl ManagerVerbs for PeerOverlay {
         if co.has_peer_overlays() {
             co.peer_heartbeat(now, hb);
             co.peers_reported(now, from, hb);
+            co.tell_clusters(hb);
         }
     }
 

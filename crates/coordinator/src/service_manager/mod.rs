@@ -76,6 +76,7 @@ impl Coordinator {
             now,
         );
         o.top_repair_share = pc.top_repair_share.clamp(0.0, 0.9);
+        o.cluster_rules = pc.cluster_rules();
         let mut servers = vec![(origin, MemberKind::Origin)];
         servers.extend(
             self.registry

@@ -143,6 +143,13 @@ pub struct PeersSpec {
     pub target_group_loss: Option<f64>,
     #[serde(default)]
     pub middle_min_shards: Option<u64>,
+    /// C8: when the bottom clusters split and merge (see `PeerConfig`).
+    #[serde(default)]
+    pub cluster_split_above: Option<u32>,
+    #[serde(default)]
+    pub cluster_merge_below: Option<u32>,
+    #[serde(default)]
+    pub cluster_split_ways: Option<u8>,
     /// Peers' heartbeat interval; default: `strategy.heartbeat_interval_ms`.
     #[serde(default)]
     pub heartbeat_interval_ms: Option<u64>,
@@ -332,6 +339,11 @@ pub struct Viewers {
     /// none (and no draw is made, so other figures stay as they were).
     #[serde(default)]
     pub premium_fraction: f64,
+    /// C8: networks (IPv4 /24 prefixes `10.<region>.<net>.0`) a region's peers
+    /// are spread over, each peer's drawn from its id; 0: peers declare no
+    /// address (all behind one prefix: their clusters never split).
+    #[serde(default)]
+    pub networks_per_region: u16,
 }
 
 impl Default for Viewers {
@@ -343,6 +355,7 @@ impl Default for Viewers {
             label: d_label(),
             role: ViewerRole::Viewer,
             premium_fraction: 0.0,
+            networks_per_region: 0,
         }
     }
 }
@@ -597,6 +610,9 @@ impl Scenario {
             target_group_loss: p.target_group_loss.unwrap_or(d.target_group_loss),
             middle_min_shards: p.middle_min_shards.unwrap_or(d.middle_min_shards),
             peer_link_cap: p.capacity,
+            cluster_split_above: p.cluster_split_above.unwrap_or(d.cluster_split_above),
+            cluster_merge_below: p.cluster_merge_below.unwrap_or(d.cluster_merge_below),
+            cluster_split_ways: p.cluster_split_ways.unwrap_or(d.cluster_split_ways),
             ..d
         }
     }

@@ -184,6 +184,9 @@ impl Scenario {
         if !(0.0..=1.0).contains(&v.premium_fraction) {
             return Err(bad("viewers.premium_fraction", "must be within 0..=1"));
         }
+        if v.networks_per_region > 256 {
+            return Err(bad("viewers.networks_per_region", "must be <= 256"));
+        }
         if v.label.is_empty() {
             return Err(bad("viewers.label", "must not be empty"));
         }

@@ -9,7 +9,8 @@
 use super::population::{mix, Plan, PEER_CAPACITY};
 use tiercast_coordinator::{Coordinator, Transmit};
 use tiercast_proto::{
-    ChannelId, ChannelReport, Feed, Heartbeat, LinkReport, Message, NodeId, NodeRole, PeerFeed,
+    ChannelId, ChannelReport, ClusterId, Feed, Heartbeat, LinkReport, Message, NodeId, NodeRole,
+    PeerFeed,
 };
 
 /// The stream's blocks: one every 100 ms, seen by every node 200 ms late.
@@ -23,6 +24,8 @@ struct ChanBook {
     channel: ChannelId,
     parents: Vec<(NodeId, Feed)>,
     children: Vec<(NodeId, Feed)>,
+    /// The bottom cluster the coordinator told (C8), reported back.
+    cluster: ClusterId,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -120,6 +123,12 @@ impl Books {
                     }
                     *self.other_messages.entry("ChannelRetired").or_default() += 1;
                 }
+                Message::ClusterAssigned { channel, cluster } => {
+                    if let Some(b) = self.book(t.to) {
+                        b.chan(channel).cluster = cluster;
+                    }
+                    *self.other_messages.entry("ClusterAssigned").or_default() += 1;
+                }
                 other => *self.other_messages.entry(other.kind()).or_default() += 1,
             }
         }
@@ -178,6 +187,7 @@ impl Books {
                     shards_expected: 0,
                     shards_received: 0,
                     groups_rebuilt: 0,
+                    cluster: c.cluster,
                 })
                 .collect(),
             // The coordinator's own (a node follows the epoch it was ordered in).
