@@ -40,6 +40,7 @@ pub mod network_monitor;
 pub mod peers;
 pub mod policy;
 pub mod service_manager;
+pub mod small_map;
 pub mod uplink_ledger;
 pub mod van;
 

@@ -102,34 +102,28 @@ impl PeerOverlay {
                 *f == Feed::All && *q != id && self.members.get(q).is_some_and(|m| m.top)
             })
             .map(|(q, _)| *q);
-        if let Some(q) = push_parent {
-            let slots = self.top_slots_for(uplink_bps);
-            let mut member = Member::new(
-                info,
-                region,
-                MemberKind::Peer,
-                uplink_bps,
-                slots,
-                true,
-                now,
-                self.k,
-            );
-            member.eager = Some(q);
-            self.insert_member(member);
-            self.rebuild_top(usize::from(cfg.mesh_c));
-            return true;
-        }
-        let slots = self.slots_for(uplink_bps);
+        let top = push_parent.is_some();
+        let slots = if top {
+            self.top_slots_for(uplink_bps)
+        } else {
+            self.slots_for(uplink_bps)
+        };
         let mut member = Member::new(
             info,
             region,
             MemberKind::Peer,
             uplink_bps,
             slots,
-            false,
+            top,
             now,
             self.k,
         );
+        if let Some(q) = push_parent {
+            member.eager = Some(q);
+            self.insert_member(member);
+            self.rebuild_top(usize::from(cfg.mesh_c));
+            return true;
+        }
         // Taken back because it reported being fed.
         member.proven = true;
         self.insert_member(member);
