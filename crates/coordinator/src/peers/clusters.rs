@@ -154,8 +154,15 @@ mod tests {
         );
     }
 
-    fn with_origin() -> PeerOverlay {
-        crate::peers::tests::with_origin(Timestamp(0), &split_cfg(), 40 * RATE)
+    /// The origin and 60 peers of `up_bps` over 16 networks, clusters
+    /// splitting past 40 peers (not reviewed yet).
+    fn sixty_peers(up_bps: u64) -> PeerOverlay {
+        let mut o = crate::peers::tests::with_origin(Timestamp(0), &split_cfg(), 40 * RATE);
+        o.cluster_rules = split_cfg().cluster_rules();
+        for i in 0..60 {
+            join(&mut o, 100 + i, i % 16, up_bps);
+        }
+        o
     }
 
     fn split_cfg() -> crate::PeerConfig {
@@ -168,11 +175,7 @@ mod tests {
 
     #[test]
     fn a_split_relabels_members_by_prefix_and_keeps_every_link() {
-        let mut o = with_origin();
-        o.cluster_rules = split_cfg().cluster_rules();
-        for i in 0..60 {
-            join(&mut o, 100 + i, i % 16, 4_000_000);
-        }
+        let mut o = sixty_peers(4_000_000);
         let links: Vec<_> = o.bottom_links().collect();
         let changes = o.review_clusters();
         assert_eq!(changes.len(), 1, "{changes:?}");
@@ -193,14 +196,9 @@ mod tests {
 
     #[test]
     fn after_a_split_a_joiner_takes_parents_of_its_own_cluster_first() {
-        let mut o = with_origin();
-        o.cluster_rules = split_cfg().cluster_rules();
         // Strong peers in every network: the region has room in both clusters.
-        for i in 0..60 {
-            join(&mut o, 100 + i, i % 16, 8_000_000);
-        }
+        let mut o = sixty_peers(8_000_000);
         o.review_clusters();
-        let pc = split_cfg();
         for i in 0..16 {
             let id = 500 + i;
             join(&mut o, id, i, 400_000);
@@ -212,17 +210,12 @@ mod tests {
                     "joiner {id} in {me} took parent {p} of another cluster"
                 );
             }
-            let _ = &pc;
         }
     }
 
     #[test]
     fn a_merge_relabels_the_smaller_side() {
-        let mut o = with_origin();
-        o.cluster_rules = split_cfg().cluster_rules();
-        for i in 0..60 {
-            join(&mut o, 100 + i, i % 16, 4_000_000);
-        }
+        let mut o = sixty_peers(4_000_000);
         o.review_clusters();
         let pc = split_cfg();
         for i in 0..55 {
