@@ -249,7 +249,7 @@ impl Simulation {
             return;
         };
         v.end_at = t;
-        let tally = tally_blocks(&s.ingest, &v, t, deadline, grace, None);
+        let tally = tally_blocks(&s.ingest, &v, t, (deadline, grace), None, None);
         s.expected += tally.expected as f64;
         s.delivered += tally.received as f64;
     }

@@ -5,7 +5,7 @@
 //! (D4).
 
 use super::local::LocalViewers;
-use crate::http::PlayoutStats;
+use tiercast_node::PlayoutStats;
 use crate::link::LinkStatsSnapshot;
 use serde::Serialize;
 use tiercast_node::channel::Phase;
