@@ -235,9 +235,7 @@ impl Simulation {
     pub(crate) fn block_tally(&self, vi: usize, t: u64, from_seq: Option<u64>) -> BlockTally {
         let deadline = self.sc.playout_deadline_ms * 1000;
         let grace = self.sc.startup_grace_ms * 1000;
-        let played = self
-            .plays_out()
-            .then(|| self.playouts.get(&(vi as u32)));
+        let played = self.plays_out().then(|| self.playouts.get(&(vi as u32)));
         let v = &self.viewers[vi];
         tally_blocks(&self.ingest, v, t, (deadline, grace), from_seq, played)
     }

@@ -61,14 +61,14 @@ impl Simulation {
             *p = ViewerPlayout::new(cfg.clone(), trace);
         }
         p.push(
-                now,
-                SimBlock {
-                    seq: block.seq,
-                    keyframe: block.is_keyframe(),
-                    origin_time_us: block.origin_time_us,
-                },
-                &mut out,
-            );
+            now,
+            SimBlock {
+                seq: block.seq,
+                keyframe: block.is_keyframe(),
+                origin_time_us: block.origin_time_us,
+            },
+            &mut out,
+        );
         self.count_played(vi, &mut out);
         self.playout_scratch = out;
     }
@@ -86,18 +86,26 @@ impl Simulation {
 
     /// Counts what viewer `vi`'s stage played (`out` is left empty).
     fn count_played(&mut self, vi: usize, out: &mut Vec<(u64, SimBlock)>) {
+        if out.is_empty() {
+            return;
+        }
         let deadline = self.sc.playout_deadline_ms * 1000;
-        let region = self.net.region_of(self.first_viewer + vi as u32);
-        for (at, b) in out.drain(..) {
-            let Some(p) = self.playouts.get_mut(&(vi as u32)) else {
-                return;
-            };
-            if at.saturating_sub(b.origin_time_us) <= deadline {
+        let Some(p) = self.playouts.get_mut(&(vi as u32)) else {
+            out.clear();
+            return;
+        };
+        out.retain(|(at, b)| {
+            let on_time = at.saturating_sub(b.origin_time_us) <= deadline;
+            if on_time {
                 p.mark_on_time(b.seq);
-                self.on_time_block(vi, region, b.seq);
             } else {
                 p.played_late += 1;
             }
+            on_time
+        });
+        let region = self.net.region_of(self.first_viewer + vi as u32);
+        for (_, b) in out.drain(..) {
+            self.on_time_block(vi, region, b.seq);
         }
     }
 

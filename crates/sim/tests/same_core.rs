@@ -22,7 +22,7 @@ use std::path::Path;
 use tiercast_net::http::LiveBlock;
 use tiercast_node::{Playout, PlayoutConfig, PlayoutStats};
 use tiercast_proto::Timestamp;
-use tiercast_sim::{PlayoutTrace, RunOptions, Scenario, Simulation};
+use tiercast_sim::{PlayoutTrace, RunOptions, Simulation};
 
 #[test]
 fn both_drivers_name_the_cores_types() {
@@ -32,13 +32,12 @@ fn both_drivers_name_the_cores_types() {
     fn stats_of(c: &tiercast_net::node_driver::ChannelSnapshot) -> Option<PlayoutStats> {
         c.playout
     }
-    fn uplink_of(n: &tiercast_net::node_driver::NodeSnapshot) -> Option<tiercast_node::uplink::UplinkStats> {
+    fn uplink_of(
+        n: &tiercast_net::node_driver::NodeSnapshot,
+    ) -> Option<tiercast_node::uplink::UplinkStats> {
         n.uplink.clone()
     }
-    fn sim_node(
-        s: &Simulation,
-        id: tiercast_proto::NodeId,
-    ) -> Option<&tiercast_node::Node> {
+    fn sim_node(s: &Simulation, id: tiercast_proto::NodeId) -> Option<&tiercast_node::Node> {
         s.node(id)
     }
     fn pacer_of(n: &tiercast_node::Node) -> Option<tiercast_node::uplink::UplinkStats> {
