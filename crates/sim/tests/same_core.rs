@@ -35,7 +35,7 @@ fn both_drivers_name_the_cores_types() {
     fn uplink_of(
         n: &tiercast_net::node_driver::NodeSnapshot,
     ) -> Option<tiercast_node::uplink::UplinkStats> {
-        n.uplink.clone()
+        n.uplink
     }
     fn sim_node(s: &Simulation, id: tiercast_proto::NodeId) -> Option<&tiercast_node::Node> {
         s.node(id)
