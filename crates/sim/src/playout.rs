@@ -127,6 +127,20 @@ impl ViewerPlayout {
         }
     }
 
+    /// Keeps in `out` what was played within `deadline_us` of its origin time
+    /// (marked on time) and counts the rest as played late.
+    pub fn keep_on_time(&mut self, out: &mut Vec<(u64, SimBlock)>, deadline_us: u64) {
+        out.retain(|(at, b)| {
+            let on_time = at.saturating_sub(b.origin_time_us) <= deadline_us;
+            if on_time {
+                self.mark_on_time(b.seq);
+            } else {
+                self.played_late += 1;
+            }
+            on_time
+        });
+    }
+
     /// The seq the stage started playing at (a keyframe; `NONE` before).
     pub fn first_seq(&self) -> u64 {
         match &self.stage {

@@ -94,15 +94,7 @@ impl Simulation {
             out.clear();
             return;
         };
-        out.retain(|(at, b)| {
-            let on_time = at.saturating_sub(b.origin_time_us) <= deadline;
-            if on_time {
-                p.mark_on_time(b.seq);
-            } else {
-                p.played_late += 1;
-            }
-            on_time
-        });
+        p.keep_on_time(out, deadline);
         let region = self.net.region_of(self.first_viewer + vi as u32);
         for (_, b) in out.drain(..) {
             self.on_time_block(vi, region, b.seq);
