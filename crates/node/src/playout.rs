@@ -1,7 +1,7 @@
-//! The playout stage of a peer's local stream (D4; X5: the simulator runs it too):
-//! blocks reach a peer out of
-//! order — each substream comes from its own parent, pulled repairs come late — but
-//! a player needs one continuous, in-order MPEG-TS. [`Playout`] emits blocks in seq
+//! The playout stage of a peer's local stream (D4; X5: the simulator runs it
+//! too): blocks reach a peer out of order — each substream comes from its own
+//! parent, pulled repairs come late — but a player needs one continuous,
+//! in-order MPEG-TS. [`Playout`] emits blocks in seq
 //! order; when a seq is missing while later blocks wait, it waits up to the playout
 //! delay (counted from the arrival of the oldest waiting block) for the gap to
 //! fill, then gives the gap up and resyncs at the next keyframe block, so a decoder
@@ -15,6 +15,7 @@
 //! seq and a keyframe flag): the tokio driver plays `tiercast_net::http::LiveBlock`
 //! (payload and all), the simulator a payload-free block of its own — both through
 //! this one stage (issue 13, Must show 2).
+
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::Timestamp;
@@ -24,15 +25,6 @@ use tiercast_proto::Timestamp;
 pub trait PlayoutBlock: Clone {
     fn seq(&self) -> u64;
     fn keyframe(&self) -> bool;
-}
-
-impl PlayoutBlock for tiercast_proto::Block {
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-    fn keyframe(&self) -> bool {
-        self.is_keyframe()
-    }
 }
 
 /// A seq this far from the expected one is a new stream, not a gap.
