@@ -21,15 +21,14 @@ use crate::clock::{wall_micros, Clock};
 use crate::endpoint::CoordinatorUrl;
 use crate::error::DriverError;
 use crate::http::{
-    serve_viewers, PlayoutConfig, ViewerLimits, ViewerRefusal, ViewerRequest, ViewerServerStats,
-    ViewerStream,
+    serve_viewers, ViewerLimits, ViewerRefusal, ViewerRequest, ViewerServerStats, ViewerStream,
 };
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
 use local::LocalViewers;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tiercast_node::{Event, Node, NodeConfig};
+use tiercast_node::{Event, Node, NodeConfig, PlayoutConfig};
 use tiercast_proto::viewer_feed::FeedKind;
 use tiercast_proto::{Block, DenyReason, Message, NodeId, NodeRole, COORDINATOR_ID};
 use tokio::sync::{broadcast, mpsc, oneshot};

@@ -36,6 +36,9 @@
 //! - [`register`] — registering with the coordinator, again with a bounded backoff when unanswered (D7, D8).
 //! - [`audio_viewers`] — local viewers of the audio-only feed, in slots of their own (C3).
 //! - [`delay_line`] — a delayed viewer's blocks, released `delay` behind live (C3).
+//! - [`playout`] — a peer's playout stage: out-of-order blocks in, in order out, a gap
+//!   given up after a delay with a resync at a keyframe (D4); run by the tokio
+//!   driver for a peer's local players and by the simulator per peer viewer (X5).
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
 
@@ -60,6 +63,7 @@ pub mod monitor;
 pub mod node;
 pub mod parent_set;
 pub mod parents;
+pub mod playout;
 pub mod predict;
 pub mod pull;
 pub mod register;
@@ -78,4 +82,5 @@ pub use config::NodeConfig;
 pub use delay_line::{DelayLine, DelayedStart};
 pub use event::Event;
 pub use node::{Node, Transmit};
+pub use playout::{Playout, PlayoutBlock, PlayoutConfig, PlayoutStats};
 pub use standby::{first_backup_seq, PrimaryWatch, StandbyWindow, WindowBlock};

@@ -3,7 +3,11 @@
 //! payload), the machines forward it and the network model carries it. Viewers'
 //! blocks are counted here: startup delay (first block − watch time), lag (arrival −
 //! origin time), continuity (on-time blocks / blocks expected since the start).
+//! A relay's viewer's block is on time when it arrives within the playout
+//! deadline; a peer viewer's goes through the core's playout stage first and is on
+//! time when played within it (`playout_books.rs`, with `playout_stage` on).
 
+use crate::playout::ViewerPlayout;
 use crate::scenario::{DataPlane, Scenario};
 use crate::viewer::{Mark, ViewerStats, NONE};
 use crate::world::Simulation;
@@ -71,14 +75,16 @@ pub(crate) struct BlockTally {
 }
 
 /// Blocks of `ingest`'s channel expected and received on time by viewer `v`
-/// whose watch ends at `t` (from `from_seq` on, when given).
+/// whose watch ends at `t` (from `from_seq` on, when given). With `played`, the
+/// viewer's playout stage says where its run starts and which seqs it played on
+/// time (`playout_books.rs`).
 pub(crate) fn tally_blocks(
     ingest: &Ingest,
     v: &ViewerStats,
     t: u64,
-    deadline: u64,
-    grace: u64,
+    (deadline, grace): (u64, u64),
     from_seq: Option<u64>,
+    played: Option<Option<&ViewerPlayout>>,
 ) -> BlockTally {
     let zero = BlockTally {
         expected: 0,
@@ -87,14 +93,19 @@ pub(crate) fn tally_blocks(
     let Some(s_end) = t.checked_sub(deadline).and_then(|x| ingest.last_seq_at(x)) else {
         return zero;
     };
-    let (first, received) = if v.first_seq != NONE {
-        let first = v.first_seq.max(from_seq.unwrap_or(0));
+    let (run_first, above) = match played {
+        None => (v.first_seq, v.received_above(s_end)),
+        Some(None) => (NONE, 0),
+        Some(Some(p)) => (p.first_seq(), p.on_time_above(Some(s_end)).count() as u64),
+    };
+    let (first, received) = if run_first != NONE {
+        let first = run_first.max(from_seq.unwrap_or(0));
         let got = if from_seq.is_some() {
             v.post_on_time
         } else {
             v.on_time
         };
-        (first, got.saturating_sub(v.received_above(s_end)))
+        (first, got.saturating_sub(above))
     } else {
         let from = ingest.first_seq_from(v.watch_at + grace);
         (from.max(from_seq.unwrap_or(0)), 0)
@@ -159,7 +170,6 @@ impl Simulation {
         let vi = (id - self.first_viewer) as usize;
         let now = self.now;
         let deadline = self.sc.playout_deadline_ms * 1000;
-        let fault_seq = self.ingest.fault_seq;
         let v = &mut self.viewers[vi];
         match v.mark(block.seq) {
             Mark::New => {}
@@ -195,27 +205,39 @@ impl Simulation {
         let lag = now.saturating_sub(block.origin_time_us);
         self.metrics.lag_ms.add(lag / 1000);
         v.recv_in_sample += 1;
-        // A block older than the viewer's first is not in its run: not on
-        // time, not counted (continuity counted one, the ledger did not, and
-        // continuity passed efficiency: middle-erasure 0.99723 > 0.99715).
-        if lag <= deadline && block.seq >= v.first_seq {
-            v.on_time += 1;
-            self.ledger.got(region, block.seq, 1.0);
-            if v.group != 0 && fault_seq.is_some_and(|f| block.seq >= f) {
-                v.post_on_time += 1;
-            }
-            self.member_block(vi, region, block.seq);
-        }
+        let first_seq = v.first_seq;
         self.metrics.delivered_bytes += crate::run::wire_bytes_block(block);
         self.metrics.delivered_payload_bytes += block.payload.len() as u64;
+        if self.plays_out() {
+            self.playout_push(vi, block);
+        } else if lag <= deadline && block.seq >= first_seq {
+            // A block older than the viewer's first is not in its run: not on
+            // time, not counted (continuity counted one, the ledger did not, and
+            // continuity passed efficiency: middle-erasure 0.99723 > 0.99715).
+            self.on_time_block(vi, region, block.seq);
+        }
+    }
+
+    /// Viewer `vi` got block `seq` on time (arrived, or played, by its deadline).
+    pub(crate) fn on_time_block(&mut self, vi: usize, region: u16, seq: u64) {
+        let fault_seq = self.ingest.fault_seq;
+        let v = &mut self.viewers[vi];
+        v.on_time += 1;
+        self.ledger.got(region, seq, 1.0);
+        if v.group != 0 && fault_seq.is_some_and(|f| seq >= f) {
+            v.post_on_time += 1;
+        }
+        self.member_block(vi, region, seq);
     }
 
     /// Blocks expected and received on time by a viewer whose watch ends at `t`.
     /// With `from_seq`, counting starts there (the post-fault tally).
-    pub(crate) fn block_tally(&self, v: &ViewerStats, t: u64, from_seq: Option<u64>) -> BlockTally {
+    pub(crate) fn block_tally(&self, vi: usize, t: u64, from_seq: Option<u64>) -> BlockTally {
         let deadline = self.sc.playout_deadline_ms * 1000;
         let grace = self.sc.startup_grace_ms * 1000;
-        tally_blocks(&self.ingest, v, t, deadline, grace, from_seq)
+        let played = self.plays_out().then(|| self.playouts.get(&(vi as u32)));
+        let v = &self.viewers[vi];
+        tally_blocks(&self.ingest, v, t, (deadline, grace), from_seq, played)
     }
 
     /// Whether the origin cut a block lately (see `starving`).
@@ -242,13 +264,14 @@ impl Simulation {
         let region = self.net.region_of(id);
         let v = &self.viewers[vi];
         let s_end = self.last_seq_due(t);
-        let first = if v.first_seq != NONE {
-            v.first_seq
+        let run_first = self.run_first_seq(vi);
+        let first = if run_first != NONE {
+            run_first
         } else {
             self.ingest
                 .first_seq_from(v.watch_at + self.sc.startup_grace_ms * 1000)
         };
-        let due_after: Vec<u64> = v.seqs_above(s_end).filter(|s| *s >= v.first_seq).collect();
+        let due_after = self.on_time_above(vi, s_end);
         self.ledger.close_range(region, first, s_end, due_after);
     }
 
@@ -260,17 +283,19 @@ impl Simulation {
 
     /// Adds a departed (or, at the end, a remaining) viewer's blocks to the totals.
     pub(crate) fn finalize_blocks(&mut self, vi: usize, t: u64) {
+        self.playout_catch_up(vi, t);
         self.ledger_blocks(vi, t);
         self.member_stretch_ends(vi, t);
-        let v = self.viewers[vi].clone();
-        let all = self.block_tally(&v, t, None);
+        let all = self.block_tally(vi, t, None);
         self.metrics.expected += all.expected as f64;
         self.metrics.delivered += all.received as f64;
-        if v.group != 0 {
-            let post = self.block_tally(&v, t, Some(self.ingest.fault_seq.unwrap_or(0)));
-            let g = (v.group - 1) as usize;
+        let group = self.viewers[vi].group;
+        if group != 0 {
+            let post = self.block_tally(vi, t, Some(self.ingest.fault_seq.unwrap_or(0)));
+            let g = (group - 1) as usize;
             self.metrics.group_expected[g] += post.expected as f64;
             self.metrics.group_delivered[g] += post.received as f64;
         }
+        self.playout_closed(vi, t);
     }
 }

@@ -162,6 +162,8 @@ impl Simulation {
         let mut v = ViewerStats::new(self.now, p);
         v.premium = premium;
         self.viewers[vi] = v;
+        // A new process: a new playout stage from its first block.
+        self.playouts.remove(&(vi as u32));
         self.metrics.watching += 1;
         self.ledger.arrived[self.net.region_of(id) as usize] += 1;
         if self.sc.peers_mode() {

@@ -17,6 +17,9 @@
 //!   too, with its own continuity (C9: one uplink shared by two channels).
 //! - [`rate`] — path walks; the "rate" data plane (bandwidth shares along paths).
 //! - [`viewer`] — per-viewer bookkeeping (block window, startup).
+//! - [`playout`] — a peer viewer's playout stage: the core's `tiercast_node::Playout`
+//!   (the tokio driver's, not a copy) driven with time passed in; [`playout_books`]
+//!   — a peer's block is on time when that stage plays it by the deadline.
 //! - [`sample`] — the per-second sample: relays per tier, lower bound, capacity bound.
 //! - [`metrics`], [`report`] — accumulators and metrics.json; [`peer_report`] and
 //!   [`middle_report`] — the peer overlay's figures, per level and region.
@@ -45,6 +48,8 @@ pub mod metrics;
 pub mod middle_report;
 pub mod output;
 pub mod peer_report;
+pub mod playout;
+pub mod playout_books;
 pub mod plot;
 pub mod policies;
 pub mod population;
@@ -64,6 +69,7 @@ pub mod upload;
 pub mod viewer;
 pub mod world;
 
+pub use playout::{PlayoutTotals, PlayoutTrace, SimBlock};
 pub use report::{Metrics, Report, WALL_CLOCK_FIELDS};
 pub use scenario::{Scenario, ScenarioError};
 pub use world::{Plant, Role, RunOptions, Simulation};

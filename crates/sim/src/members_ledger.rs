@@ -37,12 +37,14 @@ impl Simulation {
 
     /// The coordinator ejected viewer `vi` now: its stretch as a member ends.
     pub(crate) fn member_ejected(&mut self, vi: usize) {
+        self.playout_catch_up(vi, self.now);
         self.member_stretch_ends(vi, self.now);
         self.viewers[vi].out = true;
     }
 
     /// The coordinator admitted viewer `vi` (again): counted from its next block.
     pub(crate) fn member_admitted(&mut self, vi: usize) {
+        self.playout_catch_up(vi, self.now);
         self.viewers[vi].out = false;
     }
 
@@ -57,7 +59,11 @@ impl Simulation {
         }
         let region = self.net.region_of(self.first_viewer + vi as u32);
         let s_end = self.last_seq_due(t);
-        let due_after: Vec<u64> = v.seqs_above(s_end).filter(|s| *s >= from).collect();
+        let due_after: Vec<u64> = self
+            .on_time_above(vi, s_end)
+            .into_iter()
+            .filter(|s| *s >= from)
+            .collect();
         self.members_ledger
             .close_range(region, from, s_end, due_after);
         self.viewers[vi].member_from = NONE;

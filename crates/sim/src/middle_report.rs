@@ -69,17 +69,17 @@ pub(crate) fn middle_metrics(sim: &Simulation) -> Vec<RegionMiddle> {
                 )
             };
             *count += 1;
-            let Some(v) = m
+            let Some(vi) = m
                 .info
                 .id
                 .0
                 .checked_sub(sim.first_viewer)
-                .and_then(|i| sim.viewers.get(i as usize))
+                .filter(|i| (*i as usize) < sim.viewers.len())
             else {
                 continue;
             };
             if blocks {
-                let t = sim.block_tally(v, sim.end, None);
+                let t = sim.block_tally(vi as usize, sim.end, None);
                 *exp += t.expected;
                 *missed += t.expected - t.received;
             }

@@ -46,7 +46,7 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
             top_msgs += u64::from(v.block_msgs);
             top_stored += u64::from(v.blocks_stored);
             if sim.sc.data_plane == DataPlane::Blocks {
-                let t = sim.block_tally(v, end, None);
+                let t = sim.block_tally(vi, end, None);
                 top_exp += t.expected;
                 top_missed += t.expected - t.received;
             }
@@ -63,9 +63,10 @@ pub(crate) fn peer_metrics(sim: &Simulation) -> PeerMetrics {
         sim.sc.data_plane,
     ) {
         for id in top {
-            let v = &sim.viewers[(id - sim.first_viewer) as usize];
+            let vi = (id - sim.first_viewer) as usize;
+            let v = &sim.viewers[vi];
             let t_end = if v.watching() { end } else { v.end_at };
-            let t = sim.block_tally(v, t_end, Some(f));
+            let t = sim.block_tally(vi, t_end, Some(f));
             after_exp += t.expected;
             after_missed += t.expected - t.received;
         }

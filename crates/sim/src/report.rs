@@ -108,6 +108,11 @@ pub struct Metrics {
     /// Whether the origin signed the blocks and every node checked them (X3;
     /// the scenario's `verify_blocks`, off only for speed).
     pub blocks_verified: bool,
+    /// Whether peer viewers ran the core's playout stage (the scenario's
+    /// `playout_stage`, blocks mode with peers): on time = played by the deadline.
+    pub playout_stage: bool,
+    /// Their stages' counters summed (with `playout_stage`; `playout.rs`).
+    pub playout: Option<crate::playout::PlayoutTotals>,
     /// Blocks (received or rebuilt) that failed the origin signature check.
     pub rejected_blocks: u64,
     /// Blocks viewers counted whose payload is not the origin's (the `tamper`
@@ -252,6 +257,9 @@ pub struct ClusterMetrics {
 pub struct Report {
     pub metrics: Metrics,
     pub coord_events: Vec<(u64, CoordEvent)>,
+    /// Each peer viewer's playout trace, in the order their books closed
+    /// (`RunOptions::playout_trace`; empty otherwise).
+    pub playout_traces: Vec<crate::playout::PlayoutTrace>,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -430,6 +438,8 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
         coordinator_invalid_messages: cstats.invalid_messages,
         node_invalid_messages: m.node_invalid,
         blocks_verified: sim.signing.verifies(),
+        playout_stage: sim.plays_out(),
+        playout: sim.plays_out().then(|| sim.playout_totals.clone()),
         rejected_blocks: m.rejected_blocks,
         tampered_blocks_viewed: m.tampered_blocks_viewed,
         event_log: sim.log.counts.clone(),
@@ -457,6 +467,7 @@ pub(crate) fn finish(sim: &mut Simulation, wall_s: f64) -> Result<Report, crate:
     let mut report = Report {
         metrics,
         coord_events: std::mem::take(&mut sim.log.kept),
+        playout_traces: std::mem::take(&mut sim.playout_traces),
     };
     if let Err(e) = sim.log.close() {
         report.metrics.notes.push(e);

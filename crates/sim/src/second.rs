@@ -6,9 +6,13 @@
 //! only. Kept apart from the first channel's books: its blocks are counted per
 //! viewer here, for its own continuity in metrics.json (`channels`); every
 //! other figure is the first channel's (the network totals count both).
+//! With `playout_stage`, a peer's blocks of this channel go through a playout
+//! stage of their own (a real peer runs one per channel) and count as the
+//! first channel's do (`playout_books.rs`); its counters are not in `playout`.
 //! A scenario without it runs exactly as before.
 
 use crate::blocks::{tally_blocks, Ingest};
+use crate::playout::{SimBlock, ViewerPlayout};
 use crate::scenario::Scenario;
 use crate::viewer::{Mark, ViewerStats};
 use crate::world::Simulation;
@@ -24,6 +28,8 @@ pub(crate) struct SecondChannel {
     pub ingest: Ingest,
     /// Per viewer (index) watching it: its blocks of this channel.
     pub views: BTreeMap<u32, ViewerStats>,
+    /// Per viewer (index), with `playout_stage`: its stage for this channel.
+    pub playouts: BTreeMap<u32, ViewerPlayout>,
     pub viewers: u64,
     pub expected: f64,
     pub delivered: f64,
@@ -38,6 +44,7 @@ impl SecondChannel {
             id: None,
             ingest: Ingest::new(sc),
             views: BTreeMap::new(),
+            playouts: BTreeMap::new(),
             viewers: 0,
             expected: 0.0,
             delivered: 0.0,
@@ -170,6 +177,7 @@ impl Simulation {
         };
         let name = s.name.clone();
         s.views.insert(vi, ViewerStats::new(now, 0));
+        s.playouts.remove(&vi);
         s.viewers += 1;
         if let Some(n) = self.slots[id as usize].node.as_mut() {
             n.watch(Timestamp(now), &name);
@@ -218,9 +226,52 @@ impl Simulation {
             v.first_at = now;
         }
         let lag = now.saturating_sub(block.origin_time_us);
-        if lag <= deadline && block.seq >= v.first_seq {
+        if let Some(cfg) = self.playout_cfg.as_ref() {
+            let b = SimBlock {
+                seq: block.seq,
+                keyframe: block.is_keyframe(),
+                origin_time_us: block.origin_time_us,
+            };
+            let cfg = cfg.clone();
+            self.second_played(vi, now, |p, t, out| p.push(t, b, out), Some(cfg));
+        } else if lag <= deadline && block.seq >= v.first_seq {
             v.on_time += 1;
         }
+    }
+
+    /// Viewer `vi`'s stage for the second channel is driven to `t` by `step`
+    /// (created from `cfg` if given); what it played in time is counted on time.
+    fn second_played(
+        &mut self,
+        vi: u32,
+        t: u64,
+        step: impl FnOnce(&mut ViewerPlayout, u64, &mut Vec<(u64, SimBlock)>),
+        cfg: Option<tiercast_node::PlayoutConfig>,
+    ) {
+        let deadline = self.sc.playout_deadline_ms * 1000;
+        let Some(s) = self.second.as_mut() else {
+            return;
+        };
+        let p = match (s.playouts.contains_key(&vi), cfg) {
+            (true, _) => s.playouts.get_mut(&vi),
+            (false, Some(cfg)) => Some(
+                s.playouts
+                    .entry(vi)
+                    .or_insert_with(|| ViewerPlayout::new(cfg, None)),
+            ),
+            (false, None) => None,
+        };
+        let Some(p) = p else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.playout_scratch);
+        step(p, t, &mut out);
+        p.keep_on_time(&mut out, deadline);
+        if let Some(v) = s.views.get_mut(&vi) {
+            v.on_time += out.len() as u64;
+        }
+        out.clear();
+        self.playout_scratch = out;
     }
 
     /// A viewer was refused (or turned away from) the second channel.
@@ -242,6 +293,8 @@ impl Simulation {
     pub(crate) fn finalize_second(&mut self, vi: usize, t: u64) {
         let deadline = self.sc.playout_deadline_ms * 1000;
         let grace = self.sc.startup_grace_ms * 1000;
+        self.second_played(vi as u32, t, |p, t, out| p.catch_up(t, out), None);
+        let plays_out = self.plays_out();
         let Some(s) = self.second.as_mut() else {
             return;
         };
@@ -249,7 +302,9 @@ impl Simulation {
             return;
         };
         v.end_at = t;
-        let tally = tally_blocks(&s.ingest, &v, t, deadline, grace, None);
+        let stage = s.playouts.remove(&(vi as u32));
+        let played = plays_out.then_some(stage.as_ref());
+        let tally = tally_blocks(&s.ingest, &v, t, (deadline, grace), None, played);
         s.expected += tally.expected as f64;
         s.delivered += tally.received as f64;
     }

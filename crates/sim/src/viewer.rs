@@ -59,6 +59,26 @@ pub(crate) struct ViewerStats {
     pub steady_delivered: f32,
 }
 
+/// Moves a 256-seq window `k` seqs up (bit `i` becomes bit `i + k`; the highest
+/// seq's bit 0 is then free). Shared with the playout's on-time window (`playout.rs`).
+pub(crate) fn shift_window(window: &mut [u64; 4], k: u64) {
+    if k >= WINDOW {
+        *window = [0; 4];
+        return;
+    }
+    let (q, r) = ((k / 64) as usize, (k % 64) as u32);
+    let old = *window;
+    for w in (0..4).rev() {
+        let hi = if w >= q { old[w - q] << r } else { 0 };
+        let lo = if r > 0 && w > q {
+            old[w - q - 1] >> (64 - r)
+        } else {
+            0
+        };
+        window[w] = hi | lo;
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mark {
     New,
@@ -112,21 +132,7 @@ impl ViewerStats {
     }
 
     fn shift(&mut self, k: u64) {
-        if k >= WINDOW {
-            self.window = [0; 4];
-            return;
-        }
-        let (q, r) = ((k / 64) as usize, (k % 64) as u32);
-        let old = self.window;
-        for w in (0..4).rev() {
-            let hi = if w >= q { old[w - q] << r } else { 0 };
-            let lo = if r > 0 && w > q {
-                old[w - q - 1] >> (64 - r)
-            } else {
-                0
-            };
-            self.window[w] = hi | lo;
-        }
+        shift_window(&mut self.window, k);
     }
 
     /// A new watch session began (the viewer was sent to a relay again).

@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Keep every coordinator event in memory (for tests).
     pub keep_events: bool,
+    /// Keep each peer viewer's playout trace (pushes and plays; for tests):
+    /// `Report::playout_traces`.
+    pub playout_trace: bool,
 }
 
 /// A planted bug the invariant checker must catch (test hook).
@@ -128,6 +131,14 @@ pub struct Simulation {
     pub(crate) planted_gap: Option<(u32, u32)>,
     /// Events processed (stale timers excluded).
     pub(crate) events: u64,
+    /// The playout stage peer viewers run (`None`: viewers count arrivals by the
+    /// deadline; `playout_books.rs`), their stages by viewer index, their summed
+    /// counters once closed, traces (tests) and a scratch buffer.
+    pub(crate) playout_cfg: Option<tiercast_node::PlayoutConfig>,
+    pub(crate) playouts: BTreeMap<u32, crate::playout::ViewerPlayout>,
+    pub(crate) playout_totals: crate::playout::PlayoutTotals,
+    pub(crate) playout_traces: Vec<crate::playout::PlayoutTrace>,
+    pub(crate) playout_scratch: Vec<(u64, crate::playout::SimBlock)>,
 }
 
 fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -247,6 +258,13 @@ impl Simulation {
             flaky: Default::default(),
             planted_gap: None,
             events: 0,
+            playout_cfg: sc
+                .runs_playout()
+                .then(|| crate::playout_books::stage_config(sc.playout_deadline_ms)),
+            playouts: BTreeMap::new(),
+            playout_totals: Default::default(),
+            playout_traces: Vec::new(),
+            playout_scratch: Vec::new(),
             sc,
             opts,
         };

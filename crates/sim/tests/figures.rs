@@ -30,6 +30,7 @@ fn run(file: &str) -> (Simulation, Report, PathBuf) {
             out_dir: Some(dir.clone()),
             progress: false,
             keep_events: true,
+            playout_trace: false,
         },
     )
     .unwrap();

@@ -4,13 +4,28 @@
 //! the strong peers crash every 30 s and come back under the same id; with the
 //! history store ranking, a flaky peer that came back with a bad record is not
 //! promoted to the top level and loses ties for children, so fewer children
-//! hang under it when it crashes again, and the peers' continuity is no worse.
+//! hang under it when it crashes again, and the peers' continuity counted on
+//! arrival is no worse. Counted as played by the peers' playout stage (issue 13,
+//! `playout_stage`, the default) it *is* worse at this size: seed 31, 0.9756 off,
+//! 0.9671 on — ranking leaves more, shorter gaps (408 → 606 given up; 3602 → 4135
+//! blocks not arrived in time), and each gap now costs a resync to the next
+//! keyframe (docs/BENCHMARKS.md "Playout in the core"). That is a finding for
+//! the history-rank sweep, not asserted away: this test pins the arrival figure,
+//! the one its claim was made on.
 //! Also: a `flaky` fault's bad values are refused with the field named.
 mod support;
 
 use tiercast_sim::Scenario;
 
 fn text(rank: bool) -> String {
+    played_text(rank).replace(
+        "data_plane = \"blocks\"",
+        "data_plane = \"blocks\"\nplayout_stage = false",
+    )
+}
+
+/// As the scenario is (blocks counted as the peers' playout stages play them).
+fn played_text(rank: bool) -> String {
     let t = support::scenario_text(".", "peers-flaky.toml")
         .replace("count = 1500", "count = 400")
         .replace("duration_s = 150", "duration_s = 90");
@@ -71,7 +86,9 @@ fn ranking_by_history_keeps_children_off_flaky_peers() {
         kids(&on),
         kids(&off)
     );
-    // No worse: within 0.002 (seed 31: 0.9928 on, 0.9922 off).
+    // No worse on arrival: within 0.002 (seed 31: 0.9909 on, 0.9920 off). Played
+    // by the playout stage it is worse (see the top: 0.9756 off, 0.9671 on).
+    assert_eq!(off["playout_stage"], false, "counted on arrival");
     assert!(
         cont(&on) >= cont(&off) - 0.002,
         "ranking does not cost continuity: {} vs {}",

@@ -58,12 +58,21 @@ const PEERS: &str = include_str!("../../../scenarios/robust/partition-peers.toml
 /// longer fed — and the 10 s after the heal keep most of the stream. (Before
 /// unanswered LOGINs were retried, a few peers sat on parents "connecting" to the
 /// end of the run; the issue's 0.995 after the heal is not met yet: 0.97–0.99 on
-/// seeds 31..33 here, BENCHMARKS for 12 seeds at full size.)
+/// seeds 31..33 here, BENCHMARKS for 12 seeds at full size.) Those figures, and
+/// the 0.97 below, count a block when it *arrives* in time (`playout_stage =
+/// false`). Counted as the peers' playout stage plays it (issue 13, the default)
+/// the 10 s after the heal keep less — seed 31: 0.9544 — because a peer's stage
+/// waits its delay behind the partition's gap before it skips to a keyframe
+/// (docs/BENCHMARKS.md "Playout in the core"); not asserted here.
 #[test]
 fn a_healed_partition_under_peers_rehomes_every_peer_within_three_intervals() {
     let text = PEERS
         .replace("count = 1500", "count = 300")
-        .replace("duration_s = 80", "duration_s = 60");
+        .replace("duration_s = 80", "duration_s = 60")
+        .replace(
+            "data_plane = \"blocks\"",
+            "data_plane = \"blocks\"\nplayout_stage = false",
+        );
     assert_ne!(text, PEERS);
     let after = rehomed_within_three_intervals(&text);
     assert!(after >= 0.97, "continuity after the heal {after}");

@@ -118,6 +118,17 @@ fn bad_values_name_the_field() {
             ),
             "node_classes[0].uplink_kbps",
         ),
+        (
+            // The peers' playout stage (issue 13) cannot wait 0 ms behind a gap.
+            format!(
+                "{}\n[viewers]\nrole = \"peer\"\n",
+                MINIMAL.replace(
+                    "data_plane = \"rate\"",
+                    "data_plane = \"blocks\"\nplayout_deadline_ms = 0"
+                )
+            ),
+            "playout_deadline_ms",
+        ),
     ];
     for (text, field) in cases {
         let e = err(&text);

@@ -8,8 +8,10 @@
 //! - [`request`] — read one request head (16 KiB, 10 s), split path and query.
 //! - [`response`] — small complete responses, the streamed-body head, graceful close.
 //! - [`viewer`] — `GET /live/<channel>.ts` on a relay: join, backlog, live blocks.
-//! - [`playout`] — a peer's reorder stage: out-of-order blocks in, a continuous
-//!   in-order stream out, gaps given up after a delay with a resync at a keyframe (D4).
+//!
+//! A peer's reorder stage (D4) is not here: it is `tiercast_node::Playout`, the
+//! sans-IO core's, which the simulator runs too; [`LiveBlock`] is what this
+//! driver feeds it (`node_driver::local`).
 //! - [`coordinator_api`] — `GET /watch/<channel>` (302, 451), `/status`, `/health`,
 //!   `POST /policy`.
 //! - [`operator_auth`] — operator requests signed with the cluster key (HMAC, time-bound).
@@ -23,7 +25,6 @@ mod accept;
 pub mod coordinator_api;
 pub mod operator_auth;
 pub mod operator_client;
-pub mod playout;
 pub mod request;
 pub mod response;
 pub mod viewer;
@@ -34,7 +35,6 @@ mod viewer_stream;
 mod tests;
 
 pub use coordinator_api::{serve_api, ApiRequest, ApiStats, WatchAnswer};
-pub use playout::{Playout, PlayoutConfig, PlayoutStats};
 pub use request::{read_request_head, Method, RequestError, RequestHead};
 pub use response::Response;
 pub use viewer::{

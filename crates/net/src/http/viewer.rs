@@ -50,6 +50,16 @@ pub struct LiveBlock {
     pub payload: Bytes,
 }
 
+/// The tokio driver's blocks go through the core's playout stage on a peer.
+impl tiercast_node::PlayoutBlock for LiveBlock {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn keyframe(&self) -> bool {
+        self.keyframe
+    }
+}
+
 /// What the driver hands a joining viewer: recent blocks from a keyframe on,
 /// and a subscription to what comes next.
 pub struct ViewerStream {

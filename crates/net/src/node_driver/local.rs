@@ -2,15 +2,16 @@
 //! bounded `broadcast` of blocks, and the backlog a joining viewer starts with. A
 //! relay receives its blocks in order and broadcasts them as they are stored; a
 //! peer receives them out of order (one parent per substream, late repairs), so
-//! its blocks first pass a [`Playout`] stage that puts them back in order, and its
+//! its blocks first pass the core's [`Playout`] stage (`tiercast_node::playout`,
+//! the one the simulator runs per peer too) that puts them back in order, and its
 //! viewers start from the playout's current GOP. A peer keeps its channels' hubs
 //! when the node leaves a channel (ejected, re-homed): the players stay connected
 //! and resume at the next keyframe once blocks flow again. A delayed viewer (C3)
 //! starts in the relay's buffer the delay back (`BlockBuffer::delayed_start`).
 
-use crate::http::{LiveBlock, Playout, PlayoutConfig, PlayoutStats};
+use crate::http::LiveBlock;
 use std::collections::BTreeMap;
-use tiercast_node::BlockBuffer;
+use tiercast_node::{BlockBuffer, Playout, PlayoutConfig, PlayoutStats};
 use tiercast_proto::{Block, ChannelId, Timestamp};
 use tokio::sync::broadcast;
 
@@ -20,7 +21,7 @@ pub(crate) struct LocalViewers {
     live_queue_blocks: usize,
     /// Set for peers: blocks are reordered before viewers see them.
     playout: Option<PlayoutConfig>,
-    playouts: BTreeMap<ChannelId, Playout>,
+    playouts: BTreeMap<ChannelId, Playout<LiveBlock>>,
 }
 
 impl LocalViewers {
@@ -135,7 +136,7 @@ impl LocalViewers {
 }
 
 /// Says when the playout gave a gap up (the player sees a skip to a keyframe).
-fn log_gaps(channel: ChannelId, before: &(PlayoutStats, Option<u64>), p: &Playout) {
+fn log_gaps(channel: ChannelId, before: &(PlayoutStats, Option<u64>), p: &Playout<LiveBlock>) {
     let (before, gap_at) = before;
     let after = p.stats();
     if after.gaps > before.gaps {

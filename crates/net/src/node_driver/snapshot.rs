@@ -5,12 +5,12 @@
 //! (D4).
 
 use super::local::LocalViewers;
-use crate::http::PlayoutStats;
 use crate::link::LinkStatsSnapshot;
 use serde::Serialize;
 use tiercast_node::channel::Phase;
 use tiercast_node::uplink::UplinkStats;
 use tiercast_node::Node;
+use tiercast_node::PlayoutStats;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ChannelSnapshot {

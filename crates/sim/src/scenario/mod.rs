@@ -44,6 +44,12 @@ pub struct Scenario {
     /// speed at 10⁵⁺ nodes: reported as `blocks_verified` in metrics.json.
     #[serde(default = "d_verify")]
     pub verify_blocks: bool,
+    /// Blocks mode with peers: each peer viewer runs the core's playout stage
+    /// (`tiercast_node::Playout`, delay `playout_deadline_ms`) and a block counts
+    /// as on time when the stage plays it by the deadline (`playout_books.rs`;
+    /// default on). Off: on time when it arrives by the deadline. In metrics.json.
+    #[serde(default = "d_verify")]
+    pub playout_stage: bool,
     /// A viewer that never starts is counted as starving from this long after its watch.
     #[serde(default = "d_grace")]
     pub startup_grace_ms: u64,
@@ -575,6 +581,11 @@ impl Scenario {
 
     pub fn peers_mode(&self) -> bool {
         self.viewers.role == ViewerRole::Peer
+    }
+
+    /// Whether peer viewers run the playout stage (`playout_stage`, blocks mode, peers).
+    pub fn runs_playout(&self) -> bool {
+        self.playout_stage && self.peers_mode() && self.data_plane == DataPlane::Blocks
     }
 
     /// The coordinator's peer overlay settings from `[peers]` and the stream rate.

@@ -253,6 +253,12 @@ impl Scenario {
         if s.keyframe_interval_ms == 0 {
             return Err(bad("stream.keyframe_interval_ms", "must be > 0"));
         }
+        if self.runs_playout() {
+            // The peers' playout stage waits this long behind a gap (`playout_books.rs`).
+            crate::playout_books::stage_config(self.playout_deadline_ms)
+                .validate()
+                .map_err(|e| bad("playout_deadline_ms", e))?;
+        }
         if self.data_plane == DataPlane::Blocks {
             let window = self.playout_deadline_ms * 1000 / self.block_interval_us();
             if window > 200 {

@@ -11,9 +11,10 @@ use super::common::{shutdown_signal, spawn_report_writer, write_report, NodeArgs
 use anyhow::Result;
 use clap::Args as ClapArgs;
 use std::net::SocketAddr;
-use tiercast_net::http::{PlayoutConfig, ViewerLimits};
+use tiercast_net::http::ViewerLimits;
 use tiercast_net::node_driver::{spawn_node, NodeCommand, NodeRuntime};
 use tiercast_node::NodeConfig;
+use tiercast_node::PlayoutConfig;
 use tiercast_proto::ids::valid_channel_name;
 use tiercast_proto::NodeRole;
 

@@ -32,6 +32,7 @@ pub async fn run(a: Args) -> Result<()> {
         out_dir: Some(a.out.clone()),
         progress: !a.quiet,
         keep_events: false,
+        playout_trace: false,
     };
     let report = tokio::task::block_in_place(|| -> Result<_> {
         let mut sim = Simulation::new(sc, opts).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -1,6 +1,7 @@
-//! The playout stage of a peer's local stream (D4): blocks reach a peer out of
-//! order — each substream comes from its own parent, pulled repairs come late — but
-//! a player needs one continuous, in-order MPEG-TS. [`Playout`] emits blocks in seq
+//! The playout stage of a peer's local stream (D4; X5: the simulator runs it
+//! too): blocks reach a peer out of order — each substream comes from its own
+//! parent, pulled repairs come late — but a player needs one continuous,
+//! in-order MPEG-TS. [`Playout`] emits blocks in seq
 //! order; when a seq is missing while later blocks wait, it waits up to the playout
 //! delay (counted from the arrival of the oldest waiting block) for the gap to
 //! fill, then gives the gap up and resyncs at the next keyframe block, so a decoder
@@ -10,12 +11,21 @@
 //!
 //! Sans-IO like the machines: the driver calls [`Playout::push`] and
 //! [`Playout::handle_timeout`], drains [`Playout::poll_output`], and wakes at
-//! [`Playout::poll_timeout`].
+//! [`Playout::poll_timeout`]. Generic over what it carries ([`PlayoutBlock`]: a
+//! seq and a keyframe flag): the tokio driver plays `tiercast_net::http::LiveBlock`
+//! (payload and all), the simulator a payload-free block of its own — both through
+//! this one stage (issue 13, Must show 2).
 
-use super::viewer::LiveBlock;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::Timestamp;
+
+/// What a [`Playout`] carries: a block's seq and whether a player can start
+/// (or resync) at it. Cloned only into the backlog kept for joining players.
+pub trait PlayoutBlock: Clone {
+    fn seq(&self) -> u64;
+    fn keyframe(&self) -> bool;
+}
 
 /// A seq this far from the expected one is a new stream, not a gap.
 const DISCONTINUITY_BLOCKS: u64 = 100_000;
@@ -97,23 +107,23 @@ impl PlayoutStats {
 }
 
 /// The reorder stage of one channel.
-#[derive(Debug)]
-pub struct Playout {
+#[derive(Clone, Debug)]
+pub struct Playout<B> {
     cfg: PlayoutConfig,
     /// The seq to play next; `None` until the first keyframe.
     next: Option<u64>,
     /// Blocks that cannot be played yet, with when they arrived.
-    pending: BTreeMap<u64, (Timestamp, LiveBlock)>,
+    pending: BTreeMap<u64, (Timestamp, B)>,
     /// A gap was given up: drop blocks until a keyframe.
     resync: bool,
     /// Played blocks from the latest played keyframe on (empty when that GOP
     /// outgrew `history_blocks`).
-    history: VecDeque<LiveBlock>,
-    out: VecDeque<LiveBlock>,
+    history: VecDeque<B>,
+    out: VecDeque<B>,
     stats: PlayoutStats,
 }
 
-impl Playout {
+impl<B: PlayoutBlock> Playout<B> {
     pub fn new(cfg: PlayoutConfig) -> Self {
         Playout {
             cfg,
@@ -141,8 +151,8 @@ impl Playout {
     }
 
     /// A block stored by the node (each seq at most once, in any order).
-    pub fn push(&mut self, now: Timestamp, block: LiveBlock) {
-        let seq = block.seq;
+    pub fn push(&mut self, now: Timestamp, block: B) {
+        let seq = block.seq();
         match self.next {
             Some(next) if seq.abs_diff(next) > DISCONTINUITY_BLOCKS => {
                 self.stats.discontinuities += 1;
@@ -183,13 +193,13 @@ impl Playout {
     }
 
     /// The next block to play, in seq order.
-    pub fn poll_output(&mut self) -> Option<LiveBlock> {
+    pub fn poll_output(&mut self) -> Option<B> {
         self.out.pop_front()
     }
 
     /// What a player joining now starts with: the played blocks from the latest
     /// keyframe on (empty: it waits for the next keyframe).
-    pub fn backlog(&self) -> Vec<LiveBlock> {
+    pub fn backlog(&self) -> Vec<B> {
         self.history.iter().cloned().collect()
     }
 
@@ -199,7 +209,7 @@ impl Playout {
         let first_key = self
             .pending
             .iter()
-            .find(|(_, (_, b))| b.keyframe)
+            .find(|(_, (_, b))| b.keyframe())
             .map(|(s, _)| *s);
         match first_key {
             Some(k) => {
@@ -228,7 +238,7 @@ impl Playout {
             if let Some((_, block)) = self.pending.remove(&next) {
                 // (A stream does not reach seq u64::MAX; saturating keeps it harmless.)
                 next = next.saturating_add(1);
-                if self.resync && !block.keyframe {
+                if self.resync && !block.keyframe() {
                     self.stats.skipped_resync += 1;
                     continue;
                 }
@@ -245,7 +255,7 @@ impl Playout {
                 let key = self
                     .pending
                     .iter()
-                    .find(|(_, (_, b))| b.keyframe)
+                    .find(|(_, (_, b))| b.keyframe())
                     .map(|(s, _)| *s);
                 if let Some(k) = key {
                     let rest = self.pending.split_off(&k);
@@ -275,9 +285,9 @@ impl Playout {
         self.next = Some(next);
     }
 
-    fn play(&mut self, block: LiveBlock) {
+    fn play(&mut self, block: B) {
         self.stats.played += 1;
-        if block.keyframe {
+        if block.keyframe() {
             self.history.clear();
             self.history.push_back(block.clone());
         } else if !self.history.is_empty() {
@@ -298,6 +308,26 @@ mod tests {
     use bytes::Bytes;
     use proptest::prelude::*;
 
+    /// What the tokio driver plays (`tiercast_net::http::LiveBlock`'s fields).
+    #[derive(Clone, Debug)]
+    struct LiveBlock {
+        seq: u64,
+        keyframe: bool,
+        #[allow(dead_code)]
+        origin_time_us: u64,
+        #[allow(dead_code)]
+        payload: Bytes,
+    }
+
+    impl PlayoutBlock for LiveBlock {
+        fn seq(&self) -> u64 {
+            self.seq
+        }
+        fn keyframe(&self) -> bool {
+            self.keyframe
+        }
+    }
+
     fn blk(seq: u64, keyframe: bool) -> LiveBlock {
         LiveBlock {
             seq,
@@ -312,7 +342,7 @@ mod tests {
         blk(seq, seq.is_multiple_of(gop))
     }
 
-    fn drain(p: &mut Playout) -> Vec<u64> {
+    fn drain(p: &mut Playout<LiveBlock>) -> Vec<u64> {
         std::iter::from_fn(|| p.poll_output())
             .map(|b| b.seq)
             .collect()
@@ -322,7 +352,7 @@ mod tests {
         Timestamp::from_millis(t)
     }
 
-    fn playout(delay_ms: u64) -> Playout {
+    fn playout(delay_ms: u64) -> Playout<LiveBlock> {
         Playout::new(PlayoutConfig {
             delay_ms,
             ..PlayoutConfig::default()
