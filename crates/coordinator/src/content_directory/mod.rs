@@ -5,6 +5,7 @@
 //!   re-registration (X1, X3, D7).
 //! - [`backup`] — the channel's hot-standby origin, promoted when the primary
 //!   is lost (D7, issue 12).
+//! - [`origin_probe`] — a reported origin is probed; unanswered, it is lost.
 //!
 //! One manager per channel today (a `van::manager::ChannelManager` for its relays,
 //! a `peers::PeerOverlay` for its peers); (channel, region) → manager is the seam
@@ -16,6 +17,7 @@
 
 pub mod announce;
 pub mod backup;
+pub mod origin_probe;
 
 use crate::coordinator::Coordinator;
 use crate::service_manager::ManagerView;
