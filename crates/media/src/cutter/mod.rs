@@ -20,6 +20,15 @@
 //!   playable from its first byte. Those copies are the only bytes that differ
 //!   from the input; a continuing decoder sees them as repeated tables.
 //!
+//! - Flush (a timer, for low bitrates): the open block is cut before its last
+//!   video PES start when a whole video PES comes before it — that last PES
+//!   may be unfinished, and a block ending mid-frame would be the last one a
+//!   viewer gets of an origin that dies then (D7, issue 12: the frame, cut
+//!   short and followed by the backup's stream, decodes broken). A block whose
+//!   only video PES may be unfinished stays open; one without video is cut
+//!   whole. Blocks still end mid-frame where a frame outgrows
+//!   `max_block_bytes`.
+//!
 //! Use: after every `push` drain `poll_block`; call `flush` on a timer at low
 //! bitrates and `finish` at end of input. Pure: no clock, no I/O.
 
@@ -153,12 +162,44 @@ impl BlockCutter {
     }
 
     /// Cuts the packets gathered so far into a block (for low bitrates, on a
-    /// timer) and returns the next finished block; drain `poll_block` after.
+    /// timer), up to the last video PES start (see the module's rules), and
+    /// returns the next finished block; drain `poll_block` after.
     pub fn flush(&mut self) -> Option<CutBlock> {
         if matches!(self.phase, Phase::Locked | Phase::Resync) {
-            self.cut();
+            self.cut_whole_frames();
         }
         self.ready.pop_front()
+    }
+
+    /// The flush's cut: before the open block's last video PES start when a
+    /// video payload comes before it; nothing when its only video PES may be
+    /// unfinished; all of it when it holds no video (or none is known).
+    fn cut_whole_frames(&mut self) {
+        let Some(video) = self.psi.video_pid else {
+            return self.cut();
+        };
+        let mut first_payload = None;
+        let mut last_start = None;
+        for (i, p) in self.block.bytes.chunks_exact(PACKET_SIZE).enumerate() {
+            if pid_of(p) != video {
+                continue;
+            }
+            if first_payload.is_none() && p[3] & 0x10 != 0 {
+                first_payload = Some(i);
+            }
+            if p[1] & 0x40 != 0 {
+                last_start = Some(i);
+            }
+        }
+        match (first_payload, last_start) {
+            (None, _) => self.cut(),
+            (Some(first), Some(last)) if last > first => {
+                let rest = self.block.bytes.split_off(last * PACKET_SIZE);
+                self.cut();
+                self.block.bytes.extend_from_slice(&rest);
+            }
+            _ => {}
+        }
     }
 
     /// End of input: decides on input shorter than `probe_bytes` (a run of

@@ -213,12 +213,49 @@ fn flush_cuts_what_is_pending() {
     cutter.push(&join(&input[2..])).unwrap();
     cutter.push(&[SYNC_BYTE, 0x01]).unwrap();
     assert_eq!(cutter.poll_block(), None);
+    // Every `es` packet starts a PES: the last one may be unfinished and stays.
     let block = cutter.flush().expect("pending packets");
-    assert_eq!(block.payload.len(), 8 * PACKET_SIZE);
+    assert_eq!(block.payload.len(), 7 * PACKET_SIZE);
     assert!(block.keyframe);
-    assert_eq!(cutter.flush(), None);
+    assert_eq!(cutter.flush(), None, "its only PES may be unfinished");
     assert!(cutter.detected());
     assert_eq!(cutter.video_pid(), Some(VIDEO));
+    cutter.finish().unwrap();
+    let last = cutter.poll_block().expect("the rest at the end");
+    assert_eq!(last.payload.len(), PACKET_SIZE);
+}
+
+/// A video packet continuing a PES (no payload_unit_start).
+fn cont(tag: u8) -> Packet {
+    let mut p = es(VIDEO, false, tag);
+    p[1] &= !0x40;
+    p
+}
+
+#[test]
+fn a_flush_never_ends_a_block_mid_frame() {
+    let mut cutter = BlockCutter::new(CutterConfig::default());
+    // Frame 1 (a keyframe, 3 packets), then the first 2 packets of frame 2.
+    let frame1 = [es(VIDEO, true, 1), cont(2), cont(3)];
+    let mut input = vec![pat(), pmt()];
+    input.extend(frame1);
+    input.extend([es(VIDEO, false, 4), cont(5)]);
+    cutter.push(&join(&input)).unwrap();
+    let block = cutter.flush().expect("frame 1");
+    assert_eq!(block.payload.as_ref(), join(&input[..5]).as_slice());
+    assert!(block.keyframe);
+    // Frame 2 goes on, then the next PAT cuts it whole.
+    cutter.push(&join(&[cont(6), pat(), pmt()])).unwrap();
+    let block = cutter.poll_block().expect("frame 2");
+    assert_eq!(
+        block.payload.as_ref(),
+        join(&[es(VIDEO, false, 4), cont(5), cont(6)]).as_slice()
+    );
+    assert!(!block.keyframe);
+    // A block of PSI and audio only is flushed whole.
+    cutter.push(&join(&[es(AUDIO, false, 7)])).unwrap();
+    let block = cutter.flush().expect("no video in it");
+    assert_eq!(block.payload.len(), 3 * PACKET_SIZE);
 }
 
 #[test]
