@@ -156,12 +156,13 @@ fn a_tier1_relays_report_of_its_silent_origin_promotes_the_backup_when_the_probe
     // The primary dies right after its last block (it sends nothing more).
     bus.nodes.remove(&NodeId(1));
     let promoted = promoted_within(&mut bus, 5_000).expect("the backup is promoted");
-    // Relay 11 reports at 500 ms of silence (origin_silence_ms), the probe
-    // runs out 200 ms later (origin_probe_ms); the last heartbeat of the
-    // primary was at most 1 s before: no 1.5-interval shortcut is needed.
+    // Relay 11 reports after origin_silence_ms of silence, the probe runs out
+    // origin_probe_ms later; the last heartbeat of the primary was at most 1 s
+    // before: no 1.5-interval shortcut is needed.
     let cfg = CoordinatorConfig::default();
+    let silence = tiercast_node::NodeConfig::default().origin_silence_ms;
     assert!(
-        promoted <= 500 + cfg.origin_probe_ms + 100,
+        promoted <= silence + cfg.origin_probe_ms + 100,
         "promoted {promoted} ms after the last block"
     );
     assert!(
