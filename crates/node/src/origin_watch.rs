@@ -150,6 +150,8 @@ mod tests {
         let (mut n, ch) = relay_fed_until_2s(1, 500);
         // The last block came at 2.0 s: the deadline is 2.5 s, before the
         // heartbeat tick (3 s) — its own timer.
+        run_to(&mut n, 2_000);
+        assert!(downgrades(&mut n).is_empty(), "fed until now");
         assert_eq!(n.poll_timeout(), Some(Timestamp::from_millis(2500)));
         run_to(&mut n, 2_499);
         assert!(downgrades(&mut n).is_empty(), "not before the deadline");

@@ -24,10 +24,10 @@
 //!   video PES start when a whole video PES comes before it — that last PES
 //!   may be unfinished, and a block ending mid-frame would be the last one a
 //!   viewer gets of an origin that dies then (D7, issue 12: the frame, cut
-//!   short and followed by the backup's stream, decodes broken). A block whose
-//!   only video PES may be unfinished stays open; one without video is cut
-//!   whole. Blocks still end mid-frame where a frame outgrows
-//!   `max_block_bytes`.
+//!   short and followed by the backup's stream, decodes broken). What a flush
+//!   holds back is cut whole by the next flush if no packet came in between
+//!   (the stream paused or ended); a block without video is cut whole. Blocks
+//!   still end mid-frame where a frame outgrows `max_block_bytes`.
 //!
 //! Use: after every `push` drain `poll_block`; call `flush` on a timer at low
 //! bitrates and `finish` at end of input. Pure: no clock, no I/O.
@@ -117,6 +117,9 @@ pub struct BlockCutter {
     ready: VecDeque<CutBlock>,
     psi: ProgramTracker,
     stats: CutterStats,
+    /// The last flush held a possibly unfinished PES back and no packet came
+    /// since: the next flush cuts it.
+    held_at_flush: bool,
 }
 
 impl BlockCutter {
@@ -141,6 +144,7 @@ impl BlockCutter {
             ready: VecDeque::new(),
             psi: ProgramTracker::default(),
             stats: CutterStats::default(),
+            held_at_flush: false,
         }
     }
 
@@ -173,9 +177,11 @@ impl BlockCutter {
 
     /// The flush's cut: before the open block's last video PES start when a
     /// video payload comes before it; nothing when its only video PES may be
-    /// unfinished; all of it when it holds no video (or none is known).
+    /// unfinished; all of it when it holds no video (or none is known), or
+    /// when the last flush held it back and no packet came since.
     fn cut_whole_frames(&mut self) {
-        let Some(video) = self.psi.video_pid else {
+        let held = std::mem::take(&mut self.held_at_flush);
+        let Some(video) = self.psi.video_pid.filter(|_| !held) else {
             return self.cut();
         };
         let mut first_payload = None;
@@ -197,8 +203,9 @@ impl BlockCutter {
                 let rest = self.block.bytes.split_off(last * PACKET_SIZE);
                 self.cut();
                 self.block.bytes.extend_from_slice(&rest);
+                self.held_at_flush = true;
             }
-            _ => {}
+            _ => self.held_at_flush = true,
         }
     }
 
@@ -356,6 +363,7 @@ impl BlockCutter {
 
     fn accept(&mut self, packet: &[u8; PACKET_SIZE]) {
         self.stats.packets += 1;
+        self.held_at_flush = false;
         let pid = pid_of(packet);
         let payload_unit_start = packet[1] & 0x40 != 0;
         let parsed = TsPacket::parse(packet).ok();

@@ -213,16 +213,16 @@ fn flush_cuts_what_is_pending() {
     cutter.push(&join(&input[2..])).unwrap();
     cutter.push(&[SYNC_BYTE, 0x01]).unwrap();
     assert_eq!(cutter.poll_block(), None);
-    // Every `es` packet starts a PES: the last one may be unfinished and stays.
+    // Every `es` packet starts a PES: the last one may be unfinished and stays...
     let block = cutter.flush().expect("pending packets");
     assert_eq!(block.payload.len(), 7 * PACKET_SIZE);
     assert!(block.keyframe);
-    assert_eq!(cutter.flush(), None, "its only PES may be unfinished");
+    // ...until the next flush with nothing new: the stream paused or ended.
+    let last = cutter.flush().expect("the held PES");
+    assert_eq!(last.payload.len(), PACKET_SIZE);
+    assert_eq!(cutter.flush(), None);
     assert!(cutter.detected());
     assert_eq!(cutter.video_pid(), Some(VIDEO));
-    cutter.finish().unwrap();
-    let last = cutter.poll_block().expect("the rest at the end");
-    assert_eq!(last.payload.len(), PACKET_SIZE);
 }
 
 /// A video packet continuing a PES (no payload_unit_start).
@@ -244,8 +244,11 @@ fn a_flush_never_ends_a_block_mid_frame() {
     let block = cutter.flush().expect("frame 1");
     assert_eq!(block.payload.as_ref(), join(&input[..5]).as_slice());
     assert!(block.keyframe);
-    // Frame 2 goes on, then the next PAT cuts it whole.
-    cutter.push(&join(&[cont(6), pat(), pmt()])).unwrap();
+    // Frame 2 goes on (so a second flush would still hold it), then the next
+    // PAT cuts it whole.
+    cutter.push(&join(&[cont(6)])).unwrap();
+    assert_eq!(cutter.flush(), None, "its only PES may be unfinished");
+    cutter.push(&join(&[pat(), pmt()])).unwrap();
     let block = cutter.poll_block().expect("frame 2");
     assert_eq!(
         block.payload.as_ref(),
