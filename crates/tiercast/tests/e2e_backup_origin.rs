@@ -262,7 +262,11 @@ fn a_killed_primary_is_replaced_by_its_backup_without_a_freeze_longer_than_a_gop
     // The kill falls at a different point of the GOP from run to run: when it
     // is early in a GOP the backup waits for its next keyframe (no GOP is
     // repeated), late in a GOP it sends the keyframe it holds at once.
-    let phase_ms = u64::from(std::process::id() % 10) * 100;
+    // (`BACKUP_KILL_PHASE_MS` picks it; at 0 the kill falls 3 frames into a GOP.)
+    let phase_ms = std::env::var("BACKUP_KILL_PHASE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::from(std::process::id() % 10) * 100);
     std::thread::sleep(Duration::from_millis(5_000 + phase_ms));
     let seq_before = relay_channel(p2).expect("relay status")["highest_seq"]
         .as_u64()

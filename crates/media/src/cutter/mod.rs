@@ -20,14 +20,11 @@
 //!   playable from its first byte. Those copies are the only bytes that differ
 //!   from the input; a continuing decoder sees them as repeated tables.
 //!
-//! - Flush (a timer, for low bitrates): the open block is cut before its last
-//!   video PES start when a whole video PES comes before it — that last PES
-//!   may be unfinished, and a block ending mid-frame would be the last one a
-//!   viewer gets of an origin that dies then (D7, issue 12: the frame, cut
-//!   short and followed by the backup's stream, decodes broken). What a flush
-//!   holds back is cut whole by the next flush if no packet came in between
-//!   (the stream paused or ended); a block without video is cut whole. Blocks
-//!   still end mid-frame where a frame outgrows `max_block_bytes`.
+//! - Frames ([`frames`]): a cut by size or by the flush timer is made before
+//!   the open block's last video PES start when a video payload comes before
+//!   it — that PES may be unfinished, and a block ending mid-frame can be the
+//!   last a viewer gets of an origin that dies then (D7, issue 12).
+
 //!
 //! Use: after every `push` drain `poll_block`; call `flush` on a timer at low
 //! bitrates and `finish` at end of input. Pure: no clock, no I/O.
@@ -41,6 +38,7 @@ use crate::probe::{describe, find_sync_run, SyncSearch, SYNC_RUN};
 use crate::ts::{pid_of, TsPacket, PACKET_SIZE, PID_PAT, SYNC_BYTE};
 
 mod config;
+mod frames;
 mod program;
 pub use config::{CutterConfig, CutterConfigError};
 use config::{MAX_PROBE_BYTES, MIN_BLOCK_PACKETS};
@@ -170,43 +168,9 @@ impl BlockCutter {
     /// returns the next finished block; drain `poll_block` after.
     pub fn flush(&mut self) -> Option<CutBlock> {
         if matches!(self.phase, Phase::Locked | Phase::Resync) {
-            self.cut_whole_frames();
+            self.flush_cut();
         }
         self.ready.pop_front()
-    }
-
-    /// The flush's cut: before the open block's last video PES start when a
-    /// video payload comes before it; nothing when its only video PES may be
-    /// unfinished; all of it when it holds no video (or none is known), or
-    /// when the last flush held it back and no packet came since.
-    fn cut_whole_frames(&mut self) {
-        let held = std::mem::take(&mut self.held_at_flush);
-        let Some(video) = self.psi.video_pid.filter(|_| !held) else {
-            return self.cut();
-        };
-        let mut first_payload = None;
-        let mut last_start = None;
-        for (i, p) in self.block.bytes.chunks_exact(PACKET_SIZE).enumerate() {
-            if pid_of(p) != video {
-                continue;
-            }
-            if first_payload.is_none() && p[3] & 0x10 != 0 {
-                first_payload = Some(i);
-            }
-            if p[1] & 0x40 != 0 {
-                last_start = Some(i);
-            }
-        }
-        match (first_payload, last_start) {
-            (None, _) => self.cut(),
-            (Some(first), Some(last)) if last > first => {
-                let rest = self.block.bytes.split_off(last * PACKET_SIZE);
-                self.cut();
-                self.block.bytes.extend_from_slice(&rest);
-                self.held_at_flush = true;
-            }
-            _ => self.held_at_flush = true,
-        }
     }
 
     /// End of input: decides on input shorter than `probe_bytes` (a run of
@@ -388,7 +352,7 @@ impl BlockCutter {
             }
         }
         if self.block.bytes.len() + PACKET_SIZE > self.max_block_bytes {
-            self.cut();
+            self.size_cut();
         }
         self.block.bytes.extend_from_slice(packet);
         if is_video && self.block.starts_with_pat && self.block.key == KeyState::Pending {

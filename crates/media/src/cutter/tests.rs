@@ -184,8 +184,9 @@ fn long_runs_are_split_at_max_block_bytes() {
         max_block_bytes: 10 * PACKET_SIZE + 50,
         ..CutterConfig::default()
     };
+    // One frame of 23 packets: larger than a block, it is split.
     let mut input = vec![pat(), pmt(), es(VIDEO, true, 1)];
-    input.extend((0..22).map(|i| es(VIDEO, false, i)));
+    input.extend((0..22).map(cont));
     let (result, blocks, _) = cut_chunks(cfg, &[&join(&input)]);
     result.unwrap();
     let sizes: Vec<usize> = blocks
@@ -197,6 +198,47 @@ fn long_runs_are_split_at_max_block_bytes() {
         blocks.iter().map(|b| b.keyframe).collect::<Vec<_>>(),
         vec![true, false, false]
     );
+    // Frames of one packet each: a full block is cut before its last frame,
+    // which may be unfinished (it opens the next block).
+    let mut input = vec![pat(), pmt(), es(VIDEO, true, 1)];
+    input.extend((0..22).map(|i| es(VIDEO, false, i)));
+    let (result, blocks, _) = cut_chunks(cfg, &[&join(&input)]);
+    result.unwrap();
+    let sizes: Vec<usize> = blocks
+        .iter()
+        .map(|b| b.payload.len() / PACKET_SIZE)
+        .collect();
+    assert_eq!(sizes, vec![9, 9, 7]);
+}
+
+#[test]
+fn a_full_block_is_cut_before_its_unfinished_frame() {
+    // The e2e case: a keyframe block of 16 KiB filled by a keyframe, a frame,
+    // and the start of a third; the third goes whole to the next block.
+    let cfg = CutterConfig {
+        max_block_bytes: 8 * PACKET_SIZE,
+        ..CutterConfig::default()
+    };
+    let input = [
+        pat(),
+        pmt(),
+        es(VIDEO, true, 1),
+        cont(2),
+        es(VIDEO, false, 3),
+        cont(4),
+        es(VIDEO, false, 5),
+        cont(6),
+        cont(7),
+        pat(),
+    ];
+    let mut cutter = BlockCutter::new(cfg);
+    cutter.push(&join(&input)).unwrap();
+    let first = cutter.poll_block().expect("the keyframe block");
+    assert_eq!(first.payload.as_ref(), join(&input[..6]).as_slice());
+    assert!(first.keyframe);
+    let second = cutter.poll_block().expect("the third frame, whole");
+    assert_eq!(second.payload.as_ref(), join(&input[6..9]).as_slice());
+    assert!(cutter.poll_block().is_none());
 }
 
 #[test]
