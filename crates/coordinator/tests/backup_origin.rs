@@ -150,8 +150,7 @@ fn promoted_within(bus: &mut Bus, for_ms: u64) -> Option<u64> {
 }
 
 #[test]
-fn a_tier1_relays_report_of_its_silent_origin_promotes_the_backup_when_the_probe_goes_unanswered(
-) {
+fn a_tier1_relays_report_of_its_silent_origin_promotes_the_backup_when_the_probe_goes_unanswered() {
     let (mut bus, _key) = streaming_with_a_backup();
     // The primary dies right after its last block (it sends nothing more).
     bus.nodes.remove(&NodeId(1));

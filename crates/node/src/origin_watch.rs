@@ -17,7 +17,9 @@ use tiercast_proto::{ChannelId, Feed, NodeId, NodeRole, Timestamp};
 impl Node {
     /// The pushing, connected parents of tier-1 channels that delivered, not
     /// reported yet, with when each falls silent past `origin_silence_ms`.
-    fn origin_silence_deadlines(&self) -> impl Iterator<Item = (ChannelId, NodeId, Timestamp)> + '_ {
+    fn origin_silence_deadlines(
+        &self,
+    ) -> impl Iterator<Item = (ChannelId, NodeId, Timestamp)> + '_ {
         let silence_ms = self.cfg.origin_silence_ms;
         let watching = silence_ms > 0 && self.cfg.role == NodeRole::Relay;
         self.channels
