@@ -7,6 +7,11 @@ pub struct CoordinatorConfig {
     pub heartbeat_interval_ms: u64,
     /// A node silent this long is presumed crashed.
     pub heartbeat_timeout_ms: u64,
+    /// A tier-1 relay reported the origin of a channel with a live standby
+    /// silent: the origin is sent a `Probe`, and if it has sent nothing within
+    /// this long it is lost and the standby promoted (D7, issue 12). Covers a
+    /// round trip to the origin; well under a GOP.
+    pub origin_probe_ms: u64,
     /// `Retry-After` given to viewers when the whole entry tier is full.
     pub retry_after_s: u32,
     /// The Unix time (s) of `Timestamp` 0: what the hour-of-day rules
@@ -278,6 +283,7 @@ impl Default for CoordinatorConfig {
             parents_per_relay: 1,
             heartbeat_interval_ms: 1000,
             heartbeat_timeout_ms: 3500,
+            origin_probe_ms: 200,
             retry_after_s: 2,
             clock_epoch_unix_s: 0,
             max_channels: 1024,
@@ -312,6 +318,9 @@ impl CoordinatorConfig {
         }
         if self.heartbeat_interval_ms == 0 {
             return Err("heartbeat_interval_ms must be > 0".into());
+        }
+        if self.origin_probe_ms == 0 || self.origin_probe_ms >= self.heartbeat_timeout_ms {
+            return Err("origin_probe_ms must be in 1..heartbeat_timeout_ms".into());
         }
         if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms {
             return Err("heartbeat_timeout_ms must exceed heartbeat_interval_ms".into());

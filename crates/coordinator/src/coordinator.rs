@@ -221,6 +221,8 @@ impl Coordinator {
             return;
         }
         self.registry.heard_from(from, now);
+        // Anything from a probed origin answers its probe (D7).
+        self.probe_answered(from);
         // Each message goes to its part; what a manager does goes through the
         // routed verbs (`service_manager/verbs.rs`), to the peer overlay for a
         // peer's watch and LOGOFF, to the VAN for the relays' and viewers'.
@@ -276,6 +278,8 @@ impl Coordinator {
     }
 
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        // A reported origin that left its probe unanswered is lost (D7).
+        self.probe_tick(now);
         if now >= self.next_check {
             self.check_liveness(now);
             Van::on_tick(self, now);
@@ -318,10 +322,11 @@ impl Coordinator {
     }
 
     pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let mut next = self.next_check;
         if self.cfg.prediction {
-            return Some(self.next_check.min(self.forecast.next_fold()));
+            next = next.min(self.forecast.next_fold());
         }
-        Some(self.next_check)
+        Some(self.probe_deadline().map_or(next, |p| p.min(next)))
     }
 
     fn on_register(&mut self, now: Timestamp, from: NodeId, reg: Register) {

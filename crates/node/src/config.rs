@@ -35,6 +35,14 @@ pub struct NodeConfig {
     /// A connected parent silent this long while another parent delivers is reported
     /// as downgraded (V10); 0 turns the watch off.
     pub parent_silence_ms: u64,
+    /// A tier-1 relay whose parent (the channel's origin) delivered and then
+    /// stays silent this long reports it at once (`LinkDowngrade`), even with
+    /// no other parent to compare with: the coordinator probes the origin and,
+    /// when it does not answer, promotes the channel's backup (D7, issue 12).
+    /// Well under a GOP: the cutter cuts a block at every PAT (ffmpeg's muxer
+    /// writes one every ~100 ms), and a false alarm costs one probe. 0 turns
+    /// it off.
+    pub origin_silence_ms: u64,
     /// A protocol viewer whose stream stays silent this long (since its last block,
     /// or since it logged in) gives up on its relay and asks the coordinator again;
     /// 0 (the default) leaves it to the link timeout. Only for streams that never
@@ -96,6 +104,7 @@ impl Default for NodeConfig {
             verify_memo: None,
             watch_retry_ms: 500,
             parent_silence_ms: 2000,
+            origin_silence_ms: 300,
             viewer_silence_ms: 0,
             predict_delta_t_ms: 0,
             have_interval_ms: 200,

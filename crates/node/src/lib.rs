@@ -19,6 +19,7 @@
 //! - [`heartbeat`] — the D8 heartbeat report.
 //! - [`strategy`] — forwarding strategies: erasure groups (D5).
 //! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
+//! - [`origin_watch`] — a tier-1 relay reports its silent origin at once; a `Probe` is answered (D7).
 //! - [`start`] — a fresh peer's start, one for all its substream parents (D4, V9).
 //! - [`pull`] — lazy links: Have / Want, flooding with duplicate elimination (D3).
 //! - [`middle`] — middle level: erasure-coded k+n substreams, recovery shards sent to
@@ -61,6 +62,7 @@ pub mod login;
 pub mod middle;
 pub mod monitor;
 pub mod node;
+pub mod origin_watch;
 pub mod parent_set;
 pub mod parents;
 pub mod playout;

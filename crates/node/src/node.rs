@@ -281,6 +281,7 @@ impl Node {
             Message::StandbyAccepted { channel } if from_coordinator => {
                 self.on_standby_accepted(channel)
             }
+            Message::Probe if from_coordinator => self.on_probe(now),
             Message::Announced { channel, next_seq } if from_coordinator => {
                 self.on_announced(now, channel, next_seq)
             }
@@ -319,6 +320,7 @@ impl Node {
             self.next_have = now.plus_millis(self.cfg.have_interval_ms.max(1));
         }
         self.retry_register(now);
+        self.check_origin_silence(now);
         self.check_viewer_silence(now);
         self.retry_watches(now);
         self.predict_tick(now);
@@ -358,8 +360,9 @@ impl Node {
         let register = self.register_retry_at();
         let paced = self.pacer.as_ref().and_then(|p| p.poll_timeout());
         let start = self.start_gate_deadline();
+        let origin = self.origin_silence_deadline();
         [
-            retry, periodic, trend, silence, have, register, paced, start,
+            retry, periodic, trend, silence, have, register, paced, start, origin,
         ]
         .into_iter()
         .flatten()

@@ -323,6 +323,11 @@ pub enum Message {
     StandbyAccepted {
         channel: ChannelDesc,
     },
+    /// Coordinator to a channel's origin (D7, issue 12): a tier-1 relay reported
+    /// you silent; answer at once (a `Heartbeat`). Unanswered within the
+    /// coordinator's `origin_probe_ms`, the origin is lost and the channel's
+    /// standby promoted.
+    Probe,
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -357,6 +362,7 @@ impl Message {
             Message::Announced { .. } => "announced",
             Message::AnnounceDenied { .. } => "announce_denied",
             Message::StandbyAccepted { .. } => "standby_accepted",
+            Message::Probe => "probe",
             Message::ChannelUpdate { .. } => "channel_update",
             Message::ParentSet { .. } => "parent_set",
             Message::ConsolidateOrder { .. } => "consolidate_order",

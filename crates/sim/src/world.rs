@@ -350,6 +350,10 @@ impl Simulation {
                         .strategy
                         .parent_silence_ms
                         .unwrap_or(cfg.parent_silence_ms),
+                    // The simulator has no backup origin, the one thing a tier-1
+                    // relay's report of its silent origin is for (D7): off, so
+                    // a scenario's block rate never makes reports for nothing.
+                    origin_silence_ms: 0,
                     ..cfg
                 };
                 cfg.validate()

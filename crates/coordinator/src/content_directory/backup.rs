@@ -7,14 +7,17 @@
 //!   Refused, with the reason in `AnnounceDenied`: a channel not announced yet, a
 //!   backup with another key, a second backup, the origin itself. A backup
 //!   announcing while the channel has no live origin takes it at once;
-//! - the primary is lost — its heartbeats stop for `heartbeat_timeout_ms`, or a
-//!   tier-1 relay reports the origin's link silent (`LinkDowngrade`,
-//!   `parent_silence_ms`) while the coordinator has not heard the primary for
-//!   more than [`SILENT_ORIGIN_HEARTBEATS`] heartbeat intervals — the backup is
-//!   promoted: it becomes the channel's origin (`Announced`, with `next_seq`)
-//!   and the tier-1 relays are re-homed to it as for any lost parent. A
-//!   downgrade from one relay while the primary still heartbeats is one bad
-//!   link, not a lost origin: it changes nothing here;
+//! - the primary is lost — its heartbeats stop for `heartbeat_timeout_ms`, or
+//!   an active tier-1 relay reports the origin silent (`LinkDowngrade`, sent
+//!   after the node's `origin_silence_ms`, `tiercast_node::origin_watch`) and
+//!   the origin does not confirm it lives: either the coordinator has not heard
+//!   it for more than [`SILENT_ORIGIN_HEARTBEATS`] half heartbeat intervals, or it
+//!   leaves a `Probe` unanswered for `origin_probe_ms` (`origin_probe.rs`) —
+//!   the backup is promoted: it becomes the channel's origin (`Announced`,
+//!   with `next_seq`) and the tier-1 relays are re-homed to it as for any lost
+//!   parent. One report is enough (any active tier-1 relay's), but never alone:
+//!   a relay that lies, or whose own link broke, meets an origin that answers
+//!   the probe, and nothing changes;
 //! - go back by configuration: a returning primary (the channel's key, a new
 //!   process) announcing with `backup` becomes the standby of the promoted
 //!   backup; announcing without it, it takes the channel back and the promoted
@@ -31,9 +34,10 @@ use crate::service_manager::verbs::{ManagerVerbs, Van};
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{ChannelId, DenyReason, Message, NodeId, Timestamp};
 
-/// A tier-1 relay's report of a silent origin promotes the backup only when the
-/// coordinator has not heard the primary for more than this many heartbeat
-/// intervals (a live primary heartbeats every interval).
+/// A tier-1 relay's report of a silent origin promotes the backup at once when
+/// the coordinator has not heard the primary for more than this many half
+/// heartbeat intervals (1.5 intervals: a live primary heartbeats every
+/// interval); otherwise the primary is probed first.
 pub const SILENT_ORIGIN_HEARTBEATS: u64 = 3;
 
 /// Per channel: its standby origin, and whether its origin now is a promoted
@@ -42,6 +46,8 @@ pub const SILENT_ORIGIN_HEARTBEATS: u64 = 3;
 pub struct BackupSlots {
     standby: BTreeMap<ChannelId, NodeId>,
     promoted: BTreeSet<ChannelId>,
+    /// Reported origins asked whether they live (`origin_probe.rs`).
+    pub(crate) probes: super::origin_probe::OriginProbes,
 }
 
 impl BackupSlots {
@@ -163,11 +169,12 @@ impl Coordinator {
         );
     }
 
-    /// A tier-1 relay says `parent` went silent on `channel`: when `parent` is the
-    /// channel's origin, it has a live backup, and the coordinator has not heard
-    /// the origin for [`SILENT_ORIGIN_HEARTBEATS`] intervals, the origin is lost
-    /// now (the backup promoted) rather than at its heartbeat timeout. True:
-    /// handled here.
+    /// An active relay says `parent` went silent on `channel`: when `parent` is
+    /// the channel's origin and it has a live backup, the origin is lost now
+    /// (the backup promoted) if the coordinator has not heard it for
+    /// [`SILENT_ORIGIN_HEARTBEATS`] half intervals, else it is probed (lost if it
+    /// does not answer within `origin_probe_ms`) — rather than waiting for its
+    /// heartbeat timeout. True: handled here.
     pub(crate) fn backup_on_origin_silent(
         &mut self,
         now: Timestamp,
@@ -190,10 +197,14 @@ impl Coordinator {
             .registry
             .get(parent)
             .is_some_and(|r| now.saturating_since(r.last_heard) > quiet_us);
-        if !(has_backup && silent) {
+        if !has_backup {
             return false;
         }
-        self.node_lost(now, parent);
+        if silent {
+            self.node_lost(now, parent);
+        } else {
+            self.probe_origin(now, parent);
+        }
         true
     }
 

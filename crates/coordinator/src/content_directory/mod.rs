@@ -7,10 +7,11 @@
 //!   is lost (D7, issue 12).
 //! - [`clusters`] — (channel, region, network prefix) → the manager of a bottom
 //!   cluster of the peer overlay; clusters split and merge by size (C1, C8).
+//! - [`origin_probe`] — a reported origin is probed; unanswered, it is lost.
 //!
-//! One manager per channel today (a `van::manager::ChannelManager` for its relays,
-//! a `peers::PeerOverlay` for its peers); (channel, region) → manager is the seam
-//! for managers split per region (C8, issue 12). When the service manager
+//! One manager per channel for its relays (a `van::manager::ChannelManager`) and
+//! one for its peers (a `peers::PeerOverlay`), whose bottom level is managed per
+//! (region, network-prefix range) cluster ([`clusters`], C8). When the service manager
 //! retires a channel's managers (`service_manager/retire.rs`: no origin and no
 //! viewer for `channel_retire_after_ms`) its name goes too: a watch of it is
 //! answered as for a name never announced, and the next announce of the name
@@ -19,6 +20,7 @@
 pub mod announce;
 pub mod backup;
 pub mod clusters;
+pub mod origin_probe;
 
 use crate::coordinator::Coordinator;
 use crate::service_manager::ManagerView;

@@ -20,6 +20,12 @@
 //!   playable from its first byte. Those copies are the only bytes that differ
 //!   from the input; a continuing decoder sees them as repeated tables.
 //!
+//! - Frames ([`frames`]): a cut by size or by the flush timer is made before
+//!   the open block's last video PES start when a video payload comes before
+//!   it — that PES may be unfinished, and a block ending mid-frame can be the
+//!   last a viewer gets of an origin that dies then (D7, issue 12).
+
+//!
 //! Use: after every `push` drain `poll_block`; call `flush` on a timer at low
 //! bitrates and `finish` at end of input. Pure: no clock, no I/O.
 
@@ -32,6 +38,7 @@ use crate::probe::{describe, find_sync_run, SyncSearch, SYNC_RUN};
 use crate::ts::{pid_of, TsPacket, PACKET_SIZE, PID_PAT, SYNC_BYTE};
 
 mod config;
+mod frames;
 mod program;
 pub use config::{CutterConfig, CutterConfigError};
 use config::{MAX_PROBE_BYTES, MIN_BLOCK_PACKETS};
@@ -108,6 +115,9 @@ pub struct BlockCutter {
     ready: VecDeque<CutBlock>,
     psi: ProgramTracker,
     stats: CutterStats,
+    /// The last flush held a possibly unfinished PES back and no packet came
+    /// since: the next flush cuts it.
+    held_at_flush: bool,
 }
 
 impl BlockCutter {
@@ -132,6 +142,7 @@ impl BlockCutter {
             ready: VecDeque::new(),
             psi: ProgramTracker::default(),
             stats: CutterStats::default(),
+            held_at_flush: false,
         }
     }
 
@@ -153,10 +164,11 @@ impl BlockCutter {
     }
 
     /// Cuts the packets gathered so far into a block (for low bitrates, on a
-    /// timer) and returns the next finished block; drain `poll_block` after.
+    /// timer), up to the last video PES start (see the module's rules), and
+    /// returns the next finished block; drain `poll_block` after.
     pub fn flush(&mut self) -> Option<CutBlock> {
         if matches!(self.phase, Phase::Locked | Phase::Resync) {
-            self.cut();
+            self.flush_cut();
         }
         self.ready.pop_front()
     }
@@ -315,6 +327,7 @@ impl BlockCutter {
 
     fn accept(&mut self, packet: &[u8; PACKET_SIZE]) {
         self.stats.packets += 1;
+        self.held_at_flush = false;
         let pid = pid_of(packet);
         let payload_unit_start = packet[1] & 0x40 != 0;
         let parsed = TsPacket::parse(packet).ok();
@@ -339,7 +352,7 @@ impl BlockCutter {
             }
         }
         if self.block.bytes.len() + PACKET_SIZE > self.max_block_bytes {
-            self.cut();
+            self.size_cut();
         }
         self.block.bytes.extend_from_slice(packet);
         if is_video && self.block.starts_with_pat && self.block.key == KeyState::Pending {

@@ -184,8 +184,9 @@ fn long_runs_are_split_at_max_block_bytes() {
         max_block_bytes: 10 * PACKET_SIZE + 50,
         ..CutterConfig::default()
     };
+    // One frame of 23 packets: larger than a block, it is split.
     let mut input = vec![pat(), pmt(), es(VIDEO, true, 1)];
-    input.extend((0..22).map(|i| es(VIDEO, false, i)));
+    input.extend((0..22).map(cont));
     let (result, blocks, _) = cut_chunks(cfg, &[&join(&input)]);
     result.unwrap();
     let sizes: Vec<usize> = blocks
@@ -197,6 +198,47 @@ fn long_runs_are_split_at_max_block_bytes() {
         blocks.iter().map(|b| b.keyframe).collect::<Vec<_>>(),
         vec![true, false, false]
     );
+    // Frames of one packet each: a full block is cut before its last frame,
+    // which may be unfinished (it opens the next block).
+    let mut input = vec![pat(), pmt(), es(VIDEO, true, 1)];
+    input.extend((0..22).map(|i| es(VIDEO, false, i)));
+    let (result, blocks, _) = cut_chunks(cfg, &[&join(&input)]);
+    result.unwrap();
+    let sizes: Vec<usize> = blocks
+        .iter()
+        .map(|b| b.payload.len() / PACKET_SIZE)
+        .collect();
+    assert_eq!(sizes, vec![9, 9, 7]);
+}
+
+#[test]
+fn a_full_block_is_cut_before_its_unfinished_frame() {
+    // The e2e case: a keyframe block of 16 KiB filled by a keyframe, a frame,
+    // and the start of a third; the third goes whole to the next block.
+    let cfg = CutterConfig {
+        max_block_bytes: 8 * PACKET_SIZE,
+        ..CutterConfig::default()
+    };
+    let input = [
+        pat(),
+        pmt(),
+        es(VIDEO, true, 1),
+        cont(2),
+        es(VIDEO, false, 3),
+        cont(4),
+        es(VIDEO, false, 5),
+        cont(6),
+        cont(7),
+        pat(),
+    ];
+    let mut cutter = BlockCutter::new(cfg);
+    cutter.push(&join(&input)).unwrap();
+    let first = cutter.poll_block().expect("the keyframe block");
+    assert_eq!(first.payload.as_ref(), join(&input[..6]).as_slice());
+    assert!(first.keyframe);
+    let second = cutter.poll_block().expect("the third frame, whole");
+    assert_eq!(second.payload.as_ref(), join(&input[6..9]).as_slice());
+    assert!(cutter.poll_block().is_none());
 }
 
 #[test]
@@ -213,12 +255,52 @@ fn flush_cuts_what_is_pending() {
     cutter.push(&join(&input[2..])).unwrap();
     cutter.push(&[SYNC_BYTE, 0x01]).unwrap();
     assert_eq!(cutter.poll_block(), None);
+    // Every `es` packet starts a PES: the last one may be unfinished and stays...
     let block = cutter.flush().expect("pending packets");
-    assert_eq!(block.payload.len(), 8 * PACKET_SIZE);
+    assert_eq!(block.payload.len(), 7 * PACKET_SIZE);
     assert!(block.keyframe);
+    // ...until the next flush with nothing new: the stream paused or ended.
+    let last = cutter.flush().expect("the held PES");
+    assert_eq!(last.payload.len(), PACKET_SIZE);
     assert_eq!(cutter.flush(), None);
     assert!(cutter.detected());
     assert_eq!(cutter.video_pid(), Some(VIDEO));
+}
+
+/// A video packet continuing a PES (no payload_unit_start).
+fn cont(tag: u8) -> Packet {
+    let mut p = es(VIDEO, false, tag);
+    p[1] &= !0x40;
+    p
+}
+
+#[test]
+fn a_flush_never_ends_a_block_mid_frame() {
+    let mut cutter = BlockCutter::new(CutterConfig::default());
+    // Frame 1 (a keyframe, 3 packets), then the first 2 packets of frame 2.
+    let frame1 = [es(VIDEO, true, 1), cont(2), cont(3)];
+    let mut input = vec![pat(), pmt()];
+    input.extend(frame1);
+    input.extend([es(VIDEO, false, 4), cont(5)]);
+    cutter.push(&join(&input)).unwrap();
+    let block = cutter.flush().expect("frame 1");
+    assert_eq!(block.payload.as_ref(), join(&input[..5]).as_slice());
+    assert!(block.keyframe);
+    // Frame 2 goes on (so a second flush would still hold it), then the next
+    // PAT cuts it whole.
+    cutter.push(&join(&[cont(6)])).unwrap();
+    assert_eq!(cutter.flush(), None, "its only PES may be unfinished");
+    cutter.push(&join(&[pat(), pmt()])).unwrap();
+    let block = cutter.poll_block().expect("frame 2");
+    assert_eq!(
+        block.payload.as_ref(),
+        join(&[es(VIDEO, false, 4), cont(5), cont(6)]).as_slice()
+    );
+    assert!(!block.keyframe);
+    // A block of PSI and audio only is flushed whole.
+    cutter.push(&join(&[es(AUDIO, false, 7)])).unwrap();
+    let block = cutter.flush().expect("no video in it");
+    assert_eq!(block.payload.len(), 3 * PACKET_SIZE);
 }
 
 #[test]

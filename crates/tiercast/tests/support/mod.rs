@@ -173,6 +173,14 @@ impl HttpResponse {
 
 /// GET `url` (http://host:port/path); reads the body for at most `read_for`.
 pub fn http_get(url: &str, read_for: Duration) -> std::io::Result<HttpResponse> {
+    http_get_timed(url, read_for).map(|(r, _)| r)
+}
+
+/// When each read of a body returned: (when, body bytes received by then).
+pub type Arrivals = Vec<(Instant, usize)>;
+
+/// [`http_get`], with when each read of the body returned.
+pub fn http_get_timed(url: &str, read_for: Duration) -> std::io::Result<(HttpResponse, Arrivals)> {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -188,10 +196,14 @@ pub fn http_get(url: &str, read_for: Duration) -> std::io::Result<HttpResponse> 
     let end = Instant::now() + read_for;
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut arrivals = Vec::new();
     while Instant::now() < end {
         match s.read(&mut chunk) {
             Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                arrivals.push((Instant::now(), buf.len()));
+            }
             Err(e)
                 if e.kind() == std::io::ErrorKind::WouldBlock
                     || e.kind() == std::io::ErrorKind::TimedOut => {}
@@ -220,11 +232,35 @@ pub fn http_get(url: &str, read_for: Duration) -> std::io::Result<HttpResponse> 
                 .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         })
         .collect();
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: buf[head_end + 4..].to_vec(),
-    })
+    let body_at = head_end + 4;
+    let arrivals = arrivals
+        .into_iter()
+        .filter(|(_, n)| *n > body_at)
+        .map(|(t, n)| (t, n - body_at))
+        .collect();
+    Ok((
+        HttpResponse {
+            status,
+            headers,
+            body: buf[body_at..].to_vec(),
+        },
+        arrivals,
+    ))
+}
+
+/// [`http_get_follow`], with when each read of the final body returned.
+#[allow(dead_code)]
+pub fn http_get_follow_timed(
+    url: &str,
+    read_for: Duration,
+) -> std::io::Result<(String, HttpResponse, Arrivals)> {
+    let r = http_get(url, Duration::from_secs(2))?;
+    if r.status == 302 {
+        let loc = r.header("Location").expect("302 has Location").to_string();
+        let (r2, arrivals) = http_get_timed(&loc, read_for)?;
+        return Ok((loc, r2, arrivals));
+    }
+    Ok((url.to_string(), r, Vec::new()))
 }
 
 /// GET following one 302.
