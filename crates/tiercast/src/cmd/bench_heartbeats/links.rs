@@ -123,11 +123,12 @@ impl Books {
                     }
                     *self.other_messages.entry("ChannelRetired").or_default() += 1;
                 }
+                // The answer to a peer's first heartbeats (C8): its cluster,
+                // reported back from then on; not a refusal or a move.
                 Message::ClusterAssigned { channel, cluster } => {
                     if let Some(b) = self.book(t.to) {
                         b.chan(channel).cluster = cluster;
                     }
-                    *self.other_messages.entry("ClusterAssigned").or_default() += 1;
                 }
                 other => *self.other_messages.entry(other.kind()).or_default() += 1,
             }
