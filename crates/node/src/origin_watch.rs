@@ -59,11 +59,11 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
+    use crate::test_fixture::{all, set, CH};
     use crate::{Node, NodeConfig};
     use bytes::Bytes;
     use tiercast_proto::{
-        Block, ChannelDesc, ChannelId, Feed, Message, NodeId, NodeRole, PeerFeed, PeerInfo,
-        Placement, Timestamp, COORDINATOR_ID,
+        Block, ChannelId, Feed, Message, NodeId, NodeRole, Placement, Timestamp, COORDINATOR_ID,
     };
 
     const ORIGIN: NodeId = NodeId(1);
@@ -87,33 +87,12 @@ mod tests {
                 heartbeat_interval_ms: 1000,
             },
         );
-        let ch = ChannelId(1);
-        let desc = ChannelDesc {
-            id: ch,
-            name: "live".into(),
-            public_key: [0; 32],
+        let ch = CH;
+        let placement = Placement::Tier {
+            tier,
+            activate: true,
         };
-        let parent = PeerFeed {
-            peer: PeerInfo {
-                id: ORIGIN,
-                addr: String::new(),
-                http_addr: String::new(),
-            },
-            feed: Feed::All,
-        };
-        n.handle_message(
-            z,
-            COORDINATOR_ID,
-            Message::ParentSet {
-                channel: desc,
-                version: 1,
-                placement: Placement::Tier {
-                    tier,
-                    activate: true,
-                },
-                parents: vec![parent],
-            },
-        );
+        set(&mut n, z, 1, placement, vec![all(ORIGIN.0)]);
         let login = Message::Login {
             channel: ch,
             from_seq: None,
