@@ -152,15 +152,8 @@ mod tests {
     /// Relay 21, registered, active in channel 1 with parents 11 and 12, and a
     /// child (99) that makes it log in at both.
     fn relay_with_two_parents(cfg: NodeConfig) -> (Node, ChannelId) {
-        let mut n = Node::new(cfg, Timestamp::ZERO);
+        let mut n = crate::test_fixture::registered(cfg);
         let coord = tiercast_proto::COORDINATOR_ID;
-        n.handle_message(
-            Timestamp::ZERO,
-            coord,
-            Message::Registered {
-                heartbeat_interval_ms: 1000,
-            },
-        );
         let ch = ChannelId(1);
         let desc = ChannelDesc {
             id: ch,
@@ -296,15 +289,8 @@ mod tests {
             viewer_silence_ms: 2000,
             ..NodeConfig::default()
         };
-        let mut n = Node::new(cfg, Timestamp::ZERO);
+        let mut n = crate::test_fixture::registered(cfg);
         let coord = tiercast_proto::COORDINATOR_ID;
-        n.handle_message(
-            Timestamp::ZERO,
-            coord,
-            Message::Registered {
-                heartbeat_interval_ms: 1000,
-            },
-        );
         n.watch(Timestamp::ZERO, "live");
         let ch = ChannelId(1);
         let desc = ChannelDesc {

@@ -78,15 +78,8 @@ mod tests {
             origin_silence_ms,
             ..NodeConfig::default()
         };
-        let mut n = Node::new(cfg, Timestamp::ZERO);
+        let mut n = crate::test_fixture::registered(cfg);
         let z = Timestamp::ZERO;
-        n.handle_message(
-            z,
-            COORDINATOR_ID,
-            Message::Registered {
-                heartbeat_interval_ms: 1000,
-            },
-        );
         let ch = CH;
         let placement = Placement::Tier {
             tier,
@@ -178,14 +171,7 @@ mod tests {
             tier: 0,
             ..NodeConfig::default()
         };
-        let mut n = Node::new(cfg, Timestamp::ZERO);
-        n.handle_message(
-            Timestamp::ZERO,
-            COORDINATOR_ID,
-            Message::Registered {
-                heartbeat_interval_ms: 1000,
-            },
-        );
+        let mut n = crate::test_fixture::registered(cfg);
         while n.poll_transmit().is_some() {}
         n.handle_message(Timestamp::from_millis(300), COORDINATOR_ID, Message::Probe);
         let sent: Vec<_> = std::iter::from_fn(|| n.poll_transmit())

@@ -190,3 +190,16 @@ pub(crate) fn order(epoch: u64, msg: Message) -> Message {
         order: Box::new(msg),
     }
 }
+
+/// A node of `cfg` the coordinator has registered (heartbeats every second).
+pub(crate) fn registered(cfg: NodeConfig) -> Node {
+    let mut n = Node::new(cfg, Timestamp::ZERO);
+    n.handle_message(
+        Timestamp::ZERO,
+        COORDINATOR_ID,
+        Message::Registered {
+            heartbeat_interval_ms: 1000,
+        },
+    );
+    n
+}

@@ -334,14 +334,7 @@ mod tests {
             viewer_silence_ms: 3000,
             ..NodeConfig::default()
         };
-        let mut n = Node::new(cfg, Timestamp::ZERO);
-        n.handle_message(
-            Timestamp::ZERO,
-            COORDINATOR_ID,
-            Message::Registered {
-                heartbeat_interval_ms: 1000,
-            },
-        );
+        let mut n = crate::test_fixture::registered(cfg);
         n.watch(Timestamp::ZERO, "live");
         n
     }
