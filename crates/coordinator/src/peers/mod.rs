@@ -9,6 +9,7 @@
 //!
 //! Modules:
 //! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
+//! - [`member`] — one member as the overlay keeps it.
 //! - [`books`] — the overlay's books checked: links, slots, acyclic trees, depths.
 //! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
 //! - [`clusters`] — the bottom clusters: split and merged by size, members
@@ -72,6 +73,7 @@ pub mod ejection;
 pub mod history_rank;
 pub mod lend;
 pub mod links;
+pub mod member;
 pub mod member_map;
 pub mod middle;
 pub mod multitree;
