@@ -112,11 +112,16 @@ fn a_restarted_coordinator_takes_ten_thousand_peers_back_with_their_parents() {
         r.members_again_ms.is_some_and(|ms| ms <= 3 * hb_ms),
         "{r:?}"
     );
-    assert!(r.kept_parents.unwrap() >= 0.95, "{r:?}");
-    // Only the repairs are told: a few ParentSets per hundred peers.
+    // Peers heartbeat every 2 s against the coordinator's 1 s: their wait for
+    // reported parents is counted in their own interval (report_wait.rs), so
+    // none is re-placed just before its parents come back (98.7 % kept and
+    // 1.2 ParentSets per hundred peers when the wait was two coordinator
+    // intervals; every parent kept and none since, seeds 31..33).
+    assert!(r.kept_parents.unwrap() >= 0.998, "{r:?}");
+    // Only the repairs are told: at most one ParentSet per 500 peers.
     let told = r.parent_sets_after.unwrap();
     assert!(
-        told * 20 <= peers,
+        told * 500 <= peers,
         "{told} ParentSets for {peers} peers: {r:?}"
     );
     // The 10 s after the restart play as well as the same seconds without it.

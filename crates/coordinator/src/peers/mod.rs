@@ -84,6 +84,7 @@ pub mod premium_preempt;
 pub mod premium_swap;
 pub mod rebuild;
 pub mod rejoin;
+pub(crate) mod report_wait;
 pub mod reshape;
 pub mod restore;
 pub mod restore_defer;

@@ -171,7 +171,9 @@ impl Coordinator {
             return;
         };
         let (region, uplink) = (r.region_id, u64::from(r.uplink_kbps) * 1000);
-        let wait_us = ADOPT_WAIT_HEARTBEATS * self.cfg.heartbeat_interval_ms.max(1) * 1000;
+        // The wait, counted in intervals of at least the coordinator's (a peer
+        // heartbeating less often waits in its own: report_wait.rs).
+        let interval_us = self.cfg.heartbeat_interval_ms.max(1) * 1000;
         let fresh_us = fed_window_us(self.cfg.heartbeat_interval_ms);
         let pc = self.cfg.peers.clone();
         let mut adopted: Vec<(ChannelId, NodeId)> = Vec::new();
@@ -183,13 +185,13 @@ impl Coordinator {
             if o.members.contains_key(&from) {
                 // A member taken back still waiting for a parent: when its wait
                 // ran out, what it waits for is placed afresh (restore_defer.rs).
-                if o.rejoining.deferred_waited(from, now, wait_us)
+                if o.rejoining.deferred_report(from, now, interval_us)
                     && o.end_deferral(from, &pc, &AllowAll)
                 {
                     placed.push(c.channel);
                 }
                 // A top member held untold (restore_top.rs): told what it has.
-                if o.rejoining.top_held_waited(from, now, wait_us) && o.end_top_hold(from) {
+                if o.rejoining.top_held_report(from, now, interval_us) && o.end_top_hold(from) {
                     placed.push(c.channel);
                 }
                 continue;
@@ -222,7 +224,7 @@ impl Coordinator {
                 child_feeds: c.children.iter().map(|l| l.feed).collect(),
                 links: c.parents.iter().map(|l| (l.peer, l.feed)).collect(),
             };
-            let back = o.offer(now, report, wait_us, &pc, &AllowAll);
+            let back = o.offer(now, report, interval_us, &pc, &AllowAll);
             adopted.extend(back.into_iter().map(|p| (c.channel, p)));
         }
         let channels: std::collections::BTreeSet<ChannelId> =

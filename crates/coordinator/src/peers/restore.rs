@@ -24,6 +24,8 @@
 //! for the full recomputation's count (C7).
 
 use super::overlay::PeerOverlay;
+use super::rejoin::ADOPT_WAIT_HEARTBEATS;
+use super::report_wait::ReportWait;
 use super::select::ParentPolicy;
 use crate::config::PeerConfig;
 use crate::coordinator::Coordinator;
@@ -65,8 +67,8 @@ impl Reported {
 /// A registered peer still receiving on this overlay's links but not a member.
 #[derive(Clone, Debug)]
 pub(crate) struct Waiting {
-    /// Its first report as a non-member.
-    pub since: Timestamp,
+    /// Its reports as a non-member: the wait runs from the first.
+    pub clock: ReportWait,
     /// Its last report, while it waits for parents to be members.
     pub report: Option<Reported>,
 }
@@ -86,15 +88,15 @@ pub(crate) struct Rejoins {
 }
 
 impl Rejoins {
-    /// When `id` first reported as a non-member (now, the first time).
-    pub(crate) fn since(&mut self, id: NodeId, now: Timestamp) -> Timestamp {
-        self.waiting
-            .entry(id)
-            .or_insert(Waiting {
-                since: now,
-                report: None,
-            })
-            .since
+    /// `id` reports as a non-member at `now`: its wait so far (begun now, the
+    /// first time).
+    pub(crate) fn reported_at(&mut self, id: NodeId, now: Timestamp) -> ReportWait {
+        let w = self.waiting.entry(id).or_insert(Waiting {
+            clock: ReportWait::new(now),
+            report: None,
+        });
+        w.clock.report(now);
+        w.clock
     }
 
     /// `id` waits for `missing` (parents not members yet) with `report`.
@@ -120,9 +122,9 @@ impl Rejoins {
         Some(w)
     }
 
-    /// When `id` first reported as a non-member, if it waits.
-    pub(crate) fn first_seen(&self, id: NodeId) -> Option<Timestamp> {
-        self.waiting.get(&id).map(|w| w.since)
+    /// Its wait as a non-member, if it waits.
+    pub(crate) fn clock(&self, id: NodeId) -> Option<ReportWait> {
+        self.waiting.get(&id).map(|w| w.clock)
     }
 
     /// The peers that waited for `parent` (it is a member now).
@@ -175,7 +177,10 @@ impl PeerOverlay {
         policy: &dyn ParentPolicy,
     ) -> bool {
         let id = r.info.id;
-        let since = self.rejoining.first_seen(id).unwrap_or(now);
+        let clock = self
+            .rejoining
+            .clock(id)
+            .unwrap_or_else(|| ReportWait::new(now));
         let changes = self.changes_since_full;
         let top = r.is_top();
         let (skip, trees, repair) = if top {
@@ -204,7 +209,7 @@ impl PeerOverlay {
             self.rejoining.defer(
                 id,
                 super::restore_defer::Deferred {
-                    since,
+                    clock,
                     trees,
                     repair,
                     links: r.links.clone(),
@@ -213,7 +218,7 @@ impl PeerOverlay {
         }
         if self.members.get(&id).is_some_and(|m| m.top) {
             // Untold while its mesh neighbours come back (restore_top.rs).
-            self.hold_top(id, since, &r.links);
+            self.hold_top(id, clock, &r.links);
         } else if top {
             let told = self.assignment(id).unwrap_or_default();
             let now_links = sorted(told.into_iter().map(|f| (f.peer.id, f.feed)).collect());
@@ -259,19 +264,20 @@ impl PeerOverlay {
 
     /// A report of `r.info.id`, registered and fed by this overlay but not a
     /// member: taken back now when it may be ([`Self::ready`]) or when it has
-    /// waited `wait_us` since its first report, else it waits. Returns the peers
+    /// waited [`ADOPT_WAIT_HEARTBEATS`] intervals (at least `interval_us` each,
+    /// see [`ReportWait`]) since its first report, else it waits. Returns the peers
     /// taken back (it, and those that waited for it, and so on down).
     pub(crate) fn offer(
         &mut self,
         now: Timestamp,
         r: Reported,
-        wait_us: u64,
+        interval_us: u64,
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) -> Vec<NodeId> {
         let id = r.info.id;
-        let since = self.rejoining.since(id, now);
-        let waited = now.saturating_since(since) >= wait_us;
+        let clock = self.rejoining.reported_at(id, now);
+        let waited = clock.waited(now, ADOPT_WAIT_HEARTBEATS, interval_us);
         // The members it waits for.
         let missing: Vec<NodeId> = r
             .needs()
@@ -403,8 +409,9 @@ mod tests {
         }
     }
 
-    /// Two heartbeat intervals of 1 s: the wait for reported parents.
-    const WAIT_US: u64 = 2_000_000;
+    /// The coordinator's heartbeat interval, 1 s: the wait for reported parents
+    /// is two of them (or two of the peer's own, when longer).
+    const INTERVAL_US: u64 = 1_000_000;
 
     /// An overlay rebuilt from its members' reports, given in `order` within
     /// one wait, each taken back as [`PeerOverlay::offer`] decides.
@@ -426,7 +433,7 @@ mod tests {
         let mut n = with_origin(Timestamp(0), &c, 4 * RATE);
         let now = Timestamp(10_000_000);
         for id in order {
-            n.offer(now, report_of(o, *id), WAIT_US, &c, &AllowAll);
+            n.offer(now, report_of(o, *id), INTERVAL_US, &c, &AllowAll);
         }
         n
     }
@@ -572,9 +579,12 @@ mod tests {
             assert_eq!(m.parents[t], expected, "tree {t}");
         }
         assert!(n.take_dirty().is_empty(), "nobody is told while waiting");
-        // Its wait runs out: the trees under `gone` are placed afresh.
-        let later = Timestamp(10_000_000 + WAIT_US);
-        assert!(n.rejoining.deferred_waited(NodeId(leaf), later, WAIT_US));
+        // Its wait runs out at its second heartbeat of 1 s: the trees under
+        // `gone` are placed afresh.
+        let next = Timestamp(10_000_000 + INTERVAL_US);
+        assert!(!n.rejoining.deferred_report(NodeId(leaf), next, INTERVAL_US));
+        let later = Timestamp(10_000_000 + 2 * INTERVAL_US);
+        assert!(n.rejoining.deferred_report(NodeId(leaf), later, INTERVAL_US));
         assert!(n.end_deferral(NodeId(leaf), &c, &AllowAll));
         let m = &n.members[&NodeId(leaf)];
         assert!(
@@ -613,6 +623,30 @@ mod tests {
         let m = &n.members[&NodeId(leaf)];
         assert!(m.parents.iter().all(|p| p.is_some()), "{:?}", m.parents);
         assert!(set.iter().all(|f| f.peer.id.0 != gone));
+        n.check().expect("booked once, acyclic");
+    }
+
+    #[test]
+    fn a_peer_heartbeating_every_two_seconds_keeps_a_parent_back_after_two_coordinator_intervals(
+    ) {
+        let c = cfg();
+        let now = Timestamp(0);
+        let mut o = with_origin(now, &c, 4 * RATE);
+        join_peers(&mut o, now, &c, 2..30, 3 * RATE);
+        let (leaf, late) = under_a_peer(&o, true);
+        let order: Vec<u32> = (2..30).filter(|id| *id != late).collect();
+        let mut n = rebuilt(&o, &order);
+        let was = o.members[&NodeId(leaf)].parents.clone();
+        // The leaf heartbeats every 2 s: its second report, two coordinator
+        // intervals after its first, does not end its wait.
+        let second = Timestamp(10_000_000 + 2 * INTERVAL_US);
+        assert!(!n.rejoining.deferred_report(NodeId(leaf), second, INTERVAL_US));
+        // Its parent's first report comes 0.4 s later: the link is kept.
+        let back = Timestamp(10_000_000 + 2 * INTERVAL_US + 400_000);
+        n.offer(back, report_of(&o, late), INTERVAL_US, &c, &AllowAll);
+        assert_eq!(n.members[&NodeId(leaf)].parents, was, "every parent kept");
+        let told: Vec<NodeId> = n.take_dirty().into_iter().map(|(id, _)| id).collect();
+        assert!(!told.contains(&NodeId(leaf)), "not told: {told:?}");
         n.check().expect("booked once, acyclic");
     }
 }

@@ -5,8 +5,9 @@
 //! unplaced — the peer goes on taking that substream from that parent — and the
 //! link is kept when that parent comes back (no `ParentSet` for it). Its repair
 //! link likewise. Only what did not come back within the wait
-//! ([`super::rejoin::ADOPT_WAIT_HEARTBEATS`] intervals from its first report) is
-//! placed afresh.
+//! ([`super::rejoin::ADOPT_WAIT_HEARTBEATS`] intervals from its first report,
+//! counted in its own heartbeats where they are further apart than the
+//! coordinator's: [`super::report_wait`]) is placed afresh.
 //!
 //! Why: a peer waiting, as a non-member, for its parents in all k trees formed
 //! cycles across trees (A, interior in tree 0, is B's tree-0 parent while B,
@@ -19,7 +20,8 @@
 //! the peer drop the link it still takes the substream on.
 
 use super::overlay::PeerOverlay;
-use super::rejoin::pushes_tree;
+use super::rejoin::{pushes_tree, ADOPT_WAIT_HEARTBEATS};
+use super::report_wait::ReportWait;
 use super::restore::{sorted, Rejoins, Reported};
 use super::select::ParentPolicy;
 use crate::config::PeerConfig;
@@ -31,8 +33,8 @@ type TreeWaits = Vec<(u8, NodeId)>;
 /// What a member taken back still waits for.
 #[derive(Clone, Debug)]
 pub(crate) struct Deferred {
-    /// Its first report as a non-member: the wait runs from then.
-    pub since: Timestamp,
+    /// Its reports since its first as a non-member: the wait runs from then.
+    pub clock: ReportWait,
     /// (tree, its reported parent there, not a member yet).
     pub trees: TreeWaits,
     /// Its reported repair link, not a member yet.
@@ -71,11 +73,13 @@ impl Rejoins {
         Some(d)
     }
 
-    /// Whether member `id` still waits for a parent, for `wait_us` or more by `now`.
-    pub(crate) fn deferred_waited(&self, id: NodeId, now: Timestamp, wait_us: u64) -> bool {
-        self.deferred
-            .get(&id)
-            .is_some_and(|d| now.saturating_since(d.since) >= wait_us)
+    /// Member `id` reports at `now`: whether it still waits for a parent and its
+    /// wait ran out ([`ReportWait::waited`], intervals of at least `interval_us`).
+    pub(crate) fn deferred_report(&mut self, id: NodeId, now: Timestamp, interval_us: u64) -> bool {
+        self.deferred.get_mut(&id).is_some_and(|d| {
+            d.clock.report(now);
+            d.clock.waited(now, ADOPT_WAIT_HEARTBEATS, interval_us)
+        })
     }
 
     /// Members that wait for a parent.

@@ -6,39 +6,43 @@
 //! So a top peer whose push parent is the one it reported is told nothing while
 //! a mesh neighbour reported by any top peer taken back is not a member yet; then
 //! it is told only if its links differ from its report, or when its wait
-//! ([`super::rejoin::ADOPT_WAIT_HEARTBEATS`] intervals from its first report)
-//! runs out. Without this, each of the 24 top peers of
+//! ([`super::rejoin::ADOPT_WAIT_HEARTBEATS`] intervals from its first report,
+//! [`super::report_wait`]) runs out. Without this, each of the 24 top peers of
 //! `robust/restart-coordinator-peers` was told about ten `ParentSet`s in the
 //! 2 s the top level took to come back (253 in all; the bottom peers none).
 
 use super::overlay::PeerOverlay;
+use super::rejoin::ADOPT_WAIT_HEARTBEATS;
+use super::report_wait::ReportWait;
 use super::restore::{sorted, Rejoins};
 use tiercast_proto::{Feed, NodeId, Timestamp};
 
 /// A top member taken back and not told yet, with what it reported.
 #[derive(Clone, Debug)]
 pub(crate) struct TopHeld {
-    pub since: Timestamp,
+    pub clock: ReportWait,
     pub links: Vec<(NodeId, Feed)>,
 }
 
 impl Rejoins {
-    /// Whether top member `id` is held untold for `wait_us` or more by `now`.
-    pub(crate) fn top_held_waited(&self, id: NodeId, now: Timestamp, wait_us: u64) -> bool {
-        self.top_held
-            .get(&id)
-            .is_some_and(|h| now.saturating_since(h.since) >= wait_us)
+    /// Top member `id` reports at `now`: whether it is held untold and its wait
+    /// ran out ([`ReportWait::waited`], intervals of at least `interval_us`).
+    pub(crate) fn top_held_report(&mut self, id: NodeId, now: Timestamp, interval_us: u64) -> bool {
+        self.top_held.get_mut(&id).is_some_and(|h| {
+            h.clock.report(now);
+            h.clock.waited(now, ADOPT_WAIT_HEARTBEATS, interval_us)
+        })
     }
 }
 
 impl PeerOverlay {
     /// Top member `id`, just taken back with `links` reported, is held untold
     /// (see the module docs); every top member held is looked at again.
-    pub(crate) fn hold_top(&mut self, id: NodeId, since: Timestamp, links: &[(NodeId, Feed)]) {
+    pub(crate) fn hold_top(&mut self, id: NodeId, clock: ReportWait, links: &[(NodeId, Feed)]) {
         self.rejoining.top_held.insert(
             id,
             TopHeld {
-                since,
+                clock,
                 links: links.to_vec(),
             },
         );
