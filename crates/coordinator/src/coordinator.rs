@@ -15,30 +15,10 @@ use crate::service_manager::verbs::{LoadAsk, ManagerVerbs, Peers, Van};
 use std::collections::{BTreeMap, VecDeque};
 use tiercast_proto::{ChannelId, DenyReason, Message, NodeId, NodeRole, Register, Timestamp};
 
-/// A message to send, addressed by node id, decided in `epoch` (D7, X7: the
-/// coordinator's fencing token, [`CoordinatorConfig::epoch`]). On the wire it
-/// is [`Transmit::into_order`]: every driver sends that, never `msg` bare.
-#[derive(Clone, Debug)]
-pub struct Transmit {
-    pub to: NodeId,
-    pub msg: Message,
-    pub epoch: u64,
-}
-
-impl Transmit {
-    /// What goes on the wire: `msg` as an order of `epoch` — but
-    /// `ServedElsewhere` bare: it is not an order, and a node following a newer
-    /// epoch than ours must still read it ([`crate::client_manager`]'s epoch gate).
-    pub fn into_order(self) -> Message {
-        if matches!(self.msg, Message::ServedElsewhere { .. }) {
-            return self.msg;
-        }
-        Message::Order {
-            epoch: self.epoch,
-            order: Box::new(self.msg),
-        }
-    }
-}
+/// A message to send, addressed by node id, decided in this coordinator's
+/// epoch (D7, X7: the fencing token, [`CoordinatorConfig::epoch`]). On the wire
+/// it is [`Transmit::into_wire`]: every driver sends that, never `msg` bare.
+pub use tiercast_proto::Transmit;
 
 #[derive(Clone, Debug, Default)]
 pub struct CoordStats {
@@ -70,7 +50,7 @@ pub struct Coordinator {
     pub(crate) next_channel: u32,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<CoordEvent>,
-    next_check: Timestamp,
+    pub(crate) next_check: Timestamp,
     /// When this coordinator started (a new one is still learning the nodes).
     pub(crate) started: Timestamp,
     pub(crate) stats: CoordStats,
@@ -277,10 +257,16 @@ impl Coordinator {
         }
     }
 
+    /// Runs every row of the timer table ([`crate::timers`]) that is due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        // A reported origin that left its probe unanswered is lost (D7).
-        self.probe_tick(now);
-        if now >= self.next_check {
+        for t in crate::timers::CoordTimer::TABLE {
+            t.fire(self, now);
+        }
+    }
+
+    /// The managers' tick ([`crate::timers::CoordTimer::Check`]).
+    pub(crate) fn managers_tick(&mut self, now: Timestamp) {
+        {
             self.check_liveness(now);
             Van::on_tick(self, now);
             // The policies in force (C3-C5) and the uplink shares (C9), applied
@@ -301,12 +287,12 @@ impl Coordinator {
             // Four checks per interval: a crash is noticed within timeout + interval/4.
             self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));
         }
-        self.fold_forecast(now);
     }
 
     /// The next message to send. Once superseded (a node follows a newer
     /// epoch: `client_manager/epoch_gate.rs`) only `ServedElsewhere` goes out;
     /// every order is dropped here and counted in `orders_withheld`.
+    #[must_use = "a transmit left in the machine is a message never sent"]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         loop {
             let t = self.transmits.pop_front()?;
@@ -317,16 +303,18 @@ impl Coordinator {
         }
     }
 
+    #[must_use = "an event left in the machine is never reported"]
     pub fn poll_event(&mut self) -> Option<CoordEvent> {
         self.events.pop_front()
     }
 
+    /// The earliest deadline of the timer table ([`crate::timers`]).
+    #[must_use = "a deadline not armed is a timer that never fires"]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let mut next = self.next_check;
-        if self.cfg.prediction {
-            next = next.min(self.forecast.next_fold());
-        }
-        Some(self.probe_deadline().map_or(next, |p| p.min(next)))
+        crate::timers::CoordTimer::TABLE
+            .iter()
+            .filter_map(|t| t.deadline(self))
+            .min()
     }
 
     fn on_register(&mut self, now: Timestamp, from: NodeId, reg: Register) {
@@ -390,12 +378,38 @@ impl Coordinator {
 
     pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
         let epoch = self.cfg.epoch;
-        self.transmits.push_back(Transmit { to, msg, epoch });
+        self.transmits.push_back(Transmit::order(to, msg, epoch));
     }
 
     pub(crate) fn invalid(&mut self, from: NodeId, kind: &'static str, why: &'static str) {
         self.stats.invalid_messages += 1;
         self.events
             .push_back(CoordEvent::Invalid { from, kind, why });
+    }
+}
+
+/// The driving contract ([`tiercast_proto::machine`]): the drivers and the
+/// simulator drive the coordinator through it.
+impl tiercast_proto::Machine for Coordinator {
+    type Event = CoordEvent;
+
+    fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
+        Coordinator::handle_message(self, now, from, msg)
+    }
+
+    fn handle_timeout(&mut self, now: Timestamp) {
+        Coordinator::handle_timeout(self, now)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Coordinator::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<CoordEvent> {
+        Coordinator::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        Coordinator::poll_timeout(self)
     }
 }

@@ -20,6 +20,7 @@
 //!   force, geo blocks, caps, reservations (C1, C3, C4, C5).
 //! - [`history`] — the history store: sessions, availability, uplink, parent stalls;
 //!   ranking (C1, C4, D1).
+//! - [`timers`] — the coordinator's timer table: every deadline, its handler, one order.
 //! - [`uplink_ledger`] — each node's uplink booked once, machine-wide, and shared
 //!   by the managers of the channels it is on (C9, V8).
 //!
@@ -41,6 +42,7 @@ pub mod peers;
 pub mod policy;
 pub mod service_manager;
 pub mod small_map;
+pub mod timers;
 pub mod uplink_ledger;
 pub mod van;
 

@@ -74,7 +74,7 @@ fn a_coordinator_hearing_a_newer_epoch_answers_where_to_go_and_orders_nothing_mo
     let registered_before = old.registry().len();
     old.handle_message(now, NodeId(11), Message::Heartbeat(hb));
     let answer: Vec<Message> = std::iter::from_fn(|| old.poll_transmit())
-        .map(|t| t.into_order())
+        .map(|t| t.into_wire())
         .collect();
     assert_eq!(
         answer,

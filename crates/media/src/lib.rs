@@ -23,7 +23,7 @@ pub mod ts;
 
 pub use audio_only::{AudioOnlyFilter, AudioOnlyStats};
 pub use cutter::{
-    BlockCutter, CutBlock, CutterConfig, CutterConfigError, CutterStats, IngestError,
+    BlockCutter, CutBlock, CutterConfig, CutterConfigError, CutterStats, IngestError, TimedCutter,
 };
 pub use test_source::TestSource;
 pub use ts::{TsPacket, PACKET_SIZE};

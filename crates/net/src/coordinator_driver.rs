@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tiercast_coordinator::history::codec;
 use tiercast_coordinator::{CoordEvent, Coordinator, CoordinatorConfig};
-use tiercast_proto::{DenyReason, Message, NodeId, COORDINATOR_ID};
+use tiercast_proto::{DenyReason, Machine, Message, NodeId, Output, COORDINATOR_ID};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -435,14 +435,19 @@ impl Driver {
         let Some(machine) = self.machine.as_mut() else {
             return;
         };
-        while let Some(t) = machine.poll_transmit() {
-            let to = t.to;
-            if let Err(e) = self.links.send(to, t.into_order()) {
-                self.send_errors += 1;
-                debug!(to = %to, error = %e, "send failed");
-            }
-        }
-        while let Some(ev) = machine.poll_event() {
+        // The driving contract's drain (`tiercast_proto::machine`).
+        while let Some(out) = machine.poll_output() {
+            let ev = match out {
+                Output::Transmit(t) => {
+                    let to = t.to;
+                    if let Err(e) = self.links.send(to, t.into_wire()) {
+                        self.send_errors += 1;
+                        debug!(to = %to, error = %e, "send failed");
+                    }
+                    continue;
+                }
+                Output::Event(ev) => ev,
+            };
             match &ev {
                 CoordEvent::Redirected { .. } => debug!(event = ?ev, "coordinator event"),
                 CoordEvent::Invalid { .. } => warn!(event = ?ev, "coordinator event"),

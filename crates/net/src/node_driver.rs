@@ -30,7 +30,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tiercast_node::{Event, Node, NodeConfig, PlayoutConfig};
 use tiercast_proto::viewer_feed::FeedKind;
-use tiercast_proto::{Block, DenyReason, Message, NodeId, NodeRole, COORDINATOR_ID};
+use tiercast_proto::{
+    Block, DenyReason, Machine, Message, NodeId, NodeRole, Output, COORDINATOR_ID,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -428,84 +430,88 @@ impl Driver {
         }
     }
 
+    /// The driving contract's drain (`tiercast_proto::machine`): every output
+    /// of the node after an input, transmits first; an event may move the
+    /// coordinator link, and the Register that queues goes out in this drain.
     fn drain(&mut self) {
         let now = self.clock.now();
-        while let Some(t) = self.node.poll_transmit() {
-            self.transmit(t.to, t.msg);
-        }
-        while let Some(ev) = self.node.poll_event() {
-            match &ev {
-                Event::BlockStored { block } => self.local.block_stored(now, block),
-                Event::ChildLeft { .. } => {
-                    debug!(node = %self.node.id(), event = ?ev, "node event")
-                }
-                Event::Invalid {
-                    from,
-                    kind: "block",
-                    why,
-                } => {
-                    // Blocks still in flight after a LOGOFF or a parent switch.
-                    debug!(node = %self.node.id(), %from, why, "block dropped")
-                }
-                Event::Invalid { from, kind, why } => {
-                    warn!(node = %self.node.id(), %from, kind, why, "invalid message dropped")
-                }
-                Event::StaleOrder { .. } => {
-                    warn!(node = %self.node.id(), event = ?ev, "order of an older coordinator epoch ignored")
-                }
-                Event::BlockRejected {
-                    channel,
-                    from,
-                    reason,
-                } => {
-                    if let Some(suppressed) =
-                        self.rejected_log.allow(*channel, std::time::Instant::now())
-                    {
-                        warn!(node = %self.node.id(), %channel, %from, reason, suppressed,
-                              "block rejected (at most one line a second; all are counted)")
-                    }
-                }
-                Event::CoordinatorUnanswered {
-                    attempts,
-                    retry_in_ms,
-                } => {
-                    if let Some(next) = self.coordinator_link.unanswered(*attempts, *retry_in_ms) {
-                        self.move_coordinator(next);
-                        // Sent at the end of this drain.
-                        self.node.coordinator_moved();
-                    }
-                }
-                Event::CoordinatorElsewhere { leader } => {
-                    if let Some(to) = self.coordinator_link.elsewhere(leader.as_deref()) {
-                        self.move_coordinator(to);
-                    }
-                }
-                Event::Registered => {
-                    self.coordinator_link.answered();
-                    info!(node = %self.node.id(), event = ?ev, "node event");
-                }
-                Event::Deactivated { channel } => {
-                    self.local.deactivated(*channel);
-                    info!(node = %self.node.id(), event = ?ev, "node event");
-                }
-                Event::ChildJoined { .. }
-                | Event::ViewerJoined { .. }
-                | Event::ViewerLeft { .. }
-                | Event::ParentConnected { .. } => {
-                    debug!(node = %self.node.id(), event = ?ev, "node event")
-                }
-                _ => info!(node = %self.node.id(), event = ?ev, "node event"),
+        while let Some(out) = self.node.poll_output() {
+            match out {
+                Output::Transmit(t) => self.transmit(t.to, t.into_wire()),
+                Output::Event(ev) => self.on_event(now, ev),
             }
-            let _ = self.notices.send(Notice {
-                wall_us: wall_micros(),
-                node: self.node.id(),
-                event: ev,
-            });
         }
-        // What handling the events queued (a Register to a moved coordinator link).
-        while let Some(t) = self.node.poll_transmit() {
-            self.transmit(t.to, t.msg);
+    }
+
+    /// One event of the node: logs, local viewers, the coordinator link, notices.
+    fn on_event(&mut self, now: tiercast_proto::Timestamp, ev: Event) {
+        match &ev {
+            Event::BlockStored { block } => self.local.block_stored(now, block),
+            Event::ChildLeft { .. } => {
+                debug!(node = %self.node.id(), event = ?ev, "node event")
+            }
+            Event::Invalid {
+                from,
+                kind: "block",
+                why,
+            } => {
+                // Blocks still in flight after a LOGOFF or a parent switch.
+                debug!(node = %self.node.id(), %from, why, "block dropped")
+            }
+            Event::Invalid { from, kind, why } => {
+                warn!(node = %self.node.id(), %from, kind, why, "invalid message dropped")
+            }
+            Event::StaleOrder { .. } => {
+                warn!(node = %self.node.id(), event = ?ev, "order of an older coordinator epoch ignored")
+            }
+            Event::BlockRejected {
+                channel,
+                from,
+                reason,
+            } => {
+                if let Some(suppressed) =
+                    self.rejected_log.allow(*channel, std::time::Instant::now())
+                {
+                    warn!(node = %self.node.id(), %channel, %from, reason, suppressed,
+                          "block rejected (at most one line a second; all are counted)")
+                }
+            }
+            Event::CoordinatorUnanswered {
+                attempts,
+                retry_in_ms,
+            } => {
+                if let Some(next) = self.coordinator_link.unanswered(*attempts, *retry_in_ms) {
+                    self.move_coordinator(next);
+                    // Sent at the end of this drain.
+                    self.node.coordinator_moved();
+                }
+            }
+            Event::CoordinatorElsewhere { leader } => {
+                if let Some(to) = self.coordinator_link.elsewhere(leader.as_deref()) {
+                    self.move_coordinator(to);
+                }
+            }
+            Event::Registered => {
+                self.coordinator_link.answered();
+                info!(node = %self.node.id(), event = ?ev, "node event");
+            }
+            Event::Deactivated { channel } => {
+                self.local.deactivated(*channel);
+                info!(node = %self.node.id(), event = ?ev, "node event");
+            }
+            Event::ChildJoined { .. }
+            | Event::ViewerJoined { .. }
+            | Event::ViewerLeft { .. }
+            | Event::ParentConnected { .. } => {
+                debug!(node = %self.node.id(), event = ?ev, "node event")
+            }
+            _ => info!(node = %self.node.id(), event = ?ev, "node event"),
         }
+        let _ = self.notices.send(Notice {
+            wall_us: wall_micros(),
+            node: self.node.id(),
+            event: ev,
+        });
     }
 
     /// Points the coordinator link at `to`, closing the connection to the old

@@ -21,7 +21,7 @@ use crate::origin_state::SeqStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tiercast_media::{BlockCutter, CutBlock, CutterConfig, TestSource};
+use tiercast_media::{CutBlock, CutterConfig, TestSource, TimedCutter};
 use tiercast_node::Event;
 use tiercast_proto::{Block, ChannelDesc, OriginKey, Timestamp};
 use tokio::sync::mpsc;
@@ -249,7 +249,8 @@ fn node_commands(node: &NodeHandle) -> mpsc::Sender<NodeCommand> {
     node.command_sender()
 }
 
-/// Paces the built-in test source in real time through a cutter.
+/// Paces the built-in test source in real time through a cutter, with the
+/// same idle flush as every ingest path ([`TimedCutter`]).
 async fn run_test_source(
     kbps: u32,
     cfg: CutterConfig,
@@ -257,33 +258,28 @@ async fn run_test_source(
     flush_after_ms: u64,
 ) {
     let mut source = TestSource::new(kbps, 1000);
-    let mut cutter = BlockCutter::new(cfg);
+    let mut cutter = TimedCutter::new(cfg, flush_after_ms, 0);
     let start = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
-    let mut last_cut = start;
     loop {
         tick.tick().await;
-        let data = source.generate(start.elapsed().as_micros() as u64);
+        let now = start.elapsed().as_micros() as u64;
+        let data = source.generate(now);
         if let Err(e) = cutter.push(&data) {
             warn!(error = %e, "test source produced bytes the cutter refused");
             return;
         }
-        let mut cut_any = false;
-        while let Some(b) = cutter.poll_block() {
-            cut_any = true;
-            if tx.send(b).await.is_err() {
-                return;
+        // What the bytes cut, then the flush timer (checked at each 10 ms
+        // tick, as the source's bytes come) and what it cut.
+        for flush in [false, true] {
+            if flush {
+                cutter.handle_timeout(now);
             }
-        }
-        if cut_any {
-            last_cut = tokio::time::Instant::now();
-        } else if last_cut.elapsed() >= Duration::from_millis(flush_after_ms) {
-            if let Some(b) = cutter.flush() {
+            while let Some(b) = cutter.poll_block(now) {
                 if tx.send(b).await.is_err() {
                     return;
                 }
             }
-            last_cut = tokio::time::Instant::now();
         }
     }
 }

@@ -29,6 +29,7 @@
 //!   moving to the relay the coordinator names when its relay died (V10).
 //! - [`continuity`] — a protocol viewer's seqs over its whole run: missing blocks
 //!   across relay switches, switches, longest gap (V9, V10).
+//! - [`timers`] — the node's timer table: every deadline, its handler, one order.
 //! - [`uplink`] — a peer's uplink cap: a token bucket over per-child queues that
 //!   drops blocks too late to matter and charges control to the same budget (C4).
 //! - [`epoch`] — the coordinator's epoch: orders of an older one ignored (D7, X7).
@@ -76,6 +77,7 @@ pub mod strategy;
 pub mod switch;
 #[cfg(test)]
 mod test_fixture;
+pub mod timers;
 pub mod uplink;
 pub mod watch;
 

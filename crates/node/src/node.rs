@@ -11,12 +11,7 @@ use tiercast_proto::{
     ChannelDesc, ChannelId, Feed, Message, NodeId, NodeRole, Timestamp, COORDINATOR_ID,
 };
 
-/// A message to send, addressed by node id (the driver knows the addresses).
-#[derive(Clone, Debug)]
-pub struct Transmit {
-    pub to: NodeId,
-    pub msg: Message,
-}
+pub use tiercast_proto::Transmit;
 
 /// Counters a driver or the simulator can read at any time.
 #[derive(Clone, Debug, Default)]
@@ -306,26 +301,12 @@ impl Node {
         }
     }
 
+    /// Runs every row of the timer table ([`crate::timers`]) that is due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.pace_from(now);
-        if now >= self.next_heartbeat {
-            self.send_heartbeat(now);
-            self.monitor_parents(now);
-            self.retry_parent_logins(now);
-            self.recheck_kept(now);
-            self.next_heartbeat = now.plus_millis(self.cfg.heartbeat_interval_ms);
+        for t in crate::timers::NodeTimer::TABLE {
+            t.fire(self, now);
         }
-        if now >= self.next_have {
-            self.pull_tick(now);
-            self.next_have = now.plus_millis(self.cfg.have_interval_ms.max(1));
-        }
-        self.retry_register(now);
-        self.check_origin_silence(now);
-        self.check_viewer_silence(now);
-        self.retry_watches(now);
-        self.predict_tick(now);
-        self.open_due_start_gates(now);
-        self.pace(now);
     }
 
     /// The driver's link to the coordinator died (the coordinator restarted, or the
@@ -339,34 +320,20 @@ impl Node {
         }
     }
 
+    #[must_use = "a transmit left in the machine is a message never sent"]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
+    #[must_use = "an event left in the machine is never reported"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
+    /// The earliest deadline of the timer table ([`crate::timers`]).
+    #[must_use = "a deadline not armed is a timer that never fires"]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let retry = self.watch_retry_at();
-        // A registered viewer that sends no heartbeats has nothing periodic to do
-        // (a million of them would otherwise tick for nothing in the simulator).
-        let idle_viewer =
-            self.cfg.role == NodeRole::Viewer && !self.cfg.send_heartbeats && self.registered;
-        let periodic = (!idle_viewer).then_some(self.next_heartbeat);
-        let trend = self.trend.as_ref().map(|t| t.next_fold());
-        let silence = self.viewer_silence_deadline();
-        let have = self.has_lazy_links().then_some(self.next_have);
-        let register = self.register_retry_at();
-        let paced = self.pacer.as_ref().and_then(|p| p.poll_timeout());
-        let start = self.start_gate_deadline();
-        let origin = self.origin_silence_deadline();
-        [
-            retry, periodic, trend, silence, have, register, paced, start, origin,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.earliest_timer()
     }
 
     /// The origin starts a channel (its blocks will be signed with `public_key`'s pair).
@@ -478,7 +445,7 @@ impl Node {
     /// One interval after a re-registration: a channel kept then whose stream has
     /// not advanced since was fed only from inside the cut (its parents' last
     /// blocks), so the peer asks for its place again.
-    fn recheck_kept(&mut self, now: Timestamp) {
+    pub(crate) fn recheck_kept(&mut self, now: Timestamp) {
         let interval_us = self.cfg.heartbeat_interval_ms * 1000;
         let mut unfed = Vec::new();
         for c in self.channels.values_mut() {
@@ -546,7 +513,7 @@ impl Node {
                 ref other => pacer.charge(tiercast_proto::codec::frame_len(other)),
             }
         }
-        self.transmits.push_back(Transmit { to, msg });
+        self.transmits.push_back(Transmit::plain(to, msg));
     }
 
     /// An input arrived at `now`: the uplink cap's clock moves on first, so the
@@ -558,15 +525,13 @@ impl Node {
     }
 
     /// Moves the blocks the uplink cap lets out now to the transmit queue.
-    fn pace(&mut self, now: Timestamp) {
+    pub(crate) fn pace(&mut self, now: Timestamp) {
         let Some(pacer) = self.pacer.as_mut() else {
             return;
         };
         while let Some((to, block)) = pacer.poll_send(now) {
-            self.transmits.push_back(Transmit {
-                to,
-                msg: Message::Block(block),
-            });
+            self.transmits
+                .push_back(Transmit::plain(to, Message::Block(block)));
         }
     }
 
@@ -592,5 +557,31 @@ impl Node {
             self.names.remove(&ch.desc.name);
             self.events.push_back(Event::Deactivated { channel });
         }
+    }
+}
+
+/// The driving contract ([`tiercast_proto::machine`]): the drivers and the
+/// simulator drive a node through it.
+impl tiercast_proto::Machine for Node {
+    type Event = Event;
+
+    fn handle_message(&mut self, now: Timestamp, from: NodeId, msg: Message) {
+        Node::handle_message(self, now, from, msg)
+    }
+
+    fn handle_timeout(&mut self, now: Timestamp) {
+        Node::handle_timeout(self, now)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Node::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        Node::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        Node::poll_timeout(self)
     }
 }

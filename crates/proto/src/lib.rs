@@ -14,6 +14,9 @@
 //! - [`redundancy`] — the recovery shards n a cluster needs for its measured loss (D5).
 //! - [`viewer_feed`] — an HTTP viewer's `feed=` and `delay=` (C3: audio-only, delayed).
 //! - [`heartbeat`] — the D8 heartbeat report.
+//! - [`machine`] — the driving contract of every sans-IO machine: `Machine`
+//!   (`handle_message`, `handle_timeout`, `poll_output`, `poll_timeout`), the one
+//!   `Transmit` type, the documented input/output loop.
 //! - [`codec`] — length-prefixed, versioned framing with size limits.
 //! - [`smoothing`] — double exponential smoothing of login/logoff rates (V7), shared by
 //!   the coordinator and the relays.
@@ -27,6 +30,7 @@ pub mod codec;
 pub mod feed;
 pub mod heartbeat;
 pub mod ids;
+pub mod machine;
 pub mod message;
 pub mod redundancy;
 pub mod smoothing;
@@ -41,6 +45,7 @@ pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_
 pub use feed::{CodedSet, Feed, SubstreamSet, MAX_FEED_SUBSTREAMS, MAX_WANT_SEQS};
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
 pub use ids::{ChannelId, ClusterId, NodeId, Region, Tier, ViewerId};
+pub use machine::{Machine, Output, Transmit};
 pub use message::{
     ChannelDesc, DenyReason, Message, NodeRole, PeerFeed, PeerInfo, Placement, Register,
     COORDINATOR_ID, MAX_SET_PARENTS,

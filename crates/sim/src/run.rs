@@ -1,6 +1,7 @@
 //! The event loop (X5): pop the earliest event, hand it to the machine it concerns,
-//! then honour the sans-IO contract — drain `poll_transmit` (every transmit goes
-//! through the network model), drain `poll_event` (metrics, the event log), and
+//! then honour the driving contract (`tiercast_proto::machine`) — drain
+//! `poll_output` (every transmit goes through the network model as
+//! `Transmit::into_wire`, every event to metrics and the event log), and
 //! reschedule the machine's one timer from `poll_timeout` (a generation number
 //! makes older timer entries stale). No decision is made here: the node and
 //! coordinator machines decide, the simulator only carries.
@@ -10,7 +11,7 @@ use crate::world::{Role, Simulation, NO_TIMER};
 use std::time::Instant;
 use tiercast_coordinator::CoordEvent;
 use tiercast_node::Event;
-use tiercast_proto::{Message, NodeId, Timestamp};
+use tiercast_proto::{Machine, Message, NodeId, Output, Timestamp};
 
 /// Bytes a message occupies on the wire: the frame (length, version, kind) and body.
 pub fn wire_bytes(msg: &Message) -> u64 {
@@ -229,38 +230,24 @@ impl Simulation {
 
     /// Drains a machine that is out of its slot (also used for a departing viewer).
     pub(crate) fn drain_boxed(&mut self, id: u32, node: &mut tiercast_node::Node) {
-        loop {
-            let mut moved = false;
-            while let Some(t) = node.poll_transmit() {
-                moved = true;
-                self.send(id, t.to.0, t.msg);
-            }
-            while let Some(e) = node.poll_event() {
-                moved = true;
-                self.on_node_event(id, e);
-            }
-            if !moved {
-                break;
+        while let Some(out) = Machine::poll_output(node) {
+            match out {
+                Output::Transmit(t) => self.send(id, t.to.0, t.into_wire()),
+                Output::Event(e) => self.on_node_event(id, e),
             }
         }
     }
 
     pub(crate) fn drain_coord(&mut self) {
-        loop {
-            let mut moved = false;
-            while let Some(t) = self.coord.poll_transmit() {
-                moved = true;
-                if matches!(t.msg, tiercast_proto::Message::ParentSet { .. }) {
-                    self.restarts.parent_set_sent(self.now);
+        while let Some(out) = Machine::poll_output(&mut self.coord) {
+            match out {
+                Output::Transmit(t) => {
+                    if matches!(t.msg, tiercast_proto::Message::ParentSet { .. }) {
+                        self.restarts.parent_set_sent(self.now);
+                    }
+                    self.send(0, t.to.0, t.into_wire());
                 }
-                self.send(0, t.to.0, t.into_order());
-            }
-            while let Some(e) = self.coord.poll_event() {
-                moved = true;
-                self.on_coord_event(e);
-            }
-            if !moved {
-                break;
+                Output::Event(e) => self.on_coord_event(e),
             }
         }
         self.restart_check_coordinator();

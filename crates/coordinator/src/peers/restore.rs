@@ -584,7 +584,9 @@ mod tests {
         let next = Timestamp(10_000_000 + INTERVAL_US);
         assert!(!n.rejoining.deferred_report(NodeId(leaf), next, INTERVAL_US));
         let later = Timestamp(10_000_000 + 2 * INTERVAL_US);
-        assert!(n.rejoining.deferred_report(NodeId(leaf), later, INTERVAL_US));
+        assert!(n
+            .rejoining
+            .deferred_report(NodeId(leaf), later, INTERVAL_US));
         assert!(n.end_deferral(NodeId(leaf), &c, &AllowAll));
         let m = &n.members[&NodeId(leaf)];
         assert!(
@@ -627,8 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_heartbeating_every_two_seconds_keeps_a_parent_back_after_two_coordinator_intervals(
-    ) {
+    fn a_peer_heartbeating_every_two_seconds_keeps_a_parent_back_after_two_coordinator_intervals() {
         let c = cfg();
         let now = Timestamp(0);
         let mut o = with_origin(now, &c, 4 * RATE);
@@ -640,7 +641,9 @@ mod tests {
         // The leaf heartbeats every 2 s: its second report, two coordinator
         // intervals after its first, does not end its wait.
         let second = Timestamp(10_000_000 + 2 * INTERVAL_US);
-        assert!(!n.rejoining.deferred_report(NodeId(leaf), second, INTERVAL_US));
+        assert!(!n
+            .rejoining
+            .deferred_report(NodeId(leaf), second, INTERVAL_US));
         // Its parent's first report comes 0.4 s later: the link is kept.
         let back = Timestamp(10_000_000 + 2 * INTERVAL_US + 400_000);
         n.offer(back, report_of(&o, late), INTERVAL_US, &c, &AllowAll);

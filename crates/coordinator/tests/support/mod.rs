@@ -281,7 +281,7 @@ impl Bus {
 
     fn collect(&mut self) {
         while let Some(t) = self.coordinator.poll_transmit() {
-            self.queue.push_back((COORDINATOR_ID, t.to, t.into_order()));
+            self.queue.push_back((COORDINATOR_ID, t.to, t.into_wire()));
         }
         while let Some(e) = self.coordinator.poll_event() {
             self.coord_events.push(e);

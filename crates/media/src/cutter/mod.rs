@@ -27,7 +27,9 @@
 
 //!
 //! Use: after every `push` drain `poll_block`; call `flush` on a timer at low
-//! bitrates and `finish` at end of input. Pure: no clock, no I/O.
+//! bitrates and `finish` at end of input — or use [`TimedCutter`]
+//! (`idle_flush.rs`), which keeps that timer with time passed in, as every
+//! ingest path does. Pure: no clock, no I/O.
 
 use std::collections::VecDeque;
 
@@ -39,9 +41,11 @@ use crate::ts::{pid_of, TsPacket, PACKET_SIZE, PID_PAT, SYNC_BYTE};
 
 mod config;
 mod frames;
+mod idle_flush;
 mod program;
 pub use config::{CutterConfig, CutterConfigError};
 use config::{MAX_PROBE_BYTES, MIN_BLOCK_PACKETS};
+pub use idle_flush::TimedCutter;
 use program::ProgramTracker;
 
 /// A finished block: whole TS packets.

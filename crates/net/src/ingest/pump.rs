@@ -1,11 +1,12 @@
 //! One publisher's path from bytes to the block channel: push into a
-//! [`BlockCutter`], send every finished block, and cut a partial block when no
-//! cut happened for `flush_after_ms` (low bitrates). Feature X1.
+//! [`TimedCutter`] (the cutter and its idle flush, sans-IO in `tiercast-media`),
+//! send every finished block, and run the flush timer it asks for on the
+//! session's clock (µs since the session started). Feature X1.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tiercast_media::{BlockCutter, CutBlock, IngestError};
+use tiercast_media::{CutBlock, IngestError, TimedCutter};
 use tokio::time::Instant;
 
 use super::{IngestStats, SessionConfig};
@@ -28,32 +29,34 @@ impl From<IngestError> for PumpError {
 }
 
 pub(crate) struct Pump {
-    cutter: BlockCutter,
+    cutter: TimedCutter,
     cfg: SessionConfig,
-    flush_after: Option<Duration>,
-    last_cut: Instant,
+    /// The session's clock: the cutter's time is µs since then.
+    start: Instant,
     skipped_reported: u64,
 }
 
 impl Pump {
     pub fn new(cfg: SessionConfig) -> Self {
         Pump {
-            cutter: BlockCutter::new(cfg.cutter),
-            flush_after: (cfg.flush_after_ms > 0)
-                .then(|| Duration::from_millis(cfg.flush_after_ms)),
+            cutter: TimedCutter::new(cfg.cutter, cfg.flush_after_ms, 0),
             cfg,
-            last_cut: Instant::now(),
+            start: Instant::now(),
             skipped_reported: 0,
         }
     }
 
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
     /// Starts over with a fresh cutter (UDP, after a stream was refused).
     pub fn reset(&mut self) {
-        self.cutter = BlockCutter::new(self.cfg.cutter);
+        self.cutter = TimedCutter::new(self.cfg.cutter, self.cfg.flush_after_ms, self.now_us());
         self.skipped_reported = 0;
     }
 
-    /// See [`BlockCutter::continues_stream`].
+    /// See [`TimedCutter::continues_stream`].
     pub fn continues_stream(&self, data: &[u8]) -> bool {
         self.cutter.continues_stream(data)
     }
@@ -72,20 +75,17 @@ impl Pump {
 
     /// When the flush timer is due (far in the future when it is off).
     pub fn flush_deadline(&self) -> Instant {
-        match self.flush_after {
-            Some(after) => self.last_cut + after,
-            None => self.last_cut + Duration::from_secs(86_400),
+        match self.cutter.poll_timeout() {
+            Some(us) => self.start + Duration::from_micros(us),
+            None => Instant::now() + Duration::from_secs(86_400),
         }
     }
 
+    /// The flush timer fired: the cutter decides what to cut.
     pub async fn flush(&mut self) -> Result<(), PumpError> {
-        if let Some(block) = self.cutter.flush() {
-            self.send(block).await?;
-        }
-        self.drain().await?;
-        // Also when nothing was pending, so an idle stream wakes once per period.
-        self.last_cut = Instant::now();
-        Ok(())
+        let now = self.now_us();
+        self.cutter.handle_timeout(now);
+        self.drain().await
     }
 
     /// End of input: the last block, or the refusal of a short non-TS input.
@@ -103,10 +103,13 @@ impl Pump {
     }
 
     async fn drain(&mut self) -> Result<(), PumpError> {
-        while let Some(block) = self.cutter.poll_block() {
+        loop {
+            let now = self.now_us();
+            let Some(block) = self.cutter.poll_block(now) else {
+                return Ok(());
+            };
             self.send(block).await?;
         }
-        Ok(())
     }
 
     async fn send(&mut self, block: CutBlock) -> Result<(), PumpError> {
@@ -120,7 +123,6 @@ impl Pump {
         if keyframe {
             IngestStats::count(&self.stats().keyframes, 1);
         }
-        self.last_cut = Instant::now();
         Ok(())
     }
 
