@@ -273,11 +273,13 @@ mod tests {
         p.push(300_000, blk(3), &mut out);
         p.push(400_000, blk(4), &mut out);
         assert_eq!(out, vec![(0, blk(0))]);
-        // The gap is given up at 200 ms + 1 s, long before this push at 5 s.
+        // Seq 1 was cut at 100 ms and would have come at once (every block so
+        // far arrived as it was cut): given up at 100 ms + 1 s, long before this
+        // push at 5 s.
         p.push(5_000_000, blk(5), &mut out);
         assert_eq!(
             out,
-            vec![(0, blk(0)), (1_200_000, blk(4)), (5_000_000, blk(5))]
+            vec![(0, blk(0)), (1_100_000, blk(4)), (5_000_000, blk(5))]
         );
         let (s, tr) = p.close(6_000_000);
         assert_eq!((s.skipped_missing, s.skipped_resync, s.gaps), (1, 2, 1));
@@ -285,7 +287,7 @@ mod tests {
         let tr = tr.expect("traced");
         assert_eq!(tr.node, 7);
         assert_eq!(tr.pushed.len(), 5);
-        assert_eq!(tr.played, vec![(0, 0), (1_200_000, 4), (5_000_000, 5)]);
+        assert_eq!(tr.played, vec![(0, 0), (1_100_000, 4), (5_000_000, 5)]);
     }
 
     #[test]
