@@ -39,8 +39,10 @@
 //! - [`audio_viewers`] — local viewers of the audio-only feed, in slots of their own (C3).
 //! - [`delay_line`] — a delayed viewer's blocks, released `delay` behind live (C3).
 //! - [`playout`] — a peer's playout stage: out-of-order blocks in, in order out, a gap
-//!   given up after a delay with a resync at a keyframe (D4); run by the tokio
-//!   driver for a peer's local players and by the simulator per peer viewer (X5).
+//!   given up the delay after the missing block was due, with a resync at a keyframe
+//!   (D4); run by the tokio driver for a peer's local players and by the simulator
+//!   per peer viewer (X5).
+//! - [`lag_histogram`] — the playout stage's end-to-end lag (origin time → played), bounded.
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
 
@@ -59,6 +61,7 @@ pub mod event;
 pub mod foreign;
 pub mod forward;
 pub mod heartbeat;
+pub mod lag_histogram;
 pub mod login;
 pub mod middle;
 pub mod monitor;
@@ -85,6 +88,7 @@ pub use buffer::{BlockBuffer, InsertOutcome};
 pub use config::NodeConfig;
 pub use delay_line::{DelayLine, DelayedStart};
 pub use event::Event;
+pub use lag_histogram::LagHistogram;
 pub use node::{Node, Transmit};
 pub use playout::{Playout, PlayoutBlock, PlayoutConfig, PlayoutStats};
 pub use standby::{first_backup_seq, PrimaryWatch, StandbyWindow, WindowBlock};

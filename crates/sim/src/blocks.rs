@@ -2,7 +2,9 @@
 //! block interval (stream rate / block size) with a real `Block` (one shared zeroed
 //! payload), the machines forward it and the network model carries it. Viewers'
 //! blocks are counted here: startup delay (first block − watch time), lag (arrival −
-//! origin time), continuity (on-time blocks / blocks expected since the start).
+//! origin time; with the playout stage, played − origin time, counted in
+//! `playout_books.rs` as the stage counts it), continuity (on-time blocks / blocks
+//! expected since the start).
 //! A relay's viewer's block is on time when it arrives within the playout
 //! deadline; a peer viewer's goes through the core's playout stage first and is on
 //! time when played within it (`playout_books.rs`, with `playout_stage` on).
@@ -203,7 +205,10 @@ impl Simulation {
                 .add((now - v.watch_at) / 1000);
         }
         let lag = now.saturating_sub(block.origin_time_us);
-        self.metrics.lag_ms.add(lag / 1000);
+        if self.playout_cfg.is_none() {
+            // With a playout stage, lag is counted when the stage plays the block.
+            self.metrics.lag_ms.add(lag / 1000);
+        }
         v.recv_in_sample += 1;
         let first_seq = v.first_seq;
         self.metrics.delivered_bytes += crate::run::wire_bytes_block(block);

@@ -12,7 +12,7 @@
 
 use crate::viewer::{shift_window, NONE, WINDOW};
 use serde::Serialize;
-use tiercast_node::{Playout, PlayoutBlock, PlayoutConfig, PlayoutStats};
+use tiercast_node::{LagHistogram, Playout, PlayoutBlock, PlayoutConfig, PlayoutStats};
 use tiercast_proto::Timestamp;
 
 /// What the simulator plays: a block without its payload.
@@ -30,6 +30,9 @@ impl PlayoutBlock for SimBlock {
     }
     fn keyframe(&self) -> bool {
         self.keyframe
+    }
+    fn origin_time_us(&self) -> u64 {
+        self.origin_time_us
     }
 }
 
@@ -156,12 +159,16 @@ impl ViewerPlayout {
 
     /// Drops the stage; its counters, and its trace closed at `t`.
     pub fn close(&mut self, t: u64) -> (PlayoutStats, Option<PlayoutTrace>) {
-        let stats = self.stage.as_ref().map(|s| s.stats()).unwrap_or_default();
+        let stats = self
+            .stage
+            .as_ref()
+            .map(|s| s.stats().clone())
+            .unwrap_or_default();
         self.closed_first = self.first_seq();
         self.stage = None;
         let trace = self.trace.take().map(|mut tr| {
             tr.closed_at = t;
-            tr.stats = stats;
+            tr.stats = stats.clone();
             *tr
         });
         (stats, trace)
@@ -215,6 +222,10 @@ pub struct PlayoutTotals {
     pub late: u64,
     /// Blocks that came while an earlier seq was missing.
     pub reordered: u64,
+    /// End-to-end lag of every block the stages played (origin time → played),
+    /// the stages' own histograms merged; the report's `lag_ms_p50`/`p95` are
+    /// the same samples in 1 ms bins.
+    pub lag: LagHistogram,
 }
 
 impl PlayoutTotals {
@@ -228,6 +239,7 @@ impl PlayoutTotals {
         self.overflows += s.overflows;
         self.late += s.late;
         self.reordered += s.reordered;
+        self.lag.merge(&s.lag);
     }
 }
 
@@ -261,11 +273,13 @@ mod tests {
         p.push(300_000, blk(3), &mut out);
         p.push(400_000, blk(4), &mut out);
         assert_eq!(out, vec![(0, blk(0))]);
-        // The gap is given up at 200 ms + 1 s, long before this push at 5 s.
+        // Seq 1 was cut at 100 ms and would have come at once (every block so
+        // far arrived as it was cut): given up at 100 ms + 1 s, long before this
+        // push at 5 s.
         p.push(5_000_000, blk(5), &mut out);
         assert_eq!(
             out,
-            vec![(0, blk(0)), (1_200_000, blk(4)), (5_000_000, blk(5))]
+            vec![(0, blk(0)), (1_100_000, blk(4)), (5_000_000, blk(5))]
         );
         let (s, tr) = p.close(6_000_000);
         assert_eq!((s.skipped_missing, s.skipped_resync, s.gaps), (1, 2, 1));
@@ -273,7 +287,7 @@ mod tests {
         let tr = tr.expect("traced");
         assert_eq!(tr.node, 7);
         assert_eq!(tr.pushed.len(), 5);
-        assert_eq!(tr.played, vec![(0, 0), (1_200_000, 4), (5_000_000, 5)]);
+        assert_eq!(tr.played, vec![(0, 0), (1_100_000, 4), (5_000_000, 5)]);
     }
 
     #[test]

@@ -94,6 +94,13 @@ impl Simulation {
             out.clear();
             return;
         };
+        // Lag is counted where the player gets the block: when the stage plays
+        // it (the same figure as the stage's own `PlayoutStats::lag`).
+        for (at, b) in out.iter() {
+            self.metrics
+                .lag_ms
+                .add(at.saturating_sub(b.origin_time_us) / 1000);
+        }
         p.keep_on_time(out, deadline);
         let region = self.net.region_of(self.first_viewer + vi as u32);
         for (_, b) in out.drain(..) {

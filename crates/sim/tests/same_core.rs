@@ -11,7 +11,8 @@
 //!   stored, played exactly what `tiercast_node::Playout<LiveBlock>` — the tokio
 //!   driver's instance — plays when fed the same arrivals the way that driver
 //!   feeds it (push on store, wake at `poll_timeout`): the same seqs at the same
-//!   times, the same counters; and the simulator's metrics are those plays.
+//!   times, the same counters (end-to-end lag among them); and the simulator's
+//!   metrics are those plays, its lag percentiles the stages' lag.
 //!
 //! That a simulated node rejects a forged block, as a real one does, is
 //! `tests/signatures.rs` (`blocks_altered_by_a_relay_are_rejected_and_never_reach_a_viewer`).
@@ -30,7 +31,7 @@ fn both_drivers_name_the_cores_types() {
         rt.playout.clone()
     }
     fn stats_of(c: &tiercast_net::node_driver::ChannelSnapshot) -> Option<PlayoutStats> {
-        c.playout
+        c.playout.clone()
     }
     fn uplink_of(
         n: &tiercast_net::node_driver::NodeSnapshot,
@@ -137,7 +138,7 @@ fn replay_as_the_tokio_driver(tr: &PlayoutTrace) -> (Vec<(u64, u64)>, PlayoutSta
         drain(&mut p, *at, &mut played);
     }
     wake_until(&mut p, tr.closed_at, &mut played);
-    (played, p.stats())
+    (played, p.stats().clone())
 }
 
 #[test]
@@ -161,6 +162,8 @@ fn every_simulated_peers_stage_plays_what_the_tokio_drivers_stage_plays() {
     let traces = &report.playout_traces;
     assert_eq!(traces.len() as u64, totals.viewers, "one trace per stage");
     let (mut played, mut late, mut gaps, mut reordered, mut resync) = (0, 0, 0, 0, 0);
+    let mut lag = tiercast_node::LagHistogram::default();
+    let mut lags_ms = Vec::new();
     for tr in traces {
         let (want, stats) = replay_as_the_tokio_driver(tr);
         assert_eq!(tr.played, want, "viewer {}: the same plays", tr.node);
@@ -175,6 +178,8 @@ fn every_simulated_peers_stage_plays_what_the_tokio_drivers_stage_plays() {
             .iter()
             .filter(|(at, s)| at - origin[s] > deadline_us)
             .count() as u64;
+        lags_ms.extend(tr.played.iter().map(|(at, s)| (at - origin[s]) / 1000));
+        lag.merge(&stats.lag);
         played += stats.played;
         gaps += stats.gaps;
         reordered += stats.reordered;
@@ -184,6 +189,14 @@ fn every_simulated_peers_stage_plays_what_the_tokio_drivers_stage_plays() {
     assert_eq!(totals.played_on_time + totals.played_late, played);
     assert_eq!(totals.played_late, late);
     assert_eq!(totals.gaps, gaps);
+    // Lag is the stages' own figure (origin time -> played), in the totals and
+    // in the report's percentiles (nearest rank over the same plays, 1 ms bins).
+    assert_eq!(totals.lag, lag);
+    assert_eq!(lag.count(), played);
+    lags_ms.sort_unstable();
+    let rank = |q: f64| lags_ms[((q * lags_ms.len() as f64).ceil() as usize).max(1) - 1];
+    assert_eq!(m.lag_ms_p50, Some(rank(0.50)));
+    assert_eq!(m.lag_ms_p95, Some(rank(0.95)));
     // Not a trivial run: blocks came out of order and gaps were given up.
     assert!(played > 100_000, "played {played}");
     assert!(reordered > 0 && gaps > 0 && resync > 0, "{totals:?}");

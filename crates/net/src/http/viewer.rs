@@ -58,6 +58,9 @@ impl tiercast_node::PlayoutBlock for LiveBlock {
     fn keyframe(&self) -> bool {
         self.keyframe
     }
+    fn origin_time_us(&self) -> u64 {
+        self.origin_time_us
+    }
 }
 
 /// What the driver hands a joining viewer: recent blocks from a keyframe on,

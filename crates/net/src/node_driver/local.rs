@@ -48,8 +48,8 @@ impl LocalViewers {
                 let p = self
                     .playouts
                     .entry(block.channel)
-                    .or_insert_with(|| Playout::new(cfg));
-                let before = (p.stats(), p.next_seq());
+                    .or_insert_with(|| Playout::with_origin_clock(cfg, origin_clock_offset(now)));
+                let before = GapCounters::of(p);
                 p.push(now, live);
                 log_gaps(block.channel, &before, p);
                 self.flush(block.channel);
@@ -67,7 +67,7 @@ impl LocalViewers {
             .collect();
         for c in due {
             if let Some(p) = self.playouts.get_mut(&c) {
-                let before = (p.stats(), p.next_seq());
+                let before = GapCounters::of(p);
                 p.handle_timeout(now);
                 log_gaps(c, &before, p);
             }
@@ -119,7 +119,7 @@ impl LocalViewers {
     }
 
     pub fn playout_stats(&self, channel: ChannelId) -> Option<PlayoutStats> {
-        self.playouts.get(&channel).map(|p| p.stats())
+        self.playouts.get(&channel).map(|p| p.stats().clone())
     }
 
     fn flush(&mut self, channel: ChannelId) {
@@ -135,14 +135,41 @@ impl LocalViewers {
     }
 }
 
+/// Blocks carry wall-clock origin times (`crate::clock::wall_micros`, the same
+/// clock in every process of a machine); the driver's clock is monotonic since it
+/// started. Their difference, taken once when a stage is made, lets the stage
+/// measure lag on the origin's clock.
+fn origin_clock_offset(now: Timestamp) -> i64 {
+    crate::clock::wall_micros() as i64 - now.as_micros() as i64
+}
+
+/// The counters `log_gaps` compares, taken before a push or timeout.
+struct GapCounters {
+    gaps: u64,
+    skipped_missing: u64,
+    skipped_resync: u64,
+    gap_at: Option<u64>,
+}
+
+impl GapCounters {
+    fn of(p: &Playout<LiveBlock>) -> Self {
+        let s = p.stats();
+        GapCounters {
+            gaps: s.gaps,
+            skipped_missing: s.skipped_missing,
+            skipped_resync: s.skipped_resync,
+            gap_at: p.next_seq(),
+        }
+    }
+}
+
 /// Says when the playout gave a gap up (the player sees a skip to a keyframe).
-fn log_gaps(channel: ChannelId, before: &(PlayoutStats, Option<u64>), p: &Playout<LiveBlock>) {
-    let (before, gap_at) = before;
+fn log_gaps(channel: ChannelId, before: &GapCounters, p: &Playout<LiveBlock>) {
     let after = p.stats();
     if after.gaps > before.gaps {
         tracing::info!(
             %channel,
-            gap_at = ?gap_at,
+            gap_at = ?before.gap_at,
             missing = after.skipped_missing - before.skipped_missing,
             dropped_for_resync = after.skipped_resync - before.skipped_resync,
             next_seq = ?p.next_seq(),

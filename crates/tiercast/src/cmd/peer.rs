@@ -50,10 +50,15 @@ pub struct Args {
     /// Local playback address (TCP): http://<this>/live/<channel>.ts and /status.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub http: SocketAddr,
-    /// How long a missing block may hold playback back before it is skipped (ms).
-    /// The default covers a dead parent's detection by silence (2 s) with its
-    /// re-homing, and a repair pull asked again after a refusal (1 s apart).
-    #[arg(long, default_value_t = 4000, value_name = "MS")]
+    /// How long after a missing block was due (when it would have come over the
+    /// fastest path) it may hold playback back before it is skipped, with the
+    /// blocks up to the next keyframe (ms). Blocks are played as soon as they are
+    /// in order: the delay bounds a hold, it is not added to every block. 2500:
+    /// in `tests/e2e_peers.rs` (5 of 30 peers killed at once) 2000 gave one
+    /// survivor a skipped gap in 1 run of 4 (the new parents' blocks come after a
+    /// dead parent's 2 s of silence), 1500 and 1000 many; 2500 and 4000 none
+    /// (docs/BENCHMARKS.md, "End-to-end lag over real sockets").
+    #[arg(long, default_value_t = 2500, value_name = "MS")]
     pub playout_ms: u64,
     /// A block announced by the repair link and still missing this long after is
     /// pulled (ms).
