@@ -64,7 +64,7 @@ impl PeerOverlay {
                 // links are within the cap (not whatever their number: a member
                 // keeping its link past the cap made 41 links of a cap of 40).
                 let pushed = m.slots + self.mesh_links;
-                let links = pushed + self.repaired_by(*n).count() as u32;
+                let links = pushed + self.repaired_count(*n);
                 if Some(*n) == keep {
                     links > self.link_cap
                 } else {

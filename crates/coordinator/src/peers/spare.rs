@@ -76,6 +76,12 @@ impl PeerOverlay {
         self.repair_of.get(&id).into_iter().flatten().copied()
     }
 
+    /// How many bottom members have `id` as their repair link (the set's
+    /// length: not a walk of it — a top member may repair 10⁴ members).
+    pub(crate) fn repaired_count(&self, id: NodeId) -> u32 {
+        self.repair_of.get(&id).map_or(0, |s| s.len() as u32)
+    }
+
     /// Candidates with spare slots in `tree` of `region`, most spare first.
     pub(crate) fn spare_in(&self, tree: u8, region: RegionId) -> impl Iterator<Item = NodeId> + '_ {
         let bottom = self.spare[usize::from(tree)]
