@@ -46,7 +46,7 @@ pub mod timers;
 pub mod uplink_ledger;
 pub mod van;
 
-pub use client_manager::{heartbeat_gate, liveness, registry};
+pub use client_manager::{heartbeat_gate, last_report, liveness, registry};
 pub use content_directory::announce;
 pub use peers::{ejection, multitree};
 pub use policy::{geo_block, link_caps, reservation, store as policy_store};

@@ -54,7 +54,7 @@ fn report(node: u32, parents: &[u32], children: &[u32]) -> Heartbeat {
 #[derive(Debug, PartialEq)]
 struct Books {
     load: u32,
-    last_heartbeat: Option<Heartbeat>,
+    last_heartbeat: Option<tiercast_coordinator::last_report::LastReport>,
     heartbeats: u64,
     forecast_entries: usize,
     active: Vec<NodeId>,

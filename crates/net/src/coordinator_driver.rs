@@ -478,7 +478,7 @@ impl Driver {
             .map(|(id, r)| {
                 json!({
                     "id": id.0, "role": format!("{:?}", r.role).to_lowercase(), "tier": r.tier,
-                    "region": r.region, "alive": r.alive, "load": r.estimated_load(),
+                    "region": &*r.region, "alive": r.alive, "load": r.estimated_load(),
                     "capacity": r.capacity, "addr": r.info.addr, "http": r.info.http_addr,
                 })
             })

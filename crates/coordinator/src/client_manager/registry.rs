@@ -4,7 +4,9 @@
 //! indexed by (region, tier) with live counts, so the hot paths (a viewer's watch)
 //! never scan all relays.
 
+use super::last_report::LastReport;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tiercast_proto::{Heartbeat, NodeId, NodeRole, PeerInfo, Register, Tier, Timestamp};
 
 /// A region's index in the registry (names are interned in order of appearance).
@@ -16,7 +18,8 @@ pub struct NodeRecord {
     pub info: PeerInfo,
     pub role: NodeRole,
     pub tier: Tier,
-    pub region: String,
+    /// Its region's name, shared with every node of the region (interned).
+    pub region: Arc<str>,
     pub region_id: RegionId,
     pub capacity: u32,
     /// Upload it declared (peers; 0 when not declared).
@@ -31,7 +34,8 @@ pub struct NodeRecord {
     pub reported_load: u32,
     /// Viewers sent here since the last report.
     pub pending: u32,
-    pub last_heartbeat: Option<Heartbeat>,
+    /// What the coordinator reads of its last heartbeat ([`LastReport`]).
+    pub last_heartbeat: Option<LastReport>,
     /// The process start it registered from (see `Register::incarnation`).
     pub incarnation: u64,
     /// It registered again, same process, after it was presumed gone (a partition
@@ -59,7 +63,7 @@ pub struct Registry {
     live: BTreeMap<(RegionId, Tier), usize>,
     /// Origins and relays: the nodes that must heartbeat.
     heartbeaters: std::collections::BTreeSet<NodeId>,
-    region_names: Vec<String>,
+    region_names: Vec<Arc<str>>,
     region_ids: BTreeMap<String, RegionId>,
 }
 
@@ -84,14 +88,14 @@ impl Registry {
             return *id;
         }
         let id = RegionId(self.region_names.len().min(u16::MAX as usize) as u16);
-        self.region_names.push(name.to_string());
+        self.region_names.push(name.into());
         self.region_ids.insert(name.to_string(), id);
         id
     }
 
     /// Every region name interned, in the order first seen.
     pub fn region_names(&self) -> impl Iterator<Item = &str> {
-        self.region_names.iter().map(String::as_str)
+        self.region_names.iter().map(|s| &**s)
     }
 
     pub fn region_id(&self, name: &str) -> Option<RegionId> {
@@ -101,7 +105,7 @@ impl Registry {
     pub fn region_name(&self, id: RegionId) -> &str {
         self.region_names
             .get(id.0 as usize)
-            .map(String::as_str)
+            .map(|s| &**s)
             .unwrap_or("")
     }
 
@@ -146,7 +150,11 @@ impl Registry {
                 },
                 role: reg.role,
                 tier: reg.tier,
-                region: reg.region,
+                region: self
+                    .region_names
+                    .get(usize::from(region_id.0))
+                    .cloned()
+                    .unwrap_or_else(|| reg.region.as_str().into()),
                 region_id,
                 capacity: reg.capacity,
                 uplink_kbps: reg.uplink_kbps,
@@ -279,7 +287,10 @@ impl Registry {
             n.last_heard = now;
             n.reported_load = hb.load;
             n.pending = 0;
-            n.last_heartbeat = Some(hb);
+            match &mut n.last_heartbeat {
+                Some(last) => last.update(&hb),
+                None => n.last_heartbeat = Some(LastReport::of(&hb)),
+            }
             n.rejoined_at = None;
         }
     }

@@ -2,39 +2,41 @@
 //! item 5): the uplink it achieved — the stream-rate share of each child link
 //! whose last seq moved on, plus its local viewers — and, per parent link, whether
 //! it stalled (the parent's seq stood still while the node's stream went on).
-//! Pure functions of the two reports; no state.
+//! Pure functions of the two reports (the previous one as the registry keeps it,
+//! [`LastReport`]); no state.
 
-use tiercast_proto::{Heartbeat, LinkReport, NodeId};
+use crate::client_manager::last_report::{LastReport, ParentMark};
+use tiercast_proto::{Heartbeat, NodeId};
 
 /// Links scanned in place up to this many; beyond, sorted once and searched (a
-/// relay may report thousands of children: no quadratic scan per heartbeat).
+/// relay may report thousands of parents: no quadratic scan per heartbeat).
 const SCAN_LINKS: usize = 16;
 
-/// The previous report's links, looked up by peer.
-enum Links<'a> {
-    Few(&'a [LinkReport]),
+/// The previous report's parent links, looked up by peer.
+enum Parents<'a> {
+    Few(&'a [ParentMark]),
     Sorted(Vec<(NodeId, Option<u64>)>),
 }
 
-impl<'a> Links<'a> {
-    fn new(links: &'a [LinkReport]) -> Self {
+impl<'a> Parents<'a> {
+    fn new(links: &'a [ParentMark]) -> Self {
         if links.len() <= SCAN_LINKS {
-            return Links::Few(links);
+            return Parents::Few(links);
         }
         let mut v: Vec<(NodeId, Option<u64>)> =
-            links.iter().map(|l| (l.peer, l.last_seq)).collect();
-        v.sort_unstable_by_key(|(p, _)| *p);
-        Links::Sorted(v)
+            links.iter().map(|l| (l.peer, l.last_seq())).collect();
+        v.sort_by_key(|(p, _)| *p);
+        Parents::Sorted(v)
     }
 
-    /// `Some(last seq)` when the peer's link was reported.
+    /// `Some(last seq)` when the peer's link was reported (the first reported).
     fn get(&self, peer: NodeId) -> Option<Option<u64>> {
         match self {
-            Links::Few(l) => l.iter().find(|x| x.peer == peer).map(|x| x.last_seq),
-            Links::Sorted(v) => v
-                .binary_search_by_key(&peer, |(p, _)| *p)
-                .ok()
-                .map(|i| v[i].1),
+            Parents::Few(l) => l.iter().find(|x| x.peer == peer).map(|x| x.last_seq()),
+            Parents::Sorted(v) => {
+                let i = v.partition_point(|(p, _)| *p < peer);
+                v.get(i).filter(|(p, _)| *p == peer).map(|(_, s)| *s)
+            }
         }
     }
 }
@@ -51,7 +53,7 @@ pub struct HeartbeatReading {
 /// Reads `hb` against `prev` (the node's previous heartbeat), for a stream of
 /// `stream_kbps`. `None` without a previous report to compare with.
 pub fn read(
-    prev: Option<&Heartbeat>,
+    prev: Option<&LastReport>,
     hb: &Heartbeat,
     stream_kbps: u32,
 ) -> Option<HeartbeatReading> {
@@ -67,7 +69,7 @@ pub fn read(
 /// uplink achieved, and `parent_links` holds (cleared first) the parent links
 /// present in both reports, stalled or not.
 pub fn read_into(
-    prev: Option<&Heartbeat>,
+    prev: Option<&LastReport>,
     hb: &Heartbeat,
     stream_kbps: u32,
     parent_links: &mut Vec<(NodeId, bool)>,
@@ -82,9 +84,8 @@ pub fn read_into(
             continue;
         };
         achieved_kbps += f64::from(c.local_viewers) * rate;
-        let before_children = Links::new(&pc.children);
         for child in &c.children {
-            let before = before_children.get(child.peer).flatten();
+            let before = pc.child(child.peer).flatten();
             let moved = match (before, child.last_seq) {
                 (Some(b), Some(a)) => a > b,
                 _ => false,
@@ -98,7 +99,7 @@ pub fn read_into(
         if !stream_moved {
             continue;
         }
-        let before_parents = Links::new(&pc.parents);
+        let before_parents = Parents::new(&pc.parents);
         for parent in &c.parents {
             let Some(before) = before_parents.get(parent.peer) else {
                 continue;
@@ -151,7 +152,8 @@ mod tests {
         let after: Vec<LinkReport> = (0..100)
             .map(|i| link(1000 - i, 5 + (i % 2) as u64))
             .collect();
-        let r = read(Some(&hb(1, vec![], before)), &hb(2, vec![], after), 10).unwrap();
+        let before = LastReport::of(&hb(1, vec![], before));
+        let r = read(Some(&before), &hb(2, vec![], after), 10).unwrap();
         assert_eq!(r.achieved_kbps, 500.0, "50 of 100 children moved");
     }
 
@@ -168,11 +170,12 @@ mod tests {
             vec![link(7, 20), link(8, 10)],
         );
         assert_eq!(read(None, &b, 2000), None);
-        let r = read(Some(&a), &b, 2000).unwrap();
+        let r = read(Some(&LastReport::of(&a)), &b, 2000).unwrap();
         assert_eq!(r.achieved_kbps, 2000.0, "one child of two moved");
         assert_eq!(r.parent_links, vec![(NodeId(1), false), (NodeId(2), true)]);
         // The whole stream stood still: nobody's stall.
         let c = hb(20, vec![link(1, 20), link(2, 10)], vec![]);
+        let b = LastReport::of(&b);
         assert!(read(Some(&b), &c, 2000).unwrap().parent_links.is_empty());
     }
 }

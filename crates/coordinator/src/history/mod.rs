@@ -26,6 +26,7 @@ pub mod rank;
 pub mod record;
 pub mod traffic;
 
+use crate::client_manager::last_report::LastReport;
 use record::NodeHistory;
 use std::collections::{BTreeSet, HashMap};
 use tiercast_proto::{Heartbeat, NodeId, Timestamp};
@@ -124,7 +125,7 @@ impl History {
     pub fn heard(
         &mut self,
         now: Timestamp,
-        prev: Option<&Heartbeat>,
+        prev: Option<&LastReport>,
         hb: &Heartbeat,
         stream_kbps: u32,
     ) -> Option<f64> {
@@ -141,7 +142,7 @@ impl History {
         &mut self,
         now: Timestamp,
         id: NodeId,
-        prev: Option<&Heartbeat>,
+        prev: Option<&LastReport>,
         hb: &Heartbeat,
         parent_links: &mut Vec<(NodeId, bool)>,
         stream_kbps: u32,
@@ -162,7 +163,7 @@ impl History {
         for (parent, stalled) in parent_links.iter() {
             let link = h.parents.get_or_default(*parent);
             link.reports = link.reports.saturating_add(1);
-            link.stalls = link.stalls.saturating_add(u64::from(*stalled));
+            link.stalls = link.stalls.saturating_add(u32::from(*stalled));
             link.last_report = now;
             if h.parents.len() > max_parents {
                 let oldest = h

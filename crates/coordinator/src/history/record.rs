@@ -15,8 +15,12 @@ pub const UPLINK_SMOOTHING: f64 = 0.2;
 /// A link as its child saw it: reports naming the parent, and stalled ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkRecord {
-    pub reports: u64,
-    pub stalls: u64,
+    /// Counts of heartbeats (4·10⁹ of them: centuries at one per 5 s), so 32
+    /// bits: an entry takes 24 bytes, not 32, in every node's record (issue
+    /// 12's memory per node). Their stored bytes are a `u64`'s (postcard
+    /// varints), so records written before still read.
+    pub reports: u32,
+    pub stalls: u32,
     /// When last reported (process-local; not restored).
     #[serde(skip)]
     pub last_report: Timestamp,

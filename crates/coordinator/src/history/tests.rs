@@ -54,11 +54,11 @@ fn uplink_achieved_is_measured_against_declared_and_stalls_are_counted_per_paren
     let b = hb(5, 20, &[(1, 20)], &[(7, 20)]);
     let c = hb(5, 30, &[(1, 20)], &[(7, 20)]);
     h.heard(t(1), None, &a, 2000);
-    h.heard(t(2), Some(&a), &b, 2000);
+    h.heard(t(2), Some(&LastReport::of(&a)), &b, 2000);
     let r = h.get(NodeId(5)).unwrap();
     assert_eq!(r.achieved_uplink_kbps, 2000.0);
     assert_eq!(r.uplink_ratio(), Some(0.5));
-    h.heard(t(3), Some(&b), &c, 2000);
+    h.heard(t(3), Some(&LastReport::of(&b)), &c, 2000);
     let r = h.get(NodeId(5)).unwrap();
     assert_eq!(r.parents[&NodeId(1)].reports, 2);
     assert_eq!(r.parents[&NodeId(1)].stalls, 1);
@@ -67,7 +67,7 @@ fn uplink_achieved_is_measured_against_declared_and_stalls_are_counted_per_paren
     let p = h.get(NodeId(1)).unwrap();
     assert_eq!((p.fed_reports, p.fed_stalls), (2, 1));
     // A heartbeat from a node never registered leaves no record.
-    h.heard(t(3), Some(&b), &hb(6, 30, &[], &[]), 2000);
+    h.heard(t(3), Some(&LastReport::of(&b)), &hb(6, 30, &[], &[]), 2000);
     assert!(h.get(NodeId(6)).is_none());
 }
 
@@ -98,7 +98,7 @@ fn every_map_is_bounded_and_the_least_recently_seen_node_goes_first() {
             .take(if s == 3 { 2 } else { 3 })
             .collect();
         let next = hb(4, s, &parents, &[]);
-        h.heard(t(20 + s), Some(&prev), &next, 2000);
+        h.heard(t(20 + s), Some(&LastReport::of(&prev)), &next, 2000);
         prev = next;
     }
     assert!(h.get(NodeId(4)).unwrap().parents.len() <= 2);
@@ -135,7 +135,12 @@ fn records_survive_the_store_encoding_with_sessions_closed_and_garbage_is_refuse
     h.registered(t(0), NodeId(1), 3000);
     let a = hb(1, 1, &[], &[(2, 1)]);
     h.heard(t(1), None, &a, 1000);
-    h.heard(t(2), Some(&a), &hb(1, 2, &[], &[(2, 2)]), 1000);
+    h.heard(
+        t(2),
+        Some(&LastReport::of(&a)),
+        &hb(1, 2, &[], &[(2, 2)]),
+        1000,
+    );
     let exported = h.export(t(10));
     let bytes: Vec<(NodeId, Vec<u8>)> = exported
         .iter()
@@ -199,9 +204,9 @@ fn a_parent_whose_children_saw_it_stall_grades_bad_a_steady_one_good_an_unknown_
     for s in 1..=10u64 {
         let a = hb(5, s, &[(1, s)], &[]);
         let b = hb(6, s, &[(2, 1)], &[]);
-        h.heard(t(s), Some(&prev_a), &a, 2000);
+        h.heard(t(s), Some(&LastReport::of(&prev_a)), &a, 2000);
         changes.extend_from_slice(h.regraded());
-        h.heard(t(s), Some(&prev_b), &b, 2000);
+        h.heard(t(s), Some(&LastReport::of(&prev_b)), &b, 2000);
         changes.extend_from_slice(h.regraded());
         (prev_a, prev_b) = (a, b);
     }

@@ -49,6 +49,8 @@ impl<V> ChildLinks<V> {
         match v.binary_search_by_key(&(key.1, key.2), |(k, _)| *k) {
             Ok(i) => v[i].1 = value,
             Err(i) => {
+                // Room for exactly the links (a first push reserves four).
+                v.reserve_exact(1);
                 v.insert(i, ((key.1, key.2), value));
                 self.len += 1;
             }

@@ -50,7 +50,11 @@ impl ChildBooks {
     fn report_sent(&mut self, parent: NodeId, seq: u64, now: Timestamp) {
         match self.sent.iter_mut().find(|(p, _)| *p == parent) {
             Some((_, e)) => *e = [(seq, now), e[0]],
-            None => self.sent.push((parent, [(seq, now); 2])),
+            None => {
+                // Room for exactly the links (a first push reserves four).
+                self.sent.reserve_exact(1);
+                self.sent.push((parent, [(seq, now); 2]));
+            }
         }
     }
 

@@ -94,8 +94,8 @@ impl Coordinator {
             .last_heartbeat
             .as_ref()
             .and_then(|hb| {
-                let c = hb.channels.iter().find(|c| c.channel == channel)?;
-                Some(super::rejoin::fed_links(c, hb.local_time_us, fresh_us).is_empty())
+                let c = hb.channel(channel)?;
+                Some(super::rejoin::fed_marks(c, hb.local_time_us, fresh_us).is_empty())
             })
             .unwrap_or(false);
         let Some(o) = self.overlay_for(now, channel) else {

@@ -21,6 +21,7 @@
 use super::overlay::{Member, MemberKind, PeerOverlay};
 use super::restore::Reported;
 use super::select::{AllowAll, ParentPolicy};
+use crate::client_manager::last_report::ChannelMarks;
 use crate::config::PeerConfig;
 use crate::coordinator::Coordinator;
 use crate::event::CoordEvent;
@@ -56,14 +57,35 @@ pub(crate) fn fed_links(
     local_time_us: u64,
     fresh_us: u64,
 ) -> Vec<(NodeId, Feed)> {
-    r.parents
+    let links = r
+        .parents
         .iter()
-        .filter(|l| l.feed != Feed::Lazy)
-        .filter(|l| {
-            l.last_block_time_us
-                .is_some_and(|t| local_time_us.saturating_sub(t) <= fresh_us)
-        })
-        .map(|l| (l.peer, l.feed))
+        .map(|l| (l.peer, l.feed, l.last_block_time_us));
+    fed_of(links, local_time_us, fresh_us)
+}
+
+/// [`fed_links`] of a report as the registry keeps it.
+pub(crate) fn fed_marks(
+    r: &ChannelMarks,
+    local_time_us: u64,
+    fresh_us: u64,
+) -> Vec<(NodeId, Feed)> {
+    let links = r
+        .parents
+        .iter()
+        .map(|l| (l.peer, l.feed(), l.last_block_time_us()));
+    fed_of(links, local_time_us, fresh_us)
+}
+
+fn fed_of(
+    links: impl Iterator<Item = (NodeId, Feed, Option<u64>)>,
+    local_time_us: u64,
+    fresh_us: u64,
+) -> Vec<(NodeId, Feed)> {
+    links
+        .filter(|(_, feed, _)| *feed != Feed::Lazy)
+        .filter(|(_, _, time)| time.is_some_and(|t| local_time_us.saturating_sub(t) <= fresh_us))
+        .map(|(peer, feed, _)| (peer, feed))
         .collect()
 }
 

@@ -49,7 +49,7 @@ impl Coordinator {
         }
         self.registry
             .get(from)
-            .map(|r| r.region.clone())
+            .map(|r| r.region.to_string())
             .unwrap_or_default()
     }
 }

@@ -88,15 +88,11 @@ impl Coordinator {
         let Some(r) = self.registry.get(relay).filter(|r| r.alive) else {
             return false;
         };
-        let Some(report) = r
-            .last_heartbeat
-            .as_ref()
-            .and_then(|hb| hb.channels.iter().find(|c| c.channel == channel))
-        else {
+        let Some(report) = r.last_heartbeat.as_ref().and_then(|hb| hb.channel(channel)) else {
             return false;
         };
         report.local_viewers > 0
-            || report.children.iter().any(|child| {
+            || report.children().iter().any(|child| {
                 self.registry
                     .get(child.peer)
                     .is_some_and(|c| c.alive && matches!(c.role, NodeRole::Viewer | NodeRole::Peer))

@@ -84,14 +84,11 @@ impl Coordinator {
             return u32::MAX;
         };
         let reported = r.last_heartbeat.as_ref().map_or(0, |hb| {
-            hb.channels
-                .iter()
-                .find(|c| c.channel == channel)
-                .map_or(0, |c| {
-                    u32::try_from(c.children.len())
-                        .unwrap_or(u32::MAX)
-                        .saturating_add(c.local_viewers)
-                })
+            hb.channel(channel).map_or(0, |c| {
+                u32::try_from(c.children().len())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(c.local_viewers)
+            })
         });
         let booked = self
             .channels

@@ -165,7 +165,7 @@ impl Coordinator {
         let Some(its) = r
             .last_heartbeat
             .as_ref()
-            .and_then(|hb| hb.channels.iter().find(|c| c.channel == channel))
+            .and_then(|hb| hb.channel(channel))
             .map(|c| c.parents.iter().map(|l| l.peer).collect::<Vec<NodeId>>())
         else {
             return false;

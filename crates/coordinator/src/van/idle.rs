@@ -26,10 +26,8 @@ impl Coordinator {
                 };
                 let empty = r.pending == 0
                     && r.last_heartbeat.as_ref().is_some_and(|hb| {
-                        hb.channels
-                            .iter()
-                            .find(|c| c.channel == *channel)
-                            .is_none_or(|c| c.children.is_empty() && c.local_viewers == 0)
+                        hb.channel(*channel)
+                            .is_none_or(|c| c.children().is_empty() && c.local_viewers == 0)
                     });
                 if !empty || m.active_count_in(a.region, a.tier) < 2 {
                     continue;

@@ -5,6 +5,11 @@
 //! node applies them, and the heartbeat each node sends from them: every link
 //! delivering the current block seq (so no link lags, C2), buffers full, the
 //! node's own clock offset from the others.
+//!
+//! The books are kept small (they share the process, so the bench's resident
+//! memory counts them): a link is the other end's id and its feed's number in a
+//! table of the feeds seen (≈ 8 B, not the 24 of a `(NodeId, Feed)`), a node's
+//! channels and parents take exactly their room.
 
 use super::population::{mix, Plan, PEER_CAPACITY};
 use tiercast_coordinator::{Coordinator, Transmit};
@@ -19,13 +24,39 @@ const SEEN_LATE_US: u64 = 200_000;
 /// Blocks each node holds.
 const BUFFERED: u64 = 50;
 
+/// A link: the node at its other end and its feed's number in [`Feeds`].
+type Link = (NodeId, u16);
+
+/// The distinct feeds the books' links carry, numbered in order seen.
+#[derive(Default)]
+struct Feeds {
+    all: Vec<Feed>,
+    index: std::collections::HashMap<Feed, u16>,
+}
+
+impl Feeds {
+    fn number(&mut self, feed: Feed) -> u16 {
+        if let Some(i) = self.index.get(&feed) {
+            return *i;
+        }
+        let i = u16::try_from(self.all.len()).expect("fewer than 65 536 distinct feeds");
+        self.all.push(feed);
+        self.index.insert(feed, i);
+        i
+    }
+
+    fn get(&self, i: u16) -> Feed {
+        self.all[usize::from(i)]
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct ChanBook {
     channel: ChannelId,
-    parents: Vec<(NodeId, Feed)>,
-    children: Vec<(NodeId, Feed)>,
     /// The bottom cluster the coordinator told (C8), reported back.
     cluster: ClusterId,
+    parents: Box<[Link]>,
+    children: Vec<Link>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -38,6 +69,7 @@ impl NodeBook {
         let i = match self.chans.iter().position(|c| c.channel == channel) {
             Some(i) => i,
             None => {
+                self.chans.reserve_exact(1);
                 self.chans.push(ChanBook {
                     channel,
                     ..ChanBook::default()
@@ -53,6 +85,7 @@ impl NodeBook {
 pub struct Books {
     nodes: Vec<NodeBook>,
     roles: Vec<NodeRole>,
+    feeds: Feeds,
     /// `ParentSet`s applied since the books were built.
     pub parent_sets: u64,
     /// Other messages to nodes (refusals, moves, ...), by kind.
@@ -66,6 +99,7 @@ impl Books {
         let mut b = Books {
             nodes: vec![NodeBook::default(); plan.nodes as usize],
             roles: plan.ids().map(|id| plan.role(id)).collect(),
+            feeds: Feeds::default(),
             parent_sets: 0,
             other_messages: Default::default(),
         };
@@ -92,15 +126,21 @@ impl Books {
     /// `id` applies a parent set for `channel`: its old parents lose it as a
     /// child, the new ones gain it (with the feed of the link).
     fn set_parents(&mut self, id: NodeId, channel: ChannelId, parents: &[PeerFeed]) {
+        if self.book(id).is_none() {
+            return;
+        }
+        let new: Box<[Link]> = parents
+            .iter()
+            .map(|p| (p.peer.id, self.feeds.number(p.feed)))
+            .collect();
         let Some(me) = self.book(id) else { return };
-        let new: Vec<(NodeId, Feed)> = parents.iter().map(|p| (p.peer.id, p.feed)).collect();
         let old = std::mem::replace(&mut me.chan(channel).parents, new.clone());
         for (p, _) in old {
             if let Some(pb) = self.book(p) {
                 pb.chan(channel).children.retain(|(c, _)| *c != id);
             }
         }
-        for (p, feed) in new {
+        for (p, feed) in new.iter().copied() {
             if let Some(pb) = self.book(p) {
                 pb.chan(channel).children.push((id, feed));
             }
@@ -151,13 +191,14 @@ impl Books {
         let clock_offset_us = mix(u64::from(id.0) ^ 0xc10c) % 3_600_000_000;
         let local = now_us + clock_offset_us;
         let last = now_us.saturating_sub(SEEN_LATE_US) / BLOCK_US;
-        let link = |(peer, feed): &(NodeId, Feed)| {
-            let pushed = *feed != Feed::Lazy;
+        let link = |(peer, feed): &Link| {
+            let feed = self.feeds.get(*feed);
+            let pushed = feed != Feed::Lazy;
             LinkReport {
                 peer: *peer,
                 last_seq: pushed.then_some(last),
                 last_block_time_us: pushed.then_some(local.saturating_sub(SEEN_LATE_US / 2)),
-                feed: *feed,
+                feed,
             }
         };
         let node = &self.nodes[i];
