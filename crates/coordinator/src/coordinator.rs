@@ -266,27 +266,25 @@ impl Coordinator {
 
     /// The managers' tick ([`crate::timers::CoordTimer::Check`]).
     pub(crate) fn managers_tick(&mut self, now: Timestamp) {
-        {
-            self.check_liveness(now);
-            Van::on_tick(self, now);
-            // The policies in force (C3-C5) and the uplink shares (C9), applied
-            // before the overlays' own tick uses them.
-            self.apply_provider_rules();
-            self.refresh_parent_rules(false);
-            self.enforce_relay_rules(now, false);
-            self.enforce_uplink_shares(now);
-            self.enforce_link_caps(now, false);
-            // A switch of servers or peers moves some peers already placed (C3).
-            self.source_switch_tick(now);
-            Peers::on_tick(self, now);
-            // The service manager retires the managers of channels unused for
-            // `channel_retire_after_ms` (C1).
-            self.retire_unused_channels(now);
-            // ...and splits and merges the peer overlays' bottom clusters (C8).
-            self.review_clusters();
-            // Four checks per interval: a crash is noticed within timeout + interval/4.
-            self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));
-        }
+        self.check_liveness(now);
+        Van::on_tick(self, now);
+        // The policies in force (C3-C5) and the uplink shares (C9), applied
+        // before the overlays' own tick uses them.
+        self.apply_provider_rules();
+        self.refresh_parent_rules(false);
+        self.enforce_relay_rules(now, false);
+        self.enforce_uplink_shares(now);
+        self.enforce_link_caps(now, false);
+        // A switch of servers or peers moves some peers already placed (C3).
+        self.source_switch_tick(now);
+        Peers::on_tick(self, now);
+        // The service manager retires the managers of channels unused for
+        // `channel_retire_after_ms` (C1).
+        self.retire_unused_channels(now);
+        // ...and splits and merges the peer overlays' bottom clusters (C8).
+        self.review_clusters();
+        // Four checks per interval: a crash is noticed within timeout + interval/4.
+        self.next_check = now.plus_millis((self.cfg.heartbeat_interval_ms / 4).max(1));
     }
 
     /// The next message to send. Once superseded (a node follows a newer
