@@ -332,7 +332,7 @@ impl<B: PlayoutBlock> Playout<B> {
         // The missing block's origin time, at the stream's pace between the
         // block before it and the lowest waiting one.
         let origin_est = match self.prev {
-            Some((s, o_a)) if s + 1 == next && o_b >= o_a && lowest > s => {
+            Some((s, o_a)) if s.checked_add(1) == Some(next) && o_b >= o_a && lowest > s => {
                 o_a + (o_b - o_a) / (lowest - s)
             }
             _ => o_b,
