@@ -544,6 +544,20 @@ impl Driver {
                 })
             })
             .collect();
+        // The peers on each overlay's top level (D3): `tiercast cluster` aims
+        // a scenario's `top_peers` faults at them.
+        let top_peers: Vec<Value> = machine
+            .peer_overlays()
+            .map(|o| {
+                let ids: Vec<u32> = o
+                    .members
+                    .values()
+                    .filter(|m| m.top && m.kind == tiercast_coordinator::peers::MemberKind::Peer)
+                    .map(|m| m.info.id.0)
+                    .collect();
+                json!({"channel": o.desc.name, "peers": ids})
+            })
+            .collect();
         // Every manager, whatever its strategy, through the one read-only view (C1).
         let managers: Vec<Value> = machine
             .managers()
@@ -576,6 +590,8 @@ impl Driver {
             "managers": managers,
             "clusters": clusters,
             "link_caps": link_caps,
+            "top_peers": top_peers,
+            "links": self.links.stats(),
             "history": history,
             "nodes": nodes,
             "channels": channels,

@@ -136,3 +136,33 @@ pub fn default_data_dir(name: &str) -> Result<std::path::PathBuf> {
     };
     Ok(base.join("tiercast").join(name))
 }
+
+/// A node's `--report FILE`: rewritten every second while it runs, and once more
+/// with the last figures when it stops (`tiercast cluster` reads these).
+pub struct Reporting {
+    path: Option<std::path::PathBuf>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Reporting {
+    pub fn start(
+        h: &tiercast_net::node_driver::NodeHandle,
+        path: Option<std::path::PathBuf>,
+    ) -> Self {
+        let writer = path
+            .clone()
+            .map(|p| spawn_report_writer(h.command_sender(), p));
+        Reporting { path, writer }
+    }
+
+    /// Stops the periodic writes and writes the last report.
+    pub async fn finish(self, h: &tiercast_net::node_driver::NodeHandle) -> Result<()> {
+        if let Some(w) = self.writer {
+            w.abort();
+        }
+        if let (Some(p), Some(s)) = (&self.path, h.snapshot().await) {
+            write_report(&s, p)?;
+        }
+        Ok(())
+    }
+}

@@ -75,6 +75,11 @@ pub struct Args {
     /// (HOST:PORT; default: --listen, which must then not be a wildcard).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// Take the configuration from a simulator scenario file's `[strategy]` and
+    /// `[peers]` (as `tiercast sim` runs it; what `tiercast cluster` gives its
+    /// coordinator) instead of the flags above.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -123,6 +128,11 @@ pub async fn run(a: Args) -> Result<()> {
     config.peers.stream_rate_kbps = a.stream_kbps;
     config.peers.mesh_c = a.peer_mesh_c;
     config.peers.top_tree_after_ms = a.top_tree_after_ms;
+    if let Some(path) = &a.scenario {
+        let sc = tiercast_sim::Scenario::from_file(path)
+            .map_err(|e| anyhow::anyhow!("--scenario {}: {e}", path.display()))?;
+        config = sc.coordinator_config();
+    }
     let data_dir = match a.data_dir {
         Some(d) => d,
         None => super::common::default_data_dir("coordinator")?,

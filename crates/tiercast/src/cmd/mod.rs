@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_heartbeats;
+pub mod cluster;
 pub mod common;
 pub mod coordinator;
 pub mod demo;

@@ -175,17 +175,9 @@ pub async fn run(a: Args) -> Result<()> {
             h.node.id, h.channel.name
         ),
     }
-    let writer = a
-        .report
-        .clone()
-        .map(|p| super::common::spawn_report_writer(h.node.command_sender(), p));
+    let reporting = super::common::Reporting::start(&h.node, a.report.clone());
     shutdown_signal().await;
-    if let Some(w) = writer {
-        w.abort();
-    }
-    if let (Some(p), Some(s)) = (&a.report, h.node.snapshot().await) {
-        super::common::write_report(&s, p)?;
-    }
+    reporting.finish(&h.node).await?;
     h.shutdown().await;
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! that reorders blocks and skips to a keyframe when a gap outlives the playout
 //! delay. `GET /status` on the same port answers its counters as JSON.
 
-use super::common::{shutdown_signal, spawn_report_writer, write_report, NodeArgs};
+use super::common::{shutdown_signal, NodeArgs, Reporting};
 use anyhow::Result;
 use clap::Args as ClapArgs;
 use std::net::SocketAddr;
@@ -133,17 +133,9 @@ pub async fn run(a: Args) -> Result<()> {
         "peer {} uplink {} kbit/s links on {} play http://{http}/live/{}.ts",
         h.id, a.uplink_kbps, h.addr, a.channel
     );
-    let writer = a
-        .report
-        .clone()
-        .map(|p| spawn_report_writer(h.command_sender(), p));
+    let reporting = Reporting::start(&h, a.report.clone());
     shutdown_signal().await;
-    if let Some(w) = writer {
-        w.abort();
-    }
-    if let (Some(p), Some(s)) = (&a.report, h.snapshot().await) {
-        write_report(&s, p)?;
-    }
+    reporting.finish(&h).await?;
     // Leave politely: the coordinator re-homes this peer's children at once.
     let _ = h.command(NodeCommand::Unwatch(a.channel.clone())).await;
     h.shutdown().await;

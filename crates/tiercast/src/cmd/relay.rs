@@ -55,6 +55,9 @@ pub struct Args {
     /// max-delay-s x 20 blocks (a block per ~100 ms PAT, more at high bitrates).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub max_delay_s: u32,
+    /// Write the relay's counters (JSON, as /status) here every second and at exit.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// Blocks per second of stream the buffer is sized for when it must hold a delay.
@@ -116,7 +119,9 @@ pub async fn run(a: Args) -> Result<()> {
         h.addr,
         h.http_addr.map(|x| x.to_string()).unwrap_or_default()
     );
+    let reporting = super::common::Reporting::start(&h, a.report.clone());
     shutdown_signal().await;
+    reporting.finish(&h).await?;
     h.shutdown().await;
     Ok(())
 }

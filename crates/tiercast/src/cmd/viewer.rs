@@ -87,6 +87,9 @@ pub struct ViewerReport {
     pub placements: Vec<RelayPlacement>,
     /// When the report was made (ms since the Unix epoch).
     pub reported_unix_ms: u64,
+    /// The node's whole `/status` at the end (links, continuity, lag), as the
+    /// other roles' `--report` writes it: `tiercast cluster` reads it.
+    pub status: Option<tiercast_net::node_driver::NodeSnapshot>,
 }
 
 pub fn viewer_runtime(
@@ -136,6 +139,7 @@ pub async fn report_of(h: &NodeHandle, channel: &str) -> ViewerReport {
             r.relay_switches = c.relay_switches;
             r.longest_gap_ms = c.longest_gap_ms;
         }
+        r.status = Some(s);
     }
     r
 }
