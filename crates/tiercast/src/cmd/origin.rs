@@ -60,6 +60,10 @@ pub struct Args {
     /// Most tier-1 relays fed directly.
     #[arg(long, default_value_t = 64)]
     pub capacity: u32,
+    /// The origin's upload (kbit/s), declared to the coordinator, which books
+    /// the peers it feeds directly against it (D2, C4); 0: none declared.
+    #[arg(long, default_value_t = 0, value_name = "KBPS")]
+    pub uplink_kbps: u32,
     /// Stand by as the channel's backup origin: sign with the channel's key
     /// (give the primary's `--key-file`), cut this ingest into a window, and
     /// take the channel over — at the first keyframe after the primary's last
@@ -114,6 +118,7 @@ pub async fn run(a: Args) -> Result<()> {
         tier: 0,
         region: a.region.clone(),
         capacity: a.capacity,
+        uplink_kbps: a.uplink_kbps,
         ..NodeConfig::default()
     };
     if !(1_000..=120_000).contains(&a.backup_window_ms) {

@@ -212,10 +212,18 @@ impl Drop for Network {
     }
 }
 
-/// A token bucket on `dev`'s egress: `kbps`, a burst of 20 ms (at least 16 KB, a
-/// few full-size packets), and a queue of `queue_ms` at that rate.
+/// The simulator's links carry a message's bytes; real packets add UDP, IP and
+/// QUIC headers and acknowledgements (about 4–6 % at full-size datagrams). The
+/// kernel's caps are raised by this much so a scenario's uplink carries the same
+/// payload in both worlds.
+pub const WIRE_OVERHEAD: f64 = 1.06;
+
+/// A token bucket on `dev`'s egress: `kbps` (plus the wire's overhead), a burst
+/// of 20 ms (at least 16 KB, a few full-size packets), and a queue of `queue_ms`
+/// at that rate.
 fn tbf(ns: &str, dev: &str, kbps: u32, queue_ms: u64) -> Result<()> {
-    let burst = (u64::from(kbps) * 1000 / 8 / 50).max(16 * 1024);
+    let kbps = (f64::from(kbps) * WIRE_OVERHEAD).ceil() as u64;
+    let burst = (kbps * 1000 / 8 / 50).max(16 * 1024);
     run(Command::new("tc").args([
         "-n",
         ns,

@@ -63,6 +63,7 @@ pub fn args(
             push("--test-source", sc.stream.rate_kbps.to_string());
             push("--block-bytes", sc.stream.block_bytes.to_string());
             push("--capacity", n.capacity.to_string());
+            push("--uplink-kbps", n.uplink_kbps.to_string());
             push("--link-listen", format!("{addr}:0"));
             push("--data-dir", out.join("data/origin").display().to_string());
             push("--report", report);
