@@ -87,6 +87,11 @@ pub struct ViewerReport {
     pub placements: Vec<RelayPlacement>,
     /// When the report was made (ms since the Unix epoch).
     pub reported_unix_ms: u64,
+    /// The node's `/status` at the end (NodeSnapshot): its link counters (media
+    /// and control bytes, block messages) and, in `continuity`, its startup and
+    /// lag — what `tiercast cluster` reads (docs/ARCHITECTURE.md "What a node
+    /// reports").
+    pub status: Option<tiercast_net::node_driver::NodeSnapshot>,
 }
 
 pub fn viewer_runtime(
@@ -136,6 +141,7 @@ pub async fn report_of(h: &NodeHandle, channel: &str) -> ViewerReport {
             r.relay_switches = c.relay_switches;
             r.longest_gap_ms = c.longest_gap_ms;
         }
+        r.status = Some(s);
     }
     r
 }
