@@ -184,9 +184,10 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
     // Every real node measures what its report shows (startup, lag; the
     // simulator, with a million viewers, measures the same itself).
     let now = clock.now();
-    cfg.timings.get_or_insert(tiercast_node::timings::TimingsConfig {
-        origin_clock_offset_us: wall_micros() as i64 - now.as_micros() as i64,
-    });
+    cfg.timings
+        .get_or_insert(tiercast_node::timings::TimingsConfig {
+            origin_clock_offset_us: wall_micros() as i64 - now.as_micros() as i64,
+        });
     let node = Node::new(cfg, now);
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (notices, _) = broadcast::channel(4096);

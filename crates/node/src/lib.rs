@@ -80,10 +80,10 @@ pub mod standby;
 pub mod start;
 pub mod strategy;
 pub mod switch;
-pub mod timings;
 #[cfg(test)]
 mod test_fixture;
 pub mod timers;
+pub mod timings;
 pub mod uplink;
 pub mod watch;
 

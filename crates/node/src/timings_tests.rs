@@ -132,7 +132,11 @@ fn a_protocol_viewer_reports_its_startup_and_lag() {
     // Blocks 7..=30 every 40 ms, keyframes every 25 seqs, each 120 ms old.
     for s in 7..=30u64 {
         let t = 1_500 + (s - 7) * 40;
-        n.handle_message(at(t), NodeId(21), Message::Block(blk(s, t - 120, s % 25 == 0)));
+        n.handle_message(
+            at(t),
+            NodeId(21),
+            Message::Block(blk(s, t - 120, s % 25 == 0)),
+        );
     }
     // A duplicate is not stored: not counted.
     n.handle_message(at(2_500), NodeId(21), Message::Block(blk(30, 2_000, false)));
@@ -156,7 +160,11 @@ fn a_protocol_viewer_reports_its_startup_and_lag() {
             relay: relay_info(22),
         },
     );
-    n.handle_message(at(6_710), NodeId(22), Message::LoginAccepted { channel: CH });
+    n.handle_message(
+        at(6_710),
+        NodeId(22),
+        Message::LoginAccepted { channel: CH },
+    );
     n.handle_message(at(7_000), NodeId(22), Message::Block(blk(31, 6_000, false)));
     let c = n.timings().unwrap().get("live").unwrap();
     assert_eq!(c.startup_ms(), Some(500), "once per channel over the run");
@@ -216,8 +224,15 @@ fn a_relay_starts_when_placed() {
         activate: true,
     };
     test_fixture::set(&mut n, at(2_000), 1, activate, vec![test_fixture::all(11)]);
-    n.handle_message(at(2_010), NodeId(11), Message::LoginAccepted { channel: CH });
+    n.handle_message(
+        at(2_010),
+        NodeId(11),
+        Message::LoginAccepted { channel: CH },
+    );
     n.handle_message(at(2_250), NodeId(11), Message::Block(blk(3, 2_200, true)));
     let c = n.timings().unwrap().get("live").unwrap();
-    assert_eq!((c.startup_ms(), c.startup_playable_ms()), (Some(250), Some(250)));
+    assert_eq!(
+        (c.startup_ms(), c.startup_playable_ms()),
+        (Some(250), Some(250))
+    );
 }

@@ -199,8 +199,19 @@ fn viewers_of_a_killed_relay_move_and_count_what_they_missed() {
         "a relay measures from its placement: {ch}"
     );
     let origin = read_report(&origin_report);
+    eprintln!(
+        "origin: media out {} in {}, control out {} in {}, coordinator in {}",
+        origin["media_bytes_out"],
+        origin["media_bytes_in"],
+        origin["control_bytes_out"],
+        origin["control_bytes_in"],
+        origin["coordinator_bytes_in"]
+    );
     forwarder_splits_media_and_control("origin", &origin);
-    assert_eq!(origin["media_bytes_in"], 0, "nothing feeds the origin: {origin}");
+    assert_eq!(
+        origin["media_bytes_in"], 0,
+        "nothing feeds the origin: {origin}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -209,9 +220,18 @@ fn viewers_of_a_killed_relay_move_and_count_what_they_missed() {
 fn forwarder_splits_media_and_control(who: &str, s: &serde_json::Value) {
     let u = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{who}: {k} in {s}"));
     assert!(u("media_bytes_out") > 0, "{who} forwarded blocks: {s}");
-    assert!(u("control_bytes_out") > 0 && u("control_bytes_in") > 0, "{who}: {s}");
-    assert!(u("coordinator_bytes_in") > 0, "{who} heard the coordinator: {s}");
-    assert!(u("coordinator_bytes_in") <= u("control_bytes_in"), "{who}: {s}");
+    assert!(
+        u("control_bytes_out") > 0 && u("control_bytes_in") > 0,
+        "{who}: {s}"
+    );
+    assert!(
+        u("coordinator_bytes_in") > 0,
+        "{who} heard the coordinator: {s}"
+    );
+    assert!(
+        u("coordinator_bytes_in") <= u("control_bytes_in"),
+        "{who}: {s}"
+    );
     assert!(
         u("media_bytes_out") + u("control_bytes_out") <= u("bytes_out"),
         "{who}: the split is within the link's bytes: {s}"
@@ -237,14 +257,22 @@ fn viewer_reports_what_the_cluster_reads(i: usize, r: &serde_json::Value) {
     assert!(startup <= playable, "viewer {i}: {c}");
     let stored = u(c, "unique_blocks_stored");
     assert!(stored > 0, "viewer {i}: {c}");
-    assert_eq!(u(&c["lag"], "count"), stored, "one lag per block stored: {c}");
+    assert_eq!(
+        u(&c["lag"], "count"),
+        stored,
+        "one lag per block stored: {c}"
+    );
     assert!(u(c, "delivered_bytes") > 0, "viewer {i}: {c}");
     assert!(
         u(st, "media_bytes_in") >= u(c, "delivered_bytes"),
         "every block stored came in as media: {st}"
     );
     assert!(u(st, "block_msgs_in") >= stored, "viewer {i}: {st}");
-    assert_eq!(u(st, "media_bytes_out"), 0, "a viewer forwards nothing: {st}");
+    assert_eq!(
+        u(st, "media_bytes_out"),
+        0,
+        "a viewer forwards nothing: {st}"
+    );
     assert!(u(st, "control_bytes_out") > 0, "viewer {i}: {st}");
     assert!(u(st, "coordinator_bytes_in") > 0, "viewer {i}: {st}");
 }

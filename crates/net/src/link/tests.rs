@@ -446,7 +446,8 @@ async fn media_and_control_bytes_are_split_as_the_simulator_splits_them() {
     }
     let len = |m: &Message| tiercast_proto::codec::frame_len(m) as u64;
     let media = len(&sent[0]) + len(&shard) + len(&sent[3]);
-    let control = 2 * len(&login()); // connected_pair's login and this one
+    // connected_pair's login and this one.
+    let control = 2 * len(&login());
     // The writer counts after its write returned: wait for it (bounded).
     within("a's writer counters", async {
         while a.stats().frames_out < 5 {
