@@ -15,7 +15,7 @@ mod local;
 mod log_limit;
 mod snapshot;
 
-pub use snapshot::{ChannelSnapshot, NodeSnapshot};
+pub use snapshot::{ChannelSnapshot, ContinuitySnapshot, Measured, NodeSnapshot};
 
 use crate::clock::{wall_micros, Clock};
 use crate::endpoint::CoordinatorUrl;
@@ -180,7 +180,15 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
 
     let clock = Clock::default();
     let id = rt.node.id;
-    let node = Node::new(rt.node.clone(), clock.now());
+    let mut cfg = rt.node.clone();
+    // Every real node measures what its report shows (startup, lag; the
+    // simulator, with a million viewers, measures the same itself).
+    let now = clock.now();
+    cfg.timings
+        .get_or_insert(tiercast_node::timings::TimingsConfig {
+            origin_clock_offset_us: wall_micros() as i64 - now.as_micros() as i64,
+        });
+    let node = Node::new(cfg, now);
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (notices, _) = broadcast::channel(4096);
     let driver = Driver {

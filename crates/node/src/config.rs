@@ -84,6 +84,9 @@ pub struct NodeConfig {
     /// Where this node can be reached (advertised at registration).
     pub addr: String,
     pub http_addr: String,
+    /// Measure startup, stored lag and stored bytes per channel for the report
+    /// ([`crate::timings`]); `None` (the default, the simulator): not measured.
+    pub timings: Option<crate::timings::TimingsConfig>,
 }
 
 impl Default for NodeConfig {
@@ -118,6 +121,7 @@ impl Default for NodeConfig {
             max_channels: 64,
             addr: String::new(),
             http_addr: String::new(),
+            timings: None,
         }
     }
 }

@@ -42,6 +42,8 @@
 //!   given up the delay after the missing block was due, with a resync at a keyframe
 //!   (D4); run by the tokio driver for a peer's local players and by the simulator
 //!   per peer viewer (X5).
+//! - [`timings`] — what a node reports of each channel: startup, stored lag,
+//!   blocks and bytes stored, each the simulator's figure at the same point (X5).
 //! - [`lag_histogram`] — the playout stage's end-to-end lag (origin time → played), bounded.
 //! - [`node`] — the `Node` machine and its verbs.
 //! - [`event`] — what the node reports to its driver.
@@ -81,6 +83,7 @@ pub mod switch;
 #[cfg(test)]
 mod test_fixture;
 pub mod timers;
+pub mod timings;
 pub mod uplink;
 pub mod watch;
 

@@ -88,6 +88,9 @@ pub struct Node {
     pub(crate) set_versions: crate::parent_set::SetVersions,
     /// The highest coordinator epoch heard (0: none yet, [`crate::epoch`]).
     pub(crate) coordinator_epoch: u64,
+    /// Startup, lag and bytes stored per channel, when the driver reports them
+    /// ([`crate::timings`]; boxed: off in the simulator).
+    pub(crate) timings: Option<Box<crate::timings::Timings>>,
 }
 
 impl Node {
@@ -96,7 +99,11 @@ impl Node {
         let trend = (cfg.role == NodeRole::Relay && cfg.predict_delta_t_ms > 0)
             .then(|| crate::predict::LoadTrend::new(now, cfg.predict_delta_t_ms));
         let pacer = cfg.uplink().map(|up| UplinkPacer::new(up, now));
+        let timings = cfg
+            .timings
+            .map(|t| Box::new(crate::timings::Timings::new(t)));
         let mut node = Node {
+            timings,
             pacer,
             trend,
             next_heartbeat: now.plus_millis(cfg.heartbeat_interval_ms),
@@ -186,6 +193,32 @@ impl Node {
     /// Protocol viewer: the seq accounting of every channel it watched.
     pub fn continuity(&self) -> &crate::continuity::Continuity {
         &self.continuity
+    }
+
+    /// Startup, lag and bytes stored per channel, when measured
+    /// ([`NodeConfig::timings`]).
+    pub fn timings(&self) -> Option<&crate::timings::Timings> {
+        self.timings.as_deref()
+    }
+
+    /// The node asked for channel `name`, or was placed on it: its startup starts
+    /// now unless it did before ([`crate::timings`]).
+    pub(crate) fn timing_asked(&mut self, now: Timestamp, name: &str) {
+        let limit = self.cfg.max_channels;
+        if let Some(t) = self.timings.as_mut() {
+            t.asked(now, name, limit);
+        }
+    }
+
+    /// Emits `BlockStored` for `block` (what the simulator counts and local
+    /// viewers are served from) and measures it ([`crate::timings`]).
+    pub(crate) fn emit_stored(&mut self, now: Timestamp, block: tiercast_proto::Block) {
+        if let Some(t) = self.timings.as_mut() {
+            if let Some(ch) = self.channels.get(&block.channel) {
+                t.stored(now, &ch.desc.name, &block);
+            }
+        }
+        self.events.push_back(Event::BlockStored { block });
     }
 
     /// Children over all channels (V8: capacity is machine-wide).

@@ -135,7 +135,7 @@ impl Node {
         match placement {
             Placement::Tier { tier, activate } => {
                 if activate {
-                    self.activate(desc, tier, &parents);
+                    self.activate(now, desc, tier, &parents);
                 }
             }
             Placement::Member => self.join_as_member(now, desc, &parents),
@@ -145,7 +145,14 @@ impl Node {
 
     /// The coordinator made this relay active for a channel in `tier` (V2, V4):
     /// a new expansion phase.
-    fn activate(&mut self, desc: ChannelDesc, tier: tiercast_proto::Tier, parents: &[PeerFeed]) {
+    fn activate(
+        &mut self,
+        now: Timestamp,
+        desc: ChannelDesc,
+        tier: tiercast_proto::Tier,
+        parents: &[PeerFeed],
+    ) {
+        self.timing_asked(now, &desc.name);
         let id = desc.id;
         self.names.insert(desc.name.clone(), id);
         let buffer_blocks = self.cfg.buffer_blocks;
@@ -168,6 +175,7 @@ impl Node {
     /// wants the stream itself, its links stay logged in without children.
     fn join_as_member(&mut self, now: Timestamp, desc: ChannelDesc, parents: &[PeerFeed]) {
         let channel = desc.id;
+        self.timing_asked(now, &desc.name);
         self.watches.remove(&desc.name);
         self.names.insert(desc.name.clone(), channel);
         let buffer_blocks = self.cfg.buffer_blocks;

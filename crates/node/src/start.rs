@@ -20,7 +20,6 @@
 //! out its fresh parent's gate: 809 of 963 gates timed out, Σu 1.20 seed 42
 //! fell 0.9948 → 0.9917).
 
-use crate::event::Event;
 use crate::node::Node;
 use std::collections::BTreeMap;
 use tiercast_proto::{Block, ChannelId, Feed, Timestamp};
@@ -134,7 +133,7 @@ impl Node {
         } else if ch.play_from.is_some_and(|s| block.seq < s) {
             self.stats.start_blocks_dropped += 1;
         } else {
-            self.events.push_back(Event::BlockStored { block });
+            self.emit_stored(now, block);
         }
     }
 
@@ -165,12 +164,9 @@ impl Node {
         // start block coming after it).
         ch.play_from = opened.blocks.first().map(|b| b.seq).or(opened.start);
         self.stats.start_blocks_dropped += opened.dropped;
-        self.events.extend(
-            opened
-                .blocks
-                .into_iter()
-                .map(|block| Event::BlockStored { block }),
-        );
+        for block in opened.blocks {
+            self.emit_stored(now, block);
+        }
     }
 
     /// The gates whose deadline passed open with what they hold.

@@ -63,6 +63,7 @@ pub struct PendingWatch {
 impl Node {
     /// Start watching a channel (protocol viewers).
     pub fn watch(&mut self, now: Timestamp, channel_name: &str) {
+        self.timing_asked(now, channel_name);
         if !self.registered {
             // Sent once the coordinator knows us (see `Registered`).
             self.watches

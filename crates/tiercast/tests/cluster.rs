@@ -109,7 +109,11 @@ fn a_scenario_runs_as_real_processes_and_writes_the_simulators_metrics() {
     };
     let text = std::fs::read_to_string(dir.join("cluster.log")).unwrap_or_default();
     println!("{text}");
-    assert!(status.success(), "tiercast cluster failed:\n{text}\n{}", log_tails(&out.join("logs"), 10));
+    assert!(
+        status.success(),
+        "tiercast cluster failed:\n{text}\n{}",
+        log_tails(&out.join("logs"), 10)
+    );
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("metrics.json")).expect("metrics.json"))
             .expect("metrics.json is JSON");
@@ -119,24 +123,46 @@ fn a_scenario_runs_as_real_processes_and_writes_the_simulators_metrics() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false);
     let network = m["network"].as_str().unwrap_or("?");
-    println!("network: {network} (root: {root}); fallback: {}", m["network_fallback"]);
+    println!(
+        "network: {network} (root: {root}); fallback: {}",
+        m["network_fallback"]
+    );
     if root {
-        assert_eq!(network, "namespaces", "as root the cluster must run in namespaces: {}", m["network_fallback"]);
+        assert_eq!(
+            network, "namespaces",
+            "as root the cluster must run in namespaces: {}",
+            m["network_fallback"]
+        );
     } else {
         assert_eq!(network, "loopback");
     }
     assert_eq!(m["processes_started"], 1 + 1 + 3 + 6);
     assert_eq!(m["processes_crashed"], 1, "the crash fault hit one relay");
-    assert_eq!(m["reports_missing"].as_array().map(Vec::len), Some(0), "every process reported");
+    assert_eq!(
+        m["reports_missing"].as_array().map(Vec::len),
+        Some(0),
+        "every process reported"
+    );
     let continuity = m["continuity_index"].as_f64().expect("continuity");
-    assert!(continuity >= 0.98, "viewers played through the crash: continuity {continuity}");
-    assert!(m["blocks_expected"].as_u64().unwrap_or(0) > 6 * 100, "viewers played ~20 s each");
+    assert!(
+        continuity >= 0.98,
+        "viewers played through the crash: continuity {continuity}"
+    );
+    assert!(
+        m["blocks_expected"].as_u64().unwrap_or(0) > 6 * 100,
+        "viewers played ~20 s each"
+    );
     let lag_p50 = m["lag_ms_p50"].as_u64().expect("lag measured");
     assert!(
         lag_p50 >= 120,
         "every block crossed the emulated 120 ms between the regions: lag p50 {lag_p50} ms"
     );
-    for key in ["offload", "duplicate_factor", "control_overhead", "startup_delay_ms_p95"] {
+    for key in [
+        "offload",
+        "duplicate_factor",
+        "control_overhead",
+        "startup_delay_ms_p95",
+    ] {
         assert!(!m[key].is_null(), "{key} is computed from the reports");
     }
     let after = our_namespaces();

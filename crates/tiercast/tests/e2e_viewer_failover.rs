@@ -63,7 +63,22 @@ fn viewers_of_a_killed_relay_move_and_count_what_they_missed() {
         .into_iter()
         .map(|id| (id, relay(&id.to_string())))
         .collect();
-    let _origin = test_origin("origin", &coordinator, 2000, &dir);
+    let origin_report = dir.join("origin.json");
+    let _origin = Proc::tiercast(
+        "origin",
+        &[
+            "origin",
+            "--coordinator",
+            &coordinator,
+            "--channel",
+            "live",
+            "--test-source",
+            "2000",
+            "--report",
+            origin_report.to_str().expect("utf-8 path"),
+        ],
+        &dir,
+    );
     let active = |s: &serde_json::Value| -> Option<Vec<u64>> {
         let a = s["channels"][0]["active"].as_array()?;
         Some(a.iter().filter_map(|x| x["node"].as_u64()).collect())
@@ -156,6 +171,108 @@ fn viewers_of_a_killed_relay_move_and_count_what_they_missed() {
             "missing {missing} but the origin produced ~{produced_in_gap} in the {gap_ms} ms gap: {r}"
         );
         assert!(gap_ms <= bound_ms + 1000, "{r}");
+        viewer_reports_what_the_cluster_reads(i, &r);
     }
+    // The survivor forwarded blocks to the viewers; the origin sent the stream.
+    let s = status_json(&coordinator).expect("coordinator status");
+    let http = s["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == survivor))
+        .and_then(|n| n["http"].as_str())
+        .expect("the survivor's HTTP address")
+        .to_string();
+    let relay = status_json(&format!("http://{http}")).expect("the survivor's /status");
+    eprintln!(
+        "relay {survivor}: media out {} in {}, control out {} in {}, block msgs in {}",
+        relay["media_bytes_out"],
+        relay["media_bytes_in"],
+        relay["control_bytes_out"],
+        relay["control_bytes_in"],
+        relay["block_msgs_in"]
+    );
+    forwarder_splits_media_and_control(&format!("relay {survivor}"), &relay);
+    assert!(relay["media_bytes_in"].as_u64() > Some(0), "{relay}");
+    assert!(relay["block_msgs_in"].as_u64() > Some(0), "{relay}");
+    let ch = &relay["channels"][0];
+    assert!(
+        ch["startup_ms"].as_u64().is_some() && ch["lag"]["count"].as_u64() > Some(0),
+        "a relay measures from its placement: {ch}"
+    );
+    let origin = read_report(&origin_report);
+    eprintln!(
+        "origin: media out {} in {}, control out {} in {}, coordinator in {}",
+        origin["media_bytes_out"],
+        origin["media_bytes_in"],
+        origin["control_bytes_out"],
+        origin["control_bytes_in"],
+        origin["coordinator_bytes_in"]
+    );
+    forwarder_splits_media_and_control("origin", &origin);
+    assert_eq!(
+        origin["media_bytes_in"], 0,
+        "nothing feeds the origin: {origin}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A node that forwarded blocks: media out (the sim's `media_bytes`; at the
+/// origin its `origin_upload_bytes`) and control both ways, the split adding up.
+fn forwarder_splits_media_and_control(who: &str, s: &serde_json::Value) {
+    let u = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{who}: {k} in {s}"));
+    assert!(u("media_bytes_out") > 0, "{who} forwarded blocks: {s}");
+    assert!(
+        u("control_bytes_out") > 0 && u("control_bytes_in") > 0,
+        "{who}: {s}"
+    );
+    assert!(
+        u("coordinator_bytes_in") > 0,
+        "{who} heard the coordinator: {s}"
+    );
+    assert!(
+        u("coordinator_bytes_in") <= u("control_bytes_in"),
+        "{who}: {s}"
+    );
+    assert!(
+        u("media_bytes_out") + u("control_bytes_out") <= u("bytes_out"),
+        "{who}: the split is within the link's bytes: {s}"
+    );
+}
+
+/// Issue 13: a protocol viewer's report holds what `tiercast cluster` reads —
+/// startup, lag (origin → stored), blocks and bytes stored, and its link's media
+/// and control bytes.
+fn viewer_reports_what_the_cluster_reads(i: usize, r: &serde_json::Value) {
+    let st = &r["status"];
+    let c = &st["continuity"][0];
+    let u = |v: &serde_json::Value, k: &str| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("viewer {i}: {k} in {v}"))
+    };
+    let startup = u(c, "startup_ms");
+    let playable = u(c, "startup_playable_ms");
+    eprintln!(
+        "viewer {i}: startup {startup} ms, playable {playable} ms, lag p50 {} p95 {} max {} ms",
+        c["lag"]["p50_ms"], c["lag"]["p95_ms"], c["lag"]["max_ms"]
+    );
+    assert!(startup <= playable, "viewer {i}: {c}");
+    let stored = u(c, "unique_blocks_stored");
+    assert!(stored > 0, "viewer {i}: {c}");
+    assert_eq!(
+        u(&c["lag"], "count"),
+        stored,
+        "one lag per block stored: {c}"
+    );
+    assert!(u(c, "delivered_bytes") > 0, "viewer {i}: {c}");
+    assert!(
+        u(st, "media_bytes_in") >= u(c, "delivered_bytes"),
+        "every block stored came in as media: {st}"
+    );
+    assert!(u(st, "block_msgs_in") >= stored, "viewer {i}: {st}");
+    assert_eq!(
+        u(st, "media_bytes_out"),
+        0,
+        "a viewer forwards nothing: {st}"
+    );
+    assert!(u(st, "control_bytes_out") > 0, "viewer {i}: {st}");
+    assert!(u(st, "coordinator_bytes_in") > 0, "viewer {i}: {st}");
 }

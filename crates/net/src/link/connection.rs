@@ -244,11 +244,19 @@ async fn write_frames(
         let Some(first) = first else { break };
         chunks.clear();
         let mut frames = 0;
+        let mut media = 0;
         let mut next = Some(first);
         while let Some(out) = next {
             match out {
                 Outgoing::Frame(frame) => chunks.push(frame),
-                Outgoing::Block { head, payload } => chunks.extend([head, payload]),
+                Outgoing::Media(frame) => {
+                    media += frame.len();
+                    chunks.push(frame);
+                }
+                Outgoing::Block { head, payload } => {
+                    media += head.len() + payload.len();
+                    chunks.extend([head, payload]);
+                }
             }
             frames += 1;
             next = if frames < WRITE_BATCH_FRAMES {
@@ -263,6 +271,8 @@ async fn write_frames(
             .map_err(|e| lost(conn, e))?;
         add(&shared.stats.frames_out, frames as u64);
         add(&shared.stats.bytes_out, bytes as u64);
+        add(&shared.stats.media_bytes_out, media as u64);
+        add(&shared.stats.control_bytes_out, (bytes - media) as u64);
     }
     // Retired: no sender is left. Tell the peer and wait until it has read it all.
     let _ = send.finish();
@@ -295,6 +305,7 @@ async fn read_frames(
             match frame {
                 Ok(msg) => {
                     add(&shared.stats.frames_in, 1);
+                    shared.stats.count_in(peer, &msg);
                     if shared
                         .events
                         .send(LinkEvent::Message { from: peer, msg })

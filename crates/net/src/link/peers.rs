@@ -29,8 +29,11 @@ use tokio::sync::mpsc;
 pub(crate) const SIMULTANEOUS_DIAL_WINDOW: Duration = Duration::from_secs(2);
 
 /// One queued frame, already encoded; a block's payload is kept as its own chunk.
+/// Blocks and `Media` (recovery shards) count as media bytes, `Frame`s as control
+/// (`Message::is_media`, the simulator's split).
 pub(crate) enum Outgoing {
     Frame(Bytes),
+    Media(Bytes),
     Block { head: Bytes, payload: Bytes },
 }
 
@@ -51,6 +54,7 @@ impl Outgoing {
                 })
             }
             other => {
+                let media = other.is_media();
                 let mut buf = BytesMut::new();
                 encode_frame(&other, &mut buf)?;
                 let len = buf.len() - 4;
@@ -60,7 +64,12 @@ impl Outgoing {
                         max: max_frame_bytes,
                     });
                 }
-                Ok(Outgoing::Frame(buf.freeze()))
+                let frame = buf.freeze();
+                Ok(if media {
+                    Outgoing::Media(frame)
+                } else {
+                    Outgoing::Frame(frame)
+                })
             }
         }
     }

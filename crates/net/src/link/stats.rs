@@ -1,10 +1,13 @@
 //! Counters of the link layer (X3, V9): frames and bytes each way, frames dropped
 //! as malformed or oversized, refused admissions, sends dropped on a full queue,
-//! and the number of live admitted connections. Also the back-off used to keep
-//! warnings about bad input from flooding the log.
+//! and the number of live admitted connections; bytes split into media and
+//! control as the simulator splits them (issue 13: `tiercast cluster` sums them
+//! over the nodes' reports). Also the back-off used to keep warnings about bad
+//! input from flooding the log.
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tiercast_proto::{Message, NodeId, COORDINATOR_ID};
 
 /// A point-in-time copy of the counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -25,6 +28,22 @@ pub struct LinkStatsSnapshot {
     pub queue_full_drops: u64,
     /// Admitted connections currently alive.
     pub connections: u64,
+    /// Wire bytes (whole frames: length, version, kind, body) of media messages
+    /// — blocks and recovery shards, `Message::is_media` — written and decoded:
+    /// what the simulator counts in `media_bytes` (at the sender) and, at the
+    /// origin, `origin_upload_bytes`.
+    pub media_bytes_out: u64,
+    pub media_bytes_in: u64,
+    /// Wire bytes of every other message (the simulator's `control_bytes`, also
+    /// counted at the sender), to and from the coordinator included.
+    pub control_bytes_out: u64,
+    pub control_bytes_in: u64,
+    /// Of `control_bytes_in`, what the coordinator sent (its own sends, which no
+    /// node's `control_bytes_out` holds).
+    pub coordinator_bytes_in: u64,
+    /// `Message::Block` frames decoded, duplicates included (not shards): the
+    /// simulator's `block_msgs_received`, the numerator of `duplicate_factor`.
+    pub block_msgs_in: u64,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +57,12 @@ pub(crate) struct LinkStats {
     pub refused_admissions: AtomicU64,
     pub queue_full_drops: AtomicU64,
     pub connections: AtomicU64,
+    pub media_bytes_out: AtomicU64,
+    pub media_bytes_in: AtomicU64,
+    pub control_bytes_out: AtomicU64,
+    pub control_bytes_in: AtomicU64,
+    pub coordinator_bytes_in: AtomicU64,
+    pub block_msgs_in: AtomicU64,
 }
 
 impl LinkStats {
@@ -53,6 +78,29 @@ impl LinkStats {
             refused_admissions: get(&self.refused_admissions),
             queue_full_drops: get(&self.queue_full_drops),
             connections: get(&self.connections),
+            media_bytes_out: get(&self.media_bytes_out),
+            media_bytes_in: get(&self.media_bytes_in),
+            control_bytes_out: get(&self.control_bytes_out),
+            control_bytes_in: get(&self.control_bytes_in),
+            coordinator_bytes_in: get(&self.coordinator_bytes_in),
+            block_msgs_in: get(&self.block_msgs_in),
+        }
+    }
+
+    /// Counts a decoded message from `from` as media or control (its whole
+    /// frame, as the simulator's `wire_bytes`) and a block message.
+    pub fn count_in(&self, from: NodeId, msg: &Message) {
+        let bytes = tiercast_proto::codec::frame_len(msg) as u64;
+        if msg.is_media() {
+            add(&self.media_bytes_in, bytes);
+        } else {
+            add(&self.control_bytes_in, bytes);
+            if from == COORDINATOR_ID {
+                add(&self.coordinator_bytes_in, bytes);
+            }
+        }
+        if msg.is_block() {
+            add(&self.block_msgs_in, 1);
         }
     }
 }

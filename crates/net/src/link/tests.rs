@@ -420,3 +420,49 @@ fn config_validation_names_the_bad_limit() {
         .to_string()
         .contains("send_queue_frames"));
 }
+
+/// Issue 13: bytes are split into media (blocks and recovery shards) and control
+/// as the simulator splits them, whole frames each (`codec::frame_len`, the
+/// simulator's `wire_bytes`); only `Block` messages count as block messages.
+#[tokio::test]
+async fn media_and_control_bytes_are_split_as_the_simulator_splits_them() {
+    init_tracing();
+    let key = ClusterKey::random();
+    let (a, _a_rx, b, mut b_rx) = connected_pair(LinkConfig::new(NodeId(2), key)).await;
+    let shard = Message::Shard {
+        channel: ChannelId(7),
+        group: 3,
+        k: 4,
+        n: 2,
+        index: 5,
+        data: vec![7; 900],
+    };
+    let sent = [block(1, 5000), shard.clone(), login(), block(2, 3000)];
+    for m in &sent {
+        a.send(NodeId(2), m.clone()).expect("queue");
+    }
+    for m in &sent {
+        assert_eq!(&next_message(&mut b_rx).await.1, m);
+    }
+    let len = |m: &Message| tiercast_proto::codec::frame_len(m) as u64;
+    let media = len(&sent[0]) + len(&shard) + len(&sent[3]);
+    // connected_pair's login and this one.
+    let control = 2 * len(&login());
+    // The writer counts after its write returned: wait for it (bounded).
+    within("a's writer counters", async {
+        while a.stats().frames_out < 5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!((sa.media_bytes_out, sa.control_bytes_out), (media, control));
+    assert_eq!(sa.media_bytes_out + sa.control_bytes_out, sa.bytes_out);
+    assert_eq!((sb.media_bytes_in, sb.control_bytes_in), (media, control));
+    assert_eq!(sb.media_bytes_in + sb.control_bytes_in, sb.bytes_in);
+    assert_eq!(sb.block_msgs_in, 2, "blocks, not shards");
+    assert_eq!((sa.block_msgs_in, sa.media_bytes_in), (0, 0));
+    assert_eq!(sb.coordinator_bytes_in, 0, "node 1 is not the coordinator");
+    within("close a", a.close()).await;
+    within("close b", b.close()).await;
+}

@@ -1,13 +1,16 @@
 //! A node's state as JSON-ready data: the driver's answer to
 //! [`super::NodeCommand::Snapshot`] and to `GET /status` on its HTTP port (the
 //! demo's table, tests, benchmarks, operators). Counters cover the links (bytes
-//! in and out), the uplink cap (C4) and, per channel, the buffer and the playout
-//! (D4).
+//! in and out, media and control as the simulator splits them), the uplink cap
+//! (C4) and, per channel, the buffer, the playout (D4) and startup, lag and
+//! blocks stored (issue 13: what `tiercast cluster` reads; docs/ARCHITECTURE.md
+//! "What a node reports").
 
 use super::local::LocalViewers;
 use crate::link::LinkStatsSnapshot;
 use serde::Serialize;
 use tiercast_node::channel::Phase;
+use tiercast_node::lag_histogram::LagHistogram;
 use tiercast_node::uplink::UplinkStats;
 use tiercast_node::Node;
 use tiercast_node::PlayoutStats;
@@ -39,6 +42,45 @@ pub struct ChannelSnapshot {
     pub wants_unmet: u64,
     /// The local stream's reorder stage (peers).
     pub playout: Option<PlayoutStats>,
+    /// What the node measured of this channel since it first asked for it (a
+    /// peer, a protocol viewer) or was placed on it (a relay); `None` when not
+    /// measured (an origin). See [`Measured`].
+    #[serde(flatten)]
+    pub measured: Measured,
+}
+
+/// Startup, lag and stored blocks of one channel (`tiercast_node::timings`),
+/// each the simulator's figure taken at the same point (`sim/src/blocks.rs`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Measured {
+    /// Ms from the first ask (a viewer's or peer's `watch`; a relay's placement)
+    /// to the first block stored: one sample of the sim's `startup_delay_ms`.
+    pub startup_ms: Option<u64>,
+    /// The same to the first keyframe stored: the sim's `startup_playable_ms`.
+    pub startup_playable_ms: Option<u64>,
+    /// Origin time → stored, each block stored: the sim's `lag_ms` at a viewer
+    /// without a playout stage (a protocol viewer; a peer's stage reports its
+    /// own, `playout.lag`, the sim's figure when `playout_stage` is on).
+    pub lag: Option<LagHistogram>,
+    /// Wire bytes of the blocks stored: the sim's `delivered_bytes` at a viewer.
+    pub delivered_bytes: Option<u64>,
+    /// Blocks stored (`BlockStored` events): the sim's `unique_blocks_stored`.
+    pub unique_blocks_stored: Option<u64>,
+}
+
+impl Measured {
+    fn of(node: &Node, name: &str) -> Self {
+        let Some(t) = node.timings().and_then(|t| t.get(name)) else {
+            return Measured::default();
+        };
+        Measured {
+            startup_ms: t.startup_ms(),
+            startup_playable_ms: t.startup_playable_ms(),
+            lag: Some(t.lag.clone()),
+            delivered_bytes: Some(t.delivered_bytes),
+            unique_blocks_stored: Some(t.blocks_stored),
+        }
+    }
 }
 
 /// A protocol viewer's seq accounting of one channel over its whole run, across
@@ -54,6 +96,11 @@ pub struct ContinuitySnapshot {
     pub too_late: u64,
     pub relay_switches: u64,
     pub longest_gap_ms: u64,
+    /// Startup from the viewer's `watch`, lag origin → received (each block
+    /// stored; relay-fed, no playout stage: the sim's `lag_ms` for viewers),
+    /// bytes and blocks stored, over its whole run, across relay switches.
+    #[serde(flatten)]
+    pub measured: Measured,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -73,6 +120,15 @@ pub struct NodeSnapshot {
     /// Link bytes received and sent (all messages, after admission).
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The same split as the simulator splits it (`crate::link::LinkStatsSnapshot`):
+    /// media (blocks, recovery shards) and control, whole frames; control from
+    /// the coordinator; `Block` messages received, duplicates included.
+    pub media_bytes_out: u64,
+    pub media_bytes_in: u64,
+    pub control_bytes_out: u64,
+    pub control_bytes_in: u64,
+    pub coordinator_bytes_in: u64,
+    pub block_msgs_in: u64,
     pub bad_frames: u64,
     pub refused_admissions: u64,
     pub queue_full_drops: u64,
@@ -133,10 +189,17 @@ pub(crate) fn snapshot(
                 pulled: c.pull.pulled,
                 wants_unmet: c.pull.unmet,
                 playout: local.playout_stats(*id),
+                measured: Measured::of(node, &c.desc.name),
             })
             .collect(),
         bytes_in: links.bytes_in,
         bytes_out: links.bytes_out,
+        media_bytes_out: links.media_bytes_out,
+        media_bytes_in: links.media_bytes_in,
+        control_bytes_out: links.control_bytes_out,
+        control_bytes_in: links.control_bytes_in,
+        coordinator_bytes_in: links.coordinator_bytes_in,
+        block_msgs_in: links.block_msgs_in,
         bad_frames: links.bad_frames + links.oversized_frames,
         refused_admissions: links.refused_admissions,
         queue_full_drops: links.queue_full_drops,
@@ -160,6 +223,7 @@ pub(crate) fn snapshot(
                     too_late: r.too_late,
                     relay_switches: r.relay_switches,
                     longest_gap_ms: r.longest_gap_ms,
+                    measured: Measured::of(node, name),
                 }
             })
             .collect(),

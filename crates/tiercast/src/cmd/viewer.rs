@@ -87,8 +87,10 @@ pub struct ViewerReport {
     pub placements: Vec<RelayPlacement>,
     /// When the report was made (ms since the Unix epoch).
     pub reported_unix_ms: u64,
-    /// The node's whole `/status` at the end (links, continuity, lag), as the
-    /// other roles' `--report` writes it: `tiercast cluster` reads it.
+    /// The node's `/status` at the end (NodeSnapshot): its link counters (media
+    /// and control bytes, block messages) and, in `continuity`, its startup and
+    /// lag — what `tiercast cluster` reads (docs/ARCHITECTURE.md "What a node
+    /// reports").
     pub status: Option<tiercast_net::node_driver::NodeSnapshot>,
 }
 

@@ -1,8 +1,8 @@
 //! metrics.json from the nodes' own reports (issue 13, Must show 1): the
 //! simulator's field names and formulas (crates/sim/src/report.rs), computed over
-//! the JSON every process wrote of its `/status` (`--report`) and the
-//! coordinator's `/status` at the end. A crashed node's figures are those of its
+//! the JSON every process wrote of its `/status` (`--report`). A crashed node's figures are those of its
 //! last report (at most a second old). Fields a report lacks stay `null`, never 0.
+//! The coordinator's sends are counted by the nodes that received them.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -107,74 +107,76 @@ pub struct Report {
     pub json: Value,
 }
 
-/// The figures over every report; `coordinator` is its `/status` (or Null).
-pub fn compute(reports: &[Report], coordinator: &Value, m: &mut ClusterMetrics) {
+/// The figures over every report.
+///
+/// Formulas (the simulator's, crates/sim/src/report.rs; the mapping is in
+/// docs/ARCHITECTURE.md "What a node reports"):
+/// - continuity: played / (played + skipped) of the peers' playout stages, and
+///   received / (received + missing) of the protocol viewers;
+/// - startup and lag: each viewer's figures (peers: the playout stage's lag);
+/// - offload: 1 − origin media out / Σ viewers' delivered bytes;
+/// - duplicate factor: Σ block messages in / Σ unique blocks stored (every node);
+/// - control overhead: (Σ control out + Σ control in from the coordinator) / Σ media out.
+pub fn compute(reports: &[Report], m: &mut ClusterMetrics) {
     let (mut expected, mut delivered) = (0u64, 0u64);
     let mut startup = Vec::new();
     let mut playable = Vec::new();
     let mut lag = Lag::default();
     let (mut msgs, mut unique) = (0u64, 0u64);
     let (mut control, mut media) = (Some(0u64), Some(0u64));
+    let mut delivered_bytes = 0u64;
     for r in reports {
         let j = &r.json;
-        let viewer_like = matches!(r.role, "viewer" | "peer");
+        // A protocol viewer's figures are kept across relay switches in
+        // `continuity`; every other node's in `channels`.
+        let per_channel = if r.role == "viewer" {
+            "continuity"
+        } else {
+            "channels"
+        };
         for c in j
-            .get("channels")
+            .get(per_channel)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            let stored = u(c, "stored").unwrap_or(0);
-            unique += stored;
-            msgs += stored + u(c, "duplicates").unwrap_or(0);
-            if r.role == "peer" {
-                if let Some(p) = c.get("playout").filter(|p| !p.is_null()) {
-                    let played = u(p, "played").unwrap_or(0);
-                    let skipped =
-                        u(p, "skipped_missing").unwrap_or(0) + u(p, "skipped_resync").unwrap_or(0);
-                    expected += played + skipped;
-                    delivered += played;
-                    if let Some(l) = p.get("lag") {
+            unique += u(c, "unique_blocks_stored").unwrap_or(0);
+            match r.role {
+                "peer" => {
+                    if let Some(p) = c.get("playout").filter(|p| !p.is_null()) {
+                        let played = u(p, "played").unwrap_or(0);
+                        let skipped = u(p, "skipped_missing").unwrap_or(0)
+                            + u(p, "skipped_resync").unwrap_or(0);
+                        expected += played + skipped;
+                        delivered += played;
+                        if let Some(l) = p.get("lag") {
+                            lag.add(l);
+                        }
+                    }
+                }
+                "viewer" => {
+                    let received = u(c, "received").unwrap_or(0);
+                    expected += received + u(c, "missing").unwrap_or(0);
+                    delivered += received;
+                    if let Some(l) = c.get("lag") {
                         lag.add(l);
                     }
                 }
-                startup.extend(u(c, "startup_ms"));
-                playable.extend(u(c, "startup_playable_ms"));
+                _ => continue,
             }
+            delivered_bytes += u(c, "delivered_bytes").unwrap_or(0);
+            startup.extend(u(c, "startup_ms"));
+            playable.extend(u(c, "startup_playable_ms"));
         }
-        if r.role == "viewer" {
-            for c in j
-                .get("continuity")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let received = u(c, "received").unwrap_or(0);
-                let missing = u(c, "missing").unwrap_or(0);
-                expected += received + missing;
-                delivered += received;
-                unique += received;
-                msgs += received + u(c, "duplicates").unwrap_or(0);
-                if let Some(l) = c.get("lag") {
-                    lag.add(l);
-                }
-                startup.extend(u(c, "startup_ms"));
-                playable.extend(u(c, "startup_playable_ms"));
-            }
-        }
-        if viewer_like {
-            m.delivered_bytes += u(j, "media_bytes_in").unwrap_or(0);
-        }
+        msgs += u(j, "block_msgs_in").unwrap_or(0);
         if r.role == "origin" {
             m.origin_upload_bytes = u(j, "media_bytes_out");
         }
-        control = control.zip(u(j, "control_bytes_out")).map(|(a, b)| a + b);
+        let sent = u(j, "control_bytes_out").zip(u(j, "coordinator_bytes_in"));
+        control = control.zip(sent).map(|(a, (o, c))| a + o + c);
         media = media.zip(u(j, "media_bytes_out")).map(|(a, b)| a + b);
     }
-    let coord_links = coordinator.get("links");
-    control = control
-        .zip(coord_links.and_then(|l| u(l, "control_bytes_out")))
-        .map(|(a, b)| a + b);
+    m.delivered_bytes = delivered_bytes;
     m.blocks_expected = expected;
     m.blocks_missed = expected - delivered;
     m.continuity_index = (expected > 0).then(|| delivered as f64 / expected as f64);
@@ -206,12 +208,15 @@ mod tests {
     #[test]
     fn figures_follow_the_simulators_formulas() {
         let peer = json!({
-            "media_bytes_in": 1000, "media_bytes_out": 500, "control_bytes_out": 50,
-            "channels": [{"stored": 10, "duplicates": 2, "startup_ms": 400, "startup_playable_ms": 900,
+            "media_bytes_out": 500, "control_bytes_out": 50, "coordinator_bytes_in": 40,
+            "block_msgs_in": 12,
+            "channels": [{"unique_blocks_stored": 10, "delivered_bytes": 1000,
+              "startup_ms": 400, "startup_playable_ms": 900,
               "playout": {"played": 9, "skipped_missing": 1, "skipped_resync": 0,
                           "lag": {"max_ms": 700, "buckets": [[300, 319, 5], [640, 679, 5]]}}}]
         });
-        let origin = json!({"media_bytes_out": 250, "control_bytes_out": 10, "channels": []});
+        let origin = json!({"media_bytes_out": 250, "control_bytes_out": 10,
+                            "coordinator_bytes_in": 0, "block_msgs_in": 0, "channels": []});
         let reports = vec![
             Report {
                 role: "peer",
@@ -223,11 +228,7 @@ mod tests {
             },
         ];
         let mut m = ClusterMetrics::default();
-        compute(
-            &reports,
-            &json!({"links": {"control_bytes_out": 40}}),
-            &mut m,
-        );
+        compute(&reports, &mut m);
         assert_eq!(m.continuity_index, Some(0.9));
         assert_eq!(m.offload, Some(0.75));
         assert_eq!(m.duplicate_factor, Some(1.2));
@@ -244,7 +245,7 @@ mod tests {
             json: json!({}),
         }];
         let mut m = ClusterMetrics::default();
-        compute(&reports, &Value::Null, &mut m);
+        compute(&reports, &mut m);
         assert_eq!(m.control_overhead, None);
         assert_eq!(m.continuity_index, None);
         assert_eq!(m.offload, None);

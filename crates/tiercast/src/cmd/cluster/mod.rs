@@ -275,7 +275,7 @@ pub async fn run(a: Args) -> Result<()> {
         .filter(|n| !matches!(n.role, Role::Viewer | Role::Peer))
         .count() as u64;
     m.viewers = plan.process_count() as u64 - m.nodes;
-    collect::compute(&reports, &coordinator_status, &mut m);
+    collect::compute(&reports, &mut m);
     m.wall_seconds = wall.elapsed().as_secs_f64();
     let path = out.join("metrics.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&m)?)
