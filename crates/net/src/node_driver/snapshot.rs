@@ -2,10 +2,10 @@
 //! [`super::NodeCommand::Snapshot`] and to `GET /status` on its HTTP port (the
 //! demo's table, tests, benchmarks, operators). Counters cover the links (bytes
 //! in and out), the uplink cap (C4) and, per channel, the buffer and the playout
-//! (D4).
+//! (D4), and the network emulation's counters when it is on (issue 13).
 
 use super::local::LocalViewers;
-use crate::link::LinkStatsSnapshot;
+use crate::link::{EmulationStats, LinkStatsSnapshot};
 use serde::Serialize;
 use tiercast_node::channel::Phase;
 use tiercast_node::uplink::UplinkStats;
@@ -86,11 +86,15 @@ pub struct NodeSnapshot {
     pub repairs_refused: u64,
     /// Protocol viewers: every channel watched, counted across relay switches.
     pub continuity: Vec<ContinuitySnapshot>,
+    /// The network emulation's counters (`--net-emulation`, issue 13); `None`
+    /// when it is off.
+    pub net_emulation: Option<EmulationStats>,
 }
 
 pub(crate) fn snapshot(
     node: &Node,
     links: &LinkStatsSnapshot,
+    net_emulation: Option<EmulationStats>,
     local: &LocalViewers,
     send_errors: u64,
     http_viewers_active: u64,
@@ -163,5 +167,6 @@ pub(crate) fn snapshot(
                 }
             })
             .collect(),
+        net_emulation,
     }
 }

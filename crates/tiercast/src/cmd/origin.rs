@@ -144,6 +144,7 @@ pub async fn run(a: Args) -> Result<()> {
             viewer_limits: ViewerLimits::default(),
             live_queue_blocks: 64,
             playout: None,
+            net_emulation: a.node.emulation.load()?,
         },
         channel: a.channel.clone(),
         source,

@@ -103,6 +103,7 @@ pub fn runtime(
         },
         live_queue_blocks: 256,
         playout: None,
+        net_emulation: a.node.emulation.load()?,
     })
 }
 
