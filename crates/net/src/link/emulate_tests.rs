@@ -96,7 +96,10 @@ fn each_destination_keeps_its_order_under_jitter() {
             45_000
         };
         assert!(due >= now + base, "due {due} below the latency at {now}");
-        assert!(due <= now + base + 20_000, "due {due} beyond latency + jitter");
+        assert!(
+            due <= now + base + 20_000,
+            "due {due} beyond latency + jitter"
+        );
         let prev = last.insert(dst, due).unwrap_or(0);
         assert!(due >= prev, "{dst}: {due} overtook {prev}");
         // Held back to the previous datagram's due time: a fresh jitter draw
@@ -105,7 +108,10 @@ fn each_destination_keeps_its_order_under_jitter() {
             raised += 1;
         }
     }
-    assert!(raised > 1000, "the FIFO rule was exercised {raised} times only");
+    assert!(
+        raised > 1000,
+        "the FIFO rule was exercised {raised} times only"
+    );
 }
 
 #[test]
