@@ -202,7 +202,7 @@ impl NetEmulation {
             }
             subnets.push((cidr, r));
         }
-        subnets.sort_by(|a, b| b.0.len.cmp(&a.0.len));
+        subnets.sort_by_key(|s| std::cmp::Reverse(s.0.len));
         Ok(NetEmulation {
             regions,
             region,
