@@ -273,7 +273,9 @@ impl Emulator {
         &self.cfg
     }
 
-    /// Decides one datagram of `bytes` sent at `now_us` to `dst`.
+    /// Decides one datagram of `bytes` sent at `now_us` to `dst`. The size
+    /// does not change the verdict: rates (serialization) are `tc tbf`'s job in
+    /// `tiercast cluster`, not this stage's.
     pub fn on_send(&mut self, now_us: u64, dst: IpAddr, _bytes: usize) -> Verdict {
         self.stats.datagrams += 1;
         let dst = dst.to_canonical();
