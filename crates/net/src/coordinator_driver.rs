@@ -22,7 +22,7 @@ use crate::coordinator_store::CoordinatorStore;
 use crate::error::DriverError;
 use crate::etcd::{Election, ElectionConfig, Leadership};
 use crate::http::{serve_api, ApiRequest, ApiStats, WatchAnswer};
-use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
+use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links, NetEmulation};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -50,6 +50,9 @@ pub struct CoordinatorRuntime {
     pub history_save_ms: u64,
     /// Several coordinator processes: lead only when elected on etcd (X7).
     pub election: Option<ElectionConfig>,
+    /// Emulated latency, jitter and loss on the links' sends (`tiercast
+    /// cluster`, issue 13); `None`: plain sockets.
+    pub net_emulation: Option<Arc<NetEmulation>>,
 }
 
 /// Default of [`CoordinatorRuntime::history_save_ms`].
@@ -124,11 +127,11 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
             source,
         })?;
     // The QUIC endpoint takes the same port number on UDP.
-    let (links, link_rx) = Links::bind(
-        addr,
-        LinkConfig::new(COORDINATOR_ID, rt.cluster_key.clone()),
-    )
-    .await?;
+    let link_cfg = LinkConfig {
+        emulation: rt.net_emulation.clone(),
+        ..LinkConfig::new(COORDINATOR_ID, rt.cluster_key.clone())
+    };
+    let (links, link_rx) = Links::bind(addr, link_cfg).await?;
     let (api_tx, api_rx) = mpsc::channel(4096);
     let api_task = tokio::spawn(serve_api(
         listener,
@@ -603,6 +606,7 @@ impl Driver {
                 "newer_epoch_heartbeats": s.newer_epoch_heartbeats,
                 "orders_withheld": s.orders_withheld,
             },
+            "net_emulation": self.links.emulation_stats(),
             "events": self.history.iter().map(|(t, e)| json!({"ms": t, "event": e})).collect::<Vec<_>>(),
         })
     }

@@ -23,7 +23,7 @@ use crate::error::DriverError;
 use crate::http::{
     serve_viewers, ViewerLimits, ViewerRefusal, ViewerRequest, ViewerServerStats, ViewerStream,
 };
-use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links};
+use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links, NetEmulation};
 use local::LocalViewers;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -53,6 +53,9 @@ pub struct NodeRuntime {
     /// Reorder blocks before local viewers see them (peers, whose blocks arrive
     /// out of order); `None` serves them as stored.
     pub playout: Option<PlayoutConfig>,
+    /// Emulated latency, jitter and loss on the links' sends (`tiercast
+    /// cluster`, issue 13); `None`: plain sockets.
+    pub net_emulation: Option<Arc<NetEmulation>>,
 }
 
 /// What a driver is asked to do from outside the machine.
@@ -143,6 +146,7 @@ impl Drop for NodeHandle {
 pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> {
     let mut link_cfg = LinkConfig::new(rt.node.id, rt.cluster_key.clone());
     link_cfg.max_frame_bytes = tiercast_proto::MAX_FRAME_BYTES;
+    link_cfg.emulation = rt.net_emulation.clone();
     let (links, link_rx) = Links::bind(rt.listen, link_cfg).await?;
     links.set_address(COORDINATOR_ID, rt.coordinator.addr);
     let addr = links.local_addr();
@@ -538,6 +542,7 @@ impl Driver {
         snapshot::snapshot(
             &self.node,
             &self.links.stats(),
+            self.links.emulation_stats(),
             &self.local,
             self.send_errors,
             self.viewer_stats

@@ -25,6 +25,7 @@ async fn coordinator(key: &ClusterKey) -> (CoordinatorHandle, CoordinatorUrl) {
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
         election: None,
+        net_emulation: None,
     })
     .await
     .unwrap();
@@ -56,6 +57,7 @@ fn runtime(
         viewer_limits: ViewerLimits::default(),
         live_queue_blocks: 64,
         playout: None,
+        net_emulation: None,
     }
 }
 

@@ -7,6 +7,9 @@
 //! - `connection` — per-connection tasks: dial/accept, writer, reader.
 //! - `peers` — the peer table: connections per peer, send queues, tie-breaks.
 //! - [`stats`] — counters, [`LinkStatsSnapshot`].
+//! - [`emulate`] — network emulation for `tiercast cluster` (issue 13): per
+//!   destination region, latency, jitter and loss decided sans-IO;
+//!   `emulate_socket` applies it under quinn when [`LinkConfig::emulation`] is set.
 //!
 //! The driver talks to [`Links`] by node id only: it learns addresses from
 //! `PeerInfo`s (`set_address`), `send`s messages (the link is dialed on demand),
@@ -14,6 +17,12 @@
 
 pub mod admission;
 mod connection;
+pub mod emulate;
+#[cfg(test)]
+mod emulate_link_tests;
+pub mod emulate_socket;
+#[cfg(test)]
+mod emulate_tests;
 mod peers;
 pub mod stats;
 #[cfg(test)]
@@ -21,6 +30,7 @@ mod tests;
 pub mod tls;
 
 pub use admission::{AdmissionError, ClusterKey};
+pub use emulate::{EmulationError, EmulationStats, NetEmulation};
 pub use stats::LinkStatsSnapshot;
 
 use connection::CLOSE_DISCONNECTED;
@@ -55,6 +65,9 @@ pub struct LinkConfig {
     /// Initial congestion window: loopback/LAN blocks of ~60 KiB must not wait
     /// on congestion-window growth.
     pub initial_window_bytes: u64,
+    /// Emulated latency, jitter and loss on every datagram sent (`tiercast
+    /// cluster`, issue 13); `None`: the runtime's socket, untouched.
+    pub emulation: Option<Arc<NetEmulation>>,
 }
 
 /// The keys of the endpoint's stateless resets and connection ids, derived from
@@ -134,6 +147,7 @@ impl Default for LinkConfig {
             idle_timeout_ms: 10_000,
             keep_alive_ms: 500,
             initial_window_bytes: 4 * 1024 * 1024,
+            emulation: None,
         }
     }
 }
@@ -190,6 +204,8 @@ pub enum LinkError {
 #[derive(Clone)]
 pub struct Links {
     shared: Arc<Shared>,
+    /// The emulation stage's counters, when it is on.
+    emulation: Option<Arc<emulate_socket::EmulationShared>>,
     _last_handle: Arc<CloseOnDrop>,
 }
 
@@ -228,8 +244,26 @@ impl Links {
         endpoint_cfg.cid_generator(move || {
             Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
         });
-        let mut endpoint =
-            quinn::Endpoint::new(endpoint_cfg, Some(server), socket, runtime).map_err(bind_err)?;
+        let mut emulation = None;
+        let mut endpoint = match &cfg.emulation {
+            None => quinn::Endpoint::new(endpoint_cfg, Some(server), socket, runtime),
+            Some(emu) => {
+                let inner = runtime.wrap_udp_socket(socket).map_err(bind_err)?;
+                let (socket, shared) = emulate_socket::EmulatedSocket::new(
+                    inner,
+                    emu,
+                    emulate_socket::DELAY_QUEUE_DATAGRAMS,
+                );
+                emulation = Some(shared);
+                quinn::Endpoint::new_with_abstract_socket(
+                    endpoint_cfg,
+                    Some(server),
+                    socket,
+                    runtime,
+                )
+            }
+        }
+        .map_err(bind_err)?;
         endpoint.set_default_client_config(client);
         let local_addr = endpoint.local_addr().map_err(bind_err)?;
         let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -249,6 +283,7 @@ impl Links {
         let links = Links {
             _last_handle: Arc::new(CloseOnDrop(shared.clone())),
             shared,
+            emulation,
         };
         Ok((links, events_rx))
     }
@@ -353,6 +388,11 @@ impl Links {
 
     pub fn stats(&self) -> LinkStatsSnapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// The network emulation's counters; `None` when it is off.
+    pub fn emulation_stats(&self) -> Option<EmulationStats> {
+        self.emulation.as_ref().map(|e| e.stats())
     }
 
     /// Test hook: writes raw bytes, in queue order, on the established stream to

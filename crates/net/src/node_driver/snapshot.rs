@@ -4,10 +4,10 @@
 //! in and out, media and control as the simulator splits them), the uplink cap
 //! (C4) and, per channel, the buffer, the playout (D4) and startup, lag and
 //! blocks stored (issue 13: what `tiercast cluster` reads; docs/ARCHITECTURE.md
-//! "What a node reports").
+//! "What a node reports"), and the network emulation's counters when it is on.
 
 use super::local::LocalViewers;
-use crate::link::LinkStatsSnapshot;
+use crate::link::{EmulationStats, LinkStatsSnapshot};
 use serde::Serialize;
 use tiercast_node::channel::Phase;
 use tiercast_node::lag_histogram::LagHistogram;
@@ -142,11 +142,15 @@ pub struct NodeSnapshot {
     pub repairs_refused: u64,
     /// Protocol viewers: every channel watched, counted across relay switches.
     pub continuity: Vec<ContinuitySnapshot>,
+    /// The network emulation's counters (`--net-emulation`, issue 13); `None`
+    /// when it is off.
+    pub net_emulation: Option<EmulationStats>,
 }
 
 pub(crate) fn snapshot(
     node: &Node,
     links: &LinkStatsSnapshot,
+    net_emulation: Option<EmulationStats>,
     local: &LocalViewers,
     send_errors: u64,
     http_viewers_active: u64,
@@ -227,5 +231,6 @@ pub(crate) fn snapshot(
                 }
             })
             .collect(),
+        net_emulation,
     }
 }

@@ -81,6 +81,7 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
         election: None,
+        net_emulation: None,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;
@@ -99,6 +100,7 @@ async fn latency(relays: u8, kbps: u32, block_bytes: usize, seconds: u64) -> Res
         viewer_limits: ViewerLimits::default(),
         live_queue_blocks: 64,
         playout: None,
+        net_emulation: None,
     };
     let mut chain = Vec::new();
     for t in 1..=relays {

@@ -1,10 +1,11 @@
 //! Options and helpers shared by every role: the cluster key, the coordinator URL,
-//! node ids, logging, waiting for Ctrl-C.
+//! node ids, the network emulation file (`tiercast cluster`, issue 13), logging,
+//! waiting for Ctrl-C.
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use tiercast_net::endpoint::CoordinatorUrl;
-use tiercast_net::link::ClusterKey;
+use tiercast_net::link::{ClusterKey, NetEmulation};
 use tiercast_proto::NodeId;
 
 #[derive(ClapArgs, Clone, Debug)]
@@ -31,6 +32,34 @@ impl ClusterArgs {
 }
 
 #[derive(ClapArgs, Clone, Debug)]
+pub struct EmulationArgs {
+    /// Emulate latency, jitter and loss on every datagram this process sends
+    /// (TOML: this process's region, the regions' one-way latency matrix,
+    /// jitter, loss, and destination subnets → region; see docs/ARCHITECTURE.md
+    /// "Network emulation for `tiercast cluster`"). Off when not given.
+    #[arg(long, env = "TIERCAST_NET_EMULATION", value_name = "FILE")]
+    pub net_emulation: Option<std::path::PathBuf>,
+}
+
+impl EmulationArgs {
+    /// Reads and checks the file; an error names the file and the problem.
+    pub fn load(&self) -> Result<Option<std::sync::Arc<NetEmulation>>> {
+        match &self.net_emulation {
+            None => Ok(None),
+            Some(path) => {
+                let emu = NetEmulation::load(path).context("--net-emulation")?;
+                tracing::info!(
+                    file = %path.display(),
+                    region = emu.regions.name(emu.region),
+                    "network emulation on"
+                );
+                Ok(Some(std::sync::Arc::new(emu)))
+            }
+        }
+    }
+}
+
+#[derive(ClapArgs, Clone, Debug)]
 pub struct NodeArgs {
     /// The coordinator's base URL.
     #[arg(long, default_value = "http://127.0.0.1:7000")]
@@ -40,6 +69,8 @@ pub struct NodeArgs {
     pub id: Option<u32>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub emulation: EmulationArgs,
 }
 
 impl NodeArgs {

@@ -4,7 +4,7 @@
 //! With `--etcd`, several coordinator processes elect a leader on etcd; the
 //! others stand by and take over when its lease ends (X7, D7).
 
-use super::common::{shutdown_signal, ClusterArgs};
+use super::common::{shutdown_signal, ClusterArgs, EmulationArgs};
 use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
 use std::net::SocketAddr;
@@ -82,6 +82,8 @@ pub struct Args {
     pub scenario: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub emulation: EmulationArgs,
 }
 
 /// The election's settings, or why the flags make none.
@@ -116,6 +118,7 @@ fn election(a: &Args) -> Result<Option<ElectionConfig>> {
 
 pub async fn run(a: Args) -> Result<()> {
     let election = election(&a)?;
+    let net_emulation = a.emulation.load()?;
     let mut config = CoordinatorConfig {
         parents_per_relay: a.parents_per_relay,
         heartbeat_interval_ms: a.heartbeat_interval_ms,
@@ -144,6 +147,7 @@ pub async fn run(a: Args) -> Result<()> {
         data_dir: Some(data_dir.clone()),
         history_save_ms: a.history_save_ms,
         election: election.clone(),
+        net_emulation,
     })
     .await?;
     println!("coordinator data directory {}", data_dir.display());

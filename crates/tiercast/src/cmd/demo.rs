@@ -92,6 +92,7 @@ pub async fn run(a: Args) -> Result<()> {
         data_dir: None,
         history_save_ms: tiercast_net::coordinator_driver::HISTORY_SAVE_MS,
         election: None,
+        net_emulation: None,
     })
     .await?;
     let url = CoordinatorUrl::parse(&coord.url()).await?;
@@ -125,6 +126,7 @@ pub async fn run(a: Args) -> Result<()> {
                 viewer_limits: ViewerLimits::default(),
                 live_queue_blocks: 256,
                 playout: None,
+                net_emulation: None,
             };
             relays.push(spawn_node(rt).await?);
         }
@@ -152,6 +154,7 @@ pub async fn run(a: Args) -> Result<()> {
             viewer_limits: ViewerLimits::default(),
             live_queue_blocks: 64,
             playout: None,
+            net_emulation: None,
         },
         channel: "live".into(),
         source,
@@ -210,6 +213,9 @@ pub async fn run(a: Args) -> Result<()> {
                     coordinator: url.base.clone(),
                     id: None,
                     cluster: cluster.clone(),
+                    emulation: super::common::EmulationArgs {
+                        net_emulation: None,
+                    },
                 },
                 NodeId(viewer_id),
                 url.clone(),

@@ -81,6 +81,8 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<()> {
+    // Checked first: a bad file stops the origin before it touches its data directory.
+    let net_emulation = a.node.emulation.load()?;
     let source = match (a.udp, a.tcp, a.http, a.test_source) {
         (Some(x), _, _, _) => OriginSource::Listen(IngestListen::Udp(x)),
         (_, Some(x), _, _) => OriginSource::Listen(IngestListen::Tcp(x)),
@@ -149,6 +151,7 @@ pub async fn run(a: Args) -> Result<()> {
             viewer_limits: ViewerLimits::default(),
             live_queue_blocks: 64,
             playout: None,
+            net_emulation,
         },
         channel: a.channel.clone(),
         source,

@@ -121,6 +121,7 @@ pub fn runtime(
         // Room for the burst a filled gap releases at once.
         live_queue_blocks: playout.max_pending_blocks,
         playout: Some(playout),
+        net_emulation: a.node.emulation.load()?,
     })
 }
 

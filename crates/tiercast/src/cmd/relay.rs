@@ -106,6 +106,7 @@ pub fn runtime(
         },
         live_queue_blocks: 256,
         playout: None,
+        net_emulation: a.node.emulation.load()?,
     })
 }
 

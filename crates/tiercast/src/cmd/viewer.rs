@@ -116,6 +116,7 @@ pub fn viewer_runtime(
         viewer_limits: ViewerLimits::default(),
         live_queue_blocks: 16,
         playout: None,
+        net_emulation: node.emulation.load()?,
     })
 }
 
