@@ -2,7 +2,8 @@
 """Runs scenarios in both worlds — `tiercast sim` and `tiercast cluster` (real
 processes in network namespaces) — and prints the issue-13 comparison table:
 continuity, offload, startup p50/p95, lag p95, duplicate factor, control overhead,
-with whether they agree (within 5 % relative, or 0.005 absolute for ratios near 1).
+with whether they agree (within 5 % relative; ratios near 1 — both in 0.9..1.1 —
+within 0.005 absolute).
 
 Usage: scripts/sim-vs-cluster.py [--bin PATH] [--seed S] [--runs N] [--keep DIR] SCENARIO.toml...
 A run of the cluster takes the scenario's duration in wall time (plus ~15 s).
@@ -22,10 +23,11 @@ FIELDS = [
 
 
 def agree(field, ratio_near_one, a, b):
+    """Within 5 % relative; a ratio near 1 (both in 0.9..1.1) within 0.005 absolute."""
     if a is None or b is None:
         return "n/a"
-    if ratio_near_one and a > 0.9 and b > 0.9 and abs(a - b) <= 0.005:
-        return "yes"
+    if ratio_near_one and 0.9 <= a <= 1.1 and 0.9 <= b <= 1.1:
+        return "yes" if abs(a - b) <= 0.005 else "**no**"
     ref = max(abs(a), abs(b))
     if ref == 0:
         return "yes"

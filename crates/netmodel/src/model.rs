@@ -122,6 +122,8 @@ pub struct NetModel {
     stats: NetStats,
     /// Transmission attempts for media (1: datagrams, lost on the first loss).
     media_attempts: u32,
+    /// Open connections; a pair's first message waits for the handshake.
+    connections: crate::handshake::Connections,
 }
 
 impl NetModel {
@@ -139,6 +141,7 @@ impl NetModel {
             next_partition: 1,
             media_attempts: MAX_ATTEMPTS,
             stats: NetStats::default(),
+            connections: crate::handshake::Connections::new(0),
         }
     }
 
@@ -189,9 +192,16 @@ impl NetModel {
         self.hosts.get(host as usize).is_some_and(|h| h.alive)
     }
 
-    /// A crash or a departure (false), or a restart (true).
+    /// A crash or a departure (false), or a restart (true): its connections close.
     pub fn set_alive(&mut self, host: u32, alive: bool) {
         self.hosts[host as usize].alive = alive;
+        self.connections.reset(host);
+    }
+
+    /// Round trips a pair's first message waits (its connection's handshake;
+    /// `handshake`); 0, the default here, sends at once.
+    pub fn set_handshake_rtts(&mut self, rtts: u32) {
+        self.connections = crate::handshake::Connections::new(rtts);
     }
 
     /// Test hook: this host ignores its uplink queue from now on (a planted bug).
@@ -329,12 +339,14 @@ impl NetModel {
         if !delivered {
             return self.drop(DropReason::Loss);
         }
+        let rtt = latency + self.regions.latency_us(dst.region, src.region);
+        let setup = self.connections.setup_us(from, to, rtt);
         let jitter = match self.regions.jitter_us() {
             0 => 0,
             j => self.rng.gen_range(0..=j),
         };
         let key = (from as u64) << 32 | to as u64;
-        let mut arrival = end + retransmit_wait + latency + jitter;
+        let mut arrival = end + retransmit_wait + latency + jitter + setup;
         if let Some(prev) = self.last_arrival.get(&key) {
             arrival = arrival.max(*prev);
         }

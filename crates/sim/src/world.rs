@@ -189,6 +189,7 @@ impl Simulation {
         net.set_media_datagrams(
             sc.network.media_transport == crate::scenario::MediaTransport::Datagram,
         );
+        net.set_handshake_rtts(sc.network.handshake_rtts);
         let coord = Coordinator::new(sc.coordinator_config(), Timestamp::ZERO);
         let coord_host = net.add_host(HostSpec {
             region: coord_region,

@@ -251,6 +251,11 @@ pub struct Network {
     /// messages stay reliable).
     #[serde(default)]
     pub media_transport: MediaTransport,
+    /// Round trips a new connection costs before its first message (the QUIC
+    /// handshake, then the cluster-key admission: 2, as measured over real
+    /// sockets); 0 sends at once (the model before issue 13's comparison).
+    #[serde(default = "d_handshake_rtts")]
+    pub handshake_rtts: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -270,6 +275,7 @@ impl Default for Network {
             link_timeout_ms: d_link_timeout(),
             coordinator_region: None,
             media_transport: MediaTransport::Stream,
+            handshake_rtts: d_handshake_rtts(),
         }
     }
 }
@@ -482,6 +488,10 @@ fn d_channel() -> String {
 fn d_keyframe() -> u64 {
     2000
 }
+fn d_handshake_rtts() -> u32 {
+    tiercast_netmodel::DEFAULT_HANDSHAKE_RTTS
+}
+
 fn d_queue_limit() -> u64 {
     2000
 }
