@@ -309,46 +309,27 @@ pub fn plan(sc: &Scenario, seed: u64) -> Result<Plan> {
     }
     let mut faults = Vec::new();
     for f in &sc.faults {
-        let (crash, nodes_f, class, tier, fraction, count, active, top_peers, at_s) = match f {
-            Fault::Crash {
-                nodes,
-                class,
-                tier,
-                fraction,
-                count,
-                active,
-                top_peers,
-                at_s,
-            } => (
-                true, nodes, class, tier, fraction, count, active, top_peers, at_s,
-            ),
-            Fault::Leave {
-                nodes,
-                class,
-                tier,
-                fraction,
-                count,
-                active,
-                top_peers,
-                at_s,
-            } => (
-                false, nodes, class, tier, fraction, count, active, top_peers, at_s,
-            ),
+        let crash = match f {
+            Fault::Crash { .. } => true,
+            Fault::Leave { .. } => false,
             other => bail!(
                 "fault {:?} is not supported by the cluster yet (crash and leave are)",
                 fault_kind(other)
             ),
         };
+        let Some(t) = f.target() else {
+            bail!("a crash or leave fault without targets");
+        };
         faults.push(PlannedFault {
-            at_s: *at_s,
+            at_s: f.at_s(),
             crash,
-            labels: nodes_f.clone(),
-            class: class.clone(),
-            tier: *tier,
-            fraction: *fraction,
-            count: *count,
-            active: *active,
-            top_peers: *top_peers,
+            labels: t.nodes,
+            class: t.class,
+            tier: t.tier,
+            fraction: t.fraction,
+            count: t.count,
+            active: t.active,
+            top_peers: t.top_peers,
         });
     }
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
