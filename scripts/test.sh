@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of tiercast on a fresh machine: installs what the tests need
-# (ffmpeg and etcd for the end-to-end tests), then formatting, lints and the test suite.
+# (ffmpeg, etcd and iproute2 for the end-to-end tests), then formatting, lints and the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # ffmpeg: end-to-end tests push and decode real streams; etcd-server: several
@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 NEED=""
 { command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; } || NEED="$NEED ffmpeg"
 command -v etcd >/dev/null || NEED="$NEED etcd-server"
+# iproute2: `tiercast cluster` puts each node in a network namespace (ip netns, tc tbf).
+{ command -v ip >/dev/null && command -v tc >/dev/null; } || NEED="$NEED iproute2"
 if [ -n "$NEED" ]; then
   echo "== installing$NEED"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
