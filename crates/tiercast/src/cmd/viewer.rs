@@ -25,7 +25,8 @@ pub struct Args {
     /// Stop after this many seconds (0: until Ctrl-C).
     #[arg(long, default_value_t = 0)]
     pub duration: u64,
-    /// Write a JSON report here at the end.
+    /// Write a JSON report here every second and at the end (a viewer killed
+    /// leaves the one of the second before).
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
     /// Write the received stream (MPEG-TS) here.
@@ -174,9 +175,22 @@ pub async fn run(a: Args) -> Result<()> {
         }
     };
     tokio::pin!(deadline);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut deadline => break,
+            _ = tick.tick(), if a.report.is_some() => {
+                if let Some(p) = &a.report {
+                    let mut r = report_of(&h, &a.channel).await;
+                    r.bytes = bytes;
+                    r.placements = placements.clone();
+                    r.reported_unix_ms = unix_ms();
+                    if let Err(e) = super::common::write_report(&r, p) {
+                        eprintln!("viewer {}: report not written: {e:#}", h.id);
+                    }
+                }
+            }
             n = notices.recv() => match n {
                 Ok(n) => match n.event {
                     Event::BlockStored { block } => {
@@ -223,7 +237,7 @@ pub async fn run(a: Args) -> Result<()> {
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");
     if let Some(p) = &a.report {
-        std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?;
+        super::common::write_report(&report, p)?;
     }
     h.shutdown().await;
     Ok(())
