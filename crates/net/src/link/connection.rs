@@ -235,6 +235,7 @@ async fn write_frames(
     send: &mut SendStream,
     rx: &mut mpsc::Receiver<Outgoing>,
 ) -> Result<(), String> {
+    let _writing = Writing::start(&shared.writers);
     let mut chunks: Vec<Bytes> = Vec::with_capacity(2 * WRITE_BATCH_FRAMES);
     loop {
         let first = tokio::select! {
@@ -278,6 +279,22 @@ async fn write_frames(
     let _ = send.finish();
     send.stopped().await.map_err(|e| lost(conn, e))?;
     Ok(())
+}
+
+/// Counts a running writer while it lives ([`Shared::writers`]).
+struct Writing<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> Writing<'a> {
+    fn start(n: &'a std::sync::atomic::AtomicU64) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Writing(n)
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Decodes frames into events until the peer finishes the stream (`Ok`) or the

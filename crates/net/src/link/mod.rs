@@ -36,7 +36,7 @@ pub use stats::LinkStatsSnapshot;
 use connection::CLOSE_DISCONNECTED;
 use peers::{Outgoing, Queue, Shared, State};
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
@@ -51,6 +51,11 @@ pub const EVENT_QUEUE: usize = 4096;
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
 /// How long [`Links::close`] waits for connections to finish closing.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How long a close waits for the queued frames to reach their peers. Before,
+/// the endpoint closed at once and dropped them: `tiercast cluster` saw most
+/// leaving peers found gone only at the heartbeat timeout (3.5 s) instead of at
+/// their `Unwatch`, and their children starve meanwhile.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Debug)]
 pub struct LinkConfig {
@@ -278,6 +283,7 @@ impl Links {
             stats: Default::default(),
             next_conn_id: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
+            writers: AtomicU64::new(0),
         });
         tokio::spawn(accept_loop(shared.clone(), endpoint));
         let links = Links {
@@ -415,8 +421,17 @@ impl Links {
     }
 
     /// Closes every connection and the endpoint; later `send`s fail with `Closed`.
-    /// Waits briefly for the peers to be told.
+    /// What was queued before is delivered first — a node's goodbye (`Unwatch`,
+    /// `Logoff`) reaches the coordinator — waiting at most [`DRAIN_GRACE`] for the
+    /// writers; then the endpoint closes, waiting briefly for the peers to be told.
     pub async fn close(&self) {
+        self.shared.retire_all();
+        let drained = async {
+            while self.shared.writers.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_GRACE, drained).await;
         self.shared.shut_down();
         let _ = tokio::time::timeout(CLOSE_GRACE, self.shared.endpoint.wait_idle()).await;
     }

@@ -91,6 +91,9 @@ pub(crate) struct Shared {
     pub next_conn_id: AtomicU64,
     /// The runtime the endpoint was bound in: `send` may be called from any thread.
     pub runtime: tokio::runtime::Handle,
+    /// Connection writers running (`connection::write_frames`): a graceful close
+    /// waits, bounded, for them to hand what is queued to their peers.
+    pub writers: AtomicU64,
 }
 
 #[derive(Default)]
@@ -131,15 +134,20 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Marks the links closed and retires every connection's queue: no frame is
+    /// queued any more, and each writer sends what was queued, finishes its
+    /// stream and waits for the peer to read it (the graceful half of a close).
+    pub fn retire_all(&self) {
+        let mut st = self.state();
+        st.closed = true;
+        for entry in st.peers.values_mut() {
+            entry.current = None;
+        }
+    }
+
     /// Marks the links closed and closes the endpoint (and with it every connection).
     pub fn shut_down(&self) {
-        {
-            let mut st = self.state();
-            st.closed = true;
-            for entry in st.peers.values_mut() {
-                entry.current = None;
-            }
-        }
+        self.retire_all();
         self.endpoint.close(
             quinn::VarInt::from_u32(super::connection::CLOSE_SHUTDOWN),
             b"node shutting down",

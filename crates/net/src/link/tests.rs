@@ -466,3 +466,28 @@ async fn media_and_control_bytes_are_split_as_the_simulator_splits_them() {
     within("close a", a.close()).await;
     within("close b", b.close()).await;
 }
+
+/// A node's goodbye is not lost in its own close: what it queued right before
+/// `close()` — here 40 frames of 60 KiB behind one another, so the writer is
+/// still busy when the close begins — reaches the peer before the connection
+/// goes. Before the drain, the endpoint closed at once and dropped the queue:
+/// leaving peers' `Unwatch` rarely reached the coordinator (`tiercast cluster`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_queued_before_a_close_reach_the_peer() {
+    init_tracing();
+    let key = ClusterKey::random();
+    let (a, _a_rx, _b, mut b_rx) = connected_pair(LinkConfig::new(NodeId(2), key)).await;
+    for seq in 1..=40 {
+        a.send(NodeId(2), block(seq, 60 * 1024))
+            .expect("queue block");
+    }
+    a.send(NodeId(2), login()).expect("queue the goodbye");
+    within("close", a.close()).await;
+    for seq in 1..=40 {
+        assert_eq!(
+            next_message(&mut b_rx).await,
+            (NodeId(1), block(seq, 60 * 1024))
+        );
+    }
+    assert_eq!(next_message(&mut b_rx).await, (NodeId(1), login()));
+}
