@@ -152,8 +152,9 @@ pub(crate) fn draw_kbps(d: &Distribution, rng: &mut ChaCha8Rng) -> u32 {
     d.sample(rng).round().clamp(1.0, u32::MAX as f64) as u32
 }
 
-/// Picks a region from a placement (the default region when none is given).
-pub(crate) fn pick_region(
+/// Picks a region from a placement (the default region when none is given);
+/// `tiercast cluster`'s plan draws with it too.
+pub fn pick_region(
     p: &Placement,
     regions: &tiercast_netmodel::Regions,
     rng: &mut ChaCha8Rng,

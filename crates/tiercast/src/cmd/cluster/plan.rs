@@ -13,7 +13,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use tiercast_netmodel::Distribution;
-use tiercast_sim::scenario::{Arrival, ClassRole, DataPlane, Fault, ViewerRole};
+use tiercast_netmodel::Regions;
+use tiercast_sim::scenario::{Arrival, ClassRole, DataPlane, Fault, Placement, ViewerRole};
 use tiercast_sim::Scenario;
 
 /// The most processes a plan may hold (this machine has 2 cores).
@@ -94,26 +95,18 @@ impl Plan {
     }
 }
 
+/// A region for a placement, by the simulator's own rule.
 fn pick_region(
     region: &Option<String>,
     weights: &Option<BTreeMap<String, f64>>,
-    names: &[String],
+    regions: &Regions,
     rng: &mut ChaCha8Rng,
 ) -> usize {
-    if let Some(r) = region {
-        return names.iter().position(|n| n == r).unwrap_or(0);
-    }
-    if let Some(w) = weights {
-        let total: f64 = w.values().sum();
-        let mut x = rng.gen::<f64>() * total;
-        for (name, wi) in w {
-            if x < *wi {
-                return names.iter().position(|n| n == name).unwrap_or(0);
-            }
-            x -= wi;
-        }
-    }
-    0
+    let place = Placement {
+        region: region.clone(),
+        region_weights: weights.clone(),
+    };
+    usize::from(tiercast_sim::world::pick_region(&place, regions, rng))
 }
 
 fn draw(d: &Distribution, rng: &mut ChaCha8Rng) -> u32 {
@@ -142,6 +135,7 @@ pub fn plan(sc: &Scenario, seed: u64) -> Result<Plan> {
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let names: Vec<String> = sc.regions.iter().map(|r| r.name.clone()).collect();
+    let regions = sc.build_regions().map_err(|e| anyhow::anyhow!("{e}"))?;
     let coord_region = sc
         .network
         .coordinator_region
@@ -167,7 +161,7 @@ pub fn plan(sc: &Scenario, seed: u64) -> Result<Plan> {
     let mut origins = 0;
     for class in &sc.node_classes {
         for _ in 0..class.count {
-            let region = pick_region(&class.region, &class.region_weights, &names, &mut rng);
+            let region = pick_region(&class.region, &class.region_weights, &regions, &mut rng);
             let role = match class.role {
                 ClassRole::Origin => {
                     origins += 1;
@@ -247,7 +241,7 @@ pub fn plan(sc: &Scenario, seed: u64) -> Result<Plan> {
                 }
                 check_count(*count)?;
                 for t in window(*count, *start_s, *over_s, &mut rng) {
-                    let r = pick_region(region, region_weights, &names, &mut rng);
+                    let r = pick_region(region, region_weights, &regions, &mut rng);
                     let leave = session_s.as_ref().map(|d| t + d.sample(&mut rng).max(0.0));
                     let up = uplink_kbps.as_ref().unwrap_or(&sc.viewers.uplink_kbps);
                     push_viewer(&mut nodes, &mut rng, r, up, t, leave);
@@ -275,7 +269,7 @@ pub fn plan(sc: &Scenario, seed: u64) -> Result<Plan> {
                         let leave = t + session_s.sample(&mut rng).max(0.0);
                         let replaced = leave < until;
                         arrivals.push(t);
-                        let r = pick_region(region, region_weights, &names, &mut rng);
+                        let r = pick_region(region, region_weights, &regions, &mut rng);
                         let up = sc.viewers.uplink_kbps.clone();
                         push_viewer(&mut nodes, &mut rng, r, &up, t, Some(leave));
                         if replaced {
@@ -290,7 +284,7 @@ pub fn plan(sc: &Scenario, seed: u64) -> Result<Plan> {
                             break;
                         }
                         let leave = t + session_s.sample(&mut rng).max(0.0);
-                        let r = pick_region(region, region_weights, &names, &mut rng);
+                        let r = pick_region(region, region_weights, &regions, &mut rng);
                         let up = sc.viewers.uplink_kbps.clone();
                         push_viewer(&mut nodes, &mut rng, r, &up, t, Some(leave));
                     }
