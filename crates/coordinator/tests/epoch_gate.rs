@@ -109,6 +109,7 @@ fn a_coordinator_hearing_a_newer_epoch_answers_where_to_go_and_orders_nothing_mo
             uplink_kbps: 0,
             class: Default::default(),
             incarnation: 1,
+            manager_id: 0,
         }),
     );
     assert_eq!(old.registry().len(), registered_before + 1);

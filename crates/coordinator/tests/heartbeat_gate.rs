@@ -212,6 +212,7 @@ fn maps_keyed_by_reported_ids_stay_bounded_under_a_flood() {
                 uplink_kbps: 0,
                 class: Default::default(),
                 incarnation: 1,
+                manager_id: 0,
             }),
         );
         while bus.coordinator.poll_transmit().is_some() {}

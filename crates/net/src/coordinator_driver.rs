@@ -15,12 +15,13 @@
 //! `ServedElsewhere` (the leader's address) and every `/watch` with a redirect
 //! to the leader's ([`standby`]).
 
+mod managers;
 mod standby;
 
 use crate::clock::Clock;
 use crate::coordinator_store::CoordinatorStore;
 use crate::error::DriverError;
-use crate::etcd::{Election, ElectionConfig, Leadership};
+use crate::etcd::{Directory, Election, ElectionConfig, Leadership, ManagerChoice};
 use crate::http::{serve_api, ApiRequest, ApiStats, WatchAnswer};
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links, NetEmulation};
 use serde_json::{json, Value};
@@ -172,6 +173,9 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
         machine,
         config,
         leadership: election.as_ref().map(|e| e.leadership.clone()),
+        directory: election.as_ref().map(|e| e.directory.clone()),
+        served: election.as_ref().map(|e| e.served.clone()),
+        stands_for: rt.election.as_ref().map(|e| e.manager),
         orders_dropped: 0,
         served_elsewhere: 0,
         advertise: rt
@@ -240,6 +244,12 @@ struct Driver {
     config: CoordinatorConfig,
     /// The election's view, when there is one.
     leadership: Option<tokio::sync::watch::Receiver<Leadership>>,
+    /// The manager ids' map as the election last read it ([`managers`]).
+    directory: Option<tokio::sync::watch::Receiver<Directory>>,
+    /// The channels the machine serves, for the election to write to the map.
+    served: Option<tokio::sync::watch::Sender<Vec<String>>>,
+    /// The manager id this process stands for, or a spare (with an election).
+    stands_for: Option<ManagerChoice>,
     /// Orders not sent because the lease had ended when they were decided.
     orders_dropped: u64,
     /// This process's address for nodes and viewers (the election's value).
@@ -335,9 +345,16 @@ impl Driver {
                         }
                     }
                 }
+                // D7, X7: a node of a manager id this process does not
+                // hold is told where its holder is (`managers`).
+                let named = managers::named_manager(&msg);
+                if let Some(m) = named.filter(|m| self.not_mine(*m)) {
+                    self.served_elsewhere(from, Some(m));
+                    return;
+                }
                 match self.machine.as_mut() {
                     Some(m) => m.handle_message(now, from, msg),
-                    None => self.served_elsewhere(from),
+                    None => self.served_elsewhere(from, named),
                 }
             }
             LinkEvent::Down { peer, reason } => debug!(%peer, %reason, "link down"),
@@ -347,6 +364,31 @@ impl Driver {
 
     fn on_api(&mut self, req: ApiRequest) {
         let now = self.clock.now();
+        // A channel of another manager id: its viewers go to its holder.
+        if let ApiRequest::Watch { channel, .. } = &req {
+            let here = self
+                .machine
+                .as_ref()
+                .is_some_and(|m| m.channel_by_name(channel).is_some());
+            if let (false, Some(holder)) = (here, self.channel_elsewhere(channel)) {
+                if let ApiRequest::Watch {
+                    channel,
+                    region,
+                    feed,
+                    reply,
+                    ..
+                } = req
+                {
+                    let _ = reply.send(managers::watch_at(
+                        &holder,
+                        &channel,
+                        region.as_deref(),
+                        &feed,
+                    ));
+                }
+                return;
+            }
+        }
         let Some(machine) = self.machine.as_mut() else {
             self.standby_api(req);
             return;
@@ -469,6 +511,7 @@ impl Driver {
             }
             let _ = self.events.send(ev);
         }
+        self.publish_served();
     }
 
     fn status(&self) -> Value {
@@ -590,6 +633,9 @@ impl Driver {
             "role": if machine.superseded_by().is_some() { "superseded" } else { "leader" },
             "superseded_by": machine.superseded_by(),
             "leader": self.leadership.as_ref().map(|_| self.config_advertise()),
+            "manager": self.held_manager(),
+            "stands_for": self.stands_for(),
+            "directory": self.directory_json(),
             "managers": managers,
             "clusters": clusters,
             "link_caps": link_caps,
@@ -603,6 +649,7 @@ impl Driver {
                 "redirects": s.redirects, "denied": s.denied, "heartbeats": s.heartbeats,
                 "invalid_messages": s.invalid_messages, "send_errors": self.send_errors,
                 "orders_dropped": self.orders_dropped,
+                "served_elsewhere": self.served_elsewhere,
                 "newer_epoch_heartbeats": s.newer_epoch_heartbeats,
                 "orders_withheld": s.orders_withheld,
             },

@@ -81,6 +81,9 @@ pub struct NodeConfig {
     /// Drawn by the driver at every process start (0 in the simulator): tells the
     /// coordinator a restarted node from a retried registration.
     pub incarnation: u64,
+    /// The coordinator manager this node belongs to (D7, X7), sent in its
+    /// Register and every heartbeat; 0 by default.
+    pub manager_id: u16,
     /// Where this node can be reached (advertised at registration).
     pub addr: String,
     pub http_addr: String,
@@ -118,6 +121,7 @@ impl Default for NodeConfig {
             uplink_max_wait_ms: 1000,
             repair_share: 0.2,
             incarnation: 0,
+            manager_id: 0,
             max_channels: 64,
             addr: String::new(),
             http_addr: String::new(),

@@ -53,6 +53,7 @@ impl Node {
             capacity: self.cfg.capacity,
             channels,
             epoch: self.coordinator_epoch,
+            manager_id: self.cfg.manager_id,
         }
     }
 

@@ -42,6 +42,7 @@ impl Node {
             uplink_kbps: self.cfg.uplink_kbps,
             class: tiercast_proto::NodeClass::new(self.cfg.premium, self.cfg.device_class),
             incarnation: self.cfg.incarnation,
+            manager_id: self.cfg.manager_id,
         }
     }
 

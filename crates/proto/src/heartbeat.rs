@@ -22,6 +22,9 @@ pub struct Heartbeat {
     /// taken its managers over: it answers `ServedElsewhere` and orders
     /// nothing more (`coordinator/src/client_manager/epoch_gate.rs`).
     pub epoch: u64,
+    /// The coordinator manager this node belongs to (D7, X7; `Register`'s
+    /// `manager_id`): a process that does not hold it answers with where to go.
+    pub manager_id: u16,
 }
 
 impl Default for NodeId {

@@ -90,6 +90,11 @@ pub struct Register {
     /// another incarnation is that node restarted (its old state is dropped); the
     /// same incarnation again is a retry (answered `Registered` again).
     pub incarnation: u64,
+    /// The logical id of the coordinator manager this node belongs to (D7,
+    /// X7): with several coordinator processes on etcd, the process holding
+    /// this id serves the node, and any other answers `ServedElsewhere` with
+    /// the holder's address. 0 by default; one process alone serves every id.
+    pub manager_id: u16,
 }
 
 /// Why a request was refused; every refusal carries one.

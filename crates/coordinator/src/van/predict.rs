@@ -341,6 +341,7 @@ mod tests {
                 ..Default::default()
             }],
             epoch: 0,
+            manager_id: 0,
         }
     }
 

@@ -6,6 +6,7 @@
 //! leader's address to every node message, a redirect to the leader's
 //! `/watch` to viewers, a refusal naming the leader to `POST /policy`.
 
+use super::managers::watch_at;
 use super::{restore, Driver};
 use crate::etcd::Leadership;
 use crate::http::{ApiRequest, WatchAnswer};
@@ -78,7 +79,7 @@ impl Driver {
             restore(&mut machine, store, now);
         }
         self.machine = Some(machine);
-        info!(epoch, "leading: this coordinator serves every manager; nodes register again and report their links");
+        info!(epoch, manager = ?self.held_manager(), "holding the manager: its nodes register again and report their links");
     }
 
     /// Drops the machine: nothing it decided is sent from now on.
@@ -99,9 +100,14 @@ impl Driver {
         );
     }
 
-    /// A node spoke to a standby: tell it where the leader is.
-    pub(super) fn served_elsewhere(&mut self, from: NodeId) {
-        let leader = self.leader().filter(|l| *l != self.advertise);
+    /// A node spoke to a process that does not serve it: tell it where its
+    /// manager's holder is — the id it named (`Register`, `Heartbeat`), else
+    /// the one this process stands for.
+    pub(super) fn served_elsewhere(&mut self, from: NodeId, manager: Option<u16>) {
+        let leader = match manager {
+            Some(m) => self.holder_of(m),
+            None => self.leader().filter(|l| *l != self.advertise),
+        };
         debug!(node = %from, ?leader, "served elsewhere");
         self.served_elsewhere += 1;
         if let Err(e) = self.links.send(from, Message::ServedElsewhere { leader }) {
@@ -120,15 +126,10 @@ impl Driver {
                 reply,
                 ..
             } => {
-                let answer = match leader {
-                    Some(l) => {
-                        let mut query = feed.query();
-                        if let Some(r) = region {
-                            query.push(if query.is_empty() { '?' } else { '&' });
-                            query.push_str(&format!("region={r}"));
-                        }
-                        WatchAnswer::Redirect(format!("http://{l}/watch/{channel}.ts{query}"))
-                    }
+                // The channel's own manager first (the map), else the
+                // holder of the id this process stands for.
+                let answer = match self.channel_elsewhere(&channel).or(leader) {
+                    Some(l) => watch_at(&l, &channel, region.as_deref(), &feed),
                     None => WatchAnswer::Unavailable {
                         retry_after_s: 1,
                         reason: "no coordinator leads right now (an election is under way): retry"
@@ -154,6 +155,9 @@ impl Driver {
         json!({
             "role": "standby",
             "leader": self.leader(),
+            "manager": Value::Null,
+            "stands_for": self.stands_for(),
+            "directory": self.directory_json(),
             "epoch": Value::Null,
             "stats": {
                 "send_errors": self.send_errors,

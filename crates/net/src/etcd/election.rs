@@ -1,25 +1,34 @@
-//! Leader election among coordinator processes on etcd (X7, D7): one key,
-//! `<prefix>/leader`, held by the leader under a lease; its value is the
-//! leader's public address, and its create revision is the leader's epoch —
+//! Election of a manager id's holder among coordinator processes on etcd
+//! (X7, D7). Each logical manager id has one key, `<prefix>/manager/<id>`
+//! ([`super::directory`]), held by one process under a lease; its value is the
+//! holder's public address, and its create revision is the holder's epoch —
 //! the fencing token every order carries (etcd's revisions only grow, so each
-//! new leader's epoch is above every earlier one's).
+//! new holder's epoch is above every earlier one's).
 //!
-//! The task, in a loop:
-//! - **standby**: reads the key every `poll`; someone holds it → publish
-//!   `Standby { leader }`; no one → campaign;
+//! A process stands for one id (`--manager-id N`) or is a spare
+//! (`--manager-id spare`) that takes over whichever known id has lost its
+//! holder — the seed's resilience service layer mapping a spare DCM to a failed
+//! one's logical identifier. The task, in a loop:
+//! - **standby**: reads the whole map (one range request) every `poll` and
+//!   publishes it; its id held by someone → `Standby { leader }`; a spare with
+//!   no orphaned id → `Standby { leader: None }`; otherwise campaign;
 //! - **campaign**: grant a lease of `ttl`, then one transaction "create the key
-//!   if it does not exist, with our address and lease"; won → `Leader { epoch }`;
-//!   lost (another standby was quicker) → revoke the lease, standby again;
+//!   if it does not exist, with our address and lease, and mark the id known";
+//!   won → `Leader { epoch, manager }`; lost (another process was quicker) →
+//!   revoke the lease, standby again;
 //! - **lead**: a keep-alive every quarter of the TTL (every `poll` while one
-//!   fails); each answered one renews the [`LeaseClock`] from its send time. A
-//!   lease etcd says is gone, or a clock run out with no answer (etcd
-//!   unreachable), ends the leadership: `Standby { leader: None }` is
-//!   published, and the driver stops issuing orders.
+//!   fails); each answered one renews the [`LeaseClock`] from its send time;
+//!   the map is read again and the channels this process serves are written
+//!   to it (`<prefix>/channel/<name>` → the id). A lease etcd says is gone, or
+//!   a clock run out with no answer (etcd unreachable), ends the leadership:
+//!   `Standby { leader: None }` is published, and the driver stops issuing
+//!   orders.
 //!
-//! `resign` (a clean shutdown) revokes the lease, so a standby takes over at
-//! its next poll instead of after the TTL.
+//! `resign` (a clean shutdown) revokes the lease, so another process takes
+//! over at its next poll instead of after the TTL.
 
 use super::client::{b64, num, text_of, EtcdClient, EtcdError};
+use super::directory::{self, Directory};
 use super::lease::LeaseClock;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -38,30 +47,73 @@ pub struct ElectionConfig {
     pub advertise: String,
     /// The lease's time to live, in seconds (etcd may raise it to its minimum).
     pub ttl_s: u64,
-    /// How often a standby looks at the leader key.
+    /// How often a standby looks at the map.
     pub poll: Duration,
+    /// The manager id this process stands for, or a spare.
+    pub manager: ManagerChoice,
+}
+
+/// What a process stands for (D7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagerChoice {
+    /// This id only: it leads it whenever no one else holds it.
+    Id(u16),
+    /// Any known id that has no holder (the lowest first), one at a time.
+    Spare,
+}
+
+impl std::str::FromStr for ManagerChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "spare" => Ok(ManagerChoice::Spare),
+            n => n
+                .parse()
+                .map(ManagerChoice::Id)
+                .map_err(|_| format!("manager id '{s}' is neither 0..=65535 nor 'spare'")),
+        }
+    }
+}
+
+impl std::fmt::Display for ManagerChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManagerChoice::Id(id) => write!(f, "manager {id}"),
+            ManagerChoice::Spare => write!(f, "a spare (any manager without a holder)"),
+        }
+    }
 }
 
 impl ElectionConfig {
-    pub fn leader_key(&self) -> String {
-        format!("{}/leader", self.prefix.trim_end_matches('/'))
+    /// The key of the id this process stands for (`None` for a spare).
+    pub fn manager_key(&self) -> Option<String> {
+        match self.manager {
+            ManagerChoice::Id(id) => Some(directory::manager_key(&self.prefix, id)),
+            ManagerChoice::Spare => None,
+        }
     }
 }
 
 /// What this process is, as the election says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Leadership {
-    /// Not the leader: `leader` is who is (its address), when known.
+    /// Holds no id: `leader` is who holds the id it stands for (its
+    /// address), when known (`None` for a spare).
     Standby { leader: Option<String> },
-    /// The leader, with `epoch`, for as long as `lease` holds.
-    Leader { epoch: u64, lease: LeaseClock },
+    /// The holder of manager id `manager`, with `epoch`, for as long as
+    /// `lease` holds.
+    Leader {
+        epoch: u64,
+        lease: LeaseClock,
+        manager: u16,
+    },
 }
 
 impl Leadership {
     /// The epoch this process may issue orders under at `now`.
     pub fn epoch_at(&self, now: Instant) -> Option<u64> {
         match self {
-            Leadership::Leader { epoch, lease } if lease.holds(now) => Some(*epoch),
+            Leadership::Leader { epoch, lease, .. } if lease.holds(now) => Some(*epoch),
             _ => None,
         }
     }
@@ -70,6 +122,10 @@ impl Leadership {
 /// The running election; dropping it stops taking part (the lease then runs out).
 pub struct Election {
     pub leadership: watch::Receiver<Leadership>,
+    /// The map as last read from etcd.
+    pub directory: watch::Receiver<Directory>,
+    /// The channels this process serves while it leads (written to the map).
+    pub served: watch::Sender<Vec<String>>,
     task: JoinHandle<()>,
     resign: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -83,10 +139,19 @@ impl Election {
         let timeout = Duration::from_millis((cfg.ttl_s * 1000 / 4).clamp(100, 1000));
         let client = EtcdClient::new(&cfg.endpoints, timeout)?;
         let (tx, rx) = watch::channel(Leadership::Standby { leader: None });
+        let (dir_tx, dir_rx) = watch::channel(Directory::default());
+        let (served_tx, served_rx) = watch::channel(Vec::new());
         let (resign_tx, resign_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(run(cfg, client, tx, resign_rx));
+        let chans = Chans {
+            leadership: tx,
+            directory: dir_tx,
+            served: served_rx,
+        };
+        let task = tokio::spawn(run(cfg, client, chans, resign_rx));
         Ok(Election {
             leadership: rx,
+            directory: dir_rx,
+            served: served_tx,
             task,
             resign: Some(resign_tx),
         })
@@ -108,37 +173,63 @@ impl Drop for Election {
     }
 }
 
+/// What the task publishes and reads.
+struct Chans {
+    leadership: watch::Sender<Leadership>,
+    directory: watch::Sender<Directory>,
+    served: watch::Receiver<Vec<String>>,
+}
+
 async fn run(
     cfg: ElectionConfig,
     mut client: EtcdClient,
-    tx: watch::Sender<Leadership>,
+    mut chans: Chans,
     mut resign: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let key = cfg.leader_key();
+    let tx = chans.leadership.clone();
     let mut trouble = Trouble::default();
     let mut lease_id: Option<u64> = None;
     loop {
         let step = async {
-            match leader_of(&mut client, &key).await {
-                Ok(Some(leader)) => {
+            match read_map(&mut client, &cfg).await {
+                Ok(dir) => {
                     trouble.cleared();
-                    publish(
-                        &tx,
-                        Leadership::Standby {
-                            leader: Some(leader),
+                    let target = match cfg.manager {
+                        ManagerChoice::Id(id) => match dir.holders.get(&id) {
+                            Some(holder) => Err(Some(holder.clone())),
+                            None => Ok(id),
                         },
-                    );
-                    tokio::time::sleep(cfg.poll).await;
-                }
-                Ok(None) => {
-                    trouble.cleared();
-                    if let Some((id, epoch, lease)) = campaign(&mut client, &cfg, &key, &tx).await {
-                        lease_id = Some(id);
-                        info!(epoch, key, "elected: this coordinator leads");
-                        publish(&tx, Leadership::Leader { epoch, lease });
-                        lead(&mut client, &cfg, id, epoch, lease, &tx).await;
-                        lease_id = None;
-                        publish(&tx, Leadership::Standby { leader: None });
+                        ManagerChoice::Spare => dir.orphan().ok_or(None),
+                    };
+                    publish(&chans.directory, dir);
+                    match target {
+                        Err(leader) => {
+                            publish(&tx, Leadership::Standby { leader });
+                            tokio::time::sleep(cfg.poll).await;
+                        }
+                        Ok(id) => {
+                            if let Some((lid, epoch, lease)) =
+                                campaign(&mut client, &cfg, id, &tx).await
+                            {
+                                lease_id = Some(lid);
+                                info!(
+                                    epoch,
+                                    manager = id,
+                                    "elected: this coordinator holds the manager"
+                                );
+                                publish(
+                                    &tx,
+                                    Leadership::Leader {
+                                        epoch,
+                                        lease,
+                                        manager: id,
+                                    },
+                                );
+                                lead(&mut client, &cfg, (lid, id), epoch, lease, &mut chans).await;
+                                lease_id = None;
+                                publish(&tx, Leadership::Standby { leader: None });
+                            }
+                        }
                     }
                 }
                 Err(e) => {
@@ -162,21 +253,28 @@ async fn run(
     }
 }
 
-/// Who holds the leader key (its value), if anyone.
-async fn leader_of(client: &mut EtcdClient, key: &str) -> Result<Option<String>, EtcdError> {
+/// The whole map, in one range request.
+async fn read_map(client: &mut EtcdClient, cfg: &ElectionConfig) -> Result<Directory, EtcdError> {
     let answer = client
-        .call("kv/range", &json!({ "key": b64(key.as_bytes()) }))
+        .call(
+            "kv/range",
+            &json!({
+                "key": b64(directory::root(&cfg.prefix).as_bytes()),
+                "range_end": b64(directory::range_end(&cfg.prefix).as_bytes()),
+            }),
+        )
         .await?;
-    Ok(answer["kvs"].get(0).and_then(|kv| text_of(&kv["value"])))
+    Ok(Directory::from_range(&cfg.prefix, &answer))
 }
 
 /// One try at the key: (lease id, epoch, lease) when won.
 async fn campaign(
     client: &mut EtcdClient,
     cfg: &ElectionConfig,
-    key: &str,
+    manager: u16,
     tx: &watch::Sender<Leadership>,
 ) -> Option<(u64, u64, LeaseClock)> {
+    let key = directory::manager_key(&cfg.prefix, manager);
     let sent = Instant::now();
     let grant = client
         .call("lease/grant", &json!({ "TTL": cfg.ttl_s }))
@@ -189,7 +287,10 @@ async fn campaign(
     let k = b64(key.as_bytes());
     let txn = json!({
         "compare": [{ "key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0" }],
-        "success": [{ "request_put": { "key": k, "value": b64(cfg.advertise.as_bytes()), "lease": id.to_string() } }],
+        "success": [
+            { "request_put": { "key": k, "value": b64(cfg.advertise.as_bytes()), "lease": id.to_string() } },
+            { "request_put": { "key": b64(directory::id_key(&cfg.prefix, manager).as_bytes()), "value": "" } },
+        ],
         "failure": [{ "request_range": { "key": k } }],
     });
     let answer = client.call("kv/txn", &txn).await.ok();
@@ -200,9 +301,11 @@ async fn campaign(
         let _ = client
             .call("lease/revoke", &json!({ "ID": id.to_string() }))
             .await;
-        let leader = answer
+        let holder = answer
             .as_ref()
             .and_then(|a| text_of(&a["responses"][0]["response_range"]["kvs"][0]["value"]));
+        // A spare that lost the race stands for no id in particular.
+        let leader = holder.filter(|_| cfg.manager != ManagerChoice::Spare);
         publish(tx, Leadership::Standby { leader });
         return None;
     }
@@ -214,15 +317,17 @@ async fn campaign(
     ))
 }
 
-/// Keeps the lease alive while it lasts.
+/// Keeps the lease alive while it lasts; reads the map and writes the
+/// channels served at the same pace.
 async fn lead(
     client: &mut EtcdClient,
     cfg: &ElectionConfig,
-    id: u64,
+    (id, manager): (u64, u16),
     epoch: u64,
     mut lease: LeaseClock,
-    tx: &watch::Sender<Leadership>,
+    chans: &mut Chans,
 ) {
+    let tx = chans.leadership.clone();
     let every = Duration::from_millis((cfg.ttl_s * 1000 / 4).max(100));
     let mut wait = every;
     loop {
@@ -249,8 +354,25 @@ async fn lead(
                     return;
                 }
                 lease.renewed(sent, Duration::from_secs(ttl));
-                publish(tx, Leadership::Leader { epoch, lease });
+                publish(
+                    &tx,
+                    Leadership::Leader {
+                        epoch,
+                        lease,
+                        manager,
+                    },
+                );
                 wait = every;
+                if let Ok(dir) = read_map(client, cfg).await {
+                    let served = chans.served.borrow().clone();
+                    for name in served
+                        .iter()
+                        .filter(|n| dir.channels.get(*n) != Some(&manager))
+                    {
+                        write_channel(client, cfg, name, manager).await;
+                    }
+                    publish(&chans.directory, dir);
+                }
             }
             Err(e) => {
                 warn!(epoch, error = %e, "lease keep-alive failed");
@@ -260,7 +382,19 @@ async fn lead(
     }
 }
 
-fn publish(tx: &watch::Sender<Leadership>, l: Leadership) {
+/// `<prefix>/channel/<name>` → `manager`: where viewers of the channel go.
+async fn write_channel(client: &mut EtcdClient, cfg: &ElectionConfig, name: &str, manager: u16) {
+    let put = json!({
+        "key": b64(directory::channel_key(&cfg.prefix, name).as_bytes()),
+        "value": b64(manager.to_string().as_bytes()),
+    });
+    match client.call("kv/put", &put).await {
+        Ok(_) => info!(channel = name, manager, "channel mapped to this manager"),
+        Err(e) => warn!(channel = name, error = %e, "channel not mapped (tried again)"),
+    }
+}
+
+fn publish<T: PartialEq>(tx: &watch::Sender<T>, l: T) {
     tx.send_if_modified(|cur| {
         if *cur == l {
             false

@@ -67,6 +67,10 @@ pub struct NodeArgs {
     /// This node's id (1..4294967295); random when not given.
     #[arg(long)]
     pub id: Option<u32>,
+    /// The coordinator manager this node belongs to (D7, X7): with several
+    /// coordinator processes on etcd, the one holding this id serves it.
+    #[arg(long, default_value_t = 0, value_name = "ID")]
+    pub manager_id: u16,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]

@@ -10,7 +10,7 @@ use clap::Args as ClapArgs;
 use std::net::SocketAddr;
 use tiercast_coordinator::CoordinatorConfig;
 use tiercast_net::coordinator_driver::{spawn_coordinator, CoordinatorRuntime};
-use tiercast_net::etcd::ElectionConfig;
+use tiercast_net::etcd::{ElectionConfig, ManagerChoice};
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -59,8 +59,9 @@ pub struct Args {
     #[arg(long, default_value_t = tiercast_net::coordinator_driver::HISTORY_SAVE_MS)]
     pub history_save_ms: u64,
     /// Several coordinator processes: etcd members (`http://HOST:PORT`, comma
-    /// separated). One process leads and serves every manager; the others stand
-    /// by, send nodes and viewers to it, and take over when its lease ends.
+    /// separated). Each manager id is held by one process under a lease; the
+    /// others send that id's nodes and viewers to it, and one takes the id
+    /// over when the lease ends.
     #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
     pub etcd: Vec<String>,
     /// With --etcd: the prefix of this cluster's keys in etcd.
@@ -75,6 +76,11 @@ pub struct Args {
     /// (HOST:PORT; default: --listen, which must then not be a wildcard).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// With --etcd: the manager id this process holds (0..=65535: its nodes
+    /// and channels are those started with the same `--manager-id`), or
+    /// `spare`: hold any id that lost its holder (D7).
+    #[arg(long, default_value = "0", value_name = "ID|spare")]
+    pub manager_id: ManagerChoice,
     /// Take the configuration from a simulator scenario file's `[strategy]` and
     /// `[peers]` (as `tiercast sim` runs it; what `tiercast cluster` gives its
     /// coordinator) instead of the flags above.
@@ -113,6 +119,7 @@ fn election(a: &Args) -> Result<Option<ElectionConfig>> {
         advertise,
         ttl_s: a.lease_ttl_s,
         poll: std::time::Duration::from_millis(100),
+        manager: a.manager_id,
     }))
 }
 
@@ -153,9 +160,10 @@ pub async fn run(a: Args) -> Result<()> {
     println!("coordinator data directory {}", data_dir.display());
     if let Some(e) = &election {
         println!(
-            "coordinator standing for election on etcd {} (key {}, lease {} s): it serves nodes while it leads",
+            "coordinator standing for {} on etcd {} (keys under {}/, lease {} s): it serves that manager's nodes while it holds it",
+            e.manager,
             e.endpoints.join(","),
-            e.leader_key(),
+            e.prefix.trim_end_matches('/'),
             e.ttl_s
         );
     }

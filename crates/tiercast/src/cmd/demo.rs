@@ -212,6 +212,7 @@ pub async fn run(a: Args) -> Result<()> {
                 &super::common::NodeArgs {
                     coordinator: url.base.clone(),
                     id: None,
+                    manager_id: 0,
                     cluster: cluster.clone(),
                     emulation: super::common::EmulationArgs {
                         net_emulation: None,

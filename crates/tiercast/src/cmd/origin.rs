@@ -116,6 +116,7 @@ pub async fn run(a: Args) -> Result<()> {
     );
     let node = NodeConfig {
         id: a.node.node_id()?,
+        manager_id: a.node.manager_id,
         role: NodeRole::Origin,
         tier: 0,
         region: a.region.clone(),

@@ -90,6 +90,7 @@ pub fn runtime(
     }
     let node = NodeConfig {
         id: a.node.node_id()?,
+        manager_id: a.node.manager_id,
         role: NodeRole::Peer,
         tier: 0,
         region: a.region.clone(),

@@ -69,6 +69,7 @@ pub fn runtime(
 ) -> Result<NodeRuntime> {
     let node = NodeConfig {
         id: a.node.node_id()?,
+        manager_id: a.node.manager_id,
         role: NodeRole::Relay,
         tier: a.tier,
         region: a.region.clone(),

@@ -108,6 +108,7 @@ pub fn viewer_runtime(
             tier: u8::MAX,
             capacity: 0,
             viewer_silence_ms: DEFAULT_SILENCE_MS,
+            manager_id: node.manager_id,
             ..NodeConfig::default()
         },
         cluster_key: node.cluster.key()?,

@@ -401,20 +401,30 @@ pub fn capture_stream(
 
 /// `tiercast origin` of channel "live" fed by its built-in test source.
 pub fn test_origin(name: &str, coordinator: &str, kbps: u32, dir: &Path) -> Proc {
+    test_origin_of(name, coordinator, "live", kbps, &[], dir)
+}
+
+/// An origin of `channel` with the built-in test source at `kbps`, and `extra` flags.
+pub fn test_origin_of(
+    name: &str,
+    coordinator: &str,
+    channel: &str,
+    kbps: u32,
+    extra: &[&str],
+    dir: &Path,
+) -> Proc {
     let kbps = kbps.to_string();
-    Proc::tiercast(
-        name,
-        &[
-            "origin",
-            "--coordinator",
-            coordinator,
-            "--channel",
-            "live",
-            "--test-source",
-            &kbps,
-        ],
-        dir,
-    )
+    let mut args = vec![
+        "origin",
+        "--coordinator",
+        coordinator,
+        "--channel",
+        channel,
+        "--test-source",
+        &kbps,
+    ];
+    args.extend_from_slice(extra);
+    Proc::tiercast(name, &args, dir)
 }
 
 /// A protocol viewer of channel "live" for `seconds`, its report written to `report`.
@@ -425,22 +435,34 @@ pub fn protocol_viewer(
     report: &Path,
     dir: &Path,
 ) -> Proc {
+    protocol_viewer_of(name, coordinator, "live", &[], seconds, report, dir)
+}
+
+/// A protocol viewer of `channel` with `extra` flags for `seconds`, its report
+/// written to `report`.
+pub fn protocol_viewer_of(
+    name: &str,
+    coordinator: &str,
+    channel: &str,
+    extra: &[&str],
+    seconds: u32,
+    report: &Path,
+    dir: &Path,
+) -> Proc {
     let seconds = seconds.to_string();
-    Proc::tiercast(
-        name,
-        &[
-            "viewer",
-            "--coordinator",
-            coordinator,
-            "--channel",
-            "live",
-            "--duration",
-            &seconds,
-            "--report",
-            report.to_str().expect("report path is UTF-8"),
-        ],
-        dir,
-    )
+    let mut args = vec![
+        "viewer",
+        "--coordinator",
+        coordinator,
+        "--channel",
+        channel,
+        "--duration",
+        &seconds,
+        "--report",
+        report.to_str().expect("report path is UTF-8"),
+    ];
+    args.extend_from_slice(extra);
+    Proc::tiercast(name, &args, dir)
 }
 
 /// A protocol viewer's report (JSON), as it wrote it at exit.
@@ -602,6 +624,11 @@ pub fn active_parents(coordinator: &str) -> Option<std::collections::BTreeMap<u6
 /// A coordinator on `port` standing for election on `etcd` (lease 1 s), its
 /// store under `dir/<name>`.
 pub fn etcd_coordinator(name: &str, port: u16, etcd: &str, dir: &Path) -> Proc {
+    etcd_coordinator_for(name, port, etcd, "0", dir)
+}
+
+/// As [`etcd_coordinator`], standing for manager id `manager` (or `spare`).
+pub fn etcd_coordinator_for(name: &str, port: u16, etcd: &str, manager: &str, dir: &Path) -> Proc {
     let data = dir.join(name);
     Proc::tiercast(
         name,
@@ -613,6 +640,8 @@ pub fn etcd_coordinator(name: &str, port: u16, etcd: &str, dir: &Path) -> Proc {
             etcd,
             "--lease-ttl-s",
             "1",
+            "--manager-id",
+            manager,
             "--data-dir",
             data.to_str().expect("utf-8 path"),
         ],
@@ -622,19 +651,26 @@ pub fn etcd_coordinator(name: &str, port: u16, etcd: &str, dir: &Path) -> Proc {
 
 /// One relay per tier (1, 2, ...), each on its HTTP port of `http_ports`.
 pub fn relays_in_tiers(coordinators: &str, http_ports: &[u16], dir: &Path) -> Vec<Proc> {
+    relays_in_tiers_of("relay", coordinators, http_ports, &[], dir)
+}
+
+/// As [`relays_in_tiers`], named `<name>-t<tier>`, with `extra` flags.
+pub fn relays_in_tiers_of(
+    name: &str,
+    coordinators: &str,
+    http_ports: &[u16],
+    extra: &[&str],
+    dir: &Path,
+) -> Vec<Proc> {
     http_ports
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let tier = (i + 1).to_string();
             let listen = format!("127.0.0.1:{p}");
-            relay_proc(
-                &format!("relay-t{tier}"),
-                coordinators,
-                &tier,
-                &["--listen", &listen],
-                dir,
-            )
+            let mut args = vec!["--listen", &listen];
+            args.extend_from_slice(extra);
+            relay_proc(&format!("{name}-t{tier}"), coordinators, &tier, &args, dir)
         })
         .collect()
 }

@@ -234,6 +234,7 @@ impl Books {
                 .collect(),
             // The coordinator's own (a node follows the epoch it was ordered in).
             epoch: 1,
+            manager_id: 0,
         }
     }
 }

@@ -100,6 +100,7 @@ impl Plan {
             uplink_kbps,
             class: NodeClass::default(),
             incarnation: 1,
+            manager_id: 0,
         }
     }
 }
