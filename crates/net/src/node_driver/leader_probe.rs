@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tiercast_proto::COORDINATOR_ID;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing::debug;
+use tracing::{debug, info};
 
 /// How long one probe may take, connect included.
 pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
@@ -40,7 +40,14 @@ impl Driver {
         };
         self.silence.observe(now, received, rtt);
         let current = self.coordinator_link.addr();
+        let probing = self.silence.probing();
         if let Some(addr) = self.silence.probe_due(now, addrs, current) {
+            if !probing {
+                info!(
+                    "coordinator {current} silent for {:.1} s: asking the others who leads",
+                    self.silence.quiet(now).as_secs_f64()
+                );
+            }
             let answers = self.probe_tx.clone();
             tokio::spawn(async move {
                 let leader = ask_leader(addr, PROBE_TIMEOUT).await.unwrap_or_else(|e| {

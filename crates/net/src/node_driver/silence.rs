@@ -72,9 +72,19 @@ impl Silence {
         self.seen = received;
     }
 
+    /// Probes went out in this silence.
+    pub(crate) fn probing(&self) -> bool {
+        self.last_probe.is_some()
+    }
+
+    /// How long the link has heard nothing.
+    pub(crate) fn quiet(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.heard_at)
+    }
+
     /// Silent for how long (`None`: not silent).
     fn silence(&self, now: Instant) -> Option<Duration> {
-        let quiet = now.saturating_duration_since(self.heard_at);
+        let quiet = self.quiet(now);
         (quiet >= self.silent_after()).then_some(quiet)
     }
 
@@ -175,7 +185,10 @@ mod tests {
         // 770 ms of quiet: the others are asked in turn, never the silent one.
         let now = ms(t0, 800);
         s.observe(now, Some(40), RTT);
+        assert!(!s.probing());
         assert_eq!(s.probe_due(now, &addrs, a(1)), Some(a(2)));
+        assert!(s.probing());
+        assert_eq!(s.quiet(now), Duration::from_millis(800));
         assert_eq!(s.probe_due(now, &addrs, a(1)), None, "one a round");
         // The lease of 1 still holds in etcd: 2 names it; the node stays.
         assert_eq!(s.answered(ms(t0, 805), a(2), a(1), Some(a(1))), None);
@@ -207,6 +220,7 @@ mod tests {
         assert_eq!(s.probe_due(ms(t0, 900), &addrs, a(1)), Some(a(2)));
         // The stalled coordinator answers again before the probe does.
         s.observe(ms(t0, 950), Some(9), RTT);
+        assert!(!s.probing(), "heard: the silence is over");
         // A standby with a newer view names another: not followed while the
         // link is heard (the old leader will say so itself if it lost its lease).
         assert_eq!(s.answered(ms(t0, 960), a(2), a(1), Some(a(2))), None);
