@@ -400,10 +400,7 @@ impl Links {
         let st = self.shared.state();
         let conns = &st.peers.get(&peer)?.conns;
         let newest = conns.iter().max_by_key(|c| c.conn_id)?;
-        let datagrams = conns
-            .iter()
-            .map(|c| c.conn.stats().udp_rx.datagrams)
-            .sum();
+        let datagrams = conns.iter().map(|c| c.conn.stats().udp_rx.datagrams).sum();
         Some((datagrams, newest.conn.rtt()))
     }
 

@@ -100,8 +100,7 @@ pub(crate) async fn ask_leader(
 ) -> Result<Option<SocketAddr>, ProbeError> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let request =
-            format!("GET /leader HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let request = format!("GET /leader HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await?;
         let mut answer = Vec::new();
         (&mut stream)
@@ -147,7 +146,10 @@ mod tests {
     #[test]
     fn answers_are_parsed_and_garbage_is_an_error_not_a_panic() {
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 29\r\n\r\n{\"leader\":\"127.0.0.1:7002\"}";
-        assert_eq!(parse_answer(ok).unwrap(), Some("127.0.0.1:7002".parse().unwrap()));
+        assert_eq!(
+            parse_answer(ok).unwrap(),
+            Some("127.0.0.1:7002".parse().unwrap())
+        );
         let none = b"HTTP/1.1 200 OK\r\n\r\n{\"leader\":null}";
         assert_eq!(parse_answer(none).unwrap(), None);
         for bad in [

@@ -9,8 +9,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::{exchange, get, within};
-use crate::http::coordinator_api::{serve_api_with, ApiRequest, ApiStats, WatchAnswer};
 use crate::etcd::Leadership;
+use crate::http::coordinator_api::{serve_api_with, ApiRequest, ApiStats, WatchAnswer};
 use crate::http::operator_auth::sign;
 use crate::http::LeaderView;
 use crate::link::ClusterKey;
