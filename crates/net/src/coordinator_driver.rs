@@ -133,12 +133,23 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
         ..LinkConfig::new(COORDINATOR_ID, rt.cluster_key.clone())
     };
     let (links, link_rx) = Links::bind(addr, link_cfg).await?;
+    let election = match rt.election.clone() {
+        Some(cfg) => Some(Election::spawn(cfg).map_err(DriverError::Config)?),
+        None => None,
+    };
     let (api_tx, api_rx) = mpsc::channel(4096);
     let api_task = tokio::spawn(serve_api(
         listener,
         api_tx,
         Arc::new(ApiStats::default()),
         rt.cluster_key.clone(),
+        rt.election.as_ref().zip(election.as_ref()).map(|(cfg, e)| {
+            crate::http::LeaderView::new(
+                e.leadership.clone(),
+                e.directory.clone(),
+                cfg.advertise.clone(),
+            )
+        }),
     ));
     let (status_tx, status_rx) = mpsc::channel(16);
     let (events, _) = broadcast::channel(4096);
@@ -147,10 +158,6 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
     let mut config = rt.config.clone();
     config.clock_epoch_unix_s =
         crate::clock::wall_micros().saturating_sub(clock.now().0) / 1_000_000;
-    let election = match rt.election.clone() {
-        Some(cfg) => Some(Election::spawn(cfg).map_err(DriverError::Config)?),
-        None => None,
-    };
     let machine = if election.is_some() {
         // Made when elected, with the election's epoch.
         None

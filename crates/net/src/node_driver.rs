@@ -9,10 +9,17 @@
 //!
 //! - `local` — the hubs and playout stages that feed local HTTP viewers.
 //! - `snapshot` — [`NodeSnapshot`], also served as `GET /status`.
+//! - `coordinator_link` — which coordinator address the node talks to (D7, X7).
+//! - `silence` — a silent coordinator link: when to ask the others who leads,
+//!   when to move (sans-IO; D7, X7).
+//! - `leader_probe` — `GET /leader` at the other coordinators, and the
+//!   driver's part in a silence.
 
 mod coordinator_link;
+pub(crate) mod leader_probe;
 mod local;
 mod log_limit;
+mod silence;
 mod snapshot;
 
 pub use snapshot::{ChannelSnapshot, ContinuitySnapshot, Measured, NodeSnapshot};
@@ -147,6 +154,7 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
     let mut link_cfg = LinkConfig::new(rt.node.id, rt.cluster_key.clone());
     link_cfg.max_frame_bytes = tiercast_proto::MAX_FRAME_BYTES;
     link_cfg.emulation = rt.net_emulation.clone();
+    let keep_alive = std::time::Duration::from_millis(link_cfg.keep_alive_ms);
     let (links, link_rx) = Links::bind(rt.listen, link_cfg).await?;
     links.set_address(COORDINATOR_ID, rt.coordinator.addr);
     let addr = links.local_addr();
@@ -195,6 +203,7 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
     let node = Node::new(cfg, now);
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (notices, _) = broadcast::channel(4096);
+    let (probe_tx, probe_rx) = mpsc::channel(leader_probe::ANSWER_QUEUE);
     let driver = Driver {
         node,
         links,
@@ -207,8 +216,10 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         rejected_log: log_limit::LogLimit::default(),
         coordinator_link: coordinator_link::CoordinatorLink::new(&rt.coordinator.all),
         moving_coordinator: false,
+        silence: silence::Silence::new(std::time::Instant::now(), keep_alive),
+        probe_tx,
     };
-    let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx));
+    let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx, probe_rx));
     info!(node = %id, %addr, http = ?http_addr, "node started");
     Ok(NodeHandle {
         id,
@@ -237,6 +248,10 @@ struct Driver {
     coordinator_link: coordinator_link::CoordinatorLink,
     /// The coordinator link is being moved to another address by us.
     moving_coordinator: bool,
+    /// Whether the coordinator link went silent (D7, X7).
+    silence: silence::Silence,
+    /// Where the probes of a silence answer: (asked, the leader it named).
+    probe_tx: mpsc::Sender<leader_probe::ProbeAnswer>,
 }
 
 impl Driver {
@@ -245,8 +260,11 @@ impl Driver {
         mut link_rx: mpsc::Receiver<LinkEvent>,
         mut cmd_rx: mpsc::Receiver<NodeCommand>,
         mut viewer_rx: Option<mpsc::Receiver<ViewerRequest>>,
+        mut probe_rx: mpsc::Receiver<leader_probe::ProbeAnswer>,
     ) {
         self.drain();
+        let mut check = tokio::time::interval(silence::CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let node_due = self.node.poll_timeout();
             let deadline = [node_due, self.local.poll_timeout()]
@@ -278,6 +296,8 @@ impl Driver {
                         Some(c) => self.on_command(c),
                     }
                 }
+                _ = check.tick() => self.check_coordinator(),
+                Some(answer) = probe_rx.recv() => self.on_probe_answer(answer),
                 _ = sleep_until(deadline) => {
                     let now = self.clock.now();
                     if node_due.is_some_and(|t| t <= now) {
@@ -319,6 +339,7 @@ impl Driver {
                         .map(|t| t.saturating_since(now) / 1000);
                     let next = self.coordinator_link.down(&reason, retry);
                     self.links.set_address(COORDINATOR_ID, next);
+                    self.silence.moved(std::time::Instant::now());
                     self.node.coordinator_lost(now);
                 } else {
                     self.node.peer_lost(now, peer);
@@ -532,6 +553,7 @@ impl Driver {
     /// a dead coordinator.
     fn move_coordinator(&mut self, to: SocketAddr) {
         self.links.set_address(COORDINATOR_ID, to);
+        self.silence.moved(std::time::Instant::now());
         if self.links.is_connected(COORDINATOR_ID) {
             self.moving_coordinator = true;
         }

@@ -99,6 +99,13 @@ fn a_killed_leader_is_replaced_within_3_s_and_an_etcd_member_lost_changes_nothin
 
     let killed_at = Instant::now();
     coords[first].take().expect("the leader").kill();
+    // For reading the processes' logs against the kill (TIERCAST_KEEP_LOGS=1).
+    eprintln!(
+        "leader killed at {:?} since the Unix epoch",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+    );
     let others: Vec<usize> = (0..3).filter(|i| *i != first).collect();
     let (second, served) = wait_for(
         "a new leader places a viewer",
@@ -159,5 +166,9 @@ fn a_killed_leader_is_replaced_within_3_s_and_an_etcd_member_lost_changes_nothin
     let epochs = relay_epochs(&relay_urls);
     assert!(epochs.iter().all(|(ep, _)| *ep == epoch2), "{epochs:?}");
     drop(coords);
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("TIERCAST_KEEP_LOGS").is_some() {
+        eprintln!("logs kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -4,7 +4,8 @@
 //! and answers `302 Found` with `Location` — the relay's `/live/<channel>.ts`,
 //! with `?feed=audio` / `?delay=N` when the policies give that feed (C3) — (or
 //! 400 / 404 / 503); `GET /status` serves
-//! the coordinator's JSON status; `GET /health` answers `ok`; `POST /policy`
+//! the coordinator's JSON status; `GET /health` answers `ok`; `GET /leader`
+//! who leads, from the election's view ([`super::leader_view`]); `POST /policy`
 //! (signed with the cluster key, `operator_auth`) installs an operators' policy
 //! file: `200 ok: N rules`, `400 line L: reason`, `401`.
 //!
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use super::accept::{accept_loop, ConnectionCounters, BUSY_RETRY_AFTER_S};
+use super::leader_view::{leader_json, LeaderView};
 use super::operator_auth;
 use super::request::{
     read_request, truncate, Method, RequestError, RequestHead, HEAD_TIMEOUT_MS, MAX_HEAD_BYTES,
@@ -112,12 +114,14 @@ impl ConnectionCounters for ApiStats {
 }
 
 /// Serves the API on `listener` until the coordinator drops the receiving end
-/// of `requests`; operator requests must be signed with `operator_key`.
+/// of `requests`; operator requests must be signed with `operator_key`;
+/// `leader` answers `GET /leader` (`None`: no election).
 pub async fn serve_api(
     listener: TcpListener,
     requests: mpsc::Sender<ApiRequest>,
     stats: Arc<ApiStats>,
     operator_key: ClusterKey,
+    leader: Option<LeaderView>,
 ) {
     let reply_timeout = Duration::from_millis(API_REPLY_TIMEOUT_MS);
     serve_api_with(
@@ -127,6 +131,7 @@ pub async fn serve_api(
         API_MAX_CONNECTIONS,
         reply_timeout,
         operator_key,
+        leader,
     )
     .await
 }
@@ -137,6 +142,7 @@ struct Context {
     stats: Arc<ApiStats>,
     operator_key: ClusterKey,
     policy_uploads: Arc<tokio::sync::Semaphore>,
+    leader: Option<LeaderView>,
 }
 
 pub(crate) async fn serve_api_with(
@@ -146,6 +152,7 @@ pub(crate) async fn serve_api_with(
     max_connections: usize,
     reply_timeout: Duration,
     operator_key: ClusterKey,
+    leader: Option<LeaderView>,
 ) {
     let context = Arc::new(Context {
         requests: requests.clone(),
@@ -153,6 +160,7 @@ pub(crate) async fn serve_api_with(
         stats: stats.clone(),
         operator_key,
         policy_uploads: Arc::new(tokio::sync::Semaphore::new(MAX_POLICY_UPLOADS)),
+        leader,
     });
     let until = async move { requests.closed().await };
     accept_loop(
@@ -171,6 +179,10 @@ pub(crate) async fn serve_api_with(
 enum Route {
     Health,
     Status,
+    /// Who holds `manager` (`None`: the id this process stands for).
+    Leader {
+        manager: Option<u16>,
+    },
     ApplyPolicy,
     Watch {
         channel: String,
@@ -202,13 +214,28 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
     match head.path.as_str() {
         "/health" => return Ok(Route::Health),
         "/status" => return Ok(Route::Status),
+        "/leader" => {
+            let manager = match head.query_param("manager") {
+                None => None,
+                Some(m) => Some(m.parse::<u16>().map_err(|_| {
+                    Response::text(
+                        400,
+                        format!(
+                            "manager {:?} is not a manager id (0..=65535)",
+                            truncate(m, 16)
+                        ),
+                    )
+                })?),
+            };
+            return Ok(Route::Leader { manager });
+        }
         _ => {}
     }
     let Some(rest) = head.path.strip_prefix("/watch/") else {
         return Err(Response::text(
             404,
             format!(
-                "no such path {:?}: try /watch/<channel>, /status or /health",
+                "no such path {:?}: try /watch/<channel>, /status, /leader or /health",
                 truncate(&head.path, 64)
             ),
         ));
@@ -284,6 +311,11 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
     let head_only = head.is_head();
     let response = match route(&head) {
         Ok(Route::Health) => Response::text(200, "ok"),
+        Ok(Route::Leader { manager }) => Response::json(&leader_json(
+            context.leader.as_ref(),
+            manager,
+            std::time::Instant::now(),
+        )),
         Ok(Route::Status) => {
             stats.status_requests.fetch_add(1, Ordering::Relaxed);
             let (reply, answer) = oneshot::channel();
@@ -419,6 +451,13 @@ mod tests {
         assert_eq!(route_of("/watch/a?region="), Ok(watch("a", None)));
         assert_eq!(route_of("/status"), Ok(Route::Status));
         assert_eq!(route_of("/health"), Ok(Route::Health));
+        assert_eq!(route_of("/leader"), Ok(Route::Leader { manager: None }));
+        assert_eq!(
+            route_of("/leader?manager=3"),
+            Ok(Route::Leader { manager: Some(3) })
+        );
+        assert_eq!(route_of("/leader?manager=x"), Err(400));
+        assert_eq!(route_of("/leader?manager=70000"), Err(400));
         assert_eq!(route_of("/watch/a.b"), Err(400));
         assert_eq!(route_of("/watch/"), Err(400));
         assert_eq!(route_of("/watch/a?region=e/u"), Err(400));

@@ -13,7 +13,8 @@
 //! sans-IO core's, which the simulator runs too; [`LiveBlock`] is what this
 //! driver feeds it (`node_driver::local`).
 //! - [`coordinator_api`] — `GET /watch/<channel>` (302, 451), `/status`, `/health`,
-//!   `POST /policy`.
+//!   `/leader`, `POST /policy`.
+//! - [`leader_view`] — `GET /leader`: who leads, from the election's view (D7, X7).
 //! - [`operator_auth`] — operator requests signed with the cluster key (HMAC, time-bound).
 //! - [`operator_client`] — the operator's side: a signed `POST` to the coordinator.
 //! - `accept` — the shared accept loop with its connection cap.
@@ -23,6 +24,7 @@
 
 mod accept;
 pub mod coordinator_api;
+pub mod leader_view;
 pub mod operator_auth;
 pub mod operator_client;
 pub mod request;
@@ -35,6 +37,7 @@ mod viewer_stream;
 mod tests;
 
 pub use coordinator_api::{serve_api, ApiRequest, ApiStats, WatchAnswer};
+pub use leader_view::LeaderView;
 pub use request::{read_request_head, Method, RequestError, RequestHead};
 pub use response::Response;
 pub use viewer::{

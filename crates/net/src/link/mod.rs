@@ -392,6 +392,18 @@ impl Links {
             .is_some_and(|e| !e.conns.is_empty())
     }
 
+    /// UDP datagrams received so far over `peer`'s live connections (QUIC
+    /// keep-alives and ACKs included), and the newest one's RTT; `None` when
+    /// none is up. A count that stops moving is a silent peer (D7: a node
+    /// watches its coordinator so).
+    pub fn received(&self, peer: NodeId) -> Option<(u64, Duration)> {
+        let st = self.shared.state();
+        let conns = &st.peers.get(&peer)?.conns;
+        let newest = conns.iter().max_by_key(|c| c.conn_id)?;
+        let datagrams = conns.iter().map(|c| c.conn.stats().udp_rx.datagrams).sum();
+        Some((datagrams, newest.conn.rtt()))
+    }
+
     pub fn stats(&self) -> LinkStatsSnapshot {
         self.shared.stats.snapshot()
     }

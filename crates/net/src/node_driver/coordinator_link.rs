@@ -12,7 +12,9 @@
 //!   (added to the list if new) — unless it is the one we just lost, whose
 //!   lease has not run out yet;
 //! - it named no leader (an election under way, or it cannot reach etcd
-//!   itself), or the one we just lost: the next address of the list.
+//!   itself), or the one we just lost: the next address of the list;
+//! - the link went silent and another address, asked who leads
+//!   ([`super::silence`]), named a leader other than ours: that leader.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -51,6 +53,37 @@ impl CoordinatorLink {
     /// The address the link goes to now.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addrs[self.current]
+    }
+
+    /// Every address known, the current one included.
+    pub(crate) fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Points at `leader` (learnt if new; replacing the current address when
+    /// the list is full).
+    fn point_at(&mut self, leader: SocketAddr) {
+        match self.addrs.iter().position(|a| *a == leader) {
+            Some(i) => self.current = i,
+            None if self.addrs.len() < MAX_ADDRESSES => {
+                self.addrs.push(leader);
+                self.current = self.addrs.len() - 1;
+            }
+            None => {
+                self.addrs[self.current] = leader;
+            }
+        }
+    }
+
+    /// Our link is silent and `probed`, asked who leads, named `leader`, not
+    /// us: the address to register at.
+    pub(crate) fn named_by_probe(&mut self, probed: SocketAddr, leader: SocketAddr) -> SocketAddr {
+        let silent = self.addr();
+        self.uninformed.retain(|(u, _)| *u != leader);
+        self.point_at(leader);
+        self.troubled = true;
+        info!("coordinator {silent} is silent and {probed} names {leader} the leader: registering there");
+        leader
     }
 
     /// The next address of the list, skipping one lost a moment ago when
@@ -124,16 +157,7 @@ impl CoordinatorLink {
             }
         };
         self.uninformed.retain(|(u, _)| *u != leader);
-        match self.addrs.iter().position(|a| *a == leader) {
-            Some(i) => self.current = i,
-            None if self.addrs.len() < MAX_ADDRESSES => {
-                self.addrs.push(leader);
-                self.current = self.addrs.len() - 1;
-            }
-            None => {
-                self.addrs[self.current] = leader;
-            }
-        }
+        self.point_at(leader);
         info!(
             "the coordinator at our address does not serve us: registering at the leader, {leader}"
         );
@@ -193,5 +217,17 @@ mod tests {
         assert_eq!(one.down("reset", Some(10)), a(7));
         assert_eq!(one.unanswered(2, 10), None, "nowhere else to go");
         assert_eq!(one.elsewhere(None), None);
+    }
+
+    #[test]
+    fn a_leader_named_by_a_probe_is_pointed_at_and_learnt_when_new() {
+        let mut l = CoordinatorLink::new(&[a(1), a(2), a(3)]);
+        assert_eq!(l.named_by_probe(a(2), a(3)), a(3));
+        assert_eq!(l.addr(), a(3));
+        assert_eq!(l.addrs(), &[a(1), a(2), a(3)]);
+        assert_eq!(l.named_by_probe(a(2), a(9)), a(9));
+        assert_eq!(l.addrs(), &[a(1), a(2), a(3), a(9)]);
+        // Not a loss: 3, silent a moment ago, is believed when named again.
+        assert_eq!(l.elsewhere(Some("127.0.0.1:3")), Some(a(3)));
     }
 }

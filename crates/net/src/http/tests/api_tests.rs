@@ -9,8 +9,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::{exchange, get, within};
+use crate::etcd::Leadership;
 use crate::http::coordinator_api::{serve_api_with, ApiRequest, ApiStats, WatchAnswer};
 use crate::http::operator_auth::sign;
+use crate::http::LeaderView;
 use crate::link::ClusterKey;
 
 const KEY: ClusterKey = ClusterKey([3; 32]);
@@ -33,6 +35,11 @@ struct Api {
 /// unavailable, `silent` is never answered, any other channel is redirected
 /// to a relay named after the region.
 async fn start(reply_timeout: Duration) -> Api {
+    start_with(reply_timeout, None).await
+}
+
+/// [`start`], with an election's view for `GET /leader`.
+async fn start_with(reply_timeout: Duration, leader: Option<LeaderView>) -> Api {
     let listener = within(TcpListener::bind("127.0.0.1:0")).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stats = Arc::new(ApiStats::default());
@@ -97,6 +104,7 @@ async fn start(reply_timeout: Duration) -> Api {
         100,
         reply_timeout,
         KEY,
+        leader,
     ));
     Api {
         addr,
@@ -183,6 +191,36 @@ async fn api_health_ok_and_unknown_path_404() {
     let unknown = get(api.addr, "/nope").await;
     assert_eq!(unknown.status, 404);
     assert!(unknown.body_text().contains("/watch/<channel>"));
+}
+
+#[tokio::test]
+async fn api_leader_answers_from_the_election_view_without_asking_the_coordinator() {
+    let (tx, rx) = tokio::sync::watch::channel(Leadership::Standby {
+        leader: Some("127.0.0.1:7000".into()),
+    });
+    // What the election read from etcd: manager 0's holder.
+    let mut map = crate::etcd::Directory::default();
+    map.holders.insert(0, "127.0.0.1:7000".into());
+    let (dir_tx, dir_rx) = tokio::sync::watch::channel(map);
+    let view = LeaderView::new(rx, dir_rx, "127.0.0.1:7001".into());
+    // A coordinator that never answers: `/leader` does not wait for it.
+    let api = start_with(Duration::from_secs(5), Some(view)).await;
+    let reply = get(api.addr, "/leader").await;
+    assert_eq!(reply.status, 200);
+    let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(value, serde_json::json!({ "leader": "127.0.0.1:7000" }));
+    assert_eq!(api.stats.status_requests.load(Ordering::Relaxed), 0);
+    // What a node's probe reads from it.
+    let probe = crate::node_driver::leader_probe::ask_leader;
+    let timeout = Duration::from_secs(2);
+    let named = within(probe(api.addr, 0, timeout)).await.unwrap();
+    assert_eq!(named, Some("127.0.0.1:7000".parse().unwrap()));
+    tx.send_replace(Leadership::Standby { leader: None });
+    dir_tx.send_replace(crate::etcd::Directory::default());
+    assert_eq!(within(probe(api.addr, 0, timeout)).await.unwrap(), None);
+    // Without an election nobody is named.
+    let plain = start(Duration::from_secs(5)).await;
+    assert_eq!(within(probe(plain.addr, 0, timeout)).await.unwrap(), None);
 }
 
 #[tokio::test]
