@@ -487,14 +487,20 @@ impl Driver {
         let Some(machine) = self.machine.as_mut() else {
             return;
         };
+        // Nodes told `Registered` in this drain: told the coordinators after it.
+        let mut registered_now = Vec::new();
         // The driving contract's drain (`tiercast_proto::machine`).
         while let Some(out) = machine.poll_output() {
             let ev = match out {
                 Output::Transmit(t) => {
                     let to = t.to;
+                    let registered = matches!(t.msg, Message::Registered { .. });
                     if let Err(e) = self.links.send(to, t.into_wire()) {
                         self.send_errors += 1;
                         debug!(to = %to, error = %e, "send failed");
+                    }
+                    if registered {
+                        registered_now.push(to);
                     }
                     continue;
                 }
@@ -517,6 +523,9 @@ impl Driver {
                     .push_back((self.clock.now().as_millis(), format!("{ev:?}")));
             }
             let _ = self.events.send(ev);
+        }
+        for to in registered_now {
+            self.send_coordinators(to);
         }
         self.publish_served();
     }

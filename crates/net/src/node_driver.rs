@@ -524,6 +524,12 @@ impl Driver {
                     self.move_coordinator(to);
                 }
             }
+            Event::CoordinatorsKnown { addrs } => {
+                let learnt = self.coordinator_link.learn(addrs);
+                if learnt > 0 {
+                    info!(node = %self.node.id(), learnt, known = self.coordinator_link.addrs().len(), "coordinator addresses learnt");
+                }
+            }
             Event::Registered => {
                 self.coordinator_link.answered();
                 info!(node = %self.node.id(), event = ?ev, "node event");

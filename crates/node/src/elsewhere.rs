@@ -41,6 +41,14 @@ impl Node {
 }
 
 impl Node {
+    /// The coordinator listed its cluster's processes (X7): passed on to the
+    /// driver, at most [`tiercast_proto::MAX_COORDINATORS`] of them.
+    pub(crate) fn on_coordinators(&mut self, mut addrs: Vec<String>) {
+        addrs.truncate(tiercast_proto::MAX_COORDINATORS);
+        addrs.retain(|a| a.len() <= 256);
+        self.events.push_back(Event::CoordinatorsKnown { addrs });
+    }
+
     /// The driver pointed the coordinator link at another address after a
     /// Register went unanswered (the retry went to the old one): a Register
     /// goes to the new address now, not counted as another attempt.

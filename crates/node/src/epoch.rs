@@ -27,8 +27,12 @@ impl Node {
     /// other sender's messages as they are.
     pub(crate) fn fence(&mut self, from: NodeId, msg: Message) -> Option<Message> {
         let Message::Order { epoch, order } = msg else {
-            // `ServedElsewhere` is not an order (crate::elsewhere).
-            let order_kind = !msg.is_block() && !matches!(msg, Message::ServedElsewhere { .. });
+            // `ServedElsewhere` and `Coordinators` are not orders (crate::elsewhere).
+            let order_kind = !msg.is_block()
+                && !matches!(
+                    msg,
+                    Message::ServedElsewhere { .. } | Message::Coordinators { .. }
+                );
             if from == COORDINATOR_ID && self.coordinator_epoch > 0 && order_kind {
                 self.invalid(from, msg.kind(), "a coordinator message without its epoch");
                 return None;

@@ -13,6 +13,11 @@ pub enum Event {
     CoordinatorElsewhere {
         leader: Option<String>,
     },
+    /// The coordinator listed every coordinator process of its cluster (X7):
+    /// the driver learns the addresses it did not know.
+    CoordinatorsKnown {
+        addrs: Vec<String>,
+    },
     /// A Register got no answer: sent again (`attempts` so far), next in `retry_in_ms`.
     CoordinatorUnanswered {
         attempts: u32,

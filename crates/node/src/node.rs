@@ -286,6 +286,7 @@ impl Node {
             Message::ServedElsewhere { leader } if from_coordinator => {
                 self.on_served_elsewhere(now, leader)
             }
+            Message::Coordinators { addrs } if from_coordinator => self.on_coordinators(addrs),
             Message::ChannelRetired { channel } if from_coordinator => {
                 self.on_channel_retired(channel)
             }

@@ -48,7 +48,7 @@ pub use ids::{ChannelId, ClusterId, NodeId, Region, Tier, ViewerId};
 pub use machine::{Machine, Output, Transmit};
 pub use message::{
     ChannelDesc, DenyReason, Message, NodeRole, PeerFeed, PeerInfo, Placement, Register,
-    COORDINATOR_ID, MAX_SET_PARENTS,
+    COORDINATOR_ID, MAX_COORDINATORS, MAX_SET_PARENTS,
 };
 pub use smoothing::{DoubleSmoother, RateSmoother};
 pub use time::Timestamp;

@@ -154,6 +154,9 @@ impl fmt::Display for DenyReason {
     }
 }
 
+/// Most coordinator addresses a `Coordinators` message carries (and a node reads).
+pub const MAX_COORDINATORS: usize = 16;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     // ---- node -> coordinator ----
@@ -321,6 +324,13 @@ pub enum Message {
     ServedElsewhere {
         leader: Option<String>,
     },
+    /// Coordinator to node, after `Registered` (X7): every coordinator process
+    /// of the cluster (`host:port`, at most [`MAX_COORDINATORS`]), so a node
+    /// given one address learns the others and can move on when its own stops
+    /// answering. Not an order: it carries no epoch.
+    Coordinators {
+        addrs: Vec<String>,
+    },
     /// Coordinator to a backup origin (D7, issue 12): you are the channel's
     /// standby; keep your ingest ready, feed nobody. An `Announced` later makes
     /// you its origin (the primary was lost); another `StandbyAccepted` while
@@ -363,6 +373,7 @@ impl Message {
             Message::LinkDowngrade { .. } => "link_downgrade",
             Message::Watch { .. } => "watch",
             Message::Registered { .. } => "registered",
+            Message::Coordinators { .. } => "coordinators",
             Message::RegisterDenied { .. } => "register_denied",
             Message::Announced { .. } => "announced",
             Message::AnnounceDenied { .. } => "announce_denied",

@@ -7,8 +7,9 @@
 //! Each holder carries only its own cell's nodes; a `/watch` of the other
 //! cell's channel, at any process, is redirected to its holder. A is
 //! SIGKILLed: the spare C takes manager 0 — and only it — within 3 s, with a
-//! higher epoch; "live"'s relays keep their parents and follow C's epoch; B
-//! and "news" see nothing (same epoch, same nodes); no viewer misses a block.
+//! higher epoch; "live"'s relays, given A's address only and told the others
+//! by A, keep their parents and follow C's epoch; B and "news" see nothing
+//! (same epoch, same nodes); no viewer misses a block.
 
 mod support;
 
@@ -100,7 +101,15 @@ fn each_manager_id_is_held_by_one_process_and_a_spare_takes_a_killed_holders_id_
     let news_http: Vec<u16> = (0..2).map(|_| free_port()).collect();
     let live_relays = urls(&live_http);
     let news_relays = urls(&news_http);
-    let _r0 = relays_in_tiers_of("live-relay", &all, &live_http, &["--manager-id", "0"], &dir);
+    // live's relays and origin are given A's address only: they learn B's and
+    // C's from A (`Coordinators`, after `Registered`), and find C through them.
+    let _r0 = relays_in_tiers_of(
+        "live-relay",
+        &coord[0],
+        &live_http,
+        &["--manager-id", "0"],
+        &dir,
+    );
     let _r1 = relays_in_tiers_of("news-relay", &all, &news_http, &["--manager-id", "1"], &dir);
     let _o0 = test_origin_of(
         "live-origin",

@@ -11,6 +11,9 @@
 //!   (the map's `channel/<name>`).
 //! - While it leads, the process writes the channels its machine serves into
 //!   the map, so that every other process can send their viewers on.
+//! - A node just registered is told every live coordinator process (the map's
+//!   `member/` keys, `Message::Coordinators`), so one address is enough to
+//!   start it with.
 //!
 //! Without an election one process serves every id.
 
@@ -97,6 +100,25 @@ impl Driver {
             "holders": d.holders.iter().map(|(id, a)| (id.to_string(), serde_json::Value::from(a.as_str()))).collect::<serde_json::Map<_, _>>(),
             "channels": d.channels,
         })
+    }
+
+    /// After its `Registered`, a node is told every live coordinator process
+    /// (X7: a node given one address learns the others). Nothing without an
+    /// election, or while the map lists no one.
+    pub(super) fn send_coordinators(&mut self, to: tiercast_proto::NodeId) {
+        let d = self.directory();
+        if d.members.is_empty() {
+            return;
+        }
+        let addrs: Vec<String> = d
+            .members
+            .into_iter()
+            .take(tiercast_proto::MAX_COORDINATORS)
+            .collect();
+        if let Err(e) = self.links.send(to, Message::Coordinators { addrs }) {
+            self.send_errors += 1;
+            tracing::debug!(%to, error = %e, "send failed");
+        }
     }
 
     /// Writes the channels the machine serves to the map (only when they change).

@@ -6,6 +6,7 @@
 //! | `<prefix>/manager/<id>` | the address of the process holding manager `id` | the holder's: gone when it dies |
 //! | `<prefix>/ids/<id>` | `""` — the id has been held once, so a spare takes it over when no one holds it | none |
 //! | `<prefix>/channel/<name>` | the manager id serving channel `name` | none |
+//! | `<prefix>/member/<host:port>` | the address of a live coordinator process (holder, standby or spare) | the process's own: gone when it dies |
 //!
 //! A manager id is a cell of the control plane: its channels, the relays and
 //! viewers that registered with it, and the `Coordinator` machine that shapes
@@ -25,6 +26,8 @@ pub struct Directory {
     pub ids: BTreeSet<u16>,
     /// Channel name → the manager id serving it.
     pub channels: BTreeMap<String, u16>,
+    /// Every live coordinator process (`host:port`): what nodes are told.
+    pub members: BTreeSet<String>,
 }
 
 impl Directory {
@@ -67,6 +70,10 @@ impl Directory {
                 if let Ok(id) = id.parse() {
                     dir.ids.insert(id);
                 }
+            } else if let Some(addr) = rest.strip_prefix("member/") {
+                if !addr.is_empty() {
+                    dir.members.insert(addr.to_string());
+                }
             } else if let Some(name) = rest.strip_prefix("channel/") {
                 if let Ok(id) = value.parse() {
                     dir.channels.insert(name.to_string(), id);
@@ -95,6 +102,10 @@ pub fn manager_key(prefix: &str, id: u16) -> String {
 
 pub fn id_key(prefix: &str, id: u16) -> String {
     format!("{}ids/{id}", root(prefix))
+}
+
+pub fn member_key(prefix: &str, addr: &str) -> String {
+    format!("{}member/{addr}", root(prefix))
 }
 
 pub fn channel_key(prefix: &str, name: &str) -> String {
@@ -128,6 +139,8 @@ mod tests {
             kv("/tc/channel/odd", "not a number"),
             kv("/tcx/manager/1", "another prefix"),
             kv("/tc/leader", "an older layout"),
+            kv("/tc/member/10.0.0.1:7000", "10.0.0.1:7000"),
+            kv("/tc/member/10.0.0.9:7000", "10.0.0.9:7000"),
         ]});
         let d = Directory::from_range("/tc", &answer);
         assert_eq!(d.holders.len(), 2);
@@ -138,6 +151,8 @@ mod tests {
         assert_eq!(d.channel_holder("live"), None, "manager 1 has no holder");
         assert_eq!(d.channel_holder("odd"), None);
         assert_eq!(d.channels.len(), 2);
+        assert_eq!(d.members.len(), 2);
+        assert!(d.members.contains("10.0.0.9:7000"));
     }
 
     #[test]
@@ -159,6 +174,7 @@ mod tests {
             assert_eq!(manager_key(p, 3), "/tc/manager/3");
             assert_eq!(id_key(p, 3), "/tc/ids/3");
             assert_eq!(channel_key(p, "a"), "/tc/channel/a");
+            assert_eq!(member_key(p, "h:1"), "/tc/member/h:1");
             assert!(root(p).as_str() < range_end(p).as_str());
             assert!(manager_key(p, u16::MAX).as_str() < range_end(p).as_str());
         }

@@ -146,6 +146,7 @@ impl Election {
             leadership: tx,
             directory: dir_tx,
             served: served_rx,
+            member: Membership::default(),
         };
         let task = tokio::spawn(run(cfg, client, chans, resign_rx));
         Ok(Election {
@@ -173,11 +174,65 @@ impl Drop for Election {
     }
 }
 
-/// What the task publishes and reads.
+/// What the task publishes and reads, and its membership.
 struct Chans {
     leadership: watch::Sender<Leadership>,
     directory: watch::Sender<Directory>,
     served: watch::Receiver<Vec<String>>,
+    member: Membership,
+}
+
+/// This process's `<prefix>/member/<address>` key, under a lease of its own
+/// kept alive at the pace of the holder's (every quarter of the TTL): the
+/// list of live coordinator processes nodes are told (`Coordinators`).
+#[derive(Default)]
+struct Membership {
+    lease: Option<u64>,
+    renewed: Option<Instant>,
+}
+
+impl Membership {
+    async fn keep(&mut self, client: &mut EtcdClient, cfg: &ElectionConfig) {
+        let every = Duration::from_millis((cfg.ttl_s * 1000 / 4).max(100));
+        if self.renewed.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        if let Some(id) = self.lease {
+            let alive = client
+                .call("lease/keepalive", &json!({ "ID": id.to_string() }))
+                .await
+                .is_ok_and(|a| num(&a["result"]["TTL"]) > 0);
+            if alive {
+                self.renewed = Some(Instant::now());
+                return;
+            }
+            self.lease = None;
+        }
+        let Ok(grant) = client
+            .call("lease/grant", &json!({ "TTL": cfg.ttl_s }))
+            .await
+        else {
+            return;
+        };
+        let id = num(&grant["ID"]);
+        let put = json!({
+            "key": b64(directory::member_key(&cfg.prefix, &cfg.advertise).as_bytes()),
+            "value": b64(cfg.advertise.as_bytes()),
+            "lease": id.to_string(),
+        });
+        if id != 0 && client.call("kv/put", &put).await.is_ok() {
+            self.lease = Some(id);
+            self.renewed = Some(Instant::now());
+        }
+    }
+
+    async fn revoke(&mut self, client: &mut EtcdClient) {
+        if let Some(id) = self.lease.take() {
+            let _ = client
+                .call("lease/revoke", &json!({ "ID": id.to_string() }))
+                .await;
+        }
+    }
 }
 
 async fn run(
@@ -191,6 +246,7 @@ async fn run(
     let mut lease_id: Option<u64> = None;
     loop {
         let step = async {
+            chans.member.keep(&mut client, &cfg).await;
             match read_map(&mut client, &cfg).await {
                 Ok(dir) => {
                     trouble.cleared();
@@ -247,6 +303,7 @@ async fn run(
                     let _ = client.call("lease/revoke", &json!({ "ID": id.to_string() })).await;
                     info!("resigned: lease revoked");
                 }
+                chans.member.revoke(&mut client).await;
                 return;
             }
         }
@@ -363,6 +420,7 @@ async fn lead(
                     },
                 );
                 wait = every;
+                chans.member.keep(client, cfg).await;
                 if let Ok(dir) = read_map(client, cfg).await {
                     let served = chans.served.borrow().clone();
                     for name in served

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 /// A leader named within this long of losing its address is not believed
 /// (its lease has not run out in etcd yet).
 const LOST_RECENTLY: Duration = Duration::from_secs(5);
-/// Addresses learnt from `ServedElsewhere` kept at most.
+/// Addresses learnt from `ServedElsewhere` or `Coordinators` kept at most.
 const MAX_ADDRESSES: usize = 16;
 
 #[derive(Debug)]
@@ -58,6 +58,22 @@ impl CoordinatorLink {
     /// Every address known, the current one included.
     pub(crate) fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The coordinator listed its cluster's processes (`Coordinators`, X7):
+    /// those not known yet are added, up to [`MAX_ADDRESSES`]; what does not
+    /// parse is skipped. The number added.
+    pub(crate) fn learn(&mut self, addrs: &[String]) -> usize {
+        let before = self.addrs.len();
+        for a in addrs.iter().filter_map(|a| a.parse::<SocketAddr>().ok()) {
+            if self.addrs.len() >= MAX_ADDRESSES {
+                break;
+            }
+            if !self.addrs.contains(&a) {
+                self.addrs.push(a);
+            }
+        }
+        self.addrs.len() - before
     }
 
     /// Points at `leader` (learnt if new; replacing the current address when
@@ -178,6 +194,23 @@ mod tests {
 
     fn a(p: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], p))
+    }
+
+    #[test]
+    fn listed_coordinators_are_learnt_once_and_bounded() {
+        let mut l = CoordinatorLink::new(&[a(1)]);
+        let list: Vec<String> = ["127.0.0.1:1", "127.0.0.1:2", "garbage", "127.0.0.1:3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(l.learn(&list), 2);
+        assert_eq!(l.addrs(), &[a(1), a(2), a(3)]);
+        assert_eq!(l.addr(), a(1), "still talking to the same one");
+        assert_eq!(l.learn(&list), 0, "nothing new");
+        let many: Vec<String> = (10..40).map(|p| format!("127.0.0.1:{p}")).collect();
+        l.learn(&many);
+        assert_eq!(l.addrs().len(), MAX_ADDRESSES);
+        assert_eq!(l.down("timed out", None), a(2), "the learnt ones are tried");
     }
 
     #[test]
