@@ -9,7 +9,8 @@
 //! SIGKILLed: the spare C takes manager 0 — and only it — within 3 s, with a
 //! higher epoch; "live"'s relays, given A's address only and told the others
 //! by A, keep their parents and follow C's epoch; B and "news" see nothing
-//! (same epoch, same nodes); no viewer misses a block.
+//! (same epoch, same nodes); no viewer misses a block. A restarted, standing
+//! for manager 0 again, stands by: C keeps it, nothing moves.
 
 mod support;
 
@@ -247,6 +248,39 @@ fn each_manager_id_is_held_by_one_process_and_a_spare_takes_a_killed_holders_id_
         b_nodes.is_subset(&b_now),
         "B lost no node: {b_nodes:?} then {b_now:?}"
     );
+
+    // A restarts, standing for manager 0 again: C holds it, so A stands by and
+    // nothing moves (the same holder, epoch and parents).
+    coords[0] = Some(etcd_coordinator_for(
+        "coordinator-0-again",
+        ports[0],
+        &etcd_urls,
+        "0",
+        &dir,
+    ));
+    let a_again = wait_for("A back as a standby", Duration::from_secs(10), || {
+        let s = status_json(&coord[0])?;
+        (s["role"] == "standby").then_some(s)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    eprintln!(
+        "A restarted: {} (leader {})",
+        a_again["role"], a_again["leader"]
+    );
+    assert_eq!(
+        a_again["leader"],
+        coord[2].trim_start_matches("http://"),
+        "A names C"
+    );
+    assert_eq!(holds(&coord[2]), Some((0, epoch_c)), "C keeps manager 0");
+    assert!(holds(&coord[0]).is_none(), "A holds nothing");
+    assert_eq!(
+        active_parents(&coord[2]).unwrap(),
+        live_before,
+        "live's parents unchanged"
+    );
+    let e = relay_epochs(&live_relays);
+    assert!(e.len() == 2 && e.iter().all(|ep| *ep == epoch_c), "{e:?}");
 
     for (v, report) in [
         (&mut live_viewer, &live_report),
