@@ -187,7 +187,10 @@ async fn a_round_trip_across_the_emulated_link_takes_at_least_two_one_way_latenc
     // the message went one way and the reply the other — less the timer's
     // lead, by which a datagram may leave before its due time, per flight.
     let lead = Duration::from_micros(super::emulate_socket::TIMER_LEAD_US);
-    assert!(second >= Duration::from_millis(160) - 2 * lead, "{second:?}");
+    assert!(
+        second >= Duration::from_millis(160) - 2 * lead,
+        "{second:?}"
+    );
     // The dial needs the handshake's round trip before the message's.
     assert!(first >= Duration::from_millis(320) - 4 * lead, "{first:?}");
     let (sa, sb) = (
@@ -283,4 +286,3 @@ async fn the_socket_keeps_each_destinations_order_and_drops_on_a_full_queue() {
     assert_eq!(after.delayed, expected);
     drop(socket);
 }
-

@@ -218,12 +218,22 @@ impl Drop for Network {
 /// payload in both worlds.
 pub const WIRE_OVERHEAD: f64 = 1.06;
 
+/// The token bucket's burst: what a link sends at once, beyond its rate. The
+/// simulator serializes every message at the sender's uplink rate, so the
+/// bucket holds one millisecond at the rate, and never less than two
+/// full-size datagrams (the kernel drops a packet larger than the burst). It
+/// was 20 ms and at least 16 KB: two 8 KB blocks left a 400 kbit/s peer at
+/// once where the simulator's take 330 ms, and a relay at 50 Mbit/s sent a
+/// block to its six children in no time against 8 ms (issue 13, Must show 1).
+pub fn tbf_burst_bytes(kbps: u64) -> u64 {
+    (kbps * 1000 / 8 / 1000).max(2 * 1514)
+}
+
 /// A token bucket on `dev`'s egress: `kbps` (plus the wire's overhead), a burst
-/// of 20 ms (at least 16 KB, a few full-size packets), and a queue of `queue_ms`
-/// at that rate.
+/// of [`tbf_burst_bytes`], and a queue of `queue_ms` at that rate.
 fn tbf(ns: &str, dev: &str, kbps: u32, queue_ms: u64) -> Result<()> {
     let kbps = (f64::from(kbps) * WIRE_OVERHEAD).ceil() as u64;
-    let burst = (kbps * 1000 / 8 / 50).max(16 * 1024);
+    let burst = tbf_burst_bytes(kbps);
     run(Command::new("tc").args([
         "-n",
         ns,
@@ -246,6 +256,13 @@ fn tbf(ns: &str, dev: &str, kbps: u32, queue_ms: u64) -> Result<()> {
 mod tests {
     use super::*;
     use crate::cmd::cluster::plan::{PlannedNode, Role};
+
+    #[test]
+    fn the_burst_is_a_millisecond_at_the_rate_and_two_datagrams_at_least() {
+        assert_eq!(tbf_burst_bytes(424), 3028);
+        assert_eq!(tbf_burst_bytes(53_000), 6625);
+        assert!(tbf_burst_bytes(0) >= 1514);
+    }
 
     fn node(index: usize, region: usize) -> PlannedNode {
         PlannedNode {
