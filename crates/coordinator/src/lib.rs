@@ -35,6 +35,7 @@ pub mod client_manager;
 pub mod config;
 pub mod content_directory;
 pub mod coordinator;
+pub mod dense_map;
 pub mod event;
 pub mod history;
 pub mod network_monitor;

@@ -591,7 +591,7 @@ impl PeerOverlay {
             feeds
                 .into_iter()
                 .filter_map(|(p, feed)| {
-                    let info = self.members.get(&p)?.info.clone();
+                    let info = tiercast_proto::PeerInfo::clone(&self.members.get(&p)?.info);
                     Some(PeerFeed { peer: info, feed })
                 })
                 .collect(),

@@ -23,7 +23,7 @@ impl PeerOverlay {
     pub(crate) fn join(
         &mut self,
         now: Timestamp,
-        info: PeerInfo,
+        info: std::sync::Arc<PeerInfo>,
         region: RegionId,
         kind: MemberKind,
         uplink_bps: u64,

@@ -99,7 +99,7 @@ impl PeerOverlay {
     pub(crate) fn take_back(
         &mut self,
         now: Timestamp,
-        info: PeerInfo,
+        info: std::sync::Arc<PeerInfo>,
         region: RegionId,
         uplink_bps: u64,
         reported: &[(NodeId, Feed)],

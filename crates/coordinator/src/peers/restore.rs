@@ -36,7 +36,7 @@ use tiercast_proto::{Feed, Heartbeat, NodeId, NodeRole, PeerInfo, Timestamp};
 /// What a peer not (yet) a member reported of one channel.
 #[derive(Clone, Debug)]
 pub(crate) struct Reported {
-    pub info: PeerInfo,
+    pub info: std::sync::Arc<PeerInfo>,
     pub region: RegionId,
     pub uplink_bps: u64,
     /// Its pushing parents that delivered lately, with their feeds.
