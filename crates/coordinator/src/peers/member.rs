@@ -5,6 +5,7 @@
 //! it (depths, leaves; see [`super::overlay`]).
 
 use crate::registry::RegionId;
+use super::per_tree::PerTree;
 use std::cell::Cell;
 use std::sync::Arc;
 use tiercast_proto::{NodeId, PeerInfo, Timestamp};
@@ -38,7 +39,7 @@ pub struct Member {
     /// healed by one after a period without blame.
     pub history: i32,
     /// Bottom member: its parent in each substream tree.
-    pub parents: Vec<Option<NodeId>>,
+    pub parents: PerTree<Option<NodeId>>,
     /// Top member: its push parent on the mesh (None for the origin).
     pub eager: Option<NodeId>,
     /// Lazy links: mesh neighbours (top), or one repair link (bottom).
@@ -65,7 +66,7 @@ pub struct Member {
     pub proven: bool,
     /// Per tree: the depth last walked, with the tree's generation then
     /// (`gen << 32 | depth`; generation 0: not known). See [`PeerOverlay::depth`].
-    pub(crate) depth_memo: Box<[Cell<u64>]>,
+    pub(crate) depth_memo: PerTree<Cell<u64>>,
     /// Bit t: it has children in tree t (`PeerOverlay::children`), kept with
     /// the member so a search over many members reads whether each is a leaf
     /// where it reads the member (trees 0..64; see [`PeerOverlay::has_kids`]).
@@ -73,7 +74,7 @@ pub struct Member {
     /// Per tree: its children there that are bottom peers without children of
     /// their own (`PeerOverlay::leaf_share`): a member counting none offers no
     /// leaf to `insert_shallow`, which then passes it by unread.
-    pub(crate) leaves: Box<[u32]>,
+    pub(crate) leaves: PerTree<u32>,
     /// A premium viewer (its registration; [`super::premium`]).
     pub premium: bool,
     /// Its record in the history store (C4, D1; [`super::history_rank`]).
@@ -108,16 +109,16 @@ impl Member {
             interior: None,
             joined_at: now,
             history: 0,
-            parents: vec![None; usize::from(k)],
+            parents: PerTree::filled(usize::from(k), None),
             eager: None,
             lazy: Vec::new(),
             middle: false,
             recovery: Vec::new(),
             shard_counters: None,
             proven: true,
-            depth_memo: vec![Cell::new(0); usize::from(k)].into_boxed_slice(),
+            depth_memo: PerTree::filled(usize::from(k), Cell::new(0)),
             kid_trees: 0,
-            leaves: vec![0; usize::from(k)].into_boxed_slice(),
+            leaves: PerTree::filled(usize::from(k), 0),
             premium: false,
             record: crate::history::grade::Grade::Neutral,
             bucket: 0,

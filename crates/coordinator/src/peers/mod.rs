@@ -10,6 +10,8 @@
 //! Modules:
 //! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
 //! - [`member`] — one member as the overlay keeps it.
+//! - [`member_map`] — the members by id: a dense map, walked by ascending id.
+//! - [`per_tree`] — a member's values one per tree, inline for up to four trees.
 //! - [`books`] — the overlay's books checked: links, slots, acyclic trees, depths.
 //! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
 //! - [`clusters`] — the bottom clusters: split and merged by size, members
@@ -75,6 +77,7 @@ pub mod lend;
 pub mod links;
 pub mod member;
 pub mod member_map;
+pub mod per_tree;
 pub mod middle;
 pub mod multitree;
 pub mod overlay;
