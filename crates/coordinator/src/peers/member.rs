@@ -5,6 +5,7 @@
 //! it (depths, leaves; see [`super::overlay`]).
 
 use crate::registry::RegionId;
+use super::lazy_links::LazyLinks;
 use super::per_tree::PerTree;
 use std::cell::Cell;
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub struct Member {
     /// Top member: its push parent on the mesh (None for the origin).
     pub eager: Option<NodeId>,
     /// Lazy links: mesh neighbours (top), or one repair link (bottom).
-    pub lazy: Vec<NodeId>,
+    pub lazy: LazyLinks,
     /// In its region's middle cluster (D2, D5).
     pub middle: bool,
     /// Middle member: its parent for each of the region's n recovery substreams.
@@ -89,7 +90,7 @@ impl Member {
     /// A member just in: nothing booked, no links, no history.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        info: Arc<PeerInfo>,
+        info: impl Into<Arc<PeerInfo>>,
         region: RegionId,
         kind: MemberKind,
         uplink_bps: u64,
@@ -99,7 +100,7 @@ impl Member {
         k: u8,
     ) -> Self {
         Member {
-            info,
+            info: info.into(),
             region,
             kind,
             uplink_bps,
@@ -111,7 +112,7 @@ impl Member {
             history: 0,
             parents: PerTree::filled(usize::from(k), None),
             eager: None,
-            lazy: Vec::new(),
+            lazy: LazyLinks::None,
             middle: false,
             recovery: Vec::new(),
             shard_counters: None,
