@@ -153,7 +153,9 @@ impl<V> DenseMap<V> {
 
     /// Every record, mutably, in slot order.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
-        self.chunks.iter_mut().flat_map(|c| c.vals.iter_mut().flatten())
+        self.chunks
+            .iter_mut()
+            .flat_map(|c| c.vals.iter_mut().flatten())
     }
 
     /// Keeps the records `keep` says to keep (each asked once, in slot order).

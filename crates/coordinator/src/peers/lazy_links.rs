@@ -94,7 +94,10 @@ mod tests {
             assert!(l == v);
             assert_eq!(l.len(), v.len());
             assert_eq!(l.first(), v.first());
-            assert_eq!((&l).into_iter().collect::<Vec<_>>(), v.iter().collect::<Vec<_>>());
+            assert_eq!(
+                (&l).into_iter().collect::<Vec<_>>(),
+                v.iter().collect::<Vec<_>>()
+            );
             assert_eq!(l.clone(), l);
             assert_eq!(format!("{l:?}"), format!("{v:?}"));
             assert_eq!(l == [NodeId(10)], n == 1);
@@ -103,7 +106,10 @@ mod tests {
             assert!(c.is_empty() && c == Vec::new());
             assert_eq!(c == l, n == 0);
         }
-        assert!(matches!(LazyLinks::from(vec![NodeId(1)]), LazyLinks::One(_)));
+        assert!(matches!(
+            LazyLinks::from(vec![NodeId(1)]),
+            LazyLinks::One(_)
+        ));
         assert!(matches!(LazyLinks::from(Vec::new()), LazyLinks::None));
         assert!(LazyLinks::default().is_empty());
     }

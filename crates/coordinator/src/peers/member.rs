@@ -4,9 +4,9 @@
 //! its history and its bottom cluster (C8), and the memos the overlay keeps with
 //! it (depths, leaves; see [`super::overlay`]).
 
-use crate::registry::RegionId;
 use super::lazy_links::LazyLinks;
 use super::per_tree::PerTree;
+use crate::registry::RegionId;
 use std::cell::Cell;
 use std::sync::Arc;
 use tiercast_proto::{NodeId, PeerInfo, Timestamp};

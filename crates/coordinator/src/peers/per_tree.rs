@@ -15,7 +15,10 @@ pub const INLINE: usize = 4;
 #[derive(Clone)]
 pub enum PerTree<T> {
     /// The first `len` of `items` are the values (the rest are filler).
-    Inline { len: u8, items: [T; INLINE] },
+    Inline {
+        len: u8,
+        items: [T; INLINE],
+    },
     Heap(Box<[T]>),
 }
 
