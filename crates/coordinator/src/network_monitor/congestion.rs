@@ -12,7 +12,7 @@
 //! child's own heartbeat reads all its links with one lookup (issue 12: at
 //! 10⁵–10⁶ nodes a lookup per link and map was most of this comparison's time).
 
-use crate::dense_map::DenseMap;
+use std::collections::HashMap;
 use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
 
 /// A block the parent sent this long ago must have arrived on a healthy link
@@ -96,9 +96,8 @@ impl ChildBooks {
 /// hash order.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Congestion {
-    /// child → its books, one dense slot each (`dense_map.rs`: at 10⁶
-    /// children a hash map of the books themselves took 2²¹ buckets of 56 B).
-    books: DenseMap<ChildBooks>,
+    /// child → its books.
+    books: HashMap<NodeId, ChildBooks>,
     /// Sent reports kept, over all children.
     sent_count: usize,
 }
@@ -130,7 +129,7 @@ impl Congestion {
         gone.sort_unstable();
         let left = |n: &NodeId| gone.binary_search(n).is_ok();
         self.books.retain(|child, b| {
-            let child_left = left(&child);
+            let child_left = left(child);
             b.lagging
                 .retain(|(c, p, _)| *c != channel || !(child_left || left(p)));
             !b.is_empty()
@@ -187,7 +186,7 @@ impl Congestion {
                 continue;
             }
             if let Some(seq) = c.last_seq {
-                let b = self.books.get_or_insert_with(c.peer, ChildBooks::default);
+                let b = self.books.entry(c.peer).or_default();
                 let before = b.sent.len();
                 b.report_sent(me, seq, now);
                 self.sent_count += b.sent.len() - before;
