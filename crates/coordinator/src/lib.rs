@@ -23,6 +23,8 @@
 //! - [`timers`] — the coordinator's timer table: every deadline, its handler, one order.
 //! - [`uplink_ledger`] — each node's uplink booked once, machine-wide, and shared
 //!   by the managers of the channels it is on (C9, V8).
+//! - [`dense_map`], [`small_map`] — per-node records in dense slots, and a few
+//!   entries in one sorted vector (X7's memory per node).
 //!
 //! Not parts yet (issue 11): one manager per (channel, region); the policy store
 //! and the uplink ledger still hand the peer overlays their caps, rules and
@@ -35,6 +37,7 @@ pub mod client_manager;
 pub mod config;
 pub mod content_directory;
 pub mod coordinator;
+pub mod dense_map;
 pub mod event;
 pub mod history;
 pub mod network_monitor;

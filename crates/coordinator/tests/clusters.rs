@@ -35,7 +35,7 @@ fn parents(bus: &Bus) -> BTreeMap<NodeId, Vec<Option<NodeId>>> {
     let o = bus.coordinator.peer_overlay(LIVE).expect("an overlay");
     o.members
         .iter()
-        .map(|(id, m)| (*id, m.parents.clone()))
+        .map(|(id, m)| (*id, m.parents.to_vec()))
         .collect()
 }
 

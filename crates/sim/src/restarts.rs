@@ -407,7 +407,7 @@ impl Simulation {
         o.members
             .values()
             .filter(|m| m.kind == MemberKind::Peer)
-            .map(|m| (m.info.id.0, (m.top, m.eager, m.parents.clone())))
+            .map(|m| (m.info.id.0, (m.top, m.eager, m.parents.to_vec())))
             .collect()
     }
 
@@ -439,7 +439,9 @@ impl Simulation {
             match o.and_then(|o| o.members.get(&NodeId(*id))) {
                 Some(m) => {
                     members += 1;
-                    kept += u64::from((m.top, m.eager, &m.parents) == (place.0, place.1, &place.2));
+                    kept += u64::from(
+                        (m.top, m.eager, &m.parents[..]) == (place.0, place.1, &place.2[..]),
+                    );
                 }
                 None => out += 1,
             }

@@ -15,7 +15,8 @@ pub struct RegionId(pub u16);
 
 #[derive(Clone, Debug)]
 pub struct NodeRecord {
-    pub info: PeerInfo,
+    /// Its ids and addresses, shared with its overlay members (one copy a node).
+    pub info: Arc<PeerInfo>,
     pub role: NodeRole,
     pub tier: Tier,
     /// Its region's name, shared with every node of the region (interned).
@@ -143,11 +144,11 @@ impl Registry {
         self.nodes.insert(
             id,
             NodeRecord {
-                info: PeerInfo {
+                info: Arc::new(PeerInfo {
                     id,
                     addr: reg.addr,
                     http_addr: reg.http_addr,
-                },
+                }),
                 role: reg.role,
                 tier: reg.tier,
                 region: self

@@ -29,7 +29,7 @@ pub const READMIT_HOLD_S: u32 = 60;
 
 /// A peer let into an overlay, as its admission saw it.
 pub(super) struct Joiner {
-    pub info: tiercast_proto::PeerInfo,
+    pub info: std::sync::Arc<tiercast_proto::PeerInfo>,
     pub region: crate::registry::RegionId,
     /// The uplink share the overlay books (0: it may not relay now).
     pub uplink: u64,

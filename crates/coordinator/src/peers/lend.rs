@@ -141,7 +141,7 @@ mod tests {
         let (o, placed) = setup();
         o.check().expect("books kept");
         assert!(placed, "E waits: {:?}", o.members[&NodeId(11)].parents);
-        let parents: Vec<_> = o.members[&NodeId(11)].parents.clone();
+        let parents: Vec<_> = o.members[&NodeId(11)].parents.to_vec();
         // E took W's last slot in tree 0, then moved under A there to take it in
         // tree 1.
         assert_eq!(parents, vec![Some(NodeId(10)), Some(NodeId(2))]);

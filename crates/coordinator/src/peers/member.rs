@@ -4,8 +4,11 @@
 //! its history and its bottom cluster (C8), and the memos the overlay keeps with
 //! it (depths, leaves; see [`super::overlay`]).
 
+use super::lazy_links::LazyLinks;
+use super::per_tree::PerTree;
 use crate::registry::RegionId;
 use std::cell::Cell;
+use std::sync::Arc;
 use tiercast_proto::{NodeId, PeerInfo, Timestamp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,7 +21,8 @@ pub enum MemberKind {
 
 #[derive(Clone, Debug)]
 pub struct Member {
-    pub info: PeerInfo,
+    /// The registry's record of its ids and addresses (shared, not a copy).
+    pub info: Arc<PeerInfo>,
     pub region: RegionId,
     pub kind: MemberKind,
     pub uplink_bps: u64,
@@ -36,17 +40,19 @@ pub struct Member {
     /// healed by one after a period without blame.
     pub history: i32,
     /// Bottom member: its parent in each substream tree.
-    pub parents: Vec<Option<NodeId>>,
+    pub parents: PerTree<Option<NodeId>>,
     /// Top member: its push parent on the mesh (None for the origin).
     pub eager: Option<NodeId>,
     /// Lazy links: mesh neighbours (top), or one repair link (bottom).
-    pub lazy: Vec<NodeId>,
+    pub lazy: LazyLinks,
     /// In its region's middle cluster (D2, D5).
     pub middle: bool,
     /// Middle member: its parent for each of the region's n recovery substreams.
     pub recovery: Vec<Option<NodeId>>,
-    /// Last heartbeat's (shards expected, shards received, groups rebuilt).
-    pub shard_counters: (u64, u64, u64),
+    /// Last heartbeat's (shards expected, shards received, groups rebuilt);
+    /// `None` reads (0, 0, 0). Boxed: only middle members' are not all 0, and
+    /// inline they took 24 B of every member (X7's memory per node).
+    pub shard_counters: Option<Box<(u64, u64, u64)>>,
     /// Not known to be starving: false only for a peer that asked to join with a
     /// heartbeat showing it unfed on the channel (back from a cut region, its
     /// heartbeat sent right behind its Register), until a heartbeat shows a
@@ -61,7 +67,7 @@ pub struct Member {
     pub proven: bool,
     /// Per tree: the depth last walked, with the tree's generation then
     /// (`gen << 32 | depth`; generation 0: not known). See [`PeerOverlay::depth`].
-    pub(crate) depth_memo: Box<[Cell<u64>]>,
+    pub(crate) depth_memo: PerTree<Cell<u64>>,
     /// Bit t: it has children in tree t (`PeerOverlay::children`), kept with
     /// the member so a search over many members reads whether each is a leaf
     /// where it reads the member (trees 0..64; see [`PeerOverlay::has_kids`]).
@@ -69,7 +75,7 @@ pub struct Member {
     /// Per tree: its children there that are bottom peers without children of
     /// their own (`PeerOverlay::leaf_share`): a member counting none offers no
     /// leaf to `insert_shallow`, which then passes it by unread.
-    pub(crate) leaves: Box<[u32]>,
+    pub(crate) leaves: PerTree<u32>,
     /// A premium viewer (its registration; [`super::premium`]).
     pub premium: bool,
     /// Its record in the history store (C4, D1; [`super::history_rank`]).
@@ -84,7 +90,7 @@ impl Member {
     /// A member just in: nothing booked, no links, no history.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        info: PeerInfo,
+        info: impl Into<Arc<PeerInfo>>,
         region: RegionId,
         kind: MemberKind,
         uplink_bps: u64,
@@ -94,7 +100,7 @@ impl Member {
         k: u8,
     ) -> Self {
         Member {
-            info,
+            info: info.into(),
             region,
             kind,
             uplink_bps,
@@ -104,16 +110,16 @@ impl Member {
             interior: None,
             joined_at: now,
             history: 0,
-            parents: vec![None; usize::from(k)],
+            parents: PerTree::filled(usize::from(k), None),
             eager: None,
-            lazy: Vec::new(),
+            lazy: LazyLinks::None,
             middle: false,
             recovery: Vec::new(),
-            shard_counters: (0, 0, 0),
+            shard_counters: None,
             proven: true,
-            depth_memo: vec![Cell::new(0); usize::from(k)].into_boxed_slice(),
+            depth_memo: PerTree::filled(usize::from(k), Cell::new(0)),
             kid_trees: 0,
-            leaves: vec![0; usize::from(k)].into_boxed_slice(),
+            leaves: PerTree::filled(usize::from(k), 0),
             premium: false,
             record: crate::history::grade::Grade::Neutral,
             bucket: 0,

@@ -1,6 +1,6 @@
 //! The peer overlay's members by node id (D2, D4; issue 12's one core for 10⁶
-//! nodes, C2's comparison): records in a hash map, with the ids also kept in
-//! order. A heartbeat looks a member up for each link it reports (C2's
+//! nodes, C2's comparison): records in a dense map (`dense_map.rs`: one slot
+//! each, found through a hash index), with the ids also kept in order. A heartbeat looks a member up for each link it reports (C2's
 //! `pushes_to`); in an ordered map of 10⁵ members each lookup was a walk down a
 //! tree of cache misses, here it is one probe. Every walk over the members
 //! (recomputations, reviews, checks) still goes by ascending id, as the ordered
@@ -9,12 +9,15 @@
 //! for changes of each member by itself (no member's change reads another's).
 
 use super::overlay::Member;
-use std::collections::{BTreeSet, HashMap};
+use crate::dense_map::DenseMap;
+use std::collections::BTreeSet;
 use tiercast_proto::NodeId;
 
 #[derive(Clone, Debug, Default)]
 pub struct MemberMap {
-    map: HashMap<NodeId, Member>,
+    /// The records, one dense slot each (`dense_map.rs`: a hash map of
+    /// `Member`s kept up to twice their number of buckets, each a `Member`).
+    map: DenseMap<Member>,
     /// The same ids, ascending: the order of every walk.
     order: BTreeSet<NodeId>,
 }
@@ -58,7 +61,7 @@ impl MemberMap {
 
     /// Every member, by ascending id.
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &Member)> + '_ {
-        self.order.iter().map(|id| (id, &self.map[id]))
+        self.order.iter().map(|id| (id, &self[id]))
     }
 
     /// Every id, ascending.
@@ -68,7 +71,7 @@ impl MemberMap {
 
     /// Every member, by ascending id.
     pub fn values(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.order.iter().map(|id| &self.map[id])
+        self.order.iter().map(|id| &self[id])
     }
 
     /// Every member, mutably, in no particular order: only for changes of each
@@ -83,7 +86,7 @@ impl std::ops::Index<&NodeId> for MemberMap {
 
     /// The member `id` (panics if it is not one, as an ordered map did).
     fn index(&self, id: &NodeId) -> &Member {
-        &self.map[id]
+        self.map.get(id).expect("a member of the overlay")
     }
 }
 

@@ -111,8 +111,10 @@ impl PeerOverlay {
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        let (e0, r0, b0) = m.shard_counters;
-        m.shard_counters = (expected, received, rebuilt);
+        let (e0, r0, b0) = m.shard_counters.as_deref().copied().unwrap_or_default();
+        let now = (expected, received, rebuilt);
+        // Kept boxed, and only when not all 0 (what an absent record reads).
+        m.shard_counters = (now != (0, 0, 0)).then(|| Box::new(now));
         if !m.middle {
             return;
         }

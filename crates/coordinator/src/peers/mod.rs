@@ -10,6 +10,9 @@
 //! Modules:
 //! - [`overlay`] — members, their parents per substream, booked uplink, the spare index.
 //! - [`member`] — one member as the overlay keeps it.
+//! - [`member_map`] — the members by id: a dense map, walked by ascending id.
+//! - [`per_tree`] — a member's values one per tree, inline for up to four trees.
+//! - [`lazy_links`] — a member's lazy links, no allocation for none or one.
 //! - [`books`] — the overlay's books checked: links, slots, acyclic trees, depths.
 //! - [`caps`] — caps on the links between regions, booked and shed (C3, C4, C5).
 //! - [`clusters`] — the bottom clusters: split and merged by size, members
@@ -71,6 +74,7 @@ pub mod coordinator;
 pub mod depth;
 pub mod ejection;
 pub mod history_rank;
+pub mod lazy_links;
 pub mod lend;
 pub mod links;
 pub mod member;
@@ -78,6 +82,7 @@ pub mod member_map;
 pub mod middle;
 pub mod multitree;
 pub mod overlay;
+pub mod per_tree;
 pub mod place;
 pub mod premium;
 pub mod premium_preempt;

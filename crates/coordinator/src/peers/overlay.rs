@@ -310,9 +310,9 @@ impl PeerOverlay {
     /// Adds a member (not placed yet).
     pub(crate) fn insert_member(&mut self, mut m: Member) {
         let id = m.info.id;
-        m.depth_memo = vec![Cell::new(0); usize::from(self.k)].into_boxed_slice();
+        m.depth_memo = super::per_tree::PerTree::filled(usize::from(self.k), Cell::new(0));
         m.kid_trees = 0;
-        m.leaves = vec![0; usize::from(self.k)].into_boxed_slice();
+        m.leaves = super::per_tree::PerTree::filled(usize::from(self.k), 0);
         if m.kind == MemberKind::Peer {
             m.bucket = crate::content_directory::clusters::prefix_bucket(&m.info.addr);
             m.cluster = self.clusters.join(m.region, m.bucket);
@@ -591,7 +591,7 @@ impl PeerOverlay {
             feeds
                 .into_iter()
                 .filter_map(|(p, feed)| {
-                    let info = self.members.get(&p)?.info.clone();
+                    let info = tiercast_proto::PeerInfo::clone(&self.members.get(&p)?.info);
                     Some(PeerFeed { peer: info, feed })
                 })
                 .collect(),

@@ -23,13 +23,14 @@ impl PeerOverlay {
     pub(crate) fn join(
         &mut self,
         now: Timestamp,
-        info: PeerInfo,
+        info: impl Into<std::sync::Arc<PeerInfo>>,
         region: RegionId,
         kind: MemberKind,
         uplink_bps: u64,
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) -> bool {
+        let info = info.into();
         let id = info.id;
         self.set_link_cap(cfg);
         if self.members.contains_key(&id) {
@@ -194,7 +195,7 @@ impl PeerOverlay {
         };
         let lazy: Vec<NodeId> = r.into_iter().collect();
         if self.members.get(&id).is_some_and(|m| m.lazy != lazy) {
-            self.update(id, |m| m.lazy = lazy);
+            self.update(id, |m| m.lazy = lazy.into());
             self.dirty.insert(id);
         }
     }

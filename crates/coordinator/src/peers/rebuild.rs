@@ -561,7 +561,7 @@ mod tests {
     fn parents(o: &PeerOverlay) -> BTreeMap<NodeId, Vec<Option<NodeId>>> {
         o.members
             .iter()
-            .map(|(id, m)| (*id, m.parents.clone()))
+            .map(|(id, m)| (*id, m.parents.to_vec()))
             .collect()
     }
 

@@ -99,7 +99,7 @@ impl PeerOverlay {
     pub(crate) fn take_back(
         &mut self,
         now: Timestamp,
-        info: PeerInfo,
+        info: impl Into<std::sync::Arc<PeerInfo>>,
         region: RegionId,
         uplink_bps: u64,
         reported: &[(NodeId, Feed)],
@@ -108,6 +108,7 @@ impl PeerOverlay {
         cfg: &PeerConfig,
         policy: &dyn ParentPolicy,
     ) -> bool {
+        let info = info.into();
         let id = info.id;
         if self.members.contains_key(&id) {
             return false;
@@ -325,7 +326,7 @@ mod tests {
         let now = Timestamp(10_000_000);
         let rep = [(NodeId(1), all)];
         assert!(take_back(&mut o, now, 12, &rep, &[]));
-        assert_eq!(o.members[&NodeId(12)].parents, vec![Some(NodeId(1)); 4]);
+        assert_eq!(o.members[&NodeId(12)].parents[..], vec![Some(NodeId(1)); 4]);
         assert!(o.pending.is_empty());
         o.check().expect("booked once, acyclic");
         // A member already: nothing to take back.

@@ -23,6 +23,7 @@
 //! link's top member as well as for its pushing parents. A take-back is no change
 //! for the full recomputation's count (C7).
 
+use super::lazy_links::LazyLinks;
 use super::overlay::PeerOverlay;
 use super::rejoin::ADOPT_WAIT_HEARTBEATS;
 use super::report_wait::ReportWait;
@@ -36,7 +37,7 @@ use tiercast_proto::{Feed, Heartbeat, NodeId, NodeRole, PeerInfo, Timestamp};
 /// What a peer not (yet) a member reported of one channel.
 #[derive(Clone, Debug)]
 pub(crate) struct Reported {
-    pub info: PeerInfo,
+    pub info: std::sync::Arc<PeerInfo>,
     pub region: RegionId,
     pub uplink_bps: u64,
     /// Its pushing parents that delivered lately, with their feeds.
@@ -257,7 +258,7 @@ impl PeerOverlay {
             && !self.repair_full(current).contains(&q)
             && !self.pair_capped(m.region, self.members[&q].region);
         if fits {
-            self.update(id, |m| m.lazy = vec![q]);
+            self.update(id, |m| m.lazy = LazyLinks::One(q));
             self.dirty.insert(id);
         }
     }
@@ -396,7 +397,7 @@ mod tests {
             })
             .collect();
         Reported {
-            info: info(id),
+            info: info(id).into(),
             region: m.region,
             uplink_bps: m.uplink_bps,
             fed: links

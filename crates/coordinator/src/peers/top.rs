@@ -293,7 +293,7 @@ impl PeerOverlay {
             let m = self.members.get_mut(id).expect("top member");
             if m.eager != e || m.lazy != lazy {
                 m.eager = e;
-                m.lazy = lazy;
+                m.lazy = lazy.into();
                 self.dirty.insert(*id);
             }
         }

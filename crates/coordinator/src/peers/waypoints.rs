@@ -16,7 +16,7 @@ use tiercast_proto::{NodeId, PeerInfo, Timestamp};
 /// A waypoint out of the overlay, ready to come back.
 #[derive(Clone, Debug)]
 pub struct StandbyWaypoint {
-    pub info: PeerInfo,
+    pub info: std::sync::Arc<PeerInfo>,
     pub region: RegionId,
     pub uplink_bps: u64,
 }

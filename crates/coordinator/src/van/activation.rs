@@ -374,7 +374,7 @@ impl Coordinator {
 
     pub(crate) fn peer_infos(&self, ids: &[NodeId]) -> Vec<PeerInfo> {
         ids.iter()
-            .filter_map(|n| self.registry.get(*n).map(|r| r.info.clone()))
+            .filter_map(|n| self.registry.get(*n).map(|r| PeerInfo::clone(&r.info)))
             .collect()
     }
 }

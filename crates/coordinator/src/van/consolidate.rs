@@ -99,7 +99,11 @@ impl Coordinator {
         let child_relays = m.children_of(from);
         m.remove_active(from);
         self.release_relay(now, channel, from);
-        let Some(to_info) = self.registry.get(to).map(|r| r.info.clone()) else {
+        let Some(to_info) = self
+            .registry
+            .get(to)
+            .map(|r| tiercast_proto::PeerInfo::clone(&r.info))
+        else {
             return;
         };
         self.send(

@@ -134,7 +134,7 @@ impl Coordinator {
         let info = self
             .registry
             .get(pick)
-            .map(|r| r.info.clone())
+            .map(|r| tiercast_proto::PeerInfo::clone(&r.info))
             .ok_or(DenyReason::TierFull)?;
         Ok((desc, info))
     }

@@ -51,7 +51,11 @@ fn middle(o: &PeerOverlay, region: u16) -> Vec<NodeId> {
 /// Every middle member of `region` reports `loss` of 1000 more shards.
 fn report_loss(o: &mut PeerOverlay, region: u16, loss: f64) {
     for id in middle(o, region) {
-        let (e, r, b) = o.members[&id].shard_counters;
+        let (e, r, b) = o.members[&id]
+            .shard_counters
+            .as_deref()
+            .copied()
+            .unwrap_or_default();
         let got = (1000.0 * (1.0 - loss)).round() as u64;
         o.middle_report(id, e + 1000, r + got, b + 1);
     }
