@@ -13,18 +13,6 @@ mod support;
 use std::time::Duration;
 use support::*;
 
-fn leader_of(urls: &[String]) -> Option<(usize, u64)> {
-    let leaders: Vec<(usize, u64)> = urls
-        .iter()
-        .enumerate()
-        .filter_map(|(i, u)| {
-            let s = status_json(u)?;
-            (s["role"] == "leader").then(|| (i, s["epoch"].as_u64().unwrap_or(0)))
-        })
-        .collect();
-    (leaders.len() == 1).then(|| leaders[0])
-}
-
 fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])

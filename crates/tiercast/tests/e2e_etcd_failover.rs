@@ -13,28 +13,6 @@ mod support;
 use std::time::{Duration, Instant};
 use support::*;
 
-fn leader_of(urls: &[String]) -> Option<(usize, u64)> {
-    let leaders: Vec<(usize, u64)> = urls
-        .iter()
-        .enumerate()
-        .filter_map(|(i, u)| {
-            let s = status_json(u)?;
-            (s["role"] == "leader").then(|| (i, s["epoch"].as_u64().unwrap_or(0)))
-        })
-        .collect();
-    (leaders.len() == 1).then(|| leaders[0])
-}
-
-/// `/watch/live` at `coordinator`: its status and Location.
-fn watch(coordinator: &str) -> Option<(u16, String)> {
-    let r = http_get(
-        &format!("{coordinator}/watch/live"),
-        Duration::from_millis(100),
-    )
-    .ok()?;
-    Some((r.status, r.header("Location").unwrap_or("").to_string()))
-}
-
 /// The relays' coordinator epochs and stale orders, from their own `/status`.
 fn relay_epochs(relays: &[String]) -> Vec<(u64, u64)> {
     relays
@@ -90,7 +68,7 @@ fn a_killed_leader_is_replaced_within_3_s_and_an_etcd_member_lost_changes_nothin
     let before = active_parents(&urls[first]).expect("status");
     // A standby sends viewers to the leader.
     let standby = (first + 1) % 3;
-    let (status, location) = watch(&urls[standby]).expect("the standby answers /watch");
+    let (status, location) = watch_of(&urls[standby], "live").expect("the standby answers /watch");
     assert_eq!(status, 302, "a standby redirects /watch");
     assert!(
         location.starts_with(&format!("{}/watch/", urls[first])),
@@ -112,7 +90,7 @@ fn a_killed_leader_is_replaced_within_3_s_and_an_etcd_member_lost_changes_nothin
         Duration::from_secs(15),
         || {
             others.iter().find_map(|i| {
-                let (status, location) = watch(&urls[*i])?;
+                let (status, location) = watch_of(&urls[*i], "live")?;
                 (status == 302 && location.contains("/live/")).then(|| (*i, Instant::now()))
             })
         },

@@ -36,16 +36,6 @@ fn node_ids(url: &str) -> Option<BTreeSet<u64>> {
     )
 }
 
-/// `/watch/<channel>` at `coordinator`: its status and Location.
-fn watch(coordinator: &str, channel: &str) -> Option<(u16, String)> {
-    let r = http_get(
-        &format!("{coordinator}/watch/{channel}"),
-        Duration::from_millis(100),
-    )
-    .ok()?;
-    Some((r.status, r.header("Location").unwrap_or("").to_string()))
-}
-
 /// The relays' (coordinator epoch, stale orders) from their own `/status`.
 fn relay_epochs(relays: &[String]) -> Vec<u64> {
     relays
@@ -188,7 +178,7 @@ fn each_manager_id_is_held_by_one_process_and_a_spare_takes_a_killed_holders_id_
         (2, "live", 0),
         (2, "news", 1),
     ] {
-        let (status, location) = watch(&coord[at], channel).expect("/watch answers");
+        let (status, location) = watch_of(&coord[at], channel).expect("/watch answers");
         assert_eq!(status, 302, "/watch/{channel} at {at}");
         assert!(
             location.starts_with(&format!("{}/watch/{channel}", coord[holder])),
@@ -203,7 +193,7 @@ fn each_manager_id_is_held_by_one_process_and_a_spare_takes_a_killed_holders_id_
     coords[0].take().expect("A").kill();
     let served = wait_for("manager 0 served again", Duration::from_secs(15), || {
         [1, 2].iter().find_map(|i| {
-            let (status, location) = watch(&coord[*i], "live")?;
+            let (status, location) = watch_of(&coord[*i], "live")?;
             (status == 302 && location.contains("/live/")).then(Instant::now)
         })
     });

@@ -685,3 +685,27 @@ pub fn coordinator_proc(dir: &Path) -> (Proc, String) {
     );
     (p, format!("http://127.0.0.1:{port}"))
 }
+
+/// The one coordinator of `urls` whose `/status` says it leads: (its index,
+/// its epoch); `None` when none or several do.
+pub fn leader_of(urls: &[String]) -> Option<(usize, u64)> {
+    let leaders: Vec<(usize, u64)> = urls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| {
+            let s = status_json(u)?;
+            (s["role"] == "leader").then(|| (i, s["epoch"].as_u64().unwrap_or(0)))
+        })
+        .collect();
+    (leaders.len() == 1).then(|| leaders[0])
+}
+
+/// `/watch/<channel>` at `coordinator`: its status and Location.
+pub fn watch_of(coordinator: &str, channel: &str) -> Option<(u16, String)> {
+    let r = http_get(
+        &format!("{coordinator}/watch/{channel}"),
+        Duration::from_millis(100),
+    )
+    .ok()?;
+    Some((r.status, r.header("Location").unwrap_or("").to_string()))
+}
