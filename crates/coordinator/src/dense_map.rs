@@ -12,7 +12,7 @@
 //! nothing drawn from them depends on a hash seed. Callers that need an order by
 //! id keep one (`peers/member_map.rs`).
 
-use std::collections::HashMap;
+use crate::node_hash::NodeHashMap;
 use tiercast_proto::NodeId;
 
 /// Slots per chunk (a power of two: a chunk's vector, doubling from 4, never
@@ -29,7 +29,7 @@ struct Chunk<V> {
 #[derive(Clone, Debug)]
 pub struct DenseMap<V> {
     /// id → slot.
-    index: HashMap<NodeId, u32>,
+    index: NodeHashMap<u32>,
     chunks: Vec<Chunk<V>>,
     /// Slots emptied by removals, the last one freed filled first.
     free: Vec<u32>,
@@ -38,7 +38,7 @@ pub struct DenseMap<V> {
 impl<V> Default for DenseMap<V> {
     fn default() -> Self {
         DenseMap {
-            index: HashMap::new(),
+            index: NodeHashMap::default(),
             chunks: Vec::new(),
             free: Vec::new(),
         }

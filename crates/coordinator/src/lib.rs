@@ -41,6 +41,7 @@ pub mod dense_map;
 pub mod event;
 pub mod history;
 pub mod network_monitor;
+pub mod node_hash;
 pub mod peers;
 pub mod policy;
 pub mod service_manager;

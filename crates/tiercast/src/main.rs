@@ -8,8 +8,10 @@
 //! - [`cmd::sim`] — X5: the discrete-event simulator on a scenario file.
 //! - [`cmd::cluster`] — the same scenario file over real processes in network namespaces (issue 13).
 //! - [`cmd::policy`] — C3: `policy check FILE`, `policy apply FILE --coordinator URL`.
+//! - [`huge_pages`] — the coordinator and its benchmark start again with huge pages asked for (X7).
 
 mod cmd;
+mod huge_pages;
 
 use clap::{Parser, Subcommand};
 
@@ -52,6 +54,9 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Coordinator(_) | Command::Bench(_)) {
+        huge_pages::restart_with_huge_pages();
+    }
     cmd::common::init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -7,20 +7,20 @@
 //! grows. Ordered iteration (by id) sorts the ids when asked: only a status page
 //! and a channel's retirement walk every node.
 
-use std::collections::HashMap;
+use crate::node_hash::NodeHashMap;
 use tiercast_proto::NodeId;
 
 #[derive(Clone, Debug)]
 pub struct NodeTable<V> {
     /// id → position in `slots`.
-    index: HashMap<NodeId, u32>,
+    index: NodeHashMap<u32>,
     slots: Vec<(NodeId, V)>,
 }
 
 impl<V> Default for NodeTable<V> {
     fn default() -> Self {
         NodeTable {
-            index: HashMap::new(),
+            index: NodeHashMap::default(),
             slots: Vec::new(),
         }
     }

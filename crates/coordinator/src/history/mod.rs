@@ -27,8 +27,9 @@ pub mod record;
 pub mod traffic;
 
 use crate::client_manager::last_report::LastReport;
+use crate::node_hash::NodeHashMap;
 use record::NodeHistory;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use tiercast_proto::{Heartbeat, NodeId, Timestamp};
 
 /// The eviction order keeps sightings to this granularity (10 s), so a node's
@@ -62,8 +63,9 @@ pub struct History {
     cfg: HistoryConfig,
     /// Hashed: each heartbeat looks up its sender and its parents here (issue
     /// 12); nothing reads it in key order but [`History::iter`], which sorts.
-    nodes: HashMap<NodeId, NodeHistory>,
-    /// (the [`SEEN_BUCKET_US`] of the last sighting, node): the eviction order.
+    nodes: NodeHashMap<NodeHistory>,
+    /// (the [`SEEN_BUCKET_US`] of a sighting, node): the eviction order, one
+    /// entry per node, never later than its last sighting (see `evict_one`).
     by_last_seen: BTreeSet<(u64, NodeId)>,
     /// Nodes forgotten to stay within `max_nodes`.
     pub evicted: u64,
@@ -151,11 +153,8 @@ impl History {
         let h = self.nodes.get_mut(&id)?;
         let reading = heartbeat::read_into(prev, hb, stream_kbps, parent_links);
         let max_parents = self.cfg.max_parents;
-        // Seen now: moved in the eviction order when its bucket changed.
-        if bucket(h.last_seen) != bucket(now) {
-            self.by_last_seen.remove(&(bucket(h.last_seen), id));
-            self.by_last_seen.insert((bucket(now), id));
-        }
+        // Seen now; its place in the eviction order is brought up to date only
+        // when an eviction reaches it (`evict_one`).
         h.last_seen = now;
         let achieved = reading?;
         let before = grade::grade_of(h, now, stream_kbps);
@@ -238,26 +237,42 @@ impl History {
     /// The node's record, created (evicting the least recently seen when full)
     /// and marked seen at `now`.
     fn entry(&mut self, now: Timestamp, id: NodeId) -> &mut NodeHistory {
-        if let Some(h) = self.nodes.get(&id) {
-            if bucket(h.last_seen) == bucket(now) {
-                let h = self.nodes.get_mut(&id).expect("found above");
-                h.last_seen = now;
-                return h;
-            }
-            self.by_last_seen.remove(&(bucket(h.last_seen), id));
-        } else {
+        if !self.nodes.contains_key(&id) {
             while self.nodes.len() >= self.cfg.max_nodes.max(1) {
-                let Some((_, old)) = self.by_last_seen.pop_first() else {
+                if !self.evict_one() {
                     break;
-                };
-                self.nodes.remove(&old);
-                self.evicted += 1;
+                }
             }
+            self.by_last_seen.insert((bucket(now), id));
         }
-        self.by_last_seen.insert((bucket(now), id));
         let h = self.nodes.entry(id).or_default();
         h.last_seen = now;
         h
+    }
+
+    /// Forgets the least recently seen node (by its [`SEEN_BUCKET_US`] bucket,
+    /// then id); `false` when there is none. The eviction order holds one entry
+    /// per node, at the bucket it had when the entry was made: a node seen since
+    /// is put back at its bucket now and the next entry is read. No entry is
+    /// ever later than its node's bucket, so the first one whose bucket is
+    /// current is the least recently seen of all — the node a set kept exactly
+    /// up to date on every heartbeat would give, without two ordered-set
+    /// operations per heartbeat.
+    fn evict_one(&mut self) -> bool {
+        while let Some((b, old)) = self.by_last_seen.pop_first() {
+            let Some(h) = self.nodes.get(&old) else {
+                continue;
+            };
+            let seen = bucket(h.last_seen);
+            if seen > b {
+                self.by_last_seen.insert((seen, old));
+                continue;
+            }
+            self.nodes.remove(&old);
+            self.evicted += 1;
+            return true;
+        }
+        false
     }
 }
 

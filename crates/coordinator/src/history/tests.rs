@@ -221,3 +221,41 @@ fn a_parent_whose_children_saw_it_stall_grades_bad_a_steady_one_good_an_unknown_
     assert_eq!(h.grade(t(91), child_a, 2000), Grade::Bad);
     assert!(Grade::Good > Grade::Neutral && Grade::Neutral > Grade::Bad);
 }
+
+proptest::proptest! {
+    /// The eviction order brought up to date only when an eviction reads it
+    /// forgets exactly the nodes an order kept exact on every sighting would:
+    /// the least recently seen by bucket, then id.
+    #[test]
+    fn lazy_eviction_forgets_what_an_exact_order_would(
+        ops in proptest::collection::vec((0u32..10, 0u64..12, proptest::bool::ANY), 1..120),
+    ) {
+        let max_nodes = 4;
+        let mut h = History::new(HistoryConfig { max_nodes, max_parents: 2 });
+        let mut model: std::collections::BTreeMap<NodeId, Timestamp> = Default::default();
+        let mut now = Timestamp::from_millis(0);
+        for (node, step_s, register) in ops {
+            now = Timestamp::from_millis(now.0 / 1000 + step_s * 1000);
+            let id = NodeId(node);
+            if register || !model.contains_key(&id) {
+                if !model.contains_key(&id) && model.len() >= max_nodes {
+                    let oldest = model
+                        .iter()
+                        .map(|(n, seen)| (bucket(*seen), *n))
+                        .min()
+                        .map(|(_, n)| n)
+                        .expect("full");
+                    model.remove(&oldest);
+                }
+                model.insert(id, now);
+                h.registered(now, id, 0);
+            } else {
+                model.insert(id, now);
+                h.heard(now, None, &hb(node, 0, &[], &[]), 2000);
+            }
+            let kept: Vec<NodeId> = h.iter().map(|(n, _)| *n).collect();
+            let want: Vec<NodeId> = model.keys().copied().collect();
+            proptest::prop_assert_eq!(kept, want);
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! (child, parent) pair's channels, come in the order the ordered map gave;
 //! walks over every link (a channel retired) come in no set order.
 
-use std::collections::HashMap;
+use crate::node_hash::NodeHashMap;
 use tiercast_proto::{ChannelId, NodeId};
 
 /// (child, parent, channel).
@@ -18,14 +18,14 @@ type Links<V> = Vec<((NodeId, ChannelId), V)>;
 #[derive(Clone, Debug)]
 pub(crate) struct ChildLinks<V> {
     /// child → its links, sorted by (parent, channel); never empty.
-    children: HashMap<NodeId, Links<V>>,
+    children: NodeHashMap<Links<V>>,
     len: usize,
 }
 
 impl<V> Default for ChildLinks<V> {
     fn default() -> Self {
         ChildLinks {
-            children: HashMap::new(),
+            children: NodeHashMap::default(),
             len: 0,
         }
     }

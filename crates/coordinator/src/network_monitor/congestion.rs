@@ -12,7 +12,7 @@
 //! child's own heartbeat reads all its links with one lookup (issue 12: at
 //! 10⁵–10⁶ nodes a lookup per link and map was most of this comparison's time).
 
-use std::collections::HashMap;
+use crate::node_hash::NodeHashMap;
 use tiercast_proto::{ChannelId, Heartbeat, NodeId, Timestamp};
 
 /// A block the parent sent this long ago must have arrived on a healthy link
@@ -97,7 +97,7 @@ impl ChildBooks {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Congestion {
     /// child → its books.
-    books: HashMap<NodeId, ChildBooks>,
+    books: NodeHashMap<ChildBooks>,
     /// Sent reports kept, over all children.
     sent_count: usize,
 }

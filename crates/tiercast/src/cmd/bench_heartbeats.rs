@@ -343,6 +343,14 @@ fn print(a: &Args, r: &Report) {
         show(r.rss_books),
         show(r.rss_after)
     );
+    println!(
+        "huge pages (transparent): {} resident at the end{}",
+        show(crate::huge_pages::resident_in_huge_pages()),
+        match std::env::var("GLIBC_TUNABLES") {
+            Ok(t) => format!(" (GLIBC_TUNABLES={t})"),
+            Err(_) => " (not asked for)".to_string(),
+        }
+    );
     let steady = match (r.rss_before, r.rss_populated, r.rss_books, r.rss_after) {
         (Some(b), Some(p), Some(k), Some(e)) => Some(b + p.saturating_sub(b) + e.saturating_sub(k)),
         _ => None,
@@ -369,6 +377,7 @@ fn print(a: &Args, r: &Report) {
             "target_ratio": per_s / TARGET_PER_SECOND,
             "setup_cpu_s": r.setup_cpu_s, "rss_before": r.rss_before, "rss_populated": r.rss_populated,
             "rss_books": r.rss_books, "rss_after": r.rss_after, "invalid": r.invalid_messages,
+            "huge_pages_bytes": crate::huge_pages::resident_in_huge_pages(),
         })
     );
 }
