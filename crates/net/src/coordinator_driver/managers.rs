@@ -60,8 +60,9 @@ impl Driver {
     /// machine or runs without an election (then it serves every id).
     pub(super) fn held_manager(&self) -> Option<u16> {
         self.machine.as_ref()?;
-        match self.leadership.as_ref().map(|l| l.borrow().clone())? {
-            Leadership::Leader { manager, .. } => Some(manager),
+        // Read in place: this runs for every node message.
+        match &*self.leadership.as_ref()?.borrow() {
+            Leadership::Leader { manager, .. } => Some(*manager),
             Leadership::Standby { .. } => None,
         }
     }
@@ -73,8 +74,8 @@ impl Driver {
 
     /// Where the holder of `manager` is, when it is not this process.
     pub(super) fn holder_of(&self, manager: u16) -> Option<String> {
-        self.directory()
-            .holders
+        let d = self.directory.as_ref()?.borrow();
+        d.holders
             .get(&manager)
             .filter(|a| **a != self.advertise)
             .cloned()
@@ -82,8 +83,8 @@ impl Driver {
 
     /// Where the process serving `channel` is, when it is not this one.
     pub(super) fn channel_elsewhere(&self, channel: &str) -> Option<String> {
-        self.directory()
-            .channel_holder(channel)
+        let d = self.directory.as_ref()?.borrow();
+        d.channel_holder(channel)
             .filter(|a| *a != self.advertise)
             .map(str::to_string)
     }
