@@ -34,9 +34,7 @@ pub enum OriginSource {
     /// An ingest with publish keys, allow-list, takeover, SRT settings (X3).
     ListenWith(IngestListen, Box<IngestOptions>),
     /// Built-in test source at this many kbit/s.
-    TestSource {
-        kbps: u32,
-    },
+    TestSource { kbps: u32 },
 }
 
 pub struct OriginRuntime {

@@ -194,7 +194,12 @@ pub(crate) async fn serve(listener: TcpListener, cfg: SessionConfig) {
     accept_loop(listener, cfg, session).await;
 }
 
-async fn session(mut stream: TcpStream, peer: SocketAddr, cfg: SessionConfig, _slot: PublisherSlot) {
+async fn session(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    cfg: SessionConfig,
+    _slot: PublisherSlot,
+) {
     let stats = cfg.stats.clone();
     let (request, early_body) = match read_head(&mut stream).await {
         Ok(Some(head)) => head,

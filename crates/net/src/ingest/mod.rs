@@ -1,5 +1,5 @@
 //! MPEG-TS ingest servers (features X1, X3): a publisher pushes a transport
-//! stream over UDP, TCP, HTTP `POST`/`PUT` or SRT; a [`BlockCutter`] turns it into
+//! stream over UDP, TCP, HTTP `POST`/`PUT` or SRT, or FLV over RTMP; a [`BlockCutter`] turns it into
 //! [`CutBlock`]s that go into a bounded channel (backpressure: the server
 //! waits for room; when the receiver is gone the server stops).
 //!
@@ -9,6 +9,7 @@
 //! - [`http_post`] — `POST`/`PUT` with `Content-Length` or chunked body
 //!   (`ffmpeg -f mpegts -method POST http://host:port/ingest`); `200` when
 //!   the body ends, `400` with the reason when it is not MPEG-TS.
+//! - [`rtmp`] — RTMP server (`rml_rtmp`), FLV remuxed to TS; the stream key is the key.
 //! - [`srt`] — SRT listener (`srt-tokio`); the stream id carries the key.
 //! - [`publish_key`] — publish keys, reloaded on change or `SIGHUP`.
 //! - [`allow`] — the UDP/TCP per-source allow-list.
@@ -24,6 +25,7 @@ pub(crate) mod chunked;
 pub mod http_post;
 pub mod publish_key;
 mod pump;
+pub mod rtmp;
 pub mod slot;
 pub mod srt;
 pub mod tcp;
@@ -62,6 +64,8 @@ pub enum IngestListen {
     Http(SocketAddr),
     /// SRT listener (the publisher calls).
     Srt(SocketAddr),
+    /// RTMP server (`rtmp://ADDR/live/KEY`).
+    Rtmp(SocketAddr),
 }
 
 /// Who may publish and how: keys, allow-list, takeover, SRT settings.
@@ -139,6 +143,8 @@ pub struct IngestStats {
     pub refused_busy: AtomicU64,
     /// Publishers that took over from a live one.
     pub takeovers: AtomicU64,
+    /// RTMP tags dropped because they could not be remuxed.
+    pub dropped_tags: AtomicU64,
     /// The latest reason a publisher or datagram was refused.
     pub last_error: Mutex<Option<String>>,
 }
@@ -212,7 +218,14 @@ pub async fn start_ingest(
     out: mpsc::Sender<CutBlock>,
     flush_after_ms: u64,
 ) -> std::io::Result<IngestHandle> {
-    start_ingest_with(listen, IngestOptions::open("live"), cutter, out, flush_after_ms).await
+    start_ingest_with(
+        listen,
+        IngestOptions::open("live"),
+        cutter,
+        out,
+        flush_after_ms,
+    )
+    .await
 }
 
 /// [`start_ingest`] with publish keys, allow-list, takeover and SRT settings.
@@ -256,6 +269,11 @@ pub async fn start_ingest_with(
             let listener = TcpListener::bind(addr).await?;
             let local = listener.local_addr()?;
             (local, tokio::spawn(http_post::serve(listener, session)))
+        }
+        IngestListen::Rtmp(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            let local = listener.local_addr()?;
+            (local, tokio::spawn(rtmp::serve(listener, session)))
         }
         IngestListen::Srt(addr) => {
             let (listener, incoming, local) = srt::bind(addr, &session.options).await?;

@@ -62,7 +62,11 @@ pub fn validate_key(key: &str) -> Result<(), String> {
 }
 
 /// Parses a key file's text: the keys for `channel`.
-pub fn parse_key_file(text: &str, channel: &str, path: &str) -> Result<Vec<String>, KeyConfigError> {
+pub fn parse_key_file(
+    text: &str,
+    channel: &str,
+    path: &str,
+) -> Result<Vec<String>, KeyConfigError> {
     let mut keys = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
@@ -136,7 +140,11 @@ impl PublishKeys {
     }
 
     /// Keys from flags and an optional file (read now: a bad file is an error).
-    pub fn new(channel: &str, keys: &[String], file: Option<&Path>) -> Result<Self, KeyConfigError> {
+    pub fn new(
+        channel: &str,
+        keys: &[String],
+        file: Option<&Path>,
+    ) -> Result<Self, KeyConfigError> {
         for k in keys {
             validate_key(k).map_err(|reason| KeyConfigError::BadKey {
                 where_: "--publish-key".into(),
@@ -237,7 +245,9 @@ impl PublishKeys {
     fn reload_logged(&self, why: &str) {
         match self.reload() {
             Ok(()) => info!(keys = self.count(), why, "publish keys reloaded"),
-            Err(e) => warn!(error = %e, why, "publish keys: reload failed, keeping the keys in force"),
+            Err(e) => {
+                warn!(error = %e, why, "publish keys: reload failed, keeping the keys in force")
+            }
         }
     }
 
@@ -247,7 +257,8 @@ impl PublishKeys {
         let keys = self.clone();
         Some(tokio::spawn(async move {
             #[cfg(unix)]
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let mut hup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             let mut poll = tokio::time::interval(KEY_FILE_POLL);
             loop {
                 #[cfg(unix)]

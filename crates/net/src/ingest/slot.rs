@@ -73,7 +73,12 @@ impl PublisherSlot {
         if !takeover {
             return Err(SlotBusy::Live);
         }
-        let live = self.0.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let live = self
+            .0
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(stop) = live {
             // notify_one keeps a permit if the live session is not waiting yet.
             stop.notify_one();

@@ -118,7 +118,8 @@ async fn session(request: ConnectionRequest, cfg: SessionConfig) {
         Ok(s) => s,
         Err(e) => {
             warn!(%peer, error = %e, "SRT ingest: handshake failed");
-            cfg.stats.reject_connection(format!("{peer}: SRT handshake failed: {e}"));
+            cfg.stats
+                .reject_connection(format!("{peer}: SRT handshake failed: {e}"));
             return;
         }
     };

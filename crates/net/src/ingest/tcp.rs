@@ -22,8 +22,17 @@ pub(crate) async fn serve(listener: TcpListener, cfg: SessionConfig) {
     accept_loop(listener, cfg, session).await;
 }
 
-async fn session(mut stream: TcpStream, peer: SocketAddr, cfg: SessionConfig, _slot: PublisherSlot) {
-    if let Err(reason) = cfg.options.allow.check(peer.ip(), cfg.options.keys.required()) {
+async fn session(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    cfg: SessionConfig,
+    _slot: PublisherSlot,
+) {
+    if let Err(reason) = cfg
+        .options
+        .allow
+        .check(peer.ip(), cfg.options.keys.required())
+    {
         warn!(%peer, %reason, "TCP ingest: refusing publisher");
         cfg.stats.refuse_key(reason);
         return;

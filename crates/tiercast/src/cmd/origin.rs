@@ -16,7 +16,7 @@ use tiercast_node::NodeConfig;
 use tiercast_proto::NodeRole;
 
 #[derive(ClapArgs, Debug)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["udp", "tcp", "http", "ingest_srt", "test_source"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["udp", "tcp", "http", "ingest_srt", "ingest_rtmp", "test_source"]))]
 pub struct Args {
     #[command(flatten)]
     pub node: NodeArgs,
@@ -40,6 +40,10 @@ pub struct Args {
     /// ffmpeg -f mpegts "srt://ADDR?streamid=KEY" (or streamid=#!::r=CHANNEL,k=KEY).
     #[arg(long, alias = "srt")]
     pub ingest_srt: Option<SocketAddr>,
+    /// Accept one RTMP publisher here: rtmp://ADDR/live/KEY (OBS: server
+    /// rtmp://ADDR/live, stream key KEY); H.264 + AAC, remuxed to MPEG-TS.
+    #[arg(long, alias = "rtmp")]
+    pub ingest_rtmp: Option<SocketAddr>,
     /// SRT receive latency (ms): time SRT may spend recovering lost packets.
     #[arg(long, default_value_t = tiercast_net::ingest::srt::DEFAULT_LATENCY_MS, value_name = "MS")]
     pub srt_latency_ms: u64,
@@ -114,18 +118,23 @@ pub async fn run(a: Args) -> Result<()> {
             a.channel
         );
     }
-    let listen = match (a.udp, a.tcp, a.http, a.ingest_srt) {
-        (Some(x), _, _, _) => Some(IngestListen::Udp(x)),
-        (_, Some(x), _, _) => Some(IngestListen::Tcp(x)),
-        (_, _, Some(x), _) => Some(IngestListen::Http(x)),
-        (_, _, _, Some(x)) => Some(IngestListen::Srt(x)),
-        _ => None,
-    };
+    let listen = [
+        a.udp.map(IngestListen::Udp),
+        a.tcp.map(IngestListen::Tcp),
+        a.http.map(IngestListen::Http),
+        a.ingest_srt.map(IngestListen::Srt),
+        a.ingest_rtmp.map(IngestListen::Rtmp),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
     let source = match (listen, a.test_source) {
         (Some(l), _) => OriginSource::ListenWith(l, Box::new(ingest_options(&a)?)),
         (_, Some(k)) if (16..=200_000).contains(&k) => OriginSource::TestSource { kbps: k },
         (_, Some(k)) => anyhow::bail!("--test-source {k}: give 16..=200000 kbit/s"),
-        _ => anyhow::bail!("give one of --udp, --tcp, --http, --ingest-srt, --test-source"),
+        _ => anyhow::bail!(
+            "give one of --udp, --tcp, --http, --ingest-srt, --ingest-rtmp, --test-source"
+        ),
     };
     let dir = match &a.data_dir {
         Some(d) => d.clone(),
