@@ -145,6 +145,8 @@ pub struct IngestStats {
     pub takeovers: AtomicU64,
     /// RTMP tags dropped because they could not be remuxed.
     pub dropped_tags: AtomicU64,
+    /// SRT port: datagrams that were not SRT (the SRT crate's parse errors).
+    pub garbage_packets: AtomicU64,
     /// The latest reason a publisher or datagram was refused.
     pub last_error: Mutex<Option<String>>,
 }

@@ -8,7 +8,7 @@
 //! Key file: one key a line, either `KEY` (a key for this origin's channel) or
 //! `CHANNEL KEY` (lines for other channels are ignored, so one file can serve
 //! several origins); blank lines and `#` comments are skipped. A key is 1-128
-//! visible ASCII characters other than `,` `#` `/` `?` `&` `=`.
+//! visible ASCII characters other than `,` `#` `/` `?` `&` `=` `%`.
 //!
 //! No key configured means the ingest is open (as before issue 17).
 
@@ -54,7 +54,7 @@ pub fn validate_key(key: &str) -> Result<(), String> {
     }
     match key
         .chars()
-        .find(|c| !c.is_ascii_graphic() || ",#/?&=".contains(*c))
+        .find(|c| !c.is_ascii_graphic() || ",#/?&=%".contains(*c))
     {
         Some(c) => Err(format!("character {c:?} not allowed")),
         None => Ok(()),
@@ -283,9 +283,38 @@ impl PublishKeys {
     }
 }
 
+/// `%XX` escapes decoded (some ffmpeg builds pass a URL's `streamid` as
+/// written, others decode it); an invalid escape is kept as is.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Splits an SRT stream id into (channel, key): `#!::r=CHANNEL,k=KEY` (the
-/// SRT access-control syntax; other fields ignored) or a plain `KEY`.
+/// SRT access-control syntax; other fields ignored) or a plain `KEY`; a
+/// URL-encoded id (`%23!::...`) is decoded first.
 pub fn parse_srt_stream_id(id: &str) -> (Option<String>, Option<String>) {
+    let decoded = percent_decode(id);
+    let id = decoded.as_str();
     let Some(fields) = id.strip_prefix("#!::") else {
         return (None, Some(id.trim().to_string()).filter(|k| !k.is_empty()));
     };
@@ -315,6 +344,12 @@ mod tests {
             (None, Some("abc".into()))
         );
         assert_eq!(parse_srt_stream_id("abc"), (None, Some("abc".into())));
+        assert_eq!(
+            parse_srt_stream_id("%23%21%3A%3Ar%3Dlive%2Ck%3Dabc"),
+            (Some("live".into()), Some("abc".into()))
+        );
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
         assert_eq!(parse_srt_stream_id(""), (None, None));
         assert_eq!(parse_srt_stream_id("#!::"), (None, None));
     }

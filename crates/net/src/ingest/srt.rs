@@ -12,6 +12,7 @@
 //! crate's parser (counted in its `rx_parse_errors`).
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::Instant as StdInstant;
 
 use futures::StreamExt;
@@ -58,13 +59,23 @@ pub fn reject_code(refusal: &KeyRefusal) -> ServerRejectReason {
     }
 }
 
-pub(crate) async fn serve(listener: SrtListener, mut incoming: SrtIncoming, cfg: SessionConfig) {
-    // The listener's task ends when it is dropped: keep it for the server's life.
-    let _listener = listener;
+pub(crate) async fn serve(
+    mut listener: SrtListener,
+    mut incoming: SrtIncoming,
+    cfg: SessionConfig,
+) {
+    // The listener's task ends when `listener` is dropped (its close channel
+    // closes): it lives as long as this server.
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
             _ = cfg.out.closed() => break,
+            Some(s) = listener.statistics().next() => {
+                let before = cfg.stats.garbage_packets.swap(s.rx_parse_errors, Ordering::Relaxed);
+                if s.rx_parse_errors > before && before == 0 {
+                    warn!(parse_errors = s.rx_parse_errors, "SRT ingest: dropping datagrams that are not SRT");
+                }
+            }
             Some(_) = sessions.join_next() => {}
             request = incoming.incoming().next() => {
                 let Some(request) = request else { break };
