@@ -128,9 +128,12 @@ async fn session(request: ConnectionRequest, cfg: SessionConfig) {
     let socket = match request.accept(key_settings).await {
         Ok(s) => s,
         Err(e) => {
-            warn!(%peer, error = %e, "SRT ingest: handshake failed");
-            cfg.stats
-                .reject_connection(format!("{peer}: SRT handshake failed: {e}"));
+            let reason = match cfg.options.srt_passphrase {
+                Some(_) => format!("SRT handshake failed (wrong or missing passphrase?): {e}"),
+                None => format!("SRT handshake failed (the caller asked for encryption?): {e}"),
+            };
+            warn!(%peer, %reason, "SRT ingest: refusing publisher");
+            cfg.stats.reject_connection(format!("{peer}: {reason}"));
             return;
         }
     };

@@ -26,12 +26,15 @@ async fn call(addr: SocketAddr, stream_id: &str) -> std::io::Result<SrtSocket> {
         .expect("answer in time")
 }
 
+/// Sends `ts` as an encoder would: 1316-byte messages, paced (SRT live mode
+/// drops what the receiver gets later than its latency).
 async fn publish(socket: &mut SrtSocket, ts: &[u8]) {
     for chunk in ts.chunks(1316) {
         socket
             .send((Instant::now(), Bytes::copy_from_slice(chunk)))
             .await
             .expect("send");
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -112,4 +115,28 @@ async fn garbage_datagrams_are_dropped_and_counted() {
         assert!(tokio::time::Instant::now() < deadline, "garbage counted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn passphrase_is_required_when_set() {
+    let options = IngestOptions {
+        srt_passphrase: Some("0123456789abc".to_string()),
+        ..IngestOptions::open("live")
+    };
+    let (handle, mut rx) = start_with(IngestListen::Srt, options).await;
+    let plain = call(handle.local_addr, "").await;
+    assert!(plain.is_err(), "no passphrase: refused");
+    let mut socket = timeout(
+        WAIT,
+        SrtSocket::builder()
+            .encryption(16, "0123456789abc")
+            .call(handle.local_addr, None),
+    )
+    .await
+    .expect("answer in time")
+    .expect("the right passphrase is accepted");
+    let ts = stream();
+    publish(&mut socket, &ts).await;
+    let blocks = collect(&mut rx, ts.len()).await;
+    assert_same_stream(&blocks, &ts);
 }
