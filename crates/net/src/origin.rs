@@ -77,6 +77,11 @@ pub struct OriginHandle {
 }
 
 impl OriginHandle {
+    /// The ingest's counters and health (None: the test source).
+    pub fn ingest_stats(&self) -> Option<Arc<crate::ingest::IngestStats>> {
+        self._ingest.as_ref().map(|i| i.stats.clone())
+    }
+
     pub async fn shutdown(self) {
         self.pump.abort();
         if let Some(t) = &self.source_task {

@@ -4,7 +4,9 @@
 //! publisher (2409) are refused and logged; the key file is rotated while the
 //! stream runs — the stream goes on, the old key is refused afterwards; a
 //! viewer at tier 2 gets a capture that decodes with no error and whose frames
-//! are an unbroken run of the source's.
+//! are an unbroken run of the source's. The origin's ingest report gives the
+//! bitrate in, the keyframe interval and the refusals; an encoder paused with
+//! SIGSTOP is logged as a stalled-encoder event.
 
 mod support;
 
@@ -51,7 +53,7 @@ fn srt_publish_with_keys_through_two_tiers() {
     wait_log_line(&dir, "origin", "code=2403", within);
 
     // The publisher: SRT's access-control stream id (`#!::r=CHANNEL,k=KEY`).
-    let _push = ffmpeg_push(
+    let push = ffmpeg_push(
         "push",
         &src,
         "mpegts",

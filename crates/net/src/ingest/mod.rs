@@ -13,6 +13,7 @@
 //! - [`srt`] — SRT listener (`srt-tokio`); the stream id carries the key.
 //! - [`publish_key`] — publish keys, reloaded on change or `SIGHUP`.
 //! - [`allow`] — the UDP/TCP per-source allow-list.
+//! - [`health`] — bitrate in, keyframe interval, gaps, PCR jumps, stalls.
 //! - [`slot`] — one publisher per channel (refuse a second, or take over).
 //! - `chunked` — incremental chunked transfer-coding decoder with limits.
 //! - `pump` — cutter → channel, with the flush timer for low bitrates.
@@ -22,6 +23,7 @@
 
 pub mod allow;
 pub(crate) mod chunked;
+pub mod health;
 pub mod http_post;
 pub mod publish_key;
 mod pump;
@@ -149,6 +151,10 @@ pub struct IngestStats {
     pub garbage_packets: AtomicU64,
     /// The latest reason a publisher or datagram was refused.
     pub last_error: Mutex<Option<String>>,
+    /// Bitrate, keyframe interval, gaps, jumps, stalls of the live input.
+    pub health: Mutex<health::HealthTracker>,
+    /// The clock of `health` (µs since the first use).
+    clock: std::sync::OnceLock<std::time::Instant>,
 }
 
 impl IngestStats {
@@ -158,6 +164,45 @@ impl IngestStats {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// µs on the ingest's clock.
+    pub fn now_us(&self) -> u64 {
+        self.clock
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_micros() as u64
+    }
+
+    pub(crate) fn health(&self) -> std::sync::MutexGuard<'_, health::HealthTracker> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The input's health now.
+    pub fn health_snapshot(&self) -> health::IngestHealth {
+        let now = self.now_us();
+        self.health().snapshot(now)
+    }
+
+    /// Counters and health as JSON (the origin's `--ingest-report`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "bytes": n(&self.bytes),
+            "blocks": n(&self.blocks),
+            "keyframes": n(&self.keyframes),
+            "skipped_bytes": n(&self.skipped_bytes),
+            "publishers": n(&self.publishers),
+            "rejected_connections": n(&self.rejected_connections),
+            "rejected_datagrams": n(&self.rejected_datagrams),
+            "refused_keys": n(&self.refused_keys),
+            "refused_busy": n(&self.refused_busy),
+            "takeovers": n(&self.takeovers),
+            "dropped_tags": n(&self.dropped_tags),
+            "garbage_packets": n(&self.garbage_packets),
+            "last_error": self.last_error(),
+            "health": self.health_snapshot(),
+        })
     }
 
     pub(crate) fn set_error(&self, reason: String) {
@@ -194,6 +239,7 @@ pub struct IngestHandle {
     pub stats: Arc<IngestStats>,
     task: JoinHandle<()>,
     key_watcher: Option<JoinHandle<()>>,
+    stall_watcher: JoinHandle<()>,
 }
 
 impl IngestHandle {
@@ -209,6 +255,7 @@ impl Drop for IngestHandle {
         if let Some(w) = &self.key_watcher {
             w.abort();
         }
+        self.stall_watcher.abort();
     }
 }
 
@@ -283,12 +330,31 @@ pub async fn start_ingest_with(
         }
     };
     tracing::info!(?listen, %local_addr, "ingest listening");
+    let stats_for_watch = stats.clone();
     Ok(IngestHandle {
         local_addr,
         stats,
         task,
         key_watcher,
+        stall_watcher: tokio::spawn(watch_stalls(stats_for_watch)),
     })
+}
+
+/// Logs a stalled encoder as an event (X4): every 500 ms the health tracker
+/// is asked whether the live publisher went silent.
+async fn watch_stalls(stats: Arc<IngestStats>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let now = stats.now_us();
+        let event = stats.health().check_stall(now);
+        if let Some(health::HealthEvent::Stalled { silent_ms }) = event {
+            warn!(
+                silent_ms,
+                "ingest event: encoder stalled, no input from the live publisher"
+            );
+        }
+    }
 }
 
 /// What every server needs to run publisher sessions.

@@ -60,11 +60,13 @@ enum End {
     Pump(PumpError),
 }
 
+/// Fields drop in order: the pump (its health `publishing: false`) before
+/// the guard lets a taking-over publisher in.
 struct Publishing {
-    _guard: PublisherGuard,
     pump: Pump,
     remux: FlvToTs,
     dropped_tags: u64,
+    _guard: PublisherGuard,
 }
 
 struct Conn {
@@ -380,10 +382,10 @@ impl Conn {
         IngestStats::count(&self.cfg.stats.publishers, 1);
         info!(%peer, %app, "RTMP ingest: publisher connected");
         self.publishing = Some(Publishing {
-            _guard: guard,
             pump: Pump::new(self.cfg.clone()),
             remux: FlvToTs::new(),
             dropped_tags: 0,
+            _guard: guard,
         });
         Ok(out)
     }

@@ -104,6 +104,10 @@ pub struct Args {
     /// How much of its own ingest a backup holds while standing by (ms).
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub backup_window_ms: u64,
+    /// Write the ingest's counters and health (JSON: bitrate in, keyframe
+    /// interval, gaps, timestamp jumps, stalls, refusals) here every second.
+    #[arg(long, value_name = "FILE")]
+    pub ingest_report: Option<std::path::PathBuf>,
     /// Write the origin node's counters (JSON: bytes out, blocks) here every second and at exit.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
@@ -224,7 +228,14 @@ pub async fn run(a: Args) -> Result<()> {
         ),
     }
     let reporting = super::common::Reporting::start(&h.node, a.report.clone());
+    let ingest_report = match (h.ingest_stats(), a.ingest_report.clone()) {
+        (Some(stats), Some(path)) => Some(tokio::spawn(write_ingest_report(stats, path))),
+        _ => None,
+    };
     shutdown_signal().await;
+    if let Some(w) = ingest_report {
+        w.abort();
+    }
     reporting.finish(&h.node).await?;
     h.shutdown().await;
     Ok(())
@@ -252,6 +263,22 @@ fn ingest_options(a: &Args) -> Result<IngestOptions> {
         );
     }
     Ok(options)
+}
+
+/// Writes the ingest report every second (atomically: a temporary file renamed).
+async fn write_ingest_report(
+    stats: std::sync::Arc<tiercast_net::ingest::IngestStats>,
+    path: std::path::PathBuf,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let tmp = path.with_extension("tmp");
+    loop {
+        tick.tick().await;
+        let text = stats.to_json().to_string();
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            tracing::warn!(error = %e, path = %path.display(), "cannot write the ingest report");
+        }
+    }
 }
 
 /// A cutter configuration for blocks of at most `block_bytes`, checked.
