@@ -21,6 +21,7 @@ fn srt_publish_with_keys_through_two_tiers() {
     let keys = dir.join("keys");
     std::fs::write(&keys, "# channel key\ne2e oldkey123\n").unwrap();
     let srt = format!("127.0.0.1:{}", free_port());
+    let report = dir.join("ingest.json");
     let cluster = IngestCluster::start(
         &dir,
         "e2e",
@@ -29,6 +30,8 @@ fn srt_publish_with_keys_through_two_tiers() {
             &srt,
             "--publish-keys",
             keys.to_str().unwrap(),
+            "--ingest-report",
+            report.to_str().unwrap(),
         ],
     );
     let within = Duration::from_secs(8);
@@ -107,5 +110,33 @@ fn srt_publish_with_keys_through_two_tiers() {
         "SRT: viewer at tier 2 got {frames} frames, source frames {at}..{}",
         at + frames
     );
+
+    // The ingest report: what came in and what was refused.
+    let r = read_report(&report);
+    eprintln!("SRT ingest report: {r}");
+    assert_eq!(r["refused_keys"], 3, "no key, wrong key, old key");
+    assert_eq!(r["refused_busy"], 1, "the second publisher");
+    let h = &r["health"];
+    assert_eq!(h["publishing"], true);
+    let kbps = h["bitrate_in_kbps"].as_u64().unwrap();
+    assert!(
+        (400..=2000).contains(&kbps),
+        "bitrate in {kbps} kbit/s (source ~840)"
+    );
+    let gop = h["keyframe_interval_ms"].as_u64().unwrap();
+    assert!(
+        (500..=1500).contains(&gop),
+        "keyframe interval {gop} ms (GOP 1 s)"
+    );
+
+    // A paused encoder is a stalled-encoder event.
+    let pid = push.pid().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status();
+    wait_log_line(&dir, "origin", "encoder stalled", Duration::from_secs(8));
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status();
     let _ = std::fs::remove_dir_all(&dir);
 }

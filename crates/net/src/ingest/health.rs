@@ -14,7 +14,7 @@ pub const GAP_US: u64 = 1_000_000;
 pub const STALL_US: u64 = 3_000_000;
 /// The bitrate is averaged over this window.
 pub const BITRATE_WINDOW_US: u64 = 5_000_000;
-/// A PCR that moves this much more or less than the wall clock is a jump.
+/// A PCR step over this, this far off the wall clock, is a jump.
 pub const PCR_JUMP_US: u64 = 1_000_000;
 /// Most samples kept for the bitrate (one per push; old ones merged).
 const MAX_SAMPLES: usize = 512;
@@ -125,8 +125,10 @@ impl HealthTracker {
             if let Some((wall, last)) = self.last_pcr {
                 let pcr_us = pcr.wrapping_sub(last) / 27;
                 let wall_us = now_us.saturating_sub(wall);
-                // Backwards (a huge wrapped delta) or far off the wall clock.
-                if pcr < last || pcr_us.abs_diff(wall_us) > PCR_JUMP_US + wall_us / 2 {
+                // Backwards, or a step over 1 s (PCRs come every 100 ms at
+                // most) that the wall clock does not explain (a stalled
+                // encoder whose clock ran on is a gap, not a jump).
+                if pcr < last || (pcr_us > PCR_JUMP_US && pcr_us.abs_diff(wall_us) > PCR_JUMP_US) {
                     self.timestamp_jumps += 1;
                 }
             }
@@ -220,6 +222,9 @@ mod tests {
         assert_eq!(h.snapshot(0).timestamp_jumps, 0);
         h.on_block(200_000, &pcr_packet(27_000_000 * 100), false);
         h.on_block(300_000, &pcr_packet(0), false);
+        assert_eq!(h.snapshot(0).timestamp_jumps, 2);
+        // 5 s of silence, the clock ran on: a gap, not a jump.
+        h.on_block(5_300_000, &pcr_packet(27 * 5_000_000), false);
         assert_eq!(h.snapshot(0).timestamp_jumps, 2);
     }
 }
