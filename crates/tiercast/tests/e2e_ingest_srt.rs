@@ -140,3 +140,33 @@ fn srt_publish_with_keys_through_two_tiers() {
         .status();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Caller mode: ffmpeg listens (`mode=listener`), the origin dials it.
+#[test]
+fn srt_caller_mode_dials_a_listening_ffmpeg() {
+    require_ffmpeg();
+    let dir = temp_dir("e2e-ingest-srt-caller");
+    let (src, source) = encode_source(&dir, 30, false);
+    let encoder = format!("127.0.0.1:{}", free_port());
+    let _push = ffmpeg_push(
+        "push",
+        &src,
+        "mpegts",
+        &format!("srt://{encoder}?mode=listener"),
+        &dir,
+    );
+    let cluster = IngestCluster::start(&dir, "e2e", &["--ingest-srt-call", &encoder]);
+    wait_log_line(
+        &dir,
+        "origin",
+        "SRT caller: connected",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (frames, at) = capture_matches(&cluster.tier2_url("e2e"), 10, &source, &dir, "viewer");
+    eprintln!(
+        "SRT caller: viewer at tier 2 got {frames} frames, source frames {at}..{}",
+        at + frames
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

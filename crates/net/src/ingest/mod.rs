@@ -11,6 +11,7 @@
 //!   the body ends, `400` with the reason when it is not MPEG-TS.
 //! - [`rtmp`] — RTMP server (`rml_rtmp`), FLV remuxed to TS; the stream key is the key.
 //! - [`srt`] — SRT listener (`srt-tokio`); the stream id carries the key.
+//! - [`srt_caller`] — SRT caller: the origin dials a listening encoder.
 //! - [`publish_key`] — publish keys, reloaded on change or `SIGHUP`.
 //! - [`allow`] — the UDP/TCP per-source allow-list.
 //! - [`health`] — bitrate in, keyframe interval, gaps, PCR jumps, stalls.
@@ -30,6 +31,7 @@ mod pump;
 pub mod rtmp;
 pub mod slot;
 pub mod srt;
+pub mod srt_caller;
 pub mod tcp;
 pub mod udp;
 
@@ -68,6 +70,8 @@ pub enum IngestListen {
     Srt(SocketAddr),
     /// RTMP server (`rtmp://ADDR/live/KEY`).
     Rtmp(SocketAddr),
+    /// SRT caller: the origin dials a listening encoder at this address.
+    SrtCall(SocketAddr),
 }
 
 /// Who may publish and how: keys, allow-list, takeover, SRT settings.
@@ -83,6 +87,8 @@ pub struct IngestOptions {
     pub srt_latency_ms: u64,
     /// SRT encryption passphrase (10-79 characters); None: unencrypted.
     pub srt_passphrase: Option<String>,
+    /// The stream id the SRT caller sends (None: none).
+    pub srt_stream_id: Option<String>,
 }
 
 impl IngestOptions {
@@ -94,6 +100,7 @@ impl IngestOptions {
             publisher_takeover: false,
             srt_latency_ms: srt::DEFAULT_LATENCY_MS,
             srt_passphrase: None,
+            srt_stream_id: None,
         }
     }
 
@@ -109,6 +116,9 @@ impl IngestOptions {
             if !(10..=79).contains(&p.len()) {
                 return Err("--srt-passphrase: give 10-79 characters (SRT's rule)".into());
             }
+        }
+        if self.srt_stream_id.as_ref().is_some_and(|s| s.len() > 512) {
+            return Err("--srt-stream-id: at most 512 characters (SRT's limit)".into());
         }
         if self.allow.0.len() > allow::MAX_ALLOW_BLOCKS {
             return Err(format!(
@@ -324,6 +334,7 @@ pub async fn start_ingest_with(
             let local = listener.local_addr()?;
             (local, tokio::spawn(rtmp::serve(listener, session)))
         }
+        IngestListen::SrtCall(remote) => (remote, tokio::spawn(srt_caller::serve(remote, session))),
         IngestListen::Srt(addr) => {
             let (listener, incoming, local) = srt::bind(addr, &session.options).await?;
             (local, tokio::spawn(srt::serve(listener, incoming, session)))

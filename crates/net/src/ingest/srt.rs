@@ -153,7 +153,7 @@ async fn session(request: ConnectionRequest, cfg: SessionConfig) {
     }
 }
 
-async fn receive(
+pub(crate) async fn receive(
     mut socket: SrtSocket,
     pump: &mut Pump,
     guard: &super::PublisherGuard,

@@ -16,7 +16,7 @@ use tiercast_node::NodeConfig;
 use tiercast_proto::NodeRole;
 
 #[derive(ClapArgs, Debug)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["udp", "tcp", "http", "ingest_srt", "ingest_rtmp", "test_source"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["udp", "tcp", "http", "ingest_srt", "ingest_srt_call", "ingest_rtmp", "test_source"]))]
 pub struct Args {
     #[command(flatten)]
     pub node: NodeArgs,
@@ -44,6 +44,13 @@ pub struct Args {
     /// rtmp://ADDR/live, stream key KEY); H.264 + AAC, remuxed to MPEG-TS.
     #[arg(long, alias = "rtmp")]
     pub ingest_rtmp: Option<SocketAddr>,
+    /// Dial an encoder that listens for SRT here (caller mode) and ingest what it
+    /// sends: ffmpeg -f mpegts "srt://ADDR?mode=listener". Dials again when it ends.
+    #[arg(long, value_name = "ADDR")]
+    pub ingest_srt_call: Option<SocketAddr>,
+    /// The stream id sent in caller mode (--ingest-srt-call).
+    #[arg(long, value_name = "ID")]
+    pub srt_stream_id: Option<String>,
     /// SRT receive latency (ms): time SRT may spend recovering lost packets.
     #[arg(long, default_value_t = tiercast_net::ingest::srt::DEFAULT_LATENCY_MS, value_name = "MS")]
     pub srt_latency_ms: u64,
@@ -127,6 +134,7 @@ pub async fn run(a: Args) -> Result<()> {
         a.tcp.map(IngestListen::Tcp),
         a.http.map(IngestListen::Http),
         a.ingest_srt.map(IngestListen::Srt),
+        a.ingest_srt_call.map(IngestListen::SrtCall),
         a.ingest_rtmp.map(IngestListen::Rtmp),
     ]
     .into_iter()
@@ -137,7 +145,7 @@ pub async fn run(a: Args) -> Result<()> {
         (_, Some(k)) if (16..=200_000).contains(&k) => OriginSource::TestSource { kbps: k },
         (_, Some(k)) => anyhow::bail!("--test-source {k}: give 16..=200000 kbit/s"),
         _ => anyhow::bail!(
-            "give one of --udp, --tcp, --http, --ingest-srt, --ingest-rtmp, --test-source"
+            "give one of --udp, --tcp, --http, --ingest-srt, --ingest-srt-call, --ingest-rtmp, --test-source"
         ),
     };
     let dir = match &a.data_dir {
@@ -250,6 +258,7 @@ fn ingest_options(a: &Args) -> Result<IngestOptions> {
         publisher_takeover: a.publisher_takeover,
         srt_latency_ms: a.srt_latency_ms,
         srt_passphrase: a.srt_passphrase.clone(),
+        srt_stream_id: a.srt_stream_id.clone(),
     };
     options.validate().map_err(anyhow::Error::msg)?;
     if options.keys.required() {

@@ -140,3 +140,43 @@ async fn passphrase_is_required_when_set() {
     let blocks = collect(&mut rx, ts.len()).await;
     assert_same_stream(&blocks, &ts);
 }
+
+#[tokio::test]
+async fn caller_mode_dials_a_listening_encoder() {
+    use futures::StreamExt;
+    use srt_tokio::SrtListener;
+    // The "encoder": an SRT listener that sends the stream to whoever calls.
+    let socket = UdpSocket::bind(loopback()).await.expect("bind");
+    let encoder_addr = socket.local_addr().expect("addr");
+    let (_listener, mut incoming) = SrtListener::builder()
+        .socket(socket)
+        .bind(encoder_addr)
+        .await
+        .expect("listen");
+    let ts = stream();
+    let sent = ts.clone();
+    let encoder = tokio::spawn(async move {
+        let request = incoming.incoming().next().await.expect("the origin calls");
+        let mut socket = request.accept(None).await.expect("accept");
+        publish(&mut socket, &sent).await;
+        socket
+    });
+    let (tx, mut rx) = mpsc::channel(64);
+    let options = IngestOptions {
+        srt_stream_id: Some("#!::r=live".to_string()),
+        ..IngestOptions::open("live")
+    };
+    let handle = crate::ingest::start_ingest_with(
+        IngestListen::SrtCall(encoder_addr),
+        options,
+        CutterConfig::default(),
+        tx,
+        50,
+    )
+    .await
+    .expect("start");
+    let blocks = collect(&mut rx, ts.len()).await;
+    assert_same_stream(&blocks, &ts);
+    assert_eq!(handle.stats.publishers.load(Ordering::Relaxed), 1);
+    let _socket = encoder.await.expect("encoder task");
+}
