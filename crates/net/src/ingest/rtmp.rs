@@ -66,7 +66,7 @@ struct Publishing {
     pump: Pump,
     remux: FlvToTs,
     dropped_tags: u64,
-    _guard: PublisherGuard,
+    guard: PublisherGuard,
 }
 
 struct Conn {
@@ -215,7 +215,7 @@ impl Conn {
                 .map_or_else(far, |p| p.pump.flush_deadline());
             let taken_over = async {
                 match &self.publishing {
-                    Some(p) => p._guard.taken_over().await,
+                    Some(p) => p.guard.taken_over().await,
                     None => std::future::pending().await,
                 }
             };
@@ -385,7 +385,7 @@ impl Conn {
             pump: Pump::new(self.cfg.clone()),
             remux: FlvToTs::new(),
             dropped_tags: 0,
-            _guard: guard,
+            guard,
         });
         Ok(out)
     }

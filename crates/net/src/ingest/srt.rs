@@ -13,7 +13,6 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::Instant as StdInstant;
 
 use futures::StreamExt;
 use srt_protocol::settings::KeySettings;
@@ -164,8 +163,7 @@ pub(crate) async fn receive(
         tokio::select! {
             message = socket.next() => match message {
                 None => return pump.finish().await,
-                Some(Ok((_at, data))) => {
-                    let _: StdInstant = _at;
+                Some(Ok((_sent_at, data))) => {
                     idle_deadline = Instant::now() + IDLE_TIMEOUT;
                     pump.feed(&data).await?;
                 }
