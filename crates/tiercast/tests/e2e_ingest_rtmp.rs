@@ -13,7 +13,7 @@ use support::*;
 
 #[test]
 fn rtmp_publish_with_key_through_two_tiers() {
-    require_ffmpeg();
+    require_ffmpeg_protocol("rtmp");
     let dir = temp_dir("e2e-ingest-rtmp");
     let (src, source) = encode_source(&dir, 40, true);
     let rtmp = format!("127.0.0.1:{}", free_port());

@@ -15,7 +15,7 @@ use support::*;
 
 #[test]
 fn srt_publish_with_keys_through_two_tiers() {
-    require_ffmpeg();
+    require_ffmpeg_protocol("srt");
     let dir = temp_dir("e2e-ingest-srt");
     let (src, source) = encode_source(&dir, 40, false);
     let keys = dir.join("keys");
@@ -144,7 +144,7 @@ fn srt_publish_with_keys_through_two_tiers() {
 /// Caller mode: ffmpeg listens (`mode=listener`), the origin dials it.
 #[test]
 fn srt_caller_mode_dials_a_listening_ffmpeg() {
-    require_ffmpeg();
+    require_ffmpeg_protocol("srt");
     let dir = temp_dir("e2e-ingest-srt-caller");
     let (src, source) = encode_source(&dir, 30, false);
     let encoder = format!("127.0.0.1:{}", free_port());

@@ -174,3 +174,18 @@ pub fn capture_matches(
     });
     (hashes.len(), at)
 }
+
+/// Panics, with what to do, unless this ffmpeg speaks `protocol` (srt, rtmp):
+/// the test fails without it, it never passes silently.
+pub fn require_ffmpeg_protocol(protocol: &str) {
+    require_ffmpeg();
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-protocols"])
+        .output()
+        .expect("run ffmpeg -protocols");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.trim() == protocol),
+        "this ffmpeg has no {protocol} protocol: install a build with it (Debian's ffmpeg has SRT and RTMP)"
+    );
+}
