@@ -10,20 +10,27 @@
 //! - [`cutter`] — [`BlockCutter`]: byte stream → blocks of whole packets,
 //!   cut at PAT, marked when a viewer can start there (`cutter/config.rs`:
 //!   settings; `cutter/program.rs`: PAT/PMT tracking; `tests.rs`, `props.rs`).
+//! - [`ts_mux`] — [`TsMuxer`]: H.264 and AAC access units → TS (PAT/PMT, PCR,
+//!   random-access marks), for the RTMP ingest.
+//! - [`flv`] — [`FlvToTs`]: FLV video/audio tag bodies (AVCC, raw AAC) → TS.
 //! - [`test_video`] — a tiny valid H.264 stream (flat grey frames, numbered).
 //! - [`test_source`] — [`TestSource`]: a constant-bitrate TS built from it.
 
 pub mod audio_only;
 pub mod cutter;
+pub mod flv;
 pub mod probe;
 pub mod psi;
 pub mod test_source;
 pub mod test_video;
 pub mod ts;
+pub mod ts_mux;
 
 pub use audio_only::{AudioOnlyFilter, AudioOnlyStats};
 pub use cutter::{
     BlockCutter, CutBlock, CutterConfig, CutterConfigError, CutterStats, IngestError, TimedCutter,
 };
+pub use flv::{FlvError, FlvToTs};
 pub use test_source::TestSource;
 pub use ts::{TsPacket, PACKET_SIZE};
+pub use ts_mux::TsMuxer;

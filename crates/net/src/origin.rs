@@ -15,7 +15,7 @@
 
 use crate::clock::wall_micros;
 use crate::error::DriverError;
-use crate::ingest::{start_ingest, IngestHandle, IngestListen};
+use crate::ingest::{start_ingest_with, IngestHandle, IngestListen, IngestOptions};
 use crate::node_driver::{spawn_node, NodeCommand, NodeHandle, NodeRuntime};
 use crate::origin_state::SeqStore;
 use std::net::SocketAddr;
@@ -29,11 +29,12 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub enum OriginSource {
+    /// An open ingest (no key, any source).
     Listen(IngestListen),
+    /// An ingest with publish keys, allow-list, takeover, SRT settings (X3).
+    ListenWith(IngestListen, Box<IngestOptions>),
     /// Built-in test source at this many kbit/s.
-    TestSource {
-        kbps: u32,
-    },
+    TestSource { kbps: u32 },
 }
 
 pub struct OriginRuntime {
@@ -76,6 +77,11 @@ pub struct OriginHandle {
 }
 
 impl OriginHandle {
+    /// The ingest's counters and health (None: the test source).
+    pub fn ingest_stats(&self) -> Option<Arc<crate::ingest::IngestStats>> {
+        self._ingest.as_ref().map(|i| i.stats.clone())
+    }
+
     pub async fn shutdown(self) {
         self.pump.abort();
         if let Some(t) = &self.source_task {
@@ -98,15 +104,20 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
     let (tx, rx) = mpsc::channel::<CutBlock>(256);
     let cutter = rt.cutter;
     // The ingest first: an origin that cannot take its input never announces.
-    let (ingest, ingest_addr, source) = match rt.source {
-        OriginSource::Listen(listen) => {
-            let h = start_ingest(listen, cutter, tx, rt.flush_after_ms)
+    let listen = match rt.source {
+        OriginSource::Listen(l) => Ok((l, IngestOptions::open(&rt.channel))),
+        OriginSource::ListenWith(l, o) => Ok((l, *o)),
+        OriginSource::TestSource { kbps } => Err(kbps),
+    };
+    let (ingest, ingest_addr, source) = match listen {
+        Ok((listen, options)) => {
+            let h = start_ingest_with(listen, options, cutter, tx, rt.flush_after_ms)
                 .await
                 .map_err(|e| DriverError::Config(format!("cannot start ingest: {e}")))?;
             let addr = h.local_addr;
             (Some(h), Some(addr), None)
         }
-        OriginSource::TestSource { kbps } => (None, None, Some((kbps, tx))),
+        Err(kbps) => (None, None, Some((kbps, tx))),
     };
     let node = spawn_node(rt.node).await?;
     let mut notices = node.subscribe();

@@ -26,11 +26,13 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the largest variant (the origin's flags) does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the coordinator: HTTP API (/watch, /status) on TCP and node links on UDP, same address.
     Coordinator(cmd::coordinator::Args),
-    /// Run an origin: ingest MPEG-TS (UDP, TCP, HTTP push or a test source) and feed tier 1.
+    /// Run an origin: ingest MPEG-TS (UDP, TCP, HTTP push, SRT), RTMP, or a test source, and feed tier 1.
     Origin(cmd::origin::Args),
     /// Write a new origin signing key (Ed25519, PKCS#8 PEM) for `origin --key-file`.
     Keygen(cmd::keygen::Args),

@@ -4,7 +4,10 @@
 //! publisher at a time (`409` for a second). The answer comes when the body
 //! ends: `200` with a summary, or `400` naming why the body is not MPEG-TS
 //! (sent as soon as that is known). Other methods get `405`, malformed
-//! requests `400`, a missing length `411`. Heads are parsed with `httparse`
+//! requests `400`, a missing length `411`. With publish keys on (X3) the key
+//! is the path's last segment after `/ingest/` (`/ingest/KEY`) or an
+//! `Authorization: Bearer KEY` header: `401` when none is given, `403` when
+//! it is wrong. Heads are parsed with `httparse`
 //! within 16 KiB and 10 s; nothing here panics on input.
 
 use std::net::SocketAddr;
@@ -19,7 +22,8 @@ use tracing::{debug, info, warn};
 use super::chunked::{ChunkedDecoder, ChunkedError};
 use super::pump::{Pump, PumpError};
 use super::{
-    accept_loop, IngestStats, PublisherSlot, SessionConfig, IDLE_TIMEOUT, READ_BUFFER_BYTES,
+    accept_loop, IngestStats, KeyRefusal, PublisherGuard, PublisherSlot, SessionConfig,
+    IDLE_TIMEOUT, READ_BUFFER_BYTES,
 };
 
 /// Largest request head (request line, headers, blank line).
@@ -51,6 +55,21 @@ pub struct IngestRequest {
     pub expect_continue: bool,
     /// Bytes of the head; the body starts right after.
     pub head_len: usize,
+    /// The key of an `Authorization: Bearer KEY` header.
+    pub bearer: Option<String>,
+}
+
+impl IngestRequest {
+    /// The publish key: the bearer token, else the path's `/ingest/KEY`.
+    pub fn publish_key(&self) -> Option<&str> {
+        if let Some(b) = self.bearer.as_deref() {
+            return Some(b);
+        }
+        let path = self.path.split('?').next().unwrap_or("");
+        path.strip_prefix("/ingest/")
+            .map(|k| k.trim_end_matches('/'))
+            .filter(|k| !k.is_empty())
+    }
 }
 
 /// An answer that ends the request: status and a reason for the client.
@@ -104,6 +123,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<IngestRequest>, Refusal> {
     let mut chunked = None;
     let mut length: Option<u64> = None;
     let mut expect_continue = false;
+    let mut bearer = None;
     for header in request.headers.iter() {
         let value = std::str::from_utf8(header.value)
             .map_err(|_| refusal(400, format!("header {} is not UTF-8", header.name)))?
@@ -135,6 +155,13 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<IngestRequest>, Refusal> {
                 return Err(refusal(417, format!("expectation '{value}' not supported")));
             }
             expect_continue = true;
+        } else if header.name.eq_ignore_ascii_case("authorization") {
+            let token = value
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim().to_string())
+                .ok_or_else(|| refusal(401, "Authorization: give 'Bearer KEY'"))?;
+            bearer = Some(token);
         }
     }
     let framing = match (chunked, length) {
@@ -159,6 +186,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<IngestRequest>, Refusal> {
         framing,
         expect_continue,
         head_len,
+        bearer,
     }))
 }
 
@@ -166,16 +194,30 @@ pub(crate) async fn serve(listener: TcpListener, cfg: SessionConfig) {
     accept_loop(listener, cfg, session).await;
 }
 
-async fn session(mut stream: TcpStream, peer: SocketAddr, cfg: SessionConfig, slot: PublisherSlot) {
+async fn session(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    cfg: SessionConfig,
+    _slot: PublisherSlot,
+) {
     let stats = cfg.stats.clone();
     let (request, early_body) = match read_head(&mut stream).await {
         Ok(Some(head)) => head,
         Ok(None) => return,
         Err(r) => return refuse(stream, peer, &stats, r).await,
     };
-    let Some(_guard) = slot.try_take() else {
-        let r = refusal(409, "another publisher is live on this ingest");
-        return refuse(stream, peer, &stats, r).await;
+    if let Err(k) = cfg.options.keys.check(None, request.publish_key()) {
+        let status = match k {
+            KeyRefusal::Missing => 401,
+            KeyRefusal::Wrong(_) => 403,
+            KeyRefusal::OtherChannel { .. } => 404,
+        };
+        IngestStats::count(&stats.refused_keys, 1);
+        return refuse(stream, peer, &stats, refusal(status, k.to_string())).await;
+    }
+    let Some(guard) = cfg.take_slot(&format!("HTTP {peer}")).await else {
+        let r = refusal(409, "another publisher is live on this channel");
+        return respond_refused(stream, peer, r).await;
     };
     if request.expect_continue && !write(&mut stream, b"HTTP/1.1 100 Continue\r\n\r\n").await {
         return;
@@ -184,7 +226,7 @@ async fn session(mut stream: TcpStream, peer: SocketAddr, cfg: SessionConfig, sl
     info!(%peer, method = %request.method, path = %request.path, framing = ?request.framing, "HTTP ingest: publisher started");
     let mut pump = Pump::new(cfg);
     let mut body = Body::new(request.framing);
-    let outcome = read_body(&mut stream, &mut pump, &mut body, &early_body).await;
+    let outcome = read_body(&mut stream, &mut pump, &mut body, &early_body, &guard).await;
     let outcome = match outcome {
         BodyEnd::Complete => pump.finish().await.map_err(BodyEnd::Pump),
         BodyEnd::ClientGone | BodyEnd::Idle => {
@@ -306,6 +348,7 @@ async fn read_body(
     pump: &mut Pump,
     body: &mut Body,
     early: &[u8],
+    guard: &PublisherGuard,
 ) -> BodyEnd {
     if let Err(end) = body.feed(early, pump).await {
         return end;
@@ -329,19 +372,28 @@ async fn read_body(
                 }
             }
             _ = sleep_until(idle_deadline) => return BodyEnd::Idle,
+            _ = guard.taken_over() => {
+                info!("HTTP ingest: another publisher took over, closing");
+                return BodyEnd::ClientGone;
+            }
         }
     }
     BodyEnd::Complete
 }
 
 /// Answers with an error, logs it, counts it, and closes.
-async fn refuse(mut stream: TcpStream, peer: SocketAddr, stats: &IngestStats, r: Refusal) {
+async fn refuse(stream: TcpStream, peer: SocketAddr, stats: &IngestStats, r: Refusal) {
     warn!(%peer, status = r.status, reason = %r.reason, "HTTP ingest: request refused");
     stats.reject_connection(format!("{peer}: {} {}", r.status, r.reason));
-    let extra = if r.status == 405 {
-        "Allow: POST, PUT\r\n"
-    } else {
-        ""
+    respond_refused(stream, peer, r).await;
+}
+
+/// Answers with an error (already counted and logged) and closes.
+async fn respond_refused(mut stream: TcpStream, _peer: SocketAddr, r: Refusal) {
+    let extra = match r.status {
+        405 => "Allow: POST, PUT\r\n",
+        401 => "WWW-Authenticate: Bearer\r\n",
+        _ => "",
     };
     respond(&mut stream, r.status, &r.reason, extra).await;
     close_gracefully(stream).await;
@@ -382,6 +434,9 @@ fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         409 => "Conflict",

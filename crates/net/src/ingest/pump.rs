@@ -9,7 +9,16 @@ use std::time::Duration;
 use tiercast_media::{CutBlock, IngestError, TimedCutter};
 use tokio::time::Instant;
 
+use super::health::HealthEvent;
 use super::{IngestStats, SessionConfig};
+use tracing::info;
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        let now = self.cfg.stats.now_us();
+        self.cfg.stats.health().set_publishing(now, false);
+    }
+}
 
 /// Why a session must stop.
 #[derive(Debug)]
@@ -38,6 +47,8 @@ pub(crate) struct Pump {
 
 impl Pump {
     pub fn new(cfg: SessionConfig) -> Self {
+        let now = cfg.stats.now_us();
+        cfg.stats.health().set_publishing(now, true);
         Pump {
             cutter: TimedCutter::new(cfg.cutter, cfg.flush_after_ms, 0),
             cfg,
@@ -67,6 +78,11 @@ impl Pump {
 
     pub async fn feed(&mut self, data: &[u8]) -> Result<(), PumpError> {
         IngestStats::count(&self.stats().bytes, data.len() as u64);
+        let now = self.stats().now_us();
+        let resumed = self.stats().health().on_bytes(now, data.len() as u64);
+        if let Some(HealthEvent::Resumed { stalled_ms }) = resumed {
+            info!(stalled_ms, "ingest event: encoder resumed");
+        }
         let pushed = self.cutter.push(data);
         self.report_skipped();
         pushed?;
@@ -114,6 +130,10 @@ impl Pump {
 
     async fn send(&mut self, block: CutBlock) -> Result<(), PumpError> {
         let keyframe = block.keyframe;
+        let now = self.stats().now_us();
+        self.stats()
+            .health()
+            .on_block(now, &block.payload, keyframe);
         self.cfg
             .out
             .send(block)

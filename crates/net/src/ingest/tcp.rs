@@ -1,6 +1,8 @@
 //! TCP ingest (feature X1): a publisher connects and writes a raw transport
-//! stream (`ffmpeg -f mpegts tcp://host:port`). One publisher at a time — a
-//! second connection while one is live is closed with a warning — and a fresh
+//! stream (`ffmpeg -f mpegts tcp://host:port`). TCP carries no key: with
+//! publish keys on, only sources in the `--ingest-allow` list may publish
+//! (feature X3). One publisher at a time — a second connection while one is
+//! live is closed with a warning, or takes over — and a fresh
 //! cutter per connection. Input that is not MPEG-TS closes the connection
 //! with a warning naming the reason; it is counted in `rejected_connections`.
 
@@ -20,11 +22,22 @@ pub(crate) async fn serve(listener: TcpListener, cfg: SessionConfig) {
     accept_loop(listener, cfg, session).await;
 }
 
-async fn session(mut stream: TcpStream, peer: SocketAddr, cfg: SessionConfig, slot: PublisherSlot) {
-    let Some(_guard) = slot.try_take() else {
-        warn!(%peer, "TCP ingest: refusing a second publisher while one is live");
-        cfg.stats
-            .reject_connection(format!("{peer}: refused, another publisher is live"));
+async fn session(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    cfg: SessionConfig,
+    _slot: PublisherSlot,
+) {
+    if let Err(reason) = cfg
+        .options
+        .allow
+        .check(peer.ip(), cfg.options.keys.required())
+    {
+        warn!(%peer, %reason, "TCP ingest: refusing publisher");
+        cfg.stats.refuse_key(reason);
+        return;
+    }
+    let Some(guard) = cfg.take_slot(&format!("TCP {peer}")).await else {
         return;
     };
     IngestStats::count(&cfg.stats.publishers, 1);
@@ -55,6 +68,10 @@ async fn session(mut stream: TcpStream, peer: SocketAddr, cfg: SessionConfig, sl
             }
             _ = sleep_until(idle_deadline) => {
                 warn!(%peer, idle_s = IDLE_TIMEOUT.as_secs(), "TCP ingest: publisher silent, closing");
+                break pump.finish().await;
+            }
+            _ = guard.taken_over() => {
+                info!(%peer, "TCP ingest: another publisher took over, closing");
                 break pump.finish().await;
             }
         }

@@ -7,6 +7,9 @@
 //! one, a new sender, after a lost datagram); anything else is dropped and
 //! counted, as is input the cutter refuses (it then starts over). A warning
 //! naming the sender and the reason goes out at most once per 10 s.
+//!
+//! UDP carries no key: with publish keys on (X3), only senders in the
+//! `--ingest-allow` list are taken; others are dropped and counted the same way.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -58,6 +61,8 @@ impl RefusalLog {
 pub(crate) async fn serve(socket: UdpSocket, cfg: SessionConfig) {
     let closed = cfg.out.clone();
     let stats = cfg.stats.clone();
+    let allow = cfg.options.allow.clone();
+    let keys = cfg.options.keys.clone();
     let mut pump = Pump::new(cfg);
     let mut log = RefusalLog {
         last_warn: None,
@@ -77,6 +82,10 @@ pub(crate) async fn serve(socket: UdpSocket, cfg: SessionConfig) {
                     }
                 };
                 let datagram = &buf[..len];
+                if let Err(reason) = allow.check(from.ip(), keys.required()) {
+                    log.refuse(&stats, from, reason);
+                    continue;
+                }
                 if !pump.continues_stream(datagram) && !datagram_looks_like_ts(datagram) {
                     let reason = format!("not an MPEG-TS datagram ({len} bytes): {}", describe(datagram));
                     log.refuse(&stats, from, reason);

@@ -8,7 +8,7 @@ use clap::Args as ClapArgs;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tiercast_net::http::ViewerLimits;
-use tiercast_net::ingest::IngestListen;
+use tiercast_net::ingest::{AllowList, IngestListen, IngestOptions, PublishKeys};
 use tiercast_net::node_driver::NodeRuntime;
 use tiercast_net::origin::{spawn_origin, BackupRuntime, OriginRuntime, OriginSource};
 use tiercast_net::origin_state::{OriginState, KEY_FILE};
@@ -16,7 +16,7 @@ use tiercast_node::NodeConfig;
 use tiercast_proto::NodeRole;
 
 #[derive(ClapArgs, Debug)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["udp", "tcp", "http", "test_source"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["udp", "tcp", "http", "ingest_srt", "ingest_srt_call", "ingest_rtmp", "test_source"]))]
 pub struct Args {
     #[command(flatten)]
     pub node: NodeArgs,
@@ -36,6 +36,42 @@ pub struct Args {
     /// Accept an HTTP POST/PUT of MPEG-TS here (ffmpeg -f mpegts -method POST http://ADDR/ingest).
     #[arg(long)]
     pub http: Option<SocketAddr>,
+    /// Accept one MPEG-TS publisher over SRT here (listener mode):
+    /// ffmpeg -f mpegts "srt://ADDR?streamid=KEY" (or streamid=#!::r=CHANNEL,k=KEY).
+    #[arg(long, alias = "srt")]
+    pub ingest_srt: Option<SocketAddr>,
+    /// Accept one RTMP publisher here: rtmp://ADDR/live/KEY (OBS: server
+    /// rtmp://ADDR/live, stream key KEY); H.264 + AAC, remuxed to MPEG-TS.
+    #[arg(long, alias = "rtmp")]
+    pub ingest_rtmp: Option<SocketAddr>,
+    /// Dial an encoder that listens for SRT here (caller mode) and ingest what it
+    /// sends: ffmpeg -f mpegts "srt://ADDR?mode=listener". Dials again when it ends.
+    #[arg(long, value_name = "ADDR")]
+    pub ingest_srt_call: Option<SocketAddr>,
+    /// The stream id sent in caller mode (--ingest-srt-call).
+    #[arg(long, value_name = "ID")]
+    pub srt_stream_id: Option<String>,
+    /// SRT receive latency (ms): time SRT may spend recovering lost packets.
+    #[arg(long, default_value_t = tiercast_net::ingest::srt::DEFAULT_LATENCY_MS, value_name = "MS")]
+    pub srt_latency_ms: u64,
+    /// SRT encryption passphrase (10-79 characters); the publisher gives the same.
+    #[arg(long, env = "TIERCAST_SRT_PASSPHRASE", hide_env_values = true)]
+    pub srt_passphrase: Option<String>,
+    /// A publish key of this channel (repeat for several). With any key or key
+    /// file set, SRT/HTTP publishers must give one and UDP/TCP sources must be
+    /// in --ingest-allow.
+    #[arg(long = "publish-key", value_name = "KEY")]
+    pub publish_keys: Vec<String>,
+    /// A file of publish keys (`KEY` or `CHANNEL KEY` a line), re-read when it
+    /// changes or on SIGHUP: keys rotate without a restart.
+    #[arg(long = "publish-keys", value_name = "FILE")]
+    pub publish_key_file: Option<std::path::PathBuf>,
+    /// UDP/TCP sources allowed to publish (CIDR, repeat for several).
+    #[arg(long = "ingest-allow", value_name = "CIDR")]
+    pub ingest_allow: Vec<tiercast_net::ingest::Cidr>,
+    /// A second publisher takes over from the live one instead of being refused.
+    #[arg(long)]
+    pub publisher_takeover: bool,
     /// Generate a test stream at this many kbit/s.
     #[arg(long, value_name = "KBPS")]
     pub test_source: Option<u32>,
@@ -75,6 +111,10 @@ pub struct Args {
     /// How much of its own ingest a backup holds while standing by (ms).
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub backup_window_ms: u64,
+    /// Write the ingest's counters and health (JSON: bitrate in, keyframe
+    /// interval, gaps, timestamp jumps, stalls, refusals) here every second.
+    #[arg(long, value_name = "FILE")]
+    pub ingest_report: Option<std::path::PathBuf>,
     /// Write the origin node's counters (JSON: bytes out, blocks) here every second and at exit.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
@@ -83,20 +123,31 @@ pub struct Args {
 pub async fn run(a: Args) -> Result<()> {
     // Checked first: a bad file stops the origin before it touches its data directory.
     let net_emulation = a.node.emulation.load()?;
-    let source = match (a.udp, a.tcp, a.http, a.test_source) {
-        (Some(x), _, _, _) => OriginSource::Listen(IngestListen::Udp(x)),
-        (_, Some(x), _, _) => OriginSource::Listen(IngestListen::Tcp(x)),
-        (_, _, Some(x), _) => OriginSource::Listen(IngestListen::Http(x)),
-        (_, _, _, Some(k)) if (16..=200_000).contains(&k) => OriginSource::TestSource { kbps: k },
-        (_, _, _, Some(k)) => anyhow::bail!("--test-source {k}: give 16..=200000 kbit/s"),
-        _ => anyhow::bail!("give one of --udp, --tcp, --http, --test-source"),
-    };
     if !tiercast_proto::ids::valid_channel_name(&a.channel) {
         anyhow::bail!(
             "channel name '{}' must be 1-64 characters of A-Z a-z 0-9 _ -",
             a.channel
         );
     }
+    let listen = [
+        a.udp.map(IngestListen::Udp),
+        a.tcp.map(IngestListen::Tcp),
+        a.http.map(IngestListen::Http),
+        a.ingest_srt.map(IngestListen::Srt),
+        a.ingest_srt_call.map(IngestListen::SrtCall),
+        a.ingest_rtmp.map(IngestListen::Rtmp),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    let source = match (listen, a.test_source) {
+        (Some(l), _) => OriginSource::ListenWith(l, Box::new(ingest_options(&a)?)),
+        (_, Some(k)) if (16..=200_000).contains(&k) => OriginSource::TestSource { kbps: k },
+        (_, Some(k)) => anyhow::bail!("--test-source {k}: give 16..=200000 kbit/s"),
+        _ => anyhow::bail!(
+            "give one of --udp, --tcp, --http, --ingest-srt, --ingest-srt-call, --ingest-rtmp, --test-source"
+        ),
+    };
     let dir = match &a.data_dir {
         Some(d) => d.clone(),
         None => super::common::default_data_dir(&format!("origin-{}", a.channel))?,
@@ -185,13 +236,60 @@ pub async fn run(a: Args) -> Result<()> {
         ),
     }
     let reporting = super::common::Reporting::start(&h.node, a.report.clone());
+    let ingest_report = match (h.ingest_stats(), a.ingest_report.clone()) {
+        (Some(stats), Some(path)) => Some(tokio::spawn(write_ingest_report(stats, path))),
+        _ => None,
+    };
     shutdown_signal().await;
+    if let Some(w) = ingest_report {
+        w.abort();
+    }
     reporting.finish(&h.node).await?;
     h.shutdown().await;
     Ok(())
 }
 
-/// `$XDG_STATE_HOME/tiercast/origin-<channel>`, else under `~/.local/state`.
+/// Publish keys, allow-list, takeover and SRT settings from the flags (X3).
+fn ingest_options(a: &Args) -> Result<IngestOptions> {
+    let keys = PublishKeys::new(&a.channel, &a.publish_keys, a.publish_key_file.as_deref())?;
+    let options = IngestOptions {
+        keys,
+        allow: AllowList(a.ingest_allow.clone()),
+        publisher_takeover: a.publisher_takeover,
+        srt_latency_ms: a.srt_latency_ms,
+        srt_passphrase: a.srt_passphrase.clone(),
+        srt_stream_id: a.srt_stream_id.clone(),
+    };
+    options.validate().map_err(anyhow::Error::msg)?;
+    if options.keys.required() {
+        eprintln!(
+            "origin: publish keys on ({} in force{})",
+            options.keys.count(),
+            match &a.publish_key_file {
+                Some(f) => format!(", {} re-read on change or SIGHUP", f.display()),
+                None => String::new(),
+            }
+        );
+    }
+    Ok(options)
+}
+
+/// Writes the ingest report every second (atomically: a temporary file renamed).
+async fn write_ingest_report(
+    stats: std::sync::Arc<tiercast_net::ingest::IngestStats>,
+    path: std::path::PathBuf,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let tmp = path.with_extension("tmp");
+    loop {
+        tick.tick().await;
+        let text = stats.to_json().to_string();
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            tracing::warn!(error = %e, path = %path.display(), "cannot write the ingest report");
+        }
+    }
+}
+
 /// A cutter configuration for blocks of at most `block_bytes`, checked.
 pub fn cutter_config(block_bytes: usize) -> Result<tiercast_media::CutterConfig> {
     if block_bytes > 1024 * 1024 {

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 mod etcd;
 #[allow(unused_imports)] // not every test binary runs etcd
 pub use etcd::*;
+mod ingest;
+#[allow(unused_imports)] // only the e2e_ingest_* tests publish over SRT/RTMP
+pub use ingest::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tiercast");
 

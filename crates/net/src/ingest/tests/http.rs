@@ -176,3 +176,68 @@ fn head_parser_decides_framing() {
     let many = format!("POST / HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(100));
     assert_eq!(status(many.as_bytes()), 431);
 }
+
+fn keyed() -> crate::ingest::IngestOptions {
+    crate::ingest::IngestOptions {
+        keys: crate::ingest::PublishKeys::new("live", &["k3y".to_string()], None).unwrap(),
+        ..crate::ingest::IngestOptions::open("live")
+    }
+}
+
+async fn post(addr: std::net::SocketAddr, path: &str, extra: &str, body: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let _ = s.write_all(body).await;
+    read_to_end(&mut s).await
+}
+
+#[tokio::test]
+async fn http_publish_keys_in_path_or_bearer() {
+    let (handle, mut rx) = super::start_with(IngestListen::Http, keyed()).await;
+    let data = stream();
+    let a = post(handle.local_addr, "/ingest", "", &data).await;
+    assert!(a.starts_with("HTTP/1.1 401"), "{a}");
+    assert!(a.contains("publish key missing"), "{a}");
+    let a = post(handle.local_addr, "/ingest/nope", "", &data).await;
+    assert!(a.starts_with("HTTP/1.1 403"), "{a}");
+    let a = post(
+        handle.local_addr,
+        "/ingest",
+        "Authorization: Bearer nope\r\n",
+        &data,
+    )
+    .await;
+    assert!(a.starts_with("HTTP/1.1 403"), "{a}");
+    assert_eq!(handle.stats.refused_keys.load(Ordering::Relaxed), 3);
+    let a = post(handle.local_addr, "/ingest/k3y", "", &data).await;
+    assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+    collect(&mut rx, data.len()).await;
+    let a = post(
+        handle.local_addr,
+        "/x",
+        "Authorization: Bearer k3y\r\n",
+        &data,
+    )
+    .await;
+    assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+}
+
+#[test]
+fn publish_key_from_path_and_header() {
+    let head = b"POST /ingest/abc?x=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    let r = parse_head(head).unwrap().unwrap();
+    assert_eq!(r.publish_key(), Some("abc"));
+    let head = b"PUT /ingest HTTP/1.1\r\nAuthorization: Bearer t0k\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(
+        parse_head(head).unwrap().unwrap().publish_key(),
+        Some("t0k")
+    );
+    let head = b"PUT /ingest/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(parse_head(head).unwrap().unwrap().publish_key(), None);
+    let head = b"PUT / HTTP/1.1\r\nAuthorization: Basic eA==\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(parse_head(head).unwrap_err().status, 401);
+}

@@ -4,6 +4,8 @@
 //! and `http`.
 
 mod http;
+mod rtmp;
+mod srt;
 mod udp_tcp;
 
 use std::net::SocketAddr;
@@ -165,4 +167,26 @@ async fn ffmpeg_pushes_over_http_post() {
         "ffmpeg got a 200"
     );
     assert_eq!(handle.stats.rejected_connections.load(Ordering::Relaxed), 0);
+}
+
+/// [`start`] with publish keys, allow-list, takeover or SRT settings.
+pub(super) async fn start_with(
+    listen: fn(SocketAddr) -> IngestListen,
+    options: super::IngestOptions,
+) -> (IngestHandle, mpsc::Receiver<CutBlock>) {
+    let (tx, rx) = mpsc::channel(64);
+    let handle = timeout(
+        WAIT,
+        super::start_ingest_with(
+            listen(loopback()),
+            options,
+            CutterConfig::default(),
+            tx,
+            FLUSH_MS,
+        ),
+    )
+    .await
+    .expect("bind in time")
+    .expect("bind");
+    (handle, rx)
 }

@@ -134,3 +134,39 @@ async fn tcp_ingest_closes_and_counts_non_ts() {
     next.shutdown().await.unwrap();
     assert_same_stream(&collect(&mut rx, data.len()).await, &data);
 }
+
+#[tokio::test]
+async fn tcp_with_keys_on_takes_only_allowed_sources() {
+    use crate::ingest::{AllowList, IngestOptions, PublishKeys};
+    let keys = PublishKeys::new("live", &["k3y".to_string()], None).unwrap();
+    let closed = IngestOptions {
+        keys: keys.clone(),
+        ..IngestOptions::open("live")
+    };
+    let (handle, _rx) = super::start_with(IngestListen::Tcp, closed).await;
+    let mut s = TcpStream::connect(handle.local_addr).await.unwrap();
+    let _ = s.write_all(&stream()).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while handle.stats.refused_keys.load(Ordering::Relaxed) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "refusal counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(handle
+        .stats
+        .last_error()
+        .unwrap()
+        .contains("--ingest-allow"));
+
+    let allowed = IngestOptions {
+        keys,
+        allow: AllowList(vec!["127.0.0.0/8".parse().unwrap()]),
+        ..IngestOptions::open("live")
+    };
+    let (handle, mut rx) = super::start_with(IngestListen::Tcp, allowed).await;
+    let mut s = TcpStream::connect(handle.local_addr).await.unwrap();
+    let data = stream();
+    s.write_all(&data).await.unwrap();
+    drop(s);
+    let blocks = collect(&mut rx, data.len()).await;
+    assert_same_stream(&blocks, &data);
+}
