@@ -216,7 +216,10 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         rejected_log: log_limit::LogLimit::default(),
         coordinator_link: coordinator_link::CoordinatorLink::new(&rt.coordinator.all),
         moving_coordinator: false,
-        silence: silence::Silence::new(std::time::Instant::now(), keep_alive),
+        silence: silence::Silence::new(std::time::Instant::now(), keep_alive).spread(
+            std::time::Duration::from_millis(rand::random::<u64>() % 100),
+            rand::random::<u8>().into(),
+        ),
         probe_tx,
     };
     let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx, probe_rx));

@@ -387,6 +387,8 @@ async fn lead(
     let tx = chans.leadership.clone();
     let every = Duration::from_millis((cfg.ttl_s * 1000 / 4).max(100));
     let mut wait = every;
+    // The channels served at the last keep-alive: one gone since has ended.
+    let mut before: Vec<String> = Vec::new();
     loop {
         tokio::time::sleep(wait).await;
         let sent = Instant::now();
@@ -429,6 +431,14 @@ async fn lead(
                     {
                         write_channel(client, cfg, name, manager).await;
                     }
+                    let gone = ended(&before, &served, &dir, manager);
+                    before = served;
+                    for name in gone {
+                        if !clear_channel(client, cfg, &name).await {
+                            // Tried again at the next keep-alive.
+                            before.push(name);
+                        }
+                    }
                     publish(&chans.directory, dir);
                 }
             }
@@ -449,6 +459,34 @@ async fn write_channel(client: &mut EtcdClient, cfg: &ElectionConfig, name: &str
     match client.call("kv/put", &put).await {
         Ok(_) => info!(channel = name, manager, "channel mapped to this manager"),
         Err(e) => warn!(channel = name, error = %e, "channel not mapped (tried again)"),
+    }
+}
+
+/// Channels this process served at the last keep-alive, serves no more, and
+/// the map still gives to `manager`: ended here, so their `channel/` keys go.
+/// Only what this process itself served and saw end — a holder just taken over
+/// has served nothing yet and clears nothing while its machine is rebuilt, and
+/// a channel mapped to another id since is that id's.
+fn ended(before: &[String], served: &[String], dir: &Directory, manager: u16) -> Vec<String> {
+    before
+        .iter()
+        .filter(|n| !served.contains(n) && dir.channels.get(*n) == Some(&manager))
+        .cloned()
+        .collect()
+}
+
+/// Deletes `<prefix>/channel/<name>`; `false` when etcd did not answer.
+async fn clear_channel(client: &mut EtcdClient, cfg: &ElectionConfig, name: &str) -> bool {
+    let del = json!({ "key": b64(directory::channel_key(&cfg.prefix, name).as_bytes()) });
+    match client.call("kv/deleterange", &del).await {
+        Ok(_) => {
+            info!(channel = name, "channel ended: its map entry cleared");
+            true
+        }
+        Err(e) => {
+            warn!(channel = name, error = %e, "channel ended, map entry not cleared (tried again)");
+            false
+        }
     }
 }
 
@@ -478,5 +516,30 @@ impl Trouble {
         if std::mem::take(&mut self.0) {
             info!("etcd answers again");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_a_channel_this_process_served_and_saw_end_is_cleared() {
+        let mut dir = Directory::default();
+        dir.channels.insert("live".into(), 1);
+        dir.channels.insert("news".into(), 1);
+        dir.channels.insert("moved".into(), 2);
+        // `news` ended here; `moved` ended here but is another id's now.
+        let before = names(&["live", "news", "moved"]);
+        assert_eq!(ended(&before, &names(&["live"]), &dir, 1), names(&["news"]));
+        // A holder just taken over served nothing before: nothing is cleared
+        // while its machine is rebuilt from the nodes.
+        assert!(ended(&[], &[], &dir, 1).is_empty());
+        // Still served: kept.
+        assert!(ended(&before, &before, &dir, 1).is_empty());
     }
 }

@@ -13,6 +13,13 @@
 //! probes. Once the link is heard again, probing stops and late answers are
 //! ignored. Without this the node found a dead leader out only when the QUIC
 //! link idled out ([`crate::link::COORDINATOR_IDLE_TIMEOUT_MS`], 2 s).
+//!
+//! The herd: every node of a dead coordinator finds its silence within the
+//! same few hundred milliseconds. Each node is given at start (the driver
+//! draws them) a delay of up to [`PROBE_EVERY`] before its first probe and the
+//! address its rounds start from, so their probes spread over the interval and
+//! over the surviving coordinators instead of all asking the first address at
+//! once ([`Silence::spread`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -40,6 +47,10 @@ pub(crate) struct Silence {
     last_asked: Option<SocketAddr>,
     /// Addresses asked whose answer has not come yet.
     in_flight: Vec<SocketAddr>,
+    /// Waited past the silence before the first probe (see [`Silence::spread`]).
+    first_delay: Duration,
+    /// The position in the address list the first round starts from.
+    start: usize,
 }
 
 impl Silence {
@@ -52,7 +63,18 @@ impl Silence {
             last_probe: None,
             last_asked: None,
             in_flight: Vec::new(),
+            first_delay: Duration::ZERO,
+            start: 0,
         }
+    }
+
+    /// This node's place in the herd: `delay` (capped at [`PROBE_EVERY`]) is
+    /// waited past the silence before its first probe, and its first round
+    /// starts at `start` (modulo the addresses).
+    pub(crate) fn spread(mut self, delay: Duration, start: usize) -> Self {
+        self.first_delay = delay.min(PROBE_EVERY);
+        self.start = start;
+        self
     }
 
     /// The quiet a healthy link never shows: the keep-alive fires after one
@@ -98,6 +120,9 @@ impl Silence {
         current: SocketAddr,
     ) -> Option<SocketAddr> {
         let quiet = self.silence(now)?;
+        if self.last_probe.is_none() && quiet < self.silent_after() + self.first_delay {
+            return None;
+        }
         let every = if quiet < QUICK_FOR {
             PROBE_EVERY
         } else {
@@ -109,11 +134,11 @@ impl Silence {
         {
             return None;
         }
+        let n = addrs.len();
         let after = self
             .last_asked
             .and_then(|l| addrs.iter().position(|a| *a == l))
-            .map_or(0, |i| i + 1);
-        let n = addrs.len();
+            .map_or(self.start % n.max(1), |i| i + 1);
         let due = (0..n)
             .map(|k| addrs[(after + k) % n])
             .find(|a| *a != current && !self.in_flight.contains(a))?;
@@ -251,5 +276,39 @@ mod tests {
         // One address: nowhere to ask.
         let mut one = Silence::new(t0, KEEP_ALIVE);
         assert_eq!(one.probe_due(ms(t0, 5_000), &[a(1)], a(1)), None);
+    }
+
+    #[test]
+    fn the_herd_is_spread_over_the_interval_and_the_addresses() {
+        let t0 = Instant::now();
+        let addrs = [a(1), a(2), a(3), a(4)];
+        // 770 ms of quiet make the silence; this node waits 60 ms more and
+        // starts its round at the fourth address.
+        let mut s = Silence::new(t0, KEEP_ALIVE).spread(Duration::from_millis(60), 3);
+        s.observe(t0, Some(1), RTT);
+        assert_eq!(s.probe_due(ms(t0, 800), &addrs, a(1)), None);
+        assert_eq!(s.probe_due(ms(t0, 830), &addrs, a(1)), Some(a(4)));
+        // Then in turn, skipping the silent one, every PROBE_EVERY.
+        assert_eq!(s.probe_due(ms(t0, 930), &addrs, a(1)), Some(a(2)));
+        // The delay never exceeds one probe interval.
+        let mut late = Silence::new(t0, KEEP_ALIVE).spread(Duration::from_secs(5), 0);
+        late.observe(t0, Some(1), RTT);
+        assert_eq!(late.probe_due(ms(t0, 869), &addrs, a(1)), None);
+        assert_eq!(late.probe_due(ms(t0, 870), &addrs, a(1)), Some(a(2)));
+        // Many nodes: their first probes fall across the whole interval and
+        // on every other address.
+        let mut firsts = std::collections::BTreeMap::new();
+        for i in 0..300u64 {
+            let mut n =
+                Silence::new(t0, KEEP_ALIVE).spread(Duration::from_millis(i % 100), i as usize);
+            n.observe(t0, Some(1), RTT);
+            let at = (770..=900)
+                .find_map(|t| n.probe_due(ms(t0, t), &addrs, a(1)).map(|p| (t, p)))
+                .expect("probed within the interval");
+            *firsts.entry(at.1).or_insert(0) += 1;
+            assert!(at.0 >= 770 && at.0 < 870, "first probe at {} ms", at.0);
+        }
+        assert_eq!(firsts.len(), 3, "every other address asked first by some");
+        assert!(firsts.values().all(|n| *n >= 75), "{firsts:?}");
     }
 }
