@@ -47,6 +47,9 @@ pub struct LocalityConfig {
     pub max_members_in_alive: usize,
     /// L5: a member not heard for this many Alive periods is dropped.
     pub member_silence_periods: u32,
+    /// Merge: a linked group whose leader is nearer than this is the same
+    /// locality; the group with the higher id merges into the other.
+    pub merge_rtt_ms: u64,
     /// L6: neighbour groups re-measured (and lost links restored) this often.
     pub remeasure_interval_ms: u64,
     /// L1: a leader tells the rendezvous its group this often.
@@ -82,6 +85,7 @@ impl Default for LocalityConfig {
             election_settle_ms: 1000,
             max_members_in_alive: 1024,
             member_silence_periods: 3,
+            merge_rtt_ms: 10,
             remeasure_interval_ms: 30_000,
             announce_interval_ms: 30_000,
             boot_list_len: 8,

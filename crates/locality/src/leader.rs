@@ -19,6 +19,9 @@ use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use tiercast_proto::{NodeId, Timestamp};
 
+/// A new leader's first re-measure tick (then every `remeasure_interval_ms`).
+pub const FIRST_REMEASURE_MS: u64 = 5000;
+
 /// The leader's own state.
 #[derive(Clone, Debug)]
 pub struct Leading {
@@ -135,7 +138,9 @@ impl LocalityNode {
             term,
             how,
         });
-        self.next_remeasure = now.plus_millis(self.cfg.remeasure_interval_ms);
+        // A new group looks again soon (others may have been founded at once).
+        self.next_remeasure =
+            now.plus_millis(self.cfg.remeasure_interval_ms.min(FIRST_REMEASURE_MS));
         if how != Takeover::Founded {
             self.restore_links();
         }
@@ -311,12 +316,8 @@ impl LocalityNode {
             }
             return;
         }
-        if self.leading.take().is_some() {
-            self.events.push_back(LocalityEvent::LeaderChanged {
-                group,
-                leader: from,
-            });
-        } else if from != g.leader {
+        let stepped_down = self.leading.take().is_some();
+        if stepped_down || from != g.leader {
             self.events.push_back(LocalityEvent::LeaderChanged {
                 group,
                 leader: from,
@@ -468,33 +469,33 @@ impl LocalityNode {
             return;
         }
         g.members.insert(from);
-        if round > g.round || self.election.is_none() {
-            if self.election.as_ref().is_none_or(|e| e.round < round) {
-                // A claim of this round after this node decided: it can only
-                // beat the decided winner by an earlier claim.
-                let decided =
-                    (g.round == round && self.election.is_none()).then_some((g.claim_us, g.leader));
-                if let Some(d) = decided {
-                    if (claim_us, from) < d {
-                        g.leader = from;
-                        g.claim_us = claim_us;
-                        g.leadership = vec![from];
-                        g.last_alive = now;
-                        self.events.push_back(LocalityEvent::LeaderChanged {
-                            group,
-                            leader: from,
-                        });
-                    }
-                    return;
+        if (round > g.round || self.election.is_none())
+            && self.election.as_ref().is_none_or(|e| e.round < round)
+        {
+            // A claim of this round after this node decided: it can only
+            // beat the decided winner by an earlier claim.
+            let decided =
+                (g.round == round && self.election.is_none()).then_some((g.claim_us, g.leader));
+            if let Some(d) = decided {
+                if (claim_us, from) < d {
+                    g.leader = from;
+                    g.claim_us = claim_us;
+                    g.leadership = vec![from];
+                    g.last_alive = now;
+                    self.events.push_back(LocalityEvent::LeaderChanged {
+                        group,
+                        leader: from,
+                    });
                 }
-                g.round = round;
-                self.election = Some(Election {
-                    round,
-                    claim_at: None,
-                    best: None,
-                    decide_at: None,
-                });
+                return;
             }
+            g.round = round;
+            self.election = Some(Election {
+                round,
+                claim_at: None,
+                best: None,
+                decide_at: None,
+            });
         }
         let settle = self.cfg.election_settle_ms;
         let e = self.election.as_mut().expect("set above");

@@ -14,6 +14,8 @@
 //! - [`join`] — L3 the locality test and the join search.
 //! - [`links`] — L4 a new group and its inter-group links.
 //! - [`leader`] — L5 leader, leadership list, Alive, succession, election.
+//! - [`merge`] — beyond seed 004: two groups founded at once in one place
+//!   (their leaders nearer than `merge_rtt_ms`) merge, the higher id into the lower.
 //! - [`cache`] — L6 own-group and inter-group caches; [`upkeep`] — L6
 //!   periodic re-measurement, link restoration, expiry.
 
@@ -24,12 +26,15 @@ pub mod leader;
 pub mod links;
 pub mod machine;
 pub mod measure;
+pub mod merge;
 pub mod msg;
 pub mod ratelimit;
 pub mod rendezvous;
 pub mod timers;
 pub mod upkeep;
 
+#[cfg(test)]
+mod election_tests;
 #[cfg(test)]
 mod machine_tests;
 #[cfg(test)]

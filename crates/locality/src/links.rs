@@ -111,7 +111,8 @@ impl LocalityNode {
                     waiting = true;
                 }
             }
-            if waiting && best.is_none() {
+            if waiting {
+                // Nearest first: every candidate measured before one is picked.
                 return;
             }
             pick = best.map(|(_, g, l)| (g, l, false));
@@ -206,6 +207,7 @@ impl LocalityNode {
                 neighbours,
             },
         );
+        self.maybe_merge(now);
     }
 
     pub(crate) fn on_link_reply(
@@ -252,6 +254,9 @@ impl LocalityNode {
         for n in neighbours.into_iter().take(self.cfg.max_links * 2) {
             self.inter.learn(n, own, self.cfg.cache_max);
         }
+        if self.maybe_merge(now) {
+            return;
+        }
         self.link_step(now);
     }
 
@@ -267,7 +272,25 @@ impl LocalityNode {
             return;
         };
         let Some(p) = lead.links.pending.filter(|p| p.leader == from) else {
-            self.unexpected += 1;
+            // A linked group's leader no longer leads it: the link is lost.
+            let lost: Vec<GroupId> = self
+                .inter
+                .links
+                .iter()
+                .filter(|(_, l)| l.leader == from)
+                .map(|(g, _)| *g)
+                .collect();
+            for g in lost {
+                self.inter.links.remove(&g);
+                self.inter.known.remove(&g);
+                self.events.push_back(LocalityEvent::LinkLost { group: g });
+            }
+            if let (Some(g), Some(l)) = (group, leader) {
+                if l != from && l != self.id {
+                    self.inter.known.insert(g, l);
+                }
+            }
+            self.link_step(now);
             return;
         };
         lead.links.pending = None;

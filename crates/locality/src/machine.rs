@@ -74,6 +74,11 @@ pub enum LocalityEvent {
     LinkLost {
         group: GroupId,
     },
+    /// This leader's group merged into `into` (this node re-joins there).
+    Merged {
+        group: GroupId,
+        into: GroupId,
+    },
 }
 
 /// Counters (outside input dropped, probes, answers).
@@ -217,8 +222,16 @@ impl LocalityNode {
                 None => self.unexpected += 1,
             },
             LocalityMsg::BootGroups { groups } => {
-                if Some(from) == self.rendezvous {
+                if Some(from) != self.rendezvous {
+                    self.unexpected += 1;
+                } else if self.search.is_some() {
                     self.on_boot_groups(now, groups);
+                } else if self.leading.is_some() {
+                    let own = self.group.as_ref().map(|g| g.id);
+                    for g in groups.into_iter().take(self.cfg.boot_list_len) {
+                        self.inter.learn(g, own, self.cfg.cache_max);
+                    }
+                    self.link_step(now);
                 } else {
                     self.unexpected += 1;
                 }
@@ -274,6 +287,10 @@ impl LocalityNode {
                 round,
                 claim_us,
             } => self.on_new_leader(now, from, group, round, claim_us),
+            LocalityMsg::MergeInto { group, leader } => {
+                self.on_merge_into(now, from, group, leader)
+            }
+            LocalityMsg::Dissolved { group, into } => self.on_dissolved(now, from, group, into),
         }
         self.settle(now);
     }
@@ -328,6 +345,9 @@ impl LocalityNode {
 
     fn on_measured(&mut self, now: Timestamp, m: Measured) {
         self.remeasured(now, m);
+        if self.leading.is_some() && self.maybe_merge(now) {
+            return;
+        }
         if self.search.is_some() {
             self.advance_search(now);
         }

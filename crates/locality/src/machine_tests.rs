@@ -111,3 +111,150 @@ fn a_measure_flood_is_answered_at_a_bounded_rate() {
     );
     assert_eq!(n.stats().malformed, 1);
 }
+
+/// Issue 14 Must show 4, over the protocol: the east leader lies in every
+/// Neighbours reply, reporting for each neighbour group the RTT a west node
+/// measures to it (4 ms to the west group). West joiners still refuse the
+/// east group: their own RTT to its leader (80 ms) is beyond the bound, so the
+/// liar cannot pull the group beyond the tolerance.
+#[test]
+fn a_leader_reporting_false_distances_cannot_pull_far_nodes_in() {
+    use crate::msg::LocalityMsg;
+    let n = 21;
+    let mut net = TestNet::new(n as usize, LocalityConfig::default(), 3, two_regions(20));
+    net.tamper = Some(Box::new(|from, _to, msg| {
+        if from == 1 {
+            if let LocalityMsg::Neighbours { neighbours, .. } = msg {
+                for g in neighbours.iter_mut() {
+                    g.rtt_us = 4000;
+                }
+            }
+        }
+    }));
+    // East first (node 1 founds and lies), then west.
+    for i in 1..n {
+        net.join_at(i, Timestamp::from_secs(i as u64));
+    }
+    net.run_until(Timestamp::from_secs(90));
+    let east = net.nodes[1].group().unwrap().id;
+    for i in 11..=20usize {
+        assert_ne!(
+            net.nodes[i].group().unwrap().id,
+            east,
+            "west node {i} pulled east"
+        );
+    }
+    let west = net.nodes[11].group().unwrap().id;
+    for i in 11..=20usize {
+        assert_eq!(net.nodes[i].group().unwrap().id, west);
+    }
+}
+
+/// L4: eight regions on a line (20 ms per step); each new group links to the
+/// nearest groups up to the target and adds one random long link; the group
+/// graph is connected, and a crashed group's link is dropped and replaced.
+#[test]
+fn new_groups_link_nearest_first_plus_one_long_link() {
+    let cfg = LocalityConfig {
+        target_links: 2,
+        ..Default::default()
+    };
+    let region = |x: u32| if x == 0 { 0 } else { (x - 1) / 3 };
+    let lat = Box::new(move |a: u32, b: u32| {
+        2000 + 20_000 * (region(a) as i64 - region(b) as i64).unsigned_abs()
+    });
+    let mut net = TestNet::new(25, cfg, 4, lat);
+    for i in 1..25 {
+        net.join_at(i, Timestamp::from_secs(i as u64));
+    }
+    net.run_until(Timestamp::from_secs(60));
+    let leaders = net.leaders();
+    assert_eq!(leaders.len(), 8, "one group per region: {leaders:?}");
+    let gid = |i: u32| net.nodes[i as usize].group().unwrap().id;
+    for r in 0..8u32 {
+        for k in 1..3 {
+            assert_eq!(gid(r * 3 + 1 + k), gid(r * 3 + 1));
+        }
+    }
+    for &l in &leaders {
+        let links = &net.nodes[l as usize].inter().links;
+        let near = links.values().filter(|x| !x.long).count();
+        assert!(near >= 1, "leader {l} has {near} near links");
+        // Its nearest link is to an adjacent region.
+        let best = links
+            .values()
+            .filter_map(|x| x.rtt_us)
+            .min()
+            .expect("measured");
+        assert!(best < 50_000, "leader {l} nearest link {best} µs");
+    }
+    let longs: usize = leaders
+        .iter()
+        .filter(|l| {
+            net.nodes[**l as usize]
+                .inter()
+                .links
+                .values()
+                .any(|x| x.long)
+        })
+        .count();
+    assert!(longs >= 6, "{longs} of 8 groups hold a long link");
+    // Connected: a walk over links from the first group reaches all.
+    let by_group: std::collections::BTreeMap<_, _> =
+        leaders.iter().map(|l| (gid(*l), *l)).collect();
+    let mut seen = std::collections::BTreeSet::from([gid(leaders[0])]);
+    let mut todo = vec![leaders[0]];
+    while let Some(l) = todo.pop() {
+        for g in net.nodes[l as usize].inter().links.keys() {
+            if seen.insert(*g) {
+                todo.push(by_group[g]);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 8);
+    // Crash a whole group (region 3): its neighbours lose the link and restore
+    // their count from the groups they know (L4, L6).
+    let dead = gid(10);
+    for x in 10..13 {
+        net.crash(x);
+    }
+    net.run_until(Timestamp::from_secs(200));
+    for &l in &leaders {
+        if (10..13).contains(&l) {
+            continue;
+        }
+        let links = &net.nodes[l as usize].inter().links;
+        assert!(
+            !links.contains_key(&dead),
+            "leader {l} still links the dead group"
+        );
+        assert!(!links.is_empty(), "leader {l} lost all links");
+    }
+}
+
+/// Merge: nodes of one region that search at the same instant all found
+/// groups; the near groups merge (higher id into lower) into one.
+#[test]
+fn groups_founded_at_once_in_one_place_merge_into_one() {
+    let mut net = TestNet::new(
+        13,
+        LocalityConfig::default(),
+        5,
+        Box::new(|a, b| if a == 0 || b == 0 { 30_000 } else { 2000 }),
+    );
+    for i in 1..13 {
+        net.join_at(i, Timestamp::from_millis(1000 + i as u64));
+    }
+    net.run_until(Timestamp::from_secs(90));
+    let founded = net
+        .events
+        .iter()
+        .filter(|(_, _, e)| matches!(e, LocalityEvent::Founded { .. }))
+        .count();
+    assert!(founded > 1, "the race is real: {founded} founders");
+    assert_eq!(net.leaders().len(), 1);
+    let g = net.nodes[1].group().unwrap().id;
+    for i in 1..13 {
+        assert_eq!(net.nodes[i].group().unwrap().id, g, "node {i}");
+    }
+}

@@ -85,6 +85,11 @@ pub enum LocalityMsg {
     },
     /// L5: a member's answer to Alive (the leader keeps its member list by it).
     Here { group: GroupId },
+    /// Merge (beyond seed 004): the leader tells its members the group merges
+    /// into `group` led by `leader` (two groups founded at once in one place).
+    MergeInto { group: GroupId, leader: NodeId },
+    /// Merge: the sender's group is gone (merged into `into`); drop the link.
+    Dissolved { group: GroupId, into: GroupRef },
     /// L5: a leaderless group's election claim; earliest `claim_us` wins.
     NewLeader {
         group: GroupId,
@@ -133,6 +138,8 @@ impl LocalityMsg {
             LocalityMsg::Alive { .. } => "alive",
             LocalityMsg::Here { .. } => "here",
             LocalityMsg::NewLeader { .. } => "new_leader",
+            LocalityMsg::MergeInto { .. } => "merge_into",
+            LocalityMsg::Dissolved { .. } => "dissolved",
         }
     }
 }

@@ -11,6 +11,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use tiercast_proto::{NodeId, Timestamp};
 
+/// Rewrites a message in flight: (from, to, msg).
+pub(crate) type Tamper = Box<dyn FnMut(u32, u32, &mut LocalityMsg)>;
+
 pub(crate) enum Ev {
     Deliver(u32, u32, LocalityMsg),
     Wake(u32),
@@ -31,6 +34,8 @@ pub(crate) struct TestNet {
     pub events: Vec<(Timestamp, u32, LocalityEvent)>,
     pub sent: u64,
     armed: Vec<Option<Timestamp>>,
+    /// Rewrites messages as they are sent (a lying node): (from, to, msg).
+    pub tamper: Option<Tamper>,
 }
 
 impl TestNet {
@@ -57,6 +62,7 @@ impl TestNet {
             events: Vec::new(),
             sent: 0,
             armed: vec![None; n],
+            tamper: None,
         }
     }
 
@@ -72,8 +78,11 @@ impl TestNet {
 
     fn drain(&mut self, i: u32) {
         let now = self.now;
-        while let Some(t) = self.nodes[i as usize].poll_transmit() {
+        while let Some(mut t) = self.nodes[i as usize].poll_transmit() {
             self.sent += 1;
+            if let Some(f) = self.tamper.as_mut() {
+                f(i, t.to.0, &mut t.msg);
+            }
             let j = if self.jitter_us > 0 {
                 self.rng.gen_range(0..=self.jitter_us)
             } else {

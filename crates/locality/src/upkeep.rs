@@ -18,8 +18,21 @@ impl LocalityNode {
         };
         lead.links.tried.clear();
         let leaders: Vec<NodeId> = self.inter.links.values().map(|l| l.leader).collect();
-        for l in leaders {
-            self.prober.start(now, l);
+        for l in &leaders {
+            self.prober.start(now, *l);
+        }
+        // The link asked again: a leader that no longer leads says so (and a
+        // neighbour that dropped the link takes it back).
+        self.restore_links();
+        if self.maybe_merge(now) {
+            return;
+        }
+        // Short of links: the rendezvous names more groups (L1 for L4).
+        let near = self.inter.links.values().filter(|l| !l.long).count();
+        if near < self.cfg.target_links {
+            if let Some(r) = self.rendezvous.filter(|r| *r != self.id) {
+                self.send(r, crate::msg::LocalityMsg::GetBootGroups);
+            }
         }
         self.link_step(now);
     }
