@@ -23,6 +23,9 @@ pub struct GroupView {
     pub last_alive: Timestamp,
     /// Last election round seen.
     pub round: u32,
+    /// Member: the leader was presumed gone once and the list is being
+    /// waited on; the next silence starts an election.
+    pub successor_wait: bool,
 }
 
 impl GroupView {
@@ -42,6 +45,35 @@ pub struct Link {
     /// The random long link against partitions.
     pub long: bool,
     pub failures: u8,
+    /// The last [`RECENT`] measurements (µs, 0 = none): `rtt_us` is their
+    /// minimum, so one inflated measurement does not move the figure a
+    /// joiner compares against.
+    pub recent: [u64; RECENT],
+}
+
+/// Measurements a link's RTT is the minimum of.
+pub const RECENT: usize = 3;
+
+impl Link {
+    pub fn new(leader: NodeId, rtt_us: Option<u64>, long: bool) -> Self {
+        let mut recent = [0; RECENT];
+        recent[0] = rtt_us.unwrap_or(0);
+        Link {
+            leader,
+            rtt_us,
+            long,
+            failures: 0,
+            recent,
+        }
+    }
+
+    /// A new measurement: the oldest one drops out.
+    pub fn measured(&mut self, rtt_us: u64) {
+        self.recent.rotate_right(1);
+        self.recent[0] = rtt_us.max(1);
+        self.rtt_us = self.recent.iter().filter(|r| **r > 0).min().copied();
+        self.failures = 0;
+    }
 }
 
 /// Consecutive failed re-measurements before a link is lost.
@@ -94,10 +126,7 @@ impl InterCache {
                 continue;
             }
             match rtt_us {
-                Some(r) => {
-                    l.rtt_us = Some(r);
-                    l.failures = 0;
-                }
+                Some(r) => l.measured(r),
                 None => {
                     l.failures += 1;
                     if l.failures >= LINK_FAILURES_LOST {
@@ -120,15 +149,8 @@ mod tests {
     #[test]
     fn links_are_lost_after_two_failed_measurements_and_refs_hide_unmeasured() {
         let mut c = InterCache::default();
-        c.links.insert(
-            GroupId(1),
-            Link {
-                leader: NodeId(5),
-                rtt_us: None,
-                long: false,
-                failures: 0,
-            },
-        );
+        c.links
+            .insert(GroupId(1), Link::new(NodeId(5), None, false));
         assert!(c.refs().is_empty(), "unmeasured links are not reported");
         assert!(c.remeasured(NodeId(5), Some(9000)).is_empty());
         assert_eq!(c.refs()[0].rtt_us, 9000);
@@ -148,6 +170,7 @@ mod tests {
             members: BTreeSet::new(),
             last_alive: Timestamp::ZERO,
             round: 0,
+            successor_wait: false,
         };
         assert!(v.outranked_by(3, 900, NodeId(9)));
         assert!(v.outranked_by(2, 99, NodeId(9)));

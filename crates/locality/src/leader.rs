@@ -74,6 +74,7 @@ impl LocalityNode {
             members,
             last_alive: now,
             round: 0,
+            successor_wait: false,
         });
         self.copy_neighbours(group, leader, neighbours);
     }
@@ -89,12 +90,7 @@ impl LocalityNode {
             }
             self.inter.links.insert(
                 n.group,
-                crate::cache::Link {
-                    leader: n.leader,
-                    rtt_us: Some(n.rtt_us as u64),
-                    long: false,
-                    failures: 0,
-                },
+                crate::cache::Link::new(n.leader, Some(n.rtt_us as u64), false),
             );
             self.inter.learn(n, Some(own), self.cfg.cache_max);
         }
@@ -126,6 +122,8 @@ impl LocalityNode {
         g.members.remove(&old);
         g.members.insert(self.id);
         self.election = None;
+        self.succession = None;
+        g.successor_wait = false;
         let (id, term) = (g.id, g.term);
         // Link lengths come from this node's own measurements from now on.
         for l in self.inter.links.values_mut() {
@@ -325,6 +323,7 @@ impl LocalityNode {
         }
         let round = g.round;
         self.election = None;
+        self.succession = None;
         self.adopt_group(
             now, from, group, term, claim_us, leadership, members, neighbours,
         );
@@ -350,6 +349,11 @@ impl LocalityNode {
     }
 
     /// Member: no Alive for `leader_timeout_ms`.
+    /// Member: no Alive for `leader_timeout_ms`. The first time, the next
+    /// one in the leadership list is followed; a list member measures
+    /// everyone above it and takes over when none answers (so a dead head of
+    /// the list costs about a second, not a timeout each). The second time
+    /// (the list never spoke), the group is leaderless: an election.
     pub(crate) fn leader_silent(&mut self, now: Timestamp) {
         let Some(g) = self.group.as_mut() else {
             return;
@@ -363,21 +367,64 @@ impl LocalityNode {
             leader: gone,
         });
         let g = self.group.as_mut().expect("checked above");
-        match g.leadership.first().copied() {
-            Some(next) if next == self.id => self.become_leader(now, Takeover::Succession),
-            Some(next) => {
+        if g.successor_wait {
+            g.successor_wait = false;
+            g.leadership.clear();
+            self.succession = None;
+            let round = g.round + 1;
+            self.start_election(now, round);
+            return;
+        }
+        g.successor_wait = true;
+        g.last_alive = now;
+        let pos = g.leadership.iter().position(|n| *n == self.id);
+        match (pos, g.leadership.first().copied()) {
+            (Some(0), _) => self.become_leader(now, Takeover::Succession),
+            (_, Some(next)) => {
                 g.leader = next;
-                g.last_alive = now;
+                if let Some(p) = pos {
+                    let above = g.leadership[..p].to_vec();
+                    for a in &above {
+                        self.prober.start(now, *a);
+                    }
+                    self.succession = Some((now, above));
+                }
                 self.events.push_back(LocalityEvent::LeaderChanged {
                     group,
                     leader: next,
                 });
                 self.send(next, LocalityMsg::Here { group });
             }
-            None => {
+            (_, None) => {
                 let round = g.round + 1;
                 self.start_election(now, round);
             }
+        }
+    }
+
+    /// A list member's check of those above it: all unreachable → it leads.
+    pub(crate) fn check_succession(&mut self, now: Timestamp) {
+        let Some((since, above)) = self.succession.as_ref() else {
+            return;
+        };
+        let results: Vec<Option<Option<u64>>> = above
+            .iter()
+            .map(|a| self.prober.fresh(*a, *since))
+            .collect();
+        if results.iter().any(|r| r.is_none()) {
+            return;
+        }
+        let (_, above) = self.succession.take().expect("checked above");
+        let waiting = self
+            .group
+            .as_ref()
+            .is_some_and(|g| g.successor_wait && self.leading.is_none());
+        if waiting && results.iter().all(|r| r.is_none_or(|x| x.is_none())) {
+            if let Some(g) = self.group.as_mut() {
+                g.leadership.retain(|n| !above.contains(n));
+                g.leader = above[0];
+            }
+            self.become_leader(now, Takeover::Succession);
         }
     }
 
@@ -438,6 +485,7 @@ impl LocalityNode {
                 // presumption starts the next round.
                 g.leadership = vec![winner];
                 g.last_alive = now;
+                g.successor_wait = true;
                 let group = g.id;
                 self.election = None;
                 self.events.push_back(LocalityEvent::LeaderChanged {

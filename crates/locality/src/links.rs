@@ -35,6 +35,16 @@ impl LocalityNode {
     /// Founds a new group (the search failed or found nothing).
     pub(crate) fn found(&mut self, now: Timestamp, s: JoinSearch) {
         let id = GroupId(self.rng.gen());
+        if std::env::var("LOC_DEBUG").is_ok() {
+            eprintln!(
+                "DEBUG {} founds at {:?}: {:?} cands {} tested {}",
+                self.id,
+                now,
+                s.verdicts,
+                s.candidates.len(),
+                s.tested.len()
+            );
+        }
         for (g, l) in &s.candidates {
             let r = GroupRef {
                 group: *g,
@@ -52,6 +62,7 @@ impl LocalityNode {
             members: [self.id].into(),
             last_alive: now,
             round: 0,
+            successor_wait: false,
         });
         self.events.push_back(LocalityEvent::Founded {
             group: id,
@@ -181,12 +192,7 @@ impl LocalityNode {
             None if room => {
                 self.inter.links.insert(
                     group,
-                    Link {
-                        leader: from,
-                        rtt_us: self.prober.cached(from).flatten(),
-                        long: false,
-                        failures: 0,
-                    },
+                    Link::new(from, self.prober.cached(from).flatten(), false),
                 );
                 self.events
                     .push_back(LocalityEvent::LinkAdded { group, long: false });
@@ -239,12 +245,7 @@ impl LocalityNode {
         if accepted && Some(group) != own {
             self.inter.links.insert(
                 group,
-                Link {
-                    leader: from,
-                    rtt_us: self.prober.cached(from).flatten(),
-                    long: pending.long,
-                    failures: 0,
-                },
+                Link::new(from, self.prober.cached(from).flatten(), pending.long),
             );
             self.events.push_back(LocalityEvent::LinkAdded {
                 group,

@@ -105,6 +105,9 @@ pub struct LocalityNode {
     pub(crate) group: Option<GroupView>,
     pub(crate) leading: Option<Leading>,
     pub(crate) election: Option<Election>,
+    /// A leadership-list member checking whether everyone above it is gone:
+    /// (since, those above).
+    pub(crate) succession: Option<(Timestamp, Vec<NodeId>)>,
     pub(crate) inter: InterCache,
     pub(crate) next_remeasure: Timestamp,
     pub(crate) next_housekeeping: Timestamp,
@@ -137,6 +140,7 @@ impl LocalityNode {
             group: None,
             leading: None,
             election: None,
+            succession: None,
             inter: InterCache::default(),
             next_remeasure: Timestamp::ZERO,
             next_housekeeping: Timestamp::ZERO,
@@ -345,6 +349,7 @@ impl LocalityNode {
 
     fn on_measured(&mut self, now: Timestamp, m: Measured) {
         self.remeasured(now, m);
+        self.check_succession(now);
         if self.leading.is_some() && self.maybe_merge(now) {
             return;
         }

@@ -7,6 +7,9 @@ use crate::machine::{LocalityEvent, LocalityNode};
 use crate::measure::Measured;
 use tiercast_proto::{NodeId, Timestamp};
 
+/// Known, unlinked groups measured per re-measure tick at most.
+pub const KNOWN_MEASURED_PER_TICK: usize = 16;
+
 /// Housekeeping period (cache trims, boot-cache expiry).
 pub const HOUSEKEEPING_MS: u64 = 10_000;
 
@@ -20,6 +23,22 @@ impl LocalityNode {
         let leaders: Vec<NodeId> = self.inter.links.values().map(|l| l.leader).collect();
         for l in &leaders {
             self.prober.start(now, *l);
+        }
+        // Known groups not linked are measured too (a few per tick): a group
+        // founded at once nearby shows up here and merges (merge.rs).
+        let stale = Timestamp(now.0.saturating_sub(self.cfg.remeasure_interval_ms * 1000));
+        let unmeasured: Vec<NodeId> = self
+            .inter
+            .known
+            .iter()
+            .filter(|(g, l)| {
+                !self.inter.links.contains_key(g) && self.prober.fresh(**l, stale).is_none()
+            })
+            .map(|(_, l)| *l)
+            .take(KNOWN_MEASURED_PER_TICK)
+            .collect();
+        for l in unmeasured {
+            self.prober.start(now, l);
         }
         // The link asked again: a leader that no longer leads says so (and a
         // neighbour that dropped the link takes it back).
