@@ -21,6 +21,8 @@ pub struct PendingLink {
     pub group: GroupId,
     pub leader: NodeId,
     pub long: bool,
+    /// A farther near link this one replaces once accepted.
+    pub replaces: Option<GroupId>,
     pub deadline: Timestamp,
 }
 
@@ -86,9 +88,6 @@ impl LocalityNode {
         }
         let near = self.inter.links.values().filter(|l| !l.long).count();
         let has_long = self.inter.links.values().any(|l| l.long);
-        if near >= self.cfg.target_links && has_long {
-            return;
-        }
         let open: Vec<(GroupId, NodeId)> = self
             .inter
             .known
@@ -101,6 +100,10 @@ impl LocalityNode {
             })
             .map(|(g, l)| (*g, *l))
             .collect();
+        if near >= self.cfg.target_links && has_long {
+            self.better_link(now, own, &open);
+            return;
+        }
         let mut pick: Option<(GroupId, NodeId, bool)> = None;
         if near < self.cfg.target_links {
             let mut waiting = false;
@@ -143,6 +146,44 @@ impl LocalityNode {
             group: g,
             leader: l,
             long,
+            replaces: None,
+            deadline: now.plus_millis(self.cfg.request_timeout_ms),
+        });
+        self.send(l, LocalityMsg::Link { group: own });
+    }
+
+    /// At the target already: a measured candidate clearly nearer (by a
+    /// fifth) than the farthest near link replaces it once accepted, so a
+    /// group that started with far links (it was first in its part of the
+    /// world) converges on its nearest neighbours as they appear.
+    fn better_link(&mut self, now: Timestamp, own: GroupId, open: &[(GroupId, NodeId)]) {
+        let worst = self
+            .inter
+            .links
+            .iter()
+            .filter(|(_, l)| !l.long)
+            .filter_map(|(g, l)| l.rtt_us.map(|r| (r, *g)))
+            .max();
+        let Some((worst_rtt, worst_group)) = worst else {
+            return;
+        };
+        let best = open
+            .iter()
+            .filter_map(|(g, l)| self.prober.cached(*l).flatten().map(|r| (r, *g, *l)))
+            .min();
+        let Some((rtt, g, l)) = best else {
+            return;
+        };
+        if rtt * 5 >= worst_rtt * 4 {
+            return;
+        }
+        let lead = self.leading.as_mut().expect("a leader");
+        lead.links.tried.insert(g);
+        lead.links.pending = Some(PendingLink {
+            group: g,
+            leader: l,
+            long: false,
+            replaces: Some(worst_group),
             deadline: now.plus_millis(self.cfg.request_timeout_ms),
         });
         self.send(l, LocalityMsg::Link { group: own });
@@ -201,7 +242,8 @@ impl LocalityNode {
             None => false,
         };
         self.inter.known.insert(group, from);
-        if accepted && !self.prober.is_running(from) {
+        // Measured even when refused: a near asker may be a group to merge with.
+        if (accepted || self.prober.cached(from).is_none()) && !self.prober.is_running(from) {
             self.prober.start(now, from);
         }
         let neighbours = self.inter.refs();
@@ -251,6 +293,9 @@ impl LocalityNode {
                 group,
                 long: pending.long,
             });
+            if let Some(old) = pending.replaces.filter(|o| *o != group) {
+                self.inter.links.remove(&old);
+            }
         }
         for n in neighbours.into_iter().take(self.cfg.max_links * 2) {
             self.inter.learn(n, own, self.cfg.cache_max);

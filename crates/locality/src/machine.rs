@@ -170,6 +170,11 @@ impl LocalityNode {
         &self.inter
     }
 
+    /// The last measured RTT to `n` (`Some(None)`: it did not answer).
+    pub fn rtt_to(&self, n: NodeId) -> Option<Option<u64>> {
+        self.prober.cached(n)
+    }
+
     pub fn boot_cache(&self) -> Option<&BootCache> {
         self.boot.as_ref()
     }
@@ -234,6 +239,9 @@ impl LocalityNode {
                     let own = self.group.as_ref().map(|g| g.id);
                     for g in groups.into_iter().take(self.cfg.boot_list_len) {
                         self.inter.learn(g, own, self.cfg.cache_max);
+                        if Some(g.group) != own && self.prober.cached(g.leader).is_none() {
+                            self.prober.start(now, g.leader);
+                        }
                     }
                     self.link_step(now);
                 } else {

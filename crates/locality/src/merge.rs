@@ -78,6 +78,27 @@ impl LocalityNode {
         true
     }
 
+    /// The lower-id side of a near pair tells the other group it exists (a
+    /// link request): that group's leader measures it and merges.
+    pub(crate) fn nudge_near_groups(&mut self) {
+        let Some(own) = self.group.as_ref().map(|g| g.id) else {
+            return;
+        };
+        let bound = self.cfg.merge_rtt_ms * 1000;
+        let near: Vec<NodeId> = self
+            .inter
+            .known
+            .iter()
+            .filter(|(g, l)| {
+                **g > own && self.prober.cached(**l).flatten().is_some_and(|r| r < bound)
+            })
+            .map(|(_, l)| *l)
+            .collect();
+        for l in near {
+            self.send(l, LocalityMsg::Link { group: own });
+        }
+    }
+
     /// Leaves the current group and joins `group` at `leader` (no test: the
     /// merge decided it); a refusal continues as an ordinary search.
     pub(crate) fn join_directly(&mut self, now: Timestamp, group: GroupId, leader: NodeId) {

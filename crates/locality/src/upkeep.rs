@@ -46,12 +46,11 @@ impl LocalityNode {
         if self.maybe_merge(now) {
             return;
         }
-        // Short of links: the rendezvous names more groups (L1 for L4).
-        let near = self.inter.links.values().filter(|l| !l.long).count();
-        if near < self.cfg.target_links {
-            if let Some(r) = self.rendezvous.filter(|r| *r != self.id) {
-                self.send(r, crate::msg::LocalityMsg::GetBootGroups);
-            }
+        self.nudge_near_groups();
+        // The rendezvous names more groups each tick (L1 for L4): new groups
+        // nearby are found even when the links are at their target.
+        if let Some(r) = self.rendezvous.filter(|r| *r != self.id) {
+            self.send(r, crate::msg::LocalityMsg::GetBootGroups);
         }
         self.link_step(now);
     }
