@@ -37,16 +37,6 @@ impl LocalityNode {
     /// Founds a new group (the search failed or found nothing).
     pub(crate) fn found(&mut self, now: Timestamp, s: JoinSearch) {
         let id = GroupId(self.rng.gen());
-        if std::env::var("LOC_DEBUG").is_ok() {
-            eprintln!(
-                "DEBUG {} founds at {:?}: {:?} cands {} tested {}",
-                self.id,
-                now,
-                s.verdicts,
-                s.candidates.len(),
-                s.tested.len()
-            );
-        }
         for (g, l) in &s.candidates {
             let r = GroupRef {
                 group: *g,
