@@ -12,6 +12,8 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stats;
+#[cfg(test)]
+mod tests;
 
 pub use report::LocalityMetrics;
 pub use run::LocalityRun;
