@@ -274,7 +274,9 @@ impl LocalityNode {
         let list: Vec<GroupRef> = neighbours
             .into_iter()
             .filter(|n| n.group != group && n.leader != self.id)
-            .take(max)
+            // A group lists at most its links: a longer list would make the
+            // joiner probe for whoever sent it.
+            .take(self.cfg.max_links * 2)
             .collect();
         cur.group = group;
         cur.phase = Phase::Measuring(list.clone());

@@ -258,3 +258,70 @@ fn groups_founded_at_once_in_one_place_merge_into_one() {
         assert_eq!(net.nodes[i].group().unwrap().id, g, "node {i}");
     }
 }
+
+/// Outside input: a candidate that lists thousands of neighbour groups gets
+/// at most `2 × max_links` of them probed (no amplification through a joiner).
+#[test]
+fn a_huge_neighbour_list_is_cut_before_probing() {
+    use crate::machine::LocalityNode;
+    use crate::msg::{GroupId, GroupRef, LocalityMsg};
+    use std::collections::BTreeSet;
+    use tiercast_proto::NodeId;
+    let cfg = LocalityConfig::default();
+    let mut n = LocalityNode::new(NodeId(1), cfg.clone(), 9, Some(NodeId(0)), false);
+    let mut t = Timestamp::from_secs(1);
+    n.start_join(t);
+    while n.poll_transmit().is_some() {}
+    let boot = vec![GroupRef {
+        group: GroupId(1),
+        leader: NodeId(5),
+        rtt_us: 0,
+    }];
+    n.handle_input(t, NodeId(0), LocalityMsg::BootGroups { groups: boot });
+    // Answer every probe to the leader 4 ms later until it is measured.
+    for _ in 0..10 {
+        let mut replies = Vec::new();
+        while let Some(x) = n.poll_transmit() {
+            if let LocalityMsg::Measure { nonce } = x.msg {
+                replies.push(nonce);
+            }
+        }
+        t = t.plus_millis(4);
+        for nonce in replies {
+            n.handle_input(t, NodeId(5), LocalityMsg::MeasureReply { nonce });
+        }
+        t = t.plus_millis(20);
+        n.handle_timeout(t);
+    }
+    let neighbours: Vec<GroupRef> = (0..4000u32)
+        .map(|i| GroupRef {
+            group: GroupId(100 + i as u64),
+            leader: NodeId(1000 + i),
+            rtt_us: 50_000,
+        })
+        .collect();
+    n.handle_input(
+        t,
+        NodeId(5),
+        LocalityMsg::Neighbours {
+            group: GroupId(1),
+            neighbours,
+        },
+    );
+    let mut targets = BTreeSet::new();
+    for _ in 0..200 {
+        while let Some(x) = n.poll_transmit() {
+            if matches!(x.msg, LocalityMsg::Measure { .. }) {
+                targets.insert(x.to);
+            }
+        }
+        t = t.plus_millis(20);
+        n.handle_timeout(t);
+    }
+    assert!(!targets.is_empty());
+    assert!(
+        targets.len() <= 2 * cfg.max_links,
+        "{} targets probed",
+        targets.len()
+    );
+}
