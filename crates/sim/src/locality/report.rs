@@ -75,6 +75,8 @@ pub struct LocalityMetrics {
     pub crashes: Vec<CrashOutcome>,
     pub measure_answered: u64,
     pub measure_dropped: u64,
+    /// Measure sent by the flooders (`[locality] flooders`).
+    pub flood_sent: u64,
     pub messages: u64,
     pub message_bytes: u64,
     pub messages_by_kind: BTreeMap<String, u64>,
@@ -90,7 +92,9 @@ fn rtt_ms(run: &LocalityRun, a: u32, b: u32) -> f64 {
 
 pub fn metrics(run: &LocalityRun) -> LocalityMetrics {
     let n = run.nodes.len() as u32;
-    let live: Vec<u32> = (1..n).filter(|i| run.alive[*i as usize]).collect();
+    let live: Vec<u32> = (1..n)
+        .filter(|i| run.alive[*i as usize] && !run.flooder[*i as usize])
+        .collect();
     // Groups vs true regions.
     let truth: Vec<u64> = live
         .iter()
@@ -227,6 +231,7 @@ pub fn metrics(run: &LocalityRun) -> LocalityMetrics {
         crashes,
         measure_answered: answered,
         measure_dropped: dropped,
+        flood_sent: run.flood_sent,
         messages: run.messages.values().map(|v| v.0).sum(),
         message_bytes: run.messages.values().map(|v| v.1).sum(),
         messages_by_kind: run

@@ -19,7 +19,12 @@ enum Ev {
     Wake(u32),
     Join(u32),
     Crash,
+    /// Every flooder sends its next 10 ms of Measure to every leader.
+    Flood,
 }
+
+/// The flood's tick.
+const FLOOD_TICK_US: u64 = 10_000;
 
 /// A node's first join (or founding).
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +70,12 @@ pub struct LocalityRun {
     pub events: u64,
     /// Jitter and loss of the datagram path (Measure).
     rng: ChaCha8Rng,
+    /// Flooders (never join): ids 1..=flooders.
+    pub flooder: Vec<bool>,
+    pub flood_sent: u64,
+    flood_targets: Vec<u32>,
+    flood_targets_at: u64,
+    flood_nonce: u32,
 }
 
 pub const RENDEZVOUS: u32 = 0;
@@ -129,11 +140,24 @@ impl LocalityRun {
             dropped: 0,
             events: 0,
             rng: ChaCha8Rng::seed_from_u64(sc.seed ^ 0x6461_7461),
+            flooder: (0..n as u32)
+                .map(|i| i >= 1 && i <= sc.locality.flooders)
+                .collect(),
+            flood_sent: 0,
+            flood_targets: Vec::new(),
+            flood_targets_at: 0,
+            flood_nonce: 0,
             nodes,
             sc,
         };
         let window_us = (run.sc.locality.arrival_s * 1e6) as u64;
+        if run.sc.locality.flooders > 0 {
+            run.push((run.sc.locality.flood_from_s * 1e6) as u64, Ev::Flood);
+        }
         for i in 1..n as u32 {
+            if run.flooder[i as usize] {
+                continue;
+            }
             let at = if window_us == 0 {
                 0
             } else {
@@ -171,20 +195,7 @@ impl LocalityRun {
                     .ok()
             };
             match sent {
-                Some(arrival) => {
-                    let item = Some((i, t.to.0, t.msg));
-                    let slot = match self.free.pop() {
-                        Some(s) => {
-                            self.slab[s as usize] = item;
-                            s
-                        }
-                        None => {
-                            self.slab.push(item);
-                            (self.slab.len() - 1) as u32
-                        }
-                    };
-                    self.push(arrival, Ev::Deliver(slot));
-                }
+                Some(arrival) => self.deliver_later(arrival, i, t.to.0, t.msg),
                 None => self.dropped += 1,
             }
         }
@@ -301,6 +312,7 @@ impl LocalityRun {
                     }
                 }
                 Ev::Crash => self.crash_leaders(),
+                Ev::Flood => self.flood(),
             }
             if at >= next_prune {
                 self.net.prune(at);
@@ -323,6 +335,52 @@ impl LocalityRun {
             }
         }
         self.now = end;
+    }
+
+    /// Each flooder sends `flood_per_s / 100` Measure to every leader (the
+    /// leader list refreshed each second), then the next tick.
+    fn flood(&mut self) {
+        if self.now >= self.flood_targets_at {
+            self.flood_targets = (1..self.nodes.len() as u32)
+                .filter(|i| self.alive[*i as usize] && self.nodes[*i as usize].is_leader())
+                .collect();
+            self.flood_targets_at = self.now + 1_000_000;
+        }
+        let per_tick = (self.sc.locality.flood_per_s as u64 * FLOOD_TICK_US / 1_000_000).max(1);
+        let targets = self.flood_targets.clone();
+        for f in 1..=self.sc.locality.flooders {
+            if !self.alive[f as usize] {
+                continue;
+            }
+            for t in &targets {
+                for _ in 0..per_tick {
+                    self.flood_nonce = self.flood_nonce.wrapping_add(1);
+                    let msg = LocalityMsg::Measure {
+                        nonce: self.flood_nonce,
+                    };
+                    self.flood_sent += 1;
+                    if let Some(at) = self.datagram(self.now, f, *t) {
+                        self.deliver_later(at, f, *t, msg);
+                    }
+                }
+            }
+        }
+        self.push(self.now + FLOOD_TICK_US, Ev::Flood);
+    }
+
+    fn deliver_later(&mut self, at: u64, from: u32, to: u32, msg: LocalityMsg) {
+        let item = Some((from, to, msg));
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = item;
+                s
+            }
+            None => {
+                self.slab.push(item);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.push(at, Ev::Deliver(slot));
     }
 
     fn kill(&mut self, i: u32) {

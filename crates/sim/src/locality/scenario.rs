@@ -65,6 +65,19 @@ pub struct Population {
     /// In this many further groups the whole leadership list crashes (election).
     #[serde(default)]
     pub leaderless_crashes: u32,
+    /// Nodes (ids 1..=flooders) that never join and flood every leader with
+    /// Measure from `flood_from_s` on (L2's rate limits at scale).
+    #[serde(default)]
+    pub flooders: u32,
+    /// Measure per second each flooder sends to each leader.
+    #[serde(default = "d_flood")]
+    pub flood_per_s: u32,
+    #[serde(default)]
+    pub flood_from_s: f64,
+}
+
+fn d_flood() -> u32 {
+    1000
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -93,6 +106,12 @@ impl LocalityScenario {
 
     fn validate(&self) -> Result<(), String> {
         self.regions()?;
+        if self.locality.flooders >= self.locality.nodes {
+            return Err("locality.flooders must be fewer than locality.nodes".into());
+        }
+        if self.locality.flood_per_s > 100_000 {
+            return Err("locality.flood_per_s must be at most 100000".into());
+        }
         if self.locality.nodes == 0 {
             return Err("locality.nodes must be at least 1".into());
         }

@@ -70,3 +70,26 @@ fn bad_scenarios_are_refused_with_the_field() {
     let bad = SMALL.replace("[2, 40, 80, 140], ", "");
     assert!(LocalityScenario::from_toml(&bad).is_err());
 }
+
+/// L2 at scale: a flooder sending 2 000 Measure/s to every leader is answered
+/// at its per-sender rate, the rest dropped; the groups form as without it.
+#[test]
+fn a_flooder_is_rate_limited_and_groups_still_form() {
+    let text = SMALL.replace(
+        "leaderless_crashes = 1\n",
+        "leaderless_crashes = 1\nflooders = 1\nflood_per_s = 2000\n",
+    );
+    let sc = LocalityScenario::from_toml(&text).expect("valid scenario");
+    let mut run = LocalityRun::new(sc).expect("runs");
+    run.run(false);
+    let m = metrics(&run);
+    assert_eq!(m.groups, 4, "{m:?}");
+    assert!(
+        m.adjusted_rand_index >= 0.9,
+        "ARI {}",
+        m.adjusted_rand_index
+    );
+    assert!(m.flood_sent > 100_000, "{}", m.flood_sent);
+    // At most 20/s per leader (plus the burst) reach the flooder.
+    assert!(m.measure_dropped * 10 > m.flood_sent * 9, "{m:?}");
+}

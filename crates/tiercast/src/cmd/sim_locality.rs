@@ -76,8 +76,8 @@ pub async fn run(a: Args) -> Result<()> {
         );
     }
     println!(
-        "measure             {} answered, {} dropped by the rate limits",
-        m.measure_answered, m.measure_dropped
+        "measure             {} answered, {} dropped by the rate limits ({} sent by flooders)",
+        m.measure_answered, m.measure_dropped, m.flood_sent
     );
     println!(
         "messages            {} ({} B), {} lost in the network, {} events",
