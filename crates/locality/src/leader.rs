@@ -260,6 +260,15 @@ impl LocalityNode {
         }
     }
 
+    /// A member names another leader of this leader's group: that leader
+    /// gets this one's Alive, and the lower rank of the two steps down.
+    pub(crate) fn on_members(&mut self, group: GroupId, leader: NodeId) {
+        let mine = self.group.as_ref().is_some_and(|g| g.id == group);
+        if mine && self.leading.is_some() && leader != self.id {
+            self.send_alive_to(leader);
+        }
+    }
+
     pub(crate) fn on_here(&mut self, now: Timestamp, from: NodeId, group: GroupId) {
         let own = self.group.as_ref().map(|g| g.id);
         if own != Some(group) {
@@ -311,6 +320,15 @@ impl LocalityNode {
             if self.leading.is_some() {
                 // Another leader of this group ranks lower: tell it so.
                 self.send_alive_to(from);
+            } else if from != g.leader {
+                // A stale leader (it was presumed gone but lives): name the
+                // current one, whose Alive will make it step down.
+                let msg = LocalityMsg::Members {
+                    group,
+                    leader: g.leader,
+                    leadership: g.leadership.clone(),
+                };
+                self.send(from, msg);
             }
             return;
         }

@@ -276,7 +276,7 @@ impl LocalityNode {
                 neighbours,
             } => self.on_join_accepted(now, from, group, term, leadership, members, neighbours),
             LocalityMsg::GetMembers { group } => self.on_get_members(from, group),
-            LocalityMsg::Members { .. } => {}
+            LocalityMsg::Members { group, leader, .. } => self.on_members(group, leader),
             LocalityMsg::Link { group } => self.on_link(now, from, group),
             LocalityMsg::LinkReply {
                 group,

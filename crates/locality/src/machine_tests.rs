@@ -325,3 +325,42 @@ fn a_huge_neighbour_list_is_cut_before_probing() {
         targets.len()
     );
 }
+
+/// A leader cut off long enough to be presumed gone comes back: its Alive
+/// reaches the successor (still on its member list), which answers with its
+/// own higher-term Alive, and members name the successor to it (`Members`);
+/// the stale leader steps down — one leader again, no split.
+#[test]
+fn a_leader_presumed_gone_that_returns_steps_down() {
+    use crate::msg::LocalityMsg;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let n = 11;
+    let mut net = TestNet::new(n, LocalityConfig::default(), 6, Box::new(|_, _| 2000));
+    for i in 1..n as u32 {
+        net.join_at(i, Timestamp::from_secs(i as u64));
+    }
+    net.run_until(Timestamp::from_secs(40));
+    assert_eq!(net.leaders(), vec![1]);
+    // Node 1's Alives are lost for 25 s.
+    let cut = Rc::new(Cell::new(true));
+    let c = cut.clone();
+    net.tamper = Some(Box::new(move |from, _to, msg| {
+        if from == 1 && c.get() {
+            if let LocalityMsg::Alive { group, .. } = msg {
+                *msg = LocalityMsg::Here { group: *group };
+            }
+        }
+    }));
+    net.run_until(Timestamp::from_secs(65));
+    cut.set(false);
+    net.run_until(Timestamp::from_secs(120));
+    let leaders = net.leaders();
+    assert_eq!(leaders.len(), 1, "{leaders:?}");
+    assert_ne!(leaders[0], 1, "the successor keeps leading");
+    let g = net.nodes[1].group().unwrap().id;
+    for i in 1..n {
+        let v = net.nodes[i].group().unwrap();
+        assert_eq!((v.id, v.leader.0), (g, leaders[0]), "node {i}");
+    }
+}
