@@ -93,3 +93,17 @@ fn a_flooder_is_rate_limited_and_groups_still_form() {
     // At most 20/s per leader (plus the burst) reach the flooder.
     assert!(m.measure_dropped * 10 > m.flood_sent * 9, "{m:?}");
 }
+
+#[test]
+fn shipped_locality_scenarios_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/locality");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("scenarios/locality") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            LocalityScenario::from_file(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "{n} locality scenarios");
+}

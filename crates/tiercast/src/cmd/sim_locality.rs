@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// The locality scenario file (TOML, e.g. scenarios/locality-5k.toml).
+    /// The locality scenario file (TOML, e.g. scenarios/locality/locality-5k.toml).
     pub scenario: PathBuf,
     /// Output directory for metrics.json and nodes.csv (created if needed).
     #[arg(long)]
