@@ -21,7 +21,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== core crates do not depend on tokio"
-for c in tiercast-proto tiercast-media tiercast-node tiercast-coordinator; do
+for c in tiercast-proto tiercast-media tiercast-node tiercast-coordinator tiercast-locality; do
   if cargo tree -p "$c" -e normal --prefix none | grep -qE '^tokio '; then
     echo "$c depends on tokio: the sans-IO core must not do I/O" >&2; exit 1
   fi

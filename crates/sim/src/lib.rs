@@ -33,6 +33,8 @@
 //! - [`policies`] — operators' policy files applied at their time; traffic between regions against caps (C3).
 //! - [`signing`] — the origin signs, every node checks; the `tamper` fault (X3).
 //! - [`invariants`] — checks run during every simulation, and how a test plants a bug.
+//! - [`locality`] — issue 14: the peer-group machines (crates/locality) over the
+//!   network model, a runner of its own (`tiercast sim-locality`).
 //! - [`log`], [`output`], [`plot`], [`progress`] — events.log, CSVs, PNGs, progress on stderr.
 
 pub mod blocks;
@@ -42,6 +44,7 @@ pub mod faults;
 pub mod flaky;
 pub mod invariants;
 pub mod ledger;
+pub mod locality;
 pub mod log;
 pub mod members_ledger;
 pub mod metrics;

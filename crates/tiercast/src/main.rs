@@ -1,4 +1,4 @@
-//! `tiercast` — the one binary: `tiercast <coordinator|origin|keygen|relay|peer|viewer|demo|bench|sim|cluster|policy> ...`.
+//! `tiercast` — the one binary: `tiercast <coordinator|origin|keygen|relay|peer|viewer|demo|bench|sim|sim-locality|cluster|policy> ...`.
 //!
 //! - [`cmd::common`] — options shared by roles (cluster key, coordinator URL, logging).
 //! - [`cmd::coordinator`], [`cmd::origin`], [`cmd::relay`], [`cmd::peer`], [`cmd::viewer`] — the roles.
@@ -6,6 +6,7 @@
 //! - [`cmd::demo`] — X6: a whole overlay on one machine with a live table.
 //! - [`cmd::bench`] — benchmarks that print figures (per-hop latency).
 //! - [`cmd::sim`] — X5: the discrete-event simulator on a scenario file.
+//! - [`cmd::sim_locality`] — issue 14: the locality group machines in the simulator.
 //! - [`cmd::cluster`] — the same scenario file over real processes in network namespaces (issue 13).
 //! - [`cmd::policy`] — C3: `policy check FILE`, `policy apply FILE --coordinator URL`.
 //! - [`huge_pages`] — the coordinator and its benchmark start again with huge pages asked for (X7).
@@ -48,6 +49,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Simulate a scenario file with the real machines: metrics.json, events.log, timeline, plots.
     Sim(cmd::sim::Args),
+    /// Simulate locality-aware peer groups (issue 14, L1-L6): groups found vs true regions, join cost, leader crashes.
+    SimLocality(cmd::sim_locality::Args),
     /// Run a scenario file (up to ~60 nodes) as real processes, each in its own network namespace: metrics.json from the nodes' reports.
     Cluster(cmd::cluster::Args),
     /// Operators' policies (docs/POLICIES.md): `policy check FILE` / `policy apply FILE --coordinator URL` print `ok: N rules` or the line and the reason.
@@ -82,6 +85,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Bench(a) => cmd::bench::run(a).await,
             Command::Sim(a) => cmd::sim::run(a).await,
+            Command::SimLocality(a) => cmd::sim_locality::run(a).await,
             Command::Cluster(a) => cmd::cluster::run(a).await,
             Command::Policy(a) => cmd::policy::run(a).await,
         }

@@ -12,4 +12,5 @@ pub mod peer;
 pub mod policy;
 pub mod relay;
 pub mod sim;
+pub mod sim_locality;
 pub mod viewer;
