@@ -117,23 +117,6 @@ fn promotion(log: &str) -> (f64, u64) {
     (time, held)
 }
 
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The longest step forward between consecutive frames' pts, in frames.
 fn longest_freeze(frames: &[(f64, String)]) -> f64 {
     frames

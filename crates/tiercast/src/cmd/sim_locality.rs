@@ -4,23 +4,9 @@
 //! regions (adjusted Rand index), overlay RTT ratio, join cost, leader crashes.
 
 use anyhow::Result;
-use clap::Args as ClapArgs;
-use std::path::PathBuf;
 
-#[derive(ClapArgs, Debug)]
-pub struct Args {
-    /// The locality scenario file (TOML, e.g. scenarios/locality/locality-5k.toml).
-    pub scenario: PathBuf,
-    /// Output directory for metrics.json and nodes.csv (created if needed).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Run with this seed instead of the scenario's.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// No progress output on stderr.
-    #[arg(long)]
-    pub quiet: bool,
-}
+/// The same options as `tiercast sim`: the scenario file, `--out`, `--seed`, `--quiet`.
+pub use super::sim::Args;
 
 pub async fn run(a: Args) -> Result<()> {
     let m = tokio::task::block_in_place(|| {
