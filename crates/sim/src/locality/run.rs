@@ -235,21 +235,15 @@ impl LocalityRun {
     }
 
     fn record(&mut self, i: u32, e: LocalityEvent) {
+        let founded = matches!(e, LocalityEvent::Founded { .. });
         match e {
             LocalityEvent::Joined {
                 groups_tested,
                 probes,
                 elapsed_us,
                 ..
-            } => {
-                self.joins[i as usize].get_or_insert(JoinRecord {
-                    elapsed_us,
-                    probes,
-                    groups_tested,
-                    founded: false,
-                });
             }
-            LocalityEvent::Founded {
+            | LocalityEvent::Founded {
                 groups_tested,
                 probes,
                 elapsed_us,
@@ -259,7 +253,7 @@ impl LocalityRun {
                     elapsed_us,
                     probes,
                     groups_tested,
-                    founded: true,
+                    founded,
                 });
             }
             LocalityEvent::BecameLeader { group, how, .. } => {
