@@ -1,7 +1,7 @@
 //! The locality runner end to end on a small world (issue 14): four regions,
 //! 400 nodes, a leader crash and a leadership-list crash; deterministic.
 
-use super::report::metrics;
+use super::report::{metrics, LocalityMetrics};
 use super::run::LocalityRun;
 use super::scenario::LocalityScenario;
 
@@ -30,9 +30,10 @@ leader_crashes = 1
 leaderless_crashes = 1
 "#;
 
-#[test]
-fn groups_match_regions_and_crashed_groups_recover_whole() {
-    let sc = LocalityScenario::from_toml(SMALL).expect("valid scenario");
+/// Runs the scenario `text` to its end; its metrics, with the groups found
+/// checked against the small world's four regions.
+fn run_checked(text: &str) -> LocalityMetrics {
+    let sc = LocalityScenario::from_toml(text).expect("valid scenario");
     let mut run = LocalityRun::new(sc).expect("runs");
     run.run(false);
     let m = metrics(&run);
@@ -42,6 +43,12 @@ fn groups_match_regions_and_crashed_groups_recover_whole() {
         "ARI {}",
         m.adjusted_rand_index
     );
+    m
+}
+
+#[test]
+fn groups_match_regions_and_crashed_groups_recover_whole() {
+    let m = run_checked(SMALL);
     assert!(m.overlay_rtt_ratio < 0.5, "ratio {}", m.overlay_rtt_ratio);
     assert_eq!(m.crashes.len(), 2);
     for c in &m.crashes {
@@ -52,10 +59,7 @@ fn groups_match_regions_and_crashed_groups_recover_whole() {
         assert_eq!(c.survivors_elsewhere, 0, "{c:?}");
     }
     // Deterministic: the same seed gives the same figures.
-    let sc = LocalityScenario::from_toml(SMALL).expect("valid scenario");
-    let mut again = LocalityRun::new(sc).expect("runs");
-    again.run(false);
-    let m2 = metrics(&again);
+    let m2 = run_checked(SMALL);
     assert_eq!(m.messages, m2.messages);
     assert_eq!(m.adjusted_rand_index, m2.adjusted_rand_index);
 }
@@ -79,16 +83,7 @@ fn a_flooder_is_rate_limited_and_groups_still_form() {
         "leaderless_crashes = 1\n",
         "leaderless_crashes = 1\nflooders = 1\nflood_per_s = 2000\n",
     );
-    let sc = LocalityScenario::from_toml(&text).expect("valid scenario");
-    let mut run = LocalityRun::new(sc).expect("runs");
-    run.run(false);
-    let m = metrics(&run);
-    assert_eq!(m.groups, 4, "{m:?}");
-    assert!(
-        m.adjusted_rand_index >= 0.9,
-        "ARI {}",
-        m.adjusted_rand_index
-    );
+    let m = run_checked(&text);
     assert!(m.flood_sent > 100_000, "{}", m.flood_sent);
     // At most 20/s per leader (plus the burst) reach the flooder.
     assert!(m.measure_dropped * 10 > m.flood_sent * 9, "{m:?}");
