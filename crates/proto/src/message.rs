@@ -3,13 +3,15 @@
 //! DISTRIBUTE V4, CONSOLIDATE V5, watch redirection V2, and the one way a node
 //! is told its parents, relays and peers alike: a versioned full [`Message::ParentSet`]
 //! (V2, V9, V10, C1, C4, C6). Addresses never appear in decisions: a [`PeerInfo`]
-//! carries them only so the driver can dial a node it was told about.
+//! carries them only so the driver can dial a node it was told about. The
+//! origin's ingest health goes to the coordinator as [`Message::IngestHealth`] (X1).
 
 use crate::block::Block;
 use crate::class::NodeClass;
 use crate::feed::Feed;
 use crate::heartbeat::Heartbeat;
 use crate::ids::{ChannelId, ClusterId, NodeId, Tier};
+use crate::ingest_health::IngestReport;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -359,6 +361,10 @@ pub enum Message {
         epoch: u64,
         order: Box<Message>,
     },
+    /// Origin to coordinator (X1, issue 17): its channel's ingest health, every
+    /// few seconds and at once when the encoder stalls or resumes. Last in the
+    /// enum so the older variants keep their tags.
+    IngestHealth(IngestReport),
 }
 
 impl Message {
@@ -398,6 +404,7 @@ impl Message {
             Message::ServedElsewhere { .. } => "served_elsewhere",
             Message::Block(_) => "block",
             Message::Order { .. } => "order",
+            Message::IngestHealth(_) => "ingest_health",
         }
     }
 
