@@ -345,6 +345,13 @@ pub enum Message {
     /// coordinator's `origin_probe_ms`, the origin is lost and the channel's
     /// standby promoted.
     Probe,
+    /// Origin to coordinator (X1, issue 17): its channel's ingest health, every
+    /// few seconds and at once when the encoder stalls or resumes. The last
+    /// postcard-encoded variant, so every older one keeps its tag; it must stay
+    /// before the `#[serde(skip)]` variants: serde numbers a variant by its
+    /// place in the enum when it writes, but among the unskipped ones when it
+    /// reads (after them it would be written 33 and read as 31).
+    IngestHealth(IngestReport),
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -361,10 +368,6 @@ pub enum Message {
         epoch: u64,
         order: Box<Message>,
     },
-    /// Origin to coordinator (X1, issue 17): its channel's ingest health, every
-    /// few seconds and at once when the encoder stalls or resumes. Last in the
-    /// enum so the older variants keep their tags.
-    IngestHealth(IngestReport),
 }
 
 impl Message {
