@@ -46,8 +46,8 @@ pub use class::{DeviceClass, NodeClass};
 pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_BYTES};
 pub use feed::{CodedSet, Feed, SubstreamSet, MAX_FEED_SUBSTREAMS, MAX_WANT_SEQS};
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
-pub use ingest_health::IngestReport;
 pub use ids::{ChannelId, ClusterId, NodeId, Region, Tier, ViewerId};
+pub use ingest_health::IngestReport;
 pub use machine::{Machine, Output, Transmit};
 pub use message::{
     ChannelDesc, DenyReason, Message, NodeRole, PeerFeed, PeerInfo, Placement, Register,

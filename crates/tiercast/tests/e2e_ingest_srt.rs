@@ -150,10 +150,11 @@ fn srt_publish_with_keys_through_two_tiers() {
     wait_log_line(&dir, "origin", "encoder stalled", Duration::from_secs(8));
     let stalled = wait_for("the stall at the coordinator", within, || {
         let s = status_json(&cluster.coordinator)?;
-        let event = s["events"]
-            .as_array()?
-            .iter()
-            .any(|e| e["event"].as_str().is_some_and(|t| t.contains("EncoderStalled")));
+        let event = s["events"].as_array()?.iter().any(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|t| t.contains("EncoderStalled"))
+        });
         event.then(|| ingest(&s))
     });
     eprintln!("SRT stalled ingest at the coordinator: {stalled}");

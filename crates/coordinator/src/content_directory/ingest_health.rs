@@ -150,9 +150,15 @@ mod tests {
         let ch = c.channel_by_name("live").expect("announced").desc.id;
 
         c.handle_message(t(10), NodeId(1), report(ch, false));
-        assert!(drain_events(&mut c).is_empty(), "a healthy report is no event");
+        assert!(
+            drain_events(&mut c).is_empty(),
+            "a healthy report is no event"
+        );
         let r = c.ingest_report(ch).expect("kept");
-        assert_eq!((r.origin, r.at, r.report.bitrate_in_kbps), (NodeId(1), t(10), 2500));
+        assert_eq!(
+            (r.origin, r.at, r.report.bitrate_in_kbps),
+            (NodeId(1), t(10), 2500)
+        );
 
         c.handle_message(t(20), NodeId(1), report(ch, true));
         let stalled = CoordEvent::EncoderStalled {
