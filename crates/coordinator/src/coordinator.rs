@@ -1,7 +1,7 @@
 //! The `Coordinator` machine, the router of the control center (C1): it owns the
 //! parts and hands each message and tick to the part it belongs to — a
-//! registration and a heartbeat to the client manager, an announce to the
-//! content directory, and what the managers do (watch, LOGOFF, LinkDowngrade,
+//! registration and a heartbeat to the client manager, an announce and an
+//! origin's ingest health report to the content directory, and what the managers do (watch, LOGOFF, LinkDowngrade,
 //! DISTRIBUTE, CONSOLIDATE, the tick, a node registered) through the routed
 //! verbs of `service_manager/verbs.rs`, never into a strategy's fields; at the
 //! tick, the service manager retires unused channels' managers
@@ -93,6 +93,9 @@ pub struct Coordinator {
     /// successor holds our managers and we order nothing more (D7, X7;
     /// `client_manager/epoch_gate.rs`).
     pub(crate) superseded_by: Option<u64>,
+    /// The last ingest report of each channel's origin (X1, issue 17;
+    /// `content_directory/ingest_health.rs`).
+    pub(crate) ingest: crate::content_directory::ingest_health::IngestReports,
 }
 
 impl Coordinator {
@@ -140,6 +143,7 @@ impl Coordinator {
             retiring: Default::default(),
             backups: Default::default(),
             superseded_by: None,
+            ingest: Default::default(),
         }
     }
 
@@ -220,6 +224,7 @@ impl Coordinator {
                 }
             }
             Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
+            Message::IngestHealth(report) => self.on_ingest_health(now, from, report),
             Message::Distribute { channel, load } => {
                 Van::on_load(self, now, from, channel, load, LoadAsk::Distribute);
             }

@@ -39,6 +39,22 @@ pub enum CoordEvent {
         new: NodeId,
         key_changed: bool,
     },
+    /// The channel's origin reported its encoder stalled: no input for the
+    /// origin's stall threshold while a publisher is connected (X1, issue 17).
+    EncoderStalled {
+        channel: ChannelId,
+        origin: NodeId,
+    },
+    /// The channel's origin reported input again after a stall (X1, issue 17).
+    EncoderResumed {
+        channel: ChannelId,
+        origin: NodeId,
+    },
+    /// The stalled encoder's connection ended (no publisher now) (X1, issue 17).
+    EncoderLeft {
+        channel: ChannelId,
+        origin: NodeId,
+    },
     /// A second origin for a live channel was refused.
     AnnounceDenied {
         channel_name: String,

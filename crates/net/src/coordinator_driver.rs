@@ -509,6 +509,9 @@ impl Driver {
             match &ev {
                 CoordEvent::Redirected { .. } => debug!(event = ?ev, "coordinator event"),
                 CoordEvent::Invalid { .. } => warn!(event = ?ev, "coordinator event"),
+                CoordEvent::EncoderStalled { .. } => {
+                    warn!(event = ?ev, "a channel's encoder stalled (its origin's report)")
+                }
                 CoordEvent::Superseded { .. } => warn!(
                     event = ?ev,
                     "a node follows a newer coordinator epoch: another coordinator holds our managers; no order is sent from now on"
@@ -545,6 +548,7 @@ impl Driver {
                 })
             })
             .collect();
+        let now = self.clock.now();
         let channels: Vec<Value> = machine
             .channels()
             .map(|m| {
@@ -565,13 +569,24 @@ impl Driver {
                     .into_iter()
                     .map(|(t, c)| (t.to_string(), json!(c)))
                     .collect();
+                // The origin's last ingest report (X1, issue 17).
+                let ingest = machine.ingest_report(m.desc.id).map(|r| {
+                    let h = &r.report;
+                    json!({
+                        "from": r.origin.0, "age_ms": now.saturating_since(r.at) / 1000,
+                        "publishing": h.publishing, "bitrate_in_kbps": h.bitrate_in_kbps,
+                        "keyframe_interval_ms": h.keyframe_interval_ms, "gaps": h.gaps,
+                        "longest_gap_ms": h.longest_gap_ms,
+                        "timestamp_jumps": h.timestamp_jumps, "stalled": h.stalled,
+                        "stalls": h.stalls,
+                    })
+                });
                 json!({
                     "id": m.desc.id.0, "name": m.desc.name, "origin": m.origin.0,
-                    "active_per_tier": per_tier, "active": active,
+                    "active_per_tier": per_tier, "active": active, "ingest": ingest,
                 })
             })
             .collect();
-        let now = self.clock.now();
         let history: Vec<Value> = machine
             .history()
             .iter()

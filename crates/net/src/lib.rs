@@ -12,6 +12,7 @@
 //! - [`etcd`] — several coordinator processes: leader election and fencing on etcd (X7, D7).
 //! - [`origin`] — ingest → cut → sign → the origin node (X1, X3).
 //! - [`origin_backup`] — a backup origin: standing by, promoted, handed back (D7, issue 12).
+//! - [`origin_health`] — the origin's ingest health reported to the coordinator (X1, issue 17).
 //! - [`origin_state`] — the origin's key and next seq, kept across restarts (X1, X3, D7).
 
 pub mod clock;
@@ -26,4 +27,5 @@ pub mod link;
 pub mod node_driver;
 pub mod origin;
 pub mod origin_backup;
+pub mod origin_health;
 pub mod origin_state;

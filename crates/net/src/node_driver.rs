@@ -78,6 +78,8 @@ pub enum NodeCommand {
         public_key: [u8; 32],
     },
     Ingest(Block),
+    /// An origin's ingest health for the coordinator (X1, issue 17).
+    IngestHealth(tiercast_proto::IngestReport),
     Watch(String),
     Unwatch(String),
     Snapshot(oneshot::Sender<NodeSnapshot>),
@@ -364,6 +366,9 @@ impl Driver {
                 public_key,
             } => self.node.announce_backup(&channel, public_key),
             NodeCommand::Ingest(block) => self.node.ingest_block(now, block),
+            NodeCommand::IngestHealth(report) => {
+                self.node.report_ingest_health(report);
+            }
             NodeCommand::Watch(name) => {
                 self.node.watch(now, &name);
                 self.watching.insert(name);

@@ -9,6 +9,9 @@
 //! greater of the one kept in the data directory (`origin_state`) and the one the
 //! coordinator gives (one above the highest any node reported).
 //!
+//! A primary origin with an ingest reports the ingest's health to the
+//! coordinator (X1, issue 17; [`crate::origin_health`]).
+//!
 //! A backup origin (`backup: Some`, D7, issue 12) announces as the channel's
 //! standby instead; its blocks wait in a window until the coordinator promotes
 //! it (see [`crate::origin_backup`], the rules in `tiercast_node::standby`).
@@ -74,6 +77,8 @@ pub struct OriginHandle {
     watch: Option<NodeHandle>,
     source_task: Option<JoinHandle<()>>,
     pump: JoinHandle<()>,
+    /// Sends the ingest's health to the coordinator (a primary with an ingest).
+    health_reporter: Option<JoinHandle<()>>,
 }
 
 impl OriginHandle {
@@ -84,6 +89,9 @@ impl OriginHandle {
 
     pub async fn shutdown(self) {
         self.pump.abort();
+        if let Some(t) = &self.health_reporter {
+            t.abort();
+        }
         if let Some(t) = &self.source_task {
             t.abort();
         }
@@ -198,6 +206,7 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
             watch: Some(watch),
             source_task,
             pump,
+            health_reporter: None,
         });
     }
     let Some(next_seq) = next_seq else {
@@ -219,6 +228,9 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
     let commands = node_commands(&node);
     let key = Arc::new(rt.key);
     let channel = desc.id;
+    let health_reporter = ingest
+        .as_ref()
+        .map(|i| crate::origin_health::spawn_reporter(i.stats.clone(), channel, commands.clone()));
     let pump = tokio::spawn(async move {
         let mut rx = rx;
         let mut seq = first_seq;
@@ -253,6 +265,7 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
         watch: None,
         source_task,
         pump,
+        health_reporter,
     })
 }
 

@@ -17,6 +17,7 @@
 //! - [`switch`] — the one connect-before-disconnect: parent sets, Redirect, a viewer's
 //!   move; feeds kept per link, blocks in flight taken (V9, V10, C1).
 //! - [`heartbeat`] — the D8 heartbeat report.
+//! - [`ingest_health`] — an origin's ingest health sent to the coordinator (X1).
 //! - [`strategy`] — forwarding strategies: erasure groups (D5).
 //! - [`monitor`] — watching the parent tier, LinkDowngrade (V10).
 //! - [`origin_watch`] — a tier-1 relay reports its silent origin at once; a `Probe` is answered (D7).
@@ -63,6 +64,7 @@ pub mod event;
 pub mod foreign;
 pub mod forward;
 pub mod heartbeat;
+pub mod ingest_health;
 pub mod lag_histogram;
 pub mod login;
 pub mod middle;

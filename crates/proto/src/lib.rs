@@ -14,6 +14,7 @@
 //! - [`redundancy`] — the recovery shards n a cluster needs for its measured loss (D5).
 //! - [`viewer_feed`] — an HTTP viewer's `feed=` and `delay=` (C3: audio-only, delayed).
 //! - [`heartbeat`] — the D8 heartbeat report.
+//! - [`ingest_health`] — the origin's ingest health report to the coordinator (X1).
 //! - [`machine`] — the driving contract of every sans-IO machine: `Machine`
 //!   (`handle_message`, `handle_timeout`, `poll_output`, `poll_timeout`), the one
 //!   `Transmit` type, the documented input/output loop.
@@ -30,6 +31,7 @@ pub mod codec;
 pub mod feed;
 pub mod heartbeat;
 pub mod ids;
+pub mod ingest_health;
 pub mod machine;
 pub mod message;
 pub mod redundancy;
@@ -45,6 +47,7 @@ pub use codec::{decode_frame, encode_frame, CodecError, FrameDecoder, MAX_FRAME_
 pub use feed::{CodedSet, Feed, SubstreamSet, MAX_FEED_SUBSTREAMS, MAX_WANT_SEQS};
 pub use heartbeat::{ChannelReport, Heartbeat, LinkReport};
 pub use ids::{ChannelId, ClusterId, NodeId, Region, Tier, ViewerId};
+pub use ingest_health::IngestReport;
 pub use machine::{Machine, Output, Transmit};
 pub use message::{
     ChannelDesc, DenyReason, Message, NodeRole, PeerFeed, PeerInfo, Placement, Register,

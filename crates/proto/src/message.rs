@@ -3,13 +3,15 @@
 //! DISTRIBUTE V4, CONSOLIDATE V5, watch redirection V2, and the one way a node
 //! is told its parents, relays and peers alike: a versioned full [`Message::ParentSet`]
 //! (V2, V9, V10, C1, C4, C6). Addresses never appear in decisions: a [`PeerInfo`]
-//! carries them only so the driver can dial a node it was told about.
+//! carries them only so the driver can dial a node it was told about. The
+//! origin's ingest health goes to the coordinator as [`Message::IngestHealth`] (X1).
 
 use crate::block::Block;
 use crate::class::NodeClass;
 use crate::feed::Feed;
 use crate::heartbeat::Heartbeat;
 use crate::ids::{ChannelId, ClusterId, NodeId, Tier};
+use crate::ingest_health::IngestReport;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -343,6 +345,13 @@ pub enum Message {
     /// coordinator's `origin_probe_ms`, the origin is lost and the channel's
     /// standby promoted.
     Probe,
+    /// Origin to coordinator (X1, issue 17): its channel's ingest health, every
+    /// few seconds and at once when the encoder stalls or resumes. The last
+    /// postcard-encoded variant, so every older one keeps its tag; it must stay
+    /// before the `#[serde(skip)]` variants: serde numbers a variant by its
+    /// place in the enum when it writes, but among the unskipped ones when it
+    /// reads (after them it would be written 33 and read as 31).
+    IngestHealth(IngestReport),
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -398,6 +407,7 @@ impl Message {
             Message::ServedElsewhere { .. } => "served_elsewhere",
             Message::Block(_) => "block",
             Message::Order { .. } => "order",
+            Message::IngestHealth(_) => "ingest_health",
         }
     }
 

@@ -5,8 +5,10 @@
 //! stream runs — the stream goes on, the old key is refused afterwards; a
 //! viewer at tier 2 gets a capture that decodes with no error and whose frames
 //! are an unbroken run of the source's. The origin's ingest report gives the
-//! bitrate in, the keyframe interval and the refusals; an encoder paused with
-//! SIGSTOP is logged as a stalled-encoder event.
+//! bitrate in, the keyframe interval and the refusals; the coordinator's
+//! `/status` shows the origin's ingest report; an encoder paused with SIGSTOP
+//! is logged as a stalled-encoder event by the origin and is an event of the
+//! coordinator (`EncoderStalled`, then `EncoderResumed` when it goes on).
 
 mod support;
 
@@ -129,15 +131,47 @@ fn srt_publish_with_keys_through_two_tiers() {
         "keyframe interval {gop} ms (GOP 1 s)"
     );
 
-    // A paused encoder is a stalled-encoder event.
+    // The coordinator has the origin's report of the healthy ingest.
+    let ingest = |s: &serde_json::Value| s["channels"][0]["ingest"].clone();
+    let healthy = wait_for("the ingest report at the coordinator", within, || {
+        let i = ingest(&status_json(&cluster.coordinator)?);
+        (i["publishing"] == true && i["bitrate_in_kbps"].as_u64()? > 0).then_some(i)
+    });
+    eprintln!("SRT ingest at the coordinator: {healthy}");
+    assert_eq!(healthy["stalled"], false);
+    assert!(healthy["age_ms"].as_u64().unwrap() <= 6_000, "{healthy}");
+
+    // A paused encoder is a stalled-encoder event, at the origin and at the
+    // coordinator (its /status: the report says stalled, the event is listed).
     let pid = push.pid().to_string();
     let _ = std::process::Command::new("kill")
         .args(["-STOP", &pid])
         .status();
     wait_log_line(&dir, "origin", "encoder stalled", Duration::from_secs(8));
+    let stalled = wait_for("the stall at the coordinator", within, || {
+        let s = status_json(&cluster.coordinator)?;
+        let event = s["events"].as_array()?.iter().any(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|t| t.contains("EncoderStalled"))
+        });
+        event.then(|| ingest(&s))
+    });
+    eprintln!("SRT stalled ingest at the coordinator: {stalled}");
+    assert!(stalled["stalls"].as_u64().unwrap() >= 1, "{stalled}");
     let _ = std::process::Command::new("kill")
         .args(["-CONT", &pid])
         .status();
+    // The stall's end reaches the coordinator too: input again, or (when
+    // the SRT link timed out while the encoder was paused) the publisher gone.
+    let end = wait_for("the stall's end at the coordinator", within, || {
+        let s = status_json(&cluster.coordinator)?;
+        s["events"].as_array()?.iter().find_map(|e| {
+            let t = e["event"].as_str()?;
+            (t.contains("EncoderResumed") || t.contains("EncoderLeft")).then(|| t.to_string())
+        })
+    });
+    eprintln!("SRT stall ended at the coordinator: {end}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -8,6 +8,8 @@
 //! - [`clusters`] — (channel, region, network prefix) → the manager of a bottom
 //!   cluster of the peer overlay; clusters split and merge by size (C1, C8).
 //! - [`origin_probe`] — a reported origin is probed; unanswered, it is lost.
+//! - [`ingest_health`] — the last ingest report of each channel's origin; a
+//!   stalled encoder and its resumption are events (X1, issue 17).
 //!
 //! One manager per channel for its relays (a `van::manager::ChannelManager`) and
 //! one for its peers (a `peers::PeerOverlay`), whose bottom level is managed per
@@ -20,6 +22,7 @@
 pub mod announce;
 pub mod backup;
 pub mod clusters;
+pub mod ingest_health;
 pub mod origin_probe;
 
 use crate::coordinator::Coordinator;
