@@ -96,6 +96,7 @@ pub struct Coordinator {
     /// The last ingest report of each channel's origin (X1, issue 17;
     /// `content_directory/ingest_health.rs`).
     pub(crate) ingest: crate::content_directory::ingest_health::IngestReports,
+    pub(crate) publish_keys: crate::content_directory::publish_keys::PublishKeyBook,
 }
 
 impl Coordinator {
@@ -144,6 +145,7 @@ impl Coordinator {
             backups: Default::default(),
             superseded_by: None,
             ingest: Default::default(),
+            publish_keys: Default::default(),
         }
     }
 

@@ -55,6 +55,12 @@ pub enum CoordEvent {
         channel: ChannelId,
         origin: NodeId,
     },
+    /// An operator set a channel's publish keys (`keys` in force; 0: taken
+    /// away) (X1, X3, issue 17).
+    PublishKeysSet {
+        channel_name: String,
+        keys: usize,
+    },
     /// A second origin for a live channel was refused.
     AnnounceDenied {
         channel_name: String,

@@ -241,6 +241,16 @@ fn restore(machine: &mut Coordinator, store: &CoordinatorStore, now: tiercast_pr
         Ok(None) => {}
         Err(e) => error!(error = %e, "stored policies unreadable: starting without policies"),
     }
+    match store.publish_keys() {
+        Ok(rows) => {
+            for (channel, digests) in rows {
+                if let Err(e) = machine.set_publish_keys(&channel, digests) {
+                    error!(error = %e, channel, "stored publish keys refused: left out");
+                }
+            }
+        }
+        Err(e) => error!(error = %e, "stored publish keys unreadable: starting without them"),
+    }
 }
 
 struct Driver {
@@ -436,6 +446,25 @@ impl Driver {
             }
             ApiRequest::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            ApiRequest::SetPublishKeys {
+                channel,
+                digests,
+                reply,
+            } => {
+                let answer = machine
+                    .set_publish_keys(&channel, digests)
+                    .map_err(|e| e.to_string());
+                // Saved before the answer, as the policies are.
+                if answer.is_ok() {
+                    if let Some(store) = &self.store {
+                        let kept = machine.publish_keys().get(&channel);
+                        if let Err(e) = store.save_publish_keys(&channel, kept) {
+                            error!(error = %e, channel, "publish keys set but not saved: a restart will lose them");
+                        }
+                    }
+                }
+                let _ = reply.send(answer);
             }
             ApiRequest::ApplyPolicy { source, reply } => {
                 let answer = machine

@@ -4,7 +4,8 @@
 //! in force (its text: re-checked when loaded), the history of nodes (one
 //! record per node, opaque bytes the coordinator machine encodes) and the
 //! coordinator's epoch (D7, X7: one more at every start, so a restarted process's
-//! orders win over its predecessor's). The driver loads and saves; the sans-IO
+//! orders win over its predecessor's), and the channels' publish keys (X1, X3:
+//! SHA-256 digests only, never a key). The driver loads and saves; the sans-IO
 //! machine never sees the store.
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ const NODE_HISTORY: TableDefinition<u32, &[u8]> = TableDefinition::new("node_his
 /// `"epoch"` → the last epoch a coordinator started with on this store.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const EPOCH: &str = "epoch";
+/// Channel name → its publish keys' SHA-256 digests, end to end.
+const PUBLISH_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("publish_keys");
 
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,7 @@ impl CoordinatorStore {
         tx.open_table(POLICY).map_err(store_err)?;
         tx.open_table(NODE_HISTORY).map_err(store_err)?;
         tx.open_table(META).map_err(store_err)?;
+        tx.open_table(PUBLISH_KEYS).map_err(store_err)?;
         tx.commit().map_err(store_err)?;
         Ok(store)
     }
@@ -107,6 +111,45 @@ impl CoordinatorStore {
         {
             let mut table = tx.open_table(POLICY).map_err(store_err)?;
             table.insert(CURRENT, source).map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)
+    }
+
+    /// Every channel's publish key digests (a row of another length is skipped).
+    pub fn publish_keys(&self) -> Result<Vec<(String, Vec<[u8; 32]>)>, StoreError> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let table = tx.open_table(PUBLISH_KEYS).map_err(store_err)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(store_err)? {
+            let (k, v) = row.map_err(store_err)?;
+            let bytes = v.value();
+            if bytes.len() % 32 != 0 {
+                continue;
+            }
+            let digests = bytes
+                .chunks_exact(32)
+                .map(|c| <[u8; 32]>::try_from(c).unwrap_or_default())
+                .collect();
+            out.push((k.value().to_string(), digests));
+        }
+        Ok(out)
+    }
+
+    /// Keeps `channel`'s publish key digests (none: the row goes), durably.
+    pub fn save_publish_keys(&self, channel: &str, digests: &[[u8; 32]]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut table = tx.open_table(PUBLISH_KEYS).map_err(store_err)?;
+            match digests.is_empty() {
+                true => {
+                    table.remove(channel).map_err(store_err)?;
+                }
+                false => {
+                    table
+                        .insert(channel, digests.concat().as_slice())
+                        .map_err(store_err)?;
+                }
+            }
         }
         tx.commit().map_err(store_err)
     }
@@ -179,6 +222,14 @@ mod tests {
         }
         let s = CoordinatorStore::open(&d).unwrap();
         assert_eq!(s.policy_source().unwrap().as_deref(), Some("b = 2"));
+        assert_eq!(s.publish_keys().unwrap(), Vec::new());
+        s.save_publish_keys("live", &[[1; 32], [2; 32]]).unwrap();
+        s.save_publish_keys("gone", &[[3; 32]]).unwrap();
+        s.save_publish_keys("gone", &[]).unwrap();
+        assert_eq!(
+            s.publish_keys().unwrap(),
+            vec![("live".to_string(), vec![[1; 32], [2; 32]])]
+        );
         assert_eq!(s.node_histories().unwrap(), vec![(7, vec![4])]);
         drop(s);
         let _ = std::fs::remove_dir_all(&d);

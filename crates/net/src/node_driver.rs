@@ -80,6 +80,9 @@ pub enum NodeCommand {
     Ingest(Block),
     /// An origin's ingest health for the coordinator (X1, issue 17).
     IngestHealth(tiercast_proto::IngestReport),
+    /// An origin's ingest keys: the publish keys the coordinator sends are
+    /// put in force there (X1, X3, issue 17).
+    CheckPublishKeys(crate::ingest::PublishKeys),
     Watch(String),
     Unwatch(String),
     Snapshot(oneshot::Sender<NodeSnapshot>),
@@ -223,6 +226,7 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
             rand::random::<u8>().into(),
         ),
         probe_tx,
+        publish_keys: None,
     };
     let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx, probe_rx));
     info!(node = %id, %addr, http = ?http_addr, "node started");
@@ -257,6 +261,8 @@ struct Driver {
     silence: silence::Silence,
     /// Where the probes of a silence answer: (asked, the leader it named).
     probe_tx: mpsc::Sender<leader_probe::ProbeAnswer>,
+    /// An origin's ingest keys, updated from the coordinator's (X3).
+    publish_keys: Option<crate::ingest::PublishKeys>,
 }
 
 impl Driver {
@@ -369,6 +375,7 @@ impl Driver {
             NodeCommand::IngestHealth(report) => {
                 self.node.report_ingest_health(report);
             }
+            NodeCommand::CheckPublishKeys(keys) => self.publish_keys = Some(keys),
             NodeCommand::Watch(name) => {
                 self.node.watch(now, &name);
                 self.watching.insert(name);
@@ -536,6 +543,15 @@ impl Driver {
                 let learnt = self.coordinator_link.learn(addrs);
                 if learnt > 0 {
                     info!(node = %self.node.id(), learnt, known = self.coordinator_link.addrs().len(), "coordinator addresses learnt");
+                }
+            }
+            Event::PublishKeys {
+                channel_name,
+                digests,
+            } => {
+                let set = self.publish_keys.as_ref();
+                if !set.is_some_and(|k| k.set_from_coordinator(channel_name, digests.clone())) {
+                    debug!(node = %self.node.id(), channel_name, "publish keys for an ingest not here: ignored")
                 }
             }
             Event::Registered => {

@@ -9,8 +9,11 @@
 //! greater of the one kept in the data directory (`origin_state`) and the one the
 //! coordinator gives (one above the highest any node reported).
 //!
-//! A primary origin with an ingest reports the ingest's health to the
-//! coordinator (X1, issue 17; [`crate::origin_health`]).
+//! An origin with an ingest reports the ingest's health to the coordinator
+//! (X1, issue 17; [`crate::origin_health`]) — a backup only while promoted.
+//!
+//! The publish keys the coordinator keeps for the channel are put in force
+//! in the ingest's key check as they arrive (X3, issue 17).
 //!
 //! A backup origin (`backup: Some`, D7, issue 12) announces as the channel's
 //! standby instead; its blocks wait in a window until the coordinator promotes
@@ -117,8 +120,10 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
         OriginSource::ListenWith(l, o) => Ok((l, *o)),
         OriginSource::TestSource { kbps } => Err(kbps),
     };
+    let mut keys = None;
     let (ingest, ingest_addr, source) = match listen {
         Ok((listen, options)) => {
+            keys = Some(options.keys.clone());
             let h = start_ingest_with(listen, options, cutter, tx, rt.flush_after_ms)
                 .await
                 .map_err(|e| DriverError::Config(format!("cannot start ingest: {e}")))?;
@@ -129,6 +134,10 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
     };
     let node = spawn_node(rt.node).await?;
     let mut notices = node.subscribe();
+    if let Some(keys) = keys {
+        // Before the announce: the coordinator sends its keys before `Announced`.
+        node.command(NodeCommand::CheckPublishKeys(keys)).await?;
+    }
     let public_key = rt.key.public_key();
     let channel_name = rt.channel.clone();
     node.command(match rt.backup {
@@ -190,13 +199,18 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
             notices,
         };
         let started = crate::origin_backup::start_backup(&node, b, start).await;
-        let (watch, pump) = match started {
+        let (watch, pump, standing_flag) = match started {
             Ok(x) => x,
             Err(e) => {
                 node.shutdown().await;
                 return Err(e);
             }
         };
+        // Its ingest's health goes to the coordinator only while promoted.
+        let health_reporter = ingest.as_ref().map(|i| {
+            let (commands, id) = (node_commands(&node), desc.id);
+            crate::origin_health::spawn_reporter(i.stats.clone(), id, commands, Some(standing_flag))
+        });
         return Ok(OriginHandle {
             node,
             channel: desc,
@@ -206,7 +220,7 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
             watch: Some(watch),
             source_task,
             pump,
-            health_reporter: None,
+            health_reporter,
         });
     }
     let Some(next_seq) = next_seq else {
@@ -228,9 +242,9 @@ pub async fn spawn_origin(rt: OriginRuntime) -> Result<OriginHandle, DriverError
     let commands = node_commands(&node);
     let key = Arc::new(rt.key);
     let channel = desc.id;
-    let health_reporter = ingest
-        .as_ref()
-        .map(|i| crate::origin_health::spawn_reporter(i.stats.clone(), channel, commands.clone()));
+    let health_reporter = ingest.as_ref().map(|i| {
+        crate::origin_health::spawn_reporter(i.stats.clone(), channel, commands.clone(), None)
+    });
     let pump = tokio::spawn(async move {
         let mut rx = rx;
         let mut seq = first_seq;

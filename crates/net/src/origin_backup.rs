@@ -26,7 +26,8 @@ use tracing::{info, warn};
 /// Most blocks a standby holds, whatever its window's span.
 pub const MAX_WINDOW_BLOCKS: usize = 4096;
 
-/// Starts the watch node and the pump of a backup origin; `next_seq` is Some
+/// Starts the watch node and the pump of a backup origin (and returns its
+/// `standing` flag: up while it stands by); `next_seq` is Some
 /// when the coordinator made it the origin at once; `notices`: the origin
 /// node's, subscribed before its announce (no promotion is missed).
 pub(crate) struct BackupStart {
@@ -42,7 +43,14 @@ pub(crate) async fn start_backup(
     node: &NodeHandle,
     b: BackupRuntime,
     start: BackupStart,
-) -> Result<(NodeHandle, JoinHandle<()>), DriverError> {
+) -> Result<
+    (
+        NodeHandle,
+        JoinHandle<()>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
+    DriverError,
+> {
     let BackupStart {
         desc,
         next_seq,
@@ -56,6 +64,7 @@ pub(crate) async fn start_backup(
     let standing = Arc::new(std::sync::atomic::AtomicBool::new(next_seq.is_none()));
     let mut seen = watch.subscribe();
     let (p, s) = (primary.clone(), standing.clone());
+    let standing_flag = standing.clone();
     tokio::spawn(async move {
         loop {
             match seen.recv().await {
@@ -123,7 +132,7 @@ pub(crate) async fn start_backup(
             }
         }
     });
-    Ok((watch, task))
+    Ok((watch, task, standing_flag))
 }
 
 struct Pump {

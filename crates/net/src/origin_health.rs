@@ -1,11 +1,14 @@
 //! The origin's ingest health sent to the coordinator (X1, issue 17): a task
 //! reads the ingest's [`HealthTracker`](crate::ingest::health::HealthTracker) every
 //! 500 ms and hands the node an [`IngestReport`] every
-//! [`REPORT_EVERY_MS`], and at once when the encoder stalls or resumes.
+//! [`REPORT_EVERY_MS`], and at once when the encoder stalls or resumes. A
+//! backup origin reports only while promoted (its `standing` flag is down): the
+//! coordinator takes reports from a channel's origin alone.
 
 use crate::ingest::health::IngestHealth;
 use crate::ingest::IngestStats;
 use crate::node_driver::NodeCommand;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tiercast_proto::{ChannelId, IngestReport};
@@ -42,17 +45,24 @@ pub fn due(last: Option<(u64, bool)>, now_ms: u64, stalled: bool) -> bool {
     }
 }
 
-/// Starts the reporter; it ends when the node's driver has stopped.
+/// Starts the reporter; it ends when the node's driver has stopped. With
+/// `standing` (a backup origin), nothing is sent while it is up, and a report
+/// goes at once when it comes down (the backup promoted).
 pub fn spawn_reporter(
     stats: Arc<IngestStats>,
     channel: ChannelId,
     commands: mpsc::Sender<NodeCommand>,
+    standing: Option<Arc<AtomicBool>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(POLL_MS));
         let mut last: Option<(u64, bool)> = None;
         loop {
             tick.tick().await;
+            if standing.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                last = None;
+                continue;
+            }
             let now_ms = stats.now_us() / 1000;
             let health = stats.health_snapshot();
             if !due(last, now_ms, health.stalled) {

@@ -34,6 +34,14 @@ pub enum Event {
     StandbyAccepted {
         desc: ChannelDesc,
     },
+    /// The coordinator's publish keys for `channel_name` (X1, X3: SHA-256
+    /// digests, kept in its store): the origin's ingest checks publishers
+    /// against them besides its own flags and file; empty: none from the
+    /// coordinator.
+    PublishKeys {
+        channel_name: String,
+        digests: Vec<[u8; 32]>,
+    },
     /// The coordinator refused the origin's channel.
     AnnounceDenied {
         channel_name: String,

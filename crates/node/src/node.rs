@@ -311,6 +311,19 @@ impl Node {
                 self.on_standby_accepted(channel)
             }
             Message::Probe if from_coordinator => self.on_probe(now),
+            Message::PublishKeys {
+                channel_name,
+                digests,
+            } if from_coordinator => {
+                if digests.len() > tiercast_proto::MAX_PUBLISH_KEYS {
+                    self.invalid(from, "publish_keys", "more keys than a channel may have");
+                } else {
+                    self.events.push_back(Event::PublishKeys {
+                        channel_name,
+                        digests,
+                    });
+                }
+            }
             Message::Announced { channel, next_seq } if from_coordinator => {
                 self.on_announced(now, channel, next_seq)
             }

@@ -321,6 +321,21 @@ mod tests {
     }
 
     #[test]
+    fn publish_keys_round_trip_fit_a_frame_and_follow_the_ingest_report() {
+        let most = Message::PublishKeys {
+            channel_name: "c".repeat(64),
+            digests: vec![[0xab; 32]; crate::MAX_PUBLISH_KEYS],
+        };
+        round_trip(most.clone());
+        round_trip(Message::PublishKeys {
+            channel_name: "c".into(),
+            digests: Vec::new(),
+        });
+        assert!(frame_len(&most) < 4 * 1024, "{} bytes", frame_len(&most));
+        assert_eq!(postcard::to_allocvec(&most).unwrap()[0], 32);
+    }
+
+    #[test]
     fn an_order_round_trips_with_its_epoch_and_its_frame_length_is_known() {
         let order = Message::Order {
             epoch: 300,

@@ -51,7 +51,7 @@ pub use ingest_health::IngestReport;
 pub use machine::{Machine, Output, Transmit};
 pub use message::{
     ChannelDesc, DenyReason, Message, NodeRole, PeerFeed, PeerInfo, Placement, Register,
-    COORDINATOR_ID, MAX_COORDINATORS, MAX_SET_PARENTS,
+    COORDINATOR_ID, MAX_COORDINATORS, MAX_PUBLISH_KEYS, MAX_SET_PARENTS,
 };
 pub use smoothing::{DoubleSmoother, RateSmoother};
 pub use time::Timestamp;

@@ -4,7 +4,9 @@
 //! is told its parents, relays and peers alike: a versioned full [`Message::ParentSet`]
 //! (V2, V9, V10, C1, C4, C6). Addresses never appear in decisions: a [`PeerInfo`]
 //! carries them only so the driver can dial a node it was told about. The
-//! origin's ingest health goes to the coordinator as [`Message::IngestHealth`] (X1).
+//! origin's ingest health goes to the coordinator as [`Message::IngestHealth`] (X1);
+//! the publish keys kept in the coordinator's store go to the origin as
+//! [`Message::PublishKeys`] (X1, X3).
 
 use crate::block::Block;
 use crate::class::NodeClass;
@@ -158,6 +160,8 @@ impl fmt::Display for DenyReason {
 
 /// Most coordinator addresses a `Coordinators` message carries (and a node reads).
 pub const MAX_COORDINATORS: usize = 16;
+/// Most publish keys the coordinator keeps and sends for one channel (X3).
+pub const MAX_PUBLISH_KEYS: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -352,6 +356,18 @@ pub enum Message {
     /// place in the enum when it writes, but among the unskipped ones when it
     /// reads (after them it would be written 33 and read as 31).
     IngestHealth(IngestReport),
+    /// Coordinator to a channel's origin and its standby (X1, X3, issue 17):
+    /// the publish keys the operator keeps in the coordinator's store for
+    /// `channel_name`, as SHA-256 digests of the keys (the store and the wire
+    /// never hold a key itself), at most [`MAX_PUBLISH_KEYS`]; sent when the
+    /// origin announces and whenever an operator sets them. An empty list
+    /// takes the coordinator's keys away (the origin's own flags and file stay).
+    /// Placed after `IngestHealth` and before the `#[serde(skip)]` variants, for
+    /// the reason given there.
+    PublishKeys {
+        channel_name: String,
+        digests: Vec<[u8; 32]>,
+    },
     /// A media block; framed without postcard so the payload is never copied.
     #[serde(skip)]
     Block(Block),
@@ -408,6 +424,7 @@ impl Message {
             Message::Block(_) => "block",
             Message::Order { .. } => "order",
             Message::IngestHealth(_) => "ingest_health",
+            Message::PublishKeys { .. } => "publish_keys",
         }
     }
 

@@ -55,6 +55,8 @@ enum Command {
     Cluster(cmd::cluster::Args),
     /// Operators' policies (docs/POLICIES.md): `policy check FILE` / `policy apply FILE --coordinator URL` print `ok: N rules` or the line and the reason.
     Policy(cmd::policy::Args),
+    /// Publish keys kept in the coordinator's store: `publish-keys set CHANNEL --key K | --file F --coordinator URL` (an empty set takes them away).
+    PublishKeys(cmd::publish_keys::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -88,6 +90,7 @@ fn main() -> std::process::ExitCode {
             Command::SimLocality(a) => cmd::sim_locality::run(a).await,
             Command::Cluster(a) => cmd::cluster::run(a).await,
             Command::Policy(a) => cmd::policy::run(a).await,
+            Command::PublishKeys(a) => cmd::publish_keys::run(a).await,
         }
     });
     match result {

@@ -6,7 +6,8 @@
 //! its longest interval without a new frame (frame pts) is at most one GOP, and
 //! the frames after the switch are one unbroken run of the backup's source
 //! (framemd5). A second backup and a backup with another key are refused with
-//! their reason. Prints the switch time (kill → the backup's blocks at the
+//! their reason. The promoted backup's ingest health reaches the coordinator's
+//! `/status` (X1). Prints the switch time (kill → the backup's blocks at the
 //! viewers' relay) and each capture's longest freeze.
 
 mod support;
@@ -254,6 +255,15 @@ fn a_killed_primary_is_replaced_by_its_backup_without_a_freeze_longer_than_a_gop
     let seq_before = relay_channel(p2).expect("relay status")["highest_seq"]
         .as_u64()
         .expect("a seq");
+    let first_channel = || {
+        status_json(&coordinator)?["channels"]
+            .as_array()?
+            .first()
+            .cloned()
+    };
+    let primary_id = first_channel().expect("status")["origin"]
+        .as_u64()
+        .expect("an origin");
     let killed_at = Instant::now();
     let killed_wall = std::time::SystemTime::now();
     primary.kill();
@@ -270,6 +280,18 @@ fn a_killed_primary_is_replaced_by_its_backup_without_a_freeze_longer_than_a_gop
         log("backup").contains("backup origin promoted"),
         "the backup says it took over: {}",
         log("backup")
+    );
+    // The promoted backup reports its ingest's health to the coordinator (X1).
+    wait_for(
+        "the promoted backup's ingest report at the coordinator",
+        Duration::from_secs(10),
+        || {
+            let ch = first_channel()?;
+            let origin = ch["origin"].as_u64()?;
+            let from = ch["ingest"]["from"].as_u64()?;
+            (origin != primary_id && from == origin && ch["ingest"]["publishing"] == true)
+                .then_some(())
+        },
     );
     let (promoted_s, held) = promotion(&log("backup"));
     let promoted_after = promoted_s - seconds_of_day(killed_wall);

@@ -77,6 +77,8 @@ impl Coordinator {
         let m = &self.channels[&id];
         let desc = m.desc.clone();
         let next_seq = m.highest_seq.map_or(0, |s| s.saturating_add(1));
+        // The keys first: the origin checks its publishers once announced.
+        self.send_publish_keys(from, &desc.name);
         self.send(
             from,
             Message::Announced {

@@ -106,6 +106,7 @@ impl Coordinator {
         }
         self.backups.standby.insert(id, from);
         let channel = m.desc.clone();
+        self.send_publish_keys(from, &channel.name);
         self.send(from, Message::StandbyAccepted { channel });
     }
 

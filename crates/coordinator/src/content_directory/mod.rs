@@ -10,6 +10,8 @@
 //! - [`origin_probe`] — a reported origin is probed; unanswered, it is lost.
 //! - [`ingest_health`] — the last ingest report of each channel's origin; a
 //!   stalled encoder and its resumption are events (X1, issue 17).
+//! - [`publish_keys`] — the channels' publish keys (digests) an operator keeps
+//!   here, sent to each channel's origin and standby (X1, X3, issue 17).
 //!
 //! One manager per channel for its relays (a `van::manager::ChannelManager`) and
 //! one for its peers (a `peers::PeerOverlay`), whose bottom level is managed per
@@ -24,6 +26,7 @@ pub mod backup;
 pub mod clusters;
 pub mod ingest_health;
 pub mod origin_probe;
+pub mod publish_keys;
 
 use crate::coordinator::Coordinator;
 use crate::service_manager::ManagerView;

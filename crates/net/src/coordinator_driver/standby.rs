@@ -141,6 +141,13 @@ impl Driver {
             ApiRequest::Status { reply } => {
                 let _ = reply.send(self.standby_status());
             }
+            ApiRequest::SetPublishKeys { reply, .. } => {
+                let why = match leader {
+                    Some(l) => format!("this coordinator is a standby: set the publish keys at the leader, http://{l}"),
+                    None => "no coordinator leads right now (an election is under way): retry".into(),
+                };
+                let _ = reply.send(Err(why));
+            }
             ApiRequest::ApplyPolicy { reply, .. } => {
                 let why = match leader {
                     Some(l) => format!("this coordinator is a standby: apply the policies at the leader, http://{l}"),

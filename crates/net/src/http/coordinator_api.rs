@@ -65,6 +65,13 @@ pub enum ApiRequest {
         source: String,
         reply: oneshot::Sender<Result<usize, String>>,
     },
+    /// An operator (signature checked) sets a channel's publish keys (X3,
+    /// issue 17): their digests; the number in force, or the refusal.
+    SetPublishKeys {
+        channel: String,
+        digests: Vec<[u8; 32]>,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
 }
 
 /// The coordinator's answer to a `Watch`.
@@ -184,6 +191,9 @@ enum Route {
         manager: Option<u16>,
     },
     ApplyPolicy,
+    SetPublishKeys {
+        channel: String,
+    },
     Watch {
         channel: String,
         region: Option<String>,
@@ -192,6 +202,18 @@ enum Route {
 }
 
 fn route(head: &RequestHead) -> Result<Route, Response> {
+    if let Some(channel) = head.path.strip_prefix("/publish-keys/") {
+        return match &head.method {
+            Method::Other(m) if m == "POST" => Ok(Route::SetPublishKeys {
+                channel: channel.to_string(),
+            }),
+            _ => Err(Response::text(
+                405,
+                "use POST /publish-keys/<channel> with the keys (one a line) as the body",
+            )
+            .header("Allow", "POST")),
+        };
+    }
     if head.path == "/policy" {
         return match &head.method {
             Method::Other(m) if m == "POST" => Ok(Route::ApplyPolicy),
@@ -275,11 +297,12 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
 async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<Context>) {
     let stats = &context.stats;
     let head_timeout = Duration::from_millis(HEAD_TIMEOUT_MS);
-    // Only `POST /policy` takes a body, and only a few are read at once: an
-    // unauthenticated client cannot make the server hold many large bodies.
+    // Only `POST /policy` and `POST /publish-keys/<channel>` take a body, and
+    // only a few are read at once: an unauthenticated client cannot make the
+    // server hold many large bodies.
     let mut upload_permit = None;
     let max_body = |head: &RequestHead| {
-        if head.path != "/policy" {
+        if head.path != "/policy" && !head.path.starts_with("/publish-keys/") {
             return Ok(0);
         }
         match context.policy_uploads.clone().try_acquire_owned() {
@@ -329,6 +352,11 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
             drop(upload_permit);
             response
         }
+        Ok(Route::SetPublishKeys { channel }) => {
+            let response = set_publish_keys(&context, &head, body, channel).await;
+            drop(upload_permit);
+            response
+        }
         Ok(Route::Watch {
             channel,
             region,
@@ -372,21 +400,71 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
     response.send(stream, head_only).await;
 }
 
-/// `POST /policy`: the signature checked, then the file handed to the coordinator.
-async fn apply_policy(context: &Context, head: &RequestHead, body: Vec<u8>) -> Response {
+/// An operator request's signature checked: `Err` is the `401` to send.
+fn operator_verified(context: &Context, head: &RequestHead, body: &[u8]) -> Result<(), Response> {
     let now_unix_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    if let Err(e) = operator_auth::verify(
+    operator_auth::verify(
         &context.operator_key,
         head.authorization.as_deref(),
         &head.path,
         now_unix_s,
-        &body,
-    ) {
+        body,
+    )
+    .map_err(|e| {
         context.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
-        return Response::text(401, e.to_string())
-            .header("WWW-Authenticate", operator_auth::AUTH_SCHEME);
+        Response::text(401, e.to_string()).header("WWW-Authenticate", operator_auth::AUTH_SCHEME)
+    })
+}
+
+/// `POST /publish-keys/<channel>`: the signature checked, the keys (a key file's
+/// text: `KEY` or `CHANNEL KEY` a line) checked and hashed, their digests handed
+/// to the coordinator. An empty body takes the channel's keys away.
+async fn set_publish_keys(
+    context: &Context,
+    head: &RequestHead,
+    body: Vec<u8>,
+    channel: String,
+) -> Response {
+    if let Err(refused) = operator_verified(context, head, &body) {
+        return refused;
+    }
+    if !valid_channel_name(&channel) {
+        return Response::text(
+            400,
+            format!(
+                "invalid channel name {:?}: use 1-64 characters of A-Z a-z 0-9 _ -",
+                truncate(&channel, 64)
+            ),
+        );
+    }
+    let Ok(text) = String::from_utf8(body) else {
+        return Response::text(400, "the keys are not UTF-8");
+    };
+    use crate::ingest::publish_key::{key_digest, parse_key_file};
+    let keys = match parse_key_file(&text, &channel, "body") {
+        Ok(keys) => keys,
+        Err(e) => return Response::text(400, e.to_string()),
+    };
+    let digests = keys.iter().map(|k| key_digest(k)).collect();
+    let (reply, answer) = oneshot::channel();
+    let request = ApiRequest::SetPublishKeys {
+        channel: channel.clone(),
+        digests,
+        reply,
+    };
+    match ask(context, request, answer).await {
+        Ok(Ok(n)) => Response::text(200, format!("ok: {n} publish keys for channel '{channel}'")),
+        Ok(Err(refusal)) => Response::text(400, refusal),
+        Err(response) => response,
+    }
+}
+
+/// `POST /policy`: the signature checked, then the file handed to the coordinator.
+async fn apply_policy(context: &Context, head: &RequestHead, body: Vec<u8>) -> Response {
+    if let Err(refused) = operator_verified(context, head, &body) {
+        return refused;
     }
     let Ok(source) = String::from_utf8(body) else {
         return Response::text(400, "line 1: the policy file is not UTF-8");
@@ -475,6 +553,14 @@ mod tests {
         assert_eq!(route_of("/policy"), Err(405));
         let post = parse_head(b"POST /policy HTTP/1.1\r\n\r\n").unwrap();
         assert_eq!(route(&post), Ok(Route::ApplyPolicy));
+        let post = parse_head(b"POST /publish-keys/live HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(
+            route(&post),
+            Ok(Route::SetPublishKeys {
+                channel: "live".into()
+            })
+        );
+        assert_eq!(route_of("/publish-keys/live"), Err(405));
         let post = parse_head(b"POST /status HTTP/1.1\r\n\r\n").unwrap();
         assert_eq!(route(&post).map_err(|r| r.status()), Err(405));
     }

@@ -211,6 +211,7 @@ async fn session(
             KeyRefusal::Missing => 401,
             KeyRefusal::Wrong(_) => 403,
             KeyRefusal::OtherChannel { .. } => 404,
+            KeyRefusal::NotYet => 503,
         };
         IngestStats::count(&stats.refused_keys, 1);
         return refuse(stream, peer, &stats, refusal(status, k.to_string())).await;

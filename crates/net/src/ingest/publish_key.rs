@@ -10,6 +10,13 @@
 //! several origins); blank lines and `#` comments are skipped. A key is 1-128
 //! visible ASCII characters other than `,` `#` `/` `?` `&` `=` `%`.
 //!
+//! Keys may also be kept in the coordinator's store (`tiercast publish-keys
+//! set`): the coordinator sends their SHA-256 digests when the origin announces
+//! and at every change ([`PublishKeys::set_from_coordinator`]); a publisher's key
+//! is then hashed and compared with them. The keys in force are the union of the
+//! flags, the file and the coordinator's. With `--publish-keys-from-coordinator`
+//! publishers are refused until the coordinator's keys arrive.
+//!
 //! No key configured means the ingest is open (as before issue 17).
 
 use std::path::{Path, PathBuf};
@@ -34,6 +41,8 @@ pub enum KeyRefusal {
     Missing,
     #[error("publish key refused: not a key of channel '{0}'")]
     Wrong(String),
+    #[error("publish keys not received from the coordinator yet: try again shortly")]
+    NotYet,
     #[error("channel '{asked}' is not published here (this origin ingests '{ours}')")]
     OtherChannel { asked: String, ours: String },
 }
@@ -117,6 +126,8 @@ struct KeySet {
     fixed: Vec<String>,
     /// From the file; replaced on reload.
     from_file: Vec<String>,
+    /// SHA-256 digests from the coordinator's store; replaced at each update.
+    from_coordinator: Vec<[u8; 32]>,
     /// The file's modification time at the last read.
     file_mtime: Option<SystemTime>,
 }
@@ -126,7 +137,17 @@ struct KeySet {
 pub struct PublishKeys {
     channel: String,
     file: Option<PathBuf>,
+    /// Publishers need a key from the coordinator even before any arrives.
+    await_coordinator: bool,
     set: Arc<RwLock<KeySet>>,
+}
+
+/// The SHA-256 digest of a publish key, as the coordinator keeps and sends it.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 impl PublishKeys {
@@ -135,6 +156,7 @@ impl PublishKeys {
         PublishKeys {
             channel: channel.to_string(),
             file: None,
+            await_coordinator: false,
             set: Arc::default(),
         }
     }
@@ -154,6 +176,7 @@ impl PublishKeys {
         let me = PublishKeys {
             channel: channel.to_string(),
             file: file.map(Path::to_path_buf),
+            await_coordinator: false,
             set: Arc::new(RwLock::new(KeySet {
                 fixed: keys.to_vec(),
                 ..KeySet::default()
@@ -171,15 +194,41 @@ impl PublishKeys {
         self.set.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// True when publishers must give a key (a key flag or a key file is set).
+    /// Publishers are refused until the coordinator's keys arrive
+    /// (`--publish-keys-from-coordinator`).
+    pub fn awaiting_coordinator(mut self) -> Self {
+        self.await_coordinator = true;
+        self
+    }
+
+    /// True when publishers must give a key (a key flag, a key file, keys from
+    /// the coordinator, or keys awaited from it).
     pub fn required(&self) -> bool {
-        self.file.is_some() || !self.read().fixed.is_empty()
+        self.file.is_some()
+            || self.await_coordinator
+            || !self.read().fixed.is_empty()
+            || !self.read().from_coordinator.is_empty()
     }
 
     /// Keys now in force.
     pub fn count(&self) -> usize {
         let s = self.read();
-        s.fixed.len() + s.from_file.len()
+        s.fixed.len() + s.from_file.len() + s.from_coordinator.len()
+    }
+
+    /// The coordinator's keys for `channel` (digests) replace the ones it sent
+    /// before; keys for another channel are ignored (false).
+    pub fn set_from_coordinator(&self, channel: &str, digests: Vec<[u8; 32]>) -> bool {
+        if channel != self.channel {
+            return false;
+        }
+        let count = digests.len();
+        self.set
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .from_coordinator = digests;
+        info!(channel, keys = count, "publish keys from the coordinator");
+        true
     }
 
     /// Checks a publisher's key and, when it names one, channel.
@@ -205,9 +254,18 @@ impl PublishKeys {
             .iter()
             .chain(s.from_file.iter())
             .fold(false, |found, k| same_key(k, key) | found);
-        match found {
-            true => Ok(()),
-            false => Err(KeyRefusal::Wrong(self.channel.clone())),
+        let digest = key_digest(key);
+        let found = s.from_coordinator.iter().fold(found, |found, d| {
+            (d.iter().zip(&digest).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0) | found
+        });
+        let none_yet = self.await_coordinator
+            && self.file.is_none()
+            && s.fixed.is_empty()
+            && s.from_coordinator.is_empty();
+        match (found, none_yet) {
+            (true, _) => Ok(()),
+            (false, true) => Err(KeyRefusal::NotYet),
+            (false, false) => Err(KeyRefusal::Wrong(self.channel.clone())),
         }
     }
 
@@ -379,6 +437,41 @@ mod tests {
             Err(KeyRefusal::Wrong("live".into()))
         );
         assert!(k.check(Some("live"), Some("s3cret")).is_ok());
+    }
+
+    #[test]
+    fn the_coordinators_digests_are_checked_beside_the_flags_and_replaced_whole() {
+        let k = PublishKeys::new("live", &["flag-key".into()], None).unwrap();
+        assert!(!k.set_from_coordinator("other", vec![key_digest("x")]));
+        assert!(k.set_from_coordinator("live", vec![key_digest("rot-1")]));
+        assert_eq!(k.count(), 2);
+        assert!(k.check(None, Some("rot-1")).is_ok());
+        assert!(k.check(None, Some("flag-key")).is_ok());
+        assert!(k.set_from_coordinator("live", vec![key_digest("rot-2")]));
+        assert_eq!(
+            k.check(None, Some("rot-1")),
+            Err(KeyRefusal::Wrong("live".into()))
+        );
+        assert!(k.check(None, Some("rot-2")).is_ok());
+        // Keys from the coordinator alone make keys required.
+        let open = PublishKeys::open("live");
+        assert!(open.check(None, None).is_ok());
+        open.set_from_coordinator("live", vec![key_digest("k")]);
+        assert_eq!(open.check(None, None), Err(KeyRefusal::Missing));
+        open.set_from_coordinator("live", Vec::new());
+        assert!(open.check(None, None).is_ok(), "taken away: open again");
+    }
+
+    #[test]
+    fn awaiting_the_coordinator_refuses_until_its_keys_arrive() {
+        let k = PublishKeys::open("live").awaiting_coordinator();
+        assert!(k.required());
+        assert_eq!(k.check(None, None), Err(KeyRefusal::Missing));
+        assert_eq!(k.check(None, Some("k")), Err(KeyRefusal::NotYet));
+        k.set_from_coordinator("live", vec![key_digest("k")]);
+        assert!(k.check(None, Some("k")).is_ok());
+        k.set_from_coordinator("live", Vec::new());
+        assert_eq!(k.check(None, Some("k")), Err(KeyRefusal::NotYet));
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn reject_code(refusal: &KeyRefusal) -> ServerRejectReason {
         KeyRefusal::Missing => ServerRejectReason::Unauthorized,
         KeyRefusal::Wrong(_) => ServerRejectReason::Forbidden,
         KeyRefusal::OtherChannel { .. } => ServerRejectReason::Notfound,
+        KeyRefusal::NotYet => ServerRejectReason::Down,
     }
 }
 

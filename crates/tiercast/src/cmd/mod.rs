@@ -10,6 +10,7 @@ pub mod keygen;
 pub mod origin;
 pub mod peer;
 pub mod policy;
+pub mod publish_keys;
 pub mod relay;
 pub mod sim;
 pub mod sim_locality;

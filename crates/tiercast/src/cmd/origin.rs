@@ -66,6 +66,11 @@ pub struct Args {
     /// changes or on SIGHUP: keys rotate without a restart.
     #[arg(long = "publish-keys", value_name = "FILE")]
     pub publish_key_file: Option<std::path::PathBuf>,
+    /// Publishers need a key kept in the coordinator's store (`tiercast
+    /// publish-keys set`); refused until the coordinator's keys arrive. Keys the
+    /// coordinator sends are checked with or without this flag.
+    #[arg(long)]
+    pub publish_keys_from_coordinator: bool,
     /// UDP/TCP sources allowed to publish (CIDR, repeat for several).
     #[arg(long = "ingest-allow", value_name = "CIDR")]
     pub ingest_allow: Vec<tiercast_net::ingest::Cidr>,
@@ -251,7 +256,10 @@ pub async fn run(a: Args) -> Result<()> {
 
 /// Publish keys, allow-list, takeover and SRT settings from the flags (X3).
 fn ingest_options(a: &Args) -> Result<IngestOptions> {
-    let keys = PublishKeys::new(&a.channel, &a.publish_keys, a.publish_key_file.as_deref())?;
+    let mut keys = PublishKeys::new(&a.channel, &a.publish_keys, a.publish_key_file.as_deref())?;
+    if a.publish_keys_from_coordinator {
+        keys = keys.awaiting_coordinator();
+    }
     let options = IngestOptions {
         keys,
         allow: AllowList(a.ingest_allow.clone()),

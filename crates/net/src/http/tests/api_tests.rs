@@ -56,6 +56,9 @@ async fn start_with(reply_timeout: Duration, leader: Option<LeaderView>) -> Api 
                         Ok(source.lines().count())
                     });
                 }
+                ApiRequest::SetPublishKeys { digests, reply, .. } => {
+                    let _ = reply.send(Ok(digests.len()));
+                }
                 ApiRequest::Status { reply } => {
                     let _ = reply.send(serde_json::json!({"nodes": 3, "channels": ["a"]}));
                 }
@@ -248,12 +251,50 @@ async fn api_bad_requests_are_400_405_431() {
 }
 
 fn post_policy(body: &str, auth: Option<String>) -> Vec<u8> {
+    post_to("/policy", body, auth)
+}
+
+fn post_to(path: &str, body: &str, auth: Option<String>) -> Vec<u8> {
     let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
     format!(
-        "POST /policy HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
+}
+
+#[tokio::test]
+async fn api_publish_keys_need_a_signature_and_valid_keys() {
+    let api = start(Duration::from_secs(5)).await;
+    let path = "/publish-keys/live";
+    let signed = |body: &str| Some(sign(&KEY, path, unix_now(), body.as_bytes()));
+    let body = "k-one\n# a comment\nlive k-two\nother k-three\n";
+    let reply = exchange(api.addr, &post_to(path, body, None)).await;
+    assert_eq!(reply.status, 401, "{}", reply.body_text());
+    let reply = exchange(api.addr, &post_to(path, body, signed(body))).await;
+    assert_eq!(
+        (reply.status, reply.body_text().trim()),
+        (200, "ok: 2 publish keys for channel 'live'")
+    );
+    let bad = "has/slash\n";
+    let reply = exchange(api.addr, &post_to(path, bad, signed(bad))).await;
+    assert_eq!(reply.status, 400, "{}", reply.body_text());
+    assert!(
+        reply.body_text().contains("not allowed"),
+        "{}",
+        reply.body_text()
+    );
+    let path = "/publish-keys/no%20such";
+    let reply = exchange(
+        api.addr,
+        &post_to(
+            path,
+            body,
+            Some(sign(&KEY, path, unix_now(), body.as_bytes())),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.body_text());
 }
 
 fn unix_now() -> u64 {
