@@ -141,6 +141,9 @@ impl Driver {
             ApiRequest::Status { reply } => {
                 let _ = reply.send(self.standby_status());
             }
+            ApiRequest::Metrics { reply } => {
+                let _ = reply.send(self.metrics());
+            }
             ApiRequest::ApplyPolicy { reply, .. } => {
                 let why = match leader {
                     Some(l) => format!("this coordinator is a standby: apply the policies at the leader, http://{l}"),
