@@ -221,13 +221,27 @@ fn every_role_serves_metrics_that_parse_and_move() {
         ("relay-t2", format!("http://127.0.0.1:{r2}")),
         ("peer", format!("http://127.0.0.1:{peer_http}")),
     ];
-    // Wait until the tier-1 relay forwards blocks and the origin has reported its ingest.
+    // Wait until the tier-1 relay forwards blocks and the origin has reported
+    // a bitrate (its ingest report comes every 5 s).
     wait_for(
         "blocks out of the tier-1 relay",
         Duration::from_secs(40),
         || {
             let s = parse_checked("relay-t1", &scrape_text(&bases[2].1)?, &documented);
             (value(&s, "tiercast_blocks_out_total", &[])? > 0.0).then_some(())
+        },
+    );
+    wait_for(
+        "the origin's ingest bitrate",
+        Duration::from_secs(20),
+        || {
+            let s = parse_checked("origin", &scrape_text(&bases[1].1)?, &documented);
+            let b = value(
+                &s,
+                "tiercast_ingest_bitrate_bits_per_second",
+                &[("channel", "metrics")],
+            )?;
+            (b > 0.0).then_some(())
         },
     );
     let first: Vec<Scrape> = bases
