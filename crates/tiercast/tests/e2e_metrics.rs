@@ -351,6 +351,13 @@ fn every_role_serves_metrics_that_parse_and_move() {
         &[("peer", "coordinator")]
     )
     .is_some());
+    let parent_rtt = second[2].samples.iter().find(|x| {
+        x.metric == "tiercast_link_rtt_seconds" && x.labels.get("peer") != Some("coordinator")
+    });
+    assert!(
+        parent_rtt.is_some(),
+        "the tier-1 relay has its parent's RTT"
+    );
     // Tier-2 relay and peer: their own pages.
     assert_eq!(
         value(&second[3], "tiercast_node_info", &[("role", "relay")]),
