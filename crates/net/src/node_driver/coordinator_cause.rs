@@ -102,6 +102,14 @@ impl CauseLog {
         }
     }
 
+    /// The cause last said for `addr`, however long ago.
+    pub(crate) fn latest(&self, addr: SocketAddr) -> Option<&Cause> {
+        match &self.last {
+            Some((a, c, _)) if *a == addr => Some(c),
+            _ => None,
+        }
+    }
+
     /// The coordinator took us: the next trouble is said at once.
     pub(crate) fn clear(&mut self) {
         self.last = None;

@@ -146,6 +146,10 @@ impl CoordinatorLink {
             if let Some(line) = self.causes.seen(lost, Cause::KeyMismatch, retry_in_ms, now) {
                 warn!("{line}");
             }
+        } else if self.causes.latest(lost) == Some(&Cause::KeyMismatch) {
+            // Another trouble now: found out afresh at the next silence.
+            self.causes.clear();
+            info!("link to coordinator {lost} down ({reason}); registering again at {next}");
         } else if self.causes.known(lost, now).is_some() {
             // Said already, in better words than the dial's.
             debug!(
@@ -164,6 +168,10 @@ impl CoordinatorLink {
 
     /// The probe of `addr` found `cause`.
     pub(crate) fn probed(&mut self, addr: SocketAddr, cause: Cause) {
+        // Its port answers because it runs: the refused key explains the rest.
+        if cause == Cause::NoAnswerOnUdp && self.causes.latest(addr) == Some(&Cause::KeyMismatch) {
+            return;
+        }
         if let Some(line) = self
             .causes
             .seen(addr, cause, self.retry_in_ms, Instant::now())
@@ -180,7 +188,13 @@ impl CoordinatorLink {
         let silent = self.addr();
         let next = self.next();
         let now = Instant::now();
-        match self.causes.known(silent, now).cloned() {
+        // A refused key explains every silence that follows it (each retry
+        // is refused again); other causes are found out afresh after a while.
+        let known = match self.causes.latest(silent) {
+            Some(Cause::KeyMismatch) => Some(Cause::KeyMismatch),
+            _ => self.causes.known(silent, now).cloned(),
+        };
+        match known {
             Some(cause) => {
                 if let Some(line) = self.causes.seen(silent, cause, Some(retry_in_ms), now) {
                     warn!("{line}");
@@ -295,6 +309,23 @@ mod tests {
         assert_eq!(one.down("reset", Some(10)), a(7));
         assert_eq!(one.unanswered(2, 10), None, "nowhere else to go");
         assert_eq!(one.elsewhere(None), None);
+    }
+
+    #[test]
+    fn a_refused_key_explains_the_silences_after_it_others_are_probed() {
+        let mut l = CoordinatorLink::new(&[a(7)]);
+        l.unanswered(1, 1000);
+        assert_eq!(l.take_probe(), Some(a(7)), "no cause known: probe its port");
+        assert_eq!(l.take_probe(), None, "once");
+        l.down("not admitted: cluster key mismatch", Some(1000));
+        l.unanswered(2, 2000);
+        assert_eq!(l.take_probe(), None, "the key refusal is the cause");
+        l.down("cannot connect: timed out", None);
+        l.unanswered(3, 4000);
+        assert_eq!(l.take_probe(), Some(a(7)), "another trouble now");
+        l.answered();
+        l.unanswered(1, 1000);
+        assert_eq!(l.take_probe(), Some(a(7)));
     }
 
     #[test]
