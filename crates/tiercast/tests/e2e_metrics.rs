@@ -264,6 +264,22 @@ fn every_role_serves_metrics_that_parse_and_move() {
             )
         })
         .collect();
+    // What a scrape costs, while streaming: page size, time to the whole page.
+    for (role, base) in &bases {
+        let mut ms: Vec<f64> = (0..20)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                scrape_text(base).expect("scrape");
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        let bytes = scrape_text(base).map_or(0, |p| p.len());
+        eprintln!(
+            "{role}: page {bytes} B; 20 scrapes: median {:.2} ms, worst {:.2} ms",
+            ms[10], ms[19]
+        );
+    }
     stop.store(true, Ordering::Relaxed);
 
     for (i, (role, _)) in bases.iter().enumerate() {
