@@ -368,6 +368,40 @@ mod tests {
     use tiercast_proto::{NodeId, NodeRole};
 
     #[test]
+    fn a_fresh_leader_and_a_standby() {
+        let events = BTreeMap::from([("node_registered".to_string(), 2)]);
+        let api = ApiStats::default();
+        let extras = CoordinatorExtras {
+            epoch: 5,
+            etcd: Some(EtcdView {
+                leader: true,
+                epoch: 5,
+            }),
+            events: &events,
+            send_errors: 0,
+            orders_dropped: 0,
+            served_elsewhere: 0,
+            links: LinkStatsSnapshot::default(),
+            api: &api,
+        };
+        let machine = Coordinator::new(
+            tiercast_coordinator::CoordinatorConfig::default(),
+            Timestamp::ZERO,
+        );
+        let page = render(Some(&machine), Timestamp::ZERO, &extras);
+        assert!(page.contains("tiercast_coordinator_leading 1\n"), "{page}");
+        assert!(page.contains("tiercast_etcd_epoch 5\n"));
+        assert!(page.contains("tiercast_coordinator_events_total{kind=\"node_registered\"} 2\n"));
+        assert!(page.contains("tiercast_coordinator_heartbeats_total 0\n"));
+        let standby = render(None, Timestamp::ZERO, &extras);
+        assert!(standby.contains("tiercast_coordinator_leading 0\n"));
+        assert!(
+            !standby.contains("tiercast_coordinator_heartbeats_total"),
+            "no machine, no machine counters"
+        );
+    }
+
+    #[test]
     fn event_kinds_are_snake_case_variants() {
         let ev = CoordEvent::NodeRegistered {
             node: NodeId(3),

@@ -475,3 +475,82 @@ fn ingest(e: &mut Exposition, channel: &str, age_s: f64, r: &IngestReport) {
         u64::from(r.stalls),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node_driver::ChannelSnapshot;
+
+    #[test]
+    fn per_channel_samples_carry_the_channel_and_node_wide_ones_none() {
+        let snapshot = NodeSnapshot {
+            id: 7,
+            role: "relay".into(),
+            registered: true,
+            blocks_out: 12,
+            channels: vec![
+                ChannelSnapshot {
+                    name: "a".into(),
+                    parents: vec![3],
+                    stored: 99,
+                    missing: 1,
+                    ..ChannelSnapshot::default()
+                },
+                ChannelSnapshot {
+                    name: "b".into(),
+                    ..ChannelSnapshot::default()
+                },
+            ],
+            ..NodeSnapshot::default()
+        };
+        let extras = NodeExtras {
+            link_rtt_s: vec![(0, 0.002), (3, 0.0105)],
+            ..NodeExtras::default()
+        };
+        let page = render(&snapshot, &extras);
+        assert!(
+            page.contains("tiercast_node_info{node=\"7\",role=\"relay\"} 1\n"),
+            "{page}"
+        );
+        assert!(page.contains("tiercast_channel_blocks_stored_total{channel=\"a\"} 99\n"));
+        assert!(page.contains("tiercast_channel_blocks_stored_total{channel=\"b\"} 0\n"));
+        assert!(page.contains("tiercast_channel_continuity_ratio{channel=\"a\"} 0.99\n"));
+        assert!(
+            !page.contains("tiercast_channel_continuity_ratio{channel=\"b\"}"),
+            "nothing seen: no ratio (not NaN)"
+        );
+        assert!(page.contains("tiercast_blocks_out_total 12\n"));
+        assert!(page.contains("tiercast_link_rtt_seconds{peer=\"coordinator\"} 0.002\n"));
+        assert!(page.contains("tiercast_link_rtt_seconds{peer=\"3\"} 0.0105\n"));
+        assert!(
+            !page.contains("tiercast_ingest_"),
+            "no ingest report, no ingest metrics"
+        );
+        assert_eq!(page.matches("# TYPE tiercast_channel_parents ").count(), 1);
+    }
+
+    #[test]
+    fn an_origins_ingest_report_in_units_of_the_name() {
+        let report = IngestReport {
+            publishing: true,
+            bitrate_in_kbps: 840,
+            keyframe_interval_ms: Some(1004),
+            stalls: 2,
+            ..IngestReport::default()
+        };
+        let extras = NodeExtras {
+            ingest: vec![("live".into(), 1.5, report)],
+            ..NodeExtras::default()
+        };
+        let page = render(&NodeSnapshot::default(), &extras);
+        assert!(
+            page.contains("tiercast_ingest_bitrate_bits_per_second{channel=\"live\"} 840000\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("tiercast_ingest_keyframe_interval_seconds{channel=\"live\"} 1.004\n")
+        );
+        assert!(page.contains("tiercast_ingest_stalls_total{channel=\"live\"} 2\n"));
+        assert!(page.contains("tiercast_ingest_report_age_seconds{channel=\"live\"} 1.5\n"));
+    }
+}

@@ -15,7 +15,7 @@ use tiercast_node::uplink::UplinkStats;
 use tiercast_node::Node;
 use tiercast_node::PlayoutStats;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ChannelSnapshot {
     pub id: u32,
     pub name: String,
@@ -103,7 +103,7 @@ pub struct ContinuitySnapshot {
     pub measured: Measured,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct NodeSnapshot {
     pub id: u32,
     pub role: String,
