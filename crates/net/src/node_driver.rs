@@ -11,6 +11,8 @@
 //! - `snapshot` — [`NodeSnapshot`], also served as `GET /status`, and the
 //!   source of `GET /metrics` (`crate::metrics::node`, X4).
 //! - `coordinator_link` — which coordinator address the node talks to (D7, X7).
+//! - `metrics_view` — `GET /metrics` from the snapshot and the driver's own
+//!   views (X4).
 //! - `coordinator_cause` — why the coordinator does not take us, said on
 //!   stderr within seconds, rate-limited (X4, issue 16).
 //! - `silence` — a silent coordinator link: when to ask the others who leads,
@@ -23,6 +25,7 @@ mod coordinator_link;
 pub(crate) mod leader_probe;
 mod local;
 mod log_limit;
+mod metrics_view;
 mod silence;
 mod snapshot;
 
@@ -630,36 +633,6 @@ impl Driver {
             self.moving_coordinator = true;
         }
         self.links.disconnect(COORDINATOR_ID);
-    }
-
-    /// The Prometheus page (X4): the snapshot, the live links' RTT (the
-    /// channels' parents and the coordinator), the ingest reports.
-    fn metrics(&self) -> String {
-        let snapshot = self.snapshot();
-        let mut peers: BTreeSet<u32> = snapshot
-            .channels
-            .iter()
-            .flat_map(|c| c.parents.iter().copied())
-            .collect();
-        peers.insert(COORDINATOR_ID.0);
-        let link_rtt_s = peers
-            .into_iter()
-            .filter_map(|p| Some((p, self.links.received(NodeId(p))?.1.as_secs_f64())))
-            .collect();
-        let ingest = self
-            .ingest_reports
-            .iter()
-            .filter_map(|(id, (at, report))| {
-                let name = self.node.channel(*id)?.desc.name.clone();
-                Some((name, at.elapsed().as_secs_f64(), *report))
-            })
-            .collect();
-        let extras = crate::metrics::node::NodeExtras {
-            link_rtt_s,
-            ingest,
-            http: Some(&self.viewer_stats),
-        };
-        crate::metrics::node::render(&snapshot, &extras)
     }
 
     fn snapshot(&self) -> NodeSnapshot {

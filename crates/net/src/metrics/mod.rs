@@ -7,9 +7,11 @@
 //! - [`writer`] — [`Exposition`]: families (one `# HELP` and `# TYPE` each),
 //!   samples with escaped labels.
 //! - [`node`] — an origin's, relay's or peer's metrics from its [`NodeSnapshot`](crate::node_driver::NodeSnapshot).
+//! - [`ingest`] — an origin's ingest health (bitrate, keyframe interval, gaps, stalls).
 //! - [`coordinator`] — the coordinator's metrics from its machine's views.
 
 pub mod coordinator;
+pub mod ingest;
 pub mod node;
 pub mod writer;
 
