@@ -13,9 +13,11 @@
 //! nodes report as they register again), and it is dropped — no order sent
 //! after — when the lease ends. A standby answers every node message with
 //! `ServedElsewhere` (the leader's address) and every `/watch` with a redirect
-//! to the leader's ([`standby`]).
+//! to the leader's ([`standby`]). `GET /metrics` is written from the machine's
+//! read-only views and the driver's counters (`metrics_view`, X4).
 
 mod managers;
+mod metrics_view;
 mod standby;
 
 use crate::clock::Clock;
@@ -25,7 +27,7 @@ use crate::etcd::{Directory, Election, ElectionConfig, Leadership, ManagerChoice
 use crate::http::{serve_api, ApiRequest, ApiStats, WatchAnswer};
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links, NetEmulation};
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,10 +140,11 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
         None => None,
     };
     let (api_tx, api_rx) = mpsc::channel(4096);
+    let api_stats = Arc::new(ApiStats::default());
     let api_task = tokio::spawn(serve_api(
         listener,
         api_tx,
-        Arc::new(ApiStats::default()),
+        api_stats.clone(),
         rt.cluster_key.clone(),
         rt.election.as_ref().zip(election.as_ref()).map(|(cfg, e)| {
             crate::http::LeaderView::new(
@@ -195,6 +198,8 @@ pub async fn spawn_coordinator(rt: CoordinatorRuntime) -> Result<CoordinatorHand
         history: VecDeque::new(),
         events: events.clone(),
         send_errors: 0,
+        event_counts: BTreeMap::new(),
+        api_stats,
     };
     let save_every = Duration::from_millis(rt.history_save_ms.max(100));
     let task = tokio::spawn(driver.run(link_rx, api_rx, status_rx, save_every));
@@ -279,6 +284,10 @@ struct Driver {
     history: VecDeque<(u64, String)>,
     events: broadcast::Sender<CoordEvent>,
     send_errors: u64,
+    /// Events decided, by kind (`/metrics`; one entry per `CoordEvent` variant).
+    event_counts: BTreeMap<String, u64>,
+    /// The HTTP API's counters (`/metrics`).
+    api_stats: Arc<ApiStats>,
 }
 
 impl Driver {
@@ -381,6 +390,7 @@ impl Driver {
 
     fn on_api(&mut self, req: ApiRequest) {
         let now = self.clock.now();
+
         // A channel of another manager id: its viewers go to its holder.
         if let ApiRequest::Watch { channel, .. } = &req {
             let here = self
@@ -466,6 +476,9 @@ impl Driver {
                 }
                 let _ = reply.send(answer);
             }
+            ApiRequest::Metrics { reply } => {
+                let _ = reply.send(self.metrics());
+            }
             ApiRequest::ApplyPolicy { source, reply } => {
                 let answer = machine
                     .apply_policies(now, &source)
@@ -547,6 +560,10 @@ impl Driver {
                 ),
                 _ => info!(event = ?ev, "coordinator event"),
             }
+            *self
+                .event_counts
+                .entry(crate::metrics::coordinator::event_kind(&ev))
+                .or_default() += 1;
             if !matches!(ev, CoordEvent::Redirected { .. }) {
                 if self.history.len() >= HISTORY {
                     self.history.pop_front();

@@ -6,6 +6,7 @@
 //! - [`http`] — viewer HTTP (`/live/<channel>.ts`, X2) and the coordinator's HTTP API (V2).
 //! - [`endpoint`] — parsing coordinator URLs and listen addresses.
 //! - [`clock`] — the driver's monotonic clock as a `Timestamp`.
+//! - [`metrics`] — Prometheus `/metrics` of every role, written from read-only views (X4).
 //! - [`node_driver`] — runs a `Node` machine: links, viewer HTTP, timers, commands.
 //! - [`coordinator_driver`] — runs the `Coordinator` machine: links, HTTP API, timers.
 //! - [`coordinator_store`] — the coordinator's embedded store (redb): policies, node history.
@@ -24,6 +25,7 @@ pub mod etcd;
 pub mod http;
 pub mod ingest;
 pub mod link;
+pub mod metrics;
 pub mod node_driver;
 pub mod origin;
 pub mod origin_backup;

@@ -8,17 +8,24 @@
 //! event is published to subscribers (demo tables, benchmarks, tests).
 //!
 //! - `local` — the hubs and playout stages that feed local HTTP viewers.
-//! - `snapshot` — [`NodeSnapshot`], also served as `GET /status`.
+//! - `snapshot` — [`NodeSnapshot`], also served as `GET /status`, and the
+//!   source of `GET /metrics` (`crate::metrics::node`, X4).
 //! - `coordinator_link` — which coordinator address the node talks to (D7, X7).
+//! - `metrics_view` — `GET /metrics` from the snapshot and the driver's own
+//!   views (X4).
+//! - `coordinator_cause` — why the coordinator does not take us, said on
+//!   stderr within seconds, rate-limited (X4, issue 16).
 //! - `silence` — a silent coordinator link: when to ask the others who leads,
 //!   when to move (sans-IO; D7, X7).
 //! - `leader_probe` — `GET /leader` at the other coordinators, and the
 //!   driver's part in a silence.
 
+mod coordinator_cause;
 mod coordinator_link;
 pub(crate) mod leader_probe;
 mod local;
 mod log_limit;
+mod metrics_view;
 mod silence;
 mod snapshot;
 
@@ -32,7 +39,7 @@ use crate::http::{
 };
 use crate::link::{ClusterKey, LinkConfig, LinkEvent, Links, NetEmulation};
 use local::LocalViewers;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tiercast_node::{Event, Node, NodeConfig, PlayoutConfig};
@@ -209,6 +216,7 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (notices, _) = broadcast::channel(4096);
     let (probe_tx, probe_rx) = mpsc::channel(leader_probe::ANSWER_QUEUE);
+    let (cause_tx, cause_rx) = mpsc::channel(1);
     let driver = Driver {
         node,
         links,
@@ -227,8 +235,11 @@ pub async fn spawn_node(mut rt: NodeRuntime) -> Result<NodeHandle, DriverError> 
         ),
         probe_tx,
         publish_keys: None,
+        ingest_reports: BTreeMap::new(),
+        cause_tx,
+        cause_probing: false,
     };
-    let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx, probe_rx));
+    let task = tokio::spawn(driver.run(link_rx, cmd_rx, viewer_rx, probe_rx, cause_rx));
     info!(node = %id, %addr, http = ?http_addr, "node started");
     Ok(NodeHandle {
         id,
@@ -263,7 +274,18 @@ struct Driver {
     probe_tx: mpsc::Sender<leader_probe::ProbeAnswer>,
     /// An origin's ingest keys, updated from the coordinator's (X3).
     publish_keys: Option<crate::ingest::PublishKeys>,
+    /// An origin's latest ingest report per channel, and when it came (for
+    /// `/metrics`; at most [`MAX_INGEST_REPORTS`] channels).
+    ingest_reports:
+        BTreeMap<tiercast_proto::ChannelId, (std::time::Instant, tiercast_proto::IngestReport)>,
+    /// Where the TCP probe of an unanswering coordinator reports its cause.
+    cause_tx: mpsc::Sender<(SocketAddr, coordinator_cause::Cause)>,
+    /// A probe is under way (one at a time).
+    cause_probing: bool,
 }
+
+/// Channels whose ingest report an origin keeps for `/metrics` at most.
+const MAX_INGEST_REPORTS: usize = 64;
 
 impl Driver {
     async fn run(
@@ -272,6 +294,7 @@ impl Driver {
         mut cmd_rx: mpsc::Receiver<NodeCommand>,
         mut viewer_rx: Option<mpsc::Receiver<ViewerRequest>>,
         mut probe_rx: mpsc::Receiver<leader_probe::ProbeAnswer>,
+        mut cause_rx: mpsc::Receiver<(SocketAddr, coordinator_cause::Cause)>,
     ) {
         self.drain();
         let mut check = tokio::time::interval(silence::CHECK_EVERY);
@@ -309,6 +332,10 @@ impl Driver {
                 }
                 _ = check.tick() => self.check_coordinator(),
                 Some(answer) = probe_rx.recv() => self.on_probe_answer(answer),
+                Some((addr, cause)) = cause_rx.recv() => {
+                    self.cause_probing = false;
+                    self.coordinator_link.probed(addr, cause);
+                }
                 _ = sleep_until(deadline) => {
                     let now = self.clock.now();
                     if node_due.is_some_and(|t| t <= now) {
@@ -373,6 +400,12 @@ impl Driver {
             } => self.node.announce_backup(&channel, public_key),
             NodeCommand::Ingest(block) => self.node.ingest_block(now, block),
             NodeCommand::IngestHealth(report) => {
+                if self.ingest_reports.len() < MAX_INGEST_REPORTS
+                    || self.ingest_reports.contains_key(&report.channel)
+                {
+                    self.ingest_reports
+                        .insert(report.channel, (std::time::Instant::now(), report));
+                }
                 self.node.report_ingest_health(report);
             }
             NodeCommand::CheckPublishKeys(keys) => self.publish_keys = Some(keys),
@@ -394,6 +427,14 @@ impl Driver {
     fn on_viewer_request(&mut self, req: ViewerRequest) {
         let now = self.clock.now();
         match req {
+            ViewerRequest::Join { channel, reply, .. }
+                if self.node.config().role == NodeRole::Origin =>
+            {
+                // An origin's HTTP port is for its metrics and status.
+                let _ = reply.send(Err(ViewerRefusal::NotFound(format!(
+                    "this is an origin: watch channel '{channel}' through the coordinator's /watch/{channel}"
+                ))));
+            }
             ViewerRequest::Join {
                 channel,
                 feed,
@@ -467,6 +508,9 @@ impl Driver {
                     .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
                 let _ = reply.send(status);
             }
+            ViewerRequest::Metrics { reply } => {
+                let _ = reply.send(self.metrics());
+            }
         }
     }
 
@@ -533,6 +577,7 @@ impl Driver {
                     // Sent at the end of this drain.
                     self.node.coordinator_moved();
                 }
+                self.probe_coordinator_cause();
             }
             Event::CoordinatorElsewhere { leader } => {
                 if let Some(to) = self.coordinator_link.elsewhere(leader.as_deref()) {
@@ -574,6 +619,22 @@ impl Driver {
             wall_us: wall_micros(),
             node: self.node.id(),
             event: ev,
+        });
+    }
+
+    /// Finds out, beside the loop, why an unanswering coordinator does not
+    /// answer (one probe at a time; its line is logged when it reports).
+    fn probe_coordinator_cause(&mut self) {
+        let Some(addr) = self.coordinator_link.take_probe() else {
+            return;
+        };
+        if std::mem::replace(&mut self.cause_probing, true) {
+            return;
+        }
+        let tx = self.cause_tx.clone();
+        tokio::spawn(async move {
+            let cause = coordinator_cause::tcp_cause(addr).await;
+            let _ = tx.send((addr, cause)).await;
         });
     }
 

@@ -148,6 +148,9 @@ impl Driver {
                 };
                 let _ = reply.send(Err(why));
             }
+            ApiRequest::Metrics { reply } => {
+                let _ = reply.send(self.metrics());
+            }
             ApiRequest::ApplyPolicy { reply, .. } => {
                 let why = match leader {
                     Some(l) => format!("this coordinator is a standby: apply the policies at the leader, http://{l}"),

@@ -4,7 +4,8 @@
 //! and answers `302 Found` with `Location` — the relay's `/live/<channel>.ts`,
 //! with `?feed=audio` / `?delay=N` when the policies give that feed (C3) — (or
 //! 400 / 404 / 503); `GET /status` serves
-//! the coordinator's JSON status; `GET /health` answers `ok`; `GET /leader`
+//! the coordinator's JSON status; `GET /metrics` its Prometheus page (X4,
+//! `crate::metrics::coordinator`); `GET /health` answers `ok`; `GET /leader`
 //! who leads, from the election's view ([`super::leader_view`]); `POST /policy`
 //! (signed with the cluster key, `operator_auth`) installs an operators' policy
 //! file: `200 ok: N rules`, `400 line L: reason`, `401`.
@@ -59,6 +60,8 @@ pub enum ApiRequest {
     Status {
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// The coordinator's Prometheus page (`GET /metrics`, X4).
+    Metrics { reply: oneshot::Sender<String> },
     /// An operator (signature checked) installs a policy file: the number of
     /// rules in force, or the refusal (`line L: reason`).
     ApplyPolicy {
@@ -186,6 +189,7 @@ pub(crate) async fn serve_api_with(
 enum Route {
     Health,
     Status,
+    Metrics,
     /// Who holds `manager` (`None`: the id this process stands for).
     Leader {
         manager: Option<u16>,
@@ -236,6 +240,7 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
     match head.path.as_str() {
         "/health" => return Ok(Route::Health),
         "/status" => return Ok(Route::Status),
+        "/metrics" => return Ok(Route::Metrics),
         "/leader" => {
             let manager = match head.query_param("manager") {
                 None => None,
@@ -257,7 +262,7 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
         return Err(Response::text(
             404,
             format!(
-                "no such path {:?}: try /watch/<channel>, /status, /leader or /health",
+                "no such path {:?}: try /watch/<channel>, /status, /metrics, /leader or /health",
                 truncate(&head.path, 64)
             ),
         ));
@@ -344,6 +349,13 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
             let (reply, answer) = oneshot::channel();
             match ask(&context, ApiRequest::Status { reply }, answer).await {
                 Ok(value) => Response::json(&value),
+                Err(response) => response,
+            }
+        }
+        Ok(Route::Metrics) => {
+            let (reply, answer) = oneshot::channel();
+            match ask(&context, ApiRequest::Metrics { reply }, answer).await {
+                Ok(page) => Response::metrics(page),
                 Err(response) => response,
             }
         }

@@ -55,6 +55,16 @@ impl Response {
         }
     }
 
+    /// A `200 OK` with a Prometheus text page (`crate::metrics`, X4).
+    pub fn metrics(page: String) -> Self {
+        Response {
+            status: 200,
+            content_type: crate::metrics::CONTENT_TYPE,
+            headers: Vec::new(),
+            body: Bytes::from(page),
+        }
+    }
+
     /// A `302 Found` pointing at `location`.
     pub fn redirect(location: &str) -> Self {
         Response::text(302, format!("redirecting to {location}")).header("Location", location)

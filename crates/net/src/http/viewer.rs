@@ -4,7 +4,8 @@
 //! `?feed=audio` asks for the audio-only feed, `?delay=SECONDS` for a feed that
 //! many seconds behind live (C3; `viewer_feed`: 400 with the reason for a bad
 //! value or a delay past `max_delay_s`);
-//! `GET /health` answers `ok`; `GET /status` answers the node's snapshot as JSON.
+//! `GET /health` answers `ok`; `GET /status` answers the node's snapshot as JSON;
+//! `GET /metrics` the node's Prometheus page (X4, `crate::metrics::node`).
 //! Refusals from the driver become 404 / 302 / 503.
 //!
 //! Features: X2 (viewer HTTP, first half), V2 (redirect a viewer elsewhere),
@@ -100,6 +101,8 @@ pub enum ViewerRequest {
     Status {
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// The node's Prometheus page (`GET /metrics`, X4).
+    Metrics { reply: oneshot::Sender<String> },
 }
 
 /// Limits of the viewer server.
@@ -235,6 +238,7 @@ pub(crate) async fn serve_viewers_with(
 enum Route {
     Health,
     Status,
+    Metrics,
     Live(String, ViewerFeed),
 }
 
@@ -254,6 +258,9 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
     }
     if head.path == "/status" {
         return Ok(Route::Status);
+    }
+    if head.path == "/metrics" {
+        return Ok(Route::Metrics);
     }
     let channel = head
         .path
@@ -275,7 +282,7 @@ fn route(head: &RequestHead) -> Result<Route, Response> {
         None => Err(Response::text(
             404,
             format!(
-                "no such path {:?}: viewers play /live/<channel>.ts",
+                "no such path {:?}: viewers play /live/<channel>.ts (also /status, /metrics, /health)",
                 truncate(&head.path, 64)
             ),
         )),
@@ -301,6 +308,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
     match route(&head) {
         Ok(Route::Health) => Response::text(200, "ok").send(stream, head_only).await,
         Ok(Route::Status) => status(&context).await.send(stream, head_only).await,
+        Ok(Route::Metrics) => metrics(&context).await.send(stream, head_only).await,
         Ok(Route::Live(_, feed)) if feed.delay_s > context.max_delay_s => {
             stats.bad_requests.fetch_add(1, Ordering::Relaxed);
             let reason = format!(
@@ -317,6 +325,24 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
             debug!(%peer, status = response.status(), reason = response.body_text(), "viewer request refused");
             response.send(stream, head_only).await;
         }
+    }
+}
+
+/// Asks the driver for its Prometheus page.
+async fn metrics(context: &Context) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let asked = async {
+        context
+            .requests
+            .send(ViewerRequest::Metrics { reply })
+            .await
+            .ok()?;
+        answer.await.ok()
+    };
+    match tokio::time::timeout(context.join_timeout, asked).await {
+        Ok(Some(page)) => Response::metrics(page),
+        Ok(None) => Response::unavailable(BUSY_RETRY_AFTER_S, "node is shutting down"),
+        Err(_elapsed) => Response::unavailable(BUSY_RETRY_AFTER_S, "node did not answer in time"),
     }
 }
 

@@ -1,8 +1,8 @@
 //! The node's link to its coordinator (D7, X3, X7): which of the coordinator
 //! addresses it talks to, and what it says about that link on its own stderr
-//! (a Register that got no answer — "coordinator 127.0.0.1:7000 unreachable, no
-//! answer to 2 registrations, retrying in 2.1 s" —, a coordinator that refused
-//! our cluster key, the coordinator answering again). The machine decides when
+//! (through [`super::coordinator_cause`]: a coordinator that refused our
+//! cluster key, one unreachable and why — one line per cause, rate-limited —,
+//! the coordinator answering again). The machine decides when
 //! to register again ([`tiercast_node::register`], [`tiercast_node::elsewhere`]);
 //! this decides where:
 //!
@@ -16,9 +16,10 @@
 //! - the link went silent and another address, asked who leads
 //!   ([`super::silence`]), named a leader other than ours: that leader.
 
+use super::coordinator_cause::{Cause, CauseLog};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// A leader named within this long of losing its address is not believed
 /// (its lease has not run out in etcd yet).
@@ -37,6 +38,13 @@ pub(crate) struct CoordinatorLink {
     uninformed: Vec<(SocketAddr, Instant)>,
     /// Trouble was reported since the coordinator last answered.
     troubled: bool,
+    /// What was said about why the coordinator does not take us (rate limit).
+    causes: CauseLog,
+    /// An address that did not answer, for no cause known yet: the driver
+    /// probes its TCP port ([`super::coordinator_cause::tcp_cause`]).
+    probe_wanted: Option<SocketAddr>,
+    /// The wait before the next registration, as last reported (ms).
+    retry_in_ms: Option<u64>,
 }
 
 impl CoordinatorLink {
@@ -47,6 +55,9 @@ impl CoordinatorLink {
             lost: None,
             uninformed: Vec::new(),
             troubled: false,
+            causes: CauseLog::default(),
+            probe_wanted: None,
+            retry_in_ms: None,
         }
     }
 
@@ -129,9 +140,20 @@ impl CoordinatorLink {
             format!("in {:.1} s", ms as f64 / 1000.0)
         });
         self.troubled = true;
+        let now = Instant::now();
         if reason.contains("cluster key") {
-            warn!(
-                "coordinator {lost} refused our cluster key ({reason}): check --cluster-key / TIERCAST_CLUSTER_KEY; retrying {retry}"
+            let retry_in_ms = retry_in_ms.or(self.retry_in_ms);
+            if let Some(line) = self.causes.seen(lost, Cause::KeyMismatch, retry_in_ms, now) {
+                warn!("{line}");
+            }
+        } else if self.causes.latest(lost) == Some(&Cause::KeyMismatch) {
+            // Another trouble now: found out afresh at the next silence.
+            self.causes.clear();
+            info!("link to coordinator {lost} down ({reason}); registering again at {next}");
+        } else if self.causes.known(lost, now).is_some() {
+            // Said already, in better words than the dial's.
+            debug!(
+                "link to coordinator {lost} down ({reason}); registering again at {next} {retry}"
             );
         } else {
             info!("link to coordinator {lost} down ({reason}); registering again at {next}");
@@ -139,14 +161,49 @@ impl CoordinatorLink {
         next
     }
 
+    /// The address to probe for why it does not answer, once.
+    pub(crate) fn take_probe(&mut self) -> Option<SocketAddr> {
+        self.probe_wanted.take()
+    }
+
+    /// The probe of `addr` found `cause`.
+    pub(crate) fn probed(&mut self, addr: SocketAddr, cause: Cause) {
+        // Its port answers because it runs: the refused key explains the rest.
+        if cause == Cause::NoAnswerOnUdp && self.causes.latest(addr) == Some(&Cause::KeyMismatch) {
+            return;
+        }
+        if let Some(line) = self
+            .causes
+            .seen(addr, cause, self.retry_in_ms, Instant::now())
+        {
+            warn!("{line}");
+        }
+    }
+
     /// A Register got no answer: the address to send the next one to, when it
     /// is another.
     pub(crate) fn unanswered(&mut self, attempts: u32, retry_in_ms: u64) -> Option<SocketAddr> {
         self.troubled = true;
+        self.retry_in_ms = Some(retry_in_ms);
         let silent = self.addr();
         let next = self.next();
-        warn!(
-            "coordinator {silent} unreachable: no answer to {attempts} registration(s), retrying in {:.1} s at {next}",
+        let now = Instant::now();
+        // A refused key explains every silence that follows it (each retry
+        // is refused again); other causes are found out afresh after a while.
+        let known = match self.causes.latest(silent) {
+            Some(Cause::KeyMismatch) => Some(Cause::KeyMismatch),
+            _ => self.causes.known(silent, now).cloned(),
+        };
+        match known {
+            Some(cause) => {
+                if let Some(line) = self.causes.seen(silent, cause, Some(retry_in_ms), now) {
+                    warn!("{line}");
+                }
+            }
+            None => self.probe_wanted = Some(silent),
+        }
+        debug!(
+            "coordinator {silent}: no answer to {attempts} registration(s), retrying in {:.1} s at {next}",
             retry_in_ms as f64 / 1000.0
         );
         (next != silent).then_some(next)
@@ -182,6 +239,8 @@ impl CoordinatorLink {
 
     /// The coordinator answered a registration.
     pub(crate) fn answered(&mut self) {
+        self.causes.clear();
+        self.probe_wanted = None;
         if std::mem::take(&mut self.troubled) {
             info!("coordinator {} answers: registered", self.addr());
         }
@@ -250,6 +309,23 @@ mod tests {
         assert_eq!(one.down("reset", Some(10)), a(7));
         assert_eq!(one.unanswered(2, 10), None, "nowhere else to go");
         assert_eq!(one.elsewhere(None), None);
+    }
+
+    #[test]
+    fn a_refused_key_explains_the_silences_after_it_others_are_probed() {
+        let mut l = CoordinatorLink::new(&[a(7)]);
+        l.unanswered(1, 1000);
+        assert_eq!(l.take_probe(), Some(a(7)), "no cause known: probe its port");
+        assert_eq!(l.take_probe(), None, "once");
+        l.down("not admitted: cluster key mismatch", Some(1000));
+        l.unanswered(2, 2000);
+        assert_eq!(l.take_probe(), None, "the key refusal is the cause");
+        l.down("cannot connect: timed out", None);
+        l.unanswered(3, 4000);
+        assert_eq!(l.take_probe(), Some(a(7)), "another trouble now");
+        l.answered();
+        l.unanswered(1, 1000);
+        assert_eq!(l.take_probe(), Some(a(7)));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tiercast_node::uplink::UplinkStats;
 use tiercast_node::Node;
 use tiercast_node::PlayoutStats;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ChannelSnapshot {
     pub id: u32,
     pub name: String,
@@ -103,7 +103,7 @@ pub struct ContinuitySnapshot {
     pub measured: Measured,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct NodeSnapshot {
     pub id: u32,
     pub role: String,
@@ -140,6 +140,16 @@ pub struct NodeSnapshot {
     /// the repair budget.
     pub blocks_out: u64,
     pub repairs_refused: u64,
+    /// Blocks taken in from parents (or cut, at an origin) by the machine, and
+    /// messages it dropped as invalid.
+    pub blocks_in: u64,
+    pub invalid_messages: u64,
+    /// Recovery shards (D5) taken from coded parents, sent to coded children,
+    /// refused; blocks rebuilt from them.
+    pub shards_in: u64,
+    pub shards_out: u64,
+    pub shards_invalid: u64,
+    pub blocks_rebuilt: u64,
     /// Protocol viewers: every channel watched, counted across relay switches.
     pub continuity: Vec<ContinuitySnapshot>,
     /// The network emulation's counters (`--net-emulation`, issue 13); `None`
@@ -212,6 +222,12 @@ pub(crate) fn snapshot(
         uplink: node.uplink_stats(),
         blocks_out: node.stats().blocks_out,
         repairs_refused: node.stats().repairs_refused,
+        blocks_in: node.stats().blocks_in,
+        invalid_messages: node.stats().invalid_messages,
+        shards_in: node.stats().shards_in,
+        shards_out: node.stats().shards_out,
+        shards_invalid: node.stats().shards_invalid,
+        blocks_rebuilt: node.stats().blocks_rebuilt,
         continuity: node
             .continuity()
             .iter()

@@ -120,6 +120,11 @@ pub struct Args {
     /// interval, gaps, timestamp jumps, stalls, refusals) here every second.
     #[arg(long, value_name = "FILE")]
     pub ingest_report: Option<std::path::PathBuf>,
+    /// Serve `GET /metrics` (Prometheus: the node's counters and the ingest's
+    /// health), `/status` and `/health` on this TCP address; off by default
+    /// (an origin has no viewer port).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Write the origin node's counters (JSON: bytes out, blocks) here every second and at exit.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
@@ -204,7 +209,7 @@ pub async fn run(a: Args) -> Result<()> {
             cluster_key: a.node.cluster.key()?,
             coordinator: a.node.coordinator().await?,
             listen: a.link_listen,
-            http_listen: None,
+            http_listen: a.metrics_listen,
             viewer_limits: ViewerLimits::default(),
             live_queue_blocks: 64,
             playout: None,
@@ -239,6 +244,9 @@ pub async fn run(a: Args) -> Result<()> {
             "origin {} channel '{}' test source running",
             h.node.id, h.channel.name
         ),
+    }
+    if let Some(addr) = h.node.http_addr {
+        println!("origin {} metrics on http://{addr}/metrics", h.node.id);
     }
     let reporting = super::common::Reporting::start(&h.node, a.report.clone());
     let ingest_report = match (h.ingest_stats(), a.ingest_report.clone()) {

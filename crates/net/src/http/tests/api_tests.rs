@@ -62,6 +62,9 @@ async fn start_with(reply_timeout: Duration, leader: Option<LeaderView>) -> Api 
                 ApiRequest::Status { reply } => {
                     let _ = reply.send(serde_json::json!({"nodes": 3, "channels": ["a"]}));
                 }
+                ApiRequest::Metrics { reply } => {
+                    let _ = reply.send("# TYPE tiercast_x gauge\ntiercast_x 1\n".into());
+                }
                 ApiRequest::Watch {
                     channel,
                     region,
@@ -167,6 +170,18 @@ async fn api_reply_timeout_is_503() {
     assert_eq!(reply.status, 503);
     assert!(reply.header("retry-after").is_some());
     assert!(reply.body_text().contains("did not answer"));
+}
+
+#[tokio::test]
+async fn api_metrics_is_the_prometheus_text_format() {
+    let api = start(Duration::from_secs(5)).await;
+    let reply = get(api.addr, "/metrics").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert_eq!(reply.body, b"# TYPE tiercast_x gauge\ntiercast_x 1\n");
 }
 
 #[tokio::test]

@@ -65,6 +65,9 @@ pub(super) async fn start(
                 ViewerRequest::Status { reply } => {
                     let _ = reply.send(serde_json::json!({ "test": true }));
                 }
+                ViewerRequest::Metrics { reply } => {
+                    let _ = reply.send("tiercast_test 1\n".into());
+                }
             }
         }
     });
