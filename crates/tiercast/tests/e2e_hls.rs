@@ -24,6 +24,9 @@ struct Playlist {
     hint: (u64, u64),
     /// The newest part's end (µs since the epoch): the last date plus what follows it.
     newest_end_us: u64,
+    /// `#EXT-X-PART-INF:PART-TARGET` and the durations of the parts listed (s).
+    part_target_s: f64,
+    parts_s: Vec<f64>,
 }
 
 fn parse_playlist(text: &str) -> Playlist {
@@ -37,6 +40,7 @@ fn parse_playlist(text: &str) -> Playlist {
     let (msn, part) = hint.split_once('.').expect("msn.part");
     let mut last_date_us = 0;
     let mut since_date_us = 0;
+    let mut parts_s = Vec::new();
     for line in text.lines() {
         if let Some(date) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
             last_date_us = parse_date_us(date);
@@ -44,6 +48,7 @@ fn parse_playlist(text: &str) -> Playlist {
         } else if let Some(part) = line.strip_prefix("#EXT-X-PART:DURATION=") {
             let d: f64 = part.split(',').next().unwrap().parse().unwrap();
             since_date_us += (d * 1e6) as u64;
+            parts_s.push(d);
         }
     }
     Playlist {
@@ -61,6 +66,8 @@ fn parse_playlist(text: &str) -> Playlist {
             .collect(),
         hint: (msn.parse().unwrap(), part.parse().unwrap()),
         newest_end_us: last_date_us + since_date_us,
+        part_target_s: value("#EXT-X-PART-INF:PART-TARGET=").parse().unwrap(),
+        parts_s,
     }
 }
 
@@ -251,6 +258,7 @@ fn ffmpeg_stream_through_two_tiers_as_hls() {
     let mut waits_ms = Vec::new();
     let mut behind_ms = Vec::new();
     let mut hint = playlist.hint;
+    let mut parts_s = Vec::new();
     for _ in 0..12 {
         let url = format!("{playlist_url}?_HLS_msn={}&_HLS_part={}", hint.0, hint.1);
         let asked = Instant::now();
@@ -267,6 +275,7 @@ fn ffmpeg_stream_through_two_tiers_as_hls() {
             "the part asked for is listed: {text}"
         );
         let p = parse_playlist(&text);
+        parts_s.extend_from_slice(&p.parts_s);
         waits_ms.push(waited.as_secs_f64() * 1e3);
         behind_ms.push(now.saturating_sub(p.newest_end_us) as f64 / 1e3);
         hint = p.hint;
@@ -278,6 +287,14 @@ fn ffmpeg_stream_through_two_tiers_as_hls() {
          newest part's end behind the origin's ingest clock: median {:.0} ms (worst {worst_behind:.0} ms)",
         median(&mut waits_ms),
         median(&mut behind_ms)
+    );
+    let longest_part = parts_s.iter().cloned().fold(0.0, f64::max);
+    eprintln!(
+        "parts listed: median {:.3} s, longest {longest_part:.3} s, part target {:.3} s, \
+         target duration {} s",
+        median(&mut parts_s),
+        playlist.part_target_s,
+        playlist.target_duration_s
     );
 
     // The media sequence moves on once the window (6 segments) is full.

@@ -5,7 +5,8 @@
 //! - A segment opens only with a keyframe block; blocks before the first
 //!   keyframe (or after a gap, until the next keyframe) are dropped and counted.
 //! - A segment closes at the first keyframe block at least `target_duration_ms`
-//!   after its start; that block opens the next segment.
+//!   (less 10 %, for the ingest's jitter) after its start; that block opens the
+//!   next segment.
 //! - A part closes when the next block would likely take it past
 //!   `part_target_ms` (its age plus the last block interval), and at every
 //!   keyframe block, so a part that starts with a keyframe is independent.
@@ -22,6 +23,11 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use super::HlsConfig;
+
+/// A keyframe this early (per mille of the target) still closes a segment: with
+/// GOPs of half the target, ingest jitter would otherwise make some segments
+/// three GOPs long (seen in e2e_hls: 2.96 s where 2 s was meant).
+const CUT_EARLY_PER_MILLE: u64 = 100;
 
 /// One partial segment: whole blocks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,8 +147,8 @@ impl Segmenter {
         }
         let open = self.open.as_mut().expect("a segment is open");
         if keyframe && !open.part_blocks.is_empty() {
-            if time_us.saturating_sub(open.start_time_us) >= self.config.target_duration_ms * 1_000
-            {
+            let cut_after_us = self.config.target_duration_ms * (1_000 - CUT_EARLY_PER_MILLE);
+            if time_us.saturating_sub(open.start_time_us) >= cut_after_us {
                 self.close_segment(time_us);
                 self.open_segment(time_us);
             } else {

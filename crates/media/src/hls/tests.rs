@@ -52,6 +52,20 @@ fn segments_start_at_keyframes_and_reach_the_target() {
 }
 
 #[test]
+fn a_keyframe_a_little_early_still_closes_the_segment() {
+    let mut seg = Segmenter::new(HlsConfig::default());
+    // Keyframes at 0, 0.95 s and 1.9 s (jitter): the segment closes at 1.9 s.
+    for seq in 0..40u64 {
+        let kf = seq % 10 == 0;
+        let time = T0 + seq * 95_000;
+        seg.push(seq, time, kf, payload(seq, kf));
+    }
+    let first = seg.segments().front().expect("one segment");
+    assert_eq!(first.duration_us, 1_900_000);
+    assert_eq!(seg.target_duration_s(), 2);
+}
+
+#[test]
 fn a_long_gop_makes_longer_segments_and_a_larger_target() {
     let mut seg = Segmenter::new(HlsConfig::default());
     feed(&mut seg, 0, 200, 35); // 3.5 s GOP
