@@ -277,14 +277,16 @@ fn ffmpeg_stream_through_two_tiers_as_hls() {
         let p = parse_playlist(&text);
         parts_s.extend_from_slice(&p.parts_s);
         waits_ms.push(waited.as_secs_f64() * 1e3);
-        behind_ms.push(now.saturating_sub(p.newest_end_us) as f64 / 1e3);
+        behind_ms.push((now as f64 - p.newest_end_us as f64) / 1e3);
         hint = p.hint;
     }
     let worst_wait = waits_ms.iter().cloned().fold(0.0, f64::max);
-    let worst_behind = behind_ms.iter().cloned().fold(0.0, f64::max);
+    let worst_behind = behind_ms.iter().cloned().fold(f64::MIN, f64::max);
+    let least_behind = behind_ms.iter().cloned().fold(f64::MAX, f64::min);
     eprintln!(
         "LL-HLS blocking reload: answered after median {:.0} ms (worst {worst_wait:.0} ms); \
-         newest part's end behind the origin's ingest clock: median {:.0} ms (worst {worst_behind:.0} ms)",
+         now minus the newest part's end (its DTS on the origin's clock): median {:.0} ms \
+         (least {least_behind:.0}, worst {worst_behind:.0})",
         median(&mut waits_ms),
         median(&mut behind_ms)
     );

@@ -8,8 +8,11 @@
 //! - [`playlist`] — the live media playlist (RFC 8216bis, LL-HLS tags).
 //! - [`reload`] — blocking reload (`_HLS_msn`, `_HLS_part`) and media lookup:
 //!   ready, wait, or refuse — the driver only parks the request.
+//! - [`clock`] — [`clock::MediaClock`]: a block's time from the video DTS,
+//!   anchored to the origin's cut time.
 //! - [`date`] — `#EXT-X-PROGRAM-DATE-TIME` from µs since the Unix epoch.
 
+pub mod clock;
 pub mod date;
 pub mod playlist;
 pub mod reload;

@@ -15,13 +15,15 @@
 //! - The window keeps `window_segments` complete segments and at most
 //!   `max_window_bytes` (the newest one always stays).
 //!
-//! Durations come from the times passed in (the origin's cut times), so they
-//! carry the ingest's jitter (tens of ms), not the PTS.
+//! Times: the origin's cut time passed in, replaced by the video's DTS anchored
+//! to it when the block starts a video PES ([`MediaClock`], `clock.rs`), so
+//! durations are the media's, not the ingest's jitter.
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use super::clock::MediaClock;
 use super::HlsConfig;
 
 /// A keyframe this early (per mille of the target) still closes a segment: with
@@ -96,6 +98,7 @@ pub struct Segmenter {
     /// Bumped on every change a waiting request may care about.
     version: u64,
     stats: SegmenterStats,
+    clock: MediaClock,
 }
 
 impl Segmenter {
@@ -114,6 +117,7 @@ impl Segmenter {
             longest_segment_us: 0,
             version: 0,
             stats: SegmenterStats::default(),
+            clock: MediaClock::default(),
         }
     }
 
@@ -121,9 +125,10 @@ impl Segmenter {
         &self.config
     }
 
-    /// Takes the channel's next block.
-    pub fn push(&mut self, seq: u64, time_us: u64, keyframe: bool, payload: Bytes) {
+    /// Takes the channel's next block, cut at `cut_time_us` (µs since the epoch).
+    pub fn push(&mut self, seq: u64, cut_time_us: u64, keyframe: bool, payload: Bytes) {
         self.stats.blocks += 1;
+        let time_us = self.clock.time_of(cut_time_us, &payload);
         if let Some(last) = self.last_seq {
             if seq != last.wrapping_add(1) {
                 self.break_stream();

@@ -66,6 +66,34 @@ fn a_keyframe_a_little_early_still_closes_the_segment() {
 }
 
 #[test]
+fn durations_are_the_medias_not_the_ingests_jitter() {
+    use crate::{BlockCutter, CutterConfig, TestSource};
+    let mut source = TestSource::new(800, 1_000);
+    let mut cutter = BlockCutter::new(CutterConfig::default());
+    let mut seg = Segmenter::new(HlsConfig::default());
+    let mut seq = 0;
+    for step in 1..=150u64 {
+        cutter.push(&source.generate(step * 100_000)).unwrap();
+        while let Some(block) = cutter.poll_block() {
+            // Up to 90 ms of arrival jitter on the cut times.
+            let cut = T0 + step * 100_000 + (seq * 37 % 10) * 9_000;
+            seg.push(seq, cut, block.keyframe, block.payload);
+            seq += 1;
+        }
+    }
+    assert!(seg.segments().len() >= 5);
+    for s in seg.segments() {
+        assert_eq!(s.duration_us, 2_000_000, "segment {}", s.msn);
+        assert_eq!(
+            s.parts.iter().map(|p| p.duration_us).sum::<u64>(),
+            2_000_000
+        );
+        assert!(s.parts.iter().all(|p| p.duration_us <= 500_000));
+    }
+    assert_eq!(seg.target_duration_s(), 2);
+}
+
+#[test]
 fn a_long_gop_makes_longer_segments_and_a_larger_target() {
     let mut seg = Segmenter::new(HlsConfig::default());
     feed(&mut seg, 0, 200, 35); // 3.5 s GOP
