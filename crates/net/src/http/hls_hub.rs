@@ -147,9 +147,20 @@ impl HlsHub {
             return Ok(found);
         }
         let channel = self.entry(name)?;
-        let stream = join(context, name, ViewerFeed::LIVE)
-            .await
-            .map_err(hls_refusal)?;
+        let stream = match join(context, name, ViewerFeed::LIVE).await {
+            Ok(stream) => stream,
+            Err(refusal) => {
+                // An unknown name leaves no entry behind.
+                let mut map = self.map();
+                if map
+                    .get(name)
+                    .is_some_and(|c| !c.feeding.load(Ordering::Relaxed))
+                {
+                    map.remove(name);
+                }
+                return Err(hls_refusal(refusal));
+            }
+        };
         channel.feeding.store(true, Ordering::Relaxed);
         channel
             .last_request_ms
@@ -215,20 +226,25 @@ impl HlsHub {
 }
 
 /// A driver's refusal as an HLS answer: a redirect to another relay's `/live`
-/// URL becomes one to its playlist.
+/// URL becomes one to its playlist; one to anything else (the coordinator's
+/// `/watch`, which answers with a `/live` URL) becomes a 503 that says so.
 fn hls_refusal(response: Response) -> Response {
-    match response.header_value("Location") {
-        Some(location) if response.status() == 302 => {
-            let playlist = location
-                .split_once("/live/")
-                .and_then(|(base, rest)| {
-                    let channel = rest.split(['.', '?']).next()?;
-                    Some(format!("{base}/hls/{channel}/index.m3u8"))
-                })
-                .unwrap_or_else(|| location.to_string());
-            Response::redirect(&playlist)
-        }
-        _ => response,
+    let Some(location) = response
+        .header_value("Location")
+        .filter(|_| response.status() == 302)
+    else {
+        return response;
+    };
+    let playlist = location.split_once("/live/").and_then(|(base, rest)| {
+        let channel = rest.split(['.', '?']).next()?;
+        Some(format!("{base}/hls/{channel}/index.m3u8"))
+    });
+    match playlist {
+        Some(playlist) => Response::redirect(&playlist),
+        None => Response::unavailable(
+            5,
+            format!("this node has no room for the channel; {location} names one that has"),
+        ),
     }
 }
 

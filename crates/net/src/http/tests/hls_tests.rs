@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use super::viewer_hub::{standard_hub, start, JoinReply, Server, SMALL};
 use super::{block, exchange, get, seqs_in, within, Reply};
 use crate::http::hls_hub::HlsLimits;
-use crate::http::viewer::{ViewerLimits, ViewerStream};
+use crate::http::viewer::{ViewerLimits, ViewerRefusal, ViewerStream};
 
 fn hls_hub(channel: &str, reply: JoinReply) {
     match channel {
@@ -42,6 +42,10 @@ fn hls_hub(channel: &str, reply: JoinReply) {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 drop(tx);
             });
+        }
+        "full" => {
+            let to = "http://127.0.0.1:7000/watch/full.ts".to_string();
+            let _ = reply.send(Err(ViewerRefusal::Redirect(to)));
         }
         other => standard_hub(other, reply),
     }
@@ -165,6 +169,9 @@ async fn refusals_are_clear_and_carry_cors() {
         moved.header("location").as_deref(),
         Some("http://10.0.0.2:8080/hls/moved/index.m3u8")
     );
+    let full = get(server.addr, "/hls/full/index.m3u8").await;
+    assert_eq!(full.status, 503, "{full:?}");
+    assert!(full.body_text().contains("/watch/full"), "{full:?}");
     let post = exchange(server.addr, b"POST /hls/tv/index.m3u8 HTTP/1.1\r\n\r\n").await;
     assert_eq!(post.status, 405);
 }
