@@ -5,7 +5,8 @@
 //! fits the target duration; the media sequence moves on; a blocking reload for
 //! the next part returns when the part appears (timed and printed, with how far
 //! the newest part is behind the origin's ingest); `ffmpeg` reading the playlist
-//! decodes an unbroken run of the source's frames.
+//! decodes an unbroken run of the source's frames. A peer (`--http`) serves
+//! HLS too: its segments start with a keyframe and decode cleanly.
 
 mod support;
 
@@ -139,7 +140,7 @@ fn ffmpeg_stream_through_two_tiers_as_hls() {
     let src = dir.join("src.ts");
     let st = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi"])
-        .args(["-i", "testsrc2=size=320x240:rate=25", "-t", "60"])
+        .args(["-i", "testsrc2=size=320x240:rate=25", "-t", "90"])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
         .args(["-pix_fmt", "yuv420p", "-f", "mpegts"])
         .arg(&src)
@@ -348,6 +349,48 @@ fn ffmpeg_stream_through_two_tiers_as_hls() {
         "HLS via ffmpeg: {} frames, source frames {}..",
         hashes.len(),
         at.unwrap()
+    );
+
+    // A peer serves the same HLS on its local HTTP port.
+    let peer_http = free_port();
+    let _peer = Proc::tiercast(
+        "peer",
+        &[
+            "peer",
+            "--coordinator",
+            &coordinator,
+            "--channel",
+            "e2e",
+            "--uplink-kbps",
+            "4000",
+            "--http",
+            &format!("127.0.0.1:{peer_http}"),
+        ],
+        &dir,
+    );
+    let peer_base = format!("http://127.0.0.1:{peer_http}/hls/e2e");
+    let peer_playlist = wait_for("the peer's playlist", Duration::from_secs(40), || {
+        let r = http_get(&format!("{peer_base}/index.m3u8"), Duration::from_secs(10)).ok()?;
+        let p = (r.status == 200).then(|| parse_playlist(&r.text()))?;
+        (p.segments.len() >= 2).then_some(p)
+    });
+    let name = peer_playlist.segments.last().unwrap();
+    let seg = get_ok(&format!("{peer_base}/{name}"));
+    let file = dir.join(format!("peer-seg-{name}"));
+    std::fs::write(&file, &seg.body).unwrap();
+    assert!(
+        first_frame_is_key(&file),
+        "the peer's segment {name} starts with a keyframe"
+    );
+    let errors = decode_errors(file.to_str().unwrap());
+    assert!(
+        errors.trim().is_empty(),
+        "the peer's segment {name} decodes: {errors}"
+    );
+    eprintln!(
+        "peer: {} segments listed, EXTINF {:?}",
+        peer_playlist.segments.len(),
+        peer_playlist.extinf_s
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
