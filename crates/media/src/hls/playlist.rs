@@ -19,6 +19,8 @@ pub fn render_playlist(seg: &Segmenter) -> String {
     let _ = writeln!(out, "#EXTM3U");
     let _ = writeln!(out, "#EXT-X-VERSION:{PLAYLIST_VERSION}");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", seg.target_duration_s());
+    // Every segment opens with a keyframe block (PAT, PMT, then the keyframe).
+    let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
     let _ = writeln!(
         out,
         "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}",

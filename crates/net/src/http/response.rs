@@ -203,11 +203,12 @@ pub async fn write_with_timeout<W: AsyncWrite + Unpin>(
 }
 
 /// The head of a `200 OK` whose body runs until the connection closes: no
-/// `Content-Length`, no chunked encoding (as VLC and udpxy serve MPEG-TS).
+/// `Content-Length`, no chunked encoding (as VLC and udpxy serve MPEG-TS); open to
+/// every origin (CORS), so a browser player (mpegts.js) may read it.
 pub fn stream_head(content_type: &str) -> Bytes {
     Bytes::from(format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n\
-         Connection: close\r\n\r\n"
+         Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
     ))
 }
 

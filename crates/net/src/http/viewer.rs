@@ -323,9 +323,11 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
         }
         Ok(Route::Hls(hls)) => {
             let response = hls_routes::answer(hls, &head, &context).await;
-            if response.status() >= 400 {
-                stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-            }
+            match response.status() {
+                400..=499 => stats.bad_requests.fetch_add(1, Ordering::Relaxed),
+                500.. => stats.refused.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
             response.send(stream, head_only).await
         }
         Ok(Route::Live(channel, feed)) => match may_serve(&channel, &head) {
