@@ -22,7 +22,8 @@ use super::viewer::{join, leave, Context, ViewerStream};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HlsLimits {
     pub config: HlsConfig,
-    /// Channels with HLS state at once; a new one beyond evicts an idle one or gets 503.
+    /// Channels with HLS state at once; a new one beyond evicts an idle one (no
+    /// feeder, no request holding it) or gets 503.
     pub max_channels: usize,
     /// Requests parked (blocking reload, preload hint) at once on this node; beyond, 503.
     pub max_parked: usize,
@@ -50,6 +51,8 @@ pub(super) struct HlsChannel {
     last_request_ms: AtomicU64,
     /// Requests parked on this channel now: the feed is not idle while any wait.
     waiting: AtomicUsize,
+    /// One join at a time, so two first requests do not both join.
+    starting: tokio::sync::Mutex<()>,
 }
 
 impl HlsChannel {
@@ -75,8 +78,6 @@ pub(super) struct HlsHub {
     limits: HlsLimits,
     epoch: Instant,
     channels: Mutex<BTreeMap<String, Arc<HlsChannel>>>,
-    /// One join at a time, so two first requests do not both join.
-    starting: tokio::sync::Mutex<()>,
     parked: AtomicUsize,
 }
 
@@ -106,7 +107,6 @@ impl HlsHub {
             limits,
             epoch: Instant::now(),
             channels: Mutex::new(BTreeMap::new()),
-            starting: tokio::sync::Mutex::new(()),
             parked: AtomicUsize::new(0),
         }
     }
@@ -142,11 +142,11 @@ impl HlsHub {
         if let Some(found) = self.running(name) {
             return Ok(found);
         }
-        let _one_at_a_time = self.starting.lock().await;
-        if let Some(found) = self.running(name) {
-            return Ok(found);
-        }
         let channel = self.entry(name)?;
+        let _one_at_a_time = channel.starting.lock().await;
+        if channel.feeding.load(Ordering::Relaxed) {
+            return Ok(channel.clone());
+        }
         let stream = match join(context, name, ViewerFeed::LIVE).await {
             Ok(stream) => stream,
             Err(refusal) => {
@@ -176,7 +176,7 @@ impl HlsHub {
             epoch,
             idle_ms,
         ));
-        Ok(channel)
+        Ok(channel.clone())
     }
 
     fn running(&self, name: &str) -> Option<Arc<HlsChannel>> {
@@ -196,7 +196,7 @@ impl HlsHub {
         if map.len() >= self.limits.max_channels {
             let idle = map
                 .iter()
-                .find(|(_, c)| !c.feeding.load(Ordering::Relaxed))
+                .find(|(_, c)| !c.feeding.load(Ordering::Relaxed) && Arc::strong_count(c) == 1)
                 .map(|(k, _)| k.clone());
             match idle {
                 Some(k) => {
@@ -219,6 +219,7 @@ impl HlsHub {
             feeding: AtomicBool::new(false),
             last_request_ms: AtomicU64::new(self.now_ms()),
             waiting: AtomicUsize::new(0),
+            starting: tokio::sync::Mutex::new(()),
         });
         map.insert(name.to_string(), made.clone());
         Ok(made)
