@@ -230,3 +230,19 @@ async fn an_idle_feed_leaves_the_channel() {
     let text = get(server.addr, "/hls/tv/index.m3u8").await.body_text();
     assert!(text.contains("#EXT-X-DISCONTINUITY"), "{text}");
 }
+
+#[tokio::test]
+async fn channels_are_bounded_per_node() {
+    let one = HlsLimits {
+        max_channels: 1,
+        ..HlsLimits::default()
+    };
+    let server = start_hls(one).await;
+    assert_eq!(get(server.addr, "/hls/tv/index.m3u8").await.status, 200);
+    let second = get(server.addr, "/hls/endless/index.m3u8").await;
+    assert_eq!(second.status, 503, "{second:?}");
+    assert!(second.body_text().contains("1 channels"), "{second:?}");
+    // An unknown name is refused without taking the place of a live one.
+    assert_eq!(get(server.addr, "/hls/nowhere/0.ts").await.status, 503);
+    assert_eq!(get(server.addr, "/hls/tv/index.m3u8").await.status, 200);
+}
