@@ -4,6 +4,7 @@
 //! CORS on every answer (`Access-Control-Allow-Origin: *`) and `OPTIONS`
 //! preflights; the sans-IO `tiercast_media::hls` decides, this file parks.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,6 +152,23 @@ fn preflight() -> Response {
         .header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
         .header("Access-Control-Allow-Headers", "*")
         .header("Access-Control-Max-Age", "86400")
+}
+
+/// Answers an `/hls/` request on `stream` and counts refusals.
+pub(super) async fn serve(
+    stream: tokio::net::TcpStream,
+    route: HlsRoute,
+    head: &RequestHead,
+    context: &Arc<Context>,
+) {
+    let response = answer(route, head, context).await;
+    let stats = &context.stats;
+    match response.status() {
+        400..=499 => stats.bad_requests.fetch_add(1, Ordering::Relaxed),
+        500.. => stats.refused.fetch_add(1, Ordering::Relaxed),
+        _ => 0,
+    };
+    response.send(stream, head.is_head()).await
 }
 
 /// Answers an `/hls/` request (parks it while the answer is coming).

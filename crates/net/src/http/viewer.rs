@@ -204,7 +204,7 @@ pub(super) struct Context {
     write_timeout: Duration,
     join_timeout: Duration,
     max_delay_s: u32,
-    stats: Arc<ViewerServerStats>,
+    pub(super) stats: Arc<ViewerServerStats>,
     pub(super) hls: HlsHub,
 }
 
@@ -321,15 +321,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
             );
             Response::text(400, reason).send(stream, head_only).await
         }
-        Ok(Route::Hls(hls)) => {
-            let response = hls_routes::answer(hls, &head, &context).await;
-            match response.status() {
-                400..=499 => stats.bad_requests.fetch_add(1, Ordering::Relaxed),
-                500.. => stats.refused.fetch_add(1, Ordering::Relaxed),
-                _ => 0,
-            };
-            response.send(stream, head_only).await
-        }
+        Ok(Route::Hls(hls)) => hls_routes::serve(stream, hls, &head, &context).await,
         Ok(Route::Live(channel, feed)) => match may_serve(&channel, &head) {
             Ok(()) => serve_live(stream, peer, channel, feed, head_only, &context).await,
             Err(refusal) => refusal.send(stream, head_only).await,
