@@ -14,11 +14,14 @@
 //!   random-access marks), for the RTMP ingest.
 //! - [`flv`] — [`FlvToTs`]: FLV video/audio tag bodies (AVCC, raw AAC) → TS.
 //! - [`test_video`] — a tiny valid H.264 stream (flat grey frames, numbered).
+//! - [`hls`] — [`hls::Segmenter`]: blocks → HLS / LL-HLS segments, parts, playlist,
+//!   blocking-reload decisions (X2).
 //! - [`test_source`] — [`TestSource`]: a constant-bitrate TS built from it.
 
 pub mod audio_only;
 pub mod cutter;
 pub mod flv;
+pub mod hls;
 pub mod probe;
 pub mod psi;
 pub mod test_source;

@@ -17,6 +17,10 @@
 //! - [`leader_view`] — `GET /leader`: who leads, from the election's view (D7, X7).
 //! - [`operator_auth`] — operator requests signed with the cluster key (HMAC, time-bound).
 //! - [`operator_client`] — the operator's side: a signed `POST` to the coordinator.
+//! - [`hls_routes`] — `/hls/<channel>/index.m3u8`, `<msn>.ts`, `<msn>.<part>.ts`:
+//!   HLS and LL-HLS (blocking reload) with CORS; `hls_hub` — one segmenter and
+//!   feeder per channel asked for over HLS, bounded parked requests (X2).
+//! - [`viewer_access`] — may this request see this channel (the token hook; all allowed).
 //! - `accept` — the shared accept loop with its connection cap.
 //! - `viewer_stream` — the per-viewer pump: batching, vectored writes, lag resync.
 //! - `viewer_feed` — the audio-only and delayed feeds (C3): a viewer's blocks shaped
@@ -24,12 +28,15 @@
 
 mod accept;
 pub mod coordinator_api;
+mod hls_hub;
+pub mod hls_routes;
 pub mod leader_view;
 pub mod operator_auth;
 pub mod operator_client;
 pub mod request;
 pub mod response;
 pub mod viewer;
+pub mod viewer_access;
 mod viewer_feed;
 mod viewer_stream;
 
@@ -37,6 +44,7 @@ mod viewer_stream;
 mod tests;
 
 pub use coordinator_api::{serve_api, ApiRequest, ApiStats, WatchAnswer};
+pub use hls_hub::HlsLimits;
 pub use leader_view::LeaderView;
 pub use request::{read_request_head, Method, RequestError, RequestHead};
 pub use response::Response;

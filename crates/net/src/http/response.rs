@@ -20,12 +20,15 @@ pub const RESPONSE_WRITE_TIMEOUT_MS: u64 = 10_000;
 const LINGER_MS: u64 = 2_000;
 /// Most bytes discarded while lingering.
 const LINGER_MAX_BYTES: usize = 256 * 1024;
+/// Bodies up to this size are copied behind the head and written at once.
+const SMALL_BODY_BYTES: usize = 4 * 1024;
 
 /// A complete response with a small body; always `Connection: close`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     status: u16,
     content_type: &'static str,
+    cache_control: &'static str,
     headers: Vec<(&'static str, String)>,
     body: Bytes,
 }
@@ -38,6 +41,7 @@ impl Response {
         Response {
             status,
             content_type: "text/plain; charset=utf-8",
+            cache_control: "no-cache",
             headers: Vec::new(),
             body: Bytes::from(body),
         }
@@ -50,6 +54,7 @@ impl Response {
         Response {
             status: 200,
             content_type: "application/json",
+            cache_control: "no-cache",
             headers: Vec::new(),
             body: Bytes::from(body),
         }
@@ -60,9 +65,33 @@ impl Response {
         Response {
             status: 200,
             content_type: crate::metrics::CONTENT_TYPE,
+            cache_control: "no-cache",
             headers: Vec::new(),
             body: Bytes::from(page),
         }
+    }
+
+    /// A response whose body is `body` as is (media, playlists): not copied
+    /// when written.
+    pub fn bytes(status: u16, content_type: &'static str, body: Bytes) -> Self {
+        Response {
+            status,
+            content_type,
+            cache_control: "no-cache",
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// A response with an empty body (a CORS preflight's answer).
+    pub fn empty(status: u16) -> Self {
+        Response::bytes(status, "text/plain; charset=utf-8", Bytes::new())
+    }
+
+    /// Replaces the default `Cache-Control: no-cache`.
+    pub fn cache_control(mut self, value: &'static str) -> Self {
+        self.cache_control = value;
+        self
     }
 
     /// A `302 Found` pointing at `location`.
@@ -104,15 +133,25 @@ impl Response {
     /// The response as bytes on the wire; `head_only` leaves out the body
     /// (but keeps its `Content-Length`, as `HEAD` requires).
     pub fn encode(&self, head_only: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(160 + self.body.len());
+        let mut out = self.encode_head();
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+
+    /// The status line and headers, with the blank line that ends them.
+    fn encode_head(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
         out.extend_from_slice(
             format!(
                 "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
-                 Cache-Control: no-cache\r\nConnection: close\r\n",
+                 Cache-Control: {}\r\nConnection: close\r\n",
                 self.status,
                 reason_phrase(self.status),
                 self.content_type,
-                self.body.len()
+                self.body.len(),
+                self.cache_control
             )
             .as_bytes(),
         );
@@ -123,9 +162,6 @@ impl Response {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        if !head_only {
-            out.extend_from_slice(&self.body);
-        }
         out
     }
 
@@ -136,7 +172,21 @@ impl Response {
         head_only: bool,
         timeout: Duration,
     ) -> io::Result<()> {
-        write_with_timeout(writer, &self.encode(head_only), timeout).await
+        if head_only || self.body.len() <= SMALL_BODY_BYTES {
+            return write_with_timeout(writer, &self.encode(head_only), timeout).await;
+        }
+        // A large body (a segment) goes out from its own buffer, not copied.
+        let write_all = async {
+            writer.write_all(&self.encode_head()).await?;
+            writer.write_all(&self.body).await
+        };
+        match tokio::time::timeout(timeout, write_all).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client did not accept the response in time",
+            )),
+        }
     }
 
     /// Writes the response and closes the connection gracefully.
@@ -164,11 +214,12 @@ pub async fn write_with_timeout<W: AsyncWrite + Unpin>(
 }
 
 /// The head of a `200 OK` whose body runs until the connection closes: no
-/// `Content-Length`, no chunked encoding (as VLC and udpxy serve MPEG-TS).
+/// `Content-Length`, no chunked encoding (as VLC and udpxy serve MPEG-TS); open to
+/// every origin (CORS), so a browser player (mpegts.js) may read it.
 pub fn stream_head(content_type: &str) -> Bytes {
     Bytes::from(format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n\
-         Connection: close\r\n\r\n"
+         Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
     ))
 }
 
@@ -196,6 +247,7 @@ pub async fn close_gracefully(mut stream: TcpStream) {
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        204 => "No Content",
         302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",

@@ -31,8 +31,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info};
 
 use super::accept::{accept_loop, ConnectionCounters, BUSY_RETRY_AFTER_S};
+use super::hls_hub::{HlsHub, HlsLimits};
+use super::hls_routes::{self, HlsRoute};
 use super::request::{read_request_head, truncate, Method, RequestHead, MAX_HEAD_BYTES};
 use super::response::{close_gracefully, stream_head, write_with_timeout, Response};
+use super::viewer_access::may_serve;
 use super::viewer_feed::{pump_feed, FeedShaper};
 use super::viewer_stream::{pump, StreamEnd};
 use tiercast_proto::viewer_feed::ViewerFeed;
@@ -117,6 +120,8 @@ pub struct ViewerLimits {
     /// Longest `delay=` served (C3's delayed feed); a longer one is answered 400.
     /// A delayed viewer holds at most `max_delay_s` × [`DELAY_BLOCKS_PER_S`] blocks.
     pub max_delay_s: u32,
+    /// HLS and LL-HLS: segmenting, window, parked requests (X2).
+    pub hls: HlsLimits,
 }
 
 /// Blocks per second of delay a delayed viewer may hold (ffmpeg's streams run at
@@ -130,6 +135,7 @@ impl Default for ViewerLimits {
             head_timeout_ms: 10_000,
             write_timeout_ms: 10_000,
             max_delay_s: 60,
+            hls: HlsLimits::default(),
         }
     }
 }
@@ -195,13 +201,14 @@ pub async fn serve_viewers(
     serve_viewers_with(listener, requests, limits, stats, join_timeout).await
 }
 
-struct Context {
+pub(super) struct Context {
     requests: mpsc::Sender<ViewerRequest>,
     head_timeout: Duration,
     write_timeout: Duration,
     join_timeout: Duration,
     max_delay_s: u32,
-    stats: Arc<ViewerServerStats>,
+    pub(super) stats: Arc<ViewerServerStats>,
+    pub(super) hls: HlsHub,
 }
 
 pub(crate) async fn serve_viewers_with(
@@ -221,6 +228,7 @@ pub(crate) async fn serve_viewers_with(
         join_timeout,
         max_delay_s: limits.max_delay_s,
         stats: stats.clone(),
+        hls: HlsHub::new(limits.hls.clone()),
     });
     let until = async move { requests.closed().await };
     accept_loop(
@@ -240,9 +248,13 @@ enum Route {
     Status,
     Metrics,
     Live(String, ViewerFeed),
+    Hls(HlsRoute),
 }
 
 fn route(head: &RequestHead) -> Result<Route, Response> {
+    if let Some(hls) = hls_routes::parse(head) {
+        return hls.map(Route::Hls);
+    }
     if let Method::Other(method) = &head.method {
         return Err(Response::text(
             405,
@@ -317,9 +329,11 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, context: Arc<
             );
             Response::text(400, reason).send(stream, head_only).await
         }
-        Ok(Route::Live(channel, feed)) => {
-            serve_live(stream, peer, channel, feed, head_only, &context).await
-        }
+        Ok(Route::Hls(hls)) => hls_routes::serve(stream, hls, &head, &context).await,
+        Ok(Route::Live(channel, feed)) => match may_serve(&channel, &head) {
+            Ok(()) => serve_live(stream, peer, channel, feed, head_only, &context).await,
+            Err(refusal) => refusal.send(stream, head_only).await,
+        },
         Err(response) => {
             stats.bad_requests.fetch_add(1, Ordering::Relaxed);
             debug!(%peer, status = response.status(), reason = response.body_text(), "viewer request refused");
@@ -365,7 +379,7 @@ async fn status(context: &Context) -> Response {
 }
 
 /// Asks the driver for the channel; `Err` is the response to send instead.
-async fn join(
+pub(super) async fn join(
     context: &Context,
     channel: &str,
     feed: ViewerFeed,
@@ -409,7 +423,13 @@ async fn join(
     }
 }
 
-async fn leave(context: &Context, channel: &str, viewer: ViewerId, delivered: u64, skipped: u64) {
+pub(super) async fn leave(
+    context: &Context,
+    channel: &str,
+    viewer: ViewerId,
+    delivered: u64,
+    skipped: u64,
+) {
     let request = ViewerRequest::Leave {
         channel: channel.to_string(),
         viewer,

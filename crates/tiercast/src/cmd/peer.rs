@@ -132,8 +132,9 @@ pub async fn run(a: Args) -> Result<()> {
     h.command(NodeCommand::Watch(a.channel.clone())).await?;
     let http = h.http_addr.map(|x| x.to_string()).unwrap_or_default();
     println!(
-        "peer {} uplink {} kbit/s links on {} play http://{http}/live/{}.ts",
-        h.id, a.uplink_kbps, h.addr, a.channel
+        "peer {} uplink {} kbit/s links on {} play http://{http}/live/{}.ts \
+         or http://{http}/hls/{}/index.m3u8",
+        h.id, a.uplink_kbps, h.addr, a.channel, a.channel
     );
     let reporting = Reporting::start(&h, a.report.clone());
     shutdown_signal().await;

@@ -1,4 +1,5 @@
-//! `tiercast relay`: a relay in a tier; viewers play `http://<listen>/live/<channel>.ts`.
+//! `tiercast relay`: a relay in a tier; viewers play `http://<listen>/live/<channel>.ts`
+//! or HLS / LL-HLS at `http://<listen>/hls/<channel>/index.m3u8` (X2).
 
 use super::common::{shutdown_signal, NodeArgs};
 use anyhow::Result;
@@ -114,12 +115,11 @@ pub fn runtime(
 pub async fn run(a: Args) -> Result<()> {
     let coordinator = a.node.coordinator().await?;
     let h = spawn_node(runtime(&a, coordinator)?).await?;
+    let http = h.http_addr.map(|x| x.to_string()).unwrap_or_default();
     println!(
-        "relay {} tier {} links on {} viewers on http://{}/live/<channel>.ts",
-        h.id,
-        a.tier,
-        h.addr,
-        h.http_addr.map(|x| x.to_string()).unwrap_or_default()
+        "relay {} tier {} links on {} viewers on http://{http}/live/<channel>.ts \
+         and http://{http}/hls/<channel>/index.m3u8",
+        h.id, a.tier, h.addr,
     );
     let reporting = super::common::Reporting::start(&h, a.report.clone());
     shutdown_signal().await;

@@ -3,6 +3,7 @@
 //! answering their requests. Every await is bounded by [`within`].
 
 mod api_tests;
+mod hls_tests;
 mod viewer_hub;
 mod viewer_tests;
 

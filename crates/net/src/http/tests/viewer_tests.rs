@@ -20,6 +20,10 @@ async fn viewer_gets_backlog_then_live_in_order() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.header("content-type").as_deref(), Some("video/mp2t"));
     assert_eq!(reply.header("cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(
+        reply.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
     assert_eq!(reply.header("connection").as_deref(), Some("close"));
     assert_eq!(reply.header("content-length"), None);
     assert_eq!(reply.header("transfer-encoding"), None);
