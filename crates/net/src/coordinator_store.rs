@@ -41,6 +41,9 @@ fn store_err<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
+/// A channel's name and its publish keys' digests.
+pub type ChannelKeys = (String, Vec<[u8; 32]>);
+
 /// The open store.
 pub struct CoordinatorStore {
     db: Database,
@@ -116,7 +119,7 @@ impl CoordinatorStore {
     }
 
     /// Every channel's publish key digests (a row of another length is skipped).
-    pub fn publish_keys(&self) -> Result<Vec<(String, Vec<[u8; 32]>)>, StoreError> {
+    pub fn publish_keys(&self) -> Result<Vec<ChannelKeys>, StoreError> {
         let tx = self.db.begin_read().map_err(store_err)?;
         let table = tx.open_table(PUBLISH_KEYS).map_err(store_err)?;
         let mut out = Vec::new();
