@@ -333,41 +333,14 @@ fn delayed_feed_lags_live_by_the_policy_delay_and_a_full_relay_falls_back_to_aud
         ],
         &dir,
     );
-    let ingest = format!("127.0.0.1:{}", free_port());
-    let _origin = Proc::tiercast(
-        "origin",
-        &[
-            "origin",
-            "--coordinator",
-            &coordinator,
-            "--channel",
-            "live",
-            "--tcp",
-            &ingest,
-        ],
-        &dir,
-    );
-    wait_for("the relay active for live", Duration::from_secs(20), || {
-        let s = status_json(&coordinator)?;
-        let ch = s["channels"].as_array()?.first()?.clone();
-        (ch["active"].as_array()?.len() == 1).then_some(())
-    });
+    let (_origin, ingest) = tcp_origin(&coordinator, "live", &[], &dir);
+    wait_active_relays(&coordinator, 1);
     // The live reader joins first and stays for the whole run: the relay stays
     // logged in at the origin and its buffer holds the stream from its start.
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_guard = StopOnDrop(stop.clone());
     let (live, live_bytes) = reader(format!("{relay}/live/live.ts"), stop.clone());
-    wait_for("origin ingest", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(&ingest).ok()
-    });
-    let _push = Proc::spawn(
-        "ffmpeg-push",
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-nostdin", "-v", "error", "-re", "-i"])
-            .arg(&src)
-            .args(["-c", "copy", "-f", "mpegts", &format!("tcp://{ingest}")]),
-        &dir,
-    );
+    let _push = push_tcp(&src, &ingest, &dir);
 
     let policy = dir.join("feeds.toml");
     std::fs::write(&policy, POLICY).unwrap();

@@ -153,36 +153,9 @@ fn ffmpeg_stream_through_two_tiers_as_hls() {
     let (_coord, coordinator) = coordinator_proc(&dir);
     let ports = [free_port(), free_port()];
     let _relays = relays_in_tiers(&coordinator, &ports, &dir);
-    let ingest = format!("127.0.0.1:{}", free_port());
-    let _origin = Proc::tiercast(
-        "origin",
-        &[
-            "origin",
-            "--coordinator",
-            &coordinator,
-            "--channel",
-            "e2e",
-            "--tcp",
-            &ingest,
-        ],
-        &dir,
-    );
-    wait_for("2 relays active", Duration::from_secs(20), || {
-        let s = status_json(&coordinator)?;
-        let ch = s["channels"].as_array()?.first()?.clone();
-        (ch["active"].as_array()?.len() == 2).then_some(())
-    });
-    wait_for("origin ingest", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(&ingest).ok()
-    });
-    let _push = Proc::spawn(
-        "ffmpeg-push",
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-nostdin", "-v", "error", "-re", "-i"])
-            .arg(&src)
-            .args(["-c", "copy", "-f", "mpegts", &format!("tcp://{ingest}")]),
-        &dir,
-    );
+    let (_origin, ingest) = tcp_origin(&coordinator, "e2e", &[], &dir);
+    wait_active_relays(&coordinator, 2);
+    let _push = push_tcp(&src, &ingest, &dir);
     let base = format!("http://127.0.0.1:{}/hls/e2e", ports[1]);
     let playlist_url = format!("{base}/index.m3u8");
     // The first request joins the channel; the window fills in a few seconds.

@@ -72,42 +72,9 @@ fn ffmpeg_stream_through_three_tiers_to_two_viewers() {
             &dir,
         ));
     }
-    let ingest = format!("127.0.0.1:{}", free_port());
-    let _origin = Proc::tiercast(
-        "origin",
-        &[
-            "origin",
-            "--coordinator",
-            &coordinator,
-            "--channel",
-            "e2e",
-            "--tcp",
-            &ingest,
-        ],
-        &dir,
-    );
-    wait_for(
-        "3 relays active for the channel",
-        Duration::from_secs(20),
-        || {
-            let s = status_json(&coordinator)?;
-            let ch = s["channels"].as_array()?.first()?.clone();
-            (ch["active"].as_array()?.len() == 3).then_some(())
-        },
-    );
-    // The origin's TCP ingest is listening once the channel is announced.
-    wait_for("origin ingest", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(&ingest).ok()
-    });
-
-    let _push = Proc::spawn(
-        "ffmpeg-push",
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-nostdin", "-v", "error", "-re", "-i"])
-            .arg(&src)
-            .args(["-c", "copy", "-f", "mpegts", &format!("tcp://{ingest}")]),
-        &dir,
-    );
+    let (_origin, ingest) = tcp_origin(&coordinator, "e2e", &[], &dir);
+    wait_active_relays(&coordinator, 3);
+    let _push = push_tcp(&src, &ingest, &dir);
     std::thread::sleep(Duration::from_secs(4));
 
     let viewers: Vec<_> = (0..2)

@@ -116,32 +116,9 @@ pub fn render(machine: Option<&Coordinator>, now: Timestamp, x: &CoordinatorExtr
         x.served_elsewhere,
     );
     let l = &x.links;
-    let bytes_in =
-        "Link bytes received (whole frames), by kind: media (blocks, shards) or control.";
-    e.counter(
-        "tiercast_link_bytes_in_total",
-        bytes_in,
-        &[("kind", "media")],
-        l.media_bytes_in,
-    );
-    e.counter(
-        "tiercast_link_bytes_in_total",
-        bytes_in,
-        &[("kind", "control")],
-        l.control_bytes_in,
-    );
-    let bytes_out = "Link bytes sent (whole frames), by kind: media (blocks, shards) or control.";
-    e.counter(
-        "tiercast_link_bytes_out_total",
-        bytes_out,
-        &[("kind", "media")],
-        l.media_bytes_out,
-    );
-    e.counter(
-        "tiercast_link_bytes_out_total",
-        bytes_out,
-        &[("kind", "control")],
-        l.control_bytes_out,
+    e.link_bytes(
+        [l.media_bytes_in, l.control_bytes_in],
+        [l.media_bytes_out, l.control_bytes_out],
     );
     e.gauge(
         "tiercast_link_connections",

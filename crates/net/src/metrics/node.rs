@@ -350,32 +350,9 @@ fn node_wide(e: &mut Exposition, s: &NodeSnapshot) {
 }
 
 fn links(e: &mut Exposition, s: &NodeSnapshot, x: &NodeExtras) {
-    let bytes_in =
-        "Link bytes received (whole frames), by kind: media (blocks, shards) or control.";
-    e.counter(
-        "tiercast_link_bytes_in_total",
-        bytes_in,
-        &[("kind", "media")],
-        s.media_bytes_in,
-    );
-    e.counter(
-        "tiercast_link_bytes_in_total",
-        bytes_in,
-        &[("kind", "control")],
-        s.control_bytes_in,
-    );
-    let bytes_out = "Link bytes sent (whole frames), by kind: media (blocks, shards) or control.";
-    e.counter(
-        "tiercast_link_bytes_out_total",
-        bytes_out,
-        &[("kind", "media")],
-        s.media_bytes_out,
-    );
-    e.counter(
-        "tiercast_link_bytes_out_total",
-        bytes_out,
-        &[("kind", "control")],
-        s.control_bytes_out,
+    e.link_bytes(
+        [s.media_bytes_in, s.control_bytes_in],
+        [s.media_bytes_out, s.control_bytes_out],
     );
     e.counter(
         "tiercast_link_bad_frames_total",

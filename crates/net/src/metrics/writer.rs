@@ -61,6 +61,33 @@ impl Exposition {
         self.sample(name, Kind::Counter, help, labels, value as f64);
     }
 
+    /// The link byte counters every role has: `[media, control]` received
+    /// and sent.
+    pub fn link_bytes(&mut self, bytes_in: [u64; 2], bytes_out: [u64; 2]) {
+        let help_in =
+            "Link bytes received (whole frames), by kind: media (blocks, shards) or control.";
+        let help_out =
+            "Link bytes sent (whole frames), by kind: media (blocks, shards) or control.";
+        for (kind, i) in [("media", 0), ("control", 1)] {
+            let labels = [("kind", kind)];
+            self.counter(
+                "tiercast_link_bytes_in_total",
+                help_in,
+                &labels,
+                bytes_in[i],
+            );
+        }
+        for (kind, i) in [("media", 0), ("control", 1)] {
+            let labels = [("kind", kind)];
+            self.counter(
+                "tiercast_link_bytes_out_total",
+                help_out,
+                &labels,
+                bytes_out[i],
+            );
+        }
+    }
+
     /// A gauge sample.
     pub fn gauge(
         &mut self,

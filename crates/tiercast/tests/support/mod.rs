@@ -567,3 +567,50 @@ pub fn coordinator_proc(dir: &Path) -> (Proc, String) {
     );
     (p, format!("http://127.0.0.1:{port}"))
 }
+
+/// `tiercast origin` of `channel` taking MPEG-TS over TCP on a free port, with
+/// `extra` flags: the process and its ingest address.
+pub fn tcp_origin(coordinator: &str, channel: &str, extra: &[&str], dir: &Path) -> (Proc, String) {
+    let ingest = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        "origin",
+        "--coordinator",
+        coordinator,
+        "--channel",
+        channel,
+        "--tcp",
+        &ingest,
+    ];
+    args.extend_from_slice(extra);
+    (Proc::tiercast("origin", &args, dir), ingest)
+}
+
+/// Waits until the coordinator's first channel has `n` active relays.
+pub fn wait_active_relays(coordinator: &str, n: usize) {
+    wait_for(
+        &format!("{n} relays active for the channel"),
+        Duration::from_secs(20),
+        || {
+            let s = status_json(coordinator)?;
+            let ch = s["channels"].as_array()?.first()?.clone();
+            (ch["active"].as_array()?.len() == n).then_some(())
+        },
+    );
+}
+
+/// ffmpeg publishing the file `src` in real time (`-c copy`) to the origin's
+/// TCP ingest at `ingest`, once that listens (it does once the channel is
+/// announced).
+pub fn push_tcp(src: &Path, ingest: &str, dir: &Path) -> Proc {
+    wait_for("origin ingest", Duration::from_secs(10), || {
+        TcpStream::connect(ingest).ok()
+    });
+    Proc::spawn(
+        "ffmpeg-push",
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-v", "error", "-re", "-i"])
+            .arg(src)
+            .args(["-c", "copy", "-f", "mpegts", &format!("tcp://{ingest}")]),
+        dir,
+    )
+}
