@@ -15,8 +15,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again, hb);
     }
     // The same bytes as the body of a `Message::Heartbeat` control frame.
-    let variant = postcard::to_allocvec(&Message::Heartbeat(Heartbeat::default()))
-        .expect("encodes")[0];
+    let variant =
+        postcard::to_allocvec(&Message::Heartbeat(Heartbeat::default())).expect("encodes")[0];
     let mut body = BytesMut::with_capacity(data.len() + 3);
     body.put_u8(PROTOCOL_VERSION);
     body.put_u8(0); // control

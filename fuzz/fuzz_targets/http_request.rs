@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
     // The reader, with a small limit so the too-large path is reached.
     let limit = 1 + usize::from(data.first().copied().unwrap_or(0)) * 16;
     let mut reader = data;
-    let _ = runtime().block_on(read_request_head(&mut reader, limit, Duration::from_secs(5)));
+    let _ = runtime().block_on(read_request_head(
+        &mut reader,
+        limit,
+        Duration::from_secs(5),
+    ));
 
     match http_post::parse_head(data) {
         Ok(Some(req)) => {

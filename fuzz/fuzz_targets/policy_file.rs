@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
         channels: Some(["live"].iter().map(|s| s.to_string()).collect()),
     };
     if let Err(e) = check(text, &known) {
-        assert!(e.line >= 1 && e.line <= text.lines().count().max(1) + 1, "line {} out of the file", e.line);
+        assert!(
+            e.line >= 1 && e.line <= text.lines().count().max(1) + 1,
+            "line {} out of the file",
+            e.line
+        );
     }
     let _ = NetEmulation::parse(text);
 });

@@ -10,9 +10,16 @@ use tiercast_media::psi::{parse_pat, parse_pmt};
 use tiercast_media::{AudioOnlyFilter, BlockCutter, CutBlock, CutterConfig, TsPacket, PACKET_SIZE};
 
 fn check(block: &CutBlock, max_block_bytes: usize) {
-    assert_eq!(block.payload.len() % PACKET_SIZE, 0, "block of partial packets");
+    assert_eq!(
+        block.payload.len() % PACKET_SIZE,
+        0,
+        "block of partial packets"
+    );
     assert!(!block.payload.is_empty(), "empty block");
-    assert!(block.payload.len() <= max_block_bytes, "block over the limit");
+    assert!(
+        block.payload.len() <= max_block_bytes,
+        "block over the limit"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +29,11 @@ fuzz_target!(|data: &[u8]| {
     let (knobs, input) = (&data[..2], &data[2..]);
     let cfg = CutterConfig {
         max_block_bytes: (4 + usize::from(knobs[0] & 0x3F)) * PACKET_SIZE,
-        probe_bytes: if knobs[0] & 0x40 != 0 { 3 * PACKET_SIZE } else { 8 * PACKET_SIZE },
+        probe_bytes: if knobs[0] & 0x40 != 0 {
+            3 * PACKET_SIZE
+        } else {
+            8 * PACKET_SIZE
+        },
     };
     let flush_often = knobs[0] & 0x80 != 0;
     let step = usize::from(knobs[1]).max(1) * if knobs[1] > 200 { 188 } else { 1 };
@@ -55,5 +66,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let out = AudioOnlyFilter::new().filter(input);
-    assert!(out.len() <= input.len(), "the audio-only filter grew its input");
+    assert!(
+        out.len() <= input.len(),
+        "the audio-only filter grew its input"
+    );
 });
