@@ -2,7 +2,8 @@
 //! (`crates/net/src/ingest/rtmp.rs`): the handshake, then the chunk stream
 //! through `rml_rtmp`'s server session — connect and publish requests accepted
 //! as the ingest accepts them, video and audio messages remuxed by `FlvToTs`.
-//! The handshake and the chunk stream are fuzzed apart (a random C2 never
+//! The session is driven through the ingest's own `session_input`, which
+//! refuses what makes rml_rtmp 0.8 panic. The handshake and the chunk stream are fuzzed apart (a random C2 never
 //! completes a handshake); the first byte says where the handshake part ends.
 #![no_main]
 
@@ -13,6 +14,7 @@ use rml_rtmp::sessions::{
 };
 use std::collections::VecDeque;
 use tiercast_media::{FlvToTs, PACKET_SIZE};
+use tiercast_net::ingest::rtmp::session_input;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&cut, rest)) = data.split_first() else {
@@ -34,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     let mut queue: VecDeque<ServerSessionResult> = first.into();
     for piece in chunks.chunks(1024) {
-        match session.handle_input(piece) {
+        match session_input(&mut session, piece) {
             Ok(results) => queue.extend(results),
             Err(_) => return,
         }
