@@ -23,7 +23,8 @@
 //! head, 30 s of silence ends a publisher.
 
 pub mod allow;
-pub(crate) mod chunked;
+#[doc(hidden)]
+pub mod chunked; // pub for the fuzz target (fuzz/fuzz_targets/chunked_body.rs)
 pub mod health;
 pub mod http_post;
 pub mod publish_key;
