@@ -87,12 +87,13 @@ impl Coordinator {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::CoordinatorConfig;
     use tiercast_proto::{Message, NodeClass, NodeRole, Register};
 
-    fn register(c: &mut Coordinator, now: Timestamp, id: u32, role: NodeRole, tier: u8) {
+    /// Registers node `id` with `role` and `tier` (also used by the publish keys' tests).
+    pub(crate) fn register(c: &mut Coordinator, now: Timestamp, id: u32, role: NodeRole, tier: u8) {
         c.handle_message(
             now,
             NodeId(id),

@@ -133,29 +133,15 @@ impl Coordinator {
 mod tests {
     use super::*;
     use crate::config::CoordinatorConfig;
-    use tiercast_proto::{NodeClass, NodeRole, Register, Timestamp};
+    use crate::content_directory::ingest_health::tests::register;
+    use tiercast_proto::{NodeRole, Timestamp};
 
     fn t(ms: u64) -> Timestamp {
         Timestamp(ms * 1000)
     }
 
     fn origin(c: &mut Coordinator, id: u32) {
-        c.handle_message(
-            t(0),
-            NodeId(id),
-            Message::Register(Register {
-                role: NodeRole::Origin,
-                tier: 0,
-                region: "eu".into(),
-                capacity: 10,
-                addr: format!("127.0.0.1:{}", 1000 + id),
-                http_addr: String::new(),
-                uplink_kbps: 0,
-                class: NodeClass::default(),
-                incarnation: 1,
-                manager_id: 0,
-            }),
-        );
+        register(c, t(0), id, NodeRole::Origin, 0);
     }
 
     fn announce(c: &mut Coordinator, id: u32, backup: bool) {
